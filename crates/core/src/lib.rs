@@ -1,0 +1,14 @@
+//! The synchronous core of enki: domain types and pure logic.
+//!
+//! Nothing in this crate performs IO or spawns threads, so every rule here is
+//! testable with plain unit tests.
+
+pub mod dag;
+pub mod hashline;
+pub mod id;
+pub mod mail;
+pub mod role;
+pub mod status;
+
+pub use id::{ExecutionId, IdError, IdKind, MergeRequestId, MessageId, SessionId, TaskId};
+pub use status::{Condition, ExecutionStatus, MergeStatus, ParseEnumError, TaskStatus, Tier};

@@ -1,0 +1,23 @@
+//! JSON-RPC 2.0 over newline-delimited streams, shared by the MCP server
+//! (blocking stdin/stdout) and the ACP client (which both sends and receives
+//! requests).
+//!
+//! The reusable core is [`parse_line`] (one line in, one classified
+//! [`Message`] out) and [`encode`] (one message out as one line). The blocking
+//! [`LineReader`]/[`LineWriter`] wrap them for `std::io`. This crate has no
+//! async runtime dependency on purpose: async callers frame lines themselves
+//! (e.g. with their runtime's buffered line reading, keeping the same
+//! [`MAX_LINE_BYTES`] cap) and pass each line to [`parse_line`] / write the
+//! output of [`encode`].
+
+mod codec;
+mod error;
+mod framing;
+mod ids;
+mod message;
+
+pub use codec::{encode, parse_line};
+pub use error::{ErrorObject, MessageError, codes};
+pub use framing::{Frame, LineReader, LineWriter, MAX_LINE_BYTES};
+pub use ids::IdAllocator;
+pub use message::{Id, Message, Notification, Request, Response};

@@ -1,0 +1,433 @@
+//! Creating executions and steps, and the execution-level operations
+//! (pause, resume, cancel, stop all).
+
+use std::collections::HashMap;
+
+use enki_core::{Condition, ExecutionId, ExecutionStatus, IdKind, TaskId, TaskStatus, Tier};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::StoreError;
+use crate::ids;
+use crate::rows::ExecutionRow;
+use crate::store::Store;
+use crate::task_events;
+use crate::tasks::{cancel_tasks, get_task, require_task, transitive_dependents};
+use crate::time::now_rfc3339;
+
+/// What a new step depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NeedTarget {
+    /// A step of the same execution (being added now, or existing).
+    Step(String),
+    /// Any task, by id or unique prefix.
+    Task(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNeed {
+    pub target: NeedTarget,
+    pub condition: Condition,
+}
+
+/// A step to write. The caller has validated the graph shape (see
+/// `enki_core::dag`); the store checks references against the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStep {
+    pub step_id: String,
+    pub title: String,
+    pub description: String,
+    pub tier: Tier,
+    pub role: Option<String>,
+    pub checkpoint: bool,
+    pub needs: Vec<NewNeed>,
+}
+
+pub(crate) fn ensure_session(conn: &Connection, session: Option<&str>) -> Result<(), StoreError> {
+    if let Some(id) = session {
+        conn.prepare_cached("INSERT OR IGNORE INTO sessions (id, started_at) VALUES (?1, ?2)")?
+            .execute(params![id, now_rfc3339()])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn get_execution(conn: &Connection, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
+    let sql = format!("SELECT {} FROM executions WHERE id = ?1", ExecutionRow::COLUMNS);
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], ExecutionRow::from_row)
+        .optional()?)
+}
+
+fn require_execution(conn: &Connection, id: &str) -> Result<ExecutionRow, StoreError> {
+    get_execution(conn, id)?.ok_or_else(|| StoreError::invalid(format!("no execution {id}")))
+}
+
+/// Recomputes an execution's status from its tasks once nothing in it can
+/// move any more; leaves it alone while work remains.
+pub(crate) fn refresh_execution_status(conn: &Connection, execution_id: &str) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM tasks WHERE execution_id = ?1 GROUP BY status")?;
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for row in stmt.query_map([execution_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (status, count) = row?;
+        counts.insert(status, count);
+    }
+    let has = |s: TaskStatus| counts.get(s.as_str()).copied().unwrap_or(0) > 0;
+    let active = [
+        TaskStatus::Pending,
+        TaskStatus::Ready,
+        TaskStatus::Running,
+        TaskStatus::WorkerDone,
+        TaskStatus::Paused,
+    ]
+    .into_iter()
+    .any(has);
+    if active || counts.is_empty() {
+        return Ok(());
+    }
+    let status = if has(TaskStatus::Failed) || has(TaskStatus::Blocked) {
+        ExecutionStatus::Failed
+    } else if has(TaskStatus::Done) {
+        ExecutionStatus::Done
+    } else {
+        ExecutionStatus::Cancelled
+    };
+    conn.prepare_cached("UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2")?
+        .execute(params![execution_id, status.as_str(), now_rfc3339()])?;
+    Ok(())
+}
+
+/// Inserts steps into an execution and their edges. `existing` maps step
+/// ids already in the execution to task ids.
+fn insert_steps(
+    tx: &Connection,
+    session: Option<&str>,
+    execution_id: &str,
+    first_index: i64,
+    steps: &[NewStep],
+    existing: &HashMap<String, String>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let now = now_rfc3339();
+    let mut ids: HashMap<&str, String> = HashMap::new();
+    let mut created = Vec::with_capacity(steps.len());
+    for (offset, step) in steps.iter().enumerate() {
+        let task_id = TaskId::generate().into_string();
+        tx.prepare_cached(
+            "INSERT INTO tasks (id, session_id, execution_id, step_id, step_index, title, description,
+                 tier, role, checkpoint, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?11)",
+        )?
+        .execute(params![
+            task_id,
+            session,
+            execution_id,
+            step.step_id,
+            first_index + offset as i64,
+            step.title,
+            step.description,
+            step.tier.as_str(),
+            step.role,
+            step.checkpoint,
+            now,
+        ])?;
+        task_events::append(tx, &task_id, "created", &serde_json::json!({"execution": execution_id, "step": step.step_id}))?;
+        ids.insert(step.step_id.as_str(), task_id.clone());
+        created.push((step.step_id.clone(), task_id));
+    }
+    for step in steps {
+        let Some(task_id) = ids.get(step.step_id.as_str()) else {
+            continue;
+        };
+        let mut seen: HashMap<String, Condition> = HashMap::new();
+        for need in &step.needs {
+            let target = match &need.target {
+                NeedTarget::Step(name) => ids
+                    .get(name.as_str())
+                    .or_else(|| existing.get(name))
+                    .cloned()
+                    .ok_or_else(|| {
+                        StoreError::invalid(format!("step '{}' needs unknown step '{name}'", step.step_id))
+                    })?,
+                NeedTarget::Task(input) => ids::resolve(tx, IdKind::Task, input).map_err(|e| {
+                    StoreError::invalid(format!("step '{}' needs task '{input}': {e}", step.step_id))
+                })?,
+            };
+            if target == *task_id {
+                return Err(StoreError::invalid(format!("step '{}' depends on itself", step.step_id)));
+            }
+            match seen.get(&target) {
+                Some(c) if *c == need.condition => continue,
+                Some(c) => {
+                    return Err(StoreError::invalid(format!(
+                        "step '{}' needs {target} twice, with conditions '{c}' and '{}'",
+                        step.step_id, need.condition
+                    )));
+                }
+                None => {}
+            }
+            seen.insert(target.clone(), need.condition);
+            tx.prepare_cached("INSERT INTO dependencies (task_id, needs_task_id, condition) VALUES (?1, ?2, ?3)")?
+                .execute(params![task_id, target, need.condition.as_str()])?;
+        }
+    }
+    Ok(created)
+}
+
+/// The result of creating an execution or adding steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedSteps {
+    pub execution_id: String,
+    /// `(step id, task id)` in the order given.
+    pub steps: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Records that a coordinator session exists (idempotent).
+    pub fn ensure_session(&mut self, session: &str) -> Result<(), StoreError> {
+        self.write(|tx| ensure_session(tx, Some(session)))
+    }
+
+    /// Writes a new execution with all its steps and edges, or nothing.
+    pub fn create_execution(
+        &mut self,
+        session: Option<&str>,
+        title: &str,
+        standalone: bool,
+        steps: &[NewStep],
+    ) -> Result<CreatedSteps, StoreError> {
+        self.write(|tx| {
+            ensure_session(tx, session)?;
+            let execution_id = ExecutionId::generate().into_string();
+            let now = now_rfc3339();
+            tx.execute(
+                "INSERT INTO executions (id, session_id, title, status, standalone, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?5)",
+                params![execution_id, session, title, standalone, now],
+            )?;
+            let steps = insert_steps(tx, session, &execution_id, 0, steps, &HashMap::new())?;
+            Ok(CreatedSteps { execution_id, steps })
+        })
+    }
+
+    /// Adds steps to an existing execution (they may need its existing
+    /// steps), or nothing.
+    pub fn add_steps(
+        &mut self,
+        session: Option<&str>,
+        execution_id: &str,
+        steps: &[NewStep],
+    ) -> Result<CreatedSteps, StoreError> {
+        self.write(|tx| {
+            let execution = require_execution(tx, execution_id)?;
+            if execution.status == ExecutionStatus::Cancelled {
+                return Err(StoreError::invalid(format!(
+                    "execution {} is cancelled; create a new execution instead",
+                    execution.id
+                )));
+            }
+            let existing = self_step_map(tx, &execution.id)?;
+            for step in steps {
+                if existing.contains_key(&step.step_id) {
+                    return Err(StoreError::invalid(format!(
+                        "step id '{}' already exists in execution {}",
+                        step.step_id, execution.id
+                    )));
+                }
+            }
+            let next_index: i64 = tx.query_row(
+                "SELECT coalesce(max(step_index) + 1, 0) FROM tasks WHERE execution_id = ?1",
+                [&execution.id],
+                |r| r.get(0),
+            )?;
+            let created = insert_steps(tx, session, &execution.id, next_index, steps, &existing)?;
+            // New work reopens a finished execution.
+            tx.execute(
+                "UPDATE executions SET status = 'running', updated_at = ?2 WHERE id = ?1 AND status IN ('done', 'failed')",
+                params![execution.id, now_rfc3339()],
+            )?;
+            Ok(CreatedSteps {
+                execution_id: execution.id.clone(),
+                steps: created,
+            })
+        })
+    }
+
+    /// Step id -> task id for an execution.
+    pub fn step_map(&self, execution_id: &str) -> Result<HashMap<String, String>, StoreError> {
+        self_step_map(&self.conn, execution_id)
+    }
+
+    pub fn resolve_execution(&self, input: &str) -> Result<String, StoreError> {
+        ids::resolve(&self.conn, IdKind::Execution, input)
+    }
+
+    pub fn execution(&self, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
+        get_execution(&self.conn, id)
+    }
+
+    /// Executions, oldest first, optionally scoped to a session.
+    pub fn executions(&self, session: Option<&str>) -> Result<Vec<ExecutionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM executions WHERE (?1 IS NULL OR session_id = ?1) ORDER BY id",
+            ExecutionRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([session], ExecutionRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Pauses an execution, or one step of it. Returns what changed.
+    pub fn pause(&mut self, execution_id: &str, step_id: Option<&str>) -> Result<String, StoreError> {
+        self.write(|tx| {
+            let execution = require_execution(tx, execution_id)?;
+            if execution.status.is_terminal() {
+                return Err(StoreError::invalid(format!(
+                    "execution {} is {}; there is nothing to pause",
+                    execution.id, execution.status
+                )));
+            }
+            match step_id {
+                None => {
+                    set_execution_status(tx, &execution.id, ExecutionStatus::Paused)?;
+                    Ok(format!("execution {} paused", execution.id))
+                }
+                Some(step) => {
+                    let task = step_task(tx, &execution.id, step)?;
+                    if !matches!(task.status, TaskStatus::Pending | TaskStatus::Ready | TaskStatus::Running) {
+                        return Err(StoreError::invalid(format!(
+                            "step '{step}' is {}; only pending, ready or running steps can be paused",
+                            task.status
+                        )));
+                    }
+                    tx.execute(
+                        "UPDATE tasks SET status = 'paused', updated_at = ?2 WHERE id = ?1",
+                        params![task.id, now_rfc3339()],
+                    )?;
+                    task_events::append(tx, &task.id, "paused", &serde_json::json!({"was": task.status}))?;
+                    Ok(format!("step '{step}' ({}) paused", task.id))
+                }
+            }
+        })
+    }
+
+    /// Resumes a paused execution (and its paused steps), or one step.
+    pub fn resume(&mut self, execution_id: &str, step_id: Option<&str>) -> Result<String, StoreError> {
+        self.write(|tx| {
+            let execution = require_execution(tx, execution_id)?;
+            let now = now_rfc3339();
+            match step_id {
+                None => {
+                    if execution.status.is_terminal() {
+                        return Err(StoreError::invalid(format!(
+                            "execution {} is {}; it cannot be resumed",
+                            execution.id, execution.status
+                        )));
+                    }
+                    set_execution_status(tx, &execution.id, ExecutionStatus::Running)?;
+                    let resumed = tx.execute(
+                        "UPDATE tasks SET status = 'pending', updated_at = ?2 WHERE execution_id = ?1 AND status = 'paused'",
+                        params![execution.id, now],
+                    )?;
+                    Ok(format!("execution {} resumed ({resumed} paused steps back to pending)", execution.id))
+                }
+                Some(step) => {
+                    let task = step_task(tx, &execution.id, step)?;
+                    if task.status != TaskStatus::Paused {
+                        return Err(StoreError::invalid(format!(
+                            "step '{step}' is {}, not paused",
+                            task.status
+                        )));
+                    }
+                    tx.execute(
+                        "UPDATE tasks SET status = 'pending', updated_at = ?2 WHERE id = ?1",
+                        params![task.id, now],
+                    )?;
+                    task_events::append(tx, &task.id, "resumed", &serde_json::json!({}))?;
+                    Ok(format!("step '{step}' ({}) resumed", task.id))
+                }
+            }
+        })
+    }
+
+    /// Cancels an execution, or one step and everything that depends on it
+    /// (in any execution). Finished tasks are left as they are. Returns the
+    /// cancelled task ids.
+    pub fn cancel(&mut self, execution_id: &str, step_id: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.write(|tx| {
+            let execution = require_execution(tx, execution_id)?;
+            let roots: Vec<String> = match step_id {
+                None => self_step_map(tx, &execution.id)?.into_values().collect(),
+                Some(step) => vec![step_task(tx, &execution.id, step)?.id],
+            };
+            let mut targets = roots.clone();
+            for root in &roots {
+                for dependent in transitive_dependents(tx, root)? {
+                    if !targets.contains(&dependent) {
+                        targets.push(dependent);
+                    }
+                }
+            }
+            targets.sort();
+            let cancelled = cancel_tasks(tx, &targets)?;
+            if step_id.is_none() {
+                set_execution_status(tx, &execution.id, ExecutionStatus::Cancelled)?;
+            }
+            let mut touched: Vec<String> = vec![execution.id.clone()];
+            for id in &cancelled {
+                if let Some(task) = get_task(tx, id)? {
+                    if !touched.contains(&task.execution_id) {
+                        touched.push(task.execution_id);
+                    }
+                }
+            }
+            for exec in touched {
+                refresh_execution_status(tx, &exec)?;
+            }
+            Ok(cancelled)
+        })
+    }
+
+    /// `enki_stop_all`: pauses every running execution. Returns their ids.
+    pub fn pause_all(&mut self, session: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id FROM executions WHERE status = 'running' AND (?1 IS NULL OR session_id = ?1) ORDER BY id",
+            )?;
+            let ids = stmt
+                .query_map([session], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for id in &ids {
+                set_execution_status(tx, id, ExecutionStatus::Paused)?;
+            }
+            Ok(ids)
+        })
+    }
+}
+
+fn set_execution_status(conn: &Connection, id: &str, status: ExecutionStatus) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status.as_str(), now_rfc3339()])?;
+    Ok(())
+}
+
+fn self_step_map(conn: &Connection, execution_id: &str) -> Result<HashMap<String, String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT step_id, id FROM tasks WHERE execution_id = ?1")?;
+    let map = stmt
+        .query_map([execution_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<HashMap<String, String>, _>>()?;
+    Ok(map)
+}
+
+fn step_task(conn: &Connection, execution_id: &str, step_id: &str) -> Result<crate::TaskRow, StoreError> {
+    let id: Option<String> = conn
+        .prepare_cached("SELECT id FROM tasks WHERE execution_id = ?1 AND step_id = ?2")?
+        .query_row(params![execution_id, step_id], |r| r.get(0))
+        .optional()?;
+    match id {
+        Some(id) => require_task(conn, &id),
+        None => Err(StoreError::invalid(format!(
+            "execution {execution_id} has no step '{step_id}'"
+        ))),
+    }
+}

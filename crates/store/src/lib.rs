@@ -1,0 +1,35 @@
+//! enki's SQLite store.
+//!
+//! One database (`.enki/db.sqlite`) is shared by the coordinator and every
+//! `enki mcp` process. [`Store::open`] is the only way in: it sets WAL mode, a
+//! busy timeout and foreign keys, and brings the schema up to date. Every
+//! write runs in one `BEGIN IMMEDIATE` transaction, retried while the database
+//! is busy, so multi-row writes are all-or-nothing and concurrent writers
+//! queue instead of failing.
+
+mod error;
+mod executions;
+mod ids;
+mod mail;
+mod merge;
+mod rows;
+mod schema;
+mod store;
+mod task_events;
+mod tasks;
+mod time;
+
+pub use error::StoreError;
+pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
+pub use mail::{MailFilter, NewMessage};
+pub use rows::{
+    DependencyRow, ExecutionRow, MergeRequestRow, MessageRow, SessionRow, StatusCounts, TaskEventRow,
+    TaskRow,
+};
+pub use schema::SCHEMA_VERSION;
+pub use store::Store;
+pub use tasks::TaskFilter;
+pub use time::now_rfc3339;
+
+#[cfg(test)]
+mod tests;

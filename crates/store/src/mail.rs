@@ -1,0 +1,186 @@
+//! Mail between the planner (`coordinator`), workers (`worker/<task id>`)
+//! and the user.
+
+use enki_core::mail::{MailKind, Priority, ReplyStatus};
+use enki_core::{IdKind, MessageId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::StoreError;
+use crate::executions::ensure_session;
+use crate::ids;
+use crate::rows::MessageRow;
+use crate::store::Store;
+use crate::time::{now_rfc3339, rfc3339_after};
+
+/// A message to write. Recipients are full mailbox strings; fan-out to
+/// several recipients writes one message each, sharing a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub session: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub priority: Priority,
+    pub kind: MailKind,
+    /// Continue this thread (a message id that started one).
+    pub thread_id: Option<String>,
+    /// The message this one answers (id or unique prefix); sets the thread.
+    pub reply_to: Option<String>,
+    pub reply_status: Option<ReplyStatus>,
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Which messages a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct MailFilter {
+    pub to: Option<String>,
+    pub session: Option<String>,
+    pub unread_only: bool,
+    pub include_expired: bool,
+}
+
+fn get_message(conn: &Connection, id: &str) -> Result<Option<MessageRow>, StoreError> {
+    let sql = format!("SELECT {} FROM messages WHERE id = ?1", MessageRow::COLUMNS);
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], MessageRow::from_row)
+        .optional()?)
+}
+
+impl Store {
+    /// Writes a message to each recipient. Returns the rows written.
+    pub fn send_mail(&mut self, message: &NewMessage) -> Result<Vec<MessageRow>, StoreError> {
+        if message.to.is_empty() {
+            return Err(StoreError::invalid("the message has no recipient"));
+        }
+        self.write(|tx| {
+            ensure_session(tx, message.session.as_deref())?;
+            let reply_to = match &message.reply_to {
+                Some(input) => Some(
+                    get_message(tx, &ids::resolve(tx, IdKind::Message, input)?)?
+                        .ok_or_else(|| StoreError::invalid(format!("no message {input}")))?,
+                ),
+                None => None,
+            };
+            let explicit_thread = match &message.thread_id {
+                Some(input) => {
+                    let id = ids::resolve(tx, IdKind::Message, input)
+                        .map_err(|e| StoreError::invalid(format!("thread_id: {e}")))?;
+                    let row = get_message(tx, &id)?
+                        .ok_or_else(|| StoreError::invalid(format!("no thread {input}")))?;
+                    Some(row.thread_id)
+                }
+                None => None,
+            };
+            let mut thread = reply_to
+                .as_ref()
+                .map(|r| r.thread_id.clone())
+                .or(explicit_thread);
+            let now = now_rfc3339();
+            let expires = message.ttl_seconds.map(rfc3339_after);
+            let mut rows = Vec::with_capacity(message.to.len());
+            for to in &message.to {
+                let id = MessageId::generate().into_string();
+                let thread_id = thread.get_or_insert_with(|| id.clone()).clone();
+                tx.prepare_cached(
+                    "INSERT INTO messages (id, session_id, thread_id, reply_to, from_addr, to_addr, subject,
+                         body, priority, priority_rank, kind, reply_status, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?
+                .execute(params![
+                    id,
+                    message.session,
+                    thread_id,
+                    reply_to.as_ref().map(|r| r.id.clone()),
+                    message.from,
+                    to,
+                    message.subject,
+                    message.body,
+                    message.priority.as_str(),
+                    message.priority.rank(),
+                    message.kind.as_str(),
+                    message.reply_status.map(|s| s.as_str()),
+                    now,
+                    expires,
+                ])?;
+                rows.push(get_message(tx, &id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?);
+            }
+            Ok(rows)
+        })
+    }
+
+    pub fn resolve_message(&self, input: &str) -> Result<String, StoreError> {
+        ids::resolve(&self.conn, IdKind::Message, input)
+    }
+
+    pub fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
+        get_message(&self.conn, id)
+    }
+
+    /// Messages matching the filter. Unread listings come by priority then
+    /// age (most pressing first); full listings newest first.
+    pub fn messages(&self, filter: &MailFilter) -> Result<Vec<MessageRow>, StoreError> {
+        let order = if filter.unread_only {
+            "priority_rank DESC, created_at ASC, id ASC"
+        } else {
+            "created_at DESC, id DESC"
+        };
+        let sql = format!(
+            "SELECT {} FROM messages
+             WHERE (?1 IS NULL OR to_addr = ?1)
+               AND (?2 IS NULL OR session_id = ?2)
+               AND (?3 = 0 OR read_at IS NULL)
+               AND (?4 = 1 OR expires_at IS NULL OR expires_at > ?5)
+             ORDER BY {order}",
+            MessageRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    filter.to,
+                    filter.session,
+                    filter.unread_only,
+                    filter.include_expired,
+                    now_rfc3339()
+                ],
+                MessageRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Unread, unexpired mail for a mailbox: (total, urgent).
+    pub fn unread_counts(&self, mailbox: &str) -> Result<(i64, i64), StoreError> {
+        Ok(self.conn.prepare_cached(
+            "SELECT count(*), coalesce(sum(priority = 'urgent'), 0) FROM messages
+             WHERE to_addr = ?1 AND read_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+        )?
+        .query_row(params![mailbox, now_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    /// Marks a message read (only when the reader is its recipient).
+    pub fn mark_read(&mut self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE messages SET read_at = ?2 WHERE id = ?1 AND read_at IS NULL",
+                params![id, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every message of a thread, oldest first.
+    pub fn thread(&self, thread_id: &str) -> Result<Vec<MessageRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM messages WHERE thread_id = ?1 ORDER BY created_at, id",
+            MessageRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([thread_id], MessageRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}

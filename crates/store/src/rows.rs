@@ -1,0 +1,225 @@
+//! Plain row types read back from the store.
+
+use enki_core::{Condition, ExecutionStatus, MergeStatus, TaskStatus, Tier};
+use rusqlite::Row;
+use serde::Serialize;
+
+/// Reads a text column holding one of the core's string enums; a value the
+/// core does not know surfaces as a conversion error naming the column.
+pub(crate) fn get_enum<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(index)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub pid: Option<i64>,
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub session_id: Option<String>,
+    pub title: String,
+    pub status: ExecutionStatus,
+    pub standalone: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ExecutionRow {
+    pub(crate) const COLUMNS: &'static str =
+        "id, session_id, title, status, standalone, created_at, updated_at";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ExecutionRow {
+            id: row.get(0)?,
+            session_id: row.get(1)?,
+            title: row.get(2)?,
+            status: get_enum(row, 3)?,
+            standalone: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    pub id: String,
+    pub session_id: Option<String>,
+    pub execution_id: String,
+    pub step_id: String,
+    pub step_index: i64,
+    pub title: String,
+    pub description: String,
+    pub tier: Tier,
+    pub role: Option<String>,
+    pub checkpoint: bool,
+    pub status: TaskStatus,
+    pub attempts: i64,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub activity: Option<String>,
+    pub activity_at: Option<String>,
+    pub output: Option<String>,
+    pub branch: Option<String>,
+    pub copy_path: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl TaskRow {
+    pub(crate) const COLUMNS: &'static str = "id, session_id, execution_id, step_id, step_index, \
+        title, description, tier, role, checkpoint, status, attempts, failures, last_error, \
+        activity, activity_at, output, branch, copy_path, created_at, updated_at, started_at, \
+        finished_at";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TaskRow {
+            id: row.get(0)?,
+            session_id: row.get(1)?,
+            execution_id: row.get(2)?,
+            step_id: row.get(3)?,
+            step_index: row.get(4)?,
+            title: row.get(5)?,
+            description: row.get(6)?,
+            tier: get_enum(row, 7)?,
+            role: row.get(8)?,
+            checkpoint: row.get(9)?,
+            status: get_enum(row, 10)?,
+            attempts: row.get(11)?,
+            failures: row.get(12)?,
+            last_error: row.get(13)?,
+            activity: row.get(14)?,
+            activity_at: row.get(15)?,
+            output: row.get(16)?,
+            branch: row.get(17)?,
+            copy_path: row.get(18)?,
+            created_at: row.get(19)?,
+            updated_at: row.get(20)?,
+            started_at: row.get(21)?,
+            finished_at: row.get(22)?,
+        })
+    }
+}
+
+/// One dependency edge seen from the dependent task, with the current state
+/// of the task it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DependencyRow {
+    pub task_id: String,
+    pub needs_task_id: String,
+    pub condition: Condition,
+    pub needs_title: String,
+    pub needs_status: TaskStatus,
+    pub needs_step_id: String,
+    pub needs_execution_id: String,
+    /// Whether the condition currently holds.
+    pub satisfied: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergeRequestRow {
+    pub id: String,
+    pub task_id: String,
+    pub status: MergeStatus,
+    pub branch: String,
+    pub base_branch: Option<String>,
+    pub reason: Option<String>,
+    pub merged_commit: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl MergeRequestRow {
+    pub(crate) const COLUMNS: &'static str =
+        "id, task_id, status, branch, base_branch, reason, merged_commit, created_at, updated_at";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(MergeRequestRow {
+            id: row.get(0)?,
+            task_id: row.get(1)?,
+            status: get_enum(row, 2)?,
+            branch: row.get(3)?,
+            base_branch: row.get(4)?,
+            reason: row.get(5)?,
+            merged_commit: row.get(6)?,
+            created_at: row.get(7)?,
+            updated_at: row.get(8)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageRow {
+    pub id: String,
+    pub session_id: Option<String>,
+    pub thread_id: String,
+    pub reply_to: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub priority: String,
+    pub kind: String,
+    pub reply_status: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub read_at: Option<String>,
+}
+
+impl MessageRow {
+    pub(crate) const COLUMNS: &'static str = "id, session_id, thread_id, reply_to, from_addr, \
+        to_addr, subject, body, priority, kind, reply_status, created_at, expires_at, read_at";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
+        Ok(MessageRow {
+            id: row.get(0)?,
+            session_id: row.get(1)?,
+            thread_id: row.get(2)?,
+            reply_to: row.get(3)?,
+            from: row.get(4)?,
+            to: row.get(5)?,
+            subject: row.get(6)?,
+            body: row.get(7)?,
+            priority: row.get(8)?,
+            kind: row.get(9)?,
+            reply_status: row.get(10)?,
+            created_at: row.get(11)?,
+            expires_at: row.get(12)?,
+            read_at: row.get(13)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskEventRow {
+    pub seq: i64,
+    pub task_id: String,
+    pub at: String,
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+/// Task counts by status, plus queue figures, for `enki_status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub by_status: std::collections::BTreeMap<String, i64>,
+    pub total: i64,
+    pub running_workers: i64,
+    pub merge_queue: i64,
+    pub executions_active: i64,
+}

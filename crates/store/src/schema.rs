@@ -1,0 +1,142 @@
+//! Versioned migrations tracked with `PRAGMA user_version`.
+//!
+//! Migrations are append-only: a released entry is never edited, a change is
+//! a new entry. A database newer than the last entry is refused.
+
+use rusqlite::Connection;
+
+/// Ordered migrations; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE sessions (
+    id          TEXT PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    pid         INTEGER,
+    agent       TEXT
+);
+
+-- A named DAG of steps. A standalone task is an execution of one step.
+CREATE TABLE executions (
+    id          TEXT PRIMARY KEY,
+    session_id  TEXT REFERENCES sessions(id),
+    title       TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL,
+    standalone  INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+-- Each step of an execution is backed by exactly one task row, so the step
+-- fields (step id, order, checkpoint flag) live here.
+CREATE TABLE tasks (
+    id            TEXT PRIMARY KEY,
+    session_id    TEXT REFERENCES sessions(id),
+    execution_id  TEXT NOT NULL REFERENCES executions(id),
+    step_id       TEXT NOT NULL,
+    step_index    INTEGER NOT NULL,
+    title         TEXT NOT NULL,
+    description   TEXT NOT NULL DEFAULT '',
+    tier          TEXT NOT NULL,
+    role          TEXT,
+    checkpoint    INTEGER NOT NULL DEFAULT 0,
+    status        TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    activity      TEXT,
+    activity_at   TEXT,
+    output        TEXT,
+    branch        TEXT,
+    copy_path     TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    started_at    TEXT,
+    finished_at   TEXT,
+    UNIQUE (execution_id, step_id)
+);
+CREATE INDEX tasks_by_execution ON tasks(execution_id, step_index);
+CREATE INDEX tasks_by_status ON tasks(status);
+CREATE INDEX tasks_by_session ON tasks(session_id);
+
+-- task_id needs needs_task_id, satisfied per condition. May cross executions.
+CREATE TABLE dependencies (
+    task_id        TEXT NOT NULL REFERENCES tasks(id),
+    needs_task_id  TEXT NOT NULL REFERENCES tasks(id),
+    condition      TEXT NOT NULL,
+    PRIMARY KEY (task_id, needs_task_id),
+    CHECK (task_id <> needs_task_id)
+);
+CREATE INDEX dependencies_by_target ON dependencies(needs_task_id);
+
+-- Every worker attempt at a task.
+CREATE TABLE attempts (
+    task_id     TEXT NOT NULL REFERENCES tasks(id),
+    number      INTEGER NOT NULL,
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    outcome     TEXT,
+    error       TEXT,
+    PRIMARY KEY (task_id, number)
+);
+
+CREATE TABLE merge_requests (
+    id           TEXT PRIMARY KEY,
+    task_id      TEXT NOT NULL REFERENCES tasks(id),
+    status       TEXT NOT NULL,
+    branch       TEXT NOT NULL,
+    base_branch  TEXT,
+    reason       TEXT,
+    merged_commit TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+CREATE INDEX merge_requests_by_task ON merge_requests(task_id);
+CREATE INDEX merge_requests_by_status ON merge_requests(status);
+
+CREATE TABLE messages (
+    id          TEXT PRIMARY KEY,
+    session_id  TEXT REFERENCES sessions(id),
+    thread_id   TEXT NOT NULL,
+    reply_to    TEXT REFERENCES messages(id),
+    from_addr   TEXT NOT NULL,
+    to_addr     TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    priority    TEXT NOT NULL,
+    priority_rank INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    reply_status TEXT,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT,
+    read_at     TEXT
+);
+CREATE INDEX messages_by_recipient ON messages(to_addr, read_at);
+CREATE INDEX messages_by_thread ON messages(thread_id);
+
+-- Append-only log of what happened to a task (reports, updates, errors).
+CREATE TABLE task_events (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id  TEXT NOT NULL REFERENCES tasks(id),
+    at       TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    data     TEXT NOT NULL
+);
+CREATE INDEX task_events_by_task ON task_events(task_id, seq);
+"#];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Applies the migrations after `from` inside the caller's transaction.
+pub(crate) fn migrate(conn: &Connection, from: i64) -> rusqlite::Result<()> {
+    let start = usize::try_from(from).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        conn.execute_batch(sql)?;
+        conn.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    Ok(())
+}

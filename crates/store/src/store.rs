@@ -1,0 +1,208 @@
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::StoreError;
+use crate::schema::{self, SCHEMA_VERSION};
+
+/// How long SQLite itself waits for a lock before reporting busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write keeps retrying a busy database before giving up.
+const WRITE_RETRY_LIMIT: Duration = Duration::from_secs(60);
+
+/// A connection to the project database. Not `Sync`: each thread or process
+/// opens its own.
+pub struct Store {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and migrates it to the current
+    /// schema. Refuses a database whose schema is newer than this binary.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with(path, OpenFlags::default())
+    }
+
+    /// Opens an existing database; never creates the file.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        let flags = OpenFlags::default() & !OpenFlags::SQLITE_OPEN_CREATE;
+        Self::open_with(path, flags)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        retry_busy(|| {
+            // journal_mode answers with a row, so read it rather than execute.
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Corrupt(format!(
+                    "the database refused WAL mode (journal mode is '{mode}')"
+                )));
+            }
+            // NORMAL is durable in WAL mode except for the last transactions
+            // on power loss, and avoids an fsync per commit.
+            self.conn.execute_batch(
+                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )?;
+            Ok(())
+        })
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = schema::user_version(&self.conn)?;
+        if found > SCHEMA_VERSION {
+            return Err(self.too_new(found));
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        self.write(|tx| {
+            // Another process may have migrated while we waited for the lock.
+            let now = schema::user_version(tx)?;
+            if now > SCHEMA_VERSION {
+                return Err(StoreError::TooNew {
+                    path: path.clone(),
+                    found: now,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            schema::migrate(tx, now)?;
+            Ok(())
+        })
+    }
+
+    fn too_new(&self, found: i64) -> StoreError {
+        StoreError::TooNew {
+            path: self.path.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it. Busy
+    /// errors restart the whole transaction (nothing from a failed attempt is
+    /// kept); any other error rolls back and is returned.
+    pub fn write<T>(
+        &mut self,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = &mut self.conn;
+        retry_busy(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    /// The raw connection, for reads.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Retries `op` while SQLite reports busy/locked, with a growing pause.
+fn retry_busy<T>(mut op: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match op() {
+            Err(e) if e.is_busy() && started.elapsed() < WRITE_RETRY_LIMIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) if e.is_busy() => return Err(StoreError::Busy(started.elapsed())),
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_sets_wal_foreign_keys_and_schema_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+        assert_eq!(schema::user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        drop(store);
+        // Reopening an up-to-date database is a no-op.
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_message() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::TooNew { .. }));
+        let text = err.to_string();
+        assert!(text.contains("newer than this enki understands"), "{text}");
+    }
+
+    #[test]
+    fn open_existing_does_not_create_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("missing.sqlite");
+        assert!(Store::open_existing(&path).is_err());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
+        let result: Result<(), StoreError> = store.write(|tx| {
+            tx.execute(
+                "INSERT INTO sessions (id, started_at) VALUES ('sess-x', 'now')",
+                [],
+            )?;
+            Err(StoreError::invalid("stop here"))
+        });
+        assert!(result.is_err());
+        let count: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+}

@@ -1,0 +1,293 @@
+//! Reading tasks and the changes the MCP tools make to them.
+
+use enki_core::{Condition, IdKind, TaskStatus};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::StoreError;
+use crate::executions::refresh_execution_status;
+use crate::ids;
+use crate::rows::{DependencyRow, StatusCounts, TaskRow, get_enum};
+use crate::store::Store;
+use crate::task_events;
+use crate::time::now_rfc3339;
+
+/// Which tasks a listing returns. `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub session: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub execution_id: Option<String>,
+}
+
+pub(crate) fn get_task(conn: &Connection, id: &str) -> Result<Option<TaskRow>, StoreError> {
+    let sql = format!("SELECT {} FROM tasks WHERE id = ?1", TaskRow::COLUMNS);
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], TaskRow::from_row)
+        .optional()?)
+}
+
+pub(crate) fn require_task(conn: &Connection, id: &str) -> Result<TaskRow, StoreError> {
+    get_task(conn, id)?.ok_or_else(|| StoreError::invalid(format!("no task {id}")))
+}
+
+fn set_status(conn: &Connection, id: &str, status: TaskStatus) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE tasks SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status.as_str(), now_rfc3339()])?;
+    Ok(())
+}
+
+/// Every task that depends, directly or not, on `id`.
+pub(crate) fn transitive_dependents(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE down(id) AS (
+             SELECT task_id FROM dependencies WHERE needs_task_id = ?1
+             UNION
+             SELECT d.task_id FROM dependencies d JOIN down ON d.needs_task_id = down.id
+         ) SELECT id FROM down ORDER BY id",
+    )?;
+    let ids = stmt
+        .query_map([id], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
+
+/// Cancels the given tasks (those not already finished). Returns the ids
+/// that changed.
+pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut changed = Vec::new();
+    for id in ids {
+        if let Some(task) = get_task(conn, id)? {
+            if !task.status.is_terminal() {
+                set_status(conn, id, TaskStatus::Cancelled)?;
+                task_events::append(conn, id, "cancelled", &serde_json::json!({}))?;
+                changed.push(id.clone());
+            }
+        }
+    }
+    Ok(changed)
+}
+
+impl Store {
+    /// Resolves a task id or unique prefix to the full id.
+    pub fn resolve_task(&self, input: &str) -> Result<String, StoreError> {
+        ids::resolve(&self.conn, IdKind::Task, input)
+    }
+
+    /// Resolves any kind of id or unique prefix.
+    pub fn resolve(&self, kind: IdKind, input: &str) -> Result<String, StoreError> {
+        ids::resolve(&self.conn, kind, input)
+    }
+
+    pub fn task(&self, id: &str) -> Result<Option<TaskRow>, StoreError> {
+        get_task(&self.conn, id)
+    }
+
+    /// Tasks matching the filter, oldest execution first, then step order.
+    pub fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM tasks
+             WHERE (?1 IS NULL OR session_id = ?1)
+               AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR execution_id = ?3)
+             ORDER BY execution_id, step_index",
+            TaskRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    filter.session,
+                    filter.status.map(|s| s.as_str()),
+                    filter.execution_id
+                ],
+                TaskRow::from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// What a task needs, with each dependency's state.
+    pub fn dependencies_of(&self, task_id: &str) -> Result<Vec<DependencyRow>, StoreError> {
+        self.edges("d.task_id = ?1", task_id)
+    }
+
+    /// The tasks that need `task_id`, seen from each of them.
+    pub fn dependents_of(&self, task_id: &str) -> Result<Vec<DependencyRow>, StoreError> {
+        self.edges("d.needs_task_id = ?1", task_id)
+    }
+
+    /// Every edge whose dependent task belongs to the execution.
+    pub fn execution_edges(&self, execution_id: &str) -> Result<Vec<DependencyRow>, StoreError> {
+        self.edges(
+            "d.task_id IN (SELECT id FROM tasks WHERE execution_id = ?1)",
+            execution_id,
+        )
+    }
+
+    fn edges(&self, predicate: &str, key: &str) -> Result<Vec<DependencyRow>, StoreError> {
+        let sql = format!(
+            "SELECT d.task_id, d.needs_task_id, d.condition, n.title, n.status, n.step_id, n.execution_id
+             FROM dependencies d JOIN tasks n ON n.id = d.needs_task_id
+             WHERE {predicate} ORDER BY d.task_id, n.step_index, n.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([key], |row| {
+                let condition: Condition = get_enum(row, 2)?;
+                let needs_status: TaskStatus = get_enum(row, 4)?;
+                Ok(DependencyRow {
+                    task_id: row.get(0)?,
+                    needs_task_id: row.get(1)?,
+                    condition,
+                    needs_title: row.get(3)?,
+                    needs_status,
+                    needs_step_id: row.get(5)?,
+                    needs_execution_id: row.get(6)?,
+                    satisfied: condition.is_satisfied_by(needs_status),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Counts for `enki_status`, scoped to a session when given.
+    pub fn status_counts(&self, session: Option<&str>) -> Result<StatusCounts, StoreError> {
+        let mut counts = StatusCounts::default();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT status, count(*) FROM tasks WHERE (?1 IS NULL OR session_id = ?1) GROUP BY status",
+        )?;
+        let rows = stmt.query_map([session], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (status, count) = row?;
+            counts.total += count;
+            if status == TaskStatus::Running.as_str() {
+                counts.running_workers = count;
+            }
+            counts.by_status.insert(status, count);
+        }
+        counts.merge_queue = self.conn.query_row(
+            "SELECT count(*) FROM merge_requests m JOIN tasks t ON t.id = m.task_id
+             WHERE m.status IN ('queued', 'merging', 'resolving', 'verifying')
+               AND (?1 IS NULL OR t.session_id = ?1)",
+            [session],
+            |row| row.get(0),
+        )?;
+        counts.executions_active = self.conn.query_row(
+            "SELECT count(*) FROM executions WHERE status IN ('running', 'paused')
+               AND (?1 IS NULL OR session_id = ?1)",
+            [session],
+            |row| row.get(0),
+        )?;
+        Ok(counts)
+    }
+
+    /// `enki_task_retry`: a failed or blocked task goes back to pending with a
+    /// fresh retry budget, and so do its blocked dependents. Returns the ids
+    /// that changed, the retried task first.
+    pub fn retry_task(&mut self, task_id: &str) -> Result<Vec<String>, StoreError> {
+        self.write(|tx| {
+            let task = require_task(tx, task_id)?;
+            if !task.status.is_retryable() {
+                return Err(StoreError::invalid(format!(
+                    "task {} is {}; only failed or blocked tasks can be retried",
+                    task.id, task.status
+                )));
+            }
+            let now = now_rfc3339();
+            tx.execute(
+                "UPDATE tasks SET status = 'pending', failures = 0, updated_at = ?2 WHERE id = ?1",
+                params![task.id, now],
+            )?;
+            task_events::append(tx, &task.id, "retry", &serde_json::json!({"from": task.status}))?;
+            let mut changed = vec![task.id.clone()];
+            for dependent in transitive_dependents(tx, &task.id)? {
+                if let Some(row) = get_task(tx, &dependent)? {
+                    if row.status == TaskStatus::Blocked {
+                        set_status(tx, &dependent, TaskStatus::Pending)?;
+                        task_events::append(tx, &dependent, "unblocked", &serde_json::json!({"by": task.id}))?;
+                        changed.push(dependent);
+                    }
+                }
+            }
+            let mut executions: Vec<String> = Vec::new();
+            for id in &changed {
+                if let Some(row) = get_task(tx, id)? {
+                    if !executions.contains(&row.execution_id) {
+                        executions.push(row.execution_id);
+                    }
+                }
+            }
+            for execution in executions {
+                tx.execute(
+                    "UPDATE executions SET status = 'running', updated_at = ?2
+                     WHERE id = ?1 AND status IN ('failed', 'done')",
+                    params![execution, now],
+                )?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// `enki_worker_report`: the worker's current activity and, optionally,
+    /// its final output.
+    pub fn record_worker_report(
+        &mut self,
+        task_id: &str,
+        status: &str,
+        output: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_task(tx, task_id)?;
+            let now = now_rfc3339();
+            tx.execute(
+                "UPDATE tasks SET activity = ?2, activity_at = ?3, updated_at = ?3,
+                    output = coalesce(?4, output)
+                 WHERE id = ?1",
+                params![task_id, status, now, output],
+            )?;
+            task_events::append(
+                tx,
+                task_id,
+                "report",
+                &serde_json::json!({"status": status, "output": output}),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records where a task's worker copy and branch are.
+    pub fn set_task_workspace(
+        &mut self,
+        task_id: &str,
+        copy_path: Option<&str>,
+        branch: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_task(tx, task_id)?;
+            tx.execute(
+                "UPDATE tasks SET copy_path = ?2, branch = ?3, updated_at = ?4 WHERE id = ?1",
+                params![task_id, copy_path, branch, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Sets a task's status directly (the coordinator's transitions).
+    pub fn set_task_status(&mut self, task_id: &str, status: TaskStatus) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let task = require_task(tx, task_id)?;
+            set_status(tx, task_id, status)?;
+            task_events::append(
+                tx,
+                task_id,
+                "status",
+                &serde_json::json!({"from": task.status, "to": status}),
+            )?;
+            refresh_execution_status(tx, &task.execution_id)?;
+            Ok(())
+        })
+    }
+}
