@@ -1,1 +1,324 @@
+//! Shared harness for the integration and end-to-end tests: temporary
+//! projects and a blocking MCP client that drives the real `enki` binary.
+//!
+//! The binary is found next to the test executable (`target/<profile>/enki`);
+//! `cargo test --workspace` builds it (the `enki` package has an integration
+//! test of its own, which makes cargo build the binary before any test runs).
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Safety net for every wait on a child process; tests never sleep to race.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Path of the `enki` binary built for this test run.
+pub fn enki_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/enki
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("enki{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p enki` (or `cargo test --workspace`) first",
+        bin.display()
+    );
+    bin
+}
+
+/// A `Command` for `enki` with no inherited enki environment.
+pub fn enki_command() -> Command {
+    let mut cmd = Command::new(enki_bin());
+    for var in ["ENKI_DIR", "ENKI_SESSION_ID", "ENKI_BIN", "CLAUDECODE"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs a git command in `dir`, panicking with its output on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "enki test")
+        .env("GIT_AUTHOR_EMAIL", "test@enki.invalid")
+        .env("GIT_COMMITTER_NAME", "enki test")
+        .env("GIT_COMMITTER_EMAIL", "test@enki.invalid")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A temporary git project with `enki init` done.
+pub struct Project {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// A git repository with one commit, initialised for enki.
+    pub fn new() -> Project {
+        let project = Project::bare();
+        git(&project.root, &["init", "-q", "-b", "main"]);
+        std::fs::write(project.root.join("README.md"), "# scratch project\n").expect("write README");
+        git(&project.root, &["add", "."]);
+        git(&project.root, &["commit", "-q", "-m", "initial"]);
+        project.init();
+        project
+    }
+
+    /// An empty temporary folder, not initialised.
+    pub fn bare() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().expect("canonical temp dir");
+        Project { _dir: dir, root }
+    }
+
+    /// Runs `enki init` in the project and asserts it succeeded.
+    pub fn init(&self) {
+        let output = self.enki(&["init"]).output().expect("enki init runs");
+        assert!(
+            output.status.success(),
+            "enki init failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub fn enki_dir(&self) -> PathBuf {
+        self.root.join(".enki")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.enki_dir().join("db.sqlite")
+    }
+
+    pub fn events_dir(&self) -> PathBuf {
+        self.enki_dir().join("events")
+    }
+
+    /// `enki <args>` run in the project root.
+    pub fn enki(&self, args: &[&str]) -> Command {
+        let mut cmd = enki_command();
+        cmd.args(args).current_dir(&self.root);
+        cmd
+    }
+
+    /// Starts `enki mcp <args>` for this project (ENKI_DIR set) and
+    /// initializes it.
+    pub fn mcp(&self, args: &[&str]) -> McpClient {
+        let mut client = self.mcp_uninitialized(args, &[]);
+        client.initialize();
+        client
+    }
+
+    /// Starts `enki mcp <args>` with extra environment, without initializing.
+    pub fn mcp_uninitialized(&self, args: &[&str], env: &[(&str, &str)]) -> McpClient {
+        let mut cmd = self.enki(&["mcp"]);
+        cmd.args(args).env("ENKI_DIR", self.enki_dir());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        McpClient::spawn(cmd)
+    }
+
+    /// Signal files currently waiting, parsed, in name order.
+    pub fn signals(&self) -> Vec<Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.events_dir())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("sig-") && n.ends_with(".json"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read signal")).expect("signal is JSON"))
+            .collect()
+    }
+
+    /// Deletes every waiting signal file (to look at the next call's only).
+    pub fn clear_signals(&self) {
+        for entry in std::fs::read_dir(self.events_dir()).into_iter().flatten().flatten() {
+            if entry.path().is_file() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Lines of `.enki/logs/audit.jsonl`.
+    pub fn audit_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.enki_dir().join("logs/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+            .collect()
+    }
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Project::new()
+    }
+}
+
+/// A blocking MCP client over the child's stdio. Every read has a timeout.
+pub struct McpClient {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    next_id: i64,
+}
+
+impl McpClient {
+    pub fn spawn(mut cmd: Command) -> McpClient {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn enki mcp");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        McpClient {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+        }
+    }
+
+    /// Writes raw bytes (a newline is not added).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write to enki mcp");
+        stdin.flush().expect("flush enki mcp stdin");
+    }
+
+    pub fn send(&mut self, message: &Value) {
+        let mut line = serde_json::to_vec(message).expect("encode");
+        line.push(b'\n');
+        self.send_raw(&line);
+    }
+
+    /// The next line the server writes, parsed.
+    pub fn read(&mut self) -> Value {
+        match self.lines.recv_timeout(TIMEOUT) {
+            Ok(line) => serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("enki mcp wrote a non-JSON line ({e}): {line}")),
+            Err(RecvTimeoutError::Timeout) => panic!("enki mcp did not answer within {TIMEOUT:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("enki mcp closed stdout: {}", self.stderr_now()),
+        }
+    }
+
+    /// Sends a request and returns the whole response object.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let response = self.read();
+        assert_eq!(response["id"], json!(id), "response out of order: {response}");
+        response
+    }
+
+    pub fn initialize(&mut self) -> Value {
+        let response = self.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "enki-tests", "version": "0"}}),
+        );
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        response["result"].clone()
+    }
+
+    /// Names of the tools `tools/list` returns, in order.
+    pub fn tool_names(&mut self) -> Vec<String> {
+        let response = self.request("tools/list", json!({}));
+        response["result"]["tools"]
+            .as_array()
+            .expect("tools array")
+            .iter()
+            .map(|t| t["name"].as_str().expect("tool name").to_string())
+            .collect()
+    }
+
+    /// Calls a tool and returns its result object (with `isError`).
+    pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        let response = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
+        assert!(response.get("error").is_none(), "tools/call {tool} failed: {response}");
+        response["result"].clone()
+    }
+
+    /// Calls a tool that must succeed; returns the result.
+    pub fn call_ok(&mut self, tool: &str, arguments: Value) -> Value {
+        let result = self.call(tool, arguments.clone());
+        assert_eq!(result["isError"], json!(false), "{tool}({arguments}) failed: {result}");
+        result
+    }
+
+    /// Calls a tool that must fail; returns the error text.
+    pub fn call_err(&mut self, tool: &str, arguments: Value) -> String {
+        let result = self.call(tool, arguments.clone());
+        assert_eq!(result["isError"], json!(true), "{tool}({arguments}) should fail: {result}");
+        text_of(&result)
+    }
+
+    /// Closes stdin and waits for the exit status.
+    pub fn finish(mut self) -> (ExitStatus, String) {
+        drop(self.stdin.take());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait on enki mcp") {
+                let stderr = self.stderr_now();
+                return (status, stderr);
+            }
+            assert!(started.elapsed() < TIMEOUT, "enki mcp did not exit after stdin closed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn stderr_now(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for McpClient {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of a tool result's first content item.
+pub fn text_of(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_string()
+}

@@ -1,1 +1,71 @@
-fn main() {}
+//! Project automation for enki: `cargo xtask <command>`.
+//!
+//! Commands:
+//! - `ci`: the checks CI runs (fmt, clippy, tests, doc tests).
+//! - `bench [NAME] [--quick] [--check]`: performance benchmarks against the release binary.
+//! - `help`: usage.
+
+mod bench;
+mod ci;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  ci                    run the CI checks in order, stopping at the first failure:
+                          cargo fmt --all --check
+                          cargo clippy --workspace --all-targets --locked -- -D warnings
+                          cargo test --workspace --all-targets --locked
+                          cargo test --workspace --doc --locked
+  bench                 list the available benchmarks
+  bench <name> [opts]   build `enki` in release mode and run one benchmark
+                          --quick   about 10x fewer iterations (smoke test)
+                          --check   exit 1 if a target is missed
+                          --bin P   use binary P instead of building (mcp)
+  help                  print this message
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((cmd, rest)) => (cmd.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match cmd {
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        "ci" => {
+            if let Some(extra) = rest.first() {
+                eprintln!("xtask ci: unexpected argument `{extra}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            ci::run()
+        }
+        "bench" => bench::run(rest),
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo to run sub-steps with: the one that runs us (`$CARGO`), else `cargo` on PATH.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}

@@ -1,1 +1,330 @@
-fn main() {}
+//! The `enki` binary: the command line, dispatch and exit codes. Each
+//! command lives in its own file under `commands/`.
+//!
+//! Exit codes: 0 success, 1 an error (printed on stderr), 2 a usage error
+//! (clap's own message).
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use enki_core::TaskStatus;
+
+const LONG_ABOUT: &str = "\
+enki is a multi-agent coding coordinator for the terminal: a planner agent breaks a request \
+into a graph of tasks, enki runs a worker agent for each task in its own copy of the project, \
+in dependency order, and merges their work back through a queue.
+
+The inspection commands (status, tasks, task, dag, mail) read the project's database and work \
+from any terminal while enki runs.";
+
+const AFTER_HELP: &str = "\
+Environment:
+  ENKI_DIR         absolute path of the project's .enki/ folder (default: the nearest .enki/
+                   in the current directory or its parents)
+  ENKI_SESSION_ID  limit status, tasks, dag and mail to one coordinator session
+
+Ids: wherever an id is expected, any unique prefix of it works (the short form lists print).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "enki",
+    version,
+    about = "A multi-agent coding coordinator for the terminal",
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// `--json` for the commands that print data.
+#[derive(Debug, Clone, Copy, Default, Args, PartialEq, Eq)]
+struct Output {
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+enum Command {
+    /// Create .enki/ in a project and keep it out of git (safe to run again).
+    Init {
+        /// The project's root folder [default: the current directory].
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Task counts by status, workers, the merge queue and the executions.
+    Status {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List tasks, one line each.
+    Tasks {
+        /// Only tasks in this status (pending, ready, running, worker_done, done, failed,
+        /// blocked, paused, cancelled).
+        #[arg(long, value_name = "STATUS")]
+        status: Option<TaskStatus>,
+        /// Only tasks of this execution (id or unique prefix).
+        #[arg(long, value_name = "EXECUTION")]
+        execution: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Everything about one task: fields, dependencies, merge requests, recent events.
+    Task {
+        /// Task id or unique prefix.
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The dependency graph of one execution, or of all of them.
+    Dag {
+        /// Execution id or unique prefix [default: every execution].
+        execution: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List mail, or show one message in full (without marking it read).
+    Mail {
+        /// Show this message (id or unique prefix) instead of a list.
+        message: Option<String>,
+        /// Only mail for this mailbox: coordinator, user or worker/<task id or prefix>.
+        #[arg(long, value_name = "ADDR", conflicts_with = "message")]
+        to: Option<String>,
+        /// Only unread mail (most pressing first).
+        #[arg(long, conflicts_with = "message")]
+        unread: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Run the MCP server that enki's agents talk to, on stdin/stdout.
+    Mcp {
+        /// Which tool set to serve: planner, worker or merger.
+        #[arg(long, default_value = "planner")]
+        role: String,
+        /// The calling worker's or merger's task id.
+        #[arg(long)]
+        task_id: Option<String>,
+        /// Leave out the file-editing tool (for read-only worker roles).
+        #[arg(long)]
+        no_edit: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        // The interactive TUI will live here; until then, say what exists.
+        eprint!("{}", Cli::command().render_help());
+        return ExitCode::from(2);
+    };
+    let result = match command {
+        Command::Init { path, output } => commands::init::run(path, output.json),
+        Command::Status { output } => commands::status::run(output.json),
+        Command::Tasks {
+            status,
+            execution,
+            output,
+        } => commands::tasks::run(status, execution.as_deref(), output.json),
+        Command::Task { id, output } => commands::task::run(&id, output.json),
+        Command::Dag { execution, output } => commands::dag::run(execution.as_deref(), output.json),
+        Command::Mail {
+            message,
+            to,
+            unread,
+            output,
+        } => commands::mail::run(message.as_deref(), to.as_deref(), unread, output.json),
+        Command::Mcp {
+            role,
+            task_id,
+            no_edit,
+        } => {
+            let code = commands::mcp::run(&role, task_id, no_edit);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("enki: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Command>, clap::Error> {
+        Cli::try_parse_from(std::iter::once("enki").chain(args.iter().copied())).map(|c| c.command)
+    }
+
+    fn json() -> Output {
+        Output { json: true }
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn init_takes_an_optional_path() {
+        assert_eq!(
+            parse(&["init"]).unwrap(),
+            Some(Command::Init {
+                path: None,
+                output: Output::default()
+            })
+        );
+        assert_eq!(
+            parse(&["init", "/tmp/p", "--json"]).unwrap(),
+            Some(Command::Init {
+                path: Some(PathBuf::from("/tmp/p")),
+                output: json()
+            })
+        );
+    }
+
+    #[test]
+    fn tasks_filters_parse_and_bad_statuses_are_usage_errors() {
+        assert_eq!(
+            parse(&[
+                "tasks",
+                "--status",
+                "worker_done",
+                "--execution",
+                "exec-01J",
+                "--json"
+            ])
+            .unwrap(),
+            Some(Command::Tasks {
+                status: Some(TaskStatus::WorkerDone),
+                execution: Some("exec-01J".to_string()),
+                output: json(),
+            })
+        );
+        let err = parse(&["tasks", "--status", "sleeping"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("pending"), "{err}");
+    }
+
+    #[test]
+    fn task_requires_an_id() {
+        assert_eq!(
+            parse(&["task", "01JAB"]).unwrap(),
+            Some(Command::Task {
+                id: "01JAB".to_string(),
+                output: Output::default()
+            })
+        );
+        let err = parse(&["task"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn dag_and_mail_options() {
+        assert_eq!(
+            parse(&["dag"]).unwrap(),
+            Some(Command::Dag {
+                execution: None,
+                output: Output::default()
+            })
+        );
+        assert_eq!(
+            parse(&["dag", "exec-01J", "--json"]).unwrap(),
+            Some(Command::Dag {
+                execution: Some("exec-01J".to_string()),
+                output: json()
+            })
+        );
+        assert_eq!(
+            parse(&["mail", "--to", "worker/01JAB", "--unread"]).unwrap(),
+            Some(Command::Mail {
+                message: None,
+                to: Some("worker/01JAB".to_string()),
+                unread: true,
+                output: Output::default(),
+            })
+        );
+        assert_eq!(
+            parse(&["mail", "msg-01J", "--json"]).unwrap(),
+            Some(Command::Mail {
+                message: Some("msg-01J".to_string()),
+                to: None,
+                unread: false,
+                output: json(),
+            })
+        );
+    }
+
+    #[test]
+    fn showing_one_message_does_not_take_list_filters() {
+        assert_eq!(
+            parse(&["mail", "msg-01J", "--unread"]).unwrap_err().kind(),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            parse(&["mail", "msg-01J", "--to", "user"])
+                .unwrap_err()
+                .kind(),
+            ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn mcp_defaults_to_the_planner_role() {
+        assert_eq!(
+            parse(&["mcp"]).unwrap(),
+            Some(Command::Mcp {
+                role: "planner".to_string(),
+                task_id: None,
+                no_edit: false
+            })
+        );
+        assert_eq!(
+            parse(&[
+                "mcp",
+                "--role",
+                "worker",
+                "--task-id",
+                "task-01J",
+                "--no-edit"
+            ])
+            .unwrap(),
+            Some(Command::Mcp {
+                role: "worker".to_string(),
+                task_id: Some("task-01J".to_string()),
+                no_edit: true
+            })
+        );
+        // The MCP server has no --json: its stdout is the protocol.
+        assert!(parse(&["mcp", "--json"]).is_err());
+    }
+
+    #[test]
+    fn unknown_commands_and_flags_are_usage_errors() {
+        let err = parse(&["frobnicate"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidSubcommand);
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            parse(&["status", "--verbose"]).unwrap_err().kind(),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(
+            parse(&["--version"]).unwrap_err().kind(),
+            ErrorKind::DisplayVersion
+        );
+        assert_eq!(parse(&[]).unwrap(), None);
+    }
+}

@@ -134,7 +134,8 @@ pub fn topological_order(needs: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>>
                     }
                     Mark::Active => {
                         let start = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                        let mut cycle: Vec<usize> = stack[start..].iter().map(|(n, _)| *n).collect();
+                        let mut cycle: Vec<usize> =
+                            stack[start..].iter().map(|(n, _)| *n).collect();
                         // The stack runs dependent -> dependency; report dependency first.
                         cycle.reverse();
                         return Err(cycle);
@@ -230,7 +231,9 @@ mod tests {
     #[test]
     fn a_long_chain_does_not_overflow_the_stack() {
         let n = 100_000;
-        let needs: Vec<Vec<usize>> = (0..n).map(|i| if i == 0 { vec![] } else { vec![i - 1] }).collect();
+        let needs: Vec<Vec<usize>> = (0..n)
+            .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
+            .collect();
         let order = topological_order(&needs).unwrap();
         assert_eq!(order.len(), n);
         assert_eq!(order[0], 0);

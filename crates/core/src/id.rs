@@ -83,7 +83,7 @@ pub fn normalize_prefix(kind: IdKind, input: &str) -> Result<String, IdError> {
 /// others (ids have fixed length, so that cannot happen, but be explicit).
 pub fn pick_unique(kind: IdKind, input: &str, candidates: Vec<String>) -> Result<String, IdError> {
     let normalized = normalize_prefix(kind, input)?;
-    if candidates.iter().any(|c| *c == normalized) {
+    if candidates.contains(&normalized) {
         return Ok(normalized);
     }
     match candidates.len() {
@@ -189,7 +189,10 @@ mod tests {
         let exec = ExecutionId::generate();
         assert!(TaskId::parse(exec.as_str()).is_err());
         assert!(TaskId::parse("task-").is_err());
-        assert!(TaskId::parse("task-01J").is_err(), "a prefix is not a full id");
+        assert!(
+            TaskId::parse("task-01J").is_err(),
+            "a prefix is not a full id"
+        );
         assert!(TaskId::parse("task-01JXXXXXXXXXXXXXXXXXXXXXXXXXXXXX").is_err());
         assert!(TaskId::parse("task-ILOU0000000000000000000000").is_err());
     }
@@ -197,7 +200,10 @@ mod tests {
     #[test]
     fn normalize_accepts_bare_and_lowercase_prefixes() {
         assert_eq!(normalize_prefix(IdKind::Task, "01jx").unwrap(), "task-01JX");
-        assert_eq!(normalize_prefix(IdKind::Task, " task-01JX ").unwrap(), "task-01JX");
+        assert_eq!(
+            normalize_prefix(IdKind::Task, " task-01JX ").unwrap(),
+            "task-01JX"
+        );
         assert!(normalize_prefix(IdKind::Task, "").is_err());
         assert!(normalize_prefix(IdKind::Task, "task-01J%").is_err());
         assert!(normalize_prefix(IdKind::Task, "task-0'; DROP").is_err());
@@ -207,20 +213,32 @@ mod tests {
     fn pick_unique_reports_missing_and_ambiguous_prefixes() {
         let a = "task-01JAAAAAAAAAAAAAAAAAAAAAAA".to_string();
         let b = "task-01JAAAAAAAAAAAAAAAAAAAAAAB".to_string();
-        assert_eq!(pick_unique(IdKind::Task, "01JA", vec![a.clone()]).unwrap(), a);
+        assert_eq!(
+            pick_unique(IdKind::Task, "01JA", vec![a.clone()]).unwrap(),
+            a
+        );
         assert!(matches!(
             pick_unique(IdKind::Task, "01JZ", vec![]),
             Err(IdError::NotFound { .. })
         ));
         let err = pick_unique(IdKind::Task, "01JA", vec![a.clone(), b.clone()]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("ambiguous") && text.contains(&a) && text.contains(&b), "{text}");
-        assert_eq!(pick_unique(IdKind::Task, &a, vec![a.clone(), b]).unwrap(), a);
+        assert!(
+            text.contains("ambiguous") && text.contains(&a) && text.contains(&b),
+            "{text}"
+        );
+        assert_eq!(
+            pick_unique(IdKind::Task, &a, vec![a.clone(), b]).unwrap(),
+            a
+        );
     }
 
     #[test]
     fn short_form_keeps_prefix_and_fourteen_characters() {
-        assert_eq!(short("task-01JAAAAAAAAAAAAAAAAAAAAAAA"), "task-01JAAAAAAAAAAA");
+        assert_eq!(
+            short("task-01JAAAAAAAAAAAAAAAAAAAAAAA"),
+            "task-01JAAAAAAAAAAA"
+        );
         assert_eq!(short("mr-01JAAAAAAAAAAAAAAAAAAAAAAA"), "mr-01JAAAAAAAAAAA");
         assert_eq!(short("x"), "x");
     }

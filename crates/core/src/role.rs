@@ -76,7 +76,11 @@ impl fmt::Display for RoleFileError {
 /// 1-based line number of a byte offset.
 pub fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 impl Role {
@@ -252,7 +256,14 @@ mod tests {
         let names: Vec<_> = set.names().collect();
         assert_eq!(
             names,
-            ["bug_fixer", "code_referencer", "documenter", "feature_developer", "ralph", "researcher"]
+            [
+                "bug_fixer",
+                "code_referencer",
+                "documenter",
+                "feature_developer",
+                "ralph",
+                "researcher"
+            ]
         );
         let researcher = set.get("researcher").unwrap();
         assert!(!researcher.can_edit);
@@ -280,7 +291,10 @@ tier = "light"
         assert!(errors.is_empty(), "{errors:?}");
         let researcher = set.get("researcher").unwrap();
         assert_eq!(researcher.label, "Project researcher");
-        assert!(researcher.can_edit, "fields not set default, they are not inherited");
+        assert!(
+            researcher.can_edit,
+            "fields not set default, they are not inherited"
+        );
         assert_eq!(researcher.tier, Some(Tier::Light));
         assert!(!set.get("auditor").unwrap().can_edit);
         assert_eq!(set.get("auditor").unwrap().output, OutputMode::Branch);
@@ -299,10 +313,18 @@ tier = "light"
         assert!(!set.contains("x") && !set.contains("y"));
         assert_eq!(errors.len(), 3);
         assert_eq!(errors[0].line, Some(2), "{}", errors[0]);
-        assert!(errors[0].to_string().starts_with("roles/x.toml:2:"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().starts_with("roles/x.toml:2:"),
+            "{}",
+            errors[0]
+        );
         assert_eq!(errors[1].line, Some(3), "{}", errors[1]);
         assert!(errors[1].message.contains("colour"), "{}", errors[1]);
-        assert!(errors[2].to_string().starts_with("roles/z.toml:1"), "{}", errors[2]);
+        assert!(
+            errors[2].to_string().starts_with("roles/z.toml:1"),
+            "{}",
+            errors[2]
+        );
     }
 
     #[test]
@@ -317,6 +339,9 @@ tier = "light"
     #[test]
     fn unknown_role_message_lists_known_roles() {
         let msg = RoleSet::builtin().unknown_role_message("wizard");
-        assert!(msg.starts_with("unknown role 'wizard'") && msg.contains("researcher"), "{msg}");
+        assert!(
+            msg.starts_with("unknown role 'wizard'") && msg.contains("researcher"),
+            "{msg}"
+        );
     }
 }

@@ -72,7 +72,8 @@ fn classify(value: Value) -> Result<Message, MessageError> {
         let Value::String(method) = method else {
             return fail("method must be a string");
         };
-        let params = obj.remove("params");
+        // Some real clients send `"params": null`; treat it as absent.
+        let params = obj.remove("params").filter(|p| !p.is_null());
         if params
             .as_ref()
             .is_some_and(|p| !p.is_object() && !p.is_array())
@@ -222,7 +223,7 @@ mod tests {
 
     #[test]
     fn params_must_be_object_or_array() {
-        for params in ["1", r#""s""#, "null", "true"] {
+        for params in ["1", r#""s""#, "true"] {
             let line = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"a","params":{params}}}"#);
             assert_invalid(&line, Some(Id::Number(2)));
             let line = format!(r#"{{"jsonrpc":"2.0","method":"a","params":{params}}}"#);
@@ -230,6 +231,8 @@ mod tests {
         }
         let m = ok(r#"{"jsonrpc":"2.0","id":2,"method":"a","params":[1,2]}"#);
         assert_eq!(m, Message::request(Id::Number(2), "a", Some(json!([1, 2]))));
+        let m = ok(r#"{"jsonrpc":"2.0","id":2,"method":"a","params":null}"#);
+        assert_eq!(m, Message::request(Id::Number(2), "a", None));
     }
 
     #[test]

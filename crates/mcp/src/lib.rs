@@ -1,1 +1,72 @@
+//! `enki mcp`: the MCP server every agent enki spawns talks to (MCP.md).
+//!
+//! Plain blocking code: one request at a time from stdin, responses on
+//! stdout in request order. stdout carries the protocol and nothing else;
+//! diagnostics go to stderr and the log files.
 
+mod context;
+mod logs;
+pub mod protocol;
+pub mod roles;
+mod server;
+pub mod tools;
+
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+
+use enki_project::Layout;
+
+pub use context::Context;
+pub use roles::McpRole;
+pub use server::Server;
+
+use crate::logs::TrafficLog;
+
+/// Builds a server for this process: identity from the arguments, project
+/// and session from the environment.
+pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) -> Server {
+    let session = std::env::var("ENKI_SESSION_ID").ok().filter(|s| !s.is_empty());
+    let layout = Layout::locate_from_env().map_err(|e| e.to_string());
+    let log = match &layout {
+        Ok(layout) => TrafficLog::open(&layout.mcp_logs(), session.as_deref(), role, task_id.as_deref()),
+        Err(e) => {
+            eprintln!("enki mcp: {e}");
+            TrafficLog::disabled()
+        }
+    };
+    Server {
+        ctx: Context::new(role, task_id, no_edit, session, layout),
+        log,
+    }
+}
+
+/// Entry point of `enki mcp`. Returns the process exit code: 0 at EOF, 2 for
+/// a usage error, 1 when stdout is gone.
+pub fn run_cli(role: &str, task_id: Option<String>, no_edit: bool) -> i32 {
+    let role = match role.parse::<McpRole>() {
+        Ok(role) => role,
+        Err(e) => {
+            eprintln!("enki mcp: {e}");
+            return 2;
+        }
+    };
+    let task_id = task_id.filter(|t| !t.trim().is_empty());
+    let mut server = server_from_env(role, task_id, no_edit);
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let input = BufReader::with_capacity(64 * 1024, stdin.lock());
+    let output = BufWriter::new(stdout.lock());
+    match server.serve(input, output) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("enki mcp: {e}");
+            1
+        }
+    }
+}
+
+/// The `.enki/` a server would use, for diagnostics.
+pub fn locate_project() -> Result<PathBuf, String> {
+    Layout::locate_from_env().map(|l| l.dir).map_err(|e| e.to_string())
+}

@@ -52,7 +52,12 @@ pub fn git_exclude_file(project_root: &Path) -> Option<PathBuf> {
     let output = Command::new("git")
         .arg("-C")
         .arg(project_root)
-        .args(["rev-parse", "--path-format=absolute", "--git-path", "info/exclude"])
+        .args([
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "info/exclude",
+        ])
         .output()
         .ok()?;
     if !output.status.success() {
@@ -85,7 +90,11 @@ pub fn exclude_enki_dir(exclude_file: &Path) -> std::io::Result<bool> {
         .create(true)
         .append(true)
         .open(exclude_file)?;
-    let separator = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
+    let separator = if existing.is_empty() || existing.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
     write!(file, "{separator}# enki's working folder\n/.enki/\n")?;
     Ok(true)
 }

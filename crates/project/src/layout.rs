@@ -18,9 +18,13 @@ pub struct Layout {
 pub enum LocateError {
     #[error("ENKI_DIR is set to '{0}', which is not an absolute path")]
     RelativeEnkiDir(PathBuf),
-    #[error("ENKI_DIR points to '{0}', which does not exist or is not a directory; run `enki init` in the project")]
+    #[error(
+        "ENKI_DIR points to '{0}', which does not exist or is not a directory; run `enki init` in the project"
+    )]
     MissingEnkiDir(PathBuf),
-    #[error("no .enki/ folder found in '{0}' or any parent directory; run `enki init` in the project first")]
+    #[error(
+        "no .enki/ folder found in '{0}' or any parent directory; run `enki init` in the project first"
+    )]
     NotFound(PathBuf),
     #[error("'{0}' exists but is not initialised (no database); run `enki init` in the project")]
     NotInitialised(PathBuf),
@@ -119,7 +123,10 @@ mod tests {
         let root = tmp.path();
         let nested = root.join("a/b");
         std::fs::create_dir_all(&nested).unwrap();
-        assert!(matches!(Layout::locate(None, &nested), Err(LocateError::NotFound(_))));
+        assert!(matches!(
+            Layout::locate(None, &nested),
+            Err(LocateError::NotFound(_))
+        ));
         std::fs::create_dir(root.join(".enki")).unwrap();
         let err = Layout::locate(None, &nested).unwrap_err();
         assert!(matches!(err, LocateError::NotInitialised(_)), "{err}");

@@ -46,8 +46,11 @@ pub fn load_roles_from(dirs: &[PathBuf]) -> (RoleSet, Vec<RoleFileError>) {
             }
         }
     }
-    let (set, mut parse_errors) = RoleSet::builtin()
-        .with_files(texts.iter().map(|(name, text)| (name.as_str(), text.as_str())));
+    let (set, mut parse_errors) = RoleSet::builtin().with_files(
+        texts
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
+    );
     errors.append(&mut parse_errors);
     (set, errors)
 }
@@ -73,8 +76,16 @@ mod tests {
         let project = tmp.path().join("project");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&project).unwrap();
-        std::fs::write(home.join("a.toml"), "name = \"auditor\"\nlabel = \"home\"\n").unwrap();
-        std::fs::write(project.join("a.toml"), "name = \"auditor\"\nlabel = \"project\"\n").unwrap();
+        std::fs::write(
+            home.join("a.toml"),
+            "name = \"auditor\"\nlabel = \"home\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            project.join("a.toml"),
+            "name = \"auditor\"\nlabel = \"project\"\n",
+        )
+        .unwrap();
         std::fs::write(project.join("bad.toml"), "name = 3\n").unwrap();
         std::fs::write(project.join("notes.txt"), "ignored").unwrap();
         let (set, errors) = load_roles_from(&[home, project.clone(), tmp.path().join("missing")]);

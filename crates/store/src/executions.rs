@@ -50,8 +50,14 @@ pub(crate) fn ensure_session(conn: &Connection, session: Option<&str>) -> Result
     Ok(())
 }
 
-pub(crate) fn get_execution(conn: &Connection, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
-    let sql = format!("SELECT {} FROM executions WHERE id = ?1", ExecutionRow::COLUMNS);
+pub(crate) fn get_execution(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<ExecutionRow>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM executions WHERE id = ?1",
+        ExecutionRow::COLUMNS
+    );
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([id], ExecutionRow::from_row)
@@ -64,10 +70,17 @@ fn require_execution(conn: &Connection, id: &str) -> Result<ExecutionRow, StoreE
 
 /// Recomputes an execution's status from its tasks once nothing in it can
 /// move any more; leaves it alone while work remains.
-pub(crate) fn refresh_execution_status(conn: &Connection, execution_id: &str) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT status, count(*) FROM tasks WHERE execution_id = ?1 GROUP BY status")?;
+pub(crate) fn refresh_execution_status(
+    conn: &Connection,
+    execution_id: &str,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, count(*) FROM tasks WHERE execution_id = ?1 GROUP BY status",
+    )?;
     let mut counts: HashMap<String, i64> = HashMap::new();
-    for row in stmt.query_map([execution_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+    for row in stmt.query_map([execution_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
         let (status, count) = row?;
         counts.insert(status, count);
     }
@@ -91,8 +104,10 @@ pub(crate) fn refresh_execution_status(conn: &Connection, execution_id: &str) ->
     } else {
         ExecutionStatus::Cancelled
     };
-    conn.prepare_cached("UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2")?
-        .execute(params![execution_id, status.as_str(), now_rfc3339()])?;
+    conn.prepare_cached(
+        "UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2",
+    )?
+    .execute(params![execution_id, status.as_str(), now_rfc3339()])?;
     Ok(())
 }
 
@@ -129,7 +144,12 @@ fn insert_steps(
             step.checkpoint,
             now,
         ])?;
-        task_events::append(tx, &task_id, "created", &serde_json::json!({"execution": execution_id, "step": step.step_id}))?;
+        task_events::append(
+            tx,
+            &task_id,
+            "created",
+            &serde_json::json!({"execution": execution_id, "step": step.step_id}),
+        )?;
         ids.insert(step.step_id.as_str(), task_id.clone());
         created.push((step.step_id.clone(), task_id));
     }
@@ -145,14 +165,23 @@ fn insert_steps(
                     .or_else(|| existing.get(name))
                     .cloned()
                     .ok_or_else(|| {
-                        StoreError::invalid(format!("step '{}' needs unknown step '{name}'", step.step_id))
+                        StoreError::invalid(format!(
+                            "step '{}' needs unknown step '{name}'",
+                            step.step_id
+                        ))
                     })?,
                 NeedTarget::Task(input) => ids::resolve(tx, IdKind::Task, input).map_err(|e| {
-                    StoreError::invalid(format!("step '{}' needs task '{input}': {e}", step.step_id))
+                    StoreError::invalid(format!(
+                        "step '{}' needs task '{input}': {e}",
+                        step.step_id
+                    ))
                 })?,
             };
             if target == *task_id {
-                return Err(StoreError::invalid(format!("step '{}' depends on itself", step.step_id)));
+                return Err(StoreError::invalid(format!(
+                    "step '{}' depends on itself",
+                    step.step_id
+                )));
             }
             match seen.get(&target) {
                 Some(c) if *c == need.condition => continue,
@@ -165,8 +194,10 @@ fn insert_steps(
                 None => {}
             }
             seen.insert(target.clone(), need.condition);
-            tx.prepare_cached("INSERT INTO dependencies (task_id, needs_task_id, condition) VALUES (?1, ?2, ?3)")?
-                .execute(params![task_id, target, need.condition.as_str()])?;
+            tx.prepare_cached(
+                "INSERT INTO dependencies (task_id, needs_task_id, condition) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![task_id, target, need.condition.as_str()])?;
         }
     }
     Ok(created)
@@ -278,7 +309,11 @@ impl Store {
     }
 
     /// Pauses an execution, or one step of it. Returns what changed.
-    pub fn pause(&mut self, execution_id: &str, step_id: Option<&str>) -> Result<String, StoreError> {
+    pub fn pause(
+        &mut self,
+        execution_id: &str,
+        step_id: Option<&str>,
+    ) -> Result<String, StoreError> {
         self.write(|tx| {
             let execution = require_execution(tx, execution_id)?;
             if execution.status.is_terminal() {
@@ -312,7 +347,11 @@ impl Store {
     }
 
     /// Resumes a paused execution (and its paused steps), or one step.
-    pub fn resume(&mut self, execution_id: &str, step_id: Option<&str>) -> Result<String, StoreError> {
+    pub fn resume(
+        &mut self,
+        execution_id: &str,
+        step_id: Option<&str>,
+    ) -> Result<String, StoreError> {
         self.write(|tx| {
             let execution = require_execution(tx, execution_id)?;
             let now = now_rfc3339();
@@ -353,7 +392,11 @@ impl Store {
     /// Cancels an execution, or one step and everything that depends on it
     /// (in any execution). Finished tasks are left as they are. Returns the
     /// cancelled task ids.
-    pub fn cancel(&mut self, execution_id: &str, step_id: Option<&str>) -> Result<Vec<String>, StoreError> {
+    pub fn cancel(
+        &mut self,
+        execution_id: &str,
+        step_id: Option<&str>,
+    ) -> Result<Vec<String>, StoreError> {
         self.write(|tx| {
             let execution = require_execution(tx, execution_id)?;
             let roots: Vec<String> = match step_id {
@@ -375,10 +418,10 @@ impl Store {
             }
             let mut touched: Vec<String> = vec![execution.id.clone()];
             for id in &cancelled {
-                if let Some(task) = get_task(tx, id)? {
-                    if !touched.contains(&task.execution_id) {
-                        touched.push(task.execution_id);
-                    }
+                if let Some(task) = get_task(tx, id)?
+                    && !touched.contains(&task.execution_id)
+                {
+                    touched.push(task.execution_id);
                 }
             }
             for exec in touched {
@@ -405,13 +448,20 @@ impl Store {
     }
 }
 
-fn set_execution_status(conn: &Connection, id: &str, status: ExecutionStatus) -> Result<(), StoreError> {
+fn set_execution_status(
+    conn: &Connection,
+    id: &str,
+    status: ExecutionStatus,
+) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![id, status.as_str(), now_rfc3339()])?;
     Ok(())
 }
 
-fn self_step_map(conn: &Connection, execution_id: &str) -> Result<HashMap<String, String>, StoreError> {
+fn self_step_map(
+    conn: &Connection,
+    execution_id: &str,
+) -> Result<HashMap<String, String>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT step_id, id FROM tasks WHERE execution_id = ?1")?;
     let map = stmt
         .query_map([execution_id], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -419,7 +469,11 @@ fn self_step_map(conn: &Connection, execution_id: &str) -> Result<HashMap<String
     Ok(map)
 }
 
-fn step_task(conn: &Connection, execution_id: &str, step_id: &str) -> Result<crate::TaskRow, StoreError> {
+fn step_task(
+    conn: &Connection,
+    execution_id: &str,
+    step_id: &str,
+) -> Result<crate::TaskRow, StoreError> {
     let id: Option<String> = conn
         .prepare_cached("SELECT id FROM tasks WHERE execution_id = ?1 AND step_id = ?2")?
         .query_row(params![execution_id, step_id], |r| r.get(0))

@@ -153,11 +153,15 @@ impl Store {
 
     /// Unread, unexpired mail for a mailbox: (total, urgent).
     pub fn unread_counts(&self, mailbox: &str) -> Result<(i64, i64), StoreError> {
-        Ok(self.conn.prepare_cached(
-            "SELECT count(*), coalesce(sum(priority = 'urgent'), 0) FROM messages
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(priority = 'urgent'), 0) FROM messages
              WHERE to_addr = ?1 AND read_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
-        )?
-        .query_row(params![mailbox, now_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            )?
+            .query_row(params![mailbox, now_rfc3339()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
     }
 
     /// Marks a message read (only when the reader is its recipient).

@@ -60,9 +60,8 @@ impl Store {
             }
             // NORMAL is durable in WAL mode except for the last transactions
             // on power loss, and avoids an fsync per commit.
-            self.conn.execute_batch(
-                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )?;
+            self.conn
+                .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
             Ok(())
         })
     }
@@ -155,7 +154,10 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
-        let fk: i64 = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let fk: i64 = store
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(fk, 1);
         assert_eq!(schema::user_version(&store.conn).unwrap(), SCHEMA_VERSION);
         drop(store);

@@ -13,8 +13,10 @@ pub(crate) fn append(
     kind: &str,
     data: &serde_json::Value,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO task_events (task_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![task_id, now_rfc3339(), kind, data.to_string()])?;
+    conn.prepare_cached(
+        "INSERT INTO task_events (task_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![task_id, now_rfc3339(), kind, data.to_string()])?;
     Ok(())
 }
 

@@ -38,7 +38,10 @@ fn set_status(conn: &Connection, id: &str, status: TaskStatus) -> Result<(), Sto
 }
 
 /// Every task that depends, directly or not, on `id`.
-pub(crate) fn transitive_dependents(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+pub(crate) fn transitive_dependents(
+    conn: &Connection,
+    id: &str,
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "WITH RECURSIVE down(id) AS (
              SELECT task_id FROM dependencies WHERE needs_task_id = ?1
@@ -57,12 +60,12 @@ pub(crate) fn transitive_dependents(conn: &Connection, id: &str) -> Result<Vec<S
 pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<Vec<String>, StoreError> {
     let mut changed = Vec::new();
     for id in ids {
-        if let Some(task) = get_task(conn, id)? {
-            if !task.status.is_terminal() {
-                set_status(conn, id, TaskStatus::Cancelled)?;
-                task_events::append(conn, id, "cancelled", &serde_json::json!({}))?;
-                changed.push(id.clone());
-            }
+        if let Some(task) = get_task(conn, id)?
+            && !task.status.is_terminal()
+        {
+            set_status(conn, id, TaskStatus::Cancelled)?;
+            task_events::append(conn, id, "cancelled", &serde_json::json!({}))?;
+            changed.push(id.clone());
         }
     }
     Ok(changed)
@@ -201,23 +204,33 @@ impl Store {
                 "UPDATE tasks SET status = 'pending', failures = 0, updated_at = ?2 WHERE id = ?1",
                 params![task.id, now],
             )?;
-            task_events::append(tx, &task.id, "retry", &serde_json::json!({"from": task.status}))?;
+            task_events::append(
+                tx,
+                &task.id,
+                "retry",
+                &serde_json::json!({"from": task.status}),
+            )?;
             let mut changed = vec![task.id.clone()];
             for dependent in transitive_dependents(tx, &task.id)? {
-                if let Some(row) = get_task(tx, &dependent)? {
-                    if row.status == TaskStatus::Blocked {
-                        set_status(tx, &dependent, TaskStatus::Pending)?;
-                        task_events::append(tx, &dependent, "unblocked", &serde_json::json!({"by": task.id}))?;
-                        changed.push(dependent);
-                    }
+                if let Some(row) = get_task(tx, &dependent)?
+                    && row.status == TaskStatus::Blocked
+                {
+                    set_status(tx, &dependent, TaskStatus::Pending)?;
+                    task_events::append(
+                        tx,
+                        &dependent,
+                        "unblocked",
+                        &serde_json::json!({"by": task.id}),
+                    )?;
+                    changed.push(dependent);
                 }
             }
             let mut executions: Vec<String> = Vec::new();
             for id in &changed {
-                if let Some(row) = get_task(tx, id)? {
-                    if !executions.contains(&row.execution_id) {
-                        executions.push(row.execution_id);
-                    }
+                if let Some(row) = get_task(tx, id)?
+                    && !executions.contains(&row.execution_id)
+                {
+                    executions.push(row.execution_id);
                 }
             }
             for execution in executions {

@@ -82,7 +82,9 @@ fn a_bad_reference_writes_nothing() {
 #[test]
 fn edges_cross_executions_and_prefixes_resolve() {
     let (_tmp, mut store) = store();
-    let first = store.create_execution(None, "one", true, &[step("a", &[])]).unwrap();
+    let first = store
+        .create_execution(None, "one", true, &[step("a", &[])])
+        .unwrap();
     let a_id = first.steps[0].1.clone();
     let mut b = step("b", &[]);
     b.needs.push(NewNeed {
@@ -126,20 +128,36 @@ fn cancel_cascades_to_transitive_dependents_and_retry_unblocks() {
             ],
         )
         .unwrap();
-    let id = |s: &str| created.steps.iter().find(|(n, _)| n == s).unwrap().1.clone();
+    let id = |s: &str| {
+        created
+            .steps
+            .iter()
+            .find(|(n, _)| n == s)
+            .unwrap()
+            .1
+            .clone()
+    };
     let cancelled = store.cancel(&created.execution_id, Some("b")).unwrap();
     assert_eq!(cancelled.len(), 2);
     assert!(cancelled.contains(&id("b")) && cancelled.contains(&id("c")));
-    assert_eq!(store.task(&id("a")).unwrap().unwrap().status, TaskStatus::Pending);
+    assert_eq!(
+        store.task(&id("a")).unwrap().unwrap().status,
+        TaskStatus::Pending
+    );
 
     // A failed task blocks its dependents; retry brings both back.
     store.set_task_status(&id("a"), TaskStatus::Failed).unwrap();
-    store.set_task_status(&id("d"), TaskStatus::Blocked).unwrap();
+    store
+        .set_task_status(&id("d"), TaskStatus::Blocked)
+        .unwrap();
     let err = store.retry_task(&id("c")).unwrap_err();
     assert!(err.to_string().contains("only failed or blocked"), "{err}");
     let changed = store.retry_task(&id("a")).unwrap();
     assert_eq!(changed, vec![id("a")]);
-    assert_eq!(store.task(&id("a")).unwrap().unwrap().status, TaskStatus::Pending);
+    assert_eq!(
+        store.task(&id("a")).unwrap().unwrap().status,
+        TaskStatus::Pending
+    );
 }
 
 #[test]
@@ -155,28 +173,51 @@ fn pause_resume_and_stop_all() {
         TaskStatus::Paused
     );
     assert!(store.pause(&exec, Some("a")).is_err(), "already paused");
-    assert!(store.pause(&exec, Some("zz")).unwrap_err().to_string().contains("no step 'zz'"));
+    assert!(
+        store
+            .pause(&exec, Some("zz"))
+            .unwrap_err()
+            .to_string()
+            .contains("no step 'zz'")
+    );
     store.resume(&exec, Some("a")).unwrap();
     assert_eq!(store.pause_all(Some("s")).unwrap(), vec![exec.clone()]);
-    assert_eq!(store.execution(&exec).unwrap().unwrap().status, ExecutionStatus::Paused);
+    assert_eq!(
+        store.execution(&exec).unwrap().unwrap().status,
+        ExecutionStatus::Paused
+    );
     store.resume(&exec, None).unwrap();
-    assert_eq!(store.execution(&exec).unwrap().unwrap().status, ExecutionStatus::Running);
+    assert_eq!(
+        store.execution(&exec).unwrap().unwrap().status,
+        ExecutionStatus::Running
+    );
     store.cancel(&exec, None).unwrap();
-    assert_eq!(store.execution(&exec).unwrap().unwrap().status, ExecutionStatus::Cancelled);
+    assert_eq!(
+        store.execution(&exec).unwrap().unwrap().status,
+        ExecutionStatus::Cancelled
+    );
     assert!(store.resume(&exec, None).is_err());
 }
 
 #[test]
 fn add_steps_may_need_existing_steps_and_rejects_reused_ids() {
     let (_tmp, mut store) = store();
-    let created = store.create_execution(None, "x", false, &[step("a", &[])]).unwrap();
+    let created = store
+        .create_execution(None, "x", false, &[step("a", &[])])
+        .unwrap();
     let added = store
-        .add_steps(None, &created.execution_id, &[step("b", &[("a", Condition::Merged)])])
+        .add_steps(
+            None,
+            &created.execution_id,
+            &[step("b", &[("a", Condition::Merged)])],
+        )
         .unwrap();
     let b = store.task(&added.steps[0].1).unwrap().unwrap();
     assert_eq!(b.step_index, 1);
     assert_eq!(store.dependencies_of(&b.id).unwrap()[0].needs_step_id, "a");
-    let err = store.add_steps(None, &created.execution_id, &[step("a", &[])]).unwrap_err();
+    let err = store
+        .add_steps(None, &created.execution_id, &[step("a", &[])])
+        .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     assert_eq!(store.tasks(&TaskFilter::default()).unwrap().len(), 2);
 }

@@ -1,0 +1,47 @@
+//! One file per command, plus what they share: finding and opening the
+//! project's database, the session scope, and printing.
+
+pub mod dag;
+pub mod init;
+pub mod mail;
+pub mod mcp;
+pub mod status;
+pub mod task;
+pub mod tasks;
+
+use std::io::Write;
+
+use anyhow::Result;
+use enki_project::Layout;
+use enki_store::Store;
+use serde::Serialize;
+
+/// Opens the database of the project found through `ENKI_DIR` or the
+/// current directory. A missing `.enki/` names the path and suggests
+/// `enki init`; a database from a newer enki is refused by the store.
+pub fn open_store() -> Result<Store> {
+    let layout = Layout::locate_from_env()?;
+    Ok(Store::open_existing(&layout.db())?)
+}
+
+/// The coordinator session listings are limited to (`ENKI_SESSION_ID`).
+pub fn session() -> Option<String> {
+    std::env::var("ENKI_SESSION_ID")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Writes `text` and a newline to stdout. A closed pipe (`enki tasks | head`)
+/// is not an error.
+pub fn print_text(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Prints one pretty JSON document on stdout.
+pub fn print_json(value: &impl Serialize) -> Result<()> {
+    print_text(&serde_json::to_string_pretty(value)?)
+}

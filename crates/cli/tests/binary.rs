@@ -1,0 +1,21 @@
+//! Smoke test of the built binary. Its presence also makes `cargo test`
+//! build `target/<profile>/enki`, which the `enki-tests` crate drives.
+
+use std::process::Command;
+
+#[test]
+fn version_and_help_run() {
+    let output = Command::new(env!("CARGO_BIN_EXE_enki"))
+        .arg("--version")
+        .output()
+        .expect("enki runs");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("enki "), "{text}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_enki"))
+        .arg("no-such-command")
+        .output()
+        .expect("enki runs");
+    assert_eq!(output.status.code(), Some(2), "usage errors exit 2");
+}

@@ -1,0 +1,201 @@
+//! The enki tools: one registry entry per tool, with its schema, annotations
+//! and handler.
+
+mod args;
+mod files;
+mod mail;
+mod plan;
+mod read;
+mod worker;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::context::Context;
+
+pub use args::*;
+
+/// A successful tool result: the text for the model and, for tools that
+/// return data, the same data as a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub structured: Option<Value>,
+}
+
+impl ToolOutput {
+    pub fn text(text: impl Into<String>) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            structured: None,
+        }
+    }
+
+    pub fn with_data(text: impl Into<String>, data: Value) -> ToolOutput {
+        ToolOutput {
+            text: text.into(),
+            structured: Some(data),
+        }
+    }
+}
+
+/// A tool error: reported to the model as `isError: true` with this text.
+pub type ToolResult = Result<ToolOutput, String>;
+
+/// MCP tool annotations; they must be true to what the tool does.
+#[derive(Debug, Clone, Copy)]
+pub struct Annotations {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+}
+
+const READ_ONLY: Annotations = Annotations {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+};
+const ADDITIVE: Annotations = Annotations {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+};
+const IDEMPOTENT: Annotations = Annotations {
+    read_only: false,
+    destructive: false,
+    idempotent: true,
+};
+const DESTRUCTIVE: Annotations = Annotations {
+    read_only: false,
+    destructive: true,
+    idempotent: true,
+};
+
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub annotations: Annotations,
+    pub schema: fn() -> Value,
+    pub handler: fn(&mut Context, Value) -> ToolResult,
+}
+
+impl ToolSpec {
+    /// The tool as `tools/list` describes it.
+    pub fn describe(&self) -> Value {
+        json!({
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": (self.schema)(),
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": self.annotations.read_only,
+                "destructiveHint": self.annotations.destructive,
+                "idempotentHint": self.annotations.idempotent,
+                "openWorldHint": false,
+            },
+        })
+    }
+}
+
+/// The JSON schema of an argument struct, self-contained (no `$ref`).
+pub fn schema_of<T: JsonSchema>() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft07().with(|s| {
+        s.inline_subschemas = true;
+    });
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = schema.to_value();
+    if let Value::Object(map) = &mut value {
+        map.remove("$schema");
+        map.remove("title");
+        map.remove("description");
+        map.entry("properties").or_insert_with(|| json!({}));
+        map.entry("required").or_insert_with(|| json!([]));
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    value
+}
+
+/// Validates arguments by deserializing them into the tool's struct. The
+/// error names the offending field path and what was expected.
+pub fn parse_args<T: DeserializeOwned>(arguments: Value) -> Result<T, String> {
+    let arguments = match arguments {
+        Value::Null => json!({}),
+        Value::Object(map) => Value::Object(map),
+        other => return Err(format!("invalid arguments: expected an object, got {other}")),
+    };
+    serde_path_to_error::deserialize(arguments).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            format!("invalid arguments: {inner}")
+        } else {
+            format!("invalid arguments: `{path}`: {inner}")
+        }
+    })
+}
+
+macro_rules! tool {
+    ($name:literal, $title:literal, $annotations:expr, $args:ty, $handler:path, $description:literal) => {
+        ToolSpec {
+            name: $name,
+            title: $title,
+            description: $description,
+            annotations: $annotations,
+            schema: schema_of::<$args>,
+            handler: |ctx, arguments| $handler(ctx, parse_args::<$args>(arguments)?),
+        }
+    };
+}
+
+/// Every tool enki has, in `tools/list` order.
+pub static ALL_TOOLS: &[ToolSpec] = &[
+    tool!("enki_status", "Status", READ_ONLY, NoArgs, read::status,
+        "Counts of this session's tasks by status, running workers and the merge queue length."),
+    tool!("enki_task_list", "List tasks", READ_ONLY, TaskListArgs, read::task_list,
+        "One line per task: short id, status, tier, role, title and current activity. Filter by status or execution."),
+    tool!("enki_task_show", "Show task", READ_ONLY, TaskIdArgs, read::task_show,
+        "Everything about one task: fields, dependencies and their conditions, attempts, last error, output, branch and merge request state."),
+    tool!("enki_dag", "Dependency graph", READ_ONLY, DagArgs, read::dag,
+        "The dependency graph of one execution (or all) with each step's status."),
+    tool!("enki_task_create", "Create task", ADDITIVE, TaskCreateArgs, plan::task_create,
+        "Create one standalone task. It starts when its dependencies are satisfied (`needs`: task ids, or {task, condition} with condition merged|completed|started; default merged)."),
+    tool!("enki_execution_create", "Create execution", ADDITIVE, ExecutionCreateArgs, plan::execution_create,
+        "Create an execution: a DAG of steps, each run by a worker in its own copy of the project. Steps reference each other by step id in `needs`; all steps are written at once or not at all. Cycles, unknown steps or tasks and unknown roles are refused."),
+    tool!("enki_execution_add_steps", "Add steps", ADDITIVE, AddStepsArgs, plan::add_steps,
+        "Add steps to an existing execution (e.g. after a checkpoint). New steps may need existing ones."),
+    tool!("enki_task_retry", "Retry task", IDEMPOTENT, TaskIdArgs, plan::retry,
+        "Send a failed or blocked task back to pending with a fresh retry budget; its blocked dependents are unblocked."),
+    tool!("enki_pause", "Pause", IDEMPOTENT, ExecutionTargetArgs, plan::pause,
+        "Pause an execution (no new steps start) or one step of it."),
+    tool!("enki_resume", "Resume", IDEMPOTENT, ExecutionTargetArgs, plan::resume,
+        "Resume a paused execution (and its paused steps) or one paused step."),
+    tool!("enki_cancel", "Cancel", DESTRUCTIVE, ExecutionTargetArgs, plan::cancel,
+        "Cancel an execution, or one step and every step that depends on it. Finished work is kept."),
+    tool!("enki_stop_all", "Stop all", DESTRUCTIVE, NoArgs, plan::stop_all,
+        "Stop every running worker and pause every execution. Nothing is deleted; resume later."),
+    tool!("enki_worker_report", "Report progress", IDEMPOTENT, WorkerReportArgs, worker::report,
+        "Tell the coordinator what you are doing now (`status`, a short phrase); give `output` with your final summary when done."),
+    tool!("enki_read_file", "Read file", READ_ONLY, ReadFileArgs, files::read_file,
+        "Read a file of your copy in the hashline view: each line is `<number>:<hash>|<text>`. Use the `<number>:<hash>` anchors with enki_edit_file."),
+    tool!("enki_edit_file", "Edit file", DESTRUCTIVE, EditFileArgs, files::edit_file,
+        "Edit one file of your copy with hash-anchored edits (replace, insert_before, insert_after, delete, prepend, append). Every anchor must match the file as it is now; a stale anchor is refused with the line that changed. Paths outside your copy are refused."),
+    tool!("enki_mail_send", "Send mail", ADDITIVE, MailSendArgs, mail::send,
+        "Send a message to `coordinator`, `user`, `@workers` (every running worker) or `worker/<task id>`."),
+    tool!("enki_mail_check", "Check mail", READ_ONLY, NoArgs, mail::check,
+        "Your unread messages, most pressing first (by priority, then age). Does not mark them read."),
+    tool!("enki_mail_read", "Read mail", IDEMPOTENT, MessageIdArgs, mail::read,
+        "Read one message in full and mark it read."),
+    tool!("enki_mail_inbox", "Inbox", READ_ONLY, NoArgs, mail::inbox,
+        "All your messages, newest first."),
+    tool!("enki_mail_reply", "Reply", ADDITIVE, MailReplyArgs, mail::reply,
+        "Reply to a message in its thread, optionally answering a request (accepted, rejected, completed)."),
+    tool!("enki_mail_thread", "Thread", READ_ONLY, ThreadArgs, mail::thread,
+        "Every message of a thread, oldest first."),
+];
+
+pub fn find(name: &str) -> Option<&'static ToolSpec> {
+    ALL_TOOLS.iter().find(|t| t.name == name)
+}

@@ -1,0 +1,279 @@
+//! Planner tools: creating work and steering it. Each writes the durable
+//! change to the store first, then drops a signal for the coordinator.
+
+use std::collections::BTreeSet;
+
+use enki_core::Tier;
+use enki_core::dag::{NeedRef, StepShape, validate_steps};
+use enki_signals::SignalKind;
+use enki_store::{NeedTarget, NewNeed, NewStep};
+use serde_json::json;
+
+use super::{
+    AddStepsArgs, ExecutionCreateArgs, ExecutionTargetArgs, NoArgs, StepArgs, StepNeed, TaskCreateArgs, TaskIdArgs,
+    ToolOutput, ToolResult,
+};
+use crate::context::Context;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        Err(format!("`{field}` must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks the role name and picks the tier: explicit, else the role's, else standard.
+fn role_and_tier(ctx: &mut Context, role: Option<&String>, tier: Option<Tier>, field: &str) -> Result<Tier, String> {
+    let roles = ctx.roles()?;
+    let role_tier = match role {
+        Some(name) => {
+            let role = roles
+                .get(name)
+                .ok_or_else(|| format!("`{field}`: {}", roles.unknown_role_message(name)))?;
+            role.tier
+        }
+        None => None,
+    };
+    Ok(tier.or(role_tier).unwrap_or_default())
+}
+
+/// Validates steps (shape, roles) and turns them into store rows.
+fn prepare_steps(ctx: &mut Context, steps: &[StepArgs], existing: &BTreeSet<String>) -> Result<Vec<NewStep>, String> {
+    let shapes: Vec<StepShape<'_>> = steps
+        .iter()
+        .map(|s| StepShape {
+            id: s.id.as_str(),
+            needs: s
+                .needs
+                .iter()
+                .map(|n| match n {
+                    StepNeed::Step { step, .. } => NeedRef::Step(step.as_str()),
+                    StepNeed::Task { task, .. } => NeedRef::Task(task.as_str()),
+                })
+                .collect(),
+        })
+        .collect();
+    validate_steps(&shapes, existing).map_err(|e| format!("invalid steps: {e}"))?;
+    let mut prepared = Vec::with_capacity(steps.len());
+    for (index, step) in steps.iter().enumerate() {
+        non_empty(&format!("steps[{index}].title"), &step.title)?;
+        let tier = role_and_tier(ctx, step.role.as_ref(), step.tier, &format!("steps[{index}].role"))?;
+        prepared.push(NewStep {
+            step_id: step.id.clone(),
+            title: step.title.trim().to_string(),
+            description: step.description.clone(),
+            tier,
+            role: step.role.clone(),
+            checkpoint: step.checkpoint,
+            needs: step
+                .needs
+                .iter()
+                .map(|n| match n {
+                    StepNeed::Step { step, condition } => NewNeed {
+                        target: NeedTarget::Step(step.clone()),
+                        condition: *condition,
+                    },
+                    StepNeed::Task { task, condition } => NewNeed {
+                        target: NeedTarget::Task(task.clone()),
+                        condition: *condition,
+                    },
+                })
+                .collect(),
+        });
+    }
+    Ok(prepared)
+}
+
+fn steps_summary(steps: &[(String, String)]) -> String {
+    steps
+        .iter()
+        .map(|(step, task)| format!("  {step} -> {}", enki_core::id::short(task)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn task_create(ctx: &mut Context, args: TaskCreateArgs) -> ToolResult {
+    non_empty("title", &args.title)?;
+    let tier = role_and_tier(ctx, args.role.as_ref(), args.tier, "role")?;
+    let step = NewStep {
+        step_id: "task".into(),
+        title: args.title.trim().to_string(),
+        description: args.description,
+        tier,
+        role: args.role,
+        checkpoint: false,
+        needs: args
+            .needs
+            .into_iter()
+            .map(|n| NewNeed {
+                target: NeedTarget::Task(n.task),
+                condition: n.condition,
+            })
+            .collect(),
+    };
+    let session = ctx.session.clone();
+    let created = ctx
+        .store()?
+        .create_execution(session.as_deref(), &step.title, true, std::slice::from_ref(&step))
+        .map_err(err)?;
+    let task_id = created.steps.first().map(|(_, t)| t.clone()).unwrap_or_default();
+    ctx.signal(SignalKind::TaskCreated { task_id: task_id.clone() });
+    Ok(ToolOutput::with_data(
+        format!(
+            "Created task '{}' ({}) — status: pending, tier: {}{}",
+            step.title,
+            enki_core::id::short(&task_id),
+            step.tier,
+            step.role.as_ref().map(|r| format!(", role: {r}")).unwrap_or_default()
+        ),
+        json!({"task_id": task_id, "execution_id": created.execution_id, "status": "pending", "tier": step.tier}),
+    ))
+}
+
+pub fn execution_create(ctx: &mut Context, args: ExecutionCreateArgs) -> ToolResult {
+    let steps = prepare_steps(ctx, &args.steps, &BTreeSet::new())?;
+    let title = args
+        .title
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| steps.first().map(|s| s.title.clone()))
+        .unwrap_or_default();
+    let session = ctx.session.clone();
+    let created = ctx
+        .store()?
+        .create_execution(session.as_deref(), &title, false, &steps)
+        .map_err(err)?;
+    ctx.signal(SignalKind::ExecutionCreated {
+        execution_id: created.execution_id.clone(),
+    });
+    Ok(ToolOutput::with_data(
+        format!(
+            "Created execution '{title}' ({}) with {} steps:\n{}",
+            enki_core::id::short(&created.execution_id),
+            created.steps.len(),
+            steps_summary(&created.steps)
+        ),
+        json!({
+            "execution_id": created.execution_id,
+            "steps": created.steps.iter().map(|(s, t)| json!({"step_id": s, "task_id": t})).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+pub fn add_steps(ctx: &mut Context, args: AddStepsArgs) -> ToolResult {
+    let store = ctx.store()?;
+    let execution_id = store.resolve_execution(&args.execution_id).map_err(err)?;
+    let existing: BTreeSet<String> = store.step_map(&execution_id).map_err(err)?.into_keys().collect();
+    let steps = prepare_steps(ctx, &args.steps, &existing)?;
+    let session = ctx.session.clone();
+    let created = ctx
+        .store()?
+        .add_steps(session.as_deref(), &execution_id, &steps)
+        .map_err(err)?;
+    ctx.signal(SignalKind::StepsAdded {
+        execution_id: created.execution_id.clone(),
+        step_ids: created.steps.iter().map(|(s, _)| s.clone()).collect(),
+    });
+    Ok(ToolOutput::with_data(
+        format!(
+            "Added {} steps to execution {}:\n{}",
+            created.steps.len(),
+            enki_core::id::short(&created.execution_id),
+            steps_summary(&created.steps)
+        ),
+        json!({
+            "execution_id": created.execution_id,
+            "steps": created.steps.iter().map(|(s, t)| json!({"step_id": s, "task_id": t})).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+pub fn retry(ctx: &mut Context, args: TaskIdArgs) -> ToolResult {
+    let store = ctx.store()?;
+    let task_id = store.resolve_task(&args.task_id).map_err(err)?;
+    let changed = store.retry_task(&task_id).map_err(err)?;
+    ctx.signal(SignalKind::RetryTask { task_id: task_id.clone() });
+    let unblocked = changed.len().saturating_sub(1);
+    Ok(ToolOutput::with_data(
+        format!(
+            "Task {} is pending again with a fresh retry budget; {unblocked} blocked dependents unblocked",
+            enki_core::id::short(&task_id)
+        ),
+        json!({"task_id": task_id, "reset": changed}),
+    ))
+}
+
+fn resolve_target(ctx: &mut Context, args: &ExecutionTargetArgs) -> Result<String, String> {
+    if let Some(step) = &args.step_id {
+        non_empty("step_id", step)?;
+    }
+    ctx.store()?.resolve_execution(&args.execution_id).map_err(err)
+}
+
+pub fn pause(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
+    let execution_id = resolve_target(ctx, &args)?;
+    let message = ctx.store()?.pause(&execution_id, args.step_id.as_deref()).map_err(err)?;
+    ctx.signal(SignalKind::Pause {
+        execution_id: execution_id.clone(),
+        step_id: args.step_id.clone(),
+    });
+    Ok(ToolOutput::with_data(
+        capitalize(&message),
+        json!({"execution_id": execution_id, "step_id": args.step_id}),
+    ))
+}
+
+pub fn resume(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
+    let execution_id = resolve_target(ctx, &args)?;
+    let message = ctx.store()?.resume(&execution_id, args.step_id.as_deref()).map_err(err)?;
+    ctx.signal(SignalKind::Resume {
+        execution_id: execution_id.clone(),
+        step_id: args.step_id.clone(),
+    });
+    Ok(ToolOutput::with_data(
+        capitalize(&message),
+        json!({"execution_id": execution_id, "step_id": args.step_id}),
+    ))
+}
+
+pub fn cancel(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
+    let execution_id = resolve_target(ctx, &args)?;
+    let cancelled = ctx.store()?.cancel(&execution_id, args.step_id.as_deref()).map_err(err)?;
+    ctx.signal(SignalKind::Cancel {
+        execution_id: execution_id.clone(),
+        step_id: args.step_id.clone(),
+    });
+    let what = match &args.step_id {
+        Some(step) => format!("step '{step}' of execution {}", enki_core::id::short(&execution_id)),
+        None => format!("execution {}", enki_core::id::short(&execution_id)),
+    };
+    Ok(ToolOutput::with_data(
+        format!("Cancelled {what}: {} tasks cancelled (finished work is kept)", cancelled.len()),
+        json!({"execution_id": execution_id, "step_id": args.step_id, "cancelled": cancelled}),
+    ))
+}
+
+pub fn stop_all(ctx: &mut Context, _args: NoArgs) -> ToolResult {
+    let session = ctx.session.clone();
+    let paused = ctx.store()?.pause_all(session.as_deref()).map_err(err)?;
+    ctx.signal(SignalKind::StopAll);
+    Ok(ToolOutput::with_data(
+        format!(
+            "Stopping every running worker; {} executions paused. Nothing was deleted: use enki_resume to continue.",
+            paused.len()
+        ),
+        json!({"paused_executions": paused}),
+    ))
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

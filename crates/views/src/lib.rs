@@ -1,0 +1,20 @@
+//! Renderers of enki's state, shared by the `enki mcp` tools and the CLI.
+//!
+//! Everything here is pure: the renderers take rows read from the store and
+//! return text or JSON values; the `gather_*` functions only read through a
+//! [`enki_store::Store`] reference. No printing, no clock, no files.
+
+mod dag;
+mod format;
+mod mail;
+mod status;
+mod task;
+
+pub use dag::{DagView, dag_json, dag_levels, dag_text, gather_dag};
+pub use format::timestamp;
+pub use mail::{mail_list_text, message_text};
+pub use status::status_text;
+pub use task::{TaskDetail, gather_task_detail, task_detail_text, task_list_text};
+
+#[cfg(test)]
+mod fixtures;

@@ -1,0 +1,159 @@
+//! `cargo xtask bench [NAME] [--quick] [--check]`.
+
+mod client;
+mod mcp;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Benchmarks, implemented or planned: (name, description, implemented).
+const BENCHES: &[(&str, &str, bool)] = &[
+    (
+        "mcp",
+        "`enki mcp` server: startup, request latency, concurrent throughput",
+        true,
+    ),
+    ("coordinator", "coordinator scheduling loop", false),
+    ("merge", "merge queue", false),
+    ("tui", "TUI rendering", false),
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// About 10x fewer iterations, for smoke tests.
+    pub quick: bool,
+    /// Exit non-zero when a target is missed.
+    pub check: bool,
+    /// Use this binary instead of building the release one.
+    pub bin: Option<PathBuf>,
+}
+
+pub fn run(args: &[String]) -> ExitCode {
+    let mut opts = Options::default();
+    let mut name = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--bin" => match args.next() {
+                Some(path) => opts.bin = Some(PathBuf::from(path)),
+                None => {
+                    eprintln!("xtask bench: --bin needs a path");
+                    return ExitCode::from(2);
+                }
+            },
+            "--check" => opts.check = true,
+            flag if flag.starts_with('-') => {
+                eprintln!("xtask bench: unknown option `{flag}` (see `cargo xtask help`)");
+                return ExitCode::from(2);
+            }
+            other if name.is_none() => name = Some(other),
+            other => {
+                eprintln!("xtask bench: unexpected argument `{other}`");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(name) = name else {
+        list();
+        return ExitCode::SUCCESS;
+    };
+    match name {
+        "mcp" => match mcp::run(&opts) {
+            Ok(verdict) => verdict.exit_code(&opts),
+            Err(err) => {
+                eprintln!("xtask bench mcp: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        other => {
+            let known = BENCHES.iter().any(|(n, _, _)| *n == other);
+            let hint = if known {
+                ""
+            } else {
+                " (run `cargo xtask bench` for the list)"
+            };
+            eprintln!("xtask bench: `{other}` not implemented yet{hint}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list() {
+    println!("available benchmarks (cargo xtask bench <name> [--quick] [--check]):");
+    for (name, what, implemented) in BENCHES {
+        let note = if *implemented {
+            ""
+        } else {
+            "  (not implemented yet)"
+        };
+        println!("  {name:<12} {what}{note}");
+    }
+}
+
+/// Outcome of a benchmark run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything ran and every target was met.
+    Pass,
+    /// Everything ran, some target was missed.
+    TargetMissed,
+    /// Some measurement could not be completed.
+    Failed,
+}
+
+impl Verdict {
+    fn exit_code(self, opts: &Options) -> ExitCode {
+        match self {
+            Verdict::Pass => ExitCode::SUCCESS,
+            Verdict::TargetMissed if !opts.check => ExitCode::SUCCESS,
+            Verdict::TargetMissed | Verdict::Failed => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// `cargo build --release -p <package>` and return the path of binary `bin`.
+pub fn build_release_binary(package: &str, bin: &str) -> Result<PathBuf> {
+    let root = crate::workspace_root();
+    eprintln!("==> cargo build --release -p {package}");
+    let output = Command::new(crate::cargo())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            package,
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo build")?;
+    if !output.status.success() {
+        bail!(
+            "`cargo build --release -p {package}` failed ({})",
+            output.status
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let exe = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
+        .filter_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .next_back();
+    let exe = exe.unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), |dir| root.join(dir));
+        target.join("release").join(bin)
+    });
+    if !exe.is_file() {
+        bail!("built `{package}` but found no binary at {}", exe.display());
+    }
+    Ok(exe)
+}
