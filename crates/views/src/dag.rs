@@ -377,12 +377,17 @@ mod tests {
             .create_execution(Some("sess-2"), "second", true, &[step("only", &[])])
             .unwrap();
 
+        // Ids order executions by creation time only across milliseconds,
+        // so look the first one up rather than relying on its position.
         let all = gather_dag(&store, None, None).unwrap();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0].execution.id, first.execution_id);
-        assert_eq!(all[0].nodes.len(), 2);
-        assert_eq!(all[0].edges.len(), 1);
-        assert_eq!(dag_levels(&all[0]), vec![0, 1]);
+        let dag = all
+            .iter()
+            .find(|d| d.execution.id == first.execution_id)
+            .unwrap();
+        assert_eq!(dag.nodes.len(), 2);
+        assert_eq!(dag.edges.len(), 1);
+        assert_eq!(dag_levels(dag), vec![0, 1]);
 
         let scoped = gather_dag(&store, None, Some("sess-2")).unwrap();
         assert_eq!(scoped.len(), 1);

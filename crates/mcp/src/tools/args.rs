@@ -310,7 +310,7 @@ impl<'de> Deserialize<'de> for StepNeed {
     }
 }
 
-/// Schema shapes for the hand-written `needs` items.
+// Schema shapes for the hand-written `needs` items.
 #[derive(Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]

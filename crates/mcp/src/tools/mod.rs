@@ -107,6 +107,7 @@ pub fn schema_of<T: JsonSchema>() -> Value {
     });
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut value = schema.to_value();
+    drop_null_alternatives(&mut value);
     if let Value::Object(map) = &mut value {
         map.remove("$schema");
         map.remove("title");
@@ -116,6 +117,31 @@ pub fn schema_of<T: JsonSchema>() -> Value {
         map.insert("additionalProperties".into(), Value::Bool(false));
     }
     value
+}
+
+/// Optional fields are simply omitted by callers, so `null` alternatives only
+/// add noise (and some model providers reject type arrays): remove them.
+fn drop_null_alternatives(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let single = types.remove(0);
+                    map.insert("type".into(), single);
+                }
+            }
+            if let Some(Value::Array(options)) = map.get_mut("enum") {
+                options.retain(|o| !o.is_null());
+            }
+            if let Some(Value::Array(options)) = map.get_mut("anyOf") {
+                options.retain(|o| o.get("type").is_none_or(|t| t != "null"));
+            }
+            map.values_mut().for_each(drop_null_alternatives);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_alternatives),
+        _ => {}
+    }
 }
 
 /// Validates arguments by deserializing them into the tool's struct. The
