@@ -298,7 +298,7 @@ impl Store {
     /// Executions, oldest first, optionally scoped to a session.
     pub fn executions(&self, session: Option<&str>) -> Result<Vec<ExecutionRow>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM executions WHERE (?1 IS NULL OR session_id = ?1) ORDER BY id",
+            "SELECT {} FROM executions WHERE (?1 IS NULL OR session_id = ?1) ORDER BY created_at, id",
             ExecutionRow::COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -435,7 +435,7 @@ impl Store {
     pub fn pause_all(&mut self, session: Option<&str>) -> Result<Vec<String>, StoreError> {
         self.write(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT id FROM executions WHERE status = 'running' AND (?1 IS NULL OR session_id = ?1) ORDER BY id",
+                "SELECT id FROM executions WHERE status = 'running' AND (?1 IS NULL OR session_id = ?1) ORDER BY created_at, id",
             )?;
             let ids = stmt
                 .query_map([session], |r| r.get::<_, String>(0))?

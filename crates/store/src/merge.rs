@@ -55,7 +55,7 @@ impl Store {
     /// Merge requests of one task, newest last.
     pub fn merge_requests_for(&self, task_id: &str) -> Result<Vec<MergeRequestRow>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM merge_requests WHERE task_id = ?1 ORDER BY id",
+            "SELECT {} FROM merge_requests WHERE task_id = ?1 ORDER BY created_at, id",
             MergeRequestRow::COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -69,7 +69,7 @@ impl Store {
     pub fn pending_merges(&self) -> Result<Vec<MergeRequestRow>, StoreError> {
         let sql = format!(
             "SELECT {} FROM merge_requests
-             WHERE status IN ('queued', 'merging', 'resolving', 'verifying') ORDER BY id",
+             WHERE status IN ('queued', 'merging', 'resolving', 'verifying') ORDER BY created_at, id",
             MergeRequestRow::COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;

@@ -93,7 +93,7 @@ impl Store {
              WHERE (?1 IS NULL OR session_id = ?1)
                AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR execution_id = ?3)
-             ORDER BY execution_id, step_index",
+             ORDER BY (SELECT e.created_at FROM executions e WHERE e.id = tasks.execution_id), execution_id, step_index",
             TaskRow::COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
