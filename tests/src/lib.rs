@@ -73,7 +73,8 @@ impl Project {
     pub fn new() -> Project {
         let project = Project::bare();
         git(&project.root, &["init", "-q", "-b", "main"]);
-        std::fs::write(project.root.join("README.md"), "# scratch project\n").expect("write README");
+        std::fs::write(project.root.join("README.md"), "# scratch project\n")
+            .expect("write README");
         git(&project.root, &["add", "."]);
         git(&project.root, &["commit", "-q", "-m", "initial"]);
         project.init();
@@ -152,13 +153,20 @@ impl Project {
         names.sort();
         names
             .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).expect("read signal")).expect("signal is JSON"))
+            .map(|p| {
+                serde_json::from_slice(&std::fs::read(p).expect("read signal"))
+                    .expect("signal is JSON")
+            })
             .collect()
     }
 
     /// Deletes every waiting signal file (to look at the next call's only).
     pub fn clear_signals(&self) {
-        for entry in std::fs::read_dir(self.events_dir()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(self.events_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if entry.path().is_file() {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -191,7 +199,9 @@ pub struct McpClient {
 
 impl McpClient {
     pub fn spawn(mut cmd: Command) -> McpClient {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn enki mcp");
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, lines) = channel();
@@ -231,7 +241,9 @@ impl McpClient {
             Ok(line) => serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("enki mcp wrote a non-JSON line ({e}): {line}")),
             Err(RecvTimeoutError::Timeout) => panic!("enki mcp did not answer within {TIMEOUT:?}"),
-            Err(RecvTimeoutError::Disconnected) => panic!("enki mcp closed stdout: {}", self.stderr_now()),
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("enki mcp closed stdout: {}", self.stderr_now())
+            }
         }
     }
 
@@ -241,7 +253,11 @@ impl McpClient {
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         let response = self.read();
-        assert_eq!(response["id"], json!(id), "response out of order: {response}");
+        assert_eq!(
+            response["id"],
+            json!(id),
+            "response out of order: {response}"
+        );
         response
     }
 
@@ -268,21 +284,32 @@ impl McpClient {
     /// Calls a tool and returns its result object (with `isError`).
     pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
         let response = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
-        assert!(response.get("error").is_none(), "tools/call {tool} failed: {response}");
+        assert!(
+            response.get("error").is_none(),
+            "tools/call {tool} failed: {response}"
+        );
         response["result"].clone()
     }
 
     /// Calls a tool that must succeed; returns the result.
     pub fn call_ok(&mut self, tool: &str, arguments: Value) -> Value {
         let result = self.call(tool, arguments.clone());
-        assert_eq!(result["isError"], json!(false), "{tool}({arguments}) failed: {result}");
+        assert_eq!(
+            result["isError"],
+            json!(false),
+            "{tool}({arguments}) failed: {result}"
+        );
         result
     }
 
     /// Calls a tool that must fail; returns the error text.
     pub fn call_err(&mut self, tool: &str, arguments: Value) -> String {
         let result = self.call(tool, arguments.clone());
-        assert_eq!(result["isError"], json!(true), "{tool}({arguments}) should fail: {result}");
+        assert_eq!(
+            result["isError"],
+            json!(true),
+            "{tool}({arguments}) should fail: {result}"
+        );
         text_of(&result)
     }
 
@@ -295,7 +322,10 @@ impl McpClient {
                 let stderr = self.stderr_now();
                 return (status, stderr);
             }
-            assert!(started.elapsed() < TIMEOUT, "enki mcp did not exit after stdin closed");
+            assert!(
+                started.elapsed() < TIMEOUT,
+                "enki mcp did not exit after stdin closed"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -320,5 +350,8 @@ impl Drop for McpClient {
 
 /// The text of a tool result's first content item.
 pub fn text_of(result: &Value) -> String {
-    result["content"][0]["text"].as_str().unwrap_or_default().to_string()
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -19,14 +19,18 @@ fn initialize_negotiates_versions_and_describes_the_server() {
         ("2025-11-25", "2025-11-25"),
         ("2099-01-01", "2025-11-25"),
     ] {
-        let mut client = project.mcp_uninitialized(&["--role", "worker", "--task-id", "task-x"], &[]);
+        let mut client =
+            project.mcp_uninitialized(&["--role", "worker", "--task-id", "task-x"], &[]);
         let response = client.request(
             "initialize",
             json!({"protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
         );
         let result = &response["result"];
         assert_eq!(result["protocolVersion"], expected);
-        assert_eq!(result["capabilities"], json!({"tools": {"listChanged": false}}));
+        assert_eq!(
+            result["capabilities"],
+            json!({"tools": {"listChanged": false}})
+        );
         assert_eq!(result["serverInfo"]["name"], "enki");
         assert!(result["serverInfo"]["version"].is_string());
         let instructions = result["instructions"].as_str().unwrap();
@@ -43,7 +47,9 @@ fn ping_unknown_methods_and_notifications() {
     let response = client.request("server/discover", json!({}));
     assert_eq!(error_code(&response), -32601);
     // Notifications, known or not, get no reply: the next line answers the ping.
-    client.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}));
+    client.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}),
+    );
     client.send(&json!({"jsonrpc": "2.0", "method": "notifications/whatever"}));
     client.send(&json!({"jsonrpc": "2.0", "id": 99, "result": {}}));
     let response = client.request("ping", json!(null));
@@ -61,7 +67,11 @@ fn malformed_input_gets_the_specified_errors_and_the_server_keeps_serving() {
     assert_eq!(response["id"], Value::Null);
 
     client.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\",\"x\":\"\xff\xfe\"}\n");
-    assert_eq!(error_code(&client.read()), -32700, "non-UTF-8 bytes are a parse error");
+    assert_eq!(
+        error_code(&client.read()),
+        -32700,
+        "non-UTF-8 bytes are a parse error"
+    );
 
     client.send_raw(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]\n");
     assert_eq!(error_code(&client.read()), -32600, "batches are refused");
@@ -69,7 +79,10 @@ fn malformed_input_gets_the_specified_errors_and_the_server_keeps_serving() {
     client.send_raw(b"{\"id\":7,\"method\":\"ping\"}\n");
     let response = client.read();
     assert_eq!(error_code(&response), -32600, "jsonrpc 2.0 is required");
-    assert_eq!(response["id"], 7, "the id is echoed when it can be recovered");
+    assert_eq!(
+        response["id"], 7,
+        "the id is echoed when it can be recovered"
+    );
 
     client.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":42}\n");
     assert_eq!(error_code(&client.read()), -32600);
@@ -86,14 +99,20 @@ fn malformed_input_gets_the_specified_errors_and_the_server_keeps_serving() {
 fn a_ten_megabyte_line_is_refused_and_the_next_request_is_served() {
     let project = Project::new();
     let mut client = project.mcp(&[]);
-    let mut huge = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"pad\":\"".to_vec();
+    let mut huge =
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"pad\":\"".to_vec();
     huge.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
     huge.extend_from_slice(b"\"}}\n");
     client.send_raw(&huge);
     let response = client.read();
     assert_eq!(error_code(&response), -32600);
     assert_eq!(response["id"], Value::Null);
-    assert!(response["error"]["message"].as_str().unwrap().contains("too long"));
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too long")
+    );
     assert_eq!(client.request("ping", json!({}))["result"], json!({}));
 }
 
@@ -102,13 +121,30 @@ fn invalid_params_and_unknown_tools_are_minus_32602() {
     let project = Project::new();
     let mut client = project.mcp(&[]);
     assert_eq!(error_code(&client.request("initialize", json!({}))), -32602);
-    assert_eq!(error_code(&client.request("initialize", json!({"protocolVersion": 1}))), -32602);
+    assert_eq!(
+        error_code(&client.request("initialize", json!({"protocolVersion": 1}))),
+        -32602
+    );
     assert_eq!(error_code(&client.request("tools/call", json!({}))), -32602);
-    assert_eq!(error_code(&client.request("tools/call", json!({"name": 3}))), -32602);
-    assert_eq!(error_code(&client.request("tools/list", json!([1]))), -32602);
-    let response = client.request("tools/call", json!({"name": "enki_teleport", "arguments": {}}));
+    assert_eq!(
+        error_code(&client.request("tools/call", json!({"name": 3}))),
+        -32602
+    );
+    assert_eq!(
+        error_code(&client.request("tools/list", json!([1]))),
+        -32602
+    );
+    let response = client.request(
+        "tools/call",
+        json!({"name": "enki_teleport", "arguments": {}}),
+    );
     assert_eq!(error_code(&response), -32602);
-    assert!(response["error"]["message"].as_str().unwrap().contains("unknown tool"));
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown tool")
+    );
 }
 
 #[test]
@@ -118,7 +154,9 @@ fn responses_come_in_request_order_and_eof_exits_zero() {
     let mut batch = Vec::new();
     for id in 100..120 {
         let method = if id % 3 == 0 { "tools/list" } else { "ping" };
-        batch.extend(serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method})).unwrap());
+        batch.extend(
+            serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method})).unwrap(),
+        );
         batch.push(b'\n');
     }
     client.send_raw(&batch);
@@ -148,7 +186,10 @@ fn without_an_enki_folder_tools_fail_clearly_but_the_protocol_works() {
     assert_eq!(client.request("ping", json!({}))["result"], json!({}));
     let text = client.call_err("enki_status", json!({}));
     assert!(text.contains("enki init"), "{text}");
-    assert!(text.contains(project.root.to_str().unwrap()), "names the path: {text}");
+    assert!(
+        text.contains(project.root.to_str().unwrap()),
+        "names the path: {text}"
+    );
 }
 
 #[test]
@@ -176,14 +217,26 @@ fn rusqlite_like_bump(project: &Project) -> enki_store::Store {
 #[test]
 fn traffic_is_logged_per_process_and_stdout_is_pure_protocol() {
     let project = Project::new();
-    let mut client = project.mcp_uninitialized(&["--role", "planner"], &[("ENKI_SESSION_ID", "sess-log")]);
+    let mut client =
+        project.mcp_uninitialized(&["--role", "planner"], &[("ENKI_SESSION_ID", "sess-log")]);
     client.initialize();
     client.call_ok("enki_status", json!({}));
     drop(client);
     let log = project.enki_dir().join("logs/mcp/sess-log-planner.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
-    let entries: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(entries.iter().any(|e| e["dir"] == "in" && e["msg"]["method"] == "initialize"));
-    assert!(entries.iter().any(|e| e["dir"] == "out" && e["msg"]["result"]["serverInfo"]["name"] == "enki"));
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["dir"] == "in" && e["msg"]["method"] == "initialize")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["dir"] == "out" && e["msg"]["result"]["serverInfo"]["name"] == "enki")
+    );
     assert!(entries.iter().all(|e| e["at"].is_string()));
 }

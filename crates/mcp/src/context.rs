@@ -121,7 +121,10 @@ impl Context {
         };
         let signal = Signal::new(kind, self.session.clone(), origin);
         if let Err(e) = write_signal(&layout.events(), &signal) {
-            eprintln!("enki mcp: could not write a signal file in {}: {e}", layout.events().display());
+            eprintln!(
+                "enki mcp: could not write a signal file in {}: {e}",
+                layout.events().display()
+            );
         }
     }
 }

@@ -25,19 +25,23 @@ use crate::logs::TrafficLog;
 /// Builds a server for this process: identity from the arguments, project
 /// and session from the environment.
 pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) -> Server {
-    let session = std::env::var("ENKI_SESSION_ID").ok().filter(|s| !s.is_empty());
+    let session = std::env::var("ENKI_SESSION_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
     let layout = Layout::locate_from_env().map_err(|e| e.to_string());
     let log = match &layout {
-        Ok(layout) => TrafficLog::open(&layout.mcp_logs(), session.as_deref(), role, task_id.as_deref()),
+        Ok(layout) => TrafficLog::open(
+            &layout.mcp_logs(),
+            session.as_deref(),
+            role,
+            task_id.as_deref(),
+        ),
         Err(e) => {
             eprintln!("enki mcp: {e}");
             TrafficLog::disabled()
         }
     };
-    Server {
-        ctx: Context::new(role, task_id, no_edit, session, layout),
-        log,
-    }
+    Server::new(Context::new(role, task_id, no_edit, session, layout), log)
 }
 
 /// Entry point of `enki mcp`. Returns the process exit code: 0 at EOF, 2 for
@@ -68,5 +72,7 @@ pub fn run_cli(role: &str, task_id: Option<String>, no_edit: bool) -> i32 {
 
 /// The `.enki/` a server would use, for diagnostics.
 pub fn locate_project() -> Result<PathBuf, String> {
-    Layout::locate_from_env().map(|l| l.dir).map_err(|e| e.to_string())
+    Layout::locate_from_env()
+        .map(|l| l.dir)
+        .map_err(|e| e.to_string())
 }

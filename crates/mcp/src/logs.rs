@@ -26,7 +26,13 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 /// A file name part made of safe characters only.
 fn sanitize(part: &str) -> String {
     part.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -41,7 +47,12 @@ impl TrafficLog {
     }
 
     /// Opens `<logs>/mcp/<session>-<role>[-<task>].jsonl` for appending.
-    pub fn open(mcp_logs: &Path, session: Option<&str>, role: McpRole, task: Option<&str>) -> TrafficLog {
+    pub fn open(
+        mcp_logs: &Path,
+        session: Option<&str>,
+        role: McpRole,
+        task: Option<&str>,
+    ) -> TrafficLog {
         let mut name = format!("{}-{}", sanitize(session.unwrap_or("nosession")), role);
         if let Some(task) = task {
             name.push('-');
@@ -58,16 +69,39 @@ impl TrafficLog {
         }
     }
 
-    /// Records one line. Lines that are not JSON are logged as strings.
+    /// Records one line. A line that is valid JSON is embedded as is;
+    /// anything else is logged as a (shortened) string.
     pub fn record(&mut self, direction: &str, line: &[u8]) {
+        if self.file.is_none() {
+            return;
+        }
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok();
+        let message = match std::str::from_utf8(trimmed) {
+            Ok(text) if is_json => text.to_string(),
+            _ => Value::String(
+                String::from_utf8_lossy(trimmed)
+                    .chars()
+                    .take(4096)
+                    .collect(),
+            )
+            .to_string(),
+        };
+        self.write_entry(direction, &message);
+    }
+
+    fn write_entry(&mut self, direction: &str, message_json: &str) {
         let Some(file) = &mut self.file else {
             return;
         };
-        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
-        let message: Value = serde_json::from_slice(trimmed)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(trimmed).chars().take(4096).collect()));
-        let entry = json!({"at": now(), "dir": direction, "msg": message});
-        if writeln!(file, "{entry}").is_err() {
+        // One write per entry keeps lines whole when several processes append.
+        let entry = format!(
+            "{{\"at\":\"{}\",\"dir\":{},\"msg\":{message_json}}}\n",
+            now(),
+            Value::String(direction.to_string())
+        );
+        if file.write_all(entry.as_bytes()).is_err() {
             self.file = None;
         }
     }
@@ -130,7 +164,7 @@ pub fn audit(path: &Path, entry: &AuditEntry<'_>) {
         "outcome": entry.outcome.as_str(),
         "detail": entry.detail.map(|d| d.chars().take(AUDIT_VALUE_LIMIT).collect::<String>()),
     });
-    let result = open_append(path).and_then(|mut f| writeln!(f, "{line}"));
+    let result = open_append(path).and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
     if let Err(e) = result {
         eprintln!("enki mcp: audit log {} unavailable: {e}", path.display());
     }

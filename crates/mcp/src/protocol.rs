@@ -55,7 +55,11 @@ Use enki_task_show and enki_dag to understand what each side was for."
 }
 
 /// Answers `initialize`.
-pub fn initialize(params: Option<&Value>, role: McpRole, no_edit: bool) -> Result<Value, ErrorObject> {
+pub fn initialize(
+    params: Option<&Value>,
+    role: McpRole,
+    no_edit: bool,
+) -> Result<Value, ErrorObject> {
     let Some(Value::Object(params)) = params else {
         return Err(ErrorObject::invalid_params(
             "initialize needs params with `protocolVersion`, `capabilities` and `clientInfo`",
@@ -95,12 +99,19 @@ mod tests {
         assert!(initialize(None, McpRole::Planner, false).is_err());
         let bad = json!({"protocolVersion": 5});
         assert_eq!(
-            initialize(Some(&bad), McpRole::Planner, false).unwrap_err().code,
+            initialize(Some(&bad), McpRole::Planner, false)
+                .unwrap_err()
+                .code,
             enki_jsonrpc::codes::INVALID_PARAMS
         );
         let ok = json!({"protocolVersion": "2025-03-26", "capabilities": {}});
         let result = initialize(Some(&ok), McpRole::Worker, true).unwrap();
         assert_eq!(result["protocolVersion"], "2025-03-26");
-        assert!(result["instructions"].as_str().unwrap().contains("read-only"));
+        assert!(
+            result["instructions"]
+                .as_str()
+                .unwrap()
+                .contains("read-only")
+        );
     }
 }

@@ -94,7 +94,12 @@ pub const WORKER_NO_EDIT_TOOLS: &[&str] = &[
     "enki_mail_thread",
 ];
 
-pub const MERGER_TOOLS: &[&str] = &["enki_status", "enki_task_list", "enki_task_show", "enki_dag"];
+pub const MERGER_TOOLS: &[&str] = &[
+    "enki_status",
+    "enki_task_list",
+    "enki_task_show",
+    "enki_dag",
+];
 
 /// The tools a server started with this role and flag offers.
 pub fn tools_for(role: McpRole, no_edit: bool) -> &'static [&'static str] {

@@ -3,7 +3,10 @@
 use std::io::{BufRead, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use enki_jsonrpc::{ErrorObject, Frame, LineReader, LineWriter, MAX_LINE_BYTES, Message, Request, encode, parse_line};
+use enki_jsonrpc::{
+    ErrorObject, Frame, LineReader, LineWriter, MAX_LINE_BYTES, Message, Request, encode,
+    parse_line,
+};
 use serde_json::{Value, json};
 
 use crate::context::Context;
@@ -15,9 +18,19 @@ use crate::tools;
 pub struct Server {
     pub ctx: Context,
     pub log: TrafficLog,
+    /// `tools/list` never changes during a process; build it once.
+    tool_list: Option<Value>,
 }
 
 impl Server {
+    pub fn new(ctx: Context, log: TrafficLog) -> Server {
+        Server {
+            ctx,
+            log,
+            tool_list: None,
+        }
+    }
+
     /// Serves until EOF on `input`. Returns an error only when the output
     /// cannot be written (the client is gone).
     pub fn serve<R: BufRead, W: Write>(&mut self, input: R, output: W) -> std::io::Result<()> {
@@ -26,7 +39,10 @@ impl Server {
         while let Some(frame) = reader.next_frame()? {
             let reply = match frame {
                 Frame::TooLong { len_seen } => {
-                    self.log.record("in", format!("\"<dropped a line of {len_seen} bytes>\"").as_bytes());
+                    self.log.record(
+                        "in",
+                        format!("\"<dropped a line of {len_seen} bytes>\"").as_bytes(),
+                    );
                     Some(Message::error(
                         None,
                         ErrorObject::invalid_request(format!(
@@ -58,8 +74,13 @@ impl Server {
     fn answer(&mut self, request: Request) -> Message {
         let id = request.id.clone();
         // A bug in one handler must not take the server down.
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(&request)))
-            .unwrap_or_else(|_| Err(ErrorObject::internal(format!("internal error while handling '{}'", request.method))));
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| self.dispatch(&request))).unwrap_or_else(|_| {
+                Err(ErrorObject::internal(format!(
+                    "internal error while handling '{}'",
+                    request.method
+                )))
+            });
         match outcome {
             Ok(result) => Message::response(id, result),
             Err(error) => Message::error(Some(id), error),
@@ -68,17 +89,23 @@ impl Server {
 
     fn dispatch(&mut self, request: &Request) -> Result<Value, ErrorObject> {
         match request.method.as_str() {
-            "initialize" => protocol::initialize(request.params.as_ref(), self.ctx.role, self.ctx.no_edit),
+            "initialize" => {
+                protocol::initialize(request.params.as_ref(), self.ctx.role, self.ctx.no_edit)
+            }
             "ping" => Ok(json!({})),
             "tools/list" => {
                 check_object_params(request)?;
-                let names = tools_for(self.ctx.role, self.ctx.no_edit);
-                let list: Vec<Value> = tools::ALL_TOOLS
-                    .iter()
-                    .filter(|t| names.contains(&t.name))
-                    .map(tools::ToolSpec::describe)
-                    .collect();
-                Ok(json!({"tools": list}))
+                let (role, no_edit) = (self.ctx.role, self.ctx.no_edit);
+                let list = self.tool_list.get_or_insert_with(|| {
+                    let names = tools_for(role, no_edit);
+                    let tools: Vec<Value> = tools::ALL_TOOLS
+                        .iter()
+                        .filter(|t| names.contains(&t.name))
+                        .map(tools::ToolSpec::describe)
+                        .collect();
+                    json!({"tools": tools})
+                });
+                Ok(list.clone())
             }
             "tools/call" => self.call_tool(request),
             other => Err(ErrorObject::method_not_found(other)),
@@ -90,7 +117,11 @@ impl Server {
         let params = request.params.as_ref().and_then(Value::as_object);
         let name = match params.and_then(|p| p.get("name")) {
             Some(Value::String(name)) => name.clone(),
-            Some(other) => return Err(ErrorObject::invalid_params(format!("`name` must be a string, got {other}"))),
+            Some(other) => {
+                return Err(ErrorObject::invalid_params(format!(
+                    "`name` must be a string, got {other}"
+                )));
+            }
             None => return Err(ErrorObject::invalid_params("tools/call needs `name`")),
         };
         let arguments = params
@@ -98,10 +129,15 @@ impl Server {
             .cloned()
             .unwrap_or(Value::Null);
         let Some(spec) = tools::find(&name) else {
-            return Err(ErrorObject::invalid_params(format!("unknown tool '{name}'")));
+            return Err(ErrorObject::invalid_params(format!(
+                "unknown tool '{name}'"
+            )));
         };
         if !tools_for(self.ctx.role, self.ctx.no_edit).contains(&spec.name) {
-            let text = format!("tool '{name}' is not available for role '{}'", self.ctx.role);
+            let text = format!(
+                "tool '{name}' is not available for role '{}'",
+                self.ctx.role
+            );
             self.audit(&name, &arguments, Outcome::Refused, Some(&text));
             return Ok(tool_result(&text, None, true));
         }
@@ -131,8 +167,14 @@ impl Server {
         let (unread, urgent) = self.ctx.store().ok()?.unread_counts(&mailbox).ok()?;
         (unread > 0).then(|| {
             let plural = if unread == 1 { "" } else { "s" };
-            let urgent = if urgent > 0 { format!(" ({urgent} urgent)") } else { String::new() };
-            format!("[mail] You have {unread} unread message{plural}{urgent}: call enki_mail_check.")
+            let urgent = if urgent > 0 {
+                format!(" ({urgent} urgent)")
+            } else {
+                String::new()
+            };
+            format!(
+                "[mail] You have {unread} unread message{plural}{urgent}: call enki_mail_check."
+            )
         })
     }
 
@@ -158,7 +200,10 @@ impl Server {
 fn check_object_params(request: &Request) -> Result<(), ErrorObject> {
     match &request.params {
         None | Some(Value::Object(_)) => Ok(()),
-        Some(_) => Err(ErrorObject::invalid_params(format!("{} expects params to be an object", request.method))),
+        Some(_) => Err(ErrorObject::invalid_params(format!(
+            "{} expects params to be an object",
+            request.method
+        ))),
     }
 }
 

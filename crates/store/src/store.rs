@@ -6,8 +6,9 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::error::StoreError;
 use crate::schema::{self, SCHEMA_VERSION};
 
-/// How long SQLite itself waits for a lock before reporting busy.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times SQLite's busy handler waits for a lock before reporting
+/// busy (about ten seconds of short waits, see [`wait_for_lock`]).
+const BUSY_ATTEMPTS: i32 = 5000;
 /// How long a write keeps retrying a busy database before giving up.
 const WRITE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
@@ -37,7 +38,7 @@ impl Store {
             source,
         };
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.busy_handler(Some(wait_for_lock)).map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -122,6 +123,19 @@ impl Store {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// SQLite's built-in busy timeout sleeps in steps of up to 100 ms, which
+/// wastes most of the time when many short write transactions queue up (as
+/// with dozens of `enki mcp` processes). Short, growing waits keep the lock
+/// handed over quickly.
+fn wait_for_lock(attempt: i32) -> bool {
+    if attempt >= BUSY_ATTEMPTS {
+        return false;
+    }
+    let micros = (u64::try_from(attempt).unwrap_or(0) + 1) * 50;
+    std::thread::sleep(Duration::from_micros(micros.min(2000)));
+    true
 }
 
 /// Retries `op` while SQLite reports busy/locked, with a growing pause.

@@ -217,7 +217,9 @@ pub struct ThreadArgs {
 fn condition_of(map: &Map<String, Value>) -> Result<Condition, String> {
     match map.get("condition") {
         None | Some(Value::Null) => Ok(Condition::default()),
-        Some(Value::String(s)) => s.parse().map_err(|e: enki_core::ParseEnumError| e.to_string()),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|e: enki_core::ParseEnumError| e.to_string()),
         Some(other) => Err(format!("condition must be a string, got {other}")),
     }
 }

@@ -53,7 +53,12 @@ pub fn read_file(ctx: &mut Context, args: ReadFileArgs) -> ToolResult {
     let header = if rendered.total_lines == 0 {
         format!("{} is empty (0 lines)", args.path)
     } else if rendered.last_line == 0 {
-        format!("{}: no lines from {} (the file has {} lines)", args.path, args.offset.unwrap_or(1), rendered.total_lines)
+        format!(
+            "{}: no lines from {} (the file has {} lines)",
+            args.path,
+            args.offset.unwrap_or(1),
+            rendered.total_lines
+        )
     } else if rendered.first_line == 1 && rendered.last_line == rendered.total_lines {
         format!("{} ({} lines)", args.path, rendered.total_lines)
     } else {
@@ -111,7 +116,10 @@ fn to_edit(index: usize, arg: EditArg) -> Result<Edit, String> {
 fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.enki-edit-{}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
@@ -135,7 +143,11 @@ pub fn edit_file(ctx: &mut Context, args: EditFileArgs) -> ToolResult {
     let root = copy_root(ctx)?;
     let path = confine_file(&root, &args.path).map_err(|e| e.to_string())?;
     let existed = path.is_file();
-    let original = if existed { read_text(&path, &args.path)? } else { String::new() };
+    let original = if existed {
+        read_text(&path, &args.path)?
+    } else {
+        String::new()
+    };
     let edits = args
         .edits
         .into_iter()

@@ -1,13 +1,15 @@
 //! Mail tools. The planner's address is `coordinator`, a worker's is
 //! `worker/<task id>`.
 
-use enki_core::mail::{Address, MailKind};
 use enki_core::TaskStatus;
+use enki_core::mail::{Address, MailKind};
 use enki_signals::SignalKind;
 use enki_store::{MailFilter, MessageRow, NewMessage, TaskFilter};
 use serde_json::json;
 
-use super::{MailReplyArgs, MailSendArgs, MessageIdArgs, NoArgs, ThreadArgs, ToolOutput, ToolResult};
+use super::{
+    MailReplyArgs, MailSendArgs, MessageIdArgs, NoArgs, ThreadArgs, ToolOutput, ToolResult,
+};
 use crate::context::Context;
 use crate::roles::McpRole;
 
@@ -23,7 +25,9 @@ fn recipients(ctx: &mut Context, to: &str, sender: &str) -> Result<Vec<String>, 
     match address {
         Address::Coordinator | Address::User => Ok(vec![address.to_string()]),
         Address::Worker(prefix) => {
-            let id = store.resolve_task(&prefix).map_err(|e| format!("`to`: {e}"))?;
+            let id = store
+                .resolve_task(&prefix)
+                .map_err(|e| format!("`to`: {e}"))?;
             Ok(vec![Address::worker_mailbox(&id)])
         }
         Address::AllWorkers => {
@@ -82,12 +86,30 @@ pub fn send(ctx: &mut Context, args: MailSendArgs) -> ToolResult {
     let rows = ctx.store()?.send_mail(&message).map_err(err)?;
     announce(ctx, &rows);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let thread = rows.first().map(|r| r.thread_id.clone()).unwrap_or_default();
+    let thread = rows
+        .first()
+        .map(|r| r.thread_id.clone())
+        .unwrap_or_default();
     let text = match rows.as_slice() {
-        [one] => format!("Sent {} to {} (thread {})", enki_core::id::short(&one.id), one.to, enki_core::id::short(&thread)),
-        many => format!("Sent to {} recipients: {}", many.len(), many.iter().map(|r| r.to.as_str()).collect::<Vec<_>>().join(", ")),
+        [one] => format!(
+            "Sent {} to {} (thread {})",
+            enki_core::id::short(&one.id),
+            one.to,
+            enki_core::id::short(&thread)
+        ),
+        many => format!(
+            "Sent to {} recipients: {}",
+            many.len(),
+            many.iter()
+                .map(|r| r.to.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    Ok(ToolOutput::with_data(text, json!({"message_ids": ids, "thread_id": thread})))
+    Ok(ToolOutput::with_data(
+        text,
+        json!({"message_ids": ids, "thread_id": thread}),
+    ))
 }
 
 fn my_mail(ctx: &mut Context, unread_only: bool) -> Result<(String, Vec<MessageRow>), String> {
@@ -109,9 +131,16 @@ pub fn check(ctx: &mut Context, _args: NoArgs) -> ToolResult {
     let text = if rows.is_empty() {
         format!("No unread mail for {mailbox}")
     } else {
-        format!("{} unread for {mailbox}:\n{}", rows.len(), enki_views::mail_list_text(&rows))
+        format!(
+            "{} unread for {mailbox}:\n{}",
+            rows.len(),
+            enki_views::mail_list_text(&rows)
+        )
     };
-    Ok(ToolOutput::with_data(text, json!({"mailbox": mailbox, "messages": rows})))
+    Ok(ToolOutput::with_data(
+        text,
+        json!({"mailbox": mailbox, "messages": rows}),
+    ))
 }
 
 pub fn inbox(ctx: &mut Context, _args: NoArgs) -> ToolResult {
@@ -119,9 +148,16 @@ pub fn inbox(ctx: &mut Context, _args: NoArgs) -> ToolResult {
     let text = if rows.is_empty() {
         format!("No mail for {mailbox}")
     } else {
-        format!("{} messages for {mailbox}:\n{}", rows.len(), enki_views::mail_list_text(&rows))
+        format!(
+            "{} messages for {mailbox}:\n{}",
+            rows.len(),
+            enki_views::mail_list_text(&rows)
+        )
     };
-    Ok(ToolOutput::with_data(text, json!({"mailbox": mailbox, "messages": rows})))
+    Ok(ToolOutput::with_data(
+        text,
+        json!({"mailbox": mailbox, "messages": rows}),
+    ))
 }
 
 /// The planner may read everything; others only their own mail.
@@ -133,7 +169,10 @@ fn load_visible(ctx: &mut Context, input: &str) -> Result<(String, MessageRow), 
     let mailbox = ctx.mailbox()?;
     let store = ctx.store()?;
     let id = store.resolve_message(input).map_err(err)?;
-    let row = store.message(&id).map_err(err)?.ok_or_else(|| format!("no message {id}"))?;
+    let row = store
+        .message(&id)
+        .map_err(err)?
+        .ok_or_else(|| format!("no message {id}"))?;
     if !may_read(ctx, &mailbox, &row) {
         return Err(format!(
             "message {} is not yours: only its recipient, its sender or the planner may read it",
@@ -164,7 +203,11 @@ pub fn reply(ctx: &mut Context, args: MailReplyArgs) -> ToolResult {
         format!("Re: {}", original.subject)
     };
     // Answer whoever is on the other side of the message.
-    let to = if original.from == mailbox { original.to.clone() } else { original.from.clone() };
+    let to = if original.from == mailbox {
+        original.to.clone()
+    } else {
+        original.from.clone()
+    };
     let message = NewMessage {
         session: ctx.session.clone(),
         from: mailbox,
@@ -183,7 +226,11 @@ pub fn reply(ctx: &mut Context, args: MailReplyArgs) -> ToolResult {
     let row = rows.into_iter().next().ok_or("the reply was not written")?;
     let status = args.status.map(|s| format!(" ({s})")).unwrap_or_default();
     Ok(ToolOutput::with_data(
-        format!("Replied{status} to {} with {}", row.to, enki_core::id::short(&row.id)),
+        format!(
+            "Replied{status} to {} with {}",
+            row.to,
+            enki_core::id::short(&row.id)
+        ),
         json!({"message_id": row.id, "thread_id": row.thread_id, "to": row.to}),
     ))
 }
@@ -192,7 +239,10 @@ pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
     let mailbox = ctx.mailbox()?;
     let store = ctx.store()?;
     let id = store.resolve_message(&args.thread_id).map_err(err)?;
-    let start = store.message(&id).map_err(err)?.ok_or_else(|| format!("no message {id}"))?;
+    let start = store
+        .message(&id)
+        .map_err(err)?
+        .ok_or_else(|| format!("no message {id}"))?;
     let rows: Vec<MessageRow> = store
         .thread(&start.thread_id)
         .map_err(err)?
@@ -200,8 +250,18 @@ pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
         .filter(|r| may_read(ctx, &mailbox, r))
         .collect();
     if rows.is_empty() {
-        return Err(format!("thread {} has no messages you may read", enki_core::id::short(&start.thread_id)));
+        return Err(format!(
+            "thread {} has no messages you may read",
+            enki_core::id::short(&start.thread_id)
+        ));
     }
-    let text = rows.iter().map(enki_views::message_text).collect::<Vec<_>>().join("\n\n");
-    Ok(ToolOutput::with_data(text, json!({"thread_id": start.thread_id, "messages": rows})))
+    let text = rows
+        .iter()
+        .map(enki_views::message_text)
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    Ok(ToolOutput::with_data(
+        text,
+        json!({"thread_id": start.thread_id, "messages": rows}),
+    ))
 }

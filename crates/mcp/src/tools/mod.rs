@@ -150,7 +150,11 @@ pub fn parse_args<T: DeserializeOwned>(arguments: Value) -> Result<T, String> {
     let arguments = match arguments {
         Value::Null => json!({}),
         Value::Object(map) => Value::Object(map),
-        other => return Err(format!("invalid arguments: expected an object, got {other}")),
+        other => {
+            return Err(format!(
+                "invalid arguments: expected an object, got {other}"
+            ));
+        }
     };
     serde_path_to_error::deserialize(arguments).map_err(|e| {
         let path = e.path().to_string();
@@ -178,48 +182,174 @@ macro_rules! tool {
 
 /// Every tool enki has, in `tools/list` order.
 pub static ALL_TOOLS: &[ToolSpec] = &[
-    tool!("enki_status", "Status", READ_ONLY, NoArgs, read::status,
-        "Counts of this session's tasks by status, running workers and the merge queue length."),
-    tool!("enki_task_list", "List tasks", READ_ONLY, TaskListArgs, read::task_list,
-        "One line per task: short id, status, tier, role, title and current activity. Filter by status or execution."),
-    tool!("enki_task_show", "Show task", READ_ONLY, TaskIdArgs, read::task_show,
-        "Everything about one task: fields, dependencies and their conditions, attempts, last error, output, branch and merge request state."),
-    tool!("enki_dag", "Dependency graph", READ_ONLY, DagArgs, read::dag,
-        "The dependency graph of one execution (or all) with each step's status."),
-    tool!("enki_task_create", "Create task", ADDITIVE, TaskCreateArgs, plan::task_create,
-        "Create one standalone task. It starts when its dependencies are satisfied (`needs`: task ids, or {task, condition} with condition merged|completed|started; default merged)."),
-    tool!("enki_execution_create", "Create execution", ADDITIVE, ExecutionCreateArgs, plan::execution_create,
-        "Create an execution: a DAG of steps, each run by a worker in its own copy of the project. Steps reference each other by step id in `needs`; all steps are written at once or not at all. Cycles, unknown steps or tasks and unknown roles are refused."),
-    tool!("enki_execution_add_steps", "Add steps", ADDITIVE, AddStepsArgs, plan::add_steps,
-        "Add steps to an existing execution (e.g. after a checkpoint). New steps may need existing ones."),
-    tool!("enki_task_retry", "Retry task", IDEMPOTENT, TaskIdArgs, plan::retry,
-        "Send a failed or blocked task back to pending with a fresh retry budget; its blocked dependents are unblocked."),
-    tool!("enki_pause", "Pause", IDEMPOTENT, ExecutionTargetArgs, plan::pause,
-        "Pause an execution (no new steps start) or one step of it."),
-    tool!("enki_resume", "Resume", IDEMPOTENT, ExecutionTargetArgs, plan::resume,
-        "Resume a paused execution (and its paused steps) or one paused step."),
-    tool!("enki_cancel", "Cancel", DESTRUCTIVE, ExecutionTargetArgs, plan::cancel,
-        "Cancel an execution, or one step and every step that depends on it. Finished work is kept."),
-    tool!("enki_stop_all", "Stop all", DESTRUCTIVE, NoArgs, plan::stop_all,
-        "Stop every running worker and pause every execution. Nothing is deleted; resume later."),
-    tool!("enki_worker_report", "Report progress", IDEMPOTENT, WorkerReportArgs, worker::report,
-        "Tell the coordinator what you are doing now (`status`, a short phrase); give `output` with your final summary when done."),
-    tool!("enki_read_file", "Read file", READ_ONLY, ReadFileArgs, files::read_file,
-        "Read a file of your copy in the hashline view: each line is `<number>:<hash>|<text>`. Use the `<number>:<hash>` anchors with enki_edit_file."),
-    tool!("enki_edit_file", "Edit file", DESTRUCTIVE, EditFileArgs, files::edit_file,
-        "Edit one file of your copy with hash-anchored edits (replace, insert_before, insert_after, delete, prepend, append). Every anchor must match the file as it is now; a stale anchor is refused with the line that changed. Paths outside your copy are refused."),
-    tool!("enki_mail_send", "Send mail", ADDITIVE, MailSendArgs, mail::send,
-        "Send a message to `coordinator`, `user`, `@workers` (every running worker) or `worker/<task id>`."),
-    tool!("enki_mail_check", "Check mail", READ_ONLY, NoArgs, mail::check,
-        "Your unread messages, most pressing first (by priority, then age). Does not mark them read."),
-    tool!("enki_mail_read", "Read mail", IDEMPOTENT, MessageIdArgs, mail::read,
-        "Read one message in full and mark it read."),
-    tool!("enki_mail_inbox", "Inbox", READ_ONLY, NoArgs, mail::inbox,
-        "All your messages, newest first."),
-    tool!("enki_mail_reply", "Reply", ADDITIVE, MailReplyArgs, mail::reply,
-        "Reply to a message in its thread, optionally answering a request (accepted, rejected, completed)."),
-    tool!("enki_mail_thread", "Thread", READ_ONLY, ThreadArgs, mail::thread,
-        "Every message of a thread, oldest first."),
+    tool!(
+        "enki_status",
+        "Status",
+        READ_ONLY,
+        NoArgs,
+        read::status,
+        "Counts of this session's tasks by status, running workers and the merge queue length."
+    ),
+    tool!(
+        "enki_task_list",
+        "List tasks",
+        READ_ONLY,
+        TaskListArgs,
+        read::task_list,
+        "One line per task: short id, status, tier, role, title and current activity. Filter by status or execution."
+    ),
+    tool!(
+        "enki_task_show",
+        "Show task",
+        READ_ONLY,
+        TaskIdArgs,
+        read::task_show,
+        "Everything about one task: fields, dependencies and their conditions, attempts, last error, output, branch and merge request state."
+    ),
+    tool!(
+        "enki_dag",
+        "Dependency graph",
+        READ_ONLY,
+        DagArgs,
+        read::dag,
+        "The dependency graph of one execution (or all) with each step's status."
+    ),
+    tool!(
+        "enki_task_create",
+        "Create task",
+        ADDITIVE,
+        TaskCreateArgs,
+        plan::task_create,
+        "Create one standalone task. It starts when its dependencies are satisfied (`needs`: task ids, or {task, condition} with condition merged|completed|started; default merged)."
+    ),
+    tool!(
+        "enki_execution_create",
+        "Create execution",
+        ADDITIVE,
+        ExecutionCreateArgs,
+        plan::execution_create,
+        "Create an execution: a DAG of steps, each run by a worker in its own copy of the project. Steps reference each other by step id in `needs`; all steps are written at once or not at all. Cycles, unknown steps or tasks and unknown roles are refused."
+    ),
+    tool!(
+        "enki_execution_add_steps",
+        "Add steps",
+        ADDITIVE,
+        AddStepsArgs,
+        plan::add_steps,
+        "Add steps to an existing execution (e.g. after a checkpoint). New steps may need existing ones."
+    ),
+    tool!(
+        "enki_task_retry",
+        "Retry task",
+        IDEMPOTENT,
+        TaskIdArgs,
+        plan::retry,
+        "Send a failed or blocked task back to pending with a fresh retry budget; its blocked dependents are unblocked."
+    ),
+    tool!(
+        "enki_pause",
+        "Pause",
+        IDEMPOTENT,
+        ExecutionTargetArgs,
+        plan::pause,
+        "Pause an execution (no new steps start) or one step of it."
+    ),
+    tool!(
+        "enki_resume",
+        "Resume",
+        IDEMPOTENT,
+        ExecutionTargetArgs,
+        plan::resume,
+        "Resume a paused execution (and its paused steps) or one paused step."
+    ),
+    tool!(
+        "enki_cancel",
+        "Cancel",
+        DESTRUCTIVE,
+        ExecutionTargetArgs,
+        plan::cancel,
+        "Cancel an execution, or one step and every step that depends on it. Finished work is kept."
+    ),
+    tool!(
+        "enki_stop_all",
+        "Stop all",
+        DESTRUCTIVE,
+        NoArgs,
+        plan::stop_all,
+        "Stop every running worker and pause every execution. Nothing is deleted; resume later."
+    ),
+    tool!(
+        "enki_worker_report",
+        "Report progress",
+        IDEMPOTENT,
+        WorkerReportArgs,
+        worker::report,
+        "Tell the coordinator what you are doing now (`status`, a short phrase); give `output` with your final summary when done."
+    ),
+    tool!(
+        "enki_read_file",
+        "Read file",
+        READ_ONLY,
+        ReadFileArgs,
+        files::read_file,
+        "Read a file of your copy in the hashline view: each line is `<number>:<hash>|<text>`. Use the `<number>:<hash>` anchors with enki_edit_file."
+    ),
+    tool!(
+        "enki_edit_file",
+        "Edit file",
+        DESTRUCTIVE,
+        EditFileArgs,
+        files::edit_file,
+        "Edit one file of your copy with hash-anchored edits (replace, insert_before, insert_after, delete, prepend, append). Every anchor must match the file as it is now; a stale anchor is refused with the line that changed. Paths outside your copy are refused."
+    ),
+    tool!(
+        "enki_mail_send",
+        "Send mail",
+        ADDITIVE,
+        MailSendArgs,
+        mail::send,
+        "Send a message to `coordinator`, `user`, `@workers` (every running worker) or `worker/<task id>`."
+    ),
+    tool!(
+        "enki_mail_check",
+        "Check mail",
+        READ_ONLY,
+        NoArgs,
+        mail::check,
+        "Your unread messages, most pressing first (by priority, then age). Does not mark them read."
+    ),
+    tool!(
+        "enki_mail_read",
+        "Read mail",
+        IDEMPOTENT,
+        MessageIdArgs,
+        mail::read,
+        "Read one message in full and mark it read."
+    ),
+    tool!(
+        "enki_mail_inbox",
+        "Inbox",
+        READ_ONLY,
+        NoArgs,
+        mail::inbox,
+        "All your messages, newest first."
+    ),
+    tool!(
+        "enki_mail_reply",
+        "Reply",
+        ADDITIVE,
+        MailReplyArgs,
+        mail::reply,
+        "Reply to a message in its thread, optionally answering a request (accepted, rejected, completed)."
+    ),
+    tool!(
+        "enki_mail_thread",
+        "Thread",
+        READ_ONLY,
+        ThreadArgs,
+        mail::thread,
+        "Every message of a thread, oldest first."
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static ToolSpec> {

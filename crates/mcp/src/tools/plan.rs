@@ -10,8 +10,8 @@ use enki_store::{NeedTarget, NewNeed, NewStep};
 use serde_json::json;
 
 use super::{
-    AddStepsArgs, ExecutionCreateArgs, ExecutionTargetArgs, NoArgs, StepArgs, StepNeed, TaskCreateArgs, TaskIdArgs,
-    ToolOutput, ToolResult,
+    AddStepsArgs, ExecutionCreateArgs, ExecutionTargetArgs, NoArgs, StepArgs, StepNeed,
+    TaskCreateArgs, TaskIdArgs, ToolOutput, ToolResult,
 };
 use crate::context::Context;
 
@@ -28,7 +28,12 @@ fn non_empty(field: &str, value: &str) -> Result<(), String> {
 }
 
 /// Checks the role name and picks the tier: explicit, else the role's, else standard.
-fn role_and_tier(ctx: &mut Context, role: Option<&String>, tier: Option<Tier>, field: &str) -> Result<Tier, String> {
+fn role_and_tier(
+    ctx: &mut Context,
+    role: Option<&String>,
+    tier: Option<Tier>,
+    field: &str,
+) -> Result<Tier, String> {
     let roles = ctx.roles()?;
     let role_tier = match role {
         Some(name) => {
@@ -43,7 +48,11 @@ fn role_and_tier(ctx: &mut Context, role: Option<&String>, tier: Option<Tier>, f
 }
 
 /// Validates steps (shape, roles) and turns them into store rows.
-fn prepare_steps(ctx: &mut Context, steps: &[StepArgs], existing: &BTreeSet<String>) -> Result<Vec<NewStep>, String> {
+fn prepare_steps(
+    ctx: &mut Context,
+    steps: &[StepArgs],
+    existing: &BTreeSet<String>,
+) -> Result<Vec<NewStep>, String> {
     let shapes: Vec<StepShape<'_>> = steps
         .iter()
         .map(|s| StepShape {
@@ -62,7 +71,12 @@ fn prepare_steps(ctx: &mut Context, steps: &[StepArgs], existing: &BTreeSet<Stri
     let mut prepared = Vec::with_capacity(steps.len());
     for (index, step) in steps.iter().enumerate() {
         non_empty(&format!("steps[{index}].title"), &step.title)?;
-        let tier = role_and_tier(ctx, step.role.as_ref(), step.tier, &format!("steps[{index}].role"))?;
+        let tier = role_and_tier(
+            ctx,
+            step.role.as_ref(),
+            step.tier,
+            &format!("steps[{index}].role"),
+        )?;
         prepared.push(NewStep {
             step_id: step.id.clone(),
             title: step.title.trim().to_string(),
@@ -119,17 +133,31 @@ pub fn task_create(ctx: &mut Context, args: TaskCreateArgs) -> ToolResult {
     let session = ctx.session.clone();
     let created = ctx
         .store()?
-        .create_execution(session.as_deref(), &step.title, true, std::slice::from_ref(&step))
+        .create_execution(
+            session.as_deref(),
+            &step.title,
+            true,
+            std::slice::from_ref(&step),
+        )
         .map_err(err)?;
-    let task_id = created.steps.first().map(|(_, t)| t.clone()).unwrap_or_default();
-    ctx.signal(SignalKind::TaskCreated { task_id: task_id.clone() });
+    let task_id = created
+        .steps
+        .first()
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    ctx.signal(SignalKind::TaskCreated {
+        task_id: task_id.clone(),
+    });
     Ok(ToolOutput::with_data(
         format!(
             "Created task '{}' ({}) — status: pending, tier: {}{}",
             step.title,
             enki_core::id::short(&task_id),
             step.tier,
-            step.role.as_ref().map(|r| format!(", role: {r}")).unwrap_or_default()
+            step.role
+                .as_ref()
+                .map(|r| format!(", role: {r}"))
+                .unwrap_or_default()
         ),
         json!({"task_id": task_id, "execution_id": created.execution_id, "status": "pending", "tier": step.tier}),
     ))
@@ -167,7 +195,11 @@ pub fn execution_create(ctx: &mut Context, args: ExecutionCreateArgs) -> ToolRes
 pub fn add_steps(ctx: &mut Context, args: AddStepsArgs) -> ToolResult {
     let store = ctx.store()?;
     let execution_id = store.resolve_execution(&args.execution_id).map_err(err)?;
-    let existing: BTreeSet<String> = store.step_map(&execution_id).map_err(err)?.into_keys().collect();
+    let existing: BTreeSet<String> = store
+        .step_map(&execution_id)
+        .map_err(err)?
+        .into_keys()
+        .collect();
     let steps = prepare_steps(ctx, &args.steps, &existing)?;
     let session = ctx.session.clone();
     let created = ctx
@@ -196,7 +228,9 @@ pub fn retry(ctx: &mut Context, args: TaskIdArgs) -> ToolResult {
     let store = ctx.store()?;
     let task_id = store.resolve_task(&args.task_id).map_err(err)?;
     let changed = store.retry_task(&task_id).map_err(err)?;
-    ctx.signal(SignalKind::RetryTask { task_id: task_id.clone() });
+    ctx.signal(SignalKind::RetryTask {
+        task_id: task_id.clone(),
+    });
     let unblocked = changed.len().saturating_sub(1);
     Ok(ToolOutput::with_data(
         format!(
@@ -211,12 +245,17 @@ fn resolve_target(ctx: &mut Context, args: &ExecutionTargetArgs) -> Result<Strin
     if let Some(step) = &args.step_id {
         non_empty("step_id", step)?;
     }
-    ctx.store()?.resolve_execution(&args.execution_id).map_err(err)
+    ctx.store()?
+        .resolve_execution(&args.execution_id)
+        .map_err(err)
 }
 
 pub fn pause(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
     let execution_id = resolve_target(ctx, &args)?;
-    let message = ctx.store()?.pause(&execution_id, args.step_id.as_deref()).map_err(err)?;
+    let message = ctx
+        .store()?
+        .pause(&execution_id, args.step_id.as_deref())
+        .map_err(err)?;
     ctx.signal(SignalKind::Pause {
         execution_id: execution_id.clone(),
         step_id: args.step_id.clone(),
@@ -229,7 +268,10 @@ pub fn pause(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
 
 pub fn resume(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
     let execution_id = resolve_target(ctx, &args)?;
-    let message = ctx.store()?.resume(&execution_id, args.step_id.as_deref()).map_err(err)?;
+    let message = ctx
+        .store()?
+        .resume(&execution_id, args.step_id.as_deref())
+        .map_err(err)?;
     ctx.signal(SignalKind::Resume {
         execution_id: execution_id.clone(),
         step_id: args.step_id.clone(),
@@ -242,17 +284,26 @@ pub fn resume(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
 
 pub fn cancel(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
     let execution_id = resolve_target(ctx, &args)?;
-    let cancelled = ctx.store()?.cancel(&execution_id, args.step_id.as_deref()).map_err(err)?;
+    let cancelled = ctx
+        .store()?
+        .cancel(&execution_id, args.step_id.as_deref())
+        .map_err(err)?;
     ctx.signal(SignalKind::Cancel {
         execution_id: execution_id.clone(),
         step_id: args.step_id.clone(),
     });
     let what = match &args.step_id {
-        Some(step) => format!("step '{step}' of execution {}", enki_core::id::short(&execution_id)),
+        Some(step) => format!(
+            "step '{step}' of execution {}",
+            enki_core::id::short(&execution_id)
+        ),
         None => format!("execution {}", enki_core::id::short(&execution_id)),
     };
     Ok(ToolOutput::with_data(
-        format!("Cancelled {what}: {} tasks cancelled (finished work is kept)", cancelled.len()),
+        format!(
+            "Cancelled {what}: {} tasks cancelled (finished work is kept)",
+            cancelled.len()
+        ),
         json!({"execution_id": execution_id, "step_id": args.step_id, "cancelled": cancelled}),
     ))
 }

@@ -12,7 +12,10 @@ fn err(e: impl std::fmt::Display) -> String {
 
 pub fn status(ctx: &mut Context, _args: NoArgs) -> ToolResult {
     let session = ctx.session.clone();
-    let counts = ctx.store()?.status_counts(session.as_deref()).map_err(err)?;
+    let counts = ctx
+        .store()?
+        .status_counts(session.as_deref())
+        .map_err(err)?;
     let text = enki_views::status_text(&counts);
     let data = serde_json::to_value(&counts).map_err(err)?;
     Ok(ToolOutput::with_data(text, data))
@@ -53,7 +56,14 @@ pub fn dag(ctx: &mut Context, args: DagArgs) -> ToolResult {
         None => None,
     };
     // An explicit execution is shown whatever session it belongs to.
-    let scope = if execution.is_some() { None } else { session.as_deref() };
+    let scope = if execution.is_some() {
+        None
+    } else {
+        session.as_deref()
+    };
     let dags = enki_views::gather_dag(store, execution.as_deref(), scope).map_err(err)?;
-    Ok(ToolOutput::with_data(enki_views::dag_text(&dags), enki_views::dag_json(&dags)))
+    Ok(ToolOutput::with_data(
+        enki_views::dag_text(&dags),
+        enki_views::dag_json(&dags),
+    ))
 }

@@ -20,7 +20,11 @@ pub fn report(ctx: &mut Context, args: WorkerReportArgs) -> ToolResult {
         status: status.clone(),
         output: args.output.clone(),
     });
-    let saved = if args.output.is_some() { " and your output" } else { "" };
+    let saved = if args.output.is_some() {
+        " and your output"
+    } else {
+        ""
+    };
     Ok(ToolOutput::with_data(
         format!("Recorded your status{saved}: {status}"),
         json!({"task_id": task_id, "status": status, "output_recorded": args.output.is_some()}),
