@@ -1,6 +1,6 @@
 //! `cargo xtask bench [NAME] [--quick] [--check]`.
 
-mod client;
+pub mod client;
 mod mcp;
 mod stats;
 

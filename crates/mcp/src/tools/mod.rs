@@ -71,6 +71,12 @@ const DESTRUCTIVE: Annotations = Annotations {
     destructive: true,
     idempotent: true,
 };
+/// Overwrites content, and repeating the call repeats the change.
+const REWRITING: Annotations = Annotations {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
+};
 
 pub struct ToolSpec {
     pub name: &'static str,
@@ -297,7 +303,7 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
     tool!(
         "enki_edit_file",
         "Edit file",
-        DESTRUCTIVE,
+        REWRITING,
         EditFileArgs,
         files::edit_file,
         "Edit one file of your copy with hash-anchored edits (replace, insert_before, insert_after, delete, prepend, append). Every anchor must match the file as it is now; a stale anchor is refused with the line that changed. Paths outside your copy are refused."
