@@ -4,6 +4,7 @@
 //! testable with plain unit tests.
 
 pub mod dag;
+pub mod engine;
 pub mod hashline;
 pub mod id;
 pub mod mail;

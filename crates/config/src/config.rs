@@ -1,0 +1,276 @@
+//! The resolved configuration: built-in defaults with every file applied.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use enki_core::Tier;
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentRole;
+
+/// Everything `enki.toml` can set. `Default` is the built-in defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    pub workers: WorkersConfig,
+    pub agent: AgentSection,
+    pub git: GitConfig,
+    pub merge: MergeConfig,
+    pub permissions: PermissionsConfig,
+    pub sim: SimConfig,
+}
+
+/// `[workers]`: scheduling limits (STATE.md "Scheduling").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkersConfig {
+    /// Workers running at once, all tiers together. At least 1.
+    pub max_workers: usize,
+    /// Per-tier limits; `None` means only `max_workers` applies.
+    pub max_light: Option<usize>,
+    pub max_standard: Option<usize>,
+    pub max_heavy: Option<usize>,
+    /// Automatic retries of a failed worker.
+    pub retries: u32,
+    /// A worker with no activity for this long is cancelled (a failure).
+    pub stall_timeout_secs: u64,
+}
+
+impl WorkersConfig {
+    /// The per-tier limit, if one is configured.
+    pub fn max_for_tier(&self, tier: Tier) -> Option<usize> {
+        match tier {
+            Tier::Light => self.max_light,
+            Tier::Standard => self.max_standard,
+            Tier::Heavy => self.max_heavy,
+        }
+    }
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            max_workers: 4,
+            max_light: None,
+            max_standard: None,
+            max_heavy: None,
+            retries: 2,
+            stall_timeout_secs: 600,
+        }
+    }
+}
+
+/// `[agent]` and its sub-tables. See [`Config::agent_for`] for how they combine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSection {
+    /// `[agent]` itself: applies to every role.
+    pub base: AgentSpec,
+    /// `[agent.coordinator]`, `[agent.worker]`, `[agent.merger]`.
+    pub coordinator: AgentSpec,
+    pub worker: AgentSpec,
+    pub merger: AgentSpec,
+    /// `[agent.light]`, `[agent.standard]`, `[agent.heavy]`: workers of that tier.
+    pub light: AgentSpec,
+    pub standard: AgentSpec,
+    pub heavy: AgentSpec,
+    /// ACP `authenticate` method id to use, if the agent asks for one.
+    pub auth_method: Option<String>,
+    /// Time allowed for the ACP handshake.
+    pub init_timeout_secs: u64,
+}
+
+impl AgentSection {
+    /// The `[agent.<role>]` spec.
+    pub fn role_spec(&self, role: AgentRole) -> &AgentSpec {
+        match role {
+            AgentRole::Coordinator => &self.coordinator,
+            AgentRole::Worker => &self.worker,
+            AgentRole::Merger => &self.merger,
+        }
+    }
+
+    /// The `[agent.<tier>]` spec.
+    pub fn tier_spec(&self, tier: Tier) -> &AgentSpec {
+        match tier {
+            Tier::Light => &self.light,
+            Tier::Standard => &self.standard,
+            Tier::Heavy => &self.heavy,
+        }
+    }
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection {
+            base: AgentSpec::default(),
+            coordinator: AgentSpec::default(),
+            worker: AgentSpec::default(),
+            merger: AgentSpec::default(),
+            light: AgentSpec::default(),
+            standard: AgentSpec::default(),
+            heavy: AgentSpec::default(),
+            auth_method: None,
+            init_timeout_secs: 30,
+        }
+    }
+}
+
+/// One level of agent settings; every field is optional so levels can stack.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentSpec {
+    /// A preset name (`claude`, `codex`, `gemini`, `opencode`, `sim`) or a
+    /// command line.
+    pub command: Option<String>,
+    /// Extra arguments, appended after the command's own.
+    pub args: Option<Vec<String>>,
+    /// Extra environment variables for the agent process.
+    pub env: BTreeMap<String, String>,
+}
+
+/// `[git]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GitConfig {
+    /// Appended to worker commit messages. An empty string in a file clears
+    /// a value set by an earlier file.
+    pub commit_suffix: Option<String>,
+    /// The branch merges land on; `None` means the branch checked out.
+    pub base_branch: Option<String>,
+}
+
+/// `[merge]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeConfig {
+    /// The verify command run before a merge lands; a non-zero exit fails
+    /// the merge. An empty string in a file clears a value set by an earlier
+    /// file.
+    pub verify: Option<String>,
+    pub verify_timeout_secs: u64,
+}
+
+impl Default for MergeConfig {
+    fn default() -> Self {
+        MergeConfig {
+            verify: None,
+            verify_timeout_secs: 600,
+        }
+    }
+}
+
+/// `[permissions]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PermissionsConfig {
+    pub policy: PermissionPolicyName,
+}
+
+/// How `session/request_permission` is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionPolicyName {
+    /// Allow what stays inside the worker's copy, deny anything outside it.
+    #[default]
+    WithinCopy,
+    AllowAll,
+    DenyAll,
+    /// Ask the user in the TUI.
+    Ask,
+}
+
+impl PermissionPolicyName {
+    pub const ALL: &'static [PermissionPolicyName] = &[
+        PermissionPolicyName::WithinCopy,
+        PermissionPolicyName::AllowAll,
+        PermissionPolicyName::DenyAll,
+        PermissionPolicyName::Ask,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PermissionPolicyName::WithinCopy => "within_copy",
+            PermissionPolicyName::AllowAll => "allow_all",
+            PermissionPolicyName::DenyAll => "deny_all",
+            PermissionPolicyName::Ask => "ask",
+        }
+    }
+}
+
+impl fmt::Display for PermissionPolicyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PermissionPolicyName {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        PermissionPolicyName::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| {
+                let expected: Vec<_> = PermissionPolicyName::ALL
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect();
+                format!(
+                    "unknown permission policy '{value}' (expected one of: {})",
+                    expected.join(", ")
+                )
+            })
+    }
+}
+
+/// `[sim]`: the built-in simulated agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SimConfig {
+    /// Directory (or file) of sim-agent scripts. A relative path in a file is
+    /// resolved against the directory of that file.
+    pub scripts: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.workers.max_workers, 4);
+        assert_eq!(c.workers.max_light, None);
+        assert_eq!(c.workers.max_standard, None);
+        assert_eq!(c.workers.max_heavy, None);
+        assert_eq!(c.workers.retries, 2);
+        assert_eq!(c.workers.stall_timeout_secs, 600);
+        assert_eq!(c.agent.base, AgentSpec::default());
+        assert_eq!(c.agent.worker.command, None);
+        assert_eq!(c.agent.auth_method, None);
+        assert_eq!(c.agent.init_timeout_secs, 30);
+        assert_eq!(c.git, GitConfig::default());
+        assert_eq!(c.merge.verify, None);
+        assert_eq!(c.merge.verify_timeout_secs, 600);
+        assert_eq!(c.permissions.policy, PermissionPolicyName::WithinCopy);
+        assert_eq!(c.sim.scripts, None);
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for p in PermissionPolicyName::ALL {
+            assert_eq!(p.as_str().parse::<PermissionPolicyName>(), Ok(*p));
+        }
+        let err = "maybe".parse::<PermissionPolicyName>().unwrap_err();
+        assert!(
+            err.contains("within_copy, allow_all, deny_all, ask"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tier_limits_by_tier() {
+        let w = WorkersConfig {
+            max_heavy: Some(1),
+            ..WorkersConfig::default()
+        };
+        assert_eq!(w.max_for_tier(Tier::Heavy), Some(1));
+        assert_eq!(w.max_for_tier(Tier::Light), None);
+    }
+}

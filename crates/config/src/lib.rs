@@ -1,0 +1,61 @@
+//! `enki.toml`: the configuration cascade, agent presets and agent
+//! environments (WORKERS.md "Configuration", "The ACP client").
+//!
+//! The cascade is built-in defaults, then `~/.config/enki/enki.toml`, then
+//! `.enki/enki.toml`, applied field by field. Every table rejects unknown
+//! keys; every problem is a [`ConfigError`] naming the file, line and key.
+//!
+//! ```toml
+//! [workers]
+//! max_workers = 4          # at least 1
+//! max_heavy = 1            # also max_light, max_standard
+//! retries = 2
+//! stall_timeout_secs = 600
+//!
+//! [agent]
+//! command = "claude"       # claude | codex | gemini | opencode | sim | a command line
+//! args = ["--flag"]
+//! env = { API_KEY = "..." }
+//! auth_method = "..."
+//! init_timeout_secs = 30
+//!
+//! [agent.worker]           # also coordinator, merger; and light, standard, heavy (workers)
+//! command = "codex"
+//!
+//! [git]
+//! commit_suffix = "(enki)"
+//! base_branch = "main"
+//!
+//! [merge]
+//! verify = "cargo test"
+//! verify_timeout_secs = 600
+//!
+//! [permissions]
+//! policy = "within_copy"   # allow_all | deny_all | ask
+//!
+//! [sim]
+//! scripts = "sim-scripts"  # relative to this file's directory
+//! ```
+
+mod agent;
+mod command;
+mod config;
+mod env;
+mod error;
+mod load;
+mod locate;
+mod merge;
+mod schema;
+
+pub use agent::{AgentRole, Preset, ResolvedAgent};
+pub use command::split_command;
+pub use config::{
+    AgentSection, AgentSpec, Config, GitConfig, MergeConfig, PermissionPolicyName,
+    PermissionsConfig, SimConfig, WorkersConfig,
+};
+pub use env::{
+    ENKI_VARS, ENV_ENKI_BIN, ENV_ENKI_DIR, ENV_ENKI_SESSION_ID, EnkiEnv, REMOVED_VARS,
+    agent_environment,
+};
+pub use error::ConfigError;
+pub use load::CONFIG_FILE_NAME;

@@ -1,0 +1,78 @@
+//! Applying one parsed file on top of the configuration so far, field by
+//! field: a value the file sets replaces the earlier one (`args` as a whole),
+//! `env` maps merge key by key, anything the file leaves out is kept.
+
+use std::path::Path;
+
+use crate::config::{AgentSpec, Config};
+use crate::schema::{FileAgentSpec, FileConfig};
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+fn set_some<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+/// An empty string clears the value (so a project can undo a home setting).
+fn set_or_clear(slot: &mut Option<String>, value: Option<String>) {
+    if let Some(value) = value {
+        *slot = (!value.trim().is_empty()).then_some(value);
+    }
+}
+
+impl AgentSpec {
+    fn apply(&mut self, file: FileAgentSpec) {
+        set_some(&mut self.command, file.command);
+        set_some(&mut self.args, file.args);
+        self.env.extend(file.env);
+    }
+}
+
+impl Config {
+    /// Applies `file`, which was read from a file in directory `dir`.
+    pub(crate) fn apply(&mut self, file: FileConfig, dir: &Path) {
+        let w = file.workers;
+        set(&mut self.workers.max_workers, w.max_workers);
+        set_some(&mut self.workers.max_light, w.max_light);
+        set_some(&mut self.workers.max_standard, w.max_standard);
+        set_some(&mut self.workers.max_heavy, w.max_heavy);
+        set(&mut self.workers.retries, w.retries);
+        set(&mut self.workers.stall_timeout_secs, w.stall_timeout_secs);
+
+        let a = file.agent;
+        self.agent.base.apply(FileAgentSpec {
+            command: a.command,
+            args: a.args,
+            env: a.env,
+        });
+        self.agent.coordinator.apply(a.coordinator);
+        self.agent.worker.apply(a.worker);
+        self.agent.merger.apply(a.merger);
+        self.agent.light.apply(a.light);
+        self.agent.standard.apply(a.standard);
+        self.agent.heavy.apply(a.heavy);
+        set_some(&mut self.agent.auth_method, a.auth_method);
+        set(&mut self.agent.init_timeout_secs, a.init_timeout_secs);
+
+        set_or_clear(&mut self.git.commit_suffix, file.git.commit_suffix);
+        set_some(&mut self.git.base_branch, file.git.base_branch);
+
+        set_or_clear(&mut self.merge.verify, file.merge.verify);
+        set(
+            &mut self.merge.verify_timeout_secs,
+            file.merge.verify_timeout_secs,
+        );
+
+        set(&mut self.permissions.policy, file.permissions.policy);
+
+        if let Some(scripts) = file.sim.scripts {
+            self.sim.scripts = Some(dir.join(scripts));
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The shape of one `enki.toml` file: every field optional, unknown keys
+//! rejected. Parsing turns every problem into a [`ConfigError`] with the
+//! file, line and dotted key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use enki_core::role::line_of_offset;
+use serde::Deserialize;
+use toml::de::DeTable;
+
+use crate::command::split_command;
+use crate::config::PermissionPolicyName;
+use crate::env::{ENKI_VARS, REMOVED_VARS};
+use crate::error::ConfigError;
+use crate::locate::{key_path_at, unknown_field, value_span};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileConfig {
+    pub workers: FileWorkers,
+    pub agent: FileAgent,
+    pub git: FileGit,
+    pub merge: FileMerge,
+    pub permissions: FilePermissions,
+    pub sim: FileSim,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileWorkers {
+    pub max_workers: Option<usize>,
+    pub max_light: Option<usize>,
+    pub max_standard: Option<usize>,
+    pub max_heavy: Option<usize>,
+    pub retries: Option<u32>,
+    pub stall_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileAgent {
+    pub command: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub auth_method: Option<String>,
+    pub init_timeout_secs: Option<u64>,
+    pub coordinator: FileAgentSpec,
+    pub worker: FileAgentSpec,
+    pub merger: FileAgentSpec,
+    pub light: FileAgentSpec,
+    pub standard: FileAgentSpec,
+    pub heavy: FileAgentSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileAgentSpec {
+    pub command: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileGit {
+    pub commit_suffix: Option<String>,
+    pub base_branch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileMerge {
+    pub verify: Option<String>,
+    pub verify_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FilePermissions {
+    pub policy: Option<PermissionPolicyName>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileSim {
+    pub scripts: Option<PathBuf>,
+}
+
+/// Parses and validates the text of the file at `file` (used in errors).
+pub(crate) fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    let doc = DeTable::parse(text).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        line: e.span().map(|s| line_of_offset(text, s.start)),
+        key: None,
+        message: e.message().trim().to_string(),
+    })?;
+    let parsed = FileConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
+        .map_err(|e| deserialize_error(file, text, doc.get_ref(), &e))?;
+    Checker {
+        file,
+        text,
+        doc: doc.get_ref(),
+    }
+    .check(&parsed)?;
+    Ok(parsed)
+}
+
+fn deserialize_error(
+    file: &Path,
+    text: &str,
+    doc: &DeTable<'_>,
+    e: &toml::de::Error,
+) -> ConfigError {
+    let offset = e.span().map(|s| s.start);
+    let mut path = offset
+        .and_then(|offset| key_path_at(doc, offset))
+        .unwrap_or_default();
+    if let Some(field) = unknown_field(e.message())
+        && path.last().map(String::as_str) != Some(field)
+    {
+        path.push(field.to_string());
+    }
+    ConfigError {
+        file: file.to_path_buf(),
+        line: offset.map(|offset| line_of_offset(text, offset)),
+        key: (!path.is_empty()).then(|| path.join(".")),
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// Rules serde cannot express, reported at the offending value.
+struct Checker<'a, 'i> {
+    file: &'a Path,
+    text: &'a str,
+    doc: &'a DeTable<'i>,
+}
+
+impl Checker<'_, '_> {
+    fn error(&self, path: &[&str], message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line: value_span(self.doc, path).map(|s| line_of_offset(self.text, s.start)),
+            key: Some(path.join(".")),
+            message: message.into(),
+        }
+    }
+
+    fn at_least_one<T: PartialEq + From<u8>>(
+        &self,
+        value: Option<T>,
+        path: &[&str],
+    ) -> Result<(), ConfigError> {
+        if value == Some(T::from(0)) {
+            return Err(self.error(path, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn not_blank(&self, value: Option<&str>, path: &[&str]) -> Result<(), ConfigError> {
+        if value.is_some_and(|v| v.trim().is_empty()) {
+            return Err(self.error(path, "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn check(&self, f: &FileConfig) -> Result<(), ConfigError> {
+        let w = &f.workers;
+        self.at_least_one(w.max_workers, &["workers", "max_workers"])?;
+        self.at_least_one(w.max_light, &["workers", "max_light"])?;
+        self.at_least_one(w.max_standard, &["workers", "max_standard"])?;
+        self.at_least_one(w.max_heavy, &["workers", "max_heavy"])?;
+        self.at_least_one(w.stall_timeout_secs, &["workers", "stall_timeout_secs"])?;
+        self.at_least_one(f.agent.init_timeout_secs, &["agent", "init_timeout_secs"])?;
+        self.at_least_one(
+            f.merge.verify_timeout_secs,
+            &["merge", "verify_timeout_secs"],
+        )?;
+        self.not_blank(f.agent.auth_method.as_deref(), &["agent", "auth_method"])?;
+        self.not_blank(f.git.base_branch.as_deref(), &["git", "base_branch"])?;
+        if f.sim
+            .scripts
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(self.error(&["sim", "scripts"], "must not be empty"));
+        }
+
+        let a = &f.agent;
+        self.agent_spec(&["agent"], a.command.as_deref(), &a.env)?;
+        for (name, spec) in [
+            ("coordinator", &a.coordinator),
+            ("worker", &a.worker),
+            ("merger", &a.merger),
+            ("light", &a.light),
+            ("standard", &a.standard),
+            ("heavy", &a.heavy),
+        ] {
+            self.agent_spec(&["agent", name], spec.command.as_deref(), &spec.env)?;
+        }
+        Ok(())
+    }
+
+    fn agent_spec(
+        &self,
+        table: &[&str],
+        command: Option<&str>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(command) = command {
+            let path = [table, &["command"]].concat();
+            match split_command(command) {
+                Ok(words) if words.is_empty() => {
+                    return Err(self.error(&path, "must not be empty"));
+                }
+                Ok(_) => {}
+                Err(message) => return Err(self.error(&path, message)),
+            }
+        }
+        for (name, value) in env {
+            let path = [table, &["env", name.as_str()]].concat();
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(self.error(&path, "is not a valid environment variable name"));
+            }
+            if value.contains('\0') {
+                return Err(self.error(&path, "must not contain a NUL character"));
+            }
+            if REMOVED_VARS.contains(&name.as_str()) {
+                return Err(self.error(&path, "is never passed to agents and cannot be set"));
+            }
+            if ENKI_VARS.contains(&name.as_str()) {
+                return Err(self.error(&path, "is set by enki for every agent and cannot be set"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error for `text`, checked to name the file.
+    fn error(text: &str) -> ConfigError {
+        let err = parse_file(Path::new("/p/.enki/enki.toml"), text).unwrap_err();
+        assert_eq!(err.file, Path::new("/p/.enki/enki.toml"));
+        err
+    }
+
+    fn check(text: &str, line: usize, key: Option<&str>, message: &str) {
+        let err = error(text);
+        assert_eq!(err.line, Some(line), "{err}");
+        assert_eq!(err.key.as_deref(), key, "{err}");
+        assert!(err.message.contains(message), "{err}");
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = r#"
+[workers]
+max_workers = 6
+max_light = 4
+max_standard = 2
+max_heavy = 1
+retries = 0
+stall_timeout_secs = 300
+
+[agent]
+command = "claude"
+args = []
+env = { X = "1" }
+auth_method = "oauth"
+init_timeout_secs = 10
+
+[agent.coordinator]
+command = "codex"
+[agent.worker]
+args = ["-v"]
+[agent.merger]
+env.Y = "2"
+[agent.light]
+command = "sim"
+[agent.standard]
+[agent.heavy]
+command = "'/opt/big agent' --think"
+
+[git]
+commit_suffix = "x"
+base_branch = "main"
+
+[merge]
+verify = "make test"
+verify_timeout_secs = 60
+
+[permissions]
+policy = "deny_all"
+
+[sim]
+scripts = "s"
+"#;
+        let f = parse_file(Path::new("enki.toml"), text).unwrap();
+        assert_eq!(f.workers.max_heavy, Some(1));
+        assert_eq!(f.agent.merger.env["Y"], "2");
+        assert_eq!(f.permissions.policy, Some(PermissionPolicyName::DenyAll));
+        assert!(parse_file(Path::new("enki.toml"), "").is_ok());
+    }
+
+    #[test]
+    fn unknown_top_level_table() {
+        check(
+            "[workers]\nmax_workers = 2\n\n[colours]\nred = 1\n",
+            4,
+            Some("colours"),
+            "unknown field `colours`",
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_sub_table() {
+        check(
+            "[agent]\ncommand = \"codex\"\n\n[agent.worker]\ncomand = \"x\"\n",
+            5,
+            Some("agent.worker.comand"),
+            "unknown field `comand`",
+        );
+        check(
+            "[agent]\nworker = { args = [], comand = \"x\" }\n",
+            2,
+            Some("agent.worker.comand"),
+            "unknown field `comand`",
+        );
+        check(
+            "[agent.wroker]\ncommand = \"x\"\n",
+            1,
+            Some("agent.wroker"),
+            "unknown field `wroker`",
+        );
+        check(
+            "[git]\nbranch = \"main\"\n",
+            2,
+            Some("git.branch"),
+            "unknown field",
+        );
+    }
+
+    #[test]
+    fn wrong_types() {
+        check(
+            "[workers]\nmax_workers = \"four\"\n",
+            2,
+            Some("workers.max_workers"),
+            "invalid type: string \"four\"",
+        );
+        check(
+            "[agent.worker]\nargs = \"x\"\n",
+            2,
+            Some("agent.worker.args"),
+            "invalid type",
+        );
+        check(
+            "[agent]\nargs = [\n  \"a\",\n  7,\n]\n",
+            4,
+            Some("agent.args"),
+            "invalid type",
+        );
+        check(
+            "[agent]\nenv = { A = 1 }\n",
+            2,
+            Some("agent.env.A"),
+            "invalid type",
+        );
+        check("agent = 3\n", 1, Some("agent"), "expected a table");
+        check(
+            "[merge]\nverify_timeout_secs = 1.5\n",
+            2,
+            Some("merge.verify_timeout_secs"),
+            "invalid type",
+        );
+    }
+
+    #[test]
+    fn negative_and_zero_numbers() {
+        check(
+            "[workers]\nretries = -1\n",
+            2,
+            Some("workers.retries"),
+            "-1",
+        );
+        check(
+            "[workers]\n\nmax_workers = 0\n",
+            3,
+            Some("workers.max_workers"),
+            "must be at least 1",
+        );
+        check(
+            "[workers]\nmax_heavy = 0\n",
+            2,
+            Some("workers.max_heavy"),
+            "must be at least 1",
+        );
+        check(
+            "[workers]\nstall_timeout_secs = 0\n",
+            2,
+            Some("workers.stall_timeout_secs"),
+            "must be at least 1",
+        );
+        let ok = parse_file(Path::new("x"), "[workers]\nretries = 0\n").unwrap();
+        assert_eq!(ok.workers.retries, Some(0));
+    }
+
+    #[test]
+    fn bad_permission_policy() {
+        let err = error("[permissions]\npolicy = \"maybe\"\n");
+        assert_eq!(err.line, Some(2));
+        assert_eq!(err.key.as_deref(), Some("permissions.policy"));
+        assert!(err.message.contains("unknown variant `maybe`"), "{err}");
+        assert!(err.message.contains("within_copy"), "{err}");
+    }
+
+    #[test]
+    fn invalid_toml() {
+        let err = error("[workers]\nmax_workers = \n");
+        assert_eq!((err.line, err.key.as_deref()), (Some(2), None), "{err}");
+        let err = error("[agent]\ncommand = \"codex\"\ncommand = \"gemini\"\n");
+        assert_eq!(err.line, Some(3), "{err}");
+        let err = error("\n\n[agent\n");
+        assert_eq!(err.line, Some(3), "{err}");
+    }
+
+    #[test]
+    fn bad_commands_and_env() {
+        check(
+            "[agent.heavy]\ncommand = \"agent 'unclosed\"\n",
+            2,
+            Some("agent.heavy.command"),
+            "unbalanced '",
+        );
+        check(
+            "[agent]\ncommand = \"  \"\n",
+            2,
+            Some("agent.command"),
+            "must not be empty",
+        );
+        check(
+            "[agent]\nenv = { CLAUDECODE = \"1\" }\n",
+            2,
+            Some("agent.env.CLAUDECODE"),
+            "cannot be set",
+        );
+        check(
+            "[agent.worker]\nenv.ENKI_DIR = \"/x\"\n",
+            2,
+            Some("agent.worker.env.ENKI_DIR"),
+            "set by enki",
+        );
+        check(
+            "[agent]\nenv = { \"A=B\" = \"1\" }\n",
+            2,
+            Some("agent.env.A=B"),
+            "not a valid environment variable name",
+        );
+        check(
+            "[git]\nbase_branch = \"\"\n",
+            2,
+            Some("git.base_branch"),
+            "must not be empty",
+        );
+    }
+
+    #[test]
+    fn display_has_file_line_and_key() {
+        let err = error("[agent.worker]\ncomand = \"x\"\n");
+        assert!(
+            err.to_string()
+                .starts_with("/p/.enki/enki.toml:2: `agent.worker.comand`: unknown field `comand`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_input_panics() {
+        let text = "[workers]\nmax_workers = 2\n[agent]\ncommand = \"a 'b c'\"\nenv = { K = \"v\" }\n[agent.worker]\nargs = [\"x\", \"y\"]\n[permissions]\npolicy = \"ask\"\n[sim]\nscripts = \"s\"\n";
+        let file = Path::new("f.toml");
+        for (i, _) in text.char_indices() {
+            let _ = parse_file(file, &text[..i]);
+            for insert in [
+                "\"", "'", "[", "]", "=", "\n", "0", "-", "{", ".", "\\", "é",
+            ] {
+                let mut mutated = text.to_string();
+                mutated.insert_str(i, insert);
+                let _ = parse_file(file, &mutated);
+            }
+            let mut removed = text.to_string();
+            removed.remove(i);
+            let _ = parse_file(file, &removed);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The in-memory DAG: executions, their task nodes and dependency edges,
+//! with the state rules of STATE.md.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::{Condition, ExecutionStatus, TaskStatus, Tier};
+
+/// A dependency edge: this node needs `target` in a state satisfying `condition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    pub target: String,
+    pub condition: Condition,
+}
+
+/// One task as loaded from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSnapshot {
+    pub id: String,
+    pub step_id: String,
+    pub step_index: i64,
+    pub tier: Tier,
+    pub checkpoint: bool,
+    pub status: TaskStatus,
+    /// Failed attempts since the last manual retry.
+    pub failures: u32,
+    pub needs: Vec<Edge>,
+}
+
+/// One execution as loaded from the store. `order` is its creation rank
+/// (older executions have smaller values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSnapshot {
+    pub id: String,
+    pub order: u64,
+    pub status: ExecutionStatus,
+    pub nodes: Vec<NodeSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub id: String,
+    pub execution: String,
+    pub step_id: String,
+    pub step_index: i64,
+    pub tier: Tier,
+    pub checkpoint: bool,
+    pub status: TaskStatus,
+    pub failures: u32,
+    pub needs: Vec<Edge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Execution {
+    pub order: u64,
+    pub status: ExecutionStatus,
+    /// Task ids in step order.
+    pub steps: Vec<String>,
+}
+
+/// The DAG of every loaded execution.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub(crate) nodes: HashMap<String, Node>,
+    pub(crate) executions: BTreeMap<String, Execution>,
+    /// target -> tasks that need it.
+    pub(crate) dependents: HashMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    pub fn status(&self, task: &str) -> Option<TaskStatus> {
+        self.nodes.get(task).map(|n| n.status)
+    }
+
+    pub fn execution_status(&self, execution: &str) -> Option<ExecutionStatus> {
+        self.executions.get(execution).map(|e| e.status)
+    }
+
+    pub fn execution_of(&self, task: &str) -> Option<&str> {
+        self.nodes.get(task).map(|n| n.execution.as_str())
+    }
+
+    pub fn tier(&self, task: &str) -> Option<Tier> {
+        self.nodes.get(task).map(|n| n.tier)
+    }
+
+    pub fn failures(&self, task: &str) -> Option<u32> {
+        self.nodes.get(task).map(|n| n.failures)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Task ids of an execution in step order.
+    pub fn steps(&self, execution: &str) -> &[String] {
+        self.executions
+            .get(execution)
+            .map(|e| e.steps.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The task of a step, by step id.
+    pub fn step_task(&self, execution: &str, step_id: &str) -> Option<&str> {
+        self.steps(execution)
+            .iter()
+            .find(|t| self.nodes.get(*t).is_some_and(|n| n.step_id == step_id))
+            .map(String::as_str)
+    }
+
+    /// Inserts or replaces an execution. Existing nodes keep their in-memory
+    /// state unless the snapshot moved them on (the store is the truth for
+    /// everything but a running worker, which only the coordinator knows).
+    pub(crate) fn load(&mut self, snapshot: ExecutionSnapshot) {
+        let mut steps: Vec<(i64, String)> = Vec::with_capacity(snapshot.nodes.len());
+        for node in snapshot.nodes {
+            steps.push((node.step_index, node.id.clone()));
+            for edge in &node.needs {
+                self.dependents
+                    .entry(edge.target.clone())
+                    .or_default()
+                    .insert(node.id.clone());
+            }
+            self.nodes.insert(
+                node.id.clone(),
+                Node {
+                    id: node.id,
+                    execution: snapshot.id.clone(),
+                    step_id: node.step_id,
+                    step_index: node.step_index,
+                    tier: node.tier,
+                    checkpoint: node.checkpoint,
+                    status: node.status,
+                    failures: node.failures,
+                    needs: node.needs,
+                },
+            );
+        }
+        steps.sort();
+        self.executions.insert(
+            snapshot.id,
+            Execution {
+                order: snapshot.order,
+                status: snapshot.status,
+                steps: steps.into_iter().map(|(_, id)| id).collect(),
+            },
+        );
+    }
+
+    /// Every task that depends on `task`, directly or not, in id order.
+    pub fn transitive_dependents(&self, task: &str) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![task.to_string()];
+        while let Some(current) = stack.pop() {
+            for dependent in self.dependents.get(&current).into_iter().flatten() {
+                if seen.insert(dependent.clone()) {
+                    stack.push(dependent.clone());
+                }
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    /// Direct dependents of a task.
+    pub(crate) fn direct_dependents(&self, task: &str) -> Vec<String> {
+        self.dependents
+            .get(task)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// What a waiting task should be given its dependencies: `Ready` when
+    /// every edge holds, `Blocked` when a dependency failed, was blocked or
+    /// was cancelled (and the edge does not already hold), else `Pending`.
+    /// A dependency that is not loaded counts as not satisfied.
+    pub(crate) fn readiness(&self, task: &str) -> TaskStatus {
+        let Some(node) = self.nodes.get(task) else {
+            return TaskStatus::Pending;
+        };
+        let mut all_satisfied = true;
+        for edge in &node.needs {
+            let Some(target) = self.nodes.get(&edge.target) else {
+                all_satisfied = false;
+                continue;
+            };
+            if edge.condition.is_satisfied_by(target.status) {
+                continue;
+            }
+            if matches!(
+                target.status,
+                TaskStatus::Failed | TaskStatus::Blocked | TaskStatus::Cancelled
+            ) {
+                return TaskStatus::Blocked;
+            }
+            all_satisfied = false;
+        }
+        if all_satisfied {
+            TaskStatus::Ready
+        } else {
+            TaskStatus::Pending
+        }
+    }
+
+    /// The status an execution should have from its nodes, or `None` while
+    /// work remains (the current running/paused status then stands).
+    pub(crate) fn settled_execution_status(&self, execution: &str) -> Option<ExecutionStatus> {
+        let steps = self.steps(execution);
+        if steps.is_empty() {
+            return None;
+        }
+        let statuses: Vec<TaskStatus> = steps.iter().filter_map(|t| self.status(t)).collect();
+        let active = statuses.iter().any(|s| {
+            matches!(
+                s,
+                TaskStatus::Pending
+                    | TaskStatus::Ready
+                    | TaskStatus::Running
+                    | TaskStatus::WorkerDone
+                    | TaskStatus::Paused
+            )
+        });
+        if active {
+            return None;
+        }
+        if statuses
+            .iter()
+            .any(|s| matches!(s, TaskStatus::Failed | TaskStatus::Blocked))
+        {
+            Some(ExecutionStatus::Failed)
+        } else if statuses.contains(&TaskStatus::Done) {
+            Some(ExecutionStatus::Done)
+        } else {
+            Some(ExecutionStatus::Cancelled)
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! `handle(Command) -> Vec<Event>`: every state change of the DAG in one
+//! place, deterministic and free of IO.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::{ExecutionStatus, TaskStatus, Tier};
+
+use super::graph::{ExecutionSnapshot, Graph};
+use super::scheduler::{self, Limits};
+
+/// Policy knobs from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub limits: Limits,
+    /// Automatic retries after a worker failure (so `retries + 1` attempts).
+    pub retries: u32,
+    /// A running worker with no activity for this long is stopped and counts as failed.
+    pub stall_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: Limits::default(),
+            retries: 2,
+            stall_timeout_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// How a worker's turn ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkResult {
+    /// Changes were committed to the task's branch: a merge is needed.
+    Changes,
+    /// Nothing to merge.
+    NoChanges,
+    /// An artifact was written instead of code.
+    Artifact,
+}
+
+/// Why the orchestrator stops a running worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    Cancelled,
+    Paused,
+    StopAll,
+    Stalled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// An execution (new, grown, or re-read) as the store has it.
+    Load(ExecutionSnapshot),
+    /// The worker showed a sign of life at `at_ms`.
+    WorkerActivity {
+        task: String,
+        at_ms: u64,
+    },
+    WorkerFinished {
+        task: String,
+        result: WorkResult,
+    },
+    WorkerFailed {
+        task: String,
+        error: String,
+    },
+    MergeLanded {
+        task: String,
+    },
+    MergeFailed {
+        task: String,
+        error: String,
+    },
+    Pause {
+        execution: String,
+        step: Option<String>,
+    },
+    Resume {
+        execution: String,
+        step: Option<String>,
+    },
+    Cancel {
+        execution: String,
+        step: Option<String>,
+    },
+    Retry {
+        task: String,
+    },
+    StopAll,
+    /// Time passes (milliseconds on any monotonic clock).
+    Tick {
+        now_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Persist a task's new status.
+    TaskStatus {
+        task: String,
+        status: TaskStatus,
+        reason: Option<String>,
+    },
+    /// Persist an execution's new status.
+    ExecutionStatus {
+        execution: String,
+        status: ExecutionStatus,
+    },
+    /// Start a worker for the task (`attempt` counts from 1 since the last retry).
+    StartWorker {
+        task: String,
+        attempt: u32,
+    },
+    StopWorker {
+        task: String,
+        cause: StopCause,
+    },
+    /// The task's branch is ready for the merge queue.
+    QueueMerge {
+        task: String,
+    },
+    /// A checkpoint step completed; its execution is paused for the planner.
+    CheckpointReached {
+        execution: String,
+        task: String,
+    },
+    /// A task is done (merged, nothing to merge, or artifact written).
+    TaskFinished {
+        task: String,
+    },
+    /// A worker or merge failed; `will_retry` when the budget allows another attempt.
+    TaskFailed {
+        task: String,
+        error: String,
+        will_retry: bool,
+    },
+    /// A task was running when the previous coordinator stopped; it will be retried.
+    Interrupted {
+        task: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Running {
+    tier: Tier,
+    last_activity_ms: u64,
+}
+
+/// The DAG plus the workers the coordinator is running.
+#[derive(Debug, Clone, Default)]
+pub struct Orchestrator {
+    graph: Graph,
+    settings: Settings,
+    running: HashMap<String, Running>,
+    now_ms: u64,
+}
+
+impl Orchestrator {
+    pub fn new(settings: Settings) -> Orchestrator {
+        Orchestrator {
+            settings,
+            ..Orchestrator::default()
+        }
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Tasks with a running worker, in id order.
+    pub fn running(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.running.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Whether every loaded execution has settled (nothing can run any more).
+    pub fn is_idle(&self) -> bool {
+        self.running.is_empty()
+            && self.graph.executions.values().all(|e| {
+                e.status.is_terminal()
+                    || e.steps.iter().all(|t| {
+                        self.graph.status(t).is_none_or(|s| {
+                            s.is_terminal() || matches!(s, TaskStatus::Blocked | TaskStatus::Paused)
+                        })
+                    })
+            })
+    }
+
+    pub fn handle(&mut self, command: Command) -> Vec<Event> {
+        let mut out = Vec::new();
+        match command {
+            Command::Load(snapshot) => self.load(snapshot, &mut out),
+            Command::WorkerActivity { task, at_ms } => {
+                if let Some(run) = self.running.get_mut(&task) {
+                    run.last_activity_ms = run.last_activity_ms.max(at_ms);
+                }
+            }
+            Command::WorkerFinished { task, result } => self.finished(&task, result, &mut out),
+            Command::WorkerFailed { task, error } => {
+                if self.running.remove(&task).is_some() {
+                    self.worker_failed(&task, error, &mut out);
+                }
+            }
+            Command::MergeLanded { task } => {
+                if self.graph.status(&task) == Some(TaskStatus::WorkerDone) {
+                    self.set(&task, TaskStatus::Done, Some("merged".into()), &mut out);
+                    out.push(Event::TaskFinished { task: task.clone() });
+                    self.settle(vec![task.clone()], &mut out);
+                    self.refresh_execution_of(&task, &mut out);
+                }
+            }
+            Command::MergeFailed { task, error } => {
+                if self.graph.status(&task) == Some(TaskStatus::WorkerDone) {
+                    self.set(&task, TaskStatus::Failed, Some(error.clone()), &mut out);
+                    out.push(Event::TaskFailed {
+                        task: task.clone(),
+                        error,
+                        will_retry: false,
+                    });
+                    self.settle(vec![task.clone()], &mut out);
+                    self.refresh_execution_of(&task, &mut out);
+                }
+            }
+            Command::Pause { execution, step } => self.pause(&execution, step.as_deref(), &mut out),
+            Command::Resume { execution, step } => {
+                self.resume(&execution, step.as_deref(), &mut out)
+            }
+            Command::Cancel { execution, step } => {
+                self.cancel(&execution, step.as_deref(), &mut out)
+            }
+            Command::Retry { task } => self.retry(&task, &mut out),
+            Command::StopAll => self.stop_all(&mut out),
+            Command::Tick { now_ms } => {
+                self.now_ms = self.now_ms.max(now_ms);
+                self.check_stalls(&mut out);
+            }
+        }
+        self.schedule(&mut out);
+        out
+    }
+
+    // ----- transitions
+
+    fn set(
+        &mut self,
+        task: &str,
+        status: TaskStatus,
+        reason: Option<String>,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(node) = self.graph.nodes.get_mut(task)
+            && node.status != status
+        {
+            node.status = status;
+            out.push(Event::TaskStatus {
+                task: task.to_string(),
+                status,
+                reason,
+            });
+        }
+    }
+
+    fn set_execution(&mut self, execution: &str, status: ExecutionStatus, out: &mut Vec<Event>) {
+        if let Some(e) = self.graph.executions.get_mut(execution)
+            && e.status != status
+        {
+            e.status = status;
+            out.push(Event::ExecutionStatus {
+                execution: execution.to_string(),
+                status,
+            });
+        }
+    }
+
+    /// Re-evaluates waiting tasks, starting with the dependents of
+    /// `changed`, until nothing moves.
+    fn settle(&mut self, changed: Vec<String>, out: &mut Vec<Event>) {
+        let mut queue: VecDeque<String> = changed
+            .iter()
+            .flat_map(|t| self.graph.direct_dependents(t))
+            .collect();
+        queue.extend(changed);
+        let mut touched_executions = BTreeSet::new();
+        while let Some(task) = queue.pop_front() {
+            let Some(status) = self.graph.status(&task) else {
+                continue;
+            };
+            if !matches!(status, TaskStatus::Pending | TaskStatus::Ready) {
+                continue;
+            }
+            let next = self.graph.readiness(&task);
+            if next != status {
+                let reason = (next == TaskStatus::Blocked)
+                    .then(|| "a dependency failed or was cancelled".to_string());
+                self.set(&task, next, reason, out);
+                queue.extend(self.graph.direct_dependents(&task));
+                if let Some(e) = self.graph.execution_of(&task) {
+                    touched_executions.insert(e.to_string());
+                }
+            }
+        }
+        for execution in touched_executions {
+            self.refresh_execution(&execution, out);
+        }
+    }
+
+    fn refresh_execution(&mut self, execution: &str, out: &mut Vec<Event>) {
+        let Some(current) = self.graph.execution_status(execution) else {
+            return;
+        };
+        if current.is_terminal() {
+            return;
+        }
+        if let Some(settled) = self.graph.settled_execution_status(execution) {
+            self.set_execution(execution, settled, out);
+        }
+    }
+
+    fn refresh_execution_of(&mut self, task: &str, out: &mut Vec<Event>) {
+        if let Some(execution) = self.graph.execution_of(task).map(str::to_string) {
+            self.refresh_execution(&execution, out);
+        }
+    }
+
+    fn load(&mut self, snapshot: ExecutionSnapshot, out: &mut Vec<Event>) {
+        let execution = snapshot.id.clone();
+        let mut snapshot = snapshot;
+        let mut interrupted = Vec::new();
+        for node in &mut snapshot.nodes {
+            if self.running.contains_key(&node.id) {
+                // Only this coordinator knows its workers are alive.
+                node.status = TaskStatus::Running;
+            } else if node.status == TaskStatus::Running {
+                node.status = TaskStatus::Ready;
+                interrupted.push(node.id.clone());
+            }
+        }
+        let ids: Vec<String> = snapshot.nodes.iter().map(|n| n.id.clone()).collect();
+        self.graph.load(snapshot);
+        for task in interrupted {
+            out.push(Event::Interrupted { task: task.clone() });
+            out.push(Event::TaskStatus {
+                task,
+                status: TaskStatus::Ready,
+                reason: Some("interrupted: the previous coordinator stopped while it ran".into()),
+            });
+        }
+        // New steps reopen a finished execution.
+        let has_waiting = ids.iter().any(|t| {
+            matches!(
+                self.graph.status(t),
+                Some(TaskStatus::Pending | TaskStatus::Ready)
+            )
+        });
+        if has_waiting
+            && matches!(
+                self.graph.execution_status(&execution),
+                Some(ExecutionStatus::Done | ExecutionStatus::Failed)
+            )
+        {
+            self.set_execution(&execution, ExecutionStatus::Running, out);
+        }
+        self.settle(ids, out);
+        self.refresh_execution(&execution, out);
+    }
+
+    fn finished(&mut self, task: &str, result: WorkResult, out: &mut Vec<Event>) {
+        if self.running.remove(task).is_none() {
+            return;
+        }
+        match result {
+            WorkResult::Changes => {
+                self.set(
+                    task,
+                    TaskStatus::WorkerDone,
+                    Some("worker finished; merge queued".into()),
+                    out,
+                );
+                out.push(Event::QueueMerge {
+                    task: task.to_string(),
+                });
+            }
+            WorkResult::NoChanges | WorkResult::Artifact => {
+                let reason = if result == WorkResult::Artifact {
+                    "artifact written"
+                } else {
+                    "worker finished with nothing to merge"
+                };
+                self.set(task, TaskStatus::Done, Some(reason.into()), out);
+                out.push(Event::TaskFinished {
+                    task: task.to_string(),
+                });
+            }
+        }
+        let checkpoint = self.graph.nodes.get(task).is_some_and(|n| n.checkpoint);
+        if checkpoint && let Some(execution) = self.graph.execution_of(task).map(str::to_string) {
+            if self.graph.execution_status(&execution) == Some(ExecutionStatus::Running) {
+                self.set_execution(&execution, ExecutionStatus::Paused, out);
+            }
+            out.push(Event::CheckpointReached {
+                execution,
+                task: task.to_string(),
+            });
+        }
+        self.settle(vec![task.to_string()], out);
+        self.refresh_execution_of(task, out);
+    }
+
+    fn worker_failed(&mut self, task: &str, error: String, out: &mut Vec<Event>) {
+        let retries = self.settings.retries;
+        let Some(node) = self.graph.nodes.get_mut(task) else {
+            return;
+        };
+        node.failures = node.failures.saturating_add(1);
+        let failures = node.failures;
+        let will_retry = failures <= retries;
+        if will_retry {
+            let reason = format!("attempt {failures} failed: {error}; retrying");
+            self.set(task, TaskStatus::Ready, Some(reason), out);
+        } else {
+            self.set(task, TaskStatus::Failed, Some(error.clone()), out);
+        }
+        out.push(Event::TaskFailed {
+            task: task.to_string(),
+            error,
+            will_retry,
+        });
+        self.settle(vec![task.to_string()], out);
+        self.refresh_execution_of(task, out);
+    }
+
+    fn stop(&mut self, task: &str, cause: StopCause, out: &mut Vec<Event>) {
+        if self.running.remove(task).is_some() {
+            out.push(Event::StopWorker {
+                task: task.to_string(),
+                cause,
+            });
+        }
+    }
+
+    fn pause(&mut self, execution: &str, step: Option<&str>, out: &mut Vec<Event>) {
+        match step {
+            None => {
+                if self.graph.execution_status(execution) == Some(ExecutionStatus::Running) {
+                    self.set_execution(execution, ExecutionStatus::Paused, out);
+                }
+            }
+            Some(step) => {
+                let Some(task) = self.graph.step_task(execution, step).map(str::to_string) else {
+                    return;
+                };
+                if matches!(
+                    self.graph.status(&task),
+                    Some(TaskStatus::Pending | TaskStatus::Ready | TaskStatus::Running)
+                ) {
+                    self.stop(&task, StopCause::Paused, out);
+                    self.set(&task, TaskStatus::Paused, Some("paused".into()), out);
+                }
+            }
+        }
+    }
+
+    fn resume(&mut self, execution: &str, step: Option<&str>, out: &mut Vec<Event>) {
+        let tasks: Vec<String> = match step {
+            None => {
+                if self.graph.execution_status(execution) == Some(ExecutionStatus::Paused) {
+                    self.set_execution(execution, ExecutionStatus::Running, out);
+                }
+                self.graph.steps(execution).to_vec()
+            }
+            Some(step) => self
+                .graph
+                .step_task(execution, step)
+                .map(|t| vec![t.to_string()])
+                .unwrap_or_default(),
+        };
+        let mut resumed = Vec::new();
+        for task in tasks {
+            if self.graph.status(&task) == Some(TaskStatus::Paused) {
+                self.set(&task, TaskStatus::Pending, Some("resumed".into()), out);
+                resumed.push(task);
+            }
+        }
+        self.settle(resumed, out);
+    }
+
+    fn cancel(&mut self, execution: &str, step: Option<&str>, out: &mut Vec<Event>) {
+        let roots: Vec<String> = match step {
+            None => self.graph.steps(execution).to_vec(),
+            Some(step) => self
+                .graph
+                .step_task(execution, step)
+                .map(|t| vec![t.to_string()])
+                .unwrap_or_default(),
+        };
+        let mut targets: BTreeSet<String> = roots.iter().cloned().collect();
+        for root in &roots {
+            targets.extend(self.graph.transitive_dependents(root));
+        }
+        let mut executions = BTreeSet::new();
+        for task in &targets {
+            let Some(status) = self.graph.status(task) else {
+                continue;
+            };
+            if status.is_terminal() {
+                continue;
+            }
+            self.stop(task, StopCause::Cancelled, out);
+            self.set(task, TaskStatus::Cancelled, Some("cancelled".into()), out);
+            if let Some(e) = self.graph.execution_of(task) {
+                executions.insert(e.to_string());
+            }
+        }
+        if step.is_none() {
+            self.set_execution(execution, ExecutionStatus::Cancelled, out);
+        }
+        for e in executions {
+            self.refresh_execution(&e, out);
+        }
+    }
+
+    fn retry(&mut self, task: &str, out: &mut Vec<Event>) {
+        if !self
+            .graph
+            .status(task)
+            .is_some_and(TaskStatus::is_retryable)
+        {
+            return;
+        }
+        if let Some(node) = self.graph.nodes.get_mut(task) {
+            node.failures = 0;
+        }
+        self.set(
+            task,
+            TaskStatus::Pending,
+            Some("retry requested".into()),
+            out,
+        );
+        let mut reset = vec![task.to_string()];
+        for dependent in self.graph.transitive_dependents(task) {
+            if self.graph.status(&dependent) == Some(TaskStatus::Blocked) {
+                self.set(
+                    &dependent,
+                    TaskStatus::Pending,
+                    Some("unblocked by a retry".into()),
+                    out,
+                );
+                reset.push(dependent);
+            }
+        }
+        let mut executions = BTreeSet::new();
+        for t in &reset {
+            if let Some(e) = self.graph.execution_of(t) {
+                executions.insert(e.to_string());
+            }
+        }
+        for e in &executions {
+            if self.graph.execution_status(e) == Some(ExecutionStatus::Failed) {
+                self.set_execution(e, ExecutionStatus::Running, out);
+            }
+        }
+        self.settle(reset, out);
+    }
+
+    fn stop_all(&mut self, out: &mut Vec<Event>) {
+        for task in self.running() {
+            self.stop(&task, StopCause::StopAll, out);
+            self.set(
+                &task,
+                TaskStatus::Paused,
+                Some("stopped by stop_all".into()),
+                out,
+            );
+        }
+        let running: Vec<String> = self
+            .graph
+            .executions
+            .iter()
+            .filter(|(_, e)| e.status == ExecutionStatus::Running)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for execution in running {
+            self.set_execution(&execution, ExecutionStatus::Paused, out);
+        }
+    }
+
+    fn check_stalls(&mut self, out: &mut Vec<Event>) {
+        let limit = self.settings.stall_timeout_ms;
+        let stalled: Vec<String> = self
+            .running()
+            .into_iter()
+            .filter(|t| {
+                self.running
+                    .get(t)
+                    .is_some_and(|r| self.now_ms.saturating_sub(r.last_activity_ms) > limit)
+            })
+            .collect();
+        for task in stalled {
+            self.stop(&task, StopCause::Stalled, out);
+            let error = format!("no activity for {} s; the worker was stopped", limit / 1000);
+            self.worker_failed(&task, error, out);
+        }
+    }
+
+    /// Starts what the limits allow. Starting a task can satisfy `started`
+    /// edges, so this repeats until nothing more can start.
+    fn schedule(&mut self, out: &mut Vec<Event>) {
+        loop {
+            let mut per_tier: HashMap<Tier, usize> = HashMap::new();
+            for run in self.running.values() {
+                *per_tier.entry(run.tier).or_insert(0) += 1;
+            }
+            let picked = scheduler::pick(&self.graph, &self.settings.limits, &per_tier);
+            if picked.is_empty() {
+                return;
+            }
+            for task in &picked {
+                let tier = self.graph.tier(task).unwrap_or_default();
+                let attempt = self.graph.failures(task).unwrap_or(0) + 1;
+                self.running.insert(
+                    task.clone(),
+                    Running {
+                        tier,
+                        last_activity_ms: self.now_ms,
+                    },
+                );
+                self.set(task, TaskStatus::Running, None, out);
+                out.push(Event::StartWorker {
+                    task: task.clone(),
+                    attempt,
+                });
+            }
+            self.settle(picked, out);
+        }
+    }
+}
