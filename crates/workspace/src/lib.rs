@@ -1,0 +1,23 @@
+//! Worker isolation and landing work, with real git.
+//!
+//! Each worker gets a copy of the project at `.enki/copies/<task>`: a git
+//! worktree on branch `enki/<task>` holding the base commit's tracked files
+//! plus the project's ignored files (build outputs), copied with
+//! `copy_file_range` so file systems with reflinks share the blocks. The
+//! user's working tree is never touched by a worker. Finished work is
+//! committed on the task branch and landed on the base branch as one squash
+//! commit computed without a checkout (`git merge-tree`), then the user's
+//! checkout is moved forward only if that cannot overwrite their changes.
+
+mod copy;
+mod git;
+mod land;
+mod worktree;
+
+pub use copy::copy_tree;
+pub use git::{Git, GitError};
+pub use land::{LandOutcome, land_squash};
+pub use worktree::{Copy, CopyRequest, commit_all, create_copy, remove_copy, task_branch};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+//! Copies, commits and landing against real temporary git repositories.
+
+use std::path::Path;
+
+use crate::{
+    CopyRequest, Git, LandOutcome, commit_all, create_copy, land_squash, remove_copy, task_branch,
+};
+
+fn repo() -> (tempfile::TempDir, Git) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let git = Git::new(&root);
+    git.run(&["init", "-q", "-b", "main"]).unwrap();
+    git.run(&["config", "user.name", "t"]).unwrap();
+    git.run(&["config", "user.email", "t@t"]).unwrap();
+    std::fs::write(root.join("a.txt"), "one\ntwo\n").unwrap();
+    std::fs::write(root.join(".gitignore"), "target/\n/.enki/\n").unwrap();
+    git.run(&["add", "."]).unwrap();
+    git.run(&["commit", "-q", "-m", "initial"]).unwrap();
+    (dir, git)
+}
+
+fn request<'a>(root: &'a Path, copies: &'a Path, task: &'a str) -> CopyRequest<'a> {
+    CopyRequest {
+        project: root,
+        copies_dir: copies,
+        task_id: task,
+        base: "main",
+        include_ignored: true,
+    }
+}
+
+#[test]
+fn a_copy_has_the_base_commit_and_ignored_files_but_not_uncommitted_changes() {
+    let (_dir, git) = repo();
+    let root = git.dir().to_path_buf();
+    std::fs::create_dir_all(root.join("target/debug")).unwrap();
+    std::fs::write(root.join("target/debug/out.bin"), "built").unwrap();
+    std::fs::create_dir_all(root.join(".enki/copies")).unwrap();
+    std::fs::write(root.join("a.txt"), "user edit\n").unwrap();
+    std::fs::write(root.join("scratch.txt"), "user's new file").unwrap();
+    let copies = root.join(".enki/copies");
+    let copy = create_copy(&request(&root, &copies, "task-1")).unwrap();
+    assert!(!copy.reused);
+    assert_eq!(copy.branch, "enki/task-1");
+    assert_eq!(
+        std::fs::read_to_string(copy.path.join("a.txt")).unwrap(),
+        "one\ntwo\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(copy.path.join("target/debug/out.bin")).unwrap(),
+        "built"
+    );
+    assert!(
+        !copy.path.join("scratch.txt").exists(),
+        "untracked user files stay out"
+    );
+    assert!(!copy.path.join(".enki").exists(), ".enki/ is never copied");
+    assert_eq!(
+        Git::new(&copy.path).current_branch().unwrap().as_deref(),
+        Some("enki/task-1")
+    );
+    // The user's tree is untouched.
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.txt")).unwrap(),
+        "user edit\n"
+    );
+
+    let again = create_copy(&request(&root, &copies, "task-1")).unwrap();
+    assert!(again.reused);
+}
+
+#[test]
+fn work_is_committed_and_landed_as_one_commit_on_the_base() {
+    let (_dir, git) = repo();
+    let root = git.dir().to_path_buf();
+    let copies = root.join(".enki/copies");
+    let copy = create_copy(&request(&root, &copies, "task-2")).unwrap();
+    assert_eq!(commit_all(&copy.path, "nothing").unwrap(), None);
+    std::fs::write(copy.path.join("b.txt"), "new\n").unwrap();
+    std::fs::remove_file(copy.path.join("a.txt")).unwrap();
+    let commit = commit_all(&copy.path, "Add b (task-2)").unwrap();
+    assert!(commit.is_some());
+
+    let before = git.rev_parse("main").unwrap();
+    let outcome = land_squash(&git, "main", &task_branch("task-2"), "Add b (task-2)").unwrap();
+    let LandOutcome::Landed { commit } = outcome else {
+        panic!("expected a landing, got {outcome:?}")
+    };
+    assert_eq!(git.rev_parse("main").unwrap(), commit);
+    assert_eq!(
+        git.run(&["rev-parse", &format!("{commit}^")]).unwrap(),
+        before
+    );
+    // The user's checkout moved forward and is clean.
+    assert_eq!(
+        std::fs::read_to_string(root.join("b.txt")).unwrap(),
+        "new\n"
+    );
+    assert!(!root.join("a.txt").exists());
+    assert!(!git.is_dirty().unwrap());
+
+    assert_eq!(
+        land_squash(&git, "main", &task_branch("task-2"), "again").unwrap(),
+        LandOutcome::NothingToLand
+    );
+    remove_copy(&root, &copy.path, Some(&copy.branch)).unwrap();
+    assert!(!copy.path.exists());
+    assert!(!git.branch_exists("enki/task-2"));
+}
+
+#[test]
+fn conflicts_and_uncommitted_user_changes_leave_everything_as_it_was() {
+    let (_dir, git) = repo();
+    let root = git.dir().to_path_buf();
+    let copies = root.join(".enki/copies");
+    let first = create_copy(&request(&root, &copies, "t-a")).unwrap();
+    let second = create_copy(&request(&root, &copies, "t-b")).unwrap();
+    std::fs::write(first.path.join("a.txt"), "one\nTWO from a\n").unwrap();
+    std::fs::write(second.path.join("a.txt"), "one\nTWO from b\n").unwrap();
+    commit_all(&first.path, "a").unwrap();
+    commit_all(&second.path, "b").unwrap();
+    assert!(matches!(
+        land_squash(&git, "main", "enki/t-a", "a").unwrap(),
+        LandOutcome::Landed { .. }
+    ));
+    let main_before = git.rev_parse("main").unwrap();
+    let outcome = land_squash(&git, "main", "enki/t-b", "b").unwrap();
+    assert_eq!(
+        outcome,
+        LandOutcome::Conflict {
+            files: vec!["a.txt".into()]
+        }
+    );
+    assert_eq!(git.rev_parse("main").unwrap(), main_before);
+
+    // A user edit to a file the landing would change blocks it.
+    let third = create_copy(&request(&root, &copies, "t-c")).unwrap();
+    std::fs::write(third.path.join("a.txt"), "changed by c\n").unwrap();
+    commit_all(&third.path, "c").unwrap();
+    std::fs::write(root.join("a.txt"), "the user's unsaved work\n").unwrap();
+    let outcome = land_squash(&git, "main", "enki/t-c", "c").unwrap();
+    assert!(
+        matches!(outcome, LandOutcome::WouldOverwrite { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(git.rev_parse("main").unwrap(), main_before);
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.txt")).unwrap(),
+        "the user's unsaved work\n"
+    );
+}
+
+#[test]
+fn landing_when_the_user_is_on_another_branch_leaves_their_checkout_alone() {
+    let (_dir, git) = repo();
+    let root = git.dir().to_path_buf();
+    let copies = root.join(".enki/copies");
+    let copy = create_copy(&request(&root, &copies, "t-d")).unwrap();
+    std::fs::write(copy.path.join("d.txt"), "d\n").unwrap();
+    commit_all(&copy.path, "d").unwrap();
+    git.run(&["checkout", "-q", "-b", "feature"]).unwrap();
+    assert!(matches!(
+        land_squash(&git, "main", "enki/t-d", "d").unwrap(),
+        LandOutcome::Landed { .. }
+    ));
+    assert!(
+        !root.join("d.txt").exists(),
+        "the feature checkout is untouched"
+    );
+    assert_eq!(git.run(&["show", "main:d.txt"]).unwrap(), "d");
+}

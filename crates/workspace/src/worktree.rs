@@ -1,0 +1,147 @@
+//! A worker's copy: a git worktree on its own branch.
+
+use std::path::{Path, PathBuf};
+
+use crate::copy::copy_tree;
+use crate::git::{Git, GitError};
+
+/// The branch a task's work lives on.
+pub fn task_branch(task_id: &str) -> String {
+    format!("enki/{task_id}")
+}
+
+#[derive(Debug, Clone)]
+pub struct CopyRequest<'a> {
+    /// The user's project root (a git work tree).
+    pub project: &'a Path,
+    /// Where copies live (`.enki/copies`).
+    pub copies_dir: &'a Path,
+    pub task_id: &'a str,
+    /// The branch or commit new work starts from.
+    pub base: &'a str,
+    /// Also copy the project's ignored files (build outputs) so builds start warm.
+    pub include_ignored: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub path: PathBuf,
+    pub branch: String,
+    /// The commit the copy's branch started from (or its tip when reused).
+    pub base_commit: String,
+    /// The copy existed already (a restarted task keeps its work).
+    pub reused: bool,
+}
+
+/// Creates the copy, or reuses it when it is already there.
+pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
+    let project = Git::new(request.project);
+    let path = request.copies_dir.join(request.task_id);
+    let branch = task_branch(request.task_id);
+    if path.join(".git").exists() {
+        let tip = Git::new(&path).rev_parse("HEAD")?;
+        return Ok(Copy {
+            path,
+            branch,
+            base_commit: tip,
+            reused: true,
+        });
+    }
+    std::fs::create_dir_all(request.copies_dir)
+        .map_err(|e| GitError::io(format!("creating {}", request.copies_dir.display()), e))?;
+    // A stale registration (copy deleted by hand) would block `worktree add`.
+    project.run(&["worktree", "prune"])?;
+    let path_text = path.to_string_lossy().into_owned();
+    let base_commit = project.rev_parse(request.base).map_err(|_| {
+        GitError::Invalid(format!(
+            "the base '{}' is not a commit in {}",
+            request.base,
+            request.project.display()
+        ))
+    })?;
+    if project.branch_exists(&branch) {
+        project.run(&["worktree", "add", "--quiet", &path_text, &branch])?;
+    } else {
+        project.run(&[
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            &branch,
+            &path_text,
+            &base_commit,
+        ])?;
+    }
+    if request.include_ignored {
+        copy_ignored(&project, request.project, &path)?;
+    }
+    Ok(Copy {
+        path,
+        branch,
+        base_commit,
+        reused: false,
+    })
+}
+
+/// Copies the ignored files and folders of the project (never `.enki/`).
+fn copy_ignored(project: &Git, root: &Path, copy: &Path) -> Result<(), GitError> {
+    let listing = project.run(&[
+        "ls-files",
+        "--others",
+        "--ignored",
+        "--exclude-standard",
+        "--directory",
+        "-z",
+    ])?;
+    for entry in listing.split('\0').filter(|e| !e.is_empty()) {
+        let relative = entry.trim_end_matches('/');
+        if relative == ".enki" || relative.starts_with(".enki/") {
+            continue;
+        }
+        let source = root.join(relative);
+        let target = copy.join(relative);
+        if source.is_dir() {
+            copy_tree(&source, &target, &[])?;
+        } else if source.is_file() {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| GitError::io(format!("creating {}", parent.display()), e))?;
+            }
+            std::fs::copy(&source, &target)
+                .map_err(|e| GitError::io(format!("copying {}", source.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Commits everything in the copy (new, changed and deleted files; ignored
+/// files stay out). Returns the new commit, or `None` when nothing changed.
+pub fn commit_all(copy: &Path, message: &str) -> Result<Option<String>, GitError> {
+    let git = Git::new(copy);
+    git.run(&["add", "--all"])?;
+    let staged = git.output(&["diff", "--cached", "--quiet"])?;
+    if staged.status.success() {
+        return Ok(None);
+    }
+    git.run(&["commit", "--quiet", "--no-verify", "-m", message])?;
+    git.rev_parse("HEAD").map(Some)
+}
+
+/// Removes a copy and, when asked, its branch.
+pub fn remove_copy(project: &Path, copy: &Path, branch: Option<&str>) -> Result<(), GitError> {
+    let git = Git::new(project);
+    if copy.exists() {
+        let path = copy.to_string_lossy().into_owned();
+        if git.run(&["worktree", "remove", "--force", &path]).is_err() {
+            std::fs::remove_dir_all(copy)
+                .map_err(|e| GitError::io(format!("removing {}", copy.display()), e))?;
+        }
+    }
+    git.run(&["worktree", "prune"])?;
+    if let Some(branch) = branch
+        && git.branch_exists(branch)
+    {
+        git.run(&["branch", "--quiet", "-D", branch])?;
+    }
+    Ok(())
+}
