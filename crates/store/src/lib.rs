@@ -13,6 +13,7 @@ mod ids;
 mod mail;
 mod merge;
 mod rows;
+mod runs;
 mod schema;
 mod store;
 mod task_events;

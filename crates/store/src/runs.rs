@@ -1,0 +1,230 @@
+//! What the coordinator records about sessions, worker attempts and merges.
+
+use rusqlite::params;
+
+use crate::error::StoreError;
+use crate::executions::ensure_session;
+use crate::rows::{ExecutionRow, SessionRow};
+use crate::store::Store;
+use crate::task_events;
+use crate::tasks::require_task;
+use crate::time::now_rfc3339;
+
+impl Store {
+    /// Records the start of a coordinator session.
+    pub fn start_session(&mut self, id: &str, pid: u32, agent: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            ensure_session(tx, Some(id))?;
+            tx.execute(
+                "UPDATE sessions SET pid = ?2, agent = ?3, started_at = ?4, ended_at = NULL WHERE id = ?1",
+                params![id, pid, agent, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn end_session(&mut self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE sessions SET ended_at = ?2 WHERE id = ?1",
+                params![id, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, started_at, ended_at, pid, agent FROM sessions WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(SessionRow {
+                        id: r.get(0)?,
+                        started_at: r.get(1)?,
+                        ended_at: r.get(2)?,
+                        pid: r.get(3)?,
+                        agent: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Executions still running or paused, oldest first (any session).
+    pub fn unfinished_executions(&self) -> Result<Vec<ExecutionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM executions WHERE status IN ('running', 'paused') ORDER BY created_at, id",
+            ExecutionRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([], ExecutionRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Moves unfinished executions (and their tasks and messages) into a new
+    /// coordinator session. Returns the adopted execution ids.
+    pub fn adopt_unfinished(&mut self, session: &str) -> Result<Vec<String>, StoreError> {
+        self.write(|tx| {
+            ensure_session(tx, Some(session))?;
+            let mut stmt = tx.prepare(
+                "SELECT id FROM executions WHERE status IN ('running', 'paused')
+                   AND (session_id IS NULL OR session_id <> ?1) ORDER BY created_at, id",
+            )?;
+            let ids = stmt
+                .query_map([session], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for id in &ids {
+                tx.execute(
+                    "UPDATE executions SET session_id = ?2 WHERE id = ?1",
+                    params![id, session],
+                )?;
+                tx.execute(
+                    "UPDATE tasks SET session_id = ?2 WHERE execution_id = ?1",
+                    params![id, session],
+                )?;
+            }
+            Ok(ids)
+        })
+    }
+
+    /// A worker starts: the task is running, its attempt counted and recorded.
+    /// Returns the attempt number (1-based, over the task's whole life).
+    pub fn start_attempt(&mut self, task_id: &str) -> Result<i64, StoreError> {
+        self.write(|tx| {
+            let task = require_task(tx, task_id)?;
+            let number = task.attempts + 1;
+            let now = now_rfc3339();
+            tx.execute(
+                "UPDATE tasks SET status = 'running', attempts = ?2, started_at = ?3, updated_at = ?3,
+                    activity = 'starting', activity_at = ?3
+                 WHERE id = ?1",
+                params![task_id, number, now],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO attempts (task_id, number, started_at) VALUES (?1, ?2, ?3)",
+                params![task_id, number, now],
+            )?;
+            task_events::append(tx, task_id, "attempt_started", &serde_json::json!({"attempt": number}))?;
+            Ok(number)
+        })
+    }
+
+    /// A worker attempt ended. `error` is recorded as the task's last error.
+    pub fn end_attempt(
+        &mut self,
+        task_id: &str,
+        outcome: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let task = require_task(tx, task_id)?;
+            let now = now_rfc3339();
+            tx.execute(
+                "UPDATE attempts SET ended_at = ?3, outcome = ?4, error = ?5 WHERE task_id = ?1 AND number = ?2",
+                params![task_id, task.attempts, now, outcome, error],
+            )?;
+            if let Some(error) = error {
+                tx.execute(
+                    "UPDATE tasks SET last_error = ?2, failures = failures + (?3 = 'failed'), updated_at = ?4 WHERE id = ?1",
+                    params![task_id, error, outcome, now],
+                )?;
+            }
+            task_events::append(
+                tx,
+                task_id,
+                "attempt_ended",
+                &serde_json::json!({"attempt": task.attempts, "outcome": outcome, "error": error}),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Sets the task's status with a reason recorded in its log, and its
+    /// finish time for finished states.
+    pub fn record_status(
+        &mut self,
+        task_id: &str,
+        status: enki_core::TaskStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let task = require_task(tx, task_id)?;
+            if task.status == status {
+                return Ok(());
+            }
+            let now = now_rfc3339();
+            let finished = matches!(
+                status,
+                enki_core::TaskStatus::Done
+                    | enki_core::TaskStatus::Failed
+                    | enki_core::TaskStatus::Cancelled
+            );
+            tx.execute(
+                "UPDATE tasks SET status = ?2, updated_at = ?3,
+                    finished_at = CASE WHEN ?4 THEN ?3 ELSE finished_at END
+                 WHERE id = ?1",
+                params![task_id, status.as_str(), now, finished],
+            )?;
+            task_events::append(
+                tx,
+                task_id,
+                "status",
+                &serde_json::json!({"from": task.status, "to": status, "reason": reason}),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Sets an execution's status (the coordinator's transitions).
+    pub fn record_execution_status(
+        &mut self,
+        execution_id: &str,
+        status: enki_core::ExecutionStatus,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                params![execution_id, status.as_str(), now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The worker's current activity (shown in lists), without a log entry.
+    pub fn set_activity(&mut self, task_id: &str, activity: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tasks SET activity = ?2, activity_at = ?3 WHERE id = ?1",
+                params![task_id, activity, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The output summary extracted from the worker's reply.
+    pub fn set_output(&mut self, task_id: &str, output: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tasks SET output = ?2, updated_at = ?3 WHERE id = ?1",
+                params![task_id, output, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records the commit a merge request landed as.
+    pub fn set_merge_commit(&mut self, merge_id: &str, commit: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE merge_requests SET merged_commit = ?2, updated_at = ?3 WHERE id = ?1",
+                params![merge_id, commit, now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+}
