@@ -114,6 +114,70 @@ enum Command {
         #[arg(long)]
         no_edit: bool,
     },
+    /// Run the coordinator without the TUI: plan a request with the planner agent, or run a
+    /// fixed plan. Exits 0 when every task is done, 1 when any failed, 2 on usage errors.
+    Run {
+        /// What the planner should do.
+        request: Option<String>,
+        /// Run this plan (TOML) instead of asking a planner.
+        #[arg(long, value_name = "FILE", conflicts_with = "request")]
+        plan: Option<PathBuf>,
+        /// Agent for every role: claude, codex, gemini, opencode, sim, or a command.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// Print progress as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause an execution (no new steps start), or one step of it.
+    Pause {
+        /// Execution id or unique prefix.
+        execution: String,
+        /// A step id of the execution.
+        step: Option<String>,
+    },
+    /// Resume a paused execution, or one paused step.
+    Resume {
+        /// Execution id or unique prefix.
+        execution: String,
+        /// A step id of the execution.
+        step: Option<String>,
+    },
+    /// Cancel an execution, or one step and everything that depends on it.
+    Cancel {
+        /// Execution id or unique prefix.
+        execution: String,
+        /// A step id of the execution.
+        step: Option<String>,
+    },
+    /// Send a failed or blocked task back to pending with a fresh retry budget.
+    Retry {
+        /// Task id or unique prefix.
+        task: String,
+    },
+    /// Stop every running worker and pause every execution (nothing is deleted).
+    Stop,
+    /// A task's event log.
+    Logs {
+        /// Task id or unique prefix.
+        task: String,
+        /// Keep printing new events until the task finishes.
+        #[arg(short, long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the built-in scripted ACP agent (for demos and tests).
+    SimAgent {
+        /// The script for prompts that no [[sim:NAME]] marker or role selects.
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+        /// Where [[sim:NAME]] markers and roles find NAME.toml or NAME.json
+        /// [default: $ENKI_SIM_SCRIPTS when no option is given].
+        #[arg(long, value_name = "DIR")]
+        scripts_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -145,6 +209,48 @@ fn main() -> ExitCode {
             no_edit,
         } => {
             let code = commands::mcp::run(&role, task_id, no_edit);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+        Command::Run {
+            request,
+            plan,
+            agent,
+            json,
+        } => {
+            return match commands::run::run(commands::run::RunArgs {
+                request,
+                plan,
+                agent,
+                json,
+            }) {
+                Ok(code) => ExitCode::from(code),
+                Err(err) => {
+                    eprintln!("enki: error: {err:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Pause { execution, step } => {
+            commands::ops::execution(commands::ops::Operation::Pause, &execution, step.as_deref())
+        }
+        Command::Resume { execution, step } => commands::ops::execution(
+            commands::ops::Operation::Resume,
+            &execution,
+            step.as_deref(),
+        ),
+        Command::Cancel { execution, step } => commands::ops::execution(
+            commands::ops::Operation::Cancel,
+            &execution,
+            step.as_deref(),
+        ),
+        Command::Retry { task } => commands::ops::retry(&task),
+        Command::Stop => commands::ops::stop(),
+        Command::Logs { task, follow, json } => commands::logs::run(&task, follow, json),
+        Command::SimAgent {
+            script,
+            scripts_dir,
+        } => {
+            let code = commands::sim_agent::run(script, scripts_dir);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
     };

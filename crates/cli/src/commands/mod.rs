@@ -3,8 +3,12 @@
 
 pub mod dag;
 pub mod init;
+pub mod logs;
 pub mod mail;
 pub mod mcp;
+pub mod ops;
+pub mod run;
+pub mod sim_agent;
 pub mod status;
 pub mod task;
 pub mod tasks;

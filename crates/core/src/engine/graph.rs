@@ -237,3 +237,16 @@ impl Graph {
         }
     }
 }
+
+impl Graph {
+    /// Ids of every loaded execution, oldest first.
+    pub fn executions_ids(&self) -> Vec<String> {
+        let mut ids: Vec<(u64, &String)> = self
+            .executions
+            .iter()
+            .map(|(id, e)| (e.order, id))
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id.clone()).collect()
+    }
+}

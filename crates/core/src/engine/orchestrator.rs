@@ -183,17 +183,21 @@ impl Orchestrator {
         self.running.len()
     }
 
-    /// Whether every loaded execution has settled (nothing can run any more).
+    /// Whether nothing can move without outside help: no worker runs, no
+    /// task is ready to start in a running execution, and no finished work
+    /// waits for its merge. (Paused executions and blocked tasks wait for a
+    /// person or the planner.)
     pub fn is_idle(&self) -> bool {
-        self.running.is_empty()
-            && self.graph.executions.values().all(|e| {
-                e.status.is_terminal()
-                    || e.steps.iter().all(|t| {
-                        self.graph.status(t).is_none_or(|s| {
-                            s.is_terminal() || matches!(s, TaskStatus::Blocked | TaskStatus::Paused)
-                        })
-                    })
+        if !self.running.is_empty() {
+            return false;
+        }
+        self.graph.executions.values().all(|e| {
+            e.steps.iter().all(|t| match self.graph.status(t) {
+                Some(TaskStatus::WorkerDone) => false,
+                Some(TaskStatus::Ready) => e.status != ExecutionStatus::Running,
+                _ => true,
             })
+        })
     }
 
     pub fn handle(&mut self, command: Command) -> Vec<Event> {

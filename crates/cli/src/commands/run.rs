@@ -1,0 +1,264 @@
+//! `enki run "<request>"` and `enki run --plan plan.toml`: a coordinator
+//! without the TUI, printing progress as lines (or JSON lines) and exiting
+//! 0 when every task is done, 1 when any failed, 2 on usage errors.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use enki_coordinator::plan::parse_plan;
+use enki_coordinator::{Control, Progress, RunOptions, StartOptions};
+use enki_project::Layout;
+use tokio::sync::mpsc;
+
+pub struct RunArgs {
+    pub request: Option<String>,
+    pub plan: Option<PathBuf>,
+    pub agent: Option<String>,
+    pub json: bool,
+}
+
+/// Exit codes of `enki run`.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn run(args: RunArgs) -> Result<u8> {
+    let request = args.request.filter(|r| !r.trim().is_empty());
+    if request.is_some() == args.plan.is_some() {
+        eprintln!("enki run: give either a request (enki run \"...\") or --plan FILE");
+        return Ok(EXIT_USAGE);
+    }
+    // A plan is checked completely before anything starts.
+    let plan = match &args.plan {
+        Some(path) => {
+            let layout = Layout::locate_from_env()?;
+            let (roles, _) = enki_project::roles::load_roles(&layout);
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("enki run: cannot read {}: {e}", path.display());
+                    return Ok(EXIT_USAGE);
+                }
+            };
+            match parse_plan(path, &text, &roles) {
+                Ok(plan) => Some(plan),
+                Err(e) => {
+                    eprintln!("enki run: invalid plan: {e}");
+                    return Ok(EXIT_USAGE);
+                }
+            }
+        }
+        None => None,
+    };
+    let (ctx, _lock) = enki_coordinator::prepare(&StartOptions {
+        enki_dir: None,
+        agent: args.agent.clone(),
+    })?;
+    if let Some(plan) = &plan {
+        let mut store = enki_store::Store::open_existing(&ctx.layout.db())?;
+        if let Err(e) =
+            store.create_execution(Some(&ctx.session_id), &plan.title, false, &plan.steps)
+        {
+            let path = args
+                .plan
+                .as_deref()
+                .unwrap_or_else(|| std::path::Path::new("plan"));
+            eprintln!("enki run: invalid plan: {}: {e}", path.display());
+            return Ok(EXIT_USAGE);
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async move {
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let json = args.json;
+        let printer = tokio::spawn(async move {
+            let mut printer = Printer::new(json);
+            while let Some(progress) = progress_rx.recv().await {
+                printer.print(&progress);
+            }
+            printer.flush_planner();
+        });
+        let interrupt = control_tx.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = interrupt.send(Control::Shutdown);
+            }
+        });
+        let options = RunOptions {
+            request,
+            exit_when_idle: true,
+        };
+        let result = enki_coordinator::run(ctx, options, progress_tx, control_rx).await;
+        drop(control_tx);
+        let _ = printer.await;
+        result
+    });
+    let summary = summary.map_err(anyhow::Error::msg)?;
+    Ok(if summary.success() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// Human-readable progress lines.
+struct Printer {
+    json: bool,
+    steps: HashMap<String, String>,
+    last_activity: HashMap<String, String>,
+    planner_line: String,
+}
+
+impl Printer {
+    fn new(json: bool) -> Printer {
+        Printer {
+            json,
+            steps: HashMap::new(),
+            last_activity: HashMap::new(),
+            planner_line: String::new(),
+        }
+    }
+
+    fn out(&self, line: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
+    fn step(&self, task: &str) -> String {
+        self.steps
+            .get(task)
+            .cloned()
+            .unwrap_or_else(|| enki_core::id::short(task).to_string())
+    }
+
+    fn flush_planner(&mut self) {
+        let text = std::mem::take(&mut self.planner_line);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            self.out(&format!("planner: {line}"));
+        }
+    }
+
+    fn print(&mut self, progress: &Progress) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(progress) {
+                self.out(&line);
+            }
+            return;
+        }
+        if !matches!(progress, Progress::PlannerText { .. }) {
+            self.flush_planner();
+        }
+        match progress {
+            Progress::SessionStarted {
+                session,
+                agent,
+                base_branch,
+            } => self.out(&format!("enki {session} · agent {agent} · landing on {base_branch}")),
+            Progress::Adopted { executions } => self.out(&format!(
+                "resuming {} unfinished execution(s) of an earlier run",
+                executions.len()
+            )),
+            Progress::ExecutionLoaded { execution, title, steps } => self.out(&format!(
+                "execution {} \"{title}\" ({steps} steps)",
+                enki_core::id::short(execution)
+            )),
+            Progress::TaskStatus {
+                task,
+                step,
+                title,
+                status,
+                reason,
+            } => {
+                self.steps.insert(task.clone(), step.clone());
+                let why = reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default();
+                let mark = match status.as_str() {
+                    "done" => "✔",
+                    "failed" | "blocked" => "✘",
+                    "cancelled" => "⊘",
+                    "paused" => "⏸",
+                    _ => "·",
+                };
+                if status != "ready" && status != "pending" {
+                    self.out(&format!("{mark} [{step}] {title}: {status}{why}"));
+                }
+            }
+            Progress::WorkerStarted {
+                task,
+                step,
+                title,
+                attempt,
+            } => {
+                self.steps.insert(task.clone(), step.clone());
+                let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                self.out(&format!("▶ [{step}] {title}: started{again}"));
+            }
+            Progress::WorkerActivity { task, text } => {
+                if text == "writing" || text == "thinking" || self.last_activity.get(task) == Some(text) {
+                    return;
+                }
+                self.last_activity.insert(task.clone(), text.clone());
+                self.out(&format!("  [{}] {text}", self.step(task)));
+            }
+            Progress::WorkerFailed { task, error, will_retry } => {
+                let next = if *will_retry { "; retrying" } else { "" };
+                self.out(&format!("✘ [{}] attempt failed: {error}{next}", self.step(task)));
+            }
+            Progress::MergeQueued { task } => self.out(&format!("⇡ [{}] merge queued", self.step(task))),
+            Progress::MergeLanded { task, commit } => {
+                let commit = commit.as_deref().map(|c| c.chars().take(8).collect::<String>());
+                self.out(&format!(
+                    "⛙ [{}] merged{}",
+                    self.step(task),
+                    commit.map(|c| format!(" as {c}")).unwrap_or_default()
+                ));
+            }
+            Progress::MergeWaiting { task, reason } => self.out(&format!("… [{}] {reason}", self.step(task))),
+            Progress::MergeFailed { task, error } => {
+                self.out(&format!("✘ [{}] merge failed: {error}", self.step(task)));
+            }
+            Progress::ExecutionStatus { execution, title, status } => self.out(&format!(
+                "execution {} \"{title}\": {status}",
+                enki_core::id::short(execution)
+            )),
+            Progress::Checkpoint { execution, task } => self.out(&format!(
+                "⏸ checkpoint [{}] reached; execution {} paused",
+                self.step(task),
+                enki_core::id::short(execution)
+            )),
+            Progress::PlannerText { text } => {
+                self.planner_line.push_str(text);
+                if self.planner_line.contains('\n') {
+                    let (done, rest) = match self.planner_line.rfind('\n') {
+                        Some(i) => (self.planner_line[..i].to_string(), self.planner_line[i + 1..].to_string()),
+                        None => (String::new(), self.planner_line.clone()),
+                    };
+                    for line in done.lines().filter(|l| !l.trim().is_empty()) {
+                        self.out(&format!("planner: {line}"));
+                    }
+                    self.planner_line = rest;
+                }
+            }
+            Progress::PlannerTool { title } => self.out(&format!("planner ⚙ {title}")),
+            Progress::PlannerIdle => {}
+            Progress::Mail { from, to, subject } => self.out(&format!("✉ {from} → {to}: {subject}")),
+            Progress::Warning { message } => self.out(&format!("⚠ {message}")),
+            Progress::Finished {
+                done,
+                failed,
+                cancelled,
+                other,
+            } => self.out(&format!(
+                "finished: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished"
+            )),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What every part of the coordinator shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use enki_acp::{
+    AgentCommand, AllowAll, ClientOptions, DenyAll, McpServerSpec, PermissionPolicy, WithinCwd,
+};
+use enki_config::{
+    AgentRole, Config, EnkiEnv, PermissionPolicyName, ResolvedAgent, agent_environment,
+};
+use enki_core::Tier;
+use enki_core::role::RoleSet;
+use enki_project::Layout;
+
+use crate::db::Db;
+
+pub struct Context {
+    pub db: Db,
+    pub layout: Layout,
+    pub project_root: PathBuf,
+    pub config: Config,
+    pub roles: RoleSet,
+    pub session_id: String,
+    pub enki_bin: PathBuf,
+    /// `--agent` from the command line: wins over configuration.
+    pub agent_override: Option<String>,
+    /// The branch finished work lands on.
+    pub base_branch: String,
+    /// A policy for permission requests that need a person (the TUI sets
+    /// one; headless runs deny them).
+    pub ask_policy: Option<Arc<dyn PermissionPolicy>>,
+}
+
+pub type Shared = Arc<Context>;
+
+impl Context {
+    /// Which agent runs a role (and tier), honouring `--agent` and a role's own `agent`.
+    pub fn agent(
+        &self,
+        role: AgentRole,
+        tier: Option<Tier>,
+        role_agent: Option<&str>,
+    ) -> ResolvedAgent {
+        let explicit = self.agent_override.as_deref().or(role_agent);
+        self.config.agent_for(role, tier, explicit, &self.enki_bin)
+    }
+
+    /// The command line and environment for an agent process.
+    pub fn agent_command(
+        &self,
+        agent: &ResolvedAgent,
+        cwd: PathBuf,
+        log_name: &str,
+    ) -> AgentCommand {
+        let enki_dir = self.layout.dir.clone();
+        let mut env = agent_environment(
+            std::env::vars(),
+            agent,
+            &EnkiEnv {
+                bin: &self.enki_bin,
+                enki_dir: &enki_dir,
+                session_id: &self.session_id,
+            },
+        );
+        if let Some(scripts) = &self.config.sim.scripts
+            && !env.iter().any(|(k, _)| k == "ENKI_SIM_SCRIPTS")
+        {
+            env.push(("ENKI_SIM_SCRIPTS".into(), scripts.display().to_string()));
+        }
+        AgentCommand {
+            program: agent.program.clone(),
+            args: agent.args.clone(),
+            env,
+            clear_env: true,
+            cwd,
+            stderr_log: Some(
+                self.layout
+                    .logs()
+                    .join("agents")
+                    .join(format!("{log_name}.log")),
+            ),
+        }
+    }
+
+    pub fn client_options(&self) -> ClientOptions {
+        let permission: Arc<dyn PermissionPolicy> = match self.config.permissions.policy {
+            PermissionPolicyName::WithinCopy => Arc::new(WithinCwd),
+            PermissionPolicyName::AllowAll => Arc::new(AllowAll),
+            PermissionPolicyName::DenyAll => Arc::new(DenyAll),
+            PermissionPolicyName::Ask => {
+                self.ask_policy.clone().unwrap_or_else(|| Arc::new(DenyAll))
+            }
+        };
+        ClientOptions {
+            request_timeout: std::time::Duration::from_secs(self.config.agent.init_timeout_secs),
+            permission,
+            ..ClientOptions::default()
+        }
+    }
+
+    /// The `enki mcp` server handed to an agent in `session/new`.
+    pub fn mcp_server(&self, args: Vec<String>) -> McpServerSpec {
+        let mut full = vec!["mcp".to_string()];
+        full.extend(args);
+        McpServerSpec {
+            name: "enki".into(),
+            command: self.enki_bin.display().to_string(),
+            args: full,
+            env: vec![
+                ("ENKI_DIR".into(), self.layout.dir.display().to_string()),
+                ("ENKI_SESSION_ID".into(), self.session_id.clone()),
+                ("ENKI_BIN".into(), self.enki_bin.display().to_string()),
+            ],
+        }
+    }
+}

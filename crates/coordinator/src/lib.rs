@@ -1,0 +1,27 @@
+//! The coordinator: a thin async adapter around the synchronous core.
+//!
+//! It owns the database thread, watches `.enki/events/`, runs timers,
+//! spawns workers (an ACP agent in a copy of the project each), runs the
+//! merge queue and the planner, and turns all of that into
+//! `enki_core::engine::Command`s. The TUI and headless `enki run` are two
+//! front ends over [`run`].
+
+mod context;
+mod db;
+mod lock;
+mod merge;
+pub mod plan;
+mod planner;
+mod progress;
+pub mod prompt;
+mod runtime;
+mod snapshot;
+mod start;
+mod worker;
+
+pub use context::{Context, Shared};
+pub use db::Db;
+pub use lock::{CoordinatorLock, LockError};
+pub use progress::Progress;
+pub use runtime::{Control, RunOptions, RunSummary, run};
+pub use start::{StartError, StartOptions, prepare};

@@ -1,0 +1,259 @@
+//! `enki run --plan plan.toml`: a fixed execution, validated before
+//! anything runs.
+//!
+//! ```toml
+//! title = "Add subtraction"
+//!
+//! [[steps]]
+//! id = "research"
+//! title = "Survey the tests"
+//! role = "researcher"
+//! tier = "light"
+//!
+//! [[steps]]
+//! id = "implement"
+//! title = "Add sub(a, b)"
+//! description = "..."
+//! needs = ["research", { step = "research", condition = "completed" }, { task = "task-01J…" }]
+//! checkpoint = false
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use enki_core::dag::{NeedRef, StepShape, validate_steps};
+use enki_core::role::{RoleSet, line_of_offset};
+use enki_core::{Condition, Tier};
+use enki_store::{NeedTarget, NewNeed, NewStep};
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    title: Option<String>,
+    steps: Vec<Spanned<PlanStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanStep {
+    id: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    tier: Option<Tier>,
+    role: Option<String>,
+    #[serde(default)]
+    needs: Vec<toml::Value>,
+    #[serde(default)]
+    checkpoint: bool,
+}
+
+/// A validated plan, ready to be written as one execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub title: String,
+    pub steps: Vec<NewStep>,
+}
+
+fn need_of(value: &toml::Value) -> Result<NewNeed, String> {
+    let condition_of = |table: &toml::Table| -> Result<Condition, String> {
+        match table.get("condition") {
+            None => Ok(Condition::default()),
+            Some(toml::Value::String(s)) => s
+                .parse()
+                .map_err(|e: enki_core::ParseEnumError| e.to_string()),
+            Some(other) => Err(format!("condition must be a string, got {other}")),
+        }
+    };
+    match value {
+        toml::Value::String(step) => Ok(NewNeed {
+            target: NeedTarget::Step(step.clone()),
+            condition: Condition::default(),
+        }),
+        toml::Value::Table(table) => {
+            if let Some(key) = table
+                .keys()
+                .find(|k| !matches!(k.as_str(), "step" | "task" | "condition"))
+            {
+                return Err(format!(
+                    "unknown field `{key}` in a need (expected step, task, condition)"
+                ));
+            }
+            let condition = condition_of(table)?;
+            match (table.get("step"), table.get("task")) {
+                (Some(toml::Value::String(step)), None) => Ok(NewNeed {
+                    target: NeedTarget::Step(step.clone()),
+                    condition,
+                }),
+                (None, Some(toml::Value::String(task))) => Ok(NewNeed {
+                    target: NeedTarget::Task(task.clone()),
+                    condition,
+                }),
+                _ => {
+                    Err("a need is a step id, {step = \"id\"} or {task = \"task id\"}".to_string())
+                }
+            }
+        }
+        other => Err(format!("a need is a step id or a table, got {other}")),
+    }
+}
+
+/// Parses and validates a plan: syntax, unknown fields, roles, step
+/// references, self-dependencies and cycles. Task references are checked
+/// against the database when the plan is written.
+pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, PlanError> {
+    let error = |line: Option<usize>, message: String| PlanError {
+        file: file.to_path_buf(),
+        line,
+        message,
+    };
+    let parsed: PlanFile = toml::from_str(text).map_err(|e| {
+        error(
+            e.span().map(|s| line_of_offset(text, s.start)),
+            e.message().trim().to_string(),
+        )
+    })?;
+    let mut steps = Vec::with_capacity(parsed.steps.len());
+    let mut lines = Vec::with_capacity(parsed.steps.len());
+    for spanned in &parsed.steps {
+        let line = Some(line_of_offset(text, spanned.span().start));
+        let step = spanned.get_ref();
+        if step.title.trim().is_empty() {
+            return Err(error(
+                line,
+                format!("step '{}': the title is empty", step.id),
+            ));
+        }
+        let role = match &step.role {
+            Some(name) => Some(roles.get(name).ok_or_else(|| {
+                error(
+                    line,
+                    format!("step '{}': {}", step.id, roles.unknown_role_message(name)),
+                )
+            })?),
+            None => None,
+        };
+        let needs = step
+            .needs
+            .iter()
+            .map(need_of)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| error(line, format!("step '{}': {m}", step.id)))?;
+        steps.push(NewStep {
+            step_id: step.id.clone(),
+            title: step.title.trim().to_string(),
+            description: step.description.clone(),
+            tier: step.tier.or(role.and_then(|r| r.tier)).unwrap_or_default(),
+            role: step.role.clone(),
+            checkpoint: step.checkpoint,
+            needs,
+        });
+        lines.push(line);
+    }
+    let shapes: Vec<StepShape<'_>> = steps
+        .iter()
+        .map(|s| StepShape {
+            id: &s.step_id,
+            needs: s
+                .needs
+                .iter()
+                .map(|n| match &n.target {
+                    NeedTarget::Step(step) => NeedRef::Step(step),
+                    NeedTarget::Task(task) => NeedRef::Task(task),
+                })
+                .collect(),
+        })
+        .collect();
+    validate_steps(&shapes, &BTreeSet::new()).map_err(|e| {
+        // Point at the step the error names, when it names one.
+        let text = e.to_string();
+        let line = steps
+            .iter()
+            .position(|s| text.contains(&format!("'{}'", s.step_id)))
+            .and_then(|i| lines[i]);
+        error(line, text)
+    })?;
+    let title = parsed
+        .title
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| steps.first().map(|s| s.title.clone()))
+        .unwrap_or_default();
+    Ok(Plan { title, steps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Plan, PlanError> {
+        parse_plan(Path::new("plan.toml"), text, &RoleSet::builtin())
+    }
+
+    #[test]
+    fn a_valid_plan_becomes_steps_with_roles_tiers_and_conditions() {
+        let plan = parse(
+            r#"title = "Demo"
+[[steps]]
+id = "a"
+title = "A"
+role = "researcher"
+[[steps]]
+id = "b"
+title = "B"
+tier = "heavy"
+checkpoint = true
+needs = ["a", { step = "a", condition = "completed" }]
+"#,
+        );
+        let plan = plan.unwrap();
+        assert_eq!(plan.title, "Demo");
+        assert_eq!(plan.steps.len(), 2);
+        assert_eq!(plan.steps[0].role.as_deref(), Some("researcher"));
+        assert!(plan.steps[1].checkpoint);
+        assert_eq!(plan.steps[1].tier, Tier::Heavy);
+        assert_eq!(plan.steps[1].needs[1].condition, Condition::Completed);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let missing = "[[steps]]\nid = \"a\"\n";
+        let err = parse(missing).unwrap_err();
+        assert!(err.to_string().starts_with("plan.toml:1:"), "{err}");
+        assert!(err.message.contains("title"), "{err}");
+
+        let cycle = "[[steps]]\nid = \"a\"\ntitle = \"A\"\nneeds = [\"b\"]\n\n[[steps]]\nid = \"b\"\ntitle = \"B\"\nneeds = [\"a\"]\n";
+        let err = parse(cycle).unwrap_err();
+        assert!(err.message.contains("cycle"), "{err}");
+        assert!(err.line.is_some(), "{err}");
+
+        let role = "[[steps]]\nid = \"a\"\ntitle = \"A\"\n\n[[steps]]\nid = \"b\"\ntitle = \"B\"\nrole = \"wizard\"\n";
+        let err = parse(role).unwrap_err();
+        assert_eq!(err.line, Some(5), "{err}");
+        assert!(err.message.contains("unknown role 'wizard'"), "{err}");
+
+        let unknown = "[[steps]]\nid = \"a\"\ntitle = \"A\"\ncolour = \"red\"\n";
+        let err = parse(unknown).unwrap_err();
+        assert!(err.message.contains("colour"), "{err}");
+    }
+}

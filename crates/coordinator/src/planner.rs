@@ -1,0 +1,137 @@
+//! The planner session: one agent with the planner's MCP tools, prompted by
+//! the user's request and then by batches of events between its turns.
+
+use enki_acp::{AcpClient, AgentEvent, SessionUpdate, StopReason};
+use enki_config::AgentRole;
+use tokio::sync::mpsc;
+
+use crate::context::Shared;
+
+#[derive(Debug)]
+pub enum PlannerMessage {
+    /// The planner is ready for prompts.
+    Ready,
+    Text(String),
+    Tool(String),
+    /// A turn ended (with the stop reason, or the error).
+    TurnEnded(Result<StopReason, String>),
+    /// The planner could not start or died; no more turns.
+    Gone(String),
+}
+
+/// The planner's standing instructions, sent with the first prompt.
+pub fn system_prompt(ctx: &Shared) -> String {
+    let roles: Vec<String> = ctx
+        .roles
+        .iter()
+        .map(|r| {
+            format!(
+                "- `{}`: {}{}",
+                r.name,
+                r.description,
+                if r.can_edit {
+                    ""
+                } else {
+                    " (read-only, produces an artifact)"
+                }
+            )
+        })
+        .collect();
+    format!(
+        "You are the planner of enki, a coordinator that runs coding agents (workers) in parallel, each in its \
+own copy of this project, and merges their work in dependency order.\n\n\
+Turn the user's request into work with the enki MCP tools: enki_execution_create for several steps (each \
+step has an id, a title, a description with acceptance criteria, an optional tier light|standard|heavy and \
+role, `needs` naming earlier steps with condition merged (default), completed or started, and `checkpoint` \
+to pause for your review), or enki_task_create for one task. Workers only see their own step, the outputs \
+of the steps they need and the artifacts, so make descriptions self-contained.\n\n\
+Roles:\n{}\n\n\
+Follow progress with enki_status, enki_dag and enki_task_show; steer with enki_pause, enki_resume, \
+enki_cancel, enki_task_retry and enki_execution_add_steps. Between your turns enki sends you what happened \
+(tasks finished or failed, checkpoints, mail to `coordinator`). Answer mail with enki_mail_reply. When \
+everything is done, say so briefly.",
+        roles.join("\n")
+    )
+}
+
+/// Starts the planner agent in the project root and serves prompts until
+/// `prompts` closes.
+pub async fn run_planner(
+    ctx: Shared,
+    mut prompts: mpsc::UnboundedReceiver<String>,
+    tx: mpsc::UnboundedSender<PlannerMessage>,
+) {
+    let agent = ctx.agent(AgentRole::Coordinator, None, None);
+    let command = ctx.agent_command(&agent, ctx.project_root.clone(), "planner");
+    let (client, mut events) = match AcpClient::spawn(command, ctx.client_options()).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            let _ = tx.send(PlannerMessage::Gone(format!(
+                "the planner agent ({}) did not start: {e}",
+                agent.name
+            )));
+            return;
+        }
+    };
+    let session = match start_session(&ctx, &client).await {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = tx.send(PlannerMessage::Gone(format!(
+                "the planner agent ({}) failed: {e}",
+                agent.name
+            )));
+            client.shutdown().await;
+            return;
+        }
+    };
+    let _ = tx.send(PlannerMessage::Ready);
+    while let Some(text) = prompts.recv().await {
+        let turn = client.prompt(&session, &text);
+        tokio::pin!(turn);
+        let result = loop {
+            tokio::select! {
+                result = &mut turn => break result,
+                event = events.recv() => if let Some(event) = event { forward(&event, &tx) },
+            }
+        };
+        while let Ok(event) = events.try_recv() {
+            forward(&event, &tx);
+        }
+        let died = matches!(result, Err(enki_acp::AcpError::Exited { .. }));
+        let _ = tx.send(PlannerMessage::TurnEnded(result.map_err(|e| e.to_string())));
+        if died {
+            let _ = tx.send(PlannerMessage::Gone("the planner agent exited".into()));
+            break;
+        }
+    }
+    client.shutdown().await;
+}
+
+async fn start_session(ctx: &Shared, client: &AcpClient) -> Result<String, enki_acp::AcpError> {
+    let init = client.initialize().await?;
+    if let Some(method) = &ctx.config.agent.auth_method
+        && init.auth_methods.iter().any(|m| &m.id == method)
+    {
+        client.authenticate(method).await?;
+    }
+    client
+        .new_session(
+            &ctx.project_root,
+            &[ctx.mcp_server(vec!["--role".into(), "planner".into()])],
+        )
+        .await
+}
+
+fn forward(event: &AgentEvent, tx: &mpsc::UnboundedSender<PlannerMessage>) {
+    if let AgentEvent::Update { update, .. } = event {
+        match update {
+            SessionUpdate::AgentMessageChunk { text } => {
+                let _ = tx.send(PlannerMessage::Text(text.clone()));
+            }
+            SessionUpdate::ToolCall { title, .. } => {
+                let _ = tx.send(PlannerMessage::Tool(title.clone()));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! What the coordinator tells its front end (headless lines, JSON, TUI).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    SessionStarted {
+        session: String,
+        agent: String,
+        base_branch: String,
+    },
+    /// Unfinished executions of an earlier coordinator were taken over.
+    Adopted {
+        executions: Vec<String>,
+    },
+    ExecutionLoaded {
+        execution: String,
+        title: String,
+        steps: usize,
+    },
+    TaskStatus {
+        task: String,
+        step: String,
+        title: String,
+        status: String,
+        reason: Option<String>,
+    },
+    WorkerStarted {
+        task: String,
+        step: String,
+        title: String,
+        attempt: i64,
+    },
+    WorkerActivity {
+        task: String,
+        text: String,
+    },
+    WorkerFailed {
+        task: String,
+        error: String,
+        will_retry: bool,
+    },
+    MergeQueued {
+        task: String,
+    },
+    MergeLanded {
+        task: String,
+        commit: Option<String>,
+    },
+    MergeWaiting {
+        task: String,
+        reason: String,
+    },
+    MergeFailed {
+        task: String,
+        error: String,
+    },
+    ExecutionStatus {
+        execution: String,
+        title: String,
+        status: String,
+    },
+    Checkpoint {
+        execution: String,
+        task: String,
+    },
+    /// Text the planner streamed.
+    PlannerText {
+        text: String,
+    },
+    /// A tool call of the planner.
+    PlannerTool {
+        title: String,
+    },
+    /// The planner's turn ended.
+    PlannerIdle,
+    Mail {
+        from: String,
+        to: String,
+        subject: String,
+    },
+    Warning {
+        message: String,
+    },
+    /// The run is over.
+    Finished {
+        done: usize,
+        failed: usize,
+        cancelled: usize,
+        other: usize,
+    },
+}

@@ -1,0 +1,132 @@
+//! What a worker is told, and what enki takes back from its reply.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use enki_core::role::{OutputMode, Role};
+use enki_store::{DependencyRow, TaskRow};
+
+/// The file an artifact role writes its report to, at the root of its copy.
+pub const ARTIFACT_FILE: &str = "ARTIFACT.md";
+
+/// One upstream result shown to a worker.
+pub struct Upstream<'a> {
+    pub edge: &'a DependencyRow,
+    pub output: Option<&'a str>,
+}
+
+pub struct PromptInput<'a> {
+    pub task: &'a TaskRow,
+    pub role: Option<&'a Role>,
+    pub copy: &'a Path,
+    pub upstream: Vec<Upstream<'a>>,
+    /// Absolute paths of the execution's artifacts so far.
+    pub artifacts: Vec<String>,
+}
+
+pub fn worker_prompt(input: &PromptInput<'_>) -> String {
+    let task = input.task;
+    let mut p = String::new();
+    if let Some(role) = input.role
+        && !role.system_prompt.is_empty()
+    {
+        let _ = writeln!(p, "{}\n", role.system_prompt.trim());
+    }
+    let _ = writeln!(p, "# Your task: {}\n", task.title);
+    if !task.description.trim().is_empty() {
+        let _ = writeln!(p, "{}\n", task.description.trim());
+    }
+    let _ = writeln!(
+        p,
+        "Task {} (step `{}` of execution {}, tier {}{}).",
+        task.id,
+        task.step_id,
+        task.execution_id,
+        task.tier,
+        task.role
+            .as_ref()
+            .map(|r| format!(", role {r}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        p,
+        "You work in your own copy of the project at {}; nobody else edits it.\n",
+        input.copy.display()
+    );
+    if !input.upstream.is_empty() {
+        let _ = writeln!(p, "# What the steps you depend on produced\n");
+        for up in &input.upstream {
+            let _ = writeln!(
+                p,
+                "## {} — {} ({}, needed {})",
+                up.edge.needs_step_id, up.edge.needs_title, up.edge.needs_status, up.edge.condition
+            );
+            let _ = writeln!(p, "{}\n", up.output.unwrap_or("(no output yet)").trim());
+        }
+    }
+    if !input.artifacts.is_empty() {
+        let _ = writeln!(p, "# Artifacts you can read\n");
+        for artifact in &input.artifacts {
+            let _ = writeln!(p, "- {artifact}");
+        }
+        p.push('\n');
+    }
+    let _ = writeln!(p, "# How to work\n");
+    let _ = writeln!(
+        p,
+        "- Report what you are doing with the enki_worker_report tool (`status`: a few words) as you go."
+    );
+    let _ = writeln!(
+        p,
+        "- If you are blocked or need a decision, mail `coordinator` with enki_mail_send (kind `request`) and check enki_mail_check."
+    );
+    match input.role.map(|r| r.output) {
+        Some(OutputMode::Artifact) => {
+            let _ = writeln!(
+                p,
+                "- Do not change the project. Write your report as markdown to `{ARTIFACT_FILE}` at the root of your copy (or give it as your final answer); enki saves it as this step's artifact."
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                p,
+                "- Do not commit: when you finish, enki commits every change in your copy and merges it."
+            );
+        }
+    }
+    let _ = writeln!(
+        p,
+        "- End your final reply with a short summary for the steps that depend on you:\n\n[OUTPUT]\nwhat you did and what they need to know\n[/OUTPUT]"
+    );
+    p
+}
+
+/// The text between the last `[OUTPUT]` and the following `[/OUTPUT]` (or
+/// the end), trimmed; `None` when there is no marker or nothing inside.
+pub fn extract_output(reply: &str) -> Option<String> {
+    let start = reply.rfind("[OUTPUT]")? + "[OUTPUT]".len();
+    let rest = &reply[start..];
+    let inner = rest.find("[/OUTPUT]").map_or(rest, |end| &rest[..end]);
+    let inner = inner.trim();
+    (!inner.is_empty()).then(|| inner.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_taken_from_the_last_marker() {
+        assert_eq!(extract_output("no marker"), None);
+        assert_eq!(extract_output("[OUTPUT]  [/OUTPUT]"), None);
+        assert_eq!(
+            extract_output("[OUTPUT]old[/OUTPUT] more [OUTPUT]\nnew lines\n[/OUTPUT] bye")
+                .as_deref(),
+            Some("new lines")
+        );
+        assert_eq!(
+            extract_output("text [OUTPUT] unterminated").as_deref(),
+            Some("unterminated")
+        );
+    }
+}

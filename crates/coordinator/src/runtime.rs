@@ -1,0 +1,763 @@
+//! The main loop: turns signal files, worker and merge results, planner
+//! turns and timer ticks into orchestrator commands, and carries out the
+//! events it answers. Everything durable goes to the store first.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use enki_core::TaskStatus;
+use enki_core::engine::{Command, Event, Orchestrator, StopCause};
+use enki_signals::{SignalKind, SignalWatcher, Wake};
+use tokio::sync::{mpsc, watch};
+
+use crate::context::Shared;
+use crate::merge::{self, MergeMessage};
+use crate::planner::{self, PlannerMessage};
+use crate::progress::Progress;
+use crate::snapshot::execution_snapshot;
+use crate::worker::{WorkerMessage, run_worker};
+
+const TICK: Duration = Duration::from_millis(250);
+
+/// What a front end can ask of a running coordinator.
+#[derive(Debug)]
+pub enum Control {
+    /// Send the planner a message from the user.
+    UserMessage(String),
+    /// Stop the workers and leave (tasks resume on the next start).
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The user's first request for the planner; no planner runs without one.
+    pub request: Option<String>,
+    /// Return once nothing can move any more (headless runs).
+    pub exit_when_idle: bool,
+}
+
+/// How the run ended, by task status over the executions it handled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub done: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    /// Tasks that did not finish (paused, blocked, pending).
+    pub unfinished: usize,
+    pub interrupted: bool,
+}
+
+impl RunSummary {
+    pub fn success(&self) -> bool {
+        self.failed == 0 && self.unfinished == 0 && !self.interrupted
+    }
+}
+
+struct Runtime {
+    ctx: Shared,
+    orch: Orchestrator,
+    started: Instant,
+    progress: mpsc::UnboundedSender<Progress>,
+    workers: HashMap<String, watch::Sender<bool>>,
+    worker_tx: mpsc::UnboundedSender<WorkerMessage>,
+    merge_nudge: mpsc::UnboundedSender<()>,
+    merges_pending: BTreeSet<String>,
+    planner_prompts: Option<mpsc::UnboundedSender<String>>,
+    planner_busy: bool,
+    planner_notes: Vec<String>,
+    titles: HashMap<String, (String, String)>,
+}
+
+/// Runs the coordinator until it is told to stop or, with
+/// `exit_when_idle`, until nothing can move any more.
+pub async fn run(
+    ctx: Shared,
+    options: RunOptions,
+    progress: mpsc::UnboundedSender<Progress>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) -> Result<RunSummary, String> {
+    let settings = enki_core::engine::Settings {
+        limits: enki_core::engine::Limits {
+            max_workers: ctx.config.workers.max_workers,
+            max_light: ctx.config.workers.max_light,
+            max_standard: ctx.config.workers.max_standard,
+            max_heavy: ctx.config.workers.max_heavy,
+        },
+        retries: ctx.config.workers.retries,
+        stall_timeout_ms: ctx.config.workers.stall_timeout_secs.saturating_mul(1000),
+    };
+    let (worker_tx, mut worker_rx) = mpsc::unbounded_channel();
+    let (merge_nudge, nudges) = mpsc::unbounded_channel();
+    let (merge_tx, mut merge_rx) = mpsc::unbounded_channel();
+    let (planner_tx, mut planner_rx) = mpsc::unbounded_channel();
+    let merge_task = tokio::spawn(merge::run_queue(ctx.clone(), nudges, merge_tx));
+
+    let mut rt = Runtime {
+        ctx: ctx.clone(),
+        orch: Orchestrator::new(settings),
+        started: Instant::now(),
+        progress,
+        workers: HashMap::new(),
+        worker_tx,
+        merge_nudge,
+        merges_pending: BTreeSet::new(),
+        planner_prompts: None,
+        planner_busy: false,
+        planner_notes: Vec::new(),
+        titles: HashMap::new(),
+    };
+    let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
+    rt.emit(Progress::SessionStarted {
+        session: ctx.session_id.clone(),
+        agent: agent.name,
+        base_branch: ctx.base_branch.clone(),
+    });
+    rt.adopt().await?;
+
+    // Signal files: a blocking watcher thread wakes the loop.
+    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel::<Wake>();
+    let watcher = SignalWatcher::start(&ctx.layout.events(), Duration::from_secs(1))
+        .map_err(|e| format!("cannot watch {}: {e}", ctx.layout.events().display()))?;
+    let watcher = std::sync::Arc::new(watcher);
+    let (stop_watch_tx, stop_watch_rx) = std::sync::mpsc::channel::<()>();
+    {
+        let watcher = watcher.clone();
+        std::thread::spawn(move || {
+            loop {
+                if stop_watch_rx.try_recv().is_ok() {
+                    return;
+                }
+                if let Some(wake) = watcher.wait(Duration::from_millis(200))
+                    && wake_tx.send(wake).is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    if let Some(request) = &options.request {
+        let (prompts_tx, prompts_rx) = mpsc::unbounded_channel();
+        tokio::spawn(planner::run_planner(
+            ctx.clone(),
+            prompts_rx,
+            planner_tx.clone(),
+        ));
+        let first = format!(
+            "{}\n\n# The user's request\n\n{request}",
+            planner::system_prompt(&ctx)
+        );
+        let _ = prompts_tx.send(first);
+        rt.planner_busy = true;
+        rt.planner_prompts = Some(prompts_tx);
+    }
+    drop(planner_tx);
+
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            Some(_) = wake_rx.recv() => rt.apply_signals().await,
+            Some(message) = worker_rx.recv() => rt.on_worker(message).await,
+            Some(message) = merge_rx.recv() => rt.on_merge(message).await,
+            Some(message) = planner_rx.recv() => rt.on_planner(message),
+            _ = tick.tick() => {
+                let now = rt.now_ms();
+                rt.command(Command::Tick { now_ms: now }).await;
+                rt.deliver_planner_notes();
+            }
+            message = control.recv() => match message {
+                Some(Control::UserMessage(text)) => rt.prompt_planner(text),
+                Some(Control::Shutdown) | None => { interrupted = true; break }
+            },
+        }
+        if options.exit_when_idle && rt.is_idle() {
+            break;
+        }
+    }
+
+    // Stop workers; their tasks stay `running` in the store and are resumed
+    // as interrupted by the next coordinator.
+    for (_, cancel) in rt.workers.drain() {
+        let _ = cancel.send(true);
+    }
+    rt.planner_prompts = None;
+    let _ = stop_watch_tx.send(());
+    merge_task.abort();
+    let summary = rt.summary(interrupted).await;
+    rt.emit(Progress::Finished {
+        done: summary.done,
+        failed: summary.failed,
+        cancelled: summary.cancelled,
+        other: summary.unfinished,
+    });
+    Ok(summary)
+}
+
+impl Runtime {
+    fn emit(&self, progress: Progress) {
+        let _ = self.progress.send(progress);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn is_idle(&self) -> bool {
+        self.orch.is_idle()
+            && self.workers.is_empty()
+            && self.merges_pending.is_empty()
+            && !self.planner_busy
+            && (self.planner_prompts.is_none() || self.planner_notes.is_empty())
+    }
+
+    fn label(&self, task: &str) -> (String, String) {
+        self.titles
+            .get(task)
+            .cloned()
+            .unwrap_or_else(|| (String::new(), enki_core::id::short(task).to_string()))
+    }
+
+    /// Takes over what an earlier coordinator left unfinished.
+    async fn adopt(&mut self) -> Result<(), String> {
+        let session = self.ctx.session_id.clone();
+        let adopted = self
+            .ctx
+            .db
+            .call(move |s| s.adopt_unfinished(&session))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !adopted.is_empty() {
+            self.emit(Progress::Adopted {
+                executions: adopted.clone(),
+            });
+        }
+        let unfinished = self
+            .ctx
+            .db
+            .call(|s| s.unfinished_executions())
+            .await
+            .map_err(|e| e.to_string())?;
+        for execution in unfinished {
+            self.load_execution(&execution.id).await;
+        }
+        // Finished work whose merge request was lost with the old process.
+        let waiting: Vec<String> = self
+            .orch
+            .graph()
+            .executions_ids()
+            .iter()
+            .flat_map(|e| self.orch.graph().steps(e).to_vec())
+            .filter(|t| self.orch.graph().status(t) == Some(TaskStatus::WorkerDone))
+            .collect();
+        for task in waiting {
+            self.queue_merge(&task).await;
+        }
+        let _ = self.merge_nudge.send(());
+        Ok(())
+    }
+
+    /// Loads an execution (and any execution its steps depend on) from the store.
+    async fn load_execution(&mut self, execution: &str) {
+        let mut queue = vec![execution.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = queue.pop() {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let lookup = id.clone();
+            let loaded = self
+                .ctx
+                .db
+                .call(move |s| {
+                    let snapshot = execution_snapshot(s, &lookup)?;
+                    let title = s.execution(&lookup)?.map(|e| e.title).unwrap_or_default();
+                    let tasks = s.tasks(&enki_store::TaskFilter {
+                        execution_id: Some(lookup.clone()),
+                        ..Default::default()
+                    })?;
+                    Ok((snapshot, title, tasks))
+                })
+                .await;
+            let (snapshot, title, tasks) = match loaded {
+                Ok((Some(snapshot), title, tasks)) => (snapshot, title, tasks),
+                Ok((None, _, _)) => continue,
+                Err(e) => {
+                    self.emit(Progress::Warning {
+                        message: format!("cannot load execution {id}: {e}"),
+                    });
+                    continue;
+                }
+            };
+            for task in &tasks {
+                self.titles
+                    .insert(task.id.clone(), (task.step_id.clone(), task.title.clone()));
+            }
+            // Dependencies in other executions must be in the graph too.
+            for node in &snapshot.nodes {
+                for edge in &node.needs {
+                    if self.orch.graph().status(&edge.target).is_none()
+                        && !snapshot.nodes.iter().any(|n| n.id == edge.target)
+                    {
+                        let target = edge.target.clone();
+                        if let Ok(Some(task)) = self.ctx.db.call(move |s| s.task(&target)).await {
+                            queue.push(task.execution_id);
+                        }
+                    }
+                }
+            }
+            self.emit(Progress::ExecutionLoaded {
+                execution: id.clone(),
+                title,
+                steps: snapshot.nodes.len(),
+            });
+            self.command(Command::Load(snapshot)).await;
+        }
+    }
+
+    async fn command(&mut self, command: Command) {
+        let events = self.orch.handle(command);
+        for event in events {
+            self.carry_out(event).await;
+        }
+    }
+
+    async fn carry_out(&mut self, event: Event) {
+        let db = self.ctx.db.clone();
+        match event {
+            Event::TaskStatus {
+                task,
+                status,
+                reason,
+            } => {
+                let (t, r) = (task.clone(), reason.clone());
+                if let Err(e) = db
+                    .call(move |s| s.record_status(&t, status, r.as_deref()))
+                    .await
+                {
+                    self.emit(Progress::Warning {
+                        message: format!("cannot record the status of {task}: {e}"),
+                    });
+                }
+                // Running is reported by WorkerStarted.
+                if status != TaskStatus::Running {
+                    let (step, title) = self.label(&task);
+                    self.emit(Progress::TaskStatus {
+                        task,
+                        step,
+                        title,
+                        status: status.to_string(),
+                        reason,
+                    });
+                }
+            }
+            Event::ExecutionStatus { execution, status } => {
+                let e = execution.clone();
+                let _ = db
+                    .call(move |s| s.record_execution_status(&e, status))
+                    .await;
+                let e = execution.clone();
+                let title = db
+                    .call(move |s| Ok(s.execution(&e)?.map(|x| x.title).unwrap_or_default()))
+                    .await
+                    .unwrap_or_default();
+                if status.is_terminal() {
+                    self.planner_notes
+                        .push(format!("execution {execution} ({title}) is {status}"));
+                }
+                self.emit(Progress::ExecutionStatus {
+                    execution,
+                    title,
+                    status: status.to_string(),
+                });
+            }
+            Event::StartWorker { task, .. } => {
+                let t = task.clone();
+                let attempt = match db.call(move |s| s.start_attempt(&t)).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.emit(Progress::Warning {
+                            message: format!("cannot start {task}: {e}"),
+                        });
+                        // Let the orchestrator count it as a failed attempt.
+                        let _ = self.worker_tx.send(WorkerMessage::Failed {
+                            task,
+                            error: e.to_string(),
+                        });
+                        return;
+                    }
+                };
+                let (cancel_tx, cancel_rx) = watch::channel(false);
+                self.workers.insert(task.clone(), cancel_tx);
+                tokio::spawn(run_worker(
+                    self.ctx.clone(),
+                    task.clone(),
+                    attempt,
+                    cancel_rx,
+                    self.worker_tx.clone(),
+                ));
+                let (step, title) = self.label(&task);
+                self.emit(Progress::WorkerStarted {
+                    task,
+                    step,
+                    title,
+                    attempt,
+                });
+            }
+            Event::StopWorker { task, cause } => {
+                if let Some(cancel) = self.workers.remove(&task) {
+                    let _ = cancel.send(true);
+                }
+                let reason = match cause {
+                    StopCause::Cancelled => "cancelled",
+                    StopCause::Paused => "paused",
+                    StopCause::StopAll => "stopped",
+                    StopCause::Stalled => "stalled",
+                };
+                if cause != StopCause::Stalled {
+                    let t = task.clone();
+                    let _ = db.call(move |s| s.end_attempt(&t, reason, None)).await;
+                }
+            }
+            Event::QueueMerge { task } => self.queue_merge(&task).await,
+            Event::CheckpointReached { execution, task } => {
+                let (step, title) = self.label(&task);
+                self.planner_notes.push(format!(
+                    "checkpoint: step `{step}` ({title}, {task}) of execution {execution} completed; the execution is paused. Review it, add steps with enki_execution_add_steps if needed, then enki_resume."
+                ));
+                self.emit(Progress::Checkpoint { execution, task });
+            }
+            Event::TaskFinished { task } => {
+                let (step, title) = self.label(&task);
+                let t = task.clone();
+                let output = db
+                    .call(move |s| Ok(s.task(&t)?.and_then(|x| x.output)))
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                self.planner_notes.push(format!(
+                    "finished: step `{step}` ({title}, {task}). Output: {output}"
+                ));
+            }
+            Event::TaskFailed {
+                task,
+                error,
+                will_retry,
+            } => {
+                if !will_retry {
+                    let (step, title) = self.label(&task);
+                    self.planner_notes.push(format!(
+                        "failed: step `{step}` ({title}, {task}): {error}. Its dependents are blocked; use enki_task_retry to try again."
+                    ));
+                }
+                self.emit(Progress::WorkerFailed {
+                    task,
+                    error,
+                    will_retry,
+                });
+            }
+            Event::Interrupted { task } => {
+                let t = task.clone();
+                let _ = db
+                    .call(move |s| {
+                        s.end_attempt(
+                            &t,
+                            "interrupted",
+                            Some("the coordinator stopped while the worker ran"),
+                        )
+                    })
+                    .await;
+                self.emit(Progress::Warning {
+                    message: format!("task {task} was interrupted by a coordinator restart; it will run again in its kept copy"),
+                });
+            }
+        }
+    }
+
+    async fn queue_merge(&mut self, task: &str) {
+        match merge::enqueue(&self.ctx, task).await {
+            Ok(_) => {
+                self.merges_pending.insert(task.to_string());
+                let _ = self.merge_nudge.send(());
+                self.emit(Progress::MergeQueued {
+                    task: task.to_string(),
+                });
+            }
+            Err(e) => self.emit(Progress::Warning {
+                message: format!("cannot queue the merge of {task}: {e}"),
+            }),
+        }
+    }
+
+    async fn on_worker(&mut self, message: WorkerMessage) {
+        let db = self.ctx.db.clone();
+        match message {
+            WorkerMessage::Activity { task, text } => {
+                let now = self.now_ms();
+                self.command(Command::WorkerActivity {
+                    task: task.clone(),
+                    at_ms: now,
+                })
+                .await;
+                if let Some(text) = text {
+                    self.emit(Progress::WorkerActivity { task, text });
+                }
+            }
+            WorkerMessage::Finished { task, result } => {
+                if self.workers.remove(&task).is_none() {
+                    return;
+                }
+                let t = task.clone();
+                let _ = db.call(move |s| s.end_attempt(&t, "succeeded", None)).await;
+                self.command(Command::WorkerFinished { task, result }).await;
+            }
+            WorkerMessage::Failed { task, error } => {
+                let was_running = self.workers.remove(&task).is_some();
+                let (t, e) = (task.clone(), error.clone());
+                let _ = db
+                    .call(move |s| s.end_attempt(&t, "failed", Some(&e)))
+                    .await;
+                if was_running || self.orch.running().contains(&task) {
+                    self.command(Command::WorkerFailed { task, error }).await;
+                }
+            }
+        }
+    }
+
+    async fn on_merge(&mut self, message: MergeMessage) {
+        match message {
+            MergeMessage::Landed { task, commit } => {
+                self.merges_pending.remove(&task);
+                self.emit(Progress::MergeLanded {
+                    task: task.clone(),
+                    commit,
+                });
+                self.command(Command::MergeLanded { task }).await;
+            }
+            MergeMessage::Failed { task, error } => {
+                self.merges_pending.remove(&task);
+                let (t, e) = (task.clone(), error.clone());
+                let _ = self
+                    .ctx
+                    .db
+                    .call(move |s| {
+                        s.append_task_event(&t, "merge_failed", &serde_json::json!({"error": e}))
+                    })
+                    .await;
+                self.emit(Progress::MergeFailed {
+                    task: task.clone(),
+                    error: error.clone(),
+                });
+                self.command(Command::MergeFailed { task, error }).await;
+            }
+            MergeMessage::Waiting { task, reason } => {
+                self.emit(Progress::MergeWaiting { task, reason })
+            }
+        }
+    }
+
+    fn on_planner(&mut self, message: PlannerMessage) {
+        match message {
+            PlannerMessage::Ready => {}
+            PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
+            PlannerMessage::Tool(title) => self.emit(Progress::PlannerTool { title }),
+            PlannerMessage::TurnEnded(result) => {
+                self.planner_busy = false;
+                if let Err(e) = result {
+                    self.emit(Progress::Warning {
+                        message: format!("the planner's turn failed: {e}"),
+                    });
+                }
+                self.emit(Progress::PlannerIdle);
+            }
+            PlannerMessage::Gone(reason) => {
+                self.planner_busy = false;
+                self.planner_prompts = None;
+                self.planner_notes.clear();
+                self.emit(Progress::Warning { message: reason });
+            }
+        }
+    }
+
+    fn prompt_planner(&mut self, text: String) {
+        if let Some(prompts) = &self.planner_prompts
+            && prompts.send(text).is_ok()
+        {
+            self.planner_busy = true;
+        }
+    }
+
+    /// Hands the planner what happened since its last turn, in one batch.
+    fn deliver_planner_notes(&mut self) {
+        if self.planner_busy || self.planner_notes.is_empty() || self.planner_prompts.is_none() {
+            return;
+        }
+        let notes = std::mem::take(&mut self.planner_notes);
+        let text = format!(
+            "Events since your last turn:\n{}",
+            notes
+                .iter()
+                .map(|n| format!("- {n}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        self.prompt_planner(text);
+    }
+
+    /// Applies every waiting signal file in order, then deletes it.
+    async fn apply_signals(&mut self) {
+        let dir = self.ctx.layout.events();
+        let scan = match tokio::task::spawn_blocking(move || enki_signals::scan(&dir)).await {
+            Ok(Ok(scan)) => scan,
+            Ok(Err(e)) => {
+                self.emit(Progress::Warning {
+                    message: format!("cannot read signal files: {e}"),
+                });
+                return;
+            }
+            Err(_) => return,
+        };
+        for rejected in scan.rejected {
+            self.emit(Progress::Warning {
+                message: format!(
+                    "rejected signal file {}: {} (moved to {})",
+                    rejected.original.display(),
+                    rejected.reason,
+                    rejected.moved_to.display()
+                ),
+            });
+        }
+        for pending in scan.ready {
+            self.apply(pending.signal.kind.clone()).await;
+            if let Err(e) = enki_signals::acknowledge(&pending) {
+                tracing::warn!(
+                    "cannot delete applied signal {}: {e}",
+                    pending.path.display()
+                );
+            }
+        }
+    }
+
+    async fn execution_of_task(&self, task: &str) -> Option<String> {
+        if let Some(e) = self.orch.graph().execution_of(task) {
+            return Some(e.to_string());
+        }
+        let t = task.to_string();
+        self.ctx
+            .db
+            .call(move |s| s.task(&t))
+            .await
+            .ok()
+            .flatten()
+            .map(|t| t.execution_id)
+    }
+
+    async fn ensure_loaded(&mut self, execution: &str) {
+        if self.orch.graph().execution_status(execution).is_none() {
+            self.load_execution(execution).await;
+        }
+    }
+
+    async fn apply(&mut self, kind: SignalKind) {
+        match kind {
+            SignalKind::TaskCreated { task_id } => {
+                if let Some(execution) = self.execution_of_task(&task_id).await {
+                    self.load_execution(&execution).await;
+                }
+            }
+            SignalKind::ExecutionCreated { execution_id }
+            | SignalKind::StepsAdded { execution_id, .. } => {
+                self.load_execution(&execution_id).await;
+            }
+            SignalKind::RetryTask { task_id } => {
+                if let Some(execution) = self.execution_of_task(&task_id).await {
+                    self.ensure_loaded(&execution).await;
+                }
+                self.command(Command::Retry { task: task_id }).await;
+            }
+            SignalKind::Pause {
+                execution_id,
+                step_id,
+            } => {
+                self.ensure_loaded(&execution_id).await;
+                self.command(Command::Pause {
+                    execution: execution_id,
+                    step: step_id,
+                })
+                .await;
+            }
+            SignalKind::Resume {
+                execution_id,
+                step_id,
+            } => {
+                self.ensure_loaded(&execution_id).await;
+                self.command(Command::Resume {
+                    execution: execution_id,
+                    step: step_id,
+                })
+                .await;
+            }
+            SignalKind::Cancel {
+                execution_id,
+                step_id,
+            } => {
+                self.ensure_loaded(&execution_id).await;
+                self.command(Command::Cancel {
+                    execution: execution_id,
+                    step: step_id,
+                })
+                .await;
+            }
+            SignalKind::StopAll => self.command(Command::StopAll).await,
+            SignalKind::WorkerReport {
+                task_id, status, ..
+            } => {
+                let now = self.now_ms();
+                self.command(Command::WorkerActivity {
+                    task: task_id.clone(),
+                    at_ms: now,
+                })
+                .await;
+                self.emit(Progress::WorkerActivity {
+                    task: task_id,
+                    text: status,
+                });
+            }
+            SignalKind::Mail {
+                message_id,
+                from,
+                to,
+                subject,
+                priority,
+            } => {
+                if to == "coordinator" {
+                    self.planner_notes.push(format!(
+                        "mail {message_id} from {from} ({priority}): {subject}. Read it with enki_mail_read."
+                    ));
+                }
+                self.emit(Progress::Mail { from, to, subject });
+            }
+        }
+    }
+
+    async fn summary(&self, interrupted: bool) -> RunSummary {
+        let mut summary = RunSummary {
+            interrupted,
+            ..RunSummary::default()
+        };
+        let graph = self.orch.graph();
+        for execution in graph.executions_ids() {
+            for task in graph.steps(&execution) {
+                match graph.status(task) {
+                    Some(TaskStatus::Done) => summary.done += 1,
+                    Some(TaskStatus::Failed | TaskStatus::Blocked) => summary.failed += 1,
+                    Some(TaskStatus::Cancelled) => summary.cancelled += 1,
+                    _ => summary.unfinished += 1,
+                }
+            }
+        }
+        summary
+    }
+}

@@ -1,0 +1,446 @@
+//! One worker attempt: a copy of the project, an agent in it, one prompt,
+//! and the result handed back to the runtime.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use enki_acp::{AcpClient, AgentEvent, SessionUpdate, StopReason};
+use enki_config::AgentRole;
+use enki_core::engine::WorkResult;
+use enki_core::role::{OutputMode, Role};
+use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
+use enki_workspace::{CopyRequest, Git, commit_all, create_copy};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::context::Shared;
+use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, extract_output, worker_prompt};
+
+/// What a worker tells the runtime.
+#[derive(Debug)]
+pub enum WorkerMessage {
+    /// A sign of life, with a short description when there is one.
+    Activity {
+        task: String,
+        text: Option<String>,
+    },
+    Finished {
+        task: String,
+        result: WorkResult,
+    },
+    Failed {
+        task: String,
+        error: String,
+    },
+}
+
+/// Everything the prompt needs, read in one go.
+struct Prepared {
+    task: TaskRow,
+    needs: Vec<(DependencyRow, Option<String>)>,
+    artifacts: Vec<String>,
+}
+
+async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
+    let id = task_id.to_string();
+    let artifacts_dir = ctx.layout.artifacts();
+    ctx.db
+        .call(move |store| {
+            let task = store
+                .task(&id)?
+                .ok_or_else(|| StoreError::Invalid(format!("no task {id}")))?;
+            let needs = store
+                .dependencies_of(&id)?
+                .into_iter()
+                .map(|edge| {
+                    let output = store
+                        .task(&edge.needs_task_id)
+                        .ok()
+                        .flatten()
+                        .and_then(|t| t.output);
+                    (edge, output)
+                })
+                .collect();
+            // Artifacts of the steps of this execution written so far.
+            let steps = store.tasks(&TaskFilter {
+                execution_id: Some(task.execution_id.clone()),
+                ..TaskFilter::default()
+            })?;
+            let artifacts = steps
+                .iter()
+                .map(|s| {
+                    artifacts_dir
+                        .join(&s.execution_id)
+                        .join(format!("{}.md", s.step_id))
+                })
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string())
+                .collect();
+            Ok(Prepared {
+                task,
+                needs,
+                artifacts,
+            })
+        })
+        .await
+}
+
+/// Runs one attempt and reports the outcome on `tx`, unless cancelled.
+pub async fn run_worker(
+    ctx: Shared,
+    task_id: String,
+    attempt: i64,
+    mut cancel: watch::Receiver<bool>,
+    tx: mpsc::UnboundedSender<WorkerMessage>,
+) {
+    let outcome = attempt_task(&ctx, &task_id, attempt, &mut cancel, &tx).await;
+    if *cancel.borrow() {
+        return;
+    }
+    let message = match outcome {
+        Ok(result) => WorkerMessage::Finished {
+            task: task_id,
+            result,
+        },
+        Err(error) => WorkerMessage::Failed {
+            task: task_id,
+            error,
+        },
+    };
+    let _ = tx.send(message);
+}
+
+fn short_activity(update: &SessionUpdate) -> Option<String> {
+    match update {
+        SessionUpdate::ToolCall { title, .. } => Some(title.chars().take(120).collect()),
+        SessionUpdate::AgentThoughtChunk { .. } => Some("thinking".into()),
+        SessionUpdate::AgentMessageChunk { .. } => Some("writing".into()),
+        SessionUpdate::Plan { entries } => entries
+            .iter()
+            .find(|e| e.status.as_deref() == Some("in_progress"))
+            .map(|e| e.content.chars().take(120).collect()),
+        _ => None,
+    }
+}
+
+async fn attempt_task(
+    ctx: &Shared,
+    task_id: &str,
+    attempt: i64,
+    cancel: &mut watch::Receiver<bool>,
+    tx: &mpsc::UnboundedSender<WorkerMessage>,
+) -> Result<WorkResult, String> {
+    let prepared = prepare(ctx, task_id).await.map_err(|e| e.to_string())?;
+    let task = prepared.task;
+    let role: Option<Role> = task.role.as_ref().and_then(|r| ctx.roles.get(r).cloned());
+
+    // The copy (kept from an earlier attempt when there is one).
+    let copy = {
+        let ctx = ctx.clone();
+        let id = task.id.clone();
+        tokio::task::spawn_blocking(move || {
+            create_copy(&CopyRequest {
+                project: &ctx.project_root,
+                copies_dir: &ctx.layout.copies(),
+                task_id: &id,
+                base: &ctx.base_branch,
+                include_ignored: true,
+            })
+        })
+        .await
+        .map_err(|e| format!("creating the copy: {e}"))?
+        .map_err(|e| format!("creating the copy: {e}"))?
+    };
+    {
+        let (id, path, branch) = (
+            task.id.clone(),
+            copy.path.display().to_string(),
+            copy.branch.clone(),
+        );
+        ctx.db
+            .call(move |s| s.set_task_workspace(&id, Some(&path), Some(&branch)))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+
+    let upstream: Vec<Upstream<'_>> = prepared
+        .needs
+        .iter()
+        .map(|(edge, output)| Upstream {
+            edge,
+            output: output.as_deref(),
+        })
+        .collect();
+    let prompt = worker_prompt(&PromptInput {
+        task: &task,
+        role: role.as_ref(),
+        copy: &copy.path,
+        upstream,
+        artifacts: prepared.artifacts,
+    });
+
+    let agent = ctx.agent(
+        AgentRole::Worker,
+        Some(task.tier),
+        role.as_ref().and_then(|r| r.agent.as_deref()),
+    );
+    let command = ctx.agent_command(&agent, copy.path.clone(), &format!("{}-{attempt}", task.id));
+    let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = drive(
+        ctx,
+        &client,
+        &mut events,
+        &task,
+        role.as_ref(),
+        &copy.path,
+        &prompt,
+        cancel,
+        tx,
+    )
+    .await;
+    client.shutdown().await;
+    let reply = result?;
+
+    // The output: the [OUTPUT] block, else what the worker reported.
+    let output = match extract_output(&reply) {
+        Some(output) => Some(output),
+        None => {
+            let id = task.id.clone();
+            ctx.db
+                .call(move |s| Ok(s.task(&id)?.and_then(|t| t.output)))
+                .await
+                .map_err(|e| e.to_string())?
+        }
+    };
+    if let Some(output) = &output {
+        let (id, text) = (task.id.clone(), output.clone());
+        ctx.db
+            .call(move |s| s.set_output(&id, &text))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+
+    let copy_path = copy.path.clone();
+    if role.as_ref().map(|r| r.output) == Some(OutputMode::Artifact) {
+        let target = ctx
+            .layout
+            .artifacts()
+            .join(&task.execution_id)
+            .join(format!("{}.md", task.step_id));
+        let fallback = output.clone().unwrap_or_else(|| reply.clone());
+        tokio::task::spawn_blocking(move || save_artifact(&copy_path, &target, &fallback))
+            .await
+            .map_err(|e| e.to_string())??;
+        return Ok(WorkResult::Artifact);
+    }
+    let message = commit_message(ctx, &task);
+    let committed = tokio::task::spawn_blocking(move || commit_all(&copy_path, &message))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("committing the work: {e}"))?;
+    let result = if committed.is_some() {
+        WorkResult::Changes
+    } else {
+        WorkResult::NoChanges
+    };
+    Ok(result)
+}
+
+fn commit_message(ctx: &Shared, task: &TaskRow) -> String {
+    let mut message = format!("{} ({})", task.title, task.id);
+    if let Some(suffix) = &ctx.config.git.commit_suffix {
+        message.push_str("\n\n");
+        message.push_str(suffix);
+    }
+    message
+}
+
+/// Writes the artifact (the worker's `ARTIFACT.md`, else its reply) and
+/// discards every other edit in the copy.
+fn save_artifact(copy: &Path, target: &PathBuf, fallback: &str) -> Result<(), String> {
+    let written = std::fs::read_to_string(copy.join(ARTIFACT_FILE)).ok();
+    let content = written.unwrap_or_else(|| fallback.to_string());
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    std::fs::write(target, content).map_err(|e| format!("writing {}: {e}", target.display()))?;
+    let git = Git::new(copy);
+    git.run(&["reset", "--hard", "--quiet"])
+        .map_err(|e| e.to_string())?;
+    git.run(&["clean", "-fd", "--quiet"])
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Handshake, session, prompt; streams updates into the task's log until
+/// the turn ends. Returns the agent's reply text.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    ctx: &Shared,
+    client: &AcpClient,
+    events: &mut mpsc::UnboundedReceiver<AgentEvent>,
+    task: &TaskRow,
+    role: Option<&Role>,
+    copy: &Path,
+    prompt: &str,
+    cancel: &mut watch::Receiver<bool>,
+    tx: &mpsc::UnboundedSender<WorkerMessage>,
+) -> Result<String, String> {
+    let init = client.initialize().await.map_err(|e| e.to_string())?;
+    if let Some(method) = &ctx.config.agent.auth_method
+        && init.auth_methods.iter().any(|m| &m.id == method)
+    {
+        client
+            .authenticate(method)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let mut args = vec![
+        "--role".to_string(),
+        "worker".into(),
+        "--task-id".into(),
+        task.id.clone(),
+    ];
+    if role.is_some_and(|r| !r.can_edit) {
+        args.push("--no-edit".into());
+    }
+    let session = client
+        .new_session(copy, &[ctx.mcp_server(args)])
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tx.send(WorkerMessage::Activity {
+        task: task.id.clone(),
+        text: Some("prompt sent".into()),
+    });
+
+    let mut reply = String::new();
+    let mut last_logged = Instant::now();
+    let turn = client.prompt(&session, prompt);
+    tokio::pin!(turn);
+    let stop = loop {
+        tokio::select! {
+            result = &mut turn => break result,
+            event = events.recv() => {
+                let Some(event) = event else { continue };
+                record_event(ctx, task, &event, &mut reply, &mut last_logged, tx).await;
+            }
+            changed = cancel.changed() => {
+                if changed.is_err() || *cancel.borrow() {
+                    let _ = client.cancel(&session).await;
+                    return Err("cancelled".into());
+                }
+            }
+        }
+    };
+    // Drain what arrived with the end of the turn.
+    while let Ok(event) = events.try_recv() {
+        record_event(ctx, task, &event, &mut reply, &mut last_logged, tx).await;
+    }
+    if !reply.is_empty() {
+        let (id, text) = (task.id.clone(), reply.clone());
+        let _ = ctx
+            .db
+            .call(move |s| s.append_task_event(&id, "message", &json!({"text": text})))
+            .await;
+    }
+    match stop {
+        Ok(StopReason::EndTurn) => Ok(reply),
+        Ok(other) => Err(format!(
+            "the agent ended its turn with `{}`",
+            other.as_str()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn record_event(
+    ctx: &Shared,
+    task: &TaskRow,
+    event: &AgentEvent,
+    reply: &mut String,
+    last_logged: &mut Instant,
+    tx: &mpsc::UnboundedSender<WorkerMessage>,
+) {
+    let id = task.id.clone();
+    let logged = match event {
+        AgentEvent::Update { update, .. } => {
+            if let SessionUpdate::AgentMessageChunk { text } = update {
+                reply.push_str(text);
+            }
+            let _ = tx.send(WorkerMessage::Activity {
+                task: id.clone(),
+                text: short_activity(update),
+            });
+            match update {
+                SessionUpdate::ToolCall {
+                    id: call,
+                    title,
+                    kind,
+                    status,
+                    ..
+                } => Some((
+                    "tool_call",
+                    json!({"id": call, "title": title, "kind": kind, "status": status}),
+                )),
+                SessionUpdate::ToolCallUpdate {
+                    id: call,
+                    status,
+                    title,
+                    ..
+                } => Some((
+                    "tool_call_update",
+                    json!({"id": call, "status": status, "title": title}),
+                )),
+                SessionUpdate::Plan { entries } => Some((
+                    "plan",
+                    json!(
+                        entries
+                            .iter()
+                            .map(|e| json!({"content": e.content, "status": e.status}))
+                            .collect::<Vec<_>>()
+                    ),
+                )),
+                _ => None,
+            }
+        }
+        AgentEvent::Permission {
+            title, decision, ..
+        } => Some((
+            "permission",
+            json!({"title": title, "decision": decision.as_str()}),
+        )),
+        AgentEvent::FsWrite { path, allowed } => {
+            Some(("fs_write", json!({"path": path, "allowed": allowed})))
+        }
+        AgentEvent::FsRead { path, allowed } if !allowed => {
+            Some(("fs_read", json!({"path": path, "allowed": allowed})))
+        }
+        AgentEvent::ProtocolError(message) => Some(("protocol_error", json!({"message": message}))),
+        AgentEvent::Exited {
+            status,
+            stderr_tail,
+        } => Some((
+            "agent_exited",
+            json!({"status": status.map(|s| s.to_string()), "stderr": stderr_tail}),
+        )),
+        AgentEvent::FsRead { .. } => None,
+    };
+    if let Some((kind, data)) = logged {
+        let _ = ctx
+            .db
+            .call(move |s| s.append_task_event(&id, kind, &data))
+            .await;
+    }
+    // Keep the visible activity fresh without a write per streamed chunk.
+    if last_logged.elapsed().as_millis() > 500
+        && let AgentEvent::Update { update, .. } = event
+        && let Some(text) = short_activity(update)
+    {
+        *last_logged = Instant::now();
+        let id = task.id.clone();
+        let _ = ctx.db.call(move |s| s.set_activity(&id, &text)).await;
+    }
+}
