@@ -1,0 +1,468 @@
+//! The public client: spawn an agent, run the ACP handshake, sessions and
+//! turns, and shut it down.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::connection::{CloseInfo, Connection};
+use crate::error::AcpError;
+use crate::permission::{PermissionPolicy, WithinCwd};
+use crate::process::AgentProcess;
+use crate::updates::{AgentEvent, str_field};
+
+/// The ACP protocol version enki speaks.
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// After the agent exits, how long to wait for the rest of its stdout to be
+/// read (a grandchild may hold the pipe open).
+const STDOUT_DRAIN: Duration = Duration::from_secs(2);
+/// Likewise for stderr, so the tail in the `Exited` error is complete.
+const STDERR_DRAIN: Duration = Duration::from_secs(1);
+
+/// How to start the agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentCommand {
+    pub program: String,
+    pub args: Vec<String>,
+    /// Added to the inherited environment (or the whole environment when
+    /// `clear_env`).
+    pub env: Vec<(String, String)>,
+    /// When true the child's environment is exactly `env`.
+    pub clear_env: bool,
+    /// The working directory; must exist.
+    pub cwd: PathBuf,
+    /// Where the agent's stderr is appended (parent folders are created).
+    pub stderr_log: Option<PathBuf>,
+}
+
+impl AgentCommand {
+    /// `program` in `cwd`, no args, inherited environment, no log.
+    pub fn new(program: impl Into<String>, cwd: impl Into<PathBuf>) -> Self {
+        AgentCommand {
+            program: program.into(),
+            cwd: cwd.into(),
+            ..AgentCommand::default()
+        }
+    }
+}
+
+/// Client settings.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Timeout of `initialize`, `authenticate` and `session/new` (not of
+    /// `session/prompt`). Default 30 s.
+    pub request_timeout: Duration,
+    /// How long `shutdown` waits after closing stdin, and again after
+    /// SIGTERM. Default 3 s.
+    pub shutdown_grace: Duration,
+    /// Answers `session/request_permission`. Default [`WithinCwd`].
+    pub permission: Arc<dyn PermissionPolicy>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(3),
+            permission: Arc::new(WithinCwd),
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("request_timeout", &self.request_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An MCP server for the agent to start (ACP stdio transport).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpServerSpec {
+    pub name: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl McpServerSpec {
+    /// The ACP wire form: `{name, command, args, env: [{name, value}]}`.
+    pub fn to_json(&self) -> Value {
+        let env: Vec<Value> = self
+            .env
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect();
+        json!({"name": self.name, "command": self.command, "args": self.args, "env": env})
+    }
+}
+
+/// What `initialize` returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitializeResult {
+    pub protocol_version: u64,
+    pub auth_methods: Vec<AuthMethod>,
+    /// The whole result (agentCapabilities, agentInfo, `_meta`, ...).
+    pub raw: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthMethod {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// Why a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    MaxTurnRequests,
+    Refusal,
+    Cancelled,
+    /// A reason this client does not know.
+    Other(String),
+}
+
+impl StopReason {
+    pub fn parse(reason: &str) -> StopReason {
+        match reason {
+            "end_turn" => StopReason::EndTurn,
+            "max_tokens" => StopReason::MaxTokens,
+            "max_turn_requests" => StopReason::MaxTurnRequests,
+            "refusal" => StopReason::Refusal,
+            "cancelled" => StopReason::Cancelled,
+            other => StopReason::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire form (`end_turn`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::MaxTurnRequests => "max_turn_requests",
+            StopReason::Refusal => "refusal",
+            StopReason::Cancelled => "cancelled",
+            StopReason::Other(other) => other,
+        }
+    }
+
+    /// Only `end_turn` is a successful turn.
+    pub fn is_success(&self) -> bool {
+        *self == StopReason::EndTurn
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A running ACP agent. Cheap to clone and share; every method takes
+/// `&self`. Dropping the last clone without [`AcpClient::shutdown`] SIGKILLs
+/// the agent's process group.
+#[derive(Clone)]
+pub struct AcpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Arc<Connection>,
+    process: AgentProcess,
+    options: ClientOptions,
+    /// The result of the first completed shutdown.
+    shutdown: tokio::sync::Mutex<Option<Option<ExitStatus>>>,
+}
+
+impl fmt::Debug for AcpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcpClient")
+            .field("pid", &self.pid())
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AcpClient {
+    /// Spawns the agent (own process group, cwd, env) and starts the IO
+    /// tasks. Events arrive on the returned receiver, in order; the last one
+    /// is [`AgentEvent::Exited`]. Must run inside a tokio runtime.
+    pub async fn spawn(
+        command: AgentCommand,
+        options: ClientOptions,
+    ) -> Result<(AcpClient, mpsc::UnboundedReceiver<AgentEvent>), AcpError> {
+        let spawned = AgentProcess::spawn(&command).await?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let watch = spawned.process.exit_watch().clone();
+        let (conn, mut reader_task) = Connection::start(
+            spawned.stdout,
+            spawned.stdin,
+            options.permission.clone(),
+            watch.tail_handle(),
+            events_tx,
+        );
+
+        // When the agent dies: let the reader deliver what it already wrote,
+        // then fail whatever is still pending.
+        let monitor_conn = conn.clone();
+        tokio::spawn(async move {
+            let status = watch.wait_exit().await;
+            if tokio::time::timeout(STDOUT_DRAIN, &mut reader_task)
+                .await
+                .is_err()
+            {
+                reader_task.abort();
+            }
+            watch.wait_stderr_drained(STDERR_DRAIN).await;
+            monitor_conn.close(CloseInfo {
+                status,
+                stderr_tail: watch.stderr_tail(),
+            });
+        });
+
+        let client = AcpClient {
+            inner: Arc::new(Inner {
+                conn,
+                process: spawned.process,
+                options,
+                shutdown: tokio::sync::Mutex::new(None),
+            }),
+        };
+        Ok((client, events_rx))
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Result<Value, AcpError> {
+        let timeout = Some(self.inner.options.request_timeout);
+        self.inner.conn.request(method, params, timeout, None).await
+    }
+
+    /// `initialize` with protocol version 1, advertising fs read/write (no
+    /// terminal). Fails with [`AcpError::Protocol`] when the agent answers
+    /// with another protocol version.
+    pub async fn initialize(&self) -> Result<InitializeResult, AcpError> {
+        let params = json!({
+            "protocolVersion": PROTOCOL_VERSION,
+            "clientCapabilities": {
+                "fs": {"readTextFile": true, "writeTextFile": true},
+                "terminal": false,
+            },
+        });
+        let raw = self.call("initialize", params).await?;
+        let protocol_version = raw
+            .get("protocolVersion")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                AcpError::Protocol(format!(
+                    "initialize result has no integer protocolVersion: {raw}"
+                ))
+            })?;
+        if protocol_version != PROTOCOL_VERSION {
+            return Err(AcpError::Protocol(format!(
+                "agent speaks ACP protocol version {protocol_version}; enki speaks {PROTOCOL_VERSION}"
+            )));
+        }
+        let auth_methods = raw
+            .get("authMethods")
+            .and_then(Value::as_array)
+            .map(|methods| {
+                methods
+                    .iter()
+                    .filter_map(|m| {
+                        let id = str_field(m, "id")?;
+                        Some(AuthMethod {
+                            name: str_field(m, "name").unwrap_or_else(|| id.clone()),
+                            description: str_field(m, "description"),
+                            id,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(InitializeResult {
+            protocol_version,
+            auth_methods,
+            raw,
+        })
+    }
+
+    /// `authenticate` with one of the advertised methods.
+    pub async fn authenticate(&self, method_id: &str) -> Result<(), AcpError> {
+        self.call("authenticate", json!({"methodId": method_id}))
+            .await
+            .map(drop)
+    }
+
+    /// `session/new`; returns the session id. `cwd` must be absolute; it
+    /// becomes the root for the session's fs requests and the permission
+    /// policy's `session_cwd`.
+    pub async fn new_session(
+        &self,
+        cwd: &Path,
+        mcp_servers: &[McpServerSpec],
+    ) -> Result<String, AcpError> {
+        if !cwd.is_absolute() {
+            return Err(AcpError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("session cwd must be absolute, got {}", cwd.display()),
+            )));
+        }
+        let servers: Vec<Value> = mcp_servers.iter().map(McpServerSpec::to_json).collect();
+        let params = json!({"cwd": cwd, "mcpServers": servers});
+        let timeout = Some(self.inner.options.request_timeout);
+        let result = self
+            .inner
+            .conn
+            .request("session/new", params, timeout, Some(cwd.to_path_buf()))
+            .await?;
+        str_field(&result, "sessionId").ok_or_else(|| {
+            AcpError::Protocol(format!(
+                "session/new result has no string sessionId: {result}"
+            ))
+        })
+    }
+
+    /// One turn: `session/prompt` with a single text block. No timeout (stall
+    /// detection is the caller's), but fails with [`AcpError::Exited`] as
+    /// soon as the agent dies.
+    pub async fn prompt(&self, session_id: &str, text: &str) -> Result<StopReason, AcpError> {
+        let params = json!({
+            "sessionId": session_id,
+            "prompt": [{"type": "text", "text": text}],
+        });
+        let result = self
+            .inner
+            .conn
+            .request("session/prompt", params, None, None)
+            .await?;
+        let reason = str_field(&result, "stopReason").ok_or_else(|| {
+            AcpError::Protocol(format!(
+                "session/prompt result has no string stopReason: {result}"
+            ))
+        })?;
+        Ok(StopReason::parse(&reason))
+    }
+
+    /// Sends `session/cancel`; permission questions pending for the session
+    /// are answered `cancelled`. The running `prompt` then ends with the
+    /// agent's answer (normally [`StopReason::Cancelled`]).
+    pub async fn cancel(&self, session_id: &str) -> Result<(), AcpError> {
+        self.inner.conn.mark_cancelled(session_id);
+        self.inner
+            .conn
+            .notify("session/cancel", json!({"sessionId": session_id}))
+    }
+
+    /// The last lines the agent wrote to stderr (up to 40).
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.inner.process.exit_watch().stderr_tail()
+    }
+
+    /// The agent's pid (and process group id) while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.process.pid()
+    }
+
+    /// Closes stdin, waits up to the grace period for the agent to exit, then
+    /// kills its whole process group (SIGTERM, then SIGKILL after another
+    /// grace period). Also cleans up a group left behind by an agent that
+    /// already exited. Never leaves a zombie. Idempotent: later calls return
+    /// the same status.
+    pub async fn shutdown(&self) -> Option<ExitStatus> {
+        let mut done = self.inner.shutdown.lock().await;
+        if let Some(status) = *done {
+            return status;
+        }
+        self.inner.conn.close_stdin();
+        let status = self
+            .inner
+            .process
+            .terminate(self.inner.options.shutdown_grace)
+            .await;
+        *done = Some(status);
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn client_and_its_futures_can_cross_threads() {
+        assert_send_sync::<AcpClient>();
+        assert_send_sync::<ClientOptions>();
+        assert_send_sync::<AgentEvent>();
+        assert_send_sync::<AcpError>();
+        // Build (never poll) each future to check it is Send.
+        fn futures(client: &AcpClient) {
+            assert_send(&AcpClient::spawn(
+                AgentCommand::default(),
+                ClientOptions::default(),
+            ));
+            assert_send(&client.initialize());
+            assert_send(&client.authenticate("m"));
+            assert_send(&client.new_session(Path::new("/"), &[]));
+            assert_send(&client.prompt("s", "t"));
+            assert_send(&client.cancel("s"));
+            assert_send(&client.shutdown());
+        }
+        let _ = futures;
+    }
+
+    #[test]
+    fn stop_reasons_round_trip() {
+        for (wire, reason) in [
+            ("end_turn", StopReason::EndTurn),
+            ("max_tokens", StopReason::MaxTokens),
+            ("max_turn_requests", StopReason::MaxTurnRequests),
+            ("refusal", StopReason::Refusal),
+            ("cancelled", StopReason::Cancelled),
+            ("paused", StopReason::Other("paused".into())),
+        ] {
+            assert_eq!(StopReason::parse(wire), reason);
+            assert_eq!(reason.as_str(), wire);
+            assert_eq!(reason.to_string(), wire);
+            assert_eq!(reason.is_success(), wire == "end_turn");
+        }
+    }
+
+    #[test]
+    fn mcp_server_env_is_an_array_of_name_value() {
+        let spec = McpServerSpec {
+            name: "enki".into(),
+            command: "/bin/enki".into(),
+            args: vec!["mcp".into()],
+            env: vec![("A".into(), "1".into()), ("B".into(), "".into())],
+        };
+        assert_eq!(
+            spec.to_json(),
+            json!({"name": "enki", "command": "/bin/enki", "args": ["mcp"],
+                   "env": [{"name": "A", "value": "1"}, {"name": "B", "value": ""}]})
+        );
+        let empty = McpServerSpec::default().to_json();
+        assert_eq!(empty["env"], json!([]));
+        assert_eq!(empty["args"], json!([]));
+    }
+
+    #[test]
+    fn default_options() {
+        let options = ClientOptions::default();
+        assert_eq!(options.request_timeout, Duration::from_secs(30));
+        assert_eq!(options.shutdown_grace, Duration::from_secs(3));
+        assert!(format!("{options:?}").contains("30s"));
+    }
+}

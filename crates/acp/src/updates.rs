@@ -1,0 +1,348 @@
+//! What the client reports to its owner: typed `session/update` payloads and
+//! the other [`AgentEvent`]s.
+
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use serde_json::Value;
+
+use crate::permission::PermissionDecision;
+
+/// Something that happened on the connection, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// A `session/update` notification.
+    Update {
+        session_id: String,
+        update: SessionUpdate,
+    },
+    /// A `session/request_permission` request and how it was answered (the
+    /// decision actually sent, after falling back to the offered options).
+    Permission {
+        session_id: String,
+        title: String,
+        decision: PermissionDecision,
+    },
+    /// An `fs/read_text_file` request; `path` is the resolved path when
+    /// allowed, else the path as requested.
+    FsRead { path: PathBuf, allowed: bool },
+    /// An `fs/write_text_file` request; `path` as for [`AgentEvent::FsRead`].
+    FsWrite { path: PathBuf, allowed: bool },
+    /// The agent sent something that is not valid ACP (a garbage line, a line
+    /// over the size cap, a response to no pending request, a malformed
+    /// `session/update`). The connection keeps working.
+    ProtocolError(String),
+    /// The agent process ended. The last event, except that an fs request
+    /// whose file operation was already under way may still report after it.
+    Exited {
+        status: Option<ExitStatus>,
+        stderr_tail: Vec<String>,
+    },
+}
+
+/// The `update` of a `session/update` notification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionUpdate {
+    AgentMessageChunk {
+        text: String,
+    },
+    AgentThoughtChunk {
+        text: String,
+    },
+    UserMessageChunk {
+        text: String,
+    },
+    /// A new tool call. `raw` is the whole update object (content,
+    /// locations, rawInput, `_meta`, ...).
+    ToolCall {
+        id: String,
+        title: String,
+        kind: Option<String>,
+        status: Option<String>,
+        raw: Value,
+    },
+    /// A change to a tool call; only the fields that changed are present.
+    ToolCallUpdate {
+        id: String,
+        title: Option<String>,
+        status: Option<String>,
+        raw: Value,
+    },
+    /// The agent's current plan (always the complete list).
+    Plan {
+        entries: Vec<PlanEntry>,
+    },
+    /// Any other update kind (`available_commands_update`,
+    /// `current_mode_update`, future kinds), a message chunk whose content is
+    /// not text, or a tool call without an id. `kind` is the
+    /// `sessionUpdate` value; `raw` is the whole update object.
+    Other {
+        kind: String,
+        raw: Value,
+    },
+}
+
+/// One entry of a [`SessionUpdate::Plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEntry {
+    pub content: String,
+    /// `pending`, `in_progress`, `completed`, ...
+    pub status: Option<String>,
+    /// `high`, `medium`, `low`, ...
+    pub priority: Option<String>,
+}
+
+impl SessionUpdate {
+    /// Types one `update` object. Never fails: anything unexpected becomes
+    /// [`SessionUpdate::Other`].
+    pub fn from_value(update: &Value) -> SessionUpdate {
+        let kind = str_field(update, "sessionUpdate").unwrap_or_default();
+        let other = || SessionUpdate::Other {
+            kind: kind.clone(),
+            raw: update.clone(),
+        };
+        let chunk_text = || {
+            let content = update.get("content")?;
+            if content.get("type").and_then(Value::as_str) != Some("text") {
+                return None;
+            }
+            str_field(content, "text")
+        };
+        match kind.as_str() {
+            "agent_message_chunk" => chunk_text()
+                .map(|text| SessionUpdate::AgentMessageChunk { text })
+                .unwrap_or_else(other),
+            "agent_thought_chunk" => chunk_text()
+                .map(|text| SessionUpdate::AgentThoughtChunk { text })
+                .unwrap_or_else(other),
+            "user_message_chunk" => chunk_text()
+                .map(|text| SessionUpdate::UserMessageChunk { text })
+                .unwrap_or_else(other),
+            "tool_call" => match str_field(update, "toolCallId") {
+                Some(id) => SessionUpdate::ToolCall {
+                    id,
+                    title: str_field(update, "title").unwrap_or_default(),
+                    kind: str_field(update, "kind"),
+                    status: str_field(update, "status"),
+                    raw: update.clone(),
+                },
+                None => other(),
+            },
+            "tool_call_update" => match str_field(update, "toolCallId") {
+                Some(id) => SessionUpdate::ToolCallUpdate {
+                    id,
+                    title: str_field(update, "title"),
+                    status: str_field(update, "status"),
+                    raw: update.clone(),
+                },
+                None => other(),
+            },
+            "plan" => SessionUpdate::Plan {
+                entries: update
+                    .get("entries")
+                    .and_then(Value::as_array)
+                    .map(|entries| entries.iter().filter_map(plan_entry).collect())
+                    .unwrap_or_default(),
+            },
+            _ => other(),
+        }
+    }
+
+    /// The `sessionUpdate` tag this value came from (for `Other`, its kind).
+    pub fn kind(&self) -> &str {
+        match self {
+            SessionUpdate::AgentMessageChunk { .. } => "agent_message_chunk",
+            SessionUpdate::AgentThoughtChunk { .. } => "agent_thought_chunk",
+            SessionUpdate::UserMessageChunk { .. } => "user_message_chunk",
+            SessionUpdate::ToolCall { .. } => "tool_call",
+            SessionUpdate::ToolCallUpdate { .. } => "tool_call_update",
+            SessionUpdate::Plan { .. } => "plan",
+            SessionUpdate::Other { kind, .. } => kind,
+        }
+    }
+}
+
+/// Splits the params of a `session/update` notification into the session id
+/// and the typed update. Fails (with a message for a `ProtocolError` event)
+/// when `sessionId` or the `update` object is missing.
+pub fn parse_session_update(params: Option<&Value>) -> Result<(String, SessionUpdate), String> {
+    let params = params.ok_or("session/update without params")?;
+    let session_id =
+        str_field(params, "sessionId").ok_or("session/update without a string sessionId")?;
+    let update = params
+        .get("update")
+        .filter(|u| u.is_object())
+        .ok_or("session/update without an update object")?;
+    Ok((session_id, SessionUpdate::from_value(update)))
+}
+
+fn plan_entry(entry: &Value) -> Option<PlanEntry> {
+    Some(PlanEntry {
+        content: str_field(entry, "content")?,
+        status: str_field(entry, "status"),
+        priority: str_field(entry, "priority"),
+    })
+}
+
+pub(crate) fn str_field(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(update: Value) -> SessionUpdate {
+        let params = json!({"sessionId": "s1", "update": update, "_meta": {"x": 1}});
+        let (session, update) = parse_session_update(Some(&params)).unwrap();
+        assert_eq!(session, "s1");
+        update
+    }
+
+    #[test]
+    fn chunks() {
+        for (kind, make) in [
+            (
+                "agent_message_chunk",
+                (|text| SessionUpdate::AgentMessageChunk { text }) as fn(String) -> SessionUpdate,
+            ),
+            ("agent_thought_chunk", |text| {
+                SessionUpdate::AgentThoughtChunk { text }
+            }),
+            ("user_message_chunk", |text| {
+                SessionUpdate::UserMessageChunk { text }
+            }),
+        ] {
+            let got = parse(json!({
+                "sessionUpdate": kind,
+                "content": {"type": "text", "text": "hé\nllo", "_meta": {"a": 1}, "annotations": null},
+                "_meta": {"b": 2}
+            }));
+            assert_eq!(got, make("hé\nllo".into()));
+            assert_eq!(got.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn non_text_chunk_is_other() {
+        let raw = json!({"sessionUpdate": "agent_message_chunk", "content": {"type": "image", "data": "..", "mimeType": "image/png"}});
+        assert_eq!(
+            parse(raw.clone()),
+            SessionUpdate::Other {
+                kind: "agent_message_chunk".into(),
+                raw
+            }
+        );
+        let raw = json!({"sessionUpdate": "agent_message_chunk"});
+        assert!(matches!(parse(raw), SessionUpdate::Other { .. }));
+    }
+
+    #[test]
+    fn tool_call_and_update() {
+        let raw = json!({
+            "sessionUpdate": "tool_call", "toolCallId": "call_1", "title": "Reading file",
+            "kind": "read", "status": "pending", "content": [], "locations": [{"path": "/a"}],
+            "rawInput": {"path": "/a"}, "_meta": {"claudeCode": {}}
+        });
+        assert_eq!(
+            parse(raw.clone()),
+            SessionUpdate::ToolCall {
+                id: "call_1".into(),
+                title: "Reading file".into(),
+                kind: Some("read".into()),
+                status: Some("pending".into()),
+                raw
+            }
+        );
+        let raw = json!({"sessionUpdate": "tool_call", "toolCallId": "c2"});
+        assert_eq!(
+            parse(raw.clone()),
+            SessionUpdate::ToolCall {
+                id: "c2".into(),
+                title: String::new(),
+                kind: None,
+                status: None,
+                raw
+            }
+        );
+        let raw = json!({"sessionUpdate": "tool_call_update", "toolCallId": "call_1", "status": "completed", "rawOutput": {"ok": true}});
+        assert_eq!(
+            parse(raw.clone()),
+            SessionUpdate::ToolCallUpdate {
+                id: "call_1".into(),
+                title: None,
+                status: Some("completed".into()),
+                raw
+            }
+        );
+        let raw = json!({"sessionUpdate": "tool_call_update", "toolCallId": 5});
+        assert!(
+            matches!(parse(raw), SessionUpdate::Other { kind, .. } if kind == "tool_call_update")
+        );
+    }
+
+    #[test]
+    fn plan() {
+        let got = parse(json!({
+            "sessionUpdate": "plan",
+            "entries": [
+                {"content": "first", "priority": "high", "status": "pending", "_meta": {}},
+                {"content": "second"},
+                {"priority": "low"},
+                "junk"
+            ]
+        }));
+        assert_eq!(
+            got,
+            SessionUpdate::Plan {
+                entries: vec![
+                    PlanEntry {
+                        content: "first".into(),
+                        status: Some("pending".into()),
+                        priority: Some("high".into())
+                    },
+                    PlanEntry {
+                        content: "second".into(),
+                        status: None,
+                        priority: None
+                    },
+                ]
+            }
+        );
+        assert_eq!(
+            parse(json!({"sessionUpdate": "plan"})),
+            SessionUpdate::Plan { entries: vec![] }
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_are_other() {
+        for raw in [
+            json!({"sessionUpdate": "available_commands_update", "availableCommands": []}),
+            json!({"sessionUpdate": "current_mode_update", "currentModeId": "ask"}),
+            json!({"sessionUpdate": "_vendor_thing", "_meta": {"x": [1]}}),
+        ] {
+            let kind = raw["sessionUpdate"].as_str().unwrap().to_owned();
+            assert_eq!(parse(raw.clone()), SessionUpdate::Other { kind, raw });
+        }
+        let raw = json!({"noTag": true});
+        assert_eq!(
+            parse(raw.clone()),
+            SessionUpdate::Other {
+                kind: String::new(),
+                raw
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_params_are_errors() {
+        assert!(parse_session_update(None).is_err());
+        assert!(parse_session_update(Some(&json!({"update": {}}))).is_err());
+        assert!(parse_session_update(Some(&json!({"sessionId": 1, "update": {}}))).is_err());
+        assert!(parse_session_update(Some(&json!({"sessionId": "s"}))).is_err());
+        assert!(parse_session_update(Some(&json!({"sessionId": "s", "update": "x"}))).is_err());
+        assert!(parse_session_update(Some(&json!([1, 2]))).is_err());
+    }
+}
