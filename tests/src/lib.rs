@@ -355,3 +355,122 @@ pub fn text_of(result: &Value) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+impl Project {
+    /// A git project configured to run the built-in `sim` agent for every
+    /// role, with scripts in `.enki/sim/` and the given extra configuration.
+    pub fn with_sim(extra_config: &str) -> Project {
+        let project = Project::new();
+        std::fs::create_dir_all(project.enki_dir().join("sim")).expect("create sim dir");
+        let config = format!("[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n{extra_config}\n");
+        std::fs::write(project.enki_dir().join("enki.toml"), config).expect("write enki.toml");
+        project
+    }
+
+    /// Writes `.enki/sim/<name>.toml`.
+    pub fn script(&self, name: &str, toml: &str) {
+        std::fs::write(self.enki_dir().join("sim").join(format!("{name}.toml")), toml).expect("write script");
+    }
+
+    /// A script that writes one file and reports an output.
+    pub fn writer_script(&self, name: &str, file: &str, content: &str) {
+        self.script(
+            name,
+            &format!(
+                "[[turn]]\nsteps = [\n  {{ tool = \"enki_worker_report\", args = {{ status = \"writing {file}\" }} }},\n  {{ write = \"{file}\", content = {content:?} }},\n  {{ say = \"[OUTPUT]wrote {file}[/OUTPUT]\" }},\n]\n"
+            ),
+        );
+    }
+
+    /// Writes a plan file outside `.enki/` and returns its path.
+    pub fn plan(&self, toml: &str) -> PathBuf {
+        let path = self.enki_dir().join("plan.toml");
+        std::fs::write(&path, toml).expect("write plan");
+        path
+    }
+
+    /// Runs `enki <args>` to completion (with a generous safety timeout).
+    pub fn run_enki(&self, args: &[&str]) -> std::process::Output {
+        let child = self
+            .enki(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn enki");
+        wait_output(child, Duration::from_secs(120))
+    }
+
+    /// Tasks as `enki tasks --json` reports them.
+    pub fn tasks_json(&self) -> Vec<Value> {
+        let output = self.enki(&["tasks", "--json"]).output().expect("enki tasks");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let value: Value = serde_json::from_slice(&output.stdout).expect("tasks JSON");
+        value["tasks"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The task row of a step, by step id.
+    pub fn task_by_step(&self, step: &str) -> Value {
+        self.tasks_json()
+            .into_iter()
+            .find(|t| t["step_id"] == step)
+            .unwrap_or_else(|| panic!("no task for step {step}"))
+    }
+
+    /// Subjects of the commits on a branch, oldest first.
+    pub fn commit_subjects(&self, branch: &str) -> Vec<String> {
+        git(&self.root, &["log", "--reverse", "--format=%s", branch])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until `check` holds, looking again whenever the project's
+    /// `.enki/` changes would be visible; `TIMEOUT` is only a safety net.
+    pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !check() {
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Waits for a child with a safety timeout and collects its output.
+pub fn wait_output(mut child: Child, limit: Duration) -> std::process::Output {
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut s) = stdout {
+            use std::io::Read;
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut s) = stderr {
+            use std::io::Read;
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait on enki") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("enki did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}

@@ -114,8 +114,9 @@ enum Command {
         #[arg(long)]
         no_edit: bool,
     },
-    /// Run the coordinator without the TUI: plan a request with the planner agent, or run a
-    /// fixed plan. Exits 0 when every task is done, 1 when any failed, 2 on usage errors.
+    /// Run the coordinator without the TUI: plan a request with the planner agent, run a
+    /// fixed plan, or (with neither) resume unfinished executions. Exits 0 when every task is
+    /// done, 1 when any failed, 2 on usage errors.
     Run {
         /// What the planner should do.
         request: Option<String>,

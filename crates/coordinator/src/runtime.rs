@@ -204,8 +204,11 @@ impl Runtime {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Nothing can move any more: no worker, merge or planner turn is under
+    /// way, and nothing waits on a pause that someone may lift.
     fn is_idle(&self) -> bool {
         self.orch.is_idle()
+            && !self.orch.has_paused_work()
             && self.workers.is_empty()
             && self.merges_pending.is_empty()
             && !self.planner_busy
@@ -423,6 +426,11 @@ impl Runtime {
             Event::QueueMerge { task } => self.queue_merge(&task).await,
             Event::CheckpointReached { execution, task } => {
                 let (step, title) = self.label(&task);
+                if self.planner_prompts.is_none() {
+                    self.emit(Progress::Warning {
+                        message: format!("execution {execution} is paused at a checkpoint; continue it with `enki resume {execution}`"),
+                    });
+                }
                 self.planner_notes.push(format!(
                     "checkpoint: step `{step}` ({title}, {task}) of execution {execution} completed; the execution is paused. Review it, add steps with enki_execution_add_steps if needed, then enki_resume."
                 ));

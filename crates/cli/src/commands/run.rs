@@ -26,9 +26,20 @@ pub const EXIT_USAGE: u8 = 2;
 
 pub fn run(args: RunArgs) -> Result<u8> {
     let request = args.request.filter(|r| !r.trim().is_empty());
-    if request.is_some() == args.plan.is_some() {
-        eprintln!("enki run: give either a request (enki run \"...\") or --plan FILE");
+    if request.is_some() && args.plan.is_some() {
+        eprintln!("enki run: give either a request (enki run \"...\") or --plan FILE, not both");
         return Ok(EXIT_USAGE);
+    }
+    if request.is_none() && args.plan.is_none() {
+        // Without a request or a plan, `enki run` resumes unfinished work.
+        let layout = Layout::locate_from_env()?;
+        let store = enki_store::Store::open_existing(&layout.db())?;
+        if store.unfinished_executions()?.is_empty() {
+            eprintln!(
+                "enki run: nothing to resume; give a request (enki run \"...\") or --plan FILE"
+            );
+            return Ok(EXIT_USAGE);
+        }
     }
     // A plan is checked completely before anything starts.
     let plan = match &args.plan {

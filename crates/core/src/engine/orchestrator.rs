@@ -200,6 +200,19 @@ impl Orchestrator {
         })
     }
 
+    /// Whether some work waits on a pause (a paused execution with
+    /// unfinished steps, or a paused step): a person or the planner can
+    /// resume it.
+    pub fn has_paused_work(&self) -> bool {
+        self.graph.executions.values().any(|e| {
+            e.steps.iter().any(|t| match self.graph.status(t) {
+                Some(TaskStatus::Paused) => true,
+                Some(s) => e.status == ExecutionStatus::Paused && !s.is_terminal() && s != TaskStatus::Blocked,
+                None => false,
+            })
+        })
+    }
+
     pub fn handle(&mut self, command: Command) -> Vec<Event> {
         let mut out = Vec::new();
         match command {

@@ -1,0 +1,318 @@
+//! The coordinator end to end: the real `enki` binary runs `sim` agents in
+//! temporary git projects.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use enki_tests::{Project, git, wait_output};
+use serde_json::Value;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn describe(output: &std::process::Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A script whose worker waits until `$ENKI_DIR/<flag>` exists, then writes a file.
+fn gated_script(project: &Project, name: &str, flag: &str, file: &str) {
+    project.script(
+        name,
+        &format!(
+            "[[turn]]\nsteps = [\n  {{ tool = \"enki_worker_report\", args = {{ status = \"waiting for {flag}\" }} }},\n  {{ run = \"while [ ! -f \\\"$ENKI_DIR/{flag}\\\" ]; do sleep 0.02; done\" }},\n  {{ write = \"{file}\", content = \"{file}\\n\" }},\n  {{ say = \"[OUTPUT]wrote {file}[/OUTPUT]\" }},\n]\n"
+        ),
+    );
+}
+
+/// The step's status, or "" while the plan is not written yet.
+fn status_of(project: &Project, step: &str) -> String {
+    project
+        .tasks_json()
+        .into_iter()
+        .find(|t| t["step_id"] == step)
+        .and_then(|t| t["status"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Signal files still waiting to be applied by the coordinator.
+fn signals_waiting(project: &Project) -> usize {
+    project.signals().len()
+}
+
+#[test]
+fn a_five_step_execution_with_mixed_conditions_merges_every_change_in_order() {
+    let project = Project::with_sim("[workers]\nmax_workers = 2\n");
+    for step in ["a", "b", "c", "d", "e"] {
+        project.writer_script(&format!("w-{step}"), &format!("{step}.txt"), &format!("from {step}\n"));
+    }
+    let plan = project.plan(
+        r#"title = "Five files"
+[[steps]]
+id = "a"
+title = "Write a"
+description = "[[sim:w-a]]"
+[[steps]]
+id = "b"
+title = "Write b"
+description = "[[sim:w-b]]"
+needs = ["a"]
+[[steps]]
+id = "c"
+title = "Write c"
+description = "[[sim:w-c]]"
+needs = [{ step = "a", condition = "completed" }]
+[[steps]]
+id = "d"
+title = "Write d"
+description = "[[sim:w-d]]"
+needs = [{ step = "b", condition = "started" }]
+[[steps]]
+id = "e"
+title = "Write e"
+description = "[[sim:w-e]]"
+needs = ["b", "c", { step = "d", condition = "merged" }]
+"#,
+    );
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    let subjects = project.commit_subjects("main");
+    let position = |step: &str| {
+        subjects
+            .iter()
+            .position(|s| s.starts_with(&format!("Write {step} (task-")))
+            .unwrap_or_else(|| panic!("no commit for {step}: {subjects:?}"))
+    };
+    for step in ["a", "b", "c", "d", "e"] {
+        assert_eq!(
+            std::fs::read_to_string(project.root.join(format!("{step}.txt"))).unwrap(),
+            format!("from {step}\n")
+        );
+        assert_eq!(status_of(&project, step), "done");
+        // Exactly one squash commit per step.
+        assert_eq!(
+            subjects.iter().filter(|s| s.starts_with(&format!("Write {step} ("))).count(),
+            1
+        );
+    }
+    // `merged` edges land their dependency first.
+    assert!(position("a") < position("b"));
+    assert!(position("b") < position("e") && position("c") < position("e") && position("d") < position("e"));
+    assert!(git(&project.root, &["status", "--porcelain"]).trim().is_empty(), "the user's tree is clean");
+    // Landed copies and branches are cleaned up.
+    assert!(git(&project.root, &["branch", "--list", "enki/*"]).trim().is_empty());
+    // The output of each worker is stored.
+    assert_eq!(project.task_by_step("a")["output"], "wrote a.txt");
+}
+
+#[test]
+fn a_failing_worker_is_retried_then_its_dependents_are_blocked() {
+    let project = Project::with_sim("[workers]\nretries = 1\n");
+    project.script("broken", "[[turn]]\nsteps = [ { fail = \"compiler exploded\" } ]\n");
+    // Fails on the first attempt only: the copy is kept between attempts.
+    project.script(
+        "flaky",
+        "[[turn]]\nsteps = [\n  { run = \"test -f \\\"$ENKI_DIR/flaky-once\\\" || { touch \\\"$ENKI_DIR/flaky-once\\\"; exit 1; }\" },\n  { write = \"flaky.txt\", content = \"ok\\n\" },\n]\n",
+    );
+    project.writer_script("after", "after.txt", "after\n");
+    let plan = project.plan(
+        r#"[[steps]]
+id = "broken"
+title = "Broken"
+description = "[[sim:broken]]"
+[[steps]]
+id = "dependent"
+title = "Needs broken"
+description = "[[sim:after]]"
+needs = ["broken"]
+[[steps]]
+id = "flaky"
+title = "Flaky"
+description = "[[sim:flaky]]"
+"#,
+    );
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let broken = project.task_by_step("broken");
+    assert_eq!(broken["status"], "failed");
+    assert_eq!(broken["attempts"], 2, "one retry within the budget");
+    assert!(broken["last_error"].as_str().unwrap().contains("compiler exploded"), "{broken}");
+    assert_eq!(status_of(&project, "dependent"), "blocked");
+    let flaky = project.task_by_step("flaky");
+    assert_eq!(flaky["status"], "done", "the retry succeeded");
+    assert_eq!(flaky["attempts"], 2);
+    assert!(project.root.join("flaky.txt").exists());
+    assert!(!project.root.join("after.txt").exists());
+    assert!(stdout(&output).contains("retrying"), "{}", describe(&output));
+}
+
+#[test]
+fn an_invalid_plan_is_rejected_before_anything_runs() {
+    let project = Project::with_sim("");
+    let plan = project.plan(
+        "[[steps]]\nid = \"a\"\ntitle = \"A\"\nneeds = [\"b\"]\n\n[[steps]]\nid = \"b\"\ntitle = \"B\"\nneeds = [\"a\"]\n",
+    );
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("plan.toml:") && stderr.contains("cycle"), "{stderr}");
+    assert!(project.tasks_json().is_empty(), "nothing was written");
+
+    let plan = project.plan("[[steps]]\nid = \"a\"\ntitle = \"A\"\nrole = \"wizard\"\n");
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("plan.toml:1: step 'a': unknown role 'wizard'"));
+
+    let output = project.run_enki(&["run"]);
+    assert_eq!(output.status.code(), Some(2), "nothing to resume");
+}
+
+#[test]
+fn pause_resume_and_cancel_from_the_cli_steer_a_running_coordinator() {
+    let project = Project::with_sim("");
+    gated_script(&project, "gate-a", "go-a", "a.txt");
+    project.writer_script("w-b", "b.txt", "b\n");
+    project.writer_script("w-c", "c.txt", "c\n");
+    let plan = project.plan(
+        r#"[[steps]]
+id = "a"
+title = "A"
+description = "[[sim:gate-a]]"
+[[steps]]
+id = "b"
+title = "B"
+description = "[[sim:w-b]]"
+needs = ["a"]
+[[steps]]
+id = "c"
+title = "C"
+description = "[[sim:w-c]]"
+needs = ["b"]
+"#,
+    );
+    let child = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    project.wait_until("step a running", || status_of(&project, "a") == "running");
+    let execution = project.task_by_step("a")["execution_id"].as_str().unwrap().to_string();
+
+    let paused = project.enki(&["pause", &execution]).output().unwrap();
+    assert!(paused.status.success(), "{}", describe(&paused));
+    project.wait_until("the pause signal applied", || signals_waiting(&project) == 0);
+    std::fs::write(project.enki_dir().join("go-a"), "").unwrap();
+    project.wait_until("step a merged", || status_of(&project, "a") == "done");
+    assert_eq!(status_of(&project, "b"), "ready", "a paused execution starts nothing");
+
+    // Cancelling c leaves b; resuming runs b and the run ends.
+    let cancelled = project.enki(&["cancel", &execution, "c"]).output().unwrap();
+    assert!(cancelled.status.success(), "{}", describe(&cancelled));
+    let resumed = project.enki(&["resume", &execution]).output().unwrap();
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(status_of(&project, "b"), "done");
+    assert_eq!(status_of(&project, "c"), "cancelled");
+    assert!(project.root.join("b.txt").exists() && !project.root.join("c.txt").exists());
+}
+
+#[test]
+fn a_second_coordinator_in_the_same_project_is_refused() {
+    let project = Project::with_sim("");
+    gated_script(&project, "gate", "go", "g.txt");
+    let plan = project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
+    let child = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    let second = project.run_enki(&["run"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another enki coordinator is running"),
+        "{}",
+        describe(&second)
+    );
+    std::fs::write(project.enki_dir().join("go"), "").unwrap();
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}
+
+#[test]
+fn a_coordinator_killed_mid_run_resumes_and_merges_each_task_exactly_once() {
+    let project = Project::with_sim("");
+    project.writer_script("w-a", "a.txt", "a\n");
+    gated_script(&project, "gate-b", "go-b", "b.txt");
+    project.writer_script("w-c", "c.txt", "c\n");
+    let plan = project.plan(
+        r#"[[steps]]
+id = "a"
+title = "A"
+description = "[[sim:w-a]]"
+[[steps]]
+id = "b"
+title = "B"
+description = "[[sim:gate-b]]"
+needs = ["a"]
+[[steps]]
+id = "c"
+title = "C"
+description = "[[sim:w-c]]"
+needs = ["b"]
+"#,
+    );
+    let mut child = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    project.wait_until("step b running", || status_of(&project, "b") == "running");
+    child.kill().unwrap(); // SIGKILL: no clean-up at all
+    child.wait().unwrap();
+    assert_eq!(status_of(&project, "a"), "done");
+
+    std::fs::write(project.enki_dir().join("go-b"), "").unwrap();
+    let output = project.run_enki(&["run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(stdout(&output).contains("interrupted"), "{}", describe(&output));
+    let subjects = project.commit_subjects("main");
+    for step in ["A", "B", "C"] {
+        assert_eq!(
+            subjects.iter().filter(|s| s.starts_with(&format!("{step} (task-"))).count(),
+            1,
+            "{subjects:?}"
+        );
+    }
+    let b = project.task_by_step("b");
+    assert_eq!(b["status"], "done");
+    assert!(b["attempts"].as_i64().unwrap() >= 2, "the interrupted attempt counts: {b}");
+    let detail: Value = serde_json::from_slice(
+        &project
+            .enki(&["task", b["id"].as_str().unwrap(), "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let merged = detail["merge_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "merged")
+        .count();
+    assert_eq!(merged, 1, "{detail}");
+}
