@@ -316,3 +316,42 @@ needs = ["b"]
         .count();
     assert_eq!(merged, 1, "{detail}");
 }
+
+#[test]
+fn a_planner_reaches_a_checkpoint_adds_steps_and_resumes() {
+    let project = Project::with_sim("");
+    project.writer_script("w-a", "a.txt", "a\n");
+    project.writer_script("w-b", "b.txt", "b\n");
+    // The planner: plan one checkpoint step, then (told about the
+    // checkpoint) add a step and resume, then just acknowledge.
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { say = "Planning the first step." },
+  { tool = "enki_execution_create", args = { title = "Checkpointed", steps = [ { id = "a", title = "Write a", description = "[[sim:w-a]]", checkpoint = true } ] } },
+]
+
+[[turn]]
+steps = [
+  { say = "Checkpoint reviewed; adding the next step." },
+  { tool = "enki_execution_add_steps", args = { execution_id = "exec-01", steps = [ { id = "b", title = "Write b", description = "[[sim:w-b]]", needs = ["a"] } ] } },
+  { tool = "enki_resume", args = { execution_id = "exec-01" } },
+]
+
+[[turn]]
+steps = [ { say = "Noted." } ]
+"#,
+    );
+    let output = project.run_enki(&["run", "write two files"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("checkpoint"), "{text}");
+    assert!(text.contains("planner: Checkpoint reviewed"), "{text}");
+    assert!(project.root.join("a.txt").exists() && project.root.join("b.txt").exists());
+    assert_eq!(status_of(&project, "b"), "done");
+    let subjects = project.commit_subjects("main");
+    let a = subjects.iter().position(|s| s.starts_with("Write a (")).unwrap();
+    let b = subjects.iter().position(|s| s.starts_with("Write b (")).unwrap();
+    assert!(a < b, "{subjects:?}");
+}
