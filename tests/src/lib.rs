@@ -362,14 +362,19 @@ impl Project {
     pub fn with_sim(extra_config: &str) -> Project {
         let project = Project::new();
         std::fs::create_dir_all(project.enki_dir().join("sim")).expect("create sim dir");
-        let config = format!("[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n{extra_config}\n");
+        let config =
+            format!("[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n{extra_config}\n");
         std::fs::write(project.enki_dir().join("enki.toml"), config).expect("write enki.toml");
         project
     }
 
     /// Writes `.enki/sim/<name>.toml`.
     pub fn script(&self, name: &str, toml: &str) {
-        std::fs::write(self.enki_dir().join("sim").join(format!("{name}.toml")), toml).expect("write script");
+        std::fs::write(
+            self.enki_dir().join("sim").join(format!("{name}.toml")),
+            toml,
+        )
+        .expect("write script");
     }
 
     /// A script that writes one file and reports an output.
@@ -403,8 +408,15 @@ impl Project {
 
     /// Tasks as `enki tasks --json` reports them.
     pub fn tasks_json(&self) -> Vec<Value> {
-        let output = self.enki(&["tasks", "--json"]).output().expect("enki tasks");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let output = self
+            .enki(&["tasks", "--json"])
+            .output()
+            .expect("enki tasks");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let value: Value = serde_json::from_slice(&output.stdout).expect("tasks JSON");
         value["tasks"].as_array().cloned().unwrap_or_default()
     }
@@ -430,7 +442,10 @@ impl Project {
     pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
         let started = Instant::now();
         while !check() {
-            assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -49,7 +49,11 @@ fn signals_waiting(project: &Project) -> usize {
 fn a_five_step_execution_with_mixed_conditions_merges_every_change_in_order() {
     let project = Project::with_sim("[workers]\nmax_workers = 2\n");
     for step in ["a", "b", "c", "d", "e"] {
-        project.writer_script(&format!("w-{step}"), &format!("{step}.txt"), &format!("from {step}\n"));
+        project.writer_script(
+            &format!("w-{step}"),
+            &format!("{step}.txt"),
+            &format!("from {step}\n"),
+        );
     }
     let plan = project.plan(
         r#"title = "Five files"
@@ -97,16 +101,32 @@ needs = ["b", "c", { step = "d", condition = "merged" }]
         assert_eq!(status_of(&project, step), "done");
         // Exactly one squash commit per step.
         assert_eq!(
-            subjects.iter().filter(|s| s.starts_with(&format!("Write {step} ("))).count(),
+            subjects
+                .iter()
+                .filter(|s| s.starts_with(&format!("Write {step} (")))
+                .count(),
             1
         );
     }
     // `merged` edges land their dependency first.
     assert!(position("a") < position("b"));
-    assert!(position("b") < position("e") && position("c") < position("e") && position("d") < position("e"));
-    assert!(git(&project.root, &["status", "--porcelain"]).trim().is_empty(), "the user's tree is clean");
+    assert!(
+        position("b") < position("e")
+            && position("c") < position("e")
+            && position("d") < position("e")
+    );
+    assert!(
+        git(&project.root, &["status", "--porcelain"])
+            .trim()
+            .is_empty(),
+        "the user's tree is clean"
+    );
     // Landed copies and branches are cleaned up.
-    assert!(git(&project.root, &["branch", "--list", "enki/*"]).trim().is_empty());
+    assert!(
+        git(&project.root, &["branch", "--list", "enki/*"])
+            .trim()
+            .is_empty()
+    );
     // The output of each worker is stored.
     assert_eq!(project.task_by_step("a")["output"], "wrote a.txt");
 }
@@ -114,7 +134,10 @@ needs = ["b", "c", { step = "d", condition = "merged" }]
 #[test]
 fn a_failing_worker_is_retried_then_its_dependents_are_blocked() {
     let project = Project::with_sim("[workers]\nretries = 1\n");
-    project.script("broken", "[[turn]]\nsteps = [ { fail = \"compiler exploded\" } ]\n");
+    project.script(
+        "broken",
+        "[[turn]]\nsteps = [ { fail = \"compiler exploded\" } ]\n",
+    );
     // Fails on the first attempt only: the copy is kept between attempts.
     project.script(
         "flaky",
@@ -142,14 +165,24 @@ description = "[[sim:flaky]]"
     let broken = project.task_by_step("broken");
     assert_eq!(broken["status"], "failed");
     assert_eq!(broken["attempts"], 2, "one retry within the budget");
-    assert!(broken["last_error"].as_str().unwrap().contains("compiler exploded"), "{broken}");
+    assert!(
+        broken["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("compiler exploded"),
+        "{broken}"
+    );
     assert_eq!(status_of(&project, "dependent"), "blocked");
     let flaky = project.task_by_step("flaky");
     assert_eq!(flaky["status"], "done", "the retry succeeded");
     assert_eq!(flaky["attempts"], 2);
     assert!(project.root.join("flaky.txt").exists());
     assert!(!project.root.join("after.txt").exists());
-    assert!(stdout(&output).contains("retrying"), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("retrying"),
+        "{}",
+        describe(&output)
+    );
 }
 
 #[test]
@@ -161,13 +194,19 @@ fn an_invalid_plan_is_rejected_before_anything_runs() {
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("plan.toml:") && stderr.contains("cycle"), "{stderr}");
+    assert!(
+        stderr.contains("plan.toml:") && stderr.contains("cycle"),
+        "{stderr}"
+    );
     assert!(project.tasks_json().is_empty(), "nothing was written");
 
     let plan = project.plan("[[steps]]\nid = \"a\"\ntitle = \"A\"\nrole = \"wizard\"\n");
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("plan.toml:1: step 'a': unknown role 'wizard'"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("plan.toml:1: step 'a': unknown role 'wizard'")
+    );
 
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(2), "nothing to resume");
@@ -204,14 +243,23 @@ needs = ["b"]
         .spawn()
         .unwrap();
     project.wait_until("step a running", || status_of(&project, "a") == "running");
-    let execution = project.task_by_step("a")["execution_id"].as_str().unwrap().to_string();
+    let execution = project.task_by_step("a")["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let paused = project.enki(&["pause", &execution]).output().unwrap();
     assert!(paused.status.success(), "{}", describe(&paused));
-    project.wait_until("the pause signal applied", || signals_waiting(&project) == 0);
+    project.wait_until("the pause signal applied", || {
+        signals_waiting(&project) == 0
+    });
     std::fs::write(project.enki_dir().join("go-a"), "").unwrap();
     project.wait_until("step a merged", || status_of(&project, "a") == "done");
-    assert_eq!(status_of(&project, "b"), "ready", "a paused execution starts nothing");
+    assert_eq!(
+        status_of(&project, "b"),
+        "ready",
+        "a paused execution starts nothing"
+    );
 
     // Cancelling c leaves b; resuming runs b and the run ends.
     let cancelled = project.enki(&["cancel", &execution, "c"]).output().unwrap();
@@ -229,7 +277,8 @@ needs = ["b"]
 fn a_second_coordinator_in_the_same_project_is_refused() {
     let project = Project::with_sim("");
     gated_script(&project, "gate", "go", "g.txt");
-    let plan = project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
+    let plan =
+        project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
     let child = project
         .enki(&["run", "--plan", plan.to_str().unwrap()])
         .stdin(Stdio::null())
@@ -288,18 +337,28 @@ needs = ["b"]
     std::fs::write(project.enki_dir().join("go-b"), "").unwrap();
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(stdout(&output).contains("interrupted"), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("interrupted"),
+        "{}",
+        describe(&output)
+    );
     let subjects = project.commit_subjects("main");
     for step in ["A", "B", "C"] {
         assert_eq!(
-            subjects.iter().filter(|s| s.starts_with(&format!("{step} (task-"))).count(),
+            subjects
+                .iter()
+                .filter(|s| s.starts_with(&format!("{step} (task-")))
+                .count(),
             1,
             "{subjects:?}"
         );
     }
     let b = project.task_by_step("b");
     assert_eq!(b["status"], "done");
-    assert!(b["attempts"].as_i64().unwrap() >= 2, "the interrupted attempt counts: {b}");
+    assert!(
+        b["attempts"].as_i64().unwrap() >= 2,
+        "the interrupted attempt counts: {b}"
+    );
     let detail: Value = serde_json::from_slice(
         &project
             .enki(&["task", b["id"].as_str().unwrap(), "--json"])
@@ -351,7 +410,13 @@ steps = [ { say = "Noted." } ]
     assert!(project.root.join("a.txt").exists() && project.root.join("b.txt").exists());
     assert_eq!(status_of(&project, "b"), "done");
     let subjects = project.commit_subjects("main");
-    let a = subjects.iter().position(|s| s.starts_with("Write a (")).unwrap();
-    let b = subjects.iter().position(|s| s.starts_with("Write b (")).unwrap();
+    let a = subjects
+        .iter()
+        .position(|s| s.starts_with("Write a ("))
+        .unwrap();
+    let b = subjects
+        .iter()
+        .position(|s| s.starts_with("Write b ("))
+        .unwrap();
     assert!(a < b, "{subjects:?}");
 }

@@ -36,6 +36,13 @@ pub enum Progress {
         task: String,
         text: String,
     },
+    /// One entry of a worker's live transcript (`kind`: message, thought,
+    /// tool, tool_update, plan, permission).
+    WorkerTranscript {
+        task: String,
+        kind: String,
+        text: String,
+    },
     WorkerFailed {
         task: String,
         error: String,

@@ -63,6 +63,8 @@ struct Runtime {
     merge_nudge: mpsc::UnboundedSender<()>,
     merges_pending: BTreeSet<String>,
     planner_prompts: Option<mpsc::UnboundedSender<String>>,
+    /// Where a planner started later reports; dropped once one has started.
+    planner_events: Option<mpsc::UnboundedSender<PlannerMessage>>,
     planner_busy: bool,
     planner_notes: Vec<String>,
     titles: HashMap<String, (String, String)>,
@@ -102,6 +104,7 @@ pub async fn run(
         merge_nudge,
         merges_pending: BTreeSet::new(),
         planner_prompts: None,
+        planner_events: None,
         planner_busy: false,
         planner_notes: Vec::new(),
         titles: HashMap::new(),
@@ -173,7 +176,12 @@ pub async fn run(
             },
         }
         if options.exit_when_idle && rt.is_idle() {
-            break;
+            // Signals written just before (e.g. by the planner's last tool
+            // call) may not have woken us yet: apply them before deciding.
+            rt.apply_signals().await;
+            if rt.is_idle() {
+                break;
+            }
         }
     }
 
@@ -513,6 +521,9 @@ impl Runtime {
                     self.emit(Progress::WorkerActivity { task, text });
                 }
             }
+            WorkerMessage::Transcript { task, kind, text } => {
+                self.emit(Progress::WorkerTranscript { task, kind, text });
+            }
             WorkerMessage::Finished { task, result } => {
                 if self.workers.remove(&task).is_none() {
                     return;
@@ -589,7 +600,29 @@ impl Runtime {
         }
     }
 
+    /// Sends the planner a prompt, starting the planner on the first one
+    /// (with its standing instructions in front of the user's words).
     fn prompt_planner(&mut self, text: String) {
+        if self.planner_prompts.is_none() {
+            let Some(events) = self.planner_events.take() else {
+                self.emit(Progress::Warning {
+                    message: "the planner is not available".into(),
+                });
+                return;
+            };
+            let (prompts_tx, prompts_rx) = mpsc::unbounded_channel();
+            tokio::spawn(planner::run_planner(self.ctx.clone(), prompts_rx, events));
+            self.planner_prompts = Some(prompts_tx);
+            let first = format!(
+                "{}\n\n# The user's request\n\n{text}",
+                planner::system_prompt(&self.ctx)
+            );
+            return self.send_to_planner(first);
+        }
+        self.send_to_planner(text);
+    }
+
+    fn send_to_planner(&mut self, text: String) {
         if let Some(prompts) = &self.planner_prompts
             && prompts.send(text).is_ok()
         {
@@ -611,7 +644,7 @@ impl Runtime {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        self.prompt_planner(text);
+        self.send_to_planner(text);
     }
 
     /// Applies every waiting signal file in order, then deletes it.

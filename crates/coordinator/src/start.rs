@@ -28,12 +28,14 @@ pub enum StartError {
     Project(String),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct StartOptions {
     /// `ENKI_DIR`-style explicit `.enki/`; otherwise found from the current directory.
     pub enki_dir: Option<PathBuf>,
     /// `--agent`.
     pub agent: Option<String>,
+    /// Answers permission requests the policy leaves to a person (the TUI).
+    pub ask_policy: Option<Arc<dyn enki_acp::PermissionPolicy>>,
 }
 
 /// Locates the project, loads configuration and roles, opens the store,
@@ -103,7 +105,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         enki_bin,
         agent_override: options.agent.clone(),
         base_branch,
-        ask_policy: None,
+        ask_policy: options.ask_policy.clone(),
     };
     Ok((Arc::new(ctx), lock))
 }

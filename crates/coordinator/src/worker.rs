@@ -24,6 +24,12 @@ pub enum WorkerMessage {
         task: String,
         text: Option<String>,
     },
+    /// A transcript entry for live views.
+    Transcript {
+        task: String,
+        kind: String,
+        text: String,
+    },
     Finished {
         task: String,
         result: WorkResult,
@@ -356,6 +362,49 @@ async fn drive(
     }
 }
 
+/// The part of an agent event a person reads in a live transcript.
+fn transcript_entry(event: &AgentEvent) -> Option<(&'static str, String)> {
+    match event {
+        AgentEvent::Update { update, .. } => match update {
+            SessionUpdate::AgentMessageChunk { text } => Some(("message", text.clone())),
+            SessionUpdate::AgentThoughtChunk { text } => Some(("thought", text.clone())),
+            SessionUpdate::ToolCall { title, status, .. } => Some((
+                "tool",
+                format!(
+                    "{title}{}",
+                    status
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                ),
+            )),
+            SessionUpdate::ToolCallUpdate {
+                id, title, status, ..
+            } => Some((
+                "tool_update",
+                format!(
+                    "{} {}",
+                    title.clone().unwrap_or_else(|| id.clone()),
+                    status.clone().unwrap_or_default()
+                ),
+            )),
+            SessionUpdate::Plan { entries } => Some((
+                "plan",
+                entries
+                    .iter()
+                    .map(|e| format!("[{}] {}", e.status.as_deref().unwrap_or(" "), e.content))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )),
+            _ => None,
+        },
+        AgentEvent::Permission {
+            title, decision, ..
+        } => Some(("permission", format!("{title}: {decision}"))),
+        _ => None,
+    }
+}
+
 async fn record_event(
     ctx: &Shared,
     task: &TaskRow,
@@ -365,6 +414,13 @@ async fn record_event(
     tx: &mpsc::UnboundedSender<WorkerMessage>,
 ) {
     let id = task.id.clone();
+    if let Some((kind, text)) = transcript_entry(event) {
+        let _ = tx.send(WorkerMessage::Transcript {
+            task: id.clone(),
+            kind: kind.to_string(),
+            text,
+        });
+    }
     let logged = match event {
         AgentEvent::Update { update, .. } => {
             if let SessionUpdate::AgentMessageChunk { text } = update {

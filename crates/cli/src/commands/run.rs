@@ -66,6 +66,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let (ctx, _lock) = enki_coordinator::prepare(&StartOptions {
         enki_dir: None,
         agent: args.agent.clone(),
+        ask_policy: None,
     })?;
     if let Some(plan) = &plan {
         let mut store = enki_store::Store::open_existing(&ctx.layout.db())?;
@@ -259,7 +260,7 @@ impl Printer {
                 }
             }
             Progress::PlannerTool { title } => self.out(&format!("planner ⚙ {title}")),
-            Progress::PlannerIdle => {}
+            Progress::PlannerIdle | Progress::WorkerTranscript { .. } => {}
             Progress::Mail { from, to, subject } => self.out(&format!("✉ {from} → {to}: {subject}")),
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
             Progress::Finished {

@@ -207,7 +207,11 @@ impl Orchestrator {
         self.graph.executions.values().any(|e| {
             e.steps.iter().any(|t| match self.graph.status(t) {
                 Some(TaskStatus::Paused) => true,
-                Some(s) => e.status == ExecutionStatus::Paused && !s.is_terminal() && s != TaskStatus::Blocked,
+                Some(s) => {
+                    e.status == ExecutionStatus::Paused
+                        && !s.is_terminal()
+                        && s != TaskStatus::Blocked
+                }
                 None => false,
             })
         })
