@@ -169,6 +169,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check git, the configured agents, reflink support, file-watch limits and the database.
+    Doctor {
+        /// Check this agent instead of the configured ones.
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Run one handshake and one prompt against an agent and print the transcript.
+    AgentTest {
+        /// The agent: claude, codex, gemini, opencode, sim, or a command [default: the
+        /// configured worker agent].
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
+        /// The prompt to send.
+        #[arg(long)]
+        prompt: Option<String>,
+    },
     /// Run the built-in scripted ACP agent (for demos and tests).
     SimAgent {
         /// The script for prompts that no [[sim:NAME]] marker or role selects.
@@ -247,6 +265,26 @@ fn main() -> ExitCode {
         Command::Retry { task } => commands::ops::retry(&task),
         Command::Stop => commands::ops::stop(),
         Command::Logs { task, follow, json } => commands::logs::run(&task, follow, json),
+        Command::Doctor { agent, output } => {
+            return match commands::doctor::run(agent, output.json) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(err) => {
+                    eprintln!("enki: error: {err:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::AgentTest { agent, prompt } => {
+            return match commands::agent_test::run(agent, prompt) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(err) => {
+                    eprintln!("enki: error: {err:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Command::SimAgent {
             script,
             scripts_dir,

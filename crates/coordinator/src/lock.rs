@@ -58,7 +58,7 @@ impl CoordinatorLock {
                 .open(&path)
             {
                 Ok(mut file) => {
-                    write!(file, "{} {session}\n", std::process::id()).map_err(io)?;
+                    writeln!(file, "{} {session}", std::process::id()).map_err(io)?;
                     return Ok(CoordinatorLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read_lock(&path) {

@@ -1,7 +1,10 @@
 //! One file per command, plus what they share: finding and opening the
 //! project's database, the session scope, and printing.
 
+pub mod agent_test;
+pub mod agents;
 pub mod dag;
+pub mod doctor;
 pub mod init;
 pub mod logs;
 pub mod mail;

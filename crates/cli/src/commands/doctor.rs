@@ -1,0 +1,302 @@
+//! `enki doctor`: checks git, the configured agents, reflink support,
+//! file-watch limits and the database, and says how to fix what is wrong.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::agents::{configured_agents, enki_bin, find_program, load_config, runtime, start_agent};
+use super::{print_json, print_text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub level: Level,
+    pub detail: String,
+    /// How to fix it, when something is wrong.
+    pub fix: Option<String>,
+}
+
+fn check(
+    name: impl Into<String>,
+    level: Level,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
+    Check {
+        name: name.into(),
+        level,
+        detail: detail.into(),
+        fix: fix.map(str::to_string),
+    }
+}
+
+/// git must exist and be new enough for `merge-tree --write-tree` (2.38).
+fn check_git() -> Check {
+    let output = Command::new("git").arg("--version").output().ok();
+    let Some(output) = output.filter(|o| o.status.success()) else {
+        return check(
+            "git",
+            Level::Error,
+            "git is not installed",
+            Some("install git 2.38 or newer"),
+        );
+    };
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let version: Vec<u32> = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .split('.')
+        .take(2)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if version.len() == 2 && (version[0], version[1]) < (2, 38) {
+        return check(
+            "git",
+            Level::Error,
+            format!("{text} is too old"),
+            Some("install git 2.38 or newer"),
+        );
+    }
+    check("git", Level::Ok, text, None)
+}
+
+/// Whether `dir`'s file system clones files (reflinks), via `cp --reflink=always`.
+fn check_reflink(dir: &Path) -> Check {
+    let probe = || -> std::io::Result<bool> {
+        let scratch = tempfile::tempdir_in(dir)?;
+        let source = scratch.path().join("probe");
+        std::fs::write(&source, b"enki reflink probe")?;
+        let status = Command::new("cp")
+            .arg("--reflink=always")
+            .arg(&source)
+            .arg(scratch.path().join("clone"))
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        Ok(status.success())
+    };
+    match probe() {
+        Ok(true) => check(
+            "reflink",
+            Level::Ok,
+            format!("{} supports reflink copies", dir.display()),
+            None,
+        ),
+        Ok(false) => check(
+            "reflink",
+            Level::Warning,
+            format!(
+                "{} does not support reflink copies; worker copies use plain copies",
+                dir.display()
+            ),
+            Some("put the project on btrfs, XFS or APFS for instant copies of large projects"),
+        ),
+        Err(e) => check(
+            "reflink",
+            Level::Warning,
+            format!("could not probe {}: {e}", dir.display()),
+            None,
+        ),
+    }
+}
+
+fn read_number(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn check_inotify() -> Vec<Check> {
+    let mut checks = Vec::new();
+    match read_number("/proc/sys/fs/inotify/max_user_watches") {
+        Some(n) if n < 8192 => checks.push(check(
+            "inotify watches",
+            Level::Warning,
+            format!("max_user_watches is {n}; enki falls back to its 1-second rescan when watches run out"),
+            Some("sudo sysctl fs.inotify.max_user_watches=524288"),
+        )),
+        Some(n) => checks.push(check("inotify watches", Level::Ok, format!("max_user_watches is {n}"), None)),
+        None => checks.push(check(
+            "inotify watches",
+            Level::Warning,
+            "cannot read /proc/sys/fs/inotify/max_user_watches; enki relies on its periodic rescan",
+            None,
+        )),
+    }
+    if let Some(n) = read_number("/proc/sys/fs/inotify/max_user_instances")
+        && n < 16
+    {
+        checks.push(check(
+            "inotify instances",
+            Level::Warning,
+            format!("max_user_instances is {n}"),
+            Some("sudo sysctl fs.inotify.max_user_instances=256"),
+        ));
+    }
+    checks
+}
+
+fn check_database(layout: Option<&enki_project::Layout>) -> Check {
+    let Some(layout) = layout else {
+        return check(
+            "database",
+            Level::Warning,
+            "no initialised .enki/ here",
+            Some("run `enki init` in the project"),
+        );
+    };
+    match enki_store::Store::open_existing(&layout.db()) {
+        Ok(store) => {
+            let result: Result<String, _> =
+                store
+                    .connection()
+                    .query_row("PRAGMA quick_check", [], |r| r.get(0));
+            match result {
+                Ok(ok) if ok == "ok" => check(
+                    "database",
+                    Level::Ok,
+                    format!(
+                        "{} (schema {})",
+                        layout.db().display(),
+                        enki_store::SCHEMA_VERSION
+                    ),
+                    None,
+                ),
+                Ok(problem) => check(
+                    "database",
+                    Level::Error,
+                    format!("{}: {problem}", layout.db().display()),
+                    Some("restore the database from a backup, or move it away and run `enki init`"),
+                ),
+                Err(e) => check("database", Level::Error, e.to_string(), None),
+            }
+        }
+        Err(e) => check(
+            "database",
+            Level::Error,
+            e.to_string(),
+            Some("see the message; `enki init` creates a missing database"),
+        ),
+    }
+}
+
+pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
+    let mut checks = vec![check_git()];
+    let (layout, config) = match load_config() {
+        Ok(pair) => pair,
+        Err(e) => {
+            checks.push(check(
+                "configuration",
+                Level::Error,
+                format!("{e:#}"),
+                Some("fix the file and line named"),
+            ));
+            (
+                enki_project::Layout::locate_from_env().ok(),
+                enki_config::Config::default(),
+            )
+        }
+    };
+    let bin = enki_bin()?;
+    let timeout = Duration::from_secs(config.agent.init_timeout_secs.min(10));
+    let runtime = runtime()?;
+    let scratch = tempfile::tempdir()?;
+    for (roles, resolved) in configured_agents(&config, agent.as_deref(), &bin) {
+        let roles = roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let name = format!("agent {} ({roles})", resolved.name);
+        if find_program(&resolved.program).is_none() {
+            checks.push(check(
+                name,
+                Level::Error,
+                format!("`{}` is not on PATH", resolved.program),
+                Some("install the agent, or choose another with --agent or [agent] command in .enki/enki.toml"),
+            ));
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let outcome = runtime.block_on(async {
+            let result = start_agent(&resolved, scratch.path(), timeout).await;
+            match result {
+                Ok((client, _, init)) => {
+                    client.shutdown().await;
+                    Ok(init)
+                }
+                Err(e) => Err(e),
+            }
+        });
+        match outcome {
+            Ok(init) => {
+                let auth = if init.auth_methods.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; auth methods: {}",
+                        init.auth_methods.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                checks.push(check(
+                    name,
+                    Level::Ok,
+                    format!(
+                        "`{}` answered initialize in {} ms (protocol {}){auth}",
+                        resolved.command_line(),
+                        started.elapsed().as_millis(),
+                        init.protocol_version
+                    ),
+                    None,
+                ));
+            }
+            Err(e) => checks.push(check(
+                name,
+                Level::Error,
+                e.to_string(),
+                Some("run `enki agent-test` for the full transcript; check the agent's own setup (API keys, login)"),
+            )),
+        }
+    }
+    let probe_dir = layout
+        .as_ref()
+        .map(|l| l.copies())
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    checks.push(check_reflink(&probe_dir));
+    checks.extend(check_inotify());
+    checks.push(check_database(layout.as_ref()));
+
+    let healthy = checks.iter().all(|c| c.level != Level::Error);
+    if json {
+        print_json(&serde_json::json!({"healthy": healthy, "checks": checks}))?;
+    } else {
+        for c in &checks {
+            let mark = match c.level {
+                Level::Ok => "✔",
+                Level::Warning => "!",
+                Level::Error => "✘",
+            };
+            print_text(&format!("{mark} {}: {}", c.name, c.detail))?;
+            if let Some(fix) = &c.fix {
+                print_text(&format!("    fix: {fix}"))?;
+            }
+        }
+        print_text(if healthy {
+            "everything enki needs is in place"
+        } else {
+            "some checks failed; see the fixes above"
+        })?;
+    }
+    Ok(healthy)
+}
