@@ -7,7 +7,7 @@ use anyhow::Result;
 use enki_acp::{AgentEvent, SessionUpdate};
 use enki_config::AgentRole;
 
-use super::agents::{enki_bin, find_program, load_config, runtime, start_agent};
+use super::agents::{enki_bin, find_program, load_config, program_missing, runtime, start_agent};
 use super::print_text;
 
 const DEFAULT_PROMPT: &str =
@@ -69,7 +69,7 @@ pub fn run(agent: Option<String>, prompt: Option<String>) -> Result<bool> {
         resolved.command_line()
     ))?;
     if find_program(&resolved.program).is_none() {
-        print_text(&format!("✘ `{}` is not on PATH", resolved.program))?;
+        print_text(&format!("✘ {}", program_missing(&resolved.program)))?;
         return Ok(false);
     }
     let prompt = prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_string());
@@ -78,7 +78,7 @@ pub fn run(agent: Option<String>, prompt: Option<String>) -> Result<bool> {
     let runtime = runtime()?;
     runtime.block_on(async {
         print_text("→ initialize (protocol 1; client offers fs read/write)")?;
-        let (client, mut events, init) = match start_agent(&resolved, scratch.path(), timeout).await {
+        let (client, mut events, init) = match start_agent(&resolved, scratch.path(), timeout, config.sim.scripts.as_deref()).await {
             Ok(started) => started,
             Err(e) => {
                 print_text(&format!("✘ {e}"))?;

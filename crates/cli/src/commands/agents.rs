@@ -54,11 +54,24 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// Why `program` cannot be started when [`find_program`] does not find it.
+pub fn program_missing(program: &str) -> String {
+    if program.contains('/') {
+        format!("`{program}` does not exist or is not a file")
+    } else {
+        format!("`{program}` is not on PATH")
+    }
+}
+
 /// Starts the agent in `cwd` with enki's environment and answers `initialize`.
+/// `sim_scripts` is the `[sim] scripts` setting, passed as `ENKI_SIM_SCRIPTS`
+/// (unless the environment sets it) as the coordinator does, so the agent
+/// checked is the agent a run would start.
 pub async fn start_agent(
     agent: &ResolvedAgent,
     cwd: &Path,
     timeout: Duration,
+    sim_scripts: Option<&Path>,
 ) -> Result<
     (
         AcpClient,
@@ -71,6 +84,11 @@ pub async fn start_agent(
         .filter(|(k, _)| k != "CLAUDECODE")
         .collect();
     env.extend(agent.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if let Some(scripts) = sim_scripts
+        && !env.iter().any(|(k, _)| k == "ENKI_SIM_SCRIPTS")
+    {
+        env.push(("ENKI_SIM_SCRIPTS".into(), scripts.display().to_string()));
+    }
     let command = AgentCommand {
         program: agent.program.clone(),
         args: agent.args.clone(),

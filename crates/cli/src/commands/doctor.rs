@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::agents::{configured_agents, enki_bin, find_program, load_config, runtime, start_agent};
+use super::agents::{
+    configured_agents, enki_bin, find_program, load_config, program_missing, runtime, start_agent,
+};
 use super::{print_json, print_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -222,14 +224,20 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
             checks.push(check(
                 name,
                 Level::Error,
-                format!("`{}` is not on PATH", resolved.program),
+                program_missing(&resolved.program),
                 Some("install the agent, or choose another with --agent or [agent] command in .enki/enki.toml"),
             ));
             continue;
         }
         let started = std::time::Instant::now();
         let outcome = runtime.block_on(async {
-            let result = start_agent(&resolved, scratch.path(), timeout).await;
+            let result = start_agent(
+                &resolved,
+                scratch.path(),
+                timeout,
+                config.sim.scripts.as_deref(),
+            )
+            .await;
             match result {
                 Ok((client, _, init)) => {
                     client.shutdown().await;

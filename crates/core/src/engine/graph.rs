@@ -55,6 +55,30 @@ pub(crate) struct Execution {
     pub status: ExecutionStatus,
     /// Task ids in step order.
     pub steps: Vec<String>,
+    /// How many of its tasks are in each status (indexed by [`status_slot`]),
+    /// so settling an execution does not walk its steps.
+    pub counts: [usize; STATUS_SLOTS],
+    /// Ready tasks per tier, in step order: the scheduler's queue.
+    pub ready: BTreeMap<Tier, BTreeSet<(i64, String)>>,
+}
+
+pub(crate) const STATUS_SLOTS: usize = 9;
+
+pub(crate) fn status_slot(status: TaskStatus) -> usize {
+    TaskStatus::ALL
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or(0)
+}
+
+impl Execution {
+    pub(crate) fn count(&self, status: TaskStatus) -> usize {
+        self.counts[status_slot(status)]
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        self.ready.values().any(|set| !set.is_empty())
+    }
 }
 
 /// The DAG of every loaded execution.
@@ -111,6 +135,32 @@ impl Graph {
             .map(String::as_str)
     }
 
+    /// Changes a task's status, keeping the execution's counts and ready
+    /// queues in step. Returns the previous status.
+    pub(crate) fn set_status(&mut self, task: &str, status: TaskStatus) -> Option<TaskStatus> {
+        let node = self.nodes.get_mut(task)?;
+        let previous = node.status;
+        if previous == status {
+            return Some(previous);
+        }
+        node.status = status;
+        let (tier, key) = (node.tier, (node.step_index, node.id.clone()));
+        if let Some(execution) = self.executions.get_mut(&node.execution) {
+            execution.counts[status_slot(previous)] =
+                execution.counts[status_slot(previous)].saturating_sub(1);
+            execution.counts[status_slot(status)] += 1;
+            if previous == TaskStatus::Ready
+                && let Some(set) = execution.ready.get_mut(&tier)
+            {
+                set.remove(&key);
+            }
+            if status == TaskStatus::Ready {
+                execution.ready.entry(tier).or_default().insert(key);
+            }
+        }
+        Some(previous)
+    }
+
     /// Inserts or replaces an execution. Existing nodes keep their in-memory
     /// state unless the snapshot moved them on (the store is the truth for
     /// everything but a running worker, which only the coordinator knows).
@@ -140,12 +190,27 @@ impl Graph {
             );
         }
         steps.sort();
+        let mut counts = [0; STATUS_SLOTS];
+        let mut ready: BTreeMap<Tier, BTreeSet<(i64, String)>> = BTreeMap::new();
+        for (index, id) in &steps {
+            if let Some(node) = self.nodes.get(id) {
+                counts[status_slot(node.status)] += 1;
+                if node.status == TaskStatus::Ready {
+                    ready
+                        .entry(node.tier)
+                        .or_default()
+                        .insert((*index, id.clone()));
+                }
+            }
+        }
         self.executions.insert(
             snapshot.id,
             Execution {
                 order: snapshot.order,
                 status: snapshot.status,
                 steps: steps.into_iter().map(|(_, id)| id).collect(),
+                counts,
+                ready,
             },
         );
     }
@@ -207,30 +272,25 @@ impl Graph {
     /// The status an execution should have from its nodes, or `None` while
     /// work remains (the current running/paused status then stands).
     pub(crate) fn settled_execution_status(&self, execution: &str) -> Option<ExecutionStatus> {
-        let steps = self.steps(execution);
-        if steps.is_empty() {
+        let e = self.executions.get(execution)?;
+        if e.steps.is_empty() {
             return None;
         }
-        let statuses: Vec<TaskStatus> = steps.iter().filter_map(|t| self.status(t)).collect();
-        let active = statuses.iter().any(|s| {
-            matches!(
-                s,
-                TaskStatus::Pending
-                    | TaskStatus::Ready
-                    | TaskStatus::Running
-                    | TaskStatus::WorkerDone
-                    | TaskStatus::Paused
-            )
-        });
+        let active = [
+            TaskStatus::Pending,
+            TaskStatus::Ready,
+            TaskStatus::Running,
+            TaskStatus::WorkerDone,
+            TaskStatus::Paused,
+        ]
+        .into_iter()
+        .any(|s| e.count(s) > 0);
         if active {
             return None;
         }
-        if statuses
-            .iter()
-            .any(|s| matches!(s, TaskStatus::Failed | TaskStatus::Blocked))
-        {
+        if e.count(TaskStatus::Failed) + e.count(TaskStatus::Blocked) > 0 {
             Some(ExecutionStatus::Failed)
-        } else if statuses.contains(&TaskStatus::Done) {
+        } else if e.count(TaskStatus::Done) > 0 {
             Some(ExecutionStatus::Done)
         } else {
             Some(ExecutionStatus::Cancelled)

@@ -279,10 +279,11 @@ impl Orchestrator {
         reason: Option<String>,
         out: &mut Vec<Event>,
     ) {
-        if let Some(node) = self.graph.nodes.get_mut(task)
-            && node.status != status
+        if self
+            .graph
+            .set_status(task, status)
+            .is_some_and(|previous| previous != status)
         {
-            node.status = status;
             out.push(Event::TaskStatus {
                 task: task.to_string(),
                 status,

@@ -2,11 +2,11 @@
 //! limits, older executions first, but round-robin across executions so one
 //! busy execution cannot starve another.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::{ExecutionStatus, TaskStatus, Tier};
+use crate::{ExecutionStatus, Tier};
 
-use super::graph::Graph;
+use super::graph::{Execution, Graph};
 
 /// Concurrency limits. A tier without a limit is bounded only by `max_workers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,43 +46,40 @@ pub(crate) fn pick(graph: &Graph, limits: &Limits, running: &HashMap<Tier, usize
     if total >= limits.max_workers {
         return Vec::new();
     }
-    // Ready tasks of each running execution, oldest execution first.
-    let mut executions: Vec<(u64, &String)> = graph
+    // Running executions with ready tasks, oldest first.
+    let mut executions: Vec<(u64, &Execution)> = graph
         .executions
-        .iter()
-        .filter(|(_, e)| e.status == ExecutionStatus::Running)
-        .map(|(id, e)| (e.order, id))
+        .values()
+        .filter(|e| e.status == ExecutionStatus::Running && e.has_ready())
+        .map(|e| (e.order, e))
         .collect();
-    executions.sort();
-    let mut queues: Vec<std::collections::VecDeque<&String>> = executions
-        .iter()
-        .map(|(_, id)| {
-            graph
-                .steps(id)
-                .iter()
-                .filter(|t| graph.status(t) == Some(TaskStatus::Ready))
-                .collect()
-        })
-        .collect();
+    executions.sort_by_key(|(order, _)| *order);
+    // Per execution, a cursor into each tier's ready queue.
+    let mut taken: Vec<BTreeMap<Tier, usize>> = vec![BTreeMap::new(); executions.len()];
     let mut picked = Vec::new();
-    // Round-robin: one task per execution per round, skipping tasks whose
-    // tier is full (a later, lighter task of the same execution may fit).
+    // Round-robin: one task per execution per round, the earliest step whose
+    // tier still has room (a later, lighter step may fit when a tier is full).
     loop {
         let mut progressed = false;
-        for queue in &mut queues {
+        for (slot, (_, execution)) in executions.iter().enumerate() {
             if total >= limits.max_workers {
                 return picked;
             }
-            let position = queue.iter().position(|task| {
-                let tier = graph.tier(task).unwrap_or_default();
-                limits
-                    .for_tier(tier)
-                    .is_none_or(|max| per_tier.get(&tier).copied().unwrap_or(0) < max)
-            });
-            if let Some(position) = position
-                && let Some(task) = queue.remove(position)
-            {
-                let tier = graph.tier(task).unwrap_or_default();
+            let candidate = execution
+                .ready
+                .iter()
+                .filter(|(tier, _)| {
+                    limits
+                        .for_tier(**tier)
+                        .is_none_or(|max| per_tier.get(*tier).copied().unwrap_or(0) < max)
+                })
+                .filter_map(|(tier, set)| {
+                    let skip = taken[slot].get(tier).copied().unwrap_or(0);
+                    set.iter().nth(skip).map(|entry| (entry, *tier))
+                })
+                .min_by_key(|((index, _), _)| *index);
+            if let Some(((_, task), tier)) = candidate {
+                *taken[slot].entry(tier).or_insert(0) += 1;
                 *per_tier.entry(tier).or_insert(0) += 1;
                 total += 1;
                 picked.push(task.clone());
