@@ -19,6 +19,9 @@ pub struct Context {
     pub db: Db,
     pub layout: Layout,
     pub project_root: PathBuf,
+    /// The project's repository (the user's, or enki's hidden one for a
+    /// folder that is not a git repository).
+    pub git: enki_workspace::Git,
     pub config: Config,
     pub roles: RoleSet,
     pub session_id: String,

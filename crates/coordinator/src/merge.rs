@@ -211,11 +211,10 @@ async fn land(ctx: &Shared, request: &MergeRequestRow) -> Step {
 
 /// Removes the landed task's copy and branch.
 async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
-    let root = ctx.project_root.clone();
+    let git = ctx.git.clone();
     let copy = ctx.layout.copy_of(&request.task_id);
     let branch = request.branch.clone();
-    let result =
-        tokio::task::spawn_blocking(move || remove_copy(&root, &copy, Some(&branch))).await;
+    let result = tokio::task::spawn_blocking(move || remove_copy(&git, &copy, Some(&branch))).await;
     if let Ok(Err(e)) | Err(e) =
         result.map_err(|e| enki_workspace::GitError::Invalid(e.to_string()))
     {

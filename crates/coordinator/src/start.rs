@@ -99,6 +99,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         db,
         layout,
         project_root,
+        git,
         config,
         roles,
         session_id,

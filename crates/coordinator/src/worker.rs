@@ -146,7 +146,7 @@ async fn attempt_task(
         let id = task.id.clone();
         tokio::task::spawn_blocking(move || {
             create_copy(&CopyRequest {
-                project: &ctx.project_root,
+                project: &ctx.git,
                 copies_dir: &ctx.layout.copies(),
                 task_id: &id,
                 base: &ctx.base_branch,

@@ -39,6 +39,9 @@ impl GitError {
 #[derive(Debug, Clone)]
 pub struct Git {
     dir: PathBuf,
+    /// A repository kept outside the work tree (non-git projects keep
+    /// enki's own metadata in `.enki/git`); `None` for a normal repository.
+    git_dir: Option<PathBuf>,
     /// Whether git has a user identity here; asked once.
     identity: std::sync::OnceLock<bool>,
 }
@@ -47,8 +50,22 @@ impl Git {
     pub fn new(dir: impl Into<PathBuf>) -> Git {
         Git {
             dir: dir.into(),
+            git_dir: None,
             identity: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A work tree whose repository lives in `git_dir` (GIT_DIR/GIT_WORK_TREE).
+    pub fn with_git_dir(work_tree: impl Into<PathBuf>, git_dir: impl Into<PathBuf>) -> Git {
+        Git {
+            git_dir: Some(git_dir.into()),
+            ..Git::new(work_tree)
+        }
+    }
+
+    /// The separate repository, when there is one.
+    pub fn git_dir(&self) -> Option<&Path> {
+        self.git_dir.as_deref()
     }
 
     pub fn dir(&self) -> &Path {
@@ -58,6 +75,9 @@ impl Git {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(&self.dir).args(args);
+        if let Some(git_dir) = &self.git_dir {
+            cmd.env("GIT_DIR", git_dir).env("GIT_WORK_TREE", &self.dir);
+        }
         // Never open an editor or a pager, never prompt.
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_EDITOR", "true")
@@ -77,11 +97,12 @@ impl Git {
 
     fn has_identity(&self) -> bool {
         *self.identity.get_or_init(|| {
-            Command::new("git")
-                .arg("-C")
-                .arg(&self.dir)
-                .args(["config", "user.email"])
-                .output()
+            let mut cmd = Command::new("git");
+            cmd.arg("-C").arg(&self.dir).args(["config", "user.email"]);
+            if let Some(git_dir) = &self.git_dir {
+                cmd.env("GIT_DIR", git_dir);
+            }
+            cmd.output()
                 .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
         })
     }

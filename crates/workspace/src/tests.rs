@@ -20,9 +20,9 @@ fn repo() -> (tempfile::TempDir, Git) {
     (dir, git)
 }
 
-fn request<'a>(root: &'a Path, copies: &'a Path, task: &'a str) -> CopyRequest<'a> {
+fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> CopyRequest<'a> {
     CopyRequest {
-        project: root,
+        project,
         copies_dir: copies,
         task_id: task,
         base: "main",
@@ -40,7 +40,7 @@ fn a_copy_has_the_base_commit_and_ignored_files_but_not_uncommitted_changes() {
     std::fs::write(root.join("a.txt"), "user edit\n").unwrap();
     std::fs::write(root.join("scratch.txt"), "user's new file").unwrap();
     let copies = root.join(".enki/copies");
-    let copy = create_copy(&request(&root, &copies, "task-1")).unwrap();
+    let copy = create_copy(&request(&git, &copies, "task-1")).unwrap();
     assert!(!copy.reused);
     assert_eq!(copy.branch, "enki/task-1");
     assert_eq!(
@@ -66,7 +66,7 @@ fn a_copy_has_the_base_commit_and_ignored_files_but_not_uncommitted_changes() {
         "user edit\n"
     );
 
-    let again = create_copy(&request(&root, &copies, "task-1")).unwrap();
+    let again = create_copy(&request(&git, &copies, "task-1")).unwrap();
     assert!(again.reused);
 }
 
@@ -75,7 +75,7 @@ fn work_is_committed_and_landed_as_one_commit_on_the_base() {
     let (_dir, git) = repo();
     let root = git.dir().to_path_buf();
     let copies = root.join(".enki/copies");
-    let copy = create_copy(&request(&root, &copies, "task-2")).unwrap();
+    let copy = create_copy(&request(&git, &copies, "task-2")).unwrap();
     assert_eq!(commit_all(&copy.path, "nothing").unwrap(), None);
     std::fs::write(copy.path.join("b.txt"), "new\n").unwrap();
     std::fs::remove_file(copy.path.join("a.txt")).unwrap();
@@ -104,7 +104,7 @@ fn work_is_committed_and_landed_as_one_commit_on_the_base() {
         land_squash(&git, "main", &task_branch("task-2"), "again").unwrap(),
         LandOutcome::NothingToLand
     );
-    remove_copy(&root, &copy.path, Some(&copy.branch)).unwrap();
+    remove_copy(&git, &copy.path, Some(&copy.branch)).unwrap();
     assert!(!copy.path.exists());
     assert!(!git.branch_exists("enki/task-2"));
 }
@@ -114,8 +114,8 @@ fn conflicts_and_uncommitted_user_changes_leave_everything_as_it_was() {
     let (_dir, git) = repo();
     let root = git.dir().to_path_buf();
     let copies = root.join(".enki/copies");
-    let first = create_copy(&request(&root, &copies, "t-a")).unwrap();
-    let second = create_copy(&request(&root, &copies, "t-b")).unwrap();
+    let first = create_copy(&request(&git, &copies, "t-a")).unwrap();
+    let second = create_copy(&request(&git, &copies, "t-b")).unwrap();
     std::fs::write(first.path.join("a.txt"), "one\nTWO from a\n").unwrap();
     std::fs::write(second.path.join("a.txt"), "one\nTWO from b\n").unwrap();
     commit_all(&first.path, "a").unwrap();
@@ -135,7 +135,7 @@ fn conflicts_and_uncommitted_user_changes_leave_everything_as_it_was() {
     assert_eq!(git.rev_parse("main").unwrap(), main_before);
 
     // A user edit to a file the landing would change blocks it.
-    let third = create_copy(&request(&root, &copies, "t-c")).unwrap();
+    let third = create_copy(&request(&git, &copies, "t-c")).unwrap();
     std::fs::write(third.path.join("a.txt"), "changed by c\n").unwrap();
     commit_all(&third.path, "c").unwrap();
     std::fs::write(root.join("a.txt"), "the user's unsaved work\n").unwrap();
@@ -156,7 +156,7 @@ fn landing_when_the_user_is_on_another_branch_leaves_their_checkout_alone() {
     let (_dir, git) = repo();
     let root = git.dir().to_path_buf();
     let copies = root.join(".enki/copies");
-    let copy = create_copy(&request(&root, &copies, "t-d")).unwrap();
+    let copy = create_copy(&request(&git, &copies, "t-d")).unwrap();
     std::fs::write(copy.path.join("d.txt"), "d\n").unwrap();
     commit_all(&copy.path, "d").unwrap();
     git.run(&["checkout", "-q", "-b", "feature"]).unwrap();

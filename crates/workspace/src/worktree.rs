@@ -12,8 +12,8 @@ pub fn task_branch(task_id: &str) -> String {
 
 #[derive(Debug, Clone)]
 pub struct CopyRequest<'a> {
-    /// The user's project root (a git work tree).
-    pub project: &'a Path,
+    /// The user's project (its work tree and repository).
+    pub project: &'a Git,
     /// Where copies live (`.enki/copies`).
     pub copies_dir: &'a Path,
     pub task_id: &'a str,
@@ -35,7 +35,7 @@ pub struct Copy {
 
 /// Creates the copy, or reuses it when it is already there.
 pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
-    let project = Git::new(request.project);
+    let project = request.project;
     let path = request.copies_dir.join(request.task_id);
     let branch = task_branch(request.task_id);
     if path.join(".git").exists() {
@@ -56,7 +56,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         GitError::Invalid(format!(
             "the base '{}' is not a commit in {}",
             request.base,
-            request.project.display()
+            request.project.dir().display()
         ))
     })?;
     if project.branch_exists(&branch) {
@@ -73,7 +73,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         ])?;
     }
     if request.include_ignored {
-        copy_ignored(&project, request.project, &path)?;
+        copy_ignored(project, project.dir(), &path)?;
     }
     Ok(Copy {
         path,
@@ -128,8 +128,8 @@ pub fn commit_all(copy: &Path, message: &str) -> Result<Option<String>, GitError
 }
 
 /// Removes a copy and, when asked, its branch.
-pub fn remove_copy(project: &Path, copy: &Path, branch: Option<&str>) -> Result<(), GitError> {
-    let git = Git::new(project);
+pub fn remove_copy(project: &Git, copy: &Path, branch: Option<&str>) -> Result<(), GitError> {
+    let git = project;
     if copy.exists() {
         let path = copy.to_string_lossy().into_owned();
         if git.run(&["worktree", "remove", "--force", &path]).is_err() {
