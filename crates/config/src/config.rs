@@ -145,6 +145,8 @@ pub struct MergeConfig {
     /// file.
     pub verify: Option<String>,
     pub verify_timeout_secs: u64,
+    /// How long a merger agent may take to resolve a conflict.
+    pub resolve_timeout_secs: u64,
 }
 
 impl Default for MergeConfig {
@@ -152,6 +154,7 @@ impl Default for MergeConfig {
         MergeConfig {
             verify: None,
             verify_timeout_secs: 600,
+            resolve_timeout_secs: 900,
         }
     }
 }

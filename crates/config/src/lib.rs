@@ -29,6 +29,7 @@
 //! [merge]
 //! verify = "cargo test"
 //! verify_timeout_secs = 600
+//! resolve_timeout_secs = 900   # how long a merger agent may take
 //!
 //! [permissions]
 //! policy = "within_copy"   # allow_all | deny_all | ask

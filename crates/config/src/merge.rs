@@ -68,6 +68,10 @@ impl Config {
             &mut self.merge.verify_timeout_secs,
             file.merge.verify_timeout_secs,
         );
+        set(
+            &mut self.merge.resolve_timeout_secs,
+            file.merge.resolve_timeout_secs,
+        );
 
         set(&mut self.permissions.policy, file.permissions.policy);
 

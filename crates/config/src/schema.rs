@@ -73,6 +73,7 @@ pub(crate) struct FileGit {
 pub(crate) struct FileMerge {
     pub verify: Option<String>,
     pub verify_timeout_secs: Option<u64>,
+    pub resolve_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +176,10 @@ impl Checker<'_, '_> {
         self.at_least_one(
             f.merge.verify_timeout_secs,
             &["merge", "verify_timeout_secs"],
+        )?;
+        self.at_least_one(
+            f.merge.resolve_timeout_secs,
+            &["merge", "resolve_timeout_secs"],
         )?;
         self.not_blank(f.agent.auth_method.as_deref(), &["agent", "auth_method"])?;
         self.not_blank(f.git.base_branch.as_deref(), &["git", "base_branch"])?;

@@ -14,9 +14,11 @@ pub mod plan;
 mod planner;
 mod progress;
 pub mod prompt;
+mod resolve;
 mod runtime;
 mod snapshot;
 mod start;
+mod verify;
 mod worker;
 
 pub use context::{Context, Shared};

@@ -12,11 +12,16 @@
 mod copy;
 mod git;
 mod land;
+mod squash;
 mod worktree;
 
 pub use copy::copy_tree;
 pub use git::{Git, GitError};
 pub use land::{LandOutcome, land_squash};
+pub use squash::{
+    Advance, Squash, advance_branch, commit_resolution, files_with_markers, operation_in_progress,
+    scratch_worktree, squash_onto, start_conflicted_merge,
+};
 pub use worktree::{Copy, CopyRequest, commit_all, create_copy, remove_copy, task_branch};
 
 #[cfg(test)]

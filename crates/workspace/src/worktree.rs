@@ -84,7 +84,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
 }
 
 /// Copies the ignored files and folders of the project (never `.enki/`).
-fn copy_ignored(project: &Git, root: &Path, copy: &Path) -> Result<(), GitError> {
+pub(crate) fn copy_ignored(project: &Git, root: &Path, copy: &Path) -> Result<(), GitError> {
     let listing = project.run(&[
         "ls-files",
         "--others",

@@ -1,0 +1,238 @@
+//! Merger agents: a conflict is reproduced in a scratch worktree and the
+//! configured merger agent resolves it there. enki then checks that no
+//! conflict marker remains and commits the resolution as the squash commit.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use enki_acp::AcpClient;
+use enki_config::AgentRole;
+use enki_workspace::{
+    commit_resolution, files_with_markers, scratch_worktree, start_conflicted_merge,
+};
+
+use crate::context::Shared;
+
+/// What the merger is told about each side.
+struct Intent {
+    title: String,
+    description: String,
+    output: Option<String>,
+}
+
+async fn intent_of(ctx: &Shared, task_id: &str) -> Option<Intent> {
+    let id = task_id.to_string();
+    ctx.db
+        .call(move |s| {
+            Ok(s.task(&id)?.map(|t| Intent {
+                title: t.title,
+                description: t.description,
+                output: t.output,
+            }))
+        })
+        .await
+        .ok()
+        .flatten()
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n… ({} more bytes)", &text[..end], text.len() - end)
+}
+
+/// Builds the merger's prompt: the files, both sides' intent and diffs.
+async fn merger_prompt(
+    ctx: &Shared,
+    task_id: &str,
+    base_tip: &str,
+    branch: &str,
+    files: &[String],
+) -> String {
+    let git = ctx.git.clone();
+    let (base, branch_name, tip) = (
+        base_tip.to_string(),
+        branch.to_string(),
+        base_tip.to_string(),
+    );
+    let files_owned = files.to_vec();
+    let facts = tokio::task::spawn_blocking(move || {
+        let fork = git
+            .run(&["merge-base", &base, &branch_name])
+            .unwrap_or_default();
+        let landed = git
+            .run(&["log", "--format=%s", &format!("{fork}..{tip}")])
+            .unwrap_or_default();
+        let mut ours = vec![
+            "diff".to_string(),
+            fork.clone(),
+            branch_name.clone(),
+            "--".into(),
+        ];
+        ours.extend(files_owned.iter().cloned());
+        let mut theirs = vec!["diff".to_string(), fork.clone(), tip.clone(), "--".into()];
+        theirs.extend(files_owned.iter().cloned());
+        let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+        let theirs: Vec<&str> = theirs.iter().map(String::as_str).collect();
+        (
+            landed,
+            git.run(&ours).unwrap_or_default(),
+            git.run(&theirs).unwrap_or_default(),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let (landed, this_diff, other_diff) = facts;
+
+    let mut p = String::new();
+    let _ = writeln!(
+        p,
+        "You are enki's merger. Two pieces of work changed the same lines. Resolve the merge conflicts in \
+this working copy so that BOTH sides' intent is kept, remove every conflict marker (<<<<<<<, =======, >>>>>>>), \
+and leave the files ready to commit. Do not commit; enki commits when you finish.\n"
+    );
+    let _ = writeln!(p, "Conflicted files:");
+    for file in files {
+        let _ = writeln!(p, "- {file}");
+    }
+    if let Some(this) = intent_of(ctx, task_id).await {
+        let _ = writeln!(
+            p,
+            "\n# This side: {} ({task_id})\n{}",
+            this.title,
+            this.description.trim()
+        );
+        if let Some(output) = this.output {
+            let _ = writeln!(p, "Its worker reported: {}", output.trim());
+        }
+    }
+    let _ = writeln!(
+        p,
+        "\n# The other side: work that landed on the base meanwhile"
+    );
+    for subject in landed.lines().take(20) {
+        let _ = writeln!(p, "- {subject}");
+        if let Some(start) = subject.rfind("(task-")
+            && let Some(end) = subject[start..].find(')')
+        {
+            let other = &subject[start + 1..start + end];
+            if let Some(intent) = intent_of(ctx, other).await {
+                let _ = writeln!(p, "  {}", intent.description.trim().replace('\n', "\n  "));
+                if let Some(output) = intent.output {
+                    let _ = writeln!(p, "  Its worker reported: {}", output.trim());
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        p,
+        "\n# This side's changes\n```diff\n{}\n```",
+        clip(&this_diff, 12_000)
+    );
+    let _ = writeln!(
+        p,
+        "\n# The other side's changes\n```diff\n{}\n```",
+        clip(&other_diff, 12_000)
+    );
+    let _ = writeln!(
+        p,
+        "\nWhen done, end your reply with [OUTPUT]how you resolved it[/OUTPUT]."
+    );
+    p
+}
+
+/// Resolves a conflict with the merger agent. Returns the squash commit of
+/// the resolved merge (its worktree stays at `worktree`), or why it failed.
+pub async fn resolve_conflict(
+    ctx: &Shared,
+    task_id: &str,
+    branch: &str,
+    base_tip: &str,
+    message: &str,
+    worktree: &Path,
+) -> Result<String, String> {
+    let (git, path, tip) = (
+        ctx.git.clone(),
+        worktree.to_path_buf(),
+        base_tip.to_string(),
+    );
+    let branch_owned = branch.to_string();
+    let files = tokio::task::spawn_blocking(move || {
+        scratch_worktree(&git, &path, &tip, true)?;
+        start_conflicted_merge(&path, &branch_owned)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("reproducing the conflict: {e}"))?;
+    if files.is_empty() {
+        return Err("git reported a conflict but no file is unmerged".into());
+    }
+    let prompt = merger_prompt(ctx, task_id, base_tip, branch, &files).await;
+
+    let agent = ctx.agent(AgentRole::Merger, None, None);
+    let command = ctx.agent_command(&agent, worktree.to_path_buf(), &format!("merger-{task_id}"));
+    let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
+        .await
+        .map_err(|e| format!("the merger agent ({}) did not start: {e}", agent.name))?;
+    let limit = Duration::from_secs(ctx.config.merge.resolve_timeout_secs);
+    let turn = async {
+        client.initialize().await?;
+        let session = client
+            .new_session(
+                worktree,
+                &[ctx.mcp_server(vec![
+                    "--role".into(),
+                    "merger".into(),
+                    "--task-id".into(),
+                    task_id.to_string(),
+                ])],
+            )
+            .await?;
+        let prompt_turn = client.prompt(&session, &prompt);
+        tokio::pin!(prompt_turn);
+        loop {
+            tokio::select! {
+                result = &mut prompt_turn => break result,
+                // Drain events so the connection never backs up.
+                _ = events.recv() => {}
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(limit, turn).await;
+    client.shutdown().await;
+    match outcome {
+        Err(_) => {
+            return Err(format!(
+                "the merger did not finish within {} s",
+                limit.as_secs()
+            ));
+        }
+        Ok(Err(e)) => return Err(format!("the merger failed: {e}")),
+        Ok(Ok(stop)) if !stop.is_success() => {
+            return Err(format!(
+                "the merger ended its turn with `{}`",
+                stop.as_str()
+            ));
+        }
+        Ok(Ok(_)) => {}
+    }
+    let (path, message) = (worktree.to_path_buf(), message.to_string());
+    tokio::task::spawn_blocking(move || {
+        let left = files_with_markers(&path, &files);
+        if !left.is_empty() {
+            return Err(format!(
+                "the merger left conflict markers in: {}",
+                left.join(", ")
+            ));
+        }
+        commit_resolution(&path, &message).map_err(|e| format!("committing the resolution: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
