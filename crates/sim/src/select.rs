@@ -1,6 +1,8 @@
 //! Which script runs for a prompt.
 //!
 //! In order:
+//! 0. for the planner and merger roles, `<scripts dir>/<role>.toml` when it
+//!    exists (their prompts quote other tasks' descriptions, markers and all);
 //! 1. a marker `[[sim:NAME]]` anywhere in the prompt text selects
 //!    `<scripts dir>/NAME.toml` (or `NAME.json`; `NAME` may also carry the
 //!    extension). A marker naming a missing script is an error for that turn.
@@ -96,6 +98,16 @@ fn find_in(dir: &Path, name: &str) -> Option<PathBuf> {
 /// Applies the selection rules. `role` is the `enki` server's `--role`.
 /// An error is a clear message for a turn that cannot run.
 pub fn choose(prompt: &str, role: Option<&str>, sources: &Sources) -> Result<Choice, String> {
+    // Planner and merger prompts quote other tasks' descriptions, markers
+    // included, so their own role script wins over a quoted marker.
+    if let (Some(role @ ("planner" | "merger")), Some(dir)) = (role, &sources.scripts_dir)
+        && let Some(path) = find_in(dir, role)
+    {
+        return Ok(Choice::Role {
+            role: role.to_string(),
+            path,
+        });
+    }
     if let Some(name) = marker(prompt) {
         if !valid_name(name) {
             return Err(format!(
