@@ -11,12 +11,16 @@
 
 mod copy;
 mod git;
+mod hidden;
 mod land;
 mod squash;
 mod worktree;
 
 pub use copy::copy_tree;
 pub use git::{Git, GitError};
+pub use hidden::{
+    HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,
+};
 pub use land::{LandOutcome, land_squash};
 pub use squash::{
     Advance, Squash, advance_branch, commit_resolution, files_with_markers, operation_in_progress,

@@ -170,3 +170,87 @@ fn landing_when_the_user_is_on_another_branch_leaves_their_checkout_alone() {
     );
     assert_eq!(git.run(&["show", "main:d.txt"]).unwrap(), "d");
 }
+
+mod squash {
+    use super::*;
+    use crate::{Advance, Squash, advance_branch, operation_in_progress, squash_onto};
+
+    fn branch_with_file(git: &Git, copies: &Path, task: &str, file: &str) {
+        let copy = create_copy(&request(git, copies, task)).unwrap();
+        std::fs::write(copy.path.join(file), format!("{task}\n")).unwrap();
+        commit_all(&copy.path, task).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_branch_is_a_clear_error() {
+        let (_dir, git) = repo();
+        let tip = git.rev_parse("main").unwrap();
+        let err = squash_onto(&git, &tip, "enki/gone", "m").unwrap_err();
+        assert!(err.to_string().contains("no longer exists"), "{err}");
+    }
+
+    #[test]
+    fn a_base_that_moved_is_detected_and_nothing_changes() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        let copies = root.join(".enki/copies");
+        branch_with_file(&git, &copies, "t1", "one.txt");
+        let old = git.rev_parse("main").unwrap();
+        let Squash::Clean { commit } = squash_onto(&git, &old, "enki/t1", "one").unwrap() else {
+            panic!("expected a clean squash")
+        };
+        // The user commits meanwhile.
+        std::fs::write(root.join("user.txt"), "u\n").unwrap();
+        git.run(&["add", "user.txt"]).unwrap();
+        git.run(&["commit", "-q", "-m", "user"]).unwrap();
+        let moved = git.rev_parse("main").unwrap();
+        assert_eq!(
+            advance_branch(&git, "main", &old, &commit).unwrap(),
+            Advance::BaseMoved
+        );
+        assert_eq!(
+            git.rev_parse("main").unwrap(),
+            moved,
+            "the user's commit is kept"
+        );
+        // Recomputed on the new base, it lands on top of the user's commit.
+        let Squash::Clean { commit } = squash_onto(&git, &moved, "enki/t1", "one").unwrap() else {
+            panic!("expected a clean squash")
+        };
+        assert_eq!(
+            advance_branch(&git, "main", &moved, &commit).unwrap(),
+            Advance::Moved
+        );
+        assert!(root.join("one.txt").exists() && root.join("user.txt").exists());
+    }
+
+    #[test]
+    fn a_detached_head_is_left_alone_and_a_rebase_in_progress_is_reported() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        let copies = root.join(".enki/copies");
+        branch_with_file(&git, &copies, "t2", "two.txt");
+        let old = git.rev_parse("main").unwrap();
+        git.run(&["checkout", "-q", "--detach", "HEAD"]).unwrap();
+        let Squash::Clean { commit } = squash_onto(&git, &old, "enki/t2", "two").unwrap() else {
+            panic!("expected a clean squash")
+        };
+        assert_eq!(
+            advance_branch(&git, "main", &old, &commit).unwrap(),
+            Advance::Moved
+        );
+        assert!(
+            !root.join("two.txt").exists(),
+            "the detached checkout is not touched"
+        );
+        assert_eq!(git.current_branch().unwrap(), None);
+
+        assert_eq!(operation_in_progress(&git), None);
+        let git_dir = root.join(".git");
+        std::fs::create_dir_all(git_dir.join("rebase-merge")).unwrap();
+        assert_eq!(
+            operation_in_progress(&git).as_deref(),
+            Some("a rebase is in progress in the project")
+        );
+    }
+}

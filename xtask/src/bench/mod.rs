@@ -3,6 +3,7 @@
 pub mod client;
 mod coordinator;
 mod mcp;
+mod merge;
 mod stats;
 
 use std::path::PathBuf;
@@ -23,7 +24,11 @@ const BENCHES: &[(&str, &str, bool)] = &[
         "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory",
         true,
     ),
-    ("merge", "merge queue", false),
+    (
+        "merge",
+        "merge queue: merges per second for 50 small branches",
+        true,
+    ),
     ("tui", "TUI rendering", false),
 ];
 
@@ -79,6 +84,13 @@ pub fn run(args: &[String]) -> ExitCode {
             Ok(verdict) => verdict.exit_code(&opts),
             Err(err) => {
                 eprintln!("xtask bench coordinator: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        "merge" => match merge::run(&opts) {
+            Ok(verdict) => verdict.exit_code(&opts),
+            Err(err) => {
+                eprintln!("xtask bench merge: {err:#}");
                 ExitCode::FAILURE
             }
         },
