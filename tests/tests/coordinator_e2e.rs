@@ -420,3 +420,58 @@ steps = [ { say = "Noted." } ]
         .unwrap();
     assert!(a < b, "{subjects:?}");
 }
+
+#[test]
+fn stop_pauses_everything_and_logs_show_what_happened() {
+    let project = Project::with_sim("");
+    gated_script(&project, "gate", "go", "g.txt");
+    let plan =
+        project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
+    let child = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    let stopped = project.enki(&["stop"]).output().unwrap();
+    assert!(stopped.status.success(), "{}", describe(&stopped));
+    project.wait_until("the worker stopped", || {
+        status_of(&project, "g") == "paused"
+    });
+    let execution = project.task_by_step("g")["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The gate opens while the worker is stopped; resuming runs it again.
+    std::fs::write(project.enki_dir().join("go"), "").unwrap();
+    let resumed = project.enki(&["resume", &execution]).output().unwrap();
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(project.root.join("g.txt").exists());
+
+    let id = project.task_by_step("g")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = project.enki(&["logs", &id]).output().unwrap();
+    assert!(logs.status.success());
+    let text = stdout(&logs);
+    for kind in [
+        "created",
+        "attempt_started",
+        "attempt_ended",
+        "tool_call",
+        "report",
+        "merge_queued",
+    ] {
+        assert!(text.contains(kind), "no {kind} in the log:\n{text}");
+    }
+    assert!(text.contains("outcome=stopped"), "{text}");
+    // `-f` on a finished task prints the log and returns.
+    let followed = project.enki(&["logs", "-f", &id[..15]]).output().unwrap();
+    assert!(followed.status.success());
+    assert_eq!(stdout(&followed), text);
+}
