@@ -184,6 +184,18 @@ async fn land(ctx: &Shared, request: &MergeRequestRow) -> Step {
     let scratch = ctx.layout.dir.join("merges").join(&request.id);
 
     for _ in 0..MAX_BASE_MOVES {
+        // In a folder that is not a git repository the user cannot commit,
+        // so their edits are recorded first and merged like any other work.
+        if ctx.git.git_dir().is_some() {
+            let git = ctx.git.clone();
+            if let Err(e) = blocking(move || enki_workspace::snapshot_user_changes(&git)).await {
+                return fail(
+                    MergeStatus::Failed,
+                    format!("recording the folder's changes: {e}"),
+                )
+                .await;
+            }
+        }
         let (git, base_ref) = (ctx.git.clone(), format!("refs/heads/{base}"));
         let old = match blocking(move || git.rev_parse(&base_ref)).await {
             Ok(old) => old,

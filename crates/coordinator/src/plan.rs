@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use enki_core::dag::{NeedRef, StepShape, validate_steps};
+use enki_core::dag::{DagError, NeedRef, StepShape, validate_steps};
 use enki_core::role::{RoleSet, line_of_offset};
 use enki_core::{Condition, Tier};
 use enki_store::{NeedTarget, NewNeed, NewStep};
@@ -186,13 +186,20 @@ pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, Plan
         })
         .collect();
     validate_steps(&shapes, &BTreeSet::new()).map_err(|e| {
-        // Point at the step the error names, when it names one.
-        let text = e.to_string();
-        let line = steps
-            .iter()
-            .position(|s| text.contains(&format!("'{}'", s.step_id)))
+        // Point at the step the error is about.
+        let step = match &e {
+            DagError::DuplicateStep(id)
+            | DagError::SelfDependency(id)
+            | DagError::ExistingStep(id) => Some(id.as_str()),
+            DagError::UnknownStep { step, .. } => Some(step.as_str()),
+            DagError::Cycle(path) => path.first().map(String::as_str),
+            DagError::BadStepId { id, .. } => Some(id.as_str()),
+            DagError::NoSteps => None,
+        };
+        let line = step
+            .and_then(|id| steps.iter().position(|s| s.step_id == id))
             .and_then(|i| lines[i]);
-        error(line, text)
+        error(line, e.to_string())
     })?;
     let title = parsed
         .title

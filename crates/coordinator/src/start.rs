@@ -1,7 +1,7 @@
 //! Everything a coordinator needs before its loop starts, checked up front
 //! so that a bad configuration fails before any agent runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use enki_config::Config;
@@ -57,31 +57,12 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
     {
         return Err(StartError::Project(format!("--agent '{agent}': {e}")));
     }
-    let git = Git::new(&project_root);
-    if !git.is_repository() {
-        return Err(StartError::Project(format!(
-            "{} is not a git repository; run `git init` and commit once first",
-            project_root.display()
-        )));
-    }
-    let base_branch = match &config.git.base_branch {
-        Some(branch) => branch.clone(),
-        None => git
-            .current_branch()
-            .map_err(|e| StartError::Project(e.to_string()))?
-            .ok_or_else(|| {
-                StartError::Project(
-                    "HEAD is detached; check out a branch or set [git] base_branch in .enki/enki.toml".into(),
-                )
-            })?,
-    };
-    if git.rev_parse(&format!("refs/heads/{base_branch}")).is_err() {
-        return Err(StartError::Project(format!(
-            "the base branch '{base_branch}' has no commit yet; commit once first"
-        )));
-    }
+    // The lock comes first: recording the user's changes in a hidden
+    // repository must not race another coordinator landing work there.
     let session_id = SessionId::generate().into_string();
     let lock = CoordinatorLock::acquire(&layout.dir, &session_id)?;
+    let (git, hidden) = project_git(&project_root, &layout.dir)?;
+    let base_branch = base_branch(&git, hidden, config.git.base_branch.as_deref())?;
     let db = Db::open(&layout.db())?;
     let enki_bin = std::env::current_exe()
         .map_err(|e| StartError::Project(format!("cannot find the enki binary: {e}")))?;
@@ -109,4 +90,75 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         ask_policy: options.ask_policy.clone(),
     };
     Ok((Arc::new(ctx), lock))
+}
+
+/// The project's repository, and whether it is enki's hidden one.
+///
+/// A folder that is the top level of a git work tree uses that repository.
+/// Any other folder, including one inside a bigger repository whose top
+/// level is a parent folder, is tracked with enki's hidden repository in
+/// `<enki dir>/git`: enki lands work at the project root, and advancing a
+/// repository rooted elsewhere would move files outside the project.
+fn project_git(project_root: &Path, enki_dir: &Path) -> Result<(Git, bool), StartError> {
+    if enki_workspace::is_repository_root(project_root) {
+        return Ok((Git::new(project_root), false));
+    }
+    let git = enki_workspace::hidden_repository(project_root, enki_dir).map_err(|e| {
+        StartError::Project(format!(
+            "{} is not the root of a git repository, and enki could not track it with its own metadata in {}: {e}",
+            project_root.display(),
+            enki_workspace::hidden_git_dir(enki_dir).display()
+        ))
+    })?;
+    tracing::info!(
+        "{} is not a git repository; tracking it with enki's metadata in {}",
+        project_root.display(),
+        enki_workspace::hidden_git_dir(enki_dir).display()
+    );
+    Ok((git, true))
+}
+
+/// The branch work lands on. In a git project: `[git] base_branch`, else
+/// the checked-out branch. In a hidden repository always its checked-out
+/// branch (`main`): only that branch reaches the folder, so a configured
+/// base branch does not apply and is ignored with a warning.
+fn base_branch(git: &Git, hidden: bool, configured: Option<&str>) -> Result<String, StartError> {
+    let checked_out = || {
+        git.current_branch()
+            .map_err(|e| StartError::Project(e.to_string()))
+    };
+    let branch = if hidden {
+        let branch = checked_out()?.ok_or_else(|| {
+            StartError::Project(format!(
+                "enki's hidden repository {} has a detached HEAD; remove that folder to start tracking {} afresh",
+                git.git_dir().unwrap_or(git.dir()).display(),
+                git.dir().display()
+            ))
+        })?;
+        if let Some(configured) = configured
+            && configured != branch
+        {
+            tracing::warn!(
+                "[git] base_branch '{configured}' is ignored: {} is not a git repository, so work lands on enki's own branch '{branch}'",
+                git.dir().display()
+            );
+        }
+        branch
+    } else {
+        match configured {
+            Some(branch) => branch.to_string(),
+            None => checked_out()?.ok_or_else(|| {
+                StartError::Project(
+                    "HEAD is detached; check out a branch or set [git] base_branch in .enki/enki.toml".into(),
+                )
+            })?,
+        }
+    };
+    if git.rev_parse(&format!("refs/heads/{branch}")).is_err() {
+        return Err(StartError::Project(format!(
+            "the base branch '{branch}' has no commit yet in {}; commit once first",
+            git.dir().display()
+        )));
+    }
+    Ok(branch)
 }

@@ -192,6 +192,37 @@ fn check_database(layout: Option<&enki_project::Layout>) -> Check {
     }
 }
 
+/// How the project's changes are tracked: its own git repository, or
+/// enki's hidden metadata when the folder is not the root of one. Only
+/// reports; the hidden repository is created by the first run.
+fn check_tracking(layout: &enki_project::Layout) -> Check {
+    let root = layout.project_root();
+    if enki_workspace::is_repository_root(root) {
+        return check(
+            "project",
+            Level::Ok,
+            format!("{} is a git repository", root.display()),
+            None,
+        );
+    }
+    let hidden = enki_workspace::hidden_git_dir(&layout.dir);
+    let state = if hidden.join("HEAD").is_file() {
+        "in"
+    } else {
+        "created on the first run in"
+    };
+    check(
+        "project",
+        Level::Ok,
+        format!(
+            "{} is not a git repository; enki tracks its changes with its own hidden metadata ({state} {}) and leaves no repository in the project",
+            root.display(),
+            hidden.display()
+        ),
+        None,
+    )
+}
+
 pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
     let mut checks = vec![check_git()];
     let (layout, config) = match load_config() {
@@ -284,6 +315,9 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
     checks.push(check_reflink(&probe_dir));
     checks.extend(check_inotify());
     checks.push(check_database(layout.as_ref()));
+    if let Some(layout) = &layout {
+        checks.push(check_tracking(layout));
+    }
 
     let healthy = checks.iter().all(|c| c.level != Level::Error);
     if json {

@@ -83,7 +83,7 @@ pub fn run(path: Option<PathBuf>, json: bool) -> Result<()> {
     match (&report.excluded_in, report.is_git) {
         (Some(file), _) => lines.push(format!("  added /.enki/ to {}", file.display())),
         (None, true) => lines.push("  .enki/ was already excluded from git".to_string()),
-        (None, false) => lines.push("  not a git repository: nothing to exclude".to_string()),
+        (None, false) => lines.push("  not a git repository: enki tracks changes with its own metadata in .enki/git and leaves no repository in the project".to_string()),
     }
     print_text(&lines.join("\n"))
 }
