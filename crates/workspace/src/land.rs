@@ -1,6 +1,9 @@
-//! Landing a task branch on the base branch as one squash commit.
+//! Landing a task branch on the base branch as one squash commit, in one
+//! call (the merge queue uses the steps in `squash.rs` separately so that a
+//! merger and the verify hook can run in between).
 
 use crate::git::{Git, GitError};
+use crate::squash::{Advance, Squash, advance_branch, squash_onto};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LandOutcome {
@@ -14,69 +17,27 @@ pub enum LandOutcome {
     WouldOverwrite { detail: String },
 }
 
-/// Squashes `task_branch` onto `base_branch` without checking anything out:
-/// `git merge-tree` computes the tree, `git commit-tree` makes one commit on
-/// top of the base, and the branch ref moves with a compare-and-swap. When
-/// the user has `base_branch` checked out, their index and working tree are
-/// moved forward first with a two-tree `read-tree`, which refuses to touch
-/// files they changed.
+/// Squashes `task_branch` onto `base_branch` without checking anything out,
+/// recomputing when the base moves meanwhile.
 pub fn land_squash(
     project: &Git,
     base_branch: &str,
     task_branch: &str,
     message: &str,
 ) -> Result<LandOutcome, GitError> {
-    let old = project.rev_parse(&format!("refs/heads/{base_branch}"))?;
-    let branch_tip = project.rev_parse(&format!("refs/heads/{task_branch}"))?;
-    let merge = project.output(&[
-        "merge-tree",
-        "--write-tree",
-        "--name-only",
-        "--no-messages",
-        &old,
-        &branch_tip,
-    ])?;
-    let text = String::from_utf8_lossy(&merge.stdout).to_string();
-    let mut lines = text.lines();
-    let tree = lines.next().unwrap_or_default().trim().to_string();
-    match merge.status.code() {
-        Some(0) => {}
-        Some(1) => {
-            let mut files: Vec<String> = lines
-                .map(str::to_string)
-                .filter(|l| !l.is_empty())
-                .collect();
-            files.dedup();
-            return Ok(LandOutcome::Conflict { files });
-        }
-        _ => {
-            return Err(GitError::Failed {
-                args: "merge-tree".into(),
-                dir: project.dir().to_path_buf(),
-                stderr: String::from_utf8_lossy(&merge.stderr).trim().to_string(),
-            });
+    loop {
+        let old = project.rev_parse(&format!("refs/heads/{base_branch}"))?;
+        let commit = match squash_onto(project, &old, task_branch, message)? {
+            Squash::Clean { commit } => commit,
+            Squash::Conflict { files } => return Ok(LandOutcome::Conflict { files }),
+            Squash::NothingToLand => return Ok(LandOutcome::NothingToLand),
+        };
+        match advance_branch(project, base_branch, &old, &commit)? {
+            Advance::Moved => return Ok(LandOutcome::Landed { commit }),
+            Advance::WouldOverwrite { detail } => {
+                return Ok(LandOutcome::WouldOverwrite { detail });
+            }
+            Advance::BaseMoved => continue,
         }
     }
-    let old_tree = project.run(&["rev-parse", &format!("{old}^{{tree}}")])?;
-    if tree == old_tree {
-        return Ok(LandOutcome::NothingToLand);
-    }
-    let new = project.run(&["commit-tree", &tree, "-p", &old, "-m", message])?;
-    if project.current_branch()?.as_deref() == Some(base_branch) {
-        let update = project.output(&["read-tree", "-m", "-u", &old, &new])?;
-        if !update.status.success() {
-            return Ok(LandOutcome::WouldOverwrite {
-                detail: String::from_utf8_lossy(&update.stderr).trim().to_string(),
-            });
-        }
-    }
-    project.run(&[
-        "update-ref",
-        "-m",
-        "enki: land task",
-        &format!("refs/heads/{base_branch}"),
-        &new,
-        &old,
-    ])?;
-    Ok(LandOutcome::Landed { commit: new })
 }
