@@ -239,6 +239,7 @@ async fn attempt_task(
         tokio::task::spawn_blocking(move || save_artifact(&copy_path, &target, &fallback))
             .await
             .map_err(|e| e.to_string())??;
+        discard_copy(ctx, &copy.path, &copy.branch).await;
         return Ok(WorkResult::Artifact);
     }
     let message = commit_message(ctx, &task);
@@ -246,12 +247,24 @@ async fn attempt_task(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("committing the work: {e}"))?;
-    let result = if committed.is_some() {
-        WorkResult::Changes
-    } else {
-        WorkResult::NoChanges
-    };
-    Ok(result)
+    if committed.is_none() {
+        // Nothing to land: the copy and branch have served their purpose.
+        discard_copy(ctx, &copy.path, &copy.branch).await;
+        return Ok(WorkResult::NoChanges);
+    }
+    Ok(WorkResult::Changes)
+}
+
+/// Removes a copy and its branch once the task needs no merge.
+async fn discard_copy(ctx: &Shared, path: &Path, branch: &str) {
+    let (git, path, branch) = (ctx.git.clone(), path.to_path_buf(), branch.to_string());
+    let removed = tokio::task::spawn_blocking(move || {
+        enki_workspace::remove_copy(&git, &path, Some(&branch))
+    })
+    .await;
+    if let Ok(Err(e)) = removed {
+        tracing::warn!("could not remove a finished copy: {e}");
+    }
 }
 
 fn commit_message(ctx: &Shared, task: &TaskRow) -> String {
