@@ -3,12 +3,10 @@
 //! Commands:
 //! - `ci`: the checks CI runs (fmt, clippy, tests, doc tests).
 //! - `bench [NAME] [--quick] [--check]`: performance benchmarks against the release binary.
-//! - `demo`: builds enki and shows what works today in a scratch project.
 //! - `help`: usage.
 
 mod bench;
 mod ci;
-mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,7 +25,6 @@ commands:
                           --quick   about 10x fewer iterations (smoke test)
                           --check   exit 1 if a target is missed
                           --bin P   use binary P instead of building (mcp)
-  demo                  build enki and show what works today in a scratch project
   help                  print this message
 ";
 
@@ -53,7 +50,10 @@ fn main() -> ExitCode {
             ci::run()
         }
         "bench" => bench::run(rest),
-        "demo" => demo::run(),
+        "demo" => {
+            eprintln!("xtask: the demo is part of enki now: cargo run --release -p enki -- demo");
+            ExitCode::from(2)
+        }
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             ExitCode::from(2)

@@ -9,13 +9,16 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use enki_core::TaskStatus;
 
 const LONG_ABOUT: &str = "\
 enki is a multi-agent coding coordinator for the terminal: a planner agent breaks a request \
 into a graph of tasks, enki runs a worker agent for each task in its own copy of the project, \
 in dependency order, and merges their work back through a queue.
+
+`enki` with no command opens the interactive session (the TUI) in the current project, \
+initialising .enki/ on first run.
 
 The inspection commands (status, tasks, task, dag, mail) read the project's database and work \
 from any terminal while enki runs.";
@@ -37,6 +40,10 @@ Ids: wherever an id is expected, any unique prefix of it works (the short form l
     after_help = AFTER_HELP
 )]
 struct Cli {
+    /// Agent for every role in the interactive session (`enki` with no command): claude, codex,
+    /// gemini, opencode, sim, or a command.
+    #[arg(long, value_name = "AGENT")]
+    agent: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -187,6 +194,15 @@ enum Command {
         #[arg(long)]
         prompt: Option<String>,
     },
+    /// Show enki end to end in a scratch git project with the scripted `sim` agent: a planner,
+    /// parallel workers, a researcher's artifact, a conflict resolved by a merger, a verify hook.
+    /// No network, no API key. Exits 0 when every step is done.
+    Demo {
+        /// Create the project here (a new or empty folder) [default: a new temporary folder,
+        /// kept afterwards].
+        #[arg(long, value_name = "PATH")]
+        dir: Option<PathBuf>,
+    },
     /// Run the built-in scripted ACP agent (for demos and tests).
     SimAgent {
         /// The script for prompts that no [[sim:NAME]] marker or role selects.
@@ -202,9 +218,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        // The interactive TUI will live here; until then, say what exists.
-        eprint!("{}", Cli::command().render_help());
-        return ExitCode::from(2);
+        // No command: the interactive session (initialising .enki/ on first run).
+        return ExitCode::from(enki_tui::run_tui(enki_tui::TuiOptions { agent: cli.agent }));
     };
     let result = match command {
         Command::Init { path, output } => commands::init::run(path, output.json),
@@ -285,6 +300,15 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Demo { dir } => {
+            return match commands::demo::run(dir) {
+                Ok(code) => ExitCode::from(code),
+                Err(err) => {
+                    eprintln!("enki demo: error: {err:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Command::SimAgent {
             script,
             scripts_dir,
@@ -304,6 +328,7 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
     use clap::error::ErrorKind;
 
     use super::*;
@@ -471,5 +496,18 @@ mod tests {
             ErrorKind::DisplayVersion
         );
         assert_eq!(parse(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn agent_before_any_command_is_for_the_interactive_session() {
+        let cli = Cli::try_parse_from(["enki", "--agent", "sim"]).unwrap();
+        assert_eq!(cli.agent.as_deref(), Some("sim"));
+        assert_eq!(cli.command, None);
+        // `enki run --agent` keeps its own option.
+        let cli = Cli::try_parse_from(["enki", "run", "x", "--agent", "codex"]).unwrap();
+        assert_eq!(cli.agent, None);
+        assert!(
+            matches!(cli.command, Some(Command::Run { agent: Some(ref a), .. }) if a == "codex")
+        );
     }
 }

@@ -153,8 +153,11 @@ pub async fn run(
         let _ = prompts_tx.send(first);
         rt.planner_busy = true;
         rt.planner_prompts = Some(prompts_tx);
+        drop(planner_tx);
+    } else {
+        // Kept for a planner started by the first user message (the TUI).
+        rt.planner_events = Some(planner_tx);
     }
-    drop(planner_tx);
 
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -13,9 +13,8 @@ use crate::theme;
 /// does not turn into structure comes out as text.
 pub fn render(markdown: &str) -> Vec<Line<'static>> {
     let clean = sanitize(markdown);
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut renderer = Renderer::default();
     for event in Parser::new_ext(&clean, options) {
         renderer.event(event);
@@ -135,8 +134,7 @@ impl Renderer {
             Event::HardBreak => self.flush(),
             Event::Rule => {
                 self.gap();
-                self.lines
-                    .push(Line::styled("─".repeat(24), theme::dim()));
+                self.lines.push(Line::styled("─".repeat(24), theme::dim()));
             }
             Event::TaskListMarker(done) => {
                 let style = self.style();
@@ -181,11 +179,8 @@ impl Renderer {
 
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
-            Tag::Paragraph => {
-                if self.marker.is_none() {
-                    self.gap();
-                }
-            }
+            // A paragraph that opens a list item starts on the marker's line.
+            Tag::Paragraph if self.marker.is_none() => self.gap(),
             Tag::Heading { level, .. } => {
                 self.gap();
                 let style = match level {
@@ -241,9 +236,7 @@ impl Renderer {
             }
             Tag::Emphasis => self.push_style(Style::new().add_modifier(Modifier::ITALIC)),
             Tag::Strong => self.push_style(Style::new().add_modifier(Modifier::BOLD)),
-            Tag::Strikethrough => {
-                self.push_style(Style::new().add_modifier(Modifier::CROSSED_OUT))
-            }
+            Tag::Strikethrough => self.push_style(Style::new().add_modifier(Modifier::CROSSED_OUT)),
             Tag::Link { dest_url, .. } => {
                 self.links.push(dest_url.to_string());
                 self.push_style(Style::new().add_modifier(Modifier::UNDERLINED));
@@ -364,8 +357,18 @@ mod tests {
             ["Title", "", "Some soft wrapped text.", "", "## Next"]
         );
         let lines = render("**bold** and *it*");
-        assert!(lines[0].spans[0].style.add_modifier.contains(Modifier::BOLD));
-        assert!(lines[0].spans[2].style.add_modifier.contains(Modifier::ITALIC));
+        assert!(
+            lines[0].spans[0]
+                .style
+                .add_modifier
+                .contains(Modifier::BOLD)
+        );
+        assert!(
+            lines[0].spans[2]
+                .style
+                .add_modifier
+                .contains(Modifier::ITALIC)
+        );
     }
 
     #[test]
@@ -374,7 +377,10 @@ mod tests {
             texts("- one\n- two\n  - inner\n\n1. first\n2. second"),
             ["• one", "• two", "  • inner", "", "1. first", "2. second"]
         );
-        assert_eq!(texts("- [x] done\n- [ ] todo"), ["• [x] done", "• [ ] todo"]);
+        assert_eq!(
+            texts("- [x] done\n- [ ] todo"),
+            ["• [x] done", "• [ ] todo"]
+        );
     }
 
     #[test]

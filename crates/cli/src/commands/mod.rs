@@ -4,6 +4,7 @@
 pub mod agent_test;
 pub mod agents;
 pub mod dag;
+pub mod demo;
 pub mod doctor;
 pub mod init;
 pub mod logs;

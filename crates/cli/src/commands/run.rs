@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use enki_coordinator::plan::parse_plan;
@@ -25,6 +25,16 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 pub fn run(args: RunArgs) -> Result<u8> {
+    run_in(args, None)
+}
+
+/// [`run`] for the project whose `.enki/` is `enki_dir` (absolute) instead
+/// of the one found through `ENKI_DIR` or the current directory.
+pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
+    let locate = || match enki_dir {
+        Some(dir) => Layout::locate(Some(dir), dir),
+        None => Layout::locate_from_env(),
+    };
     let request = args.request.filter(|r| !r.trim().is_empty());
     if request.is_some() && args.plan.is_some() {
         eprintln!("enki run: give either a request (enki run \"...\") or --plan FILE, not both");
@@ -32,7 +42,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     if request.is_none() && args.plan.is_none() {
         // Without a request or a plan, `enki run` resumes unfinished work.
-        let layout = Layout::locate_from_env()?;
+        let layout = locate()?;
         let store = enki_store::Store::open_existing(&layout.db())?;
         if store.unfinished_executions()?.is_empty() {
             eprintln!(
@@ -44,7 +54,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     // A plan is checked completely before anything starts.
     let plan = match &args.plan {
         Some(path) => {
-            let layout = Layout::locate_from_env()?;
+            let layout = locate()?;
             let (roles, _) = enki_project::roles::load_roles(&layout);
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
@@ -64,7 +74,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         None => None,
     };
     let (ctx, _lock) = enki_coordinator::prepare(&StartOptions {
-        enki_dir: None,
+        enki_dir: enki_dir.map(Path::to_path_buf),
         agent: args.agent.clone(),
         ask_policy: None,
     })?;

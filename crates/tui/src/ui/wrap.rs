@@ -160,9 +160,9 @@ pub fn to_owned(line: &Line<'_>) -> Line<'static> {
 /// bottom `skip` rows: what a pane scrolled `skip` rows up from its end
 /// shows. Only the lines that can be seen are wrapped. Returns the rows
 /// and whether anything lies above them.
-pub fn tail<'a, I>(lines: I, width: usize, rows: usize, skip: usize) -> (Vec<Line<'static>>, bool)
+pub fn tail<I>(lines: I, width: usize, rows: usize, skip: usize) -> (Vec<Line<'static>>, bool)
 where
-    I: DoubleEndedIterator<Item = &'a Line<'a>>,
+    I: DoubleEndedIterator<Item = Line<'static>>,
 {
     let mut out: Vec<Line<'static>> = Vec::with_capacity(rows);
     let mut to_skip = skip;
@@ -172,7 +172,11 @@ where
             more_above = true;
             break;
         }
-        let mut wrapped = wrap(line, width);
+        let mut wrapped = if line.width() <= width.max(1) {
+            vec![line]
+        } else {
+            wrap(&line, width)
+        };
         if to_skip > 0 {
             let cut = to_skip.min(wrapped.len());
             wrapped.truncate(wrapped.len() - cut);
@@ -203,10 +207,7 @@ mod tests {
     #[test]
     fn wraps_at_spaces_and_inside_long_words() {
         let line = Line::from("the quick brown fox jumps");
-        assert_eq!(
-            texts(&wrap(&line, 10)),
-            ["the quick", "brown fox", "jumps"]
-        );
+        assert_eq!(texts(&wrap(&line, 10)), ["the quick", "brown fox", "jumps"]);
         let line = Line::from("abcdefghijklmnop xy");
         assert_eq!(texts(&wrap(&line, 5)), ["abcde", "fghij", "klmno", "p xy"]);
         assert_eq!(texts(&wrap(&Line::from(""), 5)), [""]);
@@ -222,7 +223,12 @@ mod tests {
         let rows = wrap(&line, 11);
         assert_eq!(texts(&rows), ["bold plain", "words here"]);
         assert_eq!(rows[0].spans[0].content, "bold ");
-        assert!(rows[0].spans[0].style.add_modifier.contains(ratatui::style::Modifier::BOLD));
+        assert!(
+            rows[0].spans[0]
+                .style
+                .add_modifier
+                .contains(ratatui::style::Modifier::BOLD)
+        );
         assert_eq!(texts(&wrap(&Line::from("ab"), 0)), ["a", "b"]);
         assert_eq!(texts(&wrap(&Line::from("日本語"), 4)), ["日本", "語"]);
         assert_eq!(texts(&wrap(&Line::from("日本語"), 1)), ["日", "本", "語"]);
@@ -231,15 +237,15 @@ mod tests {
     #[test]
     fn tail_takes_rows_from_the_bottom() {
         let lines: Vec<Line<'static>> = (0..10).map(|i| Line::from(format!("line {i}"))).collect();
-        let (rows, more) = tail(lines.iter(), 20, 3, 0);
+        let (rows, more) = tail(lines.iter().cloned(), 20, 3, 0);
         assert_eq!(texts(&rows), ["line 7", "line 8", "line 9"]);
         assert!(more);
-        let (rows, _) = tail(lines.iter(), 20, 3, 2);
+        let (rows, _) = tail(lines.iter().cloned(), 20, 3, 2);
         assert_eq!(texts(&rows), ["line 5", "line 6", "line 7"]);
-        let (rows, more) = tail(lines.iter(), 20, 30, 0);
+        let (rows, more) = tail(lines.iter().cloned(), 20, 30, 0);
         assert_eq!(rows.len(), 10);
         assert!(!more);
-        let (rows, _) = tail(lines.iter(), 20, 3, 100);
+        let (rows, _) = tail(lines.iter().cloned(), 20, 3, 100);
         assert!(rows.is_empty());
     }
 }

@@ -1,0 +1,275 @@
+//! Coordinator progress into the app: chat lines for what happened,
+//! worker rows and transcripts, recent merges, notifications, and a
+//! store refresh whenever statuses may have changed.
+
+use enki_coordinator::Progress;
+use enki_core::id::short;
+
+use crate::app::{App, Effect, MergeEvent, StoreRequest, View};
+use crate::model::{ChatEntry, Transcript, Worker, WorkerState};
+use crate::text::{first_line, sanitize};
+use crate::theme;
+
+/// Finished merges remembered for the merge pane.
+const RECENT_MERGES: usize = 5;
+
+pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>) {
+    let refresh = !matches!(
+        progress,
+        Progress::WorkerActivity { .. }
+            | Progress::WorkerTranscript { .. }
+            | Progress::PlannerText { .. }
+            | Progress::PlannerTool { .. }
+            | Progress::PlannerIdle
+    );
+    match progress {
+        Progress::SessionStarted {
+            session,
+            agent,
+            base_branch,
+        } => {
+            app.event(
+                "·",
+                &format!(
+                    "session {} · agent {agent} · work lands on {base_branch} · type a request, ? for help",
+                    short(&session)
+                ),
+                theme::dim(),
+            );
+            app.session = session;
+            app.agent = agent;
+            app.base_branch = base_branch;
+        }
+        Progress::Adopted { executions } => app.event(
+            "↻",
+            &format!(
+                "resuming {} unfinished execution(s) of an earlier run",
+                executions.len()
+            ),
+            theme::info(),
+        ),
+        Progress::ExecutionLoaded {
+            execution,
+            title,
+            steps,
+        } => app.event(
+            "◆",
+            &format!(
+                "execution \"{title}\" ({}, {steps} step{})",
+                short(&execution),
+                if steps == 1 { "" } else { "s" }
+            ),
+            theme::info(),
+        ),
+        Progress::TaskStatus {
+            task,
+            step,
+            title,
+            status,
+            reason,
+        } => {
+            let now = app.now_ms;
+            if let Some(worker) = app.worker_mut(&task) {
+                // Later statuses (worker_done, then done once merged) keep
+                // the row current; a failed attempt keeps its error until
+                // the task settles elsewhere or runs again.
+                let settle = match &worker.state {
+                    WorkerState::Running | WorkerState::Ended(_) => status != "running",
+                    WorkerState::Failed { .. } => {
+                        !matches!(status.as_str(), "running" | "failed" | "pending" | "ready")
+                    }
+                };
+                if settle {
+                    worker.state = WorkerState::Ended(status.clone());
+                    worker.ended_ms.get_or_insert(now);
+                }
+            }
+            let why = reason.map(|r| format!(" — {r}")).unwrap_or_default();
+            let style = theme::status(&status);
+            if matches!(
+                status.as_str(),
+                "done" | "failed" | "blocked" | "cancelled" | "paused"
+            ) {
+                app.event(
+                    theme::status_mark(&status),
+                    &format!("[{step}] {title}: {status}{why}"),
+                    style,
+                );
+            }
+        }
+        Progress::WorkerStarted {
+            task,
+            step,
+            title,
+            attempt,
+        } => {
+            let now = app.now_ms;
+            match app.worker_mut(&task) {
+                Some(worker) => {
+                    worker.attempt = attempt;
+                    worker.started_ms = now;
+                    worker.ended_ms = None;
+                    worker.state = WorkerState::Running;
+                    worker.activity.clear();
+                    worker
+                        .transcript
+                        .separator(&format!("── attempt {attempt} ──"));
+                }
+                None => {
+                    app.add_worker(Worker {
+                        task: task.clone(),
+                        step: step.clone(),
+                        title: title.clone(),
+                        attempt,
+                        started_ms: now,
+                        ended_ms: None,
+                        state: WorkerState::Running,
+                        activity: String::new(),
+                        transcript: Transcript::default(),
+                    });
+                }
+            }
+            let again = if attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            app.event(
+                "▶",
+                &format!("[{step}] {title}: started{again}"),
+                theme::dim(),
+            );
+        }
+        Progress::WorkerActivity { task, text } => {
+            if let Some(worker) = app.worker_mut(&task) {
+                worker.activity = first_line(&sanitize(&text)).to_string();
+            }
+        }
+        Progress::WorkerTranscript { task, kind, text } => {
+            let visible = app.view == View::Transcript(task.clone());
+            if let Some(worker) = app.worker_mut(&task) {
+                worker.transcript.append(&kind, &text);
+            }
+            app.dirty = visible;
+        }
+        Progress::WorkerFailed {
+            task,
+            error,
+            will_retry,
+        } => {
+            let now = app.now_ms;
+            if let Some(worker) = app.worker_mut(&task) {
+                worker.state = WorkerState::Failed {
+                    error: first_line(&error).to_string(),
+                    will_retry,
+                };
+                worker.ended_ms = Some(now);
+            }
+            let (step, _) = app.label(&task);
+            let next = if will_retry { "; retrying" } else { "" };
+            app.event(
+                "✘",
+                &format!("[{step}] attempt failed: {error}{next}"),
+                theme::bad(),
+            );
+        }
+        Progress::MergeQueued { .. } => {}
+        Progress::MergeLanded { task, commit } => {
+            let (step, title) = app.label(&task);
+            let commit: String = commit.unwrap_or_default().chars().take(8).collect();
+            let detail = if commit.is_empty() {
+                "merged".to_string()
+            } else {
+                format!("merged as {commit}")
+            };
+            app.event("⛙", &format!("[{step}] {title}: {detail}"), theme::good());
+            remember_merge(app, task, true, detail);
+            effects.push(Effect::RefreshFiles);
+        }
+        Progress::MergeWaiting { .. } => {}
+        Progress::MergeFailed { task, error } => {
+            let (step, _) = app.label(&task);
+            app.event(
+                "✘",
+                &format!("[{step}] merge failed: {error}"),
+                theme::bad(),
+            );
+            remember_merge(app, task, false, first_line(&error).to_string());
+        }
+        Progress::ExecutionStatus {
+            execution,
+            title,
+            status,
+        } => {
+            let terminal = matches!(status.as_str(), "done" | "failed" | "cancelled");
+            app.event(
+                theme::status_mark(&status),
+                &format!(
+                    "execution \"{title}\" ({}) is {status}",
+                    short(&execution)
+                ),
+                theme::status(&status),
+            );
+            if terminal {
+                effects.push(Effect::Notify {
+                    title: format!("enki: execution {status}"),
+                    body: title,
+                });
+            }
+        }
+        Progress::Checkpoint { execution, task } => {
+            let (step, title) = app.label(&task);
+            app.event(
+                "⏸",
+                &format!(
+                    "checkpoint [{step}] {title} reached; execution {} paused for the planner",
+                    short(&execution)
+                ),
+                theme::warn(),
+            );
+        }
+        Progress::PlannerText { text } => app.planner_text(&text),
+        Progress::PlannerTool { title } => app.push_entry(ChatEntry::tool(&title)),
+        Progress::PlannerIdle => {
+            app.planner_busy = false;
+            if let Some(last) = app.chat.back_mut() {
+                last.open = false;
+            }
+        }
+        Progress::Mail { from, to, subject } => {
+            app.event("✉", &format!("{from} → {to}: {subject}"), theme::info());
+            if to == "user" {
+                effects.push(Effect::Notify {
+                    title: format!("enki: mail from {from}"),
+                    body: subject,
+                });
+            }
+        }
+        Progress::Warning { message } => app.event("⚠", &message, theme::warn()),
+        Progress::Finished {
+            done,
+            failed,
+            cancelled,
+            other,
+        } => app.event(
+            "■",
+            &format!(
+                "coordinator stopped: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished"
+            ),
+            theme::dim(),
+        ),
+    }
+    if refresh {
+        effects.push(Effect::Store(StoreRequest::Refresh));
+    }
+}
+
+fn remember_merge(app: &mut App, task: String, landed: bool, detail: String) {
+    app.recent_merges.retain(|m| m.task != task);
+    app.recent_merges.push_front(MergeEvent {
+        task,
+        landed,
+        detail,
+    });
+    app.recent_merges.truncate(RECENT_MERGES);
+}

@@ -1,0 +1,128 @@
+//! The message box and its completion popup.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use super::{clip, pane_block, title};
+use crate::app::{App, Focus, QuitState};
+use crate::input::{COMMANDS, CompletionKind};
+use crate::text::width;
+use crate::theme;
+
+const PROMPT: &str = "› ";
+
+/// Draws the box; returns where the cursor goes.
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) -> Option<Position> {
+    if area.is_empty() {
+        return None;
+    }
+    let focused = app.focus == Focus::Input;
+    let extra = if app.quit == QuitState::Stopping {
+        "stopping…"
+    } else if app.coordinator_done.is_some() {
+        "the coordinator has stopped · Ctrl-C to leave"
+    } else if app.planner_busy {
+        "planner working… (you can still type)"
+    } else {
+        "Enter send · Alt-Enter newline"
+    };
+    let block = pane_block(title("Message", extra), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.is_empty() {
+        return None;
+    }
+    let text_width = usize::from(inner.width)
+        .saturating_sub(width(PROMPT))
+        .max(1);
+    let (rows, (cursor_row, cursor_col)) = app.input.layout(text_width);
+    let height = usize::from(inner.height);
+    let offset = (cursor_row + 1).saturating_sub(height);
+    let lines: Vec<Line<'static>> = rows
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, row)| {
+            let prompt = if i == 0 { PROMPT } else { "  " };
+            Line::from(vec![Span::styled(prompt, theme::user()), Span::raw(row)])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+    let x = inner.x as usize + width(PROMPT) + cursor_col;
+    let y = inner.y as usize + cursor_row - offset;
+    let x = u16::try_from(x)
+        .unwrap_or(u16::MAX)
+        .min(inner.right().saturating_sub(1));
+    let y = u16::try_from(y)
+        .unwrap_or(u16::MAX)
+        .min(inner.bottom().saturating_sub(1));
+    Some(Position::new(x, y))
+}
+
+/// The popup of `@file` or `/command` candidates, just above the box.
+pub fn draw_completion(frame: &mut Frame<'_>, input: Rect, app: &App) {
+    let Some(completion) = &app.input.completion else {
+        return;
+    };
+    let lines: Vec<Line<'static>> = completion
+        .items
+        .iter()
+        .map(|item| match completion.kind {
+            CompletionKind::File => Line::raw(item.clone()),
+            CompletionKind::Command => {
+                let (args, help) = COMMANDS
+                    .iter()
+                    .find(|(name, _, _)| name == item)
+                    .map_or(("", ""), |(_, args, help)| (*args, *help));
+                Line::from(vec![
+                    Span::styled(format!("/{item} "), theme::key()),
+                    Span::styled(format!("{args}  "), theme::dim()),
+                    Span::raw(help),
+                ])
+            }
+        })
+        .collect();
+    let widest = lines.iter().map(Line::width).max().unwrap_or(0);
+    let want_w = u16::try_from(widest + 2).unwrap_or(u16::MAX).max(20);
+    let want_h = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let room_above = input.y;
+    let h = want_h.min(room_above);
+    let w = want_w.min(input.width);
+    if h < 3 || w < 4 {
+        return;
+    }
+    let area = Rect::new(input.x, input.y - h, w, h);
+    let inner_w = usize::from(w - 2);
+    let visible = usize::from(h - 2);
+    let offset = (completion.selected + 1).saturating_sub(visible);
+    let rows: Vec<Line<'static>> = lines
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .take(visible)
+        .map(|(i, line)| {
+            let line = clip(line, inner_w);
+            if i == completion.selected {
+                line.patch_style(theme::selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    let kind = match completion.kind {
+        CompletionKind::File => " files ",
+        CompletionKind::Command => " commands ",
+    };
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(rows).block(
+            Block::bordered()
+                .border_style(theme::border(true))
+                .title(Span::styled(kind, theme::dim())),
+        ),
+        area,
+    );
+}

@@ -1,0 +1,156 @@
+//! Where every pane goes for a terminal size. Drawing and mouse hit
+//! testing both use this, so a click lands on what is drawn there.
+
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+
+use crate::app::{App, Focus};
+
+/// Below this the side panes are dropped.
+pub const FULL_MIN: (u16, u16) = (80, 18);
+/// Below this only a one-line summary is drawn.
+pub const COMPACT_MIN: (u16, u16) = (24, 7);
+/// The message box never grows past this many text rows.
+const MAX_INPUT_ROWS: u16 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Chat on the left, workers, tasks, merge queue and mail on the right.
+    Full,
+    /// One pane at a time (the focused one), message box, status line.
+    Compact,
+    /// Too small for panes: a summary line.
+    Tiny,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Main,
+    Workers,
+    Tasks,
+    Merges,
+    Mail,
+    Input,
+}
+
+/// Rectangles of every pane; a pane that is not drawn has an empty one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Areas {
+    pub mode: Option<Mode>,
+    pub whole: Rect,
+    pub main: Rect,
+    pub workers: Rect,
+    pub tasks: Rect,
+    pub merges: Rect,
+    pub mail: Rect,
+    pub input: Rect,
+    pub status: Rect,
+    pub footer: Rect,
+}
+
+impl Areas {
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or(Mode::Tiny)
+    }
+
+    /// The pane under a screen position.
+    pub fn pane_at(&self, at: Position) -> Option<Pane> {
+        [
+            (self.main, Pane::Main),
+            (self.workers, Pane::Workers),
+            (self.tasks, Pane::Tasks),
+            (self.merges, Pane::Merges),
+            (self.mail, Pane::Mail),
+            (self.input, Pane::Input),
+        ]
+        .into_iter()
+        .find(|(rect, _)| !rect.is_empty() && rect.contains(at))
+        .map(|(_, pane)| pane)
+    }
+}
+
+/// Rows the message box takes, borders included.
+fn input_height(app: &App, width: u16, limit: u16) -> u16 {
+    // Two columns of border and two of prompt.
+    let text_width = usize::from(width.saturating_sub(4)).max(1);
+    let (rows, _) = app.input.layout(text_width);
+    let rows = u16::try_from(rows.len()).unwrap_or(u16::MAX);
+    (rows.clamp(1, MAX_INPUT_ROWS) + 2).min(limit.max(3))
+}
+
+pub fn areas(area: Rect, app: &App) -> Areas {
+    let mut areas = Areas {
+        whole: area,
+        ..Areas::default()
+    };
+    if area.width >= FULL_MIN.0 && area.height >= FULL_MIN.1 {
+        areas.mode = Some(Mode::Full);
+        let input_h = input_height(app, area.width, area.height / 3);
+        let [body, input, status, footer] = Layout::vertical([
+            Constraint::Min(6),
+            Constraint::Length(input_h),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let side_width = (area.width * 2 / 5).clamp(36, 72);
+        let [main, side] =
+            Layout::horizontal([Constraint::Min(30), Constraint::Length(side_width)]).areas(body);
+        let [workers, tasks, merges, mail] = Layout::vertical([
+            Constraint::Percentage(35),
+            Constraint::Percentage(35),
+            Constraint::Percentage(15),
+            Constraint::Percentage(15),
+        ])
+        .areas(side);
+        areas.main = main;
+        areas.workers = workers;
+        areas.tasks = tasks;
+        areas.merges = merges;
+        areas.mail = mail;
+        areas.input = input;
+        areas.status = status;
+        areas.footer = footer;
+    } else if area.width >= COMPACT_MIN.0 && area.height >= COMPACT_MIN.1 {
+        areas.mode = Some(Mode::Compact);
+        let footer_h = u16::from(area.height >= 10);
+        let input_h = input_height(app, area.width, area.height / 3);
+        let [body, input, status, footer] = Layout::vertical([
+            Constraint::Min(3),
+            Constraint::Length(input_h),
+            Constraint::Length(1),
+            Constraint::Length(footer_h),
+        ])
+        .areas(area);
+        match app.focus {
+            Focus::Workers => areas.workers = body,
+            Focus::Tasks => areas.tasks = body,
+            Focus::Merges => areas.merges = body,
+            Focus::Mail => areas.mail = body,
+            Focus::Input | Focus::Main => areas.main = body,
+        }
+        areas.input = input;
+        areas.status = status;
+        areas.footer = footer;
+    } else {
+        areas.mode = Some(Mode::Tiny);
+    }
+    areas
+}
+
+/// A box of at most `width` x `height` in the middle of `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
+}
+
+/// The first row of a list that keeps rows `selected..selected + span`
+/// visible in `height` rows.
+pub fn list_offset(selected: usize, span: usize, height: usize) -> usize {
+    (selected + span).saturating_sub(height)
+}

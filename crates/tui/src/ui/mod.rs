@@ -1,0 +1,138 @@
+//! Drawing: one file per pane. [`draw`] lays the panes out for the frame's
+//! size and draws each; nothing here reads files or the store.
+
+pub mod chat;
+pub mod footer;
+pub mod help;
+pub mod input;
+pub mod layout;
+pub mod mail;
+pub mod merges;
+pub mod overlay;
+pub mod permission;
+pub mod status;
+pub mod tasks;
+pub mod tiny;
+pub mod workers;
+pub mod wrap;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::app::{App, Focus, Overlay};
+use crate::text::truncate;
+use crate::theme;
+use layout::{Mode, areas};
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    app.prepare();
+    let area = frame.area();
+    app.size = (area.width, area.height);
+    let areas = areas(area, app);
+    if areas.mode() == Mode::Tiny {
+        tiny::draw(frame, area, app);
+        return;
+    }
+    chat::draw(frame, areas.main, app);
+    workers::draw(frame, areas.workers, app);
+    tasks::draw(frame, areas.tasks, app);
+    merges::draw(frame, areas.merges, app);
+    mail::draw(frame, areas.mail, app);
+    let cursor = input::draw(frame, areas.input, app);
+    status::draw(frame, areas.status, app);
+    footer::draw(frame, areas.footer, app);
+    let mut cursor_visible = app.focus == Focus::Input;
+    if app.focus == Focus::Input {
+        input::draw_completion(frame, areas.input, app);
+    }
+    match &app.overlay {
+        Some(Overlay::Help { scroll }) => help::draw(frame, area, *scroll),
+        Some(Overlay::Text {
+            title,
+            lines,
+            scroll,
+        }) => overlay::draw_text(frame, area, title, lines, *scroll),
+        Some(Overlay::ConfirmQuit) => overlay::draw_confirm(frame, area, app),
+        None => {}
+    }
+    if app.overlay.is_some() {
+        cursor_visible = false;
+    }
+    if let Some(ask) = app.permissions.front()
+        && app.overlay != Some(Overlay::ConfirmQuit)
+    {
+        permission::draw(frame, area, app, ask);
+        cursor_visible = false;
+    }
+    if cursor_visible && let Some(position) = cursor {
+        frame.set_cursor_position(position);
+    }
+}
+
+/// A pane's frame: its title, highlighted when focused.
+pub fn pane_block<'a>(title: Line<'a>, focused: bool) -> Block<'a> {
+    Block::bordered()
+        .border_style(theme::border(focused))
+        .title(title)
+}
+
+/// A title line: ` name ` plus optional dim extra text.
+pub fn title<'a>(name: &str, extra: &str) -> Line<'a> {
+    let mut spans = vec![Span::styled(format!(" {name} "), theme::title())];
+    if !extra.is_empty() {
+        spans.push(Span::styled(format!("{extra} "), theme::dim()));
+    }
+    Line::from(spans)
+}
+
+/// Draws `lines` (already one row each) into a pane's inner area, rows
+/// `offset..`, highlighting the rows `selected` covers.
+pub fn draw_rows(
+    frame: &mut Frame<'_>,
+    inner: Rect,
+    lines: Vec<Line<'static>>,
+    offset: usize,
+    selected: Option<std::ops::Range<usize>>,
+) {
+    let width = usize::from(inner.width);
+    let rows: Vec<Line<'static>> = lines
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .take(usize::from(inner.height))
+        .map(|(i, line)| {
+            let line = clip(line, width);
+            if selected.as_ref().is_some_and(|r| r.contains(&i)) {
+                line.patch_style(theme::selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(rows), inner);
+}
+
+/// Cuts a line to `width` cells, ending in `…` when cut.
+pub fn clip(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut used = 0;
+    let mut spans = Vec::new();
+    let style = line.style;
+    for span in line.spans {
+        let w = span.width();
+        if used + w < width {
+            used += w;
+            spans.push(span);
+            continue;
+        }
+        let room = width.saturating_sub(used);
+        spans.push(Span::styled(truncate(&span.content, room), span.style));
+        break;
+    }
+    Line::from(spans).style(style)
+}

@@ -1,0 +1,107 @@
+//! The workers pane: each worker on two rows — state, step and title,
+//! elapsed time; then tier, role and what it is doing now.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::layout::list_offset;
+use super::{draw_rows, pane_block, title};
+use crate::app::{App, Focus, Worker, WorkerState};
+use crate::text::{elapsed, truncate, width};
+use crate::theme;
+
+/// Rows per worker.
+const SPAN: usize = 2;
+
+fn tier_short(tier: &str) -> &str {
+    match tier {
+        "light" => "light",
+        "standard" => "std",
+        "heavy" => "heavy",
+        other => other,
+    }
+}
+
+fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>; 2] {
+    let (mark, style, clock) = match &worker.state {
+        WorkerState::Running => (
+            "▶",
+            theme::info(),
+            elapsed(app.now_ms.saturating_sub(worker.started_ms)),
+        ),
+        WorkerState::Ended(status) => (
+            theme::status_mark(status),
+            theme::status(status),
+            status.clone(),
+        ),
+        WorkerState::Failed { will_retry, .. } => (
+            "✘",
+            theme::bad(),
+            if *will_retry { "retrying" } else { "failed" }.to_string(),
+        ),
+    };
+    let label = format!("[{}] {}", worker.step, worker.title);
+    let room = row_width.saturating_sub(2 + width(&clock) + 1);
+    let label = truncate(&label, room);
+    let pad = room.saturating_sub(width(&label));
+    let first = Line::from(vec![
+        Span::styled(format!("{mark} "), style),
+        Span::raw(label),
+        Span::raw(" ".repeat(pad + 1)),
+        Span::styled(clock, style),
+    ]);
+    let task = app.tasks.get(&worker.task);
+    let tier = task.map_or("", |t| tier_short(&t.tier)).to_string();
+    let role = task
+        .and_then(|t| t.role.clone())
+        .unwrap_or_else(|| "worker".to_string());
+    let doing = match &worker.state {
+        WorkerState::Failed { error, .. } => error.clone(),
+        _ => worker.activity.clone(),
+    };
+    let mut second = vec![Span::raw("  ")];
+    if !tier.is_empty() {
+        second.push(Span::styled(format!("{tier} · "), theme::dim()));
+    }
+    second.push(Span::styled(role, theme::dim()));
+    if !doing.is_empty() {
+        second.push(Span::styled(" · ", theme::dim()));
+        second.push(Span::raw(doing));
+    }
+    [first, Line::from(second)]
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    if area.is_empty() {
+        return;
+    }
+    let focused = app.focus == Focus::Workers;
+    let running = app.running_workers();
+    let order = app.worker_order();
+    let extra = if order.is_empty() {
+        String::new()
+    } else {
+        format!("{running} running · Enter: transcript")
+    };
+    let block = pane_block(title("Workers", &extra), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if order.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no workers yet", theme::dim())),
+            inner,
+        );
+        return;
+    }
+    let width = usize::from(inner.width);
+    let lines: Vec<Line<'static>> = order
+        .iter()
+        .flat_map(|w| worker_lines(app, w, width))
+        .collect();
+    let selected = app.selected_index(Focus::Workers).unwrap_or(0) * SPAN;
+    let offset = list_offset(selected, SPAN, usize::from(inner.height));
+    let highlight = focused.then_some(selected..selected + SPAN);
+    draw_rows(frame, inner, lines, offset, highlight);
+}

@@ -1,0 +1,276 @@
+//! A deterministic session for screen and key tests: the same progress
+//! reports the coordinator sends, fed through `update`.
+
+#![allow(dead_code)]
+
+use enki_coordinator::Progress;
+use enki_tui::app::{App, Effect, Msg, PermissionAsk, update};
+use enki_tui::data::{ExecView, MailView, MergeView, Snapshot, TaskView};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+pub const EXEC: &str = "exec-01JCHECKPOINTED000000000";
+
+pub fn task_id(step: &str) -> String {
+    format!("task-01J{}", step.to_uppercase())
+        .chars()
+        .take(26)
+        .collect()
+}
+
+pub fn progress(app: &mut App, progress: Progress) -> Vec<Effect> {
+    update(app, Msg::Progress(progress))
+}
+
+pub fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    update(app, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+pub fn key_with(app: &mut App, code: KeyCode, modifiers: KeyModifiers) -> Vec<Effect> {
+    update(app, Msg::Key(KeyEvent::new(code, modifiers)))
+}
+
+pub fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for c in text.chars() {
+        effects.extend(key(app, KeyCode::Char(c)));
+    }
+    effects
+}
+
+fn task(
+    step: &str,
+    title: &str,
+    status: &str,
+    level: usize,
+    tier: &str,
+    role: Option<&str>,
+) -> TaskView {
+    TaskView {
+        id: task_id(step),
+        execution: EXEC.into(),
+        step: step.into(),
+        title: title.into(),
+        status: status.into(),
+        tier: tier.into(),
+        role: role.map(str::to_string),
+        level,
+        checkpoint: false,
+        attempts: 1,
+        last_error: None,
+    }
+}
+
+pub fn snapshot() -> Snapshot {
+    Snapshot {
+        executions: vec![ExecView {
+            id: EXEC.into(),
+            title: "Add a greeting API".into(),
+            status: "running".into(),
+            tasks: vec![
+                task(
+                    "design",
+                    "Design the endpoint",
+                    "done",
+                    0,
+                    "heavy",
+                    Some("architect"),
+                ),
+                task(
+                    "api",
+                    "Implement GET /hello",
+                    "running",
+                    1,
+                    "standard",
+                    Some("coder"),
+                ),
+                task(
+                    "docs",
+                    "Document the endpoint",
+                    "running",
+                    1,
+                    "light",
+                    Some("writer"),
+                ),
+                task("tests", "Integration tests", "failed", 1, "standard", None),
+                task("release", "Release notes", "pending", 2, "light", None),
+            ],
+        }],
+        merges: vec![MergeView {
+            task: task_id("design"),
+            step: "design".into(),
+            title: "Design the endpoint".into(),
+            status: "merging".into(),
+            reason: Some("rebasing onto main".into()),
+        }],
+        unread: vec![
+            MailView {
+                id: "msg-01JA".into(),
+                from: "worker/task-01JAPI".into(),
+                to: "coordinator".into(),
+                subject: "Should /hello take a name?".into(),
+                priority: "high".into(),
+            },
+            MailView {
+                id: "msg-01JB".into(),
+                from: "coordinator".into(),
+                to: "user".into(),
+                subject: "Release notes need your wording".into(),
+                priority: "normal".into(),
+            },
+        ],
+    }
+}
+
+/// A session mid-way: a conversation, three workers (one failed), a
+/// snapshot with one execution, a merge under way and unread mail.
+pub fn busy_app() -> App {
+    let mut app = App::new();
+    app.size = (120, 36);
+    progress(
+        &mut app,
+        Progress::SessionStarted {
+            session: "sess-01JSESSION0000000000000".into(),
+            agent: "sim".into(),
+            base_branch: "main".into(),
+        },
+    );
+    type_text(&mut app, "Add a /hello endpoint with docs and tests");
+    key(&mut app, KeyCode::Enter);
+    for chunk in [
+        "## Plan\n\nI will split this into **four** steps:\n\n",
+        "1. design the endpoint\n2. implement `GET /hello`\n",
+        "3. document it\n4. test it\n",
+    ] {
+        progress(&mut app, Progress::PlannerText { text: chunk.into() });
+    }
+    progress(
+        &mut app,
+        Progress::PlannerTool {
+            title: "enki_execution_create".into(),
+        },
+    );
+    progress(
+        &mut app,
+        Progress::ExecutionLoaded {
+            execution: EXEC.into(),
+            title: "Add a greeting API".into(),
+            steps: 5,
+        },
+    );
+    progress(&mut app, Progress::PlannerIdle);
+    update(&mut app, Msg::Snapshot(snapshot()));
+    app.now_ms = 1_000;
+    for (step, title) in [
+        ("api", "Implement GET /hello"),
+        ("docs", "Document the endpoint"),
+        ("tests", "Integration tests"),
+    ] {
+        progress(
+            &mut app,
+            Progress::WorkerStarted {
+                task: task_id(step),
+                step: step.into(),
+                title: title.into(),
+                attempt: 1,
+            },
+        );
+    }
+    app.now_ms = 75_000;
+    progress(
+        &mut app,
+        Progress::WorkerActivity {
+            task: task_id("api"),
+            text: "Edit src/routes/hello.rs".into(),
+        },
+    );
+    progress(
+        &mut app,
+        Progress::WorkerActivity {
+            task: task_id("docs"),
+            text: "writing".into(),
+        },
+    );
+    for (kind, text) in [
+        ("thought", "The router lives in src/routes/mod.rs."),
+        ("tool", "Read src/routes/mod.rs (completed)"),
+        ("message", "Adding the handler"),
+        ("message", " now.\nIt returns `Hello, world`."),
+        ("tool", "Edit src/routes/hello.rs (pending)"),
+    ] {
+        progress(
+            &mut app,
+            Progress::WorkerTranscript {
+                task: task_id("api"),
+                kind: kind.into(),
+                text: text.into(),
+            },
+        );
+    }
+    progress(
+        &mut app,
+        Progress::WorkerFailed {
+            task: task_id("tests"),
+            error: "cargo test failed: 2 tests failed".into(),
+            will_retry: false,
+        },
+    );
+    progress(
+        &mut app,
+        Progress::TaskStatus {
+            task: task_id("tests"),
+            step: "tests".into(),
+            title: "Integration tests".into(),
+            status: "failed".into(),
+            reason: Some("cargo test failed".into()),
+        },
+    );
+    progress(
+        &mut app,
+        Progress::Mail {
+            from: "worker/task-01JAPI".into(),
+            to: "coordinator".into(),
+            subject: "Should /hello take a name?".into(),
+        },
+    );
+    app.now_ms = 83_000;
+    app
+}
+
+pub fn permission_ask() -> PermissionAsk {
+    PermissionAsk {
+        id: 7,
+        task: Some(task_id("api")),
+        title: "Run cargo test --workspace".into(),
+        kind: Some("execute".into()),
+        locations: vec!["/work/project/.enki/copies/task-01JAPI".into()],
+    }
+}
+
+/// Draws `app` on a `width` x `height` test terminal.
+pub fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| enki_tui::ui::draw(frame, app))
+        .expect("draw");
+    terminal
+}
+
+/// Draws one pane filling a `width` x `height` test terminal.
+pub fn draw_pane(
+    app: &mut App,
+    width: u16,
+    height: u16,
+    pane: impl Fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &mut App),
+) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    app.prepare();
+    terminal
+        .draw(|frame| {
+            let area = frame.area();
+            pane(frame, area, app)
+        })
+        .expect("draw");
+    terminal
+}

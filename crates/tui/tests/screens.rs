@@ -1,0 +1,246 @@
+//! Screen tests: every pane, the overlays and the small-terminal fallbacks
+//! drawn on ratatui's TestBackend and compared with committed insta
+//! snapshots (tests/snapshots/). Sizes from 0x0 up are drawn to prove
+//! nothing panics.
+
+mod common;
+
+use common::{busy_app, draw, draw_pane, key, permission_ask, task_id, type_text};
+use enki_coordinator::Progress;
+use enki_tui::app::{App, Focus, Msg, Overlay, View, update};
+use enki_tui::ui;
+use insta::assert_snapshot;
+use ratatui::crossterm::event::KeyCode;
+
+#[test]
+fn full_screen() {
+    let mut app = busy_app();
+    assert_snapshot!(draw(&mut app, 120, 36).backend());
+}
+
+#[test]
+fn chat_pane() {
+    let mut app = busy_app();
+    app.focus = Focus::Main;
+    assert_snapshot!(draw_pane(&mut app, 70, 30, ui::chat::draw).backend());
+}
+
+#[test]
+fn chat_pane_scrolled_up() {
+    let mut app = busy_app();
+    app.scroll = 4;
+    assert_snapshot!(draw_pane(&mut app, 70, 12, ui::chat::draw).backend());
+}
+
+#[test]
+fn long_markdown_with_code() {
+    let mut app = App::new();
+    let markdown = "# Refactoring the router\n\nThe *current* router mixes **parsing** and \
+        dispatch, and the handler table is rebuilt on every request, which is both slow and \
+        hard to test.\n\n## Steps\n\n1. Extract `parse_route` into its own module\n2. Cache \
+        the table:\n   - build it once at start-up\n   - share it behind an `Arc`\n3. Test \
+        it\n\n```rust\nfn parse_route(path: &str) -> Option<Route> {\n    let mut parts = \
+        path.split('/');\n    match (parts.next(), parts.next()) {\n        (Some(\"\"), \
+        Some(\"hello\")) => Some(Route::Hello),\n        _ => None,\n    }\n}\n```\n\n> Note: \
+        the cache must be invalidated when routes are added at runtime.\n\n| step | tier \
+        |\n|------|------|\n| parse | light |\n| cache | standard |\n\n---\n\nDone with \
+        ~~nothing~~ everything, see [the docs](https://example.com/docs).";
+    update(
+        &mut app,
+        Msg::Progress(Progress::PlannerText {
+            text: markdown.into(),
+        }),
+    );
+    assert_snapshot!(draw_pane(&mut app, 64, 48, ui::chat::draw).backend());
+}
+
+#[test]
+fn worker_transcript() {
+    let mut app = busy_app();
+    app.view = View::Transcript(task_id("api"));
+    assert_snapshot!(draw_pane(&mut app, 70, 12, ui::chat::draw).backend());
+}
+
+#[test]
+fn workers_pane() {
+    let mut app = busy_app();
+    app.focus = Focus::Workers;
+    assert_snapshot!(
+        draw_pane(&mut app, 48, 9, |f, a, app| ui::workers::draw(f, a, app)).backend()
+    );
+}
+
+#[test]
+fn tasks_pane() {
+    let mut app = busy_app();
+    app.focus = Focus::Tasks;
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    assert_snapshot!(draw_pane(&mut app, 48, 9, |f, a, app| ui::tasks::draw(f, a, app)).backend());
+}
+
+#[test]
+fn merge_queue_pane() {
+    let mut app = busy_app();
+    update(
+        &mut app,
+        Msg::Progress(Progress::MergeLanded {
+            task: task_id("docs"),
+            commit: Some("0123456789abcdef".into()),
+        }),
+    );
+    update(
+        &mut app,
+        Msg::Progress(Progress::MergeFailed {
+            task: task_id("tests"),
+            error: "conflict in src/lib.rs".into(),
+        }),
+    );
+    assert_snapshot!(draw_pane(&mut app, 60, 6, |f, a, app| ui::merges::draw(f, a, app)).backend());
+}
+
+#[test]
+fn mail_pane() {
+    let mut app = busy_app();
+    app.focus = Focus::Mail;
+    assert_snapshot!(draw_pane(&mut app, 60, 5, |f, a, app| ui::mail::draw(f, a, app)).backend());
+}
+
+#[test]
+fn empty_panes() {
+    let mut app = App::new();
+    assert_snapshot!(draw(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn status_line_and_footer() {
+    let mut app = busy_app();
+    app.permissions.push_back(permission_ask());
+    let mut terminal = draw_pane(&mut app, 120, 2, |f, a, app| {
+        let [status, footer] =
+            ratatui::layout::Layout::vertical([ratatui::layout::Constraint::Length(1); 2]).areas(a);
+        ui::status::draw(f, status, app);
+        ui::footer::draw(f, footer, app);
+    });
+    assert_snapshot!(terminal.backend_mut());
+}
+
+#[test]
+fn message_box_with_lines_and_file_completion() {
+    let mut app = busy_app();
+    update(
+        &mut app,
+        Msg::Files(vec![
+            "README.md".into(),
+            "src/lib.rs".into(),
+            "src/routes/hello.rs".into(),
+            "src/routes/mod.rs".into(),
+        ]),
+    );
+    type_text(&mut app, "First line");
+    update(
+        &mut app,
+        Msg::Key(ratatui::crossterm::event::KeyEvent::new(
+            KeyCode::Enter,
+            ratatui::crossterm::event::KeyModifiers::ALT,
+        )),
+    );
+    type_text(&mut app, "then look at @rout");
+    assert_snapshot!(draw(&mut app, 90, 24).backend());
+}
+
+#[test]
+fn command_completion() {
+    let mut app = busy_app();
+    type_text(&mut app, "/re");
+    assert_snapshot!(draw(&mut app, 90, 24).backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = busy_app();
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.overlay, Some(Overlay::Help { scroll: 0 }));
+    assert_snapshot!(draw(&mut app, 110, 36).backend());
+}
+
+#[test]
+fn permission_prompt() {
+    let mut app = busy_app();
+    update(&mut app, Msg::Permission(permission_ask()));
+    let mut second = permission_ask();
+    second.id = 8;
+    update(&mut app, Msg::Permission(second));
+    assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn quit_confirmation() {
+    let mut app = busy_app();
+    update(
+        &mut app,
+        Msg::Key(ratatui::crossterm::event::KeyEvent::new(
+            KeyCode::Char('c'),
+            ratatui::crossterm::event::KeyModifiers::CONTROL,
+        )),
+    );
+    assert_eq!(app.overlay, Some(Overlay::ConfirmQuit));
+    assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn text_overlay() {
+    let mut app = busy_app();
+    update(
+        &mut app,
+        Msg::Fetched {
+            title: "Dependency graph".into(),
+            text: Ok("exec-01J  Add a greeting API  [running]  5 steps\n  L0  design  done  Design the endpoint\n  L1    api  running  Implement GET /hello\n        needs design (merged ✓)".into()),
+        },
+    );
+    assert_snapshot!(draw(&mut app, 80, 14).backend());
+}
+
+#[test]
+fn compact_layout() {
+    let mut app = busy_app();
+    assert_snapshot!("compact_chat", draw(&mut app, 60, 16).backend());
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Workers);
+    assert_snapshot!("compact_workers", draw(&mut app, 60, 16).backend());
+}
+
+#[test]
+fn tiny_terminal() {
+    let mut app = busy_app();
+    assert_snapshot!("tiny_20x3", draw(&mut app, 20, 3).backend());
+    assert_snapshot!("tiny_1x1", draw(&mut app, 1, 1).backend());
+}
+
+#[test]
+fn every_size_draws_without_panicking() {
+    let mut app = busy_app();
+    update(&mut app, Msg::Permission(permission_ask()));
+    type_text(&mut app, "a long message that wraps around a narrow box @");
+    let sizes = (0..=30u16)
+        .flat_map(|w| (0..=14u16).map(move |h| (w, h)))
+        .chain(
+            (30..=200u16)
+                .step_by(7)
+                .flat_map(|w| (0..=60u16).step_by(5).map(move |h| (w, h))),
+        );
+    for (w, h) in sizes {
+        for overlay in [
+            None,
+            Some(Overlay::Help { scroll: 3 }),
+            Some(Overlay::ConfirmQuit),
+        ] {
+            app.overlay = overlay;
+            let _ = draw(&mut app, w, h);
+        }
+        app.view = View::Transcript(task_id("api"));
+        let _ = draw(&mut app, w, h);
+        app.view = View::Chat;
+    }
+}

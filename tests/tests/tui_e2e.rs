@@ -1,0 +1,256 @@
+//! End to end: the real `enki` binary's interactive session in a
+//! pseudo-terminal, with the `sim` agent. A request typed into the message
+//! box makes the scripted planner create a one-step execution; the screen
+//! (parsed by vt100) shows it finish; Ctrl-C quits cleanly and the worker's
+//! file has been merged into the project.
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use enki_tests::{Project, enki_bin};
+use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
+
+/// Safety net for every wait; the test never sleeps to race.
+const DEADLINE: Duration = Duration::from_secs(90);
+const ROWS: NonZeroU16 = NonZeroU16::new(40).expect("non-zero");
+const COLS: NonZeroU16 = NonZeroU16::new(140).expect("non-zero");
+
+struct Session {
+    child: Box<dyn Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    output: Receiver<Vec<u8>>,
+    parser: vt100::Parser,
+    closed: bool,
+}
+
+impl Session {
+    fn start(project: &Project, args: &[&str]) -> Session {
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows: ROWS.get(),
+                cols: COLS.get(),
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut cmd = CommandBuilder::new(enki_bin());
+        cmd.args(args);
+        cmd.cwd(&project.root);
+        for var in ["ENKI_DIR", "ENKI_SESSION_ID", "ENKI_BIN", "CLAUDECODE"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("ENKI_NO_DESKTOP_NOTIFY", "1");
+        let child = pair
+            .slave
+            .spawn_command(cmd)
+            .expect("spawn enki in the pty");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = pair.master.take_writer().expect("pty writer");
+        let (tx, output) = channel();
+        std::thread::spawn(move || {
+            // Keeps the master alive as long as the reader runs.
+            let _master = pair.master;
+            let mut buf = [0u8; 8192];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Session {
+            child,
+            writer,
+            output,
+            parser: vt100::Parser::new(ROWS, COLS, 0),
+            closed: false,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.screen().contents()
+    }
+
+    /// Reads output until `check` holds for the screen.
+    fn wait_for(&mut self, what: &str, check: impl Fn(&str) -> bool) {
+        let started = Instant::now();
+        while !check(&self.screen()) {
+            let left = DEADLINE.saturating_sub(started.elapsed());
+            assert!(
+                !left.is_zero() && !self.closed,
+                "timed out waiting for {what}; the screen:\n{}",
+                self.screen()
+            );
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.parser.process(&bytes),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.closed = true,
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to the pty");
+        self.writer.flush().expect("flush the pty");
+    }
+
+    /// Waits for the process to exit, answering a quit confirmation if
+    /// one shows up.
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let started = Instant::now();
+        let mut confirmed = false;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait on enki") {
+                return status;
+            }
+            if !confirmed && self.screen().contains("Quit enki?") {
+                confirmed = true;
+                self.send(b"y");
+            }
+            if started.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                panic!("enki did not exit; the screen:\n{}", self.screen());
+            }
+            match self.output.recv_timeout(Duration::from_millis(100)) {
+                Ok(bytes) => self.parser.process(&bytes),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Output closed: the process is gone or going; poll it.
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Ok(status) = self.child.wait() {
+                        return status;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+#[test]
+fn a_request_typed_in_the_tui_runs_to_a_merged_file_and_ctrl_c_quits() {
+    let project = Project::with_sim("");
+    project.writer_script("w-hello", "hello.txt", "hello from the TUI\n");
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { say = "Planning **one** step:\n\n- write `hello.txt`\n" },
+  { tool = "enki_execution_create", args = { title = "Say hello", steps = [ { id = "hello", title = "Write hello", description = "[[sim:w-hello]]" } ] } },
+]
+
+[[turn]]
+steps = [ { say = "Noted." } ]
+"#,
+    );
+    let mut session = Session::start(&project, &[]);
+    session.wait_for("the message box", |s| {
+        s.contains("Message") && s.contains("agent sim")
+    });
+    session.send(b"write a hello file");
+    session.wait_for("the typed text", |s| s.contains("write a hello file"));
+    session.send(b"\r");
+    session.wait_for("the planner's answer", |s| s.contains("Planning one step"));
+    session.wait_for("the execution to finish", |s| {
+        s.contains("execution \"Say hello\"") && s.contains("is done")
+    });
+    assert!(
+        session.screen().contains("merged as"),
+        "{}",
+        session.screen()
+    );
+    session.send(b"\x03");
+    let status = session.wait_exit();
+    assert!(status.success(), "enki exited with {status:?}");
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("hello.txt")).expect("hello.txt merged"),
+        "hello from the TUI\n"
+    );
+    assert!(
+        project
+            .commit_subjects("main")
+            .iter()
+            .any(|s| s.starts_with("Write hello (")),
+        "{:?}",
+        project.commit_subjects("main")
+    );
+}
+
+#[test]
+fn first_run_initialises_enki_and_slash_quit_leaves() {
+    let project = Project::bare();
+    enki_tests::git(&project.root, &["init", "-q", "-b", "main"]);
+    std::fs::write(project.root.join("README.md"), "# x\n").expect("write README");
+    enki_tests::git(&project.root, &["add", "."]);
+    enki_tests::git(&project.root, &["commit", "-q", "-m", "initial"]);
+    let mut session = Session::start(&project, &["--agent", "sim"]);
+    session.wait_for("the first-run notice", |s| {
+        s.contains("initialised enki in")
+    });
+    session.send(b"/quit\r");
+    let status = session.wait_exit();
+    assert!(status.success(), "enki exited with {status:?}");
+    assert!(project.enki_dir().join("db.sqlite").is_file());
+}
+
+#[test]
+fn a_permission_request_waits_for_the_user_in_the_tui() {
+    let project = Project::with_sim("[permissions]\npolicy = \"ask\"\n");
+    project.script(
+        "w-careful",
+        r#"[[turn]]
+steps = [
+  { permission = "Run the test suite" },
+  { write = "checked.txt", content = "allowed\n" },
+  { say = "[OUTPUT]wrote checked.txt[/OUTPUT]" },
+]
+"#,
+    );
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { tool = "enki_execution_create", args = { title = "Careful", steps = [ { id = "check", title = "Run checks", description = "[[sim:w-careful]]" } ] } },
+]
+
+[[turn]]
+steps = [ { say = "Noted." } ]
+"#,
+    );
+    let mut session = Session::start(&project, &[]);
+    session.wait_for("the message box", |s| s.contains("Message"));
+    session.send(b"run the checks\r");
+    session.wait_for("the permission prompt", |s| s.contains("Permission needed"));
+    let screen = session.screen();
+    assert!(
+        screen.contains("Worker [check] Run checks asks to:")
+            && screen.contains("Run the test suite"),
+        "{screen}"
+    );
+    session.send(b"y");
+    session.wait_for("the execution to finish", |s| {
+        s.contains("execution \"Careful\"") && s.contains("is done")
+    });
+    session.send(b"/quit\r");
+    let status = session.wait_exit();
+    assert!(status.success(), "enki exited with {status:?}");
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("checked.txt")).expect("checked.txt merged"),
+        "allowed\n"
+    );
+}
