@@ -10,6 +10,7 @@ mod context;
 mod db;
 mod lock;
 mod merge;
+pub mod ops;
 pub mod plan;
 mod planner;
 mod progress;

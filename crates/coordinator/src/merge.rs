@@ -34,6 +34,12 @@ pub enum MergeMessage {
         task: String,
         reason: String,
     },
+    /// The request moved to a visible intermediate state (resolving, verifying).
+    Status {
+        task: String,
+        status: MergeStatus,
+        reason: String,
+    },
 }
 
 /// Queues a merge request for a task whose worker finished with changes.
@@ -88,7 +94,7 @@ pub async fn run_queue(
                 continue;
             }
         };
-        match land(&ctx, &request).await {
+        match land(&ctx, &request, &tx).await {
             Step::Done(message) => {
                 last_wait = None;
                 let _ = tx.send(message);
@@ -150,7 +156,11 @@ async fn blocking<T: Send + 'static>(
 
 /// Lands one request: squash onto the current base (a merger agent resolves
 /// conflicts), verify the result, then move the base branch.
-async fn land(ctx: &Shared, request: &MergeRequestRow) -> Step {
+async fn land(
+    ctx: &Shared,
+    request: &MergeRequestRow,
+    tx: &mpsc::UnboundedSender<MergeMessage>,
+) -> Step {
     let task = request.task_id.clone();
     let fail = |status: MergeStatus, reason: String| async move {
         set_status(ctx, &request.id, status, Some(reason.clone())).await;
@@ -236,7 +246,18 @@ async fn land(ctx: &Shared, request: &MergeRequestRow) -> Step {
                     "a merger agent is resolving conflicts in: {}",
                     files.join(", ")
                 );
-                set_status(ctx, &request.id, MergeStatus::Resolving, Some(reason)).await;
+                set_status(
+                    ctx,
+                    &request.id,
+                    MergeStatus::Resolving,
+                    Some(reason.clone()),
+                )
+                .await;
+                let _ = tx.send(MergeMessage::Status {
+                    task: task.clone(),
+                    status: MergeStatus::Resolving,
+                    reason,
+                });
                 note(
                     ctx,
                     &task,
@@ -268,13 +289,19 @@ async fn land(ctx: &Shared, request: &MergeRequestRow) -> Step {
             }
         };
         if let Some(command) = verify_command(ctx) {
+            let reason = format!("running the verify hook `{command}`");
             set_status(
                 ctx,
                 &request.id,
                 MergeStatus::Verifying,
-                Some(format!("running `{command}`")),
+                Some(reason.clone()),
             )
             .await;
+            let _ = tx.send(MergeMessage::Status {
+                task: task.clone(),
+                status: MergeStatus::Verifying,
+                reason,
+            });
             let (git, path, c) = (ctx.git.clone(), scratch.clone(), commit.clone());
             if let Err(e) = blocking(move || scratch_worktree(&git, &path, &c, true)).await {
                 return fail(

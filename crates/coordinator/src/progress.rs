@@ -55,6 +55,12 @@ pub enum Progress {
         task: String,
         commit: Option<String>,
     },
+    /// A merge request is being resolved by a merger or verified.
+    MergeStatus {
+        task: String,
+        status: String,
+        reason: String,
+    },
     MergeWaiting {
         task: String,
         reason: String,

@@ -577,6 +577,15 @@ impl Runtime {
             MergeMessage::Waiting { task, reason } => {
                 self.emit(Progress::MergeWaiting { task, reason })
             }
+            MergeMessage::Status {
+                task,
+                status,
+                reason,
+            } => self.emit(Progress::MergeStatus {
+                task,
+                status: status.to_string(),
+                reason,
+            }),
         }
     }
 

@@ -187,6 +187,14 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             effects.push(Effect::RefreshFiles);
         }
         Progress::MergeWaiting { .. } => {}
+        Progress::MergeStatus {
+            task,
+            status,
+            reason,
+        } => {
+            let (step, _) = app.label(&task);
+            app.event("⇄", &format!("[{step}] {status}: {reason}"), theme::dim());
+        }
         Progress::MergeFailed { task, error } => {
             let (step, _) = app.label(&task);
             app.event(

@@ -1,21 +1,13 @@
 //! `enki pause|resume|cancel <execution> [<step>]`, `enki retry <task>` and
-//! `enki stop`: the same store changes and signal files as the planner's
-//! MCP tools, so a running coordinator reacts at once (and one started later
-//! finds the store already changed).
+//! `enki stop`: thin wrappers over `enki_coordinator::ops`.
 
 use anyhow::Result;
+pub use enki_coordinator::ops::Operation;
+use enki_coordinator::ops::{self, Done};
 use enki_project::Layout;
-use enki_signals::{Origin, Signal, SignalKind, write_signal};
 use enki_store::Store;
 
 use super::{print_text, session};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Pause,
-    Resume,
-    Cancel,
-}
 
 fn open() -> Result<(Layout, Store)> {
     let layout = Layout::locate_from_env()?;
@@ -23,79 +15,40 @@ fn open() -> Result<(Layout, Store)> {
     Ok((layout, store))
 }
 
-/// Drops the signal; the store already holds the change, so a failure only
-/// delays the coordinator until its next rescan.
-fn signal(layout: &Layout, kind: SignalKind) {
-    let signal = Signal::new(
-        kind,
-        session(),
-        Origin {
-            role: "user".into(),
-            task_id: None,
-        },
-    );
-    if let Err(e) = write_signal(&layout.events(), &signal) {
-        eprintln!(
-            "enki: warning: could not write a signal file ({e}); a running coordinator will notice within a second"
-        );
+fn report(done: Done) -> Result<()> {
+    if let Some(warning) = &done.warning {
+        eprintln!("enki: warning: {warning}");
     }
+    print_text(&done.message)
 }
 
 pub fn execution(op: Operation, execution: &str, step: Option<&str>) -> Result<()> {
     let (layout, mut store) = open()?;
-    let execution_id = store.resolve_execution(execution)?;
-    let message = match op {
-        Operation::Pause => store.pause(&execution_id, step)?,
-        Operation::Resume => store.resume(&execution_id, step)?,
-        Operation::Cancel => {
-            let cancelled = store.cancel(&execution_id, step)?;
-            format!(
-                "cancelled {} tasks of execution {execution_id}",
-                cancelled.len()
-            )
-        }
-    };
-    let (execution_id, step_id) = (execution_id.clone(), step.map(str::to_string));
-    let kind = match op {
-        Operation::Pause => SignalKind::Pause {
-            execution_id,
-            step_id,
-        },
-        Operation::Resume => SignalKind::Resume {
-            execution_id,
-            step_id,
-        },
-        Operation::Cancel => SignalKind::Cancel {
-            execution_id,
-            step_id,
-        },
-    };
-    signal(&layout, kind);
-    print_text(&message)
+    report(ops::steer_execution(
+        &layout,
+        &mut store,
+        session().as_deref(),
+        op,
+        execution,
+        step,
+    )?)
 }
 
 pub fn retry(task: &str) -> Result<()> {
     let (layout, mut store) = open()?;
     let task_id = store.resolve_task(task)?;
-    let changed = store.retry_task(&task_id)?;
-    signal(
+    report(ops::retry(
         &layout,
-        SignalKind::RetryTask {
-            task_id: task_id.clone(),
-        },
-    );
-    print_text(&format!(
-        "task {task_id} is pending again ({} blocked dependents unblocked)",
-        changed.len().saturating_sub(1)
-    ))
+        &mut store,
+        session().as_deref(),
+        &task_id,
+    )?)
 }
 
 pub fn stop() -> Result<()> {
     let (layout, mut store) = open()?;
-    let paused = store.pause_all(session().as_deref())?;
-    signal(&layout, SignalKind::StopAll);
-    print_text(&format!(
-        "stopping every worker; {} executions paused (resume them with `enki resume <execution>`)",
-        paused.len()
-    ))
+    let mut done = ops::stop_all(&layout, &mut store, session().as_deref())?;
+    done.message
+        .push_str(" (resume them with `enki resume <execution>`)");
+    report(done)
 }

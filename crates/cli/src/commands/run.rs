@@ -243,6 +243,10 @@ impl Printer {
                     commit.map(|c| format!(" as {c}")).unwrap_or_default()
                 ));
             }
+            Progress::MergeStatus { task, status, reason } => {
+                let mark = if status == "resolving" { "⇄" } else { "⧗" };
+                self.out(&format!("{mark} [{}] {status}: {reason}", self.step(task)));
+            }
             Progress::MergeWaiting { task, reason } => self.out(&format!("… [{}] {reason}", self.step(task))),
             Progress::MergeFailed { task, error } => {
                 self.out(&format!("✘ [{}] merge failed: {error}", self.step(task)));

@@ -1,0 +1,119 @@
+//! Steering from outside the planner (`enki pause|resume|cancel|retry|stop`
+//! and the TUI's slash commands): the same store changes and signal files as
+//! the planner's MCP tools, so a running coordinator reacts at once and one
+//! started later finds the store already changed.
+
+use enki_project::Layout;
+use enki_signals::{Origin, Signal, SignalKind, write_signal};
+use enki_store::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// What an operation did, and a warning when its signal could not be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub message: String,
+    pub warning: Option<String>,
+}
+
+/// Drops the signal. The store already holds the change, so a failure only
+/// delays the coordinator until its next rescan.
+fn signal(layout: &Layout, session: Option<&str>, kind: SignalKind) -> Option<String> {
+    let signal = Signal::new(
+        kind,
+        session.map(str::to_string),
+        Origin {
+            role: "user".into(),
+            task_id: None,
+        },
+    );
+    write_signal(&layout.events(), &signal).err().map(|e| {
+        format!(
+            "could not write a signal file ({e}); a running coordinator will notice within a second"
+        )
+    })
+}
+
+/// Pauses, resumes or cancels an execution (id or prefix), or one step of it.
+pub fn steer_execution(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+    operation: Operation,
+    execution: &str,
+    step: Option<&str>,
+) -> Result<Done, StoreError> {
+    let execution_id = store.resolve_execution(execution)?;
+    let message = match operation {
+        Operation::Pause => store.pause(&execution_id, step)?,
+        Operation::Resume => store.resume(&execution_id, step)?,
+        Operation::Cancel => {
+            let cancelled = store.cancel(&execution_id, step)?;
+            format!(
+                "cancelled {} tasks of execution {execution_id}",
+                cancelled.len()
+            )
+        }
+    };
+    let step_id = step.map(str::to_string);
+    let kind = match operation {
+        Operation::Pause => SignalKind::Pause {
+            execution_id,
+            step_id,
+        },
+        Operation::Resume => SignalKind::Resume {
+            execution_id,
+            step_id,
+        },
+        Operation::Cancel => SignalKind::Cancel {
+            execution_id,
+            step_id,
+        },
+    };
+    let warning = signal(layout, session, kind);
+    Ok(Done { message, warning })
+}
+
+/// Sends a failed or blocked task (full id) back to pending.
+pub fn retry(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+    task_id: &str,
+) -> Result<Done, StoreError> {
+    let changed = store.retry_task(task_id)?;
+    let warning = signal(
+        layout,
+        session,
+        SignalKind::RetryTask {
+            task_id: task_id.to_string(),
+        },
+    );
+    Ok(Done {
+        message: format!(
+            "task {task_id} is pending again ({} blocked dependents unblocked)",
+            changed.len().saturating_sub(1)
+        ),
+        warning,
+    })
+}
+
+/// Stops every worker and pauses every running execution of the session
+/// (all sessions when `None`).
+pub fn stop_all(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+) -> Result<Done, StoreError> {
+    let paused = store.pause_all(session)?;
+    let warning = signal(layout, session, SignalKind::StopAll);
+    Ok(Done {
+        message: format!("stopping every worker; {} executions paused", paused.len()),
+        warning,
+    })
+}
