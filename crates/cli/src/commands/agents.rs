@@ -80,10 +80,22 @@ pub async fn start_agent(
     ),
     enki_acp::AcpError,
 > {
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k != "CLAUDECODE")
-        .collect();
-    env.extend(agent.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // The same environment the coordinator gives agents: CLAUDECODE
+    // removed, configured env added, ENKI_* set (the project's `.enki/`
+    // when there is one).
+    let enki_dir = Layout::locate_from_env()
+        .map(|l| l.dir)
+        .unwrap_or_else(|_| cwd.join(".enki"));
+    let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("enki"));
+    let mut env = enki_config::agent_environment(
+        std::env::vars(),
+        agent,
+        &enki_config::EnkiEnv {
+            bin: &bin,
+            enki_dir: &enki_dir,
+            session_id: "sess-check",
+        },
+    );
     if let Some(scripts) = sim_scripts
         && !env.iter().any(|(k, _)| k == "ENKI_SIM_SCRIPTS")
     {
