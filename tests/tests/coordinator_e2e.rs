@@ -475,3 +475,25 @@ fn stop_pauses_everything_and_logs_show_what_happened() {
     assert!(followed.status.success());
     assert_eq!(stdout(&followed), text);
 }
+
+#[test]
+fn a_planner_that_cannot_start_fails_the_run_with_a_clear_message() {
+    let project = Project::with_sim("");
+    let output = project.run_enki(&["run", "--agent", "/no/such/agent", "do something"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("the planner agent") && text.contains("/no/such/agent"),
+        "{}",
+        describe(&output)
+    );
+
+    // A planner that crashes mid-turn fails the run too.
+    project.script(
+        "planner",
+        "[[turn]]\nsteps = [ { say = \"thinking\" }, { crash = true } ]\n",
+    );
+    let output = project.run_enki(&["run", "plan something"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(stdout(&output).contains("⚠"), "{}", describe(&output));
+}

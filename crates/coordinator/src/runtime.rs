@@ -45,11 +45,13 @@ pub struct RunSummary {
     /// Tasks that did not finish (paused, blocked, pending).
     pub unfinished: usize,
     pub interrupted: bool,
+    /// The planner could not start or died before its work was done.
+    pub planner_failed: bool,
 }
 
 impl RunSummary {
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.unfinished == 0 && !self.interrupted
+        self.failed == 0 && self.unfinished == 0 && !self.interrupted && !self.planner_failed
     }
 }
 
@@ -67,6 +69,7 @@ struct Runtime {
     planner_events: Option<mpsc::UnboundedSender<PlannerMessage>>,
     planner_busy: bool,
     planner_notes: Vec<String>,
+    planner_failed: bool,
     titles: HashMap<String, (String, String)>,
 }
 
@@ -107,6 +110,7 @@ pub async fn run(
         planner_events: None,
         planner_busy: false,
         planner_notes: Vec::new(),
+        planner_failed: false,
         titles: HashMap::new(),
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
@@ -597,6 +601,8 @@ impl Runtime {
             PlannerMessage::TurnEnded(result) => {
                 self.planner_busy = false;
                 if let Err(e) = result {
+                    // The planner did not finish what it was asked.
+                    self.planner_failed = true;
                     self.emit(Progress::Warning {
                         message: format!("the planner's turn failed: {e}"),
                     });
@@ -604,6 +610,7 @@ impl Runtime {
                 self.emit(Progress::PlannerIdle);
             }
             PlannerMessage::Gone(reason) => {
+                self.planner_failed = true;
                 self.planner_busy = false;
                 self.planner_prompts = None;
                 self.planner_notes.clear();
@@ -798,6 +805,7 @@ impl Runtime {
     async fn summary(&self, interrupted: bool) -> RunSummary {
         let mut summary = RunSummary {
             interrupted,
+            planner_failed: self.planner_failed,
             ..RunSummary::default()
         };
         let graph = self.orch.graph();
