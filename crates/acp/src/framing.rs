@@ -6,7 +6,7 @@
 
 use std::io;
 
-use enki_jsonrpc::{Frame, MAX_LINE_BYTES};
+use enki_jsonrpc::{Frame, LineAssembler, MAX_LINE_BYTES};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// Reads [`Frame`]s from an [`AsyncBufRead`].
@@ -32,9 +32,7 @@ impl<R: AsyncBufRead + Unpin> AsyncLineReader<R> {
     /// still returned; a `'\r'` before the `'\n'` is kept. Not cancel-safe:
     /// dropping the future mid-line loses the part read so far.
     pub async fn next_frame(&mut self) -> io::Result<Option<Frame>> {
-        let mut line = Vec::new();
-        let mut seen: usize = 0;
-        let mut too_long = false;
+        let mut assembler = LineAssembler::new(self.max);
         loop {
             let available = match self.inner.fill_buf().await {
                 Ok(bytes) => bytes,
@@ -42,38 +40,14 @@ impl<R: AsyncBufRead + Unpin> AsyncLineReader<R> {
                 Err(e) => return Err(e),
             };
             if available.is_empty() {
-                if seen == 0 && !too_long {
-                    return Ok(None);
-                }
-                break;
+                return Ok(assembler.finish());
             }
-            let newline = available.iter().position(|&b| b == b'\n');
-            let take = newline.unwrap_or(available.len());
-            if !too_long {
-                let needed = line.len().saturating_add(take);
-                if needed > self.max {
-                    too_long = true;
-                    line = Vec::new();
-                } else {
-                    if needed > line.capacity() {
-                        // Grow geometrically but never past the cap.
-                        let target = needed.max(line.capacity().saturating_mul(2)).min(self.max);
-                        line.reserve_exact(target - line.len());
-                    }
-                    line.extend_from_slice(&available[..take]);
-                }
-            }
-            seen = seen.saturating_add(take);
-            self.inner.consume(take + usize::from(newline.is_some()));
-            if newline.is_some() {
-                break;
+            let (consumed, complete) = assembler.feed(available);
+            self.inner.consume(consumed);
+            if complete {
+                return Ok(assembler.finish());
             }
         }
-        Ok(Some(if too_long {
-            Frame::TooLong { len_seen: seen }
-        } else {
-            Frame::Line(line)
-        }))
     }
 
     pub fn get_ref(&self) -> &R {

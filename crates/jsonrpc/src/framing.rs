@@ -28,6 +28,74 @@ pub struct LineReader<R> {
     max: usize,
 }
 
+/// The byte-stream-independent half of line framing, shared by the blocking
+/// [`LineReader`] and async readers: it takes whatever bytes are available,
+/// says how many were used, and keeps at most `max` bytes of one line.
+#[derive(Debug)]
+pub struct LineAssembler {
+    line: Vec<u8>,
+    seen: usize,
+    too_long: bool,
+    /// The line's `'\n'` was seen (an empty line is still a line).
+    ended: bool,
+    max: usize,
+}
+
+impl LineAssembler {
+    pub fn new(max: usize) -> Self {
+        LineAssembler {
+            line: Vec::new(),
+            seen: 0,
+            too_long: false,
+            ended: false,
+            max,
+        }
+    }
+
+    /// Takes bytes up to and including the next `'\n'`. Returns how many
+    /// bytes of `available` were used and whether the line is complete.
+    pub fn feed(&mut self, available: &[u8]) -> (usize, bool) {
+        let newline = available.iter().position(|&b| b == b'\n');
+        let take = newline.unwrap_or(available.len());
+        if !self.too_long {
+            let needed = self.line.len().saturating_add(take);
+            if needed > self.max {
+                self.too_long = true;
+                self.line = Vec::new();
+            } else {
+                if needed > self.line.capacity() {
+                    // Grow geometrically but never past the cap.
+                    let target = needed
+                        .max(self.line.capacity().saturating_mul(2))
+                        .min(self.max);
+                    self.line.reserve_exact(target - self.line.len());
+                }
+                self.line.extend_from_slice(&available[..take]);
+            }
+        }
+        self.seen = self.seen.saturating_add(take);
+        self.ended = newline.is_some();
+        (take + usize::from(self.ended), self.ended)
+    }
+
+    /// The frame assembled so far (at a newline or at EOF); `None` when no
+    /// byte of a new line was seen. Resets for the next line.
+    pub fn finish(&mut self) -> Option<Frame> {
+        if self.seen == 0 && !self.too_long && !self.ended {
+            return None;
+        }
+        let frame = if self.too_long {
+            Frame::TooLong {
+                len_seen: self.seen,
+            }
+        } else {
+            Frame::Line(std::mem::take(&mut self.line))
+        };
+        *self = LineAssembler::new(self.max);
+        Some(frame)
+    }
+}
+
 impl<R: BufRead> LineReader<R> {
     /// A reader with the cap [`MAX_LINE_BYTES`].
     pub fn new(inner: R) -> Self {
@@ -44,9 +112,7 @@ impl<R: BufRead> LineReader<R> {
     /// still returned. After [`Frame::TooLong`] the stream is positioned at
     /// the following line, so reading can simply continue.
     pub fn next_frame(&mut self) -> io::Result<Option<Frame>> {
-        let mut line = Vec::new();
-        let mut seen: usize = 0;
-        let mut too_long = false;
+        let mut assembler = LineAssembler::new(self.max);
         loop {
             let available = match self.inner.fill_buf() {
                 Ok(bytes) => bytes,
@@ -54,38 +120,14 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) => return Err(e),
             };
             if available.is_empty() {
-                if seen == 0 && !too_long {
-                    return Ok(None);
-                }
-                break;
+                return Ok(assembler.finish());
             }
-            let newline = available.iter().position(|&b| b == b'\n');
-            let take = newline.unwrap_or(available.len());
-            if !too_long {
-                let needed = line.len().saturating_add(take);
-                if needed > self.max {
-                    too_long = true;
-                    line = Vec::new();
-                } else {
-                    if needed > line.capacity() {
-                        // Grow geometrically but never past the cap.
-                        let target = needed.max(line.capacity().saturating_mul(2)).min(self.max);
-                        line.reserve_exact(target - line.len());
-                    }
-                    line.extend_from_slice(&available[..take]);
-                }
-            }
-            seen = seen.saturating_add(take);
-            self.inner.consume(take + usize::from(newline.is_some()));
-            if newline.is_some() {
-                break;
+            let (consumed, complete) = assembler.feed(available);
+            self.inner.consume(consumed);
+            if complete {
+                return Ok(assembler.finish());
             }
         }
-        Ok(Some(if too_long {
-            Frame::TooLong { len_seen: seen }
-        } else {
-            Frame::Line(line)
-        }))
     }
 
     pub fn get_ref(&self) -> &R {

@@ -18,6 +18,6 @@ mod message;
 
 pub use codec::{encode, parse_line};
 pub use error::{ErrorObject, MessageError, codes};
-pub use framing::{Frame, LineReader, LineWriter, MAX_LINE_BYTES};
+pub use framing::{Frame, LineAssembler, LineReader, LineWriter, MAX_LINE_BYTES};
 pub use ids::IdAllocator;
 pub use message::{Id, Message, Notification, Request, Response};
