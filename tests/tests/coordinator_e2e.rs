@@ -497,3 +497,31 @@ fn a_planner_that_cannot_start_fails_the_run_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(stdout(&output).contains("⚠"), "{}", describe(&output));
 }
+
+#[test]
+fn json_progress_is_one_event_object_per_line() {
+    let project = Project::with_sim("");
+    project.writer_script("w", "w.txt", "w\n");
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    let output = project.run_enki(&["run", "--json", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let events: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(kinds.len(), events.len(), "every line names its event");
+    for expected in [
+        "session_started",
+        "execution_loaded",
+        "worker_started",
+        "merge_queued",
+        "merge_landed",
+        "finished",
+    ] {
+        assert!(kinds.contains(&expected), "no {expected} in {kinds:?}");
+    }
+    let finished = events.last().unwrap();
+    assert_eq!(finished["event"], "finished");
+    assert_eq!(finished["done"], 1);
+}
