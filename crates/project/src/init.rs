@@ -68,18 +68,35 @@ pub fn git_exclude_file(project_root: &Path) -> Option<PathBuf> {
     (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
-/// Adds `/.enki/` to the exclude file unless an equivalent line is there.
-/// Returns whether the file changed.
-pub fn exclude_enki_dir(exclude_file: &Path) -> std::io::Result<bool> {
+/// Where the project sits inside its repository (`""` at the top, `"app/"`
+/// for a sub-folder), so the exclusion names the right `.enki/`.
+pub fn prefix_in_repository(project_root: &Path) -> String {
+    Command::new("git")
+        .arg("-C")
+        .arg(project_root)
+        .args(["rev-parse", "--show-prefix"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Adds `/<prefix>.enki/` to the exclude file unless an equivalent line is
+/// there. Returns whether the file changed.
+pub fn exclude_enki_dir(exclude_file: &Path, prefix: &str) -> std::io::Result<bool> {
+    let pattern = format!("/{prefix}.enki/");
     let existing = match std::fs::read_to_string(exclude_file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let already = existing
-        .lines()
-        .map(str::trim)
-        .any(|line| matches!(line, ".enki" | ".enki/" | "/.enki" | "/.enki/"));
+    let already = existing.lines().map(str::trim).any(|line| {
+        line == pattern
+            || line == pattern.trim_end_matches('/')
+            || (prefix.is_empty() && matches!(line, ".enki" | ".enki/"))
+    });
     if already {
         return Ok(false);
     }
@@ -95,7 +112,7 @@ pub fn exclude_enki_dir(exclude_file: &Path) -> std::io::Result<bool> {
     } else {
         "\n"
     };
-    write!(file, "{separator}# enki's working folder\n/.enki/\n")?;
+    write!(file, "{separator}# enki's working folder\n{pattern}\n")?;
     Ok(true)
 }
 
@@ -109,7 +126,7 @@ pub fn init_dirs(project_root: &Path) -> std::io::Result<(Layout, InitReport)> {
     };
     if let Some(exclude) = git_exclude_file(project_root) {
         report.is_git = true;
-        if exclude_enki_dir(&exclude)? {
+        if exclude_enki_dir(&exclude, &prefix_in_repository(project_root))? {
             report.excluded_in = Some(exclude);
         }
     }
@@ -126,11 +143,19 @@ mod tests {
         let file = tmp.path().join("info/exclude");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, "*.log").unwrap();
-        assert!(exclude_enki_dir(&file).unwrap());
-        assert!(!exclude_enki_dir(&file).unwrap());
+        assert!(exclude_enki_dir(&file, "").unwrap());
+        assert!(!exclude_enki_dir(&file, "").unwrap());
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.starts_with("*.log\n"), "{text}");
         assert_eq!(text.matches("/.enki/").count(), 1);
+        // A project in a sub-folder of the repository gets its own line.
+        assert!(exclude_enki_dir(&file, "app/").unwrap());
+        assert!(!exclude_enki_dir(&file, "app/").unwrap());
+        assert!(
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .contains("\n/app/.enki/\n")
+        );
     }
 
     #[test]
