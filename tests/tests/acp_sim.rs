@@ -116,6 +116,7 @@ fn options(permission: Arc<dyn PermissionPolicy>) -> ClientOptions {
         request_timeout: SAFETY,
         shutdown_grace: Duration::from_secs(5),
         permission,
+        read_only: false,
     }
 }
 
@@ -876,6 +877,49 @@ async fn fs_requests_outside_the_cwd_are_refused_by_the_client() {
     within("shutdown", client.shutdown()).await;
 }
 
+#[tokio::test]
+async fn a_read_only_session_refuses_every_write() {
+    let fixture = Fixture::new(&[]);
+    let options = ClientOptions {
+        read_only: true,
+        ..options(Arc::new(AllowAll))
+    };
+    let (client, _events) = AcpClient::spawn(fixture.fake("outside.sh", OUTSIDE_AGENT), options)
+        .await
+        .unwrap();
+    let init = within("initialize", client.initialize()).await.unwrap();
+    let _ = init;
+    let session = within("session/new", client.new_session(&fixture.cwd(), &[]))
+        .await
+        .unwrap();
+    let stop = within("the turn", client.prompt(&session, "go"))
+        .await
+        .unwrap();
+    assert_eq!(stop, StopReason::EndTurn);
+    let replies: Vec<Value> = std::fs::read_to_string(fixture.outside("replies.log"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let inside = replies
+        .iter()
+        .find(|r| r["id"] == "w2")
+        .expect("the inside write was answered");
+    assert_eq!(inside["error"]["code"], -32602, "{inside}");
+    assert!(
+        inside["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{inside}"
+    );
+    assert!(
+        !fixture.cwd().join("inside.txt").exists(),
+        "nothing was written"
+    );
+    within("shutdown", client.shutdown()).await;
+}
+
 // ----- fault modes ------------------------------------------------------------------------
 
 #[tokio::test]
@@ -1020,6 +1064,7 @@ async fn an_agent_that_never_answers_initialize_times_out_and_is_killed() {
         request_timeout: Duration::from_millis(500),
         shutdown_grace: grace,
         permission: Arc::new(WithinCwd),
+        read_only: false,
     };
     let (client, mut events) = AcpClient::spawn(command, options).await.unwrap();
     let pid = client.pid().expect("running");

@@ -63,6 +63,9 @@ pub struct ClientOptions {
     pub shutdown_grace: Duration,
     /// Answers `session/request_permission`. Default [`WithinCwd`].
     pub permission: Arc<dyn PermissionPolicy>,
+    /// Offer no file writing: `writeTextFile` is not advertised and
+    /// `fs/write_text_file` is refused (e.g. for the planner). Default false.
+    pub read_only: bool,
 }
 
 impl Default for ClientOptions {
@@ -71,6 +74,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(3),
             permission: Arc::new(WithinCwd),
+            read_only: false,
         }
     }
 }
@@ -212,6 +216,7 @@ impl AcpClient {
             watch.tail_handle(),
             events_tx,
         );
+        conn.set_read_only(options.read_only);
 
         // When the agent dies: let the reader deliver what it already wrote,
         // then fail whatever is still pending.
@@ -254,7 +259,7 @@ impl AcpClient {
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
             "clientCapabilities": {
-                "fs": {"readTextFile": true, "writeTextFile": true},
+                "fs": {"readTextFile": true, "writeTextFile": !self.inner.options.read_only},
                 "terminal": false,
             },
         });

@@ -82,9 +82,16 @@ pub(crate) struct Connection {
     events: mpsc::UnboundedSender<AgentEvent>,
     permission: Arc<dyn PermissionPolicy>,
     tail: Arc<StderrTail>,
+    /// Refuse `fs/write_text_file` (sessions that must not edit).
+    read_only: std::sync::atomic::AtomicBool,
 }
 
 impl Connection {
+    pub(crate) fn set_read_only(&self, read_only: bool) {
+        self.read_only
+            .store(read_only, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Starts the writer and reader tasks. The returned handle is the reader
     /// task, which ends at EOF of `reader`.
     pub(crate) fn start<R, W>(
@@ -108,6 +115,7 @@ impl Connection {
             events,
             permission,
             tail,
+            read_only: std::sync::atomic::AtomicBool::new(false),
         });
         let reader_task = tokio::spawn(conn.clone().read_loop(reader));
         (conn, reader_task)
@@ -409,6 +417,16 @@ impl Connection {
                 "unknown sessionId `{session_id}`"
             )));
         };
+        if matches!(method, FsMethod::Write)
+            && self.read_only.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            if let Some(path) = str_field(&params, "path") {
+                self.emit(method.event(PathBuf::from(path), false));
+            }
+            return Err(ErrorObject::invalid_params(
+                "refused: this session is read-only and may not write files",
+            ));
+        }
         let outcome = tokio::task::spawn_blocking(move || match method {
             FsMethod::Read => crate::fs::read_text_file(&cwd, &params),
             FsMethod::Write => crate::fs::write_text_file(&cwd, &params),

@@ -37,6 +37,22 @@ pub struct Context {
 
 pub type Shared = Arc<Context>;
 
+/// Rejects tool calls that change files; defers everything else.
+struct NoEdits(Arc<dyn PermissionPolicy>);
+
+impl PermissionPolicy for NoEdits {
+    fn decide(
+        &self,
+        request: enki_acp::PermissionRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = enki_acp::PermissionDecision> + Send>>
+    {
+        if matches!(request.kind.as_deref(), Some("edit" | "delete" | "move")) {
+            return Box::pin(std::future::ready(enki_acp::PermissionDecision::RejectOnce));
+        }
+        self.0.decide(request)
+    }
+}
+
 impl Context {
     /// Which agent runs a role (and tier), honouring `--agent` and a role's own `agent`.
     pub fn agent(
@@ -99,6 +115,17 @@ impl Context {
             request_timeout: std::time::Duration::from_secs(self.config.agent.init_timeout_secs),
             permission,
             ..ClientOptions::default()
+        }
+    }
+
+    /// Options for the planner: it plans, it does not edit the project, so
+    /// file writes and edit/delete/move permission requests are refused.
+    pub fn planner_client_options(&self) -> ClientOptions {
+        let base = self.client_options();
+        ClientOptions {
+            permission: Arc::new(NoEdits(base.permission.clone())),
+            read_only: true,
+            ..base
         }
     }
 

@@ -63,7 +63,7 @@ pub async fn run_planner(
 ) {
     let agent = ctx.agent(AgentRole::Coordinator, None, None);
     let command = ctx.agent_command(&agent, ctx.project_root.clone(), "planner");
-    let (client, mut events) = match AcpClient::spawn(command, ctx.client_options()).await {
+    let (client, mut events) = match AcpClient::spawn(command, ctx.planner_client_options()).await {
         Ok(pair) => pair,
         Err(e) => {
             let _ = tx.send(PlannerMessage::Gone(format!(

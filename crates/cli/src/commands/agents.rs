@@ -113,6 +113,7 @@ pub async fn start_agent(
         request_timeout: timeout,
         shutdown_grace: Duration::from_secs(1),
         permission: std::sync::Arc::new(DenyAll),
+        read_only: false,
     };
     let (client, events) = AcpClient::spawn(command, options).await?;
     match client.initialize().await {
