@@ -50,10 +50,6 @@ fn main() -> ExitCode {
             ci::run()
         }
         "bench" => bench::run(rest),
-        "demo" => {
-            eprintln!("xtask: the demo is part of enki now: cargo run --release -p enki -- demo");
-            ExitCode::from(2)
-        }
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             ExitCode::from(2)

@@ -200,6 +200,10 @@ pub async fn run(
     rt.planner_prompts = None;
     let _ = stop_watch_tx.send(());
     merge_task.abort();
+    let session = ctx.session_id.clone();
+    if let Err(e) = ctx.db.call(move |s| s.end_session(&session)).await {
+        tracing::warn!("cannot record the end of the session: {e}");
+    }
     let summary = rt.summary(interrupted).await;
     rt.emit(Progress::Finished {
         done: summary.done,

@@ -12,7 +12,6 @@ mod server;
 pub mod tools;
 
 use std::io::{BufReader, BufWriter};
-use std::path::PathBuf;
 
 use enki_project::Layout;
 
@@ -68,11 +67,4 @@ pub fn run_cli(role: &str, task_id: Option<String>, no_edit: bool) -> i32 {
             1
         }
     }
-}
-
-/// The `.enki/` a server would use, for diagnostics.
-pub fn locate_project() -> Result<PathBuf, String> {
-    Layout::locate_from_env()
-        .map(|l| l.dir)
-        .map_err(|e| e.to_string())
 }

@@ -18,15 +18,6 @@ where
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionRow {
-    pub id: String,
-    pub started_at: String,
-    pub ended_at: Option<String>,
-    pub pid: Option<i64>,
-    pub agent: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExecutionRow {
     pub id: String,
     pub session_id: Option<String>,

@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use crate::error::StoreError;
 use crate::executions::ensure_session;
-use crate::rows::{ExecutionRow, SessionRow};
+use crate::rows::ExecutionRow;
 use crate::store::Store;
 use crate::task_events;
 use crate::tasks::require_task;
@@ -31,26 +31,6 @@ impl Store {
             )?;
             Ok(())
         })
-    }
-
-    pub fn session(&self, id: &str) -> Result<Option<SessionRow>, StoreError> {
-        use rusqlite::OptionalExtension;
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id, started_at, ended_at, pid, agent FROM sessions WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(SessionRow {
-                        id: r.get(0)?,
-                        started_at: r.get(1)?,
-                        ended_at: r.get(2)?,
-                        pid: r.get(3)?,
-                        agent: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
     }
 
     /// Executions still running or paused, oldest first (any session).

@@ -186,7 +186,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::{CopyRequest, LandOutcome, commit_all, create_copy, land_squash, remove_copy};
+    use crate::land::{LandOutcome, land_squash};
+    use crate::{CopyRequest, commit_all, create_copy, remove_copy};
 
     /// A plain folder with two files and an `.enki/` folder.
     fn folder() -> (tempfile::TempDir, PathBuf) {

@@ -1,6 +1,6 @@
-//! Landing a task branch on the base branch as one squash commit, in one
-//! call (the merge queue uses the steps in `squash.rs` separately so that a
-//! merger and the verify hook can run in between).
+//! Landing a task branch in one call, for tests: the merge queue uses the
+//! steps in `squash.rs` separately so that a merger and the verify hook can
+//! run in between.
 
 use crate::git::{Git, GitError};
 use crate::squash::{Advance, Squash, advance_branch, squash_onto};

@@ -12,6 +12,7 @@
 mod copy;
 mod git;
 mod hidden;
+#[cfg(test)]
 mod land;
 mod squash;
 mod worktree;
@@ -21,7 +22,6 @@ pub use git::{Git, GitError};
 pub use hidden::{
     HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,
 };
-pub use land::{LandOutcome, land_squash};
 pub use squash::{
     Advance, Squash, advance_branch, commit_resolution, files_with_markers, operation_in_progress,
     scratch_worktree, squash_onto, start_conflicted_merge,

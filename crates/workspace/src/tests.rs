@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use crate::{
-    CopyRequest, Git, LandOutcome, commit_all, create_copy, land_squash, remove_copy, task_branch,
-};
+use crate::land::{LandOutcome, land_squash};
+
+use crate::{CopyRequest, Git, commit_all, create_copy, remove_copy, task_branch};
 
 fn repo() -> (tempfile::TempDir, Git) {
     let dir = tempfile::tempdir().unwrap();
