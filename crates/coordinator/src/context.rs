@@ -118,6 +118,15 @@ impl Context {
         }
     }
 
+    /// The message of a task's commit (on its branch and when it lands):
+    /// title, id, and the configured suffix.
+    pub fn commit_message(&self, title: &str, task_id: &str) -> String {
+        match &self.config.git.commit_suffix {
+            Some(suffix) => format!("{title} ({task_id})\n\n{suffix}"),
+            None => format!("{title} ({task_id})"),
+        }
+    }
+
     /// Options for the planner: it plans, it does not edit the project, so
     /// file writes and edit/delete/move permission requests are refused.
     pub fn planner_client_options(&self) -> ClientOptions {

@@ -182,11 +182,7 @@ async fn land(
         .call(move |s| Ok(s.task(&task_id)?.map(|t| t.title).unwrap_or_default()))
         .await
         .unwrap_or_default();
-    let mut message = format!("{title} ({})", request.task_id);
-    if let Some(suffix) = &ctx.config.git.commit_suffix {
-        message.push_str("\n\n");
-        message.push_str(suffix);
-    }
+    let message = ctx.commit_message(&title, &request.task_id);
     let base = request
         .base_branch
         .clone()

@@ -143,24 +143,11 @@ pub async fn run(
         });
     }
 
+    // The planner starts with the first prompt: the request, or (in the
+    // TUI) the user's first message.
+    rt.planner_events = Some(planner_tx);
     if let Some(request) = &options.request {
-        let (prompts_tx, prompts_rx) = mpsc::unbounded_channel();
-        tokio::spawn(planner::run_planner(
-            ctx.clone(),
-            prompts_rx,
-            planner_tx.clone(),
-        ));
-        let first = format!(
-            "{}\n\n# The user's request\n\n{request}",
-            planner::system_prompt(&ctx)
-        );
-        let _ = prompts_tx.send(first);
-        rt.planner_busy = true;
-        rt.planner_prompts = Some(prompts_tx);
-        drop(planner_tx);
-    } else {
-        // Kept for a planner started by the first user message (the TUI).
-        rt.planner_events = Some(planner_tx);
+        rt.prompt_planner(request.clone());
     }
 
     let mut tick = tokio::time::interval(TICK);
@@ -629,7 +616,7 @@ impl Runtime {
         if self.planner_prompts.is_none() {
             let Some(events) = self.planner_events.take() else {
                 self.emit(Progress::Warning {
-                    message: "the planner is not available".into(),
+                    message: "the planner agent has stopped (see the warning above); start enki again to talk to a new planner".into(),
                 });
                 return;
             };

@@ -242,7 +242,7 @@ async fn attempt_task(
         discard_copy(ctx, &copy.path, &copy.branch).await;
         return Ok(WorkResult::Artifact);
     }
-    let message = commit_message(ctx, &task);
+    let message = ctx.commit_message(&task.title, &task.id);
     let committed = tokio::task::spawn_blocking(move || commit_all(&copy_path, &message))
         .await
         .map_err(|e| e.to_string())?
@@ -265,15 +265,6 @@ async fn discard_copy(ctx: &Shared, path: &Path, branch: &str) {
     if let Ok(Err(e)) = removed {
         tracing::warn!("could not remove a finished copy: {e}");
     }
-}
-
-fn commit_message(ctx: &Shared, task: &TaskRow) -> String {
-    let mut message = format!("{} ({})", task.title, task.id);
-    if let Some(suffix) = &ctx.config.git.commit_suffix {
-        message.push_str("\n\n");
-        message.push_str(suffix);
-    }
-    message
 }
 
 /// Writes the artifact (the worker's `ARTIFACT.md`, else its reply) and

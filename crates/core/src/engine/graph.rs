@@ -64,6 +64,16 @@ pub(crate) struct Execution {
 
 pub(crate) const STATUS_SLOTS: usize = 9;
 
+/// Statuses of tasks that still have work ahead of them (not finished,
+/// failed, blocked or cancelled).
+pub(crate) const UNFINISHED: [TaskStatus; 5] = [
+    TaskStatus::Pending,
+    TaskStatus::Ready,
+    TaskStatus::Running,
+    TaskStatus::WorkerDone,
+    TaskStatus::Paused,
+];
+
 pub(crate) fn status_slot(status: TaskStatus) -> usize {
     TaskStatus::ALL
         .iter()
@@ -276,15 +286,7 @@ impl Graph {
         if e.steps.is_empty() {
             return None;
         }
-        let active = [
-            TaskStatus::Pending,
-            TaskStatus::Ready,
-            TaskStatus::Running,
-            TaskStatus::WorkerDone,
-            TaskStatus::Paused,
-        ]
-        .into_iter()
-        .any(|s| e.count(s) > 0);
+        let active = UNFINISHED.iter().any(|s| e.count(*s) > 0);
         if active {
             return None;
         }

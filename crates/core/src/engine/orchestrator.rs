@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::{ExecutionStatus, TaskStatus, Tier};
 
-use super::graph::{ExecutionSnapshot, Graph};
+use super::graph::{ExecutionSnapshot, Graph, UNFINISHED};
 use super::scheduler::{self, Limits};
 
 /// Policy knobs from configuration.
@@ -191,12 +191,10 @@ impl Orchestrator {
         if !self.running.is_empty() {
             return false;
         }
+        // From the per-execution counts: this runs after every event.
         self.graph.executions.values().all(|e| {
-            e.steps.iter().all(|t| match self.graph.status(t) {
-                Some(TaskStatus::WorkerDone) => false,
-                Some(TaskStatus::Ready) => e.status != ExecutionStatus::Running,
-                _ => true,
-            })
+            e.count(TaskStatus::WorkerDone) == 0
+                && (e.status != ExecutionStatus::Running || !e.has_ready())
         })
     }
 
@@ -205,15 +203,9 @@ impl Orchestrator {
     /// resume it.
     pub fn has_paused_work(&self) -> bool {
         self.graph.executions.values().any(|e| {
-            e.steps.iter().any(|t| match self.graph.status(t) {
-                Some(TaskStatus::Paused) => true,
-                Some(s) => {
-                    e.status == ExecutionStatus::Paused
-                        && !s.is_terminal()
-                        && s != TaskStatus::Blocked
-                }
-                None => false,
-            })
+            e.count(TaskStatus::Paused) > 0
+                || (e.status == ExecutionStatus::Paused
+                    && UNFINISHED.iter().any(|s| e.count(*s) > 0))
         })
     }
 
