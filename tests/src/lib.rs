@@ -396,14 +396,18 @@ impl Project {
 
     /// Runs `enki <args>` to completion (with a generous safety timeout).
     pub fn run_enki(&self, args: &[&str]) -> std::process::Output {
-        let child = self
-            .enki(args)
+        wait_output(self.spawn_enki(args), Duration::from_secs(120))
+    }
+
+    /// Starts `enki <args>` in the background (no stdin, output piped; read
+    /// it with [`wait_output`]).
+    pub fn spawn_enki(&self, args: &[&str]) -> Child {
+        self.enki(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn enki");
-        wait_output(child, Duration::from_secs(120))
+            .expect("spawn enki")
     }
 
     /// Tasks as `enki tasks --json` reports them.

@@ -1,7 +1,6 @@
 //! The coordinator end to end: the real `enki` binary runs `sim` agents in
 //! temporary git projects.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use enki_tests::{Project, git, wait_output};
@@ -235,13 +234,7 @@ description = "[[sim:w-c]]"
 needs = ["b"]
 "#,
     );
-    let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("step a running", || status_of(&project, "a") == "running");
     let execution = project.task_by_step("a")["execution_id"]
         .as_str()
@@ -279,13 +272,7 @@ fn a_second_coordinator_in_the_same_project_is_refused() {
     gated_script(&project, "gate", "go", "g.txt");
     let plan =
         project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
-    let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("step g running", || status_of(&project, "g") == "running");
     let second = project.run_enki(&["run"]);
     assert_eq!(second.status.code(), Some(1));
@@ -322,13 +309,7 @@ description = "[[sim:w-c]]"
 needs = ["b"]
 "#,
     );
-    let mut child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("step b running", || status_of(&project, "b") == "running");
     child.kill().unwrap(); // SIGKILL: no clean-up at all
     child.wait().unwrap();
@@ -427,13 +408,7 @@ fn stop_pauses_everything_and_logs_show_what_happened() {
     gated_script(&project, "gate", "go", "g.txt");
     let plan =
         project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
-    let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("step g running", || status_of(&project, "g") == "running");
     let stopped = project.enki(&["stop"]).output().unwrap();
     assert!(stopped.status.success(), "{}", describe(&stopped));

@@ -1,7 +1,6 @@
 //! The merge queue end to end: conflicts resolved by a `sim` merger, merger
 //! failures, the verify hook, the user's uncommitted edits and restarts.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use enki_tests::{Project, git, wait_output};
@@ -222,13 +221,7 @@ fn uncommitted_user_edits_survive_and_block_only_what_they_touch() {
     std::fs::write(project.root.join("notes.txt"), "the user's unsaved notes\n").unwrap();
     project.writer_script("n", "notes.txt", "from the task\n");
     let plan = project.plan("[[steps]]\nid = \"n\"\ntitle = \"N\"\ndescription = \"[[sim:n]]\"\n");
-    let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("the merge to wait for the user", || {
         project
             .tasks_json()
@@ -259,13 +252,7 @@ fn a_coordinator_killed_during_a_merge_resumes_it_exactly_once() {
     );
     project.writer_script("w", "w.txt", "w\n");
     let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
-    let mut child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("the merge to be verifying", || {
         project.tasks_json().iter().any(|t| t["step_id"] == "w")
             && task_detail(&project, "w")["merge_requests"][0]["status"] == "verifying"
