@@ -13,48 +13,16 @@ use enki_core::engine::{
 };
 use enki_core::{Condition, ExecutionStatus, TaskStatus, Tier};
 
+use super::project::sim_project;
 use super::stats::percentile;
 use super::{Options, Verdict, build_release_binary};
 
-fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("git {args:?} failed");
-    }
-    Ok(())
-}
-
 /// A scratch git project set up for the sim agent.
 fn project(enki: &Path) -> Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    let root = dir.path();
-    std::fs::write(root.join("README.md"), "bench\n")?;
-    git(root, &["init", "-q", "-b", "main"])?;
-    git(root, &["add", "."])?;
-    git(root, &["commit", "-q", "-m", "initial"])?;
-    let status = Command::new(enki)
-        .arg("init")
-        .current_dir(root)
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("enki init failed");
-    }
-    std::fs::create_dir_all(root.join(".enki/sim"))?;
-    std::fs::write(
-        root.join(".enki/enki.toml"),
+    sim_project(
+        enki,
         "[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n[workers]\nmax_workers = 4\n",
-    )?;
-    Ok(dir)
+    )
 }
 
 fn enki(enki: &Path, root: &Path, args: &[&str]) -> Command {

@@ -4,6 +4,7 @@ pub mod client;
 mod coordinator;
 mod mcp;
 mod merge;
+mod project;
 mod stats;
 mod tui;
 

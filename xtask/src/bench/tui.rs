@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,8 @@ use enki_tui::app::{App, Msg, Progress, View, update};
 use enki_tui::data::{ExecView, Snapshot, TaskView};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use ratatui::Terminal;
+
+use super::project::sim_project;
 use ratatui::backend::TestBackend;
 
 use super::stats::Summary;
@@ -135,23 +137,6 @@ fn render_frames(app: &mut App, frames: usize) -> Result<Summary> {
     Summary::of_durations(&samples).context("no samples")
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
-        .stdout(Stdio::null())
-        .status()?;
-    if !status.success() {
-        bail!("git {args:?} failed");
-    }
-    Ok(())
-}
-
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -203,21 +188,8 @@ fn wait_output(
 
 /// Percent of one core the idle TUI uses over `seconds`.
 fn idle_cpu(bin: &Path, seconds: u64) -> Result<f64> {
-    let dir = tempfile::tempdir()?;
+    let dir = sim_project(bin, "[agent]\ncommand = \"sim\"\n")?;
     let root = dir.path();
-    std::fs::write(root.join("README.md"), "bench\n")?;
-    git(root, &["init", "-q", "-b", "main"])?;
-    git(root, &["add", "."])?;
-    git(root, &["commit", "-q", "-m", "initial"])?;
-    let init = Command::new(bin)
-        .arg("init")
-        .current_dir(root)
-        .stdout(Stdio::null())
-        .status()?;
-    if !init.success() {
-        bail!("enki init failed");
-    }
-    std::fs::write(root.join(".enki/enki.toml"), "[agent]\ncommand = \"sim\"\n")?;
 
     let pair = native_pty_system()
         .openpty(PtySize {
