@@ -536,7 +536,7 @@ impl Runtime {
                 let _ = db
                     .call(move |s| s.end_attempt(&t, "failed", Some(&e)))
                     .await;
-                if was_running || self.orch.running().contains(&task) {
+                if was_running || self.orch.is_running(&task) {
                     self.command(Command::WorkerFailed { task, error }).await;
                 }
             }

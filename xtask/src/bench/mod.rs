@@ -14,27 +14,30 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// Benchmarks, implemented or planned: (name, description, implemented).
-const BENCHES: &[(&str, &str, bool)] = &[
+/// A benchmark's entry point.
+type Bench = fn(&Options) -> Result<Verdict>;
+
+/// Every benchmark: (name, what it measures, entry point).
+const BENCHES: &[(&str, &str, Bench)] = &[
     (
         "mcp",
         "`enki mcp` server: startup, request latency, concurrent throughput",
-        true,
+        mcp::run,
     ),
     (
         "coordinator",
         "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory",
-        true,
+        coordinator::run,
     ),
     (
         "merge",
         "merge queue: merges per second for 50 small branches",
-        true,
+        merge::run,
     ),
     (
         "tui",
         "TUI: one frame with 50 workers and a 10 000-line transcript, idle CPU",
-        true,
+        tui::run,
     ),
 ];
 
@@ -78,57 +81,23 @@ pub fn run(args: &[String]) -> ExitCode {
         list();
         return ExitCode::SUCCESS;
     };
-    match name {
-        "mcp" => match mcp::run(&opts) {
-            Ok(verdict) => verdict.exit_code(&opts),
-            Err(err) => {
-                eprintln!("xtask bench mcp: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
-        "coordinator" => match coordinator::run(&opts) {
-            Ok(verdict) => verdict.exit_code(&opts),
-            Err(err) => {
-                eprintln!("xtask bench coordinator: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
-        "merge" => match merge::run(&opts) {
-            Ok(verdict) => verdict.exit_code(&opts),
-            Err(err) => {
-                eprintln!("xtask bench merge: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
-        "tui" => match tui::run(&opts) {
-            Ok(verdict) => verdict.exit_code(&opts),
-            Err(err) => {
-                eprintln!("xtask bench tui: {err:#}");
-                ExitCode::FAILURE
-            }
-        },
-        other => {
-            let known = BENCHES.iter().any(|(n, _, _)| *n == other);
-            let hint = if known {
-                ""
-            } else {
-                " (run `cargo xtask bench` for the list)"
-            };
-            eprintln!("xtask bench: `{other}` not implemented yet{hint}");
-            ExitCode::from(2)
+    let Some((_, _, bench)) = BENCHES.iter().find(|(n, _, _)| *n == name) else {
+        eprintln!("xtask bench: unknown benchmark `{name}` (run `cargo xtask bench` for the list)");
+        return ExitCode::from(2);
+    };
+    match bench(&opts) {
+        Ok(verdict) => verdict.exit_code(&opts),
+        Err(err) => {
+            eprintln!("xtask bench {name}: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
 fn list() {
     println!("available benchmarks (cargo xtask bench <name> [--quick] [--check]):");
-    for (name, what, implemented) in BENCHES {
-        let note = if *implemented {
-            ""
-        } else {
-            "  (not implemented yet)"
-        };
-        println!("  {name:<12} {what}{note}");
+    for (name, what, _) in BENCHES {
+        println!("  {name:<12} {what}");
     }
 }
 

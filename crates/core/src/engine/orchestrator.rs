@@ -179,6 +179,10 @@ impl Orchestrator {
         ids
     }
 
+    pub fn is_running(&self, task: &str) -> bool {
+        self.running.contains_key(task)
+    }
+
     pub fn running_count(&self) -> usize {
         self.running.len()
     }
