@@ -22,10 +22,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use enki_core::dag::{DagError, NeedRef, StepShape, validate_steps};
+use enki_core::Tier;
+use enki_core::dag::{DagError, StepShape, validate_steps};
+use enki_core::need::StepNeed;
 use enki_core::role::{RoleSet, line_of_offset};
-use enki_core::{Condition, Tier};
-use enki_store::{NeedTarget, NewNeed, NewStep};
+use enki_store::{NewNeed, NewStep};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -64,7 +65,7 @@ struct PlanStep {
     tier: Option<Tier>,
     role: Option<String>,
     #[serde(default)]
-    needs: Vec<toml::Value>,
+    needs: Vec<StepNeed>,
     #[serde(default)]
     checkpoint: bool,
 }
@@ -74,49 +75,6 @@ struct PlanStep {
 pub struct Plan {
     pub title: String,
     pub steps: Vec<NewStep>,
-}
-
-fn need_of(value: &toml::Value) -> Result<NewNeed, String> {
-    let condition_of = |table: &toml::Table| -> Result<Condition, String> {
-        match table.get("condition") {
-            None => Ok(Condition::default()),
-            Some(toml::Value::String(s)) => s
-                .parse()
-                .map_err(|e: enki_core::ParseEnumError| e.to_string()),
-            Some(other) => Err(format!("condition must be a string, got {other}")),
-        }
-    };
-    match value {
-        toml::Value::String(step) => Ok(NewNeed {
-            target: NeedTarget::Step(step.clone()),
-            condition: Condition::default(),
-        }),
-        toml::Value::Table(table) => {
-            if let Some(key) = table
-                .keys()
-                .find(|k| !matches!(k.as_str(), "step" | "task" | "condition"))
-            {
-                return Err(format!(
-                    "unknown field `{key}` in a need (expected step, task, condition)"
-                ));
-            }
-            let condition = condition_of(table)?;
-            match (table.get("step"), table.get("task")) {
-                (Some(toml::Value::String(step)), None) => Ok(NewNeed {
-                    target: NeedTarget::Step(step.clone()),
-                    condition,
-                }),
-                (None, Some(toml::Value::String(task))) => Ok(NewNeed {
-                    target: NeedTarget::Task(task.clone()),
-                    condition,
-                }),
-                _ => {
-                    Err("a need is a step id, {step = \"id\"} or {task = \"task id\"}".to_string())
-                }
-            }
-        }
-        other => Err(format!("a need is a step id or a table, got {other}")),
-    }
 }
 
 /// Parses and validates a plan: syntax, unknown fields, roles, step
@@ -154,12 +112,6 @@ pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, Plan
             })?),
             None => None,
         };
-        let needs = step
-            .needs
-            .iter()
-            .map(need_of)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|m| error(line, format!("step '{}': {m}", step.id)))?;
         steps.push(NewStep {
             step_id: step.id.clone(),
             title: step.title.trim().to_string(),
@@ -167,22 +119,16 @@ pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, Plan
             tier: step.tier.or(role.and_then(|r| r.tier)).unwrap_or_default(),
             role: step.role.clone(),
             checkpoint: step.checkpoint,
-            needs,
+            needs: step.needs.iter().map(NewNeed::from).collect(),
         });
         lines.push(line);
     }
-    let shapes: Vec<StepShape<'_>> = steps
+    let shapes: Vec<StepShape<'_>> = parsed
+        .steps
         .iter()
         .map(|s| StepShape {
-            id: &s.step_id,
-            needs: s
-                .needs
-                .iter()
-                .map(|n| match &n.target {
-                    NeedTarget::Step(step) => NeedRef::Step(step),
-                    NeedTarget::Task(task) => NeedRef::Task(task),
-                })
-                .collect(),
+            id: &s.get_ref().id,
+            needs: s.get_ref().needs.iter().map(StepNeed::shape).collect(),
         })
         .collect();
     validate_steps(&shapes, &BTreeSet::new()).map_err(|e| {
@@ -239,7 +185,7 @@ needs = ["a", { step = "a", condition = "completed" }]
         assert_eq!(plan.steps[0].role.as_deref(), Some("researcher"));
         assert!(plan.steps[1].checkpoint);
         assert_eq!(plan.steps[1].tier, Tier::Heavy);
-        assert_eq!(plan.steps[1].needs[1].condition, Condition::Completed);
+        assert_eq!(plan.steps[1].needs[1].condition, enki_core::Condition::Completed);
     }
 
     #[test]
@@ -258,6 +204,11 @@ needs = ["a", { step = "a", condition = "completed" }]
         let err = parse(role).unwrap_err();
         assert_eq!(err.line, Some(5), "{err}");
         assert!(err.message.contains("unknown role 'wizard'"), "{err}");
+
+        let need = "[[steps]]\nid = \"a\"\ntitle = \"A\"\n\n[[steps]]\nid = \"b\"\ntitle = \"B\"\nneeds = [{ step = \"a\", colour = \"red\" }]\n";
+        let err = parse(need).unwrap_err();
+        assert!(err.message.contains("unknown field `colour`"), "{err}");
+        assert_eq!(err.line, Some(8), "{err}");
 
         let unknown = "[[steps]]\nid = \"a\"\ntitle = \"A\"\ncolour = \"red\"\n";
         let err = parse(unknown).unwrap_err();

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod hashline;
 pub mod id;
 pub mod mail;
+pub mod need;
 pub mod role;
 pub mod status;
 

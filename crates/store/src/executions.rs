@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use enki_core::need::StepNeed;
 use enki_core::{Condition, ExecutionId, ExecutionStatus, IdKind, TaskId, TaskStatus, Tier};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -27,6 +28,21 @@ pub enum NeedTarget {
 pub struct NewNeed {
     pub target: NeedTarget,
     pub condition: Condition,
+}
+
+impl From<&StepNeed> for NewNeed {
+    fn from(need: &StepNeed) -> NewNeed {
+        match need {
+            StepNeed::Step { step, condition } => NewNeed {
+                target: NeedTarget::Step(step.clone()),
+                condition: *condition,
+            },
+            StepNeed::Task { task, condition } => NewNeed {
+                target: NeedTarget::Task(task.clone()),
+                condition: *condition,
+            },
+        }
+    }
 }
 
 /// A step to write. The caller has validated the graph shape (see

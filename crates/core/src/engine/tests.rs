@@ -260,7 +260,10 @@ fn pause_and_resume_an_execution_and_a_step() {
         started(&events).is_empty(),
         "a paused execution starts nothing"
     );
-    assert!(o.is_idle() && o.has_paused_work(), "idle, but waiting on the pause");
+    assert!(
+        o.is_idle() && o.has_paused_work(),
+        "idle, but waiting on the pause"
+    );
     let events = o.handle(Command::Resume {
         execution: "e1".into(),
         step: None,

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use enki_core::Tier;
-use enki_core::dag::{NeedRef, StepShape, validate_steps};
+use enki_core::dag::{StepShape, validate_steps};
 use enki_signals::SignalKind;
 use enki_store::{NeedTarget, NewNeed, NewStep};
 use serde_json::json;
@@ -57,14 +57,7 @@ fn prepare_steps(
         .iter()
         .map(|s| StepShape {
             id: s.id.as_str(),
-            needs: s
-                .needs
-                .iter()
-                .map(|n| match n {
-                    StepNeed::Step { step, .. } => NeedRef::Step(step.as_str()),
-                    StepNeed::Task { task, .. } => NeedRef::Task(task.as_str()),
-                })
-                .collect(),
+            needs: s.needs.iter().map(StepNeed::shape).collect(),
         })
         .collect();
     validate_steps(&shapes, existing).map_err(|e| format!("invalid steps: {e}"))?;
@@ -84,20 +77,7 @@ fn prepare_steps(
             tier,
             role: step.role.clone(),
             checkpoint: step.checkpoint,
-            needs: step
-                .needs
-                .iter()
-                .map(|n| match n {
-                    StepNeed::Step { step, condition } => NewNeed {
-                        target: NeedTarget::Step(step.clone()),
-                        condition: *condition,
-                    },
-                    StepNeed::Task { task, condition } => NewNeed {
-                        target: NeedTarget::Task(task.clone()),
-                        condition: *condition,
-                    },
-                })
-                .collect(),
+            needs: step.needs.iter().map(NewNeed::from).collect(),
         });
     }
     Ok(prepared)
