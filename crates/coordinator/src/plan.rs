@@ -185,7 +185,10 @@ needs = ["a", { step = "a", condition = "completed" }]
         assert_eq!(plan.steps[0].role.as_deref(), Some("researcher"));
         assert!(plan.steps[1].checkpoint);
         assert_eq!(plan.steps[1].tier, Tier::Heavy);
-        assert_eq!(plan.steps[1].needs[1].condition, enki_core::Condition::Completed);
+        assert_eq!(
+            plan.steps[1].needs[1].condition,
+            enki_core::Condition::Completed
+        );
     }
 
     #[test]
