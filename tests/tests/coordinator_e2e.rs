@@ -184,6 +184,82 @@ description = "[[sim:flaky]]"
     );
 }
 
+/// The attempt history `enki task --json` shows: (outcome, error) per attempt.
+fn attempt_history(project: &Project, step: &str) -> Vec<(String, String)> {
+    let id = project.task_by_step(step)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let output = project.run_enki(&["task", &id, "--json"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
+    detail["attempt_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap_or("").to_string(),
+                a["error"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a plan whose steps each follow the sim script of the same name and
+/// checks that each listed step failed twice with `expected` in its error.
+fn assert_fails_twice(project: &Project, steps: &[(&str, &str)]) {
+    let mut plan = String::new();
+    for (step, _) in steps {
+        plan.push_str(&format!(
+            "[[steps]]\nid = \"{step}\"\ntitle = \"{step}\"\ndescription = \"[[sim:{step}]]\"\n"
+        ));
+    }
+    plan.push_str("[[steps]]\nid = \"fine\"\ntitle = \"Works\"\ndescription = \"[[sim:fine]]\"\n");
+    project.writer_script("fine", "fine.txt", "fine\n");
+    let plan = project.plan(&plan);
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(status_of(project, "fine"), "done", "the rest kept running");
+    for (step, expected) in steps {
+        let task = project.task_by_step(step);
+        assert_eq!(task["status"], "failed", "{task}");
+        assert_eq!(task["attempts"], 2, "{task}");
+        assert_eq!(task["failures"], 2, "{task}");
+        assert!(
+            task["last_error"].as_str().unwrap_or("").contains(expected),
+            "{task}"
+        );
+        let history = attempt_history(project, step);
+        assert_eq!(history.len(), 2, "{step}: {history:?}");
+        for (outcome, error) in &history {
+            assert_eq!(outcome, "failed", "{step}: {history:?}");
+            assert!(error.contains(expected), "{step}: {history:?}");
+        }
+    }
+}
+
+#[test]
+fn a_stalled_worker_is_stopped_retried_and_every_attempt_recorded() {
+    let project = Project::with_sim("[workers]\nretries = 1\nstall_timeout_secs = 1\n");
+    project.script("hang", "[[turn]]\nsteps = [ { hang = true } ]\n");
+    assert_fails_twice(&project, &[("hang", "no activity for 1 s")]);
+}
+
+#[test]
+fn workers_ending_with_refusal_or_max_tokens_fail_and_are_retried() {
+    let project = Project::with_sim("[workers]\nretries = 1\n");
+    project.script("refuse", "[[turn]]\nsteps = [ { stop = \"refusal\" } ]\n");
+    project.script(
+        "truncated",
+        "[[turn]]\nsteps = [ { stop = \"max_tokens\" } ]\n",
+    );
+    assert_fails_twice(
+        &project,
+        &[("refuse", "refusal"), ("truncated", "max_tokens")],
+    );
+}
+
 #[test]
 fn an_invalid_plan_is_rejected_before_anything_runs() {
     let project = Project::with_sim("");

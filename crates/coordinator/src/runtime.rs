@@ -418,16 +418,24 @@ impl Runtime {
                 if let Some(cancel) = self.workers.remove(&task) {
                     let _ = cancel.send(true);
                 }
-                let reason = match cause {
-                    StopCause::Cancelled => "cancelled",
-                    StopCause::Paused => "paused",
-                    StopCause::StopAll => "stopped",
-                    StopCause::Stalled => "stalled",
+                // A stall counts as a failed attempt (the orchestrator
+                // retries it within budget), so it is recorded as one.
+                let (outcome, error) = match cause {
+                    StopCause::Cancelled => ("cancelled", None),
+                    StopCause::Paused => ("paused", None),
+                    StopCause::StopAll => ("stopped", None),
+                    StopCause::Stalled => (
+                        "failed",
+                        Some(format!(
+                            "stalled: no activity for {} s; the worker was stopped",
+                            self.ctx.config.workers.stall_timeout_secs
+                        )),
+                    ),
                 };
-                if cause != StopCause::Stalled {
-                    let t = task.clone();
-                    let _ = db.call(move |s| s.end_attempt(&t, reason, None)).await;
-                }
+                let t = task.clone();
+                let _ = db
+                    .call(move |s| s.end_attempt(&t, outcome, error.as_deref()))
+                    .await;
             }
             Event::QueueMerge { task } => self.queue_merge(&task).await,
             Event::CheckpointReached { execution, task } => {

@@ -24,7 +24,8 @@ pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 pub use mail::{MailFilter, NewMessage};
 pub use rows::{
-    DependencyRow, ExecutionRow, MergeRequestRow, MessageRow, StatusCounts, TaskEventRow, TaskRow,
+    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MessageRow, StatusCounts,
+    TaskEventRow, TaskRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;

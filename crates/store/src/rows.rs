@@ -154,6 +154,32 @@ impl MergeRequestRow {
     }
 }
 
+/// One worker attempt at a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRow {
+    pub number: i64,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// `succeeded`, `failed`, `interrupted`, `cancelled`, `paused`,
+    /// `stopped`; `None` while the attempt runs.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+}
+
+impl AttemptRow {
+    pub(crate) const COLUMNS: &'static str = "number, started_at, ended_at, outcome, error";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(AttemptRow {
+            number: row.get(0)?,
+            started_at: row.get(1)?,
+            ended_at: row.get(2)?,
+            outcome: row.get(3)?,
+            error: row.get(4)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageRow {
     pub id: String,

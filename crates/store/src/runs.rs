@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use crate::error::StoreError;
 use crate::executions::ensure_session;
-use crate::rows::ExecutionRow;
+use crate::rows::{AttemptRow, ExecutionRow};
 use crate::store::Store;
 use crate::task_events;
 use crate::tasks::require_task;
@@ -92,6 +92,19 @@ impl Store {
             task_events::append(tx, task_id, "attempt_started", &serde_json::json!({"attempt": number}))?;
             Ok(number)
         })
+    }
+
+    /// Every attempt at a task, oldest first.
+    pub fn attempts_of(&self, task_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM attempts WHERE task_id = ?1 ORDER BY number",
+            AttemptRow::COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([task_id], AttemptRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// A worker attempt ended. `error` is recorded as the task's last error.

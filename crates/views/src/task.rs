@@ -1,7 +1,9 @@
 //! `enki_task_show` / `enki task` and `enki_task_list` / `enki tasks`.
 
 use enki_core::id::short;
-use enki_store::{DependencyRow, ExecutionRow, MergeRequestRow, Store, StoreError, TaskRow};
+use enki_store::{
+    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, Store, StoreError, TaskRow,
+};
 use serde::Serialize;
 
 use crate::format::{check, clip, columns, count, indent, one_line, timestamp};
@@ -17,6 +19,8 @@ pub struct TaskDetail {
     pub needs: Vec<DependencyRow>,
     /// The tasks that need this one (seen from each of them).
     pub dependents: Vec<DependencyRow>,
+    /// Worker attempts, oldest first.
+    pub attempt_history: Vec<AttemptRow>,
     /// Oldest first.
     pub merge_requests: Vec<MergeRequestRow>,
     pub execution: Option<ExecutionRow>,
@@ -31,6 +35,7 @@ pub fn gather_task_detail(store: &Store, task_id: &str) -> Result<TaskDetail, St
     Ok(TaskDetail {
         needs: store.dependencies_of(&task.id)?,
         dependents: store.dependents_of(&task.id)?,
+        attempt_history: store.attempts_of(&task.id)?,
         merge_requests: store.merge_requests_for(&task.id)?,
         execution: store.execution(&task.execution_id)?,
         task,
@@ -146,6 +151,22 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
                     format!("needs it {}", edge.condition),
                     check(edge.satisfied).to_string(),
                 ]
+            })
+            .collect();
+        out.extend(columns(&rows).into_iter().map(|l| format!("    {l}")));
+    }
+
+    if !detail.attempt_history.is_empty() {
+        out.push("  attempt history:".to_string());
+        let rows: Vec<Vec<String>> = detail
+            .attempt_history
+            .iter()
+            .map(|a| {
+                let mut outcome = a.outcome.clone().unwrap_or_else(|| "running".to_string());
+                if let Some(error) = &a.error {
+                    outcome.push_str(&format!(": {}", clip(&one_line(error), 100)));
+                }
+                vec![format!("#{}", a.number), timestamp(&a.started_at), outcome]
             })
             .collect();
         out.extend(columns(&rows).into_iter().map(|l| format!("    {l}")));
@@ -267,6 +288,22 @@ mod tests {
                 edge(&b, &other, Condition::Started),
             ],
             dependents: vec![edge(&c, &b, Condition::Completed)],
+            attempt_history: vec![
+                AttemptRow {
+                    number: 1,
+                    started_at: T.to_string(),
+                    ended_at: Some(T.to_string()),
+                    outcome: Some("failed".to_string()),
+                    error: Some("tests failed".to_string()),
+                },
+                AttemptRow {
+                    number: 2,
+                    started_at: T.to_string(),
+                    ended_at: None,
+                    outcome: None,
+                    error: None,
+                },
+            ],
             merge_requests: vec![MergeRequestRow {
                 id: "mr-01JAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
                 task_id: b.id.clone(),
@@ -299,6 +336,7 @@ mod tests {
             "merged   is done     ✓",
             "task-01JAAAAAAAAAAX (step x of exec-01JBBBBBBBBBBB)  started  is pending  ✗",
             "dependents:\n    task-01JAAAAAAAAAAC  needs it completed  ✗",
+            "attempt history:\n    #1  2025-01-02 10:03:04 UTC  failed: tests failed\n    #2  2025-01-02 10:03:04 UTC  running",
             "mr-01JAAAAAAAAAAA conflicted  enki/b -> main  (conflict in src/lib.rs)",
             "output:\n    parser fixed\n    all green",
             "description:\n    Fix the parser.",
@@ -313,6 +351,7 @@ mod tests {
             task: task('A', "a", 0, TaskStatus::Pending),
             needs: vec![],
             dependents: vec![],
+            attempt_history: vec![],
             merge_requests: vec![],
             execution: None,
         };
