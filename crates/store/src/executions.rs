@@ -12,7 +12,7 @@ use crate::ids;
 use crate::rows::ExecutionRow;
 use crate::store::Store;
 use crate::task_events;
-use crate::tasks::{cancel_tasks, get_task, require_task, transitive_dependents};
+use crate::tasks::{cancel_reach, cancel_tasks, get_task, require_task};
 use crate::time::now_rfc3339;
 
 /// What a new step depends on.
@@ -416,18 +416,32 @@ impl Store {
         self.write(|tx| {
             let execution = require_execution(tx, execution_id)?;
             let roots: Vec<String> = match step_id {
-                None => self_step_map(tx, &execution.id)?.into_values().collect(),
-                Some(step) => vec![step_task(tx, &execution.id, step)?.id],
-            };
-            let mut targets = roots.clone();
-            for root in &roots {
-                for dependent in transitive_dependents(tx, root)? {
-                    if !targets.contains(&dependent) {
-                        targets.push(dependent);
+                None => {
+                    if matches!(
+                        execution.status,
+                        ExecutionStatus::Done | ExecutionStatus::Cancelled
+                    ) {
+                        return Err(StoreError::invalid(format!(
+                            "execution {} is {}; there is nothing to cancel",
+                            execution.id, execution.status
+                        )));
                     }
+                    self_step_map(tx, &execution.id)?.into_values().collect()
                 }
-            }
-            targets.sort();
+                Some(step) => {
+                    let task = step_task(tx, &execution.id, step)?;
+                    // A failed step stays failed; cancelling it cancels
+                    // its blocked dependents.
+                    if matches!(task.status, TaskStatus::Done | TaskStatus::Cancelled) {
+                        return Err(StoreError::invalid(format!(
+                            "step '{step}' is {}; there is nothing to cancel",
+                            task.status
+                        )));
+                    }
+                    vec![task.id]
+                }
+            };
+            let targets = cancel_reach(tx, &roots)?;
             let cancelled = cancel_tasks(tx, &targets)?;
             if step_id.is_none() {
                 set_execution_status(tx, &execution.id, ExecutionStatus::Cancelled)?;

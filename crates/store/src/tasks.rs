@@ -55,6 +55,27 @@ pub(crate) fn transitive_dependents(
     Ok(ids)
 }
 
+/// What cancelling `roots` reaches: the roots and every transitive
+/// dependent, except that the walk stops at `done` tasks (landed work
+/// satisfies its dependents, so they are not cancelled with it). Id order.
+pub(crate) fn cancel_reach(conn: &Connection, roots: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut direct =
+        conn.prepare_cached("SELECT d.task_id FROM dependencies d WHERE d.needs_task_id = ?1")?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack: Vec<String> = roots.to_vec();
+    while let Some(current) = stack.pop() {
+        let done = get_task(conn, &current)?.is_some_and(|t| t.status == TaskStatus::Done);
+        if done || !seen.insert(current.clone()) {
+            continue;
+        }
+        let next = direct
+            .query_map([&current], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        stack.extend(next);
+    }
+    Ok(seen.into_iter().collect())
+}
+
 /// Cancels the given tasks (those not already finished). Returns the ids
 /// that changed.
 pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<Vec<String>, StoreError> {

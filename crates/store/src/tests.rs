@@ -161,6 +161,37 @@ fn cancel_cascades_to_transitive_dependents_and_retry_unblocks() {
 }
 
 #[test]
+fn cancel_does_not_cascade_through_landed_work() {
+    let (_tmp, mut store) = store();
+    let first = store
+        .create_execution(
+            None,
+            "x",
+            false,
+            &[step("a", &[]), step("b", &[("a", Condition::Merged)])],
+        )
+        .unwrap();
+    let (a, b) = (first.steps[0].1.clone(), first.steps[1].1.clone());
+    store.set_task_status(&a, TaskStatus::Done).unwrap();
+    let mut x = step("x", &[]);
+    x.needs.push(NewNeed {
+        target: NeedTarget::Task(a.clone()),
+        condition: Condition::Merged,
+    });
+    let second = store.create_execution(None, "y", false, &[x]).unwrap();
+    let x = second.steps[0].1.clone();
+
+    let err = store.cancel(&first.execution_id, Some("a")).unwrap_err();
+    assert!(err.to_string().contains("step 'a' is done"), "{err}");
+    let cancelled = store.cancel(&first.execution_id, None).unwrap();
+    assert_eq!(cancelled, vec![b.clone()]);
+    assert_eq!(store.task(&a).unwrap().unwrap().status, TaskStatus::Done);
+    assert_eq!(store.task(&x).unwrap().unwrap().status, TaskStatus::Pending);
+    let err = store.cancel(&first.execution_id, None).unwrap_err();
+    assert!(err.to_string().contains("nothing to cancel"), "{err}");
+}
+
+#[test]
 fn pause_resume_and_stop_all() {
     let (_tmp, mut store) = store();
     let created = store

@@ -239,6 +239,22 @@ impl Graph {
         seen.into_iter().collect()
     }
 
+    /// What cancelling `roots` reaches: the roots and every transitive
+    /// dependent, except that the walk stops at `done` tasks. Work that has
+    /// landed satisfies its dependents' edges, so cancelling something
+    /// upstream of it must not cancel them.
+    pub fn cancel_reach(&self, roots: &[String]) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = roots.to_vec();
+        while let Some(current) = stack.pop() {
+            if self.status(&current) == Some(TaskStatus::Done) || !seen.insert(current.clone()) {
+                continue;
+            }
+            stack.extend(self.dependents.get(&current).into_iter().flatten().cloned());
+        }
+        seen
+    }
+
     /// Direct dependents of a task.
     pub(crate) fn direct_dependents(&self, task: &str) -> Vec<String> {
         self.dependents

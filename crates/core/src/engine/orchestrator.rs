@@ -521,10 +521,7 @@ impl Orchestrator {
                 .map(|t| vec![t.to_string()])
                 .unwrap_or_default(),
         };
-        let mut targets: BTreeSet<String> = roots.iter().cloned().collect();
-        for root in &roots {
-            targets.extend(self.graph.transitive_dependents(root));
-        }
+        let targets = self.graph.cancel_reach(&roots);
         let mut executions = BTreeSet::new();
         for task in &targets {
             let Some(status) = self.graph.status(task) else {

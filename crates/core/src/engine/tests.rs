@@ -240,6 +240,50 @@ fn cancelling_a_whole_execution_keeps_finished_work() {
 }
 
 #[test]
+fn cancel_stops_cascading_at_landed_work() {
+    // e1: a -> b; e2: x needs a. a lands, then e1 is cancelled: b is
+    // cancelled, but x (whose need is met by landed work) keeps going.
+    let mut o = Orchestrator::new(settings(8));
+    o.handle(Command::Load(execution("e1", 1, vec![node("a", 0, &[])])));
+    o.handle(Command::WorkerFinished {
+        task: "a".into(),
+        result: WorkResult::NoChanges,
+    });
+    o.handle(Command::Load(execution(
+        "e2",
+        2,
+        vec![node("x", 0, &[("a", Merged)])],
+    )));
+    o.handle(Command::Load(execution(
+        "e1",
+        1,
+        vec![
+            NodeSnapshot {
+                status: TaskStatus::Done,
+                ..node("a", 0, &[])
+            },
+            node("b", 1, &[("a", Completed), ("x", Merged)]),
+        ],
+    )));
+    assert_eq!(status(&o, "x"), TaskStatus::Running);
+    let events = o.handle(Command::Cancel {
+        execution: "e1".into(),
+        step: None,
+    });
+    assert_eq!(status(&o, "a"), TaskStatus::Done);
+    assert_eq!(status(&o, "b"), TaskStatus::Cancelled);
+    assert_eq!(
+        status(&o, "x"),
+        TaskStatus::Running,
+        "x is not downstream of b"
+    );
+    assert!(!events.contains(&Event::StopWorker {
+        task: "x".into(),
+        cause: StopCause::Cancelled
+    }));
+}
+
+#[test]
 fn pause_and_resume_an_execution_and_a_step() {
     let mut o = Orchestrator::new(settings(1));
     o.handle(Command::Load(execution(
