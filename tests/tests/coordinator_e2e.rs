@@ -1,6 +1,7 @@
 //! The coordinator end to end: the real `enki` binary runs `sim` agents in
 //! temporary git projects.
 
+use std::path::Path;
 use std::time::Duration;
 
 use enki_tests::{Project, git, wait_output};
@@ -362,6 +363,30 @@ fn a_second_coordinator_in_the_same_project_is_refused() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 }
 
+/// Live processes whose working directory is inside `dir` (Linux `/proc`).
+fn processes_in(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| is_alive(*pid))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
+        })
+        .collect()
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
 #[test]
 fn a_coordinator_killed_mid_run_resumes_and_merges_each_task_exactly_once() {
     let project = Project::with_sim("");
@@ -386,14 +411,45 @@ needs = ["b"]
 "#,
     );
     let mut child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("step b running", || status_of(&project, "b") == "running");
+    // Kill once b's worker runs its gate loop: a command of the worker's own.
+    let mut copy = String::new();
+    project.wait_until("step b waiting at its gate", || {
+        copy = project
+            .tasks_json()
+            .into_iter()
+            .find(|t| t["step_id"] == "b")
+            .and_then(|t| t["copy_path"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        !copy.is_empty()
+            && processes_in(Path::new(&copy)).iter().any(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("go-b"))
+            })
+    });
     child.kill().unwrap(); // SIGKILL: no clean-up at all
     child.wait().unwrap();
     assert_eq!(status_of(&project, "a"), "done");
 
+    // The dead worker's command outlives it in the copy.
+    let left = processes_in(Path::new(&copy));
+    assert!(
+        !left.is_empty(),
+        "the old worker's command should still run"
+    );
+
+    // A restart stops it before running b again in the same copy.
+    let second = project.spawn_enki(&["run"]);
+    project.wait_until("the leftover command is stopped", || {
+        left.iter().all(|pid| !is_alive(*pid))
+    });
     std::fs::write(project.enki_dir().join("go-b"), "").unwrap();
-    let output = project.run_enki(&["run"]);
+    let output = wait_output(second, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("left running in its copy"),
+        "{}",
+        describe(&output)
+    );
     assert!(
         stdout(&output).contains("interrupted"),
         "{}",

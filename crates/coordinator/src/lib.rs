@@ -8,6 +8,7 @@
 
 mod context;
 mod db;
+mod leftovers;
 mod lock;
 mod merge;
 pub mod ops;

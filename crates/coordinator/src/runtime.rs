@@ -3,6 +3,7 @@
 //! events it answers. Everything durable goes to the store first.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use enki_core::TaskStatus;
@@ -481,6 +482,23 @@ impl Runtime {
                 });
             }
             Event::Interrupted { task } => {
+                let t = task.clone();
+                let leftover = db
+                    .call(move |s| {
+                        let copy = s.task(&t)?.and_then(|x| x.copy_path);
+                        Ok(s.last_attempt_agent(&t)?.zip(copy))
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                if let Some((pgid, copy)) = leftover {
+                    let stopped = crate::leftovers::stop_leftover_group(pgid, Path::new(&copy));
+                    if stopped > 0 {
+                        self.emit(Progress::Warning {
+                            message: format!("stopped {stopped} process(es) that the interrupted attempt at {task} left running in its copy"),
+                        });
+                    }
+                }
                 let t = task.clone();
                 let _ = db
                     .call(move |s| {

@@ -194,6 +194,12 @@ async fn attempt_task(
     let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
         .await
         .map_err(|e| e.to_string())?;
+    // The agent leads its own process group; remembered so that a restart
+    // can stop what it leaves behind (see `leftovers`).
+    if let Some(pgid) = client.pid() {
+        let id = task.id.clone();
+        let _ = ctx.db.call(move |s| s.set_attempt_agent(&id, pgid)).await;
+    }
     let result = drive(
         ctx,
         &client,

@@ -1,6 +1,6 @@
 //! What the coordinator records about sessions, worker attempts and merges.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::executions::ensure_session;
@@ -92,6 +92,32 @@ impl Store {
             task_events::append(tx, task_id, "attempt_started", &serde_json::json!({"attempt": number}))?;
             Ok(number)
         })
+    }
+
+    /// Records the process group of the agent running the task's current
+    /// attempt.
+    pub fn set_attempt_agent(&mut self, task_id: &str, pgid: u32) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE attempts SET agent_pgid = ?2
+                 WHERE task_id = ?1 AND number = (SELECT attempts FROM tasks WHERE id = ?1)",
+                params![task_id, pgid],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The agent process group of the task's latest attempt, if recorded.
+    pub fn last_attempt_agent(&self, task_id: &str) -> Result<Option<u32>, StoreError> {
+        let pgid: Option<Option<u32>> = self
+            .conn
+            .query_row(
+                "SELECT agent_pgid FROM attempts WHERE task_id = ?1 ORDER BY number DESC LIMIT 1",
+                [task_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(pgid.flatten())
     }
 
     /// Every attempt at a task, oldest first.

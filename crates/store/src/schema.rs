@@ -6,7 +6,8 @@
 use rusqlite::Connection;
 
 /// Ordered migrations; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sessions (
     id          TEXT PRIMARY KEY,
     started_at  TEXT NOT NULL,
@@ -122,7 +123,13 @@ CREATE TABLE task_events (
     data     TEXT NOT NULL
 );
 CREATE INDEX task_events_by_task ON task_events(task_id, seq);
-"#];
+"#,
+    r#"
+-- The process group of the agent that ran an attempt, so that a coordinator
+-- adopting an interrupted attempt can stop what the old agent left running.
+ALTER TABLE attempts ADD COLUMN agent_pgid INTEGER;
+"#,
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

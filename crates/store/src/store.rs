@@ -180,6 +180,45 @@ mod tests {
     }
 
     #[test]
+    fn an_older_database_is_migrated_keeping_its_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite");
+        // A version-1 database with a row in it, as the first release wrote.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        schema::migrate(&conn, 0).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE attempts DROP COLUMN agent_pgid;
+             PRAGMA user_version = 1;
+             INSERT INTO sessions (id, started_at) VALUES ('sess-old', 'then');
+             COMMIT;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(schema::user_version(&store.conn).unwrap(), SCHEMA_VERSION);
+        let kept: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sessions WHERE id = 'sess-old'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
+        let column: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'agent_pgid'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(column, 1);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused_with_a_clear_message() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("db.sqlite");
