@@ -17,3 +17,5 @@ pub use scheduler::Limits;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transitions;

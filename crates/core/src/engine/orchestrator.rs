@@ -483,6 +483,8 @@ impl Orchestrator {
                 ) {
                     self.stop(&task, StopCause::Paused, out);
                     self.set(&task, TaskStatus::Paused, Some("paused".into()), out);
+                    // A paused worker no longer satisfies `started` edges.
+                    self.settle(vec![task], out);
                 }
             }
         }
@@ -588,15 +590,18 @@ impl Orchestrator {
     }
 
     fn stop_all(&mut self, out: &mut Vec<Event>) {
-        for task in self.running() {
-            self.stop(&task, StopCause::StopAll, out);
+        let stopped = self.running();
+        for task in &stopped {
+            self.stop(task, StopCause::StopAll, out);
             self.set(
-                &task,
+                task,
                 TaskStatus::Paused,
                 Some("stopped by stop_all".into()),
                 out,
             );
         }
+        // Paused workers no longer satisfy `started` edges.
+        self.settle(stopped, out);
         let running: Vec<String> = self
             .graph
             .executions
