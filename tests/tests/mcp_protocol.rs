@@ -134,6 +134,22 @@ fn invalid_params_and_unknown_tools_are_minus_32602() {
         error_code(&client.request("tools/list", json!([1]))),
         -32602
     );
+    assert_eq!(error_code(&client.request("ping", json!([1]))), -32602);
+    for cursor in [json!(5), json!({}), json!(["a"]), json!(true)] {
+        let response = client.request("tools/list", json!({"cursor": cursor}));
+        assert_eq!(error_code(&response), -32602, "cursor {cursor}");
+        assert!(
+            response["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cursor"),
+            "{response}"
+        );
+    }
+    // A string cursor is accepted and ignored (there is one page).
+    let listed = client.request("tools/list", json!({"cursor": "next"}));
+    assert!(listed["result"]["tools"].is_array(), "{listed}");
+    assert!(listed["result"].get("nextCursor").is_none(), "{listed}");
     let response = client.request(
         "tools/call",
         json!({"name": "enki_teleport", "arguments": {}}),
@@ -239,4 +255,46 @@ fn traffic_is_logged_per_process_and_stdout_is_pure_protocol() {
             .any(|e| e["dir"] == "out" && e["msg"]["result"]["serverInfo"]["name"] == "enki")
     );
     assert!(entries.iter().all(|e| e["at"].is_string()));
+}
+
+#[test]
+fn a_workers_traffic_log_is_named_after_its_full_task_id() {
+    let project = Project::new();
+    let mut planner = project.mcp(&["--role", "planner"]);
+    let created = planner.call_ok("enki_task_create", json!({"title": "logged"}));
+    let task = created["structuredContent"]["task_id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    drop(planner);
+    let prefix = enki_core::id::short(&task).to_lowercase();
+    for typed in [prefix.as_str(), task.as_str()] {
+        let mut worker = project.mcp_uninitialized(
+            &["--role", "worker", "--task-id", typed],
+            &[("ENKI_SESSION_ID", "sess-w")],
+        );
+        worker.initialize();
+        assert_eq!(worker.request("ping", json!({}))["result"], json!({}));
+        let (status, _) = worker.finish();
+        assert_eq!(status.code(), Some(0));
+    }
+    let logs = project.enki_dir().join("logs/mcp");
+    let mut names: Vec<String> = std::fs::read_dir(&logs)
+        .expect("mcp logs")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sess-w-"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![format!("sess-w-worker-{task}.jsonl")],
+        "one file for the prefix and the full id"
+    );
+    let text = std::fs::read_to_string(logs.join(&names[0])).expect("log");
+    let pings = text
+        .lines()
+        .filter(|l| l.contains("\"method\":\"ping\""))
+        .count();
+    assert_eq!(pings, 2, "both servers wrote to it: {text}");
 }

@@ -249,6 +249,7 @@ const NOT_IDEMPOTENT: &[&str] = &[
     "enki_task_create",
     "enki_execution_create",
     "enki_execution_add_steps",
+    "enki_worker_report",
     "enki_mail_send",
     "enki_mail_reply",
 ];
@@ -672,10 +673,16 @@ fn execution_create_validates_the_graph_without_side_effects() {
     );
 
     let text = fails(json!([]));
-    assert!(text.contains("at least one step"), "{text}");
+    assert!(
+        text.contains("`steps`") && text.contains("at least one"),
+        "{text}"
+    );
 
     let text = fails(json!([{"id": "a b", "title": "A"}]));
-    assert!(text.contains("a b"), "{text}");
+    assert!(
+        text.contains("steps[0].id") && text.contains("a b"),
+        "{text}"
+    );
 
     assert!(all_tasks(&project).is_empty());
     assert!(project.signals().is_empty());
@@ -1834,7 +1841,8 @@ fn the_planner_mails_a_worker_by_id_prefix() {
     let signal = only_signal(&project);
     assert_envelope(&signal, "mail", "planner", None);
     assert_eq!(signal["message_id"], id.as_str());
-    assert_eq!(signal["mail_from"], "coordinator");
+    assert_eq!(signal["from"]["address"], "coordinator", "{signal}");
+    assert!(signal.get("mail_from").is_none(), "{signal}");
     assert_eq!(signal["to"], format!("worker/{}", setup.a));
     assert_eq!(signal["subject"], "hello");
     assert_eq!(signal["priority"], "high");
@@ -1863,7 +1871,7 @@ fn a_worker_mails_the_coordinator_and_the_user() {
     );
     let signal = only_signal(&project);
     assert_envelope(&signal, "mail", "worker", Some(&setup.a));
-    assert_eq!(signal["mail_from"], format!("worker/{}", setup.a));
+    assert_eq!(signal["from"]["address"], format!("worker/{}", setup.a));
     assert_eq!(signal["to"], "coordinator");
     project.clear_signals();
 
@@ -2107,7 +2115,7 @@ fn a_reply_stays_in_the_thread_and_goes_back_to_the_sender() {
     let signal = only_signal(&project);
     assert_envelope(&signal, "mail", "worker", Some(&setup.a));
     assert_eq!(signal["message_id"], reply_id.as_str());
-    assert_eq!(signal["mail_from"], format!("worker/{}", setup.a));
+    assert_eq!(signal["from"]["address"], format!("worker/{}", setup.a));
     assert_eq!(signal["to"], "coordinator");
 
     // The planner answers the reply: back to the worker, same thread.
@@ -2205,8 +2213,17 @@ fn a_bad_address_names_the_expected_forms() {
     assert!(text.contains("subject"), "{text}");
 }
 
+/// Waits (polling the store, no fixed sleep) until the message's ttl has
+/// passed; the timeout is only a safety net.
+fn wait_until_expired(project: &Project, id: &str) {
+    let expires = stored_message(project, id)
+        .expires_at
+        .expect("the message has a ttl");
+    project.wait_until("the ttl to pass", || enki_store::now_rfc3339() > expires);
+}
+
 #[test]
-fn an_expired_message_is_not_listed() {
+fn an_expired_message_is_gone_for_check_inbox_read_reply_and_thread() {
     let project = Project::new();
     let mut setup = mail_setup(&project);
     let to = format!("worker/{}", setup.a);
@@ -2214,7 +2231,7 @@ fn an_expired_message_is_not_listed() {
         &mut setup.planner,
         &to,
         "too late",
-        json!({"ttl_seconds": 0}),
+        json!({"ttl_seconds": 1}),
     ));
     let kept = first_message_id(&send(
         &mut setup.planner,
@@ -2223,6 +2240,7 @@ fn an_expired_message_is_not_listed() {
         json!({"ttl_seconds": 3600}),
     ));
     assert!(stored_message(&project, &expired).expires_at.is_some());
+    wait_until_expired(&project, &expired);
 
     let mut a = worker(&project, &setup.a);
     assert_eq!(
@@ -2231,12 +2249,69 @@ fn an_expired_message_is_not_listed() {
     );
     assert_eq!(
         message_ids(&a.call_ok("enki_mail_inbox", json!({}))),
-        vec![kept]
+        vec![kept.clone()]
     );
     let status = text_of(&a.call_ok("enki_status", json!({})));
     assert!(
         status.ends_with("You have 1 unread message: call enki_mail_check."),
         "{status}"
+    );
+    project.clear_signals();
+
+    // Reading or answering it: no message matches, and nothing changes.
+    for reader in [&mut a, &mut setup.planner] {
+        let text = refused_without_effect(
+            &project,
+            reader,
+            "enki_mail_read",
+            json!({"message_id": expired}),
+        );
+        assert!(text.contains("no message matches"), "{text}");
+    }
+    assert!(
+        stored_message(&project, &expired).read_at.is_none(),
+        "an expired message is not marked read"
+    );
+    let text = refused_without_effect(
+        &project,
+        &mut a,
+        "enki_mail_reply",
+        json!({"message_id": expired, "body": "sorry, late"}),
+    );
+    assert!(text.contains("no message matches"), "{text}");
+    let text = refused_without_effect(
+        &project,
+        &mut a,
+        "enki_mail_send",
+        json!({"to": "coordinator", "subject": "re", "body": "x", "reply_to": expired}),
+    );
+    assert!(text.contains("no message matches"), "{text}");
+    let text = a.call_err("enki_mail_thread", json!({"thread_id": expired}));
+    assert!(text.contains("no messages you may read"), "{text}");
+
+    // The live one is untouched.
+    a.call_ok("enki_mail_read", json!({"message_id": kept}));
+}
+
+#[test]
+fn a_ttl_of_zero_is_refused_by_schema_and_validation() {
+    let project = Project::new();
+    let mut setup = mail_setup(&project);
+    let text = refused_without_effect(
+        &project,
+        &mut setup.planner,
+        "enki_mail_send",
+        json!({"to": "user", "subject": "s", "body": "b", "ttl_seconds": 0}),
+    );
+    assert!(text.contains("ttl_seconds"), "{text}");
+    let tools = tools_of(&mut setup.planner);
+    let send = tools
+        .iter()
+        .find(|t| t["name"] == "enki_mail_send")
+        .expect("listed");
+    assert_eq!(
+        send["inputSchema"]["properties"]["ttl_seconds"]["minimum"],
+        1
     );
 }
 
@@ -2444,4 +2519,523 @@ fn create_task_with(client: &mut McpClient, arguments: Value) -> String {
         .as_str()
         .expect("task_id")
         .to_string()
+}
+
+// ----- schemas promise what validation enforces ------------------------------
+
+/// Walks a schema: every object schema has `required` and
+/// `additionalProperties: false`, every property a description, and no
+/// schema admits `null` (validation refuses it everywhere).
+fn check_schema(tool: &str, path: &str, schema: &Value) {
+    let Some(map) = schema.as_object() else {
+        panic!("{tool} {path}: a schema is an object: {schema}");
+    };
+    let types: Vec<&Value> = match map.get("type") {
+        Some(Value::Array(types)) => types.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    assert!(
+        !types.contains(&&json!("null")),
+        "{tool} {path}: null is not accepted, so not advertised: {schema}"
+    );
+    if types.contains(&&json!("object")) || map.contains_key("properties") {
+        assert!(
+            map.get("required").is_some_and(Value::is_array),
+            "{tool} {path}: `required` listed: {schema}"
+        );
+        assert_eq!(
+            map.get("additionalProperties"),
+            Some(&json!(false)),
+            "{tool} {path}: closed object: {schema}"
+        );
+        let properties = map
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| panic!("{tool} {path}: properties: {schema}"));
+        for (name, property) in properties {
+            assert!(
+                property["description"]
+                    .as_str()
+                    .is_some_and(|d| d.trim().len() > 3),
+                "{tool} {path}.{name} has no description: {property}"
+            );
+            check_schema(tool, &format!("{path}.{name}"), property);
+        }
+    }
+    if let Some(items) = map.get("items") {
+        check_schema(tool, &format!("{path}[]"), items);
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(Value::Array(options)) = map.get(key) {
+            for (i, option) in options.iter().enumerate() {
+                check_schema(tool, &format!("{path}/{key}[{i}]"), option);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_property_of_every_tool_is_described_and_every_object_is_closed() {
+    let project = Project::new();
+    let mut tools = tools_of(&mut project.mcp(&["--role", "planner"]));
+    tools.extend(tools_of(&mut project.mcp(&[
+        "--role",
+        "worker",
+        "--task-id",
+        "task-01",
+    ])));
+    for tool in &tools {
+        let name = tool["name"].as_str().expect("name");
+        check_schema(name, "", &tool["inputSchema"]);
+    }
+
+    let schema = |name: &str| -> Value {
+        tools
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["inputSchema"].clone())
+            .unwrap_or_else(|| panic!("{name} is listed"))
+    };
+    let create = schema("enki_execution_create");
+    assert_eq!(create["properties"]["steps"]["minItems"], 1);
+    let step = &create["properties"]["steps"]["items"];
+    assert_eq!(step["properties"]["title"]["minLength"], 1);
+    assert_eq!(
+        step["properties"]["id"]["pattern"],
+        enki_core::dag::STEP_ID_PATTERN
+    );
+    assert_eq!(
+        schema("enki_execution_add_steps")["properties"]["steps"]["minItems"],
+        1
+    );
+    assert_eq!(
+        schema("enki_task_create")["properties"]["title"]["minLength"],
+        1
+    );
+    assert_eq!(
+        schema("enki_worker_report")["properties"]["status"]["minLength"],
+        1
+    );
+    let read = schema("enki_read_file");
+    assert_eq!(read["properties"]["offset"]["minimum"], 1);
+    assert_eq!(read["properties"]["limit"]["minimum"], 1);
+    assert_eq!(
+        schema("enki_edit_file")["properties"]["edits"]["minItems"],
+        1
+    );
+    assert_eq!(
+        schema("enki_mail_send")["properties"]["subject"]["minLength"],
+        1
+    );
+}
+
+#[test]
+fn values_the_schema_excludes_are_refused_naming_the_field() {
+    let project = Project::new();
+    let mut client = planner(&project);
+    project.clear_signals();
+    for (tool, arguments, field) in [
+        ("enki_task_create", json!({"title": ""}), "title"),
+        (
+            "enki_task_create",
+            json!({"title": "t", "tier": null}),
+            "tier",
+        ),
+        (
+            "enki_task_create",
+            json!({"title": "t", "needs": [{"task": "task-01", "condition": null}]}),
+            "needs[0].condition",
+        ),
+        (
+            "enki_execution_create",
+            json!({"steps": [{"id": "a", "title": ""}]}),
+            "steps[0].title",
+        ),
+        (
+            "enki_execution_create",
+            json!({"steps": [{"id": "a".repeat(65), "title": "A"}]}),
+            "steps[0].id",
+        ),
+        (
+            "enki_mail_send",
+            json!({"to": "user", "subject": "", "body": "b"}),
+            "subject",
+        ),
+    ] {
+        let text = refused_without_effect(&project, &mut client, tool, arguments.clone());
+        assert!(
+            text.contains(&format!("`{field}`")),
+            "{tool}({arguments}): names `{field}`: {text}"
+        );
+    }
+    let text = client.call_err("enki_task_create", json!({"title": "t", "tier": null}));
+    assert!(text.contains("null"), "{text}");
+
+    let (_task, copy, mut worker) = worker_with_copy(&project);
+    for (arguments, field) in [
+        (json!({"path": "src.txt", "offset": 0}), "offset"),
+        (json!({"path": "src.txt", "limit": 0}), "limit"),
+    ] {
+        let text = worker.call_err("enki_read_file", arguments);
+        assert!(text.contains(&format!("`{field}`")), "{text}");
+    }
+    let text = worker.call_err("enki_edit_file", json!({"path": "src.txt", "edits": []}));
+    assert!(
+        text.contains("`edits`") && text.contains("at least one"),
+        "{text}"
+    );
+    let text = worker.call_err("enki_worker_report", json!({"status": ""}));
+    assert!(text.contains("`status`"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(copy.join("src.txt")).unwrap(),
+        "alpha\nbeta\ngamma\n"
+    );
+    // offset 1 is the first line.
+    let first = worker.call_ok(
+        "enki_read_file",
+        json!({"path": "src.txt", "offset": 1, "limit": 1}),
+    );
+    assert!(text_of(&first).contains("|alpha"), "{}", text_of(&first));
+}
+
+// ----- needs are resolved before the new task exists -----------------------
+
+#[test]
+fn a_prefix_in_needs_never_matches_the_task_being_created() {
+    let project = Project::new();
+    let mut client = planner(&project);
+
+    // An empty database: `task-0` matches nothing (not the new task itself).
+    let text = refused_without_effect(
+        &project,
+        &mut client,
+        "enki_task_create",
+        json!({"title": "t", "needs": ["task-0"]}),
+    );
+    assert_eq!(
+        text, "needs task 'task-0': no task matches 'task-0'",
+        "a standalone task is spoken of as a task"
+    );
+    let text = refused_without_effect(
+        &project,
+        &mut client,
+        "enki_execution_create",
+        json!({"steps": [{"id": "a", "title": "A", "needs": [{"task": "task-0"}]}]}),
+    );
+    assert_eq!(
+        text,
+        "step 'a' needs task 'task-0': no task matches 'task-0'"
+    );
+
+    // With two tasks, the ambiguity lists exactly those two.
+    let first = create_task(&mut client, "one");
+    let second = create_task(&mut client, "two");
+    let common: String = first
+        .chars()
+        .zip(second.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a)
+        .collect();
+    let text = refused_without_effect(
+        &project,
+        &mut client,
+        "enki_task_create",
+        json!({"title": "three", "needs": [common]}),
+    );
+    let (_, candidates) = text
+        .split_once("it matches tasks ")
+        .unwrap_or_else(|| panic!("an ambiguity: {text}"));
+    let mut candidates: Vec<&str> = candidates.split(", ").collect();
+    candidates.sort();
+    let mut expected = vec![first.as_str(), second.as_str()];
+    expected.sort();
+    assert_eq!(
+        candidates, expected,
+        "the two existing tasks, not the one being created: {text}"
+    );
+}
+
+// ----- new work that cannot run starts blocked --------------------------------
+
+#[test]
+fn a_task_that_needs_a_failed_or_cancelled_task_is_created_blocked() {
+    let project = Project::new();
+    let mut client = planner(&project);
+    let failed = create_task(&mut client, "broken");
+    set_status(&project, &failed, TaskStatus::Failed);
+    let landed = create_task(&mut client, "landed");
+    set_status(&project, &landed, TaskStatus::Done);
+    project.clear_signals();
+
+    let result = client.call_ok(
+        "enki_task_create",
+        json!({"title": "after broken", "needs": [{"task": failed, "condition": "started"}]}),
+    );
+    let data = &result["structuredContent"];
+    let blocked = data["task_id"].as_str().expect("task_id").to_string();
+    assert_eq!(data["status"], "blocked");
+    assert!(
+        data["blocked_because"]
+            .as_str()
+            .is_some_and(|why| why.contains(&failed) && why.contains("failed")),
+        "{data}"
+    );
+    let text = text_of(&result);
+    assert!(
+        text.contains("status: blocked")
+            && text.contains(&failed)
+            && text.contains("enki_task_retry"),
+        "{text}"
+    );
+    assert_eq!(task_row(&project, &blocked).status, TaskStatus::Blocked);
+    assert_eq!(only_signal(&project)["type"], "task_created");
+
+    // A need that already holds does not block.
+    let fine = client.call_ok(
+        "enki_task_create",
+        json!({"title": "after landed", "needs": [landed]}),
+    );
+    assert_eq!(fine["structuredContent"]["status"], "pending");
+    assert!(
+        text_of(&fine).contains("status: pending"),
+        "{}",
+        text_of(&fine)
+    );
+
+    // Retrying the failed task unblocks it.
+    client.call_ok("enki_task_retry", json!({"task_id": failed}));
+    assert_eq!(task_row(&project, &blocked).status, TaskStatus::Pending);
+
+    // Steps: a cancelled need blocks its step and what needs that step.
+    let cancelled = create_task(&mut client, "dropped");
+    set_status(&project, &cancelled, TaskStatus::Cancelled);
+    let result = client.call_ok(
+        "enki_execution_create",
+        json!({"title": "plan", "steps": [
+            {"id": "a", "title": "A", "needs": [{"task": cancelled}]},
+            {"id": "b", "title": "B", "needs": ["a"]},
+            {"id": "c", "title": "C"},
+        ]}),
+    );
+    let plan = steps_of(&result["structuredContent"]);
+    let statuses: HashMap<String, String> = result["structuredContent"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["step_id"].as_str().unwrap_or_default().to_string(),
+                s["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses["a"], "blocked");
+    assert_eq!(statuses["b"], "blocked");
+    assert_eq!(statuses["c"], "pending");
+    assert_eq!(task_row(&project, &plan["a"]).status, TaskStatus::Blocked);
+    assert_eq!(task_row(&project, &plan["b"]).status, TaskStatus::Blocked);
+    assert_eq!(task_row(&project, &plan["c"]).status, TaskStatus::Pending);
+    let text = text_of(&result);
+    assert!(
+        text.contains("a -> ")
+            && text.contains("(blocked: needs")
+            && text.contains("2 of them are blocked"),
+        "{text}"
+    );
+
+    // Added steps that need a failed step start blocked too.
+    let execution = result["structuredContent"]["execution_id"]
+        .as_str()
+        .expect("execution_id")
+        .to_string();
+    set_status(&project, &plan["c"], TaskStatus::Failed);
+    let added = client.call_ok(
+        "enki_execution_add_steps",
+        json!({"execution_id": execution, "steps": [{"id": "d", "title": "D", "needs": ["c"]}]}),
+    );
+    let d = steps_of(&added["structuredContent"])["d"].clone();
+    assert_eq!(task_row(&project, &d).status, TaskStatus::Blocked);
+    assert!(
+        text_of(&added).contains("step 'c'") || text_of(&added).contains(&plan["c"]),
+        "{}",
+        text_of(&added)
+    );
+}
+
+// ----- steering errors and happy paths ---------------------------------------
+
+#[test]
+fn cancel_refuses_unknown_targets_and_finished_steps_without_effect() {
+    let project = Project::new();
+    let mut client = planner(&project);
+    let plan = chain(&mut client);
+    set_status(&project, plan.task("a"), TaskStatus::Done);
+    project.clear_signals();
+
+    let text = refused_without_effect(
+        &project,
+        &mut client,
+        "enki_cancel",
+        json!({"execution_id": plan.id, "step_id": "zz"}),
+    );
+    assert!(text.contains("has no step 'zz'"), "{text}");
+    let text = refused_without_effect(
+        &project,
+        &mut client,
+        "enki_cancel",
+        json!({"execution_id": "exec-01ZZZZZZZZ"}),
+    );
+    assert!(text.contains("no execution matches"), "{text}");
+    let text = refused_without_effect(
+        &project,
+        &mut client,
+        "enki_cancel",
+        json!({"execution_id": plan.id, "step_id": "a"}),
+    );
+    assert!(
+        text.contains("step 'a' is done") && text.contains("nothing to cancel"),
+        "{text}"
+    );
+    for step in ["b", "c"] {
+        assert_eq!(
+            task_row(&project, plan.task(step)).status,
+            TaskStatus::Pending,
+            "{step} untouched"
+        );
+    }
+}
+
+#[test]
+fn mail_check_and_inbox_need_the_workers_task_id() {
+    let project = Project::new();
+    let mut setup = mail_setup(&project);
+    send(
+        &mut setup.planner,
+        &format!("worker/{}", setup.a),
+        "hello",
+        json!({}),
+    );
+    let mut anonymous = project.mcp(&["--role", "worker"]);
+    for tool in ["enki_mail_check", "enki_mail_inbox"] {
+        let text = anonymous.call_err(tool, json!({}));
+        assert!(
+            text.contains("--task-id") && text.contains("worker"),
+            "{tool}: {text}"
+        );
+    }
+    // The planner's mailbox needs no task.
+    let check = setup.planner.call_ok("enki_mail_check", json!({}));
+    assert_eq!(check["structuredContent"]["mailbox"], "coordinator");
+    assert_eq!(text_of(&check), "No unread mail for coordinator");
+}
+
+#[test]
+fn status_reports_every_count_it_knows() {
+    let project = Project::new();
+    let mut client = planner(&project);
+    let plan = chain(&mut client);
+    let single = create_task(&mut client, "single");
+    set_status(&project, plan.task("a"), TaskStatus::Running);
+    set_status(&project, &single, TaskStatus::WorkerDone);
+    store(&project)
+        .enqueue_merge(&single, &format!("enki/{single}"), Some("main"))
+        .expect("queue a merge");
+
+    let result = client.call_ok("enki_status", json!({}));
+    assert_eq!(
+        text_of(&result),
+        "4 tasks: 2 pending, 1 running, 1 worker_done · 1 running worker · merge queue: 1 · 2 active executions"
+    );
+    assert_eq!(
+        result["structuredContent"],
+        json!({
+            "total": 4,
+            "by_status": {"pending": 2, "running": 1, "worker_done": 1},
+            "running_workers": 1,
+            "merge_queue": 1,
+            "executions_active": 2,
+        })
+    );
+}
+
+#[test]
+fn stop_all_reports_the_executions_it_paused() {
+    let project = Project::new();
+    let mut client = planner(&project);
+    let first = chain(&mut client);
+    let second = chain(&mut client);
+    let already = chain(&mut client);
+    client.call_ok("enki_pause", json!({"execution_id": already.id}));
+    project.clear_signals();
+
+    let result = client.call_ok("enki_stop_all", json!({}));
+    assert_eq!(
+        text_of(&result),
+        "Stopping every running worker; 2 executions paused. Nothing was deleted: use enki_resume to continue."
+    );
+    assert_eq!(
+        result["structuredContent"]["paused_executions"],
+        json!([first.id, second.id]),
+        "the running ones, oldest first; the paused one is not counted again"
+    );
+    assert_eq!(only_signal(&project)["type"], "stop_all");
+
+    // Nothing left to pause: it still stops workers and says so.
+    let again = client.call_ok("enki_stop_all", json!({}));
+    assert!(
+        text_of(&again).contains("0 executions paused"),
+        "{}",
+        text_of(&again)
+    );
+}
+
+// ----- the audit log covers every tools/call ----------------------------------
+
+#[test]
+fn unknown_tools_and_calls_without_a_name_are_audited_as_refused() {
+    let project = Project::new();
+    let mut client = planner(&project);
+    let before = project.audit_lines().len();
+    let long = "z".repeat(5_000);
+    let response = client.request(
+        "tools/call",
+        json!({"name": "enki_teleport", "arguments": {"where": long}}),
+    );
+    assert_eq!(response["error"]["code"], -32602);
+    let response = client.request("tools/call", json!({"arguments": {"a": 1}}));
+    assert_eq!(response["error"]["code"], -32602);
+    let response = client.request("tools/call", json!({"name": 7}));
+    assert_eq!(response["error"]["code"], -32602);
+    let response = client.request("tools/call", json!([1]));
+    assert_eq!(response["error"]["code"], -32602);
+
+    let lines = project.audit_lines();
+    assert_eq!(lines.len(), before + 4, "{lines:#?}");
+    let new = &lines[before..];
+    for line in new {
+        assert_eq!(line["outcome"], "refused", "{line}");
+        assert_eq!(line["role"], "planner");
+        assert!(line["detail"].is_string(), "{line}");
+    }
+    assert_eq!(new[0]["tool"], "enki_teleport");
+    assert!(
+        new[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("unknown tool")),
+        "{}",
+        new[0]
+    );
+    let kept = new[0]["arguments"]["where"]
+        .as_str()
+        .expect("argument kept");
+    assert!(
+        kept.starts_with("zzz") && kept.chars().count() < 300,
+        "truncated as usual: {} chars",
+        kept.chars().count()
+    );
+    assert_eq!(new[1]["tool"], Value::Null);
+    assert_eq!(new[1]["arguments"], json!({"a": 1}));
+    assert_eq!(new[2]["tool"], Value::Null);
+    assert_eq!(new[3]["tool"], Value::Null);
 }

@@ -43,7 +43,11 @@ pub enum DagError {
     Cycle(Vec<String>),
 }
 
-fn valid_step_id(id: &str) -> bool {
+/// The rule [`valid_step_id`] enforces, as a JSON-schema `pattern`.
+pub const STEP_ID_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
+/// 1 to 64 ASCII letters, digits, `_`, `-` or `.` ([`STEP_ID_PATTERN`]).
+pub fn valid_step_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .chars()

@@ -13,6 +13,7 @@ pub mod tools;
 
 use std::io::{BufReader, BufWriter};
 
+use enki_core::TaskId;
 use enki_project::Layout;
 
 pub use context::Context;
@@ -28,19 +29,34 @@ pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) ->
         .ok()
         .filter(|s| !s.is_empty());
     let layout = Layout::locate_from_env().map_err(|e| e.to_string());
-    let log = match &layout {
-        Ok(layout) => TrafficLog::open(
-            &layout.mcp_logs(),
-            session.as_deref(),
-            role,
-            task_id.as_deref(),
-        ),
+    let log_dir = match &layout {
+        Ok(layout) => Some(layout.mcp_logs()),
         Err(e) => {
             eprintln!("enki mcp: {e}");
-            TrafficLog::disabled()
+            None
         }
     };
-    Server::new(Context::new(role, task_id, no_edit, session, layout), log)
+    let mut ctx = Context::new(role, task_id, no_edit, session, layout);
+    let log = match log_dir {
+        Some(dir) => {
+            let task = log_task_name(&mut ctx);
+            TrafficLog::open(&dir, ctx.session.as_deref(), role, task.as_deref())
+        }
+        None => TrafficLog::disabled(),
+    };
+    Server::new(ctx, log)
+}
+
+/// The task part of the traffic log's name: the full task id, so that a
+/// prefix and the full id given to two servers of one worker share a file.
+/// A complete id is used as it is; a prefix is resolved in the store (and
+/// kept as typed when it does not resolve, so the log still has a name).
+fn log_task_name(ctx: &mut Context) -> Option<String> {
+    let typed = ctx.task_label()?.to_string();
+    if let Ok(full) = TaskId::parse(&typed) {
+        return Some(full.into_string());
+    }
+    Some(ctx.my_task().unwrap_or(typed))
 }
 
 /// Entry point of `enki mcp`. Returns the process exit code: 0 at EOF, 2 for

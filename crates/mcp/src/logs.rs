@@ -112,7 +112,11 @@ impl TrafficLog {
 pub enum Outcome {
     Ok,
     ToolError,
+    /// Not run: a tool this role may not use, an unknown tool, or a call
+    /// without a usable `name`.
     Refused,
+    /// The handler failed inside enki (answered with -32603).
+    InternalError,
 }
 
 impl Outcome {
@@ -121,6 +125,7 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::ToolError => "tool error",
             Outcome::Refused => "refused",
+            Outcome::InternalError => "internal error",
         }
     }
 }
@@ -147,7 +152,8 @@ pub struct AuditEntry<'a> {
     pub session: Option<&'a str>,
     pub role: McpRole,
     pub task: Option<&'a str>,
-    pub tool: &'a str,
+    /// `None` when the call named no tool (or not as a string).
+    pub tool: Option<&'a str>,
     pub arguments: &'a Value,
     pub outcome: Outcome,
     pub detail: Option<&'a str>,

@@ -18,6 +18,9 @@ use crate::tools;
 pub struct Server {
     pub ctx: Context,
     pub log: TrafficLog,
+    /// The tools this server knows ([`tools::ALL_TOOLS`]; unit tests swap
+    /// in their own).
+    registry: &'static [tools::ToolSpec],
     /// `tools/list` never changes during a process; build it once.
     tool_list: Option<Value>,
 }
@@ -27,7 +30,18 @@ impl Server {
         Server {
             ctx,
             log,
+            registry: tools::ALL_TOOLS,
             tool_list: None,
+        }
+    }
+
+    /// A server over another tool registry, to test how the request loop
+    /// treats handlers that misbehave. Not part of the binary.
+    #[cfg(test)]
+    fn with_registry(ctx: Context, registry: &'static [tools::ToolSpec]) -> Server {
+        Server {
+            registry,
+            ..Server::new(ctx, TrafficLog::disabled())
         }
     }
 
@@ -92,13 +106,26 @@ impl Server {
             "initialize" => {
                 protocol::initialize(request.params.as_ref(), self.ctx.role, self.ctx.no_edit)
             }
-            "ping" => Ok(json!({})),
+            "ping" => {
+                check_object_params(request)?;
+                Ok(json!({}))
+            }
             "tools/list" => {
                 check_object_params(request)?;
-                let (role, no_edit) = (self.ctx.role, self.ctx.no_edit);
+                // Pagination is not needed (one page), but a cursor that is
+                // there must be a string; `null` counts as absent.
+                match request.params.as_ref().and_then(|p| p.get("cursor")) {
+                    None | Some(Value::Null | Value::String(_)) => {}
+                    Some(other) => {
+                        return Err(ErrorObject::invalid_params(format!(
+                            "`cursor` must be a string, got {other}"
+                        )));
+                    }
+                }
+                let (role, no_edit, registry) = (self.ctx.role, self.ctx.no_edit, self.registry);
                 let list = self.tool_list.get_or_insert_with(|| {
                     let names = tools_for(role, no_edit);
-                    let tools: Vec<Value> = tools::ALL_TOOLS
+                    let tools: Vec<Value> = registry
                         .iter()
                         .filter(|t| names.contains(&t.name))
                         .map(tools::ToolSpec::describe)
@@ -113,37 +140,54 @@ impl Server {
     }
 
     fn call_tool(&mut self, request: &Request) -> Result<Value, ErrorObject> {
-        check_object_params(request)?;
         let params = request.params.as_ref().and_then(Value::as_object);
-        let name = match params.and_then(|p| p.get("name")) {
-            Some(Value::String(name)) => name.clone(),
-            Some(other) => {
-                return Err(ErrorObject::invalid_params(format!(
-                    "`name` must be a string, got {other}"
-                )));
-            }
-            None => return Err(ErrorObject::invalid_params("tools/call needs `name`")),
-        };
+        let name = params.and_then(|p| p.get("name"));
         let arguments = params
             .and_then(|p| p.get("arguments"))
             .cloned()
             .unwrap_or(Value::Null);
-        let Some(spec) = tools::find(&name) else {
-            return Err(ErrorObject::invalid_params(format!(
-                "unknown tool '{name}'"
-            )));
+        // Calls refused at the protocol level are audited too, with the name
+        // when there is one.
+        let refuse = |server: &Server, error: ErrorObject| {
+            let tool = name.and_then(Value::as_str);
+            server.audit(tool, &arguments, Outcome::Refused, Some(&error.message));
+            Err(error)
+        };
+        if let Err(error) = check_object_params(request) {
+            return refuse(self, error);
+        }
+        let name = match name {
+            Some(Value::String(name)) => name.clone(),
+            Some(other) => {
+                return refuse(
+                    self,
+                    ErrorObject::invalid_params(format!("`name` must be a string, got {other}")),
+                );
+            }
+            None => return refuse(self, ErrorObject::invalid_params("tools/call needs `name`")),
+        };
+        let Some(spec) = self.registry.iter().find(|t| t.name == name) else {
+            return refuse(
+                self,
+                ErrorObject::invalid_params(format!("unknown tool '{name}'")),
+            );
         };
         if !tools_for(self.ctx.role, self.ctx.no_edit).contains(&spec.name) {
             let text = format!(
                 "tool '{name}' is not available for role '{}'",
                 self.ctx.role
             );
-            self.audit(&name, &arguments, Outcome::Refused, Some(&text));
+            self.audit(Some(&name), &arguments, Outcome::Refused, Some(&text));
             return Ok(tool_result(&text, None, true));
         }
-        match (spec.handler)(&mut self.ctx, arguments.clone()) {
-            Ok(output) => {
-                self.audit(&name, &arguments, Outcome::Ok, None);
+        // A handler that panics is a bug in enki, not in the call: answer
+        // -32603 and keep serving.
+        let handled = catch_unwind(AssertUnwindSafe(|| {
+            (spec.handler)(&mut self.ctx, arguments.clone())
+        }));
+        match handled {
+            Ok(Ok(output)) => {
+                self.audit(Some(&name), &arguments, Outcome::Ok, None);
                 let mut text = output.text;
                 if let Some(notice) = self.unread_notice() {
                     text.push('\n');
@@ -151,9 +195,19 @@ impl Server {
                 }
                 Ok(tool_result(&text, output.structured, false))
             }
-            Err(message) => {
-                self.audit(&name, &arguments, Outcome::ToolError, Some(&message));
+            Ok(Err(message)) => {
+                self.audit(Some(&name), &arguments, Outcome::ToolError, Some(&message));
                 Ok(tool_result(&message, None, true))
+            }
+            Err(_) => {
+                let message = format!("internal error in tool '{name}'; the server keeps running");
+                self.audit(
+                    Some(&name),
+                    &arguments,
+                    Outcome::InternalError,
+                    Some(&message),
+                );
+                Err(ErrorObject::internal(message))
             }
         }
     }
@@ -178,7 +232,7 @@ impl Server {
         })
     }
 
-    fn audit(&self, tool: &str, arguments: &Value, outcome: Outcome, detail: Option<&str>) {
+    fn audit(&self, tool: Option<&str>, arguments: &Value, outcome: Outcome, detail: Option<&str>) {
         let Ok(layout) = self.ctx.layout() else {
             return;
         };
@@ -216,4 +270,116 @@ fn tool_result(text: &str, structured: Option<Value>, is_error: bool) -> Value {
         map.insert("structuredContent".into(), data);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::{ToolOutput, ToolSpec};
+    use enki_project::Layout;
+
+    fn panics(_: &mut Context, _: Value) -> tools::ToolResult {
+        panic!("a bug in a handler")
+    }
+
+    fn answers(_: &mut Context, _: Value) -> tools::ToolResult {
+        Ok(ToolOutput::text("fine"))
+    }
+
+    fn no_schema() -> Value {
+        json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false})
+    }
+
+    /// Real tool names (so the planner may call them) over handlers that
+    /// misbehave on purpose.
+    static MISBEHAVING: &[ToolSpec] = &[
+        ToolSpec {
+            name: "enki_status",
+            title: "Status",
+            description: "panics",
+            annotations: tools::Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+            },
+            schema: no_schema,
+            handler: panics,
+        },
+        ToolSpec {
+            name: "enki_dag",
+            title: "Dag",
+            description: "answers",
+            annotations: tools::Annotations {
+                read_only: true,
+                destructive: false,
+                idempotent: true,
+            },
+            schema: no_schema,
+            handler: answers,
+        },
+    ];
+
+    fn lines(output: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(output)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
+            .collect()
+    }
+
+    #[test]
+    fn a_panicking_handler_is_answered_with_minus_32603_and_the_server_keeps_serving() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let layout = Layout::for_project(dir.path());
+        let audit = layout.audit_log();
+        let ctx = Context::new(McpRole::Planner, None, false, None, Ok(layout));
+        let mut server = Server::with_registry(ctx, MISBEHAVING);
+        let input = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"enki_status","arguments":{"x":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"enki_dag","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"enki_status"}}"#,
+        ]
+        .join("\n");
+        let mut output = Vec::new();
+        server
+            .serve(input.as_bytes(), &mut output)
+            .expect("the server survives its handlers");
+        let replies = lines(&output);
+        assert_eq!(replies.len(), 4, "{replies:?}");
+
+        assert_eq!(replies[0]["id"], 1);
+        assert_eq!(replies[0]["error"]["code"], -32603, "{}", replies[0]);
+        let message = replies[0]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("enki_status"), "{message}");
+        assert_eq!(replies[1]["id"], 2);
+        assert_eq!(replies[1]["result"], json!({}));
+        assert_eq!(replies[2]["id"], 3);
+        assert_eq!(replies[2]["result"]["content"][0]["text"], "fine");
+        assert_eq!(replies[2]["result"]["isError"], false);
+        assert_eq!(replies[3]["error"]["code"], -32603, "it fails again, alone");
+
+        let audit: Vec<Value> = std::fs::read_to_string(audit)
+            .expect("audit log")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit line"))
+            .collect();
+        let outcomes: Vec<(&str, &str)> = audit
+            .iter()
+            .map(|l| {
+                (
+                    l["tool"].as_str().unwrap_or_default(),
+                    l["outcome"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("enki_status", "internal error"),
+                ("enki_dag", "ok"),
+                ("enki_status", "internal error"),
+            ]
+        );
+        assert_eq!(audit[0]["arguments"], json!({"x": 1}));
+    }
 }

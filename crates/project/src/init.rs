@@ -16,6 +16,9 @@ pub struct InitReport {
     pub created_dirs: Vec<PathBuf>,
     /// The exclude file that gained a `.enki/` line, if any.
     pub excluded_in: Option<PathBuf>,
+    /// The line it gained (`/.enki/`, or `/app/.enki/` for a project in a
+    /// sub-folder of its repository).
+    pub excluded_pattern: Option<String>,
     /// Whether the project is a git repository.
     pub is_git: bool,
 }
@@ -83,10 +86,15 @@ pub fn prefix_in_repository(project_root: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The exclude line for the `.enki/` of a project at `prefix` in its repository.
+pub fn exclude_pattern(prefix: &str) -> String {
+    format!("/{prefix}.enki/")
+}
+
 /// Adds `/<prefix>.enki/` to the exclude file unless an equivalent line is
 /// there. Returns whether the file changed.
 pub fn exclude_enki_dir(exclude_file: &Path, prefix: &str) -> std::io::Result<bool> {
-    let pattern = format!("/{prefix}.enki/");
+    let pattern = exclude_pattern(prefix);
     let existing = match std::fs::read_to_string(exclude_file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -126,8 +134,10 @@ pub fn init_dirs(project_root: &Path) -> std::io::Result<(Layout, InitReport)> {
     };
     if let Some(exclude) = git_exclude_file(project_root) {
         report.is_git = true;
-        if exclude_enki_dir(&exclude, &prefix_in_repository(project_root))? {
+        let prefix = prefix_in_repository(project_root);
+        if exclude_enki_dir(&exclude, &prefix)? {
             report.excluded_in = Some(exclude);
+            report.excluded_pattern = Some(exclude_pattern(&prefix));
         }
     }
     Ok((layout, report))
@@ -155,6 +165,35 @@ mod tests {
             std::fs::read_to_string(&file)
                 .unwrap()
                 .contains("\n/app/.enki/\n")
+        );
+    }
+
+    #[test]
+    fn a_sub_folder_reports_the_line_it_excluded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(["init", "-q"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let sub = root.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        let (_, report) = init_dirs(&sub).unwrap();
+        assert!(report.is_git);
+        assert_eq!(report.excluded_pattern.as_deref(), Some("/sub/.enki/"));
+        let exclude = report.excluded_in.expect("an exclude file");
+        assert!(
+            std::fs::read_to_string(exclude)
+                .unwrap()
+                .contains("\n/sub/.enki/\n")
+        );
+        let (_, again) = init_dirs(&sub).unwrap();
+        assert_eq!(
+            again.excluded_pattern, None,
+            "nothing added the second time"
         );
     }
 

@@ -57,9 +57,9 @@ pub enum SignalKind {
     },
     Mail {
         message_id: String,
-        /// Sender of the mail. Stored as `"mail_from"` because the envelope already uses the
-        /// `"from"` key for the signal's [`Origin`].
-        #[serde(rename = "mail_from")]
+        /// The sender's mail address (`coordinator`, `worker/<task id>`, `user`). In a signal
+        /// file it is the envelope's `from.address`, next to the writer's role and task (see
+        /// [`Signal`]); SIGNALS.md lists `from` among the mail fields.
         from: String,
         to: String,
         subject: String,
@@ -67,12 +67,20 @@ pub enum SignalKind {
     },
 }
 
+/// The envelope's `from` member that carries a mail signal's sender address.
+/// (`WireOrigin` in `Serialize for Signal` names the same member.)
+const MAIL_ADDRESS_KEY: &str = "address";
+
 /// A whole signal file:
 /// `{"v":1,"type":...,"at":"<RFC 3339>","session":...|null,"from":{...}, ...type fields}`.
 ///
 /// Serializes with `v` and `type` first so files read naturally; readers must not depend on
 /// key order. Unknown extra keys are ignored when reading (forward compatible).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+///
+/// A `mail` signal's sender address travels in the envelope:
+/// `"from": {"role": "worker", "task_id": "task-…", "address": "worker/task-…"}`, and a mail
+/// signal without `from.address` is rejected. In memory it is [`SignalKind::Mail`]'s `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signal {
     pub v: u32,
     /// RFC 3339 time the signal was written. Validated by [`Signal::parse`].
@@ -80,7 +88,7 @@ pub struct Signal {
     /// The writer's `ENKI_SESSION_ID`, if any.
     pub session: Option<String>,
     pub from: Origin,
-    #[serde(flatten)]
+    /// The type and its fields, written beside the envelope keys.
     pub kind: SignalKind,
 }
 
@@ -116,8 +124,7 @@ impl Signal {
             Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
             Some(v) => return Err(ParseError::UnsupportedVersion(v.to_string())),
         }
-        let signal: Signal =
-            serde_json::from_value(value).map_err(|e| ParseError::Invalid(e.to_string()))?;
+        let signal = Signal::from_object(value).map_err(ParseError::Invalid)?;
         if let Err(e) = OffsetDateTime::parse(&signal.at, &Rfc3339) {
             return Err(ParseError::BadTimestamp {
                 at: signal.at,
@@ -131,6 +138,71 @@ impl Signal {
     pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
         serde_json::to_vec(self)
     }
+
+    /// Builds a signal from a parsed JSON value: the envelope, then the type's fields, with a
+    /// mail signal's sender taken from `from.address`.
+    fn from_object(value: serde_json::Value) -> Result<Signal, String> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            v: u32,
+            at: String,
+            #[serde(default)]
+            session: Option<String>,
+            from: Origin,
+        }
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err("not a JSON object".to_owned());
+        };
+        let envelope_keys = ["v", "at", "session", "from"];
+        let envelope: serde_json::Map<String, serde_json::Value> = envelope_keys
+            .iter()
+            .filter_map(|key| fields.remove_entry(*key))
+            .collect();
+        let address = envelope
+            .get("from")
+            .and_then(|from| from.get(MAIL_ADDRESS_KEY))
+            .cloned();
+        let Envelope {
+            v,
+            at,
+            session,
+            from,
+        } = serde_json::from_value(serde_json::Value::Object(envelope))
+            .map_err(|e| e.to_string())?;
+        if fields.get("type").and_then(serde_json::Value::as_str) == Some("mail") {
+            match address {
+                Some(serde_json::Value::String(address)) if !address.trim().is_empty() => {
+                    fields.insert("from".to_owned(), serde_json::Value::String(address));
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "a mail signal's `from.{MAIL_ADDRESS_KEY}` must be the sender's mail address (a non-empty string), got {other}"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "missing field `from.{MAIL_ADDRESS_KEY}` (the sender's mail address) in a mail signal"
+                    ));
+                }
+            }
+        }
+        let kind: SignalKind =
+            serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| e.to_string())?;
+        Ok(Signal {
+            v,
+            at,
+            session,
+            from,
+            kind,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Signal {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Signal::from_object(value).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Hand-written so the envelope keys come first (`v`, `type`, `at`, `session`, `from`), as in
@@ -143,12 +215,29 @@ impl Serialize for Signal {
             return Err(S::Error::custom("signal kind is not a JSON object"));
         };
         let kind_type = fields.remove("type");
+        /// The envelope's `from`: the origin, plus a mail's sender (see `Signal`).
+        #[derive(Serialize)]
+        struct WireOrigin<'a> {
+            role: &'a str,
+            task_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            address: Option<serde_json::Value>,
+        }
+        let address = match self.kind {
+            SignalKind::Mail { .. } => fields.remove("from"),
+            _ => None,
+        };
+        let from = WireOrigin {
+            role: &self.from.role,
+            task_id: self.from.task_id.as_deref(),
+            address,
+        };
         let mut map = serializer.serialize_map(Some(fields.len() + 5))?;
         map.serialize_entry("v", &self.v)?;
         map.serialize_entry("type", &kind_type)?;
         map.serialize_entry("at", &self.at)?;
         map.serialize_entry("session", &self.session)?;
-        map.serialize_entry("from", &self.from)?;
+        map.serialize_entry("from", &from)?;
         for (key, value) in &fields {
             map.serialize_entry(key, value)?;
         }
@@ -291,7 +380,8 @@ mod tests {
                     subject: "help".into(),
                     priority: "high".into(),
                 },
-                json!({"type": "mail", "message_id": "M1", "mail_from": "T1",
+                // The sender is the envelope's `from.address` (added below).
+                json!({"type": "mail", "message_id": "M1",
                        "to": "coordinator", "subject": "help", "priority": "high"}),
             ),
         ]
@@ -309,7 +399,11 @@ mod tests {
                 expected.insert("v".into(), json!(1));
                 expected.insert("at".into(), json!(signal.at));
                 expected.insert("session".into(), json!(session));
-                expected.insert("from".into(), serde_json::to_value(&from).expect("origin"));
+                let mut envelope_from = serde_json::to_value(&from).expect("origin");
+                if let SignalKind::Mail { from: sender, .. } = &kind {
+                    envelope_from["address"] = json!(sender);
+                }
+                expected.insert("from".into(), envelope_from);
                 let actual: Value = serde_json::from_str(&text).expect("valid JSON");
                 assert_eq!(actual, Value::Object(expected), "{text}");
 
@@ -369,6 +463,64 @@ mod tests {
             SignalKind::TaskCreated {
                 task_id: "T".into()
             }
+        );
+    }
+
+    #[test]
+    fn exact_text_of_a_mail_signal_puts_the_sender_in_the_envelope() {
+        let mut signal = Signal::new(
+            SignalKind::Mail {
+                message_id: "M1".into(),
+                from: "worker/T1".into(),
+                to: "coordinator".into(),
+                subject: "help".into(),
+                priority: "high".into(),
+            },
+            Some("S1".into()),
+            worker(),
+        );
+        signal.at = "2025-01-02T03:04:05Z".into();
+        let text = String::from_utf8(signal.to_json().expect("serializes")).expect("utf-8");
+        assert_eq!(
+            text,
+            r#"{"v":1,"type":"mail","at":"2025-01-02T03:04:05Z","session":"S1","from":{"role":"worker","task_id":"T1","address":"worker/T1"},"message_id":"M1","priority":"high","subject":"help","to":"coordinator"}"#
+        );
+        assert_eq!(Signal::parse(text.as_bytes()), Ok(signal));
+    }
+
+    #[test]
+    fn a_mail_signal_needs_the_sender_address_in_the_envelope() {
+        let fields = r#""type":"mail","message_id":"M1","to":"coordinator","subject":"s","priority":"normal","at":"2025-01-02T03:04:05Z","session":null"#;
+        let missing = format!(r#"{{"v":1,{fields},"from":{{"role":"planner","task_id":null}}}}"#);
+        assert!(
+            reason(missing.as_bytes()).contains("from.address"),
+            "{}",
+            reason(missing.as_bytes())
+        );
+        // The old layout (`mail_from` beside the envelope) is not the contract.
+        let old = format!(
+            r#"{{"v":1,{fields},"mail_from":"coordinator","from":{{"role":"planner","task_id":null}}}}"#
+        );
+        assert!(reason(old.as_bytes()).contains("from.address"));
+        for bad in ["null", "7", r#""""#, r#""  ""#] {
+            let text = format!(
+                r#"{{"v":1,{fields},"from":{{"role":"planner","task_id":null,"address":{bad}}}}}"#
+            );
+            assert!(reason(text.as_bytes()).contains("from.address"), "{bad}");
+        }
+        let good = format!(
+            r#"{{"v":1,{fields},"from":{{"role":"planner","task_id":null,"address":"coordinator"}}}}"#
+        );
+        let signal = Signal::parse(good.as_bytes()).expect("valid");
+        assert!(
+            matches!(&signal.kind, SignalKind::Mail { from, .. } if from == "coordinator"),
+            "{signal:?}"
+        );
+        // Other types do not need (and ignore) an address.
+        let stop = r#"{"v":1,"type":"stop_all","at":"2025-01-02T03:04:05Z","session":null,"from":{"role":"user","task_id":null,"address":"user"}}"#;
+        assert_eq!(
+            Signal::parse(stop.as_bytes()).map(|s| s.kind),
+            Ok(SignalKind::StopAll)
         );
     }
 

@@ -127,8 +127,33 @@ pub(crate) fn refresh_execution_status(
     Ok(())
 }
 
+/// Where one edge of a new step points, once resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// Another step of this batch, by index.
+    New(usize),
+    /// A task already in the database, by full id.
+    Existing(String),
+}
+
+/// How a message about a new step's needs starts: a standalone task is
+/// spoken of as a task (`needs task …`), a step by its id (`step 'b' needs …`).
+fn who(step: &NewStep, standalone: bool) -> String {
+    if standalone {
+        String::new()
+    } else {
+        format!("step '{}' ", step.step_id)
+    }
+}
+
 /// Inserts steps into an execution and their edges. `existing` maps step
 /// ids already in the execution to task ids.
+///
+/// Every need is resolved before anything is inserted, so a task id prefix
+/// can only match tasks that existed before this call. A step whose need
+/// cannot be met any more (the target failed, is blocked or was cancelled,
+/// and the edge does not already hold) is created `blocked`, as the
+/// scheduler would block it.
 fn insert_steps(
     tx: &Connection,
     session: Option<&str>,
@@ -136,16 +161,126 @@ fn insert_steps(
     first_index: i64,
     steps: &[NewStep],
     existing: &HashMap<String, String>,
-) -> Result<Vec<(String, String)>, StoreError> {
+    standalone: bool,
+) -> Result<CreatedSteps, StoreError> {
+    let index_of: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.step_id.as_str(), i))
+        .collect();
+    // 1. Resolve every need against the database as it was.
+    let mut edges: Vec<Vec<(Target, Condition)>> = Vec::with_capacity(steps.len());
+    for step in steps {
+        let mut step_edges = Vec::with_capacity(step.needs.len());
+        for need in &step.needs {
+            let target = match &need.target {
+                NeedTarget::Step(name) => match index_of.get(name.as_str()) {
+                    Some(&index) => Target::New(index),
+                    None => Target::Existing(existing.get(name).cloned().ok_or_else(|| {
+                        StoreError::invalid(format!(
+                            "{}needs unknown step '{name}'",
+                            who(step, standalone)
+                        ))
+                    })?),
+                },
+                NeedTarget::Task(input) => {
+                    Target::Existing(ids::resolve(tx, IdKind::Task, input).map_err(|e| {
+                        StoreError::invalid(format!(
+                            "{}needs task '{input}': {e}",
+                            who(step, standalone)
+                        ))
+                    })?)
+                }
+            };
+            step_edges.push((target, need.condition));
+        }
+        edges.push(step_edges);
+    }
+    for (index, step) in steps.iter().enumerate() {
+        let mut seen: Vec<(&Target, Condition)> = Vec::new();
+        for (target, condition) in &edges[index] {
+            let condition = *condition;
+            if *target == Target::New(index) {
+                return Err(StoreError::invalid(format!(
+                    "{}depends on itself",
+                    who(step, standalone)
+                )));
+            }
+            match seen.iter().find(|(t, _)| *t == target) {
+                Some((_, c)) if *c != condition => {
+                    let what = match target {
+                        Target::New(i) => format!("step '{}'", steps[*i].step_id),
+                        Target::Existing(id) => id.clone(),
+                    };
+                    return Err(StoreError::invalid(format!(
+                        "{}needs {what} twice, with conditions '{c}' and '{condition}'",
+                        who(step, standalone)
+                    )));
+                }
+                Some(_) => {}
+                None => seen.push((target, condition)),
+            }
+        }
+    }
+    // 2. Which new steps start blocked: a need on a failed, blocked or
+    // cancelled task that does not already hold; new steps pass it on.
+    let mut existing_status: HashMap<&str, TaskStatus> = HashMap::new();
+    for (target, _) in edges.iter().flatten() {
+        if let Target::Existing(id) = target
+            && !existing_status.contains_key(id.as_str())
+        {
+            existing_status.insert(id, require_task(tx, id)?.status);
+        }
+    }
+    let mut blocked_by: Vec<Option<String>> = vec![None; steps.len()];
+    loop {
+        let mut changed = false;
+        for index in 0..steps.len() {
+            if blocked_by[index].is_some() {
+                continue;
+            }
+            for (target, condition) in &edges[index] {
+                let (status, what) = match target {
+                    Target::New(i) if blocked_by[*i].is_some() => {
+                        (TaskStatus::Blocked, format!("step '{}'", steps[*i].step_id))
+                    }
+                    Target::New(_) => continue,
+                    Target::Existing(id) => match existing_status.get(id.as_str()) {
+                        Some(status) => (*status, id.clone()),
+                        None => continue,
+                    },
+                };
+                if !condition.is_satisfied_by(status)
+                    && matches!(
+                        status,
+                        TaskStatus::Failed | TaskStatus::Blocked | TaskStatus::Cancelled
+                    )
+                {
+                    blocked_by[index] = Some(format!("needs {what}, which is {status}"));
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // 3. Write the tasks, then the edges.
     let now = now_rfc3339();
-    let mut ids: HashMap<&str, String> = HashMap::new();
     let mut created = Vec::with_capacity(steps.len());
+    let mut blocked = Vec::new();
     for (offset, step) in steps.iter().enumerate() {
         let task_id = TaskId::generate().into_string();
+        let status = if blocked_by[offset].is_some() {
+            TaskStatus::Blocked
+        } else {
+            TaskStatus::Pending
+        };
         tx.prepare_cached(
             "INSERT INTO tasks (id, session_id, execution_id, step_id, step_index, title, description,
                  tier, role, checkpoint, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
         )?
         .execute(params![
             task_id,
@@ -158,65 +293,48 @@ fn insert_steps(
             step.tier.as_str(),
             step.role,
             step.checkpoint,
+            status.as_str(),
             now,
         ])?;
         task_events::append(
             tx,
             &task_id,
             "created",
-            &serde_json::json!({"execution": execution_id, "step": step.step_id}),
+            &serde_json::json!({
+                "execution": execution_id,
+                "step": step.step_id,
+                "status": status,
+                "reason": blocked_by[offset],
+            }),
         )?;
-        ids.insert(step.step_id.as_str(), task_id.clone());
+        if let Some(reason) = &blocked_by[offset] {
+            blocked.push((step.step_id.clone(), reason.clone()));
+        }
         created.push((step.step_id.clone(), task_id));
     }
-    for step in steps {
-        let Some(task_id) = ids.get(step.step_id.as_str()) else {
-            continue;
-        };
-        let mut seen: HashMap<String, Condition> = HashMap::new();
-        for need in &step.needs {
-            let target = match &need.target {
-                NeedTarget::Step(name) => ids
-                    .get(name.as_str())
-                    .or_else(|| existing.get(name))
-                    .cloned()
-                    .ok_or_else(|| {
-                        StoreError::invalid(format!(
-                            "step '{}' needs unknown step '{name}'",
-                            step.step_id
-                        ))
-                    })?,
-                NeedTarget::Task(input) => ids::resolve(tx, IdKind::Task, input).map_err(|e| {
-                    StoreError::invalid(format!(
-                        "step '{}' needs task '{input}': {e}",
-                        step.step_id
-                    ))
-                })?,
+    for (index, step_edges) in edges.iter().enumerate() {
+        let task_id = &created[index].1;
+        let mut written: Vec<&str> = Vec::new();
+        for (target, condition) in step_edges {
+            let target = match target {
+                Target::New(i) => created[*i].1.as_str(),
+                Target::Existing(id) => id.as_str(),
             };
-            if target == *task_id {
-                return Err(StoreError::invalid(format!(
-                    "step '{}' depends on itself",
-                    step.step_id
-                )));
+            if written.contains(&target) {
+                continue;
             }
-            match seen.get(&target) {
-                Some(c) if *c == need.condition => continue,
-                Some(c) => {
-                    return Err(StoreError::invalid(format!(
-                        "step '{}' needs {target} twice, with conditions '{c}' and '{}'",
-                        step.step_id, need.condition
-                    )));
-                }
-                None => {}
-            }
-            seen.insert(target.clone(), need.condition);
+            written.push(target);
             tx.prepare_cached(
                 "INSERT INTO dependencies (task_id, needs_task_id, condition) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![task_id, target, need.condition.as_str()])?;
+            .execute(params![task_id, target, condition.as_str()])?;
         }
     }
-    Ok(created)
+    Ok(CreatedSteps {
+        execution_id: execution_id.to_string(),
+        steps: created,
+        blocked,
+    })
 }
 
 /// The result of creating an execution or adding steps.
@@ -225,6 +343,9 @@ pub struct CreatedSteps {
     pub execution_id: String,
     /// `(step id, task id)` in the order given.
     pub steps: Vec<(String, String)>,
+    /// `(step id, why)` for the steps created `blocked`: something they need
+    /// failed, is blocked or was cancelled. Retrying it unblocks them.
+    pub blocked: Vec<(String, String)>,
 }
 
 impl Store {
@@ -250,8 +371,17 @@ impl Store {
                  VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?5)",
                 params![execution_id, session, title, standalone, now],
             )?;
-            let steps = insert_steps(tx, session, &execution_id, 0, steps, &HashMap::new())?;
-            Ok(CreatedSteps { execution_id, steps })
+            let created = insert_steps(
+                tx,
+                session,
+                &execution_id,
+                0,
+                steps,
+                &HashMap::new(),
+                standalone,
+            )?;
+            refresh_execution_status(tx, &execution_id)?;
+            Ok(created)
         })
     }
 
@@ -285,16 +415,22 @@ impl Store {
                 [&execution.id],
                 |r| r.get(0),
             )?;
-            let created = insert_steps(tx, session, &execution.id, next_index, steps, &existing)?;
-            // New work reopens a finished execution.
+            let created = insert_steps(
+                tx,
+                session,
+                &execution.id,
+                next_index,
+                steps,
+                &existing,
+                execution.standalone,
+            )?;
+            // New work reopens a finished execution (unless it cannot run).
             tx.execute(
                 "UPDATE executions SET status = 'running', updated_at = ?2 WHERE id = ?1 AND status IN ('done', 'failed')",
                 params![execution.id, now_rfc3339()],
             )?;
-            Ok(CreatedSteps {
-                execution_id: execution.id.clone(),
-                steps: created,
-            })
+            refresh_execution_status(tx, &execution.id)?;
+            Ok(created)
         })
     }
 
@@ -513,5 +649,196 @@ fn step_task(
         None => Err(StoreError::invalid(format!(
             "execution {execution_id} has no step '{step_id}'"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use enki_core::{Condition, ExecutionStatus, TaskStatus, Tier};
+
+    use crate::{NeedTarget, NewNeed, NewStep, Store};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&tmp.path().join("db.sqlite")).expect("open");
+        (tmp, store)
+    }
+
+    fn step(id: &str, needs: Vec<NewNeed>) -> NewStep {
+        NewStep {
+            step_id: id.into(),
+            title: format!("step {id}"),
+            description: String::new(),
+            tier: Tier::Standard,
+            role: None,
+            checkpoint: false,
+            needs,
+        }
+    }
+
+    fn on_task(task: &str, condition: Condition) -> NewNeed {
+        NewNeed {
+            target: NeedTarget::Task(task.into()),
+            condition,
+        }
+    }
+
+    fn on_step(step: &str) -> NewNeed {
+        NewNeed {
+            target: NeedTarget::Step(step.into()),
+            condition: Condition::Merged,
+        }
+    }
+
+    fn status(store: &Store, id: &str) -> TaskStatus {
+        store.task(id).expect("read").expect("exists").status
+    }
+
+    #[test]
+    fn needs_are_resolved_before_the_new_rows_exist() {
+        let (_tmp, mut store) = store();
+        // Every task id starts with `task-0` today; the new task must not
+        // be a candidate for its own needs.
+        let err = store
+            .create_execution(
+                None,
+                "t",
+                true,
+                &[step("task", vec![on_task("task-0", Condition::Merged)])],
+            )
+            .expect_err("nothing matches in an empty database");
+        assert_eq!(
+            err.to_string(),
+            "needs task 'task-0': no task matches 'task-0'"
+        );
+        let err = store
+            .create_execution(
+                None,
+                "x",
+                false,
+                &[step("a", vec![on_task("task-0", Condition::Merged)])],
+            )
+            .expect_err("nothing matches");
+        assert_eq!(
+            err.to_string(),
+            "step 'a' needs task 'task-0': no task matches 'task-0'"
+        );
+        assert!(
+            store.executions(None).expect("list").is_empty(),
+            "all or nothing"
+        );
+
+        let only = store
+            .create_execution(None, "one", true, &[step("task", vec![])])
+            .expect("create");
+        let created = store
+            .create_execution(
+                None,
+                "two",
+                true,
+                &[step("task", vec![on_task("task-0", Condition::Merged)])],
+            )
+            .expect("the one existing task matches");
+        let deps = store.dependencies_of(&created.steps[0].1).expect("deps");
+        assert_eq!(deps.len(), 1);
+        assert_eq!(deps[0].needs_task_id, only.steps[0].1);
+    }
+
+    #[test]
+    fn new_steps_that_cannot_run_start_blocked_and_retry_unblocks_them() {
+        let (_tmp, mut store) = store();
+        let base = store
+            .create_execution(None, "base", false, &[step("f", vec![]), step("d", vec![])])
+            .expect("create");
+        let (failed, done) = (base.steps[0].1.clone(), base.steps[1].1.clone());
+        store
+            .set_task_status(&failed, TaskStatus::Failed)
+            .expect("fail");
+        store
+            .set_task_status(&done, TaskStatus::Done)
+            .expect("done");
+
+        let created = store
+            .create_execution(
+                None,
+                "plan",
+                false,
+                &[
+                    step("a", vec![on_task(&failed, Condition::Started)]),
+                    step("b", vec![on_step("a")]),
+                    step("c", vec![on_task(&done, Condition::Merged)]),
+                ],
+            )
+            .expect("create");
+        let id = |s: &str| {
+            created
+                .steps
+                .iter()
+                .find(|(step, _)| step == s)
+                .map(|(_, t)| t.clone())
+                .expect("step")
+        };
+        assert_eq!(status(&store, &id("a")), TaskStatus::Blocked);
+        assert_eq!(status(&store, &id("b")), TaskStatus::Blocked);
+        assert_eq!(status(&store, &id("c")), TaskStatus::Pending);
+        assert_eq!(
+            created.blocked,
+            vec![
+                ("a".to_string(), format!("needs {failed}, which is failed")),
+                (
+                    "b".to_string(),
+                    "needs step 'a', which is blocked".to_string()
+                ),
+            ]
+        );
+        let events = store.task_events(&id("a"), 0, None).expect("events");
+        assert_eq!(events[0].kind, "created");
+        assert_eq!(events[0].data["status"], "blocked");
+        assert_eq!(events[0].data["reason"], created.blocked[0].1.as_str());
+
+        // Everything blocked: the execution has nothing that can run.
+        let stuck = store
+            .create_execution(
+                None,
+                "stuck",
+                true,
+                &[step("task", vec![on_task(&failed, Condition::Merged)])],
+            )
+            .expect("create");
+        assert_eq!(
+            store
+                .execution(&stuck.execution_id)
+                .expect("read")
+                .expect("exists")
+                .status,
+            ExecutionStatus::Failed
+        );
+
+        let changed = store.retry_task(&failed).expect("retry");
+        assert!(changed.contains(&id("a")) && changed.contains(&id("b")));
+        assert!(changed.contains(&stuck.steps[0].1));
+        assert_eq!(status(&store, &id("a")), TaskStatus::Pending);
+        assert_eq!(
+            store
+                .execution(&stuck.execution_id)
+                .expect("read")
+                .expect("exists")
+                .status,
+            ExecutionStatus::Running
+        );
+
+        // Added steps that need a failed step start blocked as well.
+        store
+            .set_task_status(&id("c"), TaskStatus::Failed)
+            .expect("fail");
+        let added = store
+            .add_steps(
+                None,
+                &created.execution_id,
+                &[step("e", vec![on_step("c")])],
+            )
+            .expect("add");
+        assert_eq!(status(&store, &added.steps[0].1), TaskStatus::Blocked);
+        assert_eq!(added.blocked.len(), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! Mail between the planner (`coordinator`), workers (`worker/<task id>`)
 //! and the user.
 
+use enki_core::id::{normalize_prefix, pick_unique};
 use enki_core::mail::{MailKind, Priority, ReplyStatus};
 use enki_core::{IdKind, MessageId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -40,6 +41,26 @@ pub struct MailFilter {
     pub include_expired: bool,
 }
 
+/// SQL condition of a message that is still delivered: no ttl, a ttl not
+/// yet passed, or read before it passed (`?2` is now). A message whose ttl
+/// passed while it was unread is dropped: no listing, read or reply sees it.
+const LIVE: &str = "(expires_at IS NULL OR expires_at > ?2 OR read_at IS NOT NULL)";
+
+/// The one live message that `input` (an id or unique prefix) names.
+fn resolve_live(conn: &Connection, input: &str) -> Result<String, StoreError> {
+    let prefix = normalize_prefix(IdKind::Message, input)?;
+    let sql = format!(
+        "SELECT id FROM messages WHERE id >= ?1 AND id < ?1 || '~' AND {LIVE} ORDER BY id LIMIT 11"
+    );
+    let candidates = conn
+        .prepare_cached(&sql)?
+        .query_map(params![prefix, now_rfc3339()], |row| {
+            row.get::<_, String>(0)
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(pick_unique(IdKind::Message, input, candidates)?)
+}
+
 fn get_message(conn: &Connection, id: &str) -> Result<Option<MessageRow>, StoreError> {
     let sql = format!("SELECT {} FROM messages WHERE id = ?1", MessageRow::COLUMNS);
     Ok(conn
@@ -58,7 +79,7 @@ impl Store {
             ensure_session(tx, message.session.as_deref())?;
             let reply_to = match &message.reply_to {
                 Some(input) => Some(
-                    get_message(tx, &ids::resolve(tx, IdKind::Message, input)?)?
+                    get_message(tx, &resolve_live(tx, input)?)?
                         .ok_or_else(|| StoreError::invalid(format!("no message {input}")))?,
                 ),
                 None => None,
@@ -110,8 +131,16 @@ impl Store {
         })
     }
 
+    /// Resolves a message id or unique prefix among all messages, expired
+    /// ones included (for people inspecting the store).
     pub fn resolve_message(&self, input: &str) -> Result<String, StoreError> {
         ids::resolve(&self.conn, IdKind::Message, input)
+    }
+
+    /// Resolves a message id or unique prefix among the messages still
+    /// delivered: one whose ttl passed while it was unread matches nothing.
+    pub fn resolve_live_message(&self, input: &str) -> Result<String, StoreError> {
+        resolve_live(&self.conn, input)
     }
 
     pub fn message(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
@@ -131,7 +160,7 @@ impl Store {
              WHERE (?1 IS NULL OR to_addr = ?1)
                AND (?2 IS NULL OR session_id = ?2)
                AND (?3 = 0 OR read_at IS NULL)
-               AND (?4 = 1 OR expires_at IS NULL OR expires_at > ?5)
+               AND (?4 = 1 OR expires_at IS NULL OR expires_at > ?5 OR read_at IS NOT NULL)
              ORDER BY {order}",
             MessageRow::COLUMNS
         );
@@ -175,16 +204,99 @@ impl Store {
         })
     }
 
-    /// Every message of a thread, oldest first.
+    /// Every live message of a thread, oldest first (a message whose ttl
+    /// passed while unread is left out).
     pub fn thread(&self, thread_id: &str) -> Result<Vec<MessageRow>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM messages WHERE thread_id = ?1 ORDER BY created_at, id",
+            "SELECT {} FROM messages WHERE thread_id = ?1 AND {LIVE} ORDER BY created_at, id",
             MessageRow::COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
-            .query_map([thread_id], MessageRow::from_row)?
+            .query_map(params![thread_id, now_rfc3339()], MessageRow::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use enki_core::mail::{MailKind, Priority};
+
+    use crate::{MailFilter, NewMessage, Store};
+
+    fn message(to: &str, subject: &str, ttl: Option<u64>) -> NewMessage {
+        NewMessage {
+            session: None,
+            from: "coordinator".into(),
+            to: vec![to.into()],
+            subject: subject.into(),
+            body: "b".into(),
+            priority: Priority::Normal,
+            kind: MailKind::Info,
+            thread_id: None,
+            reply_to: None,
+            reply_status: None,
+            ttl_seconds: ttl,
+        }
+    }
+
+    /// Moves a message's expiry into the past (no waiting on the clock).
+    fn expire(store: &Store, id: &str) {
+        store
+            .connection()
+            .execute(
+                "UPDATE messages SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?1",
+                [id],
+            )
+            .expect("expire");
+    }
+
+    #[test]
+    fn a_message_whose_ttl_passed_unread_is_gone_but_one_read_in_time_stays() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::open(&tmp.path().join("db.sqlite")).expect("open");
+        let dropped = store
+            .send_mail(&message("worker/t", "dropped", Some(60)))
+            .expect("send")
+            .remove(0);
+        let read = store
+            .send_mail(&message("worker/t", "read in time", Some(60)))
+            .expect("send")
+            .remove(0);
+        store.mark_read(&read.id).expect("read");
+        expire(&store, &dropped.id);
+        expire(&store, &read.id);
+
+        let err = store.resolve_live_message(&dropped.id).expect_err("gone");
+        assert!(err.to_string().contains("no message matches"), "{err}");
+        assert_eq!(store.resolve_live_message(&read.id).expect("live"), read.id);
+        assert_eq!(
+            store.resolve_message(&dropped.id).expect("kept"),
+            dropped.id
+        );
+
+        let inbox: Vec<String> = store
+            .messages(&MailFilter {
+                to: Some("worker/t".into()),
+                ..MailFilter::default()
+            })
+            .expect("inbox")
+            .into_iter()
+            .map(|m| m.subject)
+            .collect();
+        assert_eq!(inbox, ["read in time"]);
+        assert_eq!(store.thread(&dropped.thread_id).expect("thread").len(), 0);
+        assert_eq!(store.thread(&read.thread_id).expect("thread").len(), 1);
+
+        let mut reply = message("worker/t", "re", None);
+        reply.reply_to = Some(dropped.id.clone());
+        let err = store.send_mail(&reply).expect_err("nothing to reply to");
+        assert!(err.to_string().contains("no message matches"), "{err}");
+        reply.reply_to = Some(read.id.clone());
+        assert_eq!(
+            store.send_mail(&reply).expect("reply")[0].thread_id,
+            read.thread_id
+        );
     }
 }

@@ -81,7 +81,11 @@ pub fn run(path: Option<PathBuf>, json: bool) -> Result<()> {
         ));
     }
     match (&report.excluded_in, report.is_git) {
-        (Some(file), _) => lines.push(format!("  added /.enki/ to {}", file.display())),
+        (Some(file), _) => lines.push(format!(
+            "  added {} to {}",
+            report.excluded_pattern.as_deref().unwrap_or("/.enki/"),
+            file.display()
+        )),
         (None, true) => lines.push("  .enki/ was already excluded from git".to_string()),
         (None, false) => lines.push("  not a git repository: enki tracks changes with its own metadata in .enki/git and leaves no repository in the project".to_string()),
     }

@@ -1,6 +1,7 @@
 //! Hashline file tools, confined to the calling worker's copy.
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use enki_core::hashline::{self, Anchor, Edit};
@@ -48,16 +49,15 @@ pub fn read_file(ctx: &mut Context, args: ReadFileArgs) -> ToolResult {
         return Err(format!("'{}' does not exist in your copy", args.path));
     }
     let text = read_text(&path, &args.path)?;
-    let limit = args.limit.unwrap_or(DEFAULT_READ_LIMIT);
-    let rendered = hashline::render(&text, args.offset.unwrap_or(1), Some(limit));
+    let offset = args.offset.map_or(1, NonZeroUsize::get);
+    let limit = args.limit.map_or(DEFAULT_READ_LIMIT, NonZeroUsize::get);
+    let rendered = hashline::render(&text, offset, Some(limit));
     let header = if rendered.total_lines == 0 {
         format!("{} is empty (0 lines)", args.path)
     } else if rendered.last_line == 0 {
         format!(
             "{}: no lines from {} (the file has {} lines)",
-            args.path,
-            args.offset.unwrap_or(1),
-            rendered.total_lines
+            args.path, offset, rendered.total_lines
         )
     } else if rendered.first_line == 1 && rendered.last_line == rendered.total_lines {
         format!("{} ({} lines)", args.path, rendered.total_lines)
@@ -137,9 +137,6 @@ fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
 }
 
 pub fn edit_file(ctx: &mut Context, args: EditFileArgs) -> ToolResult {
-    if args.edits.is_empty() {
-        return Err("`edits` must contain at least one edit".into());
-    }
     let root = copy_root(ctx)?;
     let path = confine_file(&root, &args.path).map_err(|e| e.to_string())?;
     let existed = path.is_file();
@@ -150,6 +147,7 @@ pub fn edit_file(ctx: &mut Context, args: EditFileArgs) -> ToolResult {
     };
     let edits = args
         .edits
+        .into_vec()
         .into_iter()
         .enumerate()
         .map(|(i, e)| to_edit(i, e))

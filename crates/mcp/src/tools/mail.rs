@@ -1,6 +1,8 @@
 //! Mail tools. The planner's address is `coordinator`, a worker's is
 //! `worker/<task id>`.
 
+use std::num::NonZeroU64;
+
 use enki_core::TaskStatus;
 use enki_core::mail::{Address, MailKind};
 use enki_signals::SignalKind;
@@ -65,23 +67,20 @@ fn announce(ctx: &Context, rows: &[MessageRow]) {
 }
 
 pub fn send(ctx: &mut Context, args: MailSendArgs) -> ToolResult {
-    if args.subject.trim().is_empty() {
-        return Err("`subject` must not be empty".into());
-    }
     let from = ctx.mailbox()?;
     let to = recipients(ctx, &args.to, &from)?;
     let message = NewMessage {
         session: ctx.session.clone(),
         from,
         to,
-        subject: args.subject,
+        subject: args.subject.as_str().to_string(),
         body: args.body,
         priority: args.priority,
         kind: args.kind,
         thread_id: args.thread_id,
         reply_to: args.reply_to,
         reply_status: None,
-        ttl_seconds: args.ttl_seconds,
+        ttl_seconds: args.ttl_seconds.map(NonZeroU64::get),
     };
     let rows = ctx.store()?.send_mail(&message).map_err(err)?;
     announce(ctx, &rows);
@@ -165,10 +164,12 @@ fn may_read(ctx: &Context, mailbox: &str, row: &MessageRow) -> bool {
     ctx.role == McpRole::Planner || row.to == mailbox || row.from == mailbox
 }
 
+/// The message `input` names, if this caller may see it. A message whose
+/// ttl passed while it was unread is gone: no message matches it.
 fn load_visible(ctx: &mut Context, input: &str) -> Result<(String, MessageRow), String> {
     let mailbox = ctx.mailbox()?;
     let store = ctx.store()?;
-    let id = store.resolve_message(input).map_err(err)?;
+    let id = store.resolve_live_message(input).map_err(err)?;
     let row = store
         .message(&id)
         .map_err(err)?

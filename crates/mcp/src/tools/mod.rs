@@ -150,8 +150,37 @@ fn drop_null_alternatives(value: &mut Value) {
     }
 }
 
+/// Where the first `null` inside `value` is, as a field path (`steps[0].tier`).
+fn first_null(value: &Value, path: &mut String) -> bool {
+    let len = path.len();
+    let found = match value {
+        Value::Null => return true,
+        Value::Object(map) => map.iter().any(|(key, item)| {
+            path.truncate(len);
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            first_null(item, path)
+        }),
+        Value::Array(items) => items.iter().enumerate().any(|(index, item)| {
+            path.truncate(len);
+            path.push_str(&format!("[{index}]"));
+            first_null(item, path)
+        }),
+        _ => false,
+    };
+    if !found {
+        path.truncate(len);
+    }
+    found
+}
+
 /// Validates arguments by deserializing them into the tool's struct. The
 /// error names the offending field path and what was expected.
+///
+/// No schema allows `null` (see [`schema_of`]), so a `null` anywhere is
+/// refused; an optional field is left out instead.
 pub fn parse_args<T: DeserializeOwned>(arguments: Value) -> Result<T, String> {
     let arguments = match arguments {
         Value::Null => json!({}),
@@ -162,6 +191,12 @@ pub fn parse_args<T: DeserializeOwned>(arguments: Value) -> Result<T, String> {
             ));
         }
     };
+    let mut path = String::new();
+    if first_null(&arguments, &mut path) {
+        return Err(format!(
+            "invalid arguments: `{path}`: null is not allowed; leave an optional field out instead"
+        ));
+    }
     serde_path_to_error::deserialize(arguments).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -287,7 +322,7 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
     tool!(
         "enki_worker_report",
         "Report progress",
-        IDEMPOTENT,
+        ADDITIVE,
         WorkerReportArgs,
         worker::report,
         "Tell the coordinator what you are doing now (`status`, a short phrase); give `output` with your final summary when done."
@@ -358,6 +393,37 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
     ),
 ];
 
-pub fn find(name: &str) -> Option<&'static ToolSpec> {
-    ALL_TOOLS.iter().find(|t| t.name == name)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_anywhere_is_refused_with_its_path() {
+        let refused = |arguments: Value| {
+            parse_args::<ExecutionCreateArgs>(arguments).expect_err("null is refused")
+        };
+        let text = refused(json!({"title": null, "steps": [{"id": "a", "title": "A"}]}));
+        assert!(text.contains("`title`: null is not allowed"), "{text}");
+        let text = refused(
+            json!({"steps": [{"id": "a", "title": "A"}, {"id": "b", "title": "B", "tier": null}]}),
+        );
+        assert!(text.contains("`steps[1].tier`"), "{text}");
+        let text = refused(
+            json!({"steps": [{"id": "a", "title": "A", "needs": [{"step": "b", "condition": null}]}]}),
+        );
+        assert!(text.contains("`steps[0].needs[0].condition`"), "{text}");
+        let parsed = parse_args::<ExecutionCreateArgs>(
+            json!({"steps": [{"id": "a", "title": "A", "tier": "light"}]}),
+        );
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    /// Validation refuses `null`, so no schema may offer it.
+    #[test]
+    fn no_schema_offers_null() {
+        for tool in ALL_TOOLS {
+            let text = (tool.schema)().to_string();
+            assert!(!text.contains("\"null\""), "{}: {text}", tool.name);
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use enki_core::Tier;
 use enki_core::dag::{StepShape, validate_steps};
 use enki_signals::SignalKind;
-use enki_store::{NeedTarget, NewNeed, NewStep};
+use enki_store::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 use serde_json::json;
 
 use super::{
@@ -63,7 +63,6 @@ fn prepare_steps(
     validate_steps(&shapes, existing).map_err(|e| format!("invalid steps: {e}"))?;
     let mut prepared = Vec::with_capacity(steps.len());
     for (index, step) in steps.iter().enumerate() {
-        non_empty(&format!("steps[{index}].title"), &step.title)?;
         let tier = role_and_tier(
             ctx,
             step.role.as_ref(),
@@ -71,8 +70,8 @@ fn prepare_steps(
             &format!("steps[{index}].role"),
         )?;
         prepared.push(NewStep {
-            step_id: step.id.clone(),
-            title: step.title.trim().to_string(),
+            step_id: step.id.as_str().to_string(),
+            title: step.title.trimmed().to_string(),
             description: step.description.clone(),
             tier,
             role: step.role.clone(),
@@ -83,20 +82,63 @@ fn prepare_steps(
     Ok(prepared)
 }
 
-fn steps_summary(steps: &[(String, String)]) -> String {
-    steps
+/// One line per step; blocked steps say why.
+fn steps_summary(created: &CreatedSteps) -> String {
+    created
+        .steps
         .iter()
-        .map(|(step, task)| format!("  {step} -> {}", enki_core::id::short(task)))
+        .map(|(step, task)| {
+            let line = format!("  {step} -> {}", enki_core::id::short(task));
+            match blocked_reason(created, step) {
+                Some(why) => format!("{line} (blocked: {why})"),
+                None => line,
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
+fn blocked_reason<'a>(created: &'a CreatedSteps, step: &str) -> Option<&'a str> {
+    created
+        .blocked
+        .iter()
+        .find(|(s, _)| s == step)
+        .map(|(_, why)| why.as_str())
+}
+
+/// What the planner should know when new work starts blocked.
+fn blocked_note(created: &CreatedSteps) -> String {
+    match created.blocked.len() {
+        0 => String::new(),
+        1 => "\n1 of them is blocked because something it needs failed, is blocked or was cancelled; enki_task_retry on that task unblocks it.".to_string(),
+        n => format!(
+            "\n{n} of them are blocked because something they need failed, is blocked or was cancelled; enki_task_retry on that task unblocks them."
+        ),
+    }
+}
+
+/// The steps as structured data, with their status.
+fn steps_data(created: &CreatedSteps) -> Vec<serde_json::Value> {
+    created
+        .steps
+        .iter()
+        .map(|(step, task)| {
+            let blocked = blocked_reason(created, step);
+            json!({
+                "step_id": step,
+                "task_id": task,
+                "status": if blocked.is_some() { "blocked" } else { "pending" },
+                "blocked_because": blocked,
+            })
+        })
+        .collect()
+}
+
 pub fn task_create(ctx: &mut Context, args: TaskCreateArgs) -> ToolResult {
-    non_empty("title", &args.title)?;
     let tier = role_and_tier(ctx, args.role.as_ref(), args.tier, "role")?;
     let step = NewStep {
         step_id: "task".into(),
-        title: args.title.trim().to_string(),
+        title: args.title.trimmed().to_string(),
         description: args.description,
         tier,
         role: args.role,
@@ -128,9 +170,14 @@ pub fn task_create(ctx: &mut Context, args: TaskCreateArgs) -> ToolResult {
     ctx.signal(SignalKind::TaskCreated {
         task_id: task_id.clone(),
     });
+    let blocked = created.blocked.first().map(|(_, why)| why.as_str());
+    let status = match blocked {
+        Some(why) => format!("blocked ({why}; enki_task_retry on that task unblocks this one)"),
+        None => "pending".to_string(),
+    };
     Ok(ToolOutput::with_data(
         format!(
-            "Created task '{}' ({}) — status: pending, tier: {}{}",
+            "Created task '{}' ({}) — status: {status}, tier: {}{}",
             step.title,
             enki_core::id::short(&task_id),
             step.tier,
@@ -139,12 +186,18 @@ pub fn task_create(ctx: &mut Context, args: TaskCreateArgs) -> ToolResult {
                 .map(|r| format!(", role: {r}"))
                 .unwrap_or_default()
         ),
-        json!({"task_id": task_id, "execution_id": created.execution_id, "status": "pending", "tier": step.tier}),
+        json!({
+            "task_id": task_id,
+            "execution_id": created.execution_id,
+            "status": if blocked.is_some() { "blocked" } else { "pending" },
+            "blocked_because": blocked,
+            "tier": step.tier,
+        }),
     ))
 }
 
 pub fn execution_create(ctx: &mut Context, args: ExecutionCreateArgs) -> ToolResult {
-    let steps = prepare_steps(ctx, &args.steps, &BTreeSet::new())?;
+    let steps = prepare_steps(ctx, args.steps.as_slice(), &BTreeSet::new())?;
     let title = args
         .title
         .filter(|t| !t.trim().is_empty())
@@ -160,14 +213,15 @@ pub fn execution_create(ctx: &mut Context, args: ExecutionCreateArgs) -> ToolRes
     });
     Ok(ToolOutput::with_data(
         format!(
-            "Created execution '{title}' ({}) with {} steps:\n{}",
+            "Created execution '{title}' ({}) with {} steps:\n{}{}",
             enki_core::id::short(&created.execution_id),
             created.steps.len(),
-            steps_summary(&created.steps)
+            steps_summary(&created),
+            blocked_note(&created)
         ),
         json!({
             "execution_id": created.execution_id,
-            "steps": created.steps.iter().map(|(s, t)| json!({"step_id": s, "task_id": t})).collect::<Vec<_>>(),
+            "steps": steps_data(&created),
         }),
     ))
 }
@@ -180,7 +234,7 @@ pub fn add_steps(ctx: &mut Context, args: AddStepsArgs) -> ToolResult {
         .map_err(err)?
         .into_keys()
         .collect();
-    let steps = prepare_steps(ctx, &args.steps, &existing)?;
+    let steps = prepare_steps(ctx, args.steps.as_slice(), &existing)?;
     let session = ctx.session.clone();
     let created = ctx
         .store()?
@@ -192,14 +246,15 @@ pub fn add_steps(ctx: &mut Context, args: AddStepsArgs) -> ToolResult {
     });
     Ok(ToolOutput::with_data(
         format!(
-            "Added {} steps to execution {}:\n{}",
+            "Added {} steps to execution {}:\n{}{}",
             created.steps.len(),
             enki_core::id::short(&created.execution_id),
-            steps_summary(&created.steps)
+            steps_summary(&created),
+            blocked_note(&created)
         ),
         json!({
             "execution_id": created.execution_id,
-            "steps": created.steps.iter().map(|(s, t)| json!({"step_id": s, "task_id": t})).collect::<Vec<_>>(),
+            "steps": steps_data(&created),
         }),
     ))
 }

@@ -7,10 +7,7 @@ use super::{ToolOutput, ToolResult, WorkerReportArgs};
 use crate::context::Context;
 
 pub fn report(ctx: &mut Context, args: WorkerReportArgs) -> ToolResult {
-    let status = args.status.trim().to_string();
-    if status.is_empty() {
-        return Err("`status` must not be empty: say in a few words what you are doing".into());
-    }
+    let status = args.status.trimmed().to_string();
     let task_id = ctx.my_task()?;
     ctx.store()?
         .record_worker_report(&task_id, &status, args.output.as_deref())
