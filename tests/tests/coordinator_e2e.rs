@@ -584,6 +584,80 @@ fn stop_pauses_everything_and_logs_show_what_happened() {
 }
 
 #[test]
+fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
+    let project = Project::with_sim("");
+    gated_script(&project, "gate", "go", "g.txt");
+    let plan =
+        project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let output = wait_output(child, Duration::from_secs(30));
+    assert!(
+        stdout(&output).contains("stopped 1 worker(s)"),
+        "{}",
+        describe(&output)
+    );
+    // Nothing claims to run any more.
+    assert_eq!(status_of(&project, "g"), "ready");
+    let status: Value =
+        serde_json::from_slice(&project.enki(&["status", "--json"]).output().unwrap().stdout)
+            .unwrap();
+    assert_eq!(status["counts"]["running_workers"], 0, "{status}");
+    let id = project.task_by_step("g")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let detail: Value = serde_json::from_slice(
+        &project
+            .enki(&["task", &id, "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        detail["attempt_history"][0]["outcome"], "interrupted",
+        "{detail}"
+    );
+
+    std::fs::write(project.enki_dir().join("go"), "").unwrap();
+    let output = project.run_enki(&["run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(project.root.join("g.txt").exists());
+}
+
+#[test]
+fn a_change_whose_signal_was_lost_is_applied_from_the_store() {
+    let project = Project::with_sim("");
+    gated_script(&project, "gate", "never", "g.txt");
+    let plan = project.plan(
+        "[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n[[steps]]\nid = \"h\"\ntitle = \"H\"\ndescription = \"[[sim:gate]]\"\nneeds = [\"g\"]\n",
+    );
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    // Cancel in the store only, as if the signal file had been lost.
+    let execution = project.task_by_step("g")["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut store = enki_store::Store::open_existing(&project.db_path()).unwrap();
+    store.cancel(&execution, None).unwrap();
+    drop(store);
+    assert!(project.signals().is_empty(), "no signal was written");
+    // The coordinator notices at its next look at the store and stops g.
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(status_of(&project, "g"), "cancelled");
+    assert_eq!(status_of(&project, "h"), "cancelled");
+    assert!(!project.root.join("g.txt").exists());
+}
+
+#[test]
 fn a_planner_that_cannot_start_fails_the_run_with_a_clear_message() {
     let project = Project::with_sim("");
     let output = project.run_enki(&["run", "--agent", "/no/such/agent", "do something"]);

@@ -16,6 +16,7 @@ pub mod plan;
 mod planner;
 mod progress;
 pub mod prompt;
+mod reconcile;
 mod resolve;
 mod runtime;
 mod snapshot;

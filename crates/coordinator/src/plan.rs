@@ -75,11 +75,33 @@ struct PlanStep {
 pub struct Plan {
     pub title: String,
     pub steps: Vec<NewStep>,
+    /// The plan file and the line of each step, for errors found later.
+    pub file: PathBuf,
+    pub step_lines: Vec<Option<usize>>,
+}
+
+impl Plan {
+    /// Checks every `{ task = … }` need against the store (the task exists
+    /// and the prefix is unique), naming the step's line on failure.
+    pub fn check_task_references(&self, store: &enki_store::Store) -> Result<(), PlanError> {
+        for (step, line) in self.steps.iter().zip(&self.step_lines) {
+            for need in &step.needs {
+                if let enki_store::NeedTarget::Task(id) = &need.target {
+                    store.resolve_task(id).map_err(|e| PlanError {
+                        file: self.file.clone(),
+                        line: *line,
+                        message: format!("step '{}' needs task {id}: {e}", step.step_id),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Parses and validates a plan: syntax, unknown fields, roles, step
-/// references, self-dependencies and cycles. Task references are checked
-/// against the database when the plan is written.
+/// references, self-dependencies and cycles. Task references need the
+/// database: [`Plan::check_task_references`].
 pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, PlanError> {
     let error = |line: Option<usize>, message: String| PlanError {
         file: file.to_path_buf(),
@@ -142,8 +164,9 @@ pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, Plan
             DagError::BadStepId { id, .. } => Some(id.as_str()),
             DagError::NoSteps => None,
         };
+        // For a duplicate, the later step is the one to fix.
         let line = step
-            .and_then(|id| steps.iter().position(|s| s.step_id == id))
+            .and_then(|id| steps.iter().rposition(|s| s.step_id == id))
             .and_then(|i| lines[i]);
         error(line, e.to_string())
     })?;
@@ -152,7 +175,12 @@ pub fn parse_plan(file: &Path, text: &str, roles: &RoleSet) -> Result<Plan, Plan
         .filter(|t| !t.trim().is_empty())
         .or_else(|| steps.first().map(|s| s.title.clone()))
         .unwrap_or_default();
-    Ok(Plan { title, steps })
+    Ok(Plan {
+        title,
+        steps,
+        file: file.to_path_buf(),
+        step_lines: lines,
+    })
 }
 
 #[cfg(test)]
@@ -216,5 +244,27 @@ needs = ["a", { step = "a", condition = "completed" }]
         let unknown = "[[steps]]\nid = \"a\"\ntitle = \"A\"\ncolour = \"red\"\n";
         let err = parse(unknown).unwrap_err();
         assert!(err.message.contains("colour"), "{err}");
+
+        let duplicate =
+            "[[steps]]\nid = \"a\"\ntitle = \"A\"\n\n[[steps]]\nid = \"a\"\ntitle = \"again\"\n";
+        let err = parse(duplicate).unwrap_err();
+        assert_eq!(err.line, Some(5), "the second 'a' is the one to fix: {err}");
+    }
+
+    #[test]
+    fn task_references_are_checked_against_the_store_with_their_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = enki_store::Store::open(&tmp.path().join("db.sqlite")).unwrap();
+        let plan = parse(
+            "[[steps]]\nid = \"a\"\ntitle = \"A\"\n\n[[steps]]\nid = \"b\"\ntitle = \"B\"\nneeds = [{ task = \"task-01JAAAAAAAAAAAAAAAAAAAAAAA\" }]\n",
+        )
+        .unwrap();
+        let err = plan.check_task_references(&store).unwrap_err();
+        assert_eq!(err.line, Some(5), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("plan.toml:5: step 'b' needs task task-01JAAAAAAAAAAAAAAAAAAAAAAA:"),
+            "{err}"
+        );
     }
 }

@@ -15,10 +15,14 @@ use crate::context::Shared;
 use crate::merge::{self, MergeMessage};
 use crate::planner::{self, PlannerMessage};
 use crate::progress::Progress;
+use crate::reconcile::{Repair, StoredExecution, repairs};
 use crate::snapshot::execution_snapshot;
 use crate::worker::{WorkerMessage, run_worker};
 
 const TICK: Duration = Duration::from_millis(250);
+/// How often the store is compared with the graph, to repair what a lost
+/// signal would have done (the same cadence as the signal rescan).
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// What a front end can ask of a running coordinator.
 #[derive(Debug)]
@@ -72,6 +76,10 @@ struct Runtime {
     planner_notes: Vec<String>,
     planner_failed: bool,
     titles: HashMap<String, (String, String)>,
+    /// The store's `data_version` at the last reconciliation.
+    store_version: Option<i64>,
+    /// When the store was last compared with the graph.
+    reconciled_at: Instant,
 }
 
 /// Runs the coordinator until it is told to stop or, with
@@ -113,6 +121,8 @@ pub async fn run(
         planner_notes: Vec::new(),
         planner_failed: false,
         titles: HashMap::new(),
+        store_version: None,
+        reconciled_at: Instant::now(),
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
     rt.emit(Progress::SessionStarted {
@@ -163,6 +173,9 @@ pub async fn run(
             _ = tick.tick() => {
                 let now = rt.now_ms();
                 rt.command(Command::Tick { now_ms: now }).await;
+                if rt.reconciled_at.elapsed() >= RECONCILE_EVERY {
+                    rt.reconcile().await;
+                }
                 rt.deliver_planner_notes();
             }
             message = control.recv() => match message {
@@ -180,10 +193,40 @@ pub async fn run(
         }
     }
 
-    // Stop workers; their tasks stay `running` in the store and are resumed
-    // as interrupted by the next coordinator.
+    // Stop workers. Their attempts end as interrupted and their tasks go
+    // back to `ready`, so the store never shows workers that no longer run;
+    // the next coordinator starts them again in their kept copies. (After a
+    // SIGKILL nothing runs here: the next start treats `running` tasks the
+    // same way.)
+    let stopped: Vec<String> = rt.workers.keys().cloned().collect();
     for (_, cancel) in rt.workers.drain() {
         let _ = cancel.send(true);
+    }
+    if !stopped.is_empty() {
+        let tasks = stopped.clone();
+        let recorded = ctx
+            .db
+            .call(move |s| {
+                for task in &tasks {
+                    s.end_attempt(task, "interrupted", Some("the coordinator stopped"))?;
+                    s.record_status(
+                        task,
+                        TaskStatus::Ready,
+                        Some("the coordinator stopped; it runs again at the next start"),
+                    )?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record the stopped workers: {e}");
+        }
+        rt.emit(Progress::Warning {
+            message: format!(
+                "stopped {} worker(s); their tasks run again in their kept copies the next time enki starts in this project",
+                stopped.len()
+            ),
+        });
     }
     rt.planner_prompts = None;
     let _ = stop_watch_tx.send(());
@@ -713,6 +756,59 @@ impl Runtime {
                     "cannot delete applied signal {}: {e}",
                     pending.path.display()
                 );
+            }
+        }
+    }
+
+    /// Repairs what lost signals left undone: when someone else wrote to
+    /// the store since the last look, compares it with the graph and applies
+    /// the commands the signals would have caused (see `reconcile`).
+    async fn reconcile(&mut self) {
+        self.reconciled_at = Instant::now();
+        let seen = self.store_version;
+        let loaded = self.orch.graph().executions_ids();
+        let read = self
+            .ctx
+            .db
+            .call(move |s| {
+                let version = s.data_version()?;
+                if Some(version) == seen {
+                    return Ok((version, None));
+                }
+                let mut ids: BTreeSet<String> = loaded.into_iter().collect();
+                ids.extend(s.unfinished_executions()?.into_iter().map(|e| e.id));
+                let mut stored = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let Some(execution) = s.execution(&id)? else {
+                        continue;
+                    };
+                    let tasks = s.tasks(&enki_store::TaskFilter {
+                        execution_id: Some(id),
+                        ..Default::default()
+                    })?;
+                    stored.push(StoredExecution { execution, tasks });
+                }
+                Ok((version, Some(stored)))
+            })
+            .await;
+        let stored = match read {
+            Ok((version, stored)) => {
+                self.store_version = Some(version);
+                match stored {
+                    Some(stored) => stored,
+                    None => return,
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot compare the store with the graph: {e}");
+                return;
+            }
+        };
+        for repair in repairs(self.orch.graph(), &stored) {
+            tracing::info!(?repair, "repairing what a lost signal left undone");
+            match repair {
+                Repair::Load(execution) => self.load_execution(&execution).await,
+                Repair::Command(command) => self.command(command).await,
             }
         }
     }

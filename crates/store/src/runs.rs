@@ -120,6 +120,15 @@ impl Store {
         Ok(pgid.flatten())
     }
 
+    /// SQLite's `PRAGMA data_version`: changes whenever another connection
+    /// (an `enki mcp` process, the CLI) commits, never for this one's own
+    /// writes. A cheap "did anyone else change the store?" check.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))?)
+    }
+
     /// Every attempt at a task, oldest first.
     pub fn attempts_of(&self, task_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
         let sql = format!(

@@ -63,7 +63,10 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
                     return Ok(EXIT_USAGE);
                 }
             };
-            match parse_plan(path, &text, &roles) {
+            let store = enki_store::Store::open_existing(&layout.db())?;
+            match parse_plan(path, &text, &roles)
+                .and_then(|plan| plan.check_task_references(&store).map(|()| plan))
+            {
                 Ok(plan) => Some(plan),
                 Err(e) => {
                     eprintln!("enki run: invalid plan: {e}");
@@ -88,6 +91,7 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
                 .as_deref()
                 .unwrap_or_else(|| std::path::Path::new("plan"));
             eprintln!("enki run: invalid plan: {}: {e}", path.display());
+            let _ = store.end_session(&ctx.session_id);
             return Ok(EXIT_USAGE);
         }
     }
