@@ -121,7 +121,10 @@ pub(crate) fn refresh_execution_status(
         ExecutionStatus::Cancelled
     };
     conn.prepare_cached(
-        "UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2",
+        // A cancelled execution stays cancelled: that was someone's decision,
+        // whatever its failed steps say.
+        "UPDATE executions SET status = ?2, updated_at = ?3
+         WHERE id = ?1 AND status <> ?2 AND status <> 'cancelled'",
     )?
     .execute(params![execution_id, status.as_str(), now_rfc3339()])?;
     Ok(())

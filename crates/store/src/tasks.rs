@@ -220,6 +220,17 @@ impl Store {
                     task.id, task.status
                 )));
             }
+            let cancelled: bool = tx.query_row(
+                "SELECT status = 'cancelled' FROM executions WHERE id = ?1",
+                [&task.execution_id],
+                |row| row.get(0),
+            )?;
+            if cancelled {
+                return Err(StoreError::invalid(format!(
+                    "task {} belongs to execution {}, which is cancelled; nothing of it runs again (create a new task instead)",
+                    task.id, task.execution_id
+                )));
+            }
             let now = now_rfc3339();
             tx.execute(
                 "UPDATE tasks SET status = 'pending', failures = 0, updated_at = ?2 WHERE id = ?1",

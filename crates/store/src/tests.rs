@@ -192,6 +192,21 @@ fn cancel_does_not_cascade_through_landed_work() {
 }
 
 #[test]
+fn a_task_of_a_cancelled_execution_cannot_be_retried() {
+    let (_tmp, mut store) = store();
+    let created = store
+        .create_execution(None, "x", false, &[step("a", &[]), step("b", &[])])
+        .unwrap();
+    let a = created.steps[0].1.clone();
+    store.set_task_status(&a, TaskStatus::Failed).unwrap();
+    store.cancel(&created.execution_id, None).unwrap();
+    let err = store.retry_task(&a).unwrap_err();
+    assert!(err.is_caller_error(), "{err}");
+    assert!(err.to_string().contains("which is cancelled"), "{err}");
+    assert_eq!(store.task(&a).unwrap().unwrap().status, TaskStatus::Failed);
+}
+
+#[test]
 fn pause_resume_and_stop_all() {
     let (_tmp, mut store) = store();
     let created = store
