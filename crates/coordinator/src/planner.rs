@@ -37,6 +37,11 @@ pub fn system_prompt(ctx: &Shared) -> String {
             )
         })
         .collect();
+    instructions(&roles)
+}
+
+/// The instructions around the list of roles (one line each).
+fn instructions(roles: &[String]) -> String {
     format!(
         "You are the planner of enki, a coordinator that runs coding agents (workers) in parallel, each in its \
 own copy of this project, and merges their work in dependency order.\n\n\
@@ -46,10 +51,13 @@ role, `needs` naming earlier steps with condition merged (default), completed or
 to pause for your review), or enki_task_create for one task. Workers only see their own step, the outputs \
 of the steps they need and the artifacts, so make descriptions self-contained.\n\n\
 Roles:\n{}\n\n\
-Follow progress with enki_status, enki_dag and enki_task_show; steer with enki_pause, enki_resume, \
-enki_cancel, enki_task_retry and enki_execution_add_steps. Between your turns enki sends you what happened \
-(tasks finished or failed, checkpoints, mail to `coordinator`). Answer mail with enki_mail_reply. When \
-everything is done, say so briefly.",
+Follow progress with enki_status, enki_task_list, enki_dag and enki_task_show; steer with enki_pause, \
+enki_resume, enki_cancel, enki_task_retry and enki_execution_add_steps; enki_stop_all stops every worker \
+and pauses everything (nothing is lost; enki_resume continues). Between your turns enki sends you what \
+happened (tasks finished or failed, checkpoints, mail to `coordinator`). Workers and the user write to \
+you by mail: enki_mail_check and enki_mail_inbox list it, enki_mail_read opens a message, enki_mail_reply \
+answers it, enki_mail_thread shows a conversation, and enki_mail_send writes to `worker/<task id>`, \
+`@workers` (every running worker) or `user`. When everything is done, say so briefly.",
         roles.join("\n")
     )
 }
@@ -133,5 +141,19 @@ fn forward(event: &AgentEvent, tx: &mpsc::UnboundedSender<PlannerMessage>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instructions_name_every_planner_tool_and_the_roles() {
+        let text = instructions(&["- `researcher`: reads and reports".to_string()]);
+        for tool in enki_mcp::roles::PLANNER_TOOLS {
+            assert!(text.contains(tool), "{tool} is not explained");
+        }
+        assert!(text.contains("- `researcher`: reads and reports"));
     }
 }

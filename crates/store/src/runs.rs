@@ -192,11 +192,16 @@ impl Store {
                     | enki_core::TaskStatus::Failed
                     | enki_core::TaskStatus::Cancelled
             );
+            // A worker's activity describes a running worker; once it stops,
+            // the status (and the last error) say what happened instead.
+            let stopped_running = task.status == enki_core::TaskStatus::Running;
             tx.execute(
                 "UPDATE tasks SET status = ?2, updated_at = ?3,
-                    finished_at = CASE WHEN ?4 THEN ?3 ELSE finished_at END
+                    finished_at = CASE WHEN ?4 THEN ?3 ELSE finished_at END,
+                    activity = CASE WHEN ?5 THEN NULL ELSE activity END,
+                    activity_at = CASE WHEN ?5 THEN NULL ELSE activity_at END
                  WHERE id = ?1",
-                params![task_id, status.as_str(), now, finished],
+                params![task_id, status.as_str(), now, finished, stopped_running],
             )?;
             task_events::append(
                 tx,
