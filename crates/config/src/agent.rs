@@ -113,17 +113,8 @@ pub struct ResolvedAgent {
 impl ResolvedAgent {
     /// Program and arguments as one line, for messages and logs.
     pub fn command_line(&self) -> String {
-        std::iter::once(&self.program)
-            .chain(&self.args)
-            .map(|w| {
-                if w.is_empty() || w.chars().any(|c| c.is_whitespace() || "'\"\\".contains(c)) {
-                    format!("'{}'", w.replace('\'', r"'\''"))
-                } else {
-                    w.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let words: Vec<&String> = std::iter::once(&self.program).chain(&self.args).collect();
+        crate::command::join_command(&words)
     }
 }
 

@@ -14,6 +14,7 @@
 //!
 //! [agent]
 //! command = "claude"       # claude | codex | gemini | opencode | sim | a command line
+//!                          # (a relative program path is relative to this file's directory)
 //! args = ["--flag"]
 //! env = { API_KEY = "..." }
 //! auth_method = "..."
@@ -49,7 +50,7 @@ mod merge;
 mod schema;
 
 pub use agent::{AgentRole, Preset, ResolvedAgent};
-pub use command::split_command;
+pub use command::{anchor_command, join_command, quote_word, split_command};
 pub use config::{
     AgentSection, AgentSpec, Config, GitConfig, MergeConfig, PermissionPolicyName,
     PermissionsConfig, SimConfig, WorkersConfig,

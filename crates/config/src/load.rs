@@ -244,6 +244,57 @@ policy = "ask"
     }
 
     #[test]
+    fn relative_agent_programs_resolve_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let project = dir.path().join("p/.enki");
+        fs::create_dir_all(home.join(".config/enki")).unwrap();
+        fs::create_dir_all(&project).unwrap();
+        fs::write(
+            home.join(".config/enki/enki.toml"),
+            "[agent.merger]\ncommand = \"bin/merge-agent --x\"\n",
+        )
+        .unwrap();
+        fs::write(
+            project.join("enki.toml"),
+            "[agent]\ncommand = \"'./my agent.sh' -v\"\n[agent.heavy]\ncommand = \"../tools/big --acp\"\n[agent.worker]\ncommand = \"node ./w.js\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&home), Some(&project)).unwrap();
+        let bin = Path::new("/bin/enki");
+        let coordinator = config.agent_for(AgentRole::Coordinator, None, None, bin);
+        assert_eq!(
+            coordinator.program,
+            project.join("my agent.sh").display().to_string()
+        );
+        assert_eq!(coordinator.args, ["-v"]);
+        let merger = config.agent_for(AgentRole::Merger, None, None, bin);
+        assert_eq!(
+            merger.program,
+            home.join(".config/enki/bin/merge-agent")
+                .display()
+                .to_string()
+        );
+        assert_eq!(merger.args, ["--x"]);
+        let heavy = config.agent_for(AgentRole::Worker, Some(enki_core::Tier::Heavy), None, bin);
+        assert_eq!(
+            heavy.program,
+            project.join("../tools/big").display().to_string()
+        );
+        assert_eq!(heavy.args, ["--acp"]);
+        // A bare program name stays a PATH lookup; its arguments are untouched.
+        let worker = config.agent_for(AgentRole::Worker, None, None, bin);
+        assert_eq!(
+            (worker.program.as_str(), worker.args.clone()),
+            ("node", vec!["./w.js".to_string()])
+        );
+        // `--agent` is not resolved here (the CLI resolves it against the
+        // invoking directory).
+        let explicit = config.agent_for(AgentRole::Worker, None, Some("./x"), bin);
+        assert_eq!(explicit.program, "./x");
+    }
+
+    #[test]
     fn errors_name_the_real_file() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::command::anchor_command;
 use crate::config::{AgentSpec, Config};
 use crate::schema::{FileAgentSpec, FileConfig};
 
@@ -27,8 +28,13 @@ fn set_or_clear(slot: &mut Option<String>, value: Option<String>) {
 }
 
 impl AgentSpec {
-    fn apply(&mut self, file: FileAgentSpec) {
-        set_some(&mut self.command, file.command);
+    /// `dir` is the folder of the file: a relative program path in
+    /// `command` is resolved against it (like `[sim] scripts`).
+    fn apply(&mut self, file: FileAgentSpec, dir: &Path) {
+        set_some(
+            &mut self.command,
+            file.command.map(|command| anchor_command(&command, dir)),
+        );
         set_some(&mut self.args, file.args);
         self.env.extend(file.env);
     }
@@ -46,17 +52,20 @@ impl Config {
         set(&mut self.workers.stall_timeout_secs, w.stall_timeout_secs);
 
         let a = file.agent;
-        self.agent.base.apply(FileAgentSpec {
-            command: a.command,
-            args: a.args,
-            env: a.env,
-        });
-        self.agent.coordinator.apply(a.coordinator);
-        self.agent.worker.apply(a.worker);
-        self.agent.merger.apply(a.merger);
-        self.agent.light.apply(a.light);
-        self.agent.standard.apply(a.standard);
-        self.agent.heavy.apply(a.heavy);
+        self.agent.base.apply(
+            FileAgentSpec {
+                command: a.command,
+                args: a.args,
+                env: a.env,
+            },
+            dir,
+        );
+        self.agent.coordinator.apply(a.coordinator, dir);
+        self.agent.worker.apply(a.worker, dir);
+        self.agent.merger.apply(a.merger, dir);
+        self.agent.light.apply(a.light, dir);
+        self.agent.standard.apply(a.standard, dir);
+        self.agent.heavy.apply(a.heavy, dir);
         set_some(&mut self.agent.auth_method, a.auth_method);
         set(&mut self.agent.init_timeout_secs, a.init_timeout_secs);
 

@@ -93,7 +93,7 @@ pub(crate) fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigEr
     let doc = DeTable::parse(text).map_err(|e| ConfigError {
         file: file.to_path_buf(),
         line: e.span().map(|s| line_of_offset(text, s.start)),
-        key: None,
+        key: e.span().and_then(|span| duplicate_key_path(text, span)),
         message: e.message().trim().to_string(),
     })?;
     let parsed = FileConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
@@ -105,6 +105,43 @@ pub(crate) fn parse_file(file: &Path, text: &str) -> Result<FileConfig, ConfigEr
     }
     .check(&parsed)?;
     Ok(parsed)
+}
+
+/// For a "duplicate key" error at `span` (the second occurrence of the
+/// key): the dotted path of that key. Found by renaming the second
+/// occurrence and parsing again, so tables, dotted keys and inline tables
+/// all give their full path.
+fn duplicate_key_path(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let written = text.get(span.clone())?;
+    let name = unquote(written.trim());
+    if name.is_empty() {
+        return None;
+    }
+    let placeholder = (0..100)
+        .map(|n| format!("enki_duplicate_key_{n}"))
+        .find(|candidate| !text.contains(candidate.as_str()))?;
+    let renamed = format!("{}{placeholder}{}", &text[..span.start], &text[span.end..]);
+    let doc = DeTable::parse(&renamed).ok()?;
+    let mut path = key_path_at(doc.get_ref(), span.start)?;
+    if path.last() != Some(&placeholder) {
+        return None;
+    }
+    path.pop();
+    path.push(name.to_string());
+    Some(path.join("."))
+}
+
+/// A key as written, without its quotes (escapes are left as they are).
+fn unquote(key: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = key
+            .strip_prefix(quote)
+            .and_then(|rest| rest.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    key
 }
 
 fn deserialize_error(
@@ -428,8 +465,44 @@ scripts = "s"
         assert_eq!((err.line, err.key.as_deref()), (Some(2), None), "{err}");
         let err = error("[agent]\ncommand = \"codex\"\ncommand = \"gemini\"\n");
         assert_eq!(err.line, Some(3), "{err}");
+        assert_eq!(err.key.as_deref(), Some("agent.command"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "/p/.enki/enki.toml:3: `agent.command`: duplicate key"
+        );
         let err = error("\n\n[agent\n");
         assert_eq!(err.line, Some(3), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_named() {
+        for (text, line, key) in [
+            (
+                "[workers]\nretries = 1\n\nretries = 2\n",
+                4,
+                "workers.retries",
+            ),
+            (
+                "[agent]\nenv = { A = \"1\", A = \"2\" }\n",
+                2,
+                "agent.env.A",
+            ),
+            (
+                "[agent.worker]\nenv.X = \"1\"\nenv.X = \"2\"\n",
+                3,
+                "agent.worker.env.X",
+            ),
+            (
+                "[agent]\n\"command\" = \"a\"\ncommand = \"b\"\n",
+                3,
+                "agent.command",
+            ),
+            ("[git]\nbase_branch = \"m\"\n[git]\n", 3, "git"),
+            ("[agent.heavy]\n[agent.heavy]\n", 2, "agent.heavy"),
+            ("max = 1\nmax = 2\n", 2, "max"),
+        ] {
+            check(text, line, Some(key), "duplicate key");
+        }
     }
 
     #[test]
