@@ -141,6 +141,9 @@ struct Printer {
     steps: HashMap<String, String>,
     last_activity: HashMap<String, String>,
     planner_line: String,
+    /// Tasks whose merge failure was just printed in full, so that their
+    /// `failed` status line need not repeat it.
+    merge_failed: std::collections::HashSet<String>,
 }
 
 impl Printer {
@@ -150,6 +153,7 @@ impl Printer {
             steps: HashMap::new(),
             last_activity: HashMap::new(),
             planner_line: String::new(),
+            merge_failed: std::collections::HashSet::new(),
         }
     }
 
@@ -205,7 +209,11 @@ impl Printer {
                 reason,
             } => {
                 self.steps.insert(task.clone(), step.clone());
-                let why = reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default();
+                let why = if self.merge_failed.remove(task) {
+                    " — its merge failed (above)".to_string()
+                } else {
+                    reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default()
+                };
                 let mark = match status.as_str() {
                     "done" => "✔",
                     "failed" | "blocked" => "✘",
@@ -234,9 +242,12 @@ impl Printer {
                 self.last_activity.insert(task.clone(), text.clone());
                 self.out(&format!("  [{}] {text}", self.step(task)));
             }
+            // A final failure is the task's `failed` status line; only
+            // attempts that will be retried get a line of their own.
             Progress::WorkerFailed { task, error, will_retry } => {
-                let next = if *will_retry { "; retrying" } else { "" };
-                self.out(&format!("✘ [{}] attempt failed: {error}{next}", self.step(task)));
+                if *will_retry {
+                    self.out(&format!("✘ [{}] attempt failed: {error}; retrying", self.step(task)));
+                }
             }
             Progress::MergeQueued { task } => self.out(&format!("⇡ [{}] merge queued", self.step(task))),
             Progress::MergeLanded { task, commit } => {
@@ -253,6 +264,7 @@ impl Printer {
             }
             Progress::MergeWaiting { task, reason } => self.out(&format!("… [{}] {reason}", self.step(task))),
             Progress::MergeFailed { task, error } => {
+                self.merge_failed.insert(task.clone());
                 self.out(&format!("✘ [{}] merge failed: {error}", self.step(task)));
             }
             Progress::ExecutionStatus { execution, title, status } => self.out(&format!(
