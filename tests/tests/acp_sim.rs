@@ -116,7 +116,7 @@ fn options(permission: Arc<dyn PermissionPolicy>) -> ClientOptions {
         request_timeout: SAFETY,
         shutdown_grace: Duration::from_secs(5),
         permission,
-        read_only: false,
+        ..ClientOptions::default()
     }
 }
 
@@ -295,6 +295,7 @@ async fn full_handshake_initialize_authenticate_and_session_new() {
         method,
         code,
         message,
+        ..
     } = &err
     else {
         panic!("expected an RPC error, got {err:?}");
@@ -769,6 +770,7 @@ async fn fs_requests_inside_the_cwd_are_served() {
         method,
         code,
         message,
+        ..
     } = &err
     else {
         panic!("expected an RPC error, got {err:?}");
@@ -1064,7 +1066,7 @@ async fn an_agent_that_never_answers_initialize_times_out_and_is_killed() {
         request_timeout: Duration::from_millis(500),
         shutdown_grace: grace,
         permission: Arc::new(WithinCwd),
-        read_only: false,
+        ..ClientOptions::default()
     };
     let (client, mut events) = AcpClient::spawn(command, options).await.unwrap();
     let pid = client.pid().expect("running");
@@ -1080,6 +1082,7 @@ async fn an_agent_that_never_answers_initialize_times_out_and_is_killed() {
         method,
         after,
         stderr_tail,
+        ..
     } = &err
     else {
         panic!("expected Timeout, got {err:?}");
@@ -1228,13 +1231,14 @@ async fn a_failing_turn_is_an_rpc_error_and_the_agent_goes_on() {
     ]);
     let mut sim = Sim::start(&fixture, Arc::new(WithinCwd)).await;
     let err = sim.prompt("[[sim:f]]").await.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "agent answered `session/prompt` with error -32603: something broke in {}",
-            sim.session
-        )
+    // The agent's message, then what it wrote on stderr.
+    let text = err.to_string();
+    let expected = format!(
+        "agent answered `session/prompt` with error -32603: something broke in {}; stderr: ",
+        sim.session
     );
+    assert!(text.starts_with(&expected), "{text}");
+    assert!(!err.stderr_tail().is_empty(), "{err:?}");
     assert_eq!(message_text(&sim.drain()), "trying");
     assert_eq!(
         sim.prompt("[[sim:ok]]").await.unwrap(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::connection::{CloseInfo, Connection};
+use crate::connection::{CloseInfo, Connection, RequestOpts};
 use crate::error::AcpError;
 use crate::permission::{PermissionPolicy, WithinCwd};
 use crate::process::AgentProcess;
@@ -66,6 +66,10 @@ pub struct ClientOptions {
     /// Offer no file writing: `writeTextFile` is not advertised and
     /// `fs/write_text_file` is refused (e.g. for the planner). Default false.
     pub read_only: bool,
+    /// `initialize` fails with [`AcpError::NotAcp`] once the agent has
+    /// written lines that are not JSON-RPC, and nothing valid, for this
+    /// long (rather than waiting for `request_timeout`). Default 5 s.
+    pub not_acp_grace: Duration,
 }
 
 impl Default for ClientOptions {
@@ -75,6 +79,7 @@ impl Default for ClientOptions {
             shutdown_grace: Duration::from_secs(3),
             permission: Arc::new(WithinCwd),
             read_only: false,
+            not_acp_grace: Duration::from_secs(5),
         }
     }
 }
@@ -84,6 +89,8 @@ impl fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("read_only", &self.read_only)
+            .field("not_acp_grace", &self.not_acp_grace)
             .finish_non_exhaustive()
     }
 }
@@ -252,9 +259,18 @@ impl AcpClient {
         self.inner.conn.request(method, params, timeout, None).await
     }
 
+    fn protocol_error(&self, message: String) -> AcpError {
+        AcpError::Protocol {
+            message,
+            stderr_tail: self.stderr_tail(),
+        }
+    }
+
     /// `initialize` with protocol version 1, advertising fs read/write (no
     /// terminal). Fails with [`AcpError::Protocol`] when the agent answers
-    /// with another protocol version.
+    /// with another protocol version, and with [`AcpError::NotAcp`] when
+    /// the agent writes only non-JSON-RPC lines for
+    /// [`ClientOptions::not_acp_grace`].
     pub async fn initialize(&self) -> Result<InitializeResult, AcpError> {
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
@@ -263,17 +279,26 @@ impl AcpClient {
                 "terminal": false,
             },
         });
-        let raw = self.call("initialize", params).await?;
+        let opts = RequestOpts {
+            timeout: Some(self.inner.options.request_timeout),
+            not_acp_after: Some(self.inner.options.not_acp_grace),
+            ..RequestOpts::default()
+        };
+        let raw = self
+            .inner
+            .conn
+            .request_with("initialize", params, opts)
+            .await?;
         let protocol_version = raw
             .get("protocolVersion")
             .and_then(Value::as_u64)
             .ok_or_else(|| {
-                AcpError::Protocol(format!(
+                self.protocol_error(format!(
                     "initialize result has no integer protocolVersion: {raw}"
                 ))
             })?;
         if protocol_version != PROTOCOL_VERSION {
-            return Err(AcpError::Protocol(format!(
+            return Err(self.protocol_error(format!(
                 "agent speaks ACP protocol version {protocol_version}; enki speaks {PROTOCOL_VERSION}"
             )));
         }
@@ -331,31 +356,70 @@ impl AcpClient {
             .request("session/new", params, timeout, Some(cwd.to_path_buf()))
             .await?;
         str_field(&result, "sessionId").ok_or_else(|| {
-            AcpError::Protocol(format!(
+            self.protocol_error(format!(
                 "session/new result has no string sessionId: {result}"
             ))
         })
     }
 
     /// One turn: `session/prompt` with a single text block. No timeout (stall
-    /// detection is the caller's), but fails with [`AcpError::Exited`] as
-    /// soon as the agent dies.
+    /// detection is the caller's, see also [`AcpClient::prompt_within`]),
+    /// but fails with [`AcpError::Exited`] as soon as the agent dies.
+    ///
+    /// Returns only after the events of every request the agent made during
+    /// the turn (permission, fs) are on the event channel, so draining it
+    /// with `try_recv` right after sees the whole turn. Permission
+    /// questions of the session still open when the turn ends are answered
+    /// `cancelled`.
     pub async fn prompt(&self, session_id: &str, text: &str) -> Result<StopReason, AcpError> {
         let params = json!({
             "sessionId": session_id,
             "prompt": [{"type": "text", "text": text}],
         });
+        let opts = RequestOpts {
+            settle_session: Some(session_id.to_owned()),
+            ..RequestOpts::default()
+        };
         let result = self
             .inner
             .conn
-            .request("session/prompt", params, None, None)
+            .request_with("session/prompt", params, opts)
             .await?;
         let reason = str_field(&result, "stopReason").ok_or_else(|| {
-            AcpError::Protocol(format!(
+            self.protocol_error(format!(
                 "session/prompt result has no string stopReason: {result}"
             ))
         })?;
         Ok(StopReason::parse(&reason))
+    }
+
+    /// [`AcpClient::prompt`] with a time limit. When `limit` passes, sends
+    /// `session/cancel` and gives the agent the shutdown grace period to end
+    /// the turn, then fails with [`AcpError::TurnTimeout`] either way (the
+    /// caller decides whether to shut the agent down).
+    pub async fn prompt_within(
+        &self,
+        session_id: &str,
+        text: &str,
+        limit: Duration,
+    ) -> Result<StopReason, AcpError> {
+        let turn = self.prompt(session_id, text);
+        tokio::pin!(turn);
+        if let Ok(result) = tokio::time::timeout(limit, &mut turn).await {
+            return result;
+        }
+        tracing::warn!(session_id, ?limit, "turn timed out; cancelling it");
+        let cancelled = self.cancel(session_id).await;
+        let stopped = cancelled.is_ok()
+            && matches!(
+                tokio::time::timeout(self.inner.options.shutdown_grace, &mut turn).await,
+                Ok(Ok(_) | Err(AcpError::Rpc { .. }))
+            );
+        Err(AcpError::TurnTimeout {
+            after: limit,
+            stopped,
+            stderr_tail: self.stderr_tail(),
+        })
     }
 
     /// Sends `session/cancel`; permission questions pending for the session
@@ -422,6 +486,7 @@ mod tests {
             assert_send(&client.authenticate("m"));
             assert_send(&client.new_session(Path::new("/"), &[]));
             assert_send(&client.prompt("s", "t"));
+            assert_send(&client.prompt_within("s", "t", Duration::ZERO));
             assert_send(&client.cancel("s"));
             assert_send(&client.shutdown());
         }
@@ -468,6 +533,8 @@ mod tests {
         let options = ClientOptions::default();
         assert_eq!(options.request_timeout, Duration::from_secs(30));
         assert_eq!(options.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(options.not_acp_grace, Duration::from_secs(5));
+        assert!(!options.read_only);
         assert!(format!("{options:?}").contains("30s"));
     }
 }

@@ -6,8 +6,16 @@
 //! [`IdAllocator`]; the agent's requests are answered with their id echoed
 //! as-is. A response whose id matches none of our pending requests is
 //! reported and dropped.
+//!
+//! The agent's own requests (permission, fs) are served by spawned tasks,
+//! which report their event when they finish. So that a caller who drains
+//! the events right after a turn sees them all, a request made with
+//! [`RequestOpts::settle_session`] returns only once every agent request
+//! that arrived before its response has been answered (and its event
+//! emitted); permission questions still open when the turn ends are
+//! answered `cancelled`, so that wait is short.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,12 +32,18 @@ use tokio::task::JoinHandle;
 
 use crate::error::AcpError;
 use crate::framing::AsyncLineReader;
-use crate::permission::{self, PermissionDecision, PermissionPolicy, PermissionRequest};
+use crate::permission::{
+    self, IncomingPermission, PermissionDecision, PermissionPolicy, PermissionRequest,
+};
 use crate::process::StderrTail;
 use crate::updates::{AgentEvent, parse_session_update, str_field};
 
 /// Longest excerpt of a bad line quoted in a `ProtocolError` event.
 const PREVIEW_CHARS: usize = 200;
+/// Longest excerpt of a non-protocol line quoted in an error message.
+const SHORT_PREVIEW_CHARS: usize = 80;
+/// How many recent protocol problems a timeout error quotes.
+const RECENT_PROBLEMS: usize = 3;
 
 /// How the connection ended; every pending and later request fails with it.
 #[derive(Debug, Clone)]
@@ -53,9 +67,16 @@ enum WriterCmd {
     Close,
 }
 
+/// The answer to one of our requests.
+struct Reply {
+    result: Result<Value, AcpError>,
+    /// How many agent requests had arrived when the answer did.
+    barrier: u64,
+}
+
 struct Pending {
     method: String,
-    tx: oneshot::Sender<Result<Value, AcpError>>,
+    tx: oneshot::Sender<Reply>,
     /// For `session/new`: the cwd to register with the returned session id,
     /// before anyone can see the response (fs requests may follow at once).
     new_session_cwd: Option<PathBuf>,
@@ -74,6 +95,64 @@ struct State {
     closed: Option<CloseInfo>,
 }
 
+/// What the agent's stdout has looked like so far.
+#[derive(Debug, Clone, Default)]
+struct StdoutHealth {
+    /// A line that is JSON-RPC has been read.
+    valid: bool,
+    /// The last line that was not JSON-RPC (shortened), if any.
+    last_garbage: Option<String>,
+    /// The last few protocol problems, oldest first, and how many there
+    /// have been in all.
+    recent: VecDeque<String>,
+    problems: u64,
+}
+
+impl StdoutHealth {
+    fn record(&mut self, problem: String) {
+        self.problems += 1;
+        if self.recent.back() == Some(&problem) {
+            return;
+        }
+        if self.recent.len() == RECENT_PROBLEMS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(problem);
+    }
+
+    /// The problems recorded after `since` problems had been (at most the
+    /// last few).
+    fn since(&self, since: u64) -> Vec<String> {
+        let new = usize::try_from(self.problems.saturating_sub(since)).unwrap_or(usize::MAX);
+        let skip = self.recent.len().saturating_sub(new);
+        self.recent.iter().skip(skip).cloned().collect()
+    }
+}
+
+/// The agent's own requests, numbered in arrival order.
+#[derive(Debug, Default)]
+struct AgentRequests {
+    arrived: u64,
+    /// The numbers of those not answered yet.
+    open: BTreeSet<u64>,
+}
+
+/// How to make one request.
+#[derive(Debug, Default)]
+pub(crate) struct RequestOpts {
+    /// Give up after this long (none: until the agent answers or exits).
+    pub timeout: Option<Duration>,
+    /// See [`Pending::new_session_cwd`].
+    pub new_session_cwd: Option<PathBuf>,
+    /// Fail with [`AcpError::NotAcp`] when the agent has written lines that
+    /// are not JSON-RPC, and nothing valid, for this long.
+    pub not_acp_after: Option<Duration>,
+    /// A turn of this session: when its answer arrives, end the session's
+    /// open permission questions (`cancelled`) and wait until the agent
+    /// requests that arrived before the answer have been served.
+    pub settle_session: Option<String>,
+}
+
 pub(crate) struct Connection {
     writer: mpsc::UnboundedSender<WriterCmd>,
     ids: IdAllocator,
@@ -82,8 +161,18 @@ pub(crate) struct Connection {
     events: mpsc::UnboundedSender<AgentEvent>,
     permission: Arc<dyn PermissionPolicy>,
     tail: Arc<StderrTail>,
+    health: watch::Sender<StdoutHealth>,
+    agent_requests: watch::Sender<AgentRequests>,
     /// Refuse `fs/write_text_file` (sessions that must not edit).
     read_only: std::sync::atomic::AtomicBool,
+}
+
+/// A permission request checked against the known sessions, waiting for the
+/// policy.
+struct PreparedPermission {
+    incoming: IncomingPermission,
+    cwd: PathBuf,
+    cancelled: watch::Receiver<u64>,
 }
 
 impl Connection {
@@ -115,6 +204,8 @@ impl Connection {
             events,
             permission,
             tail,
+            health: watch::channel(StdoutHealth::default()).0,
+            agent_requests: watch::channel(AgentRequests::default()).0,
             read_only: std::sync::atomic::AtomicBool::new(false),
         });
         let reader_task = tokio::spawn(conn.clone().read_loop(reader));
@@ -130,9 +221,24 @@ impl Connection {
         let _ = self.events.send(event);
     }
 
-    fn protocol_error(&self, message: String) {
+    /// Reports a problem with what the agent sent; `summary` is the short
+    /// form quoted in a later timeout error.
+    fn protocol_problem(&self, message: String, summary: String) {
         tracing::warn!("agent protocol error: {message}");
+        self.health.send_modify(|h| h.record(summary));
         self.emit(AgentEvent::ProtocolError(message));
+    }
+
+    fn protocol_error(&self, message: String) {
+        self.protocol_problem(message.clone(), message);
+    }
+
+    /// A line that is not JSON-RPC at all.
+    fn garbage_line(&self, message: String, line: &[u8]) {
+        let short = short_preview(line);
+        self.health
+            .send_modify(|h| h.last_garbage = Some(short.clone()));
+        self.protocol_problem(message, format!("stdout was not ACP: `{short}`"));
     }
 
     fn send(&self, message: &Message) -> bool {
@@ -159,6 +265,21 @@ impl Connection {
         timeout: Option<Duration>,
         new_session_cwd: Option<PathBuf>,
     ) -> Result<Value, AcpError> {
+        let opts = RequestOpts {
+            timeout,
+            new_session_cwd,
+            ..RequestOpts::default()
+        };
+        self.request_with(method, params, opts).await
+    }
+
+    /// [`Connection::request`] with every option.
+    pub(crate) async fn request_with(
+        &self,
+        method: &str,
+        params: Value,
+        opts: RequestOpts,
+    ) -> Result<Value, AcpError> {
         let id = self.ids.next();
         let (tx, rx) = oneshot::channel();
         {
@@ -171,34 +292,99 @@ impl Connection {
                 Pending {
                     method: method.to_owned(),
                     tx,
-                    new_session_cwd,
+                    new_session_cwd: opts.new_session_cwd,
                 },
             );
         }
+        let problems_before = self.health.borrow().problems;
         tracing::debug!(%id, method, "request to agent");
         if !self.send(&Message::request(id.clone(), method, Some(params))) {
             self.lock().pending.remove(&id);
             return Err(self.gone_error());
         }
-        let received = match timeout {
-            None => rx.await,
-            Some(limit) => match tokio::time::timeout(limit, rx).await {
-                Ok(received) => received,
-                Err(_) => {
-                    let mut state = self.lock();
-                    state.pending.remove(&id);
-                    if let Some(info) = &state.closed {
-                        return Err(info.to_error());
-                    }
-                    return Err(AcpError::Timeout {
-                        method: method.to_owned(),
-                        after: limit,
-                        stderr_tail: self.tail.snapshot(),
-                    });
-                }
-            },
+        let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
+        let expired = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
         };
-        received.unwrap_or_else(|_| Err(self.gone_error()))
+        let not_acp = async {
+            match opts.not_acp_after {
+                Some(grace) => self.not_acp(grace).await,
+                None => std::future::pending().await,
+            }
+        };
+        let reply = tokio::select! {
+            received = rx => received,
+            () = expired => {
+                let mut state = self.lock();
+                state.pending.remove(&id);
+                if let Some(info) = &state.closed {
+                    return Err(info.to_error());
+                }
+                return Err(AcpError::Timeout {
+                    method: method.to_owned(),
+                    after: opts.timeout.unwrap_or_default(),
+                    stderr_tail: self.tail.snapshot(),
+                    protocol_errors: self.health.borrow().since(problems_before),
+                });
+            }
+            line = not_acp => {
+                let mut state = self.lock();
+                state.pending.remove(&id);
+                if let Some(info) = &state.closed {
+                    return Err(info.to_error());
+                }
+                return Err(AcpError::NotAcp {
+                    method: method.to_owned(),
+                    line,
+                    after: opts.not_acp_after.unwrap_or_default(),
+                    stderr_tail: self.tail.snapshot(),
+                });
+            }
+        };
+        let Ok(Reply { result, barrier }) = reply else {
+            return Err(self.gone_error());
+        };
+        if let Some(session_id) = &opts.settle_session
+            && !matches!(result, Err(AcpError::Exited { .. }))
+        {
+            self.mark_cancelled(session_id);
+            self.settle(barrier).await;
+        }
+        result
+    }
+
+    /// Resolves once the agent has written a line that is not JSON-RPC and
+    /// then, for `grace`, nothing valid; returns that line. Never resolves
+    /// once a valid message has been read.
+    async fn not_acp(&self, grace: Duration) -> String {
+        let mut health = self.health.subscribe();
+        if health
+            .wait_for(|h| h.valid || h.last_garbage.is_some())
+            .await
+            .is_err()
+        {
+            return std::future::pending().await;
+        }
+        tokio::time::sleep(grace).await;
+        let now = health.borrow_and_update().clone();
+        match now.last_garbage {
+            Some(line) if !now.valid => line,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Waits until every agent request numbered below `barrier` has been
+    /// answered (or the connection closed).
+    async fn settle(&self, barrier: u64) {
+        let mut requests = self.agent_requests.subscribe();
+        let mut closed = self.closed.subscribe();
+        tokio::select! {
+            _ = requests.wait_for(|r| r.open.range(..barrier).next().is_none()) => {}
+            _ = closed.wait_for(|closed| *closed) => {}
+        }
     }
 
     /// Sends a notification.
@@ -243,8 +429,12 @@ impl Connection {
             state.closed = Some(info.clone());
             std::mem::take(&mut state.pending)
         };
+        let barrier = self.agent_requests.borrow().arrived;
         for (_, p) in pending {
-            let _ = p.tx.send(Err(info.to_error()));
+            let _ = p.tx.send(Reply {
+                result: Err(info.to_error()),
+                barrier,
+            });
         }
         self.closed.send_replace(true);
         self.emit(AgentEvent::Exited {
@@ -259,9 +449,10 @@ impl Connection {
             match lines.next_frame().await {
                 Ok(None) => break,
                 Ok(Some(Frame::Line(line))) => self.handle_line(&line),
-                Ok(Some(Frame::TooLong { len_seen })) => self.protocol_error(format!(
-                    "discarded a line of {len_seen} bytes (longer than {MAX_LINE_BYTES})"
-                )),
+                Ok(Some(Frame::TooLong { len_seen })) => self.garbage_line(
+                    format!("discarded a line of {len_seen} bytes (longer than {MAX_LINE_BYTES})"),
+                    format!("<a line of {len_seen} bytes>").as_bytes(),
+                ),
                 Err(e) => {
                     tracing::warn!("cannot read the agent's stdout: {e}");
                     break;
@@ -272,16 +463,20 @@ impl Connection {
     }
 
     fn handle_line(self: &Arc<Self>, line: &[u8]) {
-        match parse_line(line) {
+        let parsed = parse_line(line);
+        if matches!(parsed, Ok(Some(_))) && !self.health.borrow().valid {
+            self.health.send_modify(|h| h.valid = true);
+        }
+        match parsed {
             Ok(None) => {}
             Ok(Some(Message::Response(response))) => self.handle_response(response),
             Ok(Some(Message::Notification(notification))) => self.handle_notification(notification),
             Ok(Some(Message::Request(request))) => self.handle_request(request),
             Err(err) => {
-                self.protocol_error(format!(
-                    "invalid message from agent ({err}): {}",
-                    preview(line)
-                ));
+                self.garbage_line(
+                    format!("invalid message from agent ({err}): {}", preview(line)),
+                    line,
+                );
                 // An invalid request that still has an id gets its error, so
                 // the agent does not wait forever.
                 if err.id.is_some() && looks_like_request(line) {
@@ -326,8 +521,10 @@ impl Connection {
             method: pending.method,
             code: e.code,
             message: e.message,
+            stderr_tail: self.tail.snapshot(),
         });
-        let _ = pending.tx.send(result);
+        let barrier = self.agent_requests.borrow().arrived;
+        let _ = pending.tx.send(Reply { result, barrier });
     }
 
     fn handle_notification(&self, notification: Notification) {
@@ -343,38 +540,94 @@ impl Connection {
         }
     }
 
+    /// Numbers an agent request in arrival order and marks it open.
+    fn open_agent_request(&self) -> u64 {
+        let mut seq = 0;
+        self.agent_requests.send_modify(|r| {
+            seq = r.arrived;
+            r.arrived += 1;
+            r.open.insert(seq);
+        });
+        seq
+    }
+
+    /// Answers an agent request and marks it done (after its event, if
+    /// any, has been emitted).
+    fn finish_agent_request(&self, seq: u64, id: Id, result: Result<Value, ErrorObject>) {
+        let message = match result {
+            Ok(value) => Message::response(id, value),
+            Err(error) => Message::error(Some(id), error),
+        };
+        self.send(&message);
+        self.agent_requests.send_modify(|r| {
+            r.open.remove(&seq);
+        });
+    }
+
     fn handle_request(self: &Arc<Self>, request: Request) {
         let Request { id, method, params } = request;
         tracing::debug!(%id, method, "request from agent");
-        let conn = self.clone();
-        tokio::spawn(async move {
-            let result = match method.as_str() {
-                "session/request_permission" => conn.answer_permission(params).await,
-                "fs/read_text_file" => conn.serve_fs(FsMethod::Read, params).await,
-                "fs/write_text_file" => conn.serve_fs(FsMethod::Write, params).await,
-                other => Err(ErrorObject::method_not_found(other)),
-            };
-            let message = match result {
-                Ok(value) => Message::response(id, value),
-                Err(error) => Message::error(Some(id), error),
-            };
-            conn.send(&message);
-        });
+        let seq = self.open_agent_request();
+        match method.as_str() {
+            "session/request_permission" => {
+                // Checked and subscribed to the session's cancellation here,
+                // in arrival order, so a cancel or the end of the turn that
+                // follows reaches it.
+                let prepared = self.prepare_permission(params.as_ref());
+                let conn = self.clone();
+                tokio::spawn(async move {
+                    let result = match prepared {
+                        Ok(prepared) => conn.answer_permission(prepared).await,
+                        Err(e) => Err(e),
+                    };
+                    conn.finish_agent_request(seq, id, result);
+                });
+            }
+            "fs/read_text_file" | "fs/write_text_file" => {
+                let fs_method = if method == "fs/read_text_file" {
+                    FsMethod::Read
+                } else {
+                    FsMethod::Write
+                };
+                let conn = self.clone();
+                tokio::spawn(async move {
+                    let result = conn.serve_fs(fs_method, params).await;
+                    conn.finish_agent_request(seq, id, result);
+                });
+            }
+            other => {
+                let error = ErrorObject::method_not_found(other);
+                self.finish_agent_request(seq, id, Err(error));
+            }
+        }
     }
 
     fn session_cwd(&self, session_id: &str) -> Option<PathBuf> {
         self.lock().sessions.get(session_id).map(|s| s.cwd.clone())
     }
 
-    async fn answer_permission(&self, params: Option<Value>) -> Result<Value, ErrorObject> {
-        let incoming = permission::parse_request(params.as_ref())?;
-        let (cwd, mut cancelled) = {
-            let state = self.lock();
-            let session = state.sessions.get(&incoming.session_id).ok_or_else(|| {
-                ErrorObject::invalid_params(format!("unknown sessionId `{}`", incoming.session_id))
-            })?;
-            (session.cwd.clone(), session.cancelled.subscribe())
-        };
+    fn prepare_permission(
+        &self,
+        params: Option<&Value>,
+    ) -> Result<PreparedPermission, ErrorObject> {
+        let incoming = permission::parse_request(params)?;
+        let state = self.lock();
+        let session = state.sessions.get(&incoming.session_id).ok_or_else(|| {
+            ErrorObject::invalid_params(format!("unknown sessionId `{}`", incoming.session_id))
+        })?;
+        Ok(PreparedPermission {
+            cwd: session.cwd.clone(),
+            cancelled: session.cancelled.subscribe(),
+            incoming,
+        })
+    }
+
+    async fn answer_permission(&self, prepared: PreparedPermission) -> Result<Value, ErrorObject> {
+        let PreparedPermission {
+            incoming,
+            cwd,
+            mut cancelled,
+        } = prepared;
         let mut closed = self.closed.subscribe();
         let decide = self.permission.decide(PermissionRequest {
             session_id: incoming.session_id.clone(),
@@ -384,7 +637,10 @@ impl Connection {
             locations: incoming.locations.clone(),
             raw: incoming.raw.clone(),
         });
+        // A decision that is already made wins over a cancel that came
+        // after the question (e.g. the end of the turn).
         let decision = tokio::select! {
+            biased;
             decision = decide => decision,
             Ok(()) = cancelled.changed() => PermissionDecision::Cancelled,
             _ = closed.wait_for(|closed| *closed) => {
@@ -400,7 +656,6 @@ impl Connection {
         });
         Ok(result)
     }
-
     async fn serve_fs(
         &self,
         method: FsMethod,
@@ -496,10 +751,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(writer: W, mut rx: mpsc::UnboundedRec
 }
 
 fn preview(line: &[u8]) -> String {
+    shorten(line, PREVIEW_CHARS)
+}
+
+fn short_preview(line: &[u8]) -> String {
+    shorten(line, SHORT_PREVIEW_CHARS)
+}
+
+fn shorten(line: &[u8], limit: usize) -> String {
     let text = String::from_utf8_lossy(line);
     let text = text.trim();
-    if text.chars().count() > PREVIEW_CHARS {
-        let cut: String = text.chars().take(PREVIEW_CHARS).collect();
+    if text.chars().count() > limit {
+        let cut: String = text.chars().take(limit).collect();
         format!("{cut}…")
     } else {
         text.to_owned()
@@ -620,7 +883,7 @@ mod tests {
             .await;
         let err = call.await.unwrap().unwrap_err();
         assert!(
-            matches!(&err, AcpError::Rpc { method, code: -32000, message } if method == "authenticate" && message == "auth required"),
+            matches!(&err, AcpError::Rpc { method, code: -32000, message, stderr_tail } if method == "authenticate" && message == "auth required" && stderr_tail == &["agent log line"]),
             "{err:?}"
         );
     }
@@ -727,6 +990,7 @@ mod tests {
         let AcpError::Timeout {
             method,
             stderr_tail,
+            protocol_errors,
             ..
         } = &err
         else {
@@ -734,6 +998,7 @@ mod tests {
         };
         assert_eq!(method, "initialize");
         assert_eq!(stderr_tail, &["agent log line"]);
+        assert!(protocol_errors.is_empty(), "{protocol_errors:?}");
         let req = peer.recv().await;
         peer.send(json!({"jsonrpc": "2.0", "id": req["id"], "result": {}}))
             .await;
@@ -741,6 +1006,196 @@ mod tests {
             next_event(&mut events).await,
             AgentEvent::ProtocolError(_)
         ));
+    }
+
+    /// Time is paused: it only moves when every task waits, so the garbage
+    /// below is always read before the limits expire.
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_quotes_what_stdout_carried_instead() {
+        let Setup {
+            conn,
+            mut peer,
+            mut events,
+            _dir: _guard,
+            ..
+        } = setup(Arc::new(AllowAll));
+        let c = conn.clone();
+        let call = tokio::spawn(async move {
+            c.request("initialize", json!({}), Some(Duration::from_secs(30)), None)
+                .await
+        });
+        peer.recv().await;
+        peer.send_raw("this is not json").await;
+        peer.send(json!({"jsonrpc": "2.0", "id": 77, "result": {}}))
+            .await;
+        assert!(
+            matches!(next_event(&mut events).await, AgentEvent::ProtocolError(m) if m.contains("this is not json"))
+        );
+        assert!(
+            matches!(next_event(&mut events).await, AgentEvent::ProtocolError(m) if m.contains("77"))
+        );
+        let err = call.await.unwrap().unwrap_err();
+        let AcpError::Timeout {
+            protocol_errors, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(protocol_errors.len(), 2, "{protocol_errors:?}");
+        assert_eq!(protocol_errors[0], "stdout was not ACP: `this is not json`");
+        assert!(protocol_errors[1].contains("77"), "{protocol_errors:?}");
+        assert!(
+            err.to_string().starts_with(
+                "agent did not answer `initialize` within 30s; stdout was not ACP: `this is not json`; agent answered request id 77"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().ends_with("; stderr: agent log line"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_garbage_on_stdout_fails_early_as_not_acp() {
+        let Setup {
+            conn,
+            mut peer,
+            mut events,
+            _dir: _guard,
+            ..
+        } = setup(Arc::new(AllowAll));
+        let opts = || RequestOpts {
+            timeout: Some(Duration::from_secs(30)),
+            not_acp_after: Some(Duration::from_secs(5)),
+            ..RequestOpts::default()
+        };
+        let c = conn.clone();
+        let started = tokio::time::Instant::now();
+        let call =
+            tokio::spawn(async move { c.request_with("initialize", json!({}), opts()).await });
+        peer.recv().await;
+        peer.send_raw("Welcome to my agent!").await;
+        peer.send_raw("this is not json").await;
+        let err = call.await.unwrap().unwrap_err();
+        let AcpError::NotAcp {
+            method,
+            line,
+            after,
+            stderr_tail,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            (method.as_str(), line.as_str(), *after),
+            ("initialize", "this is not json", Duration::from_secs(5))
+        );
+        assert_eq!(stderr_tail, &["agent log line"]);
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(drain_protocol_errors(&mut events), 2);
+
+        // A banner followed by real protocol is tolerated.
+        let Setup {
+            conn,
+            mut peer,
+            mut events,
+            _dir: _guard,
+            ..
+        } = setup(Arc::new(AllowAll));
+        let c = conn.clone();
+        let call =
+            tokio::spawn(async move { c.request_with("initialize", json!({}), opts()).await });
+        let req = peer.recv().await;
+        peer.send_raw("Loading model...").await;
+        peer.send(json!({"jsonrpc": "2.0", "method": "_vendor/hello"}))
+            .await;
+        assert!(matches!(
+            next_event(&mut events).await,
+            AgentEvent::ProtocolError(_)
+        ));
+        // Long after the grace period, the answer still counts.
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        peer.send(json!({"jsonrpc": "2.0", "id": req["id"], "result": {"ok": 1}}))
+            .await;
+        assert_eq!(call.await.unwrap().unwrap(), json!({"ok": 1}));
+    }
+
+    fn drain_protocol_errors(events: &mut mpsc::UnboundedReceiver<AgentEvent>) -> usize {
+        std::iter::from_fn(|| events.try_recv().ok())
+            .inspect(|e| assert!(matches!(e, AgentEvent::ProtocolError(_)), "{e:?}"))
+            .count()
+    }
+
+    /// The agent's requests and the end of the turn written back to back:
+    /// the turn returns only once every event is on the channel, and a
+    /// question nobody answered is ended `cancelled`.
+    #[tokio::test]
+    async fn a_turn_returns_after_the_events_of_the_agents_requests() {
+        for round in 0..20 {
+            let Setup {
+                conn,
+                mut peer,
+                mut events,
+                cwd,
+                _dir: _guard,
+            } = setup(if round % 2 == 0 {
+                Arc::new(AllowAll) as Arc<dyn PermissionPolicy>
+            } else {
+                Arc::new(AskForever)
+            });
+            std::fs::write(cwd.join("a.txt"), "A").unwrap();
+            let c = conn.clone();
+            let call = tokio::spawn(async move {
+                let opts = RequestOpts {
+                    settle_session: Some("s1".into()),
+                    ..RequestOpts::default()
+                };
+                c.request_with("session/prompt", json!({}), opts).await
+            });
+            let req = peer.recv().await;
+            peer.send(permission_request(1, &cwd.join("a.txt"))).await;
+            peer.send(json!({"jsonrpc": "2.0", "id": 2, "method": "fs/read_text_file", "params": {"sessionId": "s1", "path": cwd.join("a.txt")}}))
+                .await;
+            peer.send(json!({"jsonrpc": "2.0", "id": 3, "method": "fs/write_text_file", "params": {"sessionId": "s1", "path": cwd.join("b.txt"), "content": "B"}}))
+                .await;
+            peer.send(
+                json!({"jsonrpc": "2.0", "id": req["id"], "result": {"stopReason": "end_turn"}}),
+            )
+            .await;
+            let result = tokio::time::timeout(SAFETY, call)
+                .await
+                .expect("the turn settles")
+                .unwrap()
+                .unwrap();
+            assert_eq!(result, json!({"stopReason": "end_turn"}));
+            let seen: Vec<AgentEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+            assert_eq!(seen.len(), 3, "round {round}: {seen:?}");
+            let decision = seen.iter().find_map(|e| match e {
+                AgentEvent::Permission { decision, .. } => Some(*decision),
+                _ => None,
+            });
+            let expected = if round % 2 == 0 {
+                PermissionDecision::AllowOnce
+            } else {
+                PermissionDecision::Cancelled
+            };
+            assert_eq!(decision, Some(expected), "round {round}: {seen:?}");
+            assert!(
+                seen.iter()
+                    .any(|e| matches!(e, AgentEvent::FsRead { allowed: true, .. }))
+            );
+            assert!(
+                seen.iter()
+                    .any(|e| matches!(e, AgentEvent::FsWrite { allowed: true, .. }))
+            );
+            let mut ids: Vec<Value> = Vec::new();
+            for _ in 0..3 {
+                ids.push(peer.recv().await["id"].clone());
+            }
+            ids.sort_by_key(|id| id.as_i64());
+            assert_eq!(ids, [json!(1), json!(2), json!(3)]);
+        }
     }
 
     #[tokio::test]

@@ -22,12 +22,43 @@ pub enum AcpError {
     },
     /// The agent did not answer a request within the request timeout.
     #[error(
-        "agent did not answer `{method}` within {after:?}{}",
+        "agent did not answer `{method}` within {after:?}{}{}",
+        problems_suffix(protocol_errors),
         tail_suffix(stderr_tail)
     )]
     Timeout {
         method: String,
         after: Duration,
+        stderr_tail: Vec<String>,
+        /// The last protocol problems seen on the agent's stdout (e.g.
+        /// "stdout was not ACP: `Loading…`"), oldest first.
+        protocol_errors: Vec<String>,
+    },
+    /// The agent wrote lines that are not JSON-RPC and nothing valid, for a
+    /// while, in answer to the first request: whatever it is, it is not
+    /// speaking ACP on its stdout.
+    #[error(
+        "agent did not answer `{method}`: its stdout is not ACP (it wrote `{line}` and no JSON-RPC message within {after:?}; an ACP agent's stdout carries only protocol){}",
+        tail_suffix(stderr_tail)
+    )]
+    NotAcp {
+        method: String,
+        /// The last non-protocol line (shortened).
+        line: String,
+        after: Duration,
+        stderr_tail: Vec<String>,
+    },
+    /// A turn given a time limit ([`crate::AcpClient::prompt_within`]) did
+    /// not end in time; `session/cancel` was sent.
+    #[error(
+        "agent did not finish the turn within {after:?}; enki sent session/cancel and {}{}",
+        if *stopped { "the agent stopped" } else { "the agent did not end the turn within the grace period" },
+        tail_suffix(stderr_tail)
+    )]
+    TurnTimeout {
+        after: Duration,
+        /// Whether the agent ended the turn after the cancel.
+        stopped: bool,
         stderr_tail: Vec<String>,
     },
     /// The agent process exited (or was killed) before answering.
@@ -38,31 +69,59 @@ pub enum AcpError {
         stderr_tail: Vec<String>,
     },
     /// The agent answered a request with a JSON-RPC error.
-    #[error("agent answered `{method}` with error {code}: {message}")]
+    #[error(
+        "agent answered `{method}` with error {code}: {message}{}",
+        optional_tail_suffix(stderr_tail)
+    )]
     Rpc {
         method: String,
         code: i64,
         message: String,
+        /// The agent's stderr when the error arrived.
+        stderr_tail: Vec<String>,
     },
     /// The agent answered with something that does not follow ACP.
-    #[error("agent protocol error: {0}")]
-    Protocol(String),
+    #[error("agent protocol error: {message}{}", optional_tail_suffix(stderr_tail))]
+    Protocol {
+        message: String,
+        stderr_tail: Vec<String>,
+    },
     /// Any other I/O failure (including invalid arguments given to the client).
     #[error("agent I/O error: {0}")]
     Io(#[from] io::Error),
 }
 
 impl AcpError {
-    /// The stderr tail carried by [`AcpError::Timeout`] and [`AcpError::Exited`].
+    /// The agent's stderr tail carried by the error (empty for `Spawn` and `Io`).
     pub fn stderr_tail(&self) -> &[String] {
         match self {
-            AcpError::Timeout { stderr_tail, .. } | AcpError::Exited { stderr_tail, .. } => {
-                stderr_tail
+            AcpError::Timeout { stderr_tail, .. }
+            | AcpError::NotAcp { stderr_tail, .. }
+            | AcpError::TurnTimeout { stderr_tail, .. }
+            | AcpError::Exited { stderr_tail, .. }
+            | AcpError::Rpc { stderr_tail, .. }
+            | AcpError::Protocol { stderr_tail, .. } => stderr_tail,
+            AcpError::Spawn { .. } | AcpError::Io(_) => &[],
+        }
+    }
+
+    /// An error code the agent gave for "authenticate first": `-32000`
+    /// (ACP's `auth_required`), or a message that says so.
+    pub fn is_auth_required(&self) -> bool {
+        match self {
+            AcpError::Rpc { code, message, .. } => {
+                *code == AUTH_REQUIRED || {
+                    let message = message.to_ascii_lowercase();
+                    message.contains("auth") && message.contains("required")
+                }
             }
-            _ => &[],
+            _ => false,
         }
     }
 }
+
+/// ACP's error code for "authentication required".
+pub const AUTH_REQUIRED: i64 = -32000;
 
 fn spawn_message(program: &str, source: &io::Error) -> String {
     match source.kind() {
@@ -110,6 +169,20 @@ fn signal_name(signal: i32) -> Option<&'static str> {
         libc::SIGTERM => "SIGTERM",
         _ => return None,
     })
+}
+
+/// "; a; b" with the protocol problems, or nothing.
+fn problems_suffix(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("; {p}")).collect()
+}
+
+/// Like [`tail_suffix`], but nothing at all when the agent wrote nothing.
+fn optional_tail_suffix(tail: &[String]) -> String {
+    if tail.iter().all(|l| l.trim().is_empty()) {
+        String::new()
+    } else {
+        tail_suffix(tail)
+    }
 }
 
 /// "; stderr: a | b" with the last few lines, or "; no stderr output".
@@ -197,10 +270,77 @@ mod tests {
             method: "initialize".into(),
             after: Duration::from_millis(200),
             stderr_tail: vec!["waiting".into()],
+            protocol_errors: vec![],
         };
         assert_eq!(
             e.to_string(),
             "agent did not answer `initialize` within 200ms; stderr: waiting"
+        );
+        let e = AcpError::Timeout {
+            method: "initialize".into(),
+            after: Duration::from_secs(30),
+            stderr_tail: vec![],
+            protocol_errors: vec!["stdout was not ACP: `this is not json`".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent did not answer `initialize` within 30s; stdout was not ACP: `this is not json`; no stderr output"
+        );
+    }
+
+    #[test]
+    fn rpc_and_protocol_errors_carry_the_stderr_tail() {
+        let e = AcpError::Rpc {
+            method: "session/new".into(),
+            code: -32000,
+            message: "Authentication required".into(),
+            stderr_tail: vec!["token expired".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent answered `session/new` with error -32000: Authentication required; stderr: token expired"
+        );
+        assert_eq!(e.stderr_tail(), ["token expired"]);
+        assert!(e.is_auth_required());
+        // No stderr: nothing is added.
+        let e = AcpError::Rpc {
+            method: "session/prompt".into(),
+            code: -32603,
+            message: "boom".into(),
+            stderr_tail: vec![],
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent answered `session/prompt` with error -32603: boom"
+        );
+        assert!(!e.is_auth_required());
+        let e = AcpError::Protocol {
+            message: "agent speaks ACP protocol version 2; enki speaks 1".into(),
+            stderr_tail: vec!["v2 agent".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent protocol error: agent speaks ACP protocol version 2; enki speaks 1; stderr: v2 agent"
+        );
+        let e = AcpError::NotAcp {
+            method: "initialize".into(),
+            line: "this is not json".into(),
+            after: Duration::from_secs(5),
+            stderr_tail: vec!["starting up".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent did not answer `initialize`: its stdout is not ACP (it wrote `this is not json` and no JSON-RPC message within 5s; an ACP agent's stdout carries only protocol); stderr: starting up"
+        );
+        assert_eq!(e.stderr_tail(), ["starting up"]);
+        let e = AcpError::TurnTimeout {
+            after: Duration::from_secs(2),
+            stopped: false,
+            stderr_tail: vec!["prompt received".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent did not finish the turn within 2s; enki sent session/cancel and the agent did not end the turn within the grace period; stderr: prompt received"
         );
     }
 }

@@ -26,7 +26,7 @@ pub use client::{
     AcpClient, AgentCommand, AuthMethod, ClientOptions, InitializeResult, McpServerSpec,
     PROTOCOL_VERSION, StopReason,
 };
-pub use error::{AcpError, describe_status};
+pub use error::{AUTH_REQUIRED, AcpError, describe_status};
 pub use framing::AsyncLineReader;
 pub use fs::RESOURCE_NOT_FOUND;
 pub use permission::{

@@ -57,7 +57,8 @@ pub struct PermissionRequest {
     pub title: String,
     /// The tool kind (`read`, `edit`, `execute`, ...), when given.
     pub kind: Option<String>,
-    /// The paths the tool call touches (`toolCall.locations[].path`).
+    /// The paths the tool call touches: `toolCall.locations[].path`, then
+    /// the `path` of each `diff` in `toolCall.content`.
     pub locations: Vec<PathBuf>,
     /// The whole request params (toolCall with rawInput, options, `_meta`).
     pub raw: Value,
@@ -81,10 +82,26 @@ pub struct AllowAll;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DenyAll;
 
-/// The default: allows once when every location lies inside the session's
-/// cwd (symlinks resolved; no locations counts as inside), else rejects once.
+/// The default: a worker may do anything inside its own copy (the session's
+/// cwd) and nothing outside it.
+///
+/// - A request that names paths (`toolCall.locations`, or the paths of its
+///   `diff` content) is allowed once when every one lies inside the cwd
+///   (`..` and symlinks resolved), else rejected once.
+/// - A file operation (`read`, `edit`, `delete`, `move`) that names no path
+///   is rejected once: there is nothing to check it against.
+/// - Anything else that names no path (`execute`, `fetch`, `search`,
+///   `think`, `other`, no kind) is allowed once. In particular a command with
+///   no locations runs in the agent's own process, whose cwd is the copy; a
+///   permission answer cannot confine what a command line touches (with or
+///   without locations), so refusing these would only stop workers from
+///   building and testing. Confining commands needs an OS sandbox around
+///   the agent, not this policy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WithinCwd;
+
+/// Tool kinds that read or change files, which must name what they touch.
+const FILE_KINDS: &[&str] = &["read", "edit", "delete", "move"];
 
 impl PermissionPolicy for AllowAll {
     fn decide(
@@ -109,11 +126,19 @@ impl PermissionPolicy for WithinCwd {
         &self,
         request: PermissionRequest,
     ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
-        let inside = request.locations.iter().all(|path| {
-            path.to_str()
-                .is_some_and(|p| enki_project::confine::confine(&request.session_cwd, p).is_ok())
-        });
-        Box::pin(std::future::ready(if inside {
+        let allowed = if request.locations.is_empty() {
+            !request
+                .kind
+                .as_deref()
+                .is_some_and(|kind| FILE_KINDS.contains(&kind))
+        } else {
+            request.locations.iter().all(|path| {
+                path.to_str().is_some_and(|p| {
+                    enki_project::confine::confine(&request.session_cwd, p).is_ok()
+                })
+            })
+        };
+        Box::pin(std::future::ready(if allowed {
             PermissionDecision::AllowOnce
         } else {
             PermissionDecision::RejectOnce
@@ -155,16 +180,27 @@ pub(crate) fn parse_request(params: Option<&Value>) -> Result<IncomingPermission
     let title = str_field(tool_call, "title")
         .or_else(|| str_field(tool_call, "toolCallId"))
         .unwrap_or_default();
-    let locations = tool_call
-        .get("locations")
-        .and_then(Value::as_array)
-        .map(|locs| {
-            locs.iter()
-                .filter_map(|loc| loc.get("path").and_then(Value::as_str))
-                .map(PathBuf::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed = |field: &str| -> Vec<&Value> {
+        tool_call
+            .get(field)
+            .and_then(Value::as_array)
+            .map(|items| items.iter().collect())
+            .unwrap_or_default()
+    };
+    let diffs = listed("content")
+        .into_iter()
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("diff"));
+    let mut locations: Vec<PathBuf> = Vec::new();
+    for path in listed("locations")
+        .into_iter()
+        .chain(diffs)
+        .filter_map(|item| item.get("path").and_then(Value::as_str))
+        .map(PathBuf::from)
+    {
+        if !locations.contains(&path) {
+            locations.push(path);
+        }
+    }
     let options = params
         .get("options")
         .and_then(Value::as_array)
@@ -354,5 +390,61 @@ mod tests {
         );
         assert_eq!(AllowAll.decide(request(&cwd, vec![])).await, AllowOnce);
         assert_eq!(DenyAll.decide(request(&cwd, vec![])).await, RejectOnce);
+    }
+
+    #[tokio::test]
+    async fn within_cwd_without_locations_depends_on_the_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path().join("copy");
+        std::fs::create_dir(&cwd).unwrap();
+        let with_kind = |kind: Option<&str>, locations: Vec<PathBuf>| {
+            let mut r = request(&cwd, locations);
+            r.kind = kind.map(str::to_string);
+            WithinCwd.decide(r)
+        };
+        // A command runs in the agent's process, in the copy: allowed.
+        for kind in [
+            Some("execute"),
+            Some("fetch"),
+            Some("search"),
+            Some("think"),
+            Some("other"),
+            None,
+        ] {
+            assert_eq!(with_kind(kind, vec![]).await, AllowOnce, "{kind:?}");
+        }
+        // A file operation that names nothing cannot be checked: rejected.
+        for kind in ["read", "edit", "delete", "move"] {
+            assert_eq!(with_kind(Some(kind), vec![]).await, RejectOnce, "{kind}");
+            assert_eq!(
+                with_kind(Some(kind), vec![cwd.join("f")]).await,
+                AllowOnce,
+                "{kind}"
+            );
+        }
+        // A command that names a path outside is rejected like anything else.
+        assert_eq!(
+            with_kind(Some("execute"), vec![PathBuf::from("/etc/passwd")]).await,
+            RejectOnce
+        );
+    }
+
+    #[test]
+    fn diff_paths_count_as_locations() {
+        let params = json!({
+            "sessionId": "s",
+            "toolCall": {"toolCallId": "t", "kind": "edit",
+                "locations": [{"path": "/p/a.rs"}],
+                "content": [
+                    {"type": "diff", "path": "/p/a.rs", "oldText": "x", "newText": "y"},
+                    {"type": "diff", "path": "/etc/hosts", "newText": "z"},
+                    {"type": "content", "content": {"type": "text", "text": "t"}}
+                ]}
+        });
+        let p = parse_request(Some(&params)).unwrap();
+        assert_eq!(
+            p.locations,
+            [PathBuf::from("/p/a.rs"), PathBuf::from("/etc/hosts")]
+        );
     }
 }

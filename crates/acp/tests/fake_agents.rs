@@ -381,6 +381,7 @@ async fn silent_agent_times_out_with_stderr_tail() {
         method,
         after,
         stderr_tail,
+        protocol_errors,
     } = &err
     else {
         panic!("expected Timeout, got {err:?}");
@@ -388,6 +389,7 @@ async fn silent_agent_times_out_with_stderr_tail() {
     assert_eq!(method, "initialize");
     assert_eq!(*after, Duration::from_millis(300));
     assert_eq!(stderr_tail, &["booting slowly"]);
+    assert!(protocol_errors.is_empty());
     assert_eq!(
         err.to_string(),
         "agent did not answer `initialize` within 300ms; stderr: booting slowly"
@@ -613,6 +615,141 @@ async fn permission_requests_follow_the_policy() {
         replies.iter().map(chosen).collect::<Vec<_>>(),
         ["opt-reject", "opt-reject"]
     );
+}
+
+/// Fires a permission question, an fs read and an fs write without waiting
+/// for the answers, then ends the turn at once.
+const EAGER_AGENT: &str = r#"
+OPTIONS='[{"optionId":"yes","name":"Allow","kind":"allow_once"},{"optionId":"no","name":"Reject","kind":"reject_once"}]'
+while IFS= read -r line; do
+  id=$(idof "$line")
+  case "$line" in
+    *'"method":"initialize"'*) reply "$id" "$INIT" ;;
+    *'"method":"session/new"'*) reply "$id" '{"sessionId":"sess-1"}' ;;
+    *'"method":"session/prompt"'*)
+      printf '%s\n' '{"jsonrpc":"2.0","id":"p'"$id"'","method":"session/request_permission","params":{"sessionId":"sess-1","toolCall":{"toolCallId":"t'"$id"'","title":"Edit notes '"$id"'","kind":"edit","locations":[{"path":"'"$PWD"'/notes.txt"}]},"options":'"$OPTIONS"'}}'
+      printf '%s\n' '{"jsonrpc":"2.0","id":"r'"$id"'","method":"fs/read_text_file","params":{"sessionId":"sess-1","path":"'"$PWD"'/notes.txt"}}'
+      printf '%s\n' '{"jsonrpc":"2.0","id":"w'"$id"'","method":"fs/write_text_file","params":{"sessionId":"sess-1","path":"'"$PWD"'/out.txt","content":"turn '"$id"'"}}'
+      reply "$id" '{"stopReason":"end_turn"}' ;;
+  esac
+done
+"#;
+
+#[tokio::test]
+async fn events_of_the_agents_requests_are_all_delivered_before_the_turn_ends() {
+    let fx = Fixture::new();
+    std::fs::write(fx.cwd().join("notes.txt"), "notes").unwrap();
+    let (client, mut events) = AcpClient::spawn(fx.agent("eager.sh", EAGER_AGENT), options())
+        .await
+        .unwrap();
+    client.initialize().await.unwrap();
+    let session = client.new_session(&fx.cwd(), &[]).await.unwrap();
+    for turn in 0..30 {
+        let stop = client.prompt(&session, "go").await.unwrap();
+        assert_eq!(stop, StopReason::EndTurn);
+        // Drained at once, as agent-test and the coordinator do.
+        let seen = drain(&mut events);
+        assert_eq!(seen.len(), 3, "turn {turn}: {seen:?}");
+        assert!(
+            seen.iter().any(|e| matches!(e, AgentEvent::Permission { title, decision: PermissionDecision::AllowOnce, .. } if title.starts_with("Edit notes"))),
+            "turn {turn}: {seen:?}"
+        );
+        assert!(
+            seen.iter().any(|e| matches!(e, AgentEvent::FsRead { allowed: true, path } if path.ends_with("notes.txt"))),
+            "turn {turn}: {seen:?}"
+        );
+        assert!(
+            seen.iter().any(|e| matches!(e, AgentEvent::FsWrite { allowed: true, path } if path.ends_with("out.txt"))),
+            "turn {turn}: {seen:?}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(fx.cwd().join("out.txt"))
+            .unwrap()
+            .starts_with("turn ")
+    );
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_writes_only_garbage_fails_initialize_early() {
+    let fx = Fixture::new();
+    // Like an agent started without its ACP flag: prose on stdout.
+    let body =
+        "echo 'starting up' >&2\nwhile IFS= read -r line; do echo 'this is not json'; done\n";
+    let mut opts = options();
+    opts.not_acp_grace = Duration::from_millis(200);
+    let (client, mut events) = AcpClient::spawn(fx.agent("garbage.sh", body), opts)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = client.initialize().await.unwrap_err();
+    assert!(started.elapsed() < SAFETY, "failed early");
+    let AcpError::NotAcp { method, line, .. } = &err else {
+        panic!("expected NotAcp, got {err:?}");
+    };
+    assert_eq!(
+        (method.as_str(), line.as_str()),
+        ("initialize", "this is not json")
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "agent did not answer `initialize`: its stdout is not ACP (it wrote `this is not json`"
+        ),
+        "{text}"
+    );
+    assert!(
+        matches!(next_event(&mut events).await, AgentEvent::ProtocolError(m) if m.contains("this is not json"))
+    );
+    client.shutdown().await;
+}
+
+/// Never answers a prompt; answers `session/cancel` with `cancelled` only
+/// when `$1` is `polite`.
+const SLOW_AGENT: &str = r#"
+prompt=
+while IFS= read -r line; do
+  id=$(idof "$line")
+  case "$line" in
+    *'"method":"initialize"'*) reply "$id" "$INIT" ;;
+    *'"method":"session/new"'*) reply "$id" '{"sessionId":"sess-1"}' ;;
+    *'"method":"session/prompt"'*) prompt=$id; echo "prompt received" >&2 ;;
+    *'"method":"session/cancel"'*)
+      if [ "$MODE" = polite ]; then reply "$prompt" '{"stopReason":"cancelled"}'; fi ;;
+  esac
+done
+"#;
+
+#[tokio::test]
+async fn a_turn_with_a_time_limit_is_cancelled_when_it_runs_out() {
+    for polite in [true, false] {
+        let fx = Fixture::new();
+        let mut command = fx.agent("slow.sh", SLOW_AGENT);
+        command.env = vec![("MODE".into(), if polite { "polite" } else { "rude" }.into())];
+        let mut opts = options();
+        opts.shutdown_grace = Duration::from_millis(300);
+        let (client, _events) = AcpClient::spawn(command, opts).await.unwrap();
+        client.initialize().await.unwrap();
+        let session = client.new_session(&fx.cwd(), &[]).await.unwrap();
+        let limit = Duration::from_millis(300);
+        let err = client
+            .prompt_within(&session, "go", limit)
+            .await
+            .unwrap_err();
+        let AcpError::TurnTimeout { after, stopped, .. } = &err else {
+            panic!("expected TurnTimeout, got {err:?}");
+        };
+        assert_eq!(*after, limit);
+        assert_eq!(*stopped, polite, "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "agent did not finish the turn within 300ms; enki sent session/cancel and "
+            ),
+            "{err}"
+        );
+        client.shutdown().await;
+    }
 }
 
 #[tokio::test]

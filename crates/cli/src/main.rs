@@ -193,6 +193,14 @@ enum Command {
         /// The prompt to send.
         #[arg(long)]
         prompt: Option<String>,
+        /// Give the turn this many seconds; then cancel it, stop the agent and fail.
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = commands::agent_test::DEFAULT_TURN_TIMEOUT_SECS,
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        timeout: u64,
     },
     /// Show enki end to end in a scratch git project with the scripted `sim` agent: a planner,
     /// parallel workers, a researcher's artifact, a conflict resolved by a merger, a verify hook.
@@ -219,7 +227,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         // No command: the interactive session (initialising .enki/ on first run).
-        return ExitCode::from(enki_tui::run_tui(enki_tui::TuiOptions { agent: cli.agent }));
+        let agent = commands::agents::anchor_agent_arg(cli.agent);
+        return ExitCode::from(enki_tui::run_tui(enki_tui::TuiOptions { agent }));
     };
     let result = match command {
         Command::Init { path, output } => commands::init::run(path, output.json),
@@ -254,7 +263,7 @@ fn main() -> ExitCode {
             return match commands::run::run(commands::run::RunArgs {
                 request,
                 plan,
-                agent,
+                agent: commands::agents::anchor_agent_arg(agent),
                 json,
             }) {
                 Ok(code) => ExitCode::from(code),
@@ -290,8 +299,12 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::AgentTest { agent, prompt } => {
-            return match commands::agent_test::run(agent, prompt) {
+        Command::AgentTest {
+            agent,
+            prompt,
+            timeout,
+        } => {
+            return match commands::agent_test::run(agent, prompt, timeout) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(err) => {
@@ -508,6 +521,24 @@ mod tests {
         assert_eq!(cli.agent, None);
         assert!(
             matches!(cli.command, Some(Command::Run { agent: Some(ref a), .. }) if a == "codex")
+        );
+    }
+
+    #[test]
+    fn agent_test_timeout_defaults_and_must_be_positive() {
+        assert!(matches!(
+            parse(&["agent-test"]).unwrap(),
+            Some(Command::AgentTest { timeout: 120, .. })
+        ));
+        assert!(matches!(
+            parse(&["agent-test", "--timeout", "5"]).unwrap(),
+            Some(Command::AgentTest { timeout: 5, .. })
+        ));
+        assert_eq!(
+            parse(&["agent-test", "--timeout", "0"])
+                .unwrap_err()
+                .exit_code(),
+            2
         );
     }
 }

@@ -1,17 +1,27 @@
-//! `enki agent-test [--agent NAME]`: one handshake and one prompt against an
-//! agent, with the transcript printed, to check a new agent before a run.
+//! `enki agent-test [--agent NAME] [--prompt TEXT] [--timeout SECS]`: one
+//! handshake and one prompt against an agent, with the transcript printed,
+//! to check a new agent before a run.
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use enki_acp::{AgentEvent, SessionUpdate};
+use enki_acp::{AcpClient, AcpError, AgentEvent, InitializeResult, SessionUpdate};
 use enki_config::AgentRole;
+use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::agents::{enki_bin, find_program, load_config, program_missing, runtime, start_agent};
+use super::agents::{
+    Launch, Project, anchor_agent_arg, enki_bin, find_program, program_missing, runtime,
+    spawn_agent,
+};
 use super::print_text;
 
 const DEFAULT_PROMPT: &str =
     "This is a connection test from enki. Reply with one short sentence saying hello.";
+
+/// How long the test turn may take when `--timeout` is not given.
+pub const DEFAULT_TURN_TIMEOUT_SECS: u64 = 120;
 
 fn describe(event: &AgentEvent) -> Option<String> {
     match event {
@@ -43,24 +53,102 @@ fn describe(event: &AgentEvent) -> Option<String> {
             if *allowed { "served" } else { "refused" }
         )),
         AgentEvent::ProtocolError(e) => Some(format!("  protocol error: {e}")),
-        AgentEvent::Exited {
-            status,
-            stderr_tail,
-        } => Some(format!(
-            "  agent exited ({}){}",
-            enki_acp::describe_status(*status),
-            if stderr_tail.is_empty() {
-                String::new()
-            } else {
-                format!("; stderr: {}", stderr_tail.join(" | "))
+        // A dead agent fails the request under way, which says so with
+        // the status and stderr; printing the event too would repeat it.
+        AgentEvent::Exited { .. } => None,
+    }
+}
+
+/// Prints the events that are already waiting.
+fn print_waiting(events: &mut UnboundedReceiver<AgentEvent>) -> Result<()> {
+    while let Ok(event) = events.try_recv() {
+        if let Some(line) = describe(&event) {
+            print_text(&line)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `step`, printing the agent's events as they arrive, then the ones
+/// that came with its answer.
+async fn printing<T>(
+    events: &mut UnboundedReceiver<AgentEvent>,
+    step: impl Future<Output = T>,
+) -> Result<T> {
+    tokio::pin!(step);
+    let result = loop {
+        tokio::select! {
+            result = &mut step => break result,
+            Some(event) = events.recv() => {
+                if let Some(line) = describe(&event) {
+                    print_text(&line)?;
+                }
             }
-        )),
+        }
+    };
+    print_waiting(events)?;
+    Ok(result)
+}
+
+/// Where the agent's stderr goes: `.enki/logs/agents/` in a project, else a
+/// file in the temp folder. Named, so the whole log can be read after.
+fn stderr_log(project: &Project) -> Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let name = format!("agent-test-{stamp}-{}", std::process::id());
+    match &project.layout {
+        Some(layout) => Ok(layout.logs().join("agents").join(format!("{name}.log"))),
+        None => {
+            let file = tempfile::Builder::new()
+                .prefix(&format!("enki-{name}-"))
+                .suffix(".log")
+                .tempfile()?;
+            let (_, path) = file.keep()?;
+            Ok(path)
+        }
+    }
+}
+
+fn method_list(init: &InitializeResult) -> String {
+    init.auth_methods
+        .iter()
+        .map(|m| {
+            if m.name.is_empty() || m.name == m.id {
+                m.id.clone()
+            } else {
+                format!("{} ({})", m.id, m.name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What to do about a `session/new` the agent refused for want of
+/// authentication.
+fn auth_hint(init: &InitializeResult, configured: Option<&str>) -> String {
+    let advertised = if init.auth_methods.is_empty() {
+        "the agent advertised no auth methods; log in with the agent's own tool first".to_string()
+    } else {
+        format!(
+            "set `auth_method` in the [agent] section of enki.toml to one the agent advertised: {}",
+            method_list(init)
+        )
+    };
+    match configured {
+        None => format!("  the agent needs authentication: {advertised}"),
+        Some(method) => format!(
+            "  the agent needs authentication, and the configured auth_method `{method}` is not one it advertised: {advertised}"
+        ),
     }
 }
 
 /// Returns whether the turn ended normally.
-pub fn run(agent: Option<String>, prompt: Option<String>) -> Result<bool> {
-    let (_, config) = load_config()?;
+pub fn run(agent: Option<String>, prompt: Option<String>, timeout_secs: u64) -> Result<bool> {
+    let agent = anchor_agent_arg(agent);
+    let project = Project::find();
+    let config = project.load_config()?;
     let bin = enki_bin()?;
     let resolved = config.agent_for(AgentRole::Worker, None, agent.as_deref(), &bin);
     print_text(&format!(
@@ -74,68 +162,109 @@ pub fn run(agent: Option<String>, prompt: Option<String>) -> Result<bool> {
     }
     let prompt = prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_string());
     let scratch = tempfile::tempdir()?;
-    let timeout = Duration::from_secs(config.agent.init_timeout_secs);
+    let log = stderr_log(&project)?;
+    print_text(&format!("  the agent's stderr goes to {}", log.display()))?;
+    let launch = Launch {
+        agent: &resolved,
+        cwd: scratch.path(),
+        enki_dir: project.layout.as_ref().map(|l| l.dir.as_path()),
+        timeout: Duration::from_secs(config.agent.init_timeout_secs),
+        sim_scripts: config.sim.scripts.as_deref(),
+        stderr_log: Some(log.clone()),
+    };
+    let turn_limit = Duration::from_secs(timeout_secs.max(1));
+    let auth_method = config.agent.auth_method.as_deref();
     let runtime = runtime()?;
     runtime.block_on(async {
         print_text("→ initialize (protocol 1; client offers fs read/write)")?;
-        let (client, mut events, init) = match start_agent(&resolved, scratch.path(), timeout, config.sim.scripts.as_deref()).await {
-            Ok(started) => started,
+        let (client, mut events) = match spawn_agent(&launch).await {
+            Ok(spawned) => spawned,
             Err(e) => {
                 print_text(&format!("✘ {e}"))?;
                 return Ok(false);
             }
         };
-        print_text(&format!(
-            "← protocol {}; auth methods: {}",
-            init.protocol_version,
-            if init.auth_methods.is_empty() {
-                "none".to_string()
-            } else {
-                init.auth_methods.iter().map(|m| m.id.clone()).collect::<Vec<_>>().join(", ")
-            }
-        ))?;
-        if let Some(method) = &config.agent.auth_method {
-            print_text(&format!("→ authenticate {method}"))?;
-            if let Err(e) = client.authenticate(method).await {
-                print_text(&format!("✘ {e}"))?;
-                client.shutdown().await;
-                return Ok(false);
-            }
-        }
-        print_text(&format!("→ session/new in {}", scratch.path().display()))?;
-        let session = match client.new_session(scratch.path(), &[]).await {
-            Ok(session) => session,
-            Err(e) => {
-                print_text(&format!("✘ {e}"))?;
-                client.shutdown().await;
-                return Ok(false);
-            }
-        };
-        print_text(&format!("← session {session}"))?;
-        print_text(&format!("→ session/prompt: {prompt}"))?;
-        let turn = client.prompt(&session, &prompt);
-        tokio::pin!(turn);
-        let result = loop {
-            tokio::select! {
-                result = &mut turn => break result,
-                event = events.recv() => if let Some(event) = event && let Some(line) = describe(&event) { print_text(&line)? },
-            }
-        };
-        while let Ok(event) = events.try_recv() {
-            if let Some(line) = describe(&event) {
-                print_text(&line)?;
-            }
-        }
+        let outcome = session(
+            &client,
+            &mut events,
+            scratch.path(),
+            &prompt,
+            turn_limit,
+            auth_method,
+        )
+        .await;
         client.shutdown().await;
-        match result {
-            Ok(stop) => {
-                print_text(&format!("← stopReason {stop}"))?;
-                Ok(stop.is_success())
-            }
+        print_waiting(&mut events)?;
+        match outcome? {
+            Ok(true) => Ok(true),
+            Ok(false) => Ok(false),
             Err(e) => {
                 print_text(&format!("✘ {e}"))?;
+                if let AcpError::TurnTimeout { .. } = e {
+                    print_text("  the agent was stopped (its whole process group)")?;
+                }
+                print_text(&format!("  the agent's stderr is in {}", log.display()))?;
                 Ok(false)
             }
         }
     })
+}
+
+/// The handshake and the turn. `Ok(Ok(success))` when the turn ended,
+/// `Ok(Err(e))` when the agent failed.
+async fn session(
+    client: &AcpClient,
+    events: &mut UnboundedReceiver<AgentEvent>,
+    cwd: &Path,
+    prompt: &str,
+    turn_limit: Duration,
+    auth_method: Option<&str>,
+) -> Result<Result<bool, AcpError>> {
+    let init = match printing(events, client.initialize()).await? {
+        Ok(init) => init,
+        Err(e) => return Ok(Err(e)),
+    };
+    print_text(&format!(
+        "← protocol {}; auth methods: {}",
+        init.protocol_version,
+        if init.auth_methods.is_empty() {
+            "none".to_string()
+        } else {
+            method_list(&init)
+        }
+    ))?;
+    // As workers do: authenticate only with a method the agent offers.
+    if let Some(method) = auth_method {
+        if init.auth_methods.iter().any(|m| m.id == method) {
+            print_text(&format!("→ authenticate {method}"))?;
+            if let Err(e) = printing(events, client.authenticate(method)).await? {
+                return Ok(Err(e));
+            }
+        } else {
+            print_text(&format!(
+                "  not authenticating: the configured auth_method `{method}` is not one the agent advertised"
+            ))?;
+        }
+    }
+    print_text(&format!("→ session/new in {}", cwd.display()))?;
+    let session = match printing(events, client.new_session(cwd, &[])).await? {
+        Ok(session) => session,
+        Err(e) => {
+            if e.is_auth_required() {
+                print_text(&format!("✘ {e}"))?;
+                print_text(&auth_hint(&init, auth_method))?;
+                return Ok(Ok(false));
+            }
+            return Ok(Err(e));
+        }
+    };
+    print_text(&format!("← session {session}"))?;
+    print_text(&format!("→ session/prompt: {prompt}"))?;
+    match printing(events, client.prompt_within(&session, prompt, turn_limit)).await? {
+        Ok(stop) => {
+            print_text(&format!("← stopReason {stop}"))?;
+            Ok(Ok(stop.is_success()))
+        }
+        Err(e) => Ok(Err(e)),
+    }
 }

@@ -1,7 +1,7 @@
 //! `enki doctor`: checks git, the configured agents, reflink support,
 //! file-watch limits and the database, and says how to fix what is wrong.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,7 +9,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::agents::{
-    configured_agents, enki_bin, find_program, load_config, program_missing, runtime, start_agent,
+    Launch, Project, anchor_agent_arg, configured_agents, enki_bin, find_program, program_missing,
+    runtime, start_agent,
 };
 use super::{print_json, print_text};
 
@@ -148,8 +149,22 @@ fn check_inotify() -> Vec<Check> {
     checks
 }
 
-fn check_database(layout: Option<&enki_project::Layout>) -> Check {
-    let Some(layout) = layout else {
+fn check_database(project: &Project) -> Check {
+    if let Some(dir) = project.uninitialised() {
+        let config = dir.join(enki_config::CONFIG_FILE_NAME);
+        let read = if config.is_file() {
+            format!("; its {} was read for these checks", config.display())
+        } else {
+            String::new()
+        };
+        return check(
+            "database",
+            Level::Warning,
+            format!("{} has no database yet{read}", dir.display()),
+            Some("run `enki init` in the project"),
+        );
+    }
+    let Some(layout) = project.layout.as_ref() else {
         return check(
             "database",
             Level::Warning,
@@ -223,10 +238,28 @@ fn check_tracking(layout: &enki_project::Layout) -> Check {
     )
 }
 
+/// Where doctor probes for reflink support: the project's `.enki/` (the
+/// worker copies live in it), else the folder `enki init` would use.
+fn reflink_probe_dir(project: &Project) -> PathBuf {
+    project
+        .enki_dir
+        .clone()
+        .filter(|dir| dir.is_dir())
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `--agent <name>` as the user can type it again.
+fn agent_option(name: &str) -> String {
+    format!("--agent {}", enki_config::quote_word(name))
+}
+
 pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
+    let agent = anchor_agent_arg(agent);
     let mut checks = vec![check_git()];
-    let (layout, config) = match load_config() {
-        Ok(pair) => pair,
+    let project = Project::find();
+    let config = match project.load_config() {
+        Ok(config) => config,
         Err(e) => {
             checks.push(check(
                 "configuration",
@@ -234,42 +267,62 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
                 format!("{e:#}"),
                 Some("fix the file and line named"),
             ));
-            (
-                enki_project::Layout::locate_from_env().ok(),
-                enki_config::Config::default(),
-            )
+            enki_config::Config::default()
         }
     };
+    let (role_agents, role_errors) = project.role_agents();
+    for error in role_errors {
+        checks.push(check(
+            "roles",
+            Level::Warning,
+            format!("skipped {error}"),
+            Some("fix the role file; a run skips it too"),
+        ));
+    }
     let bin = enki_bin()?;
     let timeout = Duration::from_secs(config.agent.init_timeout_secs.min(10));
     let runtime = runtime()?;
     let scratch = tempfile::tempdir()?;
-    for (roles, resolved) in configured_agents(&config, agent.as_deref(), &bin) {
-        let roles = roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let name = format!("agent {} ({roles})", resolved.name);
+    let config_file = match &project.enki_dir {
+        Some(dir) => dir
+            .join(enki_config::CONFIG_FILE_NAME)
+            .display()
+            .to_string(),
+        None => "enki.toml".to_string(),
+    };
+    for configured in configured_agents(&config, agent.as_deref(), &bin, &role_agents) {
+        let resolved = &configured.agent;
+        let name = format!("agent {} ({})", resolved.name, configured.uses.join(", "));
+        let again = agent_option(&resolved.name);
         if find_program(&resolved.program).is_none() {
-            checks.push(check(
+            let fix = match &agent {
+                Some(given) => format!(
+                    "install the agent, or give another with {} (a program path is relative to the current directory)",
+                    agent_option(given)
+                ),
+                None => format!(
+                    "install the agent, or choose another with --agent or the [agent] `command` in {config_file} (a program path there is relative to that file's folder)"
+                ),
+            };
+            checks.push(Check {
                 name,
-                Level::Error,
-                program_missing(&resolved.program),
-                Some("install the agent, or choose another with --agent or [agent] command in .enki/enki.toml"),
-            ));
+                level: Level::Error,
+                detail: program_missing(&resolved.program),
+                fix: Some(fix),
+            });
             continue;
         }
         let started = std::time::Instant::now();
+        let launch = Launch {
+            agent: resolved,
+            cwd: scratch.path(),
+            enki_dir: project.layout.as_ref().map(|l| l.dir.as_path()),
+            timeout,
+            sim_scripts: config.sim.scripts.as_deref(),
+            stderr_log: None,
+        };
         let outcome = runtime.block_on(async {
-            let result = start_agent(
-                &resolved,
-                scratch.path(),
-                timeout,
-                config.sim.scripts.as_deref(),
-            )
-            .await;
-            match result {
+            match start_agent(&launch).await {
                 Ok((client, _, init)) => {
                     client.shutdown().await;
                     Ok(init)
@@ -299,23 +352,20 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
                     None,
                 ));
             }
-            Err(e) => checks.push(check(
+            Err(e) => checks.push(Check {
                 name,
-                Level::Error,
-                e.to_string(),
-                Some("run `enki agent-test` for the full transcript; check the agent's own setup (API keys, login)"),
-            )),
+                level: Level::Error,
+                detail: e.to_string(),
+                fix: Some(format!(
+                    "run `enki agent-test {again}` for the full transcript; check the agent's own setup (API keys, login)"
+                )),
+            }),
         }
     }
-    let probe_dir = layout
-        .as_ref()
-        .map(|l| l.copies())
-        .filter(|d| d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    checks.push(check_reflink(&probe_dir));
+    checks.push(check_reflink(&reflink_probe_dir(&project)));
     checks.extend(check_inotify());
-    checks.push(check_database(layout.as_ref()));
-    if let Some(layout) = &layout {
+    checks.push(check_database(&project));
+    if let Some(layout) = &project.layout {
         checks.push(check_tracking(layout));
     }
 
