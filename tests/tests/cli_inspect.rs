@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use enki_core::id::short;
 use enki_core::mail::{MailKind, Priority};
-use enki_core::{Condition, TaskStatus, Tier};
+use enki_core::{Condition, MergeStatus, TaskStatus, Tier};
 use enki_store::{NeedTarget, NewMessage, NewNeed, NewStep, Store};
 use serde_json::Value;
 
@@ -233,7 +233,14 @@ fn world() -> World {
     store
         .record_worker_report(&b, "writing the tests", None)
         .unwrap();
-    store.enqueue_merge(&a, "enki/a", Some("main")).unwrap();
+    let request = store.enqueue_merge(&a, "enki/a", Some("main")).unwrap();
+    store
+        .set_merge_status(
+            &request.id,
+            MergeStatus::Queued,
+            Some("waiting: uncommitted changes in README.md"),
+        )
+        .unwrap();
 
     let mail = |from: &str, to: &str, subject: &str, priority| NewMessage {
         session: None,
@@ -296,6 +303,17 @@ fn status_counts_tasks_and_lists_executions() {
         "{text}"
     );
     assert!(text.contains("executions:"), "{text}");
+    let queued = text
+        .lines()
+        .skip_while(|l| *l != "merge queue:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no merge queue listing: {text}"));
+    assert!(
+        queued.contains("queued")
+            && queued.contains("[a] step a")
+            && queued.contains("— waiting: uncommitted changes in README.md"),
+        "{queued}"
+    );
     for (id, title) in [(&w.demo, "demo pipeline"), (&w.other, "other work")] {
         let line = text
             .lines()
@@ -308,6 +326,8 @@ fn status_counts_tasks_and_lists_executions() {
     assert_eq!(json["counts"]["total"], 4);
     assert_eq!(json["counts"]["by_status"]["pending"], 2);
     assert_eq!(json["counts"]["merge_queue"], 1);
+    assert_eq!(json["merge_queue"][0]["step_id"], "a");
+    assert_eq!(json["merge_queue"][0]["request"]["status"], "queued");
     let mut titles: Vec<&str> = json["executions"]
         .as_array()
         .unwrap()

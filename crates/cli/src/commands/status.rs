@@ -12,8 +12,26 @@ pub fn run(json: bool) -> Result<()> {
     let session = session();
     let counts = store.status_counts(session.as_deref())?;
     let executions = store.executions(session.as_deref())?;
+    // The queue in landing order, each request with its task's step and title.
+    let mut queue = Vec::new();
+    for request in store.pending_merges()? {
+        let task = store.task(&request.task_id)?;
+        queue.push((request, task));
+    }
     if json {
-        return print_json(&json!({ "counts": counts, "executions": executions }));
+        let merge_queue: Vec<_> = queue
+            .iter()
+            .map(|(request, task)| {
+                json!({
+                    "request": request,
+                    "step_id": task.as_ref().map(|t| &t.step_id),
+                    "title": task.as_ref().map(|t| &t.title),
+                })
+            })
+            .collect();
+        return print_json(
+            &json!({ "counts": counts, "executions": executions, "merge_queue": merge_queue }),
+        );
     }
     let mut text = String::new();
     if let Some(session) = &session {
@@ -35,6 +53,25 @@ pub fn run(json: bool) -> Result<()> {
                 short(&e.id),
                 e.status.as_str(),
                 e.title
+            ));
+        }
+    }
+    if !queue.is_empty() {
+        text.push_str("\nmerge queue:");
+        for (request, task) in &queue {
+            let what = task
+                .as_ref()
+                .map(|t| format!("[{}] {}", t.step_id, t.title))
+                .unwrap_or_else(|| short(&request.task_id).to_string());
+            let why = request
+                .reason
+                .as_deref()
+                .map(|r| format!(" — {}", r.lines().next().unwrap_or_default()))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "\n  {}  {:9}  {what}{why}",
+                short(&request.id),
+                request.status.as_str()
             ));
         }
     }
