@@ -658,6 +658,39 @@ fn a_change_whose_signal_was_lost_is_applied_from_the_store() {
 }
 
 #[test]
+fn a_role_agent_named_relative_to_the_project_is_found_from_the_copy() {
+    let project = Project::with_sim("");
+    project.writer_script("w", "w.txt", "w\n");
+    // The role's agent is a wrapper kept under .enki/ (never copied into a
+    // worker's copy), named relative to the project root.
+    let agents = project.enki_dir().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    let wrapper = agents.join("wrap.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ntouch \"$ENKI_DIR/wrapper-used\"\nexec \"$ENKI_BIN\" sim-agent \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        project.enki_dir().join("roles/wrapped.toml"),
+        "name = \"wrapped\"\ndescription = \"Runs through a wrapper.\"\nsystem_prompt = \"Work.\"\nagent = \".enki/agents/wrap.sh\"\n",
+    )
+    .unwrap();
+    let plan = project.plan(
+        "[[steps]]\nid = \"w\"\ntitle = \"W\"\nrole = \"wrapped\"\ndescription = \"[[sim:w]]\"\n",
+    );
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(project.enki_dir().join("wrapper-used").exists());
+    assert!(project.root.join("w.txt").exists());
+}
+
+#[test]
 fn a_planner_that_cannot_start_fails_the_run_with_a_clear_message() {
     let project = Project::with_sim("");
     let output = project.run_enki(&["run", "--agent", "/no/such/agent", "do something"]);

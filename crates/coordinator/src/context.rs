@@ -61,7 +61,11 @@ impl Context {
         tier: Option<Tier>,
         role_agent: Option<&str>,
     ) -> ResolvedAgent {
-        let explicit = self.agent_override.as_deref().or(role_agent);
+        // A role's own agent may name a program relative to the project
+        // (e.g. `./agents/reviewer.sh`); agents start in a copy, so anchor it.
+        let role_agent =
+            role_agent.map(|a| enki_config::anchor_command(a, self.layout.project_root()));
+        let explicit = self.agent_override.as_deref().or(role_agent.as_deref());
         self.config.agent_for(role, tier, explicit, &self.enki_bin)
     }
 
