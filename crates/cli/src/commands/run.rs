@@ -221,8 +221,13 @@ impl Printer {
                     "paused" => "⏸",
                     _ => "·",
                 };
-                if status != "ready" && status != "pending" {
-                    self.out(&format!("{mark} [{step}] {title}: {status}{why}"));
+                match status.as_str() {
+                    "ready" | "pending" => {}
+                    // Said in words: the merge lines that follow tell the rest.
+                    "worker_done" => {
+                        self.out(&format!("{mark} [{step}] {title}: worker finished"))
+                    }
+                    _ => self.out(&format!("{mark} [{step}] {title}: {status}{why}")),
                 }
             }
             Progress::WorkerStarted {
