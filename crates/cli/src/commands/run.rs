@@ -170,6 +170,18 @@ impl Printer {
             .unwrap_or_else(|| enki_core::id::short(task).to_string())
     }
 
+    /// A mail address as people read it: `worker/<task>` becomes the
+    /// worker's step, `[div]`, once the step is known.
+    fn mailbox(&self, address: &str) -> String {
+        match address.strip_prefix("worker/") {
+            Some(task) => match self.steps.get(task) {
+                Some(step) => format!("[{step}]"),
+                None => address.to_string(),
+            },
+            None => address.to_string(),
+        }
+    }
+
     fn flush_planner(&mut self) {
         let text = std::mem::take(&mut self.planner_line);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -296,7 +308,10 @@ impl Printer {
             }
             Progress::PlannerTool { title } => self.out(&format!("planner ⚙ {title}")),
             Progress::PlannerIdle | Progress::WorkerTranscript { .. } => {}
-            Progress::Mail { from, to, subject } => self.out(&format!("✉ {from} → {to}: {subject}")),
+            Progress::Mail { from, to, subject } => {
+                let (from, to) = (self.mailbox(from), self.mailbox(to));
+                self.out(&format!("✉ {from} → {to}: {subject}"))
+            }
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
             Progress::Finished {
                 done,
