@@ -1,6 +1,12 @@
 //! The merge queue: one request at a time, in order, every transition
 //! persisted. Work lands as one squash commit on the base branch; the
 //! task's copy and branch are removed once it has landed and kept otherwise.
+//!
+//! A request that has to wait (an operation in progress, uncommitted edits
+//! the landing would overwrite) stays `queued` with the reason and is tried
+//! again; what it already computed is remembered so that a wait neither
+//! re-runs a merger for the same base nor the verify hook for a tree that
+//! already passed.
 
 use std::time::Duration;
 
@@ -8,7 +14,7 @@ use enki_core::MergeStatus;
 use enki_store::{MergeRequestRow, StoreError};
 use enki_workspace::{
     Advance, Squash, advance_branch, operation_in_progress, remove_copy, scratch_worktree,
-    squash_onto,
+    squash_onto, would_overwrite,
 };
 use tokio::sync::mpsc;
 
@@ -45,7 +51,8 @@ pub enum MergeMessage {
 /// Queues a merge request for a task whose worker finished with changes.
 pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<MergeRequestRow, StoreError> {
     let (id, base) = (task_id.to_string(), ctx.base_branch.clone());
-    ctx.db
+    let request = ctx
+        .db
         .call(move |store| {
             // Idempotent: a request already waiting for this task is reused.
             if let Some(existing) = store
@@ -63,7 +70,11 @@ pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<MergeRequestRow, Sto
                 .unwrap_or_else(|| enki_workspace::task_branch(&id));
             store.enqueue_merge(&id, &branch, Some(&base))
         })
-        .await
+        .await?;
+    // A task retried after a failed or conflicted merge: the scratch
+    // worktrees of its earlier requests, kept for a human, go now.
+    remove_scratches(ctx, &request.task_id, Some(&request.id)).await;
+    Ok(request)
 }
 
 /// Runs until `nudges` closes: lands queued requests one by one.
@@ -73,6 +84,8 @@ pub async fn run_queue(
     tx: mpsc::UnboundedSender<MergeMessage>,
 ) {
     let mut last_wait: Option<(String, String)> = None;
+    let mut memory = Memory::default();
+    let mut noted_checkout = false;
     loop {
         let next = ctx
             .db
@@ -94,7 +107,21 @@ pub async fn run_queue(
                 continue;
             }
         };
-        match land(&ctx, &request, &tx).await {
+        if memory.request != request.id {
+            memory = Memory {
+                request: request.id.clone(),
+                ..Memory::default()
+            };
+        }
+        let mut landing = Landing {
+            ctx: &ctx,
+            request: &request,
+            tx: &tx,
+            status: (request.status, request.reason.clone()),
+            memory: &mut memory,
+            noted_checkout: &mut noted_checkout,
+        };
+        match landing.land().await {
             Step::Done(message) => {
                 last_wait = None;
                 let _ = tx.send(message);
@@ -122,15 +149,15 @@ enum Step {
     Wait(String),
 }
 
-async fn set_status(ctx: &Shared, id: &str, status: MergeStatus, reason: Option<String>) {
-    let id = id.to_string();
-    if let Err(e) = ctx
-        .db
-        .call(move |s| s.set_merge_status(&id, status, reason.as_deref()))
-        .await
-    {
-        tracing::error!("merge queue: recording {status}: {e}");
-    }
+/// What the queue keeps about the request at its head between tries.
+#[derive(Default)]
+struct Memory {
+    request: String,
+    /// The base tip the landing was last computed on, and its commit (a
+    /// merger's resolution is not redone while the base stays put).
+    computed: Option<(String, String)>,
+    /// The tree that last passed the verify hook.
+    verified_tree: Option<String>,
 }
 
 async fn note(ctx: &Shared, task: &str, kind: &'static str, data: serde_json::Value) {
@@ -154,106 +181,236 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| e.to_string())
 }
 
-/// Lands one request: squash onto the current base (a merger agent resolves
-/// conflicts), verify the result, then move the base branch.
-async fn land(
-    ctx: &Shared,
-    request: &MergeRequestRow,
-    tx: &mpsc::UnboundedSender<MergeMessage>,
-) -> Step {
-    let task = request.task_id.clone();
-    let fail = |status: MergeStatus, reason: String| async move {
-        set_status(ctx, &request.id, status, Some(reason.clone())).await;
+fn short(commit: &str) -> &str {
+    commit.get(..8).unwrap_or(commit)
+}
+
+/// One try at landing the request at the head of the queue.
+struct Landing<'a> {
+    ctx: &'a Shared,
+    request: &'a MergeRequestRow,
+    tx: &'a mpsc::UnboundedSender<MergeMessage>,
+    /// The persisted state, so that a wait does not rewrite it.
+    status: (MergeStatus, Option<String>),
+    memory: &'a mut Memory,
+    noted_checkout: &'a mut bool,
+}
+
+impl Landing<'_> {
+    async fn set_status(&mut self, status: MergeStatus, reason: Option<String>) {
+        if self.status == (status, reason.clone()) {
+            return;
+        }
+        let (id, r) = (self.request.id.clone(), reason.clone());
+        if let Err(e) = self
+            .ctx
+            .db
+            .call(move |s| s.set_merge_status(&id, status, r.as_deref()))
+            .await
+        {
+            tracing::error!("merge queue: recording {status}: {e}");
+        }
+        self.status = (status, reason);
+    }
+
+    /// Tells the front end (and the persisted state) what is happening.
+    async fn show(&mut self, status: MergeStatus, reason: String) {
+        self.set_status(status, Some(reason.clone())).await;
+        let _ = self.tx.send(MergeMessage::Status {
+            task: self.request.task_id.clone(),
+            status,
+            reason,
+        });
+    }
+
+    /// A progress line that does not change the request's state.
+    fn tell(&self, reason: String) {
+        let _ = self.tx.send(MergeMessage::Status {
+            task: self.request.task_id.clone(),
+            status: self.status.0,
+            reason,
+        });
+    }
+
+    async fn wait(&mut self, reason: String) -> Step {
+        self.set_status(MergeStatus::Queued, Some(reason.clone()))
+            .await;
+        Step::Wait(reason)
+    }
+
+    async fn fail(&mut self, status: MergeStatus, reason: String) -> Step {
+        self.set_status(status, Some(reason.clone())).await;
         Step::Done(MergeMessage::Failed {
-            task: request.task_id.clone(),
+            task: self.request.task_id.clone(),
             error: reason,
         })
-    };
-    set_status(ctx, &request.id, MergeStatus::Merging, None).await;
-    let git = ctx.git.clone();
-    if let Ok(Some(operation)) = blocking(move || Ok(operation_in_progress(&git))).await {
-        let reason = format!("waiting: {operation}; the merge continues when it is finished");
-        set_status(ctx, &request.id, MergeStatus::Queued, Some(reason.clone())).await;
-        return Step::Wait(reason);
     }
-    let task_id = request.task_id.clone();
-    let title = ctx
-        .db
-        .call(move |s| Ok(s.task(&task_id)?.map(|t| t.title).unwrap_or_default()))
-        .await
-        .unwrap_or_default();
-    let message = ctx.commit_message(&title, &request.task_id);
-    let base = request
-        .base_branch
-        .clone()
-        .unwrap_or_else(|| ctx.base_branch.clone());
-    let scratch = ctx.layout.dir.join("merges").join(&request.id);
 
-    for _ in 0..MAX_BASE_MOVES {
-        // In a folder that is not a git repository the user cannot commit,
-        // so their edits are recorded first and merged like any other work.
-        if ctx.git.git_dir().is_some() {
-            let git = ctx.git.clone();
-            if let Err(e) = blocking(move || enki_workspace::snapshot_user_changes(&git)).await {
-                return fail(
-                    MergeStatus::Failed,
-                    format!("recording the folder's changes: {e}"),
-                )
-                .await;
+    async fn operation_in_progress(&self) -> Option<String> {
+        let git = self.ctx.git.clone();
+        blocking(move || Ok(operation_in_progress(&git)))
+            .await
+            .ok()
+            .flatten()
+            .map(|operation| {
+                format!("waiting: {operation}; the merge continues when it is finished")
+            })
+    }
+
+    /// Lands the request: squash onto the current base (a merger agent
+    /// resolves conflicts), check that the user's edits are not in the way,
+    /// verify the result, then move the base branch.
+    async fn land(&mut self) -> Step {
+        let ctx = self.ctx;
+        let request = self.request;
+        let task = request.task_id.clone();
+        if let Some(reason) = self.operation_in_progress().await {
+            return self.wait(reason).await;
+        }
+        let task_id = request.task_id.clone();
+        let title = ctx
+            .db
+            .call(move |s| Ok(s.task(&task_id)?.map(|t| t.title).unwrap_or_default()))
+            .await
+            .unwrap_or_default();
+        let message = ctx.commit_message(&title, &request.task_id);
+        let base = request
+            .base_branch
+            .clone()
+            .unwrap_or_else(|| ctx.base_branch.clone());
+        let scratch = ctx.layout.dir.join("merges").join(&request.id);
+
+        for _ in 0..MAX_BASE_MOVES {
+            // In a folder that is not a git repository the user cannot commit,
+            // so their edits are recorded first and merged like any other work.
+            if ctx.git.git_dir().is_some() {
+                let git = ctx.git.clone();
+                if let Err(e) = blocking(move || enki_workspace::snapshot_user_changes(&git)).await
+                {
+                    return self
+                        .fail(
+                            MergeStatus::Failed,
+                            format!("recording the folder's changes: {e}"),
+                        )
+                        .await;
+                }
+            }
+            let (git, base_ref) = (ctx.git.clone(), format!("refs/heads/{base}"));
+            let old = match blocking(move || git.rev_parse(&base_ref)).await {
+                Ok(old) => old,
+                Err(e) => {
+                    return self
+                        .fail(
+                            MergeStatus::Failed,
+                            format!("the base branch '{base}' cannot be read: {e}"),
+                        )
+                        .await;
+                }
+            };
+            let commit = match self.memory.computed.clone() {
+                Some((computed_on, commit)) if computed_on == old => commit,
+                earlier => {
+                    if let Some((computed_on, _)) = earlier {
+                        self.base_moved(&base, &computed_on, &old).await;
+                    }
+                    match self.compute(&old, &message, &scratch).await {
+                        Ok(commit) => commit,
+                        Err(step) => return step,
+                    }
+                }
+            };
+            self.memory.computed = Some((old.clone(), commit.clone()));
+
+            // The user's uncommitted edits: wait before spending a verify run.
+            let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
+            match blocking(move || would_overwrite(&git, &b, &o, &c)).await {
+                Ok(None) => {}
+                Ok(Some(detail)) => return self.wait(overwrite_reason(&detail)).await,
+                Err(e) => return self.fail(MergeStatus::Failed, e).await,
+            }
+            self.set_status(MergeStatus::Merging, None).await;
+
+            if let Err(step) = self.verify(&commit, &scratch).await {
+                return step;
+            }
+            // A rebase started while the hook ran: the branch must not move under it.
+            if let Some(reason) = self.operation_in_progress().await {
+                return self.wait(reason).await;
+            }
+            self.note_checkout(&base).await;
+            let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
+            match blocking(move || advance_branch(&git, &b, &o, &c)).await {
+                Ok(Advance::Moved) => {
+                    let (id, c) = (request.id.clone(), commit.clone());
+                    let _ = ctx.db.call(move |s| s.set_merge_commit(&id, &c)).await;
+                    self.set_status(MergeStatus::Merged, None).await;
+                    clean_up(ctx, request).await;
+                    return Step::Done(MergeMessage::Landed {
+                        task,
+                        commit: Some(commit),
+                    });
+                }
+                // Recomputed at the top of the loop, saying why.
+                Ok(Advance::BaseMoved) => continue,
+                Ok(Advance::WouldOverwrite { detail }) => {
+                    return self.wait(overwrite_reason(&detail)).await;
+                }
+                Err(e) => {
+                    return self
+                        .fail(
+                            MergeStatus::Failed,
+                            format!("{e}\n(the branch {} is kept)", request.branch),
+                        )
+                        .await;
+                }
             }
         }
-        let (git, base_ref) = (ctx.git.clone(), format!("refs/heads/{base}"));
-        let old = match blocking(move || git.rev_parse(&base_ref)).await {
-            Ok(old) => old,
-            Err(e) => {
-                return fail(
-                    MergeStatus::Failed,
-                    format!("the base branch '{base}' cannot be read: {e}"),
-                )
-                .await;
-            }
-        };
+        self.fail(
+            MergeStatus::Failed,
+            format!(
+                "the base branch '{base}' kept moving; {MAX_BASE_MOVES} attempts to land failed"
+            ),
+        )
+        .await
+    }
+
+    /// The squash commit on `old`: computed directly, or by a merger agent
+    /// when the branch conflicts. `Err` is the request's end (landed with
+    /// nothing to land, failed or conflicted).
+    async fn compute(
+        &mut self,
+        old: &str,
+        message: &str,
+        scratch: &std::path::Path,
+    ) -> Result<String, Step> {
+        let ctx = self.ctx;
+        let request = self.request;
+        let task = request.task_id.clone();
         let (git, tip, branch, msg) = (
             ctx.git.clone(),
-            old.clone(),
+            old.to_string(),
             request.branch.clone(),
-            message.clone(),
+            message.to_string(),
         );
         let squash = match blocking(move || squash_onto(&git, &tip, &branch, &msg)).await {
             Ok(squash) => squash,
-            Err(e) => return fail(MergeStatus::Failed, e).await,
+            Err(e) => return Err(self.fail(MergeStatus::Failed, e).await),
         };
-        let commit = match squash {
+        match squash {
             // Also what a restart sees for work that landed just before a crash.
             Squash::NothingToLand => {
-                set_status(
-                    ctx,
-                    &request.id,
-                    MergeStatus::Merged,
-                    Some("nothing left to land".into()),
-                )
-                .await;
-                clean_up(ctx, request, &scratch).await;
-                return Step::Done(MergeMessage::Landed { task, commit: None });
+                self.set_status(MergeStatus::Merged, Some("nothing left to land".into()))
+                    .await;
+                clean_up(ctx, request).await;
+                Err(Step::Done(MergeMessage::Landed { task, commit: None }))
             }
-            Squash::Clean { commit } => commit,
+            Squash::Clean { commit } => Ok(commit),
             Squash::Conflict { files } => {
                 let reason = format!(
                     "a merger agent is resolving conflicts in: {}",
                     files.join(", ")
                 );
-                set_status(
-                    ctx,
-                    &request.id,
-                    MergeStatus::Resolving,
-                    Some(reason.clone()),
-                )
-                .await;
-                let _ = tx.send(MergeMessage::Status {
-                    task: task.clone(),
-                    status: MergeStatus::Resolving,
-                    reason,
-                });
+                self.show(MergeStatus::Resolving, reason).await;
                 note(
                     ctx,
                     &task,
@@ -261,8 +418,7 @@ async fn land(
                     serde_json::json!({"files": files}),
                 )
                 .await;
-                match resolve_conflict(ctx, &task, &request.branch, &old, &message, &scratch).await
-                {
+                match resolve_conflict(ctx, &task, &request.branch, old, message, scratch).await {
                     Ok(commit) => {
                         note(
                             ctx,
@@ -271,7 +427,7 @@ async fn land(
                             serde_json::json!({"commit": commit}),
                         )
                         .await;
-                        commit
+                        Ok(commit)
                     }
                     Err(reason) => {
                         let reason = format!(
@@ -279,94 +435,154 @@ async fn land(
                             request.branch,
                             scratch.display()
                         );
-                        return fail(MergeStatus::Conflicted, reason).await;
+                        Err(self.fail(MergeStatus::Conflicted, reason).await)
                     }
                 }
             }
+        }
+    }
+
+    /// Runs the verify hook on `commit`, unless its tree already passed.
+    async fn verify(&mut self, commit: &str, scratch: &std::path::Path) -> Result<(), Step> {
+        let ctx = self.ctx;
+        let Some(command) = verify_command(ctx) else {
+            return Ok(());
         };
-        if let Some(command) = verify_command(ctx) {
-            let reason = format!("running the verify hook `{command}`");
-            set_status(
-                ctx,
-                &request.id,
-                MergeStatus::Verifying,
-                Some(reason.clone()),
-            )
-            .await;
-            let _ = tx.send(MergeMessage::Status {
-                task: task.clone(),
-                status: MergeStatus::Verifying,
-                reason,
-            });
-            let (git, path, c) = (ctx.git.clone(), scratch.clone(), commit.clone());
-            if let Err(e) = blocking(move || scratch_worktree(&git, &path, &c, true)).await {
-                return fail(
+        let git = ctx.git.clone();
+        let c = commit.to_string();
+        let tree = match blocking(move || git.run(&["rev-parse", &format!("{c}^{{tree}}")])).await {
+            Ok(tree) => tree,
+            Err(e) => return Err(self.fail(MergeStatus::Failed, e).await),
+        };
+        if self.memory.verified_tree.as_deref() == Some(tree.as_str()) {
+            return Ok(());
+        }
+        self.show(
+            MergeStatus::Verifying,
+            format!("running the verify hook `{command}`"),
+        )
+        .await;
+        let (git, path, c) = (ctx.git.clone(), scratch.to_path_buf(), commit.to_string());
+        if let Err(e) = blocking(move || scratch_worktree(&git, &path, &c, true)).await {
+            return Err(self
+                .fail(
                     MergeStatus::Failed,
                     format!("preparing the verify copy: {e}"),
                 )
-                .await;
-            }
-            if let Err(reason) = run_verify(ctx, &command, &scratch, &request.id).await {
-                note(
-                    ctx,
-                    &task,
-                    "verify_failed",
-                    serde_json::json!({"reason": reason}),
-                )
-                .await;
-                return fail(
+                .await);
+        }
+        if let Err(reason) = run_verify(ctx, &command, scratch, &self.request.id).await {
+            note(
+                ctx,
+                &self.request.task_id,
+                "verify_failed",
+                serde_json::json!({"reason": reason}),
+            )
+            .await;
+            return Err(self
+                .fail(
                     MergeStatus::Failed,
-                    format!("{reason}\n(the branch {} is kept)", request.branch),
+                    format!("{reason}\n(the branch {} is kept)", self.request.branch),
                 )
-                .await;
-            }
+                .await);
         }
-        let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
-        match blocking(move || advance_branch(&git, &b, &o, &c)).await {
-            Ok(Advance::Moved) => {
-                let (id, c) = (request.id.clone(), commit.clone());
-                let _ = ctx.db.call(move |s| s.set_merge_commit(&id, &c)).await;
-                set_status(ctx, &request.id, MergeStatus::Merged, None).await;
-                clean_up(ctx, request, &scratch).await;
-                return Step::Done(MergeMessage::Landed {
-                    task,
-                    commit: Some(commit),
-                });
-            }
-            Ok(Advance::BaseMoved) => continue,
-            Ok(Advance::WouldOverwrite { detail }) => {
-                let reason = format!(
-                    "waiting: landing would overwrite uncommitted changes in the project ({detail})"
-                );
-                set_status(ctx, &request.id, MergeStatus::Queued, Some(reason.clone())).await;
-                return Step::Wait(reason);
-            }
-            Err(e) => return fail(MergeStatus::Failed, e).await,
-        }
+        self.memory.verified_tree = Some(tree);
+        self.set_status(MergeStatus::Merging, None).await;
+        Ok(())
     }
-    fail(
-        MergeStatus::Failed,
-        format!("the base branch '{base}' kept moving; {MAX_BASE_MOVES} attempts to land failed"),
-    )
-    .await
+
+    /// Says that the base moved under the request and that it is recomputed.
+    async fn base_moved(&mut self, base: &str, from: &str, to: &str) {
+        let reason = format!(
+            "the base branch '{base}' moved from {} to {} meanwhile; recomputing the squash on top of it",
+            short(from),
+            short(to)
+        );
+        note(
+            self.ctx,
+            &self.request.task_id,
+            "merge_base_moved",
+            serde_json::json!({"from": from, "to": to}),
+        )
+        .await;
+        self.tell(reason);
+    }
+
+    /// Once per session: landing while the user has something other than
+    /// the base branch checked out leaves their checkout as it is.
+    async fn note_checkout(&mut self, base: &str) {
+        if *self.noted_checkout || self.ctx.git.git_dir().is_some() {
+            return;
+        }
+        let git = self.ctx.git.clone();
+        let Ok(current) = blocking(move || git.current_branch()).await else {
+            return;
+        };
+        if current.as_deref() == Some(base) {
+            return;
+        }
+        *self.noted_checkout = true;
+        let what = match current {
+            Some(branch) => format!("'{branch}' is checked out"),
+            None => "HEAD is detached".to_string(),
+        };
+        self.tell(format!(
+            "landing on '{base}' while {what}: your checkout is left as it is; check out '{base}' to see the merged work"
+        ));
+    }
 }
 
-/// Removes the landed task's copy, branch and scratch merge worktree.
-async fn clean_up(ctx: &Shared, request: &MergeRequestRow, scratch: &std::path::Path) {
+fn overwrite_reason(detail: &str) -> String {
+    format!("waiting: landing would overwrite uncommitted changes in the project ({detail})")
+}
+
+/// Removes the landed task's copy, branch and scratch merge worktrees.
+async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
+    remove_scratches(ctx, &request.task_id, None).await;
     let git = ctx.git.clone();
     let copy = ctx.layout.copy_of(&request.task_id);
     let branch = request.branch.clone();
-    let scratch = scratch.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || remove_copy(&git, &copy, Some(&branch))).await;
+    if let Ok(Err(e)) | Err(e) =
+        result.map_err(|e| enki_workspace::GitError::Invalid(e.to_string()))
+    {
+        tracing::warn!("could not remove the copy of {}: {e}", request.task_id);
+    }
+}
+
+/// Removes the scratch worktrees (`.enki/merges/<request>`) of a task's
+/// merge requests, except `keep`'s: those of failed or conflicted requests
+/// are kept for a human until the task is retried or lands.
+pub async fn remove_scratches(ctx: &Shared, task: &str, keep: Option<&str>) {
+    let id = task.to_string();
+    let requests = match ctx.db.call(move |s| s.merge_requests_for(&id)).await {
+        Ok(requests) => requests,
+        Err(e) => {
+            tracing::warn!("could not list the merge requests of {task}: {e}");
+            return;
+        }
+    };
+    let merges = ctx.layout.dir.join("merges");
+    let scratches: Vec<std::path::PathBuf> = requests
+        .iter()
+        .filter(|r| Some(r.id.as_str()) != keep)
+        .map(|r| merges.join(&r.id))
+        .filter(|p| p.exists())
+        .collect();
+    if scratches.is_empty() {
+        return;
+    }
+    let git = ctx.git.clone();
     let result = tokio::task::spawn_blocking(move || {
-        if scratch.exists() {
+        for scratch in scratches {
             remove_copy(&git, &scratch, None)?;
         }
-        remove_copy(&git, &copy, Some(&branch))
+        Ok::<_, enki_workspace::GitError>(())
     })
     .await;
     if let Ok(Err(e)) | Err(e) =
         result.map_err(|e| enki_workspace::GitError::Invalid(e.to_string()))
     {
-        tracing::warn!("could not remove the copy of {}: {e}", request.task_id);
+        tracing::warn!("could not remove a merge worktree of {task}: {e}");
     }
 }

@@ -222,7 +222,11 @@ pub async fn resolve_conflict(
         }
         Ok(Ok(_)) => {}
     }
-    let (path, message) = (worktree.to_path_buf(), message.to_string());
+    let (path, message, tip) = (
+        worktree.to_path_buf(),
+        message.to_string(),
+        base_tip.to_string(),
+    );
     tokio::task::spawn_blocking(move || {
         let left = files_with_markers(&path, &files);
         if !left.is_empty() {
@@ -231,7 +235,8 @@ pub async fn resolve_conflict(
                 left.join(", ")
             ));
         }
-        commit_resolution(&path, &message).map_err(|e| format!("committing the resolution: {e}"))
+        commit_resolution(&path, &tip, &message)
+            .map_err(|e| format!("committing the resolution: {e}"))
     })
     .await
     .map_err(|e| e.to_string())?

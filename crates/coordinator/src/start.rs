@@ -147,11 +147,10 @@ fn base_branch(git: &Git, hidden: bool, configured: Option<&str>) -> Result<Stri
     } else {
         match configured {
             Some(branch) => branch.to_string(),
-            None => checked_out()?.ok_or_else(|| {
-                StartError::Project(
-                    "HEAD is detached; check out a branch or set [git] base_branch in .enki/enki.toml".into(),
-                )
-            })?,
+            None => match checked_out()? {
+                Some(branch) => branch,
+                None => detached_base(git)?,
+            },
         }
     };
     if git.rev_parse(&format!("refs/heads/{branch}")).is_err() {
@@ -161,4 +160,26 @@ fn base_branch(git: &Git, hidden: bool, configured: Option<&str>) -> Result<Stri
         )));
     }
     Ok(branch)
+}
+
+/// The base branch when HEAD is detached and none is configured. A rebase
+/// detaches HEAD while it runs: the branch being rebased is the base, and
+/// the merge queue waits until the rebase is over. Any other detached HEAD
+/// (including one under a bisect) is an error saying what to do.
+fn detached_base(git: &Git) -> Result<String, StartError> {
+    let operation = enki_workspace::operation_in_progress(git);
+    if let Some(branch) = enki_workspace::rebasing_branch(git) {
+        tracing::warn!(
+            "a rebase of '{branch}' is in progress; work lands on '{branch}' once it is finished"
+        );
+        return Ok(branch);
+    }
+    Err(StartError::Project(match operation {
+        Some(operation) => format!(
+            "{operation} and HEAD is detached, so there is no branch to land work on; \
+finish or abort it, or set [git] base_branch in .enki/enki.toml"
+        ),
+        None => "HEAD is detached; check out a branch or set [git] base_branch in .enki/enki.toml"
+            .into(),
+    }))
 }

@@ -7,8 +7,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-
 use crate::context::Shared;
 
 /// The command to run, if any.
@@ -27,6 +25,12 @@ pub fn verify_command(ctx: &Shared) -> Option<String> {
 
 /// Runs the hook in `worktree`. `Ok(())` when it passed; otherwise the
 /// reason, with the tail of its output.
+///
+/// stdout and stderr both go straight to the log file (one open file, so
+/// they interleave as written): nothing is buffered in enki, a hook can
+/// write any amount to either, and what a hook that hangs wrote before it
+/// was killed is kept. On the timeout the hook's whole process group is
+/// killed, so its children go too.
 pub async fn run_verify(
     ctx: &Shared,
     command: &str,
@@ -38,9 +42,10 @@ pub async fn run_verify(
         .logs()
         .join("verify")
         .join(format!("{merge_id}.log"));
-    if let Some(parent) = log.parent() {
-        let _ = tokio::fs::create_dir_all(parent).await;
-    }
+    let out = open_log(&log)?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("cannot share the verify log {}: {e}", log.display()))?;
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -48,77 +53,106 @@ pub async fn run_verify(
         .env("ENKI_DIR", &ctx.layout.dir)
         .env("ENKI_PROJECT", &ctx.project_root)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run the verify hook `{command}`: {e}"))?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let collect = async {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.read_to_end(&mut out).await;
-        }
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.read_to_end(&mut err).await;
-        }
-        out.extend(err);
-        out
-    };
+    // Kills the group if this future is dropped before the hook ends.
+    let mut group = Group(child.id().and_then(|p| libc::pid_t::try_from(p).ok()));
     let limit = Duration::from_secs(ctx.config.merge.verify_timeout_secs);
-    let outcome = tokio::time::timeout(limit, async {
-        let output = collect.await;
-        let status = child.wait().await;
-        (output, status)
-    })
-    .await;
-    let (output, verdict) = match outcome {
-        Ok((output, Ok(status))) if status.success() => (output, Ok(())),
-        Ok((output, Ok(status))) => (
-            output,
-            Err(format!("the verify hook `{command}` failed ({status})")),
-        ),
-        Ok((output, Err(e))) => (
-            output,
-            Err(format!(
-                "the verify hook `{command}` could not be waited for: {e}"
-            )),
-        ),
+    let verdict = match tokio::time::timeout(limit, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("the verify hook `{command}` failed ({status})")),
+        Ok(Err(e)) => Err(format!(
+            "the verify hook `{command}` could not be waited for: {e}"
+        )),
         Err(_) => {
-            if let Some(pid) = child.id().and_then(|p| libc::pid_t::try_from(p).ok()) {
-                // SAFETY: signals the hook's own process group.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-            }
+            group.kill();
             let _ = child.wait().await;
-            (
-                Vec::new(),
-                Err(format!(
-                    "the verify hook `{command}` did not finish within {} s",
-                    limit.as_secs()
-                )),
-            )
+            let reason = format!(
+                "the verify hook `{command}` did not finish within {} s",
+                limit.as_secs()
+            );
+            append_line(&log, &format!("enki: {reason}; killed"));
+            Err(reason)
         }
     };
-    let _ = tokio::fs::write(&log, &output).await;
+    group.disarm();
     verdict.map_err(|reason| {
-        let text = String::from_utf8_lossy(&output);
-        let tail: Vec<&str> = text
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let tail = log_tail(&log, 15);
         if tail.is_empty() {
             format!("{reason}; log: {}", log.display())
         } else {
-            format!("{reason}; log: {}\n{}", log.display(), tail.join("\n"))
+            format!("{reason}; log: {}\n{tail}", log.display())
         }
     })
+}
+
+fn open_log(log: &Path) -> Result<std::fs::File, String> {
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            format!(
+                "cannot create the verify log folder {}: {e}",
+                parent.display()
+            )
+        })?;
+    }
+    std::fs::File::create(log)
+        .map_err(|e| format!("cannot create the verify log {}: {e}", log.display()))
+}
+
+fn append_line(log: &Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(file, "\n{line}");
+    }
+}
+
+/// The last `lines` lines of the log (read from its last 64 KiB).
+fn log_tail(log: &Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 64 * 1024;
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if file
+        .seek(SeekFrom::Start(len.saturating_sub(WINDOW)))
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The hook's process group, killed on [`Group::kill`] or when dropped
+/// while armed.
+struct Group(Option<libc::pid_t>);
+
+impl Group {
+    fn kill(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // SAFETY: signals the hook's own process group (its pid is the
+            // group id, `process_group(0)`), which has not been reaped yet.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -9,7 +9,7 @@ use enki_config::AgentRole;
 use enki_core::engine::WorkResult;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
-use enki_workspace::{CopyRequest, Git, commit_all, create_copy};
+use enki_workspace::{CopyRequest, Git, branch_adds_to, commit_all, create_copy};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -249,13 +249,25 @@ async fn attempt_task(
         return Ok(WorkResult::Artifact);
     }
     let message = ctx.commit_message(&task.title, &task.id);
-    let committed = tokio::task::spawn_blocking(move || commit_all(&copy_path, &message))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("committing the work: {e}"))?;
-    if committed.is_none() {
+    let (git, base, branch) = (
+        ctx.git.clone(),
+        ctx.base_branch.clone(),
+        copy.branch.clone(),
+    );
+    // Whether there is work to land is what the branch holds beyond the
+    // base, not whether this attempt made a commit: a task retried after a
+    // failed merge reuses a copy whose branch already has its commit.
+    let changed = tokio::task::spawn_blocking(move || {
+        commit_all(&copy_path, &message)?;
+        branch_adds_to(&git, &base, &branch)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("committing the work: {e}"))?;
+    if !changed {
         // Nothing to land: the copy and branch have served their purpose.
         discard_copy(ctx, &copy.path, &copy.branch).await;
+        crate::merge::remove_scratches(ctx, &task.id, None).await;
         return Ok(WorkResult::NoChanges);
     }
     Ok(WorkResult::Changes)

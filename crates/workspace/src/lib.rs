@@ -23,8 +23,9 @@ pub use hidden::{
     HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,
 };
 pub use squash::{
-    Advance, Squash, advance_branch, commit_resolution, files_with_markers, operation_in_progress,
-    scratch_worktree, squash_onto, start_conflicted_merge,
+    Advance, Squash, advance_branch, branch_adds_to, commit_resolution, files_with_markers,
+    is_ancestor, operation_in_progress, rebasing_branch, scratch_worktree, squash_onto,
+    start_conflicted_merge, would_overwrite,
 };
 pub use worktree::{Copy, CopyRequest, commit_all, create_copy, remove_copy, task_branch};
 

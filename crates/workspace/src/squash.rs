@@ -17,6 +17,59 @@ pub enum Squash {
     NothingToLand,
 }
 
+/// The result of merging a branch tip into a base tip without a work tree.
+enum Merged {
+    Tree(String),
+    Conflict(Vec<String>),
+}
+
+/// `git merge-tree` of `base_tip` and `branch_tip`: the merged tree, or the
+/// conflicted files.
+fn merge_trees(project: &Git, base_tip: &str, branch_tip: &str) -> Result<Merged, GitError> {
+    let merge = project.output(&[
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "--no-messages",
+        base_tip,
+        branch_tip,
+    ])?;
+    let text = String::from_utf8_lossy(&merge.stdout).to_string();
+    let mut lines = text.lines();
+    let tree = lines.next().unwrap_or_default().trim().to_string();
+    match merge.status.code() {
+        Some(0) if !tree.is_empty() => Ok(Merged::Tree(tree)),
+        Some(1) => {
+            let mut files: Vec<String> = lines
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            files.sort();
+            files.dedup();
+            Ok(Merged::Conflict(files))
+        }
+        _ => Err(GitError::Failed {
+            args: format!("merge-tree {base_tip} {branch_tip}"),
+            dir: project.dir().to_path_buf(),
+            stderr: String::from_utf8_lossy(&merge.stderr).trim().to_string(),
+        }),
+    }
+}
+
+fn branch_tip(project: &Git, branch: &str) -> Result<String, GitError> {
+    project
+        .rev_parse(&format!("refs/heads/{branch}"))
+        .map_err(|_| {
+            GitError::Invalid(format!(
+                "the task branch '{branch}' no longer exists (was it deleted?)"
+            ))
+        })
+}
+
+fn tree_of(project: &Git, commit: &str) -> Result<String, GitError> {
+    project.run(&["rev-parse", &format!("{commit}^{{tree}}")])
+}
+
 /// Computes the squash of `branch` onto `base_tip` without touching any
 /// work tree (`git merge-tree` + `git commit-tree`).
 pub fn squash_onto(
@@ -25,49 +78,34 @@ pub fn squash_onto(
     branch: &str,
     message: &str,
 ) -> Result<Squash, GitError> {
-    let branch_tip = project
-        .rev_parse(&format!("refs/heads/{branch}"))
-        .map_err(|_| {
-            GitError::Invalid(format!(
-                "the task branch '{branch}' no longer exists (was it deleted?)"
-            ))
-        })?;
-    let merge = project.output(&[
-        "merge-tree",
-        "--write-tree",
-        "--name-only",
-        "--no-messages",
-        base_tip,
-        &branch_tip,
-    ])?;
-    let text = String::from_utf8_lossy(&merge.stdout).to_string();
-    let mut lines = text.lines();
-    let tree = lines.next().unwrap_or_default().trim().to_string();
-    match merge.status.code() {
-        Some(0) => {}
-        Some(1) => {
-            let mut files: Vec<String> = lines
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect();
-            files.sort();
-            files.dedup();
-            return Ok(Squash::Conflict { files });
-        }
-        _ => {
-            return Err(GitError::Failed {
-                args: "merge-tree".into(),
-                dir: project.dir().to_path_buf(),
-                stderr: String::from_utf8_lossy(&merge.stderr).trim().to_string(),
-            });
-        }
-    }
-    let base_tree = project.run(&["rev-parse", &format!("{base_tip}^{{tree}}")])?;
-    if tree == base_tree {
+    let tip = branch_tip(project, branch)?;
+    let tree = match merge_trees(project, base_tip, &tip)? {
+        Merged::Tree(tree) => tree,
+        Merged::Conflict(files) => return Ok(Squash::Conflict { files }),
+    };
+    if tree == tree_of(project, base_tip)? {
         return Ok(Squash::NothingToLand);
     }
     let commit = project.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
     Ok(Squash::Clean { commit })
+}
+
+/// Whether landing `branch` would change `base` (a branch or commit): its
+/// squash onto the base is not empty (a conflict counts as a change). This,
+/// not whether a new commit was just made, says if a task has work to land:
+/// a retried task's branch may already hold its commit.
+pub fn branch_adds_to(project: &Git, base: &str, branch: &str) -> Result<bool, GitError> {
+    let tip = branch_tip(project, branch)?;
+    let base_tip = project.rev_parse(base).map_err(|_| {
+        GitError::Invalid(format!(
+            "the base '{base}' is not a commit in {}",
+            project.dir().display()
+        ))
+    })?;
+    match merge_trees(project, &base_tip, &tip)? {
+        Merged::Tree(tree) => Ok(tree != tree_of(project, &base_tip)?),
+        Merged::Conflict(_) => Ok(true),
+    }
 }
 
 /// A detached scratch worktree at `commit` (with the project's ignored
@@ -128,15 +166,49 @@ pub fn files_with_markers(worktree: &Path, files: &[String]) -> Vec<String> {
 }
 
 /// Commits the resolved merge in the scratch worktree as one commit whose
-/// only parent is the base tip (a squash). Returns the commit.
-pub fn commit_resolution(worktree: &Path, message: &str) -> Result<String, GitError> {
+/// only parent is `base_tip` (a squash), holding the worktree's files as the
+/// merger left them. Commits the merger made itself are folded into it; a
+/// merger that moved the worktree's HEAD off the base (checked out an older
+/// commit, reset) is refused, since its files no longer hold the base's
+/// work. Returns the commit; the worktree is left detached at it.
+pub fn commit_resolution(
+    worktree: &Path,
+    base_tip: &str,
+    message: &str,
+) -> Result<String, GitError> {
     let git = Git::new(worktree);
+    let head = git.rev_parse("HEAD")?;
+    if head != base_tip && !is_ancestor(&git, base_tip, &head)? {
+        return Err(GitError::Invalid(format!(
+            "the merger moved the merge worktree's HEAD to {}, which does not contain the base tip {}; \
+its files would undo work on the base, so the resolution is not used",
+            short(&head),
+            short(base_tip)
+        )));
+    }
     git.run(&["add", "--all"])?;
     let tree = git.run(&["write-tree"])?;
-    let head = git.rev_parse("HEAD")?;
-    let commit = git.run(&["commit-tree", &tree, "-p", &head, "-m", message])?;
+    let commit = git.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
     git.run(&["checkout", "--quiet", "--detach", &commit])?;
     Ok(commit)
+}
+
+/// Whether `ancestor` is `descendant` or one of its ancestors.
+pub fn is_ancestor(git: &Git, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
+    let check = git.output(&["merge-base", "--is-ancestor", ancestor, descendant])?;
+    match check.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(GitError::Failed {
+            args: format!("merge-base --is-ancestor {ancestor} {descendant}"),
+            dir: git.dir().to_path_buf(),
+            stderr: String::from_utf8_lossy(&check.stderr).trim().to_string(),
+        }),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..10).unwrap_or(commit)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +223,9 @@ pub enum Advance {
 
 /// Moves `base_branch` from `old` to `new` with a compare-and-swap. When the
 /// user has it checked out, their index and working tree move first with a
-/// two-tree `read-tree`, which refuses to touch files they changed.
+/// two-tree `read-tree`, which refuses to touch files they changed. `new`
+/// must descend from `old`: a landing only ever adds commits, so anything
+/// else is refused with an error and the branch is left as it was.
 pub fn advance_branch(
     project: &Git,
     base_branch: &str,
@@ -161,6 +235,14 @@ pub fn advance_branch(
     let reference = format!("refs/heads/{base_branch}");
     if project.rev_parse(&reference)? != old {
         return Ok(Advance::BaseMoved);
+    }
+    if !is_ancestor(project, old, new)? {
+        return Err(GitError::Invalid(format!(
+            "refusing to move '{base_branch}' from {} to {}: the new commit does not descend from the branch's tip, \
+so landing it would drop commits",
+            short(old),
+            short(new)
+        )));
     }
     let checked_out = project.current_branch()?.as_deref() == Some(base_branch);
     if checked_out {
@@ -182,6 +264,26 @@ pub fn advance_branch(
     Ok(Advance::Moved)
 }
 
+/// Whether moving `base_branch` from `old` to `new` would have to overwrite
+/// the user's uncommitted changes (a dry run of the two-tree `read-tree`
+/// that [`advance_branch`] does): `Some(git's explanation)` when it would,
+/// `None` when it would not or the branch is not checked out.
+pub fn would_overwrite(
+    project: &Git,
+    base_branch: &str,
+    old: &str,
+    new: &str,
+) -> Result<Option<String>, GitError> {
+    if project.current_branch()?.as_deref() != Some(base_branch) {
+        return Ok(None);
+    }
+    let check = project.output(&["read-tree", "-m", "-u", "-n", old, new])?;
+    Ok(
+        (!check.status.success())
+            .then(|| String::from_utf8_lossy(&check.stderr).trim().to_string()),
+    )
+}
+
 /// A git operation the user has under way in the project (rebase, merge,
 /// cherry-pick, revert, bisect), during which landing must wait.
 pub fn operation_in_progress(project: &Git) -> Option<String> {
@@ -198,4 +300,18 @@ pub fn operation_in_progress(project: &Git) -> Option<String> {
     .iter()
     .find(|(marker, _)| dir.join(marker).exists())
     .map(|(_, what)| format!("{what} is in progress in the project"))
+}
+
+/// The branch a rebase in progress is rebasing (`rebase-merge/head-name` or
+/// `rebase-apply/head-name`), or `None` when no rebase of a branch is under way.
+pub fn rebasing_branch(project: &Git) -> Option<String> {
+    let git_dir = project.run(&["rev-parse", "--absolute-git-dir"]).ok()?;
+    let dir = Path::new(&git_dir);
+    ["rebase-merge", "rebase-apply"].iter().find_map(|state| {
+        let name = std::fs::read_to_string(dir.join(state).join("head-name")).ok()?;
+        name.trim()
+            .strip_prefix("refs/heads/")
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+    })
 }

@@ -173,7 +173,10 @@ fn landing_when_the_user_is_on_another_branch_leaves_their_checkout_alone() {
 
 mod squash {
     use super::*;
-    use crate::{Advance, Squash, advance_branch, operation_in_progress, squash_onto};
+    use crate::{
+        Advance, Squash, advance_branch, branch_adds_to, commit_resolution, operation_in_progress,
+        rebasing_branch, scratch_worktree, squash_onto, start_conflicted_merge, would_overwrite,
+    };
 
     fn branch_with_file(git: &Git, copies: &Path, task: &str, file: &str) {
         let copy = create_copy(&request(git, copies, task)).unwrap();
@@ -252,5 +255,178 @@ mod squash {
             operation_in_progress(&git).as_deref(),
             Some("a rebase is in progress in the project")
         );
+    }
+
+    fn user_commit(git: &Git, file: &str) -> String {
+        std::fs::write(git.dir().join(file), format!("{file}\n")).unwrap();
+        git.run(&["add", file]).unwrap();
+        git.run(&["commit", "-q", "-m", file]).unwrap();
+        git.rev_parse("main").unwrap()
+    }
+
+    #[test]
+    fn advance_branch_refuses_a_commit_that_does_not_descend_from_the_base() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        let initial = git.rev_parse("main").unwrap();
+        let old = user_commit(&git, "user.txt");
+        // A commit on top of the initial commit: landing it would drop the
+        // user's commit.
+        let tree = git.run(&["rev-parse", "main^{tree}"]).unwrap();
+        let stray = git
+            .run(&["commit-tree", &tree, "-p", &initial, "-m", "stray"])
+            .unwrap();
+        let err = advance_branch(&git, "main", &old, &stray).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("refusing to move 'main'") && text.contains("does not descend"),
+            "{text}"
+        );
+        assert_eq!(git.rev_parse("main").unwrap(), old, "main did not move");
+        assert!(root.join("user.txt").exists());
+        assert!(!git.is_dirty().unwrap());
+        // The same check holds when the branch is not checked out.
+        git.run(&["checkout", "-q", "--detach", "HEAD"]).unwrap();
+        assert!(advance_branch(&git, "main", &old, &stray).is_err());
+        assert_eq!(git.rev_parse("main").unwrap(), old);
+    }
+
+    /// A scratch worktree at main's tip with `t-x` conflicting in a.txt.
+    fn conflicted_scratch(git: &Git) -> (std::path::PathBuf, String) {
+        let root = git.dir().to_path_buf();
+        let copies = root.join(".enki/copies");
+        let copy = create_copy(&request(git, &copies, "t-x")).unwrap();
+        std::fs::write(copy.path.join("a.txt"), "one\nTWO from x\n").unwrap();
+        commit_all(&copy.path, "x").unwrap();
+        std::fs::write(root.join("a.txt"), "one\nTWO on main\n").unwrap();
+        git.run(&["commit", "-q", "-am", "main edit"]).unwrap();
+        user_commit(git, "user.txt");
+        let tip = git.rev_parse("main").unwrap();
+        let scratch = root.join(".enki/merges/mr-1");
+        scratch_worktree(git, &scratch, &tip, false).unwrap();
+        let files = start_conflicted_merge(&scratch, "enki/t-x").unwrap();
+        assert_eq!(files, vec!["a.txt".to_string()]);
+        (scratch, tip)
+    }
+
+    fn scratch_git(scratch: &Path, args: &[&str]) {
+        let mut all = vec!["-c", "user.name=m", "-c", "user.email=m@m"];
+        all.extend_from_slice(args);
+        Git::new(scratch).run(&all).unwrap();
+    }
+
+    #[test]
+    fn a_resolution_is_one_commit_on_the_base_tip_even_when_the_merger_committed() {
+        let (_dir, git) = repo();
+        let (scratch, tip) = conflicted_scratch(&git);
+        std::fs::write(scratch.join("a.txt"), "one\nTWO merged\n").unwrap();
+        scratch_git(&scratch, &["add", "-A"]);
+        scratch_git(&scratch, &["commit", "-q", "-m", "merger's own commit"]);
+        std::fs::write(scratch.join("extra.txt"), "after its commit\n").unwrap();
+        let commit = commit_resolution(&scratch, &tip, "X (task-x)").unwrap();
+        assert_eq!(
+            git.run(&["rev-list", "--parents", "-n", "1", &commit])
+                .unwrap(),
+            format!("{commit} {tip}"),
+            "one commit whose only parent is the base tip"
+        );
+        assert_eq!(
+            git.run(&["show", &format!("{commit}:a.txt")]).unwrap(),
+            "one\nTWO merged"
+        );
+        assert_eq!(
+            git.run(&["show", &format!("{commit}:extra.txt")]).unwrap(),
+            "after its commit"
+        );
+        assert_eq!(
+            git.run(&["show", &format!("{commit}:user.txt")]).unwrap(),
+            "user.txt"
+        );
+        assert_eq!(
+            advance_branch(&git, "main", &tip, &commit).unwrap(),
+            Advance::Moved
+        );
+        assert_eq!(
+            git.run(&["log", "-1", "--format=%s", "main"]).unwrap(),
+            "X (task-x)"
+        );
+    }
+
+    #[test]
+    fn a_merger_that_moves_head_off_the_base_is_refused() {
+        let (_dir, git) = repo();
+        let (scratch, tip) = conflicted_scratch(&git);
+        scratch_git(&scratch, &["checkout", "-q", "-f", "--detach", "HEAD~2"]);
+        let err = commit_resolution(&scratch, &tip, "X").unwrap_err();
+        assert!(
+            err.to_string().contains("moved the merge worktree's HEAD"),
+            "{err}"
+        );
+        assert_eq!(git.rev_parse("main").unwrap(), tip);
+    }
+
+    #[test]
+    fn a_branch_whose_commit_is_already_made_still_has_work_to_land() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        let copies = root.join(".enki/copies");
+        let copy = create_copy(&request(&git, &copies, "t-r")).unwrap();
+        assert!(!branch_adds_to(&git, "main", "enki/t-r").unwrap());
+        std::fs::write(copy.path.join("r.txt"), "r\n").unwrap();
+        assert!(commit_all(&copy.path, "r").unwrap().is_some());
+        // A retry in the same copy writes the same content: no new commit,
+        // but the branch still holds work the base lacks.
+        std::fs::write(copy.path.join("r.txt"), "r\n").unwrap();
+        assert_eq!(commit_all(&copy.path, "r").unwrap(), None);
+        assert!(branch_adds_to(&git, "main", "enki/t-r").unwrap());
+        assert!(matches!(
+            land_squash(&git, "main", "enki/t-r", "r").unwrap(),
+            LandOutcome::Landed { .. }
+        ));
+        assert!(!branch_adds_to(&git, "main", "enki/t-r").unwrap());
+        let err = branch_adds_to(&git, "main", "enki/none").unwrap_err();
+        assert!(err.to_string().contains("no longer exists"), "{err}");
+    }
+
+    #[test]
+    fn an_overwrite_is_foreseen_without_touching_anything() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        let copies = root.join(".enki/copies");
+        let copy = create_copy(&request(&git, &copies, "t-o")).unwrap();
+        std::fs::write(copy.path.join("a.txt"), "from the task\n").unwrap();
+        commit_all(&copy.path, "o").unwrap();
+        let old = git.rev_parse("main").unwrap();
+        let Squash::Clean { commit } = squash_onto(&git, &old, "enki/t-o", "o").unwrap() else {
+            panic!("expected a clean squash")
+        };
+        assert_eq!(would_overwrite(&git, "main", &old, &commit).unwrap(), None);
+        std::fs::write(root.join("a.txt"), "unsaved\n").unwrap();
+        let detail = would_overwrite(&git, "main", &old, &commit).unwrap();
+        assert!(detail.is_some_and(|d| d.contains("a.txt")));
+        assert_eq!(
+            std::fs::read_to_string(root.join("a.txt")).unwrap(),
+            "unsaved\n"
+        );
+        assert_eq!(git.rev_parse("main").unwrap(), old);
+        // Another branch checked out: the checkout is never touched.
+        git.run(&["checkout", "-q", "-b", "feature"]).unwrap();
+        assert_eq!(would_overwrite(&git, "main", &old, &commit).unwrap(), None);
+    }
+
+    #[test]
+    fn the_branch_being_rebased_is_read_from_the_rebase_state() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        assert_eq!(rebasing_branch(&git), None);
+        std::fs::create_dir_all(root.join(".git/rebase-merge")).unwrap();
+        std::fs::write(
+            root.join(".git/rebase-merge/head-name"),
+            "refs/heads/topic\n",
+        )
+        .unwrap();
+        assert_eq!(rebasing_branch(&git).as_deref(), Some("topic"));
+        std::fs::write(root.join(".git/rebase-merge/head-name"), "detached HEAD\n").unwrap();
+        assert_eq!(rebasing_branch(&git), None);
     }
 }
