@@ -684,3 +684,40 @@ fn starting_mid_rebase_lands_on_the_rebased_branch_once_the_rebase_ends() {
     assert_eq!(git(&project.root, &["show", "main:w.txt"]), "w\n");
     assert!(project.root.join("w.txt").exists() && project.root.join("user.txt").exists());
 }
+
+#[test]
+fn a_task_cancelled_while_its_merge_is_verified_does_not_land() {
+    let project = Project::with_sim(
+        "[merge]\nverify = \"while [ ! -f \\\"$ENKI_DIR/verify-go\\\" ]; do sleep 0.02; done\"\n",
+    );
+    project.writer_script("w", "w.txt", "w\n");
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("the merge to be verifying", || {
+        project.tasks_json().iter().any(|t| t["step_id"] == "w")
+            && task_detail(&project, "w")["merge_requests"][0]["status"] == "verifying"
+    });
+    let execution = task_detail(&project, "w")["task"]["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cancelled = project.enki(&["cancel", &execution, "w"]).output().unwrap();
+    assert!(cancelled.status.success(), "{}", describe(&cancelled));
+    std::fs::write(project.enki_dir().join("verify-go"), "").unwrap();
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    assert!(!project.root.join("w.txt").exists(), "nothing landed");
+    let detail = task_detail(&project, "w");
+    assert_eq!(detail["task"]["status"], "cancelled");
+    assert_eq!(detail["merge_requests"][0]["status"], "failed");
+    let reason = detail["merge_requests"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("cancelled"), "{reason}");
+    let branch = detail["task"]["branch"].as_str().unwrap().to_string();
+    assert!(
+        !git(&project.root, &["branch", "--list", &branch])
+            .trim()
+            .is_empty(),
+        "the branch is kept"
+    );
+}

@@ -246,6 +246,27 @@ impl Landing<'_> {
         })
     }
 
+    /// A task cancelled after its worker finished must not land: its
+    /// request fails (branch kept for a human) instead.
+    async fn refuse_if_cancelled(&mut self) -> Option<Step> {
+        let task = self.request.task_id.clone();
+        let status = self
+            .ctx
+            .db
+            .call(move |s| Ok(s.task(&task)?.map(|t| t.status)))
+            .await
+            .ok()
+            .flatten()?;
+        if status != enki_core::TaskStatus::Cancelled {
+            return None;
+        }
+        let reason = format!(
+            "the task was cancelled before its work landed; nothing was merged and branch {} is kept",
+            self.request.branch
+        );
+        Some(self.fail(MergeStatus::Failed, reason).await)
+    }
+
     async fn operation_in_progress(&self) -> Option<String> {
         let git = self.ctx.git.clone();
         blocking(move || Ok(operation_in_progress(&git)))
@@ -266,6 +287,9 @@ impl Landing<'_> {
         let task = request.task_id.clone();
         if let Some(reason) = self.operation_in_progress().await {
             return self.wait(reason).await;
+        }
+        if let Some(step) = self.refuse_if_cancelled().await {
+            return step;
         }
         let task_id = request.task_id.clone();
         let title = ctx
@@ -336,6 +360,9 @@ impl Landing<'_> {
             // A rebase started while the hook ran: the branch must not move under it.
             if let Some(reason) = self.operation_in_progress().await {
                 return self.wait(reason).await;
+            }
+            if let Some(step) = self.refuse_if_cancelled().await {
+                return step;
             }
             self.note_checkout(&base).await;
             let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
