@@ -59,7 +59,11 @@ pub fn run(args: &[String]) -> ExitCode {
         match arg.as_str() {
             "--quick" => opts.quick = true,
             "--bin" => match args.next() {
-                Some(path) => opts.bin = Some(PathBuf::from(path)),
+                // Absolute: benchmarks start it from scratch folders.
+                Some(path) => {
+                    opts.bin =
+                        Some(std::path::absolute(&path).unwrap_or_else(|_| PathBuf::from(path)))
+                }
                 None => {
                     eprintln!("xtask bench: --bin needs a path");
                     return ExitCode::from(2);
