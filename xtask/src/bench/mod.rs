@@ -61,8 +61,8 @@ pub fn run(args: &[String]) -> ExitCode {
             "--bin" => match args.next() {
                 // Absolute: benchmarks start it from scratch folders.
                 Some(path) => {
-                    opts.bin =
-                        Some(std::path::absolute(&path).unwrap_or_else(|_| PathBuf::from(path)))
+                    let path = PathBuf::from(path);
+                    opts.bin = Some(std::path::absolute(&path).unwrap_or(path));
                 }
                 None => {
                     eprintln!("xtask bench: --bin needs a path");
