@@ -167,7 +167,7 @@ steps = [ { say = "Noted." } ]
     session.send(b"\r");
     session.wait_for("the planner's answer", |s| s.contains("Planning one step"));
     session.wait_for("the execution to finish", |s| {
-        s.contains("execution \"Say hello\"") && s.contains("is done")
+        s.contains("execution \"Say hello\"") && s.contains(") done")
     });
     assert!(
         session.screen().contains("merged as"),
@@ -235,16 +235,32 @@ steps = [ { say = "Noted." } ]
     let mut session = Session::start(&project, &[]);
     session.wait_for("the message box", |s| s.contains("Message"));
     session.send(b"run the checks\r");
+    // The request waits in a bar; it takes no keys by itself.
+    session.wait_for("the permission bar", |s| {
+        s.contains("F2 to answer") && s.contains("asks to: Run the test suite")
+    });
+    assert!(!session.screen().contains("Permission needed"));
+    // Typing "yes" goes to the message box and answers nothing.
+    session.send(b"yes");
+    session.wait_for("the typed text", |s| s.contains("› yes"));
+    assert!(session.screen().contains("1 permission request waiting"));
+    session.send(b"\x15"); // Ctrl-U: clear the message
+    // F2 opens the prompt; y answers it.
+    session.send(b"\x1bOQ");
     session.wait_for("the permission prompt", |s| s.contains("Permission needed"));
     let screen = session.screen();
     assert!(
-        screen.contains("Worker [check] Run checks asks to:")
-            && screen.contains("Run the test suite"),
+        screen.contains("[check] Run checks asks to:")
+            && screen.contains("Run the test suite")
+            && screen.contains("allow always"),
         "{screen}"
     );
     session.send(b"y");
+    session.wait_for("the answer in the chat", |s| {
+        s.contains("[check] allowed once: Run the test suite")
+    });
     session.wait_for("the execution to finish", |s| {
-        s.contains("execution \"Careful\"") && s.contains("is done")
+        s.contains("execution \"Careful\"") && s.contains(") done")
     });
     session.send(b"/quit\r");
     let status = session.wait_exit();

@@ -346,6 +346,7 @@ async fn drive(
 
     let mut reply = String::new();
     let mut last_logged = Instant::now();
+    let mut titles = ToolTitles::new();
     let turn = client.prompt(&session, prompt);
     tokio::pin!(turn);
     let stop = loop {
@@ -353,7 +354,7 @@ async fn drive(
             result = &mut turn => break result,
             event = events.recv() => {
                 let Some(event) = event else { continue };
-                record_event(ctx, task, &event, &mut reply, &mut last_logged, tx).await;
+                record_event(ctx, task, &event, &mut reply, &mut last_logged, &mut titles, tx).await;
             }
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() {
@@ -365,7 +366,16 @@ async fn drive(
     };
     // Drain what arrived with the end of the turn.
     while let Ok(event) = events.try_recv() {
-        record_event(ctx, task, &event, &mut reply, &mut last_logged, tx).await;
+        record_event(
+            ctx,
+            task,
+            &event,
+            &mut reply,
+            &mut last_logged,
+            &mut titles,
+            tx,
+        )
+        .await;
     }
     if !reply.is_empty() {
         let (id, text) = (task.id.clone(), reply.clone());
@@ -384,32 +394,48 @@ async fn drive(
     }
 }
 
-/// The part of an agent event a person reads in a live transcript.
-fn transcript_entry(event: &AgentEvent) -> Option<(&'static str, String)> {
+/// Titles of a session's tool calls by call id: updates often carry only
+/// the id and a status.
+type ToolTitles = std::collections::HashMap<String, String>;
+
+/// The part of an agent event a person reads in a live transcript. A tool
+/// call is `title (status)`; an update names its call by the remembered
+/// title (never the raw call id), so the TUI can update the call's line.
+fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'static str, String)> {
+    let with_status = |title: &str, status: &Option<String>| match status {
+        Some(status) => format!("{title} ({status})"),
+        None => title.to_string(),
+    };
     match event {
         AgentEvent::Update { update, .. } => match update {
             SessionUpdate::AgentMessageChunk { text } => Some(("message", text.clone())),
             SessionUpdate::AgentThoughtChunk { text } => Some(("thought", text.clone())),
-            SessionUpdate::ToolCall { title, status, .. } => Some((
-                "tool",
-                format!(
-                    "{title}{}",
-                    status
-                        .as_ref()
-                        .map(|s| format!(" ({s})"))
-                        .unwrap_or_default()
-                ),
-            )),
+            SessionUpdate::ToolCall {
+                id, title, status, ..
+            } => {
+                titles.insert(id.clone(), title.clone());
+                Some(("tool", with_status(title, status)))
+            }
             SessionUpdate::ToolCallUpdate {
                 id, title, status, ..
-            } => Some((
-                "tool_update",
-                format!(
-                    "{} {}",
-                    title.clone().unwrap_or_else(|| id.clone()),
-                    status.clone().unwrap_or_default()
-                ),
-            )),
+            } => {
+                let known = titles.get(id).cloned();
+                if let Some(title) = title {
+                    titles.insert(id.clone(), title.clone());
+                }
+                // Content-only updates say nothing new in a transcript.
+                if status.is_none() && (title.is_none() || title == &known) {
+                    return None;
+                }
+                // A new title reads `old → new`, so the old line is found.
+                let title = match (known, title) {
+                    (Some(old), Some(new)) if &old != new => format!("{old} → {new}"),
+                    (Some(old), _) => old,
+                    (None, Some(new)) => new.clone(),
+                    (None, None) => "tool call".into(),
+                };
+                Some(("tool_update", with_status(&title, status)))
+            }
             SessionUpdate::Plan { entries } => Some((
                 "plan",
                 entries
@@ -433,10 +459,11 @@ async fn record_event(
     event: &AgentEvent,
     reply: &mut String,
     last_logged: &mut Instant,
+    titles: &mut ToolTitles,
     tx: &mpsc::UnboundedSender<WorkerMessage>,
 ) {
     let id = task.id.clone();
-    if let Some((kind, text)) = transcript_entry(event) {
+    if let Some((kind, text)) = transcript_entry(event, titles) {
         let _ = tx.send(WorkerMessage::Transcript {
             task: id.clone(),
             kind: kind.to_string(),
@@ -520,5 +547,58 @@ async fn record_event(
         *last_logged = Instant::now();
         let id = task.id.clone();
         let _ = ctx.db.call(move |s| s.set_activity(&id, &text)).await;
+    }
+}
+
+#[cfg(test)]
+mod transcript_tests {
+    use super::*;
+
+    fn update(update: SessionUpdate) -> AgentEvent {
+        AgentEvent::Update {
+            session_id: "s".into(),
+            update,
+        }
+    }
+
+    fn tool_update(id: &str, title: Option<&str>, status: Option<&str>) -> AgentEvent {
+        update(SessionUpdate::ToolCallUpdate {
+            id: id.into(),
+            title: title.map(str::to_string),
+            status: status.map(str::to_string),
+            raw: serde_json::Value::Null,
+        })
+    }
+
+    #[test]
+    fn tool_call_updates_are_named_by_the_calls_title_never_its_id() {
+        let mut titles = ToolTitles::new();
+        let call = update(SessionUpdate::ToolCall {
+            id: "sim-call-1".into(),
+            title: "enki_worker_report".into(),
+            kind: None,
+            status: Some("in_progress".into()),
+            raw: serde_json::Value::Null,
+        });
+        let mut entry = |event: &AgentEvent| transcript_entry(event, &mut titles);
+        assert_eq!(
+            entry(&call),
+            Some(("tool", "enki_worker_report (in_progress)".into()))
+        );
+        assert_eq!(
+            entry(&tool_update("sim-call-1", None, Some("completed"))),
+            Some(("tool_update", "enki_worker_report (completed)".into()))
+        );
+        // A new title is told as a rename of the old one.
+        assert_eq!(
+            entry(&tool_update("sim-call-1", Some("report sent"), None)),
+            Some(("tool_update", "enki_worker_report → report sent".into()))
+        );
+        // Content-only updates add nothing; unknown calls get no raw id.
+        assert_eq!(entry(&tool_update("sim-call-1", None, None)), None);
+        assert_eq!(
+            entry(&tool_update("sim-call-9", None, Some("failed"))),
+            Some(("tool_update", "tool call (failed)".into()))
+        );
     }
 }

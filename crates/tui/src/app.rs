@@ -27,6 +27,8 @@ use crate::ui::layout::{Areas, Pane, areas};
 const MAX_CHAT_ENTRIES: usize = 5_000;
 /// Rows the mouse wheel scrolls.
 const WHEEL_ROWS: usize = 3;
+/// How long a finished worker stays in the workers pane.
+pub const FINISHED_SHOWN_MS: u64 = 10 * 60 * 1000;
 
 /// Where keys go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +85,22 @@ pub enum Overlay {
         scroll: usize,
     },
     ConfirmQuit,
+}
+
+/// A status change the user asked for with an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expected {
+    /// An execution id or prefix.
+    execution: String,
+    /// The step, when the operation was on one.
+    step: Option<String>,
+    status: String,
+}
+
+/// Whether `id` is the execution `given` (an id or a prefix, with or
+/// without `exec-`) names.
+fn same_execution(id: &str, given: &str) -> bool {
+    id.starts_with(given) || id.get(5..).is_some_and(|u| u.starts_with(given))
 }
 
 /// A permission request waiting for the user.
@@ -180,6 +198,8 @@ pub enum Effect {
     Notify {
         title: String,
         body: String,
+        /// Needs an answer (a permission request): never held back.
+        urgent: bool,
     },
     /// The project's files may have changed (for `@` completion).
     RefreshFiles,
@@ -216,6 +236,14 @@ pub struct App {
     pub selected: Selections,
     pub recent_merges: VecDeque<MergeEvent>,
     pub permissions: VecDeque<PermissionAsk>,
+    /// The permission prompt is open and takes its keys (F2 opened it).
+    /// Requests never open it by themselves.
+    pub prompt_open: bool,
+    /// Operations the user just asked for, so the status they cause is
+    /// not announced a second time.
+    pub(crate) expected: Vec<Expected>,
+    /// Width the chat entries are laid out for.
+    pub(crate) chat_width: usize,
     pub session: String,
     pub agent: String,
     pub base_branch: String,
@@ -254,6 +282,9 @@ impl App {
             selected: Selections::default(),
             recent_merges: VecDeque::new(),
             permissions: VecDeque::new(),
+            prompt_open: false,
+            expected: Vec::new(),
+            chat_width: 80,
             session: String::new(),
             agent: String::new(),
             base_branch: String::new(),
@@ -290,8 +321,8 @@ impl App {
         self.workers.push(worker);
     }
 
-    /// Workers in display order: running ones by start, then the ended
-    /// ones, latest first.
+    /// Workers in display order: running ones by start, then the ones
+    /// that ended in the last [`FINISHED_SHOWN_MS`], latest first.
     pub fn worker_order(&self) -> Vec<&Worker> {
         let mut running: Vec<&Worker> = self
             .workers
@@ -299,10 +330,15 @@ impl App {
             .filter(|w| w.state == WorkerState::Running)
             .collect();
         running.sort_by_key(|w| w.started_ms);
+        let now = self.now_ms;
         let mut ended: Vec<&Worker> = self
             .workers
             .iter()
             .filter(|w| w.state != WorkerState::Running)
+            .filter(|w| {
+                let ended = w.ended_ms.unwrap_or(w.started_ms);
+                now.saturating_sub(ended) < FINISHED_SHOWN_MS
+            })
             .collect();
         ended.sort_by_key(|w| std::cmp::Reverse(w.ended_ms.unwrap_or(w.started_ms)));
         running.extend(ended);
@@ -318,6 +354,70 @@ impl App {
             return (w.step.clone(), w.title.clone());
         }
         (short(task).to_string(), String::new())
+    }
+
+    /// `[step] title` of a task, or its short id when nothing knows it.
+    pub fn task_name(&self, task: &str) -> String {
+        let (step, title) = self.label(task);
+        if title.is_empty() {
+            format!("[{step}]")
+        } else {
+            format!("[{step}] {title}")
+        }
+    }
+
+    /// A mail address as people read it: a worker by its task's step and
+    /// title, the coordinator as the planner.
+    pub fn address(&self, address: &str) -> String {
+        match address {
+            "coordinator" => "planner".to_string(),
+            "@workers" => "all workers".to_string(),
+            other => match other.strip_prefix("worker/") {
+                Some(task) => self.task_name(&self.full_task_id(task)),
+                None => other.to_string(),
+            },
+        }
+    }
+
+    /// The full id of a task given by id or unique prefix, when known.
+    fn full_task_id(&self, task: &str) -> String {
+        if self.tasks.contains_key(task) || self.worker(task).is_some() {
+            return task.to_string();
+        }
+        let mut known = self
+            .tasks
+            .keys()
+            .chain(self.workers.iter().map(|w| &w.task))
+            .filter(|id| id.starts_with(task));
+        match (known.next(), known.next()) {
+            (Some(only), None) => only.clone(),
+            _ => task.to_string(),
+        }
+    }
+
+    /// Unread mail for the user (mail to the planner is its own business).
+    pub fn unread_for_user(&self) -> usize {
+        self.snapshot
+            .unread
+            .iter()
+            .filter(|m| m.to == "user")
+            .count()
+    }
+
+    /// Who asks for a permission, for the prompt: `[step] title`.
+    pub fn asker(&self, ask: &PermissionAsk) -> String {
+        match &ask.task {
+            Some(task) => self.task_name(task),
+            None => "planner".to_string(),
+        }
+    }
+
+    /// Who asked, for a line in the chat: `[step]`.
+    fn asker_short(&self, ask: &PermissionAsk) -> String {
+        match &ask.task {
+            Some(task) => format!("[{}]", self.label(task).0),
+            None => "planner".to_string(),
+        }
     }
 
     /// Row keys of the tasks pane: `x:<execution>` and `t:<task>`.
@@ -405,7 +505,7 @@ impl App {
     }
 
     /// The row the user selected in the tasks pane, if it still exists.
-    fn chosen_task_row(&self) -> Option<String> {
+    pub fn chosen_task_row(&self) -> Option<String> {
         self.selected
             .task
             .clone()
@@ -470,11 +570,19 @@ impl App {
         self.push_entry(ChatEntry::event(mark, text, style));
     }
 
-    /// Renders planner text that changed since the last frame.
+    /// Lays out chat entries that changed since the last frame (or all
+    /// of them when the width changed).
     pub fn prepare(&mut self) {
-        for entry in self.chat.iter_mut().filter(|e| e.dirty) {
-            entry.refresh();
+        let width = self.chat_width;
+        for entry in &mut self.chat {
+            entry.layout(width);
         }
+    }
+
+    /// Lays the chat out for a pane `width` columns wide.
+    pub fn layout_chat(&mut self, width: usize) {
+        self.chat_width = width.max(1);
+        self.prepare();
     }
 
     pub(crate) fn planner_text(&mut self, text: &str) {
@@ -531,20 +639,28 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.input.update_completion(&app.files);
         }
         Msg::Permission(ask) => {
-            let who = match &ask.task {
-                Some(task) => {
-                    let (step, title) = app.label(task);
-                    format!("worker [{step}] {title}")
-                }
-                None => "the planner".to_string(),
-            };
             effects.push(Effect::Notify {
                 title: "enki needs your permission".into(),
-                body: format!("{who}: {}", ask.title),
+                body: format!("{}: {}", app.asker(&ask), ask.title),
+                urgent: true,
             });
             app.permissions.push_back(ask);
         }
-        Msg::PermissionGone(id) => app.permissions.retain(|p| p.id != id),
+        Msg::PermissionGone(id) => {
+            if let Some(at) = app.permissions.iter().position(|p| p.id == id)
+                && let Some(ask) = app.permissions.remove(at)
+            {
+                let text = format!(
+                    "{} permission request withdrawn (the agent stopped waiting): {}",
+                    app.asker_short(&ask),
+                    ask.title
+                );
+                app.event("⚿", &text, theme::dim());
+            }
+            if app.permissions.is_empty() {
+                app.prompt_open = false;
+            }
+        }
         Msg::Fetched { title, text } => match text {
             Ok(text) => {
                 app.overlay = Some(Overlay::Text {
@@ -557,10 +673,14 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         },
         Msg::OpDone(result) => match result {
             Ok(text) => {
+                let text = app.readable_ids(&text);
                 app.event("✓", &text, theme::good());
                 app.notice = None;
             }
             Err(e) => {
+                // The status it would have led to will not come.
+                app.expected.clear();
+                let e = app.readable_ids(&e);
                 app.event("✘", &e, theme::bad());
                 app.notice = Some((e, true));
             }
@@ -651,9 +771,26 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         Action::ConfirmNo | Action::CloseOverlay => app.overlay = None,
         Action::Answer(decision) => {
             if let Some(ask) = app.permissions.pop_front() {
+                let said = match decision {
+                    PermissionDecision::AllowOnce => "allowed once",
+                    PermissionDecision::AllowAlways => "allowed always",
+                    _ => "denied",
+                };
+                let style = match decision {
+                    PermissionDecision::AllowOnce | PermissionDecision::AllowAlways => {
+                        theme::warn()
+                    }
+                    _ => theme::dim(),
+                };
+                let text = format!("{} {said}: {}", app.asker_short(&ask), ask.title);
+                app.event("⚿", &text, style);
                 effects.push(Effect::Answer(ask.id, decision));
             }
+            // The next request, if any, is answered in the same prompt.
+            app.prompt_open = !app.permissions.is_empty();
         }
+        Action::OpenPrompt => app.prompt_open = !app.permissions.is_empty(),
+        Action::DeferPrompt => app.prompt_open = false,
         Action::Help => app.overlay = Some(Overlay::Help { scroll: 0 }),
         Action::OverlayScroll(delta) => scroll_overlay(app, delta),
         Action::Insert(c) => {
@@ -791,11 +928,131 @@ fn submit(app: &mut App, effects: &mut Vec<Effect>) {
     }
 }
 
-fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
-    let with_execution = |app: &mut App, mut target: Target, name: &str| -> Option<Target> {
-        if target.execution.is_none() {
+/// What `/pause`, `/resume` and `/cancel` act on: with no id, the task
+/// selected in the tasks pane (its execution and step) or else the default
+/// execution; a lone word that names no execution but a step (or a task)
+/// means that step of the selected or default execution.
+fn resolve_target(app: &App, mut target: Target) -> Target {
+    match (&target.execution, &target.step) {
+        (None, _) => {
+            if let Some(task) = app
+                .chosen_task_row()
+                .as_deref()
+                .and_then(|k| k.strip_prefix("t:"))
+                .and_then(|t| app.tasks.get(t))
+            {
+                return Target {
+                    execution: Some(task.execution.clone()),
+                    step: Some(task.step.clone()),
+                };
+            }
             target.execution = app.default_execution();
         }
+        (Some(word), None) if !app.names_execution(word) => {
+            if let Some(task) = app.tasks.get(&app.full_task_id(word)) {
+                return Target {
+                    execution: Some(task.execution.clone()),
+                    step: Some(task.step.clone()),
+                };
+            }
+            let execution = app.default_execution();
+            let has_step = app
+                .snapshot
+                .executions
+                .iter()
+                .filter(|x| Some(&x.id) == execution.as_ref())
+                .any(|x| x.tasks.iter().any(|t| &t.step == word));
+            if has_step {
+                return Target {
+                    execution,
+                    step: Some(word.clone()),
+                };
+            }
+        }
+        _ => {}
+    }
+    target
+}
+
+impl App {
+    /// Whether `word` is (a prefix of) an execution id.
+    fn names_execution(&self, word: &str) -> bool {
+        word.starts_with("exec-")
+            || self
+                .snapshot
+                .executions
+                .iter()
+                .any(|x| same_execution(&x.id, word))
+    }
+
+    /// `text` (an operation's result) with full ids made short: a task
+    /// becomes its `[step]`, an execution its title and short id, anything
+    /// else its short id.
+    pub fn readable_ids(&self, text: &str) -> String {
+        let mut steps = Vec::new();
+        let text = crate::text::replace_ids(text, |id| {
+            if let Some(task) = self.tasks.get(id) {
+                steps.push(task.step.clone());
+                return format!("[{}]", task.step);
+            }
+            match self.snapshot.executions.iter().find(|x| x.id == id) {
+                Some(execution) => format!("\"{}\" ({})", execution.title, short(id)),
+                None => short(id).to_string(),
+            }
+        });
+        // "step 'api' ([api])" says the step twice.
+        steps.into_iter().fold(text, |text, step| {
+            text.replace(
+                &format!("step '{step}' ([{step}])"),
+                &format!("step [{step}]"),
+            )
+        })
+    }
+
+    /// Remembers the execution status an operation will cause.
+    fn expect(&mut self, op: &Op) {
+        let (target, status) = match op {
+            Op::Pause(target) => (target, "paused"),
+            Op::Resume(target) => (target, "running"),
+            Op::Cancel(target) => (target, "cancelled"),
+            _ => return,
+        };
+        // A step that is resumed becomes pending (or ready), not running.
+        if target.step.is_some() && status == "running" {
+            return;
+        }
+        if let Some(execution) = &target.execution {
+            self.expected.push(Expected {
+                execution: execution.clone(),
+                step: target.step.clone(),
+                status: status.to_string(),
+            });
+            let excess = self.expected.len().saturating_sub(8);
+            self.expected.drain(..excess);
+        }
+    }
+
+    /// Whether a status of an execution (`step` `None`) or of one of its
+    /// steps is the echo of the user's own operation, already reported by
+    /// its result; forgets the expectation if so.
+    pub(crate) fn expected_status(
+        &mut self,
+        execution: &str,
+        step: Option<&str>,
+        status: &str,
+    ) -> bool {
+        let found = self.expected.iter().position(|e| {
+            e.status == status
+                && e.step.as_deref() == step
+                && same_execution(execution, &e.execution)
+        });
+        found.map(|i| self.expected.remove(i)).is_some()
+    }
+}
+
+fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
+    let with_execution = |app: &mut App, target: Target, name: &str| -> Option<Target> {
+        let target = resolve_target(app, target);
         if target.execution.is_none() {
             app.notice = Some((format!("no execution to {name}; give its id"), true));
             return None;
@@ -838,6 +1095,7 @@ fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
         }
     };
     if let Some(op) = op {
+        app.expect(&op);
         effects.push(Effect::Store(StoreRequest::Op(op)));
     }
 }
@@ -845,6 +1103,19 @@ fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
 fn on_mouse(app: &mut App, mouse: MouseEvent) {
     let at = Position::new(mouse.column, mouse.row);
     let areas = app.areas();
+    // The open prompt waits for its keys; the mouse does nothing under it.
+    if app.prompt_open && !app.permissions.is_empty() {
+        app.dirty = false;
+        return;
+    }
+    // A click on the permission bar opens the prompt.
+    if mouse.kind == MouseEventKind::Down(MouseButton::Left)
+        && app.overlay.is_none()
+        && areas.permission.contains(at)
+    {
+        app.prompt_open = !app.permissions.is_empty();
+        return;
+    }
     let Some(pane) = areas.pane_at(at) else {
         app.dirty = false;
         return;
@@ -868,7 +1139,30 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) {
             Focus::Main | Focus::Input => app.scroll = app.scroll.saturating_sub(WHEEL_ROWS),
             list => app.move_selection(list, 1),
         },
-        MouseEventKind::Down(MouseButton::Left) => app.focus = focus,
+        MouseEventKind::Down(MouseButton::Left) if app.overlay.is_none() => {
+            app.focus = focus;
+            click_row(app, focus, &areas, at);
+        }
         _ => app.dirty = false,
+    }
+}
+
+/// A click on a list pane selects the row under it.
+fn click_row(app: &mut App, pane: Focus, areas: &Areas, at: Position) {
+    let rect = match pane {
+        Focus::Workers => areas.workers,
+        Focus::Tasks => areas.tasks,
+        Focus::Merges => areas.merges,
+        Focus::Mail => areas.mail,
+        Focus::Input | Focus::Main => return,
+    };
+    let selected = app.selected_index(pane).unwrap_or(0);
+    let Some(index) = crate::ui::layout::item_at(rect, pane, selected, at.y) else {
+        return;
+    };
+    if let Some(key) = app.rows_of(pane).get(index).cloned()
+        && let Some(selection) = app.selection_mut(pane)
+    {
+        *selection = Some(key);
     }
 }

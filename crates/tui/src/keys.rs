@@ -14,8 +14,12 @@ pub enum Action {
     Interrupt,
     ConfirmYes,
     ConfirmNo,
-    /// Answer the permission prompt on top.
+    /// Answer the permission request on top (the prompt is open).
     Answer(PermissionDecision),
+    /// F2 / Ctrl-P: open the permission prompt to answer what waits.
+    OpenPrompt,
+    /// Esc on the prompt: close it unanswered; the request keeps waiting.
+    DeferPrompt,
     Help,
     CloseOverlay,
     OverlayScroll(isize),
@@ -105,15 +109,29 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
-    if !app.permissions.is_empty() {
+    // A permission request never takes keys by itself: it waits in a bar
+    // until the user opens the prompt, and only then do the keys shown on
+    // the prompt answer it. Typing can never answer a request by accident.
+    if app.prompt_open && !app.permissions.is_empty() {
         return match key.code {
-            KeyCode::Char('y' | 'a') => Some(Action::Answer(PermissionDecision::AllowOnce)),
-            KeyCode::Char('A') => Some(Action::Answer(PermissionDecision::AllowAlways)),
-            KeyCode::Char('n' | 'd') | KeyCode::Esc => {
+            KeyCode::Char('y') if !ctrl && !alt => {
+                Some(Action::Answer(PermissionDecision::AllowOnce))
+            }
+            KeyCode::Char('A') if !ctrl && !alt => {
+                Some(Action::Answer(PermissionDecision::AllowAlways))
+            }
+            KeyCode::Char('n') if !ctrl && !alt => {
                 Some(Action::Answer(PermissionDecision::RejectOnce))
             }
+            KeyCode::Esc | KeyCode::F(2) => Some(Action::DeferPrompt),
+            KeyCode::Char('p' | 'P') if ctrl => Some(Action::DeferPrompt),
             _ => None,
         };
+    }
+    let open_prompt =
+        key.code == KeyCode::F(2) || (ctrl && matches!(key.code, KeyCode::Char('p' | 'P')));
+    if open_prompt && !app.permissions.is_empty() {
+        return Some(Action::OpenPrompt);
     }
     if app.overlay.is_some() {
         return match key.code {
@@ -280,18 +298,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn prompts_and_overlays_capture_keys() {
-        let mut app = App::new();
-        app.permissions.push_back(crate::app::PermissionAsk {
+    fn ask() -> crate::app::PermissionAsk {
+        crate::app::PermissionAsk {
             id: 1,
             task: None,
             title: "Edit".into(),
             kind: None,
             locations: vec![],
-        });
+        }
+    }
+
+    #[test]
+    fn a_waiting_request_leaves_every_key_alone_until_opened() {
+        let mut app = App::new();
+        app.permissions.push_back(ask());
+        for c in ['y', 'a', 'A', 'n', 'd'] {
+            assert_eq!(
+                map_key(&app, key(KeyCode::Char(c))),
+                Some(Action::Insert(c))
+            );
+        }
+        assert_eq!(map_key(&app, key(KeyCode::Tab)), Some(Action::FocusNext));
+        assert_eq!(map_key(&app, key(KeyCode::PageUp)), Some(Action::PageUp));
+        assert_eq!(map_key(&app, key(KeyCode::Esc)), Some(Action::Back));
+        assert_eq!(map_key(&app, key(KeyCode::F(2))), Some(Action::OpenPrompt));
         assert_eq!(
-            map_key(&app, key(KeyCode::Char('a'))),
+            map_key(&app, with(KeyCode::Char('p'), KeyModifiers::CONTROL)),
+            Some(Action::OpenPrompt)
+        );
+    }
+
+    #[test]
+    fn the_open_prompt_answers_with_its_keys_only() {
+        let mut app = App::new();
+        app.permissions.push_back(ask());
+        app.prompt_open = true;
+        assert_eq!(
+            map_key(&app, key(KeyCode::Char('y'))),
             Some(Action::Answer(PermissionDecision::AllowOnce))
         );
         assert_eq!(
@@ -299,10 +342,28 @@ mod tests {
             Some(Action::Answer(PermissionDecision::AllowAlways))
         );
         assert_eq!(
-            map_key(&app, key(KeyCode::Char('d'))),
+            map_key(&app, key(KeyCode::Char('n'))),
             Some(Action::Answer(PermissionDecision::RejectOnce))
         );
-        assert_eq!(map_key(&app, key(KeyCode::Char('x'))), None);
+        // Keys the prompt does not show do nothing.
+        for c in ['a', 'd', 'x', 'Y'] {
+            assert_eq!(map_key(&app, key(KeyCode::Char(c))), None);
+        }
+        assert_eq!(map_key(&app, key(KeyCode::Enter)), None);
+        assert_eq!(map_key(&app, key(KeyCode::Esc)), Some(Action::DeferPrompt));
+        // With no request left the flag means nothing.
+        app.permissions.clear();
+        assert_eq!(
+            map_key(&app, key(KeyCode::Char('y'))),
+            Some(Action::Insert('y'))
+        );
+    }
+
+    #[test]
+    fn the_quit_confirmation_comes_first() {
+        let mut app = App::new();
+        app.permissions.push_back(ask());
+        app.prompt_open = true;
         app.overlay = Some(Overlay::ConfirmQuit);
         assert_eq!(
             map_key(&app, key(KeyCode::Char('y'))),

@@ -1,21 +1,34 @@
 //! Markdown (the planner's answers) to styled lines: headings, emphasis,
-//! lists, quotes, code blocks, tables and rules. Lines come back unwrapped;
-//! the chat pane wraps them to its width.
+//! lists, quotes, code blocks, tables and rules, laid out for a width:
+//! wrapped rows keep their quote bars and list indents, and tables get
+//! aligned columns that fit.
 
-use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::text::sanitize;
 use crate::theme;
+use crate::ui::clip;
+use crate::ui::wrap::wrap_hanging;
 
-/// Renders `markdown` into lines. Never fails: anything pulldown-cmark
-/// does not turn into structure comes out as text.
-pub fn render(markdown: &str) -> Vec<Line<'static>> {
+/// The widest a rule is drawn.
+const RULE: usize = 24;
+/// Table columns are not narrowed below this (unless nothing else fits).
+const MIN_COLUMN: usize = 3;
+/// Between table columns.
+const COLUMN_SEP: &str = " │ ";
+
+/// Renders `markdown` into rows at most `width` cells wide. Never fails:
+/// anything pulldown-cmark does not turn into structure comes out as text.
+pub fn render(markdown: &str, width: usize) -> Vec<Line<'static>> {
     let clean = sanitize(markdown);
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    let mut renderer = Renderer::default();
+    let mut renderer = Renderer {
+        width: width.max(1),
+        ..Renderer::default()
+    };
     for event in Parser::new_ext(&clean, options) {
         renderer.event(event);
     }
@@ -26,10 +39,21 @@ pub fn render(markdown: &str) -> Vec<Line<'static>> {
 struct List {
     /// The next number of an ordered list.
     next: Option<u64>,
+    /// Width of the current item's marker: its text is indented by it.
+    marker_width: usize,
+}
+
+/// A table being read: its rows of cells (the head first).
+#[derive(Default)]
+struct Table {
+    aligns: Vec<Alignment>,
+    rows: Vec<Vec<Vec<Span<'static>>>>,
+    head_rows: usize,
 }
 
 #[derive(Default)]
 struct Renderer {
+    width: usize,
     lines: Vec<Line<'static>>,
     spans: Vec<Span<'static>>,
     styles: Vec<Style>,
@@ -41,7 +65,11 @@ struct Renderer {
     links: Vec<String>,
     /// Cells of the table row being read.
     cells: Vec<Vec<Span<'static>>>,
-    in_table: bool,
+    table: Option<Table>,
+}
+
+fn span_width(spans: &[Span<'_>]) -> usize {
+    spans.iter().map(Span::width).sum()
 }
 
 impl Renderer {
@@ -69,33 +97,69 @@ impl Renderer {
         }
     }
 
-    /// What goes in front of a line: quote bars and the list indent or
-    /// marker.
-    fn prefix(&mut self) -> Vec<Span<'static>> {
-        let mut prefix = Vec::new();
+    /// Quote bars and the indent of the enclosing list items.
+    fn indent(&self) -> Vec<Span<'static>> {
+        let mut spans = Vec::new();
         if self.quotes > 0 {
-            prefix.push(Span::styled("│ ".repeat(self.quotes), theme::dim()));
+            spans.push(Span::styled("│ ".repeat(self.quotes), theme::dim()));
         }
-        let depth = self.lists.len();
-        if depth > 0 {
-            let indent = "  ".repeat(depth - 1);
+        let outer: usize = self
+            .lists
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|l| l.marker_width)
+            .sum();
+        if outer > 0 {
+            spans.push(Span::raw(" ".repeat(outer)));
+        }
+        spans
+    }
+
+    /// What goes in front of a line (quote bars, the list marker or the
+    /// indent of the item's text) and in front of its continuation rows.
+    fn prefix(&mut self) -> (Vec<Span<'static>>, Vec<Span<'static>>) {
+        let mut first = self.indent();
+        let mut hang = first.clone();
+        if let Some(list) = self.lists.last() {
+            let pad = " ".repeat(list.marker_width);
             match self.marker.take() {
-                Some(marker) => {
-                    prefix.push(Span::styled(format!("{indent}{marker}"), theme::dim()))
-                }
-                None => prefix.push(Span::raw(format!("{indent}  "))),
+                Some(marker) => first.push(Span::styled(marker, theme::dim())),
+                None => first.push(Span::raw(pad.clone())),
             }
+            hang.push(Span::raw(pad));
         }
-        prefix
+        if self.code {
+            hang.push(Span::raw("  "));
+        }
+        (first, hang)
     }
 
     fn flush(&mut self) {
         if self.spans.is_empty() && self.marker.is_none() {
             return;
         }
-        let mut spans = self.prefix();
+        let (mut spans, hang) = self.prefix();
         spans.append(&mut self.spans);
-        self.lines.push(Line::from(spans));
+        let line = Line::from(spans);
+        self.lines.extend(wrap_hanging(&line, self.width, &hang));
+    }
+
+    /// The indent of a block inside the current list item or quote.
+    fn block_indent(&self) -> Vec<Span<'static>> {
+        let mut spans = self.indent();
+        if let Some(list) = self.lists.last() {
+            spans.push(Span::raw(" ".repeat(list.marker_width)));
+        }
+        spans
+    }
+
+    /// A line that is not wrapped (rules, table rows): the indent, then
+    /// `spans`, cut to the width.
+    fn push_unwrapped(&mut self, spans: Vec<Span<'static>>) {
+        let mut line = self.block_indent();
+        line.extend(spans);
+        self.lines.push(clip(Line::from(line), self.width));
     }
 
     /// A blank line between blocks, never two, never at the top.
@@ -134,7 +198,8 @@ impl Renderer {
             Event::HardBreak => self.flush(),
             Event::Rule => {
                 self.gap();
-                self.lines.push(Line::styled("─".repeat(24), theme::dim()));
+                let rule = "─".repeat(RULE.min(self.width));
+                self.push_unwrapped(vec![Span::styled(rule, theme::dim())]);
             }
             Event::TaskListMarker(done) => {
                 let style = self.style();
@@ -183,22 +248,13 @@ impl Renderer {
             Tag::Paragraph if self.marker.is_none() => self.gap(),
             Tag::Heading { level, .. } => {
                 self.gap();
+                // Levels show by style, never by literal hashes.
                 let style = match level {
                     HeadingLevel::H1 => theme::heading().add_modifier(Modifier::UNDERLINED),
-                    _ => theme::heading(),
+                    HeadingLevel::H2 => theme::heading(),
+                    _ => theme::title(),
                 };
                 self.push_style(style);
-                let hashes = match level {
-                    HeadingLevel::H1 => 1,
-                    HeadingLevel::H2 => 2,
-                    HeadingLevel::H3 => 3,
-                    HeadingLevel::H4 => 4,
-                    HeadingLevel::H5 => 5,
-                    HeadingLevel::H6 => 6,
-                };
-                if hashes > 1 {
-                    self.text(&format!("{} ", "#".repeat(hashes)), theme::dim());
-                }
             }
             Tag::BlockQuote(_) => {
                 self.gap();
@@ -206,13 +262,13 @@ impl Renderer {
             }
             Tag::CodeBlock(kind) => {
                 self.gap();
-                self.code = true;
                 if let CodeBlockKind::Fenced(lang) = kind
                     && !lang.trim().is_empty()
                 {
                     self.text(&format!("  {}", lang.trim()), theme::dim());
                     self.flush();
                 }
+                self.code = true;
             }
             Tag::List(start) => {
                 if self.lists.is_empty() {
@@ -220,18 +276,24 @@ impl Renderer {
                 } else {
                     self.flush();
                 }
-                self.lists.push(List { next: start });
+                self.lists.push(List {
+                    next: start,
+                    marker_width: 2,
+                });
             }
             Tag::Item => {
                 self.flush();
                 let marker = match self.lists.last_mut() {
-                    Some(List { next: Some(n) }) => {
+                    Some(List { next: Some(n), .. }) => {
                         let marker = format!("{n}. ");
                         *n += 1;
                         marker
                     }
                     _ => "• ".to_string(),
                 };
+                if let Some(list) = self.lists.last_mut() {
+                    list.marker_width = crate::text::width(&marker);
+                }
                 self.marker = Some(marker);
             }
             Tag::Emphasis => self.push_style(Style::new().add_modifier(Modifier::ITALIC)),
@@ -247,9 +309,12 @@ impl Renderer {
                 self.text("[image: ", style);
                 self.push_style(Style::new());
             }
-            Tag::Table(_) => {
+            Tag::Table(aligns) => {
                 self.gap();
-                self.in_table = true;
+                self.table = Some(Table {
+                    aligns,
+                    ..Table::default()
+                });
             }
             Tag::TableHead | Tag::TableRow => self.cells.clear(),
             Tag::TableCell => {}
@@ -302,30 +367,92 @@ impl Renderer {
                 self.cells.push(cell);
             }
             TagEnd::TableHead | TagEnd::TableRow => {
-                let head = matches!(tag, TagEnd::TableHead);
                 let cells = std::mem::take(&mut self.cells);
-                for (i, mut cell) in cells.into_iter().enumerate() {
-                    if i > 0 {
-                        self.spans.push(Span::styled(" │ ", theme::dim()));
+                if let Some(table) = &mut self.table {
+                    table.rows.push(cells);
+                    if matches!(tag, TagEnd::TableHead) {
+                        table.head_rows = table.rows.len();
                     }
-                    if head {
-                        for span in &mut cell {
-                            span.style = span.style.add_modifier(Modifier::BOLD);
-                        }
-                    }
-                    self.spans.append(&mut cell);
-                }
-                self.flush();
-                if head {
-                    self.lines.push(Line::styled("─".repeat(24), theme::dim()));
                 }
             }
             TagEnd::Table => {
-                self.flush();
-                self.in_table = false;
+                if let Some(table) = self.table.take() {
+                    self.table(table);
+                }
             }
             TagEnd::FootnoteDefinition => self.flush(),
             _ => {}
+        }
+    }
+
+    /// Lays a table out: columns as wide as their widest cell, narrowed
+    /// (widest first) until the table fits, cells cut with `…`.
+    fn table(&mut self, table: Table) {
+        let columns = table.rows.iter().map(Vec::len).max().unwrap_or(0);
+        if columns == 0 {
+            return;
+        }
+        let mut widths = vec![1; columns];
+        for row in &table.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(span_width(cell));
+            }
+        }
+        let room = self.width.saturating_sub(span_width(&self.block_indent()));
+        let sep = crate::text::width(COLUMN_SEP);
+        let total = |widths: &[usize]| widths.iter().sum::<usize>() + sep * (columns - 1);
+        while total(&widths) > room {
+            let Some((widest, w)) = widths
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by_key(|(i, w)| (*w, std::cmp::Reverse(*i)))
+            else {
+                break;
+            };
+            if w <= MIN_COLUMN {
+                break;
+            }
+            widths[widest] = w - 1;
+        }
+        for (r, row) in table.rows.into_iter().enumerate() {
+            let head = r < table.head_rows;
+            let mut spans = Vec::new();
+            for (i, width) in widths.iter().copied().enumerate() {
+                if i > 0 {
+                    spans.push(Span::styled(COLUMN_SEP, theme::dim()));
+                }
+                let mut cell = row.get(i).cloned().unwrap_or_default();
+                if head {
+                    for span in &mut cell {
+                        span.style = span.style.add_modifier(Modifier::BOLD);
+                    }
+                }
+                let cell = clip(Line::from(cell), width).spans;
+                let pad = width.saturating_sub(span_width(&cell));
+                let (left, right) = match table.aligns.get(i) {
+                    Some(Alignment::Right) => (pad, 0),
+                    Some(Alignment::Center) => (pad / 2, pad - pad / 2),
+                    _ => (0, pad),
+                };
+                if left > 0 {
+                    spans.push(Span::raw(" ".repeat(left)));
+                }
+                spans.extend(cell);
+                // No trailing spaces after the last column.
+                if right > 0 && i + 1 < columns {
+                    spans.push(Span::raw(" ".repeat(right)));
+                }
+            }
+            self.push_unwrapped(spans);
+            if head && r + 1 == table.head_rows {
+                let rule = widths
+                    .iter()
+                    .map(|w| "─".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("─┼─");
+                self.push_unwrapped(vec![Span::styled(rule, theme::dim())]);
+            }
         }
     }
 
@@ -346,17 +473,32 @@ impl Renderer {
 mod tests {
     use super::*;
 
+    fn texts_at(markdown: &str, width: usize) -> Vec<String> {
+        render(markdown, width)
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    }
+
     fn texts(markdown: &str) -> Vec<String> {
-        render(markdown).iter().map(|l| l.to_string()).collect()
+        texts_at(markdown, 200)
     }
 
     #[test]
     fn paragraphs_headings_and_emphasis() {
         assert_eq!(
-            texts("# Title\n\nSome *soft*\nwrapped **text**.\n\n## Next"),
-            ["Title", "", "Some soft wrapped text.", "", "## Next"]
+            texts("# Title\n\nSome *soft*\nwrapped **text**.\n\n## Next\n\n### Third"),
+            [
+                "Title",
+                "",
+                "Some soft wrapped text.",
+                "",
+                "Next",
+                "",
+                "Third"
+            ]
         );
-        let lines = render("**bold** and *it*");
+        let lines = render("**bold** and *it*", 80);
         assert!(
             lines[0].spans[0]
                 .style
@@ -369,17 +511,58 @@ mod tests {
                 .add_modifier
                 .contains(Modifier::ITALIC)
         );
+        // Headings are styled, never shown with their hashes.
+        let heading = &render("## Steps", 80)[0];
+        assert_eq!(heading.to_string(), "Steps");
+        assert_eq!(heading.spans[0].style, theme::heading());
+    }
+
+    #[test]
+    fn headings_streamed_in_pieces_render_the_same() {
+        // The planner's answer arrives in chunks; the accumulated text is
+        // rendered, so a heading split across chunks is still a heading.
+        let whole = "Plan:\n\n## Steps\n\n1. one\n";
+        let mut text = String::new();
+        for chunk in ["Plan:\n\n#", "# St", "eps\n", "\n1. one\n"] {
+            text.push_str(chunk);
+        }
+        assert_eq!(texts(&text), texts(whole));
+        assert_eq!(texts(whole), ["Plan:", "", "Steps", "", "1. one"]);
     }
 
     #[test]
     fn lists_nest_and_number() {
         assert_eq!(
-            texts("- one\n- two\n  - inner\n\n1. first\n2. second"),
-            ["• one", "• two", "  • inner", "", "1. first", "2. second"]
+            texts("- one\n- two\n  - inner\n\n1. first\n2. second\n   - under"),
+            [
+                "• one",
+                "• two",
+                "  • inner",
+                "",
+                "1. first",
+                "2. second",
+                "   • under"
+            ]
         );
         assert_eq!(
             texts("- [x] done\n- [ ] todo"),
             ["• [x] done", "• [ ] todo"]
+        );
+    }
+
+    #[test]
+    fn wrapped_list_items_and_quotes_keep_their_indent_and_bar() {
+        assert_eq!(
+            texts_at("- the quick brown fox jumps over the dog", 16),
+            ["• the quick", "  brown fox", "  jumps over the", "  dog"]
+        );
+        assert_eq!(
+            texts_at("10. the quick brown fox", 14),
+            ["10. the quick", "    brown fox"]
+        );
+        assert_eq!(
+            texts_at("> Note: the cache must be invalidated", 16),
+            ["│ Note: the", "│ cache must be", "│ invalidated"]
         );
     }
 
@@ -402,13 +585,44 @@ mod tests {
     }
 
     #[test]
-    fn quotes_tables_rules_links() {
-        assert_eq!(texts("> quoted\n> more"), ["│ quoted more"]);
+    fn tables_align_their_columns_and_fit_the_width() {
+        let table = "| step | tier |\n|------|-----:|\n| parse | light |\n| cache | standard |";
         assert_eq!(
-            texts("| a | b |\n|---|---|\n| 1 | 2 |"),
-            ["a │ b", &"─".repeat(24), "1 │ 2"]
+            texts(table),
+            [
+                "step  │     tier",
+                "──────┼─────────",
+                "parse │    light",
+                "cache │ standard"
+            ]
         );
+        // Too wide: the widest column gives way and its cells are cut.
+        let wide = "| a | description |\n|---|---|\n| 1 | a very long description of it |";
+        let rows = texts_at(wide, 20);
+        assert_eq!(
+            rows,
+            [
+                "a │ description",
+                "──┼─────────────────",
+                "1 │ a very long des…"
+            ]
+        );
+        assert!(rows.iter().all(|r| crate::text::width(r) <= 20));
+        // Head cells are bold.
+        let lines = render(table, 80);
+        assert!(
+            lines[0].spans[0]
+                .style
+                .add_modifier
+                .contains(Modifier::BOLD)
+        );
+    }
+
+    #[test]
+    fn quotes_rules_links() {
+        assert_eq!(texts("> quoted\n> more"), ["│ quoted more"]);
         assert_eq!(texts("---"), ["─".repeat(24)]);
+        assert_eq!(texts_at("---", 10), ["─".repeat(10)]);
         assert_eq!(
             texts("[enki](https://x.dev) <https://y.dev>"),
             ["enki (https://x.dev) https://y.dev"]
@@ -419,9 +633,11 @@ mod tests {
     fn unfinished_and_hostile_input_is_text() {
         assert_eq!(texts("```\nopen fence"), ["  open fence"]);
         assert_eq!(texts("esc \u{1b}[2J here"), ["esc  here"]);
-        assert!(render("").is_empty());
-        // Deep nesting does not blow up.
+        assert!(render("", 80).is_empty());
+        // Deep nesting does not blow up, even narrow.
         let deep = "> ".repeat(200) + "x";
-        assert_eq!(render(&deep).len(), 1);
+        assert!(!render(&deep, 500).is_empty());
+        let _ = render(&deep, 3);
+        let _ = render("| a | b | c | d |\n|-|-|-|-|\n| 1 | 2 | 3 | 4 |", 1);
     }
 }

@@ -10,9 +10,46 @@ use ratatui::text::{Line, Span};
 use crate::markdown;
 use crate::text::{first_line, sanitize};
 use crate::theme;
+use crate::ui::wrap;
 
 /// Transcript lines kept per worker.
 pub const MAX_TRANSCRIPT_LINES: usize = 20_000;
+/// How far back an update looks for its tool call's line.
+const TOOL_LOOKBACK: usize = 500;
+/// The statuses of an ACP tool call.
+const TOOL_STATUSES: [&str; 4] = ["pending", "in_progress", "completed", "failed"];
+
+fn with_tool_status(title: &str, status: Option<&str>) -> String {
+    match status {
+        Some(status) => format!("{title} ({status})"),
+        None => title.to_string(),
+    }
+}
+
+/// A tool call's transcript text split into its title and status:
+/// `Edit a.rs (completed)` or `Edit a.rs completed`.
+pub fn split_tool_status(text: &str) -> (&str, Option<&str>) {
+    let text = text.trim_end();
+    if let Some(open) = text
+        .strip_suffix(')')
+        .and_then(|t| t.rfind(" (").map(|i| (t, i)))
+    {
+        let (inner, at) = open;
+        let status = &inner[at + 2..];
+        if TOOL_STATUSES.contains(&status) {
+            return (&inner[..at], Some(status));
+        }
+    }
+    if let Some((title, status)) = text.rsplit_once(' ')
+        && TOOL_STATUSES.contains(&status)
+    {
+        return (title, Some(status));
+    }
+    if TOOL_STATUSES.contains(&text) {
+        return ("", Some(text));
+    }
+    (text, None)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -20,6 +57,30 @@ pub enum EntryKind {
     Planner,
     Tool,
     Event,
+}
+
+/// A source line of a chat entry and what its wrapped rows continue with.
+#[derive(Debug, Clone)]
+struct Para {
+    line: Line<'static>,
+    hang: Vec<Span<'static>>,
+}
+
+impl Para {
+    fn plain(line: Line<'static>) -> Para {
+        Para {
+            line,
+            hang: Vec::new(),
+        }
+    }
+
+    /// A line whose continuation rows are indented under its text.
+    fn hanging(line: Line<'static>, indent: usize) -> Para {
+        Para {
+            line,
+            hang: vec![Span::raw(" ".repeat(indent))],
+        }
+    }
 }
 
 /// One thing said or done in the chat, with its rendered lines.
@@ -31,95 +92,109 @@ pub struct ChatEntry {
     pub open: bool,
     /// Whether `lines` must be rendered again from `text`.
     pub(crate) dirty: bool,
-    /// Lines in front of the rendered text (a blank line and a name).
-    header: usize,
+    /// What is shown before the planner's markdown (a blank line and a
+    /// name), or the whole entry for the other kinds.
+    paras: Vec<Para>,
+    /// The width `lines` were laid out for.
+    width: usize,
+    /// Rows laid out for `width`.
     pub lines: Vec<Line<'static>>,
 }
 
 impl ChatEntry {
+    /// An entry laid out when first drawn.
+    fn with_paras(kind: EntryKind, text: String, paras: Vec<Para>) -> ChatEntry {
+        ChatEntry {
+            kind,
+            text,
+            open: kind == EntryKind::Planner,
+            dirty: true,
+            paras,
+            width: 0,
+            lines: Vec::new(),
+        }
+    }
+
     pub(crate) fn user(text: &str) -> ChatEntry {
-        let mut lines = vec![Line::default()];
+        let mut paras = vec![Para::plain(Line::default())];
         for (i, line) in sanitize(text).lines().enumerate() {
             let mark = if i == 0 { "› " } else { "  " };
-            lines.push(Line::from(vec![
-                Span::styled(mark, theme::user()),
-                Span::styled(line.to_string(), theme::user()),
-            ]));
+            paras.push(Para::hanging(
+                Line::from(vec![
+                    Span::styled(mark, theme::user()),
+                    Span::styled(line.to_string(), theme::user()),
+                ]),
+                2,
+            ));
         }
-        ChatEntry {
-            kind: EntryKind::User,
-            text: text.to_string(),
-            open: false,
-            dirty: false,
-            header: 0,
-            lines,
-        }
+        ChatEntry::with_paras(EntryKind::User, text.to_string(), paras)
     }
 
     pub(crate) fn planner(header: bool) -> ChatEntry {
-        ChatEntry {
-            kind: EntryKind::Planner,
-            text: String::new(),
-            open: true,
-            dirty: true,
-            header: if header { 2 } else { 0 },
-            lines: if header {
-                vec![Line::default(), Line::styled("planner", theme::planner())]
-            } else {
-                Vec::new()
-            },
-        }
+        let paras = if header {
+            vec![
+                Para::plain(Line::default()),
+                Para::plain(Line::styled("planner", theme::planner())),
+            ]
+        } else {
+            Vec::new()
+        };
+        ChatEntry::with_paras(EntryKind::Planner, String::new(), paras)
     }
 
     pub(crate) fn tool(title: &str) -> ChatEntry {
-        ChatEntry {
-            kind: EntryKind::Tool,
-            text: title.to_string(),
-            open: false,
-            dirty: false,
-            header: 0,
-            lines: vec![Line::from(vec![
-                Span::styled("  ⚙ ", theme::dim()),
-                Span::styled(first_line(&sanitize(title)).to_string(), theme::dim()),
-            ])],
-        }
+        let line = Line::from(vec![
+            Span::styled("  ⚙ ", theme::dim()),
+            Span::styled(first_line(&sanitize(title)).to_string(), theme::dim()),
+        ]);
+        ChatEntry::with_paras(
+            EntryKind::Tool,
+            title.to_string(),
+            vec![Para::hanging(line, 4)],
+        )
     }
 
     pub(crate) fn event(mark: &str, text: &str, style: Style) -> ChatEntry {
         let clean = sanitize(text);
-        let lines = clean
+        let indent = crate::text::width(mark) + 1;
+        let paras = clean
             .lines()
             .enumerate()
             .map(|(i, line)| {
                 let mark = if i == 0 {
                     format!("{mark} ")
                 } else {
-                    "  ".to_string()
+                    " ".repeat(indent)
                 };
-                Line::from(vec![
-                    Span::styled(mark, style),
-                    Span::styled(line.to_string(), style),
-                ])
+                Para::hanging(
+                    Line::from(vec![
+                        Span::styled(mark, style),
+                        Span::styled(line.to_string(), style),
+                    ]),
+                    indent,
+                )
             })
             .collect();
-        ChatEntry {
-            kind: EntryKind::Event,
-            text: clean,
-            open: false,
-            dirty: false,
-            header: 0,
-            lines,
-        }
+        ChatEntry::with_paras(EntryKind::Event, clean, paras)
     }
 
-    /// Renders streamed planner markdown again after it changed.
-    pub(crate) fn refresh(&mut self) {
-        if !self.dirty {
+    /// Lays the entry out for `width` columns when that changed or its
+    /// streamed markdown did.
+    pub(crate) fn layout(&mut self, width: usize) {
+        let width = width.max(1);
+        if !self.dirty && self.width == width {
             return;
         }
         self.dirty = false;
-        self.lines.truncate(self.header);
-        self.lines.extend(markdown::render(&self.text));
+        self.width = width;
+        self.lines.clear();
+        for para in &self.paras {
+            self.lines
+                .extend(wrap::wrap_hanging(&para.line, width, &para.hang));
+        }
+        if self.kind == EntryKind::Planner {
+            self.lines.extend(markdown::render(&self.text, width));
+        }
     }
 }
 
@@ -166,9 +241,14 @@ impl Transcript {
     }
 
     /// Adds an entry: message and thought chunks continue the line being
-    /// streamed; other kinds are whole entries.
+    /// streamed; an update of a tool call changes the status on that
+    /// call's line; other kinds are whole entries.
     pub fn append(&mut self, kind: &str, text: &str) {
         let text = sanitize(text);
+        if kind == "tool_update" {
+            self.update_tool(&text);
+            return;
+        }
         let streamed = matches!(kind, "message" | "thought");
         let continues = streamed && self.open && self.lines.back().is_some_and(|l| l.kind == kind);
         let mut pieces = text.split('\n');
@@ -185,6 +265,39 @@ impl Transcript {
         self.open = streamed;
     }
 
+    /// `title (status)` of an update onto the latest line of the call with
+    /// that title (`old → new (status)` also renames it); a call never
+    /// seen gets a line of its own.
+    fn update_tool(&mut self, text: &str) {
+        let (title, status) = split_tool_status(first_line(text));
+        let (find, shown) = match title.split_once(" → ") {
+            Some((old, new)) if self.tool_line(old).is_some() => (old, new),
+            _ => (title, title),
+        };
+        match self.tool_line(find) {
+            Some(at) => {
+                let line = &mut self.lines[at];
+                let text = with_tool_status(shown, status.or(split_tool_status(&line.text).1));
+                line.text = text;
+            }
+            None => {
+                self.open = false;
+                self.push_line("tool", &with_tool_status(shown, status));
+            }
+        }
+    }
+
+    /// The index of the latest line of the tool call titled `title`.
+    fn tool_line(&self, title: &str) -> Option<usize> {
+        let len = self.lines.len();
+        self.lines
+            .iter()
+            .rev()
+            .take(TOOL_LOOKBACK)
+            .position(|l| l.kind == "tool" && split_tool_status(&l.text).0 == title)
+            .map(|back| len - 1 - back)
+    }
+
     /// Ends any streamed line (a new attempt starts).
     pub fn separator(&mut self, text: &str) {
         self.open = false;
@@ -197,6 +310,7 @@ impl Transcript {
             let (mark, style) = match line.kind.as_str() {
                 "message" => ("", Style::new()),
                 "thought" => ("", theme::dim()),
+                "tool" if split_tool_status(&line.text).1 == Some("failed") => ("⚙ ", theme::bad()),
                 "tool" | "tool_update" => ("⚙ ", theme::info()),
                 "plan" => ("☰ ", theme::warn()),
                 "permission" => ("⚿ ", theme::warn()),

@@ -84,12 +84,25 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                     worker.ended_ms.get_or_insert(now);
                 }
             }
-            let why = reason.map(|r| format!(" — {r}")).unwrap_or_default();
+            let reason_was_merged = reason.as_deref() == Some("merged");
+            // "cancelled — cancelled" says nothing more.
+            let why = reason
+                .filter(|r| !r.trim().is_empty() && !r.trim().eq_ignore_ascii_case(&status))
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
             let style = theme::status(&status);
-            if matches!(
-                status.as_str(),
-                "done" | "failed" | "blocked" | "cancelled" | "paused"
-            ) {
+            let execution = app.tasks.get(&task).map(|t| t.execution.clone());
+            let echo = execution
+                .is_some_and(|x| app.expected_status(&x, Some(&step), &status));
+            // "done — merged" follows the merge's own line.
+            let merged = status == "done" && reason_was_merged;
+            if !echo
+                && !merged
+                && matches!(
+                    status.as_str(),
+                    "done" | "failed" | "blocked" | "cancelled" | "paused"
+                )
+            {
                 app.event(
                     theme::status_mark(&status),
                     &format!("[{step}] {title}: {status}{why}"),
@@ -165,13 +178,16 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                 };
                 worker.ended_ms = Some(now);
             }
-            let (step, _) = app.label(&task);
-            let next = if will_retry { "; retrying" } else { "" };
-            app.event(
-                "✘",
-                &format!("[{step}] attempt failed: {error}{next}"),
-                theme::bad(),
-            );
+            // A last failure is told by the task's `failed` status, with
+            // the same error; only a failure that is retried gets a line.
+            if will_retry {
+                let (step, _) = app.label(&task);
+                app.event(
+                    "✘",
+                    &format!("[{step}] attempt failed: {error}; retrying"),
+                    theme::bad(),
+                );
+            }
         }
         Progress::MergeQueued { .. } => {}
         Progress::MergeLanded { task, commit } => {
@@ -209,20 +225,22 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             title,
             status,
         } => {
-            let terminal = matches!(status.as_str(), "done" | "failed" | "cancelled");
-            app.event(
-                theme::status_mark(&status),
-                &format!(
-                    "execution \"{title}\" ({}) is {status}",
-                    short(&execution)
-                ),
-                theme::status(&status),
-            );
-            if terminal {
-                effects.push(Effect::Notify {
-                    title: format!("enki: execution {status}"),
-                    body: title,
-                });
+            // The user's own /pause, /resume or /cancel was already
+            // reported by its result.
+            if !app.expected_status(&execution, None, &status) {
+                let terminal = matches!(status.as_str(), "done" | "failed" | "cancelled");
+                app.event(
+                    theme::status_mark(&status),
+                    &format!("execution \"{title}\" ({}) {status}", short(&execution)),
+                    theme::status(&status),
+                );
+                if terminal {
+                    effects.push(Effect::Notify {
+                        title: format!("enki: execution {status}"),
+                        body: title,
+                        urgent: false,
+                    });
+                }
             }
         }
         Progress::Checkpoint { execution, task } => {
@@ -245,11 +263,17 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             }
         }
         Progress::Mail { from, to, subject } => {
-            app.event("✉", &format!("{from} → {to}: {subject}"), theme::info());
+            let (sender, recipient) = (app.address(&from), app.address(&to));
+            app.event(
+                "✉",
+                &format!("{sender} → {recipient}: {subject}"),
+                theme::info(),
+            );
             if to == "user" {
                 effects.push(Effect::Notify {
-                    title: format!("enki: mail from {from}"),
+                    title: format!("enki: mail from {sender}"),
                     body: subject,
+                    urgent: false,
                 });
             }
         }

@@ -240,7 +240,11 @@ impl Loop {
                     .map_err(|e| format!("cannot draw: {e}"))?;
             }
             let live = self.app.running_workers() > 0 || self.app.quit == QuitState::Stopping;
-            let wait = if live { LIVE_TICK } else { IDLE_TICK };
+            let mut wait = if live { LIVE_TICK } else { IDLE_TICK };
+            // Held desktop notifications go out when due.
+            if let Some(due) = self.notifier.due() {
+                wait = wait.min(due.saturating_duration_since(Instant::now()));
+            }
             let first = match rx.recv_timeout(wait) {
                 Ok(msg) => msg,
                 Err(RecvTimeoutError::Timeout) => Msg::Tick(self.now_ms()),
@@ -250,6 +254,7 @@ impl Loop {
             for msg in rx.try_iter().take(MAX_BATCH) {
                 exit |= self.handle(tui, msg);
             }
+            self.notifier.flush();
             if exit {
                 return Ok(());
             }
@@ -272,9 +277,13 @@ impl Loop {
                     let _ = self.store.send(request);
                 }
                 Effect::Answer(id, decision) => self.ask.answer(id, decision),
-                Effect::Notify { title, body } => {
-                    self.notifier.notify(tui.backend_mut(), &title, &body)
-                }
+                Effect::Notify {
+                    title,
+                    body,
+                    urgent,
+                } => self
+                    .notifier
+                    .notify(tui.backend_mut(), &title, &body, urgent),
                 Effect::RefreshFiles => spawn_file_list(self.root.clone(), self.ui_tx.clone()),
                 Effect::Shutdown => {
                     if self.control.send(Control::Shutdown).is_err() {

@@ -98,6 +98,52 @@ pub fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
+/// Characters of a ULID (Crockford base 32, taken loosely).
+fn is_ulid_char(c: u8) -> bool {
+    c.is_ascii_digit() || c.is_ascii_uppercase()
+}
+
+/// The kinds of enki ids.
+const ID_PREFIXES: [&str; 5] = ["task", "exec", "msg", "mr", "sess"];
+
+/// Replaces every full enki id in `text` (`task-01J…`, `exec-01J…`: a
+/// kind, a dash and a 26-character ULID) with `with(id)`.
+pub fn replace_ids(text: &str, mut with: impl FnMut(&str) -> String) -> String {
+    const ULID: usize = 26;
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if !starts_word || !bytes[i].is_ascii_lowercase() {
+            i += 1;
+            continue;
+        }
+        let prefix_end = i + bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        let ulid_start = prefix_end + 1;
+        let end = ulid_start + ULID;
+        let is_id = ID_PREFIXES.contains(&&text[i..prefix_end])
+            && bytes.get(prefix_end) == Some(&b'-')
+            && end <= bytes.len()
+            && bytes[ulid_start..end].iter().all(|b| is_ulid_char(*b))
+            && bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
+        if is_id {
+            out.push_str(&text[copied..i]);
+            out.push_str(&with(&text[i..end]));
+            copied = end;
+            i = end;
+        } else {
+            i = prefix_end;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// `mm:ss`, or `h:mm:ss` past an hour.
 pub fn elapsed(ms: u64) -> String {
     let secs = ms / 1000;
@@ -123,6 +169,24 @@ mod tests {
         assert_eq!(sanitize("bell\u{7}"), "bell");
         assert_eq!(sanitize("trailing\u{1b}"), "trailing");
         assert_eq!(sanitize("ünïcødé ✔"), "ünïcødé ✔");
+    }
+
+    #[test]
+    fn ids_are_found_whole_and_only_whole() {
+        let task = format!("task-01JAPI{}", "0".repeat(20));
+        let exec = format!("exec-01JX{}", "0".repeat(22));
+        let text = format!("step 'api' ({task}) of {exec}, task-01SHORT, x{task}, {task}0");
+        let found = std::cell::RefCell::new(Vec::new());
+        let out = replace_ids(&text, |id| {
+            found.borrow_mut().push(id.to_string());
+            "<id>".into()
+        });
+        assert_eq!(found.into_inner(), [task.clone(), exec]);
+        assert_eq!(
+            out,
+            format!("step 'api' (<id>) of <id>, task-01SHORT, x{task}, {task}0")
+        );
+        assert_eq!(replace_ids("ünï task-", |_| String::new()), "ünï task-");
     }
 
     #[test]

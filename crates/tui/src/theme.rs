@@ -22,6 +22,11 @@ pub fn selected() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 
+/// The chosen row of a pane that does not have the focus.
+pub fn chosen() -> Style {
+    Style::new().add_modifier(Modifier::UNDERLINED)
+}
+
 pub fn user() -> Style {
     Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
 }

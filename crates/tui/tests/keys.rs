@@ -12,6 +12,11 @@ use enki_tui::app::{
 use enki_tui::input::Target;
 use ratatui::crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
+fn screen_areas(app: &App) -> enki_tui::ui::layout::Areas {
+    let (w, h) = app.size;
+    enki_tui::ui::layout::areas(ratatui::layout::Rect::new(0, 0, w, h), app)
+}
+
 fn submit(app: &mut App, text: &str) -> Vec<Effect> {
     type_text(app, text);
     key(app, KeyCode::Enter)
@@ -336,6 +341,51 @@ fn page_keys_and_the_wheel_scroll_the_chat() {
 }
 
 #[test]
+fn a_click_on_a_row_selects_it() {
+    let mut app = busy_app();
+    let click = |app: &mut App, column, row| {
+        update(
+            app,
+            Msg::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            }),
+        )
+    };
+    let areas = screen_areas(&app);
+    let (workers, tasks) = (areas.workers, areas.tasks);
+    let x = workers.x + 5;
+    // Two rows per worker below the border: api, docs, tests.
+    click(&mut app, x, workers.y + 5);
+    assert_eq!(app.focus, Focus::Workers);
+    assert_eq!(
+        app.selected.worker.as_deref(),
+        Some(task_id("tests").as_str())
+    );
+    click(&mut app, x, workers.y + 4);
+    assert_eq!(
+        app.selected.worker.as_deref(),
+        Some(task_id("docs").as_str())
+    );
+    // Tasks: the execution, then design, api...
+    click(&mut app, x, tasks.y + 3);
+    assert_eq!(app.focus, Focus::Tasks);
+    assert_eq!(app.selected.task, Some(format!("t:{}", task_id("api"))));
+    // A click on the border selects nothing new.
+    click(&mut app, x, tasks.y);
+    assert_eq!(app.selected.task, Some(format!("t:{}", task_id("api"))));
+    // Enter opens what was clicked.
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        [Effect::Store(StoreRequest::Fetch(Fetch::Task(task_id(
+            "api"
+        ))))]
+    );
+}
+
+#[test]
 fn ctrl_c_asks_while_workers_run_then_stops_them() {
     let mut app = busy_app();
     let ctrl_c = |app: &mut App| key_with(app, KeyCode::Char('c'), KeyModifiers::CONTROL);
@@ -370,37 +420,140 @@ fn ctrl_c_with_nothing_running_stops_at_once_and_quit_works_too() {
     assert_eq!(submit(&mut app, "/quit"), [Effect::Shutdown]);
 }
 
+fn answers(effects: &[Effect]) -> Vec<(u64, PermissionDecision)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Answer(id, decision) => Some((*id, *decision)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn chat_texts(app: &App) -> Vec<String> {
+    app.chat.iter().map(|e| e.text.clone()).collect()
+}
+
+fn ask_with_id(id: u64) -> Msg {
+    let mut ask = permission_ask();
+    ask.id = id;
+    Msg::Permission(ask)
+}
+
 #[test]
-fn permission_prompts_are_answered_in_order_and_withdrawn_when_gone() {
+fn typing_while_a_permission_request_waits_never_answers_it() {
     let mut app = busy_app();
     let effects = update(&mut app, Msg::Permission(permission_ask()));
-    assert!(matches!(effects.as_slice(), [Effect::Notify { .. }]));
-    let mut second = permission_ask();
-    second.id = 8;
-    update(&mut app, Msg::Permission(second));
-    let mut third = permission_ask();
-    third.id = 9;
-    update(&mut app, Msg::Permission(third));
-    // Typing does not leak into the message while a prompt is up.
-    assert!(key(&mut app, KeyCode::Char('x')).is_empty());
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Notify { urgent: true, .. }]
+    ));
+    assert!(!app.prompt_open);
+    // "add", "yes", "no": every letter goes to the message box.
+    let effects = type_text(&mut app, "add yes no A");
+    assert!(answers(&effects).is_empty(), "{effects:?}");
+    assert_eq!(app.input.text(), "add yes no A");
+    assert_eq!(app.permissions.len(), 1);
+    // Scrolling, Tab and PageUp go on working.
+    key(&mut app, KeyCode::PageUp);
+    assert!(app.scroll > 0);
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Main);
+    key(&mut app, KeyCode::BackTab);
+    // Esc without the prompt open answers nothing either.
+    assert!(answers(&key(&mut app, KeyCode::Esc)).is_empty());
+    // Enter sends the message, not an answer.
+    let effects = key(&mut app, KeyCode::Enter);
+    assert_eq!(effects, [Effect::Planner("add yes no A".into())]);
+    assert_eq!(app.permissions.len(), 1);
+}
+
+#[test]
+fn the_prompt_opens_with_f2_answers_with_its_keys_and_records_the_answer() {
+    let mut app = busy_app();
+    update(&mut app, ask_with_id(7));
+    update(&mut app, ask_with_id(8));
+    update(&mut app, ask_with_id(9));
+    key(&mut app, KeyCode::F(2));
+    assert!(app.prompt_open);
+    // Keys the prompt does not show do nothing, and type nothing.
+    for c in ['a', 'd', 'x'] {
+        assert!(key(&mut app, KeyCode::Char(c)).is_empty());
+    }
+    assert_eq!(app.input.text(), "");
     assert_eq!(
-        key(&mut app, KeyCode::Char('y')),
-        [Effect::Answer(7, PermissionDecision::AllowOnce)]
+        answers(&key(&mut app, KeyCode::Char('y'))),
+        [(7, PermissionDecision::AllowOnce)]
     );
+    assert!(
+        chat_texts(&app).contains(&"[api] allowed once: Run cargo test --workspace".to_string()),
+        "{:?}",
+        chat_texts(&app)
+    );
+    // The prompt stays open for the next request; one withdrawn meanwhile
+    // is said so in the chat.
+    assert!(app.prompt_open);
     update(&mut app, Msg::PermissionGone(8));
+    assert!(chat_texts(&app).iter().any(|t| t.contains("withdrawn")));
     assert_eq!(
-        key(&mut app, KeyCode::Char('A')),
-        [Effect::Answer(9, PermissionDecision::AllowAlways)]
+        answers(&key(&mut app, KeyCode::Char('A'))),
+        [(9, PermissionDecision::AllowAlways)]
+    );
+    assert!(
+        chat_texts(&app).contains(&"[api] allowed always: Run cargo test --workspace".to_string())
     );
     assert!(app.permissions.is_empty());
-    assert_eq!(app.input.text(), "");
-    let mut fourth = permission_ask();
-    fourth.id = 10;
-    update(&mut app, Msg::Permission(fourth));
+    assert!(!app.prompt_open);
+    // Nothing waits: F2 and y are ordinary keys again.
+    assert!(answers(&key(&mut app, KeyCode::F(2))).is_empty());
+    assert!(!app.prompt_open);
+}
+
+#[test]
+fn esc_defers_the_prompt_and_the_request_keeps_waiting() {
+    let mut app = busy_app();
+    update(&mut app, ask_with_id(10));
+    key(&mut app, KeyCode::F(2));
+    assert!(answers(&key(&mut app, KeyCode::Esc)).is_empty());
+    assert!(!app.prompt_open);
+    assert_eq!(app.permissions.len(), 1);
+    // Still reachable: Ctrl-P opens it again; n denies.
+    key_with(&mut app, KeyCode::Char('p'), KeyModifiers::CONTROL);
+    assert!(app.prompt_open);
     assert_eq!(
-        key(&mut app, KeyCode::Esc),
-        [Effect::Answer(10, PermissionDecision::RejectOnce)]
+        answers(&key(&mut app, KeyCode::Char('n'))),
+        [(10, PermissionDecision::RejectOnce)]
     );
+    assert!(chat_texts(&app).contains(&"[api] denied: Run cargo test --workspace".to_string()));
+    // A request of the planner has no step.
+    let mut ask = permission_ask();
+    ask.id = 11;
+    ask.task = None;
+    update(&mut app, Msg::Permission(ask));
+    key(&mut app, KeyCode::F(2));
+    key(&mut app, KeyCode::Char('y'));
+    assert!(
+        chat_texts(&app).contains(&"planner allowed once: Run cargo test --workspace".to_string())
+    );
+}
+
+#[test]
+fn a_click_on_the_permission_bar_opens_the_prompt() {
+    let mut app = busy_app();
+    update(&mut app, ask_with_id(12));
+    let bar = screen_areas(&app).permission;
+    assert_eq!(bar.height, 1);
+    update(
+        &mut app,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 10,
+            row: bar.y,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+    assert!(app.prompt_open);
 }
 
 #[test]
@@ -466,10 +619,64 @@ fn commands_without_ids_act_on_the_selected_task() {
             execution: Some(EXEC.into())
         }]
     );
+    // The selected row is a task: the step is filled in.
+    for (command, op) in [
+        ("/pause", Op::Pause as fn(Target) -> Op),
+        ("/resume", Op::Resume),
+        ("/cancel", Op::Cancel),
+    ] {
+        assert_eq!(
+            store_ops(&submit(&mut app, command)),
+            [op(Target {
+                execution: Some(EXEC.into()),
+                step: Some("docs".into())
+            })],
+            "{command}"
+        );
+    }
+    // The execution's row selected: the whole execution.
+    app.selected.task = Some(format!("x:{EXEC}"));
     assert_eq!(
-        store_ops(&submit(&mut app, "/pause")),
+        store_ops(&submit(&mut app, "/cancel")),
+        [Op::Cancel(Target {
+            execution: Some(EXEC.into()),
+            step: None
+        })]
+    );
+}
+
+#[test]
+fn a_bare_step_id_means_that_step_of_the_execution_in_view() {
+    let mut app = busy_app();
+    assert_eq!(
+        store_ops(&submit(&mut app, "/cancel docs")),
+        [Op::Cancel(Target {
+            execution: Some(EXEC.into()),
+            step: Some("docs".into())
+        })]
+    );
+    // A task id works too.
+    assert_eq!(
+        store_ops(&submit(&mut app, &format!("/pause {}", task_id("api")))),
         [Op::Pause(Target {
             execution: Some(EXEC.into()),
+            step: Some("api".into())
+        })]
+    );
+    // An execution id (or prefix) stays an execution.
+    assert_eq!(
+        store_ops(&submit(&mut app, "/pause exec-01J")),
+        [Op::Pause(Target {
+            execution: Some("exec-01J".into()),
+            step: None
+        })]
+    );
+    // A word that names no step is passed on as given (the store says
+    // what is wrong with it).
+    assert_eq!(
+        store_ops(&submit(&mut app, "/resume nope")),
+        [Op::Resume(Target {
+            execution: Some("nope".into()),
             step: None
         })]
     );

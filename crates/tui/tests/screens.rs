@@ -115,7 +115,7 @@ fn empty_panes() {
 #[test]
 fn status_line_and_footer() {
     let mut app = busy_app();
-    app.permissions.push_back(permission_ask());
+    update(&mut app, Msg::Permission(permission_ask()));
     let mut terminal = draw_pane(&mut app, 120, 2, |f, a, app| {
         let [status, footer] =
             ratatui::layout::Layout::vertical([ratatui::layout::Constraint::Length(1); 2]).areas(a);
@@ -166,12 +166,72 @@ fn help_overlay() {
 
 #[test]
 fn permission_prompt() {
+    // Opened with F2: the prompt, its keys in the footer, the queue.
     let mut app = busy_app();
     update(&mut app, Msg::Permission(permission_ask()));
     let mut second = permission_ask();
     second.id = 8;
     update(&mut app, Msg::Permission(second));
+    key(&mut app, KeyCode::F(2));
     assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn permission_waiting() {
+    // Not opened: a bar above the message box, typing goes on.
+    let mut app = busy_app();
+    update(&mut app, Msg::Permission(permission_ask()));
+    type_text(&mut app, "add a test");
+    assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn markdown_table_narrow() {
+    let mut app = App::new();
+    let markdown = concat!(
+        "| step | tier | what it does |\n",
+        "|:-----|:----:|-------------:|\n",
+        "| parse | light | splits the path into segments |\n",
+        "| cache | standard | keeps the table |\n",
+        "\n",
+        "- a list item long enough to wrap onto a second row\n",
+        "  1. nested and numbered, also long enough to wrap\n",
+        "\n",
+        "> a quote long enough to wrap onto a second row keeps its bar",
+    );
+    update(
+        &mut app,
+        Msg::Progress(Progress::PlannerText {
+            text: markdown.into(),
+        }),
+    );
+    assert_snapshot!(draw_pane(&mut app, 42, 20, ui::chat::draw).backend());
+}
+
+#[test]
+fn worker_transcript_untitled_updates() {
+    // Tool call updates without a title (worker.rs names them by the
+    // call's remembered title) change the call's line in place.
+    let mut app = busy_app();
+    for (kind, text) in [
+        ("tool_update", "Edit src/routes/hello.rs (completed)"),
+        ("tool", "enki_worker_report (in_progress)"),
+        ("tool_update", "enki_worker_report (completed)"),
+        ("tool", "Terminal (pending)"),
+        ("tool_update", "Terminal → cargo test (in_progress)"),
+        ("tool_update", "cargo test (failed)"),
+    ] {
+        update(
+            &mut app,
+            Msg::Progress(Progress::WorkerTranscript {
+                task: task_id("api"),
+                kind: kind.into(),
+                text: text.into(),
+            }),
+        );
+    }
+    app.view = View::Transcript(task_id("api"));
+    assert_snapshot!(draw_pane(&mut app, 70, 12, ui::chat::draw).backend());
 }
 
 #[test]
@@ -237,7 +297,10 @@ fn every_size_draws_without_panicking() {
             Some(Overlay::ConfirmQuit),
         ] {
             app.overlay = overlay;
-            let _ = draw(&mut app, w, h);
+            for open in [false, true] {
+                app.prompt_open = open;
+                let _ = draw(&mut app, w, h);
+            }
         }
         app.view = View::Transcript(task_id("api"));
         let _ = draw(&mut app, w, h);

@@ -4,8 +4,8 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
 
 use super::wrap::{self, tail};
 use super::{pane_block, title};
@@ -20,6 +20,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     let focused = app.focus == Focus::Main;
     let inner_width = usize::from(area.width.saturating_sub(2));
     let height = usize::from(area.height.saturating_sub(2));
+    app.layout_chat(inner_width);
     let (heading, rows, scroll) = match &app.view {
         View::Chat => {
             let lines = app.chat.iter().flat_map(|e| e.lines.iter()).cloned();
@@ -68,18 +69,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     let block = pane_block(heading, focused);
     let empty = rows.is_empty() && matches!(app.view, View::Chat);
     let paragraph = if empty {
-        Paragraph::new(vec![
-            Line::default(),
-            Line::styled(
-                "  Type a request for the planner and press Enter.",
-                theme::dim(),
-            ),
-            Line::styled(
-                "  @ completes file names, / starts a command, ? shows every key.",
-                theme::dim(),
-            ),
-        ])
-        .wrap(Wrap { trim: false })
+        let indent = [Span::raw("  ")];
+        let hint = [
+            "  Type a request for the planner and press Enter.",
+            "  @ completes file names, / starts a command, ? shows every key.",
+        ];
+        let mut lines = vec![Line::default()];
+        for text in hint {
+            let line = Line::styled(text, theme::dim());
+            lines.extend(wrap::wrap_hanging(&line, inner_width, &indent));
+        }
+        Paragraph::new(lines)
     } else {
         Paragraph::new(rows)
     };

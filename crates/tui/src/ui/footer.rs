@@ -6,14 +6,51 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::clip;
-use crate::app::{App, Focus, View};
+use crate::app::{App, Focus, Overlay, View};
 use crate::theme;
 
+/// The keys that work now: those of what is open on top, else those of
+/// the focused pane.
 fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
-    if app.input.completion.is_some() && app.focus == Focus::Input {
-        return vec![("Tab", "insert"), ("↑↓", "choose"), ("Esc", "close")];
+    match &app.overlay {
+        Some(Overlay::ConfirmQuit) => {
+            return vec![
+                ("y", "stop and quit"),
+                ("n", "keep working"),
+                ("Ctrl-C", "quit now"),
+            ];
+        }
+        _ if app.prompt_open && !app.permissions.is_empty() => {
+            return vec![
+                ("y", "allow once"),
+                ("A", "allow always"),
+                ("n", "deny"),
+                ("Esc", "answer later"),
+            ];
+        }
+        Some(Overlay::Help { .. } | Overlay::Text { .. }) => {
+            let mut hints = vec![
+                ("↑↓", "scroll"),
+                ("PgUp/PgDn", "page"),
+                ("Home", "top"),
+                ("Esc", "close"),
+            ];
+            if !app.permissions.is_empty() {
+                hints.push(("F2", "answer permission"));
+            }
+            return hints;
+        }
+        None => {}
     }
-    let mut hints = match app.focus {
+    let mut hints = Vec::new();
+    if !app.permissions.is_empty() {
+        hints.push(("F2", "answer permission"));
+    }
+    if app.input.completion.is_some() && app.focus == Focus::Input {
+        hints.extend([("Tab", "insert"), ("↑↓", "choose"), ("Esc", "close")]);
+        return hints;
+    }
+    hints.extend(match app.focus {
         Focus::Input => vec![
             ("Enter", "send"),
             ("Alt-Enter", "newline"),
@@ -25,7 +62,7 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         Focus::Workers => vec![("↑↓", "select"), ("Enter", "transcript")],
         Focus::Tasks => vec![("↑↓", "select"), ("Enter", "details"), ("/retry", "")],
         Focus::Merges | Focus::Mail => vec![("↑↓", "select"), ("Enter", "open")],
-    };
+    });
     if matches!(app.view, View::Transcript(_)) {
         hints.push(("Esc", "chat"));
     }

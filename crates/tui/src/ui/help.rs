@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Paragraph};
 
 use super::clip;
 use super::layout::centered;
@@ -27,9 +27,10 @@ const KEYS: &[(&str, &str)] = &[
     ("Ctrl-U Ctrl-K Ctrl-W", "delete to start / to end / word"),
     ("Ctrl-L", "redraw"),
     ("Ctrl-C", "quit (asks while workers run)"),
+    ("F2, Ctrl-P", "open the waiting permission request"),
     (
-        "permission prompt",
-        "y allow once · A allow always · n deny",
+        "on the permission prompt",
+        "y allow once · A allow always · n deny · Esc later",
     ),
 ];
 
@@ -84,7 +85,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, scroll: usize) {
         .take(visible)
         .map(|l| clip(l, inner_w))
         .collect();
-    frame.render_widget(Clear, popup);
+    super::overlay::clear_around(frame, area, popup);
     frame.render_widget(
         Paragraph::new(rows).block(
             Block::bordered()

@@ -67,19 +67,42 @@ pub fn draw_completion(frame: &mut Frame<'_>, input: Rect, app: &App) {
     let Some(completion) = &app.input.completion else {
         return;
     };
+    let usage = |item: &str| -> (String, &'static str) {
+        let (args, help) = COMMANDS
+            .iter()
+            .find(|(name, _, _)| *name == item)
+            .map_or(("", ""), |(_, args, help)| (*args, *help));
+        let usage = if args.is_empty() {
+            format!("/{item}")
+        } else {
+            format!("/{item} {args}")
+        };
+        (usage, help)
+    };
+    // Descriptions line up in one column.
+    let usage_width = completion
+        .items
+        .iter()
+        .map(|item| width(&usage(item).0))
+        .max()
+        .unwrap_or(0);
     let lines: Vec<Line<'static>> = completion
         .items
         .iter()
         .map(|item| match completion.kind {
             CompletionKind::File => Line::raw(item.clone()),
             CompletionKind::Command => {
-                let (args, help) = COMMANDS
-                    .iter()
-                    .find(|(name, _, _)| name == item)
-                    .map_or(("", ""), |(_, args, help)| (*args, *help));
+                let (usage, help) = usage(item);
+                let pad = usage_width - width(&usage);
+                let (name, args) = usage.split_once(' ').unwrap_or((&usage, ""));
+                let args = if args.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {args}")
+                };
                 Line::from(vec![
-                    Span::styled(format!("/{item} "), theme::key()),
-                    Span::styled(format!("{args}  "), theme::dim()),
+                    Span::styled(name.to_string(), theme::key()),
+                    Span::styled(format!("{args}{}  ", " ".repeat(pad)), theme::dim()),
                     Span::raw(help),
                 ])
             }

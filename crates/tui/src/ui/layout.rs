@@ -43,6 +43,8 @@ pub struct Areas {
     pub merges: Rect,
     pub mail: Rect,
     pub input: Rect,
+    /// The bar that says a permission request waits (empty when none).
+    pub permission: Rect,
     pub status: Rect,
     pub footer: Rect,
 }
@@ -82,16 +84,19 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         whole: area,
         ..Areas::default()
     };
+    let bar = u16::from(!app.permissions.is_empty());
     if area.width >= FULL_MIN.0 && area.height >= FULL_MIN.1 {
         areas.mode = Some(Mode::Full);
         let input_h = input_height(app, area.width, area.height / 3);
-        let [body, input, status, footer] = Layout::vertical([
+        let [body, permission, input, status, footer] = Layout::vertical([
             Constraint::Min(6),
+            Constraint::Length(bar),
             Constraint::Length(input_h),
             Constraint::Length(1),
             Constraint::Length(1),
         ])
         .areas(area);
+        areas.permission = permission;
         let side_width = (area.width * 2 / 5).clamp(36, 72);
         let [main, side] =
             Layout::horizontal([Constraint::Min(30), Constraint::Length(side_width)]).areas(body);
@@ -114,13 +119,15 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         areas.mode = Some(Mode::Compact);
         let footer_h = u16::from(area.height >= 10);
         let input_h = input_height(app, area.width, area.height / 3);
-        let [body, input, status, footer] = Layout::vertical([
+        let [body, permission, input, status, footer] = Layout::vertical([
             Constraint::Min(3),
+            Constraint::Length(bar),
             Constraint::Length(input_h),
             Constraint::Length(1),
             Constraint::Length(footer_h),
         ])
         .areas(area);
+        areas.permission = permission;
         match app.focus {
             Focus::Workers => areas.workers = body,
             Focus::Tasks => areas.tasks = body,
@@ -153,4 +160,25 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
 /// visible in `height` rows.
 pub fn list_offset(selected: usize, span: usize, height: usize) -> usize {
     (selected + span).saturating_sub(height)
+}
+
+/// Rows each item of a list pane takes.
+pub fn span_of(pane: Focus) -> usize {
+    match pane {
+        Focus::Workers => 2,
+        _ => 1,
+    }
+}
+
+/// The item of a bordered list pane at screen row `y`, given the selected
+/// item (the pane scrolls to keep it in view, as drawn).
+pub fn item_at(pane_rect: Rect, pane: Focus, selected: usize, y: u16) -> Option<usize> {
+    let inner_y = pane_rect.y + 1;
+    let height = usize::from(pane_rect.height.saturating_sub(2));
+    if y < inner_y || usize::from(y - inner_y) >= height {
+        return None;
+    }
+    let span = span_of(pane);
+    let offset = list_offset(selected * span, span, height);
+    Some((usize::from(y - inner_y) + offset) / span)
 }

@@ -1,4 +1,6 @@
-//! Unread mail, most pressing first; Enter shows a message.
+//! Unread mail: the subject first, then who wrote to whom (workers by
+//! their step and title). Mail to the planner is listed dimmed and not
+//! counted as the user's unread mail. Enter shows a message.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -16,10 +18,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     let focused = app.focus == Focus::Mail;
     let unread = app.snapshot.unread.len();
-    let extra = if unread > 0 {
-        format!("{unread} unread")
-    } else {
-        String::new()
+    let for_user = app.unread_for_user();
+    let for_others = unread - for_user;
+    let extra = match (for_user, for_others) {
+        (0, 0) => String::new(),
+        (n, 0) => format!("{n} unread"),
+        (0, m) => format!("{m} to the planner"),
+        (n, m) => format!("{n} unread · {m} to the planner"),
     };
     let block = pane_block(title("Mail", &extra), focused);
     let inner = block.inner(area);
@@ -41,10 +46,18 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             } else {
                 theme::info()
             };
+            let subject = if m.to == "user" {
+                ratatui::style::Style::new()
+            } else {
+                theme::dim()
+            };
             Line::from(vec![
                 Span::styled("✉ ", style),
-                Span::styled(format!("{} → {}: ", m.from, m.to), theme::dim()),
-                Span::raw(m.subject.clone()),
+                Span::styled(m.subject.clone(), subject),
+                Span::styled(
+                    format!(" · {} → {}", app.address(&m.from), app.address(&m.to)),
+                    theme::dim(),
+                ),
             ])
         })
         .collect();

@@ -28,7 +28,6 @@ use layout::{Mode, areas};
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
-    app.prepare();
     let area = frame.area();
     app.size = (area.width, area.height);
     let areas = areas(area, app);
@@ -41,6 +40,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
     tasks::draw(frame, areas.tasks, app);
     merges::draw(frame, areas.merges, app);
     mail::draw(frame, areas.mail, app);
+    permission::draw_bar(frame, areas.permission, app);
     let cursor = input::draw(frame, areas.input, app);
     status::draw(frame, areas.status, app);
     footer::draw(frame, areas.footer, app);
@@ -62,6 +62,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
         cursor_visible = false;
     }
     if let Some(ask) = app.permissions.front()
+        && app.prompt_open
         && app.overlay != Some(Overlay::ConfirmQuit)
     {
         permission::draw(frame, area, app, ask);

@@ -11,12 +11,22 @@ use super::layout::centered;
 use crate::app::App;
 use crate::theme;
 
+/// Clears `popup` and a one-cell margin around it (inside `area`), so no
+/// cut-off sliver of what lies under it shows next to its border.
+pub fn clear_around(frame: &mut Frame<'_>, area: Rect, popup: Rect) {
+    let x = popup.x.saturating_sub(1).max(area.x);
+    let y = popup.y.saturating_sub(1).max(area.y);
+    let right = popup.right().saturating_add(1).min(area.right());
+    let bottom = popup.bottom().saturating_add(1).min(area.bottom());
+    let margin = Rect::new(x, y, right - x, bottom - y);
+    frame.render_widget(Clear, margin);
+}
+
+/// Fetched text over the whole width, above the status line and footer
+/// (which keep showing the keys).
 pub fn draw_text(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[String], scroll: usize) {
-    let popup = centered(
-        area,
-        area.width.saturating_sub(4).max(area.width.min(20)),
-        area.height.saturating_sub(2).max(area.height.min(5)),
-    );
+    let height = area.height.saturating_sub(2).max(area.height.min(3));
+    let popup = Rect::new(area.x, area.y, area.width, height);
     if popup.width < 3 || popup.height < 3 {
         return;
     }
@@ -73,7 +83,7 @@ pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if popup.width < 3 || popup.height < 3 {
         return;
     }
-    frame.render_widget(Clear, popup);
+    clear_around(frame, area, popup);
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: true }).block(
             Block::bordered()

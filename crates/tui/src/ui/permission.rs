@@ -1,26 +1,70 @@
-//! The permission prompt: what an agent wants to do, which worker asks,
-//! and the three answers. Other workers carry on meanwhile.
+//! Permission requests: a bar above the message box while any wait, and
+//! the prompt the user opens with F2 (or Ctrl-P, or a click on the bar)
+//! to answer them one by one. A request never takes keys by itself, so
+//! typing can never answer one by accident. Other workers carry on.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
+use super::clip;
 use super::layout::centered;
+use super::overlay::clear_around;
 use crate::app::{App, PermissionAsk};
 use crate::theme;
 
 /// Locations listed at most.
 const MAX_LOCATIONS: usize = 4;
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, ask: &PermissionAsk) {
-    let who = match &ask.task {
-        Some(task) => {
-            let (step, title) = app.label(task);
-            format!("Worker [{step}] {title} asks to:")
-        }
-        None => "The planner asks to:".to_string(),
+/// "1 request", "2 requests".
+pub fn requests(n: usize) -> String {
+    if n == 1 {
+        "1 request".to_string()
+    } else {
+        format!("{n} requests")
+    }
+}
+
+/// "1 more request waiting", "2 more requests waiting".
+fn more_waiting(n: usize) -> String {
+    if n == 1 {
+        "1 more request waiting".to_string()
+    } else {
+        format!("{n} more requests waiting")
+    }
+}
+
+/// The one-row bar: who asks for what, and how to answer.
+pub fn draw_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let Some(ask) = app.permissions.front() else {
+        return;
     };
+    if area.is_empty() {
+        return;
+    }
+    let bold = theme::warn().add_modifier(ratatui::style::Modifier::BOLD);
+    let mut spans = vec![
+        Span::styled(" ⚿ ", bold),
+        Span::styled("F2", theme::key()),
+        Span::styled(" to answer · ", theme::dim()),
+        Span::styled(format!("{} asks to: ", app.asker(ask)), theme::warn()),
+        Span::raw(ask.title.clone()),
+    ];
+    let waiting = app.permissions.len() - 1;
+    if waiting > 0 {
+        spans.push(Span::styled(
+            format!(" · {}", more_waiting(waiting)),
+            theme::dim(),
+        ));
+    }
+    let line = clip(Line::from(spans), usize::from(area.width));
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The open prompt: what the agent wants to do, who asks, the answers.
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, ask: &PermissionAsk) {
+    let who = format!("{} asks to:", app.asker(ask));
     let mut text = vec![Line::styled(who, theme::title())];
     let kind = ask
         .kind
@@ -48,21 +92,20 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, ask: &PermissionAsk) {
         Span::styled("[A]", theme::key()),
         Span::raw(" allow always   "),
         Span::styled("[n]", theme::key()),
-        Span::raw(" deny"),
+        Span::raw(" deny   "),
+        Span::styled("[Esc]", theme::key()),
+        Span::raw(" later"),
     ]));
     let waiting = app.permissions.len().saturating_sub(1);
     if waiting > 0 {
-        text.push(Line::styled(
-            format!("{waiting} more request(s) waiting"),
-            theme::dim(),
-        ));
+        text.push(Line::styled(more_waiting(waiting), theme::dim()));
     }
     let height = u16::try_from(text.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, 72, height);
+    let popup = centered(area, 76, height);
     if popup.width < 3 || popup.height < 3 {
         return;
     }
-    frame.render_widget(Clear, popup);
+    clear_around(frame, area, popup);
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: false }).block(
             Block::bordered()

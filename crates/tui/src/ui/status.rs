@@ -30,7 +30,11 @@ pub fn line(app: &App) -> Line<'static> {
     if !app.permissions.is_empty() {
         spans.push(sep());
         spans.push(Span::styled(
-            format!("⚿ {} waiting for you", app.permissions.len()),
+            format!(
+                "⚿ {} waiting — F2 to answer",
+                super::permission::requests(app.permissions.len())
+                    .replace("request", "permission request")
+            ),
             bar.fg(Color::LightYellow).add_modifier(Modifier::BOLD),
         ));
     }
@@ -53,8 +57,10 @@ pub fn line(app: &App) -> Line<'static> {
     if !app.snapshot.merges.is_empty() {
         parts.push(format!("⇡ {} merging", app.snapshot.merges.len()));
     }
-    if !app.snapshot.unread.is_empty() {
-        parts.push(format!("✉ {} unread", app.snapshot.unread.len()));
+    // Mail to the planner is the planner's to read.
+    let unread = app.unread_for_user();
+    if unread > 0 {
+        parts.push(format!("✉ {unread} unread"));
     }
     spans.push(sep());
     spans.push(Span::styled(parts.join(" · "), bar));

@@ -72,8 +72,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         );
         return;
     }
-    let rows = lines(app, usize::from(inner.width));
+    let mut rows = lines(app, usize::from(inner.width));
     let selected = app.selected_index(Focus::Tasks).unwrap_or(0);
+    // Commands without an id act on the chosen row: keep it visible.
+    if !focused
+        && app.chosen_task_row().is_some()
+        && let Some(row) = rows.get_mut(selected)
+    {
+        *row = std::mem::take(row).patch_style(theme::chosen());
+    }
     let offset = list_offset(selected, 1, usize::from(inner.height));
     draw_rows(
         frame,

@@ -1,5 +1,7 @@
-//! The workers pane: each worker on two rows — state, step and title,
-//! elapsed time; then tier, role and what it is doing now.
+//! The workers pane: each running worker on two rows — state, step and
+//! title, elapsed time; then tier, role and what it is doing now. Workers
+//! that finished follow, dimmed, with their result instead of their last
+//! activity, for a while (see [`crate::app::FINISHED_SHOWN_MS`]).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -42,13 +44,19 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
             if *will_retry { "retrying" } else { "failed" }.to_string(),
         ),
     };
+    let running = worker.state == WorkerState::Running;
+    let text_style = if running {
+        ratatui::style::Style::new()
+    } else {
+        theme::dim()
+    };
     let label = format!("[{}] {}", worker.step, worker.title);
     let room = row_width.saturating_sub(2 + width(&clock) + 1);
     let label = truncate(&label, room);
     let pad = room.saturating_sub(width(&label));
     let first = Line::from(vec![
         Span::styled(format!("{mark} "), style),
-        Span::raw(label),
+        Span::styled(label, text_style),
         Span::raw(" ".repeat(pad + 1)),
         Span::styled(clock, style),
     ]);
@@ -57,9 +65,11 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
     let role = task
         .and_then(|t| t.role.clone())
         .unwrap_or_else(|| "worker".to_string());
+    // A finished worker shows what came of it, not its last activity.
     let doing = match &worker.state {
         WorkerState::Failed { error, .. } => error.clone(),
-        _ => worker.activity.clone(),
+        WorkerState::Ended(_) => String::new(),
+        WorkerState::Running => worker.activity.clone(),
     };
     let mut second = vec![Span::raw("  ")];
     if !tier.is_empty() {
@@ -68,7 +78,7 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
     second.push(Span::styled(role, theme::dim()));
     if !doing.is_empty() {
         second.push(Span::styled(" · ", theme::dim()));
-        second.push(Span::raw(doing));
+        second.push(Span::styled(doing, text_style));
     }
     [first, Line::from(second)]
 }
@@ -80,10 +90,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let focused = app.focus == Focus::Workers;
     let running = app.running_workers();
     let order = app.worker_order();
-    let extra = if order.is_empty() {
-        String::new()
-    } else {
-        format!("{running} running · Enter: transcript")
+    let finished = order.len() - running;
+    let extra = match (running, finished) {
+        (_, _) if order.is_empty() => String::new(),
+        (_, 0) => format!("{running} running · Enter: transcript"),
+        (0, _) => format!("none running · {finished} finished"),
+        _ => format!("{running} running · {finished} finished"),
     };
     let block = pane_block(title("Workers", &extra), focused);
     let inner = block.inner(area);

@@ -13,15 +13,31 @@ struct Rows {
     style: Style,
     rows: Vec<Vec<Span<'static>>>,
     used: usize,
+    /// What continuation rows start with, and its width.
+    hang: Vec<Span<'static>>,
+    hang_width: usize,
 }
 
 impl Rows {
-    fn new(width: usize, style: Style) -> Rows {
+    fn new(width: usize, style: Style, hang: &[Span<'_>]) -> Rows {
+        let hang: Vec<Span<'static>> = hang
+            .iter()
+            .map(|s| Span::styled(s.content.to_string(), s.style))
+            .collect();
+        let hang_width: usize = hang.iter().map(Span::width).sum();
+        // A hang that leaves no room for text is dropped.
+        let (hang, hang_width) = if hang_width < width {
+            (hang, hang_width)
+        } else {
+            (Vec::new(), 0)
+        };
         Rows {
             width,
             style,
             rows: vec![Vec::new()],
             used: 0,
+            hang,
+            hang_width,
         }
     }
 
@@ -37,12 +53,22 @@ impl Rows {
                 row.pop();
             }
         }
-        self.rows.push(Vec::new());
-        self.used = 0;
+        self.rows.push(self.hang.clone());
+        self.used = self.hang_width;
     }
 
-    fn on_continuation(&self) -> bool {
-        self.rows.len() > 1
+    /// Nothing but the hang on a continuation row yet.
+    fn at_continuation_start(&self) -> bool {
+        self.rows.len() > 1 && self.used == self.hang_width
+    }
+
+    /// Where text starts on the current row.
+    fn start(&self) -> usize {
+        if self.rows.len() > 1 {
+            self.hang_width
+        } else {
+            0
+        }
     }
 
     fn push(&mut self, text: &str, style: Style, w: usize) {
@@ -62,7 +88,7 @@ impl Rows {
         let mut piece_w = 0;
         for c in word.chars() {
             let w = char_width(c);
-            if self.used + piece_w + w > self.width && self.used + piece_w > 0 {
+            if self.used + piece_w + w > self.width && self.used + piece_w > self.start() {
                 self.push(&piece, style, piece_w);
                 piece.clear();
                 piece_w = 0;
@@ -105,16 +131,22 @@ fn segments(text: &str) -> impl Iterator<Item = (&str, bool)> {
 /// possible, inside words longer than a row. Whitespace at a break is
 /// dropped; leading indentation of the first row is kept.
 pub fn wrap(line: &Line<'_>, width: usize) -> Vec<Line<'static>> {
+    wrap_hanging(line, width, &[])
+}
+
+/// Like [`wrap`], with every row after the first starting with `hang`
+/// (a quote bar, the indent of a list item's text, ...).
+pub fn wrap_hanging(line: &Line<'_>, width: usize, hang: &[Span<'_>]) -> Vec<Line<'static>> {
     let width = width.max(1);
     if line.width() <= width {
         return vec![to_owned(line)];
     }
-    let mut rows = Rows::new(width, line.style);
+    let mut rows = Rows::new(width, line.style, hang);
     for span in &line.spans {
         for (segment, space) in segments(&span.content) {
             let w = text_width(segment);
             if space {
-                if rows.used == 0 && rows.on_continuation() {
+                if rows.at_continuation_start() {
                     continue;
                 }
                 if rows.used + w > width {
@@ -124,7 +156,7 @@ pub fn wrap(line: &Line<'_>, width: usize) -> Vec<Line<'static>> {
                 rows.push(segment, span.style, w);
             } else if rows.used + w <= width {
                 rows.push(segment, span.style, w);
-            } else if w <= width {
+            } else if w <= width - rows.hang_width {
                 rows.break_row();
                 rows.push(segment, span.style, w);
             } else {
@@ -232,6 +264,26 @@ mod tests {
         assert_eq!(texts(&wrap(&Line::from("ab"), 0)), ["a", "b"]);
         assert_eq!(texts(&wrap(&Line::from("日本語"), 4)), ["日本", "語"]);
         assert_eq!(texts(&wrap(&Line::from("日本語"), 1)), ["日", "本", "語"]);
+    }
+
+    #[test]
+    fn continuation_rows_start_with_the_hang() {
+        let line = Line::from("│ the quick brown fox jumps over it");
+        let hang = [Span::raw("│ ")];
+        assert_eq!(
+            texts(&wrap_hanging(&line, 12, &hang)),
+            ["│ the quick", "│ brown fox", "│ jumps over", "│ it"]
+        );
+        let line = Line::from("1. abcdefghijklmnop");
+        assert_eq!(
+            texts(&wrap_hanging(&line, 8, &[Span::raw("   ")])),
+            ["1. abcde", "   fghij", "   klmno", "   p"]
+        );
+        // A hang as wide as the row is ignored.
+        assert_eq!(
+            texts(&wrap_hanging(&Line::from("ab cd"), 2, &[Span::raw("   ")])),
+            ["ab", "cd"]
+        );
     }
 
     #[test]

@@ -208,14 +208,8 @@ pub fn busy_app() -> App {
             },
         );
     }
-    progress(
-        &mut app,
-        Progress::WorkerFailed {
-            task: task_id("tests"),
-            error: "cargo test failed: 2 tests failed".into(),
-            will_retry: false,
-        },
-    );
+    // As the coordinator reports a last failure: the status, then the
+    // failed attempt.
     progress(
         &mut app,
         Progress::TaskStatus {
@@ -223,7 +217,15 @@ pub fn busy_app() -> App {
             step: "tests".into(),
             title: "Integration tests".into(),
             status: "failed".into(),
-            reason: Some("cargo test failed".into()),
+            reason: Some("cargo test failed: 2 tests failed".into()),
+        },
+    );
+    progress(
+        &mut app,
+        Progress::WorkerFailed {
+            task: task_id("tests"),
+            error: "cargo test failed: 2 tests failed".into(),
+            will_retry: false,
         },
     );
     progress(

@@ -1,0 +1,291 @@
+//! What coordinator reports and operation results become on screen: one
+//! chat line per happening (no echoes), readable names instead of raw
+//! ids, tool calls updated in place in a worker's transcript.
+
+mod common;
+
+use common::{EXEC, busy_app, key, progress, task_id, type_text};
+use enki_coordinator::Progress;
+use enki_tui::app::{App, Effect, Msg, update};
+use ratatui::crossterm::event::KeyCode;
+
+fn chat_texts(app: &App) -> Vec<String> {
+    app.chat.iter().map(|e| e.text.clone()).collect()
+}
+
+fn last_texts(app: &App, n: usize) -> Vec<String> {
+    let texts = chat_texts(app);
+    texts[texts.len().saturating_sub(n)..].to_vec()
+}
+
+fn submit(app: &mut App, text: &str) -> Vec<Effect> {
+    type_text(app, text);
+    key(app, KeyCode::Enter)
+}
+
+fn full_exec() -> String {
+    // The harness's execution id is already 26 characters long: make a
+    // full-length one for the id shortening.
+    format!("exec-01JX{}", "0".repeat(22))
+}
+
+#[test]
+fn a_pause_is_reported_once() {
+    let mut app = busy_app();
+    submit(&mut app, "/pause");
+    update(
+        &mut app,
+        Msg::OpDone(Ok(format!("execution {EXEC} paused"))),
+    );
+    let before = app.chat.len();
+    progress(
+        &mut app,
+        Progress::ExecutionStatus {
+            execution: EXEC.into(),
+            title: "Add a greeting API".into(),
+            status: "paused".into(),
+        },
+    );
+    assert_eq!(app.chat.len(), before, "{:?}", last_texts(&app, 3));
+    // A pause nobody here asked for (another terminal) is told, without
+    // "is".
+    progress(
+        &mut app,
+        Progress::ExecutionStatus {
+            execution: EXEC.into(),
+            title: "Add a greeting API".into(),
+            status: "paused".into(),
+        },
+    );
+    assert_eq!(
+        last_texts(&app, 1),
+        [format!(
+            "execution \"Add a greeting API\" ({}) paused",
+            enki_core::id::short(EXEC)
+        )]
+    );
+}
+
+#[test]
+fn a_cancelled_step_is_reported_once_and_without_repeating_itself() {
+    let mut app = busy_app();
+    submit(&mut app, "/cancel docs");
+    update(
+        &mut app,
+        Msg::OpDone(Ok(format!(
+            "cancelled 2 tasks of execution {}",
+            full_exec()
+        ))),
+    );
+    assert_eq!(
+        last_texts(&app, 1),
+        [format!(
+            "cancelled 2 tasks of execution {}",
+            enki_core::id::short(&full_exec())
+        )]
+    );
+    let before = app.chat.len();
+    // The step the user cancelled: already said.
+    progress(
+        &mut app,
+        Progress::TaskStatus {
+            task: task_id("docs"),
+            step: "docs".into(),
+            title: "Document the endpoint".into(),
+            status: "cancelled".into(),
+            reason: Some("cancelled".into()),
+        },
+    );
+    assert_eq!(app.chat.len(), before);
+    // A dependent cancelled with it: told, and "cancelled — cancelled"
+    // is not.
+    progress(
+        &mut app,
+        Progress::TaskStatus {
+            task: task_id("release"),
+            step: "release".into(),
+            title: "Release notes".into(),
+            status: "cancelled".into(),
+            reason: Some("cancelled".into()),
+        },
+    );
+    assert_eq!(last_texts(&app, 1), ["[release] Release notes: cancelled"]);
+}
+
+#[test]
+fn a_merged_task_is_told_once() {
+    let mut app = busy_app();
+    let before = app.chat.len();
+    progress(
+        &mut app,
+        Progress::MergeLanded {
+            task: task_id("api"),
+            commit: Some("6f7c5a26aa".into()),
+        },
+    );
+    progress(
+        &mut app,
+        Progress::TaskStatus {
+            task: task_id("api"),
+            step: "api".into(),
+            title: "Implement GET /hello".into(),
+            status: "done".into(),
+            reason: Some("merged".into()),
+        },
+    );
+    assert_eq!(
+        chat_texts(&app)[before..],
+        ["[api] Implement GET /hello: merged as 6f7c5a26"]
+    );
+}
+
+#[test]
+fn a_last_failure_is_one_line_and_a_retried_one_says_so() {
+    let app = busy_app();
+    let failures: Vec<String> = chat_texts(&app)
+        .into_iter()
+        .filter(|t| t.contains("[tests]") && t.contains("failed"))
+        .collect();
+    assert_eq!(
+        failures,
+        ["[tests] Integration tests: failed — cargo test failed: 2 tests failed"]
+    );
+    let mut app = busy_app();
+    progress(
+        &mut app,
+        Progress::WorkerFailed {
+            task: task_id("api"),
+            error: "the agent crashed".into(),
+            will_retry: true,
+        },
+    );
+    assert_eq!(
+        last_texts(&app, 1),
+        ["[api] attempt failed: the agent crashed; retrying"]
+    );
+}
+
+#[test]
+fn operation_results_name_tasks_by_step_and_shorten_ids() {
+    let mut app = busy_app();
+    let full_task = task_id("api");
+    update(
+        &mut app,
+        Msg::OpDone(Ok(format!("step 'api' ({full_task}) paused"))),
+    );
+    // The harness ids are short already; a known task becomes its step.
+    assert_eq!(
+        last_texts(&app, 1),
+        [format!("step 'api' ({full_task}) paused")]
+    );
+    let full = format!("task-01JAPI{}", "0".repeat(20));
+    let mut snapshot = common::snapshot();
+    snapshot.executions[0].tasks[1].id = full.clone();
+    update(&mut app, Msg::Snapshot(snapshot));
+    update(
+        &mut app,
+        Msg::OpDone(Ok(format!("step 'api' ({full}) paused"))),
+    );
+    assert_eq!(last_texts(&app, 1), ["step [api] paused"]);
+    update(
+        &mut app,
+        Msg::OpDone(Err(format!("task {full} is not failed or blocked"))),
+    );
+    assert_eq!(last_texts(&app, 1), ["task [api] is not failed or blocked"]);
+    // A known execution by its title.
+    let mut snapshot = common::snapshot();
+    snapshot.executions[0].id = full_exec();
+    update(&mut app, Msg::Snapshot(snapshot));
+    update(
+        &mut app,
+        Msg::OpDone(Ok(format!("execution {} paused", full_exec()))),
+    );
+    assert_eq!(
+        last_texts(&app, 1),
+        [format!(
+            "execution \"Add a greeting API\" ({}) paused",
+            enki_core::id::short(&full_exec())
+        )]
+    );
+}
+
+#[test]
+fn mail_names_workers_by_their_task_and_only_the_users_mail_counts() {
+    let mut app = busy_app();
+    let effects = progress(
+        &mut app,
+        Progress::Mail {
+            from: format!("worker/{}", task_id("api")),
+            to: "user".into(),
+            subject: "Question about the route".into(),
+        },
+    );
+    assert_eq!(
+        last_texts(&app, 1),
+        ["[api] Implement GET /hello → user: Question about the route"]
+    );
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Notify { title, .. } if title == "enki: mail from [api] Implement GET /hello"
+    )));
+    // One message to the user and one to the planner are unread.
+    assert_eq!(app.snapshot.unread.len(), 2);
+    assert_eq!(app.unread_for_user(), 1);
+    // Mail to the planner is shown as such in the chat.
+    assert!(
+        chat_texts(&app)
+            .contains(&"[api] Implement GET /hello → planner: Should /hello take a name?".into())
+    );
+}
+
+#[test]
+fn tool_call_updates_change_the_calls_line_in_place() {
+    let mut app = busy_app();
+    let api = task_id("api");
+    for (kind, text) in [
+        ("tool", "enki_worker_report (in_progress)"),
+        ("tool_update", "enki_worker_report (completed)"),
+        ("tool", "Terminal (pending)"),
+        ("tool_update", "Terminal → cargo test (in_progress)"),
+        ("tool_update", "cargo test (failed)"),
+        // An update of a call never seen gets its own line.
+        ("tool_update", "Fetch (completed)"),
+    ] {
+        progress(
+            &mut app,
+            Progress::WorkerTranscript {
+                task: api.clone(),
+                kind: kind.into(),
+                text: text.into(),
+            },
+        );
+    }
+    let worker = app.worker(&api).expect("worker");
+    let tools: Vec<&str> = worker
+        .transcript
+        .lines
+        .iter()
+        .filter(|l| l.kind.starts_with("tool"))
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "Read src/routes/mod.rs (completed)",
+            "Edit src/routes/hello.rs (pending)",
+            "enki_worker_report (completed)",
+            "cargo test (failed)",
+            "Fetch (completed)"
+        ]
+    );
+}
+
+#[test]
+fn finished_workers_follow_the_running_ones_and_go_after_a_while() {
+    let mut app = busy_app();
+    let order: Vec<String> = app.worker_order().iter().map(|w| w.step.clone()).collect();
+    assert_eq!(order, ["api", "docs", "tests"]);
+    app.now_ms += enki_tui::app::FINISHED_SHOWN_MS;
+    let order: Vec<String> = app.worker_order().iter().map(|w| w.step.clone()).collect();
+    assert_eq!(order, ["api", "docs"]);
+}
