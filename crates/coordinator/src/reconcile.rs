@@ -87,175 +87,183 @@ fn cancel(execution: String, step: Option<String>) -> Command {
 
 #[cfg(test)]
 mod tests {
-    use enki_core::engine::{ExecutionSnapshot, NodeSnapshot, Orchestrator, Settings};
-    use enki_core::{Tier, engine::Limits};
+    use enki_core::Tier;
+    use enki_core::engine::{Limits, Orchestrator, Settings};
+    use enki_store::{NewStep, Store};
 
     use super::*;
+    use crate::snapshot::execution_snapshot;
 
-    fn node(id: &str, index: i64) -> NodeSnapshot {
-        NodeSnapshot {
-            id: id.into(),
-            step_id: id.into(),
-            step_index: index,
-            tier: Tier::Standard,
-            checkpoint: false,
-            status: TaskStatus::Pending,
-            failures: 0,
-            needs: vec![],
+    /// A store with execution `e` of independent steps a and b, and an
+    /// orchestrator loaded from it (one worker slot: a runs, b waits).
+    struct World {
+        _dir: tempfile::TempDir,
+        store: Store,
+        orch: Orchestrator,
+        execution: String,
+    }
+
+    impl World {
+        fn new() -> World {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+            let step = |id: &str| NewStep {
+                step_id: id.into(),
+                title: id.into(),
+                description: String::new(),
+                tier: Tier::Standard,
+                role: None,
+                checkpoint: false,
+                needs: vec![],
+            };
+            let created = store
+                .create_execution(None, "e", false, &[step("a"), step("b")])
+                .unwrap();
+            let mut orch = Orchestrator::new(Settings {
+                limits: Limits {
+                    max_workers: 1,
+                    ..Limits::default()
+                },
+                retries: 0,
+                stall_timeout_ms: 60_000,
+            });
+            let snapshot = execution_snapshot(&store, &created.execution_id)
+                .unwrap()
+                .unwrap();
+            orch.handle(Command::Load(snapshot));
+            World {
+                _dir: dir,
+                store,
+                orch,
+                execution: created.execution_id,
+            }
+        }
+
+        fn task(&self, step: &str) -> String {
+            self.orch
+                .graph()
+                .step_task(&self.execution, step)
+                .unwrap()
+                .to_string()
+        }
+
+        /// What the store holds, with the given statuses written over it
+        /// (as another process would have written them).
+        fn stored(
+            &self,
+            execution: Option<ExecutionStatus>,
+            tasks: &[(&str, TaskStatus)],
+        ) -> Vec<StoredExecution> {
+            let mut row = self.store.execution(&self.execution).unwrap().unwrap();
+            if let Some(status) = execution {
+                row.status = status;
+            }
+            let mut rows = self
+                .store
+                .tasks(&enki_store::TaskFilter {
+                    execution_id: Some(self.execution.clone()),
+                    ..Default::default()
+                })
+                .unwrap();
+            for row in &mut rows {
+                // The store agrees with the graph unless told otherwise.
+                row.status = self.orch.graph().status(&row.id).unwrap();
+                if let Some((_, status)) = tasks.iter().find(|(s, _)| *s == row.step_id) {
+                    row.status = *status;
+                }
+            }
+            vec![StoredExecution {
+                execution: row,
+                tasks: rows,
+            }]
         }
     }
 
-    /// An orchestrator with execution `e` of steps a and b (max 1 worker,
-    /// so a runs and b waits).
-    fn loaded() -> Orchestrator {
-        let mut o = Orchestrator::new(Settings {
-            limits: Limits {
-                max_workers: 1,
-                ..Limits::default()
-            },
-            retries: 0,
-            stall_timeout_ms: 60_000,
-        });
-        o.handle(Command::Load(ExecutionSnapshot {
-            id: "e".into(),
-            order: 1,
-            status: ExecutionStatus::Running,
-            nodes: vec![node("a", 0), node("b", 1)],
-        }));
-        o
-    }
-
-    fn row(id: &str, status: ExecutionStatus) -> ExecutionRow {
-        ExecutionRow {
-            id: id.into(),
-            session_id: None,
-            title: String::new(),
-            status,
-            standalone: false,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
-
-    fn task(id: &str, index: i64, status: TaskStatus) -> TaskRow {
-        TaskRow {
-            id: id.into(),
-            session_id: None,
-            execution_id: "e".into(),
-            step_id: id.into(),
-            step_index: index,
-            title: String::new(),
-            description: String::new(),
-            tier: Tier::Standard,
-            role: None,
-            checkpoint: false,
-            status,
-            attempts: 0,
-            failures: 0,
-            last_error: None,
-            activity: None,
-            activity_at: None,
-            output: None,
-            branch: None,
-            copy_path: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            started_at: None,
-            finished_at: None,
-        }
-    }
-
-    fn stored(status: ExecutionStatus, tasks: Vec<TaskRow>) -> Vec<StoredExecution> {
-        vec![StoredExecution {
-            execution: row("e", status),
-            tasks,
-        }]
+    fn step_command(
+        command: fn(String, Option<String>) -> Command,
+        w: &World,
+        step: &str,
+    ) -> Repair {
+        Repair::Command(command(w.execution.clone(), Some(step.into())))
     }
 
     #[test]
     fn a_store_that_agrees_needs_no_repair() {
-        let o = loaded();
-        let store = stored(
-            ExecutionStatus::Running,
-            vec![
-                task("a", 0, TaskStatus::Running),
-                task("b", 1, TaskStatus::Ready),
-            ],
+        let w = World::new();
+        assert_eq!(
+            w.orch.graph().status(&w.task("a")),
+            Some(TaskStatus::Running)
         );
-        assert_eq!(repairs(o.graph(), &store), vec![]);
+        assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
     }
 
     #[test]
     fn lost_pause_resume_cancel_and_retry_signals_are_repaired() {
-        let mut o = loaded();
-        let store = stored(
-            ExecutionStatus::Paused,
-            vec![
-                task("a", 0, TaskStatus::Running),
-                task("b", 1, TaskStatus::Ready),
-            ],
-        );
+        let mut w = World::new();
+        let stored = w.stored(Some(ExecutionStatus::Paused), &[]);
         assert_eq!(
-            repairs(o.graph(), &store),
-            vec![Repair::Command(pause("e".into(), None))]
+            repairs(w.orch.graph(), &stored),
+            vec![Repair::Command(pause(w.execution.clone(), None))]
         );
 
-        let store = stored(
-            ExecutionStatus::Running,
-            vec![
-                task("a", 0, TaskStatus::Cancelled),
-                task("b", 1, TaskStatus::Paused),
-            ],
+        let stored = w.stored(
+            None,
+            &[("a", TaskStatus::Cancelled), ("b", TaskStatus::Paused)],
         );
         assert_eq!(
-            repairs(o.graph(), &store),
-            vec![
-                Repair::Command(cancel("e".into(), Some("a".into()))),
-                Repair::Command(pause("e".into(), Some("b".into()))),
-            ]
+            repairs(w.orch.graph(), &stored),
+            vec![step_command(cancel, &w, "a"), step_command(pause, &w, "b")]
         );
 
         // a failed in memory; the store says someone retried it.
-        o.handle(Command::WorkerFailed {
-            task: "a".into(),
+        let a = w.task("a");
+        w.orch.handle(Command::WorkerFailed {
+            task: a.clone(),
             error: "boom".into(),
         });
-        assert_eq!(o.graph().status("a"), Some(TaskStatus::Failed));
-        let store = stored(
-            ExecutionStatus::Running,
-            vec![
-                task("a", 0, TaskStatus::Pending),
-                task("b", 1, TaskStatus::Running),
-            ],
-        );
+        assert_eq!(w.orch.graph().status(&a), Some(TaskStatus::Failed));
+        let stored = w.stored(None, &[("a", TaskStatus::Pending)]);
         assert_eq!(
-            repairs(o.graph(), &store),
-            vec![Repair::Command(Command::Retry { task: "a".into() })]
+            repairs(w.orch.graph(), &stored),
+            vec![Repair::Command(Command::Retry { task: a })]
         );
+
+        // Applying the repairs brings the graph in line: nothing is left.
+        let stored = w.stored(Some(ExecutionStatus::Paused), &[]);
+        for repair in repairs(w.orch.graph(), &stored) {
+            if let Repair::Command(command) = repair {
+                w.orch.handle(command);
+            }
+        }
+        assert_eq!(repairs(w.orch.graph(), &stored), vec![]);
     }
 
     #[test]
     fn new_executions_and_new_steps_are_loaded() {
-        let o = loaded();
-        let mut store = stored(
-            ExecutionStatus::Running,
-            vec![
-                task("a", 0, TaskStatus::Running),
-                task("b", 1, TaskStatus::Ready),
-                task("c", 2, TaskStatus::Pending),
-            ],
-        );
-        store.push(StoredExecution {
-            execution: row("f", ExecutionStatus::Running),
-            tasks: vec![],
-        });
-        store.push(StoredExecution {
-            execution: row("old", ExecutionStatus::Done),
-            tasks: vec![],
-        });
+        let mut w = World::new();
+        let mut stored = w.stored(None, &[]);
+        let mut extra = stored[0].tasks[1].clone();
+        extra.id = "task-new".into();
+        extra.step_id = "c".into();
+        stored[0].tasks.push(extra);
+        let mut other = w.stored(None, &[]).remove(0);
+        other.execution.id = "exec-other".into();
+        other.tasks.clear();
+        stored.push(other.clone());
+        other.execution.id = "exec-old".into();
+        other.execution.status = ExecutionStatus::Done;
+        stored.push(other);
         assert_eq!(
-            repairs(o.graph(), &store),
-            vec![Repair::Load("e".into()), Repair::Load("f".into())]
+            repairs(w.orch.graph(), &stored),
+            vec![
+                Repair::Load(w.execution.clone()),
+                Repair::Load("exec-other".into())
+            ]
         );
+        // Loading is what the signal would have done; afterwards the
+        // original execution needs nothing.
+        let snapshot = execution_snapshot(&w.store, &w.execution).unwrap().unwrap();
+        w.orch.handle(Command::Load(snapshot));
+        assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
     }
 }
