@@ -493,3 +493,40 @@ pub fn wait_output(mut child: Child, limit: Duration) -> std::process::Output {
         stderr: err_reader.join().unwrap_or_default(),
     }
 }
+
+/// A finished command's stdout, as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A finished command's exit status, stdout and stderr, for assertion messages.
+pub fn describe(output: &std::process::Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+impl Project {
+    /// The status of a step's task, or "" while the plan is not written yet.
+    pub fn status_of(&self, step: &str) -> String {
+        self.tasks_json()
+            .into_iter()
+            .find(|t| t["step_id"] == step)
+            .and_then(|t| t["status"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// A sim script whose worker reports, waits until `$ENKI_DIR/<flag>`
+    /// exists, then writes `file` and ends with an `[OUTPUT]`.
+    pub fn gated_script(&self, name: &str, flag: &str, file: &str) {
+        self.script(
+            name,
+            &format!(
+                "[[turn]]\nsteps = [\n  {{ tool = \"enki_worker_report\", args = {{ status = \"waiting for {flag}\" }} }},\n  {{ run = \"while [ ! -f \\\"$ENKI_DIR/{flag}\\\" ]; do sleep 0.02; done\" }},\n  {{ write = \"{file}\", content = \"{file}\\n\" }},\n  {{ say = \"[OUTPUT]wrote {file}[/OUTPUT]\" }},\n]\n"
+            ),
+        );
+    }
+}

@@ -4,41 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use enki_tests::{Project, git, wait_output};
+use enki_tests::{Project, describe, git, stdout, wait_output};
 use serde_json::Value;
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn describe(output: &std::process::Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        stdout(output),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// A script whose worker waits until `$ENKI_DIR/<flag>` exists, then writes a file.
-fn gated_script(project: &Project, name: &str, flag: &str, file: &str) {
-    project.script(
-        name,
-        &format!(
-            "[[turn]]\nsteps = [\n  {{ tool = \"enki_worker_report\", args = {{ status = \"waiting for {flag}\" }} }},\n  {{ run = \"while [ ! -f \\\"$ENKI_DIR/{flag}\\\" ]; do sleep 0.02; done\" }},\n  {{ write = \"{file}\", content = \"{file}\\n\" }},\n  {{ say = \"[OUTPUT]wrote {file}[/OUTPUT]\" }},\n]\n"
-        ),
-    );
-}
-
-/// The step's status, or "" while the plan is not written yet.
-fn status_of(project: &Project, step: &str) -> String {
-    project
-        .tasks_json()
-        .into_iter()
-        .find(|t| t["step_id"] == step)
-        .and_then(|t| t["status"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// Signal files still waiting to be applied by the coordinator.
 fn signals_waiting(project: &Project) -> usize {
@@ -98,7 +65,7 @@ needs = ["b", "c", { step = "d", condition = "merged" }]
             std::fs::read_to_string(project.root.join(format!("{step}.txt"))).unwrap(),
             format!("from {step}\n")
         );
-        assert_eq!(status_of(&project, step), "done");
+        assert_eq!(project.status_of(step), "done");
         // Exactly one squash commit per step.
         assert_eq!(
             subjects
@@ -172,7 +139,7 @@ description = "[[sim:flaky]]"
             .contains("compiler exploded"),
         "{broken}"
     );
-    assert_eq!(status_of(&project, "dependent"), "blocked");
+    assert_eq!(project.status_of("dependent"), "blocked");
     let flaky = project.task_by_step("flaky");
     assert_eq!(flaky["status"], "done", "the retry succeeded");
     assert_eq!(flaky["attempts"], 2);
@@ -221,7 +188,7 @@ fn assert_fails_twice(project: &Project, steps: &[(&str, &str)]) {
     let plan = project.plan(&plan);
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    assert_eq!(status_of(project, "fine"), "done", "the rest kept running");
+    assert_eq!(project.status_of("fine"), "done", "the rest kept running");
     for (step, expected) in steps {
         let task = project.task_by_step(step);
         assert_eq!(task["status"], "failed", "{task}");
@@ -291,7 +258,7 @@ fn an_invalid_plan_is_rejected_before_anything_runs() {
 #[test]
 fn pause_resume_and_cancel_from_the_cli_steer_a_running_coordinator() {
     let project = Project::with_sim("");
-    gated_script(&project, "gate-a", "go-a", "a.txt");
+    project.gated_script("gate-a", "go-a", "a.txt");
     project.writer_script("w-b", "b.txt", "b\n");
     project.writer_script("w-c", "c.txt", "c\n");
     let plan = project.plan(
@@ -312,7 +279,7 @@ needs = ["b"]
 "#,
     );
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("step a running", || status_of(&project, "a") == "running");
+    project.wait_until("step a running", || project.status_of("a") == "running");
     let execution = project.task_by_step("a")["execution_id"]
         .as_str()
         .unwrap()
@@ -324,9 +291,9 @@ needs = ["b"]
         signals_waiting(&project) == 0
     });
     std::fs::write(project.enki_dir().join("go-a"), "").unwrap();
-    project.wait_until("step a merged", || status_of(&project, "a") == "done");
+    project.wait_until("step a merged", || project.status_of("a") == "done");
     assert_eq!(
-        status_of(&project, "b"),
+        project.status_of("b"),
         "ready",
         "a paused execution starts nothing"
     );
@@ -338,19 +305,19 @@ needs = ["b"]
     assert!(resumed.status.success(), "{}", describe(&resumed));
     let output = wait_output(child, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert_eq!(status_of(&project, "b"), "done");
-    assert_eq!(status_of(&project, "c"), "cancelled");
+    assert_eq!(project.status_of("b"), "done");
+    assert_eq!(project.status_of("c"), "cancelled");
     assert!(project.root.join("b.txt").exists() && !project.root.join("c.txt").exists());
 }
 
 #[test]
 fn a_second_coordinator_in_the_same_project_is_refused() {
     let project = Project::with_sim("");
-    gated_script(&project, "gate", "go", "g.txt");
+    project.gated_script("gate", "go", "g.txt");
     let plan =
         project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    project.wait_until("step g running", || project.status_of("g") == "running");
     let second = project.run_enki(&["run"]);
     assert_eq!(second.status.code(), Some(1));
     assert!(
@@ -391,7 +358,7 @@ fn is_alive(pid: u32) -> bool {
 fn a_coordinator_killed_mid_run_resumes_and_merges_each_task_exactly_once() {
     let project = Project::with_sim("");
     project.writer_script("w-a", "a.txt", "a\n");
-    gated_script(&project, "gate-b", "go-b", "b.txt");
+    project.gated_script("gate-b", "go-b", "b.txt");
     project.writer_script("w-c", "c.txt", "c\n");
     let plan = project.plan(
         r#"[[steps]]
@@ -428,7 +395,7 @@ needs = ["b"]
     });
     child.kill().unwrap(); // SIGKILL: no clean-up at all
     child.wait().unwrap();
-    assert_eq!(status_of(&project, "a"), "done");
+    assert_eq!(project.status_of("a"), "done");
 
     // The dead worker's command outlives it in the copy.
     let left = processes_in(Path::new(&copy));
@@ -521,7 +488,7 @@ steps = [ { say = "Noted." } ]
     assert!(text.contains("checkpoint"), "{text}");
     assert!(text.contains("planner: Checkpoint reviewed"), "{text}");
     assert!(project.root.join("a.txt").exists() && project.root.join("b.txt").exists());
-    assert_eq!(status_of(&project, "b"), "done");
+    assert_eq!(project.status_of("b"), "done");
     let subjects = project.commit_subjects("main");
     let a = subjects
         .iter()
@@ -537,16 +504,14 @@ steps = [ { say = "Noted." } ]
 #[test]
 fn stop_pauses_everything_and_logs_show_what_happened() {
     let project = Project::with_sim("");
-    gated_script(&project, "gate", "go", "g.txt");
+    project.gated_script("gate", "go", "g.txt");
     let plan =
         project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    project.wait_until("step g running", || project.status_of("g") == "running");
     let stopped = project.enki(&["stop"]).output().unwrap();
     assert!(stopped.status.success(), "{}", describe(&stopped));
-    project.wait_until("the worker stopped", || {
-        status_of(&project, "g") == "paused"
-    });
+    project.wait_until("the worker stopped", || project.status_of("g") == "paused");
     let execution = project.task_by_step("g")["execution_id"]
         .as_str()
         .unwrap()
@@ -586,11 +551,11 @@ fn stop_pauses_everything_and_logs_show_what_happened() {
 #[test]
 fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
     let project = Project::with_sim("");
-    gated_script(&project, "gate", "go", "g.txt");
+    project.gated_script("gate", "go", "g.txt");
     let plan =
         project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    project.wait_until("step g running", || project.status_of("g") == "running");
     let interrupt = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -603,7 +568,7 @@ fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
         describe(&output)
     );
     // Nothing claims to run any more.
-    assert_eq!(status_of(&project, "g"), "ready");
+    assert_eq!(project.status_of("g"), "ready");
     let status: Value =
         serde_json::from_slice(&project.enki(&["status", "--json"]).output().unwrap().stdout)
             .unwrap();
@@ -634,12 +599,12 @@ fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
 #[test]
 fn a_change_whose_signal_was_lost_is_applied_from_the_store() {
     let project = Project::with_sim("");
-    gated_script(&project, "gate", "never", "g.txt");
+    project.gated_script("gate", "never", "g.txt");
     let plan = project.plan(
         "[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n[[steps]]\nid = \"h\"\ntitle = \"H\"\ndescription = \"[[sim:gate]]\"\nneeds = [\"g\"]\n",
     );
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    project.wait_until("step g running", || project.status_of("g") == "running");
     // Cancel in the store only, as if the signal file had been lost.
     let execution = project.task_by_step("g")["execution_id"]
         .as_str()
@@ -652,8 +617,8 @@ fn a_change_whose_signal_was_lost_is_applied_from_the_store() {
     // The coordinator notices at its next look at the store and stops g.
     let output = wait_output(child, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert_eq!(status_of(&project, "g"), "cancelled");
-    assert_eq!(status_of(&project, "h"), "cancelled");
+    assert_eq!(project.status_of("g"), "cancelled");
+    assert_eq!(project.status_of("h"), "cancelled");
     assert!(!project.root.join("g.txt").exists());
 }
 

@@ -16,31 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use enki_tests::{Project, git, wait_output};
+use enki_tests::{Project, describe, git, stdout, wait_output};
 use serde_json::Value;
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn describe(output: &std::process::Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        stdout(output),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// The step's status, or "" while the plan is not written yet.
-fn status_of(project: &Project, step: &str) -> String {
-    project
-        .tasks_json()
-        .into_iter()
-        .find(|t| t["step_id"] == step)
-        .and_then(|t| t["status"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// Statuses of several steps read from one `enki tasks --json`, so they
 /// describe the same moment.
@@ -57,17 +34,6 @@ fn statuses(project: &Project, steps: &[&str]) -> Vec<String> {
                 .to_string()
         })
         .collect()
-}
-
-/// A worker script that waits until `$ENKI_DIR/<flag>` exists, then writes
-/// `file` and reports an output.
-fn gated_script(project: &Project, name: &str, flag: &str, file: &str) {
-    project.script(
-        name,
-        &format!(
-            "[[turn]]\nsteps = [\n  {{ tool = \"enki_worker_report\", args = {{ status = \"waiting for {flag}\" }} }},\n  {{ run = \"while [ ! -f \\\"$ENKI_DIR/{flag}\\\" ]; do sleep 0.02; done\" }},\n  {{ write = \"{file}\", content = \"{file}\\n\" }},\n  {{ say = \"[OUTPUT]wrote {file}[/OUTPUT]\" }},\n]\n"
-        ),
-    );
 }
 
 /// Creates `$ENKI_DIR/<flag>`.
@@ -256,7 +222,7 @@ fn started_and_completed_edges_start_dependents_before_their_dependency_lands() 
     let project = Project::with_sim(
         "[workers]\nmax_workers = 2\n\n[merge]\nverify = \"while [ ! -f \\\"$ENKI_DIR/go-verify\\\" ]; do sleep 0.02; done\"\n",
     );
-    gated_script(&project, "gate-b", "go-b", "b.txt");
+    project.gated_script("gate-b", "go-b", "b.txt");
     for name in ["c", "d", "e", "f"] {
         project.writer_script(
             &format!("w-{name}"),
@@ -306,7 +272,7 @@ fn started_and_completed_edges_start_dependents_before_their_dependency_lands() 
     let output = child.finish();
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     for name in ["b", "c", "d", "e", "f"] {
-        assert_eq!(status_of(&project, name), "done", "{}", describe(&output));
+        assert_eq!(project.status_of(name), "done", "{}", describe(&output));
         // The gated script writes the file's name, the others the step's.
         let expected = if name == "b" {
             "b.txt\n"
@@ -358,7 +324,7 @@ fn a_failed_task_retried_from_the_cli_runs_again_and_unblocks_its_dependents() {
             .contains("not ready yet"),
         "{fragile}"
     );
-    assert_eq!(status_of(&project, "after"), "blocked");
+    assert_eq!(project.status_of("after"), "blocked");
 
     // The cause is fixed; retry by the short id `enki tasks` prints.
     project.writer_script("fragile", "fragile.txt", "fixed\n");
@@ -371,15 +337,15 @@ fn a_failed_task_retried_from_the_cli_runs_again_and_unblocks_its_dependents() {
         "{}",
         describe(&retried)
     );
-    assert_eq!(status_of(&project, "fragile"), "pending");
-    assert_eq!(status_of(&project, "after"), "pending", "unblocked");
+    assert_eq!(project.status_of("fragile"), "pending");
+    assert_eq!(project.status_of("after"), "pending", "unblocked");
 
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let fragile = project.task_by_step("fragile");
     assert_eq!(fragile["status"], "done", "{fragile}");
     assert_eq!(fragile["attempts"], 2, "{fragile}");
-    assert_eq!(status_of(&project, "after"), "done");
+    assert_eq!(project.status_of("after"), "done");
     assert_eq!(
         std::fs::read_to_string(project.root.join("fragile.txt")).unwrap(),
         "fixed\n"
@@ -404,7 +370,7 @@ fn a_failed_task_retried_from_the_cli_runs_again_and_unblocks_its_dependents() {
 fn a_failed_task_retried_while_the_coordinator_runs_is_picked_up_at_once() {
     let project = Project::with_sim("[workers]\nretries = 0\n");
     // g keeps the run alive until the test is done with the retry.
-    gated_script(&project, "gate", "go", "g.txt");
+    project.gated_script("gate", "go", "g.txt");
     project.script(
         "fragile",
         "[[turn]]\nsteps = [ { fail = \"not ready yet\" } ]\n",
@@ -431,7 +397,7 @@ fn a_failed_task_retried_while_the_coordinator_runs_is_picked_up_at_once() {
     project.wait_until("fragile and after done", || {
         statuses(&project, &["fragile", "after"]) == ["done", "done"]
     });
-    assert_eq!(status_of(&project, "g"), "running", "the run went on");
+    assert_eq!(project.status_of("g"), "running", "the run went on");
     open_gate(&project, "go");
     let output = child.finish();
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -462,10 +428,10 @@ fn drop_signal_file(project: &Project, name: &str, content: &str) {
 #[test]
 fn bad_signal_files_are_moved_aside_with_a_warning_and_the_run_goes_on() {
     let project = Project::with_sim("");
-    gated_script(&project, "gate", "go", "g.txt");
+    project.gated_script("gate", "go", "g.txt");
     let plan = project.plan(&step("g", "gate", ""));
     let child = spawn_plan(&project, &plan);
-    project.wait_until("step g running", || status_of(&project, "g") == "running");
+    project.wait_until("step g running", || project.status_of("g") == "running");
 
     let garbage = "sig-01ARZ3NDEKTSV4RRFFQ69G5FAV.json";
     let unknown = "sig-01ARZ3NDEKTSV4RRFFQ69G5FAW.json";
@@ -491,7 +457,7 @@ fn bad_signal_files_are_moved_aside_with_a_warning_and_the_run_goes_on() {
     open_gate(&project, "go");
     let output = child.finish();
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert_eq!(status_of(&project, "g"), "done");
+    assert_eq!(project.status_of("g"), "done");
     assert!(project.root.join("g.txt").exists());
     let text = stdout(&output);
     for name in [garbage, unknown] {
@@ -530,7 +496,7 @@ fn the_agent_option_overrides_the_configured_agent() {
         "{}",
         describe(&output)
     );
-    assert_eq!(status_of(&project, "w"), "done");
+    assert_eq!(project.status_of("w"), "done");
     assert_eq!(
         std::fs::read_to_string(project.root.join("w.txt")).unwrap(),
         "w\n"
@@ -639,7 +605,7 @@ steps = [
     let prompt = &use_prompts[0];
     let listed = format!("# Artifacts you can read\n\n- {}\n", artifact.display());
     assert!(prompt.contains(&listed), "no artifact list in:\n{prompt}");
-    assert_eq!(status_of(&project, "use"), "done");
+    assert_eq!(project.status_of("use"), "done");
     assert!(project.root.join("use.txt").exists());
 }
 

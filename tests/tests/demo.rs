@@ -4,17 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use enki_tests::{enki_command, git, wait_output};
+use enki_tests::{describe, enki_command, git, wait_output};
 use serde_json::Value;
-
-fn describe(output: &std::process::Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// `enki <args> --json` in `dir`, parsed.
 fn enki_json(dir: &Path, args: &[&str]) -> Value {

@@ -3,17 +3,8 @@
 
 use std::time::Duration;
 
-use enki_tests::{Project, git, wait_output};
+use enki_tests::{Project, describe, git, wait_output};
 use serde_json::Value;
-
-fn describe(output: &std::process::Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn run_plan(project: &Project, plan: &str) -> std::process::Output {
     let plan = project.plan(plan);

@@ -5,16 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use enki_tests::Project;
-
-fn describe(output: &std::process::Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use enki_tests::{Project, describe};
 
 /// A plain folder with two files of the user's, `enki init` done and the
 /// `sim` agent configured for every role.
