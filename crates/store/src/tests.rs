@@ -12,6 +12,17 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 fn step(id: &str, needs: &[(&str, Condition)]) -> NewStep {
+    let needs = needs
+        .iter()
+        .map(|(n, c)| NewNeed {
+            target: NeedTarget::Step((*n).into()),
+            condition: *c,
+        })
+        .collect();
+    step_with(id, needs)
+}
+
+fn step_with(id: &str, needs: Vec<NewNeed>) -> NewStep {
     NewStep {
         step_id: id.into(),
         title: format!("step {id}"),
@@ -19,14 +30,53 @@ fn step(id: &str, needs: &[(&str, Condition)]) -> NewStep {
         tier: Tier::Standard,
         role: None,
         checkpoint: false,
-        needs: needs
-            .iter()
-            .map(|(n, c)| NewNeed {
-                target: NeedTarget::Step((*n).into()),
-                condition: *c,
-            })
-            .collect(),
+        needs,
     }
+}
+
+fn on_task(task: &str, condition: Condition) -> NewNeed {
+    NewNeed {
+        target: NeedTarget::Task(task.into()),
+        condition,
+    }
+}
+
+fn on_step(step: &str) -> NewNeed {
+    NewNeed {
+        target: NeedTarget::Step(step.into()),
+        condition: Condition::Merged,
+    }
+}
+
+fn status(store: &Store, id: &str) -> TaskStatus {
+    store.task(id).expect("read").expect("exists").status
+}
+
+fn message(to: &str, subject: &str, ttl: Option<u64>) -> NewMessage {
+    NewMessage {
+        session: None,
+        from: "coordinator".into(),
+        to: vec![to.into()],
+        subject: subject.into(),
+        body: "b".into(),
+        priority: Priority::Normal,
+        kind: MailKind::Info,
+        thread_id: None,
+        reply_to: None,
+        reply_status: None,
+        ttl_seconds: ttl,
+    }
+}
+
+/// Moves a message's expiry into the past (no waiting on the clock).
+fn expire(store: &Store, id: &str) {
+    store
+        .connection()
+        .execute(
+            "UPDATE messages SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?1",
+            [id],
+        )
+        .expect("expire");
 }
 
 fn count(store: &Store, table: &str) -> i64 {
@@ -340,4 +390,211 @@ fn concurrent_writers_on_separate_connections_all_land() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(count(&store, "tasks"), 160);
+}
+
+#[test]
+fn needs_are_resolved_before_the_new_rows_exist() {
+    let (_tmp, mut store) = store();
+    // Every task id starts with `task-0` today; the new task must not
+    // be a candidate for its own needs.
+    let err = store
+        .create_execution(
+            None,
+            "t",
+            true,
+            &[step_with(
+                "task",
+                vec![on_task("task-0", Condition::Merged)],
+            )],
+        )
+        .expect_err("nothing matches in an empty database");
+    assert_eq!(
+        err.to_string(),
+        "needs task 'task-0': no task matches 'task-0'"
+    );
+    let err = store
+        .create_execution(
+            None,
+            "x",
+            false,
+            &[step_with("a", vec![on_task("task-0", Condition::Merged)])],
+        )
+        .expect_err("nothing matches");
+    assert_eq!(
+        err.to_string(),
+        "step 'a' needs task 'task-0': no task matches 'task-0'"
+    );
+    assert!(
+        store.executions(None).expect("list").is_empty(),
+        "all or nothing"
+    );
+
+    let only = store
+        .create_execution(None, "one", true, &[step_with("task", vec![])])
+        .expect("create");
+    let created = store
+        .create_execution(
+            None,
+            "two",
+            true,
+            &[step_with(
+                "task",
+                vec![on_task("task-0", Condition::Merged)],
+            )],
+        )
+        .expect("the one existing task matches");
+    let deps = store.dependencies_of(&created.steps[0].1).expect("deps");
+    assert_eq!(deps.len(), 1);
+    assert_eq!(deps[0].needs_task_id, only.steps[0].1);
+}
+
+#[test]
+fn new_steps_that_cannot_run_start_blocked_and_retry_unblocks_them() {
+    let (_tmp, mut store) = store();
+    let base = store
+        .create_execution(
+            None,
+            "base",
+            false,
+            &[step_with("f", vec![]), step_with("d", vec![])],
+        )
+        .expect("create");
+    let (failed, done) = (base.steps[0].1.clone(), base.steps[1].1.clone());
+    store
+        .set_task_status(&failed, TaskStatus::Failed)
+        .expect("fail");
+    store
+        .set_task_status(&done, TaskStatus::Done)
+        .expect("done");
+
+    let created = store
+        .create_execution(
+            None,
+            "plan",
+            false,
+            &[
+                step_with("a", vec![on_task(&failed, Condition::Started)]),
+                step_with("b", vec![on_step("a")]),
+                step_with("c", vec![on_task(&done, Condition::Merged)]),
+            ],
+        )
+        .expect("create");
+    let id = |s: &str| {
+        created
+            .steps
+            .iter()
+            .find(|(step, _)| step == s)
+            .map(|(_, t)| t.clone())
+            .expect("step")
+    };
+    assert_eq!(status(&store, &id("a")), TaskStatus::Blocked);
+    assert_eq!(status(&store, &id("b")), TaskStatus::Blocked);
+    assert_eq!(status(&store, &id("c")), TaskStatus::Pending);
+    assert_eq!(
+        created.blocked,
+        vec![
+            ("a".to_string(), format!("needs {failed}, which is failed")),
+            (
+                "b".to_string(),
+                "needs step 'a', which is blocked".to_string()
+            ),
+        ]
+    );
+    let events = store.task_events(&id("a"), 0, None).expect("events");
+    assert_eq!(events[0].kind, "created");
+    assert_eq!(events[0].data["status"], "blocked");
+    assert_eq!(events[0].data["reason"], created.blocked[0].1.as_str());
+
+    // Everything blocked: the execution has nothing that can run.
+    let stuck = store
+        .create_execution(
+            None,
+            "stuck",
+            true,
+            &[step_with("task", vec![on_task(&failed, Condition::Merged)])],
+        )
+        .expect("create");
+    assert_eq!(
+        store
+            .execution(&stuck.execution_id)
+            .expect("read")
+            .expect("exists")
+            .status,
+        ExecutionStatus::Failed
+    );
+
+    let changed = store.retry_task(&failed).expect("retry");
+    assert!(changed.contains(&id("a")) && changed.contains(&id("b")));
+    assert!(changed.contains(&stuck.steps[0].1));
+    assert_eq!(status(&store, &id("a")), TaskStatus::Pending);
+    assert_eq!(
+        store
+            .execution(&stuck.execution_id)
+            .expect("read")
+            .expect("exists")
+            .status,
+        ExecutionStatus::Running
+    );
+
+    // Added steps that need a failed step start blocked as well.
+    store
+        .set_task_status(&id("c"), TaskStatus::Failed)
+        .expect("fail");
+    let added = store
+        .add_steps(
+            None,
+            &created.execution_id,
+            &[step_with("e", vec![on_step("c")])],
+        )
+        .expect("add");
+    assert_eq!(status(&store, &added.steps[0].1), TaskStatus::Blocked);
+    assert_eq!(added.blocked.len(), 1);
+}
+
+#[test]
+fn a_message_whose_ttl_passed_unread_is_gone_but_one_read_in_time_stays() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&tmp.path().join("db.sqlite")).expect("open");
+    let dropped = store
+        .send_mail(&message("worker/t", "dropped", Some(60)))
+        .expect("send")
+        .remove(0);
+    let read = store
+        .send_mail(&message("worker/t", "read in time", Some(60)))
+        .expect("send")
+        .remove(0);
+    store.mark_read(&read.id).expect("read");
+    expire(&store, &dropped.id);
+    expire(&store, &read.id);
+
+    let err = store.resolve_live_message(&dropped.id).expect_err("gone");
+    assert!(err.to_string().contains("no message matches"), "{err}");
+    assert_eq!(store.resolve_live_message(&read.id).expect("live"), read.id);
+    assert_eq!(
+        store.resolve_message(&dropped.id).expect("kept"),
+        dropped.id
+    );
+
+    let inbox: Vec<String> = store
+        .messages(&MailFilter {
+            to: Some("worker/t".into()),
+            ..MailFilter::default()
+        })
+        .expect("inbox")
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(inbox, ["read in time"]);
+    assert_eq!(store.thread(&dropped.thread_id).expect("thread").len(), 0);
+    assert_eq!(store.thread(&read.thread_id).expect("thread").len(), 1);
+
+    let mut reply = message("worker/t", "re", None);
+    reply.reply_to = Some(dropped.id.clone());
+    let err = store.send_mail(&reply).expect_err("nothing to reply to");
+    assert!(err.to_string().contains("no message matches"), "{err}");
+    reply.reply_to = Some(read.id.clone());
+    assert_eq!(
+        store.send_mail(&reply).expect("reply")[0].thread_id,
+        read.thread_id
+    );
 }
