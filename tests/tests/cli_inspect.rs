@@ -166,21 +166,13 @@ fn init_is_idempotent_and_leaves_git_clean() {
 
 fn step(id: &str, needs: Vec<NewNeed>) -> NewStep {
     NewStep {
-        step_id: id.to_string(),
-        title: format!("step {id} title"),
         description: format!("Do {id}."),
-        tier: Tier::Standard,
-        role: None,
-        checkpoint: false,
-        needs,
+        ..NewStep::new(id, format!("step {id} title")).needing(needs)
     }
 }
 
 fn on_step(id: &str, condition: Condition) -> NewNeed {
-    NewNeed {
-        target: NeedTarget::Step(id.to_string()),
-        condition,
-    }
+    NewNeed::step(id, condition)
 }
 
 /// What the populated project holds.

@@ -87,7 +87,6 @@ fn cancel(execution: String, step: Option<String>) -> Command {
 
 #[cfg(test)]
 mod tests {
-    use enki_core::Tier;
     use enki_core::engine::{Limits, Orchestrator, Settings};
     use enki_store::{NewStep, Store};
 
@@ -107,17 +106,13 @@ mod tests {
         fn new() -> World {
             let dir = tempfile::tempdir().unwrap();
             let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
-            let step = |id: &str| NewStep {
-                step_id: id.into(),
-                title: id.into(),
-                description: String::new(),
-                tier: Tier::Standard,
-                role: None,
-                checkpoint: false,
-                needs: vec![],
-            };
             let created = store
-                .create_execution(None, "e", false, &[step("a"), step("b")])
+                .create_execution(
+                    None,
+                    "e",
+                    false,
+                    &[NewStep::new("a", "a"), NewStep::new("b", "b")],
+                )
                 .unwrap();
             let mut orch = Orchestrator::new(Settings {
                 limits: Limits {

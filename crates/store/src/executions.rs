@@ -30,17 +30,29 @@ pub struct NewNeed {
     pub condition: Condition,
 }
 
+impl NewNeed {
+    /// Needs step `step` of the same execution.
+    pub fn step(step: impl Into<String>, condition: Condition) -> NewNeed {
+        NewNeed {
+            target: NeedTarget::Step(step.into()),
+            condition,
+        }
+    }
+
+    /// Needs task `task` (an id or unique prefix), in any execution.
+    pub fn task(task: impl Into<String>, condition: Condition) -> NewNeed {
+        NewNeed {
+            target: NeedTarget::Task(task.into()),
+            condition,
+        }
+    }
+}
+
 impl From<&StepNeed> for NewNeed {
     fn from(need: &StepNeed) -> NewNeed {
         match need {
-            StepNeed::Step { step, condition } => NewNeed {
-                target: NeedTarget::Step(step.clone()),
-                condition: *condition,
-            },
-            StepNeed::Task { task, condition } => NewNeed {
-                target: NeedTarget::Task(task.clone()),
-                condition: *condition,
-            },
+            StepNeed::Step { step, condition } => NewNeed::step(step.clone(), *condition),
+            StepNeed::Task { task, condition } => NewNeed::task(task.clone(), *condition),
         }
     }
 }
@@ -56,6 +68,27 @@ pub struct NewStep {
     pub role: Option<String>,
     pub checkpoint: bool,
     pub needs: Vec<NewNeed>,
+}
+
+impl NewStep {
+    /// A `standard` step with no description, role, checkpoint or needs.
+    pub fn new(step_id: impl Into<String>, title: impl Into<String>) -> NewStep {
+        NewStep {
+            step_id: step_id.into(),
+            title: title.into(),
+            description: String::new(),
+            tier: Tier::Standard,
+            role: None,
+            checkpoint: false,
+            needs: Vec::new(),
+        }
+    }
+
+    /// The same step with these needs.
+    pub fn needing(mut self, needs: Vec<NewNeed>) -> NewStep {
+        self.needs = needs;
+        self
+    }
 }
 
 pub(crate) fn ensure_session(conn: &Connection, session: Option<&str>) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 //! Behaviour of the store as a whole, against a real SQLite file.
 
 use enki_core::mail::{MailKind, Priority};
-use enki_core::{Condition, ExecutionStatus, TaskStatus, Tier};
+use enki_core::{Condition, ExecutionStatus, TaskStatus};
 
 use crate::{MailFilter, NeedTarget, NewMessage, NewNeed, NewStep, Store, StoreError, TaskFilter};
 
@@ -12,40 +12,22 @@ fn store() -> (tempfile::TempDir, Store) {
 }
 
 fn step(id: &str, needs: &[(&str, Condition)]) -> NewStep {
-    let needs = needs
-        .iter()
-        .map(|(n, c)| NewNeed {
-            target: NeedTarget::Step((*n).into()),
-            condition: *c,
-        })
-        .collect();
-    step_with(id, needs)
+    step_with(
+        id,
+        needs.iter().map(|(n, c)| NewNeed::step(*n, *c)).collect(),
+    )
 }
 
 fn step_with(id: &str, needs: Vec<NewNeed>) -> NewStep {
-    NewStep {
-        step_id: id.into(),
-        title: format!("step {id}"),
-        description: String::new(),
-        tier: Tier::Standard,
-        role: None,
-        checkpoint: false,
-        needs,
-    }
+    NewStep::new(id, format!("step {id}")).needing(needs)
 }
 
 fn on_task(task: &str, condition: Condition) -> NewNeed {
-    NewNeed {
-        target: NeedTarget::Task(task.into()),
-        condition,
-    }
+    NewNeed::task(task, condition)
 }
 
 fn on_step(step: &str) -> NewNeed {
-    NewNeed {
-        target: NeedTarget::Step(step.into()),
-        condition: Condition::Merged,
-    }
+    NewNeed::step(step, Condition::Merged)
 }
 
 fn status(store: &Store, id: &str) -> TaskStatus {

@@ -233,8 +233,8 @@ pub fn dag_json(dags: &[DagView]) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use enki_core::{Condition, TaskStatus, Tier};
-    use enki_store::{NeedTarget, NewNeed, NewStep};
+    use enki_core::{Condition, TaskStatus};
+    use enki_store::{NewNeed, NewStep};
 
     use super::*;
     use crate::fixtures::{OTHER_EXEC, edge, execution, task};
@@ -351,19 +351,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
         let step = |id: &str, needs: &[&str]| NewStep {
-            step_id: id.to_string(),
-            title: format!("step {id}"),
-            description: String::new(),
-            tier: Tier::Standard,
             role: Some("documenter".to_string()),
-            checkpoint: false,
-            needs: needs
-                .iter()
-                .map(|n| NewNeed {
-                    target: NeedTarget::Step(n.to_string()),
-                    condition: Condition::Merged,
-                })
-                .collect(),
+            ..NewStep::new(id, format!("step {id}")).needing(
+                needs
+                    .iter()
+                    .map(|n| NewNeed::step(*n, Condition::Merged))
+                    .collect(),
+            )
         };
         let first = store
             .create_execution(

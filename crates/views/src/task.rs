@@ -234,7 +234,7 @@ pub fn task_list_text(tasks: &[TaskRow]) -> String {
 #[cfg(test)]
 mod tests {
     use enki_core::{Condition, MergeStatus, TaskStatus, Tier};
-    use enki_store::{NeedTarget, NewNeed, NewStep};
+    use enki_store::{NewNeed, NewStep};
 
     use super::*;
     use crate::fixtures::{self, OTHER_EXEC, T, edge, execution, task};
@@ -376,19 +376,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut store = Store::open(&tmp.path().join("db.sqlite")).unwrap();
         let step = |id: &str, needs: &[&str]| NewStep {
-            step_id: id.to_string(),
-            title: format!("step {id}"),
-            description: String::new(),
             tier: Tier::Light,
-            role: None,
-            checkpoint: false,
-            needs: needs
-                .iter()
-                .map(|n| NewNeed {
-                    target: NeedTarget::Step(n.to_string()),
-                    condition: Condition::Merged,
-                })
-                .collect(),
+            ..NewStep::new(id, format!("step {id}")).needing(
+                needs
+                    .iter()
+                    .map(|n| NewNeed::step(*n, Condition::Merged))
+                    .collect(),
+            )
         };
         let created = store
             .create_execution(

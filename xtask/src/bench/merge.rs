@@ -114,13 +114,8 @@ fn queue(enki_bin: &Path, tasks: usize) -> Result<(f64, f64)> {
     let mut store = Store::open_existing(&root.join(".enki/db.sqlite"))?;
     let steps: Vec<NewStep> = (0..tasks)
         .map(|i| NewStep {
-            step_id: format!("s{i}"),
-            title: format!("file {i}"),
-            description: String::new(),
             tier: Tier::Light,
-            role: None,
-            checkpoint: false,
-            needs: vec![],
+            ..NewStep::new(format!("s{i}"), format!("file {i}"))
         })
         .collect();
     let created = store.create_execution(None, "merge bench", false, &steps)?;
