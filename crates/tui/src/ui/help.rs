@@ -5,7 +5,6 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::clip;
 use super::layout::centered;
 use crate::input::COMMANDS;
 use crate::theme;
@@ -76,15 +75,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, scroll: usize) {
     if popup.width < 3 || popup.height < 3 {
         return;
     }
-    let inner_w = usize::from(popup.width - 2);
-    let visible = usize::from(popup.height - 2);
-    let scroll = scroll.min(lines.len().saturating_sub(visible));
-    let rows: Vec<Line<'static>> = lines
-        .into_iter()
-        .skip(scroll)
-        .take(visible)
-        .map(|l| clip(l, inner_w))
-        .collect();
+    let (rows, _, _) = super::overlay::scrolled_rows(lines, popup, scroll);
     super::overlay::clear_around(frame, area, popup);
     frame.render_widget(
         Paragraph::new(rows).block(

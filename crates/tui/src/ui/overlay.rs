@@ -22,6 +22,26 @@ pub fn clear_around(frame: &mut Frame<'_>, area: Rect, popup: Rect) {
     frame.render_widget(Clear, margin);
 }
 
+/// The lines of a bordered `popup` that show at `scroll` (clamped so the
+/// last page stays full), each clipped to the inner width; and the clamped
+/// scroll and the number of visible rows.
+pub fn scrolled_rows(
+    lines: Vec<Line<'static>>,
+    popup: Rect,
+    scroll: usize,
+) -> (Vec<Line<'static>>, usize, usize) {
+    let inner_w = usize::from(popup.width.saturating_sub(2));
+    let visible = usize::from(popup.height.saturating_sub(2));
+    let scroll = scroll.min(lines.len().saturating_sub(visible));
+    let rows = lines
+        .into_iter()
+        .skip(scroll)
+        .take(visible)
+        .map(|l| clip(l, inner_w))
+        .collect();
+    (rows, scroll, visible)
+}
+
 /// Fetched text over the whole width, above the status line and footer
 /// (which keep showing the keys).
 pub fn draw_text(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[String], scroll: usize) {
@@ -30,15 +50,8 @@ pub fn draw_text(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[String
     if popup.width < 3 || popup.height < 3 {
         return;
     }
-    let inner_w = usize::from(popup.width - 2);
-    let visible = usize::from(popup.height - 2);
-    let scroll = scroll.min(lines.len().saturating_sub(visible));
-    let rows: Vec<Line<'static>> = lines
-        .iter()
-        .skip(scroll)
-        .take(visible)
-        .map(|l| clip(Line::raw(l.clone()), inner_w))
-        .collect();
+    let all = lines.iter().map(|l| Line::raw(l.clone())).collect();
+    let (rows, scroll, visible) = scrolled_rows(all, popup, scroll);
     let more = if lines.len() > visible {
         format!(
             " {}-{} of {} · ↑↓ PgUp PgDn",
