@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::layout::Layout;
 
@@ -49,41 +49,48 @@ pub fn create_dirs(layout: &Layout) -> std::io::Result<Vec<PathBuf>> {
     Ok(created)
 }
 
-/// The repository's exclude file, asking git so that worktrees and
-/// submodules (where `.git` is a file) are handled. `None` outside git.
-pub fn git_exclude_file(project_root: &Path) -> Option<PathBuf> {
+/// What `git -C dir rev-parse <args>` prints, trimmed; `None` outside git
+/// or when git fails.
+fn rev_parse(dir: &Path, args: &[&str]) -> Option<String> {
     let output = Command::new("git")
         .arg("-C")
-        .arg(project_root)
-        .args([
-            "rev-parse",
-            "--path-format=absolute",
-            "--git-path",
-            "info/exclude",
-        ])
+        .arg(dir)
+        .arg("rev-parse")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
         .output()
         .ok()?;
     if !output.status.success() {
         return None;
     }
-    let text = String::from_utf8(output.stdout).ok()?;
-    let path = text.trim();
-    (!path.is_empty()).then(|| PathBuf::from(path))
+    String::from_utf8(output.stdout)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The repository's exclude file, asking git so that worktrees and
+/// submodules (where `.git` is a file) are handled. `None` outside git.
+pub fn git_exclude_file(project_root: &Path) -> Option<PathBuf> {
+    rev_parse(
+        project_root,
+        &["--path-format=absolute", "--git-path", "info/exclude"],
+    )
+    .filter(|path| !path.is_empty())
+    .map(PathBuf::from)
+}
+
+/// The top folder of the git repository holding `dir`; `None` outside git.
+pub fn repository_top(dir: &Path) -> Option<PathBuf> {
+    rev_parse(dir, &["--show-toplevel"])
+        .map(PathBuf::from)
+        .filter(|path| path.is_dir())
 }
 
 /// Where the project sits inside its repository (`""` at the top, `"app/"`
 /// for a sub-folder), so the exclusion names the right `.enki/`.
 pub fn prefix_in_repository(project_root: &Path) -> String {
-    Command::new("git")
-        .arg("-C")
-        .arg(project_root)
-        .args(["rev-parse", "--show-prefix"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    rev_parse(project_root, &["--show-prefix"]).unwrap_or_default()
 }
 
 /// The exclude line for the `.enki/` of a project at `prefix` in its repository.

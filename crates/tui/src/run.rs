@@ -5,8 +5,7 @@
 //! only while workers run — so an idle session uses no CPU.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
@@ -69,7 +68,9 @@ pub fn run_tui(options: TuiOptions) -> u8 {
 fn ensure_initialised() -> Result<Option<String>, String> {
     let root = match Layout::locate_from_env() {
         Ok(_) => return Ok(None),
-        Err(LocateError::NotFound(start)) => git_toplevel(&start).unwrap_or(start),
+        Err(LocateError::NotFound(start)) => {
+            enki_project::init::repository_top(&start).unwrap_or(start)
+        }
         Err(LocateError::NotInitialised(dir)) if dir.file_name() == Some(".enki".as_ref()) => {
             match dir.parent() {
                 Some(parent) => parent.to_path_buf(),
@@ -85,23 +86,6 @@ fn ensure_initialised() -> Result<Option<String>, String> {
         "initialised enki in {} (kept out of git)",
         layout.dir.display()
     )))
-}
-
-fn git_toplevel(dir: &Path) -> Option<PathBuf> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--show-toplevel"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8(output.stdout).ok()?;
-    let path = PathBuf::from(text.trim_end_matches(['\n', '\r']));
-    path.is_dir().then_some(path)
 }
 
 fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
