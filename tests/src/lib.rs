@@ -530,3 +530,21 @@ impl Project {
         );
     }
 }
+
+/// The kinds of a task's events, oldest first, from `enki task --json`.
+pub fn event_kinds(detail: &Value) -> Vec<String> {
+    detail["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A sim script of one turn with these steps (TOML inline tables, one per line).
+pub fn one_turn(steps: &str) -> String {
+    format!("[[turn]]\nsteps = [\n{steps}\n]\n")
+}

@@ -27,7 +27,7 @@ use enki_acp::{
     StopReason, WithinCwd,
 };
 use enki_store::Store;
-use enki_tests::{Project, enki_bin};
+use enki_tests::{Project, enki_bin, one_turn};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -105,10 +105,6 @@ impl Fixture {
             ..AgentCommand::default()
         }
     }
-}
-
-fn one_turn(steps: &str) -> String {
-    format!("[[turn]]\nsteps = [\n{steps}\n]\n")
 }
 
 fn options(permission: Arc<dyn PermissionPolicy>) -> ClientOptions {

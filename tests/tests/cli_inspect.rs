@@ -9,6 +9,7 @@ use enki_core::id::short;
 use enki_core::mail::{MailKind, Priority};
 use enki_core::{Condition, MergeStatus, TaskStatus, Tier};
 use enki_store::{NeedTarget, NewMessage, NewNeed, NewStep, Store};
+use enki_tests::git;
 use serde_json::Value;
 
 /// `enki <args>` in `dir`, with no enki environment inherited.
@@ -68,25 +69,6 @@ fn ok_json(dir: &Path, args: &[&str]) -> Value {
     all.push("--json");
     let text = ok(dir, &all);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("enki {all:?}: not JSON ({e}): {text}"))
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "enki test")
-        .env("GIT_AUTHOR_EMAIL", "test@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "enki test")
-        .env("GIT_COMMITTER_EMAIL", "test@enki.invalid")
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A temporary git repository with one commit.

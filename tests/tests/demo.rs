@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use enki_tests::{describe, enki_command, git, wait_output};
+use enki_tests::{describe, enki_command, event_kinds, git, wait_output};
 use serde_json::Value;
 
 /// `enki <args> --json` in `dir`, parsed.
@@ -17,18 +17,6 @@ fn enki_json(dir: &Path, args: &[&str]) -> Value {
         .expect("enki runs");
     assert!(output.status.success(), "{}", describe(&output));
     serde_json::from_slice(&output.stdout).expect("JSON output")
-}
-
-fn event_kinds(detail: &Value) -> Vec<String> {
-    detail["events"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["kind"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn read(path: &Path) -> String {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use enki_tests::{Project, describe, git, wait_output};
+use enki_tests::{Project, describe, event_kinds, git, wait_output};
 use serde_json::Value;
 
 fn run_plan(project: &Project, plan: &str) -> std::process::Output {
@@ -18,18 +18,6 @@ fn task_detail(project: &Project, step: &str) -> Value {
         .to_string();
     let output = project.enki(&["task", &id, "--json"]).output().unwrap();
     serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn event_kinds(detail: &Value) -> Vec<String> {
-    detail["events"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["kind"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Two parallel steps that write the same new file differently.

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use enki_store::Store;
-use enki_tests::{Project, TIMEOUT, enki_bin, enki_command};
+use enki_tests::{Project, TIMEOUT, enki_bin, enki_command, one_turn};
 use serde_json::{Value, json};
 
 // ----- a minimal ACP client ----------------------------------------------------
@@ -368,10 +368,6 @@ impl Fixture {
         let session = agent.new_session(&self.cwd(), json!([]));
         (agent, session)
     }
-}
-
-fn one_turn(steps: &str) -> String {
-    format!("[[turn]]\nsteps = [\n{steps}\n]\n")
 }
 
 // ----- handshake and protocol ----------------------------------------------------
