@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::{Condition, ExecutionStatus, TaskStatus, Tier};
 
-fn node(id: &str, index: i64, needs: &[(&str, Condition)]) -> NodeSnapshot {
+pub(super) fn node(id: &str, index: i64, needs: &[(&str, Condition)]) -> NodeSnapshot {
     NodeSnapshot {
         id: id.into(),
         step_id: id.into(),
@@ -25,7 +25,7 @@ fn node(id: &str, index: i64, needs: &[(&str, Condition)]) -> NodeSnapshot {
     }
 }
 
-fn execution(id: &str, order: u64, nodes: Vec<NodeSnapshot>) -> ExecutionSnapshot {
+pub(super) fn execution(id: &str, order: u64, nodes: Vec<NodeSnapshot>) -> ExecutionSnapshot {
     ExecutionSnapshot {
         id: id.into(),
         order,

@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+use super::tests::{execution, node};
 use super::*;
 use crate::dag::{DagError, NeedRef, StepShape, validate_steps};
 use crate::{Condition, ExecutionStatus, TaskStatus, Tier};
@@ -797,25 +798,6 @@ fn repeated_reports_are_no_ops() {
 
 // ----- `started` edges follow the upstream worker
 
-fn step(id: &str, index: i64, needs: &[(&str, Condition)]) -> NodeSnapshot {
-    NodeSnapshot {
-        id: id.into(),
-        step_id: id.into(),
-        step_index: index,
-        tier: Tier::Standard,
-        checkpoint: false,
-        status: TaskStatus::Pending,
-        failures: 0,
-        needs: needs
-            .iter()
-            .map(|(target, condition)| Edge {
-                target: (*target).into(),
-                condition: *condition,
-            })
-            .collect(),
-    }
-}
-
 fn one_worker() -> Orchestrator {
     Orchestrator::new(Settings {
         limits: Limits {
@@ -828,12 +810,7 @@ fn one_worker() -> Orchestrator {
 }
 
 fn load(o: &mut Orchestrator, id: &str, order: u64, nodes: Vec<NodeSnapshot>) -> Vec<Event> {
-    o.handle(Command::Load(ExecutionSnapshot {
-        id: id.into(),
-        order,
-        status: ExecutionStatus::Running,
-        nodes,
-    }))
+    o.handle(Command::Load(execution(id, order, nodes)))
 }
 
 /// x needs t `started`, but the only worker slot is t's: x is ready and
@@ -846,8 +823,8 @@ fn pausing_a_running_step_withdraws_its_started_edges() {
         "e1",
         1,
         vec![
-            step("t", 0, &[]),
-            step("x", 1, &[("t", Condition::Started)]),
+            node("t", 0, &[]),
+            node("x", 1, &[("t", Condition::Started)]),
         ],
     );
     assert_eq!(o.running(), ["t"]);
@@ -872,12 +849,12 @@ fn pausing_a_running_step_withdraws_its_started_edges() {
 #[test]
 fn stop_all_withdraws_started_edges_across_executions() {
     let mut o = one_worker();
-    load(&mut o, "e1", 1, vec![step("t", 0, &[])]);
+    load(&mut o, "e1", 1, vec![node("t", 0, &[])]);
     load(
         &mut o,
         "e2",
         2,
-        vec![step("x", 0, &[("t", Condition::Started)])],
+        vec![node("x", 0, &[("t", Condition::Started)])],
     );
     assert_eq!(o.graph().status("x"), Some(TaskStatus::Ready));
     let events = o.handle(Command::StopAll);
@@ -910,9 +887,9 @@ fn a_cycle_that_slipped_past_validation_never_starts() {
         "e1",
         1,
         vec![
-            step("a", 0, &[("b", Condition::Started)]),
-            step("b", 1, &[("a", Condition::Merged)]),
-            step("c", 2, &[]),
+            node("a", 0, &[("b", Condition::Started)]),
+            node("b", 1, &[("a", Condition::Merged)]),
+            node("c", 2, &[]),
         ],
     );
     assert_eq!(render(&events), "c=ready c=running start:c#1");
