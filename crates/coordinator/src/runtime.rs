@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use enki_core::TaskStatus;
 use enki_core::engine::{Command, Event, Orchestrator, StopCause};
+use enki_core::{ExecutionStatus, TaskStatus};
 use enki_signals::{SignalKind, SignalWatcher, Wake};
 use tokio::sync::{mpsc, watch};
 
@@ -766,7 +766,15 @@ impl Runtime {
     async fn reconcile(&mut self) {
         self.reconciled_at = Instant::now();
         let seen = self.store_version;
-        let loaded = self.orch.graph().executions_ids();
+        // A cancelled execution never changes again (the store refuses to
+        // retry, cancel or grow it), so it is not read back. Done and failed
+        // ones are: new steps and retries reopen them.
+        let graph = self.orch.graph();
+        let loaded: Vec<String> = graph
+            .executions_ids()
+            .into_iter()
+            .filter(|e| graph.execution_status(e) != Some(ExecutionStatus::Cancelled))
+            .collect();
         let read = self
             .ctx
             .db
