@@ -14,6 +14,7 @@ mod merge;
 pub mod ops;
 pub mod plan;
 mod planner;
+mod planner_link;
 mod progress;
 pub mod prompt;
 mod reconcile;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::context::Shared;
 use crate::merge::{self, MergeMessage};
 use crate::planner::{self, PlannerMessage};
+use crate::planner_link::PlannerLink;
 use crate::progress::Progress;
 use crate::reconcile::{Repair, StoredExecution, repairs};
 use crate::snapshot::execution_snapshot;
@@ -69,12 +70,7 @@ struct Runtime {
     worker_tx: mpsc::UnboundedSender<WorkerMessage>,
     merge_nudge: mpsc::UnboundedSender<()>,
     merges_pending: BTreeSet<String>,
-    planner_prompts: Option<mpsc::UnboundedSender<String>>,
-    /// Where a planner started later reports; dropped once one has started.
-    planner_events: Option<mpsc::UnboundedSender<PlannerMessage>>,
-    planner_busy: bool,
-    planner_notes: Vec<String>,
-    planner_failed: bool,
+    planner: PlannerLink,
     titles: HashMap<String, (String, String)>,
     /// The store's `data_version` at the last reconciliation.
     store_version: Option<i64>,
@@ -115,11 +111,7 @@ pub async fn run(
         worker_tx,
         merge_nudge,
         merges_pending: BTreeSet::new(),
-        planner_prompts: None,
-        planner_events: None,
-        planner_busy: false,
-        planner_notes: Vec::new(),
-        planner_failed: false,
+        planner: PlannerLink::new(planner_tx),
         titles: HashMap::new(),
         store_version: None,
         reconciled_at: Instant::now(),
@@ -156,7 +148,6 @@ pub async fn run(
 
     // The planner starts with the first prompt: the request, or (in the
     // TUI) the user's first message.
-    rt.planner_events = Some(planner_tx);
     if let Some(request) = &options.request {
         rt.prompt_planner(request.clone());
     }
@@ -176,7 +167,7 @@ pub async fn run(
                 if rt.reconciled_at.elapsed() >= RECONCILE_EVERY {
                     rt.reconcile().await;
                 }
-                rt.deliver_planner_notes();
+                rt.planner.deliver_notes();
             }
             message = control.recv() => match message {
                 Some(Control::UserMessage(text)) => rt.prompt_planner(text),
@@ -228,7 +219,7 @@ pub async fn run(
             ),
         });
     }
-    rt.planner_prompts = None;
+    rt.planner.close();
     let _ = stop_watch_tx.send(());
     merge_task.abort();
     let session = ctx.session_id.clone();
@@ -261,8 +252,7 @@ impl Runtime {
             && !self.orch.has_paused_work()
             && self.workers.is_empty()
             && self.merges_pending.is_empty()
-            && !self.planner_busy
-            && (self.planner_prompts.is_none() || self.planner_notes.is_empty())
+            && self.planner.is_idle()
     }
 
     fn label(&self, task: &str) -> (String, String) {
@@ -416,8 +406,8 @@ impl Runtime {
                     .await
                     .unwrap_or_default();
                 if status.is_terminal() {
-                    self.planner_notes
-                        .push(format!("execution {execution} ({title}) is {status}"));
+                    self.planner
+                        .note(format!("execution {execution} ({title}) is {status}"));
                 }
                 self.emit(Progress::ExecutionStatus {
                     execution,
@@ -484,12 +474,12 @@ impl Runtime {
             Event::QueueMerge { task } => self.queue_merge(&task).await,
             Event::CheckpointReached { execution, task } => {
                 let (step, title) = self.label(&task);
-                if self.planner_prompts.is_none() {
+                if !self.planner.is_running() {
                     self.emit(Progress::Warning {
                         message: format!("execution {execution} is paused at a checkpoint; continue it with `enki resume {execution}`"),
                     });
                 }
-                self.planner_notes.push(format!(
+                self.planner.note(format!(
                     "checkpoint: step `{step}` ({title}, {task}) of execution {execution} completed; the execution is paused. Review it, add steps with enki_execution_add_steps if needed, then enki_resume."
                 ));
                 self.emit(Progress::Checkpoint { execution, task });
@@ -503,7 +493,7 @@ impl Runtime {
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                self.planner_notes.push(format!(
+                self.planner.note(format!(
                     "finished: step `{step}` ({title}, {task}). Output: {output}"
                 ));
             }
@@ -514,7 +504,7 @@ impl Runtime {
             } => {
                 if !will_retry {
                     let (step, title) = self.label(&task);
-                    self.planner_notes.push(format!(
+                    self.planner.note(format!(
                         "failed: step `{step}` ({title}, {task}): {error}. Its dependents are blocked; use enki_task_retry to try again."
                     ));
                 }
@@ -654,76 +644,41 @@ impl Runtime {
     }
 
     fn on_planner(&mut self, message: PlannerMessage) {
+        self.planner.observe(&message);
         match message {
             PlannerMessage::Ready => {}
             PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
             PlannerMessage::Tool(title) => self.emit(Progress::PlannerTool { title }),
             PlannerMessage::TurnEnded(result) => {
-                self.planner_busy = false;
                 if let Err(e) = result {
-                    // The planner did not finish what it was asked.
-                    self.planner_failed = true;
                     self.emit(Progress::Warning {
                         message: format!("the planner's turn failed: {e}"),
                     });
                 }
                 self.emit(Progress::PlannerIdle);
             }
-            PlannerMessage::Gone(reason) => {
-                self.planner_failed = true;
-                self.planner_busy = false;
-                self.planner_prompts = None;
-                self.planner_notes.clear();
-                self.emit(Progress::Warning { message: reason });
-            }
+            PlannerMessage::Gone(reason) => self.emit(Progress::Warning { message: reason }),
         }
     }
 
     /// Sends the planner a prompt, starting the planner on the first one
     /// (with its standing instructions in front of the user's words).
     fn prompt_planner(&mut self, text: String) {
-        if self.planner_prompts.is_none() {
-            let Some(events) = self.planner_events.take() else {
-                self.emit(Progress::Warning {
-                    message: "the planner agent has stopped (see the warning above); start enki again to talk to a new planner".into(),
-                });
-                return;
-            };
-            let (prompts_tx, prompts_rx) = mpsc::unbounded_channel();
-            tokio::spawn(planner::run_planner(self.ctx.clone(), prompts_rx, events));
-            self.planner_prompts = Some(prompts_tx);
-            let first = format!(
+        let text = if self.planner.needs_start() {
+            format!(
                 "{}\n\n# The user's request\n\n{text}",
                 planner::system_prompt(&self.ctx)
-            );
-            return self.send_to_planner(first);
+            )
+        } else {
+            text
+        };
+        let ctx = self.ctx.clone();
+        let sent = self.planner.prompt(text, |prompts, events| {
+            tokio::spawn(planner::run_planner(ctx, prompts, events))
+        });
+        if let Err(message) = sent {
+            self.emit(Progress::Warning { message });
         }
-        self.send_to_planner(text);
-    }
-
-    fn send_to_planner(&mut self, text: String) {
-        if let Some(prompts) = &self.planner_prompts
-            && prompts.send(text).is_ok()
-        {
-            self.planner_busy = true;
-        }
-    }
-
-    /// Hands the planner what happened since its last turn, in one batch.
-    fn deliver_planner_notes(&mut self) {
-        if self.planner_busy || self.planner_notes.is_empty() || self.planner_prompts.is_none() {
-            return;
-        }
-        let notes = std::mem::take(&mut self.planner_notes);
-        let text = format!(
-            "Events since your last turn:\n{}",
-            notes
-                .iter()
-                .map(|n| format!("- {n}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        self.send_to_planner(text);
     }
 
     /// Applies every waiting signal file in order, then deletes it.
@@ -914,7 +869,7 @@ impl Runtime {
                 priority,
             } => {
                 if to == "coordinator" {
-                    self.planner_notes.push(format!(
+                    self.planner.note(format!(
                         "mail {message_id} from {from} ({priority}): {subject}. Read it with enki_mail_read."
                     ));
                 }
@@ -926,7 +881,7 @@ impl Runtime {
     async fn summary(&self, interrupted: bool) -> RunSummary {
         let mut summary = RunSummary {
             interrupted,
-            planner_failed: self.planner_failed,
+            planner_failed: self.planner.failed(),
             ..RunSummary::default()
         };
         let graph = self.orch.graph();
