@@ -17,5 +17,3 @@ pub use scheduler::Limits;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod transitions;
