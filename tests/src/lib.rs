@@ -5,6 +5,7 @@
 //! `cargo test --workspace` builds it (the `enki` package has an integration
 //! test of its own, which makes cargo build the binary before any test runs).
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -33,12 +34,111 @@ pub fn enki_bin() -> PathBuf {
     bin
 }
 
-/// A `Command` for `enki` with no inherited enki environment.
-pub fn enki_command() -> Command {
-    let mut cmd = Command::new(enki_bin());
-    for var in ["ENKI_DIR", "ENKI_SESSION_ID", "ENKI_BIN", "CLAUDECODE"] {
-        cmd.env_remove(var);
+/// A fake home for one test: `HOME` and the XDG folders live inside it, so
+/// the developer's own `~/.config/enki/`, `~/.enki/roles/` and git
+/// configuration never change what a test does. Removed when dropped.
+pub struct TestHome {
+    dir: tempfile::TempDir,
+}
+
+impl TestHome {
+    pub fn new() -> TestHome {
+        let dir = tempfile::Builder::new()
+            .prefix("enki-test-home-")
+            .tempdir()
+            .expect("temp home");
+        let home = TestHome { dir };
+        for (_, path) in home.xdg_dirs() {
+            std::fs::create_dir_all(path).expect("create fake XDG folder");
+        }
+        home
     }
+
+    /// `HOME`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `XDG_CONFIG_HOME`: a user configuration goes in `enki/enki.toml` here.
+    pub fn config_dir(&self) -> PathBuf {
+        self.path().join(".config")
+    }
+
+    fn xdg_dirs(&self) -> [(&'static str, PathBuf); 3] {
+        [
+            ("XDG_CONFIG_HOME", self.config_dir()),
+            ("XDG_DATA_HOME", self.path().join(".local/share")),
+            ("XDG_CACHE_HOME", self.path().join(".cache")),
+        ]
+    }
+
+    /// The environment changes that make a process hermetic: `Some` sets a
+    /// variable, `None` removes it. Every inherited `ENKI_*` variable is
+    /// removed (a test sets the ones it wants after this); git reads no
+    /// global or system configuration and commits as a fixed test identity.
+    pub fn env(&self) -> Vec<(OsString, Option<OsString>)> {
+        let mut env: Vec<(OsString, Option<OsString>)> = std::env::vars_os()
+            .filter(|(name, _)| {
+                name.to_str()
+                    .is_some_and(|n| n.starts_with("ENKI_") || n == "CLAUDECODE")
+            })
+            .map(|(name, _)| (name, None))
+            .collect();
+        let set = |name: &str, value: &OsStr| (OsString::from(name), Some(value.to_os_string()));
+        env.push(set("HOME", self.path().as_os_str()));
+        for (name, path) in self.xdg_dirs() {
+            env.push(set(name, path.as_os_str()));
+        }
+        for (name, value) in GIT_ENV {
+            env.push(set(name, OsStr::new(value)));
+        }
+        env
+    }
+
+    /// Applies [`TestHome::env`] to a command.
+    pub fn apply(&self, cmd: &mut Command) {
+        for (name, value) in self.env() {
+            match value {
+                Some(value) => cmd.env(name, value),
+                None => cmd.env_remove(name),
+            };
+        }
+    }
+}
+
+impl Default for TestHome {
+    fn default() -> Self {
+        TestHome::new()
+    }
+}
+
+/// Git without the machine's or the developer's configuration, committing
+/// as a fixed identity.
+const GIT_ENV: [(&str, &str); 6] = [
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_AUTHOR_NAME", "enki test"),
+    ("GIT_AUTHOR_EMAIL", "test@enki.invalid"),
+    ("GIT_COMMITTER_NAME", "enki test"),
+    ("GIT_COMMITTER_EMAIL", "test@enki.invalid"),
+];
+
+thread_local! {
+    /// Each test runs on its own thread, so this is each test's own home,
+    /// removed when the test ends.
+    static THREAD_HOME: TestHome = TestHome::new();
+}
+
+/// A hermetic `Command` for `enki` (see [`TestHome::env`]), with the
+/// running test's own fake home.
+pub fn enki_command() -> Command {
+    THREAD_HOME.with(|home| enki_command_in(home))
+}
+
+/// A hermetic `Command` for `enki` whose home is `home`.
+pub fn enki_command_in(home: &TestHome) -> Command {
+    let mut cmd = Command::new(enki_bin());
+    home.apply(&mut cmd);
     cmd
 }
 
@@ -48,10 +148,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .arg("-C")
         .arg(dir)
         .args(args)
-        .env("GIT_AUTHOR_NAME", "enki test")
-        .env("GIT_AUTHOR_EMAIL", "test@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "enki test")
-        .env("GIT_COMMITTER_EMAIL", "test@enki.invalid")
+        .envs(GIT_ENV)
         .output()
         .expect("git runs");
     assert!(
@@ -62,10 +159,12 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A temporary git project with `enki init` done.
+/// A temporary git project with `enki init` done, and the fake home every
+/// `enki` it runs gets.
 pub struct Project {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
+    pub home: TestHome,
 }
 
 impl Project {
@@ -85,7 +184,11 @@ impl Project {
     pub fn bare() -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().canonicalize().expect("canonical temp dir");
-        Project { _dir: dir, root }
+        Project {
+            _dir: dir,
+            root,
+            home: TestHome::new(),
+        }
     }
 
     /// Runs `enki init` in the project and asserts it succeeded.
@@ -112,7 +215,7 @@ impl Project {
 
     /// `enki <args>` run in the project root.
     pub fn enki(&self, args: &[&str]) -> Command {
-        let mut cmd = enki_command();
+        let mut cmd = enki_command_in(&self.home);
         cmd.args(args).current_dir(&self.root);
         cmd
     }

@@ -12,13 +12,11 @@ use enki_store::{NeedTarget, NewMessage, NewNeed, NewStep, Store};
 use enki_tests::git;
 use serde_json::Value;
 
-/// `enki <args>` in `dir`, with no enki environment inherited.
+/// `enki <args>` in `dir`, hermetic (the test's own fake home, no enki
+/// environment inherited).
 fn enki(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("enki").expect("the enki binary is built");
-    cmd.env_remove("ENKI_DIR")
-        .env_remove("ENKI_SESSION_ID")
-        .current_dir(dir)
-        .args(args);
+    let mut cmd = Command::from_std(enki_tests::enki_command());
+    cmd.current_dir(dir).args(args);
     cmd
 }
 
@@ -590,4 +588,28 @@ fn errors_are_clear_and_exit_1() {
         assert!(err.contains("newer"), "{args:?}: {err}");
         assert!(err.contains("999"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_user_configuration_is_read_from_the_tests_own_fake_home_only() {
+    let project = enki_tests::Project::new();
+    let user_dir = project.home.config_dir().join("enki");
+    std::fs::create_dir_all(&user_dir).unwrap();
+    std::fs::write(
+        user_dir.join("enki.toml"),
+        "[agent]\ncommand = \"/no/such/user-agent\"\n",
+    )
+    .unwrap();
+    let doctor = |project: &enki_tests::Project| {
+        let output = project
+            .enki(&["doctor"])
+            .output()
+            .expect("enki doctor runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let text = doctor(&project);
+    assert!(text.contains("/no/such/user-agent"), "{text}");
+    // Another test's home, and the developer's, are never read.
+    let text = doctor(&enki_tests::Project::new());
+    assert!(!text.contains("/no/such/user-agent"), "{text}");
 }

@@ -39,8 +39,11 @@ impl Session {
         let mut cmd = CommandBuilder::new(enki_bin());
         cmd.args(args);
         cmd.cwd(&project.root);
-        for var in ["ENKI_DIR", "ENKI_SESSION_ID", "ENKI_BIN", "CLAUDECODE"] {
-            cmd.env_remove(var);
+        for (name, value) in project.home.env() {
+            match value {
+                Some(value) => cmd.env(name, value),
+                None => cmd.env_remove(name),
+            }
         }
         cmd.env("TERM", "xterm-256color");
         cmd.env("ENKI_NO_DESKTOP_NOTIFY", "1");
