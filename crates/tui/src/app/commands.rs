@@ -1,0 +1,240 @@
+//! What the input line submits: a message to the planner or a slash
+//! command, resolved against the selection to an operation on the store;
+//! and the statuses those operations are expected to cause.
+
+use super::actions::interrupt;
+use super::msg::{Effect, Fetch, Op, StoreRequest};
+use super::state::{App, Overlay, View};
+use crate::data::{ExecView, TaskView};
+use crate::input::{Command, Target, parse_command, unescape_message};
+use crate::model::ChatEntry;
+
+/// A status change the user asked for with an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expected {
+    /// An execution id or prefix.
+    execution: String,
+    /// The step, when the operation was on one.
+    step: Option<String>,
+    status: String,
+}
+
+/// Whether `id` is the execution `given` (an id or a prefix, with or
+/// without `exec-`) names.
+fn same_execution(id: &str, given: &str) -> bool {
+    id.starts_with(given) || id.get(5..).is_some_and(|u| u.starts_with(given))
+}
+
+pub(super) fn submit(app: &mut App, effects: &mut Vec<Effect>) {
+    let Some(text) = app.input.submit() else {
+        return;
+    };
+    app.scroll = 0;
+    match parse_command(&text) {
+        None => {
+            let message = unescape_message(&text);
+            if app.coordinator_done.is_some() {
+                app.notice = Some(("the coordinator has stopped".into(), true));
+                return;
+            }
+            app.push_entry(ChatEntry::user(&message));
+            app.planner_busy = true;
+            app.view = View::Chat;
+            effects.push(Effect::Planner(message));
+        }
+        Some(Err(e)) => app.notice = Some((e, true)),
+        Some(Ok(command)) => run_command(app, command, effects),
+    }
+}
+
+/// What `/pause`, `/resume` and `/cancel` act on: with no id, the task
+/// selected in the tasks pane (its execution and step) or else the default
+/// execution; a lone word that names no execution but a step (or a task)
+/// means that step of the selected or default execution.
+fn resolve_target(app: &App, mut target: Target) -> Target {
+    match (&target.execution, &target.step) {
+        (None, _) => {
+            if let Some(task) = app
+                .chosen_task_row()
+                .as_deref()
+                .and_then(|k| k.strip_prefix("t:"))
+                .and_then(|t| app.tasks.get(t))
+            {
+                return Target {
+                    execution: Some(task.execution.clone()),
+                    step: Some(task.step.clone()),
+                };
+            }
+            target.execution = app.default_execution();
+        }
+        (Some(word), None) if !app.names_execution(word) => {
+            if let Some(task) = app.tasks.get(&app.full_task_id(word)) {
+                return Target {
+                    execution: Some(task.execution.clone()),
+                    step: Some(task.step.clone()),
+                };
+            }
+            let execution = app.default_execution();
+            let has_step = app
+                .snapshot
+                .executions
+                .iter()
+                .filter(|x| Some(&x.id) == execution.as_ref())
+                .any(|x| x.tasks.iter().any(|t| &t.step == word));
+            if has_step {
+                return Target {
+                    execution,
+                    step: Some(word.clone()),
+                };
+            }
+        }
+        _ => {}
+    }
+    target
+}
+
+fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
+    let with_execution = |app: &mut App, target: Target, name: &str| -> Option<Target> {
+        let target = resolve_target(app, target);
+        if target.execution.is_none() {
+            app.notice = Some((format!("no execution to {name}; give its id"), true));
+            return None;
+        }
+        Some(target)
+    };
+    let op = match command {
+        Command::Pause(target) => with_execution(app, target, "pause").map(Op::Pause),
+        Command::Resume(target) => with_execution(app, target, "resume").map(Op::Resume),
+        Command::Cancel(target) => with_execution(app, target, "cancel").map(Op::Cancel),
+        Command::Retry(task) => match task.or_else(|| app.default_retry_task()) {
+            Some(task) => Some(Op::Retry {
+                task,
+                execution: app.default_execution(),
+            }),
+            None => {
+                app.notice = Some((
+                    "no failed task selected; give a task id or step".into(),
+                    true,
+                ));
+                None
+            }
+        },
+        Command::Stop => Some(Op::Stop),
+        Command::Dag(execution) => {
+            effects.push(Effect::Store(StoreRequest::Fetch(Fetch::Dag(execution))));
+            None
+        }
+        Command::Mail => {
+            effects.push(Effect::Store(StoreRequest::Fetch(Fetch::Mail)));
+            None
+        }
+        Command::Help => {
+            app.overlay = Some(Overlay::Help { scroll: 0 });
+            None
+        }
+        Command::Quit => {
+            interrupt(app, effects);
+            None
+        }
+    };
+    if let Some(op) = op {
+        app.expect(&op);
+        effects.push(Effect::Store(StoreRequest::Op(op)));
+    }
+}
+
+impl App {
+    /// Whether `word` is (a prefix of) an execution id.
+    fn names_execution(&self, word: &str) -> bool {
+        word.starts_with("exec-")
+            || self
+                .snapshot
+                .executions
+                .iter()
+                .any(|x| same_execution(&x.id, word))
+    }
+
+    /// The execution a command without an id means: the selected one in
+    /// the tasks pane, else the only unfinished one, else the newest.
+    pub fn default_execution(&self) -> Option<String> {
+        if let Some(key) = self.chosen_task_row() {
+            if let Some(id) = key.strip_prefix("x:") {
+                return Some(id.to_string());
+            }
+            if let Some(task) = key.strip_prefix("t:").and_then(|t| self.tasks.get(t)) {
+                return Some(task.execution.clone());
+            }
+        }
+        let unfinished: Vec<&ExecView> = self
+            .snapshot
+            .executions
+            .iter()
+            .filter(|e| !matches!(e.status.as_str(), "done" | "failed" | "cancelled"))
+            .collect();
+        if unfinished.len() == 1 {
+            return unfinished.first().map(|e| e.id.clone());
+        }
+        self.snapshot.executions.last().map(|e| e.id.clone())
+    }
+
+    /// The task `/retry` without an id means: the selected task, else the
+    /// only failed or blocked one.
+    fn default_retry_task(&self) -> Option<String> {
+        if let Some(task) = self
+            .chosen_task_row()
+            .as_deref()
+            .and_then(|k| k.strip_prefix("t:"))
+        {
+            return Some(task.to_string());
+        }
+        let stuck: Vec<&TaskView> = self
+            .tasks
+            .values()
+            .filter(|t| matches!(t.status.as_str(), "failed" | "blocked"))
+            .collect();
+        match stuck.as_slice() {
+            [only] => Some(only.id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers the execution status an operation will cause.
+    fn expect(&mut self, op: &Op) {
+        let (target, status) = match op {
+            Op::Pause(target) => (target, "paused"),
+            Op::Resume(target) => (target, "running"),
+            Op::Cancel(target) => (target, "cancelled"),
+            _ => return,
+        };
+        // A step that is resumed becomes pending (or ready), not running.
+        if target.step.is_some() && status == "running" {
+            return;
+        }
+        if let Some(execution) = &target.execution {
+            self.expected.push(Expected {
+                execution: execution.clone(),
+                step: target.step.clone(),
+                status: status.to_string(),
+            });
+            let excess = self.expected.len().saturating_sub(8);
+            self.expected.drain(..excess);
+        }
+    }
+
+    /// Whether a status of an execution (`step` `None`) or of one of its
+    /// steps is the echo of the user's own operation, already reported by
+    /// its result; forgets the expectation if so.
+    pub(crate) fn expected_status(
+        &mut self,
+        execution: &str,
+        step: Option<&str>,
+        status: &str,
+    ) -> bool {
+        let found = self.expected.iter().position(|e| {
+            e.status == status
+                && e.step.as_deref() == step
+                && same_execution(execution, &e.execution)
+        });
+        found.map(|i| self.expected.remove(i)).is_some()
+    }
+}

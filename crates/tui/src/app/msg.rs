@@ -1,0 +1,100 @@
+//! What goes into [`update`](super::update) (messages: keys, progress,
+//! store data) and what comes out of it (effects for the outside world).
+
+use enki_acp::PermissionDecision;
+use enki_coordinator::Progress;
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::data::Snapshot;
+use crate::input::Target;
+
+/// A permission request waiting for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionAsk {
+    pub id: u64,
+    /// The worker's task, when the request came from a worker's copy.
+    pub task: Option<String>,
+    pub title: String,
+    pub kind: Option<String>,
+    pub locations: Vec<String>,
+}
+
+/// Everything the UI reacts to.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    Progress(Progress),
+    Snapshot(Snapshot),
+    Files(Vec<String>),
+    Permission(PermissionAsk),
+    /// The request was withdrawn (the worker stopped) or answered elsewhere.
+    PermissionGone(u64),
+    /// Text for an overlay, or an error.
+    Fetched {
+        title: String,
+        text: Result<String, String>,
+    },
+    /// An operation's outcome message.
+    OpDone(Result<String, String>),
+    /// The clock (milliseconds since the TUI started).
+    Tick(u64),
+    /// The coordinator returned (its error, if any).
+    CoordinatorDone(Result<(), String>),
+    /// Something to tell the user at start-up.
+    Notice(String),
+}
+
+/// An operation on executions and tasks, as `enki pause` etc. do it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Pause(Target),
+    Resume(Target),
+    Cancel(Target),
+    /// A task id (or prefix), or a step id of `execution`.
+    Retry {
+        task: String,
+        execution: Option<String>,
+    },
+    Stop,
+}
+
+/// Text to show in an overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    Dag(Option<String>),
+    Mail,
+    Message(String),
+    Task(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreRequest {
+    Refresh,
+    Op(Op),
+    Fetch(Fetch),
+    /// Marks a message to the user read once they opened it.
+    MarkRead(String),
+}
+
+/// What [`update`](super::update) asks the outside world to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Planner(String),
+    Store(StoreRequest),
+    Answer(u64, PermissionDecision),
+    Notify {
+        title: String,
+        body: String,
+        /// Needs an answer (a permission request): never held back.
+        urgent: bool,
+    },
+    /// The project's files may have changed (for `@` completion).
+    RefreshFiles,
+    /// Ask the coordinator to stop its workers and return.
+    Shutdown,
+    /// Leave now.
+    Exit,
+}

@@ -1,0 +1,107 @@
+//! The rows of each list pane and where its selection is, kept by row
+//! key so it survives rows coming and going.
+
+use super::state::{App, Focus};
+
+/// Where each list pane's selection is, by row key.
+#[derive(Debug, Clone, Default)]
+pub struct Selections {
+    pub worker: Option<String>,
+    pub task: Option<String>,
+    pub merge: Option<String>,
+    pub mail: Option<String>,
+}
+
+impl App {
+    /// Row keys of the tasks pane: `x:<execution>` and `t:<task>`.
+    pub fn task_rows(&self) -> Vec<String> {
+        let mut rows = Vec::new();
+        for execution in &self.snapshot.executions {
+            rows.push(format!("x:{}", execution.id));
+            rows.extend(execution.tasks.iter().map(|t| format!("t:{}", t.id)));
+        }
+        rows
+    }
+
+    fn merge_rows(&self) -> Vec<String> {
+        let mut rows: Vec<String> = self
+            .snapshot
+            .merges
+            .iter()
+            .map(|m| format!("q:{}", m.task))
+            .collect();
+        rows.extend(self.recent_merges.iter().map(|m| format!("r:{}", m.task)));
+        rows
+    }
+
+    pub(super) fn rows_of(&self, pane: Focus) -> Vec<String> {
+        match pane {
+            Focus::Workers => self.worker_order().iter().map(|w| w.task.clone()).collect(),
+            Focus::Tasks => self.task_rows(),
+            Focus::Merges => self.merge_rows(),
+            Focus::Mail => self.snapshot.unread.iter().map(|m| m.id.clone()).collect(),
+            Focus::Input | Focus::Main => Vec::new(),
+        }
+    }
+
+    pub(super) fn selection_mut(&mut self, pane: Focus) -> Option<&mut Option<String>> {
+        match pane {
+            Focus::Workers => Some(&mut self.selected.worker),
+            Focus::Tasks => Some(&mut self.selected.task),
+            Focus::Merges => Some(&mut self.selected.merge),
+            Focus::Mail => Some(&mut self.selected.mail),
+            Focus::Input | Focus::Main => None,
+        }
+    }
+
+    /// The selected row's index in `pane` (the first row when the
+    /// selection is gone).
+    pub fn selected_index(&self, pane: Focus) -> Option<usize> {
+        let rows = self.rows_of(pane);
+        if rows.is_empty() {
+            return None;
+        }
+        let key = match pane {
+            Focus::Workers => &self.selected.worker,
+            Focus::Tasks => &self.selected.task,
+            Focus::Merges => &self.selected.merge,
+            Focus::Mail => &self.selected.mail,
+            Focus::Input | Focus::Main => return None,
+        };
+        Some(
+            key.as_ref()
+                .and_then(|k| rows.iter().position(|r| r == k))
+                .unwrap_or(0),
+        )
+    }
+
+    pub(super) fn move_selection(&mut self, pane: Focus, delta: isize) {
+        let rows = self.rows_of(pane);
+        if rows.is_empty() {
+            return;
+        }
+        let current = self.selected_index(pane).unwrap_or(0) as isize;
+        let last = rows.len() as isize - 1;
+        let next = (current + delta).clamp(0, last) as usize;
+        let key = rows.get(next).cloned();
+        if let Some(selection) = self.selection_mut(pane) {
+            *selection = key;
+        }
+    }
+
+    pub(super) fn select_edge(&mut self, pane: Focus, last: bool) {
+        let rows = self.rows_of(pane);
+        let key = if last { rows.last() } else { rows.first() }.cloned();
+        if let Some(selection) = self.selection_mut(pane) {
+            *selection = key;
+        }
+    }
+
+    /// The row the user selected in the tasks pane, if it still exists.
+    pub fn chosen_task_row(&self) -> Option<String> {
+        self.selected
+            .task
+            .clone()
+            .filter(|key| self.task_rows().contains(key))
+    }
+}

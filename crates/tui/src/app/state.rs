@@ -1,0 +1,373 @@
+//! The state of the TUI ([`App`]), the read-only queries the panes draw
+//! from, and the few changes progress handling makes to it (chat entries,
+//! workers).
+
+use std::collections::{HashMap, VecDeque};
+
+use enki_core::id::short;
+use ratatui::layout::Rect;
+
+use super::commands::Expected;
+use super::msg::PermissionAsk;
+use super::selection::Selections;
+use crate::data::{Snapshot, TaskView};
+use crate::input::Input;
+use crate::model::{ChatEntry, EntryKind, Worker, WorkerState};
+use crate::ui::layout::{Areas, areas};
+
+/// Chat entries kept; older ones are dropped.
+const MAX_CHAT_ENTRIES: usize = 5_000;
+
+/// How long a finished worker stays in the workers pane.
+pub const FINISHED_SHOWN_MS: u64 = 10 * 60 * 1000;
+
+/// Where keys go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Focus {
+    Input,
+    Main,
+    Workers,
+    Tasks,
+    Merges,
+    Mail,
+}
+
+impl Focus {
+    const ORDER: [Focus; 6] = [
+        Focus::Input,
+        Focus::Main,
+        Focus::Workers,
+        Focus::Tasks,
+        Focus::Merges,
+        Focus::Mail,
+    ];
+
+    fn index(self) -> usize {
+        Focus::ORDER.iter().position(|f| *f == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Focus {
+        Focus::ORDER[(self.index() + 1) % Focus::ORDER.len()]
+    }
+
+    pub fn prev(self) -> Focus {
+        Focus::ORDER[(self.index() + Focus::ORDER.len() - 1) % Focus::ORDER.len()]
+    }
+}
+
+/// What the main (left) area shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    Chat,
+    /// The live transcript of a worker (task id).
+    Transcript(String),
+}
+
+/// A box drawn over everything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Help {
+        scroll: usize,
+    },
+    /// Text fetched from the store (`/dag`, `/mail`, a task, a message).
+    Text {
+        title: String,
+        lines: Vec<String>,
+        scroll: usize,
+    },
+    ConfirmQuit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitState {
+    Running,
+    /// Shutdown was asked of the coordinator; waiting for it to return.
+    Stopping,
+}
+
+/// A finished merge, for the merge pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeEvent {
+    pub task: String,
+    pub landed: bool,
+    pub detail: String,
+}
+
+pub struct App {
+    /// The terminal's size.
+    pub size: (u16, u16),
+    pub focus: Focus,
+    pub view: View,
+    pub overlay: Option<Overlay>,
+    pub chat: VecDeque<ChatEntry>,
+    /// Rows scrolled up from the bottom of the main view.
+    pub scroll: usize,
+    pub input: Input,
+    pub files: Vec<String>,
+    pub workers: Vec<Worker>,
+    worker_index: HashMap<String, usize>,
+    pub snapshot: Snapshot,
+    pub tasks: HashMap<String, TaskView>,
+    pub selected: Selections,
+    pub recent_merges: VecDeque<MergeEvent>,
+    pub permissions: VecDeque<PermissionAsk>,
+    /// The permission prompt is open and takes its keys (F2 opened it).
+    /// Requests never open it by themselves.
+    pub prompt_open: bool,
+    /// Operations the user just asked for, so the status they cause is
+    /// not announced a second time.
+    pub(crate) expected: Vec<Expected>,
+    /// Width the chat entries are laid out for.
+    pub(crate) chat_width: usize,
+    pub session: String,
+    pub agent: String,
+    pub base_branch: String,
+    pub planner_busy: bool,
+    pub quit: QuitState,
+    /// The coordinator returned: `Some(None)` cleanly, `Some(Some(e))` with an error.
+    pub coordinator_done: Option<Option<String>>,
+    pub now_ms: u64,
+    /// A short message for the status line (an operation's result, ...).
+    pub notice: Option<(String, bool)>,
+    /// Whether the screen must be drawn again.
+    pub dirty: bool,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    pub fn new() -> App {
+        App {
+            size: (80, 24),
+            focus: Focus::Input,
+            view: View::Chat,
+            overlay: None,
+            chat: VecDeque::new(),
+            scroll: 0,
+            input: Input::default(),
+            files: Vec::new(),
+            workers: Vec::new(),
+            worker_index: HashMap::new(),
+            snapshot: Snapshot::default(),
+            tasks: HashMap::new(),
+            selected: Selections::default(),
+            recent_merges: VecDeque::new(),
+            permissions: VecDeque::new(),
+            prompt_open: false,
+            expected: Vec::new(),
+            chat_width: 80,
+            session: String::new(),
+            agent: String::new(),
+            base_branch: String::new(),
+            planner_busy: false,
+            quit: QuitState::Running,
+            coordinator_done: None,
+            now_ms: 0,
+            notice: None,
+            dirty: true,
+        }
+    }
+
+    pub fn running_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| w.state == WorkerState::Running)
+            .count()
+    }
+
+    pub fn worker(&self, task: &str) -> Option<&Worker> {
+        self.worker_index
+            .get(task)
+            .and_then(|i| self.workers.get(*i))
+    }
+
+    pub(crate) fn worker_mut(&mut self, task: &str) -> Option<&mut Worker> {
+        let index = *self.worker_index.get(task)?;
+        self.workers.get_mut(index)
+    }
+
+    pub(crate) fn add_worker(&mut self, worker: Worker) {
+        self.worker_index
+            .insert(worker.task.clone(), self.workers.len());
+        self.workers.push(worker);
+    }
+
+    /// Workers in display order: running ones by start, then the ones
+    /// that ended in the last [`FINISHED_SHOWN_MS`], latest first.
+    pub fn worker_order(&self) -> Vec<&Worker> {
+        let mut running: Vec<&Worker> = self
+            .workers
+            .iter()
+            .filter(|w| w.state == WorkerState::Running)
+            .collect();
+        running.sort_by_key(|w| w.started_ms);
+        let now = self.now_ms;
+        let mut ended: Vec<&Worker> = self
+            .workers
+            .iter()
+            .filter(|w| w.state != WorkerState::Running)
+            .filter(|w| {
+                let ended = w.ended_ms.unwrap_or(w.started_ms);
+                now.saturating_sub(ended) < FINISHED_SHOWN_MS
+            })
+            .collect();
+        ended.sort_by_key(|w| std::cmp::Reverse(w.ended_ms.unwrap_or(w.started_ms)));
+        running.extend(ended);
+        running
+    }
+
+    /// `(step, title)` of a task, from whatever knows it.
+    pub fn label(&self, task: &str) -> (String, String) {
+        if let Some(t) = self.tasks.get(task) {
+            return (t.step.clone(), t.title.clone());
+        }
+        if let Some(w) = self.worker(task) {
+            return (w.step.clone(), w.title.clone());
+        }
+        (short(task).to_string(), String::new())
+    }
+
+    /// `[step] title` of a task, or its short id when nothing knows it.
+    pub fn task_name(&self, task: &str) -> String {
+        let (step, title) = self.label(task);
+        if title.is_empty() {
+            format!("[{step}]")
+        } else {
+            format!("[{step}] {title}")
+        }
+    }
+
+    /// A mail address as people read it: a worker by its task's step and
+    /// title, the coordinator as the planner.
+    pub fn address(&self, address: &str) -> String {
+        match address {
+            "coordinator" => "planner".to_string(),
+            "@workers" => "all workers".to_string(),
+            other => match other.strip_prefix("worker/") {
+                Some(task) => self.task_name(&self.full_task_id(task)),
+                None => other.to_string(),
+            },
+        }
+    }
+
+    /// The full id of a task given by id or unique prefix, when known.
+    pub(super) fn full_task_id(&self, task: &str) -> String {
+        if self.tasks.contains_key(task) || self.worker(task).is_some() {
+            return task.to_string();
+        }
+        let mut known = self
+            .tasks
+            .keys()
+            .chain(self.workers.iter().map(|w| &w.task))
+            .filter(|id| id.starts_with(task));
+        match (known.next(), known.next()) {
+            (Some(only), None) => only.clone(),
+            _ => task.to_string(),
+        }
+    }
+
+    /// Unread mail for the user (mail to the planner is its own business).
+    pub fn unread_for_user(&self) -> usize {
+        self.snapshot
+            .unread
+            .iter()
+            .filter(|m| m.to == "user")
+            .count()
+    }
+
+    /// Who asks for a permission, for the prompt: `[step] title`.
+    pub fn asker(&self, ask: &PermissionAsk) -> String {
+        match &ask.task {
+            Some(task) => self.task_name(task),
+            None => "planner".to_string(),
+        }
+    }
+
+    /// Who asked, for a line in the chat: `[step]`.
+    pub(super) fn asker_short(&self, ask: &PermissionAsk) -> String {
+        match &ask.task {
+            Some(task) => format!("[{}]", self.label(task).0),
+            None => "planner".to_string(),
+        }
+    }
+
+    /// `text` (an operation's result) with full ids made short: a task
+    /// becomes its `[step]`, an execution its title and short id, anything
+    /// else its short id.
+    pub fn readable_ids(&self, text: &str) -> String {
+        let mut steps = Vec::new();
+        let text = crate::text::replace_ids(text, |id| {
+            if let Some(task) = self.tasks.get(id) {
+                steps.push(task.step.clone());
+                return format!("[{}]", task.step);
+            }
+            match self.snapshot.executions.iter().find(|x| x.id == id) {
+                Some(execution) => format!("\"{}\" ({})", execution.title, short(id)),
+                None => short(id).to_string(),
+            }
+        });
+        // "step 'api' ([api])" says the step twice.
+        steps.into_iter().fold(text, |text, step| {
+            text.replace(
+                &format!("step '{step}' ([{step}])"),
+                &format!("step [{step}]"),
+            )
+        })
+    }
+
+    pub(crate) fn push_entry(&mut self, entry: ChatEntry) {
+        if let Some(last) = self.chat.back_mut() {
+            last.open = false;
+        }
+        self.chat.push_back(entry);
+        if self.chat.len() > MAX_CHAT_ENTRIES {
+            self.chat.pop_front();
+        }
+    }
+
+    pub(crate) fn event(&mut self, mark: &str, text: &str, style: ratatui::style::Style) {
+        self.push_entry(ChatEntry::event(mark, text, style));
+    }
+
+    /// Lays out chat entries that changed since the last frame (or all
+    /// of them when the width changed).
+    pub fn prepare(&mut self) {
+        let width = self.chat_width;
+        for entry in &mut self.chat {
+            entry.layout(width);
+        }
+    }
+
+    /// Lays the chat out for a pane `width` columns wide.
+    pub fn layout_chat(&mut self, width: usize) {
+        self.chat_width = width.max(1);
+        self.prepare();
+    }
+
+    pub(crate) fn planner_text(&mut self, text: &str) {
+        match self.chat.back_mut() {
+            Some(entry) if entry.kind == EntryKind::Planner && entry.open => {
+                entry.text.push_str(text);
+                entry.dirty = true;
+            }
+            _ => {
+                let header = !self
+                    .chat
+                    .back()
+                    .is_some_and(|e| matches!(e.kind, EntryKind::Planner | EntryKind::Tool));
+                let mut entry = ChatEntry::planner(header);
+                entry.text.push_str(text);
+                self.push_entry(entry);
+            }
+        }
+    }
+
+    pub(super) fn areas(&self) -> Areas {
+        let (w, h) = self.size;
+        areas(Rect::new(0, 0, w, h), self)
+    }
+}
