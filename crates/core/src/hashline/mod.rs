@@ -8,6 +8,9 @@
 //! newline are kept as they were.
 //!
 //! Everything here is pure: the caller reads and writes the file.
+//!
+//! This file holds the line hash and the line splitting every part shares;
+//! `view.rs` renders, `plan.rs` checks edits and `splice.rs` applies them.
 
 mod anchor;
 mod edit;

@@ -58,6 +58,9 @@
 //! Errors: an unreadable file names it; a syntax error, an unknown key, a
 //! step with zero or two kinds or a value of the wrong type names the file,
 //! the line and the (1-based) turn and step.
+//!
+//! This file holds the format and its data model; `load.rs` parses a file,
+//! `validate.rs` and `step_table.rs` check it against that model.
 
 mod jsonloc;
 mod load;
