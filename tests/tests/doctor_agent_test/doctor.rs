@@ -1,0 +1,190 @@
+//! `enki doctor` with the sim, with a missing agent, with an agent that fails
+//! `initialize`, and with the sim's configured scripts dir gone.
+
+use enki_tests::{Project, enki_bin};
+
+use crate::{checks, doctor_json, enki, one_check};
+
+#[test]
+fn doctor_with_the_sim_agent_is_healthy_and_checks_every_area() {
+    let project = Project::with_sim("");
+    let (code, report) = doctor_json(&project, &[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["healthy"], true, "{report:#}");
+
+    for check in report["checks"].as_array().unwrap() {
+        let level = check["level"].as_str().unwrap();
+        assert!(["ok", "warning"].contains(&level), "{check}");
+        assert!(check["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        if level == "ok" {
+            assert!(check["fix"].is_null(), "{check}");
+        }
+    }
+    let git = one_check(&report, "git");
+    assert_eq!(git["level"], "ok");
+    assert!(
+        git["detail"].as_str().unwrap().starts_with("git version "),
+        "{git}"
+    );
+
+    // One agent for every role (the config names `sim` once).
+    let agent = one_check(&report, "agent ");
+    assert_eq!(
+        agent["name"], "agent sim (coordinator, worker, merger)",
+        "{agent}"
+    );
+    assert_eq!(agent["level"], "ok", "{agent}");
+    let detail = agent["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "`{} sim-agent` answered initialize in ",
+            enki_bin().display()
+        )),
+        "{detail}"
+    );
+    assert!(detail.ends_with("ms (protocol 1)"), "{detail}");
+
+    // Reflink and inotify depend on the machine: reported either way.
+    let reflink = one_check(&report, "reflink");
+    assert!(
+        reflink["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} ", project.enki_dir().display())),
+        "probes the project's .enki/: {reflink}"
+    );
+    if reflink["level"] == "warning" {
+        assert!(reflink["fix"].is_string(), "{reflink}");
+    }
+    one_check(&report, "inotify watches");
+
+    let database = one_check(&report, "database");
+    assert_eq!(database["level"], "ok", "{database}");
+    assert!(
+        database["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&project.db_path().display().to_string()),
+        "{database}"
+    );
+    assert!(checks(&report, "configuration").is_empty(), "{report:#}");
+
+    // The text form says the same.
+    let run = enki(&project, &["doctor"]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("✔ git: git version "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("✔ database: ")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("✔ agent sim (coordinator, worker, merger): `")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines.last(), Some(&"everything enki needs is in place"));
+    assert!(!run.stdout.contains('✘'), "{}", run.stdout);
+}
+
+#[test]
+fn doctor_with_a_missing_agent_fails_with_the_error_and_a_fix() {
+    let project = Project::with_sim("");
+    let run = enki(&project, &["doctor", "--agent", "/no/such/agent"]);
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("✘ agent /no/such/agent"))
+        .unwrap_or_else(|| panic!("no agent error in {}", run.stdout));
+    assert_eq!(
+        lines[at],
+        "✘ agent /no/such/agent (coordinator, worker, merger): `/no/such/agent` does not exist or is not a file"
+    );
+    assert!(
+        lines[at + 1].starts_with(
+            "    fix: install the agent, or give another with --agent /no/such/agent "
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"some checks failed; see the fixes above")
+    );
+    // The other areas are still checked.
+    assert!(
+        lines.iter().any(|l| l.starts_with("✔ database: ")),
+        "{}",
+        run.stdout
+    );
+
+    let (code, report) = doctor_json(&project, &["--agent", "/no/such/agent"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["healthy"], false);
+    let agent = one_check(&report, "agent ");
+    assert_eq!(agent["level"], "error");
+    assert_eq!(
+        agent["detail"],
+        "`/no/such/agent` does not exist or is not a file"
+    );
+    assert!(
+        agent["fix"].as_str().unwrap().contains("--agent"),
+        "{agent}"
+    );
+    assert_eq!(one_check(&report, "git")["level"], "ok");
+    assert_eq!(one_check(&report, "database")["level"], "ok");
+
+    // A bare name is looked up on PATH.
+    let (code, report) = doctor_json(&project, &["--agent", "enki-no-such-agent-anywhere"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        one_check(&report, "agent ")["detail"],
+        "`enki-no-such-agent-anywhere` is not on PATH"
+    );
+}
+
+#[test]
+fn doctor_reports_an_agent_that_fails_initialize_with_its_stderr() {
+    let project = Project::with_sim("");
+    let (code, report) = doctor_json(&project, &["--agent", "sh -c 'echo boom >&2; exit 3'"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["healthy"], false);
+    let agent = one_check(&report, "agent ");
+    assert_eq!(agent["level"], "error", "{agent}");
+    assert_eq!(agent["detail"], "agent exited (status 3); stderr: boom");
+    assert!(
+        agent["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with(r"run `enki agent-test --agent 'sh -c '\''echo boom >&2; exit 3'\'''` for the full transcript"),
+        "the fix repeats the agent: {agent}"
+    );
+}
+
+#[test]
+fn doctor_gives_the_sim_its_configured_scripts_dir() {
+    // `[sim] scripts = "sim"` names .enki/sim; without it, every agent a run
+    // starts would exit at once, and doctor must say so.
+    let project = Project::with_sim("");
+    let scripts = project.enki_dir().join("sim");
+    std::fs::remove_dir(&scripts).unwrap();
+    let (code, report) = doctor_json(&project, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    let agent = one_check(&report, "agent sim");
+    assert_eq!(agent["level"], "error", "{agent}");
+    let detail = agent["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("agent exited (status 2); stderr: enki sim-agent: scripts dir ")
+            && detail.contains(&scripts.display().to_string())
+            && detail.ends_with("(ENKI_SIM_SCRIPTS) is not a directory"),
+        "{detail}"
+    );
+}
