@@ -704,3 +704,49 @@ fn json_progress_is_one_event_object_per_line() {
     assert_eq!(finished["event"], "finished");
     assert_eq!(finished["done"], 1);
 }
+
+#[test]
+fn the_coordinator_keeps_its_own_log_with_its_warnings() {
+    let project = Project::with_sim("");
+    project.writer_script("w", "w.txt", "w\n");
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    // A bad signal file waiting at the start: the coordinator warns about it.
+    std::fs::write(
+        project
+            .events_dir()
+            .join("sig-01ARZ3NDEKTSV4RRFFQ69G5FAV.json"),
+        "this is {not json",
+    )
+    .unwrap();
+    let output = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .env("ENKI_LOG", "info,enki_acp=loud")
+        .output()
+        .expect("enki run");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    let log = std::fs::read_to_string(project.enki_dir().join("logs/enki.log"))
+        .expect(".enki/logs/enki.log exists after a run");
+    // The coordinator's warning reaches the file …
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("rejected signal file")),
+        "{log}"
+    );
+    // … with what happened, as `enki run --json` would print it.
+    assert!(log.contains(r#""event":"merge_landed""#), "{log}");
+    // Shown once as progress on stdout, not again on stderr.
+    assert!(
+        stdout(&output).contains("⚠ rejected signal file"),
+        "{}",
+        describe(&output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("rejected signal file"), "{stderr}");
+    // A warning that is not progress goes to stderr and to the file.
+    assert!(
+        stderr.contains("enki: warning: ENKI_LOG=\"info,enki_acp=loud\" is not a log level"),
+        "{stderr}"
+    );
+    assert!(log.contains("is not a log level"), "{log}");
+}

@@ -104,3 +104,19 @@ pub enum Progress {
         other: usize,
     },
 }
+
+/// Everything the front ends are told also goes to enki's log, under
+/// [`enki_log::PROGRESS_TARGET`] (so that a warning is not shown twice):
+/// warnings as warnings, the running commentary of agents at debug level,
+/// the rest at info level, as the JSON `enki run --json` prints.
+pub(crate) fn log(progress: &Progress) {
+    use enki_log::PROGRESS_TARGET;
+    let json = || serde_json::to_string(progress).unwrap_or_default();
+    match progress {
+        Progress::Warning { message } => tracing::warn!(target: PROGRESS_TARGET, "{message}"),
+        Progress::PlannerText { .. }
+        | Progress::WorkerTranscript { .. }
+        | Progress::WorkerActivity { .. } => tracing::debug!(target: PROGRESS_TARGET, "{}", json()),
+        _ => tracing::info!(target: PROGRESS_TARGET, "{}", json()),
+    }
+}

@@ -238,6 +238,7 @@ pub async fn run(
 
 impl Runtime {
     fn emit(&self, progress: Progress) {
+        crate::progress::log(&progress);
         let _ = self.progress.send(progress);
     }
 

@@ -66,7 +66,7 @@ impl Context {
             let layout = self.layout()?.clone();
             let (roles, errors) = enki_project::roles::load_roles(&layout);
             for error in errors {
-                eprintln!("enki mcp: skipping role file {error}");
+                tracing::warn!("skipping role file {error}");
             }
             self.roles = Some(roles);
         }
@@ -121,8 +121,8 @@ impl Context {
         };
         let signal = Signal::new(kind, self.session.clone(), origin);
         if let Err(e) = write_signal(&layout.events(), &signal) {
-            eprintln!(
-                "enki mcp: could not write a signal file in {}: {e}",
+            tracing::warn!(
+                "could not write a signal file in {}: {e}",
                 layout.events().display()
             );
         }

@@ -70,15 +70,23 @@ pub fn run_cli(role: &str, task_id: Option<String>, no_edit: bool) -> i32 {
         }
     };
     let task_id = task_id.filter(|t| !t.trim().is_empty());
+    tracing::info!(%role, task = ?task_id, no_edit, pid = std::process::id(), "enki mcp starts");
     let mut server = server_from_env(role, task_id, no_edit);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let input = BufReader::with_capacity(64 * 1024, stdin.lock());
     let output = BufWriter::new(stdout.lock());
     match server.serve(input, output) {
-        Ok(()) => 0,
+        Ok(()) => {
+            tracing::info!(
+                pid = std::process::id(),
+                "enki mcp ends: its client closed the connection"
+            );
+            0
+        }
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
+            tracing::info!(pid = std::process::id(), "enki mcp ends with an error: {e}");
             eprintln!("enki mcp: {e}");
             1
         }

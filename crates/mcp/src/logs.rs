@@ -63,7 +63,7 @@ impl TrafficLog {
         match open_append(&path) {
             Ok(file) => TrafficLog { file: Some(file) },
             Err(e) => {
-                eprintln!("enki mcp: traffic log {} unavailable: {e}", path.display());
+                tracing::warn!("traffic log {} unavailable: {e}", path.display());
                 TrafficLog::disabled()
             }
         }
@@ -172,7 +172,7 @@ pub fn audit(path: &Path, entry: &AuditEntry<'_>) {
     });
     let result = open_append(path).and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
     if let Err(e) = result {
-        eprintln!("enki mcp: audit log {} unavailable: {e}", path.display());
+        tracing::warn!("audit log {} unavailable: {e}", path.display());
     }
 }
 

@@ -56,6 +56,14 @@ impl Layout {
     pub fn logs(&self) -> PathBuf {
         self.dir.join("logs")
     }
+    /// enki's own log, written by the coordinator (TUI and `enki run`).
+    pub fn log_file(&self) -> PathBuf {
+        self.logs().join("enki.log")
+    }
+    /// The log of every `enki mcp` server of this project (one file, shared).
+    pub fn mcp_log_file(&self) -> PathBuf {
+        self.logs().join("mcp.log")
+    }
     pub fn mcp_logs(&self) -> PathBuf {
         self.logs().join("mcp")
     }

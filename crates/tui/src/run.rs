@@ -98,6 +98,17 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
         ask_policy: Some(ask.clone()),
     })
     .map_err(|e| e.to_string())?;
+    // enki's log: everything to `.enki/logs/enki.log`, warnings also to the
+    // status line. Kept to the end of the session: dropping it flushes the file.
+    let _log = {
+        let ui = ui_tx.clone();
+        enki_log::init(enki_log::LogOptions {
+            file: ctx.layout.log_file(),
+            warnings: Some(enki_log::callback_sink(move |text| {
+                let _ = ui.send(Msg::Warning(text));
+            })),
+        })
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("enki-coordinator")

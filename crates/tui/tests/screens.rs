@@ -307,3 +307,13 @@ fn every_size_draws_without_panicking() {
         app.view = View::Chat;
     }
 }
+
+#[test]
+fn a_logged_warning_shows_in_the_status_line() {
+    let mut app = busy_app();
+    update(
+        &mut app,
+        Msg::Warning("could not remove the finished copy .enki/copies/task-01 (busy)".into()),
+    );
+    assert_snapshot!(draw(&mut app, 100, 20).backend());
+}

@@ -81,6 +81,11 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         agent: args.agent.clone(),
         ask_policy: None,
     })?;
+    // Kept to the end of the run: dropping it flushes the log.
+    let _log = enki_log::init(enki_log::LogOptions {
+        file: ctx.layout.log_file(),
+        warnings: Some(enki_log::WarningSink::Stderr),
+    });
     if let Some(plan) = &plan {
         let mut store = enki_store::Store::open_existing(&ctx.layout.db())?;
         if let Err(e) =

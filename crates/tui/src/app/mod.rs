@@ -130,6 +130,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::Notice(text) => app.event("·", &text, theme::dim()),
+        Msg::Warning(text) => {
+            app.event("⚠", &text, theme::warn());
+            app.notice = Some((format!("⚠ {text}"), true));
+        }
     }
     effects
 }

@@ -45,6 +45,9 @@ pub enum Msg {
     CoordinatorDone(Result<(), String>),
     /// Something to tell the user at start-up.
     Notice(String),
+    /// A warning from enki's log (the coordinator, the agents' connections,
+    /// the signal watcher): shown in the status line and kept in the events.
+    Warning(String),
 }
 
 /// An operation on executions and tasks, as `enki pause` etc. do it.
