@@ -132,7 +132,7 @@ thread_local! {
 /// A hermetic `Command` for `enki` (see [`TestHome::env`]), with the
 /// running test's own fake home.
 pub fn enki_command() -> Command {
-    THREAD_HOME.with(|home| enki_command_in(home))
+    THREAD_HOME.with(enki_command_in)
 }
 
 /// A hermetic `Command` for `enki` whose home is `home`.

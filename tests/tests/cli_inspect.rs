@@ -1,6 +1,8 @@
 //! `enki init` and the inspection commands (`status`, `tasks`, `task`, `dag`,
 //! `mail`) against the real binary, with the database filled through
 //! `enki_store` directly.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,7 @@
 //! The coordinator end to end: the real `enki` binary runs `sim` agents in
 //! temporary git projects.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -12,6 +12,8 @@
 //! coordinator writes to the agent's stdin (the ACP requests, `session/prompt`
 //! included) into `.enki/acp-in/<pid>.jsonl`. The sim agent itself only
 //! exposes the first 200 characters of a prompt to its scripts.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

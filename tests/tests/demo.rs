@@ -1,5 +1,7 @@
 //! `enki demo` as a test: the whole demonstration runs in a temporary folder
 //! and leaves the project it promises.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Many `enki mcp` processes writing to one project at the same time: every
 //! call succeeds (SQLite contention never reaches a client) and every write
 //! and signal lands exactly once (STATE.md "Persistence", SIGNALS.md).
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Barrier;
 

@@ -1,4 +1,6 @@
 //! The JSON-RPC transport and MCP lifecycle of the real `enki mcp` binary.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use enki_tests::{McpClient, Project};
 use serde_json::{Value, json};

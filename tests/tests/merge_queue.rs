@@ -1,5 +1,7 @@
 //! The merge queue end to end: conflicts resolved by a `sim` merger, merger
 //! failures, the verify hook, the user's uncommitted edits and restarts.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! A project that is not a git repository, end to end: enki tracks it with
 //! its own hidden metadata in `.enki/git`, lands work in the folder, keeps
 //! the user's edits and leaves no repository behind in the project.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;

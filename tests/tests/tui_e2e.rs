@@ -3,6 +3,8 @@
 //! box makes the scripted planner create a one-step execution; the screen
 //! (parsed by vt100) shows it finish; Ctrl-C quits cleanly and the worker's
 //! file has been merged into the project.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;

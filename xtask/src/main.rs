@@ -2,11 +2,13 @@
 //!
 //! Commands:
 //! - `ci`: the checks CI runs (fmt, clippy, tests, doc tests).
+//! - `tidy`: the house rules the compiler does not check (also run as tests).
 //! - `bench [NAME] [--quick] [--check]`: performance benchmarks against the release binary.
 //! - `help`: usage.
 
 mod bench;
 mod ci;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,6 +22,9 @@ commands:
                           cargo clippy --workspace --all-targets --locked -- -D warnings
                           cargo test --workspace --all-targets --locked
                           cargo test --workspace --doc --locked
+  tidy                  check the house rules: a `//!` opening and at most 800 lines per
+                          Rust file, no todo!/unimplemented!, crate layers as
+                          docs/ARCHITECTURE.md draws them, workspace lints in every crate
   bench                 list the available benchmarks
   bench <name> [opts]   build `enki` in release mode and run one benchmark
                           --quick   about 10x fewer iterations (smoke test)
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
             }
             ci::run()
         }
+        "tidy" => tidy::run(),
         "bench" => bench::run(rest),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");

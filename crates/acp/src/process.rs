@@ -208,6 +208,7 @@ impl AgentProcess {
         // as long as the coordinator.
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe and touches only this child.
+        #[allow(unsafe_code)]
         unsafe {
             command.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -290,6 +291,7 @@ impl AgentProcess {
         };
         // SAFETY: kill(2) with signal 0 only checks for existence; the
         // negative pid names our child's own process group (never 0 or -1).
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::kill(-pgid, 0) };
         rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
     }
@@ -299,6 +301,7 @@ impl AgentProcess {
             return;
         };
         // SAFETY: as above; the group is the one the child leads.
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::kill(-pgid, signal) };
         if rc != 0 {
             let err = io::Error::last_os_error();

@@ -1,5 +1,7 @@
 //! Smoke test of the built binary. Its presence also makes `cargo test`
 //! build `target/<profile>/enki`, which the `enki-tests` crate drives.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 

@@ -33,6 +33,7 @@ pub fn stop_leftover_group(pgid: u32, copy: &Path) -> usize {
     if members > 0 && group > 1 {
         // SAFETY: kill(2) with a negative pid signals a process group; it
         // touches no memory of ours.
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::kill(-group, libc::SIGKILL) };
         if rc == 0 {
             tracing::warn!(pgid, members, copy = %copy.display(), "stopped processes an interrupted attempt left running");
@@ -85,15 +86,18 @@ mod tests {
         assert_eq!(stop_leftover_group(pgid, copy.path()), 0);
         assert_eq!(child.try_wait().unwrap(), None, "still running");
         // SAFETY: signalling our own child's group.
-        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(-(pgid as libc::pid_t), libc::SIGKILL)
+        };
         child.wait().unwrap();
     }
 
     #[test]
     fn the_group_is_read_after_the_command_name() {
-        assert_eq!(
-            group_of(std::process::id()),
-            Some(unsafe { libc::getpgrp() } as u32)
-        );
+        // SAFETY: getpgrp has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let own = unsafe { libc::getpgrp() };
+        assert_eq!(group_of(std::process::id()), Some(own as u32));
     }
 }

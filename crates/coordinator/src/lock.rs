@@ -31,6 +31,7 @@ fn process_alive(pid: u32) -> bool {
     };
     // Signal 0 checks existence without sending anything.
     // SAFETY: kill with signal 0 has no effect on the target process.
+    #[allow(unsafe_code)]
     let result = unsafe { libc::kill(pid, 0) };
     result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

@@ -140,6 +140,7 @@ impl Group {
         if let Some(pid) = self.0.take() {
             // SAFETY: signals the hook's own process group (its pid is the
             // group id, `process_group(0)`), which has not been reaped yet.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
             }

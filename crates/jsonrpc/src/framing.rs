@@ -213,6 +213,7 @@ mod tests {
     }
 
     // SAFETY: forwards every call unchanged to the system allocator.
+    #[allow(unsafe_code)]
     unsafe impl GlobalAlloc for PeakAlloc {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             note(layout.size());

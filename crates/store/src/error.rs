@@ -1,3 +1,5 @@
+//! The store's one error type; each variant's message is meant for whoever asked.
+
 use std::path::PathBuf;
 
 use enki_core::IdError;

@@ -1,3 +1,6 @@
+//! The connection to the project database: opening and migrating it, and
+//! every write as one `BEGIN IMMEDIATE` transaction retried while SQLite is busy.
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,3 +1,5 @@
+//! Timestamps as the store writes them: RFC 3339 in UTC, with a fixed six-digit fraction, so that they sort.
+
 use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;

@@ -1,6 +1,8 @@
 //! What coordinator reports and operation results become on screen: one
 //! chat line per happening (no echoes), readable names instead of raw
 //! ids, tool calls updated in place in a worker's transcript.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The key-handling suite: message editing, history, completion, slash
 //! commands, pane focus, quitting, permission answers and the mouse —
 //! all through `update`, the path real key presses take.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

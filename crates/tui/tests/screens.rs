@@ -2,6 +2,8 @@
 //! drawn on ratatui's TestBackend and compared with committed insta
 //! snapshots (tests/snapshots/). Sizes from 0x0 up are drawn to prove
 //! nothing panics.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

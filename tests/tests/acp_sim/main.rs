@@ -14,6 +14,8 @@
 //! timeout as a safety net only.
 //!
 //! This file holds the fixtures the groups below share.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod faults;
 mod fs;

@@ -4,6 +4,8 @@
 //! Every run gets its own empty HOME, so no user configuration leaks in.
 //!
 //! This file holds the helpers the groups below share.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod agent_test;
 mod config;

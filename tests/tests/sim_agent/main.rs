@@ -9,6 +9,8 @@
 //! ends the turn with stopReason `refusal` (not a JSON-RPC error).
 //!
 //! This file holds the shared fixture; the ACP client lives in `client`.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod client;
 mod endings;

@@ -8,6 +8,8 @@
 //!
 //! One test binary: this file holds the fixture and helpers; each
 //! submodule covers one side of the client.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

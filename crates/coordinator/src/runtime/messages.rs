@@ -1,0 +1,130 @@
+//! Reports from the workers, the merge queue and the planner session,
+//! turned into orchestrator commands and progress.
+
+use enki_core::engine::Command;
+
+use crate::merge::MergeMessage;
+use crate::planner::{self, PlannerMessage};
+use crate::progress::Progress;
+use crate::worker::WorkerMessage;
+
+use super::Runtime;
+
+impl Runtime {
+    pub(super) async fn on_worker(&mut self, message: WorkerMessage) {
+        let db = self.ctx.db.clone();
+        match message {
+            WorkerMessage::Activity { task, text } => {
+                let now = self.now_ms();
+                self.command(Command::WorkerActivity {
+                    task: task.clone(),
+                    at_ms: now,
+                })
+                .await;
+                if let Some(text) = text {
+                    self.emit(Progress::WorkerActivity { task, text });
+                }
+            }
+            WorkerMessage::Transcript { task, kind, text } => {
+                self.emit(Progress::WorkerTranscript { task, kind, text });
+            }
+            WorkerMessage::Finished { task, result } => {
+                if self.workers.remove(&task).is_none() {
+                    return;
+                }
+                let t = task.clone();
+                let _ = db.call(move |s| s.end_attempt(&t, "succeeded", None)).await;
+                self.command(Command::WorkerFinished { task, result }).await;
+            }
+            WorkerMessage::Failed { task, error } => {
+                let was_running = self.workers.remove(&task).is_some();
+                let (t, e) = (task.clone(), error.clone());
+                let _ = db
+                    .call(move |s| s.end_attempt(&t, "failed", Some(&e)))
+                    .await;
+                if was_running || self.orch.is_running(&task) {
+                    self.command(Command::WorkerFailed { task, error }).await;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn on_merge(&mut self, message: MergeMessage) {
+        match message {
+            MergeMessage::Landed { task, commit } => {
+                self.merges_pending.remove(&task);
+                self.emit(Progress::MergeLanded {
+                    task: task.clone(),
+                    commit,
+                });
+                self.command(Command::MergeLanded { task }).await;
+            }
+            MergeMessage::Failed { task, error } => {
+                self.merges_pending.remove(&task);
+                let (t, e) = (task.clone(), error.clone());
+                let _ = self
+                    .ctx
+                    .db
+                    .call(move |s| {
+                        s.append_task_event(&t, "merge_failed", &serde_json::json!({"error": e}))
+                    })
+                    .await;
+                self.emit(Progress::MergeFailed {
+                    task: task.clone(),
+                    error: error.clone(),
+                });
+                self.command(Command::MergeFailed { task, error }).await;
+            }
+            MergeMessage::Waiting { task, reason } => {
+                self.emit(Progress::MergeWaiting { task, reason })
+            }
+            MergeMessage::Status {
+                task,
+                status,
+                reason,
+            } => self.emit(Progress::MergeStatus {
+                task,
+                status: status.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    pub(super) fn on_planner(&mut self, message: PlannerMessage) {
+        self.planner.observe(&message);
+        match message {
+            PlannerMessage::Ready => {}
+            PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
+            PlannerMessage::Tool(title) => self.emit(Progress::PlannerTool { title }),
+            PlannerMessage::TurnEnded(result) => {
+                if let Err(e) = result {
+                    self.emit(Progress::Warning {
+                        message: format!("the planner's turn failed: {e}"),
+                    });
+                }
+                self.emit(Progress::PlannerIdle);
+            }
+            PlannerMessage::Gone(reason) => self.emit(Progress::Warning { message: reason }),
+        }
+    }
+
+    /// Sends the planner a prompt, starting the planner on the first one
+    /// (with its standing instructions in front of the user's words).
+    pub(super) fn prompt_planner(&mut self, text: String) {
+        let text = if self.planner.needs_start() {
+            format!(
+                "{}\n\n# The user's request\n\n{text}",
+                planner::system_prompt(&self.ctx)
+            )
+        } else {
+            text
+        };
+        let ctx = self.ctx.clone();
+        let sent = self.planner.prompt(text, |prompts, events| {
+            tokio::spawn(planner::run_planner(ctx, prompts, events))
+        });
+        if let Err(message) = sent {
+            self.emit(Progress::Warning { message });
+        }
+    }
+}
