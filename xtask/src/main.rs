@@ -18,6 +18,7 @@ usage: cargo xtask <command> [args]
 
 commands:
   ci                    run the CI checks in order, stopping at the first failure:
+                          cargo xtask tidy
                           cargo fmt --all --check
                           cargo clippy --workspace --all-targets --locked -- -D warnings
                           cargo test --workspace --all-targets --locked

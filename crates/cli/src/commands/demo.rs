@@ -477,6 +477,14 @@ fn where_to_look(root: &Path, story: &Story) {
         .map(|e| e.id.clone())
         .unwrap_or_else(|| "<execution>".to_string());
     say!("cd {}, then:", root.display());
+    // Right after `cargo run … demo` there is no `enki` on PATH yet.
+    if super::agents::find_program("enki").is_none() {
+        let this = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "target/release/enki".into());
+        say!("  (`enki` is not on your PATH: install it with `cargo install --path crates/cli`");
+        say!("   from enki's checkout, or type {this} for `enki` below)");
+    }
     let commands = [
         (
             "enki status",
@@ -520,7 +528,9 @@ fn where_to_look(root: &Path, story: &Story) {
             "logs/agents/",
             "each agent's stderr: planner, <task>-<attempt>, merger-<task>",
         ),
+        ("logs/enki.log", "the coordinator's own log: what happened, warnings"),
         ("logs/mcp/", "every MCP message of every agent"),
+        ("logs/mcp.log", "the MCP servers' own log"),
         ("logs/audit.jsonl", "every MCP tool call"),
         ("sim/", "the scripts the agents followed"),
         ("enki.toml", "the configuration"),
