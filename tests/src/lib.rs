@@ -95,6 +95,17 @@ impl TestHome {
         env
     }
 
+    /// The whole environment of a process started with a cleared one (an
+    /// ACP agent with `clear_env`): `PATH` and what [`TestHome::env`] sets.
+    pub fn clean_env(&self) -> Vec<(String, String)> {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        let mut env = vec![("PATH".to_string(), path)];
+        env.extend(self.env().into_iter().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value?.into_string().ok()?))
+        }));
+        env
+    }
+
     /// Applies [`TestHome::env`] to a command.
     pub fn apply(&self, cmd: &mut Command) {
         for (name, value) in self.env() {

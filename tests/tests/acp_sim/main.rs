@@ -31,7 +31,7 @@ use enki_acp::{
     AcpClient, AcpError, AgentCommand, AgentEvent, ClientOptions, McpServerSpec, PermissionPolicy,
     SessionUpdate, StopReason,
 };
-use enki_tests::enki_bin;
+use enki_tests::{TestHome, enki_bin};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Safety net for every wait; never reached when things work.
@@ -48,6 +48,7 @@ async fn within<F: Future>(what: &str, future: F) -> F::Output {
 struct Fixture {
     scripts: tempfile::TempDir,
     work: tempfile::TempDir,
+    home: TestHome,
 }
 
 impl Fixture {
@@ -55,6 +56,7 @@ impl Fixture {
         let fixture = Fixture {
             scripts: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
+            home: TestHome::new(),
         };
         std::fs::create_dir(fixture.work.path().join("copy")).unwrap();
         for (name, text) in scripts {
@@ -88,8 +90,10 @@ impl Fixture {
         AgentCommand {
             program: enki_bin().display().to_string(),
             args,
-            env: Vec::new(),
-            clear_env: false,
+            // Hermetic: the sim and the `enki mcp` servers it starts see
+            // the test's own home and no inherited ENKI_* variable.
+            env: self.home.clean_env(),
+            clear_env: true,
             cwd: self.cwd(),
             stderr_log: Some(self.log()),
         }
