@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, outcome};
 use super::stats::Summary;
-use super::{Options, Verdict};
+use super::{Options, Verdict, mark};
 
 /// Per-response timeout: the client never hangs longer than this.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -380,10 +380,6 @@ struct Row {
     /// Target for the median, in ms.
     target_ms: Option<f64>,
     result: Result<Summary>,
-}
-
-fn mark(ok: bool) -> &'static str {
-    if ok { "✔" } else { "✘" }
 }
 
 /// Print the results table; return the overall verdict.

@@ -1,4 +1,9 @@
 //! `cargo xtask bench [NAME] [--quick] [--check]`.
+//!
+//! Every figure comes from a release build: `cargo xtask` runs a dev-profile
+//! xtask, which builds itself with `--release` and runs the benchmark in that
+//! binary (the in-process figures, the clients' clocks), and the end-to-end
+//! figures time a release `enki`.
 
 pub mod client;
 mod coordinator;
@@ -54,11 +59,11 @@ pub struct Options {
 pub fn run(args: &[String]) -> ExitCode {
     let mut opts = Options::default();
     let mut name = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
-            "--bin" => match args.next() {
+            "--bin" => match iter.next() {
                 // Absolute: benchmarks start it from scratch folders.
                 Some(path) => {
                     let path = PathBuf::from(path);
@@ -89,10 +94,56 @@ pub fn run(args: &[String]) -> ExitCode {
         eprintln!("xtask bench: unknown benchmark `{name}` (run `cargo xtask bench` for the list)");
         return ExitCode::from(2);
     };
+    if cfg!(debug_assertions) {
+        return run_release_build(args);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    println!(
+        "every figure below is from a release build (this harness: {})\n",
+        exe.display()
+    );
     match bench(&opts) {
         Ok(verdict) => verdict.exit_code(&opts),
         Err(err) => {
             eprintln!("xtask bench {name}: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set for the release-built xtask that [`run_release_build`] starts, so one
+/// that still has debug assertions refuses instead of starting itself again.
+const RELEASE_CHILD: &str = "ENKI_XTASK_BENCH_RELEASE_CHILD";
+
+/// This xtask is unoptimised (`cargo xtask` uses the dev profile), so its
+/// timings would be several times too slow: builds xtask with `--release` and
+/// runs `bench ARGS` there, exiting as it does.
+fn run_release_build(args: &[String]) -> ExitCode {
+    if std::env::var_os(RELEASE_CHILD).is_some() {
+        eprintln!(
+            "xtask bench: refusing to time an unoptimised build: the xtask built with --release has debug assertions on (see [profile.release] in Cargo.toml)"
+        );
+        return ExitCode::FAILURE;
+    }
+    let exe = match build_release_binary("xtask", "xtask") {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("xtask bench: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match Command::new(&exe)
+        .arg("bench")
+        .args(args)
+        .env(RELEASE_CHILD, "1")
+        .status()
+    {
+        Ok(status) => status
+            .code()
+            .and_then(|code| u8::try_from(code).ok())
+            .map_or(ExitCode::FAILURE, ExitCode::from),
+        Err(err) => {
+            eprintln!("xtask bench: cannot run {}: {err}", exe.display());
             ExitCode::FAILURE
         }
     }
@@ -124,6 +175,11 @@ impl Verdict {
             Verdict::TargetMissed | Verdict::Failed => ExitCode::FAILURE,
         }
     }
+}
+
+/// `✔` for a met target, `✘` for a missed one.
+pub fn mark(ok: bool) -> &'static str {
+    if ok { "✔" } else { "✘" }
 }
 
 /// `cargo build --release -p <package>` and return the path of binary `bin`.

@@ -19,7 +19,7 @@ use super::project::sim_project;
 use ratatui::backend::TestBackend;
 
 use super::stats::Summary;
-use super::{Options, Verdict, build_release_binary};
+use super::{Options, Verdict, build_release_binary, mark};
 
 const WORKERS: usize = 50;
 const TRANSCRIPT_LINES: usize = 10_000;
@@ -258,10 +258,6 @@ fn idle_cpu(bin: &Path, seconds: u64) -> Result<f64> {
     measured
 }
 
-fn mark(ok: bool) -> &'static str {
-    if ok { "✔" } else { "✘" }
-}
-
 pub fn run(opts: &Options) -> Result<Verdict> {
     let frames = if opts.quick { 100 } else { 1_000 };
     let idle_seconds = if opts.quick { 3 } else { 10 };
@@ -271,13 +267,8 @@ pub fn run(opts: &Options) -> Result<Verdict> {
         "==> building a session with {WORKERS} workers and {TRANSCRIPT_LINES} transcript lines"
     );
     let mut app = busy_app();
-    let build = if cfg!(debug_assertions) {
-        "xtask's dev build, so the TUI code runs unoptimised"
-    } else {
-        "optimised build"
-    };
     println!(
-        "enki TUI benchmark ({}x{} screen; frames rendered in-process on TestBackend, {build})\n",
+        "enki TUI benchmark ({}x{} screen; frames rendered in-process on TestBackend)\n",
         SCREEN.0, SCREEN.1
     );
     for (name, view) in [
