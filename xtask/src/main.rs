@@ -27,7 +27,7 @@ commands:
                           Rust file, no todo!/unimplemented!, crate layers as
                           docs/ARCHITECTURE.md draws them, workspace lints in every crate
   bench                 list the available benchmarks
-  bench <name> [opts]   build `enki` in release mode and run one benchmark
+  bench <name> [opts]   build `enki` and this harness in release mode and run one benchmark
                           --quick   about 10x fewer iterations (smoke test)
                           --check   exit 1 if a target is missed
                           --bin P   use binary P instead of building (mcp)

@@ -158,6 +158,7 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
     // `rest` starts at field 3 (state): utime is field 14 → index 11.
     let total = ticks(11)? + ticks(12)?;
     // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if per_second <= 0 {
         bail!("sysconf(_SC_CLK_TCK) failed");
