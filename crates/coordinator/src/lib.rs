@@ -27,7 +27,7 @@ mod worker;
 
 pub use context::{Context, Shared};
 pub use db::Db;
-pub use lock::{CoordinatorLock, LockError};
+pub use lock::{CoordinatorLock, Holder, LockError};
 pub use progress::Progress;
 pub use runtime::{Control, RunOptions, RunSummary, run};
 pub use start::{StartError, StartOptions, prepare};

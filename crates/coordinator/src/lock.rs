@@ -1,115 +1,179 @@
-//! One coordinator per project: `.enki/coordinator.lock` holds the pid and
-//! session of the running coordinator. A lock whose process is gone is stale
-//! and taken over.
+//! One coordinator per project: an `flock` on `.enki/coordinator.lock`, held
+//! for the coordinator's whole life and released by the kernel when it dies
+//! (even by SIGKILL). The pid and session written into the file are only
+//! for messages; whether someone holds the lock is the lock's to say, never
+//! the pid's (a pid can be recycled, and a file can be empty for an instant).
+//! The file is never deleted: removing a lock file lets a later start lock a
+//! new file while an older holder still holds the old one.
 
-use std::io::Write;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub const LOCK_FILE: &str = "coordinator.lock";
+
 #[derive(Debug, Error)]
 pub enum LockError {
     #[error(
-        "another enki coordinator is running in this project (pid {pid}, session {session}); stop it first or use `enki status` to watch it"
+        "another enki coordinator is running in this project ({holder}); stop it first or use `enki status` to watch it"
     )]
-    Held { pid: u32, session: String },
-    #[error("cannot write the lock file {path}: {source}")]
+    Held { holder: String },
+    #[error("cannot use the lock file {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
 }
 
+/// The project's lock, held until dropped (or the process dies).
 #[derive(Debug)]
 pub struct CoordinatorLock {
-    path: PathBuf,
+    file: File,
 }
 
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // Signal 0 checks existence without sending anything.
-    // SAFETY: kill with signal 0 has no effect on the target process.
-    #[allow(unsafe_code)]
-    let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+/// Who holds the lock, as far as a look from outside can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// No coordinator runs in this project.
+    Nobody,
+    /// A coordinator runs; what it wrote about itself (pid and session), or
+    /// `None` in the instant between taking the lock and writing that.
+    Running(Option<String>),
 }
 
-/// Reads `pid session` from a lock file.
-fn read_lock(path: &Path) -> Option<(u32, String)> {
-    let text = std::fs::read_to_string(path).ok()?;
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// What the holder wrote: `pid <pid>, session <session>`.
+fn describe(file: &mut File) -> Option<String> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
     let mut parts = text.split_whitespace();
-    let pid = parts.next()?.parse().ok()?;
-    let session = parts.next().unwrap_or("?").to_string();
-    Some((pid, session))
+    let pid = parts.next()?;
+    let session = parts.next().unwrap_or("?");
+    Some(format!("pid {pid}, session {session}"))
 }
 
 impl CoordinatorLock {
     pub fn acquire(enki_dir: &Path, session: &str) -> Result<CoordinatorLock, LockError> {
-        let path = enki_dir.join("coordinator.lock");
+        let path = enki_dir.join(LOCK_FILE);
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
         };
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    writeln!(file, "{} {session}", std::process::id()).map_err(io)?;
-                    return Ok(CoordinatorLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read_lock(&path) {
-                    Some((pid, holder)) if pid != std::process::id() && process_alive(pid) => {
-                        return Err(LockError::Held {
-                            pid,
-                            session: holder,
-                        });
-                    }
-                    // Stale (or unreadable) lock: take it over.
-                    _ => std::fs::remove_file(&path).map_err(io)?,
-                },
-                Err(e) => return Err(io(e)),
+        let mut file = open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder =
+                    describe(&mut file).unwrap_or_else(|| "it is starting right now".to_string());
+                return Err(LockError::Held { holder });
             }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        Err(io(std::io::Error::other("the lock file keeps reappearing")))
+        // Ours now: say who we are (for messages only).
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        writeln!(file, "{} {session}", std::process::id()).map_err(io)?;
+        Ok(CoordinatorLock { file })
+    }
+
+    /// Whether a coordinator holds the project's lock, without taking it
+    /// for longer than the look.
+    pub fn holder(enki_dir: &Path) -> std::io::Result<Holder> {
+        let path = enki_dir.join(LOCK_FILE);
+        if !path.exists() {
+            return Ok(Holder::Nobody);
+        }
+        let mut file = open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Holder::Nobody),
+            Err(TryLockError::WouldBlock) => Ok(Holder::Running(describe(&mut file))),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
     }
 }
 
 impl Drop for CoordinatorLock {
     fn drop(&mut self) {
-        if read_lock(&self.path).is_some_and(|(pid, _)| pid == std::process::id()) {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        // Still ours: clear what we wrote; closing the file releases the lock.
+        let _ = self.file.set_len(0);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Barrier};
+
     use super::*;
 
     #[test]
-    fn a_live_holder_is_refused_and_a_stale_lock_is_taken_over() {
+    fn a_held_lock_is_refused_with_its_holder_and_released_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        // pid 1 is always alive.
-        std::fs::write(dir.path().join("coordinator.lock"), "1 sess-other\n").unwrap();
-        let err = CoordinatorLock::acquire(dir.path(), "sess-me").unwrap_err();
+        assert_eq!(CoordinatorLock::holder(dir.path()).unwrap(), Holder::Nobody);
+        let lock = CoordinatorLock::acquire(dir.path(), "sess-first").unwrap();
+        let err = CoordinatorLock::acquire(dir.path(), "sess-second").unwrap_err();
+        let pid = std::process::id();
         assert!(
-            err.to_string().contains("pid 1, session sess-other"),
+            err.to_string()
+                .contains(&format!("pid {pid}, session sess-first")),
             "{err}"
         );
-        // A pid that cannot exist is stale.
-        std::fs::write(dir.path().join("coordinator.lock"), "2147483646 sess-old\n").unwrap();
-        let lock = CoordinatorLock::acquire(dir.path(), "sess-me").unwrap();
-        assert!(
-            std::fs::read_to_string(dir.path().join("coordinator.lock"))
-                .unwrap()
-                .contains("sess-me")
+        assert_eq!(
+            CoordinatorLock::holder(dir.path()).unwrap(),
+            Holder::Running(Some(format!("pid {pid}, session sess-first")))
         );
         drop(lock);
-        assert!(!dir.path().join("coordinator.lock").exists());
+        assert_eq!(CoordinatorLock::holder(dir.path()).unwrap(), Holder::Nobody);
+        let again = CoordinatorLock::acquire(dir.path(), "sess-second");
+        assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[test]
+    fn what_a_dead_holder_wrote_never_blocks_a_start() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 1 is alive, but it holds no lock: the file is only words.
+        std::fs::write(dir.path().join(LOCK_FILE), "1 sess-old\n").unwrap();
+        let lock = CoordinatorLock::acquire(dir.path(), "sess-new").unwrap();
+        let text = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(text, format!("{} sess-new\n", std::process::id()));
+        drop(lock);
+        // An empty file (a start killed between lock and write) neither.
+        std::fs::write(dir.path().join(LOCK_FILE), "").unwrap();
+        assert!(CoordinatorLock::acquire(dir.path(), "sess-other").is_ok());
+    }
+
+    #[test]
+    fn of_two_starts_at_the_same_instant_exactly_one_wins_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..100 {
+            let barrier = Arc::new(Barrier::new(2));
+            let starts: Vec<_> = (0..2)
+                .map(|n| {
+                    let (barrier, dir) = (barrier.clone(), dir.path().to_path_buf());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let lock = CoordinatorLock::acquire(&dir, &format!("sess-{n}"));
+                        // Both have tried before either lets go.
+                        barrier.wait();
+                        lock.is_ok()
+                    })
+                })
+                .collect();
+            let won: usize = starts
+                .into_iter()
+                .map(|s| usize::from(s.join().unwrap()))
+                .sum();
+            assert_eq!(won, 1, "round {round}: {won} coordinators started");
+        }
     }
 }

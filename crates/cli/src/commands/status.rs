@@ -5,12 +5,17 @@ use enki_core::id::short;
 use enki_views::status_text;
 use serde_json::json;
 
+use enki_coordinator::{CoordinatorLock, Holder};
+use enki_store::StatusCounts;
+
 use super::{open_store, print_json, print_text, session};
 
 pub fn run(json: bool) -> Result<()> {
+    let layout = enki_project::Layout::locate_from_env()?;
     let store = open_store()?;
     let session = session();
     let counts = store.status_counts(session.as_deref())?;
+    let coordinator = CoordinatorLock::holder(&layout.dir)?;
     let executions = store.executions(session.as_deref())?;
     // The queue in landing order, each request with its task's step and title.
     let mut queue = Vec::new();
@@ -29,15 +34,23 @@ pub fn run(json: bool) -> Result<()> {
                 })
             })
             .collect();
-        return print_json(
-            &json!({ "counts": counts, "executions": executions, "merge_queue": merge_queue }),
-        );
+        let coordinator = match &coordinator {
+            Holder::Nobody => json!({ "running": false }),
+            Holder::Running(who) => json!({ "running": true, "holder": who }),
+        };
+        return print_json(&json!({
+            "counts": counts,
+            "executions": executions,
+            "merge_queue": merge_queue,
+            "coordinator": coordinator,
+        }));
     }
     let mut text = String::new();
     if let Some(session) = &session {
         text.push_str(&format!("session {session}\n"));
     }
     text.push_str(&status_text(&counts));
+    text.push_str(&coordinator_line(&coordinator, &counts));
     if executions.is_empty() {
         text.push_str("\nno executions");
     } else {
@@ -76,4 +89,18 @@ pub fn run(json: bool) -> Result<()> {
         }
     }
     print_text(&text)
+}
+
+/// Whether a coordinator runs, and what the store's `running` work means
+/// when none does (it was interrupted and runs again at the next start).
+fn coordinator_line(coordinator: &Holder, counts: &StatusCounts) -> String {
+    let running = counts.by_status.get("running").copied().unwrap_or(0);
+    match coordinator {
+        Holder::Running(Some(who)) => format!("\ncoordinator: running ({who})"),
+        Holder::Running(None) => "\ncoordinator: starting".to_string(),
+        Holder::Nobody if running > 0 => format!(
+            "\ncoordinator: none is running; the {running} running task(s) shown were interrupted and run again in their kept copies when enki starts (`enki run` resumes)"
+        ),
+        Holder::Nobody => "\ncoordinator: none is running".to_string(),
+    }
 }
