@@ -10,6 +10,7 @@ pub mod id;
 pub mod mail;
 pub mod need;
 pub mod role;
+pub mod rules;
 pub mod status;
 
 pub use id::{ExecutionId, IdError, IdKind, MergeRequestId, MessageId, SessionId, TaskId};

@@ -79,6 +79,19 @@ impl TaskStatus {
         )
     }
 
+    /// A task that still has work ahead of it: not finished, failed,
+    /// blocked or cancelled. An execution with one is not settled.
+    pub const fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Pending
+                | TaskStatus::Ready
+                | TaskStatus::Running
+                | TaskStatus::WorkerDone
+                | TaskStatus::Paused
+        )
+    }
+
     /// `enki_task_retry` accepts only failed or blocked tasks.
     pub const fn is_retryable(self) -> bool {
         matches!(self, TaskStatus::Failed | TaskStatus::Blocked)
@@ -256,6 +269,10 @@ mod tests {
     fn terminal_and_retryable_states() {
         assert!(TaskStatus::Done.is_terminal());
         assert!(!TaskStatus::Blocked.is_terminal());
+        assert!(TaskStatus::Paused.is_unfinished());
+        assert!(TaskStatus::WorkerDone.is_unfinished());
+        assert!(!TaskStatus::Blocked.is_unfinished());
+        assert!(!TaskStatus::Failed.is_unfinished());
         assert!(TaskStatus::Blocked.is_retryable());
         assert!(TaskStatus::Failed.is_retryable());
         assert!(!TaskStatus::Running.is_retryable());

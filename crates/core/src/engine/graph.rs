@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::{Condition, ExecutionStatus, TaskStatus, Tier};
+use crate::{Condition, ExecutionStatus, TaskStatus, Tier, rules};
 
 /// A dependency edge: this node needs `target` in a state satisfying `condition`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +64,6 @@ pub(crate) struct Execution {
 
 pub(crate) const STATUS_SLOTS: usize = 9;
 
-/// Statuses of tasks that still have work ahead of them (not finished,
-/// failed, blocked or cancelled).
-pub(crate) const UNFINISHED: [TaskStatus; 5] = [
-    TaskStatus::Pending,
-    TaskStatus::Ready,
-    TaskStatus::Running,
-    TaskStatus::WorkerDone,
-    TaskStatus::Paused,
-];
-
 pub(crate) fn status_slot(status: TaskStatus) -> usize {
     TaskStatus::ALL
         .iter()
@@ -84,6 +74,14 @@ pub(crate) fn status_slot(status: TaskStatus) -> usize {
 impl Execution {
     pub(crate) fn count(&self, status: TaskStatus) -> usize {
         self.counts[status_slot(status)]
+    }
+
+    /// The statuses at least one of its tasks has.
+    pub(crate) fn present(&self) -> impl Iterator<Item = TaskStatus> + '_ {
+        TaskStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| self.count(*s) > 0)
     }
 
     pub(crate) fn has_ready(&self) -> bool {
@@ -239,20 +237,13 @@ impl Graph {
         seen.into_iter().collect()
     }
 
-    /// What cancelling `roots` reaches: the roots and every transitive
-    /// dependent, except that the walk stops at `done` tasks. Work that has
-    /// landed satisfies its dependents' edges, so cancelling something
-    /// upstream of it must not cancel them.
-    pub fn cancel_reach(&self, roots: &[String]) -> BTreeSet<String> {
-        let mut seen = BTreeSet::new();
-        let mut stack: Vec<String> = roots.to_vec();
-        while let Some(current) = stack.pop() {
-            if self.status(&current) == Some(TaskStatus::Done) || !seen.insert(current.clone()) {
-                continue;
-            }
-            stack.extend(self.dependents.get(&current).into_iter().flatten().cloned());
-        }
-        seen
+    /// What cancelling `roots` turns `cancelled` ([`rules::cancel_reach`]).
+    pub fn cancel_reach(&self, roots: &[String]) -> Vec<String> {
+        rules::cancel_reach(
+            roots,
+            |t| self.status(t),
+            |t| self.dependents.get(t).into_iter().flatten().cloned(),
+        )
     }
 
     /// Direct dependents of a task.
@@ -263,56 +254,25 @@ impl Graph {
             .unwrap_or_default()
     }
 
-    /// What a waiting task should be given its dependencies: `Ready` when
-    /// every edge holds, `Blocked` when a dependency failed, was blocked or
-    /// was cancelled (and the edge does not already hold), else `Pending`.
-    /// A dependency that is not loaded counts as not satisfied.
+    /// What a waiting task should be given its dependencies
+    /// ([`rules::readiness`]); a dependency that is not loaded has not
+    /// satisfied its edge yet.
     pub(crate) fn readiness(&self, task: &str) -> TaskStatus {
         let Some(node) = self.nodes.get(task) else {
             return TaskStatus::Pending;
         };
-        let mut all_satisfied = true;
-        for edge in &node.needs {
-            let Some(target) = self.nodes.get(&edge.target) else {
-                all_satisfied = false;
-                continue;
-            };
-            if edge.condition.is_satisfied_by(target.status) {
-                continue;
-            }
-            if matches!(
-                target.status,
-                TaskStatus::Failed | TaskStatus::Blocked | TaskStatus::Cancelled
-            ) {
-                return TaskStatus::Blocked;
-            }
-            all_satisfied = false;
-        }
-        if all_satisfied {
-            TaskStatus::Ready
-        } else {
-            TaskStatus::Pending
-        }
+        rules::readiness(
+            node.needs
+                .iter()
+                .map(|edge| (edge.condition, self.status(&edge.target))),
+        )
     }
 
-    /// The status an execution should have from its nodes, or `None` while
-    /// work remains (the current running/paused status then stands).
+    /// The status an execution should now have from its tasks, or `None` to
+    /// leave it ([`rules::settled_execution_status`]).
     pub(crate) fn settled_execution_status(&self, execution: &str) -> Option<ExecutionStatus> {
         let e = self.executions.get(execution)?;
-        if e.steps.is_empty() {
-            return None;
-        }
-        let active = UNFINISHED.iter().any(|s| e.count(*s) > 0);
-        if active {
-            return None;
-        }
-        if e.count(TaskStatus::Failed) + e.count(TaskStatus::Blocked) > 0 {
-            Some(ExecutionStatus::Failed)
-        } else if e.count(TaskStatus::Done) > 0 {
-            Some(ExecutionStatus::Done)
-        } else {
-            Some(ExecutionStatus::Cancelled)
-        }
+        rules::settled_execution_status(e.status, e.present())
     }
 }
 

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use crate::{ExecutionStatus, TaskStatus, Tier};
+use crate::{ExecutionStatus, TaskStatus, Tier, rules};
 
-use super::graph::{ExecutionSnapshot, Graph, UNFINISHED};
+use super::graph::{ExecutionSnapshot, Graph};
 use super::scheduler::{self, Limits};
 
 /// Policy knobs from configuration.
@@ -209,7 +209,7 @@ impl Orchestrator {
         self.graph.executions.values().any(|e| {
             e.count(TaskStatus::Paused) > 0
                 || (e.status == ExecutionStatus::Paused
-                    && UNFINISHED.iter().any(|s| e.count(*s) > 0))
+                    && e.present().any(TaskStatus::is_unfinished))
         })
     }
 
@@ -333,12 +333,6 @@ impl Orchestrator {
     }
 
     fn refresh_execution(&mut self, execution: &str, out: &mut Vec<Event>) {
-        let Some(current) = self.graph.execution_status(execution) else {
-            return;
-        };
-        if current.is_terminal() {
-            return;
-        }
         if let Some(settled) = self.graph.settled_execution_status(execution) {
             self.set_execution(execution, settled, out);
         }
@@ -381,10 +375,10 @@ impl Orchestrator {
             )
         });
         if has_waiting
-            && matches!(
-                self.graph.execution_status(&execution),
-                Some(ExecutionStatus::Done | ExecutionStatus::Failed)
-            )
+            && self
+                .graph
+                .execution_status(&execution)
+                .is_some_and(rules::new_work_reopens)
         {
             self.set_execution(&execution, ExecutionStatus::Running, out);
         }
@@ -477,10 +471,7 @@ impl Orchestrator {
                 let Some(task) = self.graph.step_task(execution, step).map(str::to_string) else {
                     return;
                 };
-                if matches!(
-                    self.graph.status(&task),
-                    Some(TaskStatus::Pending | TaskStatus::Ready | TaskStatus::Running)
-                ) {
+                if self.graph.status(&task).is_some_and(rules::step_may_pause) {
                     self.stop(&task, StopCause::Paused, out);
                     self.set(&task, TaskStatus::Paused, Some("paused".into()), out);
                     // A paused worker no longer satisfies `started` edges.
@@ -526,12 +517,6 @@ impl Orchestrator {
         let targets = self.graph.cancel_reach(&roots);
         let mut executions = BTreeSet::new();
         for task in &targets {
-            let Some(status) = self.graph.status(task) else {
-                continue;
-            };
-            if status.is_terminal() {
-                continue;
-            }
             self.stop(task, StopCause::Cancelled, out);
             self.set(task, TaskStatus::Cancelled, Some("cancelled".into()), out);
             if let Some(e) = self.graph.execution_of(task) {
@@ -547,10 +532,14 @@ impl Orchestrator {
     }
 
     fn retry(&mut self, task: &str, out: &mut Vec<Event>) {
-        if !self
+        let execution = self
             .graph
-            .status(task)
-            .is_some_and(TaskStatus::is_retryable)
+            .execution_of(task)
+            .and_then(|e| self.graph.execution_status(e));
+        let status = self.graph.status(task);
+        if !status
+            .zip(execution)
+            .is_some_and(|(t, e)| rules::may_retry(t, e))
         {
             return;
         }
@@ -582,7 +571,11 @@ impl Orchestrator {
             }
         }
         for e in &executions {
-            if self.graph.execution_status(e) == Some(ExecutionStatus::Failed) {
+            if self
+                .graph
+                .execution_status(e)
+                .is_some_and(rules::new_work_reopens)
+            {
                 self.set_execution(e, ExecutionStatus::Running, out);
             }
         }

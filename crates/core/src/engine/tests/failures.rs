@@ -134,6 +134,29 @@ fn a_restart_treats_running_tasks_as_interrupted() {
 }
 
 #[test]
+fn a_task_of_a_cancelled_execution_is_not_retried() {
+    // The store refuses this retry; the engine now applies the same rule.
+    let mut o = Orchestrator::new(settings(8));
+    let failed = NodeSnapshot {
+        status: TaskStatus::Failed,
+        ..node("a", 0, &[])
+    };
+    o.handle(Command::Load(execution(
+        "e1",
+        1,
+        vec![failed, node("b", 1, &[("a", Merged)])],
+    )));
+    o.handle(Command::Cancel {
+        execution: "e1".into(),
+        step: None,
+    });
+    assert_eq!(status(&o, "b"), TaskStatus::Cancelled);
+    let events = o.handle(Command::Retry { task: "a".into() });
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(status(&o, "a"), TaskStatus::Failed);
+}
+
+#[test]
 fn unknown_tasks_and_stale_reports_are_ignored() {
     let mut o = Orchestrator::new(settings(1));
     assert!(

@@ -97,6 +97,39 @@ fn cancel_stops_cascading_at_landed_work() {
 }
 
 #[test]
+fn a_failed_execution_whose_blocked_step_is_cancelled_is_done() {
+    // e2's step c is blocked by x of e1, which failed; d lands, so e2 is
+    // failed. Cancelling c leaves every step done or cancelled: STATE.md
+    // calls that done, and so does the store (this used to stay failed in
+    // the engine only).
+    let mut o = Orchestrator::new(settings(8));
+    let failed = NodeSnapshot {
+        status: TaskStatus::Failed,
+        ..node("x", 0, &[])
+    };
+    o.handle(Command::Load(execution("e1", 1, vec![failed])));
+    o.handle(Command::Load(execution(
+        "e2",
+        2,
+        vec![node("c", 0, &[("x", Merged)]), node("d", 1, &[])],
+    )));
+    assert_eq!(status(&o, "c"), TaskStatus::Blocked);
+    o.handle(Command::WorkerFinished {
+        task: "d".into(),
+        result: WorkResult::NoChanges,
+    });
+    assert_eq!(
+        o.graph().execution_status("e2"),
+        Some(ExecutionStatus::Failed)
+    );
+    let events = o.handle(Command::Cancel {
+        execution: "e2".into(),
+        step: Some("c".into()),
+    });
+    assert_eq!(render(&events), "c=cancelled e2=done");
+}
+
+#[test]
 fn pause_and_resume_an_execution_and_a_step() {
     let mut o = Orchestrator::new(settings(1));
     o.handle(Command::Load(execution(
