@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use enki_core::need::StepNeed;
-use enki_core::{Condition, ExecutionId, ExecutionStatus, IdKind, TaskId, TaskStatus, Tier};
+use enki_core::{Condition, ExecutionId, ExecutionStatus, IdKind, TaskId, TaskStatus, Tier, rules};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::ids;
-use crate::rows::ExecutionRow;
+use crate::rows::{ExecutionRow, get_enum};
 use crate::store::Store;
 use crate::task_events;
 use crate::tasks::{cancel_reach, cancel_tasks, get_task, require_task};
@@ -117,49 +117,31 @@ fn require_execution(conn: &Connection, id: &str) -> Result<ExecutionRow, StoreE
     get_execution(conn, id)?.ok_or_else(|| StoreError::invalid(format!("no execution {id}")))
 }
 
-/// Recomputes an execution's status from its tasks once nothing in it can
-/// move any more; leaves it alone while work remains.
+/// Gives an execution the status its tasks settle it in
+/// ([`rules::settled_execution_status`]); leaves it alone while work remains.
 pub(crate) fn refresh_execution_status(
     conn: &Connection,
     execution_id: &str,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, count(*) FROM tasks WHERE execution_id = ?1 GROUP BY status",
-    )?;
-    let mut counts: HashMap<String, i64> = HashMap::new();
-    for row in stmt.query_map([execution_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (status, count) = row?;
-        counts.insert(status, count);
+    let execution = require_execution(conn, execution_id)?;
+    let present = conn
+        .prepare_cached("SELECT DISTINCT status FROM tasks WHERE execution_id = ?1")?
+        .query_map([execution_id], |r| get_enum::<TaskStatus>(r, 0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(status) = rules::settled_execution_status(execution.status, present)
+        && status != execution.status
+    {
+        set_execution_status(conn, execution_id, status)?;
     }
-    let has = |s: TaskStatus| counts.get(s.as_str()).copied().unwrap_or(0) > 0;
-    let active = [
-        TaskStatus::Pending,
-        TaskStatus::Ready,
-        TaskStatus::Running,
-        TaskStatus::WorkerDone,
-        TaskStatus::Paused,
-    ]
-    .into_iter()
-    .any(has);
-    if active || counts.is_empty() {
-        return Ok(());
+    Ok(())
+}
+
+/// New work makes a finished execution run again
+/// ([`rules::new_work_reopens`]).
+pub(crate) fn reopen_execution(conn: &Connection, execution_id: &str) -> Result<(), StoreError> {
+    if rules::new_work_reopens(require_execution(conn, execution_id)?.status) {
+        set_execution_status(conn, execution_id, ExecutionStatus::Running)?;
     }
-    let status = if has(TaskStatus::Failed) || has(TaskStatus::Blocked) {
-        ExecutionStatus::Failed
-    } else if has(TaskStatus::Done) {
-        ExecutionStatus::Done
-    } else {
-        ExecutionStatus::Cancelled
-    };
-    conn.prepare_cached(
-        // A cancelled execution stays cancelled: that was someone's decision,
-        // whatever its failed steps say.
-        "UPDATE executions SET status = ?2, updated_at = ?3
-         WHERE id = ?1 AND status <> ?2 AND status <> 'cancelled'",
-    )?
-    .execute(params![execution_id, status.as_str(), now_rfc3339()])?;
     Ok(())
 }
 
@@ -460,11 +442,8 @@ impl Store {
                 &existing,
                 execution.standalone,
             )?;
-            // New work reopens a finished execution (unless it cannot run).
-            tx.execute(
-                "UPDATE executions SET status = 'running', updated_at = ?2 WHERE id = ?1 AND status IN ('done', 'failed')",
-                params![execution.id, now_rfc3339()],
-            )?;
+            // Settling again puts it back if none of the new steps can run.
+            reopen_execution(tx, &execution.id)?;
             refresh_execution_status(tx, &execution.id)?;
             Ok(created)
         })

@@ -4,7 +4,7 @@ use enki_core::{Condition, IdKind, TaskStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
-use crate::executions::refresh_execution_status;
+use crate::executions::{refresh_execution_status, reopen_execution};
 use crate::ids;
 use crate::rows::{DependencyRow, StatusCounts, TaskRow, get_enum};
 use crate::store::Store;
@@ -266,11 +266,7 @@ impl Store {
                 }
             }
             for execution in executions {
-                tx.execute(
-                    "UPDATE executions SET status = 'running', updated_at = ?2
-                     WHERE id = ?1 AND status IN ('failed', 'done')",
-                    params![execution, now],
-                )?;
+                reopen_execution(tx, &execution)?;
             }
             Ok(changed)
         })

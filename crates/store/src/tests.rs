@@ -224,6 +224,35 @@ fn cancel_does_not_cascade_through_landed_work() {
 }
 
 #[test]
+fn a_failed_execution_whose_blocked_step_is_cancelled_is_done() {
+    // The engine agrees (`steering::a_failed_execution_whose_blocked_step_is_cancelled_is_done`).
+    let (_tmp, mut store) = store();
+    let first = store
+        .create_execution(None, "x", true, &[step("task", &[])])
+        .unwrap();
+    let x = first.steps[0].1.clone();
+    store.set_task_status(&x, TaskStatus::Failed).unwrap();
+    let second = store
+        .create_execution(
+            None,
+            "y",
+            false,
+            &[
+                step_with("c", vec![on_task(&x, Condition::Merged)]),
+                step("d", &[]),
+            ],
+        )
+        .unwrap();
+    store
+        .set_task_status(&second.steps[1].1, TaskStatus::Done)
+        .unwrap();
+    let execution = |store: &Store| store.execution(&second.execution_id).unwrap().unwrap();
+    assert_eq!(execution(&store).status, ExecutionStatus::Failed);
+    store.cancel(&second.execution_id, Some("c")).unwrap();
+    assert_eq!(execution(&store).status, ExecutionStatus::Done);
+}
+
+#[test]
 fn a_task_of_a_cancelled_execution_cannot_be_retried() {
     let (_tmp, mut store) = store();
     let created = store
