@@ -168,10 +168,9 @@ fn who(step: &NewStep, standalone: bool) -> String {
 /// ids already in the execution to task ids.
 ///
 /// Every need is resolved before anything is inserted, so a task id prefix
-/// can only match tasks that existed before this call. A step whose need
-/// cannot be met any more (the target failed, is blocked or was cancelled,
-/// and the edge does not already hold) is created `blocked`, as the
-/// scheduler would block it.
+/// can only match tasks that existed before this call. A step with a need
+/// that can never hold ([`rules::need_is_lost`], the engine's rule too) is
+/// created `blocked`.
 fn insert_steps(
     tx: &Connection,
     session: Option<&str>,
@@ -240,8 +239,8 @@ fn insert_steps(
             }
         }
     }
-    // 2. Which new steps start blocked: a need on a failed, blocked or
-    // cancelled task that does not already hold; new steps pass it on.
+    // 2. Which new steps start blocked: a need that can never hold
+    // (`rules::need_is_lost`); new steps pass it on.
     let mut existing_status: HashMap<&str, TaskStatus> = HashMap::new();
     for (target, _) in edges.iter().flatten() {
         if let Target::Existing(id) = target
@@ -268,12 +267,7 @@ fn insert_steps(
                         None => continue,
                     },
                 };
-                if !condition.is_satisfied_by(status)
-                    && matches!(
-                        status,
-                        TaskStatus::Failed | TaskStatus::Blocked | TaskStatus::Cancelled
-                    )
-                {
+                if rules::need_is_lost(*condition, status) {
                     blocked_by[index] = Some(format!("needs {what}, which is {status}"));
                     changed = true;
                     break;
