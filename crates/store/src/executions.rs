@@ -490,7 +490,7 @@ impl Store {
                 }
                 Some(step) => {
                     let task = step_task(tx, &execution.id, step)?;
-                    if !matches!(task.status, TaskStatus::Pending | TaskStatus::Ready | TaskStatus::Running) {
+                    if !rules::step_may_pause(task.status) {
                         return Err(StoreError::invalid(format!(
                             "step '{step}' is {}; only pending, ready or running steps can be paused",
                             task.status
