@@ -113,7 +113,7 @@ pub(crate) fn get_execution(
         .optional()?)
 }
 
-fn require_execution(conn: &Connection, id: &str) -> Result<ExecutionRow, StoreError> {
+pub(crate) fn require_execution(conn: &Connection, id: &str) -> Result<ExecutionRow, StoreError> {
     get_execution(conn, id)?.ok_or_else(|| StoreError::invalid(format!("no execution {id}")))
 }
 

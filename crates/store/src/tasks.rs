@@ -1,10 +1,10 @@
 //! Reading tasks and the changes the MCP tools make to them.
 
-use enki_core::{Condition, IdKind, TaskStatus};
+use enki_core::{Condition, IdKind, TaskStatus, rules};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StoreError;
-use crate::executions::{refresh_execution_status, reopen_execution};
+use crate::executions::{refresh_execution_status, reopen_execution, require_execution};
 use crate::ids;
 use crate::rows::{DependencyRow, StatusCounts, TaskRow, get_enum};
 use crate::store::Store;
@@ -214,22 +214,19 @@ impl Store {
     pub fn retry_task(&mut self, task_id: &str) -> Result<Vec<String>, StoreError> {
         self.write(|tx| {
             let task = require_task(tx, task_id)?;
-            if !task.status.is_retryable() {
-                return Err(StoreError::invalid(format!(
-                    "task {} is {}; only failed or blocked tasks can be retried",
-                    task.id, task.status
-                )));
-            }
-            let cancelled: bool = tx.query_row(
-                "SELECT status = 'cancelled' FROM executions WHERE id = ?1",
-                [&task.execution_id],
-                |row| row.get(0),
-            )?;
-            if cancelled {
-                return Err(StoreError::invalid(format!(
-                    "task {} belongs to execution {}, which is cancelled; nothing of it runs again (create a new task instead)",
-                    task.id, task.execution_id
-                )));
+            let execution = require_execution(tx, &task.execution_id)?;
+            if !rules::may_retry(task.status, execution.status) {
+                return Err(StoreError::invalid(if task.status.is_retryable() {
+                    format!(
+                        "task {} belongs to execution {}, which is {}; nothing of it runs again (create a new task instead)",
+                        task.id, execution.id, execution.status
+                    )
+                } else {
+                    format!(
+                        "task {} is {}; only failed or blocked tasks can be retried",
+                        task.id, task.status
+                    )
+                }));
             }
             let now = now_rfc3339();
             tx.execute(
