@@ -586,8 +586,8 @@ impl Store {
                     vec![task.id]
                 }
             };
-            let targets = cancel_reach(tx, &roots)?;
-            let cancelled = cancel_tasks(tx, &targets)?;
+            let cancelled = cancel_reach(tx, &roots)?;
+            cancel_tasks(tx, &cancelled)?;
             if step_id.is_none() {
                 set_execution_status(tx, &execution.id, ExecutionStatus::Cancelled)?;
             }

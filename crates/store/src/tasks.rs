@@ -1,5 +1,7 @@
 //! Reading tasks and the changes the MCP tools make to them.
 
+use std::collections::HashMap;
+
 use enki_core::{Condition, IdKind, TaskStatus, rules};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -55,41 +57,53 @@ pub(crate) fn transitive_dependents(
     Ok(ids)
 }
 
-/// What cancelling `roots` reaches: the roots and every transitive
-/// dependent, except that the walk stops at `done` tasks (landed work
-/// satisfies its dependents, so they are not cancelled with it). Id order.
+/// What cancelling `roots` turns `cancelled` ([`rules::cancel_reach`], the
+/// engine's rule too), asked about the tasks below the roots as the store
+/// has them. Id order.
 pub(crate) fn cancel_reach(conn: &Connection, roots: &[String]) -> Result<Vec<String>, StoreError> {
-    let mut direct =
-        conn.prepare_cached("SELECT d.task_id FROM dependencies d WHERE d.needs_task_id = ?1")?;
-    let mut seen = std::collections::BTreeSet::new();
-    let mut stack: Vec<String> = roots.to_vec();
-    while let Some(current) = stack.pop() {
-        let done = get_task(conn, &current)?.is_some_and(|t| t.status == TaskStatus::Done);
-        if done || !seen.insert(current.clone()) {
-            continue;
+    // Every task below the roots, with its status and one row per direct
+    // dependent. This reads past `done` tasks: where the walk stops is the
+    // rule's to say.
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE below(id) AS (
+             SELECT value FROM json_each(?1)
+             UNION
+             SELECT d.task_id FROM dependencies d JOIN below ON d.needs_task_id = below.id
+         )
+         SELECT t.id, t.status, d.task_id
+         FROM below JOIN tasks t ON t.id = below.id
+         LEFT JOIN dependencies d ON d.needs_task_id = t.id",
+    )?;
+    let rows = stmt.query_map([serde_json::json!(roots).to_string()], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            get_enum::<TaskStatus>(row, 1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut status: HashMap<String, TaskStatus> = HashMap::new();
+    let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
+    for row in rows {
+        let (id, task_status, dependent) = row?;
+        status.insert(id.clone(), task_status);
+        if let Some(dependent) = dependent {
+            dependents.entry(id).or_default().push(dependent);
         }
-        let next = direct
-            .query_map([&current], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        stack.extend(next);
     }
-    Ok(seen.into_iter().collect())
+    Ok(rules::cancel_reach(
+        roots,
+        |t| status.get(t).copied(),
+        |t| dependents.get(t).cloned().unwrap_or_default(),
+    ))
 }
 
-/// Cancels the given tasks (those not already finished). Returns the ids
-/// that changed.
-pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<Vec<String>, StoreError> {
-    let mut changed = Vec::new();
+/// Cancels the tasks [`cancel_reach`] chose.
+pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
     for id in ids {
-        if let Some(task) = get_task(conn, id)?
-            && !task.status.is_terminal()
-        {
-            set_status(conn, id, TaskStatus::Cancelled)?;
-            task_events::append(conn, id, "cancelled", &serde_json::json!({}))?;
-            changed.push(id.clone());
-        }
+        set_status(conn, id, TaskStatus::Cancelled)?;
+        task_events::append(conn, id, "cancelled", &serde_json::json!({}))?;
     }
-    Ok(changed)
+    Ok(())
 }
 
 impl Store {
