@@ -15,6 +15,7 @@ mod merge;
 mod rows;
 mod runs;
 mod schema;
+mod sql;
 mod store;
 mod task_events;
 mod tasks;

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::error::StoreError;
 use crate::executions::ensure_session;
 use crate::rows::{AttemptRow, ExecutionRow};
+use crate::sql::unfinished_executions;
 use crate::store::Store;
 use crate::task_events;
 use crate::tasks::require_task;
@@ -36,8 +37,9 @@ impl Store {
     /// Executions still running or paused, oldest first (any session).
     pub fn unfinished_executions(&self) -> Result<Vec<ExecutionRow>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM executions WHERE status IN ('running', 'paused') ORDER BY created_at, id",
-            ExecutionRow::COLUMNS
+            "SELECT {} FROM executions WHERE status IN ({}) ORDER BY created_at, id",
+            ExecutionRow::COLUMNS,
+            unfinished_executions()
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
@@ -51,10 +53,11 @@ impl Store {
     pub fn adopt_unfinished(&mut self, session: &str) -> Result<Vec<String>, StoreError> {
         self.write(|tx| {
             ensure_session(tx, Some(session))?;
-            let mut stmt = tx.prepare(
-                "SELECT id FROM executions WHERE status IN ('running', 'paused')
+            let mut stmt = tx.prepare(&format!(
+                "SELECT id FROM executions WHERE status IN ({})
                    AND (session_id IS NULL OR session_id <> ?1) ORDER BY created_at, id",
-            )?;
+                unfinished_executions()
+            ))?;
             let ids = stmt
                 .query_map([session], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;

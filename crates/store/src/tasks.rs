@@ -9,6 +9,7 @@ use crate::error::StoreError;
 use crate::executions::{refresh_execution_status, reopen_execution, require_execution};
 use crate::ids;
 use crate::rows::{DependencyRow, StatusCounts, TaskRow, get_enum};
+use crate::sql::{pending_merges, unfinished_executions};
 use crate::store::Store;
 use crate::task_events;
 use crate::time::now_rfc3339;
@@ -207,15 +208,20 @@ impl Store {
             counts.by_status.insert(status, count);
         }
         counts.merge_queue = self.conn.query_row(
-            "SELECT count(*) FROM merge_requests m JOIN tasks t ON t.id = m.task_id
-             WHERE m.status IN ('queued', 'merging', 'resolving', 'verifying')
-               AND (?1 IS NULL OR t.session_id = ?1)",
+            &format!(
+                "SELECT count(*) FROM merge_requests m JOIN tasks t ON t.id = m.task_id
+                 WHERE m.status IN ({}) AND (?1 IS NULL OR t.session_id = ?1)",
+                pending_merges()
+            ),
             [session],
             |row| row.get(0),
         )?;
         counts.executions_active = self.conn.query_row(
-            "SELECT count(*) FROM executions WHERE status IN ('running', 'paused')
-               AND (?1 IS NULL OR session_id = ?1)",
+            &format!(
+                "SELECT count(*) FROM executions WHERE status IN ({})
+                   AND (?1 IS NULL OR session_id = ?1)",
+                unfinished_executions()
+            ),
             [session],
             |row| row.get(0),
         )?;
