@@ -528,7 +528,10 @@ fn where_to_look(root: &Path, story: &Story) {
             "logs/agents/",
             "each agent's stderr: planner, <task>-<attempt>, merger-<task>",
         ),
-        ("logs/enki.log", "the coordinator's own log: what happened, warnings"),
+        (
+            "logs/enki.log",
+            "the coordinator's own log: what happened, warnings",
+        ),
         ("logs/mcp/", "every MCP message of every agent"),
         ("logs/mcp.log", "the MCP servers' own log"),
         ("logs/audit.jsonl", "every MCP tool call"),
