@@ -8,6 +8,7 @@
 
 mod context;
 mod db;
+mod landing;
 mod leftovers;
 mod lock;
 mod merge;

@@ -11,16 +11,22 @@
 use std::time::Duration;
 
 use enki_core::MergeStatus;
+use enki_core::landing::with_task_trailer;
+use enki_failpoint::crash_point;
 use enki_store::{MergeRequestRow, StoreError};
 use enki_workspace::{
-    Advance, Squash, advance_branch, operation_in_progress, remove_copy, scratch_worktree,
-    squash_onto, would_overwrite,
+    Squash, operation_in_progress, remove_copy, scratch_worktree, squash_onto, would_overwrite,
 };
 use tokio::sync::mpsc;
 
 use crate::context::Shared;
+
 use crate::resolve::resolve_conflict;
 use crate::verify::{run_verify, verify_command};
+
+mod steps;
+
+use steps::{Advanced, Resumed};
 
 /// How often a waiting request is tried again without a nudge.
 const WAIT_RETRY: Duration = Duration::from_secs(2);
@@ -48,33 +54,54 @@ pub enum MergeMessage {
     },
 }
 
-/// Queues a merge request for a task whose worker finished with changes.
-pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<MergeRequestRow, StoreError> {
-    let (id, base) = (task_id.to_string(), ctx.base_branch.clone());
-    let request = ctx
+/// What queueing a task's work found.
+#[derive(Debug)]
+pub enum Enqueued {
+    /// A request waits in the queue (a new one, or the one already there).
+    Queued(MergeRequestRow),
+    /// The work landed already (a restart after its landing was recorded):
+    /// nothing is queued, the task only has to be marked done.
+    AlreadyLanded { commit: Option<String> },
+}
+
+/// Queues a merge request for a task whose worker finished with changes, to
+/// land on its execution's base branch.
+pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<Enqueued, StoreError> {
+    let (id, default_base) = (task_id.to_string(), ctx.base_branch.clone());
+    let enqueued = ctx
         .db
         .call(move |store| {
+            if let Some(landed) = store.landed_request(&id)? {
+                return Ok(Enqueued::AlreadyLanded {
+                    commit: landed.merged_commit,
+                });
+            }
             // Idempotent: a request already waiting for this task is reused.
             if let Some(existing) = store
                 .merge_requests_for(&id)?
                 .into_iter()
                 .find(|m| m.status.is_pending())
             {
-                return Ok(existing);
+                return Ok(Enqueued::Queued(existing));
             }
             let task = store
                 .task(&id)?
                 .ok_or_else(|| StoreError::Invalid(format!("no task {id}")))?;
+            let base = store.execution_base_branch(&task.execution_id, &default_base)?;
             let branch = task
                 .branch
                 .unwrap_or_else(|| enki_workspace::task_branch(&id));
-            store.enqueue_merge(&id, &branch, Some(&base))
+            store
+                .enqueue_merge(&id, &branch, Some(&base))
+                .map(Enqueued::Queued)
         })
         .await?;
-    // A task retried after a failed or conflicted merge: the scratch
-    // worktrees of its earlier requests, kept for a human, go now.
-    remove_scratches(ctx, &request.task_id, Some(&request.id)).await;
-    Ok(request)
+    if let Enqueued::Queued(request) = &enqueued {
+        // A task retried after a failed or conflicted merge: the scratch
+        // worktrees of its earlier requests, kept for a human, go now.
+        remove_scratches(ctx, &request.task_id, Some(&request.id)).await;
+    }
+    Ok(enqueued)
 }
 
 /// Runs until `nudges` closes: lands queued requests one by one.
@@ -292,17 +319,25 @@ impl Landing<'_> {
             return step;
         }
         let task_id = request.task_id.clone();
-        let title = ctx
+        let (title, created_at) = ctx
             .db
-            .call(move |s| Ok(s.task(&task_id)?.map(|t| t.title).unwrap_or_default()))
+            .call(move |s| {
+                Ok(s.task(&task_id)?
+                    .map(|t| (t.title, t.created_at))
+                    .unwrap_or_default())
+            })
             .await
             .unwrap_or_default();
-        let message = ctx.commit_message(&title, &request.task_id);
+        let message = with_task_trailer(&ctx.commit_message(&title, &request.task_id), &task);
         let base = request
             .base_branch
             .clone()
             .unwrap_or_else(|| ctx.base_branch.clone());
         let scratch = ctx.layout.dir.join("merges").join(&request.id);
+        match self.resume(&base, &created_at).await {
+            Resumed::Nothing => {}
+            Resumed::Done(step) => return step,
+        }
 
         for _ in 0..MAX_BASE_MOVES {
             // In a folder that is not a git repository the user cannot commit,
@@ -365,31 +400,23 @@ impl Landing<'_> {
                 return step;
             }
             self.note_checkout(&base).await;
-            let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
-            match blocking(move || advance_branch(&git, &b, &o, &c)).await {
-                Ok(Advance::Moved) => {
-                    let (id, c) = (request.id.clone(), commit.clone());
-                    let _ = ctx.db.call(move |s| s.set_merge_commit(&id, &c)).await;
-                    self.set_status(MergeStatus::Merged, None).await;
-                    clean_up(ctx, request).await;
-                    return Step::Done(MergeMessage::Landed {
-                        task,
-                        commit: Some(commit),
-                    });
-                }
+            // The intent is durable before the base branch can move.
+            let (id, c, o) = (request.id.clone(), commit.clone(), old.clone());
+            if let Err(e) = ctx
+                .db
+                .call(move |s| s.record_landing_intent(&id, &c, &o))
+                .await
+            {
+                return self
+                    .fail(MergeStatus::Failed, format!("recording the landing: {e}"))
+                    .await;
+            }
+            crash_point!("land:intent_recorded");
+            match self.advance(&base, &old, &commit).await {
+                Advanced::Landed(step) => return step,
                 // Recomputed at the top of the loop, saying why.
-                Ok(Advance::BaseMoved) => continue,
-                Ok(Advance::WouldOverwrite { detail }) => {
-                    return self.wait(overwrite_reason(&detail)).await;
-                }
-                Err(e) => {
-                    return self
-                        .fail(
-                            MergeStatus::Failed,
-                            format!("{e}\n(the branch {} is kept)", request.branch),
-                        )
-                        .await;
-                }
+                Advanced::BaseMoved => continue,
+                Advanced::Stopped(step) => return step,
             }
         }
         self.fail(
@@ -425,13 +452,14 @@ impl Landing<'_> {
         };
         match squash {
             // Also what a restart sees for work that landed just before a crash.
-            Squash::NothingToLand => {
-                self.set_status(MergeStatus::Merged, Some("nothing left to land".into()))
-                    .await;
-                clean_up(ctx, request).await;
-                Err(Step::Done(MergeMessage::Landed { task, commit: None }))
+            Squash::NothingToLand => Err(self.landed(None).await),
+            Squash::Clean { commit } => {
+                if let Err(step) = self.protect(&commit).await {
+                    return Err(step);
+                }
+                crash_point!("land:computed");
+                Ok(commit)
             }
-            Squash::Clean { commit } => Ok(commit),
             Squash::Conflict { files } => {
                 let reason = format!(
                     "a merger agent is resolving conflicts in: {}",
@@ -447,6 +475,9 @@ impl Landing<'_> {
                 .await;
                 match resolve_conflict(ctx, &task, &request.branch, old, message, scratch).await {
                     Ok(commit) => {
+                        if let Err(step) = self.protect(&commit).await {
+                            return Err(step);
+                        }
                         note(
                             ctx,
                             &task,
@@ -454,6 +485,7 @@ impl Landing<'_> {
                             serde_json::json!({"commit": commit}),
                         )
                         .await;
+                        crash_point!("merger:resolved");
                         Ok(commit)
                     }
                     Err(reason) => {
@@ -514,6 +546,7 @@ impl Landing<'_> {
                 .await);
         }
         self.memory.verified_tree = Some(tree);
+        crash_point!("verify:passed");
         self.set_status(MergeStatus::Merging, None).await;
         Ok(())
     }
@@ -561,20 +594,6 @@ impl Landing<'_> {
 
 fn overwrite_reason(detail: &str) -> String {
     format!("waiting: landing would overwrite uncommitted changes in the project ({detail})")
-}
-
-/// Removes the landed task's copy, branch and scratch merge worktrees.
-async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
-    remove_scratches(ctx, &request.task_id, None).await;
-    let git = ctx.git.clone();
-    let copy = ctx.layout.copy_of(&request.task_id);
-    let branch = request.branch.clone();
-    let result = tokio::task::spawn_blocking(move || remove_copy(&git, &copy, Some(&branch))).await;
-    if let Ok(Err(e)) | Err(e) =
-        result.map_err(|e| enki_workspace::GitError::Invalid(e.to_string()))
-    {
-        tracing::warn!("could not remove the copy of {}: {e}", request.task_id);
-    }
 }
 
 /// Removes the scratch worktrees (`.enki/merges/<request>`) of a task's

@@ -7,6 +7,7 @@ pub mod dag;
 pub mod engine;
 pub mod hashline;
 pub mod id;
+pub mod landing;
 pub mod mail;
 pub mod need;
 pub mod role;

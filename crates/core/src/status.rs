@@ -42,7 +42,7 @@ macro_rules! string_enum {
             fn from_str(value: &str) -> Result<Self, Self::Err> {
                 match value {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(ParseEnumError {
+                    _ => Err($crate::status::ParseEnumError {
                         what: $what,
                         value: value.to_string(),
                         expected: [$($text),+].join(", "),

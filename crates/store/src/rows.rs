@@ -1,5 +1,6 @@
 //! Plain row types read back from the store.
 
+use enki_core::landing::LandingPhase;
 use enki_core::{Condition, ExecutionStatus, MergeStatus, TaskStatus, Tier};
 use rusqlite::Row;
 use serde::Serialize;
@@ -15,6 +16,18 @@ where
     text.parse().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+/// [`get_enum`] for a column that may be NULL.
+pub(crate) fn get_optional_enum<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(None),
+        Some(_) => get_enum(row, index).map(Some),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,11 +146,16 @@ pub struct MergeRequestRow {
     pub merged_commit: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// How far its landing got (`None` before the intent is recorded).
+    pub phase: Option<LandingPhase>,
+    /// The commit about to land and the base tip it lands on (the intent).
+    pub landing_commit: Option<String>,
+    pub landing_parent: Option<String>,
 }
 
 impl MergeRequestRow {
-    pub(crate) const COLUMNS: &'static str =
-        "id, task_id, status, branch, base_branch, reason, merged_commit, created_at, updated_at";
+    pub(crate) const COLUMNS: &'static str = "id, task_id, status, branch, base_branch, reason, merged_commit, created_at, updated_at, \
+         phase, landing_commit, landing_parent";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(MergeRequestRow {
@@ -150,6 +168,9 @@ impl MergeRequestRow {
             merged_commit: row.get(6)?,
             created_at: row.get(7)?,
             updated_at: row.get(8)?,
+            phase: get_optional_enum(row, 9)?,
+            landing_commit: row.get(10)?,
+            landing_parent: row.get(11)?,
         })
     }
 }

@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// Ordered migrations; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE sessions (
     id          TEXT PRIMARY KEY,
@@ -128,6 +128,16 @@ CREATE INDEX task_events_by_task ON task_events(task_id, seq);
 -- The process group of the agent that ran an attempt, so that a coordinator
 -- adopting an interrupted attempt can stop what the old agent left running.
 ALTER TABLE attempts ADD COLUMN agent_pgid INTEGER;
+"#,
+    r#"
+-- The landing protocol (enki_core::landing): the commit about to land and
+-- the base tip it lands on, recorded before the base branch moves, and how
+-- far the landing got, so a restart finishes it or recognises it as done.
+ALTER TABLE merge_requests ADD COLUMN landing_commit TEXT;
+ALTER TABLE merge_requests ADD COLUMN landing_parent TEXT;
+ALTER TABLE merge_requests ADD COLUMN phase TEXT;
+-- The branch an execution's work lands on, whatever is checked out later.
+ALTER TABLE executions ADD COLUMN base_branch TEXT;
 "#,
 ];
 

@@ -189,10 +189,9 @@ mod tests {
         // A version-1 database with a row in it, as the first release wrote.
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("BEGIN").unwrap();
-        schema::migrate(&conn, 0).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
         conn.execute_batch(
-            "ALTER TABLE attempts DROP COLUMN agent_pgid;
-             PRAGMA user_version = 1;
+            "PRAGMA user_version = 1;
              INSERT INTO sessions (id, started_at) VALUES ('sess-old', 'then');
              COMMIT;",
         )
@@ -210,15 +209,23 @@ mod tests {
             )
             .unwrap();
         assert_eq!(kept, 1);
-        let column: i64 = store
-            .conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'agent_pgid'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(column, 1);
+        // Every later migration's columns are there.
+        for (table, column) in [
+            ("attempts", "agent_pgid"),
+            ("merge_requests", "landing_commit"),
+            ("merge_requests", "phase"),
+            ("executions", "base_branch"),
+        ] {
+            let found: i64 = store
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table, column],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(found, 1, "{table}.{column}");
+        }
     }
 
     #[test]

@@ -199,7 +199,15 @@ impl Runtime {
 
     pub(super) async fn queue_merge(&mut self, task: &str) {
         match merge::enqueue(&self.ctx, task).await {
-            Ok(_) => {
+            // Landed before a restart: the task only has to be done.
+            Ok(merge::Enqueued::AlreadyLanded { commit }) => {
+                Box::pin(self.on_merge(merge::MergeMessage::Landed {
+                    task: task.to_string(),
+                    commit,
+                }))
+                .await;
+            }
+            Ok(merge::Enqueued::Queued(_)) => {
                 self.merges_pending.insert(task.to_string());
                 let _ = self.merge_nudge.send(());
                 self.emit(Progress::MergeQueued {

@@ -312,7 +312,9 @@ impl Runtime {
             if !seen.insert(id.clone()) {
                 continue;
             }
-            let lookup = id.clone();
+            let (lookup, default_base) = (id.clone(), self.ctx.base_branch.clone());
+        // Landings whose clean-up an earlier coordinator did not finish.
+        tokio::spawn(crate::landing::finish_cleanups(self.ctx.clone()));
             let loaded = self
                 .ctx
                 .db
@@ -329,6 +331,9 @@ impl Runtime {
             let (snapshot, title, tasks) = match loaded {
                 Ok((Some(snapshot), title, tasks)) => (snapshot, title, tasks),
                 Ok((None, _, _)) => continue,
+                    // Its work lands on the branch recorded now, whatever a
+                    // later session finds checked out.
+                    s.execution_base_branch(&lookup, &default_base)?;
                 Err(e) => {
                     self.emit(Progress::Warning {
                         message: format!("cannot load execution {id}: {e}"),

@@ -1,0 +1,173 @@
+//! The git and store steps of the landing protocol (`enki_core::landing`):
+//! keeping a computed commit safe from `gc`, recognising work that already
+//! landed (by the recorded intent, or by its `Enki-Task` trailer), and the
+//! clean-up after a landing, which a restart finishes when it was cut short.
+
+use enki_core::landing::{IntentFacts, task_trailer};
+use enki_failpoint::crash_point;
+use enki_store::MergeRequestRow;
+use enki_workspace::{Git, GitError, is_ancestor, remove_copy};
+
+use crate::context::Shared;
+
+/// The ref that keeps a request's computed commit from being pruned while
+/// the queue holds it in memory (`git gc --prune=now` meanwhile).
+pub fn protect_ref(request: &str) -> String {
+    format!("refs/enki/landing/{request}")
+}
+
+/// Points the request's protecting ref at `commit`.
+pub fn protect(git: &Git, request: &str, commit: &str) -> Result<(), GitError> {
+    git.run(&["update-ref", &protect_ref(request), commit])
+        .map(drop)
+}
+
+/// A commit on `base` carrying the task's trailer, looking only at commits
+/// made since the task was created (a day earlier, for clocks that differ).
+pub fn find_landed(
+    git: &Git,
+    base: &str,
+    task_id: &str,
+    task_created_at: &str,
+) -> Result<Option<String>, GitError> {
+    let since = since_day_before(task_created_at);
+    let grep = format!("--grep={}", task_trailer(task_id));
+    let mut args = vec![
+        "log",
+        "--format=%H",
+        "--fixed-strings",
+        grep.as_str(),
+        "-n",
+        "1",
+    ];
+    let since_arg = since.map(|s| format!("--since={s}"));
+    if let Some(since) = &since_arg {
+        args.push(since);
+    }
+    let base_ref = format!("refs/heads/{base}");
+    args.push(&base_ref);
+    let found = git.run(&args)?;
+    Ok(found.lines().next().map(str::to_string))
+}
+
+/// `created_at` (RFC 3339) as a date a day earlier, for `git log --since`.
+fn since_day_before(created_at: &str) -> Option<String> {
+    let date = created_at.get(..10)?;
+    let (year, rest) = date.split_once('-')?;
+    let (month, day) = rest.split_once('-')?;
+    let (year, month, day): (i32, u32, u32) =
+        (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
+    // Going back to the first of the month is "a day earlier" enough and
+    // never produces an invalid date.
+    let (year, month, day) = if day > 1 {
+        (year, month, day - 1)
+    } else if month > 1 {
+        (year, month - 1, 1)
+    } else {
+        (year - 1, 12, 1)
+    };
+    Some(format!("{year:04}-{month:02}-{day:02}"))
+}
+
+/// What git says now about an intent to land `commit` on `base`.
+pub fn intent_facts(
+    git: &Git,
+    base: &str,
+    commit: &str,
+    task_id: &str,
+    task_created_at: &str,
+) -> Result<IntentFacts, GitError> {
+    let tip = git.rev_parse(&format!("refs/heads/{base}"))?;
+    // A commit that no longer exists (it never does while its protecting
+    // ref stands) is simply not reachable.
+    let commit_reachable = is_ancestor(git, commit, &tip).unwrap_or(false);
+    let trailer_commit = if commit_reachable {
+        None
+    } else {
+        find_landed(git, base, task_id, task_created_at)?
+    };
+    Ok(IntentFacts {
+        tip,
+        commit_reachable,
+        trailer_commit,
+    })
+}
+
+/// Removes a landed task's copy and branch, its scratch merge worktrees and
+/// the protecting refs of its requests, then records the landing `cleaned`.
+/// Every step may have been done already (a restart finishing it).
+pub async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
+    crate::merge::remove_scratches(ctx, &request.task_id, None).await;
+    let git = ctx.git.clone();
+    let copy = ctx.layout.copy_of(&request.task_id);
+    let branch = request.branch.clone();
+    let task = request.task_id.clone();
+    let requests: Vec<String> = {
+        let task = task.clone();
+        ctx.db
+            .call(move |s| s.merge_requests_for(&task))
+            .await
+            .map(|rows| rows.into_iter().map(|r| r.id).collect())
+            .unwrap_or_default()
+    };
+    let removed = tokio::task::spawn_blocking(move || {
+        remove_copy(&git, &copy, Some(&branch))?;
+        crash_point!("cleanup:copy_removed");
+        for id in requests {
+            let reference = protect_ref(&id);
+            if git.rev_parse(&reference).is_ok() {
+                git.run(&["update-ref", "-d", &reference])?;
+            }
+        }
+        Ok::<_, GitError>(())
+    })
+    .await;
+    match removed {
+        Ok(Ok(())) => {
+            let id = request.id.clone();
+            if let Err(e) = ctx.db.call(move |s| s.record_cleaned(&id)).await {
+                tracing::warn!("could not record the clean-up of {task}: {e}");
+            }
+            crash_point!("cleanup:done");
+        }
+        Ok(Err(e)) => tracing::warn!("could not remove the copy of {task}: {e}"),
+        Err(e) => tracing::warn!("the clean-up of {task} stopped unexpectedly: {e}"),
+    }
+}
+
+/// Finishes the clean-up of landings an earlier coordinator did not finish.
+pub async fn finish_cleanups(ctx: Shared) {
+    let leftovers = match ctx.db.call(|s| s.uncleaned_landings()).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!("could not list the landings left to clean up: {e}");
+            return;
+        }
+    };
+    for request in leftovers {
+        tracing::info!(task = %request.task_id, request = %request.id, "finishing the clean-up of a landing");
+        clean_up(&ctx, &request).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_is_searched_from_a_day_before_the_task() {
+        assert_eq!(
+            since_day_before("2026-12-07T05:41:00.000000Z").as_deref(),
+            Some("2026-12-06")
+        );
+        assert_eq!(
+            since_day_before("2026-03-01T00:00:00Z").as_deref(),
+            Some("2026-02-01")
+        );
+        assert_eq!(
+            since_day_before("2026-01-01T00:00:00Z").as_deref(),
+            Some("2025-12-01")
+        );
+        assert_eq!(since_day_before("garbage"), None);
+    }
+}
