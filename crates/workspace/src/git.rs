@@ -1,9 +1,21 @@
 //! Running git with clear errors.
+//!
+//! Every git child runs with stdin on `/dev/null`, its stdout and stderr in
+//! anonymous temporary files and in a process group of its own: if enki dies
+//! (SIGKILL, a terminal's Ctrl-C) while git writes, git still finishes
+//! instead of dying by SIGPIPE or SIGINT halfway through a checkout or merge.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::contention::{AdminLock, TRIES, is_transient, pause_after, takes_admin_lock};
 
 #[derive(Debug, Error)]
 pub enum GitError {
@@ -14,6 +26,18 @@ pub enum GitError {
         args: String,
         dir: PathBuf,
         stderr: String,
+    },
+    /// Another git process kept the repository busy through every try.
+    #[error(
+        "`git {args}` in {dir} failed {tries} times over {waited_ms} ms while another git process kept the \
+repository busy: {stderr}\nIf no git is running there, a crashed one left its lock file behind: remove the file git names."
+    )]
+    Busy {
+        args: String,
+        dir: PathBuf,
+        stderr: String,
+        tries: u32,
+        waited_ms: u128,
     },
     #[error("{0}")]
     Invalid(String),
@@ -43,7 +67,10 @@ pub struct Git {
     /// enki's own metadata in `.enki/git`); `None` for a normal repository.
     git_dir: Option<PathBuf>,
     /// Whether git has a user identity here; asked once.
-    identity: std::sync::OnceLock<bool>,
+    identity: OnceLock<bool>,
+    /// The repository's common git dir (where its administrative lock
+    /// lives); asked at the first command that needs it.
+    common_dir: OnceLock<PathBuf>,
 }
 
 impl Git {
@@ -51,7 +78,8 @@ impl Git {
         Git {
             dir: dir.into(),
             git_dir: None,
-            identity: std::sync::OnceLock::new(),
+            identity: OnceLock::new(),
+            common_dir: OnceLock::new(),
         }
     }
 
@@ -72,16 +100,24 @@ impl Git {
         &self.dir
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// git in this directory and repository, without enki's identity.
+    fn bare_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(&self.dir).args(args);
         if let Some(git_dir) = &self.git_dir {
             cmd.env("GIT_DIR", git_dir).env("GIT_WORK_TREE", &self.dir);
         }
-        // Never open an editor or a pager, never prompt.
+        // Never open an editor or a pager, never prompt. No optional locks:
+        // enki's `status` must not take the index lock the user's git needs.
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_EDITOR", "true")
-            .env("GIT_PAGER", "cat");
+            .env("GIT_PAGER", "cat")
+            .env("GIT_OPTIONAL_LOCKS", "0");
+        cmd
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.bare_command(args);
         for (var, fallback) in [
             ("GIT_AUTHOR_NAME", "enki"),
             ("GIT_AUTHOR_EMAIL", "enki@localhost"),
@@ -97,29 +133,75 @@ impl Git {
 
     fn has_identity(&self) -> bool {
         *self.identity.get_or_init(|| {
-            let mut cmd = Command::new("git");
-            cmd.arg("-C").arg(&self.dir).args(["config", "user.email"]);
-            if let Some(git_dir) = &self.git_dir {
-                cmd.env("GIT_DIR", git_dir);
-            }
-            cmd.output()
+            capture(&mut self.bare_command(&["config", "user.email"]))
                 .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
         })
     }
 
-    /// Runs git and returns the raw output whatever the exit status.
-    pub fn output(&self, args: &[&str]) -> Result<Output, GitError> {
-        self.command(args).output().map_err(GitError::Spawn)
+    /// The repository's common git dir, shared by all its worktrees.
+    fn common_dir(&self) -> Result<PathBuf, GitError> {
+        if let Some(dir) = self.common_dir.get() {
+            return Ok(dir.clone());
+        }
+        let dir = PathBuf::from(self.run(&[
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-common-dir",
+        ])?);
+        Ok(self.common_dir.get_or_init(|| dir).clone())
     }
 
-    /// Runs git; a non-zero exit is an error carrying its stderr.
+    /// Runs git and returns the raw output whatever the exit status.
+    /// Worktree administration runs under the repository's lock (see
+    /// `contention`), and a failure caused by another git's lock is tried
+    /// again after a pause, [`TRIES`] times in all.
+    pub fn output(&self, args: &[&str]) -> Result<Output, GitError> {
+        self.output_and_wait(args).map(|(output, _)| output)
+    }
+
+    /// [`Git::output`], and how long it paused between tries.
+    fn output_and_wait(&self, args: &[&str]) -> Result<(Output, Duration), GitError> {
+        let admin = takes_admin_lock(args);
+        let (mut tries, mut waited) = (1, Duration::ZERO);
+        loop {
+            let lock = if admin {
+                Some(AdminLock::acquire(&self.common_dir()?)?)
+            } else {
+                None
+            };
+            let output = capture(&mut self.command(args))?;
+            // Released during the pause, so that others get on meanwhile.
+            drop(lock);
+            if output.status.success()
+                || tries >= TRIES
+                || !is_transient(&String::from_utf8_lossy(&output.stderr))
+            {
+                return Ok((output, waited));
+            }
+            let pause = pause_after(tries);
+            std::thread::sleep(pause);
+            waited += pause;
+            tries += 1;
+        }
+    }
+
+    /// Runs git; a non-zero exit is an error carrying its stderr
+    /// ([`GitError::Busy`] when it was another git's lock to the end).
     pub fn run(&self, args: &[&str]) -> Result<String, GitError> {
-        let output = self.output(args)?;
+        let (output, waited) = self.output_and_wait(args)?;
         if !output.status.success() {
-            return Err(GitError::Failed {
-                args: args.join(" "),
-                dir: self.dir.clone(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            let (args, dir) = (args.join(" "), self.dir.clone());
+            return Err(if is_transient(&stderr) {
+                GitError::Busy {
+                    args,
+                    dir,
+                    stderr,
+                    tries: TRIES,
+                    waited_ms: waited.as_millis(),
+                }
+            } else {
+                GitError::Failed { args, dir, stderr }
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout)
@@ -165,4 +247,44 @@ impl Git {
     pub fn is_dirty(&self) -> Result<bool, GitError> {
         Ok(!self.run(&["status", "--porcelain"])?.is_empty())
     }
+}
+
+/// Runs `cmd` to completion with stdin on `/dev/null` and stdout and stderr
+/// in anonymous temporary files, read back once it exited. Files, not pipes:
+/// git never gets SIGPIPE when the reader (enki) is gone. Its own process
+/// group: a Ctrl-C meant for enki does not interrupt it either.
+fn capture(cmd: &mut Command) -> Result<Output, GitError> {
+    let temporary = || {
+        tempfile::tempfile()
+            .map_err(|e| GitError::io("creating a temporary file for git's output", e))
+    };
+    let (mut stdout, mut stderr) = (temporary()?, temporary()?);
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(share(&stdout)?)
+        .stderr(share(&stderr)?)
+        .process_group(0)
+        .status()
+        .map_err(GitError::Spawn)?;
+    Ok(Output {
+        status,
+        stdout: read_back(&mut stdout)?,
+        stderr: read_back(&mut stderr)?,
+    })
+}
+
+/// The same open file for the child (a shared offset, so reading starts
+/// over from the beginning).
+fn share(file: &File) -> Result<Stdio, GitError> {
+    file.try_clone()
+        .map(Stdio::from)
+        .map_err(|e| GitError::io("sharing a temporary file with git", e))
+}
+
+fn read_back(file: &mut File) -> Result<Vec<u8>, GitError> {
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| GitError::io("reading git's output back", e))?;
+    Ok(bytes)
 }

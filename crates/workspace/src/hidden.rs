@@ -337,6 +337,8 @@ mod tests {
             "one\n"
         );
         assert!(!copy.path.join(".enki").exists());
+        // Worktree administration was serialised in the hidden repository.
+        assert!(root.join(".enki/git/enki-admin.lock").is_file());
         assert_eq!(
             Git::new(&copy.path).current_branch().unwrap().as_deref(),
             Some("enki/t-1")

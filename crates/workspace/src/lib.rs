@@ -9,6 +9,7 @@
 //! commit computed without a checkout (`git merge-tree`), then the user's
 //! checkout is moved forward only if that cannot overwrite their changes.
 
+mod contention;
 mod copy;
 mod git;
 mod hidden;

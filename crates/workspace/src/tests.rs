@@ -430,3 +430,90 @@ mod squash {
         assert_eq!(rebasing_branch(&git), None);
     }
 }
+
+#[test]
+fn a_lock_released_meanwhile_is_waited_for_and_one_held_to_the_end_says_what_to_do() {
+    let (_dir, git) = repo();
+    let lock = git.dir().join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let released = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            std::fs::remove_file(lock).unwrap();
+        })
+    };
+    git.run(&["commit", "-q", "--allow-empty", "-m", "after the wait"])
+        .unwrap();
+    released.join().unwrap();
+
+    std::fs::write(&lock, "").unwrap();
+    let err = git.run(&["commit", "-q", "--allow-empty", "-m", "never"]);
+    let Err(err @ crate::GitError::Busy { .. }) = err else {
+        panic!("expected a busy error, got {err:?}")
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("index.lock") && text.contains("remove the file git names"),
+        "{text}"
+    );
+    assert_eq!(
+        git.run(&["log", "-1", "--format=%s"]).unwrap(),
+        "after the wait"
+    );
+}
+
+/// The environment variable that turns [`child_runs_a_slow_git`] into the
+/// "coordinator" that [`git_finishes_its_work_when_enki_dies_mid_command`]
+/// kills.
+const SLOW_GIT_IN: &str = "ENKI_WORKSPACE_TEST_SLOW_GIT_IN";
+
+#[test]
+fn child_runs_a_slow_git() {
+    if let Some(dir) = std::env::var_os(SLOW_GIT_IN) {
+        let _ = Git::new(std::path::PathBuf::from(dir)).run(&["slow"]);
+    }
+}
+
+fn wait_for(path: &Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn git_finishes_its_work_when_enki_dies_mid_command() {
+    let (_dir, git) = repo();
+    let root = git.dir().to_path_buf();
+    // A command that writes to its stdout and stderr after enki is gone:
+    // with pipes, the first write would kill it (SIGPIPE) before `finished`.
+    git.run(&[
+        "config",
+        "alias.slow",
+        "!touch started; sleep 1; echo out; echo err >&2; touch finished",
+    ])
+    .unwrap();
+    let mut enki = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "tests::child_runs_a_slow_git",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env(SLOW_GIT_IN, &root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(&root.join("started")), "git never started");
+    enki.kill().unwrap();
+    enki.wait().unwrap();
+    assert!(
+        wait_for(&root.join("finished")),
+        "git died with the process that ran it"
+    );
+}

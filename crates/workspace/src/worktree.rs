@@ -49,9 +49,6 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     }
     std::fs::create_dir_all(request.copies_dir)
         .map_err(|e| GitError::io(format!("creating {}", request.copies_dir.display()), e))?;
-    // A stale registration (copy deleted by hand) would block `worktree add`.
-    project.run(&["worktree", "prune"])?;
-    let path_text = path.to_string_lossy().into_owned();
     let base_commit = project.rev_parse(request.base).map_err(|_| {
         GitError::Invalid(format!(
             "the base '{}' is not a commit in {}",
@@ -59,19 +56,15 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
             request.project.dir().display()
         ))
     })?;
-    if project.branch_exists(&branch) {
-        project.run(&["worktree", "add", "--quiet", &path_text, &branch])?;
-    } else {
-        project.run(&[
-            "worktree",
-            "add",
-            "--quiet",
-            "-b",
-            &branch,
-            &path_text,
-            &base_commit,
-        ])?;
+    // The branch first, then the worktree on it (not `worktree add -b`):
+    // each step can then be retried alone, and a restarted task keeps the
+    // work its branch already holds.
+    if !project.branch_exists(&branch) {
+        project.run(&["branch", "--quiet", "--no-track", &branch, &base_commit])?;
     }
+    // A stale registration (a copy deleted by hand) would block the add.
+    project.run(&["worktree", "prune"])?;
+    add_worktree(project, &path, &branch, false)?;
     if request.include_ignored {
         copy_ignored(project, project.dir(), &path)?;
     }
@@ -127,21 +120,48 @@ pub fn commit_all(copy: &Path, message: &str) -> Result<Option<String>, GitError
     git.rev_parse("HEAD").map(Some)
 }
 
-/// Removes a copy and, when asked, its branch.
-pub fn remove_copy(project: &Git, copy: &Path, branch: Option<&str>) -> Result<(), GitError> {
-    let git = project;
-    if copy.exists() {
-        let path = copy.to_string_lossy().into_owned();
-        if git.run(&["worktree", "remove", "--force", &path]).is_err() {
-            std::fs::remove_dir_all(copy)
-                .map_err(|e| GitError::io(format!("removing {}", copy.display()), e))?;
+/// Adds a worktree at `path` on `target`: a branch, or a commit checked
+/// out detached when `detach`.
+pub(crate) fn add_worktree(
+    project: &Git,
+    path: &Path,
+    target: &str,
+    detach: bool,
+) -> Result<(), GitError> {
+    let text = path.to_string_lossy().into_owned();
+    let mut args = vec!["worktree", "add", "--quiet"];
+    if detach {
+        args.push("--detach");
+    }
+    args.extend([text.as_str(), target]);
+    project.run(&args).map(drop)
+}
+
+/// Removes the worktree at `path` (whatever state it is in) and prunes
+/// registrations whose worktree is gone.
+pub(crate) fn remove_worktree(project: &Git, path: &Path) -> Result<(), GitError> {
+    if path.exists() {
+        let text = path.to_string_lossy().into_owned();
+        // Forced twice: a `worktree add` that was interrupted leaves the
+        // worktree locked ("initializing"), and these worktrees are enki's.
+        if project
+            .run(&["worktree", "remove", "--force", "--force", &text])
+            .is_err()
+        {
+            std::fs::remove_dir_all(path)
+                .map_err(|e| GitError::io(format!("removing {}", path.display()), e))?;
         }
     }
-    git.run(&["worktree", "prune"])?;
+    project.run(&["worktree", "prune"]).map(drop)
+}
+
+/// Removes a copy and, when asked, its branch.
+pub fn remove_copy(project: &Git, copy: &Path, branch: Option<&str>) -> Result<(), GitError> {
+    remove_worktree(project, copy)?;
     if let Some(branch) = branch
-        && git.branch_exists(branch)
+        && project.branch_exists(branch)
     {
-        git.run(&["branch", "--quiet", "-D", branch])?;
+        project.run(&["branch", "--quiet", "-D", branch])?;
     }
     Ok(())
 }
