@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::git::{Git, GitError};
-use crate::worktree::copy_ignored;
+use crate::worktree::{add_worktree, copy_ignored, remove_worktree};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Squash {
@@ -109,22 +109,18 @@ pub fn branch_adds_to(project: &Git, base: &str, branch: &str) -> Result<bool, G
 }
 
 /// A detached scratch worktree at `commit` (with the project's ignored
-/// files, so checks start warm). An existing one is moved to `commit`.
+/// files, so checks start warm). An existing one is removed and created
+/// anew, never reset in place: an earlier attempt may have left untracked
+/// or ignored files that would abort the next merge, a half-done merge
+/// (MERGE_HEAD, unmerged entries), or a lock file of a git that was killed.
 pub fn scratch_worktree(
     project: &Git,
     path: &Path,
     commit: &str,
     include_ignored: bool,
 ) -> Result<(), GitError> {
-    if path.join(".git").exists() {
-        let git = Git::new(path);
-        git.run(&["reset", "--quiet", "--hard"])?;
-        git.run(&["checkout", "--quiet", "--detach", commit])?;
-        return Ok(());
-    }
-    project.run(&["worktree", "prune"])?;
-    let text = path.to_string_lossy().into_owned();
-    project.run(&["worktree", "add", "--quiet", "--detach", &text, commit])?;
+    remove_worktree(project, path)?;
+    add_worktree(project, path, commit, true)?;
     if include_ignored {
         copy_ignored(project, project.dir(), path)?;
     }

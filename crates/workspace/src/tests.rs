@@ -366,6 +366,42 @@ mod squash {
     }
 
     #[test]
+    fn a_reused_scratch_starts_clean_whatever_the_last_attempt_left() {
+        let (_dir, git) = repo();
+        let (scratch, tip) = conflicted_scratch(&git);
+        // The squash merge is half done (a merge too), the merger added a
+        // file and built something ignored, and a killed git left the
+        // index locked.
+        std::fs::write(scratch.join("untracked.txt"), "left over\n").unwrap();
+        std::fs::create_dir_all(scratch.join("target")).unwrap();
+        std::fs::write(scratch.join("target/stale.o"), "old build").unwrap();
+        let admin_dir = |git: &Git| {
+            std::path::PathBuf::from(git.run(&["rev-parse", "--absolute-git-dir"]).unwrap())
+        };
+        let admin = admin_dir(&Git::new(&scratch));
+        assert!(admin.join("SQUASH_MSG").exists());
+        let branch_tip = git.rev_parse("enki/t-x").unwrap();
+        std::fs::write(admin.join("MERGE_HEAD"), format!("{branch_tip}\n")).unwrap();
+        std::fs::write(admin.join("index.lock"), "").unwrap();
+
+        scratch_worktree(&git, &scratch, &tip, false).unwrap();
+        let again = Git::new(&scratch);
+        assert_eq!(
+            again.run(&["status", "--porcelain", "--ignored"]).unwrap(),
+            ""
+        );
+        assert_eq!(again.rev_parse("HEAD").unwrap(), tip);
+        assert_eq!(again.current_branch().unwrap(), None, "detached");
+        let admin = admin_dir(&again);
+        for leftover in ["MERGE_HEAD", "SQUASH_MSG", "index.lock"] {
+            assert!(!admin.join(leftover).exists(), "{leftover} survived");
+        }
+        // The conflict reproduces as it did the first time.
+        let files = start_conflicted_merge(&scratch, "enki/t-x").unwrap();
+        assert_eq!(files, vec!["a.txt".to_string()]);
+    }
+
+    #[test]
     fn a_branch_whose_commit_is_already_made_still_has_work_to_land() {
         let (_dir, git) = repo();
         let root = git.dir().to_path_buf();
