@@ -301,6 +301,8 @@ impl Runtime {
             self.queue_merge(&task).await;
         }
         let _ = self.merge_nudge.send(());
+        // Landings whose clean-up an earlier coordinator did not finish.
+        tokio::spawn(crate::landing::finish_cleanups(self.ctx.clone()));
         Ok(())
     }
 
@@ -313,12 +315,13 @@ impl Runtime {
                 continue;
             }
             let (lookup, default_base) = (id.clone(), self.ctx.base_branch.clone());
-        // Landings whose clean-up an earlier coordinator did not finish.
-        tokio::spawn(crate::landing::finish_cleanups(self.ctx.clone()));
             let loaded = self
                 .ctx
                 .db
                 .call(move |s| {
+                    // Its work lands on the branch recorded now, whatever a
+                    // later session finds checked out.
+                    s.execution_base_branch(&lookup, &default_base)?;
                     let snapshot = execution_snapshot(s, &lookup)?;
                     let title = s.execution(&lookup)?.map(|e| e.title).unwrap_or_default();
                     let tasks = s.tasks(&enki_store::TaskFilter {
@@ -331,9 +334,6 @@ impl Runtime {
             let (snapshot, title, tasks) = match loaded {
                 Ok((Some(snapshot), title, tasks)) => (snapshot, title, tasks),
                 Ok((None, _, _)) => continue,
-                    // Its work lands on the branch recorded now, whatever a
-                    // later session finds checked out.
-                    s.execution_base_branch(&lookup, &default_base)?;
                 Err(e) => {
                     self.emit(Progress::Warning {
                         message: format!("cannot load execution {id}: {e}"),
