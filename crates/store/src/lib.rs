@@ -1,11 +1,11 @@
 //! enki's SQLite store.
 //!
 //! One database (`.enki/db.sqlite`) is shared by the coordinator and every
-//! `enki mcp` process. [`Store::open`] is the only way in: it sets WAL mode, a
-//! busy timeout and foreign keys, and brings the schema up to date. Every
-//! write runs in one `BEGIN IMMEDIATE` transaction, retried while the database
-//! is busy, so multi-row writes are all-or-nothing and concurrent writers
-//! queue instead of failing.
+//! `enki mcp` process. [`Store::open`] is the only way in: it sets WAL mode
+//! (with a size limit for the WAL file), a busy timeout and foreign keys, and
+//! brings the schema up to date. Every write runs in one `BEGIN IMMEDIATE`
+//! transaction, retried while the database is busy, so multi-row writes are
+//! all-or-nothing and concurrent writers queue instead of failing.
 
 mod error;
 mod executions;
@@ -29,7 +29,7 @@ pub use rows::{
     TaskEventRow, TaskRow,
 };
 pub use schema::SCHEMA_VERSION;
-pub use store::Store;
+pub use store::{Store, WAL_SIZE_LIMIT};
 pub use tasks::TaskFilter;
 pub use time::now_rfc3339;
 

@@ -14,6 +14,13 @@ use crate::schema::{self, SCHEMA_VERSION};
 const BUSY_ATTEMPTS: i32 = 5000;
 /// How long a write keeps retrying a busy database before giving up.
 const WRITE_RETRY_LIMIT: Duration = Duration::from_secs(60);
+/// What the WAL file is cut back to when SQLite restarts it after a
+/// checkpoint (`PRAGMA journal_size_limit`). Without a limit the file keeps
+/// the size of its largest burst for good (hundreds of MB beside a 5 MB
+/// database under thousands of concurrent writes). Four times the automatic
+/// checkpoint threshold (1000 pages of 4 KiB), so an ordinary WAL never pays
+/// for being cut.
+pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
 /// A connection to the project database. Not `Sync`: each thread or process
 /// opens its own.
@@ -63,11 +70,35 @@ impl Store {
                 )));
             }
             // NORMAL is durable in WAL mode except for the last transactions
-            // on power loss, and avoids an fsync per commit.
-            self.conn
-                .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+            // on power loss, and avoids an fsync per commit. The size limit
+            // is per connection, so every connection sets it.
+            self.conn.execute_batch(&format!(
+                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+                 PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+            ))?;
             Ok(())
         })
+    }
+
+    /// Copies the whole WAL into the database and empties the WAL file
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`); `false` when a reader or writer
+    /// of another connection kept it from finishing (the busy handler waits
+    /// for them first). Meant for a long-lived connection closing cleanly,
+    /// not for every close: SQLite already does this when the last
+    /// connection closes, and a truncating checkpoint waits for every other
+    /// connection's transaction, so dozens of `enki mcp` servers ending
+    /// together would queue behind one another for nothing.
+    pub fn truncate_wal(&self) -> Result<bool, StoreError> {
+        let checkpoint = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match checkpoint.map_err(StoreError::from) {
+            Ok(busy) => Ok(busy == 0),
+            Err(e) if e.is_busy() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -180,6 +211,72 @@ mod tests {
         drop(store);
         // Reopening an up-to-date database is a no-op.
         Store::open(&path).unwrap();
+    }
+
+    fn wal_len(path: &Path) -> u64 {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn every_connection_limits_the_wal_which_a_burst_leaves_no_bigger_and_a_truncate_empties() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite");
+        let writer = Store::open(&path).unwrap();
+        let reader = Store::open_existing(&path).unwrap();
+        for store in [&writer, &reader] {
+            let limit: i64 = store
+                .conn
+                .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(limit, WAL_SIZE_LIMIT);
+        }
+        writer
+            .conn
+            .execute_batch("CREATE TABLE burst (data BLOB)")
+            .unwrap();
+        // A reader inside a transaction keeps every later frame in the WAL,
+        // as busy `enki mcp` servers do under load: the file outgrows the limit.
+        reader.conn.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .conn
+            .query_row("SELECT count(*) FROM burst", [], |r| r.get(0))
+            .unwrap();
+        let burst = WAL_SIZE_LIMIT / (1024 * 1024) + 8;
+        for _ in 0..burst {
+            writer
+                .conn
+                .execute("INSERT INTO burst VALUES (zeroblob(1048576))", [])
+                .unwrap();
+        }
+        let grown = wal_len(&path);
+        assert!(
+            grown > WAL_SIZE_LIMIT as u64,
+            "the burst grew the WAL: {grown}"
+        );
+        reader.conn.execute_batch("COMMIT").unwrap();
+        // The next commit's automatic checkpoint copies everything back, and
+        // the one after restarts the WAL and cuts the file to the limit.
+        for _ in 0..2 {
+            writer
+                .conn
+                .execute("INSERT INTO burst VALUES (zeroblob(16))", [])
+                .unwrap();
+        }
+        let kept = wal_len(&path);
+        assert!(
+            kept <= WAL_SIZE_LIMIT as u64,
+            "cut back to the limit: {kept} of {grown}"
+        );
+        // A clean close of the coordinator empties it, other connections open or not.
+        assert!(writer.truncate_wal().unwrap());
+        assert_eq!(wal_len(&path), 0);
+        let rows: i64 = reader
+            .conn
+            .query_row("SELECT count(*) FROM burst", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, burst + 2);
     }
 
     #[test]

@@ -228,6 +228,13 @@ pub async fn run(
     if let Err(e) = ctx.db.call(move |s| s.end_session(&session)).await {
         tracing::warn!("cannot record the end of the session: {e}");
     }
+    // The last write of a clean stop: fold the WAL into the database and
+    // empty the file, so a project at rest keeps no large -wal beside it.
+    match ctx.db.call(|s| s.truncate_wal()).await {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!("the WAL was not emptied: another connection was busy"),
+        Err(e) => tracing::warn!("cannot checkpoint the database at the end of the session: {e}"),
+    }
     let summary = rt.summary(interrupted).await;
     rt.emit(Progress::Finished {
         done: summary.done,
