@@ -17,10 +17,12 @@ use crate::planner_link::PlannerLink;
 use crate::progress::Progress;
 use crate::snapshot::execution_snapshot;
 
+mod clock;
 mod events;
 mod messages;
 mod signals;
 use crate::worker::WorkerMessage;
+use clock::AwakeClock;
 
 const TICK: Duration = Duration::from_millis(250);
 /// How often the store is compared with the graph, to repair what a lost
@@ -66,7 +68,8 @@ impl RunSummary {
 struct Runtime {
     ctx: Shared,
     orch: Orchestrator,
-    started: Instant,
+    /// The stall monitor's time (see `clock`).
+    clock: AwakeClock,
     progress: mpsc::UnboundedSender<Progress>,
     workers: HashMap<String, watch::Sender<bool>>,
     worker_tx: mpsc::UnboundedSender<WorkerMessage>,
@@ -107,7 +110,7 @@ pub async fn run(
     let mut rt = Runtime {
         ctx: ctx.clone(),
         orch: Orchestrator::new(settings),
-        started: Instant::now(),
+        clock: AwakeClock::new(Instant::now(), clock::MAX_STEP),
         progress,
         workers: HashMap::new(),
         worker_tx,
@@ -164,6 +167,18 @@ pub async fn run(
             Some(message) = merge_rx.recv() => rt.on_merge(message).await,
             Some(message) = planner_rx.recv() => rt.on_planner(message),
             _ = tick.tick() => {
+                // What the workers reported while this loop did not run (the
+                // process was stopped, or busy) counts before stalls are judged.
+                for _ in 0..worker_rx.len() {
+                    match worker_rx.try_recv() {
+                        Ok(message) => rt.on_worker(message).await,
+                        Err(_) => break,
+                    }
+                }
+                if wake_rx.try_recv().is_ok() {
+                    while wake_rx.try_recv().is_ok() {}
+                    rt.apply_signals().await;
+                }
                 let now = rt.now_ms();
                 rt.command(Command::Tick { now_ms: now }).await;
                 if rt.reconciled_at.elapsed() >= RECONCILE_EVERY {
@@ -251,8 +266,8 @@ impl Runtime {
         let _ = self.progress.send(progress);
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn now_ms(&mut self) -> u64 {
+        self.clock.now_ms()
     }
 
     /// Nothing can move any more: no worker, merge or planner turn is under

@@ -1,0 +1,102 @@
+//! What a coordinator withstands: being stopped (`kill -STOP`, as a suspended
+//! VM is) while its workers go on.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use enki_store::Store;
+use enki_tests::{Project, describe, one_turn, wait_output};
+use serde_json::Value;
+
+fn signal(pid: u32, name: &str) -> bool {
+    Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A process stopped with SIGSTOP until this is dropped (also when the
+/// test fails), then continued with SIGCONT.
+struct Stopped(u32);
+
+impl Stopped {
+    fn new(pid: u32) -> Stopped {
+        assert!(signal(pid, "-STOP"), "cannot stop process {pid}");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+/// The events of a step's task with this kind, read from the store.
+fn events_of(project: &Project, step: &str, kind: &str) -> Vec<Value> {
+    let Some(task) = project
+        .tasks_json()
+        .into_iter()
+        .find(|t| t["step_id"] == step)
+    else {
+        return Vec::new();
+    };
+    let store = Store::open_existing(&project.db_path()).unwrap();
+    store
+        .task_events(task["id"].as_str().unwrap(), 0, None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.data)
+        .collect()
+}
+
+fn task_detail(project: &Project, step: &str) -> Value {
+    let id = project.task_by_step(step)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let output = project.enki(&["task", &id, "--json"]).output().unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn a_coordinator_stopped_longer_than_the_stall_timeout_keeps_its_reporting_worker() {
+    let project = Project::with_sim("[workers]\nretries = 0\nstall_timeout_secs = 2\n");
+    // The worker reports about every 100 ms until the gate file exists, then
+    // runs through its remaining rounds at once.
+    let round = |i: usize| {
+        format!(
+            "  {{ tool = \"enki_worker_report\", args = {{ status = \"round {i}\" }} }},\n  {{ run = \"test -f \\\"$ENKI_DIR/go\\\" || sleep 0.1\" }},\n"
+        )
+    };
+    let mut steps: String = (0..150).map(round).collect();
+    steps.push_str("  { say = \"[OUTPUT]kept working[/OUTPUT]\" },");
+    project.script("busy", &one_turn(&steps));
+    let plan = project
+        .plan("[[steps]]\nid = \"busy\"\ntitle = \"Busy\"\ndescription = \"[[sim:busy]]\"\n");
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    let reports = || events_of(&project, "busy", "report").len();
+    project.wait_until("the worker reports", || reports() >= 2);
+    {
+        let _stopped = Stopped::new(child.id());
+        // Frozen for more than twice the stall timeout while the worker goes on.
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    // Awake again for longer than a stall timeout (25 rounds of at least
+    // 100 ms) while the worker still runs, before it is let finish.
+    let woke = reports();
+    project.wait_until("25 more rounds", || reports() >= woke + 25);
+    std::fs::write(project.enki_dir().join("go"), "").unwrap();
+
+    let output = wait_output(child, Duration::from_secs(120));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let detail = task_detail(&project, "busy");
+    assert_eq!(detail["task"]["status"], "done", "{detail}");
+    let history = detail["attempt_history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "no attempt failed as stalled: {detail}");
+    assert_eq!(history[0]["outcome"], "succeeded", "{detail}");
+    assert_eq!(detail["task"]["output"], "kept working");
+}
