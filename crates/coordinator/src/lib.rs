@@ -19,6 +19,7 @@ mod planner_link;
 mod progress;
 pub mod prompt;
 mod reconcile;
+mod reply;
 mod resolve;
 mod runtime;
 mod snapshot;

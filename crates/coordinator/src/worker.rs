@@ -14,7 +14,8 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::context::Shared;
-use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, extract_output, worker_prompt};
+use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
+use crate::reply::{Reply, reply_file};
 
 /// What a worker tells the runtime.
 #[derive(Debug)]
@@ -200,6 +201,7 @@ async fn attempt_task(
         let id = task.id.clone();
         let _ = ctx.db.call(move |s| s.set_attempt_agent(&id, pgid)).await;
     }
+    let mut reply = Reply::new(reply_file(&ctx.layout.logs(), &task.id, attempt));
     let result = drive(
         ctx,
         &client,
@@ -210,13 +212,14 @@ async fn attempt_task(
         &prompt,
         cancel,
         tx,
+        &mut reply,
     )
     .await;
     client.shutdown().await;
-    let reply = result?;
+    result?;
 
     // The output: the [OUTPUT] block, else what the worker reported.
-    let output = match extract_output(&reply) {
+    let output = match reply.output() {
         Some(output) => Some(output),
         None => {
             let id = task.id.clone();
@@ -241,7 +244,10 @@ async fn attempt_task(
             .artifacts()
             .join(&task.execution_id)
             .join(format!("{}.md", task.step_id));
-        let fallback = output.clone().unwrap_or_else(|| reply.clone());
+        let fallback = match output {
+            Some(output) => Fallback::Output(output),
+            None => Fallback::Reply(reply),
+        };
         tokio::task::spawn_blocking(move || save_artifact(&copy_path, &target, &fallback))
             .await
             .map_err(|e| e.to_string())??;
@@ -264,6 +270,7 @@ async fn attempt_task(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("committing the work: {e}"))?;
+    enki_failpoint::crash_point!("worker:committed");
     if !changed {
         // Nothing to land: the copy and branch have served their purpose.
         discard_copy(ctx, &copy.path, &copy.branch).await;
@@ -285,16 +292,29 @@ async fn discard_copy(ctx: &Shared, path: &Path, branch: &str) {
     }
 }
 
-/// Writes the artifact (the worker's `ARTIFACT.md`, else its reply) and
-/// discards every other edit in the copy.
-fn save_artifact(copy: &Path, target: &PathBuf, fallback: &str) -> Result<(), String> {
-    let written = std::fs::read_to_string(copy.join(ARTIFACT_FILE)).ok();
-    let content = written.unwrap_or_else(|| fallback.to_string());
+/// What an artifact is when the worker wrote no `ARTIFACT.md`.
+enum Fallback {
+    Output(String),
+    Reply(Reply),
+}
+
+/// Writes the artifact (the worker's `ARTIFACT.md`, else its output, else
+/// its whole reply) and discards every other edit in the copy.
+fn save_artifact(copy: &Path, target: &PathBuf, fallback: &Fallback) -> Result<(), String> {
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
-    std::fs::write(target, content).map_err(|e| format!("writing {}: {e}", target.display()))?;
+    let written = copy.join(ARTIFACT_FILE);
+    let saved = if written.is_file() {
+        std::fs::copy(&written, target).map(|_| ())
+    } else {
+        match fallback {
+            Fallback::Output(output) => std::fs::write(target, output),
+            Fallback::Reply(reply) => reply.save_to(target),
+        }
+    };
+    saved.map_err(|e| format!("writing {}: {e}", target.display()))?;
     let git = Git::new(copy);
     git.run(&["reset", "--hard", "--quiet"])
         .map_err(|e| e.to_string())?;
@@ -303,8 +323,8 @@ fn save_artifact(copy: &Path, target: &PathBuf, fallback: &str) -> Result<(), St
     Ok(())
 }
 
-/// Handshake, session, prompt; streams updates into the task's log until
-/// the turn ends. Returns the agent's reply text.
+/// Handshake, session, prompt; streams updates into the task's log and the
+/// agent's text into `reply` until the turn ends.
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     ctx: &Shared,
@@ -316,7 +336,8 @@ async fn drive(
     prompt: &str,
     cancel: &mut watch::Receiver<bool>,
     tx: &mpsc::UnboundedSender<WorkerMessage>,
-) -> Result<String, String> {
+    reply: &mut Reply,
+) -> Result<(), String> {
     let init = client.initialize().await.map_err(|e| e.to_string())?;
     if let Some(method) = &ctx.config.agent.auth_method
         && init.auth_methods.iter().any(|m| &m.id == method)
@@ -344,7 +365,6 @@ async fn drive(
         text: Some("prompt sent".into()),
     });
 
-    let mut reply = String::new();
     let mut last_logged = Instant::now();
     let mut titles = ToolTitles::new();
     let turn = client.prompt(&session, prompt);
@@ -354,7 +374,7 @@ async fn drive(
             result = &mut turn => break result,
             event = events.recv() => {
                 let Some(event) = event else { continue };
-                record_event(ctx, task, &event, &mut reply, &mut last_logged, &mut titles, tx).await;
+                record_event(ctx, task, &event, reply, &mut last_logged, &mut titles, tx).await;
             }
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() {
@@ -366,26 +386,18 @@ async fn drive(
     };
     // Drain what arrived with the end of the turn.
     while let Ok(event) = events.try_recv() {
-        record_event(
-            ctx,
-            task,
-            &event,
-            &mut reply,
-            &mut last_logged,
-            &mut titles,
-            tx,
-        )
-        .await;
+        record_event(ctx, task, &event, reply, &mut last_logged, &mut titles, tx).await;
     }
+    reply.finish();
     if !reply.is_empty() {
-        let (id, text) = (task.id.clone(), reply.clone());
+        let (id, data) = (task.id.clone(), reply.event());
         let _ = ctx
             .db
-            .call(move |s| s.append_task_event(&id, "message", &json!({"text": text})))
+            .call(move |s| s.append_task_event(&id, "message", &data))
             .await;
     }
     match stop {
-        Ok(StopReason::EndTurn) => Ok(reply),
+        Ok(StopReason::EndTurn) => Ok(()),
         Ok(other) => Err(format!(
             "the agent ended its turn with `{}`",
             other.as_str()
@@ -457,7 +469,7 @@ async fn record_event(
     ctx: &Shared,
     task: &TaskRow,
     event: &AgentEvent,
-    reply: &mut String,
+    reply: &mut Reply,
     last_logged: &mut Instant,
     titles: &mut ToolTitles,
     tx: &mpsc::UnboundedSender<WorkerMessage>,
@@ -473,7 +485,7 @@ async fn record_event(
     let logged = match event {
         AgentEvent::Update { update, .. } => {
             if let SessionUpdate::AgentMessageChunk { text } = update {
-                reply.push_str(text);
+                reply.push(text);
             }
             let _ = tx.send(WorkerMessage::Activity {
                 task: id.clone(),
