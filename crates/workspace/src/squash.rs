@@ -248,6 +248,9 @@ so landing it would drop commits",
                 detail: String::from_utf8_lossy(&update.stderr).trim().to_string(),
             });
         }
+        // A death here leaves the checkout ahead of its branch; the recorded
+        // intent makes the next start finish this same advance.
+        enki_failpoint::crash_point!("land:checkout_moved");
     }
     let swap = project.output(&["update-ref", "-m", "enki: land task", &reference, new, old])?;
     if !swap.status.success() {

@@ -68,6 +68,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     if request.include_ignored {
         copy_ignored(project, project.dir(), &path)?;
     }
+    enki_failpoint::crash_point!("copy:created");
     Ok(Copy {
         path,
         branch,

@@ -1,7 +1,9 @@
-//! What must hold whatever happens to the coordinator: one coordinator per
+//! What must hold whatever happens to the coordinator: every task's work
+//! lands exactly once when it is killed at any instant, one coordinator per
 //! project however many start at once, and a truthful `enki status` when
 //! none runs.
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod landing;
 mod lock;
