@@ -3,11 +3,13 @@
 //! Commands:
 //! - `ci`: the checks CI runs (fmt, clippy, tests, doc tests).
 //! - `tidy`: the house rules the compiler does not check (also run as tests).
+//! - `stress`: the slow crash and load proofs left out of `ci`.
 //! - `bench [NAME] [--quick] [--check]`: performance benchmarks against the release binary.
 //! - `help`: usage.
 
 mod bench;
 mod ci;
+mod stress;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,9 @@ commands:
   tidy                  check the house rules: a `//!` opening and at most 800 lines per
                           Rust file, no todo!/unimplemented!, crate layers as
                           docs/ARCHITECTURE.md draws them, workspace lints in every crate
+  stress [TEST]         the slow proofs left out of ci: kill -9 at 100 seeded random
+                          points of a landing (ENKI_STRESS_SEED picks the seed) and
+                          5 x 200 sim steps at 16 workers with no retry
   bench                 list the available benchmarks
   bench <name> [opts]   build `enki` and this harness in release mode and run one benchmark
                           --quick   about 10x fewer iterations (smoke test)
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
             ci::run()
         }
         "tidy" => tidy::run(),
+        "stress" => stress::run(rest),
         "bench" => bench::run(rest),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");

@@ -74,8 +74,15 @@ impl CoordinatorLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder =
+                let written =
                     describe(&mut file).unwrap_or_else(|| "it is starting right now".to_string());
+                let holder = match open_by(&path).as_slice() {
+                    [] => written,
+                    processes => format!(
+                        "{written}; the lock file is open in {}",
+                        processes.join(", ")
+                    ),
+                };
                 return Err(LockError::Held { holder });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -101,6 +108,43 @@ impl CoordinatorLock {
             Err(TryLockError::Error(e)) => Err(e),
         }
     }
+}
+
+/// The processes that have `path` open (from `/proc`; empty where there is
+/// none): the lock's real holders, whatever the file says.
+fn open_by(path: &Path) -> Vec<String> {
+    let Ok(target) = path.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own = std::process::id().to_string();
+    let mut found = Vec::new();
+    for process in processes.flatten() {
+        let pid = process.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == own {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link == target))
+        {
+            let command = std::fs::read(process.path().join("cmdline"))
+                .map(|raw| {
+                    String::from_utf8_lossy(&raw)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            found.push(format!("pid {pid} ({command})"));
+        }
+    }
+    found
 }
 
 impl Drop for CoordinatorLock {

@@ -58,7 +58,7 @@ pub enum MergeMessage {
 #[derive(Debug)]
 pub enum Enqueued {
     /// A request waits in the queue (a new one, or the one already there).
-    Queued(MergeRequestRow),
+    Queued(Box<MergeRequestRow>),
     /// The work landed already (a restart after its landing was recorded):
     /// nothing is queued, the task only has to be marked done.
     AlreadyLanded { commit: Option<String> },
@@ -82,7 +82,7 @@ pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<Enqueued, StoreError
                 .into_iter()
                 .find(|m| m.status.is_pending())
             {
-                return Ok(Enqueued::Queued(existing));
+                return Ok(Enqueued::Queued(Box::new(existing)));
             }
             let task = store
                 .task(&id)?
@@ -93,7 +93,7 @@ pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<Enqueued, StoreError
                 .unwrap_or_else(|| enki_workspace::task_branch(&id));
             store
                 .enqueue_merge(&id, &branch, Some(&base))
-                .map(Enqueued::Queued)
+                .map(|row| Enqueued::Queued(Box::new(row)))
         })
         .await?;
     if let Enqueued::Queued(request) = &enqueued {
@@ -454,9 +454,7 @@ impl Landing<'_> {
             // Also what a restart sees for work that landed just before a crash.
             Squash::NothingToLand => Err(self.landed(None).await),
             Squash::Clean { commit } => {
-                if let Err(step) = self.protect(&commit).await {
-                    return Err(step);
-                }
+                self.protect(&commit).await?;
                 crash_point!("land:computed");
                 Ok(commit)
             }
@@ -475,9 +473,7 @@ impl Landing<'_> {
                 .await;
                 match resolve_conflict(ctx, &task, &request.branch, old, message, scratch).await {
                     Ok(commit) => {
-                        if let Err(step) = self.protect(&commit).await {
-                            return Err(step);
-                        }
+                        self.protect(&commit).await?;
                         note(
                             ctx,
                             &task,

@@ -6,4 +6,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod landing;
+mod load;
 mod lock;
