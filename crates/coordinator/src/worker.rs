@@ -46,10 +46,12 @@ struct Prepared {
     task: TaskRow,
     needs: Vec<(DependencyRow, Option<String>)>,
     artifacts: Vec<String>,
+    /// The branch the task's execution lands on (its copy starts there).
+    base_branch: String,
 }
 
 async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
-    let id = task_id.to_string();
+    let (id, default_base) = (task_id.to_string(), ctx.base_branch.clone());
     let artifacts_dir = ctx.layout.artifacts();
     ctx.db
         .call(move |store| {
@@ -83,10 +85,12 @@ async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
                 .filter(|p| p.is_file())
                 .map(|p| p.display().to_string())
                 .collect();
+            let base_branch = store.execution_base_branch(&task.execution_id, &default_base)?;
             Ok(Prepared {
                 task,
                 needs,
                 artifacts,
+                base_branch,
             })
         })
         .await
@@ -139,18 +143,19 @@ async fn attempt_task(
 ) -> Result<WorkResult, String> {
     let prepared = prepare(ctx, task_id).await.map_err(|e| e.to_string())?;
     let task = prepared.task;
+    let base_branch = prepared.base_branch;
     let role: Option<Role> = task.role.as_ref().and_then(|r| ctx.roles.get(r).cloned());
 
     // The copy (kept from an earlier attempt when there is one).
     let copy = {
         let ctx = ctx.clone();
-        let id = task.id.clone();
+        let (id, base) = (task.id.clone(), base_branch.clone());
         tokio::task::spawn_blocking(move || {
             create_copy(&CopyRequest {
                 project: &ctx.git,
                 copies_dir: &ctx.layout.copies(),
                 task_id: &id,
-                base: &ctx.base_branch,
+                base: &base,
                 include_ignored: true,
             })
         })
@@ -257,7 +262,7 @@ async fn attempt_task(
     let message = ctx.commit_message(&task.title, &task.id);
     let (git, base, branch) = (
         ctx.git.clone(),
-        ctx.base_branch.clone(),
+        base_branch.clone(),
         copy.branch.clone(),
     );
     // Whether there is work to land is what the branch holds beyond the

@@ -5,6 +5,7 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod base_branch;
 mod landing;
 mod load;
 mod lock;
