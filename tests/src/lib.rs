@@ -181,7 +181,18 @@ pub struct Project {
 impl Project {
     /// A git repository with one commit, initialised for enki.
     pub fn new() -> Project {
-        let project = Project::bare();
+        Project::initialised(Project::bare())
+    }
+
+    /// [`Project::new`] in `root`, an existing empty folder the caller owns
+    /// (a small file system, say).
+    pub fn new_at(root: &Path) -> Project {
+        let mut project = Project::bare();
+        project.root = root.canonicalize().expect("canonical project root");
+        Project::initialised(project)
+    }
+
+    fn initialised(project: Project) -> Project {
         git(&project.root, &["init", "-q", "-b", "main"]);
         std::fs::write(project.root.join("README.md"), "# scratch project\n")
             .expect("write README");

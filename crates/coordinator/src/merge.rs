@@ -265,7 +265,20 @@ impl Landing<'_> {
         Step::Wait(reason)
     }
 
+    /// Ends the request — unless git could not write (a full disk): that
+    /// passes, so the request waits and is tried again by itself.
     async fn fail(&mut self, status: MergeStatus, reason: String) -> Step {
+        if enki_workspace::is_write_failure(&reason) {
+            return self
+                .wait(format!(
+                    "waiting: git could not write ({reason}); is the disk full? The merge is tried again by itself"
+                ))
+                .await;
+        }
+        self.fail_for_good(status, reason).await
+    }
+
+    async fn fail_for_good(&mut self, status: MergeStatus, reason: String) -> Step {
         self.set_status(status, Some(reason.clone())).await;
         Step::Done(MergeMessage::Failed {
             task: self.request.task_id.clone(),
@@ -535,7 +548,7 @@ impl Landing<'_> {
             )
             .await;
             return Err(self
-                .fail(
+                .fail_for_good(
                     MergeStatus::Failed,
                     format!("{reason}\n(the branch {} is kept)", self.request.branch),
                 )

@@ -38,6 +38,7 @@ pub fn land_squash(
                 return Ok(LandOutcome::WouldOverwrite { detail });
             }
             Advance::BaseMoved => continue,
+            Advance::WriteFailed { detail } => return Err(GitError::Invalid(detail)),
         }
     }
 }

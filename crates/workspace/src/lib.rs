@@ -9,6 +9,7 @@
 //! commit computed without a checkout (`git merge-tree`), then the user's
 //! checkout is moved forward only if that cannot overwrite their changes.
 
+mod checkout;
 mod contention;
 mod copy;
 mod git;
@@ -18,6 +19,7 @@ mod land;
 mod squash;
 mod worktree;
 
+pub use checkout::is_write_failure;
 pub use copy::copy_tree;
 pub use git::{Git, GitError};
 pub use hidden::{

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::checkout::{CheckoutMove, move_checkout};
 use crate::git::{Git, GitError};
 use crate::worktree::{add_worktree, copy_ignored, remove_worktree};
 
@@ -215,6 +216,9 @@ pub enum Advance {
     WouldOverwrite { detail: String },
     /// The base branch moved meanwhile; compute again.
     BaseMoved,
+    /// Updating the checkout failed while writing (a full disk): what was
+    /// written is put back and the branch did not move; try again later.
+    WriteFailed { detail: String },
 }
 
 /// Moves `base_branch` from `old` to `new` with a compare-and-swap. When the
@@ -242,11 +246,10 @@ so landing it would drop commits",
     }
     let checked_out = project.current_branch()?.as_deref() == Some(base_branch);
     if checked_out {
-        let update = project.output(&["read-tree", "-m", "-u", old, new])?;
-        if !update.status.success() {
-            return Ok(Advance::WouldOverwrite {
-                detail: String::from_utf8_lossy(&update.stderr).trim().to_string(),
-            });
+        match move_checkout(project, old, new)? {
+            CheckoutMove::Moved => {}
+            CheckoutMove::Refused { detail } => return Ok(Advance::WouldOverwrite { detail }),
+            CheckoutMove::WriteFailed { detail } => return Ok(Advance::WriteFailed { detail }),
         }
         // A death here leaves the checkout ahead of its branch; the recorded
         // intent makes the next start finish this same advance.

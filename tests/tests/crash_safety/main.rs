@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod base_branch;
+mod disk_full;
 mod landing;
 mod load;
 mod lock;

@@ -99,6 +99,13 @@ impl Landing<'_> {
             Ok(Advance::WouldOverwrite { detail }) => {
                 Advanced::Stopped(self.wait(overwrite_reason(&detail)).await)
             }
+            Ok(Advance::WriteFailed { detail }) => Advanced::Stopped(
+                self.wait(format!(
+                    "waiting: your checkout of '{base}' could not be updated ({detail}); nothing was changed \
+(is the disk full?), and the merge is tried again by itself"
+                ))
+                .await,
+            ),
             Err(e) => {
                 self.forget_intent().await;
                 let reason = format!("{e}\n(the branch {} is kept)", self.request.branch);
