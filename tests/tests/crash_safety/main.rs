@@ -7,6 +7,7 @@
 
 mod base_branch;
 mod disk_full;
+mod gc;
 mod landing;
 mod load;
 mod lock;
