@@ -173,6 +173,7 @@ pub async fn resolve_conflict(
     if files.is_empty() {
         return Err("git reported a conflict but no file is unmerged".into());
     }
+    enki_failpoint::crash_point!("merger:started");
     let prompt = merger_prompt(ctx, task_id, base_tip, branch, &files).await;
 
     let agent = ctx.agent(AgentRole::Merger, None, None);

@@ -17,6 +17,7 @@ pub const POINTS: &[&str] = &[
     "copy:created",
     "worker:committed",
     "land:computed",
+    "merger:started",
     "merger:resolved",
     "verify:passed",
     "land:intent_recorded",

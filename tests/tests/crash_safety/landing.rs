@@ -189,6 +189,7 @@ crash_at! {
     killed_when_a_copy_was_created => "copy:created",
     killed_when_a_worker_committed => "worker:committed",
     killed_when_the_squash_was_computed => "land:computed",
+    killed_while_the_merger_works => "merger:started",
     killed_when_the_merger_resolved => "merger:resolved",
     killed_when_verify_passed => "verify:passed",
     killed_when_the_intent_was_recorded => "land:intent_recorded",
