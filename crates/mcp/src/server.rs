@@ -52,37 +52,50 @@ impl Server {
         let mut writer = LineWriter::new(output);
         while let Some(frame) = reader.next_frame()? {
             let reply = match frame {
-                Frame::TooLong { len_seen } => {
-                    self.log.record(
-                        "in",
-                        format!("\"<dropped a line of {len_seen} bytes>\"").as_bytes(),
-                    );
-                    Some(Message::error(
-                        None,
-                        ErrorObject::invalid_request(format!(
-                            "message too long: {len_seen} bytes (the limit is {MAX_LINE_BYTES} bytes per line)"
-                        )),
-                    ))
-                }
-                Frame::Line(bytes) => {
-                    self.log.record("in", &bytes);
-                    match parse_line(&bytes) {
-                        Ok(None) => None,
-                        Ok(Some(Message::Request(request))) => Some(self.answer(request)),
-                        // Notifications (initialized, cancelled, unknown) and
-                        // stray responses need no reply.
-                        Ok(Some(_)) => None,
-                        Err(error) => Some(error.into_message()),
-                    }
-                }
+                Frame::TooLong { len_seen } => Some(self.too_long(len_seen)),
+                Frame::Line(bytes) => self.handle(&bytes),
             };
-            if let Some(reply) = reply {
-                let line = encode(&reply);
-                self.log.record("out", line.as_bytes());
+            if let Some(line) = reply {
                 writer.send_raw_line(&line)?;
             }
         }
         Ok(())
+    }
+
+    /// The answer to a line over the cap, which was dropped unread.
+    fn too_long(&mut self, len_seen: usize) -> String {
+        self.log.record(
+            "in",
+            format!("\"<dropped a line of {len_seen} bytes>\"").as_bytes(),
+        );
+        let reply = Message::error(
+            None,
+            ErrorObject::invalid_request(format!(
+                "message too long: {len_seen} bytes (the limit is {MAX_LINE_BYTES} bytes per line)"
+            )),
+        );
+        let line = encode(&reply);
+        self.log.record("out", line.as_bytes());
+        line
+    }
+
+    /// Turns one incoming message (a line of stdio, the body of an HTTP
+    /// POST) into at most one outgoing message, both recorded in the traffic
+    /// log. `None`: nothing to answer (a notification, a response, a blank
+    /// line). Every transport goes through here.
+    pub fn handle(&mut self, bytes: &[u8]) -> Option<String> {
+        self.log.record("in", bytes);
+        let reply = match parse_line(bytes) {
+            Ok(None) => None,
+            Ok(Some(Message::Request(request))) => Some(self.answer(request)),
+            // Notifications (initialized, cancelled, unknown) and
+            // stray responses need no reply.
+            Ok(Some(_)) => None,
+            Err(error) => Some(error.into_message()),
+        }?;
+        let line = encode(&reply);
+        self.log.record("out", line.as_bytes());
+        Some(line)
     }
 
     fn answer(&mut self, request: Request) -> Message {
