@@ -213,6 +213,13 @@ impl Project {
         }
     }
 
+    /// Writes `file` in the project and commits it (the user's own work).
+    pub fn commit_file(&self, file: &str, content: &str, message: &str) {
+        std::fs::write(self.root.join(file), content).expect("write a project file");
+        git(&self.root, &["add", file]);
+        git(&self.root, &["commit", "-q", "-m", message]);
+    }
+
     /// Runs `enki init` in the project and asserts it succeeded.
     pub fn init(&self) {
         let output = self.enki(&["init"]).output().expect("enki init runs");

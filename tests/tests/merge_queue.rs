@@ -180,9 +180,7 @@ fn a_verify_hook_that_hangs_times_out_and_fails_the_merge() {
 #[test]
 fn uncommitted_user_edits_survive_and_block_only_what_they_touch() {
     let project = Project::with_sim("");
-    std::fs::write(project.root.join("notes.txt"), "committed\n").unwrap();
-    git(&project.root, &["add", "notes.txt"]);
-    git(&project.root, &["commit", "-q", "-m", "notes"]);
+    project.commit_file("notes.txt", "committed\n", "notes");
     // The user edits README.md (untouched by the task): the merge lands.
     std::fs::write(project.root.join("README.md"), "# my unsaved edit\n").unwrap();
     project.writer_script("w", "w.txt", "w\n");
@@ -274,9 +272,7 @@ fn worktree_count(project: &Project) -> usize {
 }
 
 fn user_commit(project: &Project, file: &str) -> String {
-    std::fs::write(project.root.join(file), "the user's work\n").unwrap();
-    git(&project.root, &["add", file]);
-    git(&project.root, &["commit", "-q", "-m", "the user's commit"]);
+    project.commit_file(file, "the user's work\n", "the user's commit");
     git(&project.root, &["rev-parse", "HEAD"])
         .trim()
         .to_string()
@@ -507,9 +503,7 @@ fn a_hung_verify_hooks_output_is_kept_and_its_process_group_killed() {
 fn waiting_on_uncommitted_user_edits_runs_the_verify_hook_once() {
     let project =
         Project::with_sim("[merge]\nverify = \"echo run >> \\\"$ENKI_DIR/verify-runs\\\"\"\n");
-    std::fs::write(project.root.join("notes.txt"), "committed\n").unwrap();
-    git(&project.root, &["add", "notes.txt"]);
-    git(&project.root, &["commit", "-q", "-m", "notes"]);
+    project.commit_file("notes.txt", "committed\n", "notes");
     std::fs::write(project.root.join("notes.txt"), "the user's unsaved notes\n").unwrap();
     project.writer_script("n", "notes.txt", "from the task\n");
     let plan = project.plan("[[steps]]\nid = \"n\"\ntitle = \"N\"\ndescription = \"[[sim:n]]\"\n");

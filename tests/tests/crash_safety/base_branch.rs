@@ -22,9 +22,7 @@ fn a_restart_on_another_branch_lands_the_rest_on_the_executions_branch() {
 
     // The user moves on to a branch of their own meanwhile.
     git(&project.root, &["checkout", "-q", "-b", "feature"]);
-    std::fs::write(project.root.join("mine.txt"), "mine\n").unwrap();
-    git(&project.root, &["add", "mine.txt"]);
-    git(&project.root, &["commit", "-q", "-m", "my own work"]);
+    project.commit_file("mine.txt", "mine\n", "my own work");
     let feature_before = git(&project.root, &["rev-parse", "feature"]);
 
     std::fs::write(project.enki_dir().join("go"), "").unwrap();

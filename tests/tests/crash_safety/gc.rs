@@ -9,9 +9,7 @@ use enki_tests::{Project, describe, git, wait_output};
 #[test]
 fn a_gc_while_a_merge_waits_does_not_strand_it() {
     let project = Project::with_sim("");
-    std::fs::write(project.root.join("notes.txt"), "committed\n").unwrap();
-    git(&project.root, &["add", "notes.txt"]);
-    git(&project.root, &["commit", "-q", "-m", "notes"]);
+    project.commit_file("notes.txt", "committed\n", "notes");
     // The user's unsaved edit is in the way of the task's change.
     std::fs::write(project.root.join("notes.txt"), "the user's notes\n").unwrap();
     project.writer_script("n", "notes.txt", "from the task\n");
