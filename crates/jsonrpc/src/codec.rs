@@ -1,18 +1,35 @@
-//! One line <-> one message. This is the transport-independent core: blocking
-//! and async framers both feed lines to [`parse_line`] and write [`encode`].
+//! One line <-> one message (or one batch). This is the transport-independent
+//! core: blocking and async framers both feed lines to [`parse_line`] (or
+//! [`parse_incoming`], where batches are allowed) and write [`encode`].
 
-use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{ErrorObject, MessageError};
-use crate::message::{Id, Message, Notification, Request, Response};
+use crate::ids::Id;
+use crate::message::{Message, Notification, Request, Response};
 
-/// Classify one line (without its newline).
+/// What one line carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// One JSON object.
+    Single(Message),
+    /// A JSON array (JSON-RPC 2.0 batch), each element classified on its own
+    /// as [`parse_line`] would classify it alone. May be empty: whether a
+    /// batch is acceptable at all, and what an empty one means, is the
+    /// caller's protocol's decision.
+    Batch(Vec<Result<Message, MessageError>>),
+}
+
+/// Classify one line (without its newline) that must hold a single message.
 ///
 /// - Empty or whitespace-only: `Ok(None)`, skip it.
 /// - Not UTF-8 or not JSON: `PARSE_ERROR`, id `None`.
 /// - JSON but not a valid message (batch array, non-object, `jsonrpc` not
 ///   `"2.0"`, missing or non-string `method` on a non-response, id that is not
-///   an integer or string, `params` that is not an object or array, response
+///   a number or a string, `params` that is not an object or array, response
 ///   with both or neither of `result`/`error`, malformed `error`):
 ///   `INVALID_REQUEST`, with the id when it is a valid id.
 /// - `method` + `id`: [`Message::Request`]; `method` alone:
@@ -20,25 +37,52 @@ use crate::message::{Id, Message, Notification, Request, Response};
 ///   `result`/`error`: [`Message::Response`].
 ///
 /// Unknown extra fields are ignored; surrounding whitespace (including a
-/// trailing `'\r'`) is trimmed. Ids must fit in `i64`; fractional numbers are
-/// rejected.
+/// trailing `'\r'`) is trimmed. Ids keep the exact text they were sent in
+/// ([`Id`]), so `-0`, `1e3` or `18446744073709551617` are echoed as written.
 pub fn parse_line(line: &[u8]) -> Result<Option<Message>, MessageError> {
+    match parse_incoming(line)? {
+        None => Ok(None),
+        Some(Incoming::Single(message)) => Ok(Some(message)),
+        Some(Incoming::Batch(_)) => Err(invalid("batch requests are not supported", None)),
+    }
+}
+
+/// Like [`parse_line`], but a JSON array is returned as
+/// [`Incoming::Batch`] instead of refused.
+pub fn parse_incoming(line: &[u8]) -> Result<Option<Incoming>, MessageError> {
     let line = line.trim_ascii();
     if line.is_empty() {
         return Ok(None);
     }
-    let parse_error = |msg: String| MessageError::new(ErrorObject::parse_error(msg), None);
     let text = std::str::from_utf8(line).map_err(|e| parse_error(format!("invalid UTF-8: {e}")))?;
-    let value: Value =
+    let raw: &RawValue =
         serde_json::from_str(text).map_err(|e| parse_error(format!("invalid JSON: {e}")))?;
-    classify(value).map(Some)
+    if !raw.get().starts_with('[') {
+        return classify(raw).map(|message| Some(Incoming::Single(message)));
+    }
+    let items: Vec<&RawValue> =
+        serde_json::from_str(raw.get()).map_err(|e| parse_error(format!("invalid JSON: {e}")))?;
+    Ok(Some(Incoming::Batch(
+        items.into_iter().map(classify).collect(),
+    )))
 }
 
 /// Serialize one message as a single line of JSON ending in `'\n'`. The
 /// compact form escapes control characters inside strings, so the output
 /// never contains another newline.
 pub fn encode(message: &Message) -> String {
-    match serde_json::to_string(message) {
+    encode_line(message)
+}
+
+/// Serialize the responses to a batch as one line: a JSON array ending in
+/// `'\n'`. (A batch that needs no response gets no line at all; that is the
+/// caller's choice.)
+pub fn encode_batch(messages: &[Message]) -> String {
+    encode_line(messages)
+}
+
+fn encode_line<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    match serde_json::to_string(value) {
         Ok(mut line) => {
             line.push('\n');
             line
@@ -54,70 +98,79 @@ pub fn encode(message: &Message) -> String {
     }
 }
 
-fn classify(value: Value) -> Result<Message, MessageError> {
-    let mut obj = match value {
-        Value::Object(obj) => obj,
-        Value::Array(_) => return Err(invalid("batch requests are not supported", None)),
-        _ => return Err(invalid("message must be a JSON object", None)),
+fn classify(raw: &RawValue) -> Result<Message, MessageError> {
+    // Keys are owned (they may hold escapes); values stay raw until needed.
+    let Ok(mut obj) = serde_json::from_str::<HashMap<String, &RawValue>>(raw.get()) else {
+        return Err(invalid("message must be a JSON object", None));
     };
     let id_field = obj.remove("id");
-    let id = id_field.as_ref().and_then(id_from_value);
+    let id = id_field.and_then(Id::from_raw);
     let fail = |msg: &str| Err(invalid(msg, id.clone()));
 
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    let version = obj
+        .get("jsonrpc")
+        .map(|v| serde_json::from_str::<String>(v.get()));
+    if !matches!(version, Some(Ok(v)) if v == "2.0") {
         return fail(r#"jsonrpc must be "2.0""#);
     }
 
     if let Some(method) = obj.remove("method") {
-        let Value::String(method) = method else {
+        let Ok(method) = serde_json::from_str::<String>(method.get()) else {
             return fail("method must be a string");
         };
         // Some real clients send `"params": null`; treat it as absent.
-        let params = obj.remove("params").filter(|p| !p.is_null());
-        if params
-            .as_ref()
-            .is_some_and(|p| !p.is_object() && !p.is_array())
-        {
-            return fail("params must be an object or an array");
-        }
+        let params = match obj.remove("params").map(RawValue::get) {
+            None | Some("null") => None,
+            Some(text) if text.starts_with(['{', '[']) => Some(value(text, &id)?),
+            Some(_) => return fail("params must be an object or an array"),
+        };
         return match (id_field, id.clone()) {
             (None, _) => Ok(Message::Notification(Notification { method, params })),
             (Some(_), Some(id)) => Ok(Message::Request(Request { id, method, params })),
-            (Some(_), None) => fail("id must be an integer or a string"),
+            (Some(_), None) => fail("id must be a number or a string"),
         };
     }
 
-    classify_response(&mut obj, id_field, id.clone()).map_err(|msg| invalid(msg, id))
+    classify_response(&mut obj, id_field, id)
 }
 
 /// A message without `method` must be a response.
 fn classify_response(
-    obj: &mut Map<String, Value>,
-    id_field: Option<Value>,
+    obj: &mut HashMap<String, &RawValue>,
+    id_field: Option<&RawValue>,
     id: Option<Id>,
-) -> Result<Message, &'static str> {
+) -> Result<Message, MessageError> {
+    let fail = |msg: &str| invalid(msg, id.clone());
     let outcome = match (obj.remove("result"), obj.remove("error")) {
-        (Some(result), None) => Ok(result),
-        (None, Some(error)) => Err(serde_json::from_value::<ErrorObject>(error)
-            .map_err(|_| "error must be an object with an integer code and a string message")?),
-        (Some(_), Some(_)) => return Err("response must not have both result and error"),
-        (None, None) => return Err("missing method"),
+        (Some(result), None) => Ok(value(result.get(), &id)?),
+        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get()).map_err(
+            |_| fail("error must be an object with an integer code and a string message"),
+        )?),
+        (Some(_), Some(_)) => return Err(fail("response must not have both result and error")),
+        (None, None) => return Err(fail("missing method")),
     };
-    let id = match (id_field, id) {
-        (None, _) => return Err("response is missing id"),
-        (Some(Value::Null), _) => None,
+    let id = match (id_field.map(RawValue::get), id.clone()) {
+        (None, _) => return Err(fail("response is missing id")),
+        (Some("null"), _) => None,
         (Some(_), Some(id)) => Some(id),
-        (Some(_), None) => return Err("id must be an integer, a string or null"),
+        (Some(_), None) => return Err(fail("id must be a number, a string or null")),
     };
     Ok(Message::Response(Response { id, outcome }))
 }
 
-fn id_from_value(value: &Value) -> Option<Id> {
-    match value {
-        Value::Number(n) => n.as_i64().map(Id::Number),
-        Value::String(s) => Some(Id::String(s.clone())),
-        _ => None,
-    }
+/// A member already known to be valid JSON, as a [`Value`]. This only fails
+/// past serde_json's nesting limit, which the raw scan does not apply.
+fn value(text: &str, id: &Option<Id>) -> Result<Value, MessageError> {
+    serde_json::from_str(text).map_err(|e| {
+        MessageError::new(
+            ErrorObject::parse_error(format!("invalid JSON: {e}")),
+            id.clone(),
+        )
+    })
+}
+
+fn parse_error(msg: String) -> MessageError {
+    MessageError::new(ErrorObject::parse_error(msg), None)
 }
 
 fn invalid(msg: &str, id: Option<Id>) -> MessageError {
@@ -205,11 +258,145 @@ mod tests {
         assert_invalid(r#"{"jsonrpc":"2.0","id":null,"method":"a"}"#, None);
         assert_invalid(r#"{"jsonrpc":"2.0","id":true,"method":"a"}"#, None);
         assert_invalid(r#"{"jsonrpc":"2.0","id":{},"method":"a"}"#, None);
-        assert_invalid(r#"{"jsonrpc":"2.0","id":1.5,"method":"a"}"#, None);
-        assert_invalid(
-            r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"a"}"#,
-            None,
+        assert_invalid(r#"{"jsonrpc":"2.0","id":[1],"method":"a"}"#, None);
+    }
+
+    #[test]
+    fn every_number_and_string_id_is_echoed_byte_for_byte() {
+        let i64_min = i64::MIN.to_string();
+        for id in [
+            "0",
+            "-0",
+            "1e3",
+            "1E3",
+            "-1.5e-7",
+            "1.0",
+            "1.5",
+            i64_min.as_str(),
+            "18446744073709551615",
+            "18446744073709551617",
+            "-18446744073709551617",
+            "123456789012345678901234567890123456789",
+            r#""""#,
+            r#""\u00e9t\u00e9""#,
+            r#""a\/b""#,
+            r#""tab\there""#,
+        ] {
+            let line = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+            let Message::Request(request) = ok(&line) else {
+                panic!("{line} is a request");
+            };
+            let echoed = encode(&Message::response(request.id.clone(), json!({})));
+            assert_eq!(
+                echoed,
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{}}}}\n")
+            );
+            let failed = encode(&Message::error(
+                Some(request.id),
+                ErrorObject::internal("x"),
+            ));
+            assert!(failed.contains(&format!(r#""id":{id},"#)), "{failed}");
+            // An invalid message with such an id is answered with it too.
+            let line = format!(r#"{{"jsonrpc":"1.0","id":{id},"method":"ping"}}"#);
+            let e = err(line.as_bytes());
+            assert_eq!(e.id.as_ref().map(Id::to_string).as_deref(), Some(id));
+            let reply = encode(&e.into_message());
+            assert!(reply.contains(&format!(r#""id":{id},"#)), "{reply}");
+        }
+        // Whitespace around the id is not part of it.
+        let m = ok(r#"{"jsonrpc":"2.0","id":  -0 ,"method":"ping"}"#);
+        let Message::Request(request) = m else {
+            unreachable!()
+        };
+        assert_eq!(request.id.to_string(), "-0");
+    }
+
+    #[test]
+    fn responses_carry_exact_ids_too() {
+        let m = ok(r#"{"jsonrpc":"2.0","id":1e3,"result":{}}"#);
+        let Message::Response(response) = m else {
+            panic!("a response");
+        };
+        assert_eq!(response.id, Id::from_json("1e3"));
+        assert_ne!(response.id, Some(Id::Number(1000)));
+    }
+
+    #[test]
+    fn batches_are_classified_element_by_element() {
+        let line = br#" [{"jsonrpc":"2.0","id":-0,"method":"a"}, {"jsonrpc":"2.0","method":"n"}, 1, {"jsonrpc":"2.0","id":"x"}, [], {"jsonrpc":"2.0","id":2,"result":null}] "#;
+        let Ok(Some(Incoming::Batch(items))) = parse_incoming(line) else {
+            panic!("a batch");
+        };
+        assert_eq!(items.len(), 6);
+        assert_eq!(
+            items[0],
+            Ok(Message::request(Id::from_json("-0").unwrap(), "a", None))
         );
+        assert_eq!(items[1], Ok(Message::notification("n", None)));
+        let codes: Vec<Option<(i64, Option<Id>)>> = items
+            .iter()
+            .map(|i| i.as_ref().err().map(|e| (e.error.code, e.id.clone())))
+            .collect();
+        assert_eq!(codes[2], Some((codes::INVALID_REQUEST, None)));
+        assert_eq!(
+            codes[3],
+            Some((codes::INVALID_REQUEST, Some(Id::from("x"))))
+        );
+        assert_eq!(
+            codes[4],
+            Some((codes::INVALID_REQUEST, None)),
+            "a nested array"
+        );
+        assert_eq!(items[5], Ok(Message::response(Id::Number(2), Value::Null)));
+
+        assert_eq!(parse_incoming(b"[]"), Ok(Some(Incoming::Batch(Vec::new()))));
+        assert_eq!(parse_incoming(b"  "), Ok(None));
+        let e = parse_incoming(br#"[{"jsonrpc":"2.0","method":"a"},"#).unwrap_err();
+        assert_eq!(
+            e.error.code,
+            codes::PARSE_ERROR,
+            "a broken batch is one parse error"
+        );
+        assert_eq!(
+            parse_incoming(br#"{"jsonrpc":"2.0","method":"a"}"#),
+            Ok(Some(Incoming::Single(Message::notification("a", None))))
+        );
+        // parse_line never accepts one.
+        assert_eq!(
+            err(b"[{\"jsonrpc\":\"2.0\",\"method\":\"a\"}]").error.code,
+            codes::INVALID_REQUEST
+        );
+    }
+
+    #[test]
+    fn batch_responses_are_one_line() {
+        let replies = [
+            Message::response(
+                Id::from_json("18446744073709551617").unwrap(),
+                json!({"a": "x\ny"}),
+            ),
+            Message::error(None, ErrorObject::invalid_request("bad")),
+        ];
+        let line = encode_batch(&replies);
+        assert!(
+            line.starts_with(r#"[{"jsonrpc":"2.0","id":18446744073709551617,"#),
+            "{line}"
+        );
+        assert_eq!(line.matches('\n').count(), 1);
+        assert!(line.ends_with("]\n"));
+        let Ok(Some(Incoming::Batch(back))) = parse_incoming(line.as_bytes()) else {
+            panic!("reads back as a batch");
+        };
+        assert_eq!(back, replies.map(Ok));
+    }
+
+    #[test]
+    fn deep_params_past_the_nesting_limit_are_a_parse_error_with_the_id() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let line = format!(r#"{{"jsonrpc":"2.0","id":7,"method":"a","params":{deep}}}"#);
+        let e = err(line.as_bytes());
+        assert_eq!(e.error.code, codes::PARSE_ERROR);
+        assert_eq!(e.id, Some(Id::Number(7)), "{e:?}");
     }
 
     #[test]
@@ -293,6 +480,10 @@ mod tests {
         assert_invalid(r#"{"jsonrpc":"2.0","id":4,"error":{"message":"m"}}"#, id);
         assert_invalid(r#"{"jsonrpc":"2.0","result":1}"#, None);
         assert_invalid(r#"{"jsonrpc":"2.0","id":[4],"result":1}"#, None);
+        assert_invalid(
+            r#"{"jsonrpc":"2.0","id":true,"error":{"code":1,"message":"m"}}"#,
+            None,
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::message::{Id, Message};
+use crate::ids::Id;
+use crate::message::Message;
 
 /// Error codes reserved by the JSON-RPC 2.0 specification.
 pub mod codes {

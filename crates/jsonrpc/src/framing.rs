@@ -193,7 +193,7 @@ impl<W: Write> LineWriter<W> {
 mod tests {
     use super::*;
     use crate::codec::parse_line;
-    use crate::message::Id;
+    use crate::ids::Id;
     use serde_json::json;
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;

@@ -8,7 +8,9 @@
 //! async runtime dependency on purpose: async callers frame lines themselves
 //! (e.g. with their runtime's buffered line reading, keeping the same
 //! [`MAX_LINE_BYTES`] cap) and pass each line to [`parse_line`] / write the
-//! output of [`encode`].
+//! output of [`encode`]. A protocol that accepts batches reads lines with
+//! [`parse_incoming`] and answers a batch with [`encode_batch`]. Request ids
+//! are echoed exactly as the peer wrote them ([`Id`]).
 
 mod codec;
 mod error;
@@ -16,8 +18,8 @@ mod framing;
 mod ids;
 mod message;
 
-pub use codec::{encode, parse_line};
+pub use codec::{Incoming, encode, encode_batch, parse_incoming, parse_line};
 pub use error::{ErrorObject, MessageError, codes};
 pub use framing::{Frame, LineAssembler, LineReader, LineWriter, MAX_LINE_BYTES};
-pub use ids::IdAllocator;
-pub use message::{Id, Message, Notification, Request, Response};
+pub use ids::{Id, IdAllocator, RawId};
+pub use message::{Message, Notification, Request, Response};

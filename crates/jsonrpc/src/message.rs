@@ -1,48 +1,10 @@
 //! The three kinds of JSON-RPC 2.0 message and their wire form.
 
-use std::fmt;
-
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde::{Deserialize, Serialize as DeriveSerialize};
 use serde_json::Value;
 
 use crate::error::ErrorObject;
-
-/// Request id. JSON-RPC allows numbers and strings; the original form is kept
-/// so a response echoes exactly what the peer sent.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, DeriveSerialize, Deserialize)]
-#[serde(untagged)]
-pub enum Id {
-    Number(i64),
-    String(String),
-}
-
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Id::Number(n) => write!(f, "{n}"),
-            Id::String(s) => write!(f, "{s:?}"),
-        }
-    }
-}
-
-impl From<i64> for Id {
-    fn from(n: i64) -> Self {
-        Id::Number(n)
-    }
-}
-
-impl From<String> for Id {
-    fn from(s: String) -> Self {
-        Id::String(s)
-    }
-}
-
-impl From<&str> for Id {
-    fn from(s: &str) -> Self {
-        Id::String(s.to_owned())
-    }
-}
+use crate::ids::Id;
 
 /// A call that expects a response carrying the same id.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +31,8 @@ pub struct Response {
     pub outcome: Result<Value, ErrorObject>,
 }
 
-/// Any single JSON-RPC 2.0 message (batches are not supported).
+/// Any single JSON-RPC 2.0 message (a batch of them is read as
+/// [`crate::Incoming::Batch`] and written with [`crate::encode_batch`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     Request(Request),
