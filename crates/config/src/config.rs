@@ -19,6 +19,7 @@ pub struct Config {
     pub merge: MergeConfig,
     pub permissions: PermissionsConfig,
     pub sim: SimConfig,
+    pub mcp: McpConfig,
 }
 
 /// `[workers]`: scheduling limits (STATE.md "Scheduling").
@@ -231,6 +232,51 @@ pub struct SimConfig {
     pub scripts: Option<PathBuf>,
 }
 
+/// `[mcp]`: the limits every `enki mcp` server keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpConfig {
+    /// Tool calls one MCP session may make.
+    pub rate_limit: RateLimitConfig,
+    /// How long a tool call waits for the database's write lock before it
+    /// answers that the database is busy (the coordinator keeps waiting
+    /// longer). At least 1.
+    pub busy_timeout_ms: u64,
+    /// A traffic log file (`.enki/logs/mcp/*.jsonl`) is rotated when it
+    /// reaches this size; three older files are kept. At least 1.
+    pub traffic_log_max_bytes: u64,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            rate_limit: RateLimitConfig::default(),
+            busy_timeout_ms: 3000,
+            traffic_log_max_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[mcp] rate_limit`: a token bucket per MCP session. It holds `burst`
+/// calls and refills at `per_second` calls a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Sustained tool calls per second. At least 1.
+    pub per_second: u32,
+    /// Tool calls allowed at once after a quiet spell. At least 1.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // A model makes a few calls a second at most, a handful at once;
+        // only a runaway loop or script reaches this.
+        RateLimitConfig {
+            per_second: 20,
+            burst: 100,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +299,10 @@ mod tests {
         assert_eq!(c.merge.verify_timeout_secs, 600);
         assert_eq!(c.permissions.policy, PermissionPolicyName::WithinCopy);
         assert_eq!(c.sim.scripts, None);
+        assert_eq!(c.mcp.rate_limit.per_second, 20);
+        assert_eq!(c.mcp.rate_limit.burst, 100);
+        assert_eq!(c.mcp.busy_timeout_ms, 3000);
+        assert_eq!(c.mcp.traffic_log_max_bytes, 8 * 1024 * 1024);
     }
 
     #[test]

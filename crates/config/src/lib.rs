@@ -37,6 +37,11 @@
 //!
 //! [sim]
 //! scripts = "sim-scripts"  # relative to this file's directory
+//!
+//! [mcp]                    # limits of every `enki mcp` server
+//! rate_limit = { per_second = 20, burst = 100 }   # tool calls per session
+//! busy_timeout_ms = 3000   # a tool call waits this long for the write lock
+//! traffic_log_max_bytes = 8388608   # .enki/logs/mcp/*.jsonl rotate at this size
 //! ```
 
 mod agent;
@@ -52,8 +57,8 @@ mod schema;
 pub use agent::{AgentRole, Preset, ResolvedAgent};
 pub use command::{anchor_command, join_command, quote_word, split_command};
 pub use config::{
-    AgentSection, AgentSpec, Config, GitConfig, MergeConfig, PermissionPolicyName,
-    PermissionsConfig, SimConfig, WorkersConfig,
+    AgentSection, AgentSpec, Config, GitConfig, McpConfig, MergeConfig, PermissionPolicyName,
+    PermissionsConfig, RateLimitConfig, SimConfig, WorkersConfig,
 };
 pub use env::{
     ENKI_VARS, ENV_ENKI_BIN, ENV_ENKI_DIR, ENV_ENKI_SESSION_ID, EnkiEnv, REMOVED_VARS,

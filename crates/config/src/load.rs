@@ -200,6 +200,27 @@ policy = "ask"
     }
 
     #[test]
+    fn mcp_limits_merge_key_by_key() {
+        let mut config = Config::default();
+        config
+            .apply_str(
+                Path::new("home.toml"),
+                "[mcp]\nrate_limit = { per_second = 5, burst = 7 }\nbusy_timeout_ms = 900\n",
+            )
+            .unwrap();
+        config
+            .apply_str(
+                Path::new("project.toml"),
+                "[mcp.rate_limit]\nburst = 9\n",
+            )
+            .unwrap();
+        assert_eq!(config.mcp.rate_limit.per_second, 5);
+        assert_eq!(config.mcp.rate_limit.burst, 9);
+        assert_eq!(config.mcp.busy_timeout_ms, 900);
+        assert_eq!(config.mcp.traffic_log_max_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
     fn args_replace_rather_than_append() {
         let mut config = Config::default();
         config

@@ -24,6 +24,7 @@ pub(crate) struct FileConfig {
     pub merge: FileMerge,
     pub permissions: FilePermissions,
     pub sim: FileSim,
+    pub mcp: FileMcp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +87,25 @@ pub(crate) struct FilePermissions {
 #[serde(deny_unknown_fields, default, expecting = "a table")]
 pub(crate) struct FileSim {
     pub scripts: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileMcp {
+    pub rate_limit: FileRateLimit,
+    pub busy_timeout_ms: Option<u64>,
+    pub traffic_log_max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    default,
+    expecting = "a table like { per_second = 20, burst = 100 }"
+)]
+pub(crate) struct FileRateLimit {
+    pub per_second: Option<u32>,
+    pub burst: Option<u32>,
 }
 
 /// Parses and validates the text of the file at `file` (used in errors).
@@ -218,6 +238,16 @@ impl Checker<'_, '_> {
             f.merge.resolve_timeout_secs,
             &["merge", "resolve_timeout_secs"],
         )?;
+        self.at_least_one(
+            f.mcp.rate_limit.per_second,
+            &["mcp", "rate_limit", "per_second"],
+        )?;
+        self.at_least_one(f.mcp.rate_limit.burst, &["mcp", "rate_limit", "burst"])?;
+        self.at_least_one(f.mcp.busy_timeout_ms, &["mcp", "busy_timeout_ms"])?;
+        self.at_least_one(
+            f.mcp.traffic_log_max_bytes,
+            &["mcp", "traffic_log_max_bytes"],
+        )?;
         self.not_blank(f.agent.auth_method.as_deref(), &["agent", "auth_method"])?;
         self.not_blank(f.git.base_branch.as_deref(), &["git", "base_branch"])?;
         if f.sim
@@ -339,8 +369,14 @@ policy = "deny_all"
 
 [sim]
 scripts = "s"
+
+[mcp]
+rate_limit = { per_second = 5, burst = 10 }
+busy_timeout_ms = 500
+traffic_log_max_bytes = 65536
 "#;
         let f = parse_file(Path::new("enki.toml"), text).unwrap();
+        assert_eq!(f.mcp.rate_limit.burst, Some(10));
         assert_eq!(f.workers.max_heavy, Some(1));
         assert_eq!(f.agent.merger.env["Y"], "2");
         assert_eq!(f.permissions.policy, Some(PermissionPolicyName::DenyAll));
@@ -448,6 +484,52 @@ scripts = "s"
         );
         let ok = parse_file(Path::new("x"), "[workers]\nretries = 0\n").unwrap();
         assert_eq!(ok.workers.retries, Some(0));
+    }
+
+    #[test]
+    fn mcp_limits_are_checked_where_they_are_written() {
+        check(
+            "[mcp]\nrate_limit = { per_second = 0, burst = 5 }\n",
+            2,
+            Some("mcp.rate_limit.per_second"),
+            "must be at least 1",
+        );
+        check(
+            "[mcp.rate_limit]\nper_second = 3\n\nburst = 0\n",
+            4,
+            Some("mcp.rate_limit.burst"),
+            "must be at least 1",
+        );
+        check(
+            "[mcp]\nrate_limit = { per_second = 2.5 }\n",
+            2,
+            Some("mcp.rate_limit.per_second"),
+            "invalid type",
+        );
+        check(
+            "[mcp]\nrate_limit = 20\n",
+            2,
+            Some("mcp.rate_limit"),
+            "expected a table like { per_second = 20, burst = 100 }",
+        );
+        check(
+            "[mcp]\nrate_limit = { per_minute = 20 }\n",
+            2,
+            Some("mcp.rate_limit.per_minute"),
+            "unknown field `per_minute`",
+        );
+        check(
+            "[mcp]\nbusy_timeout_ms = 0\n",
+            2,
+            Some("mcp.busy_timeout_ms"),
+            "must be at least 1",
+        );
+        check(
+            "[mcp]\ntraffic_log_max_bytes = -1\n",
+            2,
+            Some("mcp.traffic_log_max_bytes"),
+            "-1",
+        );
     }
 
     #[test]
