@@ -20,7 +20,12 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
-    #[error("the database stayed busy for {0:?}; another process holds a long write lock")]
+    /// Another process held the write lock for the whole time this store
+    /// may wait. Nothing was written; the same call can simply be made again.
+    #[error(
+        "the database is busy: another process held its write lock for {:.1} s; nothing was changed, try again in a few seconds",
+        .0.as_secs_f64()
+    )]
     Busy(std::time::Duration),
     #[error(transparent)]
     Id(#[from] IdError),

@@ -1,6 +1,7 @@
 //! The connection to the project database: opening and migrating it, and
 //! every write as one `BEGIN IMMEDIATE` transaction retried while SQLite is busy.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,9 @@ use crate::schema::{self, SCHEMA_VERSION};
 /// How many times SQLite's busy handler waits for a lock before reporting
 /// busy (about ten seconds of short waits, see [`wait_for_lock`]).
 const BUSY_ATTEMPTS: i32 = 5000;
-/// How long a write keeps retrying a busy database before giving up.
-const WRITE_RETRY_LIMIT: Duration = Duration::from_secs(60);
+/// How long a write keeps retrying a busy database before giving up, unless
+/// the store was opened with another budget ([`Store::open_existing_within`]).
+pub const WRITE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 /// What the WAL file is cut back to when SQLite restarts it after a
 /// checkpoint (`PRAGMA journal_size_limit`). Without a limit the file keeps
 /// the size of its largest burst for good (hundreds of MB beside a 5 MB
@@ -27,22 +29,32 @@ pub const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// How long one write (or opening) waits for a busy database in all.
+    busy_budget: Duration,
 }
 
 impl Store {
     /// Opens (creating if needed) the database and migrates it to the current
     /// schema. Refuses a database whose schema is newer than this binary.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Self::open_with(path, OpenFlags::default())
+        Self::open_with(path, OpenFlags::default(), WRITE_RETRY_LIMIT)
     }
 
     /// Opens an existing database; never creates the file.
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
-        let flags = OpenFlags::default() & !OpenFlags::SQLITE_OPEN_CREATE;
-        Self::open_with(path, flags)
+        Self::open_existing_within(path, WRITE_RETRY_LIMIT)
     }
 
-    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
+    /// [`Store::open_existing`] for a caller that must not wait long: opening
+    /// and every write give up on a database that stays busy for
+    /// `busy_budget` (with [`StoreError::Busy`]) instead of the usual minute.
+    /// For `enki mcp`, which serves one request at a time.
+    pub fn open_existing_within(path: &Path, busy_budget: Duration) -> Result<Store, StoreError> {
+        let flags = OpenFlags::default() & !OpenFlags::SQLITE_OPEN_CREATE;
+        Self::open_with(path, flags, busy_budget)
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags, busy_budget: Duration) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -52,6 +64,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            busy_budget,
         };
         store.configure()?;
         store.migrate()?;
@@ -59,7 +72,7 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
-        retry_busy(|| {
+        retry_busy(self.busy_budget, || {
             // journal_mode answers with a row, so read it rather than execute.
             let mode: String = self
                 .conn
@@ -145,7 +158,7 @@ impl Store {
         mut f: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = &mut self.conn;
-        retry_busy(|| {
+        retry_busy(self.busy_budget, || {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
@@ -159,6 +172,12 @@ impl Store {
     }
 }
 
+thread_local! {
+    /// When the write this thread is running must give up waiting for the
+    /// lock ([`retry_busy`] sets it; SQLite's busy handler takes no context).
+    static BUSY_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
 /// SQLite's built-in busy timeout sleeps in steps of up to 100 ms, which
 /// wastes most of the time when many short write transactions queue up (as
 /// with dozens of `enki mcp` processes). Short, growing waits keep the lock
@@ -167,19 +186,46 @@ fn wait_for_lock(attempt: i32) -> bool {
     if attempt >= BUSY_ATTEMPTS {
         return false;
     }
+    if BUSY_DEADLINE
+        .get()
+        .is_some_and(|deadline| Instant::now() >= deadline)
+    {
+        return false;
+    }
     let micros = (u64::try_from(attempt).unwrap_or(0) + 1) * 50;
     std::thread::sleep(Duration::from_micros(micros.min(2000)));
     true
 }
 
-/// Retries `op` while SQLite reports busy/locked, with a growing pause.
-fn retry_busy<T>(mut op: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+/// Sets this thread's [`BUSY_DEADLINE`] and puts the earlier one back when dropped.
+struct DeadlineGuard(Option<Instant>);
+
+impl DeadlineGuard {
+    fn set(deadline: Instant) -> DeadlineGuard {
+        DeadlineGuard(BUSY_DEADLINE.replace(Some(deadline)))
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        BUSY_DEADLINE.set(self.0);
+    }
+}
+
+/// Retries `op` while SQLite reports busy/locked, with a growing pause, for
+/// `budget` in all (the busy handler stops waiting at the same deadline).
+fn retry_busy<T>(
+    budget: Duration,
+    mut op: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let started = Instant::now();
+    let _deadline = DeadlineGuard::set(started + budget);
     let mut pause = Duration::from_millis(1);
     loop {
         match op() {
-            Err(e) if e.is_busy() && started.elapsed() < WRITE_RETRY_LIMIT => {
-                std::thread::sleep(pause);
+            Err(e) if e.is_busy() && started.elapsed() < budget => {
+                let left = budget.saturating_sub(started.elapsed());
+                std::thread::sleep(pause.min(left));
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(e) if e.is_busy() => return Err(StoreError::Busy(started.elapsed())),
@@ -347,6 +393,42 @@ mod tests {
         let path = tmp.path().join("missing.sqlite");
         assert!(Store::open_existing(&path).is_err());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_store_with_a_short_budget_gives_up_on_a_held_lock_in_time_and_writes_after() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite");
+        let holder = Store::open(&path).unwrap();
+        holder.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = Instant::now();
+        let mut quick = Store::open_existing_within(&path, Duration::from_millis(300)).unwrap();
+        assert!(started.elapsed() < Duration::from_millis(250), "opening reads only");
+        let started = Instant::now();
+        let err = quick
+            .write(|tx| {
+                tx.execute("INSERT INTO sessions (id, started_at) VALUES ('s', 'now')", [])?;
+                Ok(())
+            })
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(matches!(err, StoreError::Busy(_)), "{err}");
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("busy") && text.contains("try again"), "{text}");
+        // Nothing is left of the budget afterwards: the coordinator's long
+        // waits are untouched, and the lock, once free, is taken at once.
+        assert_eq!(BUSY_DEADLINE.get(), None);
+        holder.conn.execute_batch("COMMIT").unwrap();
+        quick
+            .write(|tx| {
+                tx.execute("INSERT INTO sessions (id, started_at) VALUES ('s', 'now')", [])?;
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
