@@ -751,4 +751,8 @@ fn the_coordinator_keeps_its_own_log_with_its_warnings() {
         "{stderr}"
     );
     assert!(log.contains("is not a log level"), "{log}");
+    // The agents' enki mcp servers keep their own log beside it.
+    let mcp_log = std::fs::read_to_string(project.enki_dir().join("logs/mcp.log"))
+        .expect(".enki/logs/mcp.log exists after a run");
+    assert!(mcp_log.contains("enki mcp starts"), "{mcp_log}");
 }
