@@ -1,6 +1,7 @@
 //! `enki_dag` / `enki dag`: one execution's dependency graph.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use enki_core::id::short;
 use enki_store::{DependencyRow, ExecutionRow, Store, StoreError, TaskFilter, TaskRow};
@@ -103,7 +104,17 @@ fn need_label(edge: &DependencyRow, execution_id: &str) -> String {
     format!("{target} ({} {})", edge.condition, check(edge.satisfied))
 }
 
-fn one_dag_text(dag: &DagView) -> String {
+/// The whole of each graph, as [`dag_text_windows`] and [`dag_json_windows`] take it.
+fn whole(dags: &[DagView]) -> Vec<Range<usize>> {
+    dags.iter().map(|dag| 0..dag.nodes.len()).collect()
+}
+
+/// The part of `dag.nodes` that `window` names (empty when it is out of range).
+fn nodes_in<'a>(dag: &'a DagView, window: &Range<usize>) -> &'a [TaskRow] {
+    dag.nodes.get(window.clone()).unwrap_or_default()
+}
+
+fn one_dag_text(dag: &DagView, window: &Range<usize>) -> String {
     let e = &dag.execution;
     let mut header = format!("{}  {}  [{}]", short(&e.id), one_line(&e.title), e.status);
     if e.standalone {
@@ -114,16 +125,24 @@ fn one_dag_text(dag: &DagView) -> String {
             count(dag.nodes.len() as i64, "step", "steps")
         ));
     }
+    let shown = nodes_in(dag, window);
+    if shown.len() < dag.nodes.len() {
+        header.push_str(&format!(
+            " (showing {}-{})",
+            window.start + 1,
+            window.start + shown.len()
+        ));
+    }
     let mut out = vec![header];
     if dag.nodes.is_empty() {
         out.push("  no steps".to_string());
         return out.join("\n");
     }
     let levels = dag_levels(dag);
-    let rows: Vec<Vec<String>> = dag
-        .nodes
+    let levels = levels.get(window.clone()).unwrap_or_default();
+    let rows: Vec<Vec<String>> = shown
         .iter()
-        .zip(&levels)
+        .zip(levels)
         .map(|(node, level)| {
             vec![
                 format!("L{level}"),
@@ -142,7 +161,7 @@ fn one_dag_text(dag: &DagView) -> String {
         .enumerate()
         .map(|(i, n)| (n.id.as_str(), i))
         .collect();
-    for ((line, node), level) in columns(&rows).into_iter().zip(&dag.nodes).zip(&levels) {
+    for ((line, node), level) in columns(&rows).into_iter().zip(shown).zip(levels) {
         out.push(format!("  {line}"));
         // Needs inside the execution first, in step order, then the rest.
         let mut needs: Vec<(usize, &DependencyRow)> = dag
@@ -173,11 +192,20 @@ fn one_dag_text(dag: &DagView) -> String {
 /// `needs a (merged ✓), task-… in another execution (started ✗)`.
 /// `no executions` when empty.
 pub fn dag_text(dags: &[DagView]) -> String {
+    dag_text_windows(dags, &whole(dags))
+}
+
+/// [`dag_text`] of part of each graph, for a page of a long listing:
+/// `windows[i]` is the range of `dags[i].nodes` to show. Levels and needs
+/// are those of the whole graph; a header says which steps it shows when
+/// not all of them.
+pub fn dag_text_windows(dags: &[DagView], windows: &[Range<usize>]) -> String {
     if dags.is_empty() {
         return "no executions".to_string();
     }
     dags.iter()
-        .map(one_dag_text)
+        .zip(windows)
+        .map(|(dag, window)| one_dag_text(dag, window))
         .collect::<Vec<_>>()
         .join("\n\n")
 }
@@ -186,12 +214,21 @@ pub fn dag_text(dags: &[DagView]) -> String {
 /// "title","status","tier","role","checkpoint","level"}],"edges":[{"from":
 /// needed task id,"to":dependent task id,"condition","satisfied"}]}]}`.
 pub fn dag_json(dags: &[DagView]) -> Value {
+    dag_json_windows(dags, &whole(dags))
+}
+
+/// [`dag_json`] of part of each graph (see [`dag_text_windows`]): the nodes
+/// in the window, with the levels they have in the whole graph, and the
+/// edges into them.
+pub fn dag_json_windows(dags: &[DagView], windows: &[Range<usize>]) -> Value {
     let executions: Vec<Value> = dags
         .iter()
-        .map(|dag| {
+        .zip(windows)
+        .map(|(dag, window)| {
+            let shown = nodes_in(dag, window);
             let levels = dag_levels(dag);
-            let nodes: Vec<Value> = dag
-                .nodes
+            let levels = levels.get(window.clone()).unwrap_or_default();
+            let nodes: Vec<Value> = shown
                 .iter()
                 .zip(levels)
                 .map(|(n, level)| {
@@ -207,9 +244,11 @@ pub fn dag_json(dags: &[DagView]) -> Value {
                     })
                 })
                 .collect();
+            let ids: HashSet<&str> = shown.iter().map(|n| n.id.as_str()).collect();
             let edges: Vec<Value> = dag
                 .edges
                 .iter()
+                .filter(|e| ids.contains(e.task_id.as_str()))
                 .map(|e| {
                     json!({
                         "from": e.needs_task_id,
@@ -302,6 +341,35 @@ mod tests {
                 "  L2      d  pending  step d title  task-01JAAAAAAAAAAD",
                 "            needs b (merged ✗), c (merged ✗)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_window_shows_its_steps_with_the_levels_and_needs_of_the_whole_graph() {
+        let dag = diamond();
+        let last_two = [Range { start: 2, end: 4 }];
+        let text = dag_text_windows(std::slice::from_ref(&dag), &last_two);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                "exec-01JAAAAAAAAAAA  demo execution  [running]  4 steps (showing 3-4)",
+                "  L1    c    ready    step c title  task-01JAAAAAAAAAAC",
+                "          needs a (completed ✓)",
+                "  L2      d  pending  step d title  task-01JAAAAAAAAAAD",
+                "            needs b (merged ✗), c (merged ✗)",
+            ]
+        );
+        let value = dag_json_windows(std::slice::from_ref(&dag), &last_two);
+        let nodes = value["executions"][0]["nodes"].as_array().expect("nodes");
+        let levels: Vec<&Value> = nodes.iter().map(|n| &n["level"]).collect();
+        assert_eq!(levels, [1, 2]);
+        let edges = value["executions"][0]["edges"].as_array().expect("edges");
+        assert_eq!(edges.len(), 3, "the edges into c and d: {edges:?}");
+        let all = [Range { start: 0, end: 4 }];
+        assert_eq!(
+            dag_json_windows(std::slice::from_ref(&dag), &all),
+            dag_json(&[dag])
         );
     }
 

@@ -10,7 +10,9 @@ mod mail;
 mod status;
 mod task;
 
-pub use dag::{DagView, dag_json, dag_levels, dag_text, gather_dag};
+pub use dag::{
+    DagView, dag_json, dag_json_windows, dag_levels, dag_text, dag_text_windows, gather_dag,
+};
 pub use format::timestamp;
 pub use mail::{mail_list_text, message_text};
 pub use status::status_text;
