@@ -64,7 +64,9 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             match advance_branch(&git, "main", &old, &commit)? {
                 Advance::Moved => break,
                 Advance::BaseMoved => continue,
-                Advance::WouldOverwrite { detail } => bail!("{branch}: {detail}"),
+                Advance::WouldOverwrite { detail } | Advance::WriteFailed { detail } => {
+                    bail!("{branch}: {detail}")
+                }
             }
         }
     }
