@@ -19,7 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
 pub use rotating::RotatingFile;
-pub use warnings::WarningSink;
+pub use warnings::{HandOn, WarningSink};
 
 /// The target of what a front end already shows the person (the
 /// coordinator's `Progress`): logged to the file, never echoed as a warning.
@@ -109,6 +109,12 @@ fn parse_level(value: &str) -> Result<Targets, String> {
 /// A sink that calls `show` with each warning's text (the TUI's status line).
 pub fn callback_sink(show: impl Fn(String) + Send + Sync + 'static) -> WarningSink {
     WarningSink::Callback(Arc::new(show))
+}
+
+/// Warnings on stderr, and each one's level and line handed to `hand_on`
+/// as well (`enki mcp`: to its clients' `notifications/message`).
+pub fn stderr_and(hand_on: impl Fn(&tracing::Level, &str) + Send + Sync + 'static) -> WarningSink {
+    WarningSink::StderrAnd(Arc::new(hand_on))
 }
 
 #[cfg(test)]

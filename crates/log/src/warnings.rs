@@ -19,7 +19,13 @@ pub enum WarningSink {
     Stderr,
     /// A front end's own display.
     Callback(Arc<dyn Fn(String) + Send + Sync>),
+    /// stderr as [`WarningSink::Stderr`], and the level and line handed on
+    /// (`enki mcp` sends them to its clients that asked for log messages).
+    StderrAnd(HandOn),
 }
+
+/// What [`WarningSink::StderrAnd`] hands each warning's level and line to.
+pub type HandOn = Arc<dyn Fn(&Level, &str) + Send + Sync>;
 
 /// Warnings and errors, except what the front end already shows as progress.
 pub(crate) fn shown_filter() -> FilterFn<fn(&tracing::Metadata<'_>) -> bool> {
@@ -41,16 +47,21 @@ impl<S: Subscriber> Layer<S> for WarningLayer {
         let mut text = Text::default();
         event.record(&mut text);
         let line = text.line();
+        let to_stderr = |line: &str| {
+            let level = if *event.metadata().level() == Level::ERROR {
+                "error"
+            } else {
+                "warning"
+            };
+            let _ = writeln!(std::io::stderr().lock(), "enki: {level}: {line}");
+        };
         match &self.sink {
-            WarningSink::Stderr => {
-                let level = if *event.metadata().level() == Level::ERROR {
-                    "error"
-                } else {
-                    "warning"
-                };
-                let _ = writeln!(std::io::stderr().lock(), "enki: {level}: {line}");
-            }
+            WarningSink::Stderr => to_stderr(&line),
             WarningSink::Callback(show) => show(line),
+            WarningSink::StderrAnd(hand_on) => {
+                to_stderr(&line);
+                hand_on(event.metadata().level(), &line);
+            }
         }
     }
 }
@@ -118,6 +129,31 @@ mod tests {
             vec![
                 "could not remove a finished copy (path=/x)".to_string(),
                 "the store is gone".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sink_that_hands_warnings_on_gets_their_levels() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let seen = seen.clone();
+            crate::stderr_and(move |level, line| {
+                seen.lock().unwrap().push((*level, line.to_string()));
+            })
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(WarningLayer::new(sink).with_filter(shown_filter()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!("a bad role file");
+            tracing::info!("not handed on");
+            tracing::error!("the store is gone");
+        });
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                (Level::WARN, "a bad role file".to_string()),
+                (Level::ERROR, "the store is gone".to_string())
             ]
         );
     }

@@ -15,7 +15,7 @@ pub fn home_roles_dir() -> Option<PathBuf> {
 }
 
 /// `*.toml` files of a folder in name order; a missing folder has none.
-fn role_files(dir: &Path) -> Vec<PathBuf> {
+pub fn role_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -55,14 +55,35 @@ pub fn load_roles_from(dirs: &[PathBuf]) -> (RoleSet, Vec<RoleFileError>) {
     (set, errors)
 }
 
-/// The full cascade for a project.
-pub fn load_roles(layout: &Layout) -> (RoleSet, Vec<RoleFileError>) {
+/// The folders of a project's cascade, in order: `~/.enki/roles/`, then
+/// the project's `.enki/roles/`.
+pub fn role_dirs(layout: &Layout) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(home) = home_roles_dir() {
         dirs.push(home);
     }
     dirs.push(layout.roles());
-    load_roles_from(&dirs)
+    dirs
+}
+
+/// The full cascade for a project.
+pub fn load_roles(layout: &Layout) -> (RoleSet, Vec<RoleFileError>) {
+    load_roles_from(&role_dirs(layout))
+}
+
+/// A cheap summary of the cascade's files (names and contents): it changes
+/// when a role file is added, removed or edited, so a long-lived process
+/// knows when to load the roles again.
+pub fn role_files_fingerprint(layout: &Layout) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    for dir in role_dirs(layout) {
+        for file in role_files(&dir) {
+            file.hash(&mut hasher);
+            std::fs::read(&file).ok().hash(&mut hasher);
+        }
+    }
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -94,5 +115,22 @@ mod tests {
         assert!(errors[0].source_name.ends_with("bad.toml"));
         assert_eq!(errors[0].line, Some(1));
         assert!(set.contains("researcher"));
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_project_role_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::for_project(tmp.path());
+        let empty = role_files_fingerprint(&layout);
+        std::fs::create_dir_all(layout.roles()).unwrap();
+        let file = layout.roles().join("x.toml");
+        std::fs::write(&file, "name = \"x\"\n").unwrap();
+        let one = role_files_fingerprint(&layout);
+        assert_ne!(one, empty);
+        assert_eq!(role_files_fingerprint(&layout), one, "stable");
+        std::fs::write(&file, "name = \"x\"\ndescription = \"d\"\n").unwrap();
+        assert_ne!(role_files_fingerprint(&layout), one, "an edit shows");
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(role_files_fingerprint(&layout), empty);
     }
 }

@@ -38,3 +38,39 @@ pub(crate) fn resolve(conn: &Connection, kind: IdKind, input: &str) -> Result<St
         .collect::<Result<Vec<_>, _>>()?;
     Ok(pick_unique(kind, input, candidates)?)
 }
+
+impl crate::Store {
+    /// Ids of `kind` that start with what was typed so far, newest first, at
+    /// most `limit` of them, and whether there are more. For completion: an
+    /// empty input (or part of the kind prefix, `ta`, `task-`) matches every
+    /// id, and input that can never start an id matches none.
+    pub fn ids_starting_with(
+        &self,
+        kind: IdKind,
+        input: &str,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool), StoreError> {
+        let typed = input.trim();
+        let prefix = if kind.prefix().starts_with(&typed.to_ascii_lowercase()) {
+            kind.prefix().to_string()
+        } else {
+            match normalize_prefix(kind, typed) {
+                Ok(prefix) => prefix,
+                Err(_) => return Ok((Vec::new(), false)),
+            }
+        };
+        let sql = format!(
+            "SELECT id FROM {} WHERE id >= ?1 AND id < ?1 || '~' ORDER BY id DESC LIMIT ?2",
+            table_of(kind)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut ids = stmt
+            .query_map(rusqlite::params![prefix, (limit + 1) as i64], |row| {
+                row.get::<_, String>(0)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        Ok((ids, more))
+    }
+}

@@ -1,7 +1,7 @@
 //! Behaviour of the store as a whole, against a real SQLite file.
 
 use enki_core::mail::{MailKind, Priority};
-use enki_core::{Condition, ExecutionStatus, TaskStatus};
+use enki_core::{Condition, ExecutionStatus, IdKind, TaskStatus};
 
 use crate::{MailFilter, NeedTarget, NewMessage, NewNeed, NewStep, Store, StoreError, TaskFilter};
 
@@ -608,4 +608,28 @@ fn a_message_whose_ttl_passed_unread_is_gone_but_one_read_in_time_stays() {
         store.send_mail(&reply).expect("reply")[0].thread_id,
         read.thread_id
     );
+}
+
+#[test]
+fn ids_complete_from_what_was_typed_newest_first() {
+    let (_tmp, mut store) = store();
+    let created = store
+        .create_execution(None, "x", false, &[step("a", &[]), step("b", &[])])
+        .unwrap();
+    let mut all: Vec<String> = created.steps.iter().map(|(_, id)| id.clone()).collect();
+    all.sort();
+    all.reverse();
+    for typed in ["", "t", "TA", "task-"] {
+        let (ids, more) = store.ids_starting_with(IdKind::Task, typed, 10).unwrap();
+        assert_eq!((ids, more), (all.clone(), false), "typed {typed:?}");
+    }
+    let (one, more) = store.ids_starting_with(IdKind::Task, "", 1).unwrap();
+    assert_eq!((one, more), (vec![all[0].clone()], true));
+    let typed = all[1][..22].to_lowercase();
+    let (ids, _) = store.ids_starting_with(IdKind::Task, &typed, 10).unwrap();
+    assert!(ids.contains(&all[1]), "{typed}: {ids:?}");
+    let (none, _) = store.ids_starting_with(IdKind::Task, "task-!!", 10).unwrap();
+    assert!(none.is_empty());
+    let (execs, _) = store.ids_starting_with(IdKind::Execution, "", 10).unwrap();
+    assert_eq!(execs, vec![created.execution_id]);
 }
