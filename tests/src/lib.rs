@@ -322,11 +322,15 @@ impl Default for Project {
 }
 
 /// A blocking MCP client over the child's stdio. Every read has a timeout.
+/// Notifications that arrive while it waits for a response are kept, in
+/// order, for [`McpClient::take_notifications`] and
+/// [`McpClient::wait_notification`].
 pub struct McpClient {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     next_id: i64,
+    notifications: std::collections::VecDeque<Value>,
 }
 
 impl McpClient {
@@ -351,6 +355,7 @@ impl McpClient {
             stdin,
             lines,
             next_id: 1,
+            notifications: std::collections::VecDeque::new(),
         }
     }
 
@@ -384,13 +389,66 @@ impl McpClient {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        let response = self.read();
+        let mut response = self.read();
+        while is_notification(&response) {
+            self.notifications.push_back(response);
+            response = self.read();
+        }
         assert_eq!(
             response["id"],
             json!(id),
             "response out of order: {response}"
         );
         response
+    }
+
+    /// The notifications kept so far (taking them).
+    pub fn take_notifications(&mut self) -> Vec<Value> {
+        self.notifications.drain(..).collect()
+    }
+
+    /// The first notification with this method that `matches`, kept or yet
+    /// to come (others are kept); panics after `within`.
+    pub fn wait_notification(
+        &mut self,
+        method: &str,
+        within: Duration,
+        mut matches: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let fits = |n: &Value, matches: &mut dyn FnMut(&Value) -> bool| {
+            n["method"] == method && matches(n)
+        };
+        if let Some(index) = self
+            .notifications
+            .iter()
+            .position(|n| fits(n, &mut matches))
+        {
+            return self.notifications.remove(index).unwrap_or_default();
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no {method} notification within {within:?}; kept: {:?}",
+                    self.notifications
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("enki mcp closed stdout: {}", self.stderr_now())
+                }
+            };
+            let message: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("enki mcp wrote a non-JSON line ({e}): {line}"));
+            assert!(
+                is_notification(&message),
+                "a message nobody asked for: {message}"
+            );
+            if fits(&message, &mut matches) {
+                return message;
+            }
+            self.notifications.push_back(message);
+        }
     }
 
     pub fn initialize(&mut self) -> Value {
@@ -478,6 +536,11 @@ impl Drop for McpClient {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a message is a notification (a method and no id).
+pub fn is_notification(message: &Value) -> bool {
+    message.get("method").is_some() && message.get("id").is_none()
 }
 
 /// The text of a tool result's first content item.

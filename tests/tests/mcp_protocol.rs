@@ -31,7 +31,13 @@ fn initialize_negotiates_versions_and_describes_the_server() {
         assert_eq!(result["protocolVersion"], expected);
         assert_eq!(
             result["capabilities"],
-            json!({"tools": {"listChanged": false}})
+            json!({
+                "tools": {"listChanged": false},
+                "resources": {"subscribe": true, "listChanged": false},
+                "prompts": {"listChanged": true},
+                "completions": {},
+                "logging": {},
+            })
         );
         assert_eq!(result["serverInfo"]["name"], "enki");
         assert!(result["serverInfo"]["version"].is_string());

@@ -75,6 +75,12 @@ impl Context {
             .ok_or_else(|| "roles are not loaded".to_string())
     }
 
+    /// Drops the loaded roles, so that the next [`Context::roles`] reads the
+    /// role files again (they changed on disk).
+    pub fn forget_roles(&mut self) {
+        self.roles = None;
+    }
+
     /// The calling worker's full task id; tools that act for a task need it.
     pub fn my_task(&mut self) -> Result<String, String> {
         if let Some(id) = &self.task_id {

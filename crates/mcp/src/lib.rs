@@ -4,12 +4,18 @@
 //! stdout in request order. stdout carries the protocol and nothing else;
 //! diagnostics go to stderr and the log files.
 
+mod completion;
 mod context;
+mod frames;
+pub mod logging;
 mod logs;
+mod prompts;
 pub mod protocol;
+mod resources;
 pub mod roles;
 mod server;
 pub mod tools;
+pub mod watch;
 
 use std::io::{BufReader, BufWriter};
 
@@ -74,7 +80,8 @@ pub fn run_cli(role: &str, task_id: Option<String>, no_edit: bool) -> i32 {
     let mut server = server_from_env(role, task_id, no_edit);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    let input = BufReader::with_capacity(64 * 1024, stdin.lock());
+    // Read on a thread of its own (`frames.rs`), so not through a lock.
+    let input = BufReader::with_capacity(64 * 1024, stdin);
     let output = BufWriter::new(stdout.lock());
     match server.serve(input, output) {
         Ok(()) => {

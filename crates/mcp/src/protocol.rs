@@ -54,6 +54,22 @@ Use enki_task_show and enki_dag to understand what each side was for."
     }
 }
 
+/// What this server implements, as `initialize` declares it. The one place
+/// the capability list is written: keep it true to what `server.rs` and
+/// `watch.rs` answer and send.
+pub fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": false},
+        // The resource list is fixed for a process; subscriptions are kept
+        // (notifications/resources/updated).
+        "resources": {"subscribe": true, "listChanged": false},
+        // Role prompts follow the role files (notifications/prompts/list_changed).
+        "prompts": {"listChanged": true},
+        "completions": {},
+        "logging": {},
+    })
+}
+
 /// Answers `initialize`.
 pub fn initialize(
     params: Option<&Value>,
@@ -76,7 +92,7 @@ pub fn initialize(
     };
     Ok(json!({
         "protocolVersion": negotiate(requested),
-        "capabilities": {"tools": {"listChanged": false}},
+        "capabilities": capabilities(),
         "serverInfo": {"name": "enki", "title": "enki", "version": env!("CARGO_PKG_VERSION")},
         "instructions": instructions(role, no_edit),
     }))

@@ -2,18 +2,21 @@
 
 use std::io::{BufRead, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Instant;
 
 use enki_jsonrpc::{
-    ErrorObject, Frame, LineReader, LineWriter, MAX_LINE_BYTES, Message, Request, encode,
-    parse_line,
+    ErrorObject, Frame, LineWriter, MAX_LINE_BYTES, Message, Request, encode, parse_line,
 };
 use serde_json::{Value, json};
 
 use crate::context::Context;
+use crate::frames::read_on_a_thread;
 use crate::logs::{self, AuditEntry, Outcome, TrafficLog};
 use crate::protocol;
 use crate::roles::{McpRole, tools_for};
 use crate::tools;
+use crate::watch::{TICK, Watch};
 
 pub struct Server {
     pub ctx: Context,
@@ -23,6 +26,9 @@ pub struct Server {
     registry: &'static [tools::ToolSpec],
     /// `tools/list` never changes during a process; build it once.
     tool_list: Option<Value>,
+    /// Subscriptions, listed prompts and the log level: what this session
+    /// is to be told besides answers (`watch.rs`).
+    watch: Watch,
 }
 
 impl Server {
@@ -32,7 +38,23 @@ impl Server {
             log,
             registry: tools::ALL_TOOLS,
             tool_list: None,
+            watch: Watch::default(),
         }
+    }
+
+    /// The notifications due to this session now (resource updates, prompt
+    /// list changes, log messages), encoded and recorded in the traffic log;
+    /// `tick` when the client has been quiet for [`crate::watch::TICK`]. A
+    /// transport sends them between responses.
+    pub fn notifications(&mut self, tick: bool) -> Vec<String> {
+        let due = self.watch.poll(&mut self.ctx, tick);
+        due.iter()
+            .map(|message| {
+                let line = encode(message);
+                self.log.record("out", line.as_bytes());
+                line
+            })
+            .collect()
     }
 
     /// A server over another tool registry, to test how the request loop
@@ -47,15 +69,31 @@ impl Server {
 
     /// Serves until EOF on `input`. Returns an error only when the output
     /// cannot be written (the client is gone).
-    pub fn serve<R: BufRead, W: Write>(&mut self, input: R, output: W) -> std::io::Result<()> {
-        let mut reader = LineReader::with_limit(input, MAX_LINE_BYTES);
+    /// Between frames, and every [`TICK`] while the client is quiet, it
+    /// writes the notifications that are due ([`Server::notifications`]).
+    pub fn serve<R: BufRead + Send + 'static, W: Write>(
+        &mut self,
+        input: R,
+        output: W,
+    ) -> std::io::Result<()> {
+        let frames = read_on_a_thread(input)?;
         let mut writer = LineWriter::new(output);
-        while let Some(frame) = reader.next_frame()? {
-            let reply = match frame {
-                Frame::TooLong { len_seen } => Some(self.too_long(len_seen)),
-                Frame::Line(bytes) => self.handle(&bytes),
+        let mut last_tick = Instant::now();
+        loop {
+            let reply = match frames.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
+                Ok(incoming) => match incoming? {
+                    None => break,
+                    Some(Frame::TooLong { len_seen }) => Some(self.too_long(len_seen)),
+                    Some(Frame::Line(bytes)) => self.handle(&bytes),
+                },
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
             };
-            if let Some(line) = reply {
+            let tick = last_tick.elapsed() >= TICK;
+            if tick {
+                last_tick = Instant::now();
+            }
+            for line in reply.into_iter().chain(self.notifications(tick)) {
                 writer.send_raw_line(&line)?;
             }
         }
@@ -108,10 +146,12 @@ impl Server {
                     request.method
                 )))
             });
-        match outcome {
+        let reply = match outcome {
             Ok(result) => Message::response(id, result),
             Err(error) => Message::error(Some(id), error),
-        }
+        };
+        self.watch.after_request(&request);
+        reply
     }
 
     fn dispatch(&mut self, request: &Request) -> Result<Value, ErrorObject> {
@@ -148,7 +188,10 @@ impl Server {
                 Ok(list.clone())
             }
             "tools/call" => self.call_tool(request),
-            other => Err(ErrorObject::method_not_found(other)),
+            other => self
+                .watch
+                .dispatch(&mut self.ctx, request)
+                .unwrap_or_else(|| Err(ErrorObject::method_not_found(other))),
         }
     }
 
@@ -355,7 +398,7 @@ mod tests {
         .join("\n");
         let mut output = Vec::new();
         server
-            .serve(input.as_bytes(), &mut output)
+            .serve(std::io::Cursor::new(input), &mut output)
             .expect("the server survives its handlers");
         let replies = lines(&output);
         assert_eq!(replies.len(), 4, "{replies:?}");
