@@ -51,9 +51,10 @@ fn ping_unknown_methods_and_notifications() {
     let project = Project::new();
     let mut client = project.mcp(&[]);
     assert_eq!(client.request("ping", json!({}))["result"], json!({}));
-    // Real clients send this first and stall unless it is answered at once.
+    // Real clients send this first and stall unless it is answered at once;
+    // without the 2026-07-28 `_meta` it is malformed (mcp_versions.rs).
     let response = client.request("server/discover", json!({}));
-    assert_eq!(error_code(&response), -32601);
+    assert_eq!(error_code(&response), -32602);
     // Notifications, known or not, get no reply: the next line answers the ping.
     client.send(
         &json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}),

@@ -4,6 +4,7 @@
 //! stdout in request order. stdout carries the protocol and nothing else;
 //! diagnostics go to stderr and the log files.
 
+mod batch;
 mod completion;
 mod context;
 mod frames;
@@ -14,6 +15,7 @@ pub mod protocol;
 mod resources;
 pub mod roles;
 mod server;
+pub mod stateless;
 pub mod tools;
 pub mod watch;
 

@@ -1,4 +1,7 @@
-//! MCP lifecycle: version negotiation and what `initialize` answers.
+//! MCP lifecycle: the protocol versions this server speaks, version
+//! negotiation, the capabilities it advertises and what `initialize` answers.
+//! (What the stateless 2026-07-28 revision asks of every request is in
+//! [`crate::stateless`]; batches in [`crate::batch`].)
 
 use serde_json::{Value, json};
 
@@ -6,20 +9,65 @@ use enki_jsonrpc::ErrorObject;
 
 use crate::roles::McpRole;
 
-/// Protocol versions this server speaks, oldest first.
-pub const SUPPORTED_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+/// Revisions negotiated once by `initialize` (for the stdio process or the
+/// HTTP session), oldest first.
+pub const LEGACY_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
-pub fn newest_version() -> &'static str {
-    SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.len() - 1]
+/// Stateless revisions, oldest first: no `initialize`; every request names
+/// its version and the client's capabilities in `params._meta`.
+pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
+
+/// The only revision whose JSON-RPC layer has batches (2025-06-18 removed
+/// them again).
+pub const BATCH_VERSION: &str = "2025-03-26";
+
+/// Which kind of revision a request or a capability list is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// Up to 2025-11-25: negotiated by `initialize`.
+    Legacy,
+    /// 2026-07-28 on: stateless, per-request metadata.
+    Modern,
 }
 
-/// The client's version when we speak it, otherwise our newest.
+/// Whether this server speaks `version` at all (in either era).
+pub fn is_supported(version: &str) -> bool {
+    LEGACY_VERSIONS.contains(&version) || MODERN_VERSIONS.contains(&version)
+}
+
+/// Every version this server speaks, newest first: `server/discover`'s
+/// `supportedVersions` and an unsupported-version error's `supported`.
+pub fn advertised_versions() -> Vec<&'static str> {
+    LEGACY_VERSIONS
+        .iter()
+        .chain(MODERN_VERSIONS)
+        .rev()
+        .copied()
+        .collect()
+}
+
+/// What `initialize` settles on: the client's version when it is a legacy
+/// one we speak, otherwise our newest legacy one (`initialize` always means
+/// legacy semantics, even when it asks for 2026-07-28).
 pub fn negotiate(requested: &str) -> &'static str {
-    SUPPORTED_VERSIONS
+    LEGACY_VERSIONS
         .iter()
         .find(|v| **v == requested)
+        .or(LEGACY_VERSIONS.last())
         .copied()
-        .unwrap_or_else(newest_version)
+        .unwrap_or("2025-11-25")
+}
+
+/// Whether a connection that negotiated `negotiated` (`None`: no
+/// `initialize` yet) may send JSON-RPC batches.
+pub fn has_batches(negotiated: Option<&str>) -> bool {
+    negotiated == Some(BATCH_VERSION)
+}
+
+/// `serverInfo` (legacy `initialize`) and the
+/// `io.modelcontextprotocol/serverInfo` of every 2026-07-28 result.
+pub fn server_info() -> Value {
+    json!({"name": "enki", "title": "enki", "version": env!("CARGO_PKG_VERSION")})
 }
 
 pub fn instructions(role: McpRole, no_edit: bool) -> String {
@@ -70,12 +118,34 @@ pub fn capabilities() -> Value {
     })
 }
 
-/// Answers `initialize`.
+/// [`capabilities`] as an era advertises them (`initialize` for legacy
+/// revisions, `server/discover` for 2026-07-28), derived from the one list.
+/// In 2026-07-28, change notifications reach a client only on a
+/// `subscriptions/listen` stream and log levels are set per request, neither
+/// of which enki serves there: so `subscribe`, `listChanged` and `logging`
+/// are left out of that era's list.
+pub fn capabilities_for(era: Era) -> Value {
+    let mut list = capabilities();
+    if era == Era::Modern
+        && let Value::Object(map) = &mut list
+    {
+        map.remove("logging");
+        for feature in map.values_mut() {
+            if let Value::Object(flags) = feature {
+                flags.remove("subscribe");
+                flags.remove("listChanged");
+            }
+        }
+    }
+    list
+}
+
+/// Answers `initialize`: the negotiated version and the result.
 pub fn initialize(
     params: Option<&Value>,
     role: McpRole,
     no_edit: bool,
-) -> Result<Value, ErrorObject> {
+) -> Result<(&'static str, Value), ErrorObject> {
     let Some(Value::Object(params)) = params else {
         return Err(ErrorObject::invalid_params(
             "initialize needs params with `protocolVersion`, `capabilities` and `clientInfo`",
@@ -90,12 +160,14 @@ pub fn initialize(
         }
         None => return Err(ErrorObject::invalid_params("missing `protocolVersion`")),
     };
-    Ok(json!({
-        "protocolVersion": negotiate(requested),
-        "capabilities": capabilities(),
-        "serverInfo": {"name": "enki", "title": "enki", "version": env!("CARGO_PKG_VERSION")},
+    let version = negotiate(requested);
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": capabilities_for(Era::Legacy),
+        "serverInfo": server_info(),
         "instructions": instructions(role, no_edit),
-    }))
+    });
+    Ok((version, result))
 }
 
 #[cfg(test)]
@@ -104,10 +176,58 @@ mod tests {
 
     #[test]
     fn known_versions_are_echoed_and_others_get_the_newest() {
-        for v in SUPPORTED_VERSIONS {
+        for v in LEGACY_VERSIONS {
             assert_eq!(negotiate(v), *v);
+            assert!(is_supported(v));
         }
         assert_eq!(negotiate("1999-01-01"), "2025-11-25");
+        assert_eq!(
+            negotiate("2026-07-28"),
+            "2025-11-25",
+            "initialize is legacy"
+        );
+        assert!(is_supported("2026-07-28"));
+        assert!(!is_supported("2026-07-29"));
+        assert_eq!(
+            advertised_versions(),
+            [
+                "2026-07-28",
+                "2025-11-25",
+                "2025-06-18",
+                "2025-03-26",
+                "2024-11-05"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_2025_03_26_has_batches() {
+        assert!(has_batches(Some("2025-03-26")));
+        for v in ["2024-11-05", "2025-06-18", "2025-11-25", "2026-07-28"] {
+            assert!(!has_batches(Some(v)), "{v}");
+        }
+        assert!(!has_batches(None));
+    }
+
+    #[test]
+    fn both_eras_advertise_the_one_list_without_what_2026_serves_by_stream() {
+        let legacy = capabilities_for(Era::Legacy);
+        let modern = capabilities_for(Era::Modern);
+        assert_eq!(legacy, capabilities());
+        assert_eq!(legacy["tools"], json!({"listChanged": false}));
+        assert_eq!(modern["tools"], json!({}));
+        assert!(modern.get("logging").is_none());
+        let names = |v: &Value| -> Vec<String> {
+            v.as_object()
+                .map(|m| m.keys().filter(|k| *k != "logging").cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(names(&legacy), names(&modern));
+        let text = modern.to_string();
+        assert!(
+            !text.contains("subscribe") && !text.contains("listChanged"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -121,7 +241,8 @@ mod tests {
             enki_jsonrpc::codes::INVALID_PARAMS
         );
         let ok = json!({"protocolVersion": "2025-03-26", "capabilities": {}});
-        let result = initialize(Some(&ok), McpRole::Worker, true).unwrap();
+        let (version, result) = initialize(Some(&ok), McpRole::Worker, true).unwrap();
+        assert_eq!(version, "2025-03-26");
         assert_eq!(result["protocolVersion"], "2025-03-26");
         assert!(
             result["instructions"]

@@ -6,17 +6,18 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
 use enki_jsonrpc::{
-    ErrorObject, Frame, LineWriter, MAX_LINE_BYTES, Message, Request, encode, parse_line,
+    ErrorObject, Frame, Incoming, LineWriter, MAX_LINE_BYTES, Message, Request, encode,
+    parse_incoming,
 };
 use serde_json::{Value, json};
 
 use crate::context::Context;
 use crate::frames::read_on_a_thread;
 use crate::logs::{self, AuditEntry, Outcome, TrafficLog};
-use crate::protocol;
 use crate::roles::{McpRole, tools_for};
 use crate::tools;
 use crate::watch::{TICK, Watch};
+use crate::{batch, protocol, stateless};
 
 pub struct Server {
     pub ctx: Context,
@@ -26,6 +27,9 @@ pub struct Server {
     registry: &'static [tools::ToolSpec],
     /// `tools/list` never changes during a process; build it once.
     tool_list: Option<Value>,
+    /// The version `initialize` settled on (legacy revisions), `None`
+    /// before it; it decides whether batches are served.
+    negotiated: Option<&'static str>,
     /// Subscriptions, listed prompts and the log level: what this session
     /// is to be told besides answers (`watch.rs`).
     watch: Watch,
@@ -38,6 +42,7 @@ impl Server {
             log,
             registry: tools::ALL_TOOLS,
             tool_list: None,
+            negotiated: None,
             watch: Watch::default(),
         }
     }
@@ -123,17 +128,25 @@ impl Server {
     /// line). Every transport goes through here.
     pub fn handle(&mut self, bytes: &[u8]) -> Option<String> {
         self.log.record("in", bytes);
-        let reply = match parse_line(bytes) {
+        let line = match parse_incoming(bytes) {
             Ok(None) => None,
-            Ok(Some(Message::Request(request))) => Some(self.answer(request)),
-            // Notifications (initialized, cancelled, unknown) and
-            // stray responses need no reply.
-            Ok(Some(_)) => None,
-            Err(error) => Some(error.into_message()),
+            Ok(Some(Incoming::Single(message))) => self.reply_to(message).map(|r| encode(&r)),
+            Ok(Some(Incoming::Batch(items))) => {
+                batch::answer(self.negotiated, items, |message| self.reply_to(message))
+            }
+            Err(error) => Some(encode(&error.into_message())),
         }?;
-        let line = encode(&reply);
         self.log.record("out", line.as_bytes());
         Some(line)
+    }
+
+    /// Requests are answered; notifications (initialized, cancelled,
+    /// unknown) and stray responses need no reply.
+    fn reply_to(&mut self, message: Message) -> Option<Message> {
+        match message {
+            Message::Request(request) => Some(self.answer(request)),
+            _ => None,
+        }
     }
 
     fn answer(&mut self, request: Request) -> Message {
@@ -154,11 +167,23 @@ impl Server {
         reply
     }
 
+    /// A request of either era (`stateless.rs`): checked, answered, and its
+    /// result shaped for its era.
     fn dispatch(&mut self, request: &Request) -> Result<Value, ErrorObject> {
+        let modern = stateless::classify(request)?;
+        let result = self.dispatch_method(request)?;
+        Ok(stateless::finish(modern.as_ref(), &request.method, result))
+    }
+
+    fn dispatch_method(&mut self, request: &Request) -> Result<Value, ErrorObject> {
         match request.method.as_str() {
             "initialize" => {
-                protocol::initialize(request.params.as_ref(), self.ctx.role, self.ctx.no_edit)
+                let (version, result) =
+                    protocol::initialize(request.params.as_ref(), self.ctx.role, self.ctx.no_edit)?;
+                self.negotiated = Some(version);
+                Ok(result)
             }
+            "server/discover" => Ok(stateless::discover(self.ctx.role, self.ctx.no_edit)),
             "ping" => {
                 check_object_params(request)?;
                 Ok(json!({}))
