@@ -31,6 +31,31 @@ fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> CopyRequest
 }
 
 #[test]
+fn a_copy_whose_registration_is_gone_is_set_aside_and_made_again_from_its_branch() {
+    let (_dir, git) = repo();
+    let copies = git.dir().join(".enki/copies");
+    let first = create_copy(&request(&git, &copies, "task-1")).unwrap();
+    std::fs::write(first.path.join("b.txt"), "committed on the branch\n").unwrap();
+    commit_all(&first.path, "work").unwrap();
+    std::fs::write(first.path.join("scratch.txt"), "not committed\n").unwrap();
+    // The repository forgets the worktree (its admin folder is gone).
+    std::fs::remove_dir_all(git.dir().join(".git/worktrees/task-1")).unwrap();
+
+    let again = create_copy(&request(&git, &copies, "task-1")).unwrap();
+    assert!(!again.reused);
+    assert_eq!(
+        std::fs::read_to_string(again.path.join("b.txt")).unwrap(),
+        "committed on the branch\n"
+    );
+    let aside = copies.join("task-1.broken-1");
+    assert_eq!(
+        std::fs::read_to_string(aside.join("scratch.txt")).unwrap(),
+        "not committed\n",
+        "what was not committed is kept aside"
+    );
+}
+
+#[test]
 fn a_copy_has_the_base_commit_and_ignored_files_but_not_uncommitted_changes() {
     let (_dir, git) = repo();
     let root = git.dir().to_path_buf();

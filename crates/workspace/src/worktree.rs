@@ -39,13 +39,21 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     let path = request.copies_dir.join(request.task_id);
     let branch = task_branch(request.task_id);
     if path.join(".git").exists() {
-        let tip = Git::new(&path).rev_parse("HEAD")?;
-        return Ok(Copy {
-            path,
-            branch,
-            base_commit: tip,
-            reused: true,
-        });
+        match Git::new(&path).rev_parse("HEAD") {
+            Ok(tip) => {
+                return Ok(Copy {
+                    path,
+                    branch,
+                    base_commit: tip,
+                    reused: true,
+                });
+            }
+            // A copy whose registration in the repository is gone cannot be
+            // used again; it is set aside (never deleted: it may hold work
+            // that was not committed) and the copy made afresh from the
+            // branch, which holds everything committed.
+            Err(e) => set_aside_broken_copy(&path, &e)?,
+        }
     }
     std::fs::create_dir_all(request.copies_dir)
         .map_err(|e| GitError::io(format!("creating {}", request.copies_dir.display()), e))?;
@@ -75,6 +83,26 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         base_commit,
         reused: false,
     })
+}
+
+/// Moves a copy git no longer knows to `<copy>.broken-<n>` and says so.
+fn set_aside_broken_copy(path: &Path, why: &GitError) -> Result<(), GitError> {
+    let aside = (1..)
+        .map(|n| PathBuf::from(format!("{}.broken-{n}", path.display())))
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| path.with_extension("broken"));
+    std::fs::rename(path, &aside).map_err(|e| {
+        GitError::io(
+            format!("setting aside the broken copy {}", path.display()),
+            e,
+        )
+    })?;
+    tracing::warn!(
+        "the copy {} was no longer a git worktree ({why}); it is kept at {} and the copy is made again from its branch",
+        path.display(),
+        aside.display()
+    );
+    Ok(())
 }
 
 /// Copies the ignored files and folders of the project (never `.enki/`).
