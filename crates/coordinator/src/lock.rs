@@ -94,6 +94,12 @@ impl CoordinatorLock {
         Ok(CoordinatorLock { file })
     }
 
+    /// The processes that have the project's lock file open (pid and
+    /// command line): who really holds it, whatever the file says.
+    pub fn open_by(enki_dir: &Path) -> Vec<String> {
+        open_by(&enki_dir.join(LOCK_FILE))
+    }
+
     /// Whether a coordinator holds the project's lock, without taking it
     /// for longer than the look.
     pub fn holder(enki_dir: &Path) -> std::io::Result<Holder> {

@@ -94,7 +94,8 @@ fn status_says_when_no_coordinator_runs_the_work_shown_as_running() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(project.status_of("g"), "running");
-    assert_eq!(status(&project)["coordinator"]["running"], false);
+    let after = status(&project);
+    assert_eq!(after["coordinator"]["running"], false, "{after:#}");
     let output = project.enki(&["status"]).output().unwrap();
     let text = stdout(&output);
     assert!(

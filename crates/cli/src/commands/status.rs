@@ -36,7 +36,11 @@ pub fn run(json: bool) -> Result<()> {
             .collect();
         let coordinator = match &coordinator {
             Holder::Nobody => json!({ "running": false }),
-            Holder::Running(who) => json!({ "running": true, "holder": who }),
+            Holder::Running(who) => json!({
+                "running": true,
+                "holder": who,
+                "processes": CoordinatorLock::open_by(&layout.dir),
+            }),
         };
         return print_json(&json!({
             "counts": counts,
