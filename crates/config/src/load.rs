@@ -209,10 +209,7 @@ policy = "ask"
             )
             .unwrap();
         config
-            .apply_str(
-                Path::new("project.toml"),
-                "[mcp.rate_limit]\nburst = 9\n",
-            )
+            .apply_str(Path::new("project.toml"), "[mcp.rate_limit]\nburst = 9\n")
             .unwrap();
         assert_eq!(config.mcp.rate_limit.per_second, 5);
         assert_eq!(config.mcp.rate_limit.burst, 9);

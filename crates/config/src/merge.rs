@@ -92,9 +92,6 @@ impl Config {
         set(&mut self.mcp.rate_limit.per_second, m.rate_limit.per_second);
         set(&mut self.mcp.rate_limit.burst, m.rate_limit.burst);
         set(&mut self.mcp.busy_timeout_ms, m.busy_timeout_ms);
-        set(
-            &mut self.mcp.traffic_log_max_bytes,
-            m.traffic_log_max_bytes,
-        );
+        set(&mut self.mcp.traffic_log_max_bytes, m.traffic_log_max_bytes);
     }
 }

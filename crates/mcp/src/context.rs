@@ -2,6 +2,8 @@
 //! `.enki/`, the store (opened on first use so `initialize` stays fast), the
 //! roles, and the signal directory.
 
+use std::time::Duration;
+
 use enki_core::mail::Address;
 use enki_core::role::RoleSet;
 use enki_project::Layout;
@@ -20,6 +22,9 @@ pub struct Context {
     pub session: Option<String>,
     layout: Result<Layout, String>,
     store: Option<Store>,
+    /// How long a write waits for another process's write lock before the
+    /// tool answers that the database is busy (`[mcp] busy_timeout_ms`).
+    busy_budget: Duration,
     roles: Option<RoleSet>,
 }
 
@@ -39,8 +44,14 @@ impl Context {
             session,
             layout,
             store: None,
+            busy_budget: Duration::from_millis(enki_config::McpConfig::default().busy_timeout_ms),
             roles: None,
         }
+    }
+
+    /// Sets how long the store waits for a busy database (before it is opened).
+    pub fn set_busy_budget(&mut self, budget: Duration) {
+        self.busy_budget = budget;
     }
 
     pub fn layout(&self) -> Result<&Layout, String> {
@@ -51,7 +62,8 @@ impl Context {
     pub fn store(&mut self) -> Result<&mut Store, String> {
         if self.store.is_none() {
             let layout = self.layout()?;
-            let store = Store::open_existing(&layout.db()).map_err(|e| e.to_string())?;
+            let store = Store::open_existing_within(&layout.db(), self.busy_budget)
+                .map_err(|e| e.to_string())?;
             self.store = Some(store);
         }
         self.store

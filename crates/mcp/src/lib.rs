@@ -6,12 +6,16 @@
 
 mod batch;
 mod completion;
+mod confirm;
 mod context;
 mod frames;
+mod limits;
+mod link;
 pub mod logging;
 mod logs;
 mod prompts;
 pub mod protocol;
+mod redact;
 mod resources;
 pub mod roles;
 mod server;
@@ -20,7 +24,10 @@ pub mod tools;
 pub mod watch;
 
 use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+use std::time::Duration;
 
+use enki_config::{Config, McpConfig};
 use enki_core::TaskId;
 use enki_project::Layout;
 
@@ -44,15 +51,39 @@ pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) ->
             None
         }
     };
+    let limits = mcp_config(layout.as_ref().ok());
     let mut ctx = Context::new(role, task_id, no_edit, session, layout);
+    ctx.set_busy_budget(Duration::from_millis(limits.busy_timeout_ms));
     let log = match log_dir {
         Some(dir) => {
             let task = log_task_name(&mut ctx);
-            TrafficLog::open(&dir, ctx.session.as_deref(), role, task.as_deref())
+            TrafficLog::open(
+                &dir,
+                ctx.session.as_deref(),
+                role,
+                task.as_deref(),
+                limits.traffic_log_max_bytes,
+            )
         }
         None => TrafficLog::disabled(),
     };
-    Server::new(ctx, log)
+    let mut server = Server::new(ctx, log);
+    server.set_rate_limit(limits.rate_limit);
+    server
+}
+
+/// The `[mcp]` limits of the configuration cascade. A configuration that
+/// cannot be read is logged and the defaults are kept: the server still
+/// serves (the coordinator reports the same error where a person sees it).
+fn mcp_config(layout: Option<&Layout>) -> McpConfig {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match Config::load(home.as_deref(), layout.map(|l| l.dir.as_path())) {
+        Ok(config) => config.mcp,
+        Err(e) => {
+            tracing::warn!("{e}; enki mcp keeps its default limits until it is fixed");
+            McpConfig::default()
+        }
+    }
 }
 
 /// The task part of the traffic log's name: the full task id, so that a

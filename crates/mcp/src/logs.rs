@@ -1,22 +1,31 @@
 //! Traffic and audit logs. Logging never writes to stdout and never fails a
-//! request: a log that cannot be written is reported once on stderr.
+//! request: a log that cannot be written is reported once and left alone.
+//! Both keep no secret ([`crate::redact`]); traffic logs are rotated by size.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
+use enki_log::RotatingFile;
 use serde_json::{Value, json};
 
+use crate::redact::scrub;
 use crate::roles::McpRole;
 
 /// Longest string value kept in an audit line.
 const AUDIT_VALUE_LIMIT: usize = 200;
+/// A traffic log entry bigger than this keeps its strings cut to
+/// [`LONG_ENTRY_VALUE_LIMIT`] characters …
+const ENTRY_LIMIT: usize = 64 * 1024;
+const LONG_ENTRY_VALUE_LIMIT: usize = 4096;
+/// … and how many older traffic log files are kept.
+const TRAFFIC_KEEP: usize = 3;
 
 fn now() -> String {
     enki_store::now_rfc3339()
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -36,9 +45,10 @@ fn sanitize(part: &str) -> String {
         .collect()
 }
 
-/// The per-process JSON-lines log of every message in and out.
+/// The per-process JSON-lines log of every message in and out, rotated when
+/// it reaches its size cap (`<name>.jsonl.1` … `.3` are the older files).
 pub struct TrafficLog {
-    file: Option<File>,
+    file: Option<RotatingFile>,
 }
 
 impl TrafficLog {
@@ -46,12 +56,14 @@ impl TrafficLog {
         TrafficLog { file: None }
     }
 
-    /// Opens `<logs>/mcp/<session>-<role>[-<task>].jsonl` for appending.
+    /// Opens `<logs>/mcp/<session>-<role>[-<task>].jsonl` for appending,
+    /// rotated at `max_bytes`.
     pub fn open(
         mcp_logs: &Path,
         session: Option<&str>,
         role: McpRole,
         task: Option<&str>,
+        max_bytes: u64,
     ) -> TrafficLog {
         let mut name = format!("{}-{}", sanitize(session.unwrap_or("nosession")), role);
         if let Some(task) = task {
@@ -60,7 +72,7 @@ impl TrafficLog {
         }
         name.push_str(".jsonl");
         let path = mcp_logs.join(name);
-        match open_append(&path) {
+        match RotatingFile::open(&path, max_bytes, TRAFFIC_KEEP) {
             Ok(file) => TrafficLog { file: Some(file) },
             Err(e) => {
                 tracing::warn!("traffic log {} unavailable: {e}", path.display());
@@ -69,21 +81,21 @@ impl TrafficLog {
         }
     }
 
-    /// Records one line. A line that is valid JSON is embedded as is;
-    /// anything else is logged as a (shortened) string.
+    /// Records one line. A line that is JSON is embedded without its
+    /// secrets (and with its strings cut when it is big); anything else is
+    /// logged as a (shortened) string.
     pub fn record(&mut self, direction: &str, line: &[u8]) {
         if self.file.is_none() {
             return;
         }
         let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
         let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok();
-        let message = match std::str::from_utf8(trimmed) {
-            Ok(text) if is_json => text.to_string(),
-            _ => Value::String(
+        let message = match serde_json::from_slice::<Value>(trimmed) {
+            Ok(value) => loggable(&value, trimmed.len()),
+            Err(_) => Value::String(
                 String::from_utf8_lossy(trimmed)
                     .chars()
-                    .take(4096)
+                    .take(LONG_ENTRY_VALUE_LIMIT)
                     .collect(),
             )
             .to_string(),
@@ -101,9 +113,24 @@ impl TrafficLog {
             now(),
             Value::String(direction.to_string())
         );
-        if file.write_all(entry.as_bytes()).is_err() {
+        if let Err(e) = file.write_all(entry.as_bytes()) {
+            tracing::warn!("the traffic log stops here: {e}");
             self.file = None;
         }
+    }
+}
+
+/// The JSON text a traffic log keeps of a message of `len` bytes.
+fn loggable(message: &Value, len: usize) -> String {
+    if len <= ENTRY_LIMIT {
+        return scrub(message, None).to_string();
+    }
+    let cut = scrub(message, Some(LONG_ENTRY_VALUE_LIMIT)).to_string();
+    if cut.len() <= ENTRY_LIMIT {
+        cut
+    } else {
+        json!({"omitted": format!("a message of {len} bytes with too many parts to log")})
+            .to_string()
     }
 }
 
@@ -130,23 +157,6 @@ impl Outcome {
     }
 }
 
-/// Copies a value with long strings cut, so audit lines stay small.
-pub fn truncate_values(value: &Value) -> Value {
-    match value {
-        Value::String(s) if s.chars().count() > AUDIT_VALUE_LIMIT => {
-            let cut: String = s.chars().take(AUDIT_VALUE_LIMIT).collect();
-            Value::String(format!("{cut}… ({} chars)", s.chars().count()))
-        }
-        Value::Array(items) => Value::Array(items.iter().map(truncate_values).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), truncate_values(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Appends one line to `.enki/logs/audit.jsonl`.
 pub struct AuditEntry<'a> {
     pub session: Option<&'a str>,
@@ -166,7 +176,7 @@ pub fn audit(path: &Path, entry: &AuditEntry<'_>) {
         "role": entry.role.as_str(),
         "task": entry.task,
         "tool": entry.tool,
-        "arguments": truncate_values(entry.arguments),
+        "arguments": scrub(entry.arguments, Some(AUDIT_VALUE_LIMIT)),
         "outcome": entry.outcome.as_str(),
         "detail": entry.detail.map(|d| d.chars().take(AUDIT_VALUE_LIMIT).collect::<String>()),
     });
@@ -180,15 +190,75 @@ pub fn audit(path: &Path, entry: &AuditEntry<'_>) {
 mod tests {
     use super::*;
 
+    fn entries(path: &Path) -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON entry per line"))
+            .collect()
+    }
+
     #[test]
-    fn long_values_are_truncated_everywhere() {
-        let long = "x".repeat(1000);
-        let value = json!({"a": long, "b": [long], "c": 1});
-        let cut = truncate_values(&value);
-        let a = cut["a"].as_str().unwrap();
-        assert!(a.len() < 300 && a.ends_with("(1000 chars)"), "{a}");
-        assert_eq!(cut["b"][0], cut["a"]);
-        assert_eq!(cut["c"], 1);
+    fn the_traffic_log_rotates_at_its_cap_and_keeps_three_older_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrafficLog::open(dir.path(), Some("s"), McpRole::Planner, None, 1024);
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+            "p".repeat(300)
+        );
+        for _ in 0..40 {
+            log.record("in", line.as_bytes());
+        }
+        let path = dir.path().join("s-planner.jsonl");
+        let mut total = 0;
+        for name in [
+            "s-planner.jsonl",
+            "s-planner.jsonl.1",
+            "s-planner.jsonl.2",
+            "s-planner.jsonl.3",
+        ] {
+            let file = dir.path().join(name);
+            let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            assert!(len < 1024 + 500, "{name}: {len} bytes");
+            total += len;
+        }
+        assert!(!dir.path().join("s-planner.jsonl.4").exists());
+        assert!(total < 4 * 1500, "{total}");
+        assert!(entries(&path).iter().all(|e| e["msg"]["method"] == "ping"));
+    }
+
+    #[test]
+    fn the_traffic_log_keeps_no_secret_and_cuts_huge_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TrafficLog::open(dir.path(), None, McpRole::Worker, Some("task-1"), 1 << 20);
+        log.record(
+            "in",
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"Api_Token":"s3cr3t","title":"t"}}}"#,
+        );
+        let huge = format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"arguments":{{"body":"{}","password":"pw"}}}}}}"#,
+            "b".repeat(200_000)
+        );
+        log.record("in", huge.as_bytes());
+        log.record("in", b"not json at all");
+        let lines = entries(&dir.path().join("nosession-worker-task-1.jsonl"));
+        assert_eq!(lines.len(), 3);
+        let text =
+            std::fs::read_to_string(dir.path().join("nosession-worker-task-1.jsonl")).unwrap();
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("\"pw\""),
+            "{text}"
+        );
+        assert_eq!(lines[0]["msg"]["params"]["arguments"]["title"], "t");
+        let body = lines[1]["msg"]["params"]["arguments"]["body"]
+            .as_str()
+            .unwrap();
+        assert!(
+            body.ends_with("(200000 chars)") && body.len() < 5000,
+            "{}",
+            body.len()
+        );
+        assert_eq!(lines[2]["msg"], "not json at all");
     }
 
     #[test]

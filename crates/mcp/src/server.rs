@@ -6,13 +6,15 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
 use enki_jsonrpc::{
-    ErrorObject, Frame, Incoming, LineWriter, MAX_LINE_BYTES, Message, Request, encode,
-    parse_incoming,
+    ErrorObject, Frame, Incoming, MAX_LINE_BYTES, Message, Request, encode, parse_incoming,
 };
 use serde_json::{Value, json};
 
+use crate::confirm::{self, Confirmer};
 use crate::context::Context;
 use crate::frames::read_on_a_thread;
+use crate::limits::{RateLimiter, cap_result};
+use crate::link::{ClientLink, NoLink, StdioLink};
 use crate::logs::{self, AuditEntry, Outcome, TrafficLog};
 use crate::roles::{McpRole, tools_for};
 use crate::tools;
@@ -33,6 +35,10 @@ pub struct Server {
     /// Subscriptions, listed prompts and the log level: what this session
     /// is to be told besides answers (`watch.rs`).
     watch: Watch,
+    /// The session's tool calls at a bounded rate (`limits.rs`).
+    rate: RateLimiter,
+    /// Typed confirmation of destructive tools (`confirm.rs`).
+    confirmer: Confirmer,
 }
 
 impl Server {
@@ -44,7 +50,14 @@ impl Server {
             tool_list: None,
             negotiated: None,
             watch: Watch::default(),
+            rate: RateLimiter::default(),
+            confirmer: Confirmer::default(),
         }
+    }
+
+    /// Replaces the default `[mcp] rate_limit` of this session's tool calls.
+    pub fn set_rate_limit(&mut self, config: enki_config::RateLimitConfig) {
+        self.rate = RateLimiter::new(config);
     }
 
     /// The notifications due to this session now (resource updates, prompt
@@ -81,15 +94,16 @@ impl Server {
         input: R,
         output: W,
     ) -> std::io::Result<()> {
-        let frames = read_on_a_thread(input)?;
-        let mut writer = LineWriter::new(output);
+        // The loop's frames and writer, which a tool call can also use to
+        // ask the client something before it answers (`link.rs`).
+        let mut link = StdioLink::new(read_on_a_thread(input)?, output);
         let mut last_tick = Instant::now();
         loop {
-            let reply = match frames.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
+            let reply = match link.recv_timeout(TICK.saturating_sub(last_tick.elapsed())) {
                 Ok(incoming) => match incoming? {
                     None => break,
                     Some(Frame::TooLong { len_seen }) => Some(self.too_long(len_seen)),
-                    Some(Frame::Line(bytes)) => self.handle(&bytes),
+                    Some(Frame::Line(bytes)) => self.handle_with(&bytes, &mut link),
                 },
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -99,7 +113,7 @@ impl Server {
                 last_tick = Instant::now();
             }
             for line in reply.into_iter().chain(self.notifications(tick)) {
-                writer.send_raw_line(&line)?;
+                link.send_line(&line)?;
             }
         }
         Ok(())
@@ -127,13 +141,20 @@ impl Server {
     /// log. `None`: nothing to answer (a notification, a response, a blank
     /// line). Every transport goes through here.
     pub fn handle(&mut self, bytes: &[u8]) -> Option<String> {
+        self.handle_with(bytes, &mut NoLink)
+    }
+
+    /// [`Server::handle`] on a transport that can carry requests of the
+    /// server to the client while it answers (`link.rs`): a destructive
+    /// tool asks the user to confirm through it when the client can elicit.
+    pub fn handle_with(&mut self, bytes: &[u8], link: &mut dyn ClientLink) -> Option<String> {
         self.log.record("in", bytes);
         let line = match parse_incoming(bytes) {
             Ok(None) => None,
-            Ok(Some(Incoming::Single(message))) => self.reply_to(message).map(|r| encode(&r)),
-            Ok(Some(Incoming::Batch(items))) => {
-                batch::answer(self.negotiated, items, |message| self.reply_to(message))
-            }
+            Ok(Some(Incoming::Single(message))) => self.reply_to(message, link).map(|r| encode(&r)),
+            Ok(Some(Incoming::Batch(items))) => batch::answer(self.negotiated, items, |message| {
+                self.reply_to(message, link)
+            }),
             Err(error) => Some(encode(&error.into_message())),
         }?;
         self.log.record("out", line.as_bytes());
@@ -142,18 +163,18 @@ impl Server {
 
     /// Requests are answered; notifications (initialized, cancelled,
     /// unknown) and stray responses need no reply.
-    fn reply_to(&mut self, message: Message) -> Option<Message> {
+    fn reply_to(&mut self, message: Message, link: &mut dyn ClientLink) -> Option<Message> {
         match message {
-            Message::Request(request) => Some(self.answer(request)),
+            Message::Request(request) => Some(self.answer(request, link)),
             _ => None,
         }
     }
 
-    fn answer(&mut self, request: Request) -> Message {
+    fn answer(&mut self, request: Request, link: &mut dyn ClientLink) -> Message {
         let id = request.id.clone();
         // A bug in one handler must not take the server down.
-        let outcome =
-            catch_unwind(AssertUnwindSafe(|| self.dispatch(&request))).unwrap_or_else(|_| {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(&request, link)))
+            .unwrap_or_else(|_| {
                 Err(ErrorObject::internal(format!(
                     "internal error while handling '{}'",
                     request.method
@@ -169,18 +190,27 @@ impl Server {
 
     /// A request of either era (`stateless.rs`): checked, answered, and its
     /// result shaped for its era.
-    fn dispatch(&mut self, request: &Request) -> Result<Value, ErrorObject> {
+    fn dispatch(
+        &mut self,
+        request: &Request,
+        link: &mut dyn ClientLink,
+    ) -> Result<Value, ErrorObject> {
         let modern = stateless::classify(request)?;
-        let result = self.dispatch_method(request)?;
+        let result = self.dispatch_method(request, link)?;
         Ok(stateless::finish(modern.as_ref(), &request.method, result))
     }
 
-    fn dispatch_method(&mut self, request: &Request) -> Result<Value, ErrorObject> {
+    fn dispatch_method(
+        &mut self,
+        request: &Request,
+        link: &mut dyn ClientLink,
+    ) -> Result<Value, ErrorObject> {
         match request.method.as_str() {
             "initialize" => {
                 let (version, result) =
                     protocol::initialize(request.params.as_ref(), self.ctx.role, self.ctx.no_edit)?;
                 self.negotiated = Some(version);
+                self.confirmer.client_elicits = confirm::client_can_elicit(request.params.as_ref());
                 Ok(result)
             }
             "server/discover" => Ok(stateless::discover(self.ctx.role, self.ctx.no_edit)),
@@ -212,7 +242,7 @@ impl Server {
                 });
                 Ok(list.clone())
             }
-            "tools/call" => self.call_tool(request),
+            "tools/call" => self.call_tool(request, link),
             other => self
                 .watch
                 .dispatch(&mut self.ctx, request)
@@ -220,7 +250,11 @@ impl Server {
         }
     }
 
-    fn call_tool(&mut self, request: &Request) -> Result<Value, ErrorObject> {
+    fn call_tool(
+        &mut self,
+        request: &Request,
+        link: &mut dyn ClientLink,
+    ) -> Result<Value, ErrorObject> {
         let params = request.params.as_ref().and_then(Value::as_object);
         let name = params.and_then(|p| p.get("name"));
         let arguments = params
@@ -234,6 +268,11 @@ impl Server {
             server.audit(tool, &arguments, Outcome::Refused, Some(&error.message));
             Err(error)
         };
+        if let Err(text) = self.rate.admit() {
+            let tool = name.and_then(Value::as_str);
+            self.audit(tool, &arguments, Outcome::Refused, Some(&text));
+            return Ok(tool_result(&text, None, true));
+        }
         if let Err(error) = check_object_params(request) {
             return refuse(self, error);
         }
@@ -260,6 +299,26 @@ impl Server {
             );
             self.audit(Some(&name), &arguments, Outcome::Refused, Some(&text));
             return Ok(tool_result(&text, None, true));
+        }
+        if let Some(needs) = spec.confirm {
+            // 2026-07-28 has no requests from server to client: `confirm` it is.
+            let mut no_link = NoLink;
+            let link: &mut dyn ClientLink = match stateless::classify(request) {
+                Ok(Some(_)) => &mut no_link,
+                _ => link,
+            };
+            let confirmed = match needs(&mut self.ctx, &arguments) {
+                Ok(None) => Ok(()),
+                Ok(Some(needed)) => self
+                    .confirmer
+                    .obtain(&needed, &arguments, link, &request.id, &mut self.log)
+                    .map_err(|text| (Outcome::Refused, text)),
+                Err(text) => Err((Outcome::ToolError, text)),
+            };
+            if let Err((outcome, text)) = confirmed {
+                self.audit(Some(&name), &arguments, outcome, Some(&text));
+                return Ok(tool_result(&text, None, true));
+            }
         }
         // A handler that panics is a bug in enki, not in the call: answer
         // -32603 and keep serving.
@@ -342,7 +401,9 @@ fn check_object_params(request: &Request) -> Result<(), ErrorObject> {
     }
 }
 
+/// A `tools/call` result, cut down to [`crate::limits::RESULT_CAP`].
 fn tool_result(text: &str, structured: Option<Value>, is_error: bool) -> Value {
+    let (text, structured) = cap_result(text.to_string(), structured);
     let mut result = json!({
         "content": [{"type": "text", "text": text}],
         "isError": is_error,
@@ -385,6 +446,7 @@ mod tests {
             },
             schema: no_schema,
             handler: panics,
+            confirm: None,
         },
         ToolSpec {
             name: "enki_dag",
@@ -397,6 +459,7 @@ mod tests {
             },
             schema: no_schema,
             handler: answers,
+            confirm: None,
         },
     ];
 

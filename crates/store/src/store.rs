@@ -54,7 +54,11 @@ impl Store {
         Self::open_with(path, flags, busy_budget)
     }
 
-    fn open_with(path: &Path, flags: OpenFlags, busy_budget: Duration) -> Result<Store, StoreError> {
+    fn open_with(
+        path: &Path,
+        flags: OpenFlags,
+        busy_budget: Duration,
+    ) -> Result<Store, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -403,11 +407,17 @@ mod tests {
         holder.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         let started = Instant::now();
         let mut quick = Store::open_existing_within(&path, Duration::from_millis(300)).unwrap();
-        assert!(started.elapsed() < Duration::from_millis(250), "opening reads only");
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "opening reads only"
+        );
         let started = Instant::now();
         let err = quick
             .write(|tx| {
-                tx.execute("INSERT INTO sessions (id, started_at) VALUES ('s', 'now')", [])?;
+                tx.execute(
+                    "INSERT INTO sessions (id, started_at) VALUES ('s', 'now')",
+                    [],
+                )?;
                 Ok(())
             })
             .unwrap_err();
@@ -418,14 +428,20 @@ mod tests {
             "{waited:?}"
         );
         let text = err.to_string();
-        assert!(text.contains("busy") && text.contains("try again"), "{text}");
+        assert!(
+            text.contains("busy") && text.contains("try again"),
+            "{text}"
+        );
         // Nothing is left of the budget afterwards: the coordinator's long
         // waits are untouched, and the lock, once free, is taken at once.
         assert_eq!(BUSY_DEADLINE.get(), None);
         holder.conn.execute_batch("COMMIT").unwrap();
         quick
             .write(|tx| {
-                tx.execute("INSERT INTO sessions (id, started_at) VALUES ('s', 'now')", [])?;
+                tx.execute(
+                    "INSERT INTO sessions (id, started_at) VALUES ('s', 'now')",
+                    [],
+                )?;
                 Ok(())
             })
             .unwrap();

@@ -2,14 +2,20 @@
 //! tool lists per role, schemas, role refusals, argument validation, every
 //! tool's happy path and main error, the signal files they write, the unread
 //! mail notice, session scoping and the audit log (MCP.md, SIGNALS.md,
-//! STATE.md). This file holds the helpers the groups below share.
+//! STATE.md), and the limits (rate, result size, pages, logs, confirmation
+//! of destructive tools, a busy database: docs/MCP.md). This file holds the
+//! helpers the groups below share.
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod busy;
 mod catalogue;
+mod confirmation;
+mod limits;
 mod mail_reading;
 mod mail_sending;
+mod paging;
 mod planning;
 mod reading;
 mod refusals;
@@ -39,6 +45,11 @@ fn mcp_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> McpCl
     let mut client = project.mcp_uninitialized(args, env);
     client.initialize();
     client
+}
+
+/// Writes `.enki/enki.toml`; a server reads it when it starts.
+fn configure(project: &Project, toml: &str) {
+    std::fs::write(project.enki_dir().join("enki.toml"), toml).expect("write enki.toml");
 }
 
 fn store(project: &Project) -> Store {

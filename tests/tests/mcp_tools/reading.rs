@@ -296,7 +296,7 @@ fn the_session_scopes_what_a_server_sees() {
     let dag = b.call_ok("enki_dag", json!({}));
     assert_eq!(dag["structuredContent"]["executions"], json!([]));
     // stop_all pauses only this session's executions.
-    b.call_ok("enki_stop_all", json!({}));
+    b.call_ok("enki_stop_all", json!({"confirm": "stop all"}));
     let row = task_row(&project, &id);
     assert_eq!(
         store(&project)

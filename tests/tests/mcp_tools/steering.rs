@@ -204,7 +204,10 @@ fn cancelling_a_step_cascades_to_its_dependents() {
     assert_eq!(signal["step_id"], "b");
     project.clear_signals();
 
-    client.call_ok("enki_cancel", json!({"execution_id": plan.id}));
+    client.call_ok(
+        "enki_cancel",
+        json!({"execution_id": plan.id, "confirm": plan.id}),
+    );
     assert_eq!(
         task_row(&project, plan.task("a")).status,
         TaskStatus::Cancelled
@@ -273,7 +276,7 @@ fn stop_all_pauses_every_execution_and_signals() {
     set_status(&project, plan.task("a"), TaskStatus::Running);
     project.clear_signals();
 
-    let result = client.call_ok("enki_stop_all", json!({}));
+    let result = client.call_ok("enki_stop_all", json!({"confirm": "stop all"}));
     let paused = result["structuredContent"]["paused_executions"]
         .as_array()
         .unwrap()
@@ -316,7 +319,7 @@ fn stop_all_reports_the_executions_it_paused() {
     client.call_ok("enki_pause", json!({"execution_id": already.id}));
     project.clear_signals();
 
-    let result = client.call_ok("enki_stop_all", json!({}));
+    let result = client.call_ok("enki_stop_all", json!({"confirm": "stop all"}));
     assert_eq!(
         text_of(&result),
         "Stopping every running worker; 2 executions paused. Nothing was deleted: use enki_resume to continue."
@@ -329,7 +332,7 @@ fn stop_all_reports_the_executions_it_paused() {
     assert_eq!(only_signal(&project)["type"], "stop_all");
 
     // Nothing left to pause: it still stops workers and says so.
-    let again = client.call_ok("enki_stop_all", json!({}));
+    let again = client.call_ok("enki_stop_all", json!({"confirm": "stop all"}));
     assert!(
         text_of(&again).contains("0 executions paused"),
         "{}",

@@ -174,6 +174,13 @@ fn init_project(bin: &Path, project: &Path) -> Result<PathBuf> {
     if !db.is_file() {
         bail!("`enki init` succeeded but did not create {}", db.display());
     }
+    // The bench measures the server, not its rate limit: lift it far above
+    // what one process can do.
+    std::fs::write(
+        enki_dir.join("enki.toml"),
+        "[mcp]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n",
+    )
+    .context("writing the bench's enki.toml")?;
     Ok(enki_dir)
 }
 

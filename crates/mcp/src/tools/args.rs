@@ -139,6 +139,8 @@ pub struct TaskListArgs {
     pub status: Option<TaskStatus>,
     /// Only tasks of this execution (id or unique prefix).
     pub execution_id: Option<String>,
+    /// The `next_cursor` of the previous page, to get the next one.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -153,6 +155,8 @@ pub struct TaskIdArgs {
 pub struct DagArgs {
     /// Show only this execution (id or unique prefix); all executions when omitted.
     pub execution_id: Option<String>,
+    /// The `next_cursor` of the previous page, to get the next one.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -219,6 +223,31 @@ pub struct ExecutionTargetArgs {
     pub execution_id: String,
     /// One step of the execution; the whole execution when omitted.
     pub step_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelArgs {
+    /// Execution id or unique prefix.
+    pub execution_id: String,
+    /// One step of the execution (and what depends on it); the whole execution when omitted.
+    pub step_id: Option<String>,
+    /// Cancelling a whole execution needs a typed confirmation: its full id, exactly (a refusal says it). Not needed with `step_id`, nor when the client asks its user.
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopAllArgs {
+    /// A typed confirmation: exactly `stop all`. Not needed when the client asks its user.
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailListArgs {
+    /// The `next_cursor` of the previous page, to get the next one.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -361,4 +390,6 @@ pub struct MailReplyArgs {
 pub struct ThreadArgs {
     /// Thread id (the id of the message that started it) or unique prefix.
     pub thread_id: String,
+    /// The `next_cursor` of the previous page, to get the next one.
+    pub cursor: Option<String>,
 }

@@ -9,8 +9,9 @@ use enki_signals::SignalKind;
 use enki_store::{MailFilter, MessageRow, NewMessage, TaskFilter};
 use serde_json::json;
 
+use super::page::{self, Page, row_data};
 use super::{
-    MailReplyArgs, MailSendArgs, MessageIdArgs, NoArgs, ThreadArgs, ToolOutput, ToolResult,
+    MailListArgs, MailReplyArgs, MailSendArgs, MessageIdArgs, ThreadArgs, ToolOutput, ToolResult,
 };
 use crate::context::Context;
 use crate::roles::McpRole;
@@ -125,37 +126,69 @@ fn my_mail(ctx: &mut Context, unread_only: bool) -> Result<(String, Vec<MessageR
     Ok((mailbox, rows))
 }
 
-pub fn check(ctx: &mut Context, _args: NoArgs) -> ToolResult {
-    let (mailbox, rows) = my_mail(ctx, true)?;
+/// The page of `rows` that `cursor` asks for, in listing `kind`.
+fn mail_page(kind: &str, rows: &[MessageRow], cursor: Option<&str>) -> Result<Page, String> {
+    page::page(
+        kind,
+        rows,
+        cursor,
+        |m| m.id.as_str(),
+        |m| 2 * (m.subject.len() + m.body.len()).min(4 * page::FIELD_MAX) + 500,
+    )
+}
+
+/// A page of a mailbox listing: `heading` over the messages, or `empty`.
+fn mailbox_listing(
+    tool: &str,
+    mailbox: String,
+    rows: &[MessageRow],
+    page: &Page,
+    heading: &str,
+    empty: String,
+) -> ToolOutput {
+    let shown = &rows[page.range.clone()];
     let text = if rows.is_empty() {
-        format!("No unread mail for {mailbox}")
+        empty
     } else {
         format!(
-            "{} unread for {mailbox}:\n{}",
+            "{} {heading} for {mailbox}:\n{}{}",
             rows.len(),
-            enki_views::mail_list_text(&rows)
+            enki_views::mail_list_text(shown),
+            page.more_note(tool, "messages")
         )
     };
-    Ok(ToolOutput::with_data(
+    let messages: Vec<_> = shown.iter().map(row_data).collect();
+    ToolOutput::with_data(
         text,
-        json!({"mailbox": mailbox, "messages": rows}),
+        page.with_cursor(json!({"mailbox": mailbox, "messages": messages, "total": page.total})),
+    )
+}
+
+pub fn check(ctx: &mut Context, args: MailListArgs) -> ToolResult {
+    let (mailbox, rows) = my_mail(ctx, true)?;
+    let page = mail_page("unread", &rows, args.cursor.as_deref())?;
+    let empty = format!("No unread mail for {mailbox}");
+    Ok(mailbox_listing(
+        "enki_mail_check",
+        mailbox,
+        &rows,
+        &page,
+        "unread",
+        empty,
     ))
 }
 
-pub fn inbox(ctx: &mut Context, _args: NoArgs) -> ToolResult {
+pub fn inbox(ctx: &mut Context, args: MailListArgs) -> ToolResult {
     let (mailbox, rows) = my_mail(ctx, false)?;
-    let text = if rows.is_empty() {
-        format!("No mail for {mailbox}")
-    } else {
-        format!(
-            "{} messages for {mailbox}:\n{}",
-            rows.len(),
-            enki_views::mail_list_text(&rows)
-        )
-    };
-    Ok(ToolOutput::with_data(
-        text,
-        json!({"mailbox": mailbox, "messages": rows}),
+    let page = mail_page("inbox", &rows, args.cursor.as_deref())?;
+    let empty = format!("No mail for {mailbox}");
+    Ok(mailbox_listing(
+        "enki_mail_inbox",
+        mailbox,
+        &rows,
+        &page,
+        "messages",
+        empty,
     ))
 }
 
@@ -256,13 +289,25 @@ pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
             enki_core::id::short(&start.thread_id)
         ));
     }
-    let text = rows
+    let page = mail_page("thread", &rows, args.cursor.as_deref())?;
+    // Long bodies are cut here as in every listing; enki_mail_read shows one whole.
+    let shown = &rows[page.range.clone()];
+    let text = shown
         .iter()
-        .map(enki_views::message_text)
+        .map(|m| {
+            enki_views::message_text(&MessageRow {
+                body: page::clip(&m.body, page::FIELD_MAX),
+                ..m.clone()
+            })
+        })
         .collect::<Vec<_>>()
-        .join("\n\n");
+        .join("\n\n")
+        + &page.more_note("enki_mail_thread", "messages");
+    let messages: Vec<_> = shown.iter().map(row_data).collect();
     Ok(ToolOutput::with_data(
         text,
-        json!({"thread_id": start.thread_id, "messages": rows}),
+        page.with_cursor(
+            json!({"thread_id": start.thread_id, "messages": messages, "total": page.total}),
+        ),
     ))
 }

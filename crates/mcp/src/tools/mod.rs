@@ -4,6 +4,7 @@
 mod args;
 mod files;
 mod mail;
+pub mod page;
 mod plan;
 mod read;
 mod worker;
@@ -12,6 +13,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::confirm::Confirmation;
 use crate::context::Context;
 
 pub use args::*;
@@ -78,6 +80,10 @@ const REWRITING: Annotations = Annotations {
     idempotent: false,
 };
 
+/// Whether a call needs a typed confirmation, and of what (`confirm.rs`);
+/// an error is the tool error to answer (bad arguments, unknown target).
+pub type ConfirmFn = fn(&mut Context, &Value) -> Result<Option<Confirmation>, String>;
+
 pub struct ToolSpec {
     pub name: &'static str,
     pub title: &'static str,
@@ -85,6 +91,8 @@ pub struct ToolSpec {
     pub annotations: Annotations,
     pub schema: fn() -> Value,
     pub handler: fn(&mut Context, Value) -> ToolResult,
+    /// Destructive tools whose calls the user must confirm.
+    pub confirm: Option<ConfirmFn>,
 }
 
 impl ToolSpec {
@@ -210,6 +218,28 @@ pub fn parse_args<T: DeserializeOwned>(arguments: Value) -> Result<T, String> {
 
 macro_rules! tool {
     ($name:literal, $title:literal, $annotations:expr, $args:ty, $handler:path, $description:literal) => {
+        tool!(
+            $name,
+            $title,
+            $annotations,
+            $args,
+            $handler,
+            $description,
+            None
+        )
+    };
+    ($name:literal, $title:literal, $annotations:expr, $args:ty, $handler:path, $description:literal, confirm = $confirm:path) => {
+        tool!(
+            $name,
+            $title,
+            $annotations,
+            $args,
+            $handler,
+            $description,
+            Some($confirm)
+        )
+    };
+    ($name:literal, $title:literal, $annotations:expr, $args:ty, $handler:path, $description:literal, $confirm:expr) => {
         ToolSpec {
             name: $name,
             title: $title,
@@ -217,6 +247,7 @@ macro_rules! tool {
             annotations: $annotations,
             schema: schema_of::<$args>,
             handler: |ctx, arguments| $handler(ctx, parse_args::<$args>(arguments)?),
+            confirm: $confirm,
         }
     };
 }
@@ -307,17 +338,19 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
         "enki_cancel",
         "Cancel",
         DESTRUCTIVE,
-        ExecutionTargetArgs,
+        CancelArgs,
         plan::cancel,
-        "Cancel an execution, or one step and every step that depends on it. Finished work is kept."
+        "Cancel an execution, or one step and every step that depends on it. Finished work is kept. Cancelling a whole execution must be confirmed: the user is asked when the client can ask; otherwise pass `confirm` with the execution's full id (a call without it says what to type).",
+        confirm = plan::cancel_confirmation
     ),
     tool!(
         "enki_stop_all",
         "Stop all",
         DESTRUCTIVE,
-        NoArgs,
+        StopAllArgs,
         plan::stop_all,
-        "Stop every running worker and pause every execution. Nothing is deleted; resume later."
+        "Stop every running worker and pause every execution. Nothing is deleted; resume later. Must be confirmed: the user is asked when the client can ask; otherwise pass `confirm`: \"stop all\".",
+        confirm = plan::stop_all_confirmation
     ),
     tool!(
         "enki_worker_report",
@@ -355,7 +388,7 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
         "enki_mail_check",
         "Check mail",
         READ_ONLY,
-        NoArgs,
+        MailListArgs,
         mail::check,
         "Your unread messages, most pressing first (by priority, then age). Does not mark them read."
     ),
@@ -371,7 +404,7 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
         "enki_mail_inbox",
         "Inbox",
         READ_ONLY,
-        NoArgs,
+        MailListArgs,
         mail::inbox,
         "All your messages, newest first."
     ),
@@ -416,6 +449,54 @@ mod tests {
             json!({"steps": [{"id": "a", "title": "A", "tier": "light"}]}),
         );
         assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    /// The annotations are true to the table: a tool that asks for a typed
+    /// confirmation is destructive, takes `confirm`, and repeating it
+    /// changes nothing more (so it is idempotent).
+    #[test]
+    fn confirmed_tools_are_destructive_idempotent_and_take_confirm() {
+        let confirmed: Vec<&str> = ALL_TOOLS
+            .iter()
+            .filter(|t| t.confirm.is_some())
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(confirmed, ["enki_cancel", "enki_stop_all"]);
+        for tool in ALL_TOOLS.iter().filter(|t| t.confirm.is_some()) {
+            let a = tool.annotations;
+            assert!(
+                a.destructive && a.idempotent && !a.read_only,
+                "{}",
+                tool.name
+            );
+            let schema = (tool.schema)();
+            assert!(schema["properties"]["confirm"].is_object(), "{}", tool.name);
+            assert!(
+                !schema["required"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!("confirm"))),
+                "{}: optional, the user may confirm instead",
+                tool.name
+            );
+        }
+    }
+
+    /// Listings take a cursor.
+    #[test]
+    fn listings_take_a_cursor() {
+        for name in [
+            "enki_task_list",
+            "enki_dag",
+            "enki_mail_check",
+            "enki_mail_inbox",
+            "enki_mail_thread",
+        ] {
+            let tool = ALL_TOOLS.iter().find(|t| t.name == name).expect("listed");
+            assert!(
+                (tool.schema)()["properties"]["cursor"].is_object(),
+                "{name}"
+            );
+        }
     }
 
     /// Validation refuses `null`, so no schema may offer it.

@@ -10,9 +10,10 @@ use enki_store::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 use serde_json::json;
 
 use super::{
-    AddStepsArgs, ExecutionCreateArgs, ExecutionTargetArgs, NoArgs, StepArgs, StepNeed,
-    TaskCreateArgs, TaskIdArgs, ToolOutput, ToolResult,
+    AddStepsArgs, CancelArgs, ExecutionCreateArgs, ExecutionTargetArgs, StepArgs, StepNeed,
+    StopAllArgs, TaskCreateArgs, TaskIdArgs, ToolOutput, ToolResult, parse_args,
 };
+use crate::confirm::Confirmation;
 use crate::context::Context;
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -276,17 +277,19 @@ pub fn retry(ctx: &mut Context, args: TaskIdArgs) -> ToolResult {
     ))
 }
 
-fn resolve_target(ctx: &mut Context, args: &ExecutionTargetArgs) -> Result<String, String> {
-    if let Some(step) = &args.step_id {
+fn resolve_target(
+    ctx: &mut Context,
+    execution_id: &str,
+    step_id: Option<&str>,
+) -> Result<String, String> {
+    if let Some(step) = step_id {
         non_empty("step_id", step)?;
     }
-    ctx.store()?
-        .resolve_execution(&args.execution_id)
-        .map_err(err)
+    ctx.store()?.resolve_execution(execution_id).map_err(err)
 }
 
 pub fn pause(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
-    let execution_id = resolve_target(ctx, &args)?;
+    let execution_id = resolve_target(ctx, &args.execution_id, args.step_id.as_deref())?;
     let message = ctx
         .store()?
         .pause(&execution_id, args.step_id.as_deref())
@@ -302,7 +305,7 @@ pub fn pause(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
 }
 
 pub fn resume(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
-    let execution_id = resolve_target(ctx, &args)?;
+    let execution_id = resolve_target(ctx, &args.execution_id, args.step_id.as_deref())?;
     let message = ctx
         .store()?
         .resume(&execution_id, args.step_id.as_deref())
@@ -317,8 +320,34 @@ pub fn resume(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
     ))
 }
 
-pub fn cancel(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
-    let execution_id = resolve_target(ctx, &args)?;
+/// Cancelling a whole execution needs its full id typed as confirmation;
+/// cancelling one step does not.
+pub fn cancel_confirmation(
+    ctx: &mut Context,
+    arguments: &serde_json::Value,
+) -> Result<Option<Confirmation>, String> {
+    let args = parse_args::<CancelArgs>(arguments.clone())?;
+    if args.step_id.is_some() {
+        return Ok(None);
+    }
+    let execution_id = resolve_target(ctx, &args.execution_id, None)?;
+    let title = ctx
+        .store()?
+        .execution(&execution_id)
+        .map_err(err)?
+        .map(|e| e.title.chars().take(80).collect::<String>())
+        .unwrap_or_default();
+    Ok(Some(Confirmation {
+        tool: "enki_cancel",
+        action: format!(
+            "cancel the whole execution {execution_id} (\"{title}\"), every step of it that has not finished"
+        ),
+        target: execution_id,
+    }))
+}
+
+pub fn cancel(ctx: &mut Context, args: CancelArgs) -> ToolResult {
+    let execution_id = resolve_target(ctx, &args.execution_id, args.step_id.as_deref())?;
     let cancelled = ctx
         .store()?
         .cancel(&execution_id, args.step_id.as_deref())
@@ -343,7 +372,20 @@ pub fn cancel(ctx: &mut Context, args: ExecutionTargetArgs) -> ToolResult {
     ))
 }
 
-pub fn stop_all(ctx: &mut Context, _args: NoArgs) -> ToolResult {
+/// Stopping everything always needs `stop all` typed as confirmation.
+pub fn stop_all_confirmation(
+    _ctx: &mut Context,
+    arguments: &serde_json::Value,
+) -> Result<Option<Confirmation>, String> {
+    parse_args::<StopAllArgs>(arguments.clone())?;
+    Ok(Some(Confirmation {
+        tool: "enki_stop_all",
+        action: "stop every running worker and pause every execution".to_string(),
+        target: "stop all".to_string(),
+    }))
+}
+
+pub fn stop_all(ctx: &mut Context, _args: StopAllArgs) -> ToolResult {
     let session = ctx.session.clone();
     let paused = ctx.store()?.pause_all(session.as_deref()).map_err(err)?;
     ctx.signal(SignalKind::StopAll);
