@@ -109,18 +109,9 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
-    /// Run the MCP server that enki's agents talk to, on stdin/stdout.
-    Mcp {
-        /// Which tool set to serve: planner, worker or merger.
-        #[arg(long, default_value = "planner")]
-        role: String,
-        /// The calling worker's or merger's task id.
-        #[arg(long)]
-        task_id: Option<String>,
-        /// Leave out the file-editing tool (for read-only worker roles).
-        #[arg(long)]
-        no_edit: bool,
-    },
+    /// Run the MCP server that enki's agents talk to: on stdin/stdout, or over Streamable
+    /// HTTP with bearer tokens (`--transport http`).
+    Mcp(commands::mcp::McpArgs),
     /// Run the coordinator without the TUI: plan a request with the planner agent, run a
     /// fixed plan, or (with neither) resume unfinished executions. Exits 0 when every task is
     /// done, 1 when any failed, 2 on usage errors.
@@ -246,12 +237,8 @@ fn main() -> ExitCode {
             unread,
             output,
         } => commands::mail::run(message.as_deref(), to.as_deref(), unread, output.json),
-        Command::Mcp {
-            role,
-            task_id,
-            no_edit,
-        } => {
-            let code = commands::mcp::run(&role, task_id, no_edit);
+        Command::Mcp(args) => {
+            let code = commands::mcp::run(args);
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
         Command::Run {
@@ -466,33 +453,46 @@ mod tests {
     }
 
     #[test]
-    fn mcp_defaults_to_the_planner_role() {
-        assert_eq!(
-            parse(&["mcp"]).unwrap(),
-            Some(Command::Mcp {
-                role: "planner".to_string(),
-                task_id: None,
-                no_edit: false
-            })
-        );
-        assert_eq!(
-            parse(&[
-                "mcp",
-                "--role",
-                "worker",
-                "--task-id",
-                "task-01J",
-                "--no-edit"
-            ])
-            .unwrap(),
-            Some(Command::Mcp {
-                role: "worker".to_string(),
-                task_id: Some("task-01J".to_string()),
-                no_edit: true
-            })
-        );
+    fn mcp_defaults_to_stdio_and_the_planner_role() {
+        let Some(Command::Mcp(args)) = parse(&["mcp"]).unwrap() else {
+            panic!("mcp parses as the mcp command");
+        };
+        assert_eq!(args.transport, commands::mcp::Transport::Stdio);
+        assert_eq!(args.role, None, "planner unless said otherwise");
+        let Some(Command::Mcp(args)) = parse(&[
+            "mcp",
+            "--role",
+            "worker",
+            "--task-id",
+            "task-01J",
+            "--no-edit",
+        ])
+        .unwrap() else {
+            panic!("mcp parses as the mcp command");
+        };
+        assert_eq!(args.role.as_deref(), Some("worker"));
+        assert_eq!(args.task_id.as_deref(), Some("task-01J"));
+        assert!(args.no_edit);
+        let Some(Command::Mcp(args)) = parse(&[
+            "mcp",
+            "--transport",
+            "http",
+            "--addr",
+            "127.0.0.1:0",
+            "--token-table",
+            "tokens.json",
+            "--idle-timeout",
+            "5",
+        ])
+        .unwrap() else {
+            panic!("mcp parses as the mcp command");
+        };
+        assert_eq!(args.transport, commands::mcp::Transport::Http);
+        assert_eq!(args.addr.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(args.idle_timeout, Some(5));
         // The MCP server has no --json: its stdout is the protocol.
         assert!(parse(&["mcp", "--json"]).is_err());
+        assert!(parse(&["mcp", "--transport", "carrier-pigeon"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod completion;
 mod confirm;
 mod context;
 mod frames;
+pub mod http;
 mod limits;
 mod link;
 pub mod logging;
