@@ -14,6 +14,7 @@ use enki_jsonrpc::ErrorObject;
 use serde_json::{Map, Value, json};
 
 use crate::context::Context;
+use crate::limits::cap_result;
 use crate::resources::{role_has, tool_output, tool_text};
 
 /// One argument of a prompt.
@@ -190,6 +191,8 @@ pub fn get(ctx: &mut Context, params: Option<&Value>) -> Result<Value, ErrorObje
         Kind::Role(role) => role_text(ctx, role, arg("task_id")),
     }
     .map_err(|e| ErrorObject::invalid_params(format!("prompt '{name}': {e}")))?;
+    // Bounded like a tool result (triage shows several tasks in full).
+    let text = cap_result(text, None).0;
     Ok(json!({
         "description": prompt.description,
         "messages": [{"role": "user", "content": {"type": "text", "text": text}}],

@@ -16,6 +16,7 @@ use enki_jsonrpc::ErrorObject;
 use serde_json::{Value, json};
 
 use crate::context::Context;
+use crate::limits::cap_result;
 use crate::roles::tools_for;
 use crate::tools::{ALL_TOOLS, ToolResult};
 
@@ -183,6 +184,8 @@ pub fn render(ctx: &mut Context, uri: &str) -> Result<String, ErrorObject> {
         Resource::Status | Resource::Tasks | Resource::Inbox => json!({}),
     };
     tool_text(ctx, tool, arguments)
+        // Bounded like a tool result (the tools page their long lists).
+        .map(|text| cap_result(text, None).0)
         .map_err(|e| ErrorObject::internal(format!("cannot read {uri}: {e}")))
 }
 

@@ -194,3 +194,19 @@ fn template_ids_may_be_unique_prefixes_in_any_case() {
     assert_eq!(no_uri["code"], -32602);
     assert!(no_uri["message"].as_str().unwrap().contains("needs `uri`"));
 }
+
+#[test]
+fn a_huge_task_is_read_within_the_cap_of_a_tool_result() {
+    let project = Project::new();
+    let mut boss = planner(&project);
+    let description = "very long line of a description\n".repeat(20_000);
+    let created = boss.call_ok(
+        "enki_task_create",
+        json!({"title": "huge", "description": description}),
+    );
+    let id = created["structuredContent"]["task_id"].as_str().unwrap();
+    let text = read(&mut boss, &format!("enki://task/{id}"));
+    assert!(text.len() <= 256 * 1024, "{} bytes", text.len());
+    assert!(text.contains("huge"), "the start is kept");
+    assert!(text.contains("[… cut here"), "and the cut is marked");
+}
