@@ -113,11 +113,9 @@ pub async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
     let removed = tokio::task::spawn_blocking(move || {
         remove_copy(&git, &copy, Some(&branch))?;
         crash_point!("cleanup:copy_removed");
+        // Deleting a ref that is gone already is no error: no look first.
         for id in requests {
-            let reference = protect_ref(&id);
-            if git.rev_parse(&reference).is_ok() {
-                git.run(&["update-ref", "-d", &reference])?;
-            }
+            git.run(&["update-ref", "-d", &protect_ref(&id)])?;
         }
         Ok::<_, GitError>(())
     })

@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -52,6 +53,45 @@ fn open(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// How long a start waits for a lock whose writer is gone (see `acquire`).
+const INHERITED_LOCK_WAIT: Duration = Duration::from_secs(5);
+const LOCK_RETRY: Duration = Duration::from_millis(50);
+
+/// Takes the lock if nobody holds it (`false` when a coordinator does).
+///
+/// When the coordinator that wrote the file is gone yet the lock is held, a
+/// child it was starting when it died still has the file open between fork
+/// and exec (exec closes it): that passes in moments, so the look is
+/// repeated for a while. A live coordinator's lock never passes.
+fn try_lock(file: &mut File) -> std::io::Result<bool> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock)
+                if waited < INHERITED_LOCK_WAIT && writer_is_gone(file) =>
+            {
+                std::thread::sleep(LOCK_RETRY);
+                waited += LOCK_RETRY;
+            }
+            Err(TryLockError::WouldBlock) => return Ok(false),
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// The file names a pid that no longer exists.
+fn writer_is_gone(file: &mut File) -> bool {
+    let mut text = String::new();
+    if file.seek(SeekFrom::Start(0)).is_err() || file.read_to_string(&mut text).is_err() {
+        return false;
+    }
+    text.split_whitespace()
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
+}
+
 /// What the holder wrote: `pid <pid>, session <session>`.
 fn describe(file: &mut File) -> Option<String> {
     let mut text = String::new();
@@ -71,21 +111,17 @@ impl CoordinatorLock {
             source,
         };
         let mut file = open(&path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let written =
-                    describe(&mut file).unwrap_or_else(|| "it is starting right now".to_string());
-                let holder = match open_by(&path).as_slice() {
-                    [] => written,
-                    processes => format!(
-                        "{written}; the lock file is open in {}",
-                        processes.join(", ")
-                    ),
-                };
-                return Err(LockError::Held { holder });
-            }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
+        if !try_lock(&mut file).map_err(io)? {
+            let written =
+                describe(&mut file).unwrap_or_else(|| "it is starting right now".to_string());
+            let holder = match open_by(&path).as_slice() {
+                [] => written,
+                processes => format!(
+                    "{written}; the lock file is open in {}",
+                    processes.join(", ")
+                ),
+            };
+            return Err(LockError::Held { holder });
         }
         // Ours now: say who we are (for messages only).
         file.set_len(0).map_err(io)?;
@@ -108,11 +144,10 @@ impl CoordinatorLock {
             return Ok(Holder::Nobody);
         }
         let mut file = open(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Holder::Nobody),
-            Err(TryLockError::WouldBlock) => Ok(Holder::Running(describe(&mut file))),
-            Err(TryLockError::Error(e)) => Err(e),
+        if try_lock(&mut file)? {
+            return Ok(Holder::Nobody);
         }
+        Ok(Holder::Running(describe(&mut file)))
     }
 }
 
@@ -200,6 +235,29 @@ mod tests {
         // An empty file (a start killed between lock and write) neither.
         std::fs::write(dir.path().join(LOCK_FILE), "").unwrap();
         assert!(CoordinatorLock::acquire(dir.path(), "sess-other").is_ok());
+    }
+
+    #[test]
+    fn a_lock_left_with_a_child_of_a_dead_coordinator_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        // Another open file description holds the lock, as a child between
+        // fork and exec would, and the pid in the file is gone.
+        let mut inherited = open(&dir.path().join(LOCK_FILE)).unwrap();
+        inherited.try_lock().unwrap();
+        writeln!(inherited, "2147483646 sess-dead").unwrap();
+        let child = std::thread::spawn(move || {
+            // It "execs" a moment later: the lock goes with the file. (The
+            // pause only makes the start below find the lock held; the
+            // assertion does not depend on it.)
+            std::thread::sleep(Duration::from_millis(300));
+            drop(inherited);
+        });
+        let started = CoordinatorLock::acquire(dir.path(), "sess-new");
+        child.join().unwrap();
+        assert!(
+            started.is_ok(),
+            "the start waited for the inherited lock: {started:?}"
+        );
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub async fn run_queue(
     tx: mpsc::UnboundedSender<MergeMessage>,
 ) {
     let mut last_wait: Option<(String, String)> = None;
+    // Requests queued from now on cannot have landed before this queue
+    // started, so only older ones are looked for in the base branch's history.
+    let started_at = enki_store::now_rfc3339();
     let mut memory = Memory::default();
     let mut noted_checkout = false;
     loop {
@@ -147,6 +150,7 @@ pub async fn run_queue(
             status: (request.status, request.reason.clone()),
             memory: &mut memory,
             noted_checkout: &mut noted_checkout,
+            queue_started_at: &started_at,
         };
         match landing.land().await {
             Step::Done(message) => {
@@ -221,6 +225,8 @@ struct Landing<'a> {
     status: (MergeStatus, Option<String>),
     memory: &'a mut Memory,
     noted_checkout: &'a mut bool,
+    /// When this queue started (RFC 3339, as the store writes times).
+    queue_started_at: &'a str,
 }
 
 impl Landing<'_> {

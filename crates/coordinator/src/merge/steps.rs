@@ -140,6 +140,9 @@ impl Landing<'_> {
             .clone()
             .zip(request.landing_parent.clone());
         let Some((commit, parent)) = intent else {
+            if request.created_at.as_str() >= self.queue_started_at {
+                return Resumed::Nothing;
+            }
             return match blocking(move || find_landed(&git, &b, &t, &since)).await {
                 Ok(Some(found)) => Resumed::Done(self.landed(Some(found)).await),
                 Ok(None) => Resumed::Nothing,
