@@ -260,11 +260,7 @@ async fn attempt_task(
         return Ok(WorkResult::Artifact);
     }
     let message = ctx.commit_message(&task.title, &task.id);
-    let (git, base, branch) = (
-        ctx.git.clone(),
-        base_branch.clone(),
-        copy.branch.clone(),
-    );
+    let (git, base, branch) = (ctx.git.clone(), base_branch.clone(), copy.branch.clone());
     // Whether there is work to land is what the branch holds beyond the
     // base, not whether this attempt made a commit: a task retried after a
     // failed merge reuses a copy whose branch already has its commit.

@@ -628,7 +628,9 @@ fn ids_complete_from_what_was_typed_newest_first() {
     let typed = all[1][..22].to_lowercase();
     let (ids, _) = store.ids_starting_with(IdKind::Task, &typed, 10).unwrap();
     assert!(ids.contains(&all[1]), "{typed}: {ids:?}");
-    let (none, _) = store.ids_starting_with(IdKind::Task, "task-!!", 10).unwrap();
+    let (none, _) = store
+        .ids_starting_with(IdKind::Task, "task-!!", 10)
+        .unwrap();
     assert!(none.is_empty());
     let (execs, _) = store.ids_starting_with(IdKind::Execution, "", 10).unwrap();
     assert_eq!(execs, vec![created.execution_id]);
