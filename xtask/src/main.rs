@@ -5,10 +5,13 @@
 //! - `tidy`: the house rules the compiler does not check (also run as tests).
 //! - `stress`: the slow crash and load proofs left out of `ci`.
 //! - `bench [NAME] [--quick] [--check]`: performance benchmarks against the release binary.
+//! - `interop-mcp [--bin P]`: `enki mcp` against the official MCP Python SDK (needs the network
+//!   the first time, to install the SDK; not part of `ci`).
 //! - `help`: usage.
 
 mod bench;
 mod ci;
+mod interop;
 mod stress;
 mod tidy;
 
@@ -36,6 +39,10 @@ commands:
                           --quick   about 10x fewer iterations (smoke test)
                           --check   exit 1 if a target is missed
                           --bin P   use binary P instead of building (mcp)
+  interop-mcp [--bin P] check `enki mcp` with the official MCP Python SDK over stdio
+                          and HTTP; installs the SDK version that
+                          xtask/interop/mcp_client.py pins into target/interop/venv
+                          with pip (needs the network the first time; not in ci)
   help                  print this message
 ";
 
@@ -63,6 +70,7 @@ fn main() -> ExitCode {
         "tidy" => tidy::run(),
         "stress" => stress::run(rest),
         "bench" => bench::run(rest),
+        "interop-mcp" => interop::run(rest),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             ExitCode::from(2)

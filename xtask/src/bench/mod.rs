@@ -7,9 +7,10 @@
 
 pub mod client;
 mod coordinator;
+pub mod http_server;
 mod mcp;
 mod merge;
-mod project;
+pub mod project;
 mod stats;
 mod tui;
 
