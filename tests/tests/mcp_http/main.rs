@@ -259,10 +259,10 @@ impl EventStream {
                     while let Some(end) = text.find("\n\n") {
                         let block: String = text.drain(..end + 2).collect();
                         for line in block.lines() {
-                            if let Some(data) = line.strip_prefix("data: ") {
-                                if events_tx.send(data.to_string()).is_err() {
-                                    return;
-                                }
+                            if let Some(data) = line.strip_prefix("data: ")
+                                && events_tx.send(data.to_string()).is_err()
+                            {
+                                return;
                             }
                         }
                     }

@@ -99,7 +99,7 @@ fn errors_have_the_http_status_the_revision_gives_them() {
     assert_eq!(reply.status, 404, "{}", reply.text());
     assert_eq!(reply.json()["error"]["code"], -32601);
 
-    let mut message = client.message(
+    let message = client.message(
         "tools/list",
         json!({"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN}}),
     );
