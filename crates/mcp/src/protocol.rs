@@ -70,6 +70,9 @@ pub fn server_info() -> Value {
     json!({"name": "enki", "title": "enki", "version": env!("CARGO_PKG_VERSION")})
 }
 
+/// The `_meta` key of `initialize`'s result that names the server's role.
+pub const ROLE_META_KEY: &str = "enki/role";
+
 pub fn instructions(role: McpRole, no_edit: bool) -> String {
     match role {
         McpRole::Planner => "You are enki's planner. Break the user's request into tasks for worker agents. \
@@ -166,6 +169,9 @@ pub fn initialize(
         "capabilities": capabilities_for(Era::Legacy),
         "serverInfo": server_info(),
         "instructions": instructions(role, no_edit),
+        // The role this server serves (from its token over HTTP): clients
+        // learn who they are, they never choose it.
+        "_meta": {ROLE_META_KEY: role.as_str()},
     });
     Ok((version, result))
 }

@@ -166,7 +166,7 @@ impl Agent {
             "agentCapabilities": {
                 "loadSession": false,
                 "promptCapabilities": {"image": false, "audio": false, "embeddedContext": false},
-                "mcpCapabilities": {"http": false, "sse": false},
+                "mcpCapabilities": {"http": true, "sse": false},
             },
             "authMethods": [],
             "agentInfo": {"name": "enki-sim", "title": "enki sim-agent",
@@ -201,7 +201,7 @@ impl Agent {
             match ServerSpec::from_acp(entry) {
                 Ok(Some(spec)) => specs.push(spec),
                 Ok(None) => eprintln!(
-                    "enki sim-agent: skipping mcpServers[{index}]: only stdio servers are supported"
+                    "enki sim-agent: skipping mcpServers[{index}]: only stdio and http servers are supported"
                 ),
                 Err(e) => {
                     return Err(invalid_params(format!(
@@ -212,8 +212,8 @@ impl Agent {
         }
         let role = specs
             .iter()
-            .find(|s| s.name == "enki")
-            .and_then(|s| select::role_from_args(&s.args));
+            .find(|s| s.name() == "enki")
+            .and_then(|s| select::role_from_args(s.args()));
         let session_id = format!("sim-{}-{}", std::process::id(), self.next_session);
         self.next_session += 1;
         let servers = Servers::start(specs, cwd, &self.children);
@@ -352,6 +352,14 @@ fn pick_turn(
     sources: &Sources,
     session_id: &str,
 ) -> Result<Vec<Step>, String> {
+    if session.role.is_none() && session.servers.is_http("enki") {
+        // An HTTP server's role is its token's: the server says which.
+        session.role = session
+            .servers
+            .get("enki", &Cancel::new())
+            .ok()
+            .and_then(|enki| enki.server_role());
+    }
     let choice = select::choose(prompt, session.role.as_deref(), sources)?;
     let script: Script = match &choice {
         Choice::Builtin => select::builtin(session.servers.has("enki")),

@@ -15,6 +15,7 @@
 mod agent;
 mod cancel;
 mod mcp_client;
+mod mcp_http;
 mod peer;
 pub mod script;
 pub mod select;

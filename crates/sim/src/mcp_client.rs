@@ -1,7 +1,8 @@
-//! A blocking MCP client for one stdio server named in `session/new`:
-//! spawns the child (given command, args and env; cwd = the session's cwd),
-//! does the `initialize` handshake (protocol `2025-06-18`) and calls tools.
-//! Every wait has a timeout and gives way to the turn's cancellation.
+//! A blocking MCP client for one server named in `session/new`: a stdio
+//! child it spawns (given command, args and env; cwd = the session's cwd)
+//! or an HTTP server it reaches (`mcp_http.rs`). It does the `initialize`
+//! handshake (protocol `2025-06-18`) and calls tools. Every wait has a
+//! timeout and gives way to the turn's cancellation.
 
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -17,6 +18,7 @@ use enki_jsonrpc::{
 use serde_json::{Value, json};
 
 use crate::cancel::{Cancel, Wait};
+use crate::mcp_http::{HttpConn, HttpSpec};
 
 /// The MCP protocol version the client asks for.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -25,31 +27,82 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for one `tools/call`.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// One stdio MCP server from `session/new`.
+/// One MCP server from `session/new`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerSpec {
+pub enum ServerSpec {
+    Stdio(StdioSpec),
+    Http(HttpSpec),
+}
+
+/// A stdio server: a program to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdioSpec {
     pub name: String,
     pub command: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
 }
 
+/// `[{name, value}]` (or, as some clients send, a plain map) of strings.
+fn name_values(value: Option<&Value>) -> Option<Vec<(String, String)>> {
+    match value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                let n = item.get("name").and_then(Value::as_str)?;
+                let v = item.get("value").and_then(Value::as_str)?;
+                Some((n.to_string(), v.to_string()))
+            })
+            .collect(),
+        Some(Value::Object(vars)) => vars
+            .iter()
+            .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect(),
+        Some(_) => None,
+    }
+}
+
 impl ServerSpec {
-    /// Reads one `mcpServers` entry. `Ok(None)` for HTTP/SSE servers, which
-    /// this agent does not support (it says so in its capabilities).
+    pub fn name(&self) -> &str {
+        match self {
+            ServerSpec::Stdio(spec) => &spec.name,
+            ServerSpec::Http(spec) => &spec.name,
+        }
+    }
+
+    /// The `args` of a stdio server (none for HTTP).
+    pub fn args(&self) -> &[String] {
+        match self {
+            ServerSpec::Stdio(spec) => &spec.args,
+            ServerSpec::Http(_) => &[],
+        }
+    }
+
+    /// Reads one `mcpServers` entry. `Ok(None)` for SSE servers, which this
+    /// agent does not support (it says so in its capabilities).
     pub fn from_acp(value: &Value) -> Result<Option<ServerSpec>, String> {
         let Value::Object(map) = value else {
             return Err("an MCP server must be an object".to_string());
         };
-        if let Some(kind) = map.get("type").and_then(Value::as_str)
-            && kind != "stdio"
-        {
-            return Ok(None);
-        }
         let string = |key: &str| match map.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
             _ => Err(format!("an MCP server needs a non-empty string `{key}`")),
         };
+        match map.get("type").and_then(Value::as_str) {
+            None | Some("stdio") => {}
+            Some("http") => {
+                let name = string("name")?;
+                let url = string("url")?;
+                let headers = name_values(map.get("headers")).ok_or_else(|| {
+                    format!(
+                        "MCP server '{name}': `headers` must be an array of {{name, value}} strings"
+                    )
+                })?;
+                return Ok(Some(ServerSpec::Http(HttpSpec { name, url, headers })));
+            }
+            Some(_) => return Ok(None),
+        }
         let name = string("name")?;
         let command = string("command")?;
         let args = match map.get("args") {
@@ -61,33 +114,15 @@ impl ServerSpec {
                 .ok_or_else(|| format!("MCP server '{name}': `args` must be strings"))?,
             Some(_) => return Err(format!("MCP server '{name}': `args` must be an array")),
         };
-        let bad_env =
-            || format!("MCP server '{name}': `env` must be an array of {{name, value}} strings");
-        let env = match map.get("env") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| {
-                    let n = item.get("name").and_then(Value::as_str)?;
-                    let v = item.get("value").and_then(Value::as_str)?;
-                    Some((n.to_string(), v.to_string()))
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(bad_env)?,
-            // Some clients send a plain map.
-            Some(Value::Object(vars)) => vars
-                .iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(bad_env)?,
-            Some(_) => return Err(bad_env()),
-        };
-        Ok(Some(ServerSpec {
+        let env = name_values(map.get("env")).ok_or_else(|| {
+            format!("MCP server '{name}': `env` must be an array of {{name, value}} strings")
+        })?;
+        Ok(Some(ServerSpec::Stdio(StdioSpec {
             name,
             command,
             args,
             env,
-        }))
+        })))
     }
 }
 
@@ -119,6 +154,12 @@ pub enum McpError {
         method: String,
         error: ErrorObject,
     },
+    #[error("MCP server '{name}' could not be reached for {method}: {reason}")]
+    Unreachable {
+        name: String,
+        method: String,
+        reason: String,
+    },
     #[error("cancelled")]
     Cancelled,
 }
@@ -127,49 +168,46 @@ type Reply = Result<Value, ErrorObject>;
 type Pending = Arc<Mutex<Option<HashMap<Id, Sender<Reply>>>>>;
 type Writer = Arc<Mutex<Option<LineWriter<ChildStdin>>>>;
 
-/// A running MCP server child and its connection.
+/// A connected MCP server.
 pub struct McpClient {
     name: String,
+    conn: Conn,
+    ids: IdAllocator,
+    /// The server's `initialize` result.
+    server: Mutex<Option<Value>>,
+}
+
+enum Conn {
+    Stdio(StdioConn),
+    Http(HttpConn),
+}
+
+/// A stdio server child and its pipes.
+struct StdioConn {
     child: Mutex<Child>,
     stdin: Writer,
     pending: Pending,
-    ids: IdAllocator,
 }
 
 impl McpClient {
-    /// Starts the server process (not yet initialized).
+    /// Starts the server process, or prepares the HTTP connection (not yet
+    /// initialized).
     pub fn spawn(spec: &ServerSpec, cwd: &Path) -> Result<McpClient, McpError> {
-        let mut child = Command::new(&spec.command)
-            .args(&spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|source| McpError::Spawn {
-                name: spec.name.clone(),
-                command: spec.command.clone(),
-                source,
-            })?;
-        let stdin: Writer = Arc::new(Mutex::new(child.stdin.take().map(LineWriter::new)));
-        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
-        if let Some(stdout) = child.stdout.take() {
-            let (stdin, pending, name) =
-                (Arc::clone(&stdin), Arc::clone(&pending), spec.name.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("mcp-{}", spec.name))
-                .spawn(move || read_loop(BufReader::new(stdout), &stdin, &pending, &name));
-            if let Err(e) = spawned {
-                eprintln!("enki sim-agent: cannot start a reader thread: {e}");
+        let conn = match spec {
+            ServerSpec::Stdio(spec) => Conn::Stdio(StdioConn::spawn(spec, cwd)?),
+            ServerSpec::Http(spec) => {
+                Conn::Http(HttpConn::new(spec).map_err(|reason| McpError::Unreachable {
+                    name: spec.name.clone(),
+                    method: "initialize".to_string(),
+                    reason,
+                })?)
             }
-        }
+        };
         Ok(McpClient {
-            name: spec.name.clone(),
-            child: Mutex::new(child),
-            stdin,
-            pending,
+            name: spec.name().to_string(),
+            conn,
             ids: IdAllocator::new(),
+            server: Mutex::new(None),
         })
     }
 
@@ -186,8 +224,18 @@ impl McpClient {
             INIT_TIMEOUT,
             cancel,
         )?;
+        *self.server.lock().unwrap_or_else(PoisonError::into_inner) = Some(result.clone());
         self.notify("notifications/initialized", None);
         Ok(result)
+    }
+
+    /// The role the server says it serves (`_meta["enki/role"]` of its
+    /// `initialize` result): over HTTP, the role of the token.
+    pub fn server_role(&self) -> Option<String> {
+        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        server.as_ref()?["_meta"]["enki/role"]
+            .as_str()
+            .map(str::to_string)
     }
 
     /// `tools/call`; returns the call result (`content`, `isError`, ...).
@@ -213,35 +261,11 @@ impl McpClient {
         cancel: &Cancel,
     ) -> Result<Value, McpError> {
         let id = self.ids.next();
-        let (tx, rx) = channel();
-        let registered = match self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
-            Some(pending) => {
-                pending.insert(id.clone(), tx);
-                true
-            }
-            None => false,
+        let message = Message::request(id.clone(), method, Some(params));
+        let outcome = match &self.conn {
+            Conn::Stdio(conn) => conn.exchange(&id, &message, timeout, cancel),
+            Conn::Http(conn) => http_exchange(conn, &message, timeout, cancel),
         };
-        if registered {
-            self.write(&Message::request(id.clone(), method, Some(params)));
-        }
-        let outcome = if registered {
-            cancel.recv(&rx, Some(timeout))
-        } else {
-            Wait::Closed
-        };
-        if let Some(pending) = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
-            pending.remove(&id);
-        }
         let give_up = |reason: &str| {
             self.notify(
                 "notifications/cancelled",
@@ -249,11 +273,16 @@ impl McpClient {
             );
         };
         match outcome {
-            Wait::Got(Ok(value)) => Ok(value),
-            Wait::Got(Err(error)) => Err(McpError::Rpc {
+            Wait::Got(Ok(Ok(value))) => Ok(value),
+            Wait::Got(Ok(Err(error))) => Err(McpError::Rpc {
                 name: self.name.clone(),
                 method: method.to_string(),
                 error,
+            }),
+            Wait::Got(Err(reason)) => Err(McpError::Unreachable {
+                name: self.name.clone(),
+                method: method.to_string(),
+                reason,
             }),
             Wait::Cancelled => {
                 give_up("the turn was cancelled");
@@ -270,17 +299,136 @@ impl McpClient {
             Wait::Closed => Err(McpError::Exited {
                 name: self.name.clone(),
                 method: method.to_string(),
-                status: self.status(),
+                status: match &self.conn {
+                    Conn::Stdio(conn) => conn.status(),
+                    Conn::Http(_) => "its connection closed".to_string(),
+                },
             }),
         }
     }
 
     fn notify(&self, method: &str, params: Option<Value>) {
-        self.write(&Message::notification(method, params));
+        let message = Message::notification(method, params);
+        match &self.conn {
+            Conn::Stdio(conn) => write_to(&conn.stdin, &message),
+            // Answered 202 with no body; nothing to wait for.
+            Conn::Http(conn) => drop(conn.post(&message)),
+        }
     }
 
-    fn write(&self, message: &Message) {
-        write_to(&self.stdin, message);
+    /// Stdio: closes its stdin, kills it and reaps it. HTTP: ends the
+    /// session.
+    pub fn kill(&self) {
+        match &self.conn {
+            Conn::Stdio(conn) => conn.kill(),
+            Conn::Http(conn) => conn.close(),
+        }
+    }
+}
+
+impl Drop for McpClient {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What an HTTP answer says: the response, or why there is none (an
+/// HTTP error status, or a body that is not a JSON-RPC response).
+fn http_exchange(
+    conn: &HttpConn,
+    message: &Message,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Wait<Result<Reply, String>> {
+    match cancel.recv(&conn.post(message), Some(timeout)) {
+        Wait::Got(Ok(answer)) => Wait::Got(match answer.message {
+            Some(Message::Response(response)) if answer.status < 300 => Ok(response.outcome),
+            _ => Err(format!("HTTP {}: {}", answer.status, answer.text.trim())),
+        }),
+        Wait::Got(Err(reason)) => Wait::Got(Err(reason)),
+        Wait::Cancelled => Wait::Cancelled,
+        Wait::TimedOut => Wait::TimedOut,
+        Wait::Closed => Wait::Closed,
+    }
+}
+
+impl StdioConn {
+    fn spawn(spec: &StdioSpec, cwd: &Path) -> Result<StdioConn, McpError> {
+        let mut child = Command::new(&spec.command)
+            .args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| McpError::Spawn {
+                name: spec.name.clone(),
+                command: spec.command.clone(),
+                source,
+            })?;
+        let stdin: Writer = Arc::new(Mutex::new(child.stdin.take().map(LineWriter::new)));
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+        if let Some(stdout) = child.stdout.take() {
+            let (stdin, pending, name) =
+                (Arc::clone(&stdin), Arc::clone(&pending), spec.name.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("mcp-{}", spec.name))
+                .spawn(move || read_loop(BufReader::new(stdout), &stdin, &pending, &name));
+            if let Err(e) = spawned {
+                eprintln!("enki sim-agent: cannot start a reader thread: {e}");
+            }
+        }
+        Ok(StdioConn {
+            child: Mutex::new(child),
+            stdin,
+            pending,
+        })
+    }
+
+    /// Sends a request and waits for its response.
+    fn exchange(
+        &self,
+        id: &Id,
+        message: &Message,
+        timeout: Duration,
+        cancel: &Cancel,
+    ) -> Wait<Result<Reply, String>> {
+        let (tx, rx) = channel();
+        let registered = match self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            Some(pending) => {
+                pending.insert(id.clone(), tx);
+                true
+            }
+            None => false,
+        };
+        if registered {
+            write_to(&self.stdin, message);
+        }
+        let outcome = if registered {
+            cancel.recv(&rx, Some(timeout))
+        } else {
+            Wait::Closed
+        };
+        if let Some(pending) = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            pending.remove(id);
+        }
+        match outcome {
+            Wait::Got(reply) => Wait::Got(Ok(reply)),
+            Wait::Cancelled => Wait::Cancelled,
+            Wait::TimedOut => Wait::TimedOut,
+            Wait::Closed => Wait::Closed,
+        }
     }
 
     /// How the child ended, or that it still runs.
@@ -293,8 +441,7 @@ impl McpClient {
         }
     }
 
-    /// Closes its stdin, kills it and reaps it.
-    pub fn kill(&self) {
+    fn kill(&self) {
         self.stdin
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -304,12 +451,6 @@ impl McpClient {
             let _ = child.kill();
         }
         let _ = child.wait();
-    }
-}
-
-impl Drop for McpClient {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -386,16 +527,32 @@ mod tests {
         }))
         .unwrap()
         .unwrap();
+        let ServerSpec::Stdio(spec) = spec else {
+            panic!("stdio")
+        };
         assert_eq!(spec.name, "enki");
         assert_eq!(spec.args, ["mcp", "--role", "worker"]);
         assert_eq!(spec.env, [("ENKI_DIR".to_string(), "/p/.enki".to_string())]);
         let spec = ServerSpec::from_acp(&json!({"name": "x", "command": "c", "env": {"A": "1"}}))
             .unwrap()
             .unwrap();
+        let ServerSpec::Stdio(spec) = spec else {
+            panic!("stdio")
+        };
         assert_eq!(spec.env, [("A".to_string(), "1".to_string())]);
         assert!(spec.args.is_empty());
         assert_eq!(
-            ServerSpec::from_acp(&json!({"type": "http", "name": "h", "url": "http://x"})).unwrap(),
+            ServerSpec::from_acp(&json!({"type": "http", "name": "h", "url": "http://x/mcp",
+                "headers": [{"name": "Authorization", "value": "Bearer t"}]}))
+            .unwrap(),
+            Some(ServerSpec::Http(HttpSpec {
+                name: "h".into(),
+                url: "http://x/mcp".into(),
+                headers: vec![("Authorization".into(), "Bearer t".into())],
+            }))
+        );
+        assert_eq!(
+            ServerSpec::from_acp(&json!({"type": "sse", "name": "h", "url": "http://x"})).unwrap(),
             None
         );
         for bad in [
@@ -404,13 +561,15 @@ mod tests {
             json!({"name": "", "command": "c"}),
             json!({"name": "x", "command": "c", "args": [1]}),
             json!({"name": "x", "command": "c", "env": [{"name": "A"}]}),
+            json!({"type": "http", "name": "h"}),
+            json!({"type": "http", "name": "h", "url": "http://x", "headers": [1]}),
         ] {
             assert!(ServerSpec::from_acp(&bad).is_err(), "{bad}");
         }
     }
 
-    fn sh(script: &str) -> ServerSpec {
-        ServerSpec {
+    fn sh(script: &str) -> StdioSpec {
+        StdioSpec {
             name: "fake".to_string(),
             command: "sh".to_string(),
             args: vec!["-c".to_string(), script.to_string()],
@@ -421,7 +580,8 @@ mod tests {
     #[test]
     fn a_server_that_exits_fails_the_request_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        let client = McpClient::spawn(&sh("read line; exit 4"), dir.path()).unwrap();
+        let client =
+            McpClient::spawn(&ServerSpec::Stdio(sh("read line; exit 4")), dir.path()).unwrap();
         let err = client.initialize(&Cancel::new()).unwrap_err();
         assert!(matches!(err, McpError::Exited { .. }), "{err}");
         assert!(err.to_string().contains("'fake'"), "{err}");
@@ -437,7 +597,7 @@ mod tests {
             here=no; [ -f marker ] && here=yes
             printf '{"jsonrpc":"2.0","id":%s,"result":{"reply":"%s","here":"%s"}}\n' $n "$FAKE_REPLY" $here
             n=$((n+1));; esac; done"#;
-        let client = McpClient::spawn(&sh(script), dir.path()).unwrap();
+        let client = McpClient::spawn(&ServerSpec::Stdio(sh(script)), dir.path()).unwrap();
         let init = client.initialize(&Cancel::new()).unwrap();
         assert_eq!(init, json!({"reply": "ok", "here": "yes"}));
         let result = client.call_tool("t", json!({}), &Cancel::new()).unwrap();
@@ -450,7 +610,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut spec = sh("");
         spec.command = "/nonexistent/enki-sim-test".to_string();
-        let err = McpClient::spawn(&spec, dir.path()).err().unwrap();
+        let err = McpClient::spawn(&ServerSpec::Stdio(spec), dir.path())
+            .err()
+            .unwrap();
         assert!(
             err.to_string().contains("/nonexistent/enki-sim-test"),
             "{err}"
@@ -460,7 +622,11 @@ mod tests {
     #[test]
     fn cancel_stops_waiting() {
         let dir = tempfile::tempdir().unwrap();
-        let client = McpClient::spawn(&sh("while read line; do :; done"), dir.path()).unwrap();
+        let client = McpClient::spawn(
+            &ServerSpec::Stdio(sh("while read line; do :; done")),
+            dir.path(),
+        )
+        .unwrap();
         let cancel = Cancel::new();
         cancel.cancel();
         assert!(matches!(

@@ -69,17 +69,20 @@ impl Slot {
 #[derive(Default)]
 pub struct Servers {
     slots: Vec<(String, Arc<Slot>)>,
+    /// The names of the HTTP servers.
+    http: Vec<String>,
 }
 
 impl Servers {
     /// Starts every server in the background (cwd = the session's cwd).
     pub fn start(specs: Vec<ServerSpec>, cwd: &Path, children: &Arc<Children>) -> Servers {
         let mut slots: Vec<(String, Arc<Slot>)> = Vec::new();
+        let mut http = Vec::new();
         for spec in specs {
-            if slots.iter().any(|(name, _)| *name == spec.name) {
+            if slots.iter().any(|(name, _)| name == spec.name()) {
                 eprintln!(
                     "enki sim-agent: MCP server '{}' is listed twice; using the first",
-                    spec.name
+                    spec.name()
                 );
                 continue;
             }
@@ -89,7 +92,10 @@ impl Servers {
             });
             let (thread_slot, cwd, children) =
                 (Arc::clone(&slot), cwd.to_path_buf(), Arc::clone(children));
-            let name = spec.name.clone();
+            let name = spec.name().to_string();
+            if matches!(spec, ServerSpec::Http(_)) {
+                http.push(name.clone());
+            }
             let spawned = std::thread::Builder::new()
                 .name(format!("start-{name}"))
                 .spawn(move || {
@@ -109,11 +115,17 @@ impl Servers {
             }
             slots.push((name, slot));
         }
-        Servers { slots }
+        Servers { slots, http }
     }
 
     pub fn has(&self, name: &str) -> bool {
         self.slots.iter().any(|(n, _)| n == name)
+    }
+
+    /// Whether `name` is an HTTP server (whose role is its token's, told
+    /// by the server, not a command-line argument).
+    pub fn is_http(&self, name: &str) -> bool {
+        self.http.iter().any(|n| n == name)
     }
 
     /// The started server `name`, waiting for its start if needed.

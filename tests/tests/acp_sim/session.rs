@@ -30,7 +30,7 @@ async fn full_handshake_initialize_authenticate_and_session_new() {
     assert_eq!(init.raw["agentCapabilities"]["loadSession"], false);
     assert_eq!(
         init.raw["agentCapabilities"]["mcpCapabilities"],
-        json!({"http": false, "sse": false})
+        json!({"http": true, "sse": false})
     );
     within("authenticate", client.authenticate("none"))
         .await

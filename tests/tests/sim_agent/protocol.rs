@@ -19,7 +19,7 @@ fn handshake_answers_acp_version_1_and_capabilities() {
         result["agentCapabilities"],
         json!({"loadSession": false,
                "promptCapabilities": {"image": false, "audio": false, "embeddedContext": false},
-               "mcpCapabilities": {"http": false, "sse": false}})
+               "mcpCapabilities": {"http": true, "sse": false}})
     );
     assert_eq!(result["authMethods"], json!([]));
     let auth = agent.request("authenticate", json!({"methodId": "none"}));
