@@ -165,7 +165,7 @@ pub async fn resolve_conflict(
     let branch_owned = branch.to_string();
     let files = tokio::task::spawn_blocking(move || {
         scratch_worktree(&git, &path, &tip, true)?;
-        start_conflicted_merge(&path, &branch_owned)
+        start_conflicted_merge(&git, &path, &branch_owned)
     })
     .await
     .map_err(|e| e.to_string())?
@@ -223,7 +223,8 @@ pub async fn resolve_conflict(
         }
         Ok(Ok(_)) => {}
     }
-    let (path, message, tip) = (
+    let (git, path, message, tip) = (
+        ctx.git.clone(),
         worktree.to_path_buf(),
         message.to_string(),
         base_tip.to_string(),
@@ -236,7 +237,7 @@ pub async fn resolve_conflict(
                 left.join(", ")
             ));
         }
-        commit_resolution(&path, &tip, &message)
+        commit_resolution(&git, &path, &tip, &message)
             .map_err(|e| format!("committing the resolution: {e}"))
     })
     .await

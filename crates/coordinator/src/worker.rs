@@ -253,7 +253,8 @@ async fn attempt_task(
             Some(output) => Fallback::Output(output),
             None => Fallback::Reply(reply),
         };
-        tokio::task::spawn_blocking(move || save_artifact(&copy_path, &target, &fallback))
+        let git = ctx.git.clone();
+        tokio::task::spawn_blocking(move || save_artifact(&git, &copy_path, &target, &fallback))
             .await
             .map_err(|e| e.to_string())??;
         discard_copy(ctx, &copy.path, &copy.branch).await;
@@ -265,7 +266,7 @@ async fn attempt_task(
     // base, not whether this attempt made a commit: a task retried after a
     // failed merge reuses a copy whose branch already has its commit.
     let changed = tokio::task::spawn_blocking(move || {
-        commit_all(&copy_path, &message)?;
+        commit_all(&git, &copy_path, &message)?;
         branch_adds_to(&git, &base, &branch)
     })
     .await
@@ -301,7 +302,12 @@ enum Fallback {
 
 /// Writes the artifact (the worker's `ARTIFACT.md`, else its output, else
 /// its whole reply) and discards every other edit in the copy.
-fn save_artifact(copy: &Path, target: &PathBuf, fallback: &Fallback) -> Result<(), String> {
+fn save_artifact(
+    project: &Git,
+    copy: &Path,
+    target: &PathBuf,
+    fallback: &Fallback,
+) -> Result<(), String> {
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("creating {}: {e}", parent.display()))?;
@@ -316,7 +322,7 @@ fn save_artifact(copy: &Path, target: &PathBuf, fallback: &Fallback) -> Result<(
         }
     };
     saved.map_err(|e| format!("writing {}: {e}", target.display()))?;
-    let git = Git::new(copy);
+    let git = project.worktree(copy).map_err(|e| e.to_string())?;
     git.run(&["reset", "--hard", "--quiet"])
         .map_err(|e| e.to_string())?;
     git.run(&["clean", "-fd", "--quiet"])

@@ -16,6 +16,17 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::contention::{AdminLock, TRIES, is_transient, pause_after, takes_admin_lock};
+use crate::hardened::{USER_KEYS, admin_dir_of, harden, user_settings, with_plain_diff};
+
+/// The user's settings carried into git commands that read no global
+/// configuration.
+#[derive(Debug, Clone, Default)]
+struct UserSettings {
+    /// `-c` overrides (the user's ignore file).
+    overrides: Vec<String>,
+    /// Identity variables.
+    identity: Vec<(&'static str, String)>,
+}
 
 #[derive(Debug, Error)]
 pub enum GitError {
@@ -57,17 +68,19 @@ impl GitError {
     }
 }
 
-/// git in one directory. Identity comes from the environment or git's own
-/// configuration; commits made by enki fall back to a fixed identity so
-/// they work on machines without one.
+/// git in one directory, hardened against what a worker could plant (see
+/// `hardened`). Identity comes from the environment or the user's git
+/// configuration, passed on explicitly; commits made by enki fall back to a
+/// fixed identity so they work on machines without one.
 #[derive(Debug, Clone)]
 pub struct Git {
     dir: PathBuf,
     /// A repository kept outside the work tree (non-git projects keep
     /// enki's own metadata in `.enki/git`); `None` for a normal repository.
     git_dir: Option<PathBuf>,
-    /// Whether git has a user identity here; asked once.
-    identity: OnceLock<bool>,
+    /// The user's identity and ignore file (`-c` overrides and variables),
+    /// read once from their configuration.
+    user: OnceLock<UserSettings>,
     /// The repository's common git dir (where its administrative lock
     /// lives); asked at the first command that needs it.
     common_dir: OnceLock<PathBuf>,
@@ -78,7 +91,7 @@ impl Git {
         Git {
             dir: dir.into(),
             git_dir: None,
-            identity: OnceLock::new(),
+            user: OnceLock::new(),
             common_dir: OnceLock::new(),
         }
     }
@@ -91,6 +104,18 @@ impl Git {
         }
     }
 
+    /// The worktree at `path` of this repository, run through the git
+    /// directory the repository records for it, never through `path/.git`
+    /// (which the worktree's user could point anywhere).
+    pub fn worktree(&self, path: impl Into<PathBuf>) -> Result<Git, GitError> {
+        let path = path.into();
+        let admin = admin_dir_of(&self.common_dir()?, &path)?;
+        Ok(Git {
+            common_dir: self.common_dir.clone(),
+            ..Git::with_git_dir(path, admin)
+        })
+    }
+
     /// The separate repository, when there is one.
     pub fn git_dir(&self) -> Option<&Path> {
         self.git_dir.as_deref()
@@ -100,10 +125,17 @@ impl Git {
         &self.dir
     }
 
-    /// git in this directory and repository, without enki's identity.
-    fn bare_command(&self, args: &[&str]) -> Command {
+    /// git in this directory and repository, hardened, with `settings`
+    /// (`-c` overrides) before the subcommand. `user_config` lets it read the
+    /// user's global and system configuration (only to ask for settings).
+    fn bare_command(&self, settings: &[String], args: &[&str], user_config: bool) -> Command {
         let mut cmd = Command::new("git");
-        cmd.arg("-C").arg(&self.dir).args(args);
+        cmd.arg("-C").arg(&self.dir);
+        harden(&mut cmd, user_config);
+        for setting in settings {
+            cmd.arg("-c").arg(setting);
+        }
+        cmd.args(with_plain_diff(args));
         if let Some(git_dir) = &self.git_dir {
             cmd.env("GIT_DIR", git_dir).env("GIT_WORK_TREE", &self.dir);
         }
@@ -116,25 +148,43 @@ impl Git {
         cmd
     }
 
+    /// git with the user's settings and identity, else enki's fixed one.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.bare_command(args);
+        let user = self.user_settings();
+        let mut cmd = self.bare_command(&user.overrides, args, false);
+        let has_identity = user
+            .identity
+            .iter()
+            .any(|(var, _)| *var == "GIT_AUTHOR_EMAIL");
+        for (var, value) in &user.identity {
+            if std::env::var_os(var).is_none() {
+                cmd.env(var, value);
+            }
+        }
         for (var, fallback) in [
             ("GIT_AUTHOR_NAME", "enki"),
             ("GIT_AUTHOR_EMAIL", "enki@localhost"),
             ("GIT_COMMITTER_NAME", "enki"),
             ("GIT_COMMITTER_EMAIL", "enki@localhost"),
         ] {
-            if std::env::var_os(var).is_none() && !self.has_identity() {
+            if std::env::var_os(var).is_none() && !has_identity {
                 cmd.env(var, fallback);
             }
         }
         cmd
     }
 
-    fn has_identity(&self) -> bool {
-        *self.identity.get_or_init(|| {
-            capture(&mut self.bare_command(&["config", "user.email"]))
-                .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+    /// The user's settings, read once (reading configuration runs nothing).
+    fn user_settings(&self) -> &UserSettings {
+        self.user.get_or_init(|| {
+            let mut query =
+                self.bare_command(&[], &["config", "--null", "--get-regexp", USER_KEYS], true);
+            let listing = capture(&mut query).map(|o| o.stdout).unwrap_or_default();
+            let (overrides, identity) = user_settings(&listing);
+            UserSettings {
+                overrides,
+                identity,
+            }
         })
     }
 

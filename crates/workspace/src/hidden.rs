@@ -344,7 +344,11 @@ mod tests {
             Some("enki/t-1")
         );
         std::fs::write(copy.path.join("b.txt"), "from the worker\n").unwrap();
-        assert!(commit_all(&copy.path, "Add b (t-1)").unwrap().is_some());
+        assert!(
+            commit_all(&git, &copy.path, "Add b (t-1)")
+                .unwrap()
+                .is_some()
+        );
         // A user edit elsewhere survives the landing.
         std::fs::write(root.join("src/lib.rs"), "// the user's edit\n").unwrap();
 

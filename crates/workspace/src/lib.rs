@@ -13,6 +13,7 @@ mod checkout;
 mod contention;
 mod copy;
 mod git;
+mod hardened;
 mod hidden;
 #[cfg(test)]
 mod land;

@@ -128,10 +128,15 @@ pub fn scratch_worktree(
     Ok(())
 }
 
-/// In a worktree at the base tip, starts the squash merge of `branch` and
-/// leaves the conflict markers in place. Returns the conflicted files.
-pub fn start_conflicted_merge(worktree: &Path, branch: &str) -> Result<Vec<String>, GitError> {
-    let git = Git::new(worktree);
+/// In a worktree of `project` at the base tip, starts the squash merge of
+/// `branch` and leaves the conflict markers in place. Returns the conflicted
+/// files.
+pub fn start_conflicted_merge(
+    project: &Git,
+    worktree: &Path,
+    branch: &str,
+) -> Result<Vec<String>, GitError> {
+    let git = project.worktree(worktree)?;
     // Exit status 1 is the expected "conflicts"; the unmerged list says which.
     let _ = git.output(&["merge", "--squash", "--no-commit", branch])?;
     let unmerged = git.run(&["diff", "--name-only", "--diff-filter=U"])?;
@@ -169,11 +174,12 @@ pub fn files_with_markers(worktree: &Path, files: &[String]) -> Vec<String> {
 /// commit, reset) is refused, since its files no longer hold the base's
 /// work. Returns the commit; the worktree is left detached at it.
 pub fn commit_resolution(
+    project: &Git,
     worktree: &Path,
     base_tip: &str,
     message: &str,
 ) -> Result<String, GitError> {
-    let git = Git::new(worktree);
+    let git = project.worktree(worktree)?;
     let head = git.rev_parse("HEAD")?;
     if head != base_tip && !is_ancestor(&git, base_tip, &head)? {
         return Err(GitError::Invalid(format!(

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+mod planted;
+
 use crate::land::{LandOutcome, land_squash};
 
 use crate::{CopyRequest, Git, commit_all, create_copy, remove_copy, task_branch};
@@ -36,7 +38,7 @@ fn a_copy_whose_registration_is_gone_is_set_aside_and_made_again_from_its_branch
     let copies = git.dir().join(".enki/copies");
     let first = create_copy(&request(&git, &copies, "task-1")).unwrap();
     std::fs::write(first.path.join("b.txt"), "committed on the branch\n").unwrap();
-    commit_all(&first.path, "work").unwrap();
+    commit_all(&git, &first.path, "work").unwrap();
     std::fs::write(first.path.join("scratch.txt"), "not committed\n").unwrap();
     // The repository forgets the worktree (its admin folder is gone).
     std::fs::remove_dir_all(git.dir().join(".git/worktrees/task-1")).unwrap();
@@ -101,10 +103,10 @@ fn work_is_committed_and_landed_as_one_commit_on_the_base() {
     let root = git.dir().to_path_buf();
     let copies = root.join(".enki/copies");
     let copy = create_copy(&request(&git, &copies, "task-2")).unwrap();
-    assert_eq!(commit_all(&copy.path, "nothing").unwrap(), None);
+    assert_eq!(commit_all(&git, &copy.path, "nothing").unwrap(), None);
     std::fs::write(copy.path.join("b.txt"), "new\n").unwrap();
     std::fs::remove_file(copy.path.join("a.txt")).unwrap();
-    let commit = commit_all(&copy.path, "Add b (task-2)").unwrap();
+    let commit = commit_all(&git, &copy.path, "Add b (task-2)").unwrap();
     assert!(commit.is_some());
 
     let before = git.rev_parse("main").unwrap();
@@ -143,8 +145,8 @@ fn conflicts_and_uncommitted_user_changes_leave_everything_as_it_was() {
     let second = create_copy(&request(&git, &copies, "t-b")).unwrap();
     std::fs::write(first.path.join("a.txt"), "one\nTWO from a\n").unwrap();
     std::fs::write(second.path.join("a.txt"), "one\nTWO from b\n").unwrap();
-    commit_all(&first.path, "a").unwrap();
-    commit_all(&second.path, "b").unwrap();
+    commit_all(&git, &first.path, "a").unwrap();
+    commit_all(&git, &second.path, "b").unwrap();
     assert!(matches!(
         land_squash(&git, "main", "enki/t-a", "a").unwrap(),
         LandOutcome::Landed { .. }
@@ -162,7 +164,7 @@ fn conflicts_and_uncommitted_user_changes_leave_everything_as_it_was() {
     // A user edit to a file the landing would change blocks it.
     let third = create_copy(&request(&git, &copies, "t-c")).unwrap();
     std::fs::write(third.path.join("a.txt"), "changed by c\n").unwrap();
-    commit_all(&third.path, "c").unwrap();
+    commit_all(&git, &third.path, "c").unwrap();
     std::fs::write(root.join("a.txt"), "the user's unsaved work\n").unwrap();
     let outcome = land_squash(&git, "main", "enki/t-c", "c").unwrap();
     assert!(
@@ -183,7 +185,7 @@ fn landing_when_the_user_is_on_another_branch_leaves_their_checkout_alone() {
     let copies = root.join(".enki/copies");
     let copy = create_copy(&request(&git, &copies, "t-d")).unwrap();
     std::fs::write(copy.path.join("d.txt"), "d\n").unwrap();
-    commit_all(&copy.path, "d").unwrap();
+    commit_all(&git, &copy.path, "d").unwrap();
     git.run(&["checkout", "-q", "-b", "feature"]).unwrap();
     assert!(matches!(
         land_squash(&git, "main", "enki/t-d", "d").unwrap(),
@@ -206,7 +208,7 @@ mod squash {
     fn branch_with_file(git: &Git, copies: &Path, task: &str, file: &str) {
         let copy = create_copy(&request(git, copies, task)).unwrap();
         std::fs::write(copy.path.join(file), format!("{task}\n")).unwrap();
-        commit_all(&copy.path, task).unwrap();
+        commit_all(git, &copy.path, task).unwrap();
     }
 
     #[test]
@@ -322,14 +324,14 @@ mod squash {
         let copies = root.join(".enki/copies");
         let copy = create_copy(&request(git, &copies, "t-x")).unwrap();
         std::fs::write(copy.path.join("a.txt"), "one\nTWO from x\n").unwrap();
-        commit_all(&copy.path, "x").unwrap();
+        commit_all(git, &copy.path, "x").unwrap();
         std::fs::write(root.join("a.txt"), "one\nTWO on main\n").unwrap();
         git.run(&["commit", "-q", "-am", "main edit"]).unwrap();
         user_commit(git, "user.txt");
         let tip = git.rev_parse("main").unwrap();
         let scratch = root.join(".enki/merges/mr-1");
         scratch_worktree(git, &scratch, &tip, false).unwrap();
-        let files = start_conflicted_merge(&scratch, "enki/t-x").unwrap();
+        let files = start_conflicted_merge(git, &scratch, "enki/t-x").unwrap();
         assert_eq!(files, vec!["a.txt".to_string()]);
         (scratch, tip)
     }
@@ -348,7 +350,7 @@ mod squash {
         scratch_git(&scratch, &["add", "-A"]);
         scratch_git(&scratch, &["commit", "-q", "-m", "merger's own commit"]);
         std::fs::write(scratch.join("extra.txt"), "after its commit\n").unwrap();
-        let commit = commit_resolution(&scratch, &tip, "X (task-x)").unwrap();
+        let commit = commit_resolution(&git, &scratch, &tip, "X (task-x)").unwrap();
         assert_eq!(
             git.run(&["rev-list", "--parents", "-n", "1", &commit])
                 .unwrap(),
@@ -382,7 +384,7 @@ mod squash {
         let (_dir, git) = repo();
         let (scratch, tip) = conflicted_scratch(&git);
         scratch_git(&scratch, &["checkout", "-q", "-f", "--detach", "HEAD~2"]);
-        let err = commit_resolution(&scratch, &tip, "X").unwrap_err();
+        let err = commit_resolution(&git, &scratch, &tip, "X").unwrap_err();
         assert!(
             err.to_string().contains("moved the merge worktree's HEAD"),
             "{err}"
@@ -422,7 +424,7 @@ mod squash {
             assert!(!admin.join(leftover).exists(), "{leftover} survived");
         }
         // The conflict reproduces as it did the first time.
-        let files = start_conflicted_merge(&scratch, "enki/t-x").unwrap();
+        let files = start_conflicted_merge(&git, &scratch, "enki/t-x").unwrap();
         assert_eq!(files, vec!["a.txt".to_string()]);
     }
 
@@ -434,11 +436,11 @@ mod squash {
         let copy = create_copy(&request(&git, &copies, "t-r")).unwrap();
         assert!(!branch_adds_to(&git, "main", "enki/t-r").unwrap());
         std::fs::write(copy.path.join("r.txt"), "r\n").unwrap();
-        assert!(commit_all(&copy.path, "r").unwrap().is_some());
+        assert!(commit_all(&git, &copy.path, "r").unwrap().is_some());
         // A retry in the same copy writes the same content: no new commit,
         // but the branch still holds work the base lacks.
         std::fs::write(copy.path.join("r.txt"), "r\n").unwrap();
-        assert_eq!(commit_all(&copy.path, "r").unwrap(), None);
+        assert_eq!(commit_all(&git, &copy.path, "r").unwrap(), None);
         assert!(branch_adds_to(&git, "main", "enki/t-r").unwrap());
         assert!(matches!(
             land_squash(&git, "main", "enki/t-r", "r").unwrap(),
@@ -456,7 +458,7 @@ mod squash {
         let copies = root.join(".enki/copies");
         let copy = create_copy(&request(&git, &copies, "t-o")).unwrap();
         std::fs::write(copy.path.join("a.txt"), "from the task\n").unwrap();
-        commit_all(&copy.path, "o").unwrap();
+        commit_all(&git, &copy.path, "o").unwrap();
         let old = git.rev_parse("main").unwrap();
         let Squash::Clean { commit } = squash_onto(&git, &old, "enki/t-o", "o").unwrap() else {
             panic!("expected a clean squash")

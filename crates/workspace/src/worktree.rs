@@ -39,7 +39,10 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     let path = request.copies_dir.join(request.task_id);
     let branch = task_branch(request.task_id);
     if path.join(".git").exists() {
-        match Git::new(&path).rev_parse("HEAD") {
+        match project
+            .worktree(&path)
+            .and_then(|copy| copy.rev_parse("HEAD"))
+        {
             Ok(tip) => {
                 return Ok(Copy {
                     path,
@@ -136,10 +139,11 @@ pub(crate) fn copy_ignored(project: &Git, root: &Path, copy: &Path) -> Result<()
     Ok(())
 }
 
-/// Commits everything in the copy (new, changed and deleted files; ignored
-/// files stay out). Returns the new commit, or `None` when nothing changed.
-pub fn commit_all(copy: &Path, message: &str) -> Result<Option<String>, GitError> {
-    let git = Git::new(copy);
+/// Commits everything in the copy of `project` (new, changed and deleted
+/// files; ignored files stay out), through the git directory the repository
+/// records for it. Returns the new commit, or `None` when nothing changed.
+pub fn commit_all(project: &Git, copy: &Path, message: &str) -> Result<Option<String>, GitError> {
+    let git = project.worktree(copy)?;
     git.run(&["add", "--all"])?;
     let staged = git.output(&["diff", "--cached", "--quiet"])?;
     if staged.status.success() {

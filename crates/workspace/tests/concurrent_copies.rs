@@ -45,7 +45,7 @@ fn round(git: &Git, root: &Path, worker: usize, round: usize) -> Result<(), GitE
     })?;
     std::fs::write(copy.path.join(format!("{task}.txt")), "work\n")
         .map_err(|e| GitError::Invalid(e.to_string()))?;
-    commit_all(&copy.path, &task)?;
+    commit_all(git, &copy.path, &task)?;
     let scratch: PathBuf = root.join(".enki/merges").join(&task);
     let tip = git.rev_parse("main")?;
     scratch_worktree(git, &scratch, &tip, true)?;

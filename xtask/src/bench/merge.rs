@@ -48,7 +48,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             include_ignored: false,
         })?;
         std::fs::write(copy.path.join(format!("file-{i:03}.txt")), format!("{i}\n"))?;
-        commit_all(&copy.path, &task)?;
+        commit_all(&git, &copy.path, &task)?;
     }
     let prepared_in = prepare.elapsed();
 
@@ -131,7 +131,7 @@ fn queue(enki_bin: &Path, tasks: usize) -> Result<(f64, f64)> {
             include_ignored: false,
         })?;
         std::fs::write(copy.path.join(format!("file-{i:03}.txt")), format!("{i}\n"))?;
-        commit_all(&copy.path, task)?;
+        commit_all(&git, &copy.path, task)?;
         store.set_task_status(task, TaskStatus::WorkerDone)?;
     }
     drop(store);
