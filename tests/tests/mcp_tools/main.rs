@@ -15,6 +15,7 @@ mod confirmation;
 mod limits;
 mod mail_reading;
 mod mail_sending;
+mod mail_threads;
 mod paging;
 mod planning;
 mod reading;

@@ -1,13 +1,13 @@
 //! Hashline file tools, confined to the calling worker's copy.
 
-use std::io::Write;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use enki_core::hashline::{self, Anchor, Edit};
 use enki_project::confine::confine_file;
 use serde_json::json;
 
+use super::beneath::Beneath;
 use super::{EditArg, EditFileArgs, ReadFileArgs, ToolOutput, ToolResult};
 use crate::context::Context;
 
@@ -37,18 +37,42 @@ fn copy_root(ctx: &mut Context) -> Result<PathBuf, String> {
     Ok(root)
 }
 
-fn read_text(path: &Path, shown: &str) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{shown}': {e}"))?;
-    String::from_utf8(bytes).map_err(|_| format!("'{shown}' is not a UTF-8 text file"))
+/// The copy held open, and the requested file's path within it. The path
+/// check gives clear errors; the open handle is what keeps every access in
+/// the copy when the worker changes it meanwhile.
+fn locate(ctx: &mut Context, requested: &str) -> Result<(Beneath, PathBuf), String> {
+    let root = copy_root(ctx)?;
+    let path = confine_file(&root, requested).map_err(|e| e.to_string())?;
+    let copy = Beneath::open(&root)
+        .map_err(|e| format!("cannot open your copy ({}): {e}", root.display()))?;
+    let relative = std::fs::canonicalize(&root)
+        .ok()
+        .and_then(|r| path.strip_prefix(r).ok().map(PathBuf::from))
+        .ok_or_else(|| format!("'{requested}' is not inside your copy"))?;
+    Ok((copy, relative))
+}
+
+/// The file's text, or `None` when it does not exist.
+fn read_text(
+    copy: &Beneath,
+    relative: &std::path::Path,
+    shown: &str,
+) -> Result<Option<String>, String> {
+    let Some(bytes) = copy
+        .read(relative)
+        .map_err(|e| format!("cannot read '{shown}': {e}"))?
+    else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| format!("'{shown}' is not a UTF-8 text file"))
 }
 
 pub fn read_file(ctx: &mut Context, args: ReadFileArgs) -> ToolResult {
-    let root = copy_root(ctx)?;
-    let path = confine_file(&root, &args.path).map_err(|e| e.to_string())?;
-    if !path.is_file() {
-        return Err(format!("'{}' does not exist in your copy", args.path));
-    }
-    let text = read_text(&path, &args.path)?;
+    let (copy, relative) = locate(ctx, &args.path)?;
+    let text = read_text(&copy, &relative, &args.path)?
+        .ok_or_else(|| format!("'{}' does not exist in your copy", args.path))?;
     let offset = args.offset.map_or(1, NonZeroUsize::get);
     let limit = args.limit.map_or(DEFAULT_READ_LIMIT, NonZeroUsize::get);
     let rendered = hashline::render(&text, offset, Some(limit));
@@ -111,40 +135,11 @@ fn to_edit(index: usize, arg: EditArg) -> Result<Edit, String> {
     })
 }
 
-/// Replaces the file's content atomically (temp file + rename), keeping its
-/// permissions.
-fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.enki-edit-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(content.as_bytes())?;
-        file.flush()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temp, meta.permissions())?;
-        }
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
 pub fn edit_file(ctx: &mut Context, args: EditFileArgs) -> ToolResult {
-    let root = copy_root(ctx)?;
-    let path = confine_file(&root, &args.path).map_err(|e| e.to_string())?;
-    let existed = path.is_file();
-    let original = if existed {
-        read_text(&path, &args.path)?
-    } else {
-        String::new()
-    };
+    let (copy, relative) = locate(ctx, &args.path)?;
+    let original = read_text(&copy, &relative, &args.path)?;
+    let existed = original.is_some();
+    let original = original.unwrap_or_default();
     let edits = args
         .edits
         .into_vec()
@@ -153,7 +148,8 @@ pub fn edit_file(ctx: &mut Context, args: EditFileArgs) -> ToolResult {
         .map(|(i, e)| to_edit(i, e))
         .collect::<Result<Vec<_>, _>>()?;
     let updated = hashline::apply(&original, &edits).map_err(|e| format!("{}: {e}", args.path))?;
-    write_atomically(&path, &updated).map_err(|e| format!("cannot write '{}': {e}", args.path))?;
+    copy.write(&relative, updated.as_bytes())
+        .map_err(|e| format!("cannot write '{}': {e}", args.path))?;
     let lines = hashline::count_lines(&updated);
     let verb = if existed { "Edited" } else { "Created" };
     let mut text = format!(

@@ -70,6 +70,25 @@ fn announce(ctx: &Context, rows: &[MessageRow]) {
 pub fn send(ctx: &mut Context, args: MailSendArgs) -> ToolResult {
     let from = ctx.mailbox()?;
     let to = recipients(ctx, &args.to, &from)?;
+    // Only into conversations the caller can read: no posting into (or
+    // learning of) other agents' threads by guessing ids.
+    let reply_to = match &args.reply_to {
+        Some(input) => Some(
+            load_visible(ctx, input)
+                .map_err(|e| format!("`reply_to`: {e}"))?
+                .1
+                .id,
+        ),
+        None => None,
+    };
+    let thread_id = match &args.thread_id {
+        Some(input) => Some(
+            readable_thread(ctx, &from, input)
+                .map_err(|e| format!("`thread_id`: {e}"))?
+                .0,
+        ),
+        None => None,
+    };
     let message = NewMessage {
         session: ctx.session.clone(),
         from,
@@ -78,8 +97,8 @@ pub fn send(ctx: &mut Context, args: MailSendArgs) -> ToolResult {
         body: args.body,
         priority: args.priority,
         kind: args.kind,
-        thread_id: args.thread_id,
-        reply_to: args.reply_to,
+        thread_id,
+        reply_to,
         reply_status: None,
         ttl_seconds: args.ttl_seconds.map(NonZeroU64::get),
     };
@@ -269,10 +288,15 @@ pub fn reply(ctx: &mut Context, args: MailReplyArgs) -> ToolResult {
     ))
 }
 
-pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
-    let mailbox = ctx.mailbox()?;
+/// The thread `input` names (by any of its messages) and the messages of it
+/// `mailbox` may read; an error when there are none.
+fn readable_thread(
+    ctx: &mut Context,
+    mailbox: &str,
+    input: &str,
+) -> Result<(String, Vec<MessageRow>), String> {
     let store = ctx.store()?;
-    let id = store.resolve_message(&args.thread_id).map_err(err)?;
+    let id = store.resolve_message(input).map_err(err)?;
     let start = store
         .message(&id)
         .map_err(err)?
@@ -281,14 +305,20 @@ pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
         .thread(&start.thread_id)
         .map_err(err)?
         .into_iter()
-        .filter(|r| may_read(ctx, &mailbox, r))
+        .filter(|r| may_read(ctx, mailbox, r))
         .collect();
     if rows.is_empty() {
         return Err(format!(
-            "thread {} has no messages you may read",
+            "thread {} has no messages you may read: only a thread you are part of can be read or written to",
             enki_core::id::short(&start.thread_id)
         ));
     }
+    Ok((start.thread_id, rows))
+}
+
+pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
+    let mailbox = ctx.mailbox()?;
+    let (thread_id, rows) = readable_thread(ctx, &mailbox, &args.thread_id)?;
     let page = mail_page("thread", &rows, args.cursor.as_deref())?;
     // Long bodies are cut here as in every listing; enki_mail_read shows one whole.
     let shown = &rows[page.range.clone()];
@@ -307,7 +337,7 @@ pub fn thread(ctx: &mut Context, args: ThreadArgs) -> ToolResult {
     Ok(ToolOutput::with_data(
         text,
         page.with_cursor(
-            json!({"thread_id": start.thread_id, "messages": messages, "total": page.total}),
+            json!({"thread_id": thread_id, "messages": messages, "total": page.total}),
         ),
     ))
 }

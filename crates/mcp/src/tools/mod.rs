@@ -2,6 +2,7 @@
 //! and handler.
 
 mod args;
+mod beneath;
 mod files;
 mod mail;
 pub mod page;
