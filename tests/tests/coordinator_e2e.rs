@@ -102,7 +102,10 @@ needs = ["b", "c", { step = "d", condition = "merged" }]
 
 #[test]
 fn a_failing_worker_is_retried_then_its_dependents_are_blocked() {
-    let project = Project::with_sim("[workers]\nretries = 1\n");
+    // Agents write only where their sandbox lets them: `.enki/flags/` here.
+    let project =
+        Project::with_sim("[workers]\nretries = 1\n\n[sandbox]\nwritable = [\"flags\"]\n");
+    std::fs::create_dir_all(project.enki_dir().join("flags")).unwrap();
     project.script(
         "broken",
         "[[turn]]\nsteps = [ { fail = \"compiler exploded\" } ]\n",
@@ -110,7 +113,7 @@ fn a_failing_worker_is_retried_then_its_dependents_are_blocked() {
     // Fails on the first attempt only: the copy is kept between attempts.
     project.script(
         "flaky",
-        "[[turn]]\nsteps = [\n  { run = \"test -f \\\"$ENKI_DIR/flaky-once\\\" || { touch \\\"$ENKI_DIR/flaky-once\\\"; exit 1; }\" },\n  { write = \"flaky.txt\", content = \"ok\\n\" },\n]\n",
+        "[[turn]]\nsteps = [\n  { run = \"test -f \\\"$ENKI_DIR/flags/flaky-once\\\" || { touch \\\"$ENKI_DIR/flags/flaky-once\\\"; exit 1; }\" },\n  { write = \"flaky.txt\", content = \"ok\\n\" },\n]\n",
     );
     project.writer_script("after", "after.txt", "after\n");
     let plan = project.plan(
@@ -626,7 +629,9 @@ fn a_change_whose_signal_was_lost_is_applied_from_the_store() {
 
 #[test]
 fn a_role_agent_named_relative_to_the_project_is_found_from_the_copy() {
-    let project = Project::with_sim("");
+    // Agents write only where their sandbox lets them: `.enki/flags/` here.
+    let project = Project::with_sim("[sandbox]\nwritable = [\"flags\"]\n");
+    std::fs::create_dir_all(project.enki_dir().join("flags")).unwrap();
     project.writer_script("w", "w.txt", "w\n");
     // The role's agent is a wrapper kept under .enki/ (never copied into a
     // worker's copy), named relative to the project root.
@@ -635,7 +640,7 @@ fn a_role_agent_named_relative_to_the_project_is_found_from_the_copy() {
     let wrapper = agents.join("wrap.sh");
     std::fs::write(
         &wrapper,
-        "#!/bin/sh\ntouch \"$ENKI_DIR/wrapper-used\"\nexec \"$ENKI_BIN\" sim-agent \"$@\"\n",
+        "#!/bin/sh\ntouch \"$ENKI_DIR/flags/wrapper-used\"\nexec \"$ENKI_BIN\" sim-agent \"$@\"\n",
     )
     .unwrap();
     std::fs::set_permissions(
@@ -653,7 +658,7 @@ fn a_role_agent_named_relative_to_the_project_is_found_from_the_copy() {
     );
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(project.enki_dir().join("wrapper-used").exists());
+    assert!(project.enki_dir().join("flags/wrapper-used").exists());
     assert!(project.root.join("w.txt").exists());
 }
 

@@ -112,8 +112,10 @@ fn recorded_project(extra_config: &str) -> Project {
     )
     .expect("write wrapper");
     make_executable(&wrapper);
+    // The sandbox lets agents write `acp-in/`, which must exist beforehand.
+    std::fs::create_dir_all(project.enki_dir().join("acp-in")).expect("create acp-in");
     let config = format!(
-        "[agent]\ncommand = \"{}\"\n\n[sim]\nscripts = \"sim\"\n\n{extra_config}\n",
+        "[agent]\ncommand = \"{}\"\n\n[sim]\nscripts = \"sim\"\n\n[sandbox]\nwritable = [\"acp-in\"]\n\n{extra_config}\n",
         wrapper.display()
     );
     std::fs::write(project.enki_dir().join("enki.toml"), config).expect("write enki.toml");

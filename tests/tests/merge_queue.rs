@@ -288,6 +288,9 @@ fn is_ancestor(project: &Project, commit: &str, of: &str) -> bool {
         .success()
 }
 
+/// Agents run without the OS sandbox (which refuses their git writes).
+const UNSANDBOXED: &str = "[sandbox]\nmode = \"off\"\n";
+
 fn lines_in(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
@@ -296,7 +299,9 @@ fn lines_in(path: &std::path::Path) -> usize {
 
 #[test]
 fn a_merger_that_detaches_head_to_an_older_commit_cannot_drop_the_users_commit() {
-    let project = Project::with_sim("");
+    // The sandbox makes a merger's own git writes fail; without it enki
+    // still keeps what they may do from the base branch.
+    let project = Project::with_sim(UNSANDBOXED);
     let users = user_commit(&project, "user.txt");
     conflicting_writers(&project);
     // The merge worktree starts at the base tip: initial, the user's commit,
@@ -346,7 +351,9 @@ fn a_merger_that_detaches_head_to_an_older_commit_cannot_drop_the_users_commit()
 
 #[test]
 fn a_merger_that_commits_itself_lands_one_squash_commit() {
-    let project = Project::with_sim("");
+    // The sandbox makes a merger's own git writes fail; without it enki
+    // still keeps what they may do from the base branch.
+    let project = Project::with_sim(UNSANDBOXED);
     conflicting_writers(&project);
     project.script(
         "merger",

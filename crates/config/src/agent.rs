@@ -48,6 +48,19 @@ impl Preset {
         Preset::ALL.iter().copied().find(|p| p.name() == name)
     }
 
+    /// The agent's own state, which it must be able to write inside the
+    /// sandbox: paths under the home folder, and environment variables that
+    /// move them (read from the agent's environment).
+    pub const fn state_paths(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Preset::Claude => (&[".claude", ".claude.json"], &["CLAUDE_CONFIG_DIR"]),
+            Preset::Codex => (&[".codex"], &["CODEX_HOME"]),
+            Preset::Gemini => (&[".gemini"], &[]),
+            Preset::OpenCode => (&[".local/share/opencode", ".config/opencode"], &[]),
+            Preset::Sim => (&[], &[]),
+        }
+    }
+
     /// Program and its own arguments. `enki_bin` is this enki binary (for `sim`).
     pub fn command(self, enki_bin: &Path) -> (String, Vec<String>) {
         let (program, args): (String, &[&str]) = match self {

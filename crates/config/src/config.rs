@@ -20,6 +20,7 @@ pub struct Config {
     pub permissions: PermissionsConfig,
     pub sim: SimConfig,
     pub mcp: McpConfig,
+    pub sandbox: SandboxConfig,
 }
 
 /// `[workers]`: scheduling limits (STATE.md "Scheduling").
@@ -224,6 +225,28 @@ impl FromStr for PermissionPolicyName {
     }
 }
 
+/// `[sandbox]`: the OS sandbox around every agent (docs/ARCHITECTURE.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SandboxConfig {
+    pub mode: SandboxMode,
+    pub network: enki_sandbox::Network,
+    /// More folders or files every agent may write (`~/` is the home
+    /// folder; a relative path is resolved against its file's directory).
+    pub writable: Vec<PathBuf>,
+}
+
+/// Whether agents run inside the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxMode {
+    /// Agents run sandboxed; a kernel without Landlock refuses to start them.
+    #[default]
+    Enforce,
+    /// No sandbox: a shell command an agent runs is not confined, so
+    /// `execute` permission requests are asked.
+    Off,
+}
+
 /// `[sim]`: the built-in simulated agent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SimConfig {
@@ -303,6 +326,9 @@ mod tests {
         assert_eq!(c.mcp.rate_limit.burst, 100);
         assert_eq!(c.mcp.busy_timeout_ms, 3000);
         assert_eq!(c.mcp.traffic_log_max_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.sandbox.mode, SandboxMode::Enforce);
+        assert_eq!(c.sandbox.network, enki_sandbox::Network::Any);
+        assert!(c.sandbox.writable.is_empty());
     }
 
     #[test]

@@ -35,6 +35,11 @@
 //! [permissions]
 //! policy = "within_copy"   # allow_all | deny_all | ask
 //!
+//! [sandbox]                # Landlock around every agent's process tree
+//! mode = "enforce"         # off: no sandbox (then `execute` requests are asked)
+//! network = "any"          # none: no TCP bind/connect ("loopback" cannot be enforced)
+//! writable = ["~/.m2"]     # more folders agents may write
+//!
 //! [sim]
 //! scripts = "sim-scripts"  # relative to this file's directory
 //!
@@ -58,7 +63,7 @@ pub use agent::{AgentRole, Preset, ResolvedAgent};
 pub use command::{anchor_command, join_command, quote_word, split_command};
 pub use config::{
     AgentSection, AgentSpec, Config, GitConfig, McpConfig, MergeConfig, PermissionPolicyName,
-    PermissionsConfig, RateLimitConfig, SimConfig, WorkersConfig,
+    PermissionsConfig, RateLimitConfig, SandboxConfig, SandboxMode, SimConfig, WorkersConfig,
 };
 pub use env::{
     ENKI_VARS, ENV_ENKI_BIN, ENV_ENKI_DIR, ENV_ENKI_SESSION_ID, EnkiEnv, REMOVED_VARS,

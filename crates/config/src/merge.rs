@@ -84,6 +84,17 @@ impl Config {
 
         set(&mut self.permissions.policy, file.permissions.policy);
 
+        let network = file.sandbox.network().ok().flatten();
+        set(&mut self.sandbox.mode, file.sandbox.mode);
+        set(&mut self.sandbox.network, network);
+        if let Some(paths) = file.sandbox.writable {
+            // `~/` stays for the coordinator to expand; the rest is anchored.
+            self.sandbox.writable = paths
+                .into_iter()
+                .map(|p| if p.starts_with("~") { p } else { dir.join(p) })
+                .collect();
+        }
+
         if let Some(scripts) = file.sim.scripts {
             self.sim.scripts = Some(dir.join(scripts));
         }

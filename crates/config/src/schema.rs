@@ -10,10 +10,11 @@ use serde::Deserialize;
 use toml::de::DeTable;
 
 use crate::command::split_command;
-use crate::config::PermissionPolicyName;
+use crate::config::{PermissionPolicyName, SandboxMode};
 use crate::env::{ENKI_VARS, REMOVED_VARS};
 use crate::error::ConfigError;
 use crate::locate::{key_path_at, unknown_field, value_span};
+use enki_sandbox::Network;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default, expecting = "a table")]
@@ -25,6 +26,7 @@ pub(crate) struct FileConfig {
     pub permissions: FilePermissions,
     pub sim: FileSim,
     pub mcp: FileMcp,
+    pub sandbox: FileSandbox,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +83,29 @@ pub(crate) struct FileMerge {
 #[serde(deny_unknown_fields, default, expecting = "a table")]
 pub(crate) struct FilePermissions {
     pub policy: Option<PermissionPolicyName>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileSandbox {
+    pub mode: Option<SandboxMode>,
+    /// Checked by hand, to explain why `loopback` is refused.
+    pub network: Option<String>,
+    pub writable: Option<Vec<PathBuf>>,
+}
+
+impl FileSandbox {
+    pub(crate) fn network(&self) -> Result<Option<Network>, String> {
+        match self.network.as_deref() {
+            None => Ok(None),
+            Some("any") => Ok(Some(Network::Any)),
+            Some("none") => Ok(Some(Network::None)),
+            Some("loopback") => Err("\"loopback\" cannot be enforced: Landlock's TCP rules \
+                match ports, never addresses; use \"none\" (no TCP at all) or \"any\""
+                .into()),
+            Some(other) => Err(format!("unknown network '{other}' (expected any or none)")),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +281,15 @@ impl Checker<'_, '_> {
             .is_some_and(|p| p.as_os_str().is_empty())
         {
             return Err(self.error(&["sim", "scripts"], "must not be empty"));
+        }
+
+        f.sandbox
+            .network()
+            .map_err(|e| self.error(&["sandbox", "network"], e))?;
+        if let Some(paths) = &f.sandbox.writable
+            && paths.iter().any(|p| p.as_os_str().is_empty())
+        {
+            return Err(self.error(&["sandbox", "writable"], "must not hold an empty path"));
         }
 
         let a = &f.agent;
@@ -530,6 +564,24 @@ traffic_log_max_bytes = 65536
             Some("mcp.traffic_log_max_bytes"),
             "-1",
         );
+    }
+
+    #[test]
+    fn sandbox_network_loopback_is_refused_with_the_reason() {
+        check(
+            "[sandbox]\nnetwork = \"loopback\"\n",
+            2,
+            Some("sandbox.network"),
+            "match ports, never addresses",
+        );
+        check(
+            "[sandbox]\nmode = \"maybe\"\n",
+            2,
+            Some("sandbox.mode"),
+            "unknown variant",
+        );
+        let f = parse_file(Path::new("x"), "[sandbox]\nnetwork = \"none\"\n").unwrap();
+        assert_eq!(f.sandbox.network(), Ok(Some(Network::None)));
     }
 
     #[test]

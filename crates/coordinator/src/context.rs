@@ -91,7 +91,7 @@ impl Context {
         {
             env.push(("ENKI_SIM_SCRIPTS".into(), scripts.display().to_string()));
         }
-        AgentCommand {
+        let command = AgentCommand {
             program: agent.program.clone(),
             args: agent.args.clone(),
             env,
@@ -103,7 +103,8 @@ impl Context {
                     .join("agents")
                     .join(format!("{log_name}.log")),
             ),
-        }
+        };
+        crate::sandbox::wrap(self, agent, command, log_name)
     }
 
     pub fn client_options(&self) -> ClientOptions {
@@ -115,6 +116,7 @@ impl Context {
                 self.ask_policy.clone().unwrap_or_else(|| Arc::new(DenyAll))
             }
         };
+        let permission = crate::sandbox::confine_execute(self, permission);
         ClientOptions {
             request_timeout: std::time::Duration::from_secs(self.config.agent.init_timeout_secs),
             permission,

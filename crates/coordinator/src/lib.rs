@@ -22,6 +22,7 @@ mod reconcile;
 mod reply;
 mod resolve;
 mod runtime;
+mod sandbox;
 mod snapshot;
 mod start;
 mod verify;

@@ -90,7 +90,7 @@ pub fn worker_prompt(input: &PromptInput<'_>) -> String {
         _ => {
             let _ = writeln!(
                 p,
-                "- Do not commit: when you finish, enki commits every change in your copy and merges it."
+                "- Do not commit: when you finish, enki commits every change in your copy and merges it. Your copy's git metadata is read-only to you, so `git commit`, `git add` and other git writes fail there; that is expected."
             );
         }
     }

@@ -177,7 +177,8 @@ pub async fn resolve_conflict(
     let prompt = merger_prompt(ctx, task_id, base_tip, branch, &files).await;
 
     let agent = ctx.agent(AgentRole::Merger, None, None);
-    let command = ctx.agent_command(&agent, worktree.to_path_buf(), &format!("merger-{task_id}"));
+    let agent_name = format!("merger-{task_id}");
+    let command = ctx.agent_command(&agent, worktree.to_path_buf(), &agent_name);
     let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
         .await
         .map_err(|e| format!("the merger agent ({}) did not start: {e}", agent.name))?;
@@ -207,6 +208,7 @@ pub async fn resolve_conflict(
     };
     let outcome = tokio::time::timeout(limit, turn).await;
     client.shutdown().await;
+    crate::sandbox::remove_agent_tmp(ctx, &agent_name);
     match outcome {
         Err(_) => {
             return Err(format!(

@@ -57,10 +57,13 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
     {
         return Err(StartError::Project(format!("--agent '{agent}': {e}")));
     }
+    crate::sandbox::check_support(config.sandbox.mode).map_err(StartError::Project)?;
     // The lock comes first: recording the user's changes in a hidden
     // repository must not race another coordinator landing work there.
     let session_id = SessionId::generate().into_string();
     let lock = CoordinatorLock::acquire(&layout.dir, &session_id)?;
+    // What agents of an earlier session left in their temporary folders.
+    crate::sandbox::remove_all_tmp(&layout.dir);
     let (git, hidden) = project_git(&project_root, &layout.dir)?;
     let base_branch = base_branch(&git, hidden, config.git.base_branch.as_deref())?;
     let db = Db::open(&layout.db())?;

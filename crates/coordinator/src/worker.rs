@@ -196,7 +196,8 @@ async fn attempt_task(
         Some(task.tier),
         role.as_ref().and_then(|r| r.agent.as_deref()),
     );
-    let command = ctx.agent_command(&agent, copy.path.clone(), &format!("{}-{attempt}", task.id));
+    let agent_name = format!("{}-{attempt}", task.id);
+    let command = ctx.agent_command(&agent, copy.path.clone(), &agent_name);
     let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
         .await
         .map_err(|e| e.to_string())?;
@@ -221,6 +222,7 @@ async fn attempt_task(
     )
     .await;
     client.shutdown().await;
+    crate::sandbox::remove_agent_tmp(ctx, &agent_name);
     result?;
 
     // The output: the [OUTPUT] block, else what the worker reported.

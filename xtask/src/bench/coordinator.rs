@@ -1,7 +1,8 @@
 //! `cargo xtask bench coordinator`: the latency from a signal file renamed
 //! into place to its effect in the store, against a running release `enki`;
 //! a 10 000-node DAG scheduled in-process; a 50-task `sim` execution from
-//! submit to all merged; and the coordinator's peak memory.
+//! submit to all merged; the coordinator's peak memory; and what the agents'
+//! sandbox (`enki sandbox-exec`) adds to an agent's start.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,6 +27,48 @@ const SIGNAL_LIMIT: Duration = Duration::from_secs(5);
 /// Signal latency targets, ms: p50, p95, and the maximum, which is the
 /// coordinator's rescan period (a signal the watcher missed waits for it).
 const SIGNAL_TARGETS_MS: [f64; 3] = [5.0, 50.0, 1000.0];
+
+/// Target for the sandbox's cost to an agent's start, ms (p50).
+const SANDBOX_TARGET_MS: f64 = 5.0;
+
+/// The sandbox's cost to an agent's start: `/bin/true` started through
+/// `enki sandbox-exec` with a worker-like policy (a copy, a temp folder,
+/// state folders, devices) minus `/bin/true` started directly, p50 of each,
+/// in milliseconds.
+fn sandbox_cost(enki_bin: &Path, samples: usize) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut writable: Vec<String> = ["copy", "tmp", ".cache", ".npm", ".claude"]
+        .iter()
+        .map(|d| {
+            let path = dir.path().join(d);
+            std::fs::create_dir_all(&path).map(|()| path.display().to_string())
+        })
+        .collect::<std::io::Result<_>>()?;
+    writable.extend(["/dev/null", "/dev/tty", "/dev/pts"].map(String::from));
+    let policy = serde_json::json!({ "writable": writable }).to_string();
+    let time = |sandboxed: bool| -> Result<Vec<f64>> {
+        (0..samples)
+            .map(|_| {
+                let mut cmd = if sandboxed {
+                    let mut cmd = Command::new(enki_bin);
+                    cmd.args(["sandbox-exec", "--policy", &policy, "--", "/bin/true"]);
+                    cmd
+                } else {
+                    Command::new("/bin/true")
+                };
+                let started = Instant::now();
+                let status = cmd.status()?;
+                if !status.success() {
+                    bail!("the sandboxed /bin/true failed: {status}");
+                }
+                Ok(started.elapsed().as_secs_f64() * 1000.0)
+            })
+            .collect()
+    };
+    let direct = percentile(&time(false)?, 50.0).unwrap_or(f64::NAN);
+    let sandboxed = percentile(&time(true)?, 50.0).unwrap_or(f64::NAN);
+    Ok(sandboxed - direct)
+}
 
 /// A scratch git project set up for the sim agent.
 fn project(enki: &Path) -> Result<tempfile::TempDir> {
@@ -336,6 +379,22 @@ pub fn run(opts: &Options) -> Result<Verdict> {
         }
         Err(e) => {
             println!("  signal latency: failed: {e:#}");
+            verdict = Verdict::Failed;
+        }
+    }
+    match sandbox_cost(&enki_bin, samples) {
+        Ok(ms) => {
+            let ok = ms <= SANDBOX_TARGET_MS;
+            println!(
+                "  sandbox setup added to an agent's start (enki sandbox-exec → exec, p50 over direct)   n={samples:<5} {ms:>7.2} ms   target ≤ {SANDBOX_TARGET_MS} ms  {}",
+                mark(ok)
+            );
+            if !ok && verdict == Verdict::Pass {
+                verdict = Verdict::TargetMissed;
+            }
+        }
+        Err(e) => {
+            println!("  sandbox setup: failed: {e:#}");
             verdict = Verdict::Failed;
         }
     }

@@ -100,6 +100,11 @@ max_workers = 2
 [git]
 base_branch = "main"
 
+[sandbox]
+# Agents write only their own copy and temp folder; the two parallel workers
+# also meet in .enki/demo-meet (see sim/meet.sh).
+writable = ["demo-meet"]
+
 [merge]
 # Runs on the merged result of every merge request (in a scratch checkout,
 # with ENKI_DIR set) before main moves. Without this line enki would run
@@ -320,6 +325,10 @@ fn write_enki_files(layout: &Layout) -> Result<()> {
     for (name, content) in SCRIPTS {
         write_file(&layout.dir.join("sim").join(name), content)?;
     }
+    // Made here: the sandbox lets agents write in it, not create it.
+    let meet = layout.dir.join("demo-meet");
+    std::fs::create_dir_all(&meet)
+        .with_context(|| format!("cannot create '{}'", meet.display()))?;
     Ok(())
 }
 

@@ -45,6 +45,40 @@ fn check(
     }
 }
 
+/// The Landlock ABI and what the sandbox enforces with it.
+fn check_sandbox(sandbox: &enki_config::SandboxConfig) -> Check {
+    let abi = enki_sandbox::landlock_abi();
+    match (sandbox.mode, abi) {
+        (enki_config::SandboxMode::Enforce, Ok(abi)) => check(
+            "sandbox",
+            Level::Ok,
+            format!(
+                "Landlock ABI {abi}: {}",
+                enki_sandbox::describe(abi, sandbox.network)
+            ),
+            None,
+        ),
+        (enki_config::SandboxMode::Enforce, Err(why)) => check(
+            "sandbox",
+            Level::Error,
+            format!("agents cannot start: {why}"),
+            Some("use a kernel with Landlock, or set `[sandbox] mode = \"off\"` in enki.toml"),
+        ),
+        (enki_config::SandboxMode::Off, abi) => check(
+            "sandbox",
+            Level::Warning,
+            format!(
+                "off: agents' shell commands are not confined, so `execute` requests are asked ({})",
+                match abi {
+                    Ok(abi) => format!("Landlock ABI {abi} is available"),
+                    Err(why) => why,
+                }
+            ),
+            Some("remove `[sandbox] mode = \"off\"` to confine agents"),
+        ),
+    }
+}
+
 /// git must exist and be new enough for `merge-tree --write-tree` (2.38).
 fn check_git() -> Check {
     let output = Command::new("git").arg("--version").output().ok();
@@ -270,6 +304,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
             enki_config::Config::default()
         }
     };
+    checks.push(check_sandbox(&config.sandbox));
     let (role_agents, role_errors) = project.role_agents();
     for error in role_errors {
         checks.push(check(

@@ -1,0 +1,186 @@
+//! Every agent command runs inside `enki sandbox-exec`, which restricts the
+//! agent's whole process tree with Landlock before it starts: it may write
+//! its own copy (a worker), its merge worktree (a merger) or nothing of the
+//! project (the planner), its temporary folder and its own state folders.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use enki_acp::{AgentCommand, DenyAll, PermissionDecision, PermissionPolicy, PermissionRequest};
+use enki_config::{Preset, ResolvedAgent, SandboxMode};
+use enki_sandbox::Policy;
+
+use crate::context::Context;
+
+/// Agents' temporary folders, under `.enki/`.
+const TMP_DIR: &str = "tmp";
+/// Folders under the home folder that every agent's tool chains write
+/// (package and build caches).
+const SHARED_STATE: &[&str] = &[".cache", ".npm"];
+/// Devices a program may open for writing.
+const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/tty",
+    "/dev/ptmx",
+    "/dev/pts",
+];
+
+/// Whether agents may start: `Err` says why not and what to do.
+pub fn check_support(mode: SandboxMode) -> Result<(), String> {
+    match (mode, enki_sandbox::landlock_abi()) {
+        (SandboxMode::Off, _) | (SandboxMode::Enforce, Ok(_)) => Ok(()),
+        (SandboxMode::Enforce, Err(why)) => Err(format!(
+            "enki runs every agent inside a Landlock sandbox, but {why}. Set \
+             `[sandbox] mode = \"off\"` in .enki/enki.toml to run agents without one \
+             (their shell commands are then not confined)."
+        )),
+    }
+}
+
+/// The agent's own temporary folder (`TMPDIR`), emptied at each start.
+pub fn agent_tmp(ctx: &Context, log_name: &str) -> PathBuf {
+    ctx.layout.dir.join(TMP_DIR).join(log_name)
+}
+
+/// Removes an agent's temporary folder once it has ended.
+pub fn remove_agent_tmp(ctx: &Context, log_name: &str) {
+    let dir = agent_tmp(ctx, log_name);
+    if let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), "cannot remove an agent's temporary folder: {e}");
+    }
+}
+
+/// Whether the agent will start its own stdio `enki mcp` (inside its
+/// sandbox), which then needs the store, the events folder and the logs.
+/// Claude's and Codex's adapters take enki's HTTP server instead.
+fn mcp_over_stdio(agent: &ResolvedAgent) -> bool {
+    !matches!(agent.preset, Some(Preset::Claude | Preset::Codex))
+}
+
+/// The policy of an agent started in `cwd`.
+pub fn policy(ctx: &Context, agent: &ResolvedAgent, cwd: &Path, tmp: &Path) -> Policy {
+    let mut writable = Vec::new();
+    // The planner starts in the project itself, which it never changes.
+    if cwd != ctx.project_root {
+        writable.push(cwd.to_path_buf());
+    }
+    writable.push(tmp.to_path_buf());
+    let env = |name: &str| {
+        agent
+            .env
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    };
+    let home = env("HOME").map(PathBuf::from);
+    let (own, own_vars) = agent.preset.map(Preset::state_paths).unwrap_or_default();
+    if let Some(home) = &home {
+        writable.extend(SHARED_STATE.iter().chain(own).map(|p| home.join(p)));
+    }
+    writable.extend(own_vars.iter().filter_map(|v| env(v)).map(PathBuf::from));
+    for path in &ctx.config.sandbox.writable {
+        match (path.strip_prefix("~"), &home) {
+            (Ok(rest), Some(home)) => writable.push(home.join(rest)),
+            (Ok(_), None) => {}
+            (Err(_), _) => writable.push(path.clone()),
+        }
+    }
+    writable.extend(DEVICES.iter().map(PathBuf::from));
+    if mcp_over_stdio(agent) {
+        let db = ctx.layout.db();
+        for suffix in ["-wal", "-shm"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            writable.push(name.into());
+        }
+        writable.extend([db, ctx.layout.events(), ctx.layout.logs()]);
+    }
+    Policy {
+        writable,
+        network: ctx.config.sandbox.network,
+        connect_ports: Vec::new(),
+    }
+}
+
+/// Wraps `command` in `enki sandbox-exec` with the agent's policy and gives
+/// it a fresh `TMPDIR`; with `[sandbox] mode = "off"` only the latter.
+pub fn wrap(
+    ctx: &Context,
+    agent: &ResolvedAgent,
+    mut command: AgentCommand,
+    log_name: &str,
+) -> AgentCommand {
+    let tmp = agent_tmp(ctx, log_name);
+    remove_agent_tmp(ctx, log_name);
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        tracing::warn!(dir = %tmp.display(), "cannot create an agent's temporary folder: {e}");
+    }
+    command.env.retain(|(k, _)| k != "TMPDIR");
+    command
+        .env
+        .push(("TMPDIR".into(), tmp.display().to_string()));
+    if ctx.config.sandbox.mode == SandboxMode::Off {
+        return command;
+    }
+    let policy = policy(ctx, agent, &command.cwd, &tmp);
+    let mut args = vec![
+        enki_sandbox::SUBCOMMAND.to_string(),
+        "--policy".into(),
+        policy.to_json(),
+        "--".into(),
+        std::mem::take(&mut command.program),
+    ];
+    args.append(&mut command.args);
+    command.program = ctx.enki_bin.display().to_string();
+    command.args = args;
+    command
+}
+
+/// Without the sandbox nothing confines a shell command, so `execute`
+/// requests go to the person (or are denied headless) whatever the policy;
+/// with it, the policy decides (the OS confines what runs).
+pub fn confine_execute(
+    ctx: &Context,
+    policy: Arc<dyn PermissionPolicy>,
+) -> Arc<dyn PermissionPolicy> {
+    if ctx.config.sandbox.mode == SandboxMode::Enforce {
+        return policy;
+    }
+    let ask = ctx.ask_policy.clone().unwrap_or_else(|| Arc::new(DenyAll));
+    Arc::new(AskExecute { policy, ask })
+}
+
+struct AskExecute {
+    policy: Arc<dyn PermissionPolicy>,
+    ask: Arc<dyn PermissionPolicy>,
+}
+
+impl PermissionPolicy for AskExecute {
+    fn decide(
+        &self,
+        request: PermissionRequest,
+    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
+        if request.kind.as_deref() == Some("execute") {
+            self.ask.decide(request)
+        } else {
+            self.policy.decide(request)
+        }
+    }
+}
+
+/// Empties `.enki/tmp/` (with the coordinator lock held, no agent runs).
+pub fn remove_all_tmp(enki_dir: &Path) {
+    let dir = enki_dir.join(TMP_DIR);
+    if let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), "cannot remove agents' temporary folders: {e}");
+    }
+}

@@ -1,0 +1,6 @@
+//! Escape attempts by agents (writes outside their copy, forged inputs):
+//! each is refused or harmless, and the legitimate work still lands.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod sandbox;

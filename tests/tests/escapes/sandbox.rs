@@ -1,0 +1,165 @@
+//! The OS sandbox (Landlock) around every agent, with real `sim` agents
+//! whose `run` steps are real shell commands: a worker's writes outside its
+//! copy and its temporary folder, and a planner's writes into the project,
+//! never land, while the legitimate work does. With `[sandbox] mode = "off"`
+//! the same command does land, so these tests see an escape when there is one.
+
+use std::path::{Path, PathBuf};
+
+use enki_tests::{Project, describe, one_turn};
+
+/// Shell commands that each try to write somewhere a worker must not; each
+/// ends in `true` so the turn goes on.
+fn escapes(root: &Path, outside_tmp: &Path) -> Vec<String> {
+    vec![
+        "echo x > ../../outside.txt".into(),
+        format!("echo x > {}", outside_tmp.display()),
+        format!("echo x > {}/escaped.txt", root.display()),
+        format!("echo x >> {}/.git/config", root.display()),
+        format!("echo x >> {}/.enki/enki.toml", root.display()),
+        format!("mkdir {}/.enki/planted", root.display()),
+    ]
+    .into_iter()
+    .map(|c| format!("{c}; true"))
+    .collect()
+}
+
+fn run_steps(commands: &[String]) -> String {
+    commands
+        .iter()
+        .map(|c| format!("  {{ run = '{c}' }},"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A file under the system temp folder, outside every agent's `TMPDIR`.
+fn outside_tmp(project: &Project) -> PathBuf {
+    let name = project.root.file_name().unwrap().to_string_lossy();
+    std::env::temp_dir().join(format!("enki-escape-{name}.txt"))
+}
+
+fn escaped(project: &Project, outside_tmp: &Path) -> Vec<PathBuf> {
+    [
+        project.enki_dir().join("outside.txt"),
+        outside_tmp.to_path_buf(),
+        project.root.join("escaped.txt"),
+        project.enki_dir().join("planted"),
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .collect()
+}
+
+fn worker_project(extra_config: &str) -> (Project, PathBuf, String, String) {
+    let project = Project::with_sim(&format!("[workers]\nretries = 0\n{extra_config}"));
+    let tmp = outside_tmp(&project);
+    let legit = [
+        "  { write = \"inside.txt\", content = \"legit\\n\" },",
+        "  { run = 'echo shell > by-shell.txt' },",
+        "  { run = 'echo t > \"$TMPDIR/t\" && cp \"$TMPDIR/t\" from-tmp.txt' },",
+    ]
+    .join("\n");
+    let steps = format!(
+        "{legit}\n{}\n  {{ say = \"[OUTPUT]done[/OUTPUT]\" }},",
+        run_steps(&escapes(&project.root, &tmp))
+    );
+    project.script("escaper", &one_turn(&steps));
+    let git_config = std::fs::read_to_string(project.root.join(".git/config")).unwrap();
+    let enki_toml = std::fs::read_to_string(project.enki_dir().join("enki.toml")).unwrap();
+    (project, tmp, git_config, enki_toml)
+}
+
+const ONE_STEP: &str = "title = \"Escape\"\n[[steps]]\nid = \"w\"\ntitle = \"Write\"\ndescription = \"[[sim:escaper]]\"\n";
+
+#[test]
+fn a_worker_writes_its_copy_and_temp_folder_and_nothing_else() {
+    let (project, tmp, git_config, enki_toml) = worker_project("");
+    let plan = project.plan(ONE_STEP);
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    for (file, content) in [
+        ("inside.txt", "legit\n"),
+        ("by-shell.txt", "shell\n"),
+        ("from-tmp.txt", "t\n"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(project.root.join(file)).unwrap(),
+            content,
+            "{file} landed"
+        );
+    }
+    assert_eq!(escaped(&project, &tmp), Vec::<PathBuf>::new());
+    assert_eq!(
+        std::fs::read_to_string(project.root.join(".git/config")).unwrap(),
+        git_config
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.enki_dir().join("enki.toml")).unwrap(),
+        enki_toml
+    );
+    // The agent's temporary folder is gone once it ended.
+    let tmp_root = project.enki_dir().join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp_root)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in .enki/tmp: {left:?}");
+}
+
+#[test]
+fn a_file_step_outside_the_copy_is_refused() {
+    let project = Project::with_sim("[workers]\nretries = 0\n");
+    project.script(
+        "escaper",
+        &one_turn("  { write = \"../../outside.txt\", content = \"x\" },"),
+    );
+    let plan = project.plan(ONE_STEP);
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(project.status_of("w"), "failed");
+    assert!(!project.enki_dir().join("outside.txt").exists());
+}
+
+#[test]
+fn the_planner_cannot_write_the_project() {
+    let project = Project::with_sim("");
+    project.writer_script("writer", "planned.txt", "planned\n");
+    let attempt = format!(
+        "echo x > {}/by-planner.txt; echo x > by-planner-here.txt; true",
+        project.root.display()
+    );
+    project.script(
+        "planner",
+        &format!(
+            "{}\n[[turn]]\nsteps = [ {{ say = \"Noted.\" }} ]\n",
+            one_turn(&format!(
+                "  {{ run = '{attempt}' }},\n  {{ tool = \"enki_execution_create\", args = {{ title = \"Plan\", steps = [ {{ id = \"p\", title = \"Write p\", description = \"[[sim:writer]]\" }} ] }} }},\n  {{ say = \"Planned.\" }},"
+            ))
+        ),
+    );
+    let output = project.run_enki(&["run", "write planned.txt"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("planned.txt")).unwrap(),
+        "planned\n"
+    );
+    assert!(!project.root.join("by-planner.txt").exists());
+    assert!(!project.root.join("by-planner-here.txt").exists());
+}
+
+#[test]
+fn without_the_sandbox_the_same_command_escapes() {
+    let project = Project::with_sim("[sandbox]\nmode = \"off\"\n");
+    let command = &escapes(&project.root, &outside_tmp(&project))[2];
+    project.script(
+        "escaper",
+        &one_turn(&format!(
+            "{}\n  {{ say = \"[OUTPUT]done[/OUTPUT]\" }},",
+            run_steps(std::slice::from_ref(command))
+        )),
+    );
+    let plan = project.plan(ONE_STEP);
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(project.root.join("escaped.txt").exists());
+}
