@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::{CloseInfo, Connection, RequestOpts};
 use crate::error::AcpError;
+use crate::modes::{ModeControl, SessionModes, from_config_options};
 use crate::permission::{PermissionPolicy, WithinCwd};
 use crate::process::AgentProcess;
 use crate::updates::{AgentEvent, str_field};
@@ -130,6 +131,16 @@ pub struct AuthMethod {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
+}
+
+/// What `session/new` returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    pub session_id: String,
+    /// The session's modes; `None` when the agent declares none.
+    pub modes: Option<SessionModes>,
+    /// The whole result.
+    pub raw: Value,
 }
 
 /// Why a turn ended.
@@ -333,14 +344,23 @@ impl AcpClient {
             .map(drop)
     }
 
-    /// `session/new`; returns the session id. `cwd` must be absolute; it
-    /// becomes the root for the session's fs requests and the permission
-    /// policy's `session_cwd`.
+    /// `session/new`; returns the session id. See [`AcpClient::open_session`].
     pub async fn new_session(
         &self,
         cwd: &Path,
         mcp_servers: &[McpServerSpec],
     ) -> Result<String, AcpError> {
+        Ok(self.open_session(cwd, mcp_servers).await?.session_id)
+    }
+
+    /// `session/new`, with the modes the agent declared. `cwd` must be
+    /// absolute; it becomes the root for the session's fs requests and the
+    /// permission policy's `session_cwd`.
+    pub async fn open_session(
+        &self,
+        cwd: &Path,
+        mcp_servers: &[McpServerSpec],
+    ) -> Result<NewSession, AcpError> {
         if !cwd.is_absolute() {
             return Err(AcpError::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -350,16 +370,57 @@ impl AcpClient {
         let servers: Vec<Value> = mcp_servers.iter().map(McpServerSpec::to_json).collect();
         let params = json!({"cwd": cwd, "mcpServers": servers});
         let timeout = Some(self.inner.options.request_timeout);
-        let result = self
+        let raw = self
             .inner
             .conn
             .request("session/new", params, timeout, Some(cwd.to_path_buf()))
             .await?;
-        str_field(&result, "sessionId").ok_or_else(|| {
-            self.protocol_error(format!(
-                "session/new result has no string sessionId: {result}"
-            ))
+        let session_id = str_field(&raw, "sessionId").ok_or_else(|| {
+            self.protocol_error(format!("session/new result has no string sessionId: {raw}"))
+        })?;
+        Ok(NewSession {
+            session_id,
+            modes: SessionModes::from_result(&raw),
+            raw,
         })
+    }
+
+    /// Switches the session to `mode_id` the way `control` says
+    /// (`session/set_mode`, or `session/set_config_option` for a mode config
+    /// option) and returns the mode the agent says the session is in now:
+    /// the config option's value in the answer, else the mode of a
+    /// `current_mode_update` that arrived with the answer, else `mode_id`
+    /// (a successful `session/set_mode` is the agent's confirmation).
+    pub async fn set_mode(
+        &self,
+        session_id: &str,
+        control: &ModeControl,
+        mode_id: &str,
+    ) -> Result<String, AcpError> {
+        // Only what the agent reports in answer to this request counts.
+        self.inner.conn.take_reported_mode(session_id);
+        let answered = match control {
+            ModeControl::SetMode => {
+                self.call(
+                    "session/set_mode",
+                    json!({"sessionId": session_id, "modeId": mode_id}),
+                )
+                .await?;
+                None
+            }
+            ModeControl::ConfigOption { config_id } => {
+                let result = self
+                    .call(
+                        "session/set_config_option",
+                        json!({"sessionId": session_id, "configId": config_id, "value": mode_id}),
+                    )
+                    .await?;
+                from_config_options(&result).map(|m| m.current)
+            }
+        };
+        Ok(answered
+            .or_else(|| self.inner.conn.take_reported_mode(session_id))
+            .unwrap_or_else(|| mode_id.to_owned()))
     }
 
     /// One turn: `session/prompt` with a single text block. No timeout (stall
@@ -485,6 +546,7 @@ mod tests {
             assert_send(&client.initialize());
             assert_send(&client.authenticate("m"));
             assert_send(&client.new_session(Path::new("/"), &[]));
+            assert_send(&client.set_mode("s", &ModeControl::SetMode, "default"));
             assert_send(&client.prompt("s", "t"));
             assert_send(&client.prompt_within("s", "t", Duration::ZERO));
             assert_send(&client.cancel("s"));

@@ -18,17 +18,19 @@ mod connection;
 mod error;
 mod framing;
 mod fs;
+mod modes;
 mod permission;
 mod process;
 mod updates;
 
 pub use client::{
     AcpClient, AgentCommand, AuthMethod, ClientOptions, InitializeResult, McpServerSpec,
-    PROTOCOL_VERSION, StopReason,
+    NewSession, PROTOCOL_VERSION, StopReason,
 };
 pub use error::{AUTH_REQUIRED, AcpError, describe_status};
 pub use framing::AsyncLineReader;
 pub use fs::RESOURCE_NOT_FOUND;
+pub use modes::{ModeControl, SessionMode, SessionModes};
 pub use permission::{
     AllowAll, DenyAll, PermissionDecision, PermissionOption, PermissionPolicy, PermissionRequest,
     WithinCwd, choose_option,

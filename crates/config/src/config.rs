@@ -165,6 +165,10 @@ impl Default for MergeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PermissionsConfig {
     pub policy: PermissionPolicyName,
+    /// Start agents whose session stays in a mode where they approve their
+    /// own actions (enki's policy then only sees what they choose to ask).
+    /// Off by default: such an agent is refused.
+    pub agent_decides: bool,
 }
 
 /// How `session/request_permission` is answered.
@@ -321,6 +325,7 @@ mod tests {
         assert_eq!(c.merge.verify, None);
         assert_eq!(c.merge.verify_timeout_secs, 600);
         assert_eq!(c.permissions.policy, PermissionPolicyName::WithinCopy);
+        assert!(!c.permissions.agent_decides);
         assert_eq!(c.sim.scripts, None);
         assert_eq!(c.mcp.rate_limit.per_second, 20);
         assert_eq!(c.mcp.rate_limit.burst, 100);

@@ -34,6 +34,7 @@
 //!
 //! [permissions]
 //! policy = "within_copy"   # allow_all | deny_all | ask
+//! agent_decides = false    # true: start agents that stay in a self-approving mode
 //!
 //! [sandbox]                # Landlock around every agent's process tree
 //! mode = "enforce"         # off: no sandbox (then `execute` requests are asked)
@@ -57,6 +58,7 @@ mod error;
 mod load;
 mod locate;
 mod merge;
+mod modes;
 mod schema;
 
 pub use agent::{AgentRole, Preset, ResolvedAgent};
@@ -71,3 +73,4 @@ pub use env::{
 };
 pub use error::ConfigError;
 pub use load::CONFIG_FILE_NAME;
+pub use modes::{ModeKind, asking_modes, mode_kind};

@@ -163,6 +163,7 @@ verify = ""
 
 [permissions]
 policy = "ask"
+agent_decides = true
 "#,
         )
         .unwrap();
@@ -188,6 +189,7 @@ policy = "ask"
         assert_eq!(config.git.commit_suffix.as_deref(), Some("(via enki)"));
         assert_eq!(config.merge.verify, None, "empty string clears");
         assert_eq!(config.permissions.policy, PermissionPolicyName::Ask);
+        assert!(config.permissions.agent_decides);
 
         let bin = Path::new("/bin/enki");
         let coordinator = config.agent_for(AgentRole::Coordinator, None, None, bin);

@@ -83,6 +83,10 @@ impl Config {
         );
 
         set(&mut self.permissions.policy, file.permissions.policy);
+        set(
+            &mut self.permissions.agent_decides,
+            file.permissions.agent_decides,
+        );
 
         let network = file.sandbox.network().ok().flatten();
         set(&mut self.sandbox.mode, file.sandbox.mode);

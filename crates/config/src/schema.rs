@@ -83,6 +83,7 @@ pub(crate) struct FileMerge {
 #[serde(deny_unknown_fields, default, expecting = "a table")]
 pub(crate) struct FilePermissions {
     pub policy: Option<PermissionPolicyName>,
+    pub agent_decides: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -591,6 +592,14 @@ traffic_log_max_bytes = 65536
         assert_eq!(err.key.as_deref(), Some("permissions.policy"));
         assert!(err.message.contains("unknown variant `maybe`"), "{err}");
         assert!(err.message.contains("within_copy"), "{err}");
+    }
+
+    #[test]
+    fn agent_decides_is_a_boolean() {
+        let err = error("[permissions]\nagent_decides = \"yes\"\n");
+        assert_eq!(err.line, Some(2));
+        assert_eq!(err.key.as_deref(), Some("permissions.agent_decides"));
+        assert!(err.message.contains("bool"), "{err}");
     }
 
     #[test]

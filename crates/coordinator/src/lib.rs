@@ -23,6 +23,7 @@ mod reply;
 mod resolve;
 mod runtime;
 mod sandbox;
+pub mod session;
 mod snapshot;
 mod start;
 mod verify;

@@ -1,11 +1,12 @@
 //! The planner session: one agent with the planner's MCP tools, prompted by
 //! the user's request and then by batches of events between its turns.
 
-use enki_acp::{AcpClient, AgentEvent, SessionUpdate, StopReason};
+use enki_acp::{AcpClient, AgentEvent, InitializeResult, SessionUpdate, StopReason};
 use enki_config::AgentRole;
 use tokio::sync::mpsc;
 
 use crate::context::Shared;
+use crate::session::start_session;
 
 #[derive(Debug)]
 pub enum PlannerMessage {
@@ -81,8 +82,13 @@ pub async fn run_planner(
             return;
         }
     };
-    let session = match start_session(&ctx, &client).await {
-        Ok(session) => session,
+    let spec = ctx.session_spec(AgentRole::Coordinator, &agent, &ctx.project_root);
+    let mcp = |_: InitializeResult| {
+        let servers = vec![ctx.mcp_server(vec!["--role".into(), "planner".into()])];
+        async move { (servers, ()) }
+    };
+    let opened = match start_session(&client, &spec, mcp, &|_| {}).await {
+        Ok(opened) => opened,
         Err(e) => {
             let _ = tx.send(PlannerMessage::Gone(format!(
                 "the planner agent ({}) failed: {e}",
@@ -92,6 +98,7 @@ pub async fn run_planner(
             return;
         }
     };
+    let session = opened.session_id.clone();
     let _ = tx.send(PlannerMessage::Ready);
     while let Some(text) = prompts.recv().await {
         let turn = client.prompt(&session, &text);
@@ -113,21 +120,6 @@ pub async fn run_planner(
         }
     }
     client.shutdown().await;
-}
-
-async fn start_session(ctx: &Shared, client: &AcpClient) -> Result<String, enki_acp::AcpError> {
-    let init = client.initialize().await?;
-    if let Some(method) = &ctx.config.agent.auth_method
-        && init.auth_methods.iter().any(|m| &m.id == method)
-    {
-        client.authenticate(method).await?;
-    }
-    client
-        .new_session(
-            &ctx.project_root,
-            &[ctx.mcp_server(vec!["--role".into(), "planner".into()])],
-        )
-        .await
 }
 
 fn forward(event: &AgentEvent, tx: &mpsc::UnboundedSender<PlannerMessage>) {

@@ -6,13 +6,14 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use enki_acp::AcpClient;
+use enki_acp::{AcpClient, InitializeResult};
 use enki_config::AgentRole;
 use enki_workspace::{
     commit_resolution, files_with_markers, scratch_worktree, start_conflicted_merge,
 };
 
 use crate::context::Shared;
+use crate::session::start_session;
 
 /// What the merger is told about each side.
 struct Intent {
@@ -184,23 +185,25 @@ pub async fn resolve_conflict(
         .map_err(|e| format!("the merger agent ({}) did not start: {e}", agent.name))?;
     let limit = Duration::from_secs(ctx.config.merge.resolve_timeout_secs);
     let turn = async {
-        client.initialize().await?;
-        let session = client
-            .new_session(
-                worktree,
-                &[ctx.mcp_server(vec![
-                    "--role".into(),
-                    "merger".into(),
-                    "--task-id".into(),
-                    task_id.to_string(),
-                ])],
-            )
-            .await?;
+        let spec = ctx.session_spec(AgentRole::Merger, &agent, worktree);
+        let mcp = |_: InitializeResult| {
+            let servers = vec![ctx.mcp_server(vec![
+                "--role".into(),
+                "merger".into(),
+                "--task-id".into(),
+                task_id.to_string(),
+            ])];
+            async move { (servers, ()) }
+        };
+        let opened = start_session(&client, &spec, mcp, &|_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        let session = opened.session_id.clone();
         let prompt_turn = client.prompt(&session, &prompt);
         tokio::pin!(prompt_turn);
         loop {
             tokio::select! {
-                result = &mut prompt_turn => break result,
+                result = &mut prompt_turn => break result.map_err(|e| e.to_string()),
                 // Drain events so the connection never backs up.
                 _ = events.recv() => {}
             }

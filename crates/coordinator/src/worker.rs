@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use enki_acp::{AcpClient, AgentEvent, SessionUpdate, StopReason};
-use enki_config::AgentRole;
+use enki_acp::{AcpClient, AgentEvent, InitializeResult, SessionUpdate, StopReason};
+use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::context::Shared;
 use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
 use crate::reply::{Reply, reply_file};
+use crate::session::start_session;
 
 /// What a worker tells the runtime.
 #[derive(Debug)]
@@ -212,6 +213,7 @@ async fn attempt_task(
         ctx,
         &client,
         &mut events,
+        &agent,
         &task,
         role.as_ref(),
         &copy.path,
@@ -339,6 +341,7 @@ async fn drive(
     ctx: &Shared,
     client: &AcpClient,
     events: &mut mpsc::UnboundedReceiver<AgentEvent>,
+    agent: &ResolvedAgent,
     task: &TaskRow,
     role: Option<&Role>,
     copy: &Path,
@@ -347,15 +350,6 @@ async fn drive(
     tx: &mpsc::UnboundedSender<WorkerMessage>,
     reply: &mut Reply,
 ) -> Result<(), String> {
-    let init = client.initialize().await.map_err(|e| e.to_string())?;
-    if let Some(method) = &ctx.config.agent.auth_method
-        && init.auth_methods.iter().any(|m| &m.id == method)
-    {
-        client
-            .authenticate(method)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
     let mut args = vec![
         "--role".to_string(),
         "worker".into(),
@@ -365,10 +359,15 @@ async fn drive(
     if role.is_some_and(|r| !r.can_edit) {
         args.push("--no-edit".into());
     }
-    let session = client
-        .new_session(copy, &[ctx.mcp_server(args)])
+    let spec = ctx.session_spec(AgentRole::Worker, agent, copy);
+    let mcp = |_: InitializeResult| {
+        let servers = vec![ctx.mcp_server(args)];
+        async move { (servers, ()) }
+    };
+    let opened = start_session(client, &spec, mcp, &|_| {})
         .await
         .map_err(|e| e.to_string())?;
+    let session = opened.session_id.clone();
     let _ = tx.send(WorkerMessage::Activity {
         task: task.id.clone(),
         text: Some("prompt sent".into()),

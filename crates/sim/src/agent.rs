@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::cancel::Cancel;
 use crate::mcp_client::ServerSpec;
+use crate::modes::{ModesConfig, SetMode};
 use crate::peer::Peer;
 use crate::script::{self, Script, Step};
 use crate::select::{self, Choice, Sources};
@@ -43,6 +44,8 @@ struct Session {
     /// Prompts run so far, per script.
     counters: HashMap<String, usize>,
     running: Running,
+    /// `modes.toml` and the session's current mode, when modes are declared.
+    modes: Option<(ModesConfig, String)>,
 }
 
 struct Agent {
@@ -138,6 +141,7 @@ impl Agent {
             "initialize" => Ok(self.initialize(&params)),
             "authenticate" => Ok(json!({})),
             "session/new" => self.new_session(&params),
+            "session/set_mode" => self.set_mode(&params),
             "session/prompt" => {
                 self.prompt(id, &params);
                 return;
@@ -214,6 +218,8 @@ impl Agent {
             .iter()
             .find(|s| s.name() == "enki")
             .and_then(|s| select::role_from_args(s.args()));
+        let modes = ModesConfig::load(self.sources.scripts_dir.as_deref())
+            .map_err(|e| ErrorObject::internal(format!("session/new: {e}")))?;
         let session_id = format!("sim-{}-{}", std::process::id(), self.next_session);
         self.next_session += 1;
         let servers = Servers::start(specs, cwd, &self.children);
@@ -230,9 +236,54 @@ impl Agent {
                 role,
                 counters: HashMap::new(),
                 running: Arc::new(Mutex::new(None)),
+                modes: modes.clone().map(|m| {
+                    let current = m.current.clone();
+                    (m, current)
+                }),
             },
         );
-        Ok(json!({"sessionId": session_id}))
+        Ok(match modes {
+            Some(modes) => {
+                json!({"sessionId": session_id, "modes": modes.to_json(&modes.current)})
+            }
+            None => json!({"sessionId": session_id}),
+        })
+    }
+
+    /// `session/set_mode`, answered as `modes.toml` says.
+    fn set_mode(&mut self, params: &Value) -> Result<Value, ErrorObject> {
+        let (Some(session_id), Some(mode)) =
+            (params["sessionId"].as_str(), params["modeId"].as_str())
+        else {
+            return Err(invalid_params(
+                "session/set_mode needs `sessionId` and `modeId`",
+            ));
+        };
+        let session = self
+            .sessions
+            .get_mut(session_id)
+            .ok_or_else(|| invalid_params(format!("unknown session '{session_id}'")))?;
+        let Some((config, current)) = &mut session.modes else {
+            return Err(invalid_params("this agent declares no session modes"));
+        };
+        if !config.available.iter().any(|m| m == mode) {
+            return Err(invalid_params(format!("unknown mode '{mode}'")));
+        }
+        match config.set_mode {
+            SetMode::Refuse => {
+                return Err(ErrorObject::internal(format!(
+                    "this agent refuses to leave mode '{current}'"
+                )));
+            }
+            SetMode::Ignore => {}
+            SetMode::Accept => *current = mode.to_string(),
+        }
+        eprintln!("enki sim-agent: session {session_id}: mode {current} (asked for {mode})");
+        self.peer.update(
+            session_id,
+            json!({"sessionUpdate": "current_mode_update", "currentModeId": current}),
+        );
+        Ok(json!({}))
     }
 
     fn cancel(&mut self, params: Option<&Value>) {
@@ -314,6 +365,11 @@ impl Agent {
             caps: self.caps,
             prompt: text,
             steps,
+            approves_itself: session
+                .modes
+                .as_ref()
+                .filter(|(config, current)| config.decides(current))
+                .map(|(_, current)| current.clone()),
         };
         let (peer, running) = (Arc::clone(&self.peer), Arc::clone(&session.running));
         let spawned = std::thread::Builder::new()
@@ -393,6 +449,8 @@ struct Turn {
     caps: ClientCaps,
     prompt: String,
     steps: Vec<Step>,
+    /// See [`TurnCtx::approves_itself`].
+    approves_itself: Option<String>,
 }
 
 impl Turn {
@@ -406,6 +464,7 @@ impl Turn {
             servers: &self.servers,
             children: &self.children,
             cancel: &self.cancel,
+            approves_itself: self.approves_itself.as_deref(),
         };
         let end = catch_unwind(AssertUnwindSafe(|| steps::run_turn(&ctx, &self.steps)))
             .unwrap_or_else(|_| TurnEnd::Fail("internal error: the turn panicked".to_string()));

@@ -16,6 +16,7 @@ mod agent;
 mod cancel;
 mod mcp_client;
 mod mcp_http;
+pub mod modes;
 mod peer;
 pub mod script;
 pub mod select;

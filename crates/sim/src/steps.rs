@@ -35,6 +35,9 @@ pub struct TurnCtx<'a> {
     pub servers: &'a Servers,
     pub children: &'a Children,
     pub cancel: &'a Cancel,
+    /// The session's mode when it is one in which the agent approves its
+    /// own actions (permission steps then ask nothing).
+    pub approves_itself: Option<&'a str>,
 }
 
 /// How a turn ended: a stop reason, or an error for the prompt request.
@@ -187,7 +190,12 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
             command,
             expect_status,
         } => run_command(ctx, command, *expect_status),
-        Step::Permission { title, on_deny } => permission(ctx, title, *on_deny),
+        Step::Permission {
+            title,
+            kind,
+            path,
+            on_deny,
+        } => permission(ctx, title, kind.as_deref(), path.as_deref(), *on_deny),
         Step::Sleep(ms) => {
             if ctx.cancel.sleep(Some(Duration::from_millis(*ms))) {
                 Err(Abort::Cancelled)
@@ -528,15 +536,31 @@ const PERMISSION_OPTIONS: [(&str, &str, &str); 4] = [
 
 /// `session/request_permission`; a denial ends the turn with `refusal`
 /// (`on_deny = "fail"`) or is only reported (`"continue"`).
-fn permission(ctx: &TurnCtx<'_>, title: &str, on_deny: OnDeny) -> Result<(), Abort> {
+fn permission(
+    ctx: &TurnCtx<'_>,
+    title: &str,
+    kind: Option<&str>,
+    path: Option<&str>,
+    on_deny: OnDeny,
+) -> Result<(), Abort> {
+    if let Some(mode) = ctx.approves_itself {
+        let text = format!("Approved \"{title}\" myself (mode {mode}); not asking.");
+        eprintln!("enki sim-agent: {text}");
+        say(ctx, &text);
+        return Ok(());
+    }
     let id = next_call_id();
+    let mut tool_call = json!({"toolCallId": id, "title": title, "kind": kind.unwrap_or("other")});
+    if let Some(path) = path {
+        tool_call["locations"] = json!([{"path": ctx.cwd.join(path)}]);
+    }
     let options: Vec<Value> = PERMISSION_OPTIONS
         .iter()
         .map(|(id, name, kind)| json!({"optionId": id, "name": name, "kind": kind}))
         .collect();
     let params = json!({
         "sessionId": ctx.session_id,
-        "toolCall": {"toolCallId": id, "title": title, "kind": "other"},
+        "toolCall": tool_call,
         "options": options,
     });
     let denial = match ctx
@@ -569,6 +593,7 @@ fn permission(ctx: &TurnCtx<'_>, title: &str, on_deny: OnDeny) -> Result<(), Abo
     let Some(reason) = denial else {
         return Ok(());
     };
+    eprintln!("enki sim-agent: Permission denied for \"{title}\" ({reason})");
     match on_deny {
         OnDeny::Fail => {
             say(

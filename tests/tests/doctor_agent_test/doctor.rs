@@ -37,12 +37,17 @@ fn doctor_with_the_sim_agent_is_healthy_and_checks_every_area() {
     let detail = agent["detail"].as_str().unwrap();
     assert!(
         detail.starts_with(&format!(
-            "`{} sim-agent` answered initialize in ",
+            "`{} sim-agent` opened a session in ",
             enki_bin().display()
         )),
         "{detail}"
     );
-    assert!(detail.ends_with("ms (protocol 1)"), "{detail}");
+    assert!(
+        detail.ends_with(
+            "ms (protocol 1); mode for coordinator, worker, merger: none declared (used as it is)"
+        ),
+        "{detail}"
+    );
 
     // Reflink and inotify depend on the machine: reported either way.
     let reflink = one_check(&report, "reflink");
@@ -159,7 +164,10 @@ fn doctor_reports_an_agent_that_fails_initialize_with_its_stderr() {
     assert_eq!(report["healthy"], false);
     let agent = one_check(&report, "agent ");
     assert_eq!(agent["level"], "error", "{agent}");
-    assert_eq!(agent["detail"], "agent exited (status 3); stderr: boom");
+    assert_eq!(
+        agent["detail"],
+        "initialize failed: agent exited (status 3); stderr: boom"
+    );
     assert!(
         agent["fix"]
             .as_str()
@@ -182,8 +190,9 @@ fn doctor_gives_the_sim_its_configured_scripts_dir() {
     assert_eq!(agent["level"], "error", "{agent}");
     let detail = agent["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("agent exited (status 2); stderr: enki sim-agent: scripts dir ")
-            && detail.contains(&scripts.display().to_string())
+        detail.starts_with(
+            "initialize failed: agent exited (status 2); stderr: enki sim-agent: scripts dir "
+        ) && detail.contains(&scripts.display().to_string())
             && detail.ends_with("(ENKI_SIM_SCRIPTS) is not a directory"),
         "{detail}"
     );

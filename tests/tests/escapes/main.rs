@@ -3,4 +3,5 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod modes;
 mod sandbox;

@@ -79,6 +79,8 @@ struct SessionEntry {
     cwd: PathBuf,
     /// Bumped by `session/cancel` so pending permission questions end.
     cancelled: watch::Sender<u64>,
+    /// The mode the agent last reported in a `session/update`.
+    reported_mode: Option<String>,
 }
 
 #[derive(Default)]
@@ -176,6 +178,15 @@ impl Connection {
         register(&mut self.lock(), session_id, cwd);
     }
 
+    /// Takes the mode the agent last reported for `session_id` (a
+    /// `current_mode_update` or a mode `config_option_update`), if any.
+    pub(crate) fn take_reported_mode(&self, session_id: &str) -> Option<String> {
+        self.lock()
+            .sessions
+            .get_mut(session_id)
+            .and_then(|s| s.reported_mode.take())
+    }
+
     /// Closes the agent's stdin once the queued messages are written.
     pub(crate) fn close_stdin(&self) {
         let _ = self.writer.send(WriterCmd::Close);
@@ -214,6 +225,7 @@ fn register(state: &mut State, session_id: String, cwd: PathBuf) {
         SessionEntry {
             cwd,
             cancelled: watch::channel(0).0,
+            reported_mode: None,
         },
     );
 }

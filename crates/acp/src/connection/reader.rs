@@ -12,7 +12,8 @@ use tokio::io::{AsyncRead, BufReader};
 use super::{Connection, Pending, Reply, register};
 use crate::error::AcpError;
 use crate::framing::AsyncLineReader;
-use crate::updates::{AgentEvent, parse_session_update, str_field};
+use crate::modes::reported_mode;
+use crate::updates::{AgentEvent, SessionUpdate, parse_session_update, str_field};
 
 /// Longest excerpt of a bad line quoted in a `ProtocolError` event.
 const PREVIEW_CHARS: usize = 200;
@@ -163,7 +164,15 @@ impl Connection {
     fn handle_notification(&self, notification: Notification) {
         match notification.method.as_str() {
             "session/update" => match parse_session_update(notification.params.as_ref()) {
-                Ok((session_id, update)) => self.emit(AgentEvent::Update { session_id, update }),
+                Ok((session_id, update)) => {
+                    if let SessionUpdate::Other { raw, .. } = &update
+                        && let Some(mode) = reported_mode(raw)
+                        && let Some(session) = self.lock().sessions.get_mut(&session_id)
+                    {
+                        session.reported_mode = Some(mode);
+                    }
+                    self.emit(AgentEvent::Update { session_id, update })
+                }
                 Err(message) => self.protocol_error(message.to_owned()),
             },
             method if method.starts_with('_') => {

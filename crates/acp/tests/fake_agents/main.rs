@@ -20,6 +20,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 mod agent_requests;
 mod failures;
 mod handshake;
+mod modes;
 mod process;
 
 const SAFETY: Duration = Duration::from_secs(20);

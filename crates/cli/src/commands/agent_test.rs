@@ -3,12 +3,13 @@
 //! to check a new agent before a run.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use enki_acp::{AcpClient, AcpError, AgentEvent, InitializeResult, SessionUpdate};
 use enki_config::AgentRole;
+use enki_coordinator::session::{SessionError, SessionSpec, Step, start_session};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::agents::{
@@ -184,15 +185,14 @@ pub fn run(agent: Option<String>, prompt: Option<String>, timeout_secs: u64) -> 
                 return Ok(false);
             }
         };
-        let outcome = session(
-            &client,
-            &mut events,
-            scratch.path(),
-            &prompt,
-            turn_limit,
+        let spec = SessionSpec {
+            role: AgentRole::Worker,
+            agent: &resolved,
+            cwd: scratch.path(),
             auth_method,
-        )
-        .await;
+            agent_decides: config.permissions.agent_decides,
+        };
+        let outcome = session(&client, &mut events, &spec, &prompt, turn_limit).await;
         client.shutdown().await;
         print_waiting(&mut events)?;
         match outcome? {
@@ -210,55 +210,62 @@ pub fn run(agent: Option<String>, prompt: Option<String>, timeout_secs: u64) -> 
     })
 }
 
-/// The handshake and the turn. `Ok(Ok(success))` when the turn ended,
-/// `Ok(Err(e))` when the agent failed.
+/// Prints one step of opening the session.
+fn print_step(step: Step<'_>) {
+    let line = match step {
+        Step::Initialized(init) => format!(
+            "← protocol {}; auth methods: {}",
+            init.protocol_version,
+            if init.auth_methods.is_empty() {
+                "none".to_string()
+            } else {
+                method_list(init)
+            }
+        ),
+        Step::Authenticating(method) => format!("→ authenticate {method}"),
+        Step::AuthNotAdvertised(method) => format!(
+            "  not authenticating: the configured auth_method `{method}` is not one the agent advertised"
+        ),
+        Step::NewSession(cwd) => format!("→ session/new in {}", cwd.display()),
+        Step::Opened(session) => format!("← session {}", session.session_id),
+        Step::SwitchingMode { from, to } => {
+            format!("→ session/set_mode {to} (the agent starts in `{from}`, where it does not ask)")
+        }
+    };
+    // A closed stdout ends the command at its next print anyway.
+    let _ = print_text(&line);
+}
+
+/// The handshake (the one every role uses) and the turn. `Ok(Ok(success))`
+/// when the turn ended or the session was refused, `Ok(Err(e))` when the
+/// agent failed.
 async fn session(
     client: &AcpClient,
     events: &mut UnboundedReceiver<AgentEvent>,
-    cwd: &Path,
+    spec: &SessionSpec<'_>,
     prompt: &str,
     turn_limit: Duration,
-    auth_method: Option<&str>,
 ) -> Result<Result<bool, AcpError>> {
-    let init = match printing(events, client.initialize()).await? {
-        Ok(init) => init,
-        Err(e) => return Ok(Err(e)),
-    };
-    print_text(&format!(
-        "← protocol {}; auth methods: {}",
-        init.protocol_version,
-        if init.auth_methods.is_empty() {
-            "none".to_string()
-        } else {
-            method_list(&init)
+    let no_mcp = |_| async { (Vec::new(), ()) };
+    let opened = match printing(events, start_session(client, spec, no_mcp, &print_step)).await? {
+        Ok(opened) => opened,
+        Err(SessionError::Acp {
+            source,
+            init: Some(init),
+            ..
+        }) if source.is_auth_required() => {
+            print_text(&format!("✘ {source}"))?;
+            print_text(&auth_hint(&init, spec.auth_method))?;
+            return Ok(Ok(false));
         }
-    ))?;
-    // As workers do: authenticate only with a method the agent offers.
-    if let Some(method) = auth_method {
-        if init.auth_methods.iter().any(|m| m.id == method) {
-            print_text(&format!("→ authenticate {method}"))?;
-            if let Err(e) = printing(events, client.authenticate(method)).await? {
-                return Ok(Err(e));
-            }
-        } else {
-            print_text(&format!(
-                "  not authenticating: the configured auth_method `{method}` is not one the agent advertised"
-            ))?;
-        }
-    }
-    print_text(&format!("→ session/new in {}", cwd.display()))?;
-    let session = match printing(events, client.new_session(cwd, &[])).await? {
-        Ok(session) => session,
-        Err(e) => {
-            if e.is_auth_required() {
-                print_text(&format!("✘ {e}"))?;
-                print_text(&auth_hint(&init, auth_method))?;
-                return Ok(Ok(false));
-            }
-            return Ok(Err(e));
+        Err(SessionError::Acp { source, .. }) => return Ok(Err(source)),
+        Err(refused @ SessionError::AgentDecides { .. }) => {
+            print_text(&format!("✘ {refused}"))?;
+            return Ok(Ok(false));
         }
     };
-    print_text(&format!("← session {session}"))?;
+    print_text(&format!("  {} mode: {}", spec.role, opened.mode))?;
+    let session = opened.session_id;
     print_text(&format!("→ session/prompt: {prompt}"))?;
     match printing(events, client.prompt_within(&session, prompt, turn_limit)).await? {
         Ok(stop) => {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use enki_acp::{AcpClient, AgentCommand, AgentEvent, ClientOptions, DenyAll, InitializeResult};
+use enki_acp::{AcpClient, AgentCommand, AgentEvent, ClientOptions, DenyAll};
 use enki_config::{AgentRole, Config, ConfigError, ResolvedAgent};
 use enki_core::Tier;
 use enki_project::{Layout, LocateError};
@@ -248,20 +248,6 @@ pub async fn spawn_agent(
         ..ClientOptions::default()
     };
     AcpClient::spawn(command, options).await
-}
-
-/// Starts the agent and answers `initialize`; shuts it down on failure.
-pub async fn start_agent(
-    launch: &Launch<'_>,
-) -> Result<(AcpClient, UnboundedReceiver<AgentEvent>, InitializeResult), enki_acp::AcpError> {
-    let (client, events) = spawn_agent(launch).await?;
-    match client.initialize().await {
-        Ok(init) => Ok((client, events, init)),
-        Err(e) => {
-            client.shutdown().await;
-            Err(e)
-        }
-    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -6,11 +6,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
+use enki_config::AgentRole;
+use enki_coordinator::session::{ModeOutcome, SessionSpec, start_session};
 use serde::Serialize;
 
 use super::agents::{
     Launch, Project, anchor_agent_arg, configured_agents, enki_bin, find_program, program_missing,
-    runtime, start_agent,
+    runtime, spawn_agent,
 };
 use super::{print_json, print_text};
 
@@ -356,17 +358,24 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
             sim_scripts: config.sim.scripts.as_deref(),
             stderr_log: None,
         };
+        // One session per agent: the mode rule is the same for each role it runs.
+        let spec = SessionSpec {
+            role: AgentRole::Worker,
+            agent: resolved,
+            cwd: scratch.path(),
+            auth_method: config.agent.auth_method.as_deref(),
+            agent_decides: config.permissions.agent_decides,
+        };
         let outcome = runtime.block_on(async {
-            match start_agent(&launch).await {
-                Ok((client, _, init)) => {
-                    client.shutdown().await;
-                    Ok(init)
-                }
-                Err(e) => Err(e),
-            }
+            let (client, _events) = spawn_agent(&launch).await.map_err(|e| e.to_string())?;
+            let no_mcp = |_| async { (Vec::new(), ()) };
+            let opened = start_session(&client, &spec, no_mcp, &|_| {}).await;
+            client.shutdown().await;
+            opened.map_err(|e| e.to_string())
         });
         match outcome {
-            Ok(init) => {
+            Ok(opened) => {
+                let init = &opened.init;
                 let auth = if init.auth_methods.is_empty() {
                     String::new()
                 } else {
@@ -375,14 +384,22 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
                         init.auth_methods.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
                     )
                 };
+                let level = match opened.mode {
+                    ModeOutcome::AgentDecides { .. } | ModeOutcome::Unclassified { .. } => {
+                        Level::Warning
+                    }
+                    _ => Level::Ok,
+                };
                 checks.push(check(
                     name,
-                    Level::Ok,
+                    level,
                     format!(
-                        "`{}` answered initialize in {} ms (protocol {}){auth}",
+                        "`{}` opened a session in {} ms (protocol {}){auth}; mode for {}: {}",
                         resolved.command_line(),
                         started.elapsed().as_millis(),
-                        init.protocol_version
+                        init.protocol_version,
+                        configured.uses.join(", "),
+                        opened.mode
                     ),
                     None,
                 ));
@@ -390,7 +407,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
             Err(e) => checks.push(Check {
                 name,
                 level: Level::Error,
-                detail: e.to_string(),
+                detail: e,
                 fix: Some(format!(
                     "run `enki agent-test {again}` for the full transcript; check the agent's own setup (API keys, login)"
                 )),

@@ -31,6 +31,10 @@
 //!   # denied, on_deny = "fail" (default) ends the turn with stopReason
 //!   # "refusal", on_deny = "continue" goes on.
 //!   { permission = "Edit src/lib.rs", on_deny = "fail" },
+//!   # optional `kind` (tool kind, default "other") and `path` (the location
+//!   # asked about; may lie outside the cwd). In a mode the agent approves
+//!   # itself (see `modes.toml` in the `modes` module) nothing is asked.
+//!   { permission = "Write ../x", kind = "edit", path = "../x", on_deny = "continue" },
 //!   { sleep_ms = 50 },                   # interruptible by session/cancel
 //!   { garbage = "this is not json" },    # a non-JSON line on stdout, then continue
 //!   { stop = "end_turn" },               # end now: end_turn|max_tokens|max_turn_requests|refusal|cancelled
@@ -154,6 +158,12 @@ pub enum Step {
     },
     Permission {
         title: String,
+        /// The tool kind (`edit`, `execute`, ...); `other` when not given.
+        kind: Option<String>,
+        /// A path the action touches, relative to the cwd or absolute
+        /// (sent as the tool call's location; not confined: a test may ask
+        /// about a path outside).
+        path: Option<String>,
         on_deny: OnDeny,
     },
     Sleep(u64),

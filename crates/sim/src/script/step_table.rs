@@ -98,7 +98,7 @@ fn options_of(kind: &str) -> &'static [&'static str] {
         "tool" => &["args", "server", "allow_error"],
         "write" | "append" => &["content"],
         "run" => &["expect_status"],
-        "permission" => &["on_deny"],
+        "permission" => &["on_deny", "kind", "path"],
         _ => &[],
     }
 }
@@ -221,6 +221,8 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
         },
         "permission" => Step::Permission {
             title: f.name("permission")?,
+            kind: f.string("kind")?,
+            path: f.string("path")?,
             on_deny: match f.string("on_deny")?.as_deref() {
                 None | Some("fail") => OnDeny::Fail,
                 Some("continue") => OnDeny::Continue,
@@ -355,10 +357,14 @@ steps = []
             },
             Step::Permission {
                 title: "Edit src/lib.rs".into(),
+                kind: None,
+                path: None,
                 on_deny: OnDeny::Continue,
             },
             Step::Permission {
                 title: "Run rm".into(),
+                kind: None,
+                path: None,
                 on_deny: OnDeny::Fail,
             },
             Step::Sleep(50),
