@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use enki_tests::{Project, describe, git, stdout, wait_output};
+use enki_tests::{Project, describe, git, is_alive, processes_in, stdout, wait_output};
 use serde_json::Value;
 
 /// Signal files still waiting to be applied by the coordinator.
@@ -333,30 +333,6 @@ fn a_second_coordinator_in_the_same_project_is_refused() {
     std::fs::write(project.enki_dir().join("go"), "").unwrap();
     let output = wait_output(child, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-}
-
-/// Live processes whose working directory is inside `dir` (Linux `/proc`).
-fn processes_in(dir: &Path) -> Vec<u32> {
-    let Ok(dir) = dir.canonicalize() else {
-        return Vec::new();
-    };
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| is_alive(*pid))
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&dir))
-        })
-        .collect()
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-    })
 }
 
 #[test]

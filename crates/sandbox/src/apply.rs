@@ -157,4 +157,33 @@ mod tests {
         assert!(inside.join("a").exists());
         assert!(!outside.join("b").exists());
     }
+
+    #[test]
+    fn network_none_refuses_tcp_connect_except_to_allowed_ports() {
+        if !crate::landlock_abi().is_ok_and(|abi| abi >= 4) {
+            eprintln!("skipped: no Landlock TCP rules here");
+            return;
+        }
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (open, closed) = (open.local_addr().unwrap(), closed.local_addr().unwrap());
+        let policy = Policy {
+            network: Network::None,
+            connect_ports: vec![open.port()],
+            ..Policy::default()
+        };
+        let code = in_child(|| {
+            if restrict_self(&policy).is_err() {
+                return 10;
+            }
+            if std::net::TcpStream::connect(open).is_err() {
+                return 11;
+            }
+            match std::net::TcpStream::connect(closed) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => 0,
+                _ => 12,
+            }
+        });
+        assert_eq!(code, 0);
+    }
 }

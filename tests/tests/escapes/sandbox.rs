@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use enki_tests::{Project, describe, one_turn};
+use enki_tests::{Project, describe, is_alive, one_turn, processes_in};
 
 /// Shell commands that each try to write somewhere a worker must not; each
 /// ends in `true` so the turn goes on.
@@ -162,4 +162,28 @@ fn without_the_sandbox_the_same_command_escapes() {
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(project.root.join("escaped.txt").exists());
+}
+
+#[test]
+fn a_sandboxed_agent_still_dies_with_the_coordinator() {
+    let project = Project::with_sim("");
+    project.script("escaper", &one_turn("  { hang = true },"));
+    let plan = project.plan(ONE_STEP);
+    let mut child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    let copies = project.enki_dir().join("copies");
+    let mut agent = None;
+    project.wait_until("the sandboxed agent runs in its copy", || {
+        agent = processes_in(&copies).into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("sim-agent"))
+        });
+        agent.is_some()
+    });
+    let agent = agent.unwrap();
+    // `sandbox-exec` became the agent: same process, privileges frozen.
+    let status = std::fs::read_to_string(format!("/proc/{agent}/status")).unwrap();
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    child.kill().unwrap(); // SIGKILL: only PR_SET_PDEATHSIG can end the agent
+    child.wait().unwrap();
+    project.wait_until("the agent is gone", || !is_alive(agent));
 }
