@@ -14,7 +14,7 @@ mod watch;
 mod write;
 
 pub use name::{REJECTED_DIR, is_signal_file_name};
-pub use scan::{PendingSignal, Rejected, Scan, acknowledge, scan};
+pub use scan::{PendingSignal, Rejected, Scan, acknowledge, scan, set_aside};
 pub use signal::{FORMAT_VERSION, Origin, ParseError, Signal, SignalKind};
 pub use watch::{DEFAULT_RESCAN_EVERY, SignalWatcher, Wake};
 pub use write::write_signal;

@@ -93,6 +93,15 @@ pub fn acknowledge(signal: &PendingSignal) -> io::Result<()> {
     }
 }
 
+/// Moves a valid signal whose effect the reader refuses to `rejected/`
+/// (where a person can look at it); `None` when it is gone already.
+pub fn set_aside(signal: &PendingSignal) -> io::Result<Option<PathBuf>> {
+    let (Some(dir), Some(name)) = (signal.path.parent(), signal.path.file_name()) else {
+        return Ok(None);
+    };
+    reject(dir, &signal.path, &name.to_string_lossy())
+}
+
 /// Names of the signal files in `events_dir`, sorted.
 fn list_signal_files(events_dir: &Path) -> io::Result<Vec<String>> {
     let entries = match fs::read_dir(events_dir) {

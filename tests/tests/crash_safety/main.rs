@@ -7,6 +7,7 @@
 
 mod base_branch;
 mod disk_full;
+mod forged_signals;
 mod gc;
 mod landing;
 mod load;

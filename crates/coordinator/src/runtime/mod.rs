@@ -21,6 +21,7 @@ mod clock;
 mod events;
 mod messages;
 mod signals;
+mod witness;
 use crate::worker::WorkerMessage;
 use clock::AwakeClock;
 

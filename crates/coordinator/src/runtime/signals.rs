@@ -1,17 +1,19 @@
-//! Signal files applied in order, and the store compared with the graph to
-//! repair what a lost signal left undone.
+//! Signal files are wake-ups: each is checked against the store (see
+//! `witness`), then the store is compared with the graph and what differs
+//! is applied — the same comparison that repairs what a lost signal left
+//! undone.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use enki_core::ExecutionStatus;
 use enki_core::engine::Command;
-use enki_signals::SignalKind;
 
 use crate::progress::Progress;
 use crate::reconcile::{Repair, StoredExecution, repairs};
 
 use super::Runtime;
+use super::witness::{Witnessed, witness};
 
 impl Runtime {
     /// Applies every waiting signal file in order, then deletes it.
@@ -37,14 +39,91 @@ impl Runtime {
                 ),
             });
         }
-        for pending in scan.ready {
-            self.apply(pending.signal.kind.clone()).await;
-            if let Err(e) = enki_signals::acknowledge(&pending) {
+        if scan.ready.is_empty() {
+            return;
+        }
+        // What the store shows for each signal, read in one go.
+        let (session, signals) = (
+            self.ctx.session_id.clone(),
+            scan.ready
+                .iter()
+                .map(|p| p.signal.clone())
+                .collect::<Vec<_>>(),
+        );
+        let seen = self
+            .ctx
+            .db
+            .call(move |s| {
+                signals
+                    .iter()
+                    .map(|signal| witness(s, &session, signal))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await;
+        let seen = match seen {
+            Ok(seen) => seen,
+            Err(e) => {
+                // Left in place: the next pass looks again.
+                tracing::warn!("cannot read the store for the signal files: {e}");
+                return;
+            }
+        };
+        let mut look_again = false;
+        for (pending, seen) in scan.ready.iter().zip(seen) {
+            match seen {
+                Ok(Witnessed::StoreChanged) => look_again = true,
+                Ok(Witnessed::StopAll) => self.command(Command::StopAll).await,
+                Ok(Witnessed::Report { task, status }) => {
+                    let now = self.now_ms();
+                    self.command(Command::WorkerActivity {
+                        task: task.clone(),
+                        at_ms: now,
+                    })
+                    .await;
+                    self.emit(Progress::WorkerActivity { task, text: status });
+                }
+                Ok(Witnessed::Mail {
+                    id,
+                    from,
+                    to,
+                    subject,
+                    priority,
+                }) => {
+                    if to == "coordinator" {
+                        self.planner.note(format!(
+                            "mail {id} from {from} ({priority}): {subject}. Read it with enki_mail_read."
+                        ));
+                    }
+                    self.emit(Progress::Mail { from, to, subject });
+                }
+                Err(reason) => {
+                    let moved = enki_signals::set_aside(pending);
+                    let place = match &moved {
+                        Ok(Some(to)) => format!("moved to {}", to.display()),
+                        Ok(None) => "gone already".to_string(),
+                        Err(e) => format!("could not be moved aside: {e}"),
+                    };
+                    self.emit(Progress::Warning {
+                        message: format!(
+                            "ignored signal file {} ({place}): {reason}; a signal only wakes enki up, and the store is the truth",
+                            pending.path.display()
+                        ),
+                    });
+                    continue;
+                }
+            }
+            if let Err(e) = enki_signals::acknowledge(pending) {
                 tracing::warn!(
                     "cannot delete applied signal {}: {e}",
                     pending.path.display()
                 );
             }
+        }
+        // The changes are the store's: apply them as the comparison of the
+        // store with the graph finds them.
+        if look_again {
+            self.store_version = None;
+            self.reconcile().await;
         }
     }
 
@@ -105,108 +184,6 @@ impl Runtime {
             match repair {
                 Repair::Load(execution) => self.load_execution(&execution).await,
                 Repair::Command(command) => self.command(command).await,
-            }
-        }
-    }
-
-    pub(super) async fn execution_of_task(&self, task: &str) -> Option<String> {
-        if let Some(e) = self.orch.graph().execution_of(task) {
-            return Some(e.to_string());
-        }
-        let t = task.to_string();
-        self.ctx
-            .db
-            .call(move |s| s.task(&t))
-            .await
-            .ok()
-            .flatten()
-            .map(|t| t.execution_id)
-    }
-
-    pub(super) async fn ensure_loaded(&mut self, execution: &str) {
-        if self.orch.graph().execution_status(execution).is_none() {
-            self.load_execution(execution).await;
-        }
-    }
-
-    pub(super) async fn apply(&mut self, kind: SignalKind) {
-        match kind {
-            SignalKind::TaskCreated { task_id } => {
-                if let Some(execution) = self.execution_of_task(&task_id).await {
-                    self.load_execution(&execution).await;
-                }
-            }
-            SignalKind::ExecutionCreated { execution_id }
-            | SignalKind::StepsAdded { execution_id, .. } => {
-                self.load_execution(&execution_id).await;
-            }
-            SignalKind::RetryTask { task_id } => {
-                if let Some(execution) = self.execution_of_task(&task_id).await {
-                    self.ensure_loaded(&execution).await;
-                }
-                self.command(Command::Retry { task: task_id }).await;
-            }
-            SignalKind::Pause {
-                execution_id,
-                step_id,
-            } => {
-                self.ensure_loaded(&execution_id).await;
-                self.command(Command::Pause {
-                    execution: execution_id,
-                    step: step_id,
-                })
-                .await;
-            }
-            SignalKind::Resume {
-                execution_id,
-                step_id,
-            } => {
-                self.ensure_loaded(&execution_id).await;
-                self.command(Command::Resume {
-                    execution: execution_id,
-                    step: step_id,
-                })
-                .await;
-            }
-            SignalKind::Cancel {
-                execution_id,
-                step_id,
-            } => {
-                self.ensure_loaded(&execution_id).await;
-                self.command(Command::Cancel {
-                    execution: execution_id,
-                    step: step_id,
-                })
-                .await;
-            }
-            SignalKind::StopAll => self.command(Command::StopAll).await,
-            SignalKind::WorkerReport {
-                task_id, status, ..
-            } => {
-                let now = self.now_ms();
-                self.command(Command::WorkerActivity {
-                    task: task_id.clone(),
-                    at_ms: now,
-                })
-                .await;
-                self.emit(Progress::WorkerActivity {
-                    task: task_id,
-                    text: status,
-                });
-            }
-            SignalKind::Mail {
-                message_id,
-                from,
-                to,
-                subject,
-                priority,
-            } => {
-                if to == "coordinator" {
-                    self.planner.note(format!(
-                        "mail {message_id} from {from} ({priority}): {subject}. Read it with enki_mail_read."
-                    ));
-                }
-                self.emit(Progress::Mail { from, to, subject });
             }
         }
     }
