@@ -27,8 +27,6 @@ pub struct Server {
     /// The tools this server knows ([`tools::ALL_TOOLS`]; unit tests swap
     /// in their own).
     registry: &'static [tools::ToolSpec],
-    /// `tools/list` never changes during a process; build it once.
-    tool_list: Option<Value>,
     /// The version `initialize` settled on (legacy revisions), `None`
     /// before it; it decides whether batches are served.
     negotiated: Option<&'static str>,
@@ -47,7 +45,6 @@ impl Server {
             ctx,
             log,
             registry: tools::ALL_TOOLS,
-            tool_list: None,
             negotiated: None,
             watch: Watch::default(),
             rate: RateLimiter::default(),
@@ -149,7 +146,14 @@ impl Server {
     /// tool asks the user to confirm through it when the client can elicit.
     pub fn handle_with(&mut self, bytes: &[u8], link: &mut dyn ClientLink) -> Option<String> {
         self.log.record("in", bytes);
-        let line = match parse_incoming(bytes) {
+        let parsed = parse_incoming(bytes);
+        if let Ok(Some(Incoming::Single(Message::Request(request)))) = &parsed
+            && let Some(line) = self.listed_tools(request)
+        {
+            self.log.record_clean("out", &line);
+            return Some(line);
+        }
+        let line = match parsed {
             Ok(None) => None,
             Ok(Some(Incoming::Single(message))) => self.reply_to(message, link).map(|r| encode(&r)),
             Ok(Some(Incoming::Batch(items))) => batch::answer(self.negotiated, items, |message| {
@@ -159,6 +163,32 @@ impl Server {
         }?;
         self.log.record("out", line.as_bytes());
         Some(line)
+    }
+
+    /// A `tools/list` of the handshake era, answered from the process's
+    /// encoded tool list ([`tools::list_text_for`]): the line the general
+    /// path makes, without copying and encoding a tree of the whole list at
+    /// every call, or parsing and scrubbing it again for the traffic log (it
+    /// holds no secret). `None`: anything else, left to the general path,
+    /// which also answers a `tools/list` with bad params.
+    fn listed_tools(&mut self, request: &Request) -> Option<String> {
+        let plain = request.method == "tools/list"
+            && std::ptr::eq(self.registry, tools::ALL_TOOLS)
+            && matches!(stateless::classify(request), Ok(None))
+            && check_object_params(request).is_ok()
+            && matches!(
+                request.params.as_ref().and_then(|p| p.get("cursor")),
+                None | Some(Value::Null | Value::String(_))
+            );
+        if !plain {
+            return None;
+        }
+        let id = serde_json::to_string(&request.id).ok()?;
+        let list = tools::list_text_for(self.ctx.role, self.ctx.no_edit);
+        self.watch.after_request(request);
+        Some(format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{list}}}\n"
+        ))
     }
 
     /// Requests are answered; notifications (initialized, cancelled,
@@ -230,17 +260,11 @@ impl Server {
                         )));
                     }
                 }
-                let (role, no_edit, registry) = (self.ctx.role, self.ctx.no_edit, self.registry);
-                let list = self.tool_list.get_or_insert_with(|| {
-                    let names = tools_for(role, no_edit);
-                    let tools: Vec<Value> = registry
-                        .iter()
-                        .filter(|t| names.contains(&t.name))
-                        .map(tools::ToolSpec::describe)
-                        .collect();
-                    json!({"tools": tools})
-                });
-                Ok(list.clone())
+                let (role, no_edit) = (self.ctx.role, self.ctx.no_edit);
+                if std::ptr::eq(self.registry, tools::ALL_TOOLS) {
+                    return Ok(tools::list_for(role, no_edit).clone());
+                }
+                Ok(json!({"tools": tools::list(self.registry, tools_for(role, no_edit))}))
             }
             "tools/call" => self.call_tool(request, link),
             other => self
@@ -468,6 +492,60 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
             .collect()
+    }
+
+    /// A `tools/list` answered from the encoded list is the very line the
+    /// general path makes, for every role and any id; the 2026-07-28
+    /// revision's (with its cache fields) and a bad one still take the
+    /// general path.
+    #[test]
+    fn a_listed_tools_line_is_the_one_the_general_path_makes() {
+        for &(role, no_edit) in tools::EVERY_ROLE {
+            let ctx = Context::new(role, None, no_edit, None, Err("no project".into()));
+            let mut server = Server::new(ctx, TrafficLog::disabled());
+            for id in [json!(7), json!("a \"quoted\" id"), json!(-0)] {
+                let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+                let bytes = request.to_string();
+                let line = server.handle(bytes.as_bytes());
+                let Ok(Some(Incoming::Single(Message::Request(parsed)))) =
+                    parse_incoming(bytes.as_bytes())
+                else {
+                    panic!("a request: {bytes}");
+                };
+                let general = encode(&Message::response(
+                    parsed.id,
+                    tools::list_for(role, no_edit).clone(),
+                ));
+                assert_eq!(line.as_deref(), Some(general.as_str()), "{role} {no_edit}");
+            }
+        }
+        let ctx = Context::new(
+            McpRole::Planner,
+            None,
+            false,
+            None,
+            Err("no project".into()),
+        );
+        let mut server = Server::new(ctx, TrafficLog::disabled());
+        let modern = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }}});
+        let reply = server
+            .handle(modern.to_string().as_bytes())
+            .expect("an answer");
+        let reply: Value = serde_json::from_str(&reply).expect("JSON");
+        assert_eq!(reply["result"]["ttlMs"], 300_000, "{reply}");
+        assert_eq!(
+            reply["result"]["tools"],
+            tools::list_for(McpRole::Planner, false)["tools"]
+        );
+        let bad =
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": 3}});
+        let reply = server
+            .handle(bad.to_string().as_bytes())
+            .expect("an answer");
+        assert!(reply.contains("-32602"), "{reply}");
     }
 
     #[test]

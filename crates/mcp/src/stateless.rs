@@ -172,8 +172,11 @@ pub fn discover(role: McpRole, no_edit: bool) -> Value {
 /// `_meta`, and `ttlMs`/`cacheScope` on the results that must carry them.
 /// Legacy results are returned as they are.
 pub fn finish(meta: Option<&RequestMeta>, method: &str, result: Value) -> Value {
-    let (Some(_), Value::Object(mut map)) = (meta, result.clone()) else {
-        return result;
+    let mut map = match (meta, result) {
+        (Some(_), Value::Object(map)) => map,
+        // Legacy results, and results that are no object, go as they are
+        // (moved, not cloned: a `tools/list` result is big).
+        (_, result) => return result,
     };
     let complete = map.entry("resultType").or_insert_with(|| json!("complete")) == "complete";
     if let Value::Object(result_meta) = map.entry("_meta").or_insert_with(|| json!({})) {
