@@ -1,10 +1,13 @@
-//! `cargo xtask bench mcp`: drives the release `enki mcp` binary over stdio.
+//! `cargo xtask bench mcp`: drives the release `enki mcp` binary over stdio,
+//! then over HTTP (`mcp_http.rs`).
 //!
 //! 1. spawn → `initialize` response, a fresh process per run;
-//! 2. `tools/list` latency on one warm process;
-//! 3. `tools/call enki_status` latency;
-//! 4. `tools/call enki_task_create` latency;
-//! 5. throughput: many concurrent processes released together by a barrier.
+//! 2. the first `tools/list` of a fresh process against its later ones;
+//! 3. `tools/list` latency on one warm process;
+//! 4. `tools/call enki_status` latency;
+//! 5. `tools/call enki_task_create` latency;
+//! 6. throughput: many concurrent processes released together by a barrier;
+//! 7. over HTTP: `tools/call` latency and 64 concurrent clients.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +29,10 @@ const WARMUP_CALLS: usize = 10;
 const TARGET_SPAWN_INIT_MS: f64 = 2.0;
 const TARGET_TASK_CREATE_MS: f64 = 1.4;
 const TARGET_CALLS_PER_SEC: f64 = 2000.0;
+/// How much slower the first `tools/list` of a process may be than a later one.
+const TARGET_FIRST_LIST_EXTRA_MS: f64 = 0.2;
+/// The `tools/list` calls after the first that are timed on each fresh process.
+const LATER_LISTS: usize = 4;
 
 struct Sizes {
     spawn_runs: usize,
@@ -108,6 +115,30 @@ pub fn run(opts: &Options) -> Result<Verdict> {
         result: spawn_to_initialize(&server, sizes.spawn_runs),
     });
 
+    progress(&format!(
+        "first tools/list against later ones, {} fresh processes",
+        sizes.spawn_runs
+    ));
+    let first = first_tools_list(&server, sizes.spawn_runs);
+    let first_extra = match &first {
+        Ok((first, later)) => Some(first.median - later.median),
+        Err(_) => None,
+    };
+    let (first, later) = match first {
+        Ok((first, later)) => (Ok(first), Ok(later)),
+        Err(err) => (Err(anyhow::anyhow!("{err:#}")), Err(err)),
+    };
+    rows.push(Row {
+        name: "tools/list, first of a process",
+        target_ms: None,
+        result: first,
+    });
+    rows.push(Row {
+        name: "tools/list, 2nd to 5th",
+        target_ms: None,
+        result: later,
+    });
+
     let latency: [(&'static str, &'static str, Option<f64>); 3] = [
         ("tools/list", "tools/list", None),
         ("tools/call enki_status", "enki_status", None),
@@ -136,7 +167,16 @@ pub fn run(opts: &Options) -> Result<Verdict> {
     ));
     let tput = throughput(&server, sizes.procs, sizes.calls_per_proc);
 
-    let verdict = report(&bin, opts, &rows, &tput);
+    // A project of its own, as fresh as the stdio figures' was: what a
+    // call costs grows with the tasks the throughput run left behind.
+    let http_tmp = tempfile::Builder::new()
+        .prefix("enki-bench-mcp-http-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    init_project(&bin, http_tmp.path())?;
+    let http = super::mcp_http::measure(&bin, http_tmp.path(), opts.quick);
+
+    let verdict = report(&bin, opts, &rows, first_extra, &tput, &http);
     drop(tmp);
     Ok(verdict)
 }
@@ -216,6 +256,34 @@ fn spawn_to_initialize(server: &Server, runs: usize) -> Result<Summary> {
         client.close().with_context(|| format!("run {}", run + 1))?;
     }
     Summary::of_durations(&samples).context("no samples")
+}
+
+/// The first `tools/list` of each of `runs` fresh processes (after the
+/// handshake), and the [`LATER_LISTS`] that follow it on the same process.
+fn first_tools_list(server: &Server, runs: usize) -> Result<(Summary, Summary)> {
+    let mut first = Vec::with_capacity(runs);
+    let mut later = Vec::with_capacity(runs * LATER_LISTS);
+    for run in 0..runs {
+        let mut client = server.start()?;
+        for i in 0..=LATER_LISTS {
+            let start = Instant::now();
+            let resp = client.request("tools/list", json!({}))?;
+            let elapsed = start.elapsed();
+            if resp.get("result").is_none() {
+                bail!("run {}: tools/list failed: {resp}", run + 1);
+            }
+            if i == 0 {
+                first.push(elapsed);
+            } else {
+                later.push(elapsed);
+            }
+        }
+        client.close().with_context(|| format!("run {}", run + 1))?;
+    }
+    Ok((
+        Summary::of_durations(&first).context("no samples")?,
+        Summary::of_durations(&later).context("no samples")?,
+    ))
 }
 
 /// Latency of `calls` requests on one warm process; any error aborts the measurement.
@@ -390,7 +458,14 @@ struct Row {
 }
 
 /// Print the results table; return the overall verdict.
-fn report(bin: &Path, opts: &Options, rows: &[Row], t: &Throughput) -> Verdict {
+fn report(
+    bin: &Path,
+    opts: &Options,
+    rows: &[Row],
+    first_extra: Option<f64>,
+    t: &Throughput,
+    http: &Result<super::mcp_http::HttpFigures>,
+) -> Verdict {
     let mut failed = false;
     let mut missed = false;
     println!();
@@ -401,10 +476,10 @@ fn report(bin: &Path, opts: &Options, rows: &[Row], t: &Throughput) -> Verdict {
     );
     println!();
     println!(
-        "  {:<28} {:>5} {:>10} {:>10} {:>10}   target (median)",
+        "  {:<32} {:>5} {:>10} {:>10} {:>10}   target (median)",
         "benchmark", "n", "median", "p99", "max"
     );
-    println!("  {}", "─".repeat(84));
+    println!("  {}", "─".repeat(88));
     for row in rows {
         match &row.result {
             Ok(s) => {
@@ -417,15 +492,23 @@ fn report(bin: &Path, opts: &Options, rows: &[Row], t: &Throughput) -> Verdict {
                     None => "—".to_owned(),
                 };
                 println!(
-                    "  {:<28} {:>5} {:>7.3} ms {:>7.3} ms {:>7.3} ms   {target}",
+                    "  {:<32} {:>5} {:>7.3} ms {:>7.3} ms {:>7.3} ms   {target}",
                     row.name, s.n, s.median, s.p99, s.max
                 );
             }
             Err(err) => {
                 failed = true;
-                println!("  {:<28} FAILED: {err:#}", row.name);
+                println!("  {:<32} FAILED: {err:#}", row.name);
             }
         }
+    }
+    if let Some(extra) = first_extra {
+        let ok = extra <= TARGET_FIRST_LIST_EXTRA_MS;
+        missed |= !ok;
+        println!(
+            "  first tools/list of a process is {extra:+.3} ms against a later one (medians)   target ≤ +{TARGET_FIRST_LIST_EXTRA_MS} ms  {}",
+            mark(ok)
+        );
     }
     println!();
     let total = t.procs * t.calls_per_proc;
@@ -463,6 +546,18 @@ fn report(bin: &Path, opts: &Options, rows: &[Row], t: &Throughput) -> Verdict {
         println!("    first error: {first}");
     }
     println!();
+    match http {
+        Ok(http) => {
+            let (http_missed, http_failed) = http.report();
+            missed |= http_missed;
+            failed |= http_failed;
+        }
+        Err(err) => {
+            failed = true;
+            println!("  over HTTP: FAILED: {err:#}");
+            println!();
+        }
+    }
     let verdict = if failed {
         Verdict::Failed
     } else if missed {

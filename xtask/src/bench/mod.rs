@@ -9,6 +9,7 @@ pub mod client;
 mod coordinator;
 pub mod http_server;
 mod mcp;
+mod mcp_http;
 mod merge;
 pub mod project;
 mod stats;

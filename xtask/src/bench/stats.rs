@@ -42,6 +42,7 @@ pub struct Summary {
     pub n: usize,
     pub min: f64,
     pub median: f64,
+    pub p95: f64,
     pub p99: f64,
     pub max: f64,
 }
@@ -58,6 +59,7 @@ impl Summary {
             n: samples.len(),
             min: percentile(samples, 0.0)?,
             median: median(samples)?,
+            p95: percentile(samples, 95.0)?,
             p99: percentile(samples, 99.0)?,
             max: percentile(samples, 100.0)?,
         })
