@@ -173,9 +173,13 @@ fn a_sandboxed_agent_still_dies_with_the_coordinator() {
     let copies = project.enki_dir().join("copies");
     let mut agent = None;
     project.wait_until("the sandboxed agent runs in its copy", || {
+        // The agent itself, once `sandbox-exec` has exec'd it (before that
+        // the same process still runs `enki sandbox-exec … sim-agent`).
         agent = processes_in(&copies).into_iter().find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("sim-agent"))
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let command = String::from_utf8_lossy(&c);
+                command.contains("sim-agent") && !command.contains("sandbox-exec")
+            })
         });
         agent.is_some()
     });
