@@ -82,25 +82,25 @@ fn try_lock(file: &mut File) -> std::io::Result<bool> {
 
 /// The file names a pid that no longer exists.
 fn writer_is_gone(file: &mut File) -> bool {
-    let mut text = String::new();
-    if file.seek(SeekFrom::Start(0)).is_err() || file.read_to_string(&mut text).is_err() {
-        return false;
-    }
-    text.split_whitespace()
-        .next()
-        .and_then(|pid| pid.parse::<u32>().ok())
+    written(file)
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
         .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
 }
 
 /// What the holder wrote: `pid <pid>, session <session>`.
 fn describe(file: &mut File) -> Option<String> {
+    written(file).map(|(pid, session)| format!("pid {pid}, session {session}"))
+}
+
+/// The pid and session in the file (the session `?` when missing).
+fn written(file: &mut File) -> Option<(String, String)> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
     file.read_to_string(&mut text).ok()?;
     let mut parts = text.split_whitespace();
-    let pid = parts.next()?;
-    let session = parts.next().unwrap_or("?");
-    Some(format!("pid {pid}, session {session}"))
+    let pid = parts.next()?.to_string();
+    let session = parts.next().unwrap_or("?").to_string();
+    Some((pid, session))
 }
 
 impl CoordinatorLock {
