@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::{CloseInfo, Connection, RequestOpts};
 use crate::error::AcpError;
+use crate::mcp::McpServer;
 use crate::modes::{ModeControl, SessionModes, from_config_options};
 use crate::permission::{PermissionPolicy, WithinCwd};
 use crate::process::AgentProcess;
@@ -93,27 +94,6 @@ impl fmt::Debug for ClientOptions {
             .field("read_only", &self.read_only)
             .field("not_acp_grace", &self.not_acp_grace)
             .finish_non_exhaustive()
-    }
-}
-
-/// An MCP server for the agent to start (ACP stdio transport).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct McpServerSpec {
-    pub name: String,
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-}
-
-impl McpServerSpec {
-    /// The ACP wire form: `{name, command, args, env: [{name, value}]}`.
-    pub fn to_json(&self) -> Value {
-        let env: Vec<Value> = self
-            .env
-            .iter()
-            .map(|(name, value)| json!({"name": name, "value": value}))
-            .collect();
-        json!({"name": self.name, "command": self.command, "args": self.args, "env": env})
     }
 }
 
@@ -348,7 +328,7 @@ impl AcpClient {
     pub async fn new_session(
         &self,
         cwd: &Path,
-        mcp_servers: &[McpServerSpec],
+        mcp_servers: &[McpServer],
     ) -> Result<String, AcpError> {
         Ok(self.open_session(cwd, mcp_servers).await?.session_id)
     }
@@ -359,7 +339,7 @@ impl AcpClient {
     pub async fn open_session(
         &self,
         cwd: &Path,
-        mcp_servers: &[McpServerSpec],
+        mcp_servers: &[McpServer],
     ) -> Result<NewSession, AcpError> {
         if !cwd.is_absolute() {
             return Err(AcpError::Io(std::io::Error::new(
@@ -367,7 +347,7 @@ impl AcpClient {
                 format!("session cwd must be absolute, got {}", cwd.display()),
             )));
         }
-        let servers: Vec<Value> = mcp_servers.iter().map(McpServerSpec::to_json).collect();
+        let servers: Vec<Value> = mcp_servers.iter().map(McpServer::to_json).collect();
         let params = json!({"cwd": cwd, "mcpServers": servers});
         let timeout = Some(self.inner.options.request_timeout);
         let raw = self
@@ -570,24 +550,6 @@ mod tests {
             assert_eq!(reason.to_string(), wire);
             assert_eq!(reason.is_success(), wire == "end_turn");
         }
-    }
-
-    #[test]
-    fn mcp_server_env_is_an_array_of_name_value() {
-        let spec = McpServerSpec {
-            name: "enki".into(),
-            command: "/bin/enki".into(),
-            args: vec!["mcp".into()],
-            env: vec![("A".into(), "1".into()), ("B".into(), "".into())],
-        };
-        assert_eq!(
-            spec.to_json(),
-            json!({"name": "enki", "command": "/bin/enki", "args": ["mcp"],
-                   "env": [{"name": "A", "value": "1"}, {"name": "B", "value": ""}]})
-        );
-        let empty = McpServerSpec::default().to_json();
-        assert_eq!(empty["env"], json!([]));
-        assert_eq!(empty["args"], json!([]));
     }
 
     #[test]

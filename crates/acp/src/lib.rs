@@ -18,18 +18,20 @@ mod connection;
 mod error;
 mod framing;
 mod fs;
+mod mcp;
 mod modes;
 mod permission;
 mod process;
 mod updates;
 
 pub use client::{
-    AcpClient, AgentCommand, AuthMethod, ClientOptions, InitializeResult, McpServerSpec,
-    NewSession, PROTOCOL_VERSION, StopReason,
+    AcpClient, AgentCommand, AuthMethod, ClientOptions, InitializeResult, NewSession,
+    PROTOCOL_VERSION, StopReason,
 };
 pub use error::{AUTH_REQUIRED, AcpError, describe_status};
 pub use framing::AsyncLineReader;
 pub use fs::RESOURCE_NOT_FOUND;
+pub use mcp::{HttpMcpServerSpec, McpServer, McpServerSpec};
 pub use modes::{ModeControl, SessionMode, SessionModes};
 pub use permission::{
     AllowAll, DenyAll, PermissionDecision, PermissionOption, PermissionPolicy, PermissionRequest,

@@ -4,16 +4,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use enki_acp::{
-    AgentCommand, AllowAll, ClientOptions, DenyAll, McpServerSpec, PermissionPolicy, WithinCwd,
+    AgentCommand, AllowAll, ClientOptions, DenyAll, InitializeResult, McpServer, McpServerSpec,
+    PermissionPolicy, WithinCwd,
 };
 use enki_config::{
-    AgentRole, Config, EnkiEnv, PermissionPolicyName, ResolvedAgent, agent_environment,
+    AgentRole, Config, EnkiEnv, PermissionPolicyName, ResolvedAgent, SandboxMode, agent_environment,
 };
 use enki_core::Tier;
 use enki_core::role::RoleSet;
 use enki_project::Layout;
 
 use crate::db::Db;
+use crate::mcp_host::{Grant, McpHost, McpIdentity};
 
 pub struct Context {
     pub db: Db,
@@ -33,6 +35,8 @@ pub struct Context {
     /// A policy for permission requests that need a person (the TUI sets
     /// one; headless runs deny them).
     pub ask_policy: Option<Arc<dyn PermissionPolicy>>,
+    /// enki's MCP server over HTTP, for agents that take it.
+    pub mcp_host: McpHost,
 }
 
 pub type Shared = Arc<Context>;
@@ -144,14 +148,47 @@ impl Context {
         }
     }
 
-    /// The `enki mcp` server handed to an agent in `session/new`.
-    pub fn mcp_server(&self, args: Vec<String>) -> McpServerSpec {
-        let mut full = vec!["mcp".to_string()];
-        full.extend(args);
+    /// The `enki` MCP server handed to an agent in `session/new`, and the
+    /// grant of its token (held for the session's life) when it is over
+    /// HTTP. Agents whose sandbox keeps them off the store (see
+    /// `sandbox::mcp_over_stdio`) get the coordinator's HTTP server with a
+    /// token fixing `who`; the others start `enki mcp` over stdio with
+    /// `who` as arguments (a weaker boundary, which doctor reports).
+    pub async fn agent_mcp(
+        &self,
+        agent: &ResolvedAgent,
+        init: &InitializeResult,
+        who: McpIdentity,
+    ) -> Result<(Vec<McpServer>, Option<Grant>), String> {
+        if crate::sandbox::mcp_over_stdio(agent) {
+            return Ok((vec![self.stdio_mcp(&who).into()], None));
+        }
+        if !init.takes_http_mcp() {
+            if self.config.sandbox.mode == SandboxMode::Off {
+                return Ok((vec![self.stdio_mcp(&who).into()], None));
+            }
+            return Err(format!(
+                "the agent {} does not declare MCP over HTTP (agentCapabilities.mcpCapabilities.http), and inside its sandbox a stdio `enki mcp` cannot write enki's store: update the agent's ACP adapter, or set `[sandbox] mode = \"off\"`",
+                agent.name
+            ));
+        }
+        let grant = self.mcp_host.grant(who).await?;
+        Ok((vec![grant.server.clone().into()], Some(grant)))
+    }
+
+    /// `enki mcp` over stdio, started by the agent itself.
+    fn stdio_mcp(&self, who: &McpIdentity) -> McpServerSpec {
+        let mut args = vec!["mcp".to_string(), "--role".into(), who.role.into()];
+        if let Some(task) = &who.task_id {
+            args.extend(["--task-id".into(), task.clone()]);
+        }
+        if who.no_edit {
+            args.push("--no-edit".into());
+        }
         McpServerSpec {
             name: "enki".into(),
             command: self.enki_bin.display().to_string(),
-            args: full,
+            args,
             env: vec![
                 ("ENKI_DIR".into(), self.layout.dir.display().to_string()),
                 ("ENKI_SESSION_ID".into(), self.session_id.clone()),

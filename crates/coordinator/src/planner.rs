@@ -5,6 +5,7 @@ use enki_acp::{AcpClient, AgentEvent, InitializeResult, SessionUpdate, StopReaso
 use enki_config::AgentRole;
 use tokio::sync::mpsc;
 
+use crate::McpIdentity;
 use crate::context::Shared;
 use crate::session::start_session;
 
@@ -83,10 +84,13 @@ pub async fn run_planner(
         }
     };
     let spec = ctx.session_spec(AgentRole::Coordinator, &agent, &ctx.project_root);
-    let mcp = |_: InitializeResult| {
-        let servers = vec![ctx.mcp_server(vec!["--role".into(), "planner".into()])];
-        async move { (servers, ()) }
+    let who = McpIdentity {
+        role: "planner",
+        task_id: None,
+        no_edit: false,
     };
+    let (host, agent_ref) = (&ctx, &agent);
+    let mcp = |init: InitializeResult| async move { host.agent_mcp(agent_ref, &init, who).await };
     let opened = match start_session(&client, &spec, mcp, &|_| {}).await {
         Ok(opened) => opened,
         Err(e) => {

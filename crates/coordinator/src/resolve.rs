@@ -12,6 +12,7 @@ use enki_workspace::{
     commit_resolution, files_with_markers, scratch_worktree, start_conflicted_merge,
 };
 
+use crate::McpIdentity;
 use crate::context::Shared;
 use crate::session::start_session;
 
@@ -186,15 +187,14 @@ pub async fn resolve_conflict(
     let limit = Duration::from_secs(ctx.config.merge.resolve_timeout_secs);
     let turn = async {
         let spec = ctx.session_spec(AgentRole::Merger, &agent, worktree);
-        let mcp = |_: InitializeResult| {
-            let servers = vec![ctx.mcp_server(vec![
-                "--role".into(),
-                "merger".into(),
-                "--task-id".into(),
-                task_id.to_string(),
-            ])];
-            async move { (servers, ()) }
+        let who = McpIdentity {
+            role: "merger",
+            task_id: Some(task_id.to_string()),
+            no_edit: false,
         };
+        let (host, agent_ref) = (&ctx, &agent);
+        let mcp =
+            |init: InitializeResult| async move { host.agent_mcp(agent_ref, &init, who).await };
         let opened = start_session(&client, &spec, mcp, &|_| {})
             .await
             .map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use enki_acp::{AgentCommand, DenyAll, PermissionDecision, PermissionPolicy, PermissionRequest};
 use enki_config::{Preset, ResolvedAgent, SandboxMode};
-use enki_sandbox::Policy;
+use enki_sandbox::{Network, Policy};
 
 use crate::context::Context;
 
@@ -58,9 +58,14 @@ pub fn remove_agent_tmp(ctx: &Context, log_name: &str) {
 
 /// Whether the agent will start its own stdio `enki mcp` (inside its
 /// sandbox), which then needs the store, the events folder and the logs.
-/// Claude's and Codex's adapters take enki's HTTP server instead.
-fn mcp_over_stdio(agent: &ResolvedAgent) -> bool {
-    !matches!(agent.preset, Some(Preset::Claude | Preset::Codex))
+/// Claude's and Codex's adapters and the sim take enki's HTTP server
+/// instead, with a token that fixes their role; the sandbox is set before
+/// the agent says what it takes, so this goes by preset.
+pub fn mcp_over_stdio(agent: &ResolvedAgent) -> bool {
+    !matches!(
+        agent.preset,
+        Some(Preset::Claude | Preset::Codex | Preset::Sim)
+    )
 }
 
 /// The policy of an agent started in `cwd`.
@@ -102,10 +107,21 @@ pub fn policy(ctx: &Context, agent: &ResolvedAgent, cwd: &Path, tmp: &Path) -> P
         }
         writable.extend([db, ctx.layout.events(), ctx.layout.logs()]);
     }
+    let network = ctx.config.sandbox.network;
+    let mut connect_ports = Vec::new();
+    if network == Network::None && !mcp_over_stdio(agent) {
+        match ctx.mcp_host.port() {
+            Ok(port) => connect_ports.push(port),
+            Err(e) => tracing::warn!(
+                agent = %agent.name,
+                "the agent's sandbox has no network and cannot reach enki's MCP server: {e}"
+            ),
+        }
+    }
     Policy {
         writable,
-        network: ctx.config.sandbox.network,
-        connect_ports: Vec::new(),
+        network,
+        connect_ports,
     }
 }
 

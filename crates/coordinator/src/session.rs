@@ -16,7 +16,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use enki_acp::{AcpClient, AcpError, InitializeResult, McpServerSpec, NewSession};
+use enki_acp::{AcpClient, AcpError, InitializeResult, McpServer, NewSession};
 use enki_config::{AgentRole, ModeKind, ResolvedAgent, asking_modes, mode_kind};
 
 use crate::context::Context;
@@ -103,6 +103,9 @@ pub enum SessionError {
         /// The handshake's result, when it got that far.
         init: Option<Box<InitializeResult>>,
     },
+    /// enki's MCP server for the session could not be set up.
+    #[error("enki's MCP server for the agent: {0}")]
+    Mcp(String),
     #[error(
         "the {role} agent ({agent}) stays in mode `{mode}`, where it approves its own actions and enki's permission policy is not asked: {why}. Fix: use an agent (or version) that offers a mode that asks first, or set `agent_decides = true` in the [permissions] section of enki.toml to let it decide"
     )]
@@ -146,7 +149,8 @@ impl Context {
 
 /// Opens a session on a spawned (not yet initialised) agent. `mcp_servers`
 /// gives the MCP servers for `session/new` once the agent's capabilities are
-/// known. The caller shuts the agent down when this fails.
+/// known, or why there are none it can use. The caller shuts the agent down
+/// when this fails.
 pub async fn start_session<M, F, Fut>(
     client: &AcpClient,
     spec: &SessionSpec<'_>,
@@ -155,7 +159,7 @@ pub async fn start_session<M, F, Fut>(
 ) -> Result<Opened<M>, SessionError>
 where
     F: FnOnce(InitializeResult) -> Fut,
-    Fut: Future<Output = (Vec<McpServerSpec>, M)>,
+    Fut: Future<Output = Result<(Vec<McpServer>, M), String>>,
 {
     let init = client
         .initialize()
@@ -173,7 +177,7 @@ where
             report(Step::AuthNotAdvertised(method));
         }
     }
-    let (servers, mcp) = mcp_servers(init.clone()).await;
+    let (servers, mcp) = mcp_servers(init.clone()).await.map_err(SessionError::Mcp)?;
     report(Step::NewSession(spec.cwd));
     let session = client
         .open_session(spec.cwd, &servers)

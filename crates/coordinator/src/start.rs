@@ -79,6 +79,12 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         );
         store.start_session(&session_id, std::process::id(), &agent.name)?;
     }
+    let mcp_host = crate::McpHost::new(
+        enki_bin.clone(),
+        layout.dir.clone(),
+        session_id.clone(),
+        project_root.clone(),
+    );
     let ctx = Context {
         db,
         layout,
@@ -91,6 +97,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         agent_override: options.agent.clone(),
         base_branch,
         ask_policy: options.ask_policy.clone(),
+        mcp_host,
     };
     Ok((Arc::new(ctx), lock))
 }

@@ -13,6 +13,7 @@ use enki_workspace::{CopyRequest, Git, branch_adds_to, commit_all, create_copy};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
+use crate::McpIdentity;
 use crate::context::Shared;
 use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
 use crate::reply::{Reply, reply_file};
@@ -350,20 +351,13 @@ async fn drive(
     tx: &mpsc::UnboundedSender<WorkerMessage>,
     reply: &mut Reply,
 ) -> Result<(), String> {
-    let mut args = vec![
-        "--role".to_string(),
-        "worker".into(),
-        "--task-id".into(),
-        task.id.clone(),
-    ];
-    if role.is_some_and(|r| !r.can_edit) {
-        args.push("--no-edit".into());
-    }
-    let spec = ctx.session_spec(AgentRole::Worker, agent, copy);
-    let mcp = |_: InitializeResult| {
-        let servers = vec![ctx.mcp_server(args)];
-        async move { (servers, ()) }
+    let who = McpIdentity {
+        role: "worker",
+        task_id: Some(task.id.clone()),
+        no_edit: role.is_some_and(|r| !r.can_edit),
     };
+    let spec = ctx.session_spec(AgentRole::Worker, agent, copy);
+    let mcp = |init: InitializeResult| async move { ctx.agent_mcp(agent, &init, who).await };
     let opened = start_session(client, &spec, mcp, &|_| {})
         .await
         .map_err(|e| e.to_string())?;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enki_acp::{
-    AcpClient, AcpError, AgentCommand, AgentEvent, ClientOptions, McpServerSpec, PermissionPolicy,
+    AcpClient, AcpError, AgentCommand, AgentEvent, ClientOptions, McpServer, PermissionPolicy,
     SessionUpdate, StopReason,
 };
 use enki_tests::{TestHome, enki_bin};
@@ -144,7 +144,7 @@ impl Sim {
     async fn start_with(
         fixture: &Fixture,
         permission: Arc<dyn PermissionPolicy>,
-        servers: &[McpServerSpec],
+        servers: &[McpServer],
     ) -> Sim {
         let (client, events) = AcpClient::spawn(fixture.sim(&[]), options(permission))
             .await

@@ -142,7 +142,7 @@ async fn prompt_streams_chunks_and_tool_calls_through_a_real_enki_mcp() {
             ("ENKI_SESSION_ID".into(), SESSION.into()),
         ],
     };
-    let mut sim = Sim::start_with(&fixture, Arc::new(WithinCwd), &[enki]).await;
+    let mut sim = Sim::start_with(&fixture, Arc::new(WithinCwd), &[enki.into()]).await;
     let stop = sim.prompt("Implement the greeting").await.unwrap();
     assert_eq!(stop, StopReason::EndTurn);
 

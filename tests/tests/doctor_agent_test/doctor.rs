@@ -34,6 +34,13 @@ fn doctor_with_the_sim_agent_is_healthy_and_checks_every_area() {
         "{agent}"
     );
     assert_eq!(agent["level"], "ok", "{agent}");
+    // It reaches enki's tools over HTTP, with a token fixing its role.
+    let tools = one_check(&report, "enki's tools for agent sim");
+    assert_eq!(tools["level"], "ok", "{tools}");
+    assert!(
+        tools["detail"].as_str().unwrap().starts_with("over HTTP"),
+        "{tools}"
+    );
     let detail = agent["detail"].as_str().unwrap();
     assert!(
         detail.starts_with(&format!(

@@ -3,5 +3,6 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod identity;
 mod modes;
 mod sandbox;

@@ -3,10 +3,12 @@
 //! Session lifecycle, framing, event streams and versions (`lifecycle`),
 //! tokens, Host and Origin guards, body cap, expiry and logs (`security`),
 //! the stateless 2026-07-28 revision (`stateless`) and token tables that
-//! carry identity (`tokens`). This file holds the helpers they share.
+//! carry identity (`tokens`), fed on stdin by the coordinator (`fed`). This
+//! file holds the helpers they share.
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod fed;
 mod lifecycle;
 mod security;
 mod stateless;

@@ -36,7 +36,7 @@ async fn handshake_session_prompt_and_clean_shutdown() {
             ("ENKI_SESSION_ID".into(), "sess-x".into()),
         ],
     };
-    let session = client.new_session(&fx.cwd(), &[mcp]).await.unwrap();
+    let session = client.new_session(&fx.cwd(), &[mcp.into()]).await.unwrap();
     assert_eq!(session, "sess-1");
 
     let stop = client.prompt(&session, "do \"it\"\nnow").await.unwrap();

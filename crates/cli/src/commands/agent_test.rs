@@ -246,7 +246,7 @@ async fn session(
     prompt: &str,
     turn_limit: Duration,
 ) -> Result<Result<bool, AcpError>> {
-    let no_mcp = |_| async { (Vec::new(), ()) };
+    let no_mcp = |_| async { Ok((Vec::new(), ())) };
     let opened = match printing(events, start_session(client, spec, no_mcp, &print_step)).await? {
         Ok(opened) => opened,
         Err(SessionError::Acp {
@@ -259,7 +259,7 @@ async fn session(
             return Ok(Ok(false));
         }
         Err(SessionError::Acp { source, .. }) => return Ok(Err(source)),
-        Err(refused @ SessionError::AgentDecides { .. }) => {
+        Err(refused @ (SessionError::AgentDecides { .. } | SessionError::Mcp(_))) => {
             print_text(&format!("✘ {refused}"))?;
             return Ok(Ok(false));
         }

@@ -82,6 +82,45 @@ fn check_sandbox(sandbox: &enki_config::SandboxConfig) -> Check {
 }
 
 /// git must exist and be new enough for `merge-tree --write-tree` (2.38).
+/// How an agent reaches enki's tools, and how strong that boundary is.
+fn check_mcp(
+    name: &str,
+    agent: &enki_config::ResolvedAgent,
+    init: &enki_acp::InitializeResult,
+    config: &enki_config::Config,
+) -> Check {
+    let sandboxed = config.sandbox.mode == enki_config::SandboxMode::Enforce;
+    if enki_coordinator::mcp_over_stdio(agent) {
+        return check(
+            name,
+            Level::Warning,
+            "over stdio: the agent starts `enki mcp` itself with the role enki names, and its sandbox lets it write enki's store, events and logs; a weaker boundary than HTTP, where a token fixes the role"
+                .to_string(),
+            Some("use a preset agent that takes MCP over HTTP (claude, codex, sim)"),
+        );
+    }
+    match (init.takes_http_mcp(), sandboxed) {
+        (true, _) => check(
+            name,
+            Level::Ok,
+            "over HTTP from enki's own server, outside the sandbox, with a token that fixes each session's role and task".to_string(),
+            None,
+        ),
+        (false, true) => check(
+            name,
+            Level::Error,
+            "the agent does not declare MCP over HTTP (agentCapabilities.mcpCapabilities.http), and inside its sandbox a stdio `enki mcp` cannot write enki's store: runs fail".to_string(),
+            Some("update the agent's ACP adapter, or set `[sandbox] mode = \"off\"`"),
+        ),
+        (false, false) => check(
+            name,
+            Level::Warning,
+            "over stdio (the agent does not declare MCP over HTTP), with no sandbox: the agent could start `enki mcp` with any role".to_string(),
+            Some("update the agent's ACP adapter"),
+        ),
+    }
+}
+
 fn check_git() -> Check {
     let output = Command::new("git").arg("--version").output().ok();
     let Some(output) = output.filter(|o| o.status.success()) else {
@@ -368,7 +407,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
         };
         let outcome = runtime.block_on(async {
             let (client, _events) = spawn_agent(&launch).await.map_err(|e| e.to_string())?;
-            let no_mcp = |_| async { (Vec::new(), ()) };
+            let no_mcp = |_| async { Ok((Vec::new(), ())) };
             let opened = start_session(&client, &spec, no_mcp, &|_| {}).await;
             client.shutdown().await;
             opened.map_err(|e| e.to_string())
@@ -390,6 +429,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
                     }
                     _ => Level::Ok,
                 };
+                let mcp_name = format!("enki's tools for {name}");
                 checks.push(check(
                     name,
                     level,
@@ -403,6 +443,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
                     ),
                     None,
                 ));
+                checks.push(check_mcp(&mcp_name, resolved, init, &config));
             }
             Err(e) => checks.push(Check {
                 name,

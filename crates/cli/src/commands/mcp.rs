@@ -41,7 +41,8 @@ pub struct McpArgs {
     #[arg(long)]
     pub allow_remote: bool,
     /// HTTP: a JSON or TOML file (mode 600) mapping each token to a role, task id and
-    /// no-edit flag; read again when it changes.
+    /// no-edit flag; read again when it changes. `-` reads whole JSON tables from stdin,
+    /// one per line, acknowledged on stdout; the end of stdin ends the server.
     #[arg(long, value_name = "FILE")]
     pub token_table: Option<PathBuf>,
     /// HTTP: end a session unused for this many seconds (default 1800).

@@ -10,6 +10,7 @@
 //! ([`modern`]) and the answer to one request ([`service`]).
 
 mod auth;
+mod feed;
 mod guard;
 mod modern;
 mod service;
@@ -70,6 +71,9 @@ pub(crate) struct Config {
     pub addr: SocketAddr,
     pub auth: auth::Auth,
     pub idle_timeout: Duration,
+    /// With `--token-table -`: resolves when stdin ends, which ends the
+    /// server.
+    pub stdin_ended: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Config {
@@ -93,6 +97,7 @@ impl Config {
             Some(seconds) => Duration::from_secs(seconds),
         };
         let single = args.auth_token.or(token_env);
+        let mut stdin_ended = None;
         let auth = match (&args.token_table, single) {
             (Some(_), Some(_)) => {
                 return Err(format!(
@@ -106,7 +111,13 @@ impl Config {
                             .to_string(),
                     );
                 }
-                auth::Auth::Table(table::TokenTable::load(path)?)
+                if path.as_os_str() == feed::STDIN {
+                    let (table, ended) = feed::from_stdin();
+                    stdin_ended = Some(ended);
+                    auth::Auth::Table(table)
+                } else {
+                    auth::Auth::Table(table::TokenTable::load(path)?)
+                }
             }
             (None, Some(token)) => {
                 let role = args
@@ -131,6 +142,7 @@ impl Config {
             addr,
             auth,
             idle_timeout,
+            stdin_ended,
         })
     }
 }
@@ -162,7 +174,7 @@ pub fn run_cli(args: HttpArgs) -> i32 {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: Config) -> i32 {
+async fn serve(mut config: Config) -> i32 {
     let listener = match TcpListener::bind(config.addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -190,9 +202,10 @@ async fn serve(config: Config) -> i32 {
     // The one line tests and the coordinator read to find the port.
     eprintln!("enki mcp: listening on http://{bound}/mcp");
 
+    let stdin_ended = config.stdin_ended.take();
     let state = Arc::new(service::State::new(config));
     tokio::spawn(sessions::sweep_forever(Arc::clone(&state.sessions)));
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_signal(stdin_ended);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -227,14 +240,23 @@ async fn serve(config: Config) -> i32 {
     }
     tracing::info!(
         pid = std::process::id(),
-        "enki mcp ends: stopped by a signal"
+        "enki mcp ends: stopped by a signal or the end of its token table's stdin"
     );
     0
 }
 
-/// Resolves at SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves at SIGINT or SIGTERM, or when the token table's stdin ends.
+async fn shutdown_signal(stdin_ended: Option<tokio::sync::oneshot::Receiver<()>>) {
     use tokio::signal::unix::{SignalKind, signal};
+    let stdin_ended = async {
+        match stdin_ended {
+            // A dropped sender (no reader thread) ends the server too.
+            Some(ended) => {
+                let _ = ended.await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -243,10 +265,11 @@ async fn shutdown_signal() {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+                () = stdin_ended => {}
             }
         }
         // Without signal handlers the default action (exit) still applies.
-        _ => std::future::pending().await,
+        _ => stdin_ended.await,
     }
 }
 

@@ -17,7 +17,7 @@ use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
 
@@ -26,17 +26,19 @@ use super::auth::{check_token_text, tokens_match};
 use crate::roles::McpRole;
 
 pub(crate) struct TokenTable {
-    path: PathBuf,
-    state: Mutex<Loaded>,
+    /// The file, read again when it changes; `None` for a table fed on
+    /// stdin ([`super::feed`]).
+    path: Option<PathBuf>,
+    state: Arc<Mutex<Loaded>>,
 }
 
-struct Loaded {
+pub(super) struct Loaded {
     stamp: Option<Stamp>,
     /// The entries, or why the file cannot be used.
     entries: Result<Vec<Entry>, String>,
 }
 
-struct Entry {
+pub(super) struct Entry {
     token: Vec<u8>,
     identity: Identity,
 }
@@ -86,38 +88,31 @@ impl TokenTable {
     pub fn load(path: &Path) -> Result<TokenTable, String> {
         let (stamp, entries) = read_checked(path)?;
         Ok(TokenTable {
-            path: path.to_path_buf(),
-            state: Mutex::new(Loaded {
+            path: Some(path.to_path_buf()),
+            state: Arc::new(Mutex::new(Loaded {
                 stamp: Some(stamp),
                 entries: Ok(entries),
-            }),
+            })),
         })
+    }
+
+    /// An empty table (every token refused) whose entries are set by
+    /// `replace` through the returned handle.
+    pub(super) fn fed() -> (TokenTable, Feed) {
+        let state = Arc::new(Mutex::new(Loaded {
+            stamp: None,
+            entries: Ok(Vec::new()),
+        }));
+        let feed = Feed(Arc::clone(&state));
+        (TokenTable { path: None, state }, feed)
     }
 
     /// The identity of a presented token (`None`: no such token), reading
     /// the file again when it changed. `Err`: the table cannot be used.
     pub fn lookup(&self, presented: &[u8]) -> Result<Option<Identity>, String> {
         let mut loaded = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = std::fs::metadata(&self.path).map(|m| Stamp::of(&m)).ok();
-        if now.is_none() || now != loaded.stamp {
-            *loaded = match read_checked(&self.path) {
-                Ok((stamp, entries)) => {
-                    tracing::info!(entries = entries.len(), "token table read again");
-                    Loaded {
-                        stamp: Some(stamp),
-                        entries: Ok(entries),
-                    }
-                }
-                Err(reason) => {
-                    if loaded.entries.as_ref().err() != Some(&reason) {
-                        tracing::warn!("{reason}; every request is refused until it is fixed");
-                    }
-                    Loaded {
-                        stamp: now,
-                        entries: Err(reason),
-                    }
-                }
-            };
+        if let Some(path) = &self.path {
+            reload_if_changed(path, &mut loaded);
         }
         let entries = loaded.entries.as_ref().map_err(Clone::clone)?;
         // Every entry is compared, so the time taken does not say which
@@ -129,6 +124,46 @@ impl TokenTable {
             }
         }
         Ok(found)
+    }
+}
+
+/// Sets the entries of a table fed on stdin.
+pub(super) struct Feed(Arc<Mutex<Loaded>>);
+
+impl Feed {
+    /// Replaces the whole table with the one in `text` (JSON); a table that
+    /// does not parse refuses every request until a good one arrives.
+    pub fn replace(&self, text: &str) -> Result<usize, String> {
+        let parsed = parse(Path::new("-"), text);
+        let mut loaded = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = parsed.as_ref().map(Vec::len).map_err(Clone::clone);
+        loaded.entries = parsed;
+        result
+    }
+}
+
+/// Reads the file again when its stamp changed.
+fn reload_if_changed(path: &Path, loaded: &mut Loaded) {
+    let now = std::fs::metadata(path).map(|m| Stamp::of(&m)).ok();
+    if now.is_none() || now != loaded.stamp {
+        *loaded = match read_checked(path) {
+            Ok((stamp, entries)) => {
+                tracing::info!(entries = entries.len(), "token table read again");
+                Loaded {
+                    stamp: Some(stamp),
+                    entries: Ok(entries),
+                }
+            }
+            Err(reason) => {
+                if loaded.entries.as_ref().err() != Some(&reason) {
+                    tracing::warn!("{reason}; every request is refused until it is fixed");
+                }
+                Loaded {
+                    stamp: now,
+                    entries: Err(reason),
+                }
+            }
+        };
     }
 }
 
