@@ -123,12 +123,16 @@ fn a_2026_07_28_client_discovers_and_uses_the_tools_without_initialize() {
         ])
     );
     let capabilities = &result["capabilities"];
-    assert_eq!(capabilities["tools"], json!({}), "{capabilities}");
-    let text = capabilities.to_string();
-    assert!(
-        !text.contains("listChanged") && !text.contains("subscribe") && !text.contains("logging"),
-        "nothing that needs subscriptions/listen: {text}"
+    assert_eq!(
+        capabilities["tools"],
+        json!({"listChanged": false}),
+        "{capabilities}"
     );
+    // Changes come on a subscriptions/listen stream; log levels are not
+    // honoured per request.
+    assert_eq!(capabilities["resources"]["subscribe"], true);
+    assert_eq!(capabilities["prompts"]["listChanged"], true);
+    assert!(capabilities.get("logging").is_none(), "{capabilities}");
     assert!(result["instructions"].as_str().unwrap().contains("planner"));
     assert_eq!(
         result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],

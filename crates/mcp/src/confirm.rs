@@ -86,27 +86,93 @@ impl Confirmer {
 
 /// The `elicitation/create` request asking the user to type the target.
 fn elicitation_request(id: Id, needed: &Confirmation) -> Message {
-    Message::request(
-        id,
-        "elicitation/create",
-        Some(json!({
-            "message": format!(
-                "An agent asks to {}. This cannot be undone. To allow it, type {} exactly.",
-                needed.action, needed.target
-            ),
-            "requestedSchema": {
-                "type": "object",
-                "properties": {
-                    "confirm": {
-                        "type": "string",
-                        "title": format!("Type \"{}\" to confirm", needed.target),
-                        "description": format!("Exactly \"{}\"; anything else refuses.", needed.target),
-                    },
+    Message::request(id, "elicitation/create", Some(elicitation_params(needed)))
+}
+
+/// The params of `elicitation/create` (form mode, the mode a client gets
+/// when it names none).
+fn elicitation_params(needed: &Confirmation) -> Value {
+    json!({
+        "message": format!(
+            "An agent asks to {}. This cannot be undone. To allow it, type {} exactly.",
+            needed.action, needed.target
+        ),
+        "requestedSchema": {
+            "type": "object",
+            "properties": {
+                "confirm": {
+                    "type": "string",
+                    "title": format!("Type \"{}\" to confirm", needed.target),
+                    "description": format!("Exactly \"{}\"; anything else refuses.", needed.target),
                 },
-                "required": ["confirm"],
             },
-        })),
-    )
+            "required": ["confirm"],
+        },
+    })
+}
+
+/// The key of enki's one input request in a 2026-07-28
+/// `InputRequiredResult` (and of its answer in `inputResponses`).
+pub const INPUT_KEY: &str = "confirm";
+
+/// How a 2026-07-28 request is confirmed (multi round-trip requests: the
+/// revision has no requests from server to client).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Retried {
+    /// Go on with the call.
+    Confirmed,
+    /// Answer this tool error; nothing is done.
+    Refused(String),
+    /// Answer this `InputRequiredResult`: the client asks its user, then
+    /// sends the call again with the answer in `inputResponses`.
+    Ask(Value),
+    /// `inputResponses` is malformed: a protocol error (-32602).
+    Invalid(String),
+}
+
+/// Confirms a 2026-07-28 call. A client whose `capabilities` (this
+/// request's) can elicit a form is asked through an `InputRequiredResult`
+/// until the call comes back with the user's answer under [`INPUT_KEY`] in
+/// `params.inputResponses`, which then decides as an elicitation's answer
+/// does; any other client passes the `confirm` argument.
+pub fn obtain_by_retry(
+    needed: &Confirmation,
+    arguments: &Value,
+    capabilities: &serde_json::Map<String, Value>,
+    params: Option<&Value>,
+) -> Retried {
+    let elicits = client_can_elicit(Some(&json!({"capabilities": capabilities})));
+    if !elicits {
+        return check_argument(needed, arguments)
+            .map_or_else(Retried::Refused, |()| Retried::Confirmed);
+    }
+    let ask = || {
+        let mut request = elicitation_params(needed);
+        request["mode"] = json!("form");
+        Retried::Ask(json!({
+            "resultType": "input_required",
+            "inputRequests": {INPUT_KEY: {"method": "elicitation/create", "params": request}},
+        }))
+    };
+    let answer = match params.and_then(|p| p.get("inputResponses")) {
+        None | Some(Value::Null) => return ask(),
+        Some(Value::Object(responses)) => match responses.get(INPUT_KEY) {
+            None => return ask(),
+            Some(answer) => answer,
+        },
+        Some(other) => {
+            return Retried::Invalid(format!(
+                "`inputResponses` must be an object of answers by key, got {other}"
+            ));
+        }
+    };
+    if !answer.get("action").is_some_and(Value::is_string) {
+        return Retried::Invalid(format!(
+            "`inputResponses.{INPUT_KEY}` must be the elicitation's result, an object with `action` (accept, decline or cancel) and, to accept, `content`: {{\"confirm\": \"{}\"}}; got {answer}",
+            needed.target
+        ));
+    }
+    check_result(needed, answer).map_or_else(Retried::Refused, |()| Retried::Confirmed)
 }
 
 /// The user's answer to the elicitation. A client that could not ask after
@@ -116,10 +182,14 @@ fn check_answer(
     response: &Response,
     arguments: &Value,
 ) -> Result<(), String> {
-    let result = match &response.outcome {
-        Ok(result) => result,
-        Err(_) => return check_argument(needed, arguments),
-    };
+    match &response.outcome {
+        Ok(result) => check_result(needed, result),
+        Err(_) => check_argument(needed, arguments),
+    }
+}
+
+/// An `ElicitResult`: only `accept` with exactly the target confirms.
+fn check_result(needed: &Confirmation, result: &Value) -> Result<(), String> {
     match result.get("action").and_then(Value::as_str) {
         Some("accept") => {
             let typed = result

@@ -12,6 +12,7 @@ mod frames;
 pub mod http;
 mod limits;
 mod link;
+mod listen;
 pub mod logging;
 mod logs;
 mod prompts;

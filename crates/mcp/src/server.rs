@@ -6,15 +6,16 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
 use enki_jsonrpc::{
-    ErrorObject, Frame, Incoming, MAX_LINE_BYTES, Message, Request, encode, parse_incoming,
+    ErrorObject, Frame, Id, Incoming, MAX_LINE_BYTES, Message, Request, encode, parse_incoming,
 };
 use serde_json::{Value, json};
 
-use crate::confirm::{self, Confirmer};
+use crate::confirm::{self, Confirmer, Retried};
 use crate::context::Context;
 use crate::frames::read_on_a_thread;
 use crate::limits::{RateLimiter, cap_result};
 use crate::link::{ClientLink, NoLink, StdioLink};
+use crate::listen::{self, Listener};
 use crate::logs::{self, AuditEntry, Outcome, TrafficLog};
 use crate::roles::{McpRole, tools_for};
 use crate::tools;
@@ -37,6 +38,8 @@ pub struct Server {
     rate: RateLimiter,
     /// Typed confirmation of destructive tools (`confirm.rs`).
     confirmer: Confirmer,
+    /// Open `subscriptions/listen` subscriptions (2026-07-28, `listen.rs`).
+    listeners: Vec<Listener>,
 }
 
 impl Server {
@@ -49,6 +52,7 @@ impl Server {
             watch: Watch::default(),
             rate: RateLimiter::default(),
             confirmer: Confirmer::default(),
+            listeners: Vec::new(),
         }
     }
 
@@ -61,11 +65,35 @@ impl Server {
     /// list changes, log messages), encoded and recorded in the traffic log;
     /// `tick` when the client has been quiet for [`crate::watch::TICK`]. A
     /// transport sends them between responses.
+    /// Those of `subscriptions/listen` subscriptions carry their id.
     pub fn notifications(&mut self, tick: bool) -> Vec<String> {
-        let due = self.watch.poll(&mut self.ctx, tick);
+        let mut due = self.watch.poll(&mut self.ctx, tick);
+        for listener in &mut self.listeners {
+            let polled = listener.watch.poll(&mut self.ctx, tick);
+            due.extend(polled.into_iter().map(|m| listen::mark(listener, m)));
+        }
         due.iter()
             .map(|message| {
                 let line = encode(message);
+                self.log.record("out", line.as_bytes());
+                line
+            })
+            .collect()
+    }
+
+    /// Whether a `subscriptions/listen` subscription is open.
+    pub fn is_listening(&self) -> bool {
+        !self.listeners.is_empty()
+    }
+
+    /// Ends every subscription: the result that says so gracefully for
+    /// each, encoded and recorded in the traffic log.
+    pub fn end_listening(&mut self) -> Vec<String> {
+        let listeners = std::mem::take(&mut self.listeners);
+        listeners
+            .iter()
+            .map(|listener| {
+                let line = encode(&listen::closing(listener));
                 self.log.record("out", line.as_bytes());
                 line
             })
@@ -185,7 +213,7 @@ impl Server {
         }
         let id = serde_json::to_string(&request.id).ok()?;
         let list = tools::list_text_for(self.ctx.role, self.ctx.no_edit);
-        self.watch.after_request(request);
+        self.after_request(request);
         Some(format!(
             "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{list}}}\n"
         ))
@@ -195,8 +223,48 @@ impl Server {
     /// unknown) and stray responses need no reply.
     fn reply_to(&mut self, message: Message, link: &mut dyn ClientLink) -> Option<Message> {
         match message {
+            Message::Request(request) if request.method == "subscriptions/listen" => {
+                Some(self.listen(request))
+            }
             Message::Request(request) => Some(self.answer(request, link)),
+            Message::Notification(n) if n.method == "notifications/cancelled" => {
+                // The end of a subscription (stdio); other cancellations
+                // come too late to stop anything here.
+                let named = n.params.as_ref().and_then(|p| p.get("requestId"));
+                if let Some(id) = named.and_then(|r| Id::from_json(&r.to_string())) {
+                    self.listeners.retain(|l| l.id != id);
+                }
+                None
+            }
             _ => None,
+        }
+    }
+
+    /// `subscriptions/listen`: its acknowledgement now, its notifications
+    /// from [`Server::notifications`] on, no answer until it ends.
+    fn listen(&mut self, request: Request) -> Message {
+        let opened = match stateless::classify(&request) {
+            Ok(Some(_)) => listen::open(&mut self.ctx, &request, &self.listeners),
+            Ok(None) => Err(ErrorObject::new(
+                enki_jsonrpc::codes::METHOD_NOT_FOUND,
+                "subscriptions/listen is part of MCP 2026-07-28 (name it in params._meta); clients of earlier versions call resources/subscribe and read the GET event stream",
+            )),
+            Err(error) => Err(error),
+        };
+        match opened {
+            Ok((listener, acknowledged)) => {
+                self.listeners.push(listener);
+                acknowledged
+            }
+            Err(error) => Message::error(Some(request.id), error),
+        }
+    }
+
+    /// Notes what a request did that the next poll must look at.
+    fn after_request(&mut self, request: &Request) {
+        self.watch.after_request(request);
+        for listener in &mut self.listeners {
+            listener.watch.after_request(request);
         }
     }
 
@@ -214,7 +282,7 @@ impl Server {
             Ok(result) => Message::response(id, result),
             Err(error) => Message::error(Some(id), error),
         };
-        self.watch.after_request(&request);
+        self.after_request(&request);
         reply
     }
 
@@ -325,19 +393,29 @@ impl Server {
             return Ok(tool_result(&text, None, true));
         }
         if let Some(needs) = spec.confirm {
-            // 2026-07-28 has no requests from server to client: `confirm` it is.
-            let mut no_link = NoLink;
-            let link: &mut dyn ClientLink = match stateless::classify(request) {
-                Ok(Some(_)) => &mut no_link,
-                _ => link,
-            };
-            let confirmed = match needs(&mut self.ctx, &arguments) {
-                Ok(None) => Ok(()),
-                Ok(Some(needed)) => self
+            let modern = stateless::classify(request).ok().flatten();
+            let confirmed = match (needs(&mut self.ctx, &arguments), modern) {
+                (Ok(None), _) => Ok(()),
+                // 2026-07-28 has no requests from server to client: the
+                // call comes back with the answer (multi round-trip).
+                (Ok(Some(needed)), Some(meta)) => match confirm::obtain_by_retry(
+                    &needed,
+                    &arguments,
+                    &meta.client_capabilities,
+                    request.params.as_ref(),
+                ) {
+                    Retried::Confirmed => Ok(()),
+                    Retried::Refused(text) => Err((Outcome::Refused, text)),
+                    Retried::Ask(input_required) => return Ok(input_required),
+                    Retried::Invalid(text) => {
+                        return refuse(self, ErrorObject::invalid_params(text));
+                    }
+                },
+                (Ok(Some(needed)), None) => self
                     .confirmer
                     .obtain(&needed, &arguments, link, &request.id, &mut self.log)
                     .map_err(|text| (Outcome::Refused, text)),
-                Err(text) => Err((Outcome::ToolError, text)),
+                (Err(text), _) => Err((Outcome::ToolError, text)),
             };
             if let Err((outcome, text)) = confirmed {
                 self.audit(Some(&name), &arguments, outcome, Some(&text));

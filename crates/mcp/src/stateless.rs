@@ -41,11 +41,11 @@ const REMOVED: &[(&str, &str)] = &[
     ),
     (
         "resources/subscribe",
-        "subscriptions/listen replaced it, which enki does not serve",
+        "name the resources in the resourceSubscriptions of a subscriptions/listen request instead",
     ),
     (
         "resources/unsubscribe",
-        "subscriptions/listen replaced it, which enki does not serve",
+        "name the resources in the resourceSubscriptions of a subscriptions/listen request instead",
     ),
 ];
 

@@ -113,6 +113,27 @@ impl Watch {
         Ok(json!({}))
     }
 
+    /// The watch of one `subscriptions/listen` stream (2026-07-28): prompt
+    /// list changes when `prompts` is set, and updates of each of `uris`
+    /// the role may read. Returns it with the URIs it honours (as written,
+    /// without repeats); the others are left out.
+    pub fn listening(ctx: &mut Context, prompts: bool, uris: &[String]) -> (Watch, Vec<String>) {
+        let mut watch = Watch::default();
+        let mut honoured = Vec::new();
+        for uri in uris {
+            if !watch.subscriptions.contains_key(uri)
+                && watch.subscribe(ctx, Some(&json!({"uri": uri}))).is_ok()
+            {
+                honoured.push(uri.clone());
+            }
+        }
+        if prompts {
+            watch.refresh_roles(ctx);
+            watch.prompts_seen = Some(prompts::fingerprint(&prompts::list(ctx)));
+        }
+        (watch, honoured)
+    }
+
     /// Makes the next use of the roles read the role files again when they
     /// changed since they were last looked at here (the first time too, as
     /// a tool may have loaded them before).

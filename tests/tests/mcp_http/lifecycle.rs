@@ -151,10 +151,12 @@ fn a_client_that_accepts_only_event_streams_gets_its_answer_as_one_event() {
     let response: serde_json::Value = serde_json::from_str(data).unwrap();
     assert_eq!(response["id"], message["id"]);
     assert_eq!(response["result"], json!({}));
+    // One event, with an id of the session's (`resumption.rs`).
     assert!(
-        text.starts_with("event: message\n") && text.ends_with("\n\n"),
+        text.starts_with("id: ") && text.contains("\nevent: message\n") && text.ends_with("\n\n"),
         "{text:?}"
     );
+    assert_eq!(text.matches("data: ").count(), 1, "{text:?}");
 
     let reply = client.post_raw(message.to_string().as_bytes(), &[("accept", "text/html")]);
     assert_eq!(reply.status, 406, "{}", reply.text());

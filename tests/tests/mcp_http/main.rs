@@ -8,8 +8,11 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod elicitation;
 mod fed;
 mod lifecycle;
+mod listen;
+mod resumption;
 mod security;
 mod stateless;
 mod tokens;
@@ -220,18 +223,42 @@ fn send(
     })
 }
 
-/// A GET event stream being read on a thread of its own.
+/// One server-sent event: its id, if any, and its data.
+#[derive(Debug, Clone)]
+struct Event {
+    id: Option<String>,
+    data: String,
+}
+
+/// An event stream (a GET, or a POST answered with one) being read on a
+/// thread of its own.
 struct EventStream {
     status: u16,
-    /// The `data` of each event, then the end of the stream (disconnect).
-    events: Receiver<String>,
+    content_type: Option<String>,
+    /// Each event, then the end of the stream (disconnect).
+    events: Receiver<Event>,
+    /// Closes the connection.
+    close: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl EventStream {
     /// Opens `GET /mcp` with `headers`; returns once the status is known.
     fn open(addr: SocketAddr, headers: Vec<(String, String)>) -> EventStream {
-        let (status_tx, status_rx) = channel();
+        EventStream::request(addr, "GET", headers, Vec::new())
+    }
+
+    /// Sends `method /mcp` with `headers` and `body`, and reads the answer
+    /// as an event stream (a JSON answer arrives as one event without id).
+    fn request(
+        addr: SocketAddr,
+        method: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> EventStream {
+        let (head_tx, head_rx) = channel();
         let (events_tx, events) = channel();
+        let (close, mut closed) = tokio::sync::oneshot::channel::<()>();
+        let method = method.to_string();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -244,53 +271,115 @@ impl EventStream {
                         .await
                         .expect("HTTP handshake");
                 tokio::spawn(connection);
-                let mut request = hyper::Request::builder().method("GET").uri("/mcp");
+                let mut request = hyper::Request::builder()
+                    .method(method.as_str())
+                    .uri("/mcp");
                 for (name, value) in &headers {
                     request = request.header(name, value);
                 }
-                let request = request.body(Full::new(Bytes::new())).expect("a request");
+                let request = request
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("a request");
                 let response = sender.send_request(request).await.expect("a response");
-                let _ = status_tx.send(response.status().as_u16());
+                let content_type = response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let _ = head_tx.send((response.status().as_u16(), content_type.clone()));
                 let mut body = response.into_body();
                 let mut text = String::new();
-                while let Some(Ok(frame)) = body.frame().await {
+                loop {
+                    let frame = tokio::select! {
+                        frame = body.frame() => frame,
+                        _ = &mut closed => return,
+                    };
+                    let Some(Ok(frame)) = frame else { break };
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
                     text.push_str(&String::from_utf8_lossy(&data));
+                    if content_type.as_deref() != Some("text/event-stream") {
+                        continue;
+                    }
                     while let Some(end) = text.find("\n\n") {
                         let block: String = text.drain(..end + 2).collect();
+                        let mut event = Event {
+                            id: None,
+                            data: String::new(),
+                        };
+                        let mut is_event = false;
                         for line in block.lines() {
-                            if let Some(data) = line.strip_prefix("data: ")
-                                && events_tx.send(data.to_string()).is_err()
-                            {
-                                return;
+                            if let Some(id) = line.strip_prefix("id: ") {
+                                event.id = Some(id.to_string());
+                                is_event = true;
+                            } else if let Some(data) = line.strip_prefix("data: ") {
+                                event.data.push_str(data);
+                                is_event = true;
                             }
+                        }
+                        if is_event && events_tx.send(event).is_err() {
+                            return;
                         }
                     }
                 }
+                if !text.is_empty() {
+                    let _ = events_tx.send(Event {
+                        id: None,
+                        data: text,
+                    });
+                }
             });
         });
-        let status = status_rx
-            .recv_timeout(TIMEOUT)
-            .expect("the stream's status");
-        EventStream { status, events }
+        let (status, content_type) = head_rx.recv_timeout(TIMEOUT).expect("the stream's status");
+        EventStream {
+            status,
+            content_type,
+            events,
+            close: Some(close),
+        }
     }
 
-    /// The next event's message within `TIMEOUT`, skipping those `skip`
-    /// says to; panics when none comes.
-    fn next_where(&self, mut wanted: impl FnMut(&Value) -> bool) -> Value {
+    /// The next event within `TIMEOUT` (priming events, with no data,
+    /// included); panics when none comes.
+    fn next_event(&self) -> Event {
+        self.events
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|e| panic!("no event on the stream: {e}"))
+    }
+
+    /// The next message (an event with data) within `TIMEOUT` that
+    /// `wanted` accepts, and its event id; panics when none comes.
+    fn next_message_where(
+        &self,
+        mut wanted: impl FnMut(&Value) -> bool,
+    ) -> (Value, Option<String>) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let data = self
+            let event = self
                 .events
                 .recv_timeout(left)
                 .unwrap_or_else(|e| panic!("no wanted event on the stream: {e}"));
-            let message: Value = serde_json::from_str(&data).expect("an event is JSON");
-            if wanted(&message) {
-                return message;
+            if event.data.trim().is_empty() {
+                continue;
             }
+            let message: Value = serde_json::from_str(&event.data).expect("an event is JSON");
+            if wanted(&message) {
+                return (message, event.id);
+            }
+        }
+    }
+
+    /// The next message within `TIMEOUT` that `wanted` accepts.
+    fn next_where(&self, wanted: impl FnMut(&Value) -> bool) -> Value {
+        self.next_message_where(wanted).0
+    }
+
+    /// Closes the connection, as a client whose network broke would.
+    fn close(&mut self) {
+        if let Some(close) = self.close.take() {
+            let _ = close.send(());
         }
     }
 
@@ -388,6 +477,16 @@ impl Client {
         EventStream::open(self.addr, self.headers(&extra))
     }
 
+    /// POSTs `message` and reads the answer as an event stream as it comes.
+    fn post_stream(&self, message: &Value, extra: &[(&str, &str)]) -> EventStream {
+        EventStream::request(
+            self.addr,
+            "POST",
+            self.headers(extra),
+            message.to_string().into_bytes(),
+        )
+    }
+
     fn message(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
@@ -408,9 +507,15 @@ impl Client {
     /// `initialize` (2025-06-18) then `notifications/initialized`; keeps
     /// the session id and version. Returns the initialize reply.
     fn initialize(&mut self) -> Reply {
+        self.initialize_as("2025-06-18", json!({}))
+    }
+
+    /// `initialize` with this version and client capabilities, then
+    /// `notifications/initialized`.
+    fn initialize_as(&mut self, version: &str, capabilities: Value) -> Reply {
         let message = self.message(
             "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "enki-tests", "version": "0"}}),
+            json!({"protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "enki-tests", "version": "0"}}),
         );
         let reply = self.post(&message);
         assert_eq!(reply.status, 200, "initialize: {}", reply.text());
@@ -420,7 +525,7 @@ impl Client {
                 .expect("initialize returns Mcp-Session-Id")
                 .to_string(),
         );
-        self.version = Some("2025-06-18".to_string());
+        self.version = Some(version.to_string());
         let initialized =
             self.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         assert_eq!(initialized.status, 202, "{}", initialized.text());

@@ -70,6 +70,20 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// Whether `token` still carries `identity` (a token table may have
+    /// revoked or changed it since), for streams that outlive the request
+    /// that opened them.
+    pub fn admits(&self, token: &[u8], identity: &Identity) -> bool {
+        match self {
+            Auth::Single { token: ours, .. } => tokens_match(ours, token),
+            Auth::Table(table) => table
+                .lookup(token)
+                .is_ok_and(|found| found.as_ref() == Some(identity)),
+        }
+    }
+}
+
 /// The token of `Authorization: Bearer <token>` (the scheme is
 /// case-insensitive, RFC 9110).
 fn bearer(header: &HeaderValue) -> Option<&[u8]> {

@@ -7,11 +7,15 @@
 //! here: bearer tokens ([`auth`], [`table`]), the address, `Host` and
 //! `Origin` guards ([`guard`]), sessions and their expiry ([`sessions`]),
 //! their event streams ([`stream`]), the stateless revision's headers
-//! ([`modern`]) and the answer to one request ([`service`]).
+//! ([`modern`]) and its `subscriptions/listen` streams ([`listen`]),
+//! requests of the server to the client ([`link`]) and the answer to one
+//! request ([`service`]).
 
 mod auth;
 mod feed;
 mod guard;
+mod link;
+mod listen;
 mod modern;
 mod service;
 mod sessions;

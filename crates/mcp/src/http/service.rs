@@ -21,19 +21,22 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use tokio::sync::oneshot;
 
 use enki_jsonrpc::{ErrorObject, MAX_LINE_BYTES, Message, encode};
 
 use super::auth::{Auth, Caller, Refusal};
+use super::link::HttpLink;
 use super::sessions::{OpenError, Session, Sessions};
-use super::{Config, Identity, guard, modern, stream};
+use super::{Config, Identity, guard, listen, modern, stream};
 use crate::protocol;
 use crate::server::Server;
 
-type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
+pub(super) type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// A body longer than this is refused without being read to its end.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
@@ -46,7 +49,7 @@ type StatelessServer = Arc<Mutex<Option<Server>>>;
 
 /// What every connection shares.
 pub(crate) struct State {
-    auth: Auth,
+    pub auth: Auth,
     pub sessions: Arc<Sessions>,
     /// The servers of stateless requests, one per identity.
     stateless: Mutex<Vec<(Identity, StatelessServer)>>,
@@ -87,7 +90,7 @@ pub(crate) async fn answer(
 }
 
 async fn respond(
-    state: &State,
+    state: &Arc<State>,
     local: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
@@ -130,13 +133,17 @@ async fn respond(
 
 /// How the answer to a POST is framed.
 #[derive(Clone, Copy)]
-enum Framing {
+pub(super) enum Framing {
     Json,
     /// One `message` event, for a client that accepts only an event stream.
     EventStream,
 }
 
-async fn post(state: &State, caller: Caller, request: Request<Incoming>) -> Result<Reply, Reply> {
+async fn post(
+    state: &Arc<State>,
+    caller: Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
     let (parts, body) = request.into_parts();
     check_content_type(&parts.headers)?;
     let framing = framing(&parts.headers)?;
@@ -177,22 +184,89 @@ async fn post(state: &State, caller: Caller, request: Request<Incoming>) -> Resu
     };
     let session = find_session(state, &caller, &session_id)?;
     check_session_version(&session, version.as_deref())?;
+    // The answer to a request of the server (`link.rs`): its server is
+    // busy waiting for it.
+    if session.awaits_client() && session.deliver(&body) {
+        session.touch();
+        return Ok(empty(StatusCode::ACCEPTED));
+    }
+    let accepts_events =
+        matches!(framing, Framing::EventStream) || accepts_event_stream(&parts.headers);
+    let (upgrade, mut upgraded) = oneshot::channel();
     let handling = Arc::clone(&session);
-    let reply = tokio::task::spawn_blocking(move || {
+    let job = tokio::task::spawn_blocking(move || {
+        let mut link = HttpLink::new(Arc::clone(&handling), accepts_events, upgrade);
         let mut server = handling.server();
-        let reply = server.handle(&body);
+        let reply = server.handle_with(&body, &mut link);
         // Due notifications go to the event stream, when one is read.
         if handling.has_stream() {
             let due = server.notifications(false);
             drop(server);
             handling.push(&due);
         }
-        reply
-    })
-    .await
-    .map_err(|e| internal(&e.to_string()))?;
+        match link.stream {
+            Some(stream) => {
+                if let Some(line) = &reply {
+                    handling.write(stream, line);
+                }
+                handling.finish(stream);
+                None
+            }
+            None => Some(reply),
+        }
+    });
+    tokio::pin!(job);
+    let answered = tokio::select! {
+        biased;
+        // The server asked the client something on this POST's stream.
+        Ok(events) = &mut upgraded => {
+            session.touch();
+            return Ok(event_stream_reply(events));
+        }
+        answered = &mut job => answered.map_err(|e| internal(&e.to_string()))?,
+    };
     session.touch();
-    Ok(message_reply(reply, framing))
+    let Some(reply) = answered else {
+        // Streamed: the stream was handed over before the job ended.
+        let events = upgraded.try_recv().map_err(|e| internal(&e.to_string()))?;
+        return Ok(event_stream_reply(events));
+    };
+    match (framing, reply) {
+        (Framing::EventStream, Some(line)) if !is_unaddressed_error(&line) => {
+            let (stream, events) = session.open_answer_stream();
+            session.write(stream, &line);
+            session.finish(stream);
+            Ok(event_stream_reply(events))
+        }
+        (_, reply) => Ok(message_reply(reply, framing)),
+    }
+}
+
+/// Whether `Accept` lists `text/event-stream` (or a range that covers it).
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|r| r.split(';').next())
+        .any(|r| {
+            let r = r.trim();
+            r.eq_ignore_ascii_case("text/event-stream") || r == "*/*" || r == "text/*"
+        })
+}
+
+/// A 200 whose body is an event stream.
+pub(super) fn event_stream_reply(events: stream::Events) -> Reply {
+    let mut reply = Response::new(events.boxed_unsync());
+    let headers = reply.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    reply
 }
 
 /// A request of a session may name the version the session agreed on
@@ -213,17 +287,7 @@ fn check_session_version(session: &Session, version: Option<&str>) -> Result<(),
 
 /// GET: the session's server-sent event stream.
 fn get(state: &State, caller: &Caller, headers: &HeaderMap) -> Result<Reply, Reply> {
-    let accepts_events = headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|r| r.split(';').next())
-        .any(|r| {
-            let r = r.trim();
-            r.eq_ignore_ascii_case("text/event-stream") || r == "*/*" || r == "text/*"
-        });
-    if !accepts_events {
+    if !accepts_event_stream(headers) {
         return Err(refuse(
             StatusCode::NOT_ACCEPTABLE,
             "GET /mcp is the session's event stream: send Accept: text/event-stream",
@@ -251,15 +315,12 @@ fn get(state: &State, caller: &Caller, headers: &HeaderMap) -> Result<Reply, Rep
     };
     let session = find_session(state, caller, &id)?;
     check_session_version(&session, version.as_deref())?;
-    let events = stream::open(&session, &state.sessions);
-    let mut reply = Response::new(events.boxed_unsync());
-    reply
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    reply
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(reply)
+    let events = match header_text(headers, &LAST_EVENT_ID)? {
+        None => stream::open(&session, &state.sessions),
+        Some(last) => stream::resume(&session, &state.sessions, &last)
+            .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e))?,
+    };
+    Ok(event_stream_reply(events))
 }
 
 /// `initialize` without a session: a new server for the caller's identity;
@@ -304,11 +365,14 @@ async fn initialize(
 /// A request of a stateless revision (2026-07-28 on): no session; one
 /// server per identity answers them one at a time.
 async fn stateless(
-    state: &State,
+    state: &Arc<State>,
     caller: Caller,
     body: Bytes,
     framing: Framing,
 ) -> Result<Reply, Reply> {
+    if is_method(&body, "subscriptions/listen") {
+        return listen::open(state, caller, body, framing).await;
+    }
     let server = state.stateless_server(&caller.identity);
     let identity = caller.identity;
     let reply = tokio::task::spawn_blocking(move || {
@@ -320,12 +384,17 @@ async fn stateless(
     })
     .await
     .map_err(|e| internal(&e.to_string()))?;
+    Ok(stateless_reply(reply, framing))
+}
+
+/// The answer to a stateless request, with the HTTP status its error gives.
+pub(super) fn stateless_reply(reply: Option<String>, framing: Framing) -> Reply {
     let status = reply.as_deref().map(modern::status_of);
     let mut response = message_reply(reply, framing);
     if let Some(status) = status.filter(|s| *s != StatusCode::OK) {
         *response.status_mut() = status;
     }
-    Ok(response)
+    response
 }
 
 fn delete(state: &State, caller: &Caller, headers: &HeaderMap) -> Result<Reply, Reply> {
@@ -467,6 +536,20 @@ fn is_initialize(body: &[u8]) -> bool {
         .is_ok_and(|p| p.id.is_some() && p.method.as_deref() == Some("initialize"))
 }
 
+/// Is this body a request for `method`? Read without building the whole
+/// JSON value.
+fn is_method(body: &[u8], method: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        method: Option<String>,
+        #[serde(default)]
+        id: Option<IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(body)
+        .is_ok_and(|p| p.id.is_some() && p.method.as_deref() == Some(method))
+}
+
 /// The `protocolVersion` of a successful `initialize` reply.
 fn negotiated_version(reply: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(reply).ok()?;
@@ -530,7 +613,7 @@ fn empty(status: StatusCode) -> Reply {
 
 /// A refusal at the HTTP level, with a JSON-RPC error (no id) that says
 /// what was wrong and what to do.
-fn refuse(status: StatusCode, message: &str) -> Reply {
+pub(super) fn refuse(status: StatusCode, message: &str) -> Reply {
     refusal_with_code(status, enki_jsonrpc::codes::INVALID_REQUEST, message)
 }
 
@@ -547,7 +630,7 @@ fn error_reply(status: StatusCode, error: ErrorObject) -> Reply {
     )
 }
 
-fn internal(detail: &str) -> Reply {
+pub(super) fn internal(detail: &str) -> Reply {
     tracing::warn!("enki mcp over HTTP: internal error: {detail}");
     refusal_with_code(
         StatusCode::INTERNAL_SERVER_ERROR,
