@@ -348,3 +348,54 @@ fn ids_are_echoed_byte_for_byte() {
         r#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":-0,"result":{}}]"#
     );
 }
+
+#[test]
+fn a_2026_07_28_client_listens_on_stdio_until_it_cancels() {
+    let project = Project::new();
+    let create = |id: u32, title: &str| {
+        modern(
+            json!(id),
+            "tools/call",
+            json!({"name": "enki_task_create", "arguments": {"title": title}}),
+        )
+    };
+    let replies = session(
+        &project,
+        &[
+            modern(
+                json!("sub"),
+                "subscriptions/listen",
+                json!({"notifications": {"resourceSubscriptions": ["enki://tasks"], "toolsListChanged": true}}),
+            ),
+            create(1, "heard"),
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "sub"}})
+                .to_string(),
+            create(2, "not heard"),
+        ],
+    );
+    let messages: Vec<Value> = replies.iter().map(|l| parsed(l)).collect();
+    let methods: Vec<&str> = messages
+        .iter()
+        .map(|m| m["method"].as_str().unwrap_or("(answer)"))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "notifications/subscriptions/acknowledged",
+            "(answer)",
+            "notifications/resources/updated",
+            "(answer)",
+        ],
+        "{replies:#?}"
+    );
+    let subscription = "io.modelcontextprotocol/subscriptionId";
+    assert_eq!(messages[0]["params"]["_meta"][subscription], "sub");
+    assert_eq!(
+        messages[0]["params"]["notifications"],
+        json!({"resourceSubscriptions": ["enki://tasks"]})
+    );
+    assert_eq!(messages[1]["id"], 1);
+    assert_eq!(messages[2]["params"]["uri"], "enki://tasks");
+    assert_eq!(messages[2]["params"]["_meta"][subscription], "sub");
+    assert_eq!(messages[3]["id"], 2, "no update after the cancellation");
+}

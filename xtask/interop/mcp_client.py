@@ -14,7 +14,10 @@ headers), each in two modes: "legacy" (the `initialize` handshake) and "auto"
 `initialize` if that fails; enki speaks 2026-07-28, so it must not fall back).
 In each it initializes, lists tools, calls a read tool and a write tool, lists
 and reads resources, lists prompts and gets one, checking the SDK's parsed
-results. Prints one line per check; exits 1 if any failed.
+results; then what only its era has (legacy: ping, subscriptions, log levels;
+2026-07-28: a subscriptions/listen stream), and a destructive tool confirmed by
+the user through the SDK's elicitation callback. Prints one line per check;
+exits 1 if any failed.
 """
 
 from __future__ import annotations
@@ -168,15 +171,35 @@ async def scenario(client: Client, events: Events, mode: str, label: str) -> lis
 
     if mode == "legacy":
         notes += await legacy_only(client, events, label)
+    else:
+        notes += await modern_only(client, label)
 
-    # A destructive tool: over stdio a legacy client that can elicit is asked
-    # (the callback accepts with "stop all"); elsewhere the call carries it.
-    asks = label == "stdio/legacy"
-    stopped = await client.call_tool("enki_stop_all", {} if asks else {"confirm": "stop all"})
+    # A destructive tool: a client that can elicit is asked (the callback
+    # accepts with "stop all"): by an elicitation/create request in the
+    # legacy revisions (over HTTP on the call's event stream), by an
+    # InputRequiredResult and a retry in 2026-07-28.
+    stopped = await client.call_tool("enki_stop_all", {})
     check(not stopped.is_error, f"enki_stop_all failed: {text_of(stopped.content)}")
-    check(len(events.elicited) == (1 if asks else 0), f"{len(events.elicited)} elicitations for enki_stop_all")
-    notes.append("tools/call enki_stop_all: confirmed" + (" by elicitation" if asks else " by argument"))
+    check(len(events.elicited) == 1, f"{len(events.elicited)} elicitations for enki_stop_all")
+    how = "an elicitation request" if mode == "legacy" else "input_required and a retry"
+    notes.append(f"tools/call enki_stop_all: confirmed by the user through {how}")
     return notes
+
+
+async def modern_only(client: Client, label: str) -> list[str]:
+    """What 2026-07-28 has instead: a subscriptions/listen stream."""
+    async with client.listen(resource_subscriptions=["enki://tasks"]) as sub:
+        check(
+            list(sub.honored.resource_subscriptions or []) == ["enki://tasks"],
+            f"subscriptions/listen honoured {sub.honored!r}",
+        )
+        created = await client.call_tool("enki_task_create", {"title": f"interop {label} (listened)"})
+        check(not created.is_error, f"enki_task_create failed: {text_of(created.content)}")
+        event = None
+        with anyio.move_on_after(10):
+            event = await sub.__anext__()
+        check(getattr(event, "uri", None) == "enki://tasks", f"listen stream gave {event!r}, not enki://tasks updated")
+    return ["subscriptions/listen: enki://tasks updated after a task_create"]
 
 
 async def legacy_only(client: Client, events: Events, label: str) -> list[str]:
