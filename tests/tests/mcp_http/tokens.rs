@@ -211,3 +211,42 @@ fn a_table_other_users_could_read_or_change_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_listen_stream_ends_when_its_token_is_revoked() {
+    let project = Project::new();
+    let table = write_table(&project, json!([{"token": PLANNER, "role": "planner"}]));
+    let server = start(&project, &table);
+    let mut client = Client::new(server.addr, PLANNER);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let listen = client.message(
+        "subscriptions/listen",
+        json!({"notifications": {"promptsListChanged": true}, "_meta": meta}),
+    );
+    let stream = client.post_stream(
+        &listen,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+    );
+    assert_eq!(stream.status, 200);
+    let ack = stream.next_where(|_| true);
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+
+    write_table(&project, json!([{"token": WORKER, "role": "planner"}]));
+    let closing = stream.next_where(|m| m.get("result").is_some());
+    assert_eq!(closing["id"], listen["id"], "{closing}");
+    assert_eq!(closing["result"]["resultType"], "complete");
+    assert_eq!(
+        closing["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        listen["id"]
+    );
+    assert!(stream.ends(), "then the stream ends");
+}
