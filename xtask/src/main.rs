@@ -7,10 +7,14 @@
 //! - `bench [NAME] [--quick] [--check]`: performance benchmarks against the release binary.
 //! - `interop-mcp [--bin P]`: `enki mcp` against the official MCP Python SDK (needs the network
 //!   the first time, to install the SDK; not part of `ci`).
+//! - `e2e-agents [--bin P] [--keep] [SCENARIO…]`: real Claude Code (its ACP adapter from npm)
+//!   driven by enki against a scripted fake of the model API (needs the npm registry the first
+//!   time; not part of `ci`).
 //! - `help`: usage.
 
 mod bench;
 mod ci;
+mod e2e_agents;
 mod interop;
 mod stress;
 mod tidy;
@@ -43,6 +47,15 @@ commands:
                           and HTTP; installs the SDK version that
                           xtask/interop/mcp_client.py pins into target/interop/venv
                           with pip (needs the network the first time; not in ci)
+  e2e-agents [opts] [SCENARIO...]
+                        real Claude Code under enki: installs Claude Code's ACP
+                          adapter and Node from npm into target/e2e-agents (needs
+                          the npm registry the first time; not in ci), runs
+                          `enki run` against a scripted fake of the model API in
+                          each scenario (conflict, worker-escape, planner-writes)
+                          and prints PASS or FAIL for each
+                          --bin P   use enki binary P instead of building it
+                          --keep    keep every scenario's folder (failed ones are)
   help                  print this message
 ";
 
@@ -71,6 +84,7 @@ fn main() -> ExitCode {
         "stress" => stress::run(rest),
         "bench" => bench::run(rest),
         "interop-mcp" => interop::run(rest),
+        "e2e-agents" => e2e_agents::run(rest),
         other => {
             eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
             ExitCode::from(2)
