@@ -49,15 +49,19 @@ impl Preset {
     }
 
     /// The agent's own state, which it must be able to write inside the
-    /// sandbox: paths under the home folder, and environment variables that
-    /// move them (read from the agent's environment).
-    pub const fn state_paths(self) -> (&'static [&'static str], &'static [&'static str]) {
-        match self {
-            Preset::Claude => (&[".claude", ".claude.json"], &["CLAUDE_CONFIG_DIR"]),
-            Preset::Codex => (&[".codex"], &["CODEX_HOME"]),
-            Preset::Gemini => (&[".gemini"], &[]),
-            Preset::OpenCode => (&[".local/share/opencode", ".config/opencode"], &[]),
-            Preset::Sim => (&[], &[]),
+    /// sandbox.
+    pub const fn state_paths(self) -> StatePaths {
+        let (dirs, files, dir_vars): (&[&str], &[&str], &[&str]) = match self {
+            Preset::Claude => (&[".claude"], &[".claude.json"], &["CLAUDE_CONFIG_DIR"]),
+            Preset::Codex => (&[".codex"], &[], &["CODEX_HOME"]),
+            Preset::Gemini => (&[".gemini"], &[], &[]),
+            Preset::OpenCode => (&[".local/share/opencode", ".config/opencode"], &[], &[]),
+            Preset::Sim => (&[], &[], &[]),
+        };
+        StatePaths {
+            dirs,
+            files,
+            dir_vars,
         }
     }
 
@@ -78,6 +82,20 @@ impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Where an agent keeps its own state: paths under the home folder, and
+/// environment variables that move it (read from the agent's environment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatePaths {
+    /// Folders, made before the agent starts when missing: a sandbox can
+    /// only allow what exists, and the agent could not make them itself.
+    pub dirs: &'static [&'static str],
+    /// Files, writable when they exist (enki does not invent their content,
+    /// so a sandboxed agent cannot make a missing one).
+    pub files: &'static [&'static str],
+    /// Variables naming more folders, e.g. `CLAUDE_CONFIG_DIR`.
+    pub dir_vars: &'static [&'static str],
 }
 
 /// The kind of agent being started.

@@ -61,7 +61,7 @@ mod merge;
 mod modes;
 mod schema;
 
-pub use agent::{AgentRole, Preset, ResolvedAgent};
+pub use agent::{AgentRole, Preset, ResolvedAgent, StatePaths};
 pub use command::{anchor_command, join_command, quote_word, split_command};
 pub use config::{
     AgentSection, AgentSpec, Config, GitConfig, McpConfig, MergeConfig, PermissionPolicyName,

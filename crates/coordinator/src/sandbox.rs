@@ -68,6 +68,45 @@ pub fn mcp_over_stdio(agent: &ResolvedAgent) -> bool {
     )
 }
 
+/// A variable of the agent's environment: its configured `env`, else
+/// enki's own; empty counts as unset.
+fn agent_env(agent: &ResolvedAgent, name: &str) -> Option<String> {
+    agent
+        .env
+        .get(name)
+        .cloned()
+        .or_else(|| std::env::var(name).ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// The folders an agent keeps its state in: the shared tool caches and its
+/// preset's (`~/.claude`, `$CLAUDE_CONFIG_DIR`, …).
+fn state_dirs(agent: &ResolvedAgent) -> Vec<PathBuf> {
+    let own = agent.preset.map(Preset::state_paths).unwrap_or_default();
+    let mut dirs = Vec::new();
+    if let Some(home) = agent_env(agent, "HOME").map(PathBuf::from) {
+        dirs.extend(SHARED_STATE.iter().chain(own.dirs).map(|d| home.join(d)));
+    }
+    dirs.extend(
+        own.dir_vars
+            .iter()
+            .filter_map(|v| agent_env(agent, v))
+            .map(PathBuf::from),
+    );
+    dirs
+}
+
+/// Makes the agent's missing state folders: the sandbox can only allow a
+/// folder that exists, and inside it the agent could not make them (Claude
+/// Code on a fresh home kept no settings, sessions or project memory).
+fn create_state_dirs(agent: &ResolvedAgent) {
+    for dir in state_dirs(agent) {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), "cannot create an agent's state folder: {e}");
+        }
+    }
+}
+
 /// The policy of an agent started in `cwd`.
 pub fn policy(ctx: &Context, agent: &ResolvedAgent, cwd: &Path, tmp: &Path) -> Policy {
     let mut writable = Vec::new();
@@ -76,20 +115,11 @@ pub fn policy(ctx: &Context, agent: &ResolvedAgent, cwd: &Path, tmp: &Path) -> P
         writable.push(cwd.to_path_buf());
     }
     writable.push(tmp.to_path_buf());
-    let env = |name: &str| {
-        agent
-            .env
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-            .filter(|v| !v.is_empty())
-    };
-    let home = env("HOME").map(PathBuf::from);
-    let (own, own_vars) = agent.preset.map(Preset::state_paths).unwrap_or_default();
-    if let Some(home) = &home {
-        writable.extend(SHARED_STATE.iter().chain(own).map(|p| home.join(p)));
+    let home = agent_env(agent, "HOME").map(PathBuf::from);
+    writable.extend(state_dirs(agent));
+    if let (Some(home), Some(preset)) = (&home, agent.preset) {
+        writable.extend(preset.state_paths().files.iter().map(|f| home.join(f)));
     }
-    writable.extend(own_vars.iter().filter_map(|v| env(v)).map(PathBuf::from));
     for path in &ctx.config.sandbox.writable {
         match (path.strip_prefix("~"), &home) {
             (Ok(rest), Some(home)) => writable.push(home.join(rest)),
@@ -137,6 +167,9 @@ pub fn wrap(
     remove_agent_tmp(ctx, log_name);
     if let Err(e) = std::fs::create_dir_all(&tmp) {
         tracing::warn!(dir = %tmp.display(), "cannot create an agent's temporary folder: {e}");
+    }
+    if ctx.config.sandbox.mode == SandboxMode::Enforce {
+        create_state_dirs(agent);
     }
     command.env.retain(|(k, _)| k != "TMPDIR");
     command

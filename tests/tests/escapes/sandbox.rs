@@ -191,3 +191,25 @@ fn a_sandboxed_agent_still_dies_with_the_coordinator() {
     child.wait().unwrap();
     project.wait_until("the agent is gone", || !is_alive(agent));
 }
+
+#[test]
+fn an_agents_state_folders_are_made_before_it_starts() {
+    // A fresh home has no ~/.npm; inside the sandbox the agent could not
+    // make it, so enki does before the agent starts.
+    let project = Project::with_sim("[workers]\nretries = 0\n");
+    let npm = project.home.path().join(".npm");
+    assert!(!npm.exists());
+    project.script(
+        "escaper",
+        &one_turn(
+            "  { run = 'mkdir -p \"$HOME/.npm/_cacache\" && echo x > \"$HOME/.npm/_cacache/f\"' },\n  { say = \"[OUTPUT]done[/OUTPUT]\" },",
+        ),
+    );
+    let plan = project.plan(ONE_STEP);
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        std::fs::read_to_string(npm.join("_cacache/f")).unwrap(),
+        "x\n"
+    );
+}
