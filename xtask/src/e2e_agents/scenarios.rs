@@ -57,15 +57,17 @@ fn cwd(name: &str) -> String {
     format!("{CWD}/{name}")
 }
 
-/// Failures common to every run: how enki ended, and turns no script knew.
-fn run_failures(run: &Run, want_success: bool) -> Vec<String> {
+/// Failures common to every run: how enki ended, turns no script knew, and
+/// whether Claude Code could keep its state (sessions, settings) in the
+/// scratch HOME's `~/.claude`, inside the sandbox.
+fn run_failures(scratch: &Scratch, run: &Run) -> Vec<String> {
     let mut failures = Vec::new();
     match run.status {
         None => failures.push(format!(
             "enki run did not end within {} s",
             super::RUN_TIMEOUT.as_secs()
         )),
-        Some(status) if want_success && !status.success() => {
+        Some(status) if !status.success() => {
             failures.push(format!("enki run ended with {status}"));
         }
         Some(_) => {}
@@ -76,6 +78,10 @@ fn run_failures(run: &Run, want_success: bool) -> Vec<String> {
             .iter()
             .map(|a| format!("fake API: {a}")),
     );
+    let state = scratch.home.join(".claude");
+    if !std::fs::read_dir(&state).is_ok_and(|mut entries| entries.next().is_some()) {
+        failures.push(format!("Claude Code kept nothing in {}", state.display()));
+    }
     failures
 }
 
@@ -185,7 +191,7 @@ fn conflict_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
         scripts,
         "Add a square and a triangle to shapes.txt, then summarise them. [[e2e:conflict]]",
     )?;
-    let mut failures = run_failures(&run, true);
+    let mut failures = run_failures(&scratch, &run);
     let subjects = scratch.git(&["log", "--format=%s", "main"])?;
     for title in ["Add a square", "Add a triangle", "Summarise the shapes"] {
         if !subjects.lines().any(|s| s.starts_with(title)) {
@@ -331,7 +337,7 @@ fn worker_escape_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
         ),
     ];
     let run = enki_run(world, &scratch, scripts, "Add notes. [[e2e:escape]]")?;
-    let mut failures = run_failures(&run, true);
+    let mut failures = run_failures(&scratch, &run);
     for (tool, target) in [
         ("Write", outside_write.as_str()),
         ("Write", &project_write),
@@ -407,7 +413,7 @@ fn planner_writes_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
         scripts,
         "Change the project yourself. [[e2e:planner-writes]]",
     )?;
-    let mut failures = run_failures(&run, true);
+    let mut failures = run_failures(&scratch, &run);
     for (tool, target) in [
         ("Write", "planner-write.txt"),
         ("Edit", "README.md"),
