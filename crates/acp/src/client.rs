@@ -41,6 +41,9 @@ pub struct AgentCommand {
     pub cwd: PathBuf,
     /// Where the agent's stderr is appended (parent folders are created).
     pub stderr_log: Option<PathBuf>,
+    /// The Landlock policy the agent's whole process tree runs under,
+    /// enforced between fork and exec; `None` runs it unconfined.
+    pub sandbox: Option<enki_sandbox::Policy>,
 }
 
 impl AgentCommand {

@@ -20,6 +20,9 @@ pub enum AcpError {
         #[source]
         source: io::Error,
     },
+    /// The agent's sandbox could not be built (before anything started).
+    #[error("cannot sandbox agent `{program}`: {reason}")]
+    Sandbox { program: String, reason: String },
     /// The agent did not answer a request within the request timeout.
     #[error(
         "agent did not answer `{method}` within {after:?}{}{}",
@@ -92,7 +95,8 @@ pub enum AcpError {
 }
 
 impl AcpError {
-    /// The agent's stderr tail carried by the error (empty for `Spawn` and `Io`).
+    /// The agent's stderr tail carried by the error (empty for `Spawn`,
+    /// `Sandbox` and `Io`).
     pub fn stderr_tail(&self) -> &[String] {
         match self {
             AcpError::Timeout { stderr_tail, .. }
@@ -101,7 +105,7 @@ impl AcpError {
             | AcpError::Exited { stderr_tail, .. }
             | AcpError::Rpc { stderr_tail, .. }
             | AcpError::Protocol { stderr_tail, .. } => stderr_tail,
-            AcpError::Spawn { .. } | AcpError::Io(_) => &[],
+            AcpError::Spawn { .. } | AcpError::Sandbox { .. } | AcpError::Io(_) => &[],
         }
     }
 

@@ -1,9 +1,11 @@
-//! The agent child process: spawned in its own process group, stderr copied
-//! to a log file and kept as an in-memory tail, reaped by a background task,
-//! and killed as a whole group.
+//! The agent child process: spawned in its own process group (and its
+//! Landlock sandbox, enforced between fork and exec), stderr copied to a log
+//! file and kept as an in-memory tail, reaped by a background task, and
+//! killed as a whole group.
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -103,6 +105,60 @@ impl StderrTail {
     }
 }
 
+impl AgentCommand {
+    /// The process that starts this agent, ready to spawn: piped stdio, its
+    /// own process group, the parent-death signal, and with
+    /// [`AgentCommand::sandbox`] its Landlock ruleset enforced between fork
+    /// and exec. The ruleset is built here, before the fork, so that the
+    /// child only makes system calls, which is all a child forked from a
+    /// multi-threaded process may safely do. Public so that `cargo xtask
+    /// bench coordinator` times the very start the coordinator makes.
+    pub fn to_process(&self) -> Result<std::process::Command, AcpError> {
+        let sandbox = match &self.sandbox {
+            Some(policy) => {
+                Some(
+                    enki_sandbox::prepare(policy).map_err(|reason| AcpError::Sandbox {
+                        program: self.program.clone(),
+                        reason,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let mut command = std::process::Command::new(&self.program);
+        command
+            .args(&self.args)
+            .current_dir(&self.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if self.clear_env {
+            command.env_clear();
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        // SAFETY: the hook runs in the forked child, where only
+        // async-signal-safe calls are allowed: prctl, and `enforce`, which
+        // makes two system calls on the ruleset prepared above.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || {
+                // If the coordinator is killed outright (SIGKILL), its agents
+                // must not live on as orphans: the kernel kills them when the
+                // spawning thread dies. Agents are spawned from runtime worker
+                // threads, which live as long as the coordinator.
+                #[cfg(target_os = "linux")]
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                match &sandbox {
+                    Some(sandbox) => sandbox.enforce(),
+                    None => Ok(()),
+                }
+            });
+        }
+        Ok(command)
+    }
+}
+
 /// Whether the agent process (the group leader) has been reaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ProcState {
@@ -189,32 +245,8 @@ impl AgentProcess {
                 ),
             )));
         }
-        let mut command = Command::new(&cmd.program);
-        command
-            .args(&cmd.args)
-            .current_dir(&cmd.cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        if cmd.clear_env {
-            command.env_clear();
-        }
-        command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
-        // If the coordinator is killed outright (SIGKILL), its agents must not
-        // live on as orphans: the kernel kills them when the spawning thread
-        // dies. Agents are spawned from runtime worker threads, which live
-        // as long as the coordinator.
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe and touches only this child.
-        #[allow(unsafe_code)]
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        let mut command = Command::from(cmd.to_process()?);
+        command.kill_on_drop(true);
         let mut child = command.spawn().map_err(|source| AcpError::Spawn {
             program: cmd.program.clone(),
             source,

@@ -212,17 +212,6 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         scripts_dir: Option<PathBuf>,
     },
-    /// Restrict this process with a Landlock policy, then exec the agent (the coordinator
-    /// wraps every agent in it).
-    #[command(hide = true)]
-    SandboxExec {
-        /// The policy: inline JSON or a file holding it.
-        #[arg(long, value_name = "JSON|FILE")]
-        policy: String,
-        /// The agent's program and arguments.
-        #[arg(last = true, required = true, value_name = "COMMAND")]
-        command: Vec<std::ffi::OsString>,
-    },
 }
 
 fn main() -> ExitCode {
@@ -319,14 +308,6 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             };
-        }
-        Command::SandboxExec { policy, command } => {
-            // Returns only when the agent could not start.
-            eprintln!(
-                "enki sandbox-exec: {}",
-                enki_sandbox::sandbox_exec(&policy, &command)
-            );
-            return ExitCode::from(126);
         }
         Command::SimAgent {
             script,

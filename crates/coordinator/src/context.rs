@@ -107,6 +107,7 @@ impl Context {
                     .join("agents")
                     .join(format!("{log_name}.log")),
             ),
+            sandbox: None,
         };
         crate::sandbox::wrap(self, agent, command, log_name)
     }

@@ -1,7 +1,8 @@
-//! Every agent command runs inside `enki sandbox-exec`, which restricts the
-//! agent's whole process tree with Landlock before it starts: it may write
-//! its own copy (a worker), its merge worktree (a merger) or nothing of the
-//! project (the planner), its temporary folder and its own state folders.
+//! Every agent command carries a Landlock policy that the ACP client
+//! enforces in the agent's process between fork and exec, so its whole
+//! process tree is confined before it starts: it may write its own copy (a
+//! worker), its merge worktree (a merger) or nothing of the project (the
+//! planner), its temporary folder and its own state folders.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -155,8 +156,8 @@ pub fn policy(ctx: &Context, agent: &ResolvedAgent, cwd: &Path, tmp: &Path) -> P
     }
 }
 
-/// Wraps `command` in `enki sandbox-exec` with the agent's policy and gives
-/// it a fresh `TMPDIR`; with `[sandbox] mode = "off"` only the latter.
+/// Gives `command` the agent's sandbox policy and a fresh `TMPDIR`; with
+/// `[sandbox] mode = "off"` only the latter.
 pub fn wrap(
     ctx: &Context,
     agent: &ResolvedAgent,
@@ -175,20 +176,8 @@ pub fn wrap(
     command
         .env
         .push(("TMPDIR".into(), tmp.display().to_string()));
-    if ctx.config.sandbox.mode == SandboxMode::Off {
-        return command;
-    }
-    let policy = policy(ctx, agent, &command.cwd, &tmp);
-    let mut args = vec![
-        enki_sandbox::SUBCOMMAND.to_string(),
-        "--policy".into(),
-        policy.to_json(),
-        "--".into(),
-        std::mem::take(&mut command.program),
-    ];
-    args.append(&mut command.args);
-    command.program = ctx.enki_bin.display().to_string();
-    command.args = args;
+    command.sandbox = (ctx.config.sandbox.mode == SandboxMode::Enforce)
+        .then(|| policy(ctx, agent, &command.cwd, &tmp));
     command
 }
 

@@ -1,11 +1,15 @@
-//! Building the Landlock ruleset of a [`Policy`] and restricting the calling
-//! thread (and everything it later execs or forks) with it.
+//! Building the Landlock ruleset of a [`Policy`] before a fork
+//! ([`prepare`]) and restricting the forked child with it between fork and
+//! exec ([`Prepared::enforce`]), so the agent and everything it later execs
+//! or forks inherit it.
 
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, Scope,
 };
 
 use crate::{Network, Policy};
@@ -14,18 +18,17 @@ use crate::{Network, Policy};
 /// have (best effort), a kernel without Landlock is refused.
 const TARGET: ABI = ABI::V6;
 
-/// How completely the kernel enforced the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enforced {
-    Fully,
-    /// An older ABI: some rights (e.g. TCP rules, scopes) are not enforced.
-    Partially,
+/// A policy's ruleset, built and held open (close-on-exec) by the parent,
+/// ready to be enforced in a child between `fork` and `exec`.
+#[derive(Debug)]
+pub struct Prepared {
+    ruleset: OwnedFd,
 }
 
-/// Restricts the calling thread to `policy`, with `PR_SET_NO_NEW_PRIVS`.
-/// Call it single-threaded, right before `exec`: Landlock applies to the
-/// calling thread and what it starts afterwards.
-pub fn restrict_self(policy: &Policy) -> Result<Enforced, String> {
+/// Builds `policy`'s ruleset: every allocation, path lookup and check
+/// happens here, in the parent, so that [`Prepared::enforce`] is two
+/// system calls.
+pub fn prepare(policy: &Policy) -> Result<Prepared, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("cannot {what}: {e}");
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
@@ -56,22 +59,51 @@ pub fn restrict_self(policy: &Policy) -> Result<Enforced, String> {
                 .map_err(|e| fail(&format!("allow TCP port {port}"), &e))?;
         }
     }
-    let status = created
-        .restrict_self()
-        .map_err(|e| fail("enforce the Landlock ruleset", &e))?;
-    if !status.no_new_privs {
-        return Err("cannot set PR_SET_NO_NEW_PRIVS, which Landlock needs".into());
-    }
-    match status.ruleset {
-        RulesetStatus::FullyEnforced => Ok(Enforced::Fully),
-        RulesetStatus::PartiallyEnforced => Ok(Enforced::Partially),
-        _ => Err(format!(
-            "the kernel enforced no Landlock rule ({}); set `[sandbox] mode = \"off\"` in \
+    // Best effort yields no ruleset (no descriptor) only where the kernel
+    // has no Landlock at all.
+    let ruleset = Option::<OwnedFd>::from(created).ok_or_else(|| {
+        format!(
+            "the kernel enforces no Landlock rule ({}); set `[sandbox] mode = \"off\"` in \
              enki.toml to run agents without a sandbox",
             crate::landlock_abi()
                 .err()
                 .unwrap_or_else(|| "unknown reason".into())
-        )),
+        )
+    })?;
+    Ok(Prepared { ruleset })
+}
+
+impl Prepared {
+    /// Sets `PR_SET_NO_NEW_PRIVS` (Landlock requires it of an unprivileged
+    /// process) and restricts the calling thread with the ruleset.
+    ///
+    /// Made for a `pre_exec` hook: it only makes two system calls on data
+    /// prepared before the fork and reads `errno` on failure, all of which
+    /// is async-signal-safe (no allocation, no lock), as a child forked from
+    /// a multi-threaded parent requires. Landlock restricts only the
+    /// calling thread, the only one such a child has.
+    pub fn enforce(&self) -> io::Result<()> {
+        // SAFETY: prctl with PR_SET_NO_NEW_PRIVS and constant arguments
+        // reads no memory of ours.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: landlock_restrict_self(2) takes the ruleset descriptor,
+        // which `self` keeps open, and flags 0; it reads no memory of ours.
+        #[allow(unsafe_code)]
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_restrict_self,
+                self.ruleset.as_raw_fd(),
+                0 as libc::c_uint,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 
@@ -137,9 +169,9 @@ mod tests {
             writable: vec![inside.clone(), dir.path().join("missing")],
             ..Policy::default()
         };
+        let prepared = prepare(&policy).unwrap();
         let code = in_child(|| {
-            if let Err(e) = restrict_self(&policy) {
-                eprintln!("{e}");
+            if prepared.enforce().is_err() {
                 return 10;
             }
             if std::fs::write(inside.join("a"), "ok").is_err() {
@@ -172,8 +204,9 @@ mod tests {
             connect_ports: vec![open.port()],
             ..Policy::default()
         };
+        let prepared = prepare(&policy).unwrap();
         let code = in_child(|| {
-            if restrict_self(&policy).is_err() {
+            if prepared.enforce().is_err() {
                 return 10;
             }
             if std::net::TcpStream::connect(open).is_err() {
@@ -185,5 +218,42 @@ mod tests {
             }
         });
         assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn a_program_started_with_the_ruleset_enforced_before_exec_is_confined() {
+        use std::os::unix::process::CommandExt;
+        if crate::landlock_abi().is_err() {
+            eprintln!("skipped: no Landlock here");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (inside, outside) = (dir.path().join("in"), dir.path().join("out"));
+        std::fs::create_dir(&inside).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        let prepared = prepare(&Policy {
+            writable: vec![inside.clone()],
+            ..Policy::default()
+        })
+        .unwrap();
+        let mut command = std::process::Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg("echo in > in/a; echo out > out/b; grep NoNewPrivs /proc/self/status > in/status");
+        command.current_dir(dir.path());
+        // SAFETY: `enforce` is async-signal-safe (two system calls).
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || prepared.enforce());
+        }
+        let output = command.output().unwrap();
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("out/b"),
+            "{output:?}"
+        );
+        assert_eq!(std::fs::read_to_string(inside.join("a")).unwrap(), "in\n");
+        assert!(!outside.join("b").exists());
+        let status = std::fs::read_to_string(inside.join("status")).unwrap();
+        assert_eq!(status, "NoNewPrivs:\t1\n");
     }
 }

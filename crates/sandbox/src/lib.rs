@@ -1,7 +1,8 @@
 //! The OS sandbox around every agent's whole process tree: a Landlock
-//! [`Policy`] (the only places the agent may write, which TCP it may use)
-//! that `enki sandbox-exec` applies to itself before it execs the agent, so
-//! everything the agent runs inherits it.
+//! [`Policy`] (the only places the agent may write, which TCP it may use),
+//! whose ruleset the coordinator builds before it forks the agent
+//! ([`prepare`]) and enforces in the child right before `exec`
+//! ([`Prepared::enforce`]), so everything the agent runs inherits it.
 //!
 //! Landlock restricts what a ruleset *handles*: here every write right on
 //! the file system (reads and execution stay allowed everywhere), TCP bind
@@ -9,17 +10,12 @@
 //! unix sockets reaching outside the sandbox.
 
 mod apply;
-mod exec;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use apply::{Enforced, restrict_self};
-pub use exec::sandbox_exec;
-
-/// The hidden subcommand that applies a policy and execs the agent.
-pub const SUBCOMMAND: &str = "sandbox-exec";
+pub use apply::{Prepared, prepare};
 
 /// What an agent may use of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -42,36 +38,15 @@ impl Network {
     }
 }
 
-/// What one agent may do, handed to `enki sandbox-exec --policy`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What one agent may do.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     /// Folders (with everything beneath) and files the agent may change.
     /// Paths that do not exist are skipped: Landlock rules name open files.
     pub writable: Vec<PathBuf>,
-    #[serde(default)]
     pub network: Network,
     /// TCP ports the agent may still connect to when `network` is `none`.
-    #[serde(default)]
     pub connect_ports: Vec<u16>,
-}
-
-impl Policy {
-    /// The policy as `--policy` takes it inline.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| unreachable!("a policy serializes: {e}"))
-    }
-
-    /// Reads `--policy`: inline JSON (starting with `{`) or a file holding it.
-    pub fn parse_arg(arg: &str) -> Result<Policy, String> {
-        let text = if arg.trim_start().starts_with('{') {
-            arg.to_string()
-        } else {
-            std::fs::read_to_string(arg)
-                .map_err(|e| format!("cannot read the sandbox policy file {arg}: {e}"))?
-        };
-        serde_json::from_str(&text).map_err(|e| format!("invalid sandbox policy: {e}"))
-    }
 }
 
 /// The Landlock ABI version of the running kernel, or why there is none.
@@ -130,24 +105,6 @@ pub fn describe(abi: u32, network: Network) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_policy_round_trips_inline_and_from_a_file() {
-        let policy = Policy {
-            writable: vec!["/a".into(), "/b c".into()],
-            network: Network::None,
-            connect_ports: vec![8080],
-        };
-        assert_eq!(Policy::parse_arg(&policy.to_json()).unwrap(), policy);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("p.json");
-        std::fs::write(&file, policy.to_json()).unwrap();
-        assert_eq!(Policy::parse_arg(file.to_str().unwrap()).unwrap(), policy);
-        let err = Policy::parse_arg("{\"writable\": [], \"nope\": 1}").unwrap_err();
-        assert!(err.contains("nope"), "{err}");
-        let err = Policy::parse_arg("/no/such/policy").unwrap_err();
-        assert!(err.contains("/no/such/policy"), "{err}");
-    }
 
     #[test]
     fn the_description_says_what_the_abi_cannot_do() {

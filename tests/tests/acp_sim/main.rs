@@ -96,6 +96,7 @@ impl Fixture {
             clear_env: true,
             cwd: self.cwd(),
             stderr_log: Some(self.log()),
+            sandbox: None,
         }
     }
 

@@ -173,18 +173,16 @@ fn a_sandboxed_agent_still_dies_with_the_coordinator() {
     let copies = project.enki_dir().join("copies");
     let mut agent = None;
     project.wait_until("the sandboxed agent runs in its copy", || {
-        // The agent itself, once `sandbox-exec` has exec'd it (before that
-        // the same process still runs `enki sandbox-exec … sim-agent`).
+        // The agent itself, once exec'd (before that, the forked child is
+        // still a copy of `enki run`, not yet sandboxed).
         agent = processes_in(&copies).into_iter().find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let command = String::from_utf8_lossy(&c);
-                command.contains("sim-agent") && !command.contains("sandbox-exec")
-            })
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("sim-agent"))
         });
         agent.is_some()
     });
     let agent = agent.unwrap();
-    // `sandbox-exec` became the agent: same process, privileges frozen.
+    // Confined between fork and exec: privileges frozen.
     let status = std::fs::read_to_string(format!("/proc/{agent}/status")).unwrap();
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
     child.kill().unwrap(); // SIGKILL: only PR_SET_PDEATHSIG can end the agent

@@ -240,6 +240,7 @@ pub async fn spawn_agent(
         clear_env: true,
         cwd: launch.cwd.to_path_buf(),
         stderr_log: launch.stderr_log.clone(),
+        sandbox: None,
     };
     let options = ClientOptions {
         request_timeout: launch.timeout,
