@@ -114,17 +114,15 @@ impl AgentCommand {
     /// multi-threaded process may safely do. Public so that `cargo xtask
     /// bench coordinator` times the very start the coordinator makes.
     pub fn to_process(&self) -> Result<std::process::Command, AcpError> {
-        let sandbox = match &self.sandbox {
-            Some(policy) => {
-                Some(
-                    enki_sandbox::prepare(policy).map_err(|reason| AcpError::Sandbox {
-                        program: self.program.clone(),
-                        reason,
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .map(enki_sandbox::prepare)
+            .transpose()
+            .map_err(|reason| AcpError::Sandbox {
+                program: self.program.clone(),
+                reason,
+            })?;
         let mut command = std::process::Command::new(&self.program);
         command
             .args(&self.args)

@@ -124,10 +124,20 @@ fn signal_latency(enki_bin: &Path, samples: usize) -> Result<Vec<f64>> {
     let dir = project(enki_bin)?;
     let root = dir.path();
     let enki_dir = root.join(".enki");
-    let up = enki_dir.join("gate-up");
+    // The sandboxed worker writes only its copy and what the config grants:
+    // here the folder of the gate files.
+    let gate = enki_dir.join("gate");
+    std::fs::create_dir(&gate)?;
+    let mut config = std::fs::read_to_string(enki_dir.join("enki.toml"))?;
+    config.push_str(&format!(
+        "\n[sandbox]\nwritable = [{:?}]\n",
+        gate.display().to_string()
+    ));
+    std::fs::write(enki_dir.join("enki.toml"), config)?;
+    let up = gate.join("up");
     std::fs::write(
         enki_dir.join("sim/gate.toml"),
-        "[[turn]]\nsteps = [ { run = \"touch \\\"$ENKI_DIR/gate-up\\\"; while [ ! -f \\\"$ENKI_DIR/go\\\" ]; do sleep 0.05; done\" } ]\n",
+        "[[turn]]\nsteps = [ { run = \"touch \\\"$ENKI_DIR/gate/up\\\"; while [ ! -f \\\"$ENKI_DIR/gate/go\\\" ]; do sleep 0.05; done\" } ]\n",
     )?;
     std::fs::write(
         root.join("plan.toml"),
@@ -159,7 +169,7 @@ fn signal_latency(enki_bin: &Path, samples: usize) -> Result<Vec<f64>> {
         }
         Ok(latencies)
     })();
-    std::fs::write(enki_dir.join("go"), "")?;
+    std::fs::write(gate.join("go"), "")?;
     let _ = wait_child(&mut child, Duration::from_secs(30));
     result
 }
