@@ -1,8 +1,8 @@
 //! `cargo xtask bench coordinator`: the latency from a signal file renamed
 //! into place to its effect in the store, against a running release `enki`;
 //! a 10 000-node DAG scheduled in-process; a 50-task `sim` execution from
-//! submit to all merged; the coordinator's peak memory; and what the agents'
-//! Landlock sandbox adds to an agent's start.
+//! submit to all merged; the coordinator's peak memory; and what an agent's
+//! Landlock sandbox and its MCP token add to its start.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use enki_acp::AgentCommand;
+use enki_coordinator::{McpHost, McpIdentity};
 use enki_core::engine::{
     Command as Cmd, Edge, Event, ExecutionSnapshot, Limits, NodeSnapshot, Orchestrator, Settings,
     WorkResult,
@@ -29,8 +30,9 @@ const SIGNAL_LIMIT: Duration = Duration::from_secs(5);
 /// coordinator's rescan period (a signal the watcher missed waits for it).
 const SIGNAL_TARGETS_MS: [f64; 3] = [5.0, 50.0, 1000.0];
 
-/// Target for the sandbox's cost to an agent's start, ms (p50).
-const SANDBOX_TARGET_MS: f64 = 5.0;
+/// Target for what the sandbox and the MCP token add to an agent's start,
+/// ms (p50 of each, summed).
+const SETUP_TARGET_MS: f64 = 5.0;
 
 /// An agent's start, spawn → exec, in milliseconds (p50): direct, and
 /// sandboxed with a worker-like policy (a copy, a temp folder, state
@@ -91,6 +93,47 @@ fn agent_start(samples: usize) -> Result<(f64, f64)> {
     }
     let p50 = |ms: &[f64]| percentile(ms, 50.0).unwrap_or(f64::NAN);
     Ok((p50(&plain), p50(&confined)))
+}
+
+/// A token's cost to an agent's start: `McpHost::grant` (a fresh token,
+/// the whole table written to enki's HTTP MCP server, its acknowledgement
+/// awaited) while eight other sessions hold theirs, as a busy
+/// coordinator's would. The server itself starts once per coordinator, at
+/// the first grant, which is not timed. p50, milliseconds.
+fn token_grant(enki_bin: &Path, samples: usize) -> Result<f64> {
+    let dir = project(enki_bin)?;
+    let root = dir.path();
+    let host = McpHost::new(
+        enki_bin.to_path_buf(),
+        root.join(".enki"),
+        "sess-bench".into(),
+        root.to_path_buf(),
+    );
+    let identity = |i: usize| McpIdentity {
+        role: "worker",
+        task_id: Some(format!("task-bench{i}")),
+        no_edit: false,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut held = Vec::new();
+        for i in 0..8 {
+            held.push(host.grant(identity(i)).await.map_err(anyhow::Error::msg)?);
+        }
+        let mut ms = Vec::with_capacity(samples);
+        for i in 0..samples {
+            let started = Instant::now();
+            let grant = host
+                .grant(identity(held.len() + i))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            drop(grant);
+        }
+        Ok(percentile(&ms, 50.0).unwrap_or(f64::NAN))
+    })
 }
 
 /// A scratch git project set up for the sim agent.
@@ -415,12 +458,16 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             verdict = Verdict::Failed;
         }
     }
-    match agent_start(samples) {
-        Ok((direct, sandboxed)) => {
-            let added = sandboxed - direct;
-            let ok = added <= SANDBOX_TARGET_MS;
+    let setup = agent_start(samples).and_then(|(direct, sandboxed)| {
+        token_grant(&enki_bin, samples).map(|token| (direct, sandboxed, token))
+    });
+    match setup {
+        Ok((direct, sandboxed, token)) => {
+            let sandbox = sandboxed - direct;
+            let added = sandbox + token;
+            let ok = added <= SETUP_TARGET_MS;
             println!(
-                "  sandbox setup added to an agent's start (spawn → exec, p50: {direct:.2} ms direct, {sandboxed:.2} ms with its Landlock ruleset)   n={samples:<5} {added:>7.2} ms   target ≤ {SANDBOX_TARGET_MS} ms  {}",
+                "  sandbox and token setup added to an agent's start (p50: sandbox {sandbox:.2} ms, spawn → exec {direct:.2} ms direct, {sandboxed:.2} ms with its Landlock ruleset; token {token:.2} ms, granted and acknowledged by enki's MCP server)   n={samples:<5} {added:>7.2} ms   target ≤ {SETUP_TARGET_MS} ms  {}",
                 mark(ok)
             );
             if !ok && verdict == Verdict::Pass {
@@ -428,7 +475,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             }
         }
         Err(e) => {
-            println!("  sandbox setup: failed: {e:#}");
+            println!("  sandbox and token setup: failed: {e:#}");
             verdict = Verdict::Failed;
         }
     }
