@@ -529,31 +529,42 @@ fn stop_pauses_everything_and_logs_show_what_happened() {
     assert_eq!(stdout(&followed), text);
 }
 
-#[test]
-fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
+/// `enki run` stopped by `signal` (as Ctrl-C, `kill`, or a closed terminal
+/// would): its worker is stopped cleanly, no process of the project is
+/// left, the store says nothing runs, and the next start runs the task again.
+fn a_stop_signal_stops_workers_cleanly(signal: &str) {
     let project = Project::with_sim("");
     project.gated_script("gate", "go", "g.txt");
     let plan =
         project.plan("[[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n");
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("step g running", || project.status_of("g") == "running");
-    let interrupt = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .unwrap();
-    assert!(interrupt.success());
+    assert!(sent.success());
     let output = wait_output(child, Duration::from_secs(30));
     assert!(
         stdout(&output).contains("stopped 1 worker(s)"),
-        "{}",
+        "{signal}: {}",
         describe(&output)
     );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&format!("SIG{signal}")),
+        "{signal}: {}",
+        describe(&output)
+    );
+    // No agent, MCP server or command of the project outlives the run.
+    let left = processes_in(&project.enki_dir());
+    assert!(left.is_empty(), "{signal}: left running: {left:?}");
     // Nothing claims to run any more.
     assert_eq!(project.status_of("g"), "ready");
     let status: Value =
         serde_json::from_slice(&project.enki(&["status", "--json"]).output().unwrap().stdout)
             .unwrap();
     assert_eq!(status["counts"]["running_workers"], 0, "{status}");
+    assert_eq!(status["coordinator"]["running"], false, "{status}");
     let id = project.task_by_step("g")["id"]
         .as_str()
         .unwrap()
@@ -575,6 +586,21 @@ fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(project.root.join("g.txt").exists());
+}
+
+#[test]
+fn ctrl_c_stops_workers_cleanly_and_the_next_start_runs_them_again() {
+    a_stop_signal_stops_workers_cleanly("INT");
+}
+
+#[test]
+fn sigterm_stops_workers_cleanly_as_ctrl_c_does() {
+    a_stop_signal_stops_workers_cleanly("TERM");
+}
+
+#[test]
+fn sighup_stops_workers_cleanly_as_ctrl_c_does() {
+    a_stop_signal_stops_workers_cleanly("HUP");
 }
 
 #[test]

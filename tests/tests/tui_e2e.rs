@@ -275,3 +275,39 @@ steps = [ { say = "Noted." } ]
         "allowed\n"
     );
 }
+
+#[test]
+fn sigterm_stops_the_tuis_workers_cleanly_without_asking() {
+    let project = Project::with_sim("");
+    project.gated_script("gate", "never", "g.txt");
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { tool = "enki_execution_create", args = { title = "Gated", steps = [ { id = "g", title = "Wait", description = "[[sim:gate]]" } ] } },
+  { say = "Started." },
+]
+"#,
+    );
+    let mut session = Session::start(&project, &[]);
+    session.wait_for("the message box", |s| s.contains("Message"));
+    session.send(b"start the gated step\r");
+    session.wait_for("the planner's answer", |s| s.contains("Started."));
+    project.wait_until("step g running", || project.status_of("g") == "running");
+    let pid = session.child.process_id().expect("enki's pid");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = session.wait_exit();
+    assert!(status.success(), "enki exited with {status:?}");
+    assert!(
+        !session.screen().contains("Quit enki?"),
+        "a stop signal asks nobody: {}",
+        session.screen()
+    );
+    let left = enki_tests::processes_in(&project.enki_dir());
+    assert!(left.is_empty(), "left running: {left:?}");
+    assert_eq!(project.status_of("g"), "ready");
+}

@@ -27,6 +27,7 @@ mod sandbox;
 pub mod session;
 mod snapshot;
 mod start;
+mod stop_signal;
 mod verify;
 mod worker;
 
@@ -38,3 +39,4 @@ pub use progress::Progress;
 pub use runtime::{Control, RunOptions, RunSummary, run};
 pub use sandbox::mcp_over_stdio;
 pub use start::{StartError, StartOptions, prepare};
+pub use stop_signal::stop_signal;

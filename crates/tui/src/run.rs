@@ -120,6 +120,17 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
         .map_err(|e| format!("cannot start the store thread: {e}"))?;
     spawn_file_list(ctx.project_root.clone(), ui_tx.clone());
     let control = spawn_coordinator(&runtime, ctx.clone(), ui_tx.clone());
+    // SIGTERM and SIGHUP (the terminal closed) stop as a confirmed quit does;
+    // in raw mode Ctrl-C is a key, so a SIGINT comes from outside too.
+    let stop = ui_tx.clone();
+    runtime.spawn(async move {
+        loop {
+            let name = enki_coordinator::stop_signal().await;
+            if stop.send(Msg::StopSignal(name)).is_err() {
+                break;
+            }
+        }
+    });
     if let Some(notice) = notice {
         let _ = ui_tx.send(Msg::Notice(notice));
     }
@@ -136,6 +147,7 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
         ui_tx,
         root: ctx.project_root.clone(),
         notifier: Notifier::new(),
+        terminal_lost: false,
     };
     let result = looper.run(&mut tui, &ui_rx);
     terminal::restore();
@@ -217,6 +229,8 @@ struct Loop {
     ui_tx: Sender<Msg>,
     root: PathBuf,
     notifier: Notifier,
+    /// Drawing failed: the loop only waits for the workers to stop.
+    terminal_lost: bool,
 }
 
 impl Loop {
@@ -229,10 +243,16 @@ impl Loop {
             self.app.size = (size.width, size.height);
         }
         loop {
-            if self.app.dirty {
+            if self.app.dirty && !self.terminal_lost {
                 self.app.dirty = false;
-                tui.draw(|frame| ui::draw(frame, &mut self.app))
-                    .map_err(|e| format!("cannot draw: {e}"))?;
+                if tui.draw(|frame| ui::draw(frame, &mut self.app)).is_err() {
+                    // The terminal is gone (closed under a SIGHUP, say):
+                    // stop the workers cleanly, drawing nothing more.
+                    self.terminal_lost = true;
+                    if self.handle(tui, Msg::StopSignal("terminal lost")) {
+                        return Ok(());
+                    }
+                }
             }
             let live = self.app.running_workers() > 0 || self.app.quit == QuitState::Stopping;
             let mut wait = if live { LIVE_TICK } else { IDLE_TICK };

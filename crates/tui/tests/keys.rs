@@ -422,6 +422,21 @@ fn ctrl_c_with_nothing_running_stops_at_once_and_quit_works_too() {
     assert_eq!(submit(&mut app, "/quit"), [Effect::Shutdown]);
 }
 
+#[test]
+fn a_stop_signal_stops_the_running_workers_without_asking_and_a_second_leaves() {
+    for name in ["SIGTERM", "SIGHUP", "SIGINT"] {
+        let mut app = busy_app();
+        assert_eq!(
+            update(&mut app, Msg::StopSignal(name)),
+            [Effect::Shutdown],
+            "{name}"
+        );
+        assert_eq!(app.overlay, None);
+        assert_eq!(app.quit, QuitState::Stopping);
+        assert_eq!(update(&mut app, Msg::StopSignal(name)), [Effect::Exit]);
+    }
+}
+
 fn answers(effects: &[Effect]) -> Vec<(u64, PermissionDecision)> {
     effects
         .iter()

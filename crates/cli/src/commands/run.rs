@@ -117,11 +117,12 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
             }
             printer.flush_planner();
         });
+        // SIGINT, SIGTERM and SIGHUP stop the workers cleanly.
         let interrupt = control_tx.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = interrupt.send(Control::Shutdown);
-            }
+            let name = enki_coordinator::stop_signal().await;
+            eprintln!("enki run: {name}: stopping the workers");
+            let _ = interrupt.send(Control::Shutdown);
         });
         let options = RunOptions {
             request,

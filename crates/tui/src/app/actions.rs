@@ -169,6 +169,17 @@ pub(super) fn interrupt(app: &mut App, effects: &mut Vec<Effect>) {
     }
 }
 
+/// A stop signal (SIGTERM, SIGHUP, SIGINT from outside): nobody is there to
+/// confirm, so the workers are stopped at once; a second one leaves.
+pub(super) fn stop_on_signal(app: &mut App, name: &str, effects: &mut Vec<Effect>) {
+    if app.coordinator_done.is_some() || app.quit == QuitState::Stopping {
+        effects.push(Effect::Exit);
+        return;
+    }
+    app.event("⏻", &format!("{name}: stopping the workers"), theme::warn());
+    shutdown(app, effects);
+}
+
 fn shutdown(app: &mut App, effects: &mut Vec<Effect>) {
     app.overlay = None;
     app.quit = QuitState::Stopping;

@@ -129,6 +129,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 effects.push(Effect::Exit);
             }
         }
+        Msg::StopSignal(name) => actions::stop_on_signal(app, name, &mut effects),
         Msg::Notice(text) => app.event("·", &text, theme::dim()),
         Msg::Warning(text) => {
             app.event("⚠", &text, theme::warn());

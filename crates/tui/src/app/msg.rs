@@ -43,6 +43,8 @@ pub enum Msg {
     Tick(u64),
     /// The coordinator returned (its error, if any).
     CoordinatorDone(Result<(), String>),
+    /// SIGINT, SIGTERM or SIGHUP (its name): stop cleanly, without asking.
+    StopSignal(&'static str),
     /// Something to tell the user at start-up.
     Notice(String),
     /// A warning from enki's log (the coordinator, the agents' connections,
