@@ -317,3 +317,129 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2e_agents::script::{Role, Step};
+
+    fn scripts() -> Vec<Script> {
+        vec![Script {
+            role: Role::Planner,
+            marker: "p".into(),
+            steps: vec![
+                Step::Tool {
+                    name: "Bash",
+                    input: json!({"command": "ls {cwd}"}),
+                },
+                Step::Answer("planned".into()),
+            ],
+        }]
+    }
+
+    fn planner_turn(stream: bool) -> Value {
+        json!({
+            "model": "m", "stream": stream,
+            "tools": [{"name": "Bash"}],
+            "messages": [
+                {"role": "user", "content": "plan this [[e2e:p]]"},
+                {"role": "system", "content":
+                    "Primary working directory: /p\n - mcp__enki__enki_execution_create"},
+            ],
+        })
+    }
+
+    /// One request to the fake with hyper's client: status and body.
+    fn post(fake: &FakeApi, path: &str, key: &str, body: &Value) -> (StatusCode, String) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let stream = tokio::net::TcpStream::connect(fake.addr).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let request = Request::post(path)
+                .header("host", "127.0.0.1")
+                .header("x-api-key", key)
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        })
+    }
+
+    #[test]
+    fn a_streamed_turn_is_a_tool_use_in_server_sent_events_and_a_plain_one_json() {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let fake = FakeApi::start(scripts(), "k", log.path()).unwrap();
+
+        let (status, body) = post(&fake, "/v1/messages?beta=true", "k", &planner_turn(true));
+        assert_eq!(status, StatusCode::OK);
+        let events: Vec<(&str, Value)> = body
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let (name, data) = e.split_once('\n').unwrap();
+                let data = data.strip_prefix("data: ").unwrap();
+                (
+                    name.strip_prefix("event: ").unwrap(),
+                    serde_json::from_str(data).unwrap(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = events.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(events[1].1["content_block"]["name"], "Bash");
+        let input = events[3].1["delta"]["partial_json"].as_str().unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(input).unwrap()["command"],
+            "ls /p"
+        );
+        assert_eq!(events[5].1["delta"]["stop_reason"], "tool_use");
+
+        let (status, body) = post(&fake, "/v1/messages", "k", &planner_turn(false));
+        assert_eq!(status, StatusCode::OK);
+        let message: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(message["content"][0]["type"], "tool_use");
+        assert_eq!(message["stop_reason"], "tool_use");
+
+        let record = fake.take_record();
+        assert_eq!(
+            record.turns,
+            [Some("planner p".into()), Some("planner p".into())]
+        );
+        let logged = std::fs::read_to_string(log.path()).unwrap();
+        assert_eq!(logged.lines().count(), 2);
+    }
+
+    #[test]
+    fn a_wrong_key_and_an_unknown_route_are_refused() {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let fake = FakeApi::start(scripts(), "k", log.path()).unwrap();
+        let (status, _) = post(&fake, "/v1/messages", "wrong", &planner_turn(true));
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = post(&fake, "/v1/elsewhere", "k", &json!({}));
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            fake.take_record().anomalies,
+            ["unknown route POST /v1/elsewhere"]
+        );
+    }
+}
