@@ -78,6 +78,15 @@ fn run_failures(scratch: &Scratch, run: &Run) -> Vec<String> {
             .iter()
             .map(|a| format!("fake API: {a}")),
     );
+    // Claude's own `auto` mode would approve everything itself; enki must
+    // have been asked.
+    if run.permissions.is_empty() {
+        failures.push(
+            "enki answered no permission request: the agents never asked (a session left in a \
+             mode that approves by itself?)"
+                .into(),
+        );
+    }
     let state = scratch.home.join(".claude");
     if !std::fs::read_dir(&state).is_ok_and(|mut entries| entries.next().is_some()) {
         failures.push(format!("Claude Code kept nothing in {}", state.display()));
@@ -360,6 +369,19 @@ fn worker_escape_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
                 target.display()
             ));
         }
+    }
+    let outside: Vec<_> = std::fs::read_dir(&scratch.outside)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    if !outside.is_empty() {
+        failures.push(format!("the folder outside the project holds {outside:?}"));
+    }
+    let status = scratch.git(&["status", "--porcelain"])?;
+    if !status.is_empty() {
+        failures.push(format!(
+            "the project's working tree has changes no step made:\n{status}"
+        ));
     }
     if scratch.git(&["show", "main:notes.txt"]).unwrap_or_default() != "notes\n" {
         failures.push("the worker's notes.txt did not land on main".into());
