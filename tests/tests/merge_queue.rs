@@ -22,6 +22,27 @@ fn task_detail(project: &Project, step: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The merger's entries of a task's log (`enki logs --json`), each as its
+/// kind and its main text (a message's text, a permission's title, an
+/// ending's outcome).
+fn merger_log(project: &Project, task: &str) -> Vec<String> {
+    let output = project.enki(&["logs", task, "--json"]).output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("merger_"))
+        .map(|e| {
+            let data = &e["data"];
+            let text = ["text", "title", "outcome"]
+                .iter()
+                .find_map(|k| data[k].as_str())
+                .map(|t| format!(" {t}"))
+                .unwrap_or_default();
+            format!("{}{text}", e["kind"].as_str().unwrap())
+        })
+        .collect()
+}
+
 /// Two parallel steps that write the same new file differently.
 const CONFLICTING_PLAN: &str = r#"[[steps]]
 id = "left"
@@ -44,7 +65,7 @@ fn a_textual_conflict_is_resolved_by_the_merger_agent() {
     conflicting_writers(&project);
     project.script(
         "merger",
-        "[[turn]]\nsteps = [\n  { say = \"Keeping both versions.\" },\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
+        "[[turn]]\nsteps = [\n  { say = \"Keeping both versions.\" },\n  { permission = \"Edit shared.txt\", kind = \"edit\", path = \"shared.txt\" },\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
     );
     let output = run_plan(&project, CONFLICTING_PLAN);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -62,6 +83,37 @@ fn a_textual_conflict_is_resolved_by_the_merger_agent() {
         .expect("one of the two went through the merger");
     assert!(event_kinds(conflicted).contains(&"merge_resolved".to_string()));
     assert_eq!(conflicted["merge_requests"][0]["status"], "merged");
+    // The merger's run is recorded like a worker's attempt.
+    let run = &conflicted["merger_runs"][0];
+    assert_eq!(run["number"], 1, "{run}");
+    assert_eq!(run["outcome"], "resolved", "{run}");
+    assert_eq!(run["output"], "kept both", "{run}");
+    assert_eq!(run["files"], serde_json::json!(["shared.txt"]), "{run}");
+    assert_eq!(
+        run["merge_request_id"],
+        conflicted["merge_requests"][0]["id"]
+    );
+    let task = conflicted["task"]["id"].as_str().unwrap();
+    let log = merger_log(&project, task);
+    assert_eq!(log[0], "merger_started", "{log:?}");
+    assert!(
+        log.contains(&"merger_permission Edit shared.txt".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(
+            &"merger_message Keeping both versions.[OUTPUT]kept both[/OUTPUT]".to_string()
+        ),
+        "{log:?}"
+    );
+    assert_eq!(log.last().unwrap(), "merger_ended resolved", "{log:?}");
+    let shown = project.enki(&["task", task]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("merger runs:\n    #1  "), "{shown}");
+    assert!(
+        shown.contains("resolved  (shared.txt)\n      kept both"),
+        "{shown}"
+    );
     assert!(
         git(&project.root, &["status", "--porcelain"])
             .trim()
@@ -94,6 +146,12 @@ fn a_failing_merger_leaves_the_request_conflicted_with_the_branch_kept() {
             .unwrap()
             .contains("cannot decide"),
         "{request}"
+    );
+    let run = &failed["merger_runs"][0];
+    assert_eq!(run["outcome"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("cannot decide"),
+        "{run}"
     );
     let branch = request["branch"].as_str().unwrap();
     assert!(
@@ -132,6 +190,14 @@ fn a_merger_that_leaves_conflict_markers_does_not_land() {
     assert!(
         reason.contains("conflict markers in: shared.txt"),
         "{reason}"
+    );
+    // What the merger said is kept with its failed run.
+    let run = &failed["merger_runs"][0];
+    assert_eq!(run["outcome"], "failed", "{run}");
+    let log = merger_log(&project, failed["task"]["id"].as_str().unwrap());
+    assert!(
+        log.contains(&"merger_message I looked at it.".to_string()),
+        "{log:?}"
     );
     let content = std::fs::read_to_string(project.root.join("shared.txt")).unwrap();
     assert!(
@@ -614,7 +680,10 @@ fn the_enki_verify_sh_fallback_runs() {
 fn a_merger_that_times_out_leaves_the_request_conflicted() {
     let project = Project::with_sim("[merge]\nresolve_timeout_secs = 1\n");
     conflicting_writers(&project);
-    project.script("merger", "[[turn]]\nsteps = [ { hang = true } ]\n");
+    project.script(
+        "merger",
+        "[[turn]]\nsteps = [ { say = \"Still weighing both sides\" }, { hang = true } ]\n",
+    );
     let output = run_plan(&project, CONFLICTING_PLAN);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let failed = ["left", "right"]
@@ -631,6 +700,13 @@ fn a_merger_that_times_out_leaves_the_request_conflicted() {
             .contains("did not finish within 1 s"),
         "{request}"
     );
+    // What the merger said before its time ran out is kept.
+    let log = merger_log(&project, failed["task"]["id"].as_str().unwrap());
+    assert!(
+        log.contains(&"merger_message Still weighing both sides".to_string()),
+        "{log:?}"
+    );
+    assert_eq!(log.last().unwrap(), "merger_ended failed", "{log:?}");
 }
 
 #[test]

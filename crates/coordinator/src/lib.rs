@@ -20,6 +20,7 @@ mod planner_link;
 mod progress;
 pub mod prompt;
 mod reconcile;
+mod record;
 mod reply;
 mod resolve;
 mod runtime;

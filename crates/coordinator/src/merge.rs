@@ -52,6 +52,23 @@ pub enum MergeMessage {
         status: MergeStatus,
         reason: String,
     },
+    /// A merger agent starts run `run` on the task's conflicted `files`.
+    MergerStarted {
+        task: String,
+        run: i64,
+        files: Vec<String>,
+    },
+    /// A sign of life of the merger, as a worker's.
+    MergerActivity {
+        task: String,
+        text: Option<String>,
+    },
+    /// A merger's transcript entry, as a worker's.
+    MergerTranscript {
+        task: String,
+        kind: String,
+        text: String,
+    },
 }
 
 /// What queueing a task's work found.
@@ -490,7 +507,7 @@ impl Landing<'_> {
                     serde_json::json!({"files": files}),
                 )
                 .await;
-                match resolve_conflict(ctx, &task, &request.branch, old, message, scratch).await {
+                match resolve_conflict(ctx, request, old, message, scratch, self.tx).await {
                     Ok(commit) => {
                         self.protect(&commit).await?;
                         note(

@@ -61,6 +61,25 @@ pub enum Progress {
         status: String,
         reason: String,
     },
+    /// A merger agent starts resolving the task's conflicted files (its
+    /// `run`-th run for the task); its activity and transcript follow.
+    MergerStarted {
+        task: String,
+        step: String,
+        title: String,
+        run: i64,
+        files: Vec<String>,
+    },
+    MergerActivity {
+        task: String,
+        text: String,
+    },
+    /// One entry of a merger's live transcript (kinds as a worker's).
+    MergerTranscript {
+        task: String,
+        kind: String,
+        text: String,
+    },
     MergeWaiting {
         task: String,
         reason: String,
@@ -116,7 +135,9 @@ pub(crate) fn log(progress: &Progress) {
         Progress::Warning { message } => tracing::warn!(target: PROGRESS_TARGET, "{message}"),
         Progress::PlannerText { .. }
         | Progress::WorkerTranscript { .. }
-        | Progress::WorkerActivity { .. } => tracing::debug!(target: PROGRESS_TARGET, "{}", json()),
+        | Progress::WorkerActivity { .. }
+        | Progress::MergerTranscript { .. }
+        | Progress::MergerActivity { .. } => tracing::debug!(target: PROGRESS_TARGET, "{}", json()),
         _ => tracing::info!(target: PROGRESS_TARGET, "{}", json()),
     }
 }

@@ -1,6 +1,7 @@
 //! Merger agents: a conflict is reproduced in a scratch worktree and the
 //! configured merger agent resolves it there. enki then checks that no
 //! conflict marker remains and commits the resolution as the squash commit.
+//! Each merger run is recorded as a worker's attempt is (see `record`).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -8,12 +9,17 @@ use std::time::Duration;
 
 use enki_acp::{AcpClient, InitializeResult};
 use enki_config::AgentRole;
+use enki_store::MergeRequestRow;
 use enki_workspace::{
     commit_resolution, files_with_markers, scratch_worktree, start_conflicted_merge,
 };
+use tokio::sync::mpsc;
 
 use crate::McpIdentity;
 use crate::context::Shared;
+use crate::merge::MergeMessage;
+use crate::record::{Live, RunKind, RunRecord};
+use crate::reply::reply_file;
 use crate::session::start_session;
 
 /// What the merger is told about each side.
@@ -149,25 +155,29 @@ and leave the files ready to commit. Do not commit; enki commits when you finish
     p
 }
 
-/// Resolves a conflict with the merger agent. Returns the squash commit of
-/// the resolved merge (its worktree stays at `worktree`), or why it failed.
+/// Resolves the conflict of `request` with the merger agent. Returns the
+/// squash commit of the resolved merge (its worktree stays at `worktree`),
+/// or why it failed. The run is recorded like a worker's attempt: a
+/// `merger_runs` row with its outcome and `[OUTPUT]`, its events in the
+/// task's log, its transcript live on `tx`.
 pub async fn resolve_conflict(
     ctx: &Shared,
-    task_id: &str,
-    branch: &str,
+    request: &MergeRequestRow,
     base_tip: &str,
     message: &str,
     worktree: &Path,
+    tx: &mpsc::UnboundedSender<MergeMessage>,
 ) -> Result<String, String> {
+    let task_id = request.task_id.as_str();
     let (git, path, tip) = (
         ctx.git.clone(),
         worktree.to_path_buf(),
         base_tip.to_string(),
     );
-    let branch_owned = branch.to_string();
+    let branch = request.branch.clone();
     let files = tokio::task::spawn_blocking(move || {
         scratch_worktree(&git, &path, &tip, true)?;
-        start_conflicted_merge(&git, &path, &branch_owned)
+        start_conflicted_merge(&git, &path, &branch)
     })
     .await
     .map_err(|e| e.to_string())?
@@ -175,15 +185,79 @@ pub async fn resolve_conflict(
     if files.is_empty() {
         return Err("git reported a conflict but no file is unmerged".into());
     }
+    let (id, request_id, conflicted) = (task_id.to_string(), request.id.clone(), files.clone());
+    let run = ctx
+        .db
+        .call(move |s| s.start_merger_run(&id, &request_id, &conflicted))
+        .await
+        .map_err(|e| format!("recording the merger's run: {e}"))?;
     enki_failpoint::crash_point!("merger:started");
-    let prompt = merger_prompt(ctx, task_id, base_tip, branch, &files).await;
+    let _ = tx.send(MergeMessage::MergerStarted {
+        task: task_id.to_string(),
+        run,
+        files: files.clone(),
+    });
+    let live = |live: Live| {
+        let task = task_id.to_string();
+        let _ = tx.send(match live {
+            Live::Activity(text) => MergeMessage::MergerActivity { task, text },
+            Live::Transcript { kind, text } => MergeMessage::MergerTranscript {
+                task,
+                kind: kind.to_string(),
+                text,
+            },
+        });
+    };
+    let reply_name = format!("{task_id}-merger");
+    let mut record = RunRecord::new(
+        ctx,
+        task_id,
+        RunKind::Merger,
+        reply_file(&ctx.layout.logs(), &reply_name, run),
+        &live,
+    );
+    let prompt = merger_prompt(ctx, task_id, base_tip, &request.branch, &files).await;
+    let result = match run_merger(ctx, task_id, run, worktree, &prompt, &mut record).await {
+        Ok(()) => commit_if_resolved(ctx, worktree, files, base_tip, message).await,
+        Err(e) => Err(e),
+    };
+    let output = record.reply().output();
+    let (id, error) = (task_id.to_string(), result.as_ref().err().cloned());
+    let outcome = if result.is_ok() { "resolved" } else { "failed" };
+    if let Err(e) = ctx
+        .db
+        .call(move |s| s.end_merger_run(&id, run, outcome, error.as_deref(), output.as_deref()))
+        .await
+    {
+        tracing::error!(task = %task_id, "recording the end of merger run {run}: {e}");
+    }
+    result
+}
 
+/// The merger's turn in `worktree`, every event recorded; `Err` says why
+/// it did not end well.
+async fn run_merger(
+    ctx: &Shared,
+    task_id: &str,
+    run: i64,
+    worktree: &Path,
+    prompt: &str,
+    record: &mut RunRecord<'_>,
+) -> Result<(), String> {
     let agent = ctx.agent(AgentRole::Merger, None, None);
     let agent_name = format!("merger-{task_id}");
     let command = ctx.agent_command(&agent, worktree.to_path_buf(), &agent_name);
     let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
         .await
         .map_err(|e| format!("the merger agent ({}) did not start: {e}", agent.name))?;
+    // Remembered so that a restart can stop what it leaves behind.
+    if let Some(pgid) = client.pid() {
+        let id = task_id.to_string();
+        let _ = ctx
+            .db
+            .call(move |s| s.set_merger_agent(&id, run, pgid))
+            .await;
+    }
     let limit = Duration::from_secs(ctx.config.merge.resolve_timeout_secs);
     let turn = async {
         let spec = ctx.session_spec(AgentRole::Merger, &agent, worktree);
@@ -198,36 +272,52 @@ pub async fn resolve_conflict(
         let opened = start_session(&client, &spec, mcp, &|_| {})
             .await
             .map_err(|e| e.to_string())?;
+        record.tell(Live::Activity(Some("prompt sent".into())));
         let session = opened.session_id.clone();
-        let prompt_turn = client.prompt(&session, &prompt);
+        let prompt_turn = client.prompt(&session, prompt);
         tokio::pin!(prompt_turn);
         loop {
             tokio::select! {
                 result = &mut prompt_turn => break result.map_err(|e| e.to_string()),
-                // Drain events so the connection never backs up.
-                _ = events.recv() => {}
+                event = events.recv() => {
+                    if let Some(event) = event {
+                        record.event(&event).await;
+                    }
+                }
             }
         }
     };
     let outcome = tokio::time::timeout(limit, turn).await;
+    // What arrived with the end of the turn (or before the time ran out).
+    while let Ok(event) = events.try_recv() {
+        record.event(&event).await;
+    }
+    record.finish().await;
     client.shutdown().await;
     crate::sandbox::remove_agent_tmp(ctx, &agent_name);
     match outcome {
-        Err(_) => {
-            return Err(format!(
-                "the merger did not finish within {} s",
-                limit.as_secs()
-            ));
-        }
-        Ok(Err(e)) => return Err(format!("the merger failed: {e}")),
-        Ok(Ok(stop)) if !stop.is_success() => {
-            return Err(format!(
-                "the merger ended its turn with `{}`",
-                stop.as_str()
-            ));
-        }
-        Ok(Ok(_)) => {}
+        Err(_) => Err(format!(
+            "the merger did not finish within {} s",
+            limit.as_secs()
+        )),
+        Ok(Err(e)) => Err(format!("the merger failed: {e}")),
+        Ok(Ok(stop)) if !stop.is_success() => Err(format!(
+            "the merger ended its turn with `{}`",
+            stop.as_str()
+        )),
+        Ok(Ok(_)) => Ok(()),
     }
+}
+
+/// Commits the merger's resolution as the squash commit, unless a conflict
+/// marker is left.
+async fn commit_if_resolved(
+    ctx: &Shared,
+    worktree: &Path,
+    files: Vec<String>,
+    base_tip: &str,
+    message: &str,
+) -> Result<String, String> {
     let (git, path, message, tip) = (
         ctx.git.clone(),
         worktree.to_path_buf(),

@@ -2,20 +2,19 @@
 //! and the result handed back to the runtime.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use enki_acp::{AcpClient, AgentEvent, InitializeResult, SessionUpdate, StopReason};
+use enki_acp::{AcpClient, AgentEvent, InitializeResult, StopReason};
 use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
 use enki_workspace::{CopyRequest, Git, branch_adds_to, commit_all, create_copy};
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::McpIdentity;
 use crate::context::Shared;
 use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
+use crate::record::{Live, RunKind, RunRecord};
 use crate::reply::{Reply, reply_file};
 use crate::session::start_session;
 
@@ -123,19 +122,6 @@ pub async fn run_worker(
     let _ = tx.send(message);
 }
 
-fn short_activity(update: &SessionUpdate) -> Option<String> {
-    match update {
-        SessionUpdate::ToolCall { title, .. } => Some(title.chars().take(120).collect()),
-        SessionUpdate::AgentThoughtChunk { .. } => Some("thinking".into()),
-        SessionUpdate::AgentMessageChunk { .. } => Some("writing".into()),
-        SessionUpdate::Plan { entries } => entries
-            .iter()
-            .find(|e| e.status.as_deref() == Some("in_progress"))
-            .map(|e| e.content.chars().take(120).collect()),
-        _ => None,
-    }
-}
-
 async fn attempt_task(
     ctx: &Shared,
     task_id: &str,
@@ -209,7 +195,24 @@ async fn attempt_task(
         let id = task.id.clone();
         let _ = ctx.db.call(move |s| s.set_attempt_agent(&id, pgid)).await;
     }
-    let mut reply = Reply::new(reply_file(&ctx.layout.logs(), &task.id, attempt));
+    let live = |live: Live| {
+        let task = task.id.clone();
+        let _ = tx.send(match live {
+            Live::Activity(text) => WorkerMessage::Activity { task, text },
+            Live::Transcript { kind, text } => WorkerMessage::Transcript {
+                task,
+                kind: kind.to_string(),
+                text,
+            },
+        });
+    };
+    let mut record = RunRecord::new(
+        ctx,
+        &task.id,
+        RunKind::Worker,
+        reply_file(&ctx.layout.logs(), &task.id, attempt),
+        &live,
+    );
     let result = drive(
         ctx,
         &client,
@@ -220,10 +223,10 @@ async fn attempt_task(
         &copy.path,
         &prompt,
         cancel,
-        tx,
-        &mut reply,
+        &mut record,
     )
     .await;
+    let reply = record.into_reply();
     client.shutdown().await;
     crate::sandbox::remove_agent_tmp(ctx, &agent_name);
     result?;
@@ -348,8 +351,7 @@ async fn drive(
     copy: &Path,
     prompt: &str,
     cancel: &mut watch::Receiver<bool>,
-    tx: &mpsc::UnboundedSender<WorkerMessage>,
-    reply: &mut Reply,
+    record: &mut RunRecord<'_>,
 ) -> Result<(), String> {
     let who = McpIdentity {
         role: "worker",
@@ -362,13 +364,8 @@ async fn drive(
         .await
         .map_err(|e| e.to_string())?;
     let session = opened.session_id.clone();
-    let _ = tx.send(WorkerMessage::Activity {
-        task: task.id.clone(),
-        text: Some("prompt sent".into()),
-    });
+    record.tell(Live::Activity(Some("prompt sent".into())));
 
-    let mut last_logged = Instant::now();
-    let mut titles = ToolTitles::new();
     let turn = client.prompt(&session, prompt);
     tokio::pin!(turn);
     let stop = loop {
@@ -376,7 +373,7 @@ async fn drive(
             result = &mut turn => break result,
             event = events.recv() => {
                 let Some(event) = event else { continue };
-                record_event(ctx, task, &event, reply, &mut last_logged, &mut titles, tx).await;
+                record.event(&event).await;
             }
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() {
@@ -388,16 +385,9 @@ async fn drive(
     };
     // Drain what arrived with the end of the turn.
     while let Ok(event) = events.try_recv() {
-        record_event(ctx, task, &event, reply, &mut last_logged, &mut titles, tx).await;
+        record.event(&event).await;
     }
-    reply.finish();
-    if !reply.is_empty() {
-        let (id, data) = (task.id.clone(), reply.event());
-        let _ = ctx
-            .db
-            .call(move |s| s.append_task_event(&id, "message", &data))
-            .await;
-    }
+    record.finish().await;
     match stop {
         Ok(StopReason::EndTurn) => Ok(()),
         Ok(other) => Err(format!(
@@ -405,214 +395,5 @@ async fn drive(
             other.as_str()
         )),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Titles of a session's tool calls by call id: updates often carry only
-/// the id and a status.
-type ToolTitles = std::collections::HashMap<String, String>;
-
-/// The part of an agent event a person reads in a live transcript. A tool
-/// call is `title (status)`; an update names its call by the remembered
-/// title (never the raw call id), so the TUI can update the call's line.
-fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'static str, String)> {
-    let with_status = |title: &str, status: &Option<String>| match status {
-        Some(status) => format!("{title} ({status})"),
-        None => title.to_string(),
-    };
-    match event {
-        AgentEvent::Update { update, .. } => match update {
-            SessionUpdate::AgentMessageChunk { text } => Some(("message", text.clone())),
-            SessionUpdate::AgentThoughtChunk { text } => Some(("thought", text.clone())),
-            SessionUpdate::ToolCall {
-                id, title, status, ..
-            } => {
-                titles.insert(id.clone(), title.clone());
-                Some(("tool", with_status(title, status)))
-            }
-            SessionUpdate::ToolCallUpdate {
-                id, title, status, ..
-            } => {
-                let known = titles.get(id).cloned();
-                if let Some(title) = title {
-                    titles.insert(id.clone(), title.clone());
-                }
-                // Content-only updates say nothing new in a transcript.
-                if status.is_none() && (title.is_none() || title == &known) {
-                    return None;
-                }
-                // A new title reads `old → new`, so the old line is found.
-                let title = match (known, title) {
-                    (Some(old), Some(new)) if &old != new => format!("{old} → {new}"),
-                    (Some(old), _) => old,
-                    (None, Some(new)) => new.clone(),
-                    (None, None) => "tool call".into(),
-                };
-                Some(("tool_update", with_status(&title, status)))
-            }
-            SessionUpdate::Plan { entries } => Some((
-                "plan",
-                entries
-                    .iter()
-                    .map(|e| format!("[{}] {}", e.status.as_deref().unwrap_or(" "), e.content))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )),
-            _ => None,
-        },
-        AgentEvent::Permission {
-            title, decision, ..
-        } => Some(("permission", format!("{title}: {decision}"))),
-        _ => None,
-    }
-}
-
-async fn record_event(
-    ctx: &Shared,
-    task: &TaskRow,
-    event: &AgentEvent,
-    reply: &mut Reply,
-    last_logged: &mut Instant,
-    titles: &mut ToolTitles,
-    tx: &mpsc::UnboundedSender<WorkerMessage>,
-) {
-    let id = task.id.clone();
-    if let Some((kind, text)) = transcript_entry(event, titles) {
-        let _ = tx.send(WorkerMessage::Transcript {
-            task: id.clone(),
-            kind: kind.to_string(),
-            text,
-        });
-    }
-    let logged = match event {
-        AgentEvent::Update { update, .. } => {
-            if let SessionUpdate::AgentMessageChunk { text } = update {
-                reply.push(text);
-            }
-            let _ = tx.send(WorkerMessage::Activity {
-                task: id.clone(),
-                text: short_activity(update),
-            });
-            match update {
-                SessionUpdate::ToolCall {
-                    id: call,
-                    title,
-                    kind,
-                    status,
-                    ..
-                } => Some((
-                    "tool_call",
-                    json!({"id": call, "title": title, "kind": kind, "status": status}),
-                )),
-                SessionUpdate::ToolCallUpdate {
-                    id: call,
-                    status,
-                    title,
-                    ..
-                } => Some((
-                    "tool_call_update",
-                    json!({"id": call, "status": status, "title": title}),
-                )),
-                SessionUpdate::Plan { entries } => Some((
-                    "plan",
-                    json!(
-                        entries
-                            .iter()
-                            .map(|e| json!({"content": e.content, "status": e.status}))
-                            .collect::<Vec<_>>()
-                    ),
-                )),
-                _ => None,
-            }
-        }
-        AgentEvent::Permission {
-            title, decision, ..
-        } => Some((
-            "permission",
-            json!({"title": title, "decision": decision.as_str()}),
-        )),
-        AgentEvent::FsWrite { path, allowed } => {
-            Some(("fs_write", json!({"path": path, "allowed": allowed})))
-        }
-        AgentEvent::FsRead { path, allowed } if !allowed => {
-            Some(("fs_read", json!({"path": path, "allowed": allowed})))
-        }
-        AgentEvent::ProtocolError(message) => Some(("protocol_error", json!({"message": message}))),
-        AgentEvent::Exited {
-            status,
-            stderr_tail,
-        } => Some((
-            "agent_exited",
-            json!({"status": status.map(|s| s.to_string()), "stderr": stderr_tail}),
-        )),
-        AgentEvent::FsRead { .. } => None,
-    };
-    if let Some((kind, data)) = logged {
-        let _ = ctx
-            .db
-            .call(move |s| s.append_task_event(&id, kind, &data))
-            .await;
-    }
-    // Keep the visible activity fresh without a write per streamed chunk.
-    if last_logged.elapsed().as_millis() > 500
-        && let AgentEvent::Update { update, .. } = event
-        && let Some(text) = short_activity(update)
-    {
-        *last_logged = Instant::now();
-        let id = task.id.clone();
-        let _ = ctx.db.call(move |s| s.set_activity(&id, &text)).await;
-    }
-}
-
-#[cfg(test)]
-mod transcript_tests {
-    use super::*;
-
-    fn update(update: SessionUpdate) -> AgentEvent {
-        AgentEvent::Update {
-            session_id: "s".into(),
-            update,
-        }
-    }
-
-    fn tool_update(id: &str, title: Option<&str>, status: Option<&str>) -> AgentEvent {
-        update(SessionUpdate::ToolCallUpdate {
-            id: id.into(),
-            title: title.map(str::to_string),
-            status: status.map(str::to_string),
-            raw: serde_json::Value::Null,
-        })
-    }
-
-    #[test]
-    fn tool_call_updates_are_named_by_the_calls_title_never_its_id() {
-        let mut titles = ToolTitles::new();
-        let call = update(SessionUpdate::ToolCall {
-            id: "sim-call-1".into(),
-            title: "enki_worker_report".into(),
-            kind: None,
-            status: Some("in_progress".into()),
-            raw: serde_json::Value::Null,
-        });
-        let mut entry = |event: &AgentEvent| transcript_entry(event, &mut titles);
-        assert_eq!(
-            entry(&call),
-            Some(("tool", "enki_worker_report (in_progress)".into()))
-        );
-        assert_eq!(
-            entry(&tool_update("sim-call-1", None, Some("completed"))),
-            Some(("tool_update", "enki_worker_report (completed)".into()))
-        );
-        // A new title is told as a rename of the old one.
-        assert_eq!(
-            entry(&tool_update("sim-call-1", Some("report sent"), None)),
-            Some(("tool_update", "enki_worker_report → report sent".into()))
-        );
-        // Content-only updates add nothing; unknown calls get no raw id.
-        assert_eq!(entry(&tool_update("sim-call-1", None, None)), None);
-        assert_eq!(
-            entry(&tool_update("sim-call-9", None, Some("failed"))),
-            Some(("tool_update", "tool call (failed)".into()))
-        );
     }
 }

@@ -12,6 +12,7 @@ mod executions;
 mod ids;
 mod mail;
 mod merge;
+mod merger_runs;
 mod rows;
 mod runs;
 mod schema;
@@ -25,8 +26,8 @@ pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 pub use mail::{MailFilter, NewMessage};
 pub use rows::{
-    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MessageRow, StatusCounts,
-    TaskEventRow, TaskRow,
+    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, MessageRow,
+    StatusCounts, TaskEventRow, TaskRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};

@@ -201,6 +201,42 @@ impl AttemptRow {
     }
 }
 
+/// One run of a merger agent on a task's conflicting merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergerRunRow {
+    /// 1-based over the task's whole life.
+    pub number: i64,
+    pub merge_request_id: String,
+    /// The conflicted files it was given.
+    pub files: Vec<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// `resolved`, `failed` or `interrupted`; `None` while it runs.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    /// Its `[OUTPUT]` block: how it resolved the conflict.
+    pub output: Option<String>,
+}
+
+impl MergerRunRow {
+    pub(crate) const COLUMNS: &'static str =
+        "number, merge_request_id, files, started_at, ended_at, outcome, error, output";
+
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let files: String = row.get(2)?;
+        Ok(MergerRunRow {
+            number: row.get(0)?,
+            merge_request_id: row.get(1)?,
+            files: serde_json::from_str(&files).unwrap_or_else(|_| vec![files]),
+            started_at: row.get(3)?,
+            ended_at: row.get(4)?,
+            outcome: row.get(5)?,
+            error: row.get(6)?,
+            output: row.get(7)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageRow {
     pub id: String,

@@ -139,6 +139,24 @@ ALTER TABLE merge_requests ADD COLUMN phase TEXT;
 -- The branch an execution's work lands on, whatever is checked out later.
 ALTER TABLE executions ADD COLUMN base_branch TEXT;
 "#,
+    r#"
+-- Every run of a merger agent on a task's conflicting merge, recorded like
+-- a worker's attempt: its transcript goes to the task's log (kinds
+-- `merger_*`), its `[OUTPUT]` and outcome here.
+CREATE TABLE merger_runs (
+    task_id           TEXT NOT NULL REFERENCES tasks(id),
+    number            INTEGER NOT NULL,
+    merge_request_id  TEXT NOT NULL REFERENCES merge_requests(id),
+    files             TEXT NOT NULL,
+    started_at        TEXT NOT NULL,
+    ended_at          TEXT,
+    outcome           TEXT,
+    error             TEXT,
+    output            TEXT,
+    agent_pgid        INTEGER,
+    PRIMARY KEY (task_id, number)
+);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -340,4 +340,7 @@ pub struct Worker {
     pub state: WorkerState,
     pub activity: String,
     pub transcript: Transcript,
+    /// Set while the row shows the task's merger (its run number) rather
+    /// than its worker: a merger's transcript follows the worker's.
+    pub merger_run: Option<i64>,
 }

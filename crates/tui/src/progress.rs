@@ -18,6 +18,8 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
         progress,
         Progress::WorkerActivity { .. }
             | Progress::WorkerTranscript { .. }
+            | Progress::MergerActivity { .. }
+            | Progress::MergerTranscript { .. }
             | Progress::PlannerText { .. }
             | Progress::PlannerTool { .. }
             | Progress::PlannerIdle
@@ -124,6 +126,7 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                     worker.ended_ms = None;
                     worker.state = WorkerState::Running;
                     worker.activity.clear();
+                    worker.merger_run = None;
                     worker
                         .transcript
                         .separator(&format!("── attempt {attempt} ──"));
@@ -139,6 +142,7 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                         state: WorkerState::Running,
                         activity: String::new(),
                         transcript: Transcript::default(),
+                        merger_run: None,
                     });
                 }
             }
@@ -153,12 +157,45 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                 theme::dim(),
             );
         }
-        Progress::WorkerActivity { task, text } => {
+        Progress::MergerStarted {
+            task,
+            step,
+            title,
+            run,
+            files,
+        } => {
+            let now = app.now_ms;
+            let separator = format!("── merger run {run}: {} ──", files.join(", "));
+            if app.worker(&task).is_none() {
+                app.add_worker(Worker {
+                    task: task.clone(),
+                    step,
+                    title,
+                    attempt: 0,
+                    started_ms: now,
+                    ended_ms: None,
+                    state: WorkerState::Running,
+                    activity: String::new(),
+                    transcript: Transcript::default(),
+                    merger_run: None,
+                });
+            }
+            if let Some(row) = app.worker_mut(&task) {
+                row.started_ms = now;
+                row.ended_ms = None;
+                row.state = WorkerState::Running;
+                row.activity.clear();
+                row.merger_run = Some(run);
+                row.transcript.separator(&separator);
+            }
+        }
+        Progress::WorkerActivity { task, text } | Progress::MergerActivity { task, text } => {
             if let Some(worker) = app.worker_mut(&task) {
                 worker.activity = first_line(&sanitize(&text)).to_string();
             }
         }
-        Progress::WorkerTranscript { task, kind, text } => {
+        Progress::WorkerTranscript { task, kind, text }
+        | Progress::MergerTranscript { task, kind, text } => {
             let visible = app.view == View::Transcript(task.clone());
             if let Some(worker) = app.worker_mut(&task) {
                 worker.transcript.append(&kind, &text);

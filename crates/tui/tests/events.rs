@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{EXEC, busy_app, key, progress, task_id, type_text};
+use common::{EXEC, busy_app, draw_pane, key, progress, task_id, type_text};
 use enki_coordinator::Progress;
-use enki_tui::app::{App, Effect, Msg, update};
+use enki_tui::app::{App, Effect, Msg, WorkerState, update};
 use ratatui::crossterm::event::KeyCode;
 
 fn chat_texts(app: &App) -> Vec<String> {
@@ -290,4 +290,102 @@ fn finished_workers_follow_the_running_ones_and_go_after_a_while() {
     app.now_ms += enki_tui::app::FINISHED_SHOWN_MS;
     let order: Vec<String> = app.worker_order().iter().map(|w| w.step.clone()).collect();
     assert_eq!(order, ["api", "docs"]);
+}
+
+#[test]
+fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
+    let mut app = busy_app();
+    let api = task_id("api");
+    progress(
+        &mut app,
+        Progress::TaskStatus {
+            task: api.clone(),
+            step: "api".into(),
+            title: "Implement GET /hello".into(),
+            status: "worker_done".into(),
+            reason: None,
+        },
+    );
+    assert!(matches!(
+        app.worker(&api).unwrap().state,
+        WorkerState::Ended(_)
+    ));
+    for event in [
+        Progress::MergerStarted {
+            task: api.clone(),
+            step: "api".into(),
+            title: "Implement GET /hello".into(),
+            run: 1,
+            files: vec!["src/routes/hello.rs".into()],
+        },
+        Progress::MergerActivity {
+            task: api.clone(),
+            text: "Edit src/routes/hello.rs".into(),
+        },
+        Progress::MergerTranscript {
+            task: api.clone(),
+            kind: "permission".into(),
+            text: "Edit src/routes/hello.rs: allow_once".into(),
+        },
+        Progress::MergerTranscript {
+            task: api.clone(),
+            kind: "message".into(),
+            text: "Kept both routes.".into(),
+        },
+    ] {
+        progress(&mut app, event);
+    }
+    let row = app.worker(&api).unwrap();
+    assert_eq!(row.state, WorkerState::Running);
+    assert_eq!(row.merger_run, Some(1));
+    assert_eq!(row.activity, "Edit src/routes/hello.rs");
+    let lines: Vec<(&str, &str)> = row
+        .transcript
+        .lines
+        .iter()
+        .map(|l| (l.kind.as_str(), l.text.as_str()))
+        .collect();
+    let merger = lines
+        .iter()
+        .position(|l| *l == ("separator", "── merger run 1: src/routes/hello.rs ──"))
+        .expect("the merger's run is marked in the transcript");
+    assert!(lines[..merger].contains(&("message", "Adding the handler now.")));
+    assert_eq!(
+        lines[merger + 1..],
+        [
+            ("permission", "Edit src/routes/hello.rs: allow_once"),
+            ("message", "Kept both routes.")
+        ]
+    );
+    // The workers pane names the merger in the row.
+    let terminal = draw_pane(&mut app, 60, 10, |frame, area, app| {
+        enki_tui::ui::workers::draw(frame, area, app)
+    });
+    let screen: String = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(
+        screen.contains("merger · Edit src/routes/hello.rs"),
+        "{screen}"
+    );
+
+    // The landing settles the row.
+    progress(
+        &mut app,
+        Progress::TaskStatus {
+            task: api.clone(),
+            step: "api".into(),
+            title: "Implement GET /hello".into(),
+            status: "done".into(),
+            reason: Some("merged".into()),
+        },
+    );
+    assert_eq!(
+        app.worker(&api).unwrap().state,
+        WorkerState::Ended("done".into())
+    );
 }

@@ -2,7 +2,8 @@
 
 use enki_core::id::short;
 use enki_store::{
-    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, Store, StoreError, TaskRow,
+    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, Store, StoreError,
+    TaskRow,
 };
 use serde::Serialize;
 
@@ -23,6 +24,8 @@ pub struct TaskDetail {
     pub attempt_history: Vec<AttemptRow>,
     /// Oldest first.
     pub merge_requests: Vec<MergeRequestRow>,
+    /// Merger agents that resolved (or tried to) its conflicts, oldest first.
+    pub merger_runs: Vec<MergerRunRow>,
     pub execution: Option<ExecutionRow>,
 }
 
@@ -37,6 +40,7 @@ pub fn gather_task_detail(store: &Store, task_id: &str) -> Result<TaskDetail, St
         dependents: store.dependents_of(&task.id)?,
         attempt_history: store.attempts_of(&task.id)?,
         merge_requests: store.merge_requests_for(&task.id)?,
+        merger_runs: store.merger_runs_of(&task.id)?,
         execution: store.execution(&task.execution_id)?,
         task,
     })
@@ -192,6 +196,25 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
         }
     }
 
+    if !detail.merger_runs.is_empty() {
+        out.push("  merger runs:".to_string());
+        for run in &detail.merger_runs {
+            let mut outcome = run.outcome.clone().unwrap_or_else(|| "running".to_string());
+            if let Some(error) = &run.error {
+                outcome.push_str(&format!(": {}", clip(&one_line(error), 100)));
+            }
+            out.push(format!(
+                "    #{}  {}  {outcome}  ({})",
+                run.number,
+                timestamp(&run.started_at),
+                run.files.join(", ")
+            ));
+            if let Some(output) = run.output.as_deref().filter(|o| !o.trim().is_empty()) {
+                out.push(indent(output.trim_end(), "      "));
+            }
+        }
+    }
+
     match &task.output {
         Some(output) if !output.trim().is_empty() => {
             out.push("  output:".to_string());
@@ -318,6 +341,16 @@ mod tests {
                 landing_commit: None,
                 landing_parent: None,
             }],
+            merger_runs: vec![MergerRunRow {
+                number: 1,
+                merge_request_id: "mr-01JAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
+                files: vec!["src/lib.rs".to_string()],
+                started_at: T.to_string(),
+                ended_at: Some(T.to_string()),
+                outcome: Some("failed".to_string()),
+                error: Some("the merger left conflict markers in: src/lib.rs".to_string()),
+                output: Some("kept the new parser\nand the old API".to_string()),
+            }],
             execution: Some(execution()),
             task: b,
         };
@@ -341,6 +374,7 @@ mod tests {
             "dependents:\n    task-01JAAAAAAAAAAC  needs it completed  ✗",
             "attempt history:\n    #1  2025-01-02 10:03:04 UTC  failed: tests failed\n    #2  2025-01-02 10:03:04 UTC  running",
             "mr-01JAAAAAAAAAAA conflicted  enki/b -> main  (conflict in src/lib.rs)",
+            "merger runs:\n    #1  2025-01-02 10:03:04 UTC  failed: the merger left conflict markers in: src/lib.rs  (src/lib.rs)\n      kept the new parser\n      and the old API",
             "output:\n    parser fixed\n    all green",
             "description:\n    Fix the parser.",
         ] {
@@ -356,6 +390,7 @@ mod tests {
             dependents: vec![],
             attempt_history: vec![],
             merge_requests: vec![],
+            merger_runs: vec![],
             execution: None,
         };
         let text = task_detail_text(&detail);
@@ -371,6 +406,7 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert!(!text.contains("last error"), "{text}");
+        assert!(!text.contains("merger runs"), "{text}");
         assert!(!text.contains("description"), "{text}");
     }
 

@@ -313,7 +313,19 @@ impl Printer {
                 }
             }
             Progress::PlannerTool { title } => self.out(&format!("planner ⚙ {title}")),
-            Progress::PlannerIdle | Progress::WorkerTranscript { .. } => {}
+            Progress::PlannerIdle
+            | Progress::WorkerTranscript { .. }
+            | Progress::MergerTranscript { .. }
+            // Told by the `resolving` line before it.
+            | Progress::MergerStarted { .. } => {}
+            Progress::MergerActivity { task, text } => {
+                let text = format!("merger: {text}");
+                if text == "merger: writing" || text == "merger: thinking" || self.last_activity.get(task) == Some(&text) {
+                    return;
+                }
+                self.last_activity.insert(task.clone(), text.clone());
+                self.out(&format!("  [{}] {text}", self.step(task)));
+            }
             Progress::Mail { from, to, subject } => {
                 let (from, to) = (self.mailbox(from), self.mailbox(to));
                 self.out(&format!("✉ {from} → {to}: {subject}"))

@@ -87,6 +87,24 @@ impl Runtime {
                 status: status.to_string(),
                 reason,
             }),
+            MergeMessage::MergerStarted { task, run, files } => {
+                let (step, title) = self.label(&task);
+                self.emit(Progress::MergerStarted {
+                    task,
+                    step,
+                    title,
+                    run,
+                    files,
+                });
+            }
+            MergeMessage::MergerActivity { task, text } => {
+                if let Some(text) = text {
+                    self.emit(Progress::MergerActivity { task, text });
+                }
+            }
+            MergeMessage::MergerTranscript { task, kind, text } => {
+                self.emit(Progress::MergerTranscript { task, kind, text });
+            }
         }
     }
 

@@ -62,9 +62,12 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
     ]);
     let task = app.tasks.get(&worker.task);
     let tier = task.map_or("", |t| tier_short(&t.tier)).to_string();
-    let role = task
-        .and_then(|t| t.role.clone())
-        .unwrap_or_else(|| "worker".to_string());
+    let role = match worker.merger_run {
+        Some(_) => "merger".to_string(),
+        None => task
+            .and_then(|t| t.role.clone())
+            .unwrap_or_else(|| "worker".to_string()),
+    };
     // A finished worker shows what came of it, not its last activity.
     let doing = match &worker.state {
         WorkerState::Failed { error, .. } => error.clone(),

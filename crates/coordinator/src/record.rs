@@ -1,0 +1,332 @@
+//! An agent run's record, the same for a worker and a merger: each ACP
+//! event becomes a live transcript entry for the front ends, an event in
+//! the task's log, and (message text) part of the reply whose `[OUTPUT]` is
+//! the run's result. A merger's log events are the worker's kinds with a
+//! `merger_` prefix, so a task's log tells the two apart.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use enki_acp::{AgentEvent, SessionUpdate};
+use serde_json::json;
+
+use crate::context::Shared;
+use crate::reply::Reply;
+
+/// Which agent of a task a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Worker,
+    Merger,
+}
+
+impl RunKind {
+    /// The kind of a task log event of this run.
+    fn log_kind(self, kind: &str) -> Cow<'_, str> {
+        match self {
+            RunKind::Worker => Cow::Borrowed(kind),
+            RunKind::Merger => Cow::Owned(format!("merger_{kind}")),
+        }
+    }
+}
+
+/// What a run tells its live views as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    /// A sign of life, with a short description when there is one.
+    Activity(Option<String>),
+    /// A transcript entry (`kind`: message, thought, tool, tool_update,
+    /// plan, permission).
+    Transcript { kind: &'static str, text: String },
+}
+
+/// The record of one run, fed every event of its agent. Usage, when it is
+/// recorded, is counted here per run, beside the reply.
+pub struct RunRecord<'a> {
+    ctx: &'a Shared,
+    task_id: String,
+    kind: RunKind,
+    reply: Reply,
+    last_logged: Instant,
+    titles: ToolTitles,
+    live: &'a (dyn Fn(Live) + Sync),
+}
+
+impl<'a> RunRecord<'a> {
+    /// A run of `kind` for `task_id`; a reply too long for its log row
+    /// spills to `reply_file`.
+    pub fn new(
+        ctx: &'a Shared,
+        task_id: &str,
+        kind: RunKind,
+        reply_file: PathBuf,
+        live: &'a (dyn Fn(Live) + Sync),
+    ) -> RunRecord<'a> {
+        RunRecord {
+            ctx,
+            task_id: task_id.to_string(),
+            kind,
+            reply: Reply::new(reply_file),
+            last_logged: Instant::now(),
+            titles: ToolTitles::new(),
+            live,
+        }
+    }
+
+    /// Tells the live views something outside the agent's events.
+    pub fn tell(&self, live: Live) {
+        (self.live)(live);
+    }
+
+    /// Records one event of the agent.
+    pub async fn event(&mut self, event: &AgentEvent) {
+        if let Some((kind, text)) = transcript_entry(event, &mut self.titles) {
+            (self.live)(Live::Transcript { kind, text });
+        }
+        let logged = match event {
+            AgentEvent::Update { update, .. } => {
+                if let SessionUpdate::AgentMessageChunk { text } = update {
+                    self.reply.push(text);
+                }
+                (self.live)(Live::Activity(short_activity(update)));
+                logged_update(update)
+            }
+            AgentEvent::Permission {
+                title, decision, ..
+            } => Some((
+                "permission",
+                json!({"title": title, "decision": decision.as_str()}),
+            )),
+            AgentEvent::FsWrite { path, allowed } => {
+                Some(("fs_write", json!({"path": path, "allowed": allowed})))
+            }
+            AgentEvent::FsRead { path, allowed } if !allowed => {
+                Some(("fs_read", json!({"path": path, "allowed": allowed})))
+            }
+            AgentEvent::ProtocolError(message) => {
+                Some(("protocol_error", json!({"message": message})))
+            }
+            AgentEvent::Exited {
+                status,
+                stderr_tail,
+            } => Some((
+                "agent_exited",
+                json!({"status": status.map(|s| s.to_string()), "stderr": stderr_tail}),
+            )),
+            AgentEvent::FsRead { .. } => None,
+        };
+        if let Some((kind, data)) = logged {
+            self.log(kind, data).await;
+        }
+        // Keep the visible activity fresh without a write per streamed chunk.
+        if self.last_logged.elapsed().as_millis() > 500
+            && let AgentEvent::Update { update, .. } = event
+            && let Some(text) = short_activity(update)
+        {
+            self.last_logged = Instant::now();
+            let text = match self.kind {
+                RunKind::Worker => text,
+                RunKind::Merger => format!("merger: {text}"),
+            };
+            let id = self.task_id.clone();
+            let _ = self.ctx.db.call(move |s| s.set_activity(&id, &text)).await;
+        }
+    }
+
+    /// The turn is over: the reply so far becomes the log's `message` event.
+    pub async fn finish(&mut self) {
+        self.reply.finish();
+        if !self.reply.is_empty() {
+            let data = self.reply.event();
+            self.log("message", data).await;
+        }
+    }
+
+    pub fn reply(&self) -> &Reply {
+        &self.reply
+    }
+
+    pub fn into_reply(self) -> Reply {
+        self.reply
+    }
+
+    async fn log(&self, kind: &str, data: serde_json::Value) {
+        let (id, kind) = (self.task_id.clone(), self.kind.log_kind(kind).into_owned());
+        if let Err(e) = self
+            .ctx
+            .db
+            .call(move |s| s.append_task_event(&id, &kind, &data))
+            .await
+        {
+            tracing::warn!(task = %self.task_id, "cannot record an agent event: {e}");
+        }
+    }
+}
+
+/// The log event of a session update, if it is one worth keeping.
+fn logged_update(update: &SessionUpdate) -> Option<(&'static str, serde_json::Value)> {
+    match update {
+        SessionUpdate::ToolCall {
+            id: call,
+            title,
+            kind,
+            status,
+            ..
+        } => Some((
+            "tool_call",
+            json!({"id": call, "title": title, "kind": kind, "status": status}),
+        )),
+        SessionUpdate::ToolCallUpdate {
+            id: call,
+            status,
+            title,
+            ..
+        } => Some((
+            "tool_call_update",
+            json!({"id": call, "status": status, "title": title}),
+        )),
+        SessionUpdate::Plan { entries } => Some((
+            "plan",
+            json!(
+                entries
+                    .iter()
+                    .map(|e| json!({"content": e.content, "status": e.status}))
+                    .collect::<Vec<_>>()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+pub(crate) fn short_activity(update: &SessionUpdate) -> Option<String> {
+    match update {
+        SessionUpdate::ToolCall { title, .. } => Some(title.chars().take(120).collect()),
+        SessionUpdate::AgentThoughtChunk { .. } => Some("thinking".into()),
+        SessionUpdate::AgentMessageChunk { .. } => Some("writing".into()),
+        SessionUpdate::Plan { entries } => entries
+            .iter()
+            .find(|e| e.status.as_deref() == Some("in_progress"))
+            .map(|e| e.content.chars().take(120).collect()),
+        _ => None,
+    }
+}
+
+/// Titles of a session's tool calls by call id: updates often carry only
+/// the id and a status.
+type ToolTitles = std::collections::HashMap<String, String>;
+
+/// The part of an agent event a person reads in a live transcript. A tool
+/// call is `title (status)`; an update names its call by the remembered
+/// title (never the raw call id), so the TUI can update the call's line.
+fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'static str, String)> {
+    let with_status = |title: &str, status: &Option<String>| match status {
+        Some(status) => format!("{title} ({status})"),
+        None => title.to_string(),
+    };
+    match event {
+        AgentEvent::Update { update, .. } => match update {
+            SessionUpdate::AgentMessageChunk { text } => Some(("message", text.clone())),
+            SessionUpdate::AgentThoughtChunk { text } => Some(("thought", text.clone())),
+            SessionUpdate::ToolCall {
+                id, title, status, ..
+            } => {
+                titles.insert(id.clone(), title.clone());
+                Some(("tool", with_status(title, status)))
+            }
+            SessionUpdate::ToolCallUpdate {
+                id, title, status, ..
+            } => {
+                let known = titles.get(id).cloned();
+                if let Some(title) = title {
+                    titles.insert(id.clone(), title.clone());
+                }
+                // Content-only updates say nothing new in a transcript.
+                if status.is_none() && (title.is_none() || title == &known) {
+                    return None;
+                }
+                // A new title reads `old → new`, so the old line is found.
+                let title = match (known, title) {
+                    (Some(old), Some(new)) if &old != new => format!("{old} → {new}"),
+                    (Some(old), _) => old,
+                    (None, Some(new)) => new.clone(),
+                    (None, None) => "tool call".into(),
+                };
+                Some(("tool_update", with_status(&title, status)))
+            }
+            SessionUpdate::Plan { entries } => Some((
+                "plan",
+                entries
+                    .iter()
+                    .map(|e| format!("[{}] {}", e.status.as_deref().unwrap_or(" "), e.content))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )),
+            _ => None,
+        },
+        AgentEvent::Permission {
+            title, decision, ..
+        } => Some(("permission", format!("{title}: {decision}"))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod transcript_tests {
+    use super::*;
+
+    fn update(update: SessionUpdate) -> AgentEvent {
+        AgentEvent::Update {
+            session_id: "s".into(),
+            update,
+        }
+    }
+
+    fn tool_update(id: &str, title: Option<&str>, status: Option<&str>) -> AgentEvent {
+        update(SessionUpdate::ToolCallUpdate {
+            id: id.into(),
+            title: title.map(str::to_string),
+            status: status.map(str::to_string),
+            raw: serde_json::Value::Null,
+        })
+    }
+
+    #[test]
+    fn tool_call_updates_are_named_by_the_calls_title_never_its_id() {
+        let mut titles = ToolTitles::new();
+        let call = update(SessionUpdate::ToolCall {
+            id: "sim-call-1".into(),
+            title: "enki_worker_report".into(),
+            kind: None,
+            status: Some("in_progress".into()),
+            raw: serde_json::Value::Null,
+        });
+        let mut entry = |event: &AgentEvent| transcript_entry(event, &mut titles);
+        assert_eq!(
+            entry(&call),
+            Some(("tool", "enki_worker_report (in_progress)".into()))
+        );
+        assert_eq!(
+            entry(&tool_update("sim-call-1", None, Some("completed"))),
+            Some(("tool_update", "enki_worker_report (completed)".into()))
+        );
+        // A new title is told as a rename of the old one.
+        assert_eq!(
+            entry(&tool_update("sim-call-1", Some("report sent"), None)),
+            Some(("tool_update", "enki_worker_report → report sent".into()))
+        );
+        // Content-only updates add nothing; unknown calls get no raw id.
+        assert_eq!(entry(&tool_update("sim-call-1", None, None)), None);
+        assert_eq!(
+            entry(&tool_update("sim-call-9", None, Some("failed"))),
+            Some(("tool_update", "tool call (failed)".into()))
+        );
+    }
+
+    #[test]
+    fn a_mergers_log_kinds_are_prefixed_and_a_workers_are_not() {
+        assert_eq!(RunKind::Worker.log_kind("tool_call"), "tool_call");
+        assert_eq!(RunKind::Merger.log_kind("tool_call"), "merger_tool_call");
+        assert_eq!(RunKind::Merger.log_kind("message"), "merger_message");
+    }
+}
