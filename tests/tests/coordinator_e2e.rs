@@ -324,7 +324,8 @@ fn a_second_coordinator_in_the_same_project_is_refused() {
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("step g running", || project.status_of("g") == "running");
     let second = project.run_enki(&["run"]);
-    assert_eq!(second.status.code(), Some(1));
+    // Nothing ran (exit status 3): the coordinator could not start.
+    assert_eq!(second.status.code(), Some(3), "{}", describe(&second));
     assert!(
         String::from_utf8_lossy(&second.stderr).contains("another enki coordinator is running"),
         "{}",
@@ -668,7 +669,8 @@ fn a_role_agent_named_relative_to_the_project_is_found_from_the_copy() {
 fn a_planner_that_cannot_start_fails_the_run_with_a_clear_message() {
     let project = Project::with_sim("");
     let output = project.run_enki(&["run", "--agent", "/no/such/agent", "do something"]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    // Nothing was planned, so nothing ran: exit status 3, never 0.
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let text = stdout(&output);
     assert!(
         text.contains("the planner agent") && text.contains("/no/such/agent"),
@@ -682,8 +684,13 @@ fn a_planner_that_cannot_start_fails_the_run_with_a_clear_message() {
         "[[turn]]\nsteps = [ { say = \"thinking\" }, { crash = true } ]\n",
     );
     let output = project.run_enki(&["run", "plan something"]);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     assert!(stdout(&output).contains("⚠"), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("the planner made no task"),
+        "{}",
+        describe(&output)
+    );
 }
 
 #[test]

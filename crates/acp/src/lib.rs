@@ -38,4 +38,4 @@ pub use permission::{
     WithinCwd, choose_option,
 };
 pub use process::STDERR_TAIL_LINES;
-pub use updates::{AgentEvent, PlanEntry, SessionUpdate, parse_session_update};
+pub use updates::{AgentEvent, PlanEntry, SessionUpdate, parse_session_update, tool_call_text};

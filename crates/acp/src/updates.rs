@@ -176,6 +176,35 @@ pub fn parse_session_update(params: Option<&Value>) -> Result<(String, SessionUp
     Ok((session_id, SessionUpdate::from_value(update)))
 }
 
+/// What a `tool_call` or `tool_call_update` object says in words: the text
+/// of its `content` blocks, joined by lines, else its `rawOutput` when that
+/// is a string or holds an `error` string. This is where an agent puts a
+/// failed call's error (a tool's message, a refusal).
+pub fn tool_call_text(update: &Value) -> Option<String> {
+    let texts: Vec<&str> = update
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("type").and_then(Value::as_str) == Some("content"))
+        .filter_map(|item| item.get("content"))
+        .filter(|block| block.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|block| block.get("text").and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .collect();
+    if !texts.is_empty() {
+        return Some(texts.join("\n"));
+    }
+    let output = update.get("rawOutput")?;
+    output
+        .as_str()
+        .or_else(|| output.get("error").and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
 fn plan_entry(entry: &Value) -> Option<PlanEntry> {
     Some(PlanEntry {
         content: str_field(entry, "content")?,
@@ -236,6 +265,33 @@ mod tests {
         );
         let raw = json!({"sessionUpdate": "agent_message_chunk"});
         assert!(matches!(parse(raw), SessionUpdate::Other { .. }));
+    }
+
+    #[test]
+    fn a_tool_calls_words_come_from_its_content_else_its_raw_output() {
+        let update = json!({
+            "sessionUpdate": "tool_call_update", "toolCallId": "c", "status": "failed",
+            "content": [
+                {"type": "content", "content": {"type": "text", "text": "invalid steps[0]: no title "}},
+                {"type": "diff", "path": "/a", "newText": "x"},
+                {"type": "content", "content": {"type": "text", "text": "try again"}}
+            ],
+            "rawOutput": {"error": "ignored"}
+        });
+        assert_eq!(
+            tool_call_text(&update).as_deref(),
+            Some("invalid steps[0]: no title\ntry again")
+        );
+        let update = json!({"toolCallId": "c", "rawOutput": {"error": "denied"}});
+        assert_eq!(tool_call_text(&update).as_deref(), Some("denied"));
+        assert_eq!(
+            tool_call_text(&json!({"rawOutput": "exit 1"})).as_deref(),
+            Some("exit 1")
+        );
+        assert_eq!(
+            tool_call_text(&json!({"content": [], "rawOutput": {}})),
+            None
+        );
     }
 
     #[test]

@@ -113,8 +113,14 @@ enum Command {
     /// HTTP with bearer tokens (`--transport http`).
     Mcp(commands::mcp::McpArgs),
     /// Run the coordinator without the TUI: plan a request with the planner agent, run a
-    /// fixed plan, or (with neither) resume unfinished executions. Exits 0 when every task is
-    /// done, 1 when any failed, 2 on usage errors.
+    /// fixed plan, or (with neither) resume unfinished executions.
+    ///
+    /// Exit status: 0 every task is done (or was cancelled); 1 a task failed or was blocked,
+    /// or work was left unfinished (the run was stopped, the planner failed); 2 a usage error
+    /// (arguments, plan, enki.toml, no project), nothing started; 3 nothing ran: the planner
+    /// made no task (it only answered, its calls were refused or failed, it did not start or
+    /// its turn passed `[agent.coordinator] turn_timeout_secs`) or the coordinator could not
+    /// start. Unless it is 0, stderr says why, as does the `finished` event of `--json`.
     Run {
         /// What the planner should do.
         request: Option<String>,
@@ -247,18 +253,12 @@ fn main() -> ExitCode {
             agent,
             json,
         } => {
-            return match commands::run::run(commands::run::RunArgs {
+            return ExitCode::from(commands::run::run(commands::run::RunArgs {
                 request,
                 plan,
                 agent: commands::agents::anchor_agent_arg(agent),
                 json,
-            }) {
-                Ok(code) => ExitCode::from(code),
-                Err(err) => {
-                    eprintln!("enki: error: {err:#}");
-                    ExitCode::from(1)
-                }
-            };
+            }));
         }
         Command::Pause { execution, step } => {
             commands::ops::execution(commands::ops::Operation::Pause, &execution, step.as_deref())

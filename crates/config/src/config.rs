@@ -79,6 +79,9 @@ pub struct AgentSection {
     pub auth_method: Option<String>,
     /// Time allowed for the ACP handshake.
     pub init_timeout_secs: u64,
+    /// `[agent.coordinator] turn_timeout_secs`: how long one planner turn
+    /// may take before it is cancelled (and reported).
+    pub planner_turn_timeout_secs: u64,
 }
 
 impl AgentSection {
@@ -113,6 +116,7 @@ impl Default for AgentSection {
             heavy: AgentSpec::default(),
             auth_method: None,
             init_timeout_secs: 30,
+            planner_turn_timeout_secs: 600,
         }
     }
 }
@@ -321,6 +325,7 @@ mod tests {
         assert_eq!(c.agent.worker.command, None);
         assert_eq!(c.agent.auth_method, None);
         assert_eq!(c.agent.init_timeout_secs, 30);
+        assert_eq!(c.agent.planner_turn_timeout_secs, 600);
         assert_eq!(c.git, GitConfig::default());
         assert_eq!(c.merge.verify, None);
         assert_eq!(c.merge.verify_timeout_secs, 600);

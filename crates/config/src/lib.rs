@@ -23,6 +23,9 @@
 //! [agent.worker]           # also coordinator, merger; and light, standard, heavy (workers)
 //! command = "codex"
 //!
+//! [agent.coordinator]
+//! turn_timeout_secs = 600  # a planner turn running longer is cancelled (and reported)
+//!
 //! [git]
 //! commit_suffix = "(enki)"
 //! base_branch = "main"

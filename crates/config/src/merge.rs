@@ -60,7 +60,13 @@ impl Config {
             },
             dir,
         );
-        self.agent.coordinator.apply(a.coordinator, dir);
+        set(
+            &mut self.agent.planner_turn_timeout_secs,
+            a.coordinator.turn_timeout_secs,
+        );
+        self.agent
+            .coordinator
+            .apply(a.coordinator.agent_spec(), dir);
         self.agent.worker.apply(a.worker, dir);
         self.agent.merger.apply(a.merger, dir);
         self.agent.light.apply(a.light, dir);

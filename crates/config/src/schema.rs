@@ -48,7 +48,7 @@ pub(crate) struct FileAgent {
     pub env: BTreeMap<String, String>,
     pub auth_method: Option<String>,
     pub init_timeout_secs: Option<u64>,
-    pub coordinator: FileAgentSpec,
+    pub coordinator: FileCoordinatorSpec,
     pub worker: FileAgentSpec,
     pub merger: FileAgentSpec,
     pub light: FileAgentSpec,
@@ -62,6 +62,27 @@ pub(crate) struct FileAgentSpec {
     pub command: Option<String>,
     pub args: Option<Vec<String>>,
     pub env: BTreeMap<String, String>,
+}
+
+/// `[agent.coordinator]`: the keys of every role, and the planner's turn limit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, expecting = "a table")]
+pub(crate) struct FileCoordinatorSpec {
+    pub command: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub turn_timeout_secs: Option<u64>,
+}
+
+impl FileCoordinatorSpec {
+    /// The keys it shares with every other role.
+    pub(crate) fn agent_spec(self) -> FileAgentSpec {
+        FileAgentSpec {
+            command: self.command,
+            args: self.args,
+            env: self.env,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +278,10 @@ impl Checker<'_, '_> {
         self.at_least_one(w.stall_timeout_secs, &["workers", "stall_timeout_secs"])?;
         self.at_least_one(f.agent.init_timeout_secs, &["agent", "init_timeout_secs"])?;
         self.at_least_one(
+            f.agent.coordinator.turn_timeout_secs,
+            &["agent", "coordinator", "turn_timeout_secs"],
+        )?;
+        self.at_least_one(
             f.merge.verify_timeout_secs,
             &["merge", "verify_timeout_secs"],
         )?;
@@ -295,8 +320,12 @@ impl Checker<'_, '_> {
 
         let a = &f.agent;
         self.agent_spec(&["agent"], a.command.as_deref(), &a.env)?;
+        self.agent_spec(
+            &["agent", "coordinator"],
+            a.coordinator.command.as_deref(),
+            &a.coordinator.env,
+        )?;
         for (name, spec) in [
-            ("coordinator", &a.coordinator),
             ("worker", &a.worker),
             ("merger", &a.merger),
             ("light", &a.light),
@@ -381,6 +410,7 @@ init_timeout_secs = 10
 
 [agent.coordinator]
 command = "codex"
+turn_timeout_secs = 120
 [agent.worker]
 args = ["-v"]
 [agent.merger]
@@ -414,6 +444,7 @@ traffic_log_max_bytes = 65536
         assert_eq!(f.mcp.rate_limit.burst, Some(10));
         assert_eq!(f.workers.max_heavy, Some(1));
         assert_eq!(f.agent.merger.env["Y"], "2");
+        assert_eq!(f.agent.coordinator.turn_timeout_secs, Some(120));
         assert_eq!(f.permissions.policy, Some(PermissionPolicyName::DenyAll));
         assert!(parse_file(Path::new("enki.toml"), "").is_ok());
     }
@@ -583,6 +614,18 @@ traffic_log_max_bytes = 65536
         );
         let f = parse_file(Path::new("x"), "[sandbox]\nnetwork = \"none\"\n").unwrap();
         assert_eq!(f.sandbox.network(), Ok(Some(Network::None)));
+    }
+
+    #[test]
+    fn only_the_coordinator_has_a_turn_timeout_and_it_is_never_zero() {
+        let err = error("[agent.coordinator]\nturn_timeout_secs = 0\n");
+        assert_eq!(
+            err.key.as_deref(),
+            Some("agent.coordinator.turn_timeout_secs")
+        );
+        assert!(err.message.contains("at least 1"), "{err}");
+        let err = error("[agent.worker]\nturn_timeout_secs = 60\n");
+        assert_eq!(err.key.as_deref(), Some("agent.worker.turn_timeout_secs"));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use context::{Context, Shared};
 pub use db::Db;
 pub use lock::{CoordinatorLock, Holder, LockError};
 pub use mcp_host::{Grant, McpHost, McpIdentity};
-pub use progress::Progress;
+pub use progress::{Outcome, Progress};
 pub use runtime::{Control, RunOptions, RunSummary, run};
 pub use sandbox::mcp_over_stdio;
 pub use start::{StartError, StartOptions, prepare};

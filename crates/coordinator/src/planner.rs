@@ -1,7 +1,13 @@
 //! The planner session: one agent with the planner's MCP tools, prompted by
 //! the user's request and then by batches of events between its turns.
 
-use enki_acp::{AcpClient, AgentEvent, InitializeResult, SessionUpdate, StopReason};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use enki_acp::{
+    AcpClient, AcpError, AgentEvent, InitializeResult, PermissionDecision, SessionUpdate,
+    StopReason,
+};
 use enki_config::AgentRole;
 use tokio::sync::mpsc;
 
@@ -15,6 +21,16 @@ pub enum PlannerMessage {
     Ready,
     Text(String),
     Tool(String),
+    /// A tool call that ended `failed`, with what the agent was told.
+    ToolFailed {
+        title: String,
+        reason: String,
+    },
+    /// A permission request that was not allowed.
+    Refused {
+        title: String,
+        decision: PermissionDecision,
+    },
     /// A turn ended (with the stop reason, or the error).
     TurnEnded(Result<StopReason, String>),
     /// The planner could not start or died; no more turns.
@@ -95,7 +111,7 @@ pub async fn run_planner(
         Ok(opened) => opened,
         Err(e) => {
             let _ = tx.send(PlannerMessage::Gone(format!(
-                "the planner agent ({}) failed: {e}",
+                "the planner agent ({}) did not start: {e}",
                 agent.name
             )));
             client.shutdown().await;
@@ -104,40 +120,100 @@ pub async fn run_planner(
     };
     let session = opened.session_id.clone();
     let _ = tx.send(PlannerMessage::Ready);
+    let limit = Duration::from_secs(ctx.config.agent.planner_turn_timeout_secs);
+    let mut titles = HashMap::new();
     while let Some(text) = prompts.recv().await {
-        let turn = client.prompt(&session, &text);
+        let turn = client.prompt_within(&session, &text, limit);
         tokio::pin!(turn);
         let result = loop {
             tokio::select! {
                 result = &mut turn => break result,
-                event = events.recv() => if let Some(event) = event { forward(&event, &tx) },
+                event = events.recv() => if let Some(event) = event { forward(&event, &mut titles, &tx) },
             }
         };
         while let Ok(event) = events.try_recv() {
-            forward(&event, &tx);
+            forward(&event, &mut titles, &tx);
         }
-        let died = matches!(result, Err(enki_acp::AcpError::Exited { .. }));
-        let _ = tx.send(PlannerMessage::TurnEnded(result.map_err(|e| e.to_string())));
-        if died {
-            let _ = tx.send(PlannerMessage::Gone("the planner agent exited".into()));
+        let gone = match &result {
+            Err(AcpError::Exited { .. }) => Some("the planner agent exited".to_string()),
+            Err(AcpError::TurnTimeout { stopped: false, .. }) => {
+                Some("the planner agent did not stop when its turn was cancelled".to_string())
+            }
+            _ => None,
+        };
+        let _ = tx.send(PlannerMessage::TurnEnded(
+            result.map_err(|e| turn_error(&e, limit)),
+        ));
+        if let Some(reason) = gone {
+            let _ = tx.send(PlannerMessage::Gone(reason));
             break;
         }
     }
     client.shutdown().await;
 }
 
-fn forward(event: &AgentEvent, tx: &mpsc::UnboundedSender<PlannerMessage>) {
-    if let AgentEvent::Update { update, .. } = event {
-        match update {
-            SessionUpdate::AgentMessageChunk { text } => {
-                let _ = tx.send(PlannerMessage::Text(text.clone()));
-            }
-            SessionUpdate::ToolCall { title, .. } => {
-                let _ = tx.send(PlannerMessage::Tool(title.clone()));
-            }
-            _ => {}
-        }
+/// Why a planner turn failed, in the words a user acts on.
+fn turn_error(error: &AcpError, limit: Duration) -> String {
+    match error {
+        AcpError::TurnTimeout { .. } => format!(
+            "it took longer than {} s and was cancelled ([agent.coordinator] turn_timeout_secs in enki.toml sets the limit)",
+            limit.as_secs()
+        ),
+        other => other.to_string(),
     }
+}
+
+/// Passes on what the user and the run's outcome need: the planner's text,
+/// its tool calls, the calls that failed and the permissions refused.
+fn forward(
+    event: &AgentEvent,
+    titles: &mut HashMap<String, String>,
+    tx: &mpsc::UnboundedSender<PlannerMessage>,
+) {
+    let message = match event {
+        AgentEvent::Update { update, .. } => match update {
+            SessionUpdate::AgentMessageChunk { text } => PlannerMessage::Text(text.clone()),
+            SessionUpdate::ToolCall {
+                id,
+                title,
+                status,
+                raw,
+                ..
+            } => {
+                titles.insert(id.clone(), title.clone());
+                if status.as_deref() == Some("failed") {
+                    let _ = tx.send(PlannerMessage::Tool(title.clone()));
+                    PlannerMessage::ToolFailed {
+                        title: title.clone(),
+                        reason: enki_acp::tool_call_text(raw).unwrap_or_default(),
+                    }
+                } else {
+                    PlannerMessage::Tool(title.clone())
+                }
+            }
+            SessionUpdate::ToolCallUpdate {
+                id,
+                title,
+                status,
+                raw,
+            } if status.as_deref() == Some("failed") => PlannerMessage::ToolFailed {
+                title: title
+                    .clone()
+                    .or_else(|| titles.get(id).cloned())
+                    .unwrap_or_else(|| "a tool call".into()),
+                reason: enki_acp::tool_call_text(raw).unwrap_or_default(),
+            },
+            _ => return,
+        },
+        AgentEvent::Permission {
+            title, decision, ..
+        } if !decision.is_allowed() => PlannerMessage::Refused {
+            title: title.clone(),
+            decision: *decision,
+        },
+        _ => return,
+    };
+    let _ = tx.send(message);
 }
 
 #[cfg(test)]

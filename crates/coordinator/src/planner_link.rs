@@ -19,7 +19,15 @@ pub(crate) struct PlannerLink {
     notes: Vec<String>,
     /// It could not start, died, or a turn failed.
     failed: bool,
+    /// What went wrong, oldest first: a failed turn, refused permissions,
+    /// failed tool calls, the reason it is gone. Told when nothing was planned.
+    troubles: Vec<String>,
+    /// What it said in its last turn (the start of it).
+    said: String,
 }
+
+/// How much of the planner's words a "nothing was planned" reason quotes.
+const QUOTE_CHARS: usize = 300;
 
 impl PlannerLink {
     /// A link whose session will report on `events` once started.
@@ -30,6 +38,8 @@ impl PlannerLink {
             busy: false,
             notes: Vec::new(),
             failed: false,
+            troubles: Vec::new(),
+            said: String::new(),
         }
     }
 
@@ -45,6 +55,43 @@ impl PlannerLink {
 
     pub(crate) fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// What went wrong with a planner that [`PlannerLink::failed`].
+    pub(crate) fn why_it_failed(&self) -> String {
+        match self.troubles.as_slice() {
+            [] => "the planner failed".into(),
+            troubles => format!("the planner failed: {}", troubles.join("; ")),
+        }
+    }
+
+    /// Why a run in which the planner made no task made none, from what
+    /// the session reported. `refusal_hint` is said after refused
+    /// permissions (e.g. that nobody can answer them headless).
+    pub(crate) fn why_nothing_was_planned(&self, refusal_hint: Option<&str>) -> String {
+        if self.events.is_some() {
+            return "the planner never started: it was given no request".into();
+        }
+        let mut why = self.troubles.clone();
+        if let Some(hint) = refusal_hint
+            && self.troubles.iter().any(|t| t.contains("was refused"))
+        {
+            why.push(hint.to_string());
+        }
+        let said = self.said.trim();
+        if why.is_empty() && said.is_empty() {
+            return "the planner ended its turn without making a task or saying anything".into();
+        }
+        if !said.is_empty() {
+            let quote: String = said.chars().take(QUOTE_CHARS).collect();
+            let more = if said.chars().count() > QUOTE_CHARS {
+                "…"
+            } else {
+                ""
+            };
+            why.push(format!("it answered: \"{quote}{more}\""));
+        }
+        format!("the planner made no task: {}", why.join("; "))
     }
 
     /// Nothing is under way and nothing waits to be told to it.
@@ -114,17 +161,35 @@ impl PlannerLink {
     /// Keeps the state in step with what the session reports.
     pub(crate) fn observe(&mut self, message: &PlannerMessage) {
         match message {
-            PlannerMessage::Ready | PlannerMessage::Text(_) | PlannerMessage::Tool(_) => {}
+            PlannerMessage::Ready | PlannerMessage::Tool(_) => {}
+            PlannerMessage::Text(text) => {
+                if self.said.len() < QUOTE_CHARS * 4 {
+                    self.said.push_str(text);
+                }
+            }
+            PlannerMessage::ToolFailed { title, reason } => {
+                self.troubles.push(match reason.trim() {
+                    "" => format!("its call to {title} failed"),
+                    reason => format!("its call to {title} failed: {reason}"),
+                })
+            }
+            PlannerMessage::Refused { title, decision } => self.troubles.push(format!(
+                "its call to {title} was refused (permission answered {decision})"
+            )),
             PlannerMessage::TurnEnded(result) => {
                 self.busy = false;
                 // A failed turn: the planner did not finish what it was asked.
-                self.failed |= result.is_err();
+                if let Err(e) = result {
+                    self.failed = true;
+                    self.troubles.push(format!("its turn failed: {e}"));
+                }
             }
-            PlannerMessage::Gone(_) => {
+            PlannerMessage::Gone(reason) => {
                 self.failed = true;
                 self.busy = false;
                 self.prompts = None;
                 self.notes.clear();
+                self.troubles.push(reason.clone());
             }
         }
     }
@@ -219,5 +284,35 @@ mod tests {
         );
         link.observe(&PlannerMessage::TurnEnded(Err("no network".into())));
         assert!(link.is_idle() && link.failed());
+    }
+
+    #[tokio::test]
+    async fn nothing_planned_is_explained_by_what_went_wrong_then_by_what_it_said() {
+        let (mut link, _messages) = link();
+        link.prompt("plan".into(), |prompts, _events| {
+            tokio::spawn(async move {
+                let _keep = prompts;
+            })
+        })
+        .unwrap();
+        assert_eq!(
+            link.why_nothing_was_planned(None),
+            "the planner ended its turn without making a task or saying anything"
+        );
+        link.observe(&PlannerMessage::Text("Which ".into()));
+        link.observe(&PlannerMessage::Text("file?".into()));
+        assert_eq!(
+            link.why_nothing_was_planned(Some("nobody can answer")),
+            "the planner made no task: it answered: \"Which file?\""
+        );
+        link.observe(&PlannerMessage::Refused {
+            title: "enki_execution_create".into(),
+            decision: enki_acp::PermissionDecision::RejectOnce,
+        });
+        link.observe(&PlannerMessage::TurnEnded(Err("no network".into())));
+        assert_eq!(
+            link.why_nothing_was_planned(Some("nobody can answer")),
+            "the planner made no task: its call to enki_execution_create was refused (permission answered reject_once); its turn failed: no network; nobody can answer; it answered: \"Which file?\""
+        );
     }
 }

@@ -2,6 +2,19 @@
 
 use serde::Serialize;
 
+/// How a run ended, for a script as much as for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every task is done (or was cancelled on purpose).
+    Done,
+    /// Work ran but not all of it finished: a task failed or was blocked,
+    /// tasks were left unfinished, the planner failed or the run was stopped.
+    Failed,
+    /// No task existed to run: nothing was planned, or nothing could start.
+    NothingRan,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Progress {
@@ -115,12 +128,15 @@ pub enum Progress {
     Warning {
         message: String,
     },
-    /// The run is over.
+    /// The run is over: how its tasks ended, the outcome (`enki run`'s
+    /// exit status follows it) and, unless every task is done, why.
     Finished {
         done: usize,
         failed: usize,
         cancelled: usize,
         other: usize,
+        outcome: Outcome,
+        reason: Option<String>,
     },
 }
 

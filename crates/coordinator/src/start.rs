@@ -24,8 +24,23 @@ pub enum StartError {
     Store(#[from] enki_store::StoreError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// `--agent` is not a command line.
+    #[error("{0}")]
+    Agent(String),
     #[error("{0}")]
     Project(String),
+}
+
+impl StartError {
+    /// The user asked for something that cannot work as given (no project
+    /// here, a bad enki.toml, a bad `--agent`), as opposed to a project
+    /// whose state keeps the coordinator from starting.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            StartError::Locate(_) | StartError::Config(_) | StartError::Agent(_)
+        )
+    }
 }
 
 #[derive(Clone, Default)]
@@ -55,7 +70,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
     if let Some(agent) = &options.agent
         && let Err(e) = enki_config::split_command(agent)
     {
-        return Err(StartError::Project(format!("--agent '{agent}': {e}")));
+        return Err(StartError::Agent(format!("--agent '{agent}': {e}")));
     }
     crate::sandbox::check_support(config.sandbox.mode).map_err(StartError::Project)?;
     // The lock comes first: recording the user's changes in a hidden

@@ -320,10 +320,13 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             failed,
             cancelled,
             other,
+            reason,
+            ..
         } => app.event(
             "■",
             &format!(
-                "coordinator stopped: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished"
+                "coordinator stopped: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished{}",
+                reason.map(|r| format!(" — {r}")).unwrap_or_default()
             ),
             theme::dim(),
         ),

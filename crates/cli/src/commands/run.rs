@@ -1,6 +1,6 @@
 //! `enki run "<request>"` and `enki run --plan plan.toml`: a coordinator
 //! without the TUI, printing progress as lines (or JSON lines) and exiting
-//! 0 when every task is done, 1 when any failed, 2 on usage errors.
+//! with a status a script can trust (see [`EXIT_OK`] and the codes below it).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use enki_coordinator::plan::parse_plan;
-use enki_coordinator::{Control, Progress, RunOptions, StartOptions};
+use enki_coordinator::{Control, Outcome, Progress, RunOptions, StartOptions};
 use enki_project::Layout;
 use tokio::sync::mpsc;
 
@@ -19,21 +19,55 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// Exit codes of `enki run`.
+/// Every task is done (or was cancelled on purpose).
 pub const EXIT_OK: u8 = 0;
+/// Work ran but not all of it: a task failed or was blocked, tasks were
+/// left unfinished, the planner failed, or the run was stopped.
 pub const EXIT_FAILED: u8 = 1;
+/// The command line, the plan or enki.toml is wrong, or there is no
+/// project here; nothing was started.
 pub const EXIT_USAGE: u8 = 2;
+/// No task ran: nothing was planned (the planner made no task, its calls
+/// were refused or failed, it did not start or its turn timed out) or the
+/// coordinator could not start. Why is on stderr and in `--json`'s
+/// `finished` event.
+pub const EXIT_NOTHING_RAN: u8 = 3;
 
-pub fn run(args: RunArgs) -> Result<u8> {
-    run_in(args, None)
+/// The exit status of a run that ended with `outcome`.
+pub fn exit_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Done => EXIT_OK,
+        Outcome::Failed => EXIT_FAILED,
+        Outcome::NothingRan => EXIT_NOTHING_RAN,
+    }
+}
+
+/// Runs and turns every way it can end into an exit status, saying why on
+/// stderr when it is not 0.
+pub fn run(args: RunArgs) -> u8 {
+    match run_in(args, None) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("enki run: {err:#}");
+            eprintln!("enki run: nothing ran");
+            EXIT_NOTHING_RAN
+        }
+    }
 }
 
 /// [`run`] for the project whose `.enki/` is `enki_dir` (absolute) instead
 /// of the one found through `ENKI_DIR` or the current directory.
 pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
-    let locate = || match enki_dir {
+    let located = match enki_dir {
         Some(dir) => Layout::locate(Some(dir), dir),
         None => Layout::locate_from_env(),
+    };
+    let layout = match located {
+        Ok(layout) => layout,
+        Err(e) => {
+            eprintln!("enki run: {e}");
+            return Ok(EXIT_USAGE);
+        }
     };
     let request = args.request.filter(|r| !r.trim().is_empty());
     if request.is_some() && args.plan.is_some() {
@@ -42,7 +76,6 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
     }
     if request.is_none() && args.plan.is_none() {
         // Without a request or a plan, `enki run` resumes unfinished work.
-        let layout = locate()?;
         let store = enki_store::Store::open_existing(&layout.db())?;
         if store.unfinished_executions()?.is_empty() {
             eprintln!(
@@ -54,7 +87,6 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
     // A plan is checked completely before anything starts.
     let plan = match &args.plan {
         Some(path) => {
-            let layout = locate()?;
             let (roles, _) = enki_project::roles::load_roles(&layout);
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
@@ -76,11 +108,22 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         }
         None => None,
     };
-    let (ctx, _lock) = enki_coordinator::prepare(&StartOptions {
+    let prepared = enki_coordinator::prepare(&StartOptions {
         enki_dir: enki_dir.map(Path::to_path_buf),
         agent: args.agent.clone(),
         ask_policy: None,
-    })?;
+    });
+    let (ctx, _lock) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("enki run: {e}");
+            if e.is_usage() {
+                return Ok(EXIT_USAGE);
+            }
+            eprintln!("enki run: nothing ran");
+            return Ok(EXIT_NOTHING_RAN);
+        }
+    };
     // Kept to the end of the run: dropping it flushes the log.
     let _log = enki_log::init(enki_log::LogOptions {
         file: ctx.layout.log_file(),
@@ -134,11 +177,10 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         result
     });
     let summary = summary.map_err(anyhow::Error::msg)?;
-    Ok(if summary.success() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    if let Some(reason) = &summary.reason {
+        eprintln!("enki run: {reason}");
+    }
+    Ok(exit_code(summary.outcome()))
 }
 
 /// Human-readable progress lines.
@@ -336,6 +378,7 @@ impl Printer {
                 failed,
                 cancelled,
                 other,
+                ..
             } => self.out(&format!(
                 "finished: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished"
             )),

@@ -114,6 +114,14 @@ impl Runtime {
             PlannerMessage::Ready => {}
             PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
             PlannerMessage::Tool(title) => self.emit(Progress::PlannerTool { title }),
+            PlannerMessage::ToolFailed { title, reason } => self.emit(Progress::Warning {
+                message: format!("the planner's call to {title} failed: {reason}"),
+            }),
+            PlannerMessage::Refused { title, decision } => self.emit(Progress::Warning {
+                message: format!(
+                    "the planner's call to {title} was refused (permission answered {decision})"
+                ),
+            }),
             PlannerMessage::TurnEnded(result) => {
                 if let Err(e) = result {
                     self.emit(Progress::Warning {

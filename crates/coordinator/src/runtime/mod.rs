@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::context::Shared;
 use crate::merge;
 use crate::planner_link::PlannerLink;
-use crate::progress::Progress;
+use crate::progress::{Outcome, Progress};
 use crate::snapshot::execution_snapshot;
 
 mod clock;
@@ -53,16 +53,60 @@ pub struct RunSummary {
     pub done: usize,
     pub failed: usize,
     pub cancelled: usize,
-    /// Tasks that did not finish (paused, blocked, pending).
+    /// Tasks that did not finish (paused, pending, ready).
     pub unfinished: usize,
     pub interrupted: bool,
-    /// The planner could not start or died before its work was done.
+    /// The planner could not start, died, or a turn of it failed.
     pub planner_failed: bool,
+    /// Why the outcome is not [`Outcome::Done`] (`None` when it is).
+    pub reason: Option<String>,
 }
 
 impl RunSummary {
+    /// Done when every task is done or cancelled and nothing failed; nothing
+    /// ran when the run had no task at all, whatever the reason.
+    pub fn outcome(&self) -> Outcome {
+        if self.done + self.failed + self.cancelled + self.unfinished == 0 {
+            Outcome::NothingRan
+        } else if self.failed == 0
+            && self.unfinished == 0
+            && !self.interrupted
+            && !self.planner_failed
+        {
+            Outcome::Done
+        } else {
+            Outcome::Failed
+        }
+    }
+
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.unfinished == 0 && !self.interrupted && !self.planner_failed
+        self.outcome() == Outcome::Done
+    }
+
+    /// Why a run that did not end with every task done ended as it did.
+    fn explain(&self, planner: &PlannerLink, refusal_hint: Option<&str>) -> Option<String> {
+        match self.outcome() {
+            Outcome::Done => None,
+            Outcome::NothingRan if self.interrupted && planner.needs_start() => {
+                Some("stopped before anything was planned".into())
+            }
+            Outcome::NothingRan => Some(planner.why_nothing_was_planned(refusal_hint)),
+            Outcome::Failed => {
+                let mut why = Vec::new();
+                if self.failed > 0 {
+                    why.push(format!("{} task(s) failed or were blocked", self.failed));
+                }
+                if self.interrupted {
+                    why.push("the run was stopped".to_string());
+                } else if self.unfinished > 0 {
+                    why.push(format!("{} task(s) did not finish", self.unfinished));
+                }
+                if self.planner_failed {
+                    why.push(planner.why_it_failed());
+                }
+                Some(why.join("; "))
+            }
+        }
     }
 }
 
@@ -257,6 +301,8 @@ pub async fn run(
         failed: summary.failed,
         cancelled: summary.cancelled,
         other: summary.unfinished,
+        outcome: summary.outcome(),
+        reason: summary.reason.clone(),
     });
     Ok(summary)
 }
@@ -414,6 +460,48 @@ impl Runtime {
                 }
             }
         }
+        let hint = self.unanswerable_questions_hint();
+        summary.reason = summary.explain(&self.planner, hint);
         summary
+    }
+
+    /// Under `policy = "ask"` with nobody to ask (a headless run), every
+    /// permission question is refused: said when the planner's were.
+    fn unanswerable_questions_hint(&self) -> Option<&'static str> {
+        let asks = self.ctx.config.permissions.policy == enki_config::PermissionPolicyName::Ask;
+        (asks && self.ctx.ask_policy.is_none()).then_some(
+            "with [permissions] policy = \"ask\" a headless `enki run` has nobody to ask, so every permission question is refused: run `enki` (the TUI) to answer them, or choose another policy in enki.toml",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_is_done_only_when_every_task_ended_well_and_nothing_ran_without_tasks() {
+        let summary =
+            |done, failed, cancelled, unfinished, interrupted, planner_failed| RunSummary {
+                done,
+                failed,
+                cancelled,
+                unfinished,
+                interrupted,
+                planner_failed,
+                reason: None,
+            };
+        for (case, outcome) in [
+            (summary(2, 0, 0, 0, false, false), Outcome::Done),
+            (summary(1, 0, 1, 0, false, false), Outcome::Done),
+            (summary(1, 1, 0, 0, false, false), Outcome::Failed),
+            (summary(1, 0, 0, 1, false, false), Outcome::Failed),
+            (summary(1, 0, 0, 0, true, false), Outcome::Failed),
+            (summary(1, 0, 0, 0, false, true), Outcome::Failed),
+            (summary(0, 0, 0, 0, false, false), Outcome::NothingRan),
+            (summary(0, 0, 0, 0, true, true), Outcome::NothingRan),
+        ] {
+            assert_eq!(case.outcome(), outcome, "{case:?}");
+        }
     }
 }
