@@ -30,6 +30,16 @@ pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
 /// … and this many older files are kept.
 pub const KEEP: usize = 3;
 
+/// How many lines the writer thread may fall behind by before new ones are
+/// dropped, for a process that runs long and may log in bursts (the
+/// coordinator at `debug`): tracing-appender's own default.
+pub const LONG_RUN_BUFFERED_LINES: usize =
+    tracing_appender::non_blocking::DEFAULT_BUFFERED_LINES_LIMIT;
+/// The same for a process that logs a few lines (`enki mcp`). The buffer is
+/// allocated and written in full when the log starts: 128,000 lines are
+/// 5 MB of page faults, the larger part of a server's start-up.
+pub const SHORT_RUN_BUFFERED_LINES: usize = 1024;
+
 /// Where the log goes and who else sees warnings.
 pub struct LogOptions {
     /// The log file (`.enki/logs/enki.log`, `.enki/logs/mcp.log`).
@@ -37,6 +47,8 @@ pub struct LogOptions {
     /// Who is shown warnings besides the file (none for `enki mcp`, whose
     /// stdout is protocol and whose stderr the agent may show as its own).
     pub warnings: Option<WarningSink>,
+    /// [`LONG_RUN_BUFFERED_LINES`] or [`SHORT_RUN_BUFFERED_LINES`].
+    pub buffered_lines: usize,
 }
 
 /// Keeps the writer thread alive; dropping it flushes what is buffered.
@@ -52,7 +64,9 @@ pub fn init(options: LogOptions) -> LogGuard {
     let opened = RotatingFile::open(&options.file, MAX_BYTES, KEEP);
     let (file_layer, guard, no_file) = match opened {
         Ok(file) => {
-            let (writer, guard) = tracing_appender::non_blocking(file);
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .buffered_lines_limit(options.buffered_lines)
+                .finish(file);
             let layer = tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)

@@ -107,6 +107,7 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
             warnings: Some(enki_log::callback_sink(move |text| {
                 let _ = ui.send(Msg::Warning(text));
             })),
+            buffered_lines: enki_log::LONG_RUN_BUFFERED_LINES,
         })
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -59,6 +59,12 @@ pub fn run(args: McpArgs) -> i32 {
         enki_log::init(enki_log::LogOptions {
             file: layout.mcp_log_file(),
             warnings: Some(enki_log::stderr_and(enki_mcp::logging::forward)),
+            // A stdio server is short-lived and quiet; an HTTP one serves
+            // many sessions for long.
+            buffered_lines: match args.transport {
+                Transport::Stdio => enki_log::SHORT_RUN_BUFFERED_LINES,
+                Transport::Http => enki_log::LONG_RUN_BUFFERED_LINES,
+            },
         })
     });
     match args.transport {

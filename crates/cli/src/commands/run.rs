@@ -128,6 +128,7 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
     let _log = enki_log::init(enki_log::LogOptions {
         file: ctx.layout.log_file(),
         warnings: Some(enki_log::WarningSink::Stderr),
+        buffered_lines: enki_log::LONG_RUN_BUFFERED_LINES,
     });
     if let Some(plan) = &plan {
         let mut store = enki_store::Store::open_existing(&ctx.layout.db())?;
