@@ -42,8 +42,6 @@ use crate::logs::TrafficLog;
 /// Builds a server for this process: identity from the arguments, project
 /// and session from the environment.
 pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) -> Server {
-    // While the store opens and the client says `initialize`.
-    tools::prepare(&[(role, no_edit)]);
     let session = std::env::var("ENKI_SESSION_ID")
         .ok()
         .filter(|s| !s.is_empty());

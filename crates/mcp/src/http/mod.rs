@@ -163,8 +163,6 @@ pub fn run_cli(args: HttpArgs) -> i32 {
             return 2;
         }
     };
-    // Before the first session asks for them.
-    crate::tools::prepare(crate::tools::EVERY_ROLE);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,13 +4,12 @@
 mod args;
 mod beneath;
 mod files;
+mod listing;
 mod mail;
 pub mod page;
 mod plan;
 mod read;
 mod worker;
-
-use std::sync::OnceLock;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -18,9 +17,9 @@ use serde_json::{Value, json};
 
 use crate::confirm::Confirmation;
 use crate::context::Context;
-use crate::roles::{McpRole, tools_for};
 
 pub use args::*;
+pub use listing::{EVERY_ROLE, described, list, list_for, list_text_for};
 
 /// A successful tool result: the text for the model and, for tools that
 /// return data, the same data as a JSON object.
@@ -430,145 +429,9 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
     ),
 ];
 
-/// [`ALL_TOOLS`] as `tools/list` describes them, built once per process:
-/// generating the schemas (schemars) is most of what building a tool list
-/// costs.
-static DESCRIBED: OnceLock<Vec<Value>> = OnceLock::new();
-
-/// Each role's `tools/list` result (`{"tools": [...]}`), built once per
-/// process and shared by its sessions; see [`list_index`].
-static LISTS: [OnceLock<Value>; 4] = [const { OnceLock::new() }; 4];
-
-/// Every tool of [`ALL_TOOLS`] as `tools/list` describes it, in order; built
-/// on first use (or by [`prepare`]) and kept for the process. A caller that
-/// comes while another thread builds it waits for that build.
-pub fn described() -> &'static [Value] {
-    DESCRIBED.get_or_init(|| ALL_TOOLS.iter().map(ToolSpec::describe).collect())
-}
-
-/// Where a role's list is in [`LISTS`]: one per distinct tool set.
-fn list_index(role: McpRole, no_edit: bool) -> usize {
-    match (role, no_edit) {
-        (McpRole::Planner, _) => 0,
-        (McpRole::Worker, false) => 1,
-        (McpRole::Worker, true) => 2,
-        (McpRole::Merger, _) => 3,
-    }
-}
-
-/// The `tools/list` result of a role, `{"tools": [...]}`: the tools of
-/// [`ALL_TOOLS`] it may use, in that order; built once per process (by
-/// [`prepare`] ahead of time, else on first use).
-pub fn list_for(role: McpRole, no_edit: bool) -> &'static Value {
-    LISTS[list_index(role, no_edit)]
-        .get_or_init(|| json!({"tools": list(ALL_TOOLS, tools_for(role, no_edit))}))
-}
-
-/// [`LISTS`] encoded, for the answer to a `tools/list` (`Server::listed_tools`).
-static LIST_TEXTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
-
-/// A role's `tools/list` result ([`list_for`]) as JSON text, built once per
-/// process (by [`prepare`] ahead of time, else on first use).
-pub fn list_text_for(role: McpRole, no_edit: bool) -> &'static str {
-    LIST_TEXTS[list_index(role, no_edit)].get_or_init(|| list_for(role, no_edit).to_string())
-}
-
-/// Starts building the `tools/list` results of `roles` on a thread of its
-/// own, so that they are ready when the first `tools/list` of the process
-/// comes (a client sends `initialize` first) and it costs what a later one
-/// does. Called when a server process starts; does nothing for a list
-/// already built.
-pub fn prepare(roles: &[(McpRole, bool)]) {
-    if roles
-        .iter()
-        .all(|&(role, no_edit)| LIST_TEXTS[list_index(role, no_edit)].get().is_some())
-    {
-        return;
-    }
-    let roles = roles.to_vec();
-    let spawned = std::thread::Builder::new()
-        .name("enki-mcp-tools".into())
-        .spawn(move || {
-            for (role, no_edit) in roles {
-                list_text_for(role, no_edit);
-            }
-        });
-    if let Err(e) = spawned {
-        // The first `tools/list` builds it instead.
-        tracing::debug!("cannot build the tool lists ahead: {e}");
-    }
-}
-
-/// Every role, with and without edits: what [`prepare`] builds for a server
-/// whose sessions may have any of them (HTTP with a token table).
-pub const EVERY_ROLE: &[(McpRole, bool)] = &[
-    (McpRole::Planner, false),
-    (McpRole::Worker, false),
-    (McpRole::Worker, true),
-    (McpRole::Merger, false),
-];
-
-/// The `tools/list` entries of the tools of `registry` named in `names`, in
-/// `registry` order; from [`described`] when `registry` is [`ALL_TOOLS`].
-pub fn list(registry: &'static [ToolSpec], names: &[&str]) -> Vec<Value> {
-    let wanted = |tool: &&ToolSpec| names.contains(&tool.name);
-    if std::ptr::eq(registry, ALL_TOOLS) {
-        registry
-            .iter()
-            .zip(described())
-            .filter(|(tool, _)| wanted(tool))
-            .map(|(_, described)| described.clone())
-            .collect()
-    } else {
-        registry
-            .iter()
-            .filter(wanted)
-            .map(ToolSpec::describe)
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Each role's tool list is built once per process (every `tools/list`
-    /// of every session shares it), also when [`prepare`] builds it on its
-    /// thread, and it is what describing each of the role's tools gives.
-    #[test]
-    fn tool_lists_are_built_once_per_process_and_describe_the_roles_tools() {
-        prepare(EVERY_ROLE);
-        for &(role, no_edit) in EVERY_ROLE.iter().chain(&[(McpRole::Planner, true)]) {
-            let first = list_for(role, no_edit);
-            prepare(EVERY_ROLE);
-            assert!(std::ptr::eq(first, list_for(role, no_edit)), "built twice");
-            let names = tools_for(role, no_edit);
-            let expected: Vec<Value> = ALL_TOOLS
-                .iter()
-                .filter(|t| names.contains(&t.name))
-                .map(ToolSpec::describe)
-                .collect();
-            assert_eq!(expected.len(), names.len(), "{role} {no_edit}");
-            assert_eq!(first, &json!({"tools": expected}), "{role} {no_edit}");
-        }
-        let fresh: Vec<Value> = ALL_TOOLS.iter().map(ToolSpec::describe).collect();
-        assert_eq!(described(), fresh.as_slice());
-    }
-
-    /// The encoded lists are the lists, and the traffic log may keep them as
-    /// they are (`TrafficLog::record_clean`): nothing in them is a secret,
-    /// and with the longest id a line stays under the size of a long entry.
-    #[test]
-    fn the_encoded_tool_lists_hold_no_secret_and_fit_a_log_entry() {
-        for &(role, no_edit) in EVERY_ROLE {
-            let text = list_text_for(role, no_edit);
-            let list = list_for(role, no_edit);
-            assert_eq!(&serde_json::from_str::<Value>(text).expect("JSON"), list);
-            assert_eq!(&crate::redact::scrub(list, None), list, "{role} {no_edit}");
-            let room = crate::logs::ENTRY_LIMIT - text.len();
-            assert!(room > 4096, "{role} {no_edit}: {} bytes", text.len());
-        }
-    }
 
     #[test]
     fn a_null_anywhere_is_refused_with_its_path() {
