@@ -191,12 +191,19 @@ impl Store {
     }
 
     /// Counts for `enki_status`, scoped to a session when given.
+    ///
+    /// Each query has a statement per scope, cached on the connection: the
+    /// one for every session counts the `status` index alone, without
+    /// reading a table row per task to test a session filter that cannot
+    /// match (`enki_status` runs at every turn of every agent).
     pub fn status_counts(&self, session: Option<&str>) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT status, count(*) FROM tasks WHERE (?1 IS NULL OR session_id = ?1) GROUP BY status",
-        )?;
-        let rows = stmt.query_map([session], |row| {
+        let tasks_sql = match session {
+            Some(_) => "SELECT status, count(*) FROM tasks WHERE session_id = ?1 GROUP BY status",
+            None => "SELECT status, count(*) FROM tasks GROUP BY status",
+        };
+        let mut stmt = self.conn.prepare_cached(tasks_sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(session), |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?;
         for row in rows {
@@ -207,24 +214,22 @@ impl Store {
             }
             counts.by_status.insert(status, count);
         }
-        counts.merge_queue = self.conn.query_row(
-            &format!(
+        counts.merge_queue = self
+            .conn
+            .prepare_cached(&format!(
                 "SELECT count(*) FROM merge_requests m JOIN tasks t ON t.id = m.task_id
                  WHERE m.status IN ({}) AND (?1 IS NULL OR t.session_id = ?1)",
                 pending_merges()
-            ),
-            [session],
-            |row| row.get(0),
-        )?;
-        counts.executions_active = self.conn.query_row(
-            &format!(
+            ))?
+            .query_row([session], |row| row.get(0))?;
+        counts.executions_active = self
+            .conn
+            .prepare_cached(&format!(
                 "SELECT count(*) FROM executions WHERE status IN ({})
                    AND (?1 IS NULL OR session_id = ?1)",
                 unfinished_executions()
-            ),
-            [session],
-            |row| row.get(0),
-        )?;
+            ))?
+            .query_row([session], |row| row.get(0))?;
         Ok(counts)
     }
 

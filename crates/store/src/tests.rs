@@ -635,3 +635,27 @@ fn ids_complete_from_what_was_typed_newest_first() {
     let (execs, _) = store.ids_starting_with(IdKind::Execution, "", 10).unwrap();
     assert_eq!(execs, vec![created.execution_id]);
 }
+
+/// `enki_status`'s counts, for one session and for every session (each
+/// scope has a statement of its own).
+#[test]
+fn status_counts_cover_one_session_or_all_of_them() {
+    let (_tmp, mut store) = store();
+    store.ensure_session("s1").unwrap();
+    store.ensure_session("s2").unwrap();
+    for (session, title) in [(Some("s1"), "a"), (Some("s1"), "b"), (Some("s2"), "c")] {
+        store
+            .create_execution(session, title, true, &[step("task", &[])])
+            .unwrap();
+    }
+    store
+        .create_execution(None, "d", false, &[step("x", &[]), step("y", &[])])
+        .unwrap();
+    let one = store.status_counts(Some("s1")).unwrap();
+    assert_eq!((one.total, one.executions_active), (2, 2));
+    assert_eq!(one.by_status.get("pending"), Some(&2));
+    let all = store.status_counts(None).unwrap();
+    assert_eq!((all.total, all.executions_active), (5, 4));
+    assert_eq!(all.by_status.values().sum::<i64>(), 5);
+    assert_eq!(store.status_counts(Some("nobody")).unwrap().total, 0);
+}
