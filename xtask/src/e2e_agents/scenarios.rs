@@ -57,18 +57,18 @@ fn cwd(name: &str) -> String {
     format!("{CWD}/{name}")
 }
 
-/// Failures common to every run: how enki ended, turns no script knew, and
-/// whether Claude Code could keep its state (sessions, settings) in the
-/// scratch HOME's `~/.claude`, inside the sandbox.
-fn run_failures(scratch: &Scratch, run: &Run) -> Vec<String> {
+/// Failures common to every run: how enki ended (`exit_code` expected),
+/// turns no script knew, and whether Claude Code could keep its state
+/// (sessions, settings) in the scratch HOME's `~/.claude`, in the sandbox.
+fn run_failures(scratch: &Scratch, run: &Run, exit_code: i32) -> Vec<String> {
     let mut failures = Vec::new();
     match run.status {
         None => failures.push(format!(
             "enki run did not end within {} s",
             super::RUN_TIMEOUT.as_secs()
         )),
-        Some(status) if !status.success() => {
-            failures.push(format!("enki run ended with {status}"));
+        Some(status) if status.code() != Some(exit_code) => {
+            failures.push(format!("enki run ended with {status}, not {exit_code}"));
         }
         Some(_) => {}
     }
@@ -200,7 +200,7 @@ fn conflict_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
         scripts,
         "Add a square and a triangle to shapes.txt, then summarise them. [[e2e:conflict]]",
     )?;
-    let mut failures = run_failures(&scratch, &run);
+    let mut failures = run_failures(&scratch, &run, 0);
     let subjects = scratch.git(&["log", "--format=%s", "main"])?;
     for title in ["Add a square", "Add a triangle", "Summarise the shapes"] {
         if !subjects.lines().any(|s| s.starts_with(title)) {
@@ -346,7 +346,7 @@ fn worker_escape_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
         ),
     ];
     let run = enki_run(world, &scratch, scripts, "Add notes. [[e2e:escape]]")?;
-    let mut failures = run_failures(&scratch, &run);
+    let mut failures = run_failures(&scratch, &run, 0);
     for (tool, target) in [
         ("Write", outside_write.as_str()),
         ("Write", &project_write),
@@ -435,7 +435,8 @@ fn planner_writes_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
         scripts,
         "Change the project yourself. [[e2e:planner-writes]]",
     )?;
-    let mut failures = run_failures(&scratch, &run);
+    // The planner made no task: `enki run` says nothing ran.
+    let mut failures = run_failures(&scratch, &run, 3);
     for (tool, target) in [
         ("Write", "planner-write.txt"),
         ("Edit", "README.md"),
