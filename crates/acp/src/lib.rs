@@ -13,6 +13,7 @@
 //! [`AgentEvent::ProtocolError`], a dead agent becomes [`AcpError::Exited`].
 //! Diagnostics go to `tracing`, never stdout.
 
+mod auth;
 mod client;
 mod connection;
 mod error;
@@ -24,6 +25,7 @@ mod permission;
 mod process;
 mod updates;
 
+pub use auth::{AUTH_STATUS_UPDATE, AuthStatus};
 pub use client::{
     AcpClient, AgentCommand, AuthMethod, ClientOptions, InitializeResult, NewSession,
     PROTOCOL_VERSION, StopReason,

@@ -32,6 +32,8 @@ pub enum AgentEvent {
     /// over the size cap, a response to no pending request, a malformed
     /// `session/update`). The connection keeps working.
     ProtocolError(String),
+    /// The agent reported which login it uses (`_auth/status_update`).
+    AuthStatus(crate::auth::AuthStatus),
     /// The agent process ended. The last event, except that an fs request
     /// whose file operation was already under way may still report after it.
     Exited {

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use enki_acp::{
-    AgentCommand, AllowAll, ClientOptions, DenyAll, InitializeResult, McpServer, McpServerSpec,
-    PermissionPolicy, WithinCwd,
+    AgentCommand, AllowAll, ClientOptions, DenyAll, InitializeResult, McpServer, PermissionPolicy,
+    WithinCwd,
 };
 use enki_config::{
-    AgentRole, Config, EnkiEnv, PermissionPolicyName, ResolvedAgent, SandboxMode, agent_environment,
+    AgentRole, Config, EnkiEnv, PermissionPolicyName, ResolvedAgent, agent_environment,
 };
 use enki_core::Tier;
 use enki_core::role::RoleSet;
@@ -149,52 +149,16 @@ impl Context {
         }
     }
 
-    /// The `enki` MCP server handed to an agent in `session/new`, and the
-    /// grant of its token (held for the session's life) when it is over
-    /// HTTP. Agents whose sandbox keeps them off the store (see
-    /// `sandbox::mcp_over_stdio`) get the coordinator's HTTP server with a
-    /// token fixing `who`; the others start `enki mcp` over stdio with
-    /// `who` as arguments (a weaker boundary, which doctor reports).
+    /// The `enki` MCP server handed to an agent in `session/new` (see
+    /// [`McpHost::servers_for`], the one rule for every session).
     pub async fn agent_mcp(
         &self,
         agent: &ResolvedAgent,
         init: &InitializeResult,
         who: McpIdentity,
     ) -> Result<(Vec<McpServer>, Option<Grant>), String> {
-        if crate::sandbox::mcp_over_stdio(agent) {
-            return Ok((vec![self.stdio_mcp(&who).into()], None));
-        }
-        if !init.takes_http_mcp() {
-            if self.config.sandbox.mode == SandboxMode::Off {
-                return Ok((vec![self.stdio_mcp(&who).into()], None));
-            }
-            return Err(format!(
-                "the agent {} does not declare MCP over HTTP (agentCapabilities.mcpCapabilities.http), and inside its sandbox a stdio `enki mcp` cannot write enki's store: update the agent's ACP adapter, or set `[sandbox] mode = \"off\"`",
-                agent.name
-            ));
-        }
-        let grant = self.mcp_host.grant(who).await?;
-        Ok((vec![grant.server.clone().into()], Some(grant)))
-    }
-
-    /// `enki mcp` over stdio, started by the agent itself.
-    fn stdio_mcp(&self, who: &McpIdentity) -> McpServerSpec {
-        let mut args = vec!["mcp".to_string(), "--role".into(), who.role.into()];
-        if let Some(task) = &who.task_id {
-            args.extend(["--task-id".into(), task.clone()]);
-        }
-        if who.no_edit {
-            args.push("--no-edit".into());
-        }
-        McpServerSpec {
-            name: "enki".into(),
-            command: self.enki_bin.display().to_string(),
-            args,
-            env: vec![
-                ("ENKI_DIR".into(), self.layout.dir.display().to_string()),
-                ("ENKI_SESSION_ID".into(), self.session_id.clone()),
-                ("ENKI_BIN".into(), self.enki_bin.display().to_string()),
-            ],
-        }
+        self.mcp_host
+            .servers_for(agent, init, who, self.config.sandbox.mode)
+            .await
     }
 }

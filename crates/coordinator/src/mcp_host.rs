@@ -18,7 +18,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use enki_acp::HttpMcpServerSpec;
+use enki_acp::{HttpMcpServerSpec, InitializeResult, McpServer, McpServerSpec};
+use enki_config::{ResolvedAgent, SandboxMode};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -103,6 +104,57 @@ impl McpHost {
             session_id,
             cwd,
             shared: Arc::new(Mutex::new(Shared::default())),
+        }
+    }
+
+    /// The `enki` MCP server handed to an agent in `session/new`, and the
+    /// grant of its token (held for the session's life) when it is over
+    /// HTTP: the one rule for every session, a run's and `enki
+    /// agent-test`'s. Agents whose sandbox keeps them off the store (see
+    /// `sandbox::mcp_over_stdio`) get this HTTP server with a token fixing
+    /// `who`; the others start `enki mcp` over stdio with `who` as
+    /// arguments (a weaker boundary, which doctor reports).
+    pub async fn servers_for(
+        &self,
+        agent: &ResolvedAgent,
+        init: &InitializeResult,
+        who: McpIdentity,
+        sandbox: SandboxMode,
+    ) -> Result<(Vec<McpServer>, Option<Grant>), String> {
+        if crate::sandbox::mcp_over_stdio(agent) {
+            return Ok((vec![self.stdio_server(&who).into()], None));
+        }
+        if !init.takes_http_mcp() {
+            if sandbox == SandboxMode::Off {
+                return Ok((vec![self.stdio_server(&who).into()], None));
+            }
+            return Err(format!(
+                "the agent {} does not declare MCP over HTTP (agentCapabilities.mcpCapabilities.http), and inside its sandbox a stdio `enki mcp` cannot write enki's store: update the agent's ACP adapter, or set `[sandbox] mode = \"off\"`",
+                agent.name
+            ));
+        }
+        let grant = self.grant(who).await?;
+        Ok((vec![grant.server.clone().into()], Some(grant)))
+    }
+
+    /// `enki mcp` over stdio, started by the agent itself.
+    fn stdio_server(&self, who: &McpIdentity) -> McpServerSpec {
+        let mut args = vec!["mcp".to_string(), "--role".into(), who.role.into()];
+        if let Some(task) = &who.task_id {
+            args.extend(["--task-id".into(), task.clone()]);
+        }
+        if who.no_edit {
+            args.push("--no-edit".into());
+        }
+        McpServerSpec {
+            name: "enki".into(),
+            command: self.enki_bin.display().to_string(),
+            args,
+            env: vec![
+                ("ENKI_DIR".into(), self.enki_dir.display().to_string()),
+                ("ENKI_SESSION_ID".into(), self.session_id.clone()),
+                ("ENKI_BIN".into(), self.enki_bin.display().to_string()),
+            ],
         }
     }
 

@@ -114,6 +114,10 @@ impl<'a> RunRecord<'a> {
                 "agent_exited",
                 json!({"status": status.map(|s| s.to_string()), "stderr": stderr_tail}),
             )),
+            AgentEvent::AuthStatus(status) => Some((
+                "auth_status",
+                json!({"kind": status.kind, "label": status.label}),
+            )),
             AgentEvent::FsRead { .. } => None,
         };
         if let Some((kind, data)) = logged {

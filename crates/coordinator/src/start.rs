@@ -180,7 +180,7 @@ fn base_branch(git: &Git, hidden: bool, configured: Option<&str>) -> Result<Stri
     };
     if git.rev_parse(&format!("refs/heads/{branch}")).is_err() {
         return Err(StartError::Project(format!(
-            "the base branch '{branch}' has no commit yet in {}; commit once first",
+            "the base branch '{branch}' has no commit yet in {}; commit once first: `git commit --allow-empty -m init` (or add and commit your files)",
             git.dir().display()
         )));
     }

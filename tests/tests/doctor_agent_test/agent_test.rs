@@ -25,6 +25,9 @@ fn agent_test_with_the_sim_prints_the_whole_transcript() {
         position("→ initialize (protocol 1"),
         position("← protocol 1; auth methods: none"),
         position("→ session/new in "),
+        // enki's MCP server, as a run's worker gets it, with its tools.
+        position("  with enki's MCP server over HTTP at http://127.0.0.1:"),
+        position("  enki's tools for a worker: enki_status, enki_task_list, "),
         position("← session sim-"),
         position("→ session/prompt: This is a connection test from enki."),
         position("  message: "),
@@ -114,4 +117,43 @@ fn agent_test_rejects_a_zero_timeout() {
         &["agent-test", "--agent", "sim", "--timeout", "0"],
     );
     assert_eq!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn agent_test_gives_the_agent_enkis_tools_on_a_scratch_project() {
+    let project = Project::with_sim("");
+    project.script(
+        "tools",
+        "[[turn]]\nsteps = [\n  { tool = \"enki_worker_report\", args = { status = \"checking the tools\" } },\n  { tool = \"enki_task_list\" },\n  { say = \"both tools answered\" },\n]\n",
+    );
+    let run = enki(
+        &project,
+        &["agent-test", "--agent", "sim", "--prompt", "[[sim:tools]]"],
+    );
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let calls: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  tool "))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "  tool call: enki_worker_report (in_progress)",
+            "  tool update: sim-call-1 completed",
+            "  tool call: enki_task_list (in_progress)",
+            "  tool update: sim-call-2 completed",
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\n  message: both tools answered\n"),
+        "{}",
+        run.stdout
+    );
+    // The report went to the scratch project, not to the user's.
+    let tasks = project.enki(&["tasks", "--json"]).output().unwrap();
+    let tasks: serde_json::Value = serde_json::from_slice(&tasks.stdout).unwrap();
+    assert_eq!(tasks["tasks"], serde_json::json!([]), "{tasks}");
 }

@@ -49,12 +49,25 @@ fn doctor_with_the_sim_agent_is_healthy_and_checks_every_area() {
         )),
         "{detail}"
     );
-    assert!(
-        detail.ends_with(
-            "ms (protocol 1); mode for coordinator, worker, merger: none declared (used as it is)"
-        ),
-        "{detail}"
+    assert!(detail.ends_with("ms (protocol 1)"), "{detail}");
+    // Each role's session mode, and its login as far as the agent tells.
+    let mode = one_check(&report, "session mode of agent sim");
+    assert_eq!(
+        mode["name"],
+        "session mode of agent sim (coordinator, worker, merger)"
     );
+    assert_eq!(mode["detail"], "none declared (used as it is)", "{mode}");
+    let login = one_check(&report, "login of agent sim");
+    assert_eq!(login["level"], "ok", "{login}");
+    assert!(
+        login["detail"]
+            .as_str()
+            .unwrap()
+            .contains("it reports no login status"),
+        "{login}"
+    );
+    let commit = one_check(&report, "first commit");
+    assert_eq!(commit["level"], "ok", "{commit}");
 
     // Reflink and inotify depend on the machine: reported either way.
     let reflink = one_check(&report, "reflink");
@@ -203,4 +216,35 @@ fn doctor_gives_the_sim_its_configured_scripts_dir() {
             && detail.ends_with("(ENKI_SIM_SCRIPTS) is not a directory"),
         "{detail}"
     );
+}
+
+#[test]
+fn doctor_fails_a_repository_with_no_commit_and_says_how_to_make_one() {
+    let project = Project::with_sim("");
+    // A branch with no commit yet, as in a freshly `git init`ed folder.
+    enki_tests::git(&project.root, &["checkout", "-q", "--orphan", "fresh"]);
+    let (code, report) = doctor_json(&project, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["healthy"], false);
+    let commit = one_check(&report, "first commit");
+    assert_eq!(commit["level"], "error", "{commit}");
+    assert_eq!(
+        commit["detail"],
+        format!(
+            "{} is a git repository with no commit yet, so there is no branch to land work on; runs refuse to start",
+            project.root.display()
+        )
+    );
+    assert_eq!(
+        commit["fix"],
+        "commit once: `git commit --allow-empty -m init` (or add and commit your files)"
+    );
+    // What the fix says is enough.
+    enki_tests::git(
+        &project.root,
+        &["commit", "--allow-empty", "-q", "-m", "init"],
+    );
+    let (code, report) = doctor_json(&project, &[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(one_check(&report, "first commit")["level"], "ok");
 }

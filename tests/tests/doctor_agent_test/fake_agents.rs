@@ -18,7 +18,7 @@ INIT='{"protocolVersion":1,"agentCapabilities":{},"authMethods":[]}'
 /// Writes a fake agent script into the project and returns the `--agent`
 /// that runs it with `/bin/sh` (never exec'd directly, so no "text file
 /// busy" race with other tests writing files).
-fn fake_agent(project: &Project, name: &str, body: &str) -> String {
+pub(crate) fn fake_agent(project: &Project, name: &str, body: &str) -> String {
     let path = project.root.join(name);
     std::fs::write(&path, format!("{PRELUDE}\n{body}")).unwrap();
     format!("/bin/sh {}", path.display())
@@ -185,7 +185,7 @@ fn agent_test_shows_every_request_the_agent_made_in_its_turn() {
 
 /// Advertises an API-key method and refuses `session/new` until
 /// `authenticate` was called.
-const NEEDS_AUTH: &str = r#"
+pub(crate) const NEEDS_AUTH: &str = r#"
 authed=no
 while IFS= read -r line; do
   id=$(idof "$line")

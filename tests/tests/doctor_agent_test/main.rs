@@ -11,6 +11,7 @@ mod agent_test;
 mod config;
 mod doctor;
 mod fake_agents;
+mod login;
 
 use std::process::Stdio;
 use std::time::Duration;

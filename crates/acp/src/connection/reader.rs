@@ -175,6 +175,14 @@ impl Connection {
                 }
                 Err(message) => self.protocol_error(message.to_owned()),
             },
+            crate::auth::AUTH_STATUS_UPDATE => {
+                match crate::auth::AuthStatus::from_params(notification.params.as_ref()) {
+                    Some(status) => self.emit(AgentEvent::AuthStatus(status)),
+                    None => {
+                        tracing::debug!("ignoring a malformed {}", crate::auth::AUTH_STATUS_UPDATE)
+                    }
+                }
+            }
             method if method.starts_with('_') => {
                 tracing::debug!(method, "ignoring extension notification");
             }
@@ -289,6 +297,17 @@ mod tests {
                 update: SessionUpdate::AgentMessageChunk { text: "hi".into() }
             }
         );
+
+        // A login status is reported; a malformed one is ignored.
+        peer.send(json!({"jsonrpc": "2.0", "method": "_auth/status_update", "params": {"authStatus": {}}}))
+            .await;
+        peer.send(json!({"jsonrpc": "2.0", "method": "_auth/status_update", "params": {"authStatus": {"kind": "none", "label": "Not logged in"}}}))
+            .await;
+        let AgentEvent::AuthStatus(status) = next_event(&mut events).await else {
+            panic!("expected the login status");
+        };
+        assert!(!status.logged_in());
+        assert_eq!(status.label, "Not logged in");
 
         // Still working.
         let c = conn.clone();

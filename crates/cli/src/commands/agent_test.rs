@@ -1,15 +1,24 @@
 //! `enki agent-test [--agent NAME] [--prompt TEXT] [--timeout SECS]`: one
 //! handshake and one prompt against an agent, with the transcript printed,
 //! to check a new agent before a run.
+//!
+//! The agent gets enki's MCP server as a run's worker does (the same rule,
+//! `McpHost::servers_for`: HTTP with a token for the presets, else stdio),
+//! so the transcript shows that enki's tools reach it. The server serves a
+//! scratch project (a `.enki/` with one task, in the agent's scratch
+//! folder), not the current one: a test turn that calls enki's tools (a
+//! report, mail) must leave the user's project as it was.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use enki_acp::{AcpClient, AcpError, AgentEvent, InitializeResult, SessionUpdate};
-use enki_config::AgentRole;
+use enki_acp::{AcpClient, AcpError, AgentEvent, InitializeResult, McpServer, SessionUpdate};
+use enki_config::{AgentRole, SandboxMode};
 use enki_coordinator::session::{SessionError, SessionSpec, Step, start_session};
+use enki_coordinator::{McpHost, McpIdentity};
+use enki_mcp::McpRole;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::agents::{
@@ -18,8 +27,11 @@ use super::agents::{
 };
 use super::print_text;
 
-const DEFAULT_PROMPT: &str =
-    "This is a connection test from enki. Reply with one short sentence saying hello.";
+const DEFAULT_PROMPT: &str = "This is a connection test from enki. Reply with one short sentence \
+saying hello, and name the tools you have from the MCP server `enki`.";
+
+/// The scratch project's one task, which the agent's MCP identity names.
+const SCRATCH_TASK: &str = "agent-test";
 
 /// How long the test turn may take when `--timeout` is not given.
 pub const DEFAULT_TURN_TIMEOUT_SECS: u64 = 120;
@@ -54,6 +66,7 @@ fn describe(event: &AgentEvent) -> Option<String> {
             if *allowed { "served" } else { "refused" }
         )),
         AgentEvent::ProtocolError(e) => Some(format!("  protocol error: {e}")),
+        AgentEvent::AuthStatus(status) => Some(format!("  login: {status}")),
         // A dead agent fails the request under way, which says so with
         // the status and stderr; printing the event too would repeat it.
         AgentEvent::Exited { .. } => None,
@@ -163,12 +176,19 @@ pub fn run(agent: Option<String>, prompt: Option<String>, timeout_secs: u64) -> 
     }
     let prompt = prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_string());
     let scratch = tempfile::tempdir()?;
+    let (scratch_dir, task) = scratch_project(scratch.path())?;
+    let host = McpHost::new(
+        bin.clone(),
+        scratch_dir.clone(),
+        "sess-agent-test".into(),
+        scratch.path().to_path_buf(),
+    );
     let log = stderr_log(&project)?;
     print_text(&format!("  the agent's stderr goes to {}", log.display()))?;
     let launch = Launch {
         agent: &resolved,
         cwd: scratch.path(),
-        enki_dir: project.layout.as_ref().map(|l| l.dir.as_path()),
+        enki_dir: Some(&scratch_dir),
         timeout: Duration::from_secs(config.agent.init_timeout_secs),
         sim_scripts: config.sim.scripts.as_deref(),
         stderr_log: Some(log.clone()),
@@ -192,7 +212,16 @@ pub fn run(agent: Option<String>, prompt: Option<String>, timeout_secs: u64) -> 
             auth_method,
             agent_decides: config.permissions.agent_decides,
         };
-        let outcome = session(&client, &mut events, &spec, &prompt, turn_limit).await;
+        let mcp = Mcp {
+            host: &host,
+            who: McpIdentity {
+                role: "worker",
+                task_id: Some(task),
+                no_edit: false,
+            },
+            sandbox: config.sandbox.mode,
+        };
+        let outcome = session(&client, &mut events, &spec, mcp, &prompt, turn_limit).await;
         client.shutdown().await;
         print_waiting(&mut events)?;
         match outcome? {
@@ -208,6 +237,56 @@ pub fn run(agent: Option<String>, prompt: Option<String>, timeout_secs: u64) -> 
             }
         }
     })
+}
+
+/// A scratch `.enki/` in `folder` with one task; returns the folder and
+/// the task's id.
+fn scratch_project(folder: &std::path::Path) -> Result<(PathBuf, String)> {
+    let (layout, _) = enki_project::init::init_dirs(folder)?;
+    let mut store = enki_store::Store::open(&layout.db())?;
+    let created = store.create_execution(
+        None,
+        SCRATCH_TASK,
+        true,
+        &[enki_store::NewStep::new(SCRATCH_TASK, "enki agent-test")],
+    )?;
+    let task = created
+        .steps
+        .into_iter()
+        .next()
+        .map(|(_, task)| task)
+        .ok_or_else(|| anyhow::anyhow!("the scratch project's task was not created"))?;
+    Ok((layout.dir, task))
+}
+
+/// How the agent gets enki's MCP server.
+struct Mcp<'a> {
+    host: &'a McpHost,
+    who: McpIdentity,
+    sandbox: SandboxMode,
+}
+
+/// The transcript's lines about the MCP servers given in `session/new`:
+/// how each is reached, and the tools enki's offers.
+fn mcp_lines(servers: &[McpServer], who: &McpIdentity) -> Vec<String> {
+    let role = McpRole::Worker;
+    let mut lines: Vec<String> = servers
+        .iter()
+        .map(|server| match server {
+            McpServer::Http(http) => format!(
+                "  with enki's MCP server over HTTP at {} (a {role}'s token)",
+                http.url
+            ),
+            McpServer::Stdio(stdio) => format!(
+                "  with enki's MCP server over stdio (`{} {}`)",
+                stdio.command,
+                stdio.args.join(" ")
+            ),
+        })
+        .collect();
+    let tools = enki_mcp::roles::tools_for(role, who.no_edit);
+    lines.push(format!("  enki's tools for a {role}: {}", tools.join(", ")));
+    lines
 }
 
 /// Prints one step of opening the session.
@@ -243,11 +322,38 @@ async fn session(
     client: &AcpClient,
     events: &mut UnboundedReceiver<AgentEvent>,
     spec: &SessionSpec<'_>,
+    mcp: Mcp<'_>,
     prompt: &str,
     turn_limit: Duration,
 ) -> Result<Result<bool, AcpError>> {
-    let no_mcp = |_| async { Ok((Vec::new(), ())) };
-    let opened = match printing(events, start_session(client, spec, no_mcp, &print_step)).await? {
+    let agent = spec.agent;
+    // Told with the `session/new` step that hands them over.
+    let told = std::sync::Mutex::new(Vec::new());
+    let (mcp, told_ref) = (&mcp, &told);
+    let servers = |init: InitializeResult| async move {
+        let (servers, grant) = mcp
+            .host
+            .servers_for(agent, &init, mcp.who.clone(), mcp.sandbox)
+            .await?;
+        *told_ref
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mcp_lines(&servers, &mcp.who);
+        Ok((servers, grant))
+    };
+    let report = |step: Step<'_>| {
+        print_step(step);
+        if let Step::NewSession(_) = step {
+            let lines = std::mem::take(
+                &mut *told
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for line in lines {
+                let _ = print_text(&line);
+            }
+        }
+    };
+    let opened = match printing(events, start_session(client, spec, servers, &report)).await? {
         Ok(opened) => opened,
         Err(SessionError::Acp {
             source,

@@ -6,14 +6,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
-use enki_config::AgentRole;
-use enki_coordinator::session::{ModeOutcome, SessionSpec, start_session};
 use serde::Serialize;
 
 use super::agents::{
     Launch, Project, anchor_agent_arg, configured_agents, enki_bin, find_program, program_missing,
-    runtime, spawn_agent,
+    runtime,
 };
+use super::doctor_agent::{Probe, check_agent};
 use super::{print_json, print_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,7 +32,7 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-fn check(
+pub(super) fn check(
     name: impl Into<String>,
     level: Level,
     detail: impl Into<String>,
@@ -82,45 +81,6 @@ fn check_sandbox(sandbox: &enki_config::SandboxConfig) -> Check {
 }
 
 /// git must exist and be new enough for `merge-tree --write-tree` (2.38).
-/// How an agent reaches enki's tools, and how strong that boundary is.
-fn check_mcp(
-    name: &str,
-    agent: &enki_config::ResolvedAgent,
-    init: &enki_acp::InitializeResult,
-    config: &enki_config::Config,
-) -> Check {
-    let sandboxed = config.sandbox.mode == enki_config::SandboxMode::Enforce;
-    if enki_coordinator::mcp_over_stdio(agent) {
-        return check(
-            name,
-            Level::Warning,
-            "over stdio: the agent starts `enki mcp` itself with the role enki names, and its sandbox lets it write enki's store, events and logs; a weaker boundary than HTTP, where a token fixes the role"
-                .to_string(),
-            Some("use a preset agent that takes MCP over HTTP (claude, codex, sim)"),
-        );
-    }
-    match (init.takes_http_mcp(), sandboxed) {
-        (true, _) => check(
-            name,
-            Level::Ok,
-            "over HTTP from enki's own server, outside the sandbox, with a token that fixes each session's role and task".to_string(),
-            None,
-        ),
-        (false, true) => check(
-            name,
-            Level::Error,
-            "the agent does not declare MCP over HTTP (agentCapabilities.mcpCapabilities.http), and inside its sandbox a stdio `enki mcp` cannot write enki's store: runs fail".to_string(),
-            Some("update the agent's ACP adapter, or set `[sandbox] mode = \"off\"`"),
-        ),
-        (false, false) => check(
-            name,
-            Level::Warning,
-            "over stdio (the agent does not declare MCP over HTTP), with no sandbox: the agent could start `enki mcp` with any role".to_string(),
-            Some("update the agent's ACP adapter"),
-        ),
-    }
-}
-
 fn check_git() -> Check {
     let output = Command::new("git").arg("--version").output().ok();
     let Some(output) = output.filter(|o| o.status.success()) else {
@@ -313,6 +273,46 @@ fn check_tracking(layout: &enki_project::Layout) -> Check {
     )
 }
 
+/// The project's own repository needs a commit: work lands on a branch,
+/// and a repository whose branch has none yet has nothing to land on.
+/// Checked in the project, else in the current folder when it is the root
+/// of a repository (before `enki init`).
+fn check_first_commit(project: &Project) -> Option<Check> {
+    let root = match project.root() {
+        Some(root) => root.to_path_buf(),
+        None => std::env::current_dir().ok()?,
+    };
+    if !enki_workspace::is_repository_root(&root) {
+        return None;
+    }
+    let has_commit = Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    Some(if has_commit {
+        check(
+            "first commit",
+            Level::Ok,
+            format!("{} has a commit to land work on", root.display()),
+            None,
+        )
+    } else {
+        check(
+            "first commit",
+            Level::Error,
+            format!(
+                "{} is a git repository with no commit yet, so there is no branch to land work on; runs refuse to start",
+                root.display()
+            ),
+            Some("commit once: `git commit --allow-empty -m init` (or add and commit your files)"),
+        )
+    })
+}
+
 /// Where doctor probes for reflink support: the project's `.enki/` (the
 /// worker copies live in it), else the folder `enki init` would use.
 fn reflink_probe_dir(project: &Project) -> PathBuf {
@@ -388,72 +388,19 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
             });
             continue;
         }
-        let started = std::time::Instant::now();
-        let launch = Launch {
-            agent: resolved,
-            cwd: scratch.path(),
-            enki_dir: project.layout.as_ref().map(|l| l.dir.as_path()),
-            timeout,
-            sim_scripts: config.sim.scripts.as_deref(),
-            stderr_log: None,
+        let probe = Probe {
+            config: &config,
+            launch: Launch {
+                agent: resolved,
+                cwd: scratch.path(),
+                enki_dir: project.layout.as_ref().map(|l| l.dir.as_path()),
+                timeout,
+                sim_scripts: config.sim.scripts.as_deref(),
+                stderr_log: None,
+            },
+            again,
         };
-        // One session per agent: the mode rule is the same for each role it runs.
-        let spec = SessionSpec {
-            role: AgentRole::Worker,
-            agent: resolved,
-            cwd: scratch.path(),
-            auth_method: config.agent.auth_method.as_deref(),
-            agent_decides: config.permissions.agent_decides,
-        };
-        let outcome = runtime.block_on(async {
-            let (client, _events) = spawn_agent(&launch).await.map_err(|e| e.to_string())?;
-            let no_mcp = |_| async { Ok((Vec::new(), ())) };
-            let opened = start_session(&client, &spec, no_mcp, &|_| {}).await;
-            client.shutdown().await;
-            opened.map_err(|e| e.to_string())
-        });
-        match outcome {
-            Ok(opened) => {
-                let init = &opened.init;
-                let auth = if init.auth_methods.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; auth methods: {}",
-                        init.auth_methods.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
-                    )
-                };
-                let level = match opened.mode {
-                    ModeOutcome::AgentDecides { .. } | ModeOutcome::Unclassified { .. } => {
-                        Level::Warning
-                    }
-                    _ => Level::Ok,
-                };
-                let mcp_name = format!("enki's tools for {name}");
-                checks.push(check(
-                    name,
-                    level,
-                    format!(
-                        "`{}` opened a session in {} ms (protocol {}){auth}; mode for {}: {}",
-                        resolved.command_line(),
-                        started.elapsed().as_millis(),
-                        init.protocol_version,
-                        configured.uses.join(", "),
-                        opened.mode
-                    ),
-                    None,
-                ));
-                checks.push(check_mcp(&mcp_name, resolved, init, &config));
-            }
-            Err(e) => checks.push(Check {
-                name,
-                level: Level::Error,
-                detail: e,
-                fix: Some(format!(
-                    "run `enki agent-test {again}` for the full transcript; check the agent's own setup (API keys, login)"
-                )),
-            }),
-        }
+        checks.extend(check_agent(&runtime, &configured, &probe));
     }
     checks.push(check_reflink(&reflink_probe_dir(&project)));
     checks.extend(check_inotify());
@@ -461,6 +408,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
     if let Some(layout) = &project.layout {
         checks.push(check_tracking(layout));
     }
+    checks.extend(check_first_commit(&project));
 
     let healthy = checks.iter().all(|c| c.level != Level::Error);
     if json {

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod dag;
 pub mod demo;
 pub mod doctor;
+mod doctor_agent;
 pub mod init;
 pub mod logs;
 pub mod mail;
