@@ -8,7 +8,9 @@ use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
-use enki_workspace::{CopyRequest, Git, branch_adds_to, commit_all, create_copy};
+use enki_workspace::{
+    CopyRequest, GatherError, Git, branch_adds_to, branches, commit_work, create_copy,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::McpIdentity;
@@ -134,18 +136,20 @@ async fn attempt_task(
     let base_branch = prepared.base_branch;
     let role: Option<Role> = task.role.as_ref().and_then(|r| ctx.roles.get(r).cloned());
 
-    // The copy (kept from an earlier attempt when there is one).
-    let copy = {
+    // The copy (kept from an earlier attempt when there is one), and the
+    // branches as the attempt begins: those it makes are the worker's.
+    let (copy, branches_before) = {
         let ctx = ctx.clone();
         let (id, base) = (task.id.clone(), base_branch.clone());
         tokio::task::spawn_blocking(move || {
-            create_copy(&CopyRequest {
+            let copy = create_copy(&CopyRequest {
                 project: &ctx.git,
                 copies_dir: &ctx.layout.copies(),
                 task_id: &id,
                 base: &base,
                 include_ignored: true,
-            })
+            })?;
+            Ok::<_, enki_workspace::GitError>((copy, branches(&ctx.git)?))
         })
         .await
         .map_err(|e| format!("creating the copy: {e}"))?
@@ -273,13 +277,31 @@ async fn attempt_task(
     // Whether there is work to land is what the branch holds beyond the
     // base, not whether this attempt made a commit: a task retried after a
     // failed merge reuses a copy whose branch already has its commit.
-    let changed = tokio::task::spawn_blocking(move || {
-        commit_all(&git, &copy_path, &message)?;
-        branch_adds_to(&git, &base, &branch)
+    // Work the worker committed away from its branch is brought onto it.
+    let committed = tokio::task::spawn_blocking(move || {
+        let gathered = commit_work(&git, &copy_path, &branch, &branches_before, &message)?;
+        Ok::<_, GatherError>((gathered, branch_adds_to(&git, &base, &branch)?))
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("committing the work: {e}"))?;
+    .map_err(|e| e.to_string())?;
+    let (gathered, changed) = match committed {
+        Ok(done) => done,
+        Err(GatherError::Elsewhere(why)) => return Err(why),
+        Err(GatherError::Git(e)) => return Err(format!("committing the work: {e}")),
+    };
+    if gathered.moved_from.is_some() || !gathered.removed.is_empty() {
+        let (id, data) = (
+            task.id.clone(),
+            serde_json::json!({"found_on": gathered.moved_from, "branches_removed": gathered.removed}),
+        );
+        if let Err(e) = ctx
+            .db
+            .call(move |s| s.append_task_event(&id, "work_gathered", &data))
+            .await
+        {
+            tracing::warn!("cannot record where the worker's work was found: {e}");
+        }
+    }
     enki_failpoint::crash_point!("worker:committed");
     if !changed {
         // Nothing to land: the copy and branch have served their purpose.

@@ -12,6 +12,7 @@
 mod checkout;
 mod contention;
 mod copy;
+mod gather;
 mod git;
 mod hardened;
 mod hidden;
@@ -22,6 +23,7 @@ mod worktree;
 
 pub use checkout::is_write_failure;
 pub use copy::copy_tree;
+pub use gather::{Branches, GatherError, Gathered, branches, commit_work};
 pub use git::{Git, GitError};
 pub use hidden::{
     HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,

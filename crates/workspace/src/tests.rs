@@ -2,13 +2,14 @@
 
 use std::path::Path;
 
+mod gathered;
 mod planted;
 
 use crate::land::{LandOutcome, land_squash};
 
 use crate::{CopyRequest, Git, commit_all, create_copy, remove_copy, task_branch};
 
-fn repo() -> (tempfile::TempDir, Git) {
+pub(super) fn repo() -> (tempfile::TempDir, Git) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let git = Git::new(&root);
@@ -22,7 +23,7 @@ fn repo() -> (tempfile::TempDir, Git) {
     (dir, git)
 }
 
-fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> CopyRequest<'a> {
+pub(super) fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> CopyRequest<'a> {
     CopyRequest {
         project,
         copies_dir: copies,
