@@ -90,7 +90,7 @@ impl<'a> RunRecord<'a> {
                     self.reply.push(text);
                 }
                 (self.live)(Live::Activity(short_activity(update)));
-                logged_update(update)
+                logged_update(update, &self.titles)
             }
             AgentEvent::Permission {
                 title, decision, ..
@@ -168,27 +168,52 @@ impl<'a> RunRecord<'a> {
     }
 }
 
-/// The log event of a session update, if it is one worth keeping.
-fn logged_update(update: &SessionUpdate) -> Option<(&'static str, serde_json::Value)> {
+/// Why a tool call failed, as the agent reported it (its first lines, cut
+/// short): `None` unless `status` is `failed`.
+fn failure(status: &Option<String>, raw: &serde_json::Value) -> Option<String> {
+    const LIMIT: usize = 400;
+    if status.as_deref() != Some("failed") {
+        return None;
+    }
+    let text = enki_acp::tool_call_text(raw)?;
+    let mut cut: String = text.chars().take(LIMIT).collect();
+    if text.chars().count() > LIMIT {
+        cut.push('…');
+    }
+    Some(cut)
+}
+
+/// The log event of a session update, if it is one worth keeping. An
+/// update names its call's tool (remembered in `titles`), and a failed one
+/// says why.
+fn logged_update(
+    update: &SessionUpdate,
+    titles: &ToolTitles,
+) -> Option<(&'static str, serde_json::Value)> {
     match update {
         SessionUpdate::ToolCall {
             id: call,
             title,
             kind,
             status,
-            ..
+            raw,
         } => Some((
             "tool_call",
-            json!({"id": call, "title": title, "kind": kind, "status": status}),
+            json!({"id": call, "title": title, "kind": kind, "status": status, "error": failure(status, raw)}),
         )),
         SessionUpdate::ToolCallUpdate {
             id: call,
             status,
             title,
-            ..
+            raw,
         } => Some((
             "tool_call_update",
-            json!({"id": call, "status": status, "title": title}),
+            json!({
+                "id": call,
+                "status": status,
+                "title": title.as_ref().or_else(|| titles.get(call)),
+                "error": failure(status, raw),
+            }),
         )),
         SessionUpdate::Plan { entries } => Some((
             "plan",
@@ -216,6 +241,14 @@ pub(crate) fn short_activity(update: &SessionUpdate) -> Option<String> {
     }
 }
 
+/// `line`, followed by why the call failed when it did.
+fn because(line: String, status: &Option<String>, raw: &serde_json::Value) -> String {
+    match failure(status, raw) {
+        Some(why) => format!("{line}: {why}"),
+        None => line,
+    }
+}
+
 /// Titles of a session's tool calls by call id: updates often carry only
 /// the id and a status.
 type ToolTitles = std::collections::HashMap<String, String>;
@@ -233,13 +266,20 @@ fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'st
             SessionUpdate::AgentMessageChunk { text } => Some(("message", text.clone())),
             SessionUpdate::AgentThoughtChunk { text } => Some(("thought", text.clone())),
             SessionUpdate::ToolCall {
-                id, title, status, ..
+                id,
+                title,
+                status,
+                raw,
+                ..
             } => {
                 titles.insert(id.clone(), title.clone());
-                Some(("tool", with_status(title, status)))
+                Some(("tool", because(with_status(title, status), status, raw)))
             }
             SessionUpdate::ToolCallUpdate {
-                id, title, status, ..
+                id,
+                title,
+                status,
+                raw,
             } => {
                 let known = titles.get(id).cloned();
                 if let Some(title) = title {
@@ -256,7 +296,10 @@ fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'st
                     (None, Some(new)) => new.clone(),
                     (None, None) => "tool call".into(),
                 };
-                Some(("tool_update", with_status(&title, status)))
+                Some((
+                    "tool_update",
+                    because(with_status(&title, status), status, raw),
+                ))
             }
             SessionUpdate::Plan { entries } => Some((
                 "plan",
@@ -325,6 +368,40 @@ mod transcript_tests {
             entry(&tool_update("sim-call-9", None, Some("failed"))),
             Some(("tool_update", "tool call (failed)".into()))
         );
+    }
+
+    #[test]
+    fn a_failed_call_is_named_by_its_tool_and_says_why_in_the_transcript_and_the_log() {
+        let mut titles = ToolTitles::new();
+        let call = update(SessionUpdate::ToolCall {
+            id: "c1".into(),
+            title: "enki_edit_file".into(),
+            kind: Some("edit".into()),
+            status: Some("in_progress".into()),
+            raw: serde_json::Value::Null,
+        });
+        transcript_entry(&call, &mut titles);
+        let raw = serde_json::json!({
+            "toolCallId": "c1", "status": "failed",
+            "content": [{"type": "content", "content": {"type": "text", "text": "src/x.rs: no such file"}}],
+        });
+        let failed = SessionUpdate::ToolCallUpdate {
+            id: "c1".into(),
+            title: None,
+            status: Some("failed".into()),
+            raw,
+        };
+        assert_eq!(
+            transcript_entry(&update(failed.clone()), &mut titles),
+            Some((
+                "tool_update",
+                "enki_edit_file (failed): src/x.rs: no such file".into()
+            ))
+        );
+        let (kind, data) = logged_update(&failed, &titles).unwrap();
+        assert_eq!(kind, "tool_call_update");
+        assert_eq!(data["title"], "enki_edit_file");
+        assert_eq!(data["error"], "src/x.rs: no such file");
     }
 
     #[test]

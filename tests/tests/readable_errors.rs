@@ -1,0 +1,46 @@
+//! A worker's failed tool calls and refused permissions name the tool and
+//! say why, in `enki logs` and `enki task`.
+// An integration test: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use enki_tests::{Project, describe, stdout};
+
+#[test]
+fn a_failed_tool_call_and_a_refused_permission_name_the_tool_and_the_reason() {
+    let project = Project::with_sim("[permissions]\npolicy = \"deny_all\"\n");
+    project.script(
+        "w",
+        r#"[[turn]]
+steps = [
+  { tool = "enki_read_file", args = { path = "no-such-file.txt" }, allow_error = true },
+  { permission = "Run rm -rf build", kind = "execute", on_deny = "continue" },
+  { write = "w.txt", content = "w\n" },
+  { say = "[OUTPUT]done[/OUTPUT]" },
+]
+"#,
+    );
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let id = project.task_by_step("w")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = stdout(&project.enki(&["logs", &id]).output().unwrap());
+    let failed = logs
+        .lines()
+        .find(|l| l.contains("tool_call_update") && l.contains("failed"))
+        .unwrap_or_else(|| panic!("no failed tool call in\n{logs}"));
+    assert!(
+        failed.contains("enki_read_file") && failed.contains("no-such-file.txt"),
+        "{failed}"
+    );
+    let refused = logs
+        .lines()
+        .find(|l| l.contains("permission"))
+        .unwrap_or_else(|| panic!("no permission in\n{logs}"));
+    assert!(
+        refused.contains("Run rm -rf build") && refused.contains("reject"),
+        "{refused}"
+    );
+}
