@@ -168,6 +168,7 @@ steps = [
         &project,
         &[
             "mcp__enki__enki_execution_create was refused",
+            "no person to ask in a headless run",
             "policy = \"ask\"",
             "nobody to ask",
         ],

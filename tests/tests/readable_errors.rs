@@ -40,7 +40,57 @@ steps = [
         .find(|l| l.contains("permission"))
         .unwrap_or_else(|| panic!("no permission in\n{logs}"));
     assert!(
-        refused.contains("Run rm -rf build") && refused.contains("reject"),
+        refused.contains("Run rm -rf build")
+            && refused.contains("reject")
+            && refused.contains("the permission policy refuses everything (deny_all)"),
         "{refused}"
     );
+}
+
+#[test]
+fn a_refused_permission_says_why_in_the_log_the_task_and_the_runs_lines() {
+    let project = Project::with_sim("");
+    project.script(
+        "w",
+        r#"[[turn]]
+steps = [
+  { permission = "Edit /etc/hosts", kind = "edit", path = "/etc/hosts", on_deny = "continue" },
+  { write = "w.txt", content = "w\n" },
+  { say = "[OUTPUT]done[/OUTPUT]" },
+]
+"#,
+    );
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let why = "/etc/hosts lies outside the agent's folder";
+    let printed = stdout(&output);
+    let line = printed
+        .lines()
+        .find(|l| l.contains("refused"))
+        .unwrap_or_else(|| panic!("no refusal printed in\n{printed}"));
+    assert!(
+        line.contains("[w]")
+            && line.contains("Edit /etc/hosts: reject_once: ")
+            && line.contains(why),
+        "{line}"
+    );
+    let id = project.task_by_step("w")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for view in [vec!["logs", id.as_str()], vec!["task", id.as_str()]] {
+        let text = stdout(&project.enki(&view).output().unwrap());
+        let refused = text
+            .lines()
+            .find(|l| l.contains("permission"))
+            .unwrap_or_else(|| panic!("no permission in enki {}:\n{text}", view[0]));
+        assert!(
+            refused.contains("Edit /etc/hosts")
+                && refused.contains("reject_once")
+                && refused.contains(why),
+            "enki {}: {refused}",
+            view[0]
+        );
+    }
 }

@@ -37,7 +37,7 @@ pub use mcp::{HttpMcpServerSpec, McpServer, McpServerSpec};
 pub use modes::{ModeControl, SessionMode, SessionModes};
 pub use permission::{
     AllowAll, DenyAll, PermissionDecision, PermissionOption, PermissionPolicy, PermissionRequest,
-    WithinCwd, choose_option,
+    PermissionVerdict, WithinCwd, choose_option,
 };
 pub use process::STDERR_TAIL_LINES;
 pub use updates::{AgentEvent, PlanEntry, SessionUpdate, parse_session_update, tool_call_text};

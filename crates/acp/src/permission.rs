@@ -47,6 +47,36 @@ impl std::fmt::Display for PermissionDecision {
     }
 }
 
+/// A policy's answer: the decision and why, in words a person reads after
+/// the tool's title ("the person refused", "/etc/hosts lies outside ...").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionVerdict {
+    pub decision: PermissionDecision,
+    pub reason: String,
+}
+
+impl PermissionVerdict {
+    pub fn new(decision: PermissionDecision, reason: impl Into<String>) -> PermissionVerdict {
+        PermissionVerdict {
+            decision,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn allow_once(reason: impl Into<String>) -> PermissionVerdict {
+        PermissionVerdict::new(PermissionDecision::AllowOnce, reason)
+    }
+
+    pub fn reject_once(reason: impl Into<String>) -> PermissionVerdict {
+        PermissionVerdict::new(PermissionDecision::RejectOnce, reason)
+    }
+
+    /// An answer already made, as the future [`PermissionPolicy::decide`] returns.
+    pub fn ready(self) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
+        Box::pin(std::future::ready(self))
+    }
+}
+
 /// One permission request, as handed to a [`PermissionPolicy`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PermissionRequest {
@@ -71,7 +101,7 @@ pub trait PermissionPolicy: Send + Sync {
     fn decide(
         &self,
         request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>>;
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>>;
 }
 
 /// Allows everything (once at a time).
@@ -107,8 +137,8 @@ impl PermissionPolicy for AllowAll {
     fn decide(
         &self,
         _request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
-        Box::pin(std::future::ready(PermissionDecision::AllowOnce))
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
+        PermissionVerdict::allow_once("the permission policy allows everything").ready()
     }
 }
 
@@ -116,8 +146,9 @@ impl PermissionPolicy for DenyAll {
     fn decide(
         &self,
         _request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
-        Box::pin(std::future::ready(PermissionDecision::RejectOnce))
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
+        PermissionVerdict::reject_once("the permission policy refuses everything (deny_all)")
+            .ready()
     }
 }
 
@@ -125,24 +156,36 @@ impl PermissionPolicy for WithinCwd {
     fn decide(
         &self,
         request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
-        let allowed = if request.locations.is_empty() {
-            !request
-                .kind
-                .as_deref()
-                .is_some_and(|kind| FILE_KINDS.contains(&kind))
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
+        let folder = request.session_cwd.display();
+        let verdict = if request.locations.is_empty() {
+            match request.kind.as_deref() {
+                Some(kind) if FILE_KINDS.contains(&kind) => {
+                    PermissionVerdict::reject_once(format!(
+                        "a file operation (`{kind}`) that names no path cannot be checked against the agent's folder {folder}"
+                    ))
+                }
+                _ => PermissionVerdict::allow_once(format!(
+                    "it names no path and runs in the agent's folder {folder}"
+                )),
+            }
         } else {
-            request.locations.iter().all(|path| {
-                path.to_str().is_some_and(|p| {
+            let outside = request.locations.iter().find(|path| {
+                !path.to_str().is_some_and(|p| {
                     enki_project::confine::confine(&request.session_cwd, p).is_ok()
                 })
-            })
+            });
+            match outside {
+                Some(path) => PermissionVerdict::reject_once(format!(
+                    "{} lies outside the agent's folder {folder}",
+                    path.display()
+                )),
+                None => PermissionVerdict::allow_once(format!(
+                    "every path it names lies inside {folder}"
+                )),
+            }
         };
-        Box::pin(std::future::ready(if allowed {
-            PermissionDecision::AllowOnce
-        } else {
-            PermissionDecision::RejectOnce
-        }))
+        verdict.ready()
     }
 }
 
@@ -371,25 +414,50 @@ mod tests {
         std::fs::create_dir(&cwd).unwrap();
         let inside = cwd.join("src/new.rs");
         let outside = dir.path().join("other.txt");
-        assert_eq!(WithinCwd.decide(request(&cwd, vec![])).await, AllowOnce);
         assert_eq!(
-            WithinCwd
-                .decide(request(&cwd, vec![inside.clone(), cwd.join("a")]))
-                .await,
+            WithinCwd.decide(request(&cwd, vec![])).await.decision,
             AllowOnce
         );
         assert_eq!(
-            WithinCwd.decide(request(&cwd, vec![inside, outside])).await,
+            WithinCwd
+                .decide(request(&cwd, vec![inside.clone(), cwd.join("a")]))
+                .await
+                .decision,
+            AllowOnce
+        );
+        assert_eq!(
+            WithinCwd
+                .decide(request(&cwd, vec![inside, outside]))
+                .await
+                .decision,
             RejectOnce
         );
         assert_eq!(
             WithinCwd
                 .decide(request(&cwd, vec![cwd.join("../escape")]))
-                .await,
+                .await
+                .decision,
             RejectOnce
         );
-        assert_eq!(AllowAll.decide(request(&cwd, vec![])).await, AllowOnce);
-        assert_eq!(DenyAll.decide(request(&cwd, vec![])).await, RejectOnce);
+        let refused = WithinCwd
+            .decide(request(&cwd, vec![dir.path().join("other.txt")]))
+            .await;
+        assert_eq!(
+            refused.reason,
+            format!(
+                "{} lies outside the agent's folder {}",
+                dir.path().join("other.txt").display(),
+                cwd.display()
+            )
+        );
+        assert_eq!(
+            AllowAll.decide(request(&cwd, vec![])).await.decision,
+            AllowOnce
+        );
+        assert_eq!(
+            DenyAll.decide(request(&cwd, vec![])).await.decision,
+            RejectOnce
+        );
     }
 
     #[tokio::test]
@@ -411,20 +479,30 @@ mod tests {
             Some("other"),
             None,
         ] {
-            assert_eq!(with_kind(kind, vec![]).await, AllowOnce, "{kind:?}");
+            assert_eq!(
+                with_kind(kind, vec![]).await.decision,
+                AllowOnce,
+                "{kind:?}"
+            );
         }
         // A file operation that names nothing cannot be checked: rejected.
         for kind in ["read", "edit", "delete", "move"] {
-            assert_eq!(with_kind(Some(kind), vec![]).await, RejectOnce, "{kind}");
             assert_eq!(
-                with_kind(Some(kind), vec![cwd.join("f")]).await,
+                with_kind(Some(kind), vec![]).await.decision,
+                RejectOnce,
+                "{kind}"
+            );
+            assert_eq!(
+                with_kind(Some(kind), vec![cwd.join("f")]).await.decision,
                 AllowOnce,
                 "{kind}"
             );
         }
         // A command that names a path outside is rejected like anything else.
         assert_eq!(
-            with_kind(Some("execute"), vec![PathBuf::from("/etc/passwd")]).await,
+            with_kind(Some("execute"), vec![PathBuf::from("/etc/passwd")])
+                .await
+                .decision,
             RejectOnce
         );
     }

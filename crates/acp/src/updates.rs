@@ -17,11 +17,13 @@ pub enum AgentEvent {
         update: SessionUpdate,
     },
     /// A `session/request_permission` request and how it was answered (the
-    /// decision actually sent, after falling back to the offered options).
+    /// decision actually sent, after falling back to the offered options)
+    /// and why, as the policy said.
     Permission {
         session_id: String,
         title: String,
         decision: PermissionDecision,
+        reason: String,
     },
     /// An `fs/read_text_file` request; `path` is the resolved path when
     /// allowed, else the path as requested.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use enki_acp::{
     AgentCommand, AllowAll, ClientOptions, DenyAll, InitializeResult, McpServer, PermissionPolicy,
-    WithinCwd,
+    PermissionVerdict, WithinCwd,
 };
 use enki_config::{
     AgentRole, Config, EnkiEnv, PermissionPolicyName, ResolvedAgent, agent_environment,
@@ -41,19 +41,27 @@ pub struct Context {
 
 pub type Shared = Arc<Context>;
 
+type Verdict = std::pin::Pin<Box<dyn std::future::Future<Output = PermissionVerdict> + Send>>;
+
 /// Rejects tool calls that change files; defers everything else.
 struct NoEdits(Arc<dyn PermissionPolicy>);
 
 impl PermissionPolicy for NoEdits {
-    fn decide(
-        &self,
-        request: enki_acp::PermissionRequest,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = enki_acp::PermissionDecision> + Send>>
-    {
+    fn decide(&self, request: enki_acp::PermissionRequest) -> Verdict {
         if matches!(request.kind.as_deref(), Some("edit" | "delete" | "move")) {
-            return Box::pin(std::future::ready(enki_acp::PermissionDecision::RejectOnce));
+            return PermissionVerdict::reject_once("the planner never edits the project").ready();
         }
         self.0.decide(request)
+    }
+}
+
+/// What `policy = "ask"` answers when no person is there to ask (a
+/// headless run): a refusal that says so.
+pub(crate) struct NobodyToAsk;
+
+impl PermissionPolicy for NobodyToAsk {
+    fn decide(&self, _request: enki_acp::PermissionRequest) -> Verdict {
+        PermissionVerdict::reject_once("no person to ask in a headless run").ready()
     }
 }
 
@@ -117,9 +125,10 @@ impl Context {
             PermissionPolicyName::WithinCopy => Arc::new(WithinCwd),
             PermissionPolicyName::AllowAll => Arc::new(AllowAll),
             PermissionPolicyName::DenyAll => Arc::new(DenyAll),
-            PermissionPolicyName::Ask => {
-                self.ask_policy.clone().unwrap_or_else(|| Arc::new(DenyAll))
-            }
+            PermissionPolicyName::Ask => self
+                .ask_policy
+                .clone()
+                .unwrap_or_else(|| Arc::new(NobodyToAsk)),
         };
         let permission = crate::sandbox::confine_execute(self, permission);
         ClientOptions {

@@ -26,10 +26,11 @@ pub enum PlannerMessage {
         title: String,
         reason: String,
     },
-    /// A permission request that was not allowed.
+    /// A permission request that was not allowed, and why.
     Refused {
         title: String,
         decision: PermissionDecision,
+        reason: String,
     },
     /// A turn ended (with the stop reason, or the error).
     TurnEnded(Result<StopReason, String>),
@@ -206,10 +207,14 @@ fn forward(
             _ => return,
         },
         AgentEvent::Permission {
-            title, decision, ..
+            title,
+            decision,
+            reason,
+            ..
         } if !decision.is_allowed() => PlannerMessage::Refused {
             title: title.clone(),
             decision: *decision,
+            reason: reason.clone(),
         },
         _ => return,
     };

@@ -173,8 +173,12 @@ impl PlannerLink {
                     reason => format!("its call to {title} failed: {reason}"),
                 })
             }
-            PlannerMessage::Refused { title, decision } => self.troubles.push(format!(
-                "its call to {title} was refused (permission answered {decision})"
+            PlannerMessage::Refused {
+                title,
+                decision,
+                reason,
+            } => self.troubles.push(format!(
+                "its call to {title} was refused ({decision}): {reason}"
             )),
             PlannerMessage::TurnEnded(result) => {
                 self.busy = false;
@@ -308,11 +312,12 @@ mod tests {
         link.observe(&PlannerMessage::Refused {
             title: "enki_execution_create".into(),
             decision: enki_acp::PermissionDecision::RejectOnce,
+            reason: "no person to ask in a headless run".into(),
         });
         link.observe(&PlannerMessage::TurnEnded(Err("no network".into())));
         assert_eq!(
             link.why_nothing_was_planned(Some("nobody can answer")),
-            "the planner made no task: its call to enki_execution_create was refused (permission answered reject_once); its turn failed: no network; nobody can answer; it answered: \"Which file?\""
+            "the planner made no task: its call to enki_execution_create was refused (reject_once): no person to ask in a headless run; its turn failed: no network; nobody can answer; it answered: \"Which file?\""
         );
     }
 }

@@ -50,7 +50,7 @@ pub enum Progress {
         text: String,
     },
     /// One entry of a worker's live transcript (`kind`: message, thought,
-    /// tool, tool_update, plan, permission).
+    /// tool, tool_update, plan, permission, refusal: a permission not given).
     WorkerTranscript {
         task: String,
         kind: String,

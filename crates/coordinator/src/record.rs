@@ -37,7 +37,7 @@ pub enum Live {
     /// A sign of life, with a short description when there is one.
     Activity(Option<String>),
     /// A transcript entry (`kind`: message, thought, tool, tool_update,
-    /// plan, permission).
+    /// plan, permission, refusal).
     Transcript { kind: &'static str, text: String },
 }
 
@@ -93,10 +93,13 @@ impl<'a> RunRecord<'a> {
                 logged_update(update, &self.titles)
             }
             AgentEvent::Permission {
-                title, decision, ..
+                title,
+                decision,
+                reason,
+                ..
             } => Some((
                 "permission",
-                json!({"title": title, "decision": decision.as_str()}),
+                json!({"title": title, "decision": decision.as_str(), "reason": reason}),
             )),
             AgentEvent::FsWrite { path, allowed } => {
                 Some(("fs_write", json!({"path": path, "allowed": allowed})))
@@ -311,9 +314,17 @@ fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'st
             )),
             _ => None,
         },
+        // A refusal is its own kind, and says why.
         AgentEvent::Permission {
-            title, decision, ..
-        } => Some(("permission", format!("{title}: {decision}"))),
+            title,
+            decision,
+            reason,
+            ..
+        } => Some(if decision.is_allowed() {
+            ("permission", format!("{title}: {decision}"))
+        } else {
+            ("refusal", format!("{title}: {decision}: {reason}"))
+        }),
         _ => None,
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use enki_acp::{AgentCommand, DenyAll, PermissionDecision, PermissionPolicy, PermissionRequest};
+use enki_acp::{AgentCommand, PermissionPolicy, PermissionRequest, PermissionVerdict};
 use enki_config::{Preset, ResolvedAgent, SandboxMode};
 use enki_sandbox::{Network, Policy};
 
@@ -191,7 +191,10 @@ pub fn confine_execute(
     if ctx.config.sandbox.mode == SandboxMode::Enforce {
         return policy;
     }
-    let ask = ctx.ask_policy.clone().unwrap_or_else(|| Arc::new(DenyAll));
+    let ask = ctx
+        .ask_policy
+        .clone()
+        .unwrap_or_else(|| Arc::new(crate::context::NobodyToAsk));
     Arc::new(AskExecute { policy, ask })
 }
 
@@ -204,9 +207,18 @@ impl PermissionPolicy for AskExecute {
     fn decide(
         &self,
         request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
         if request.kind.as_deref() == Some("execute") {
-            self.ask.decide(request)
+            // Said with the answer: why a person (or nobody) was asked.
+            let asked = self.ask.decide(request);
+            Box::pin(async move {
+                let verdict = asked.await;
+                let reason = format!(
+                    "{} (commands run unconfined without [sandbox] mode = \"enforce\", so a person decides)",
+                    verdict.reason
+                );
+                PermissionVerdict::new(verdict.decision, reason)
+            })
         } else {
             self.policy.decide(request)
         }

@@ -314,6 +314,7 @@ impl Transcript {
                 "tool" | "tool_update" => ("⚙ ", theme::info()),
                 "plan" => ("☰ ", theme::warn()),
                 "permission" => ("⚿ ", theme::warn()),
+                "refusal" => ("⚿ ", theme::bad()),
                 "separator" => ("", theme::title()),
                 _ => ("", theme::dim()),
             };

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use enki_acp::{PermissionDecision, PermissionPolicy, PermissionRequest};
+use enki_acp::{PermissionDecision, PermissionPolicy, PermissionRequest, PermissionVerdict};
 use tokio::sync::oneshot;
 
 use crate::app::{Msg, PermissionAsk};
@@ -76,7 +76,7 @@ impl PermissionPolicy for AskUser {
     fn decide(
         &self,
         request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         lock(&self.pending).insert(id, reply);
@@ -94,7 +94,8 @@ impl PermissionPolicy for AskUser {
         if self.ui.send(Msg::Permission(ask)).is_err() {
             // No UI any more: nobody can answer.
             lock(&self.pending).remove(&id);
-            return Box::pin(std::future::ready(PermissionDecision::RejectOnce));
+            return PermissionVerdict::reject_once("no person to ask: the screen has closed")
+                .ready();
         }
         let withdraw = Withdraw {
             id,
@@ -103,8 +104,24 @@ impl PermissionPolicy for AskUser {
         };
         Box::pin(async move {
             let _withdraw = withdraw;
-            answer.await.unwrap_or(PermissionDecision::Cancelled)
+            match answer.await {
+                Ok(decision) => PermissionVerdict::new(decision, answered_by_the_person(decision)),
+                Err(_) => PermissionVerdict::new(
+                    PermissionDecision::Cancelled,
+                    "the question was withdrawn unanswered",
+                ),
+            }
         })
+    }
+}
+
+/// Why the answer is what it is, when the person gave it.
+fn answered_by_the_person(decision: PermissionDecision) -> &'static str {
+    match decision {
+        PermissionDecision::AllowOnce => "the person allowed it once",
+        PermissionDecision::AllowAlways => "the person allowed it always",
+        PermissionDecision::RejectOnce | PermissionDecision::RejectAlways => "the person refused",
+        PermissionDecision::Cancelled => "the person dismissed the question",
     }
 }
 
@@ -134,7 +151,13 @@ mod tests {
         assert_eq!(ask.task.as_deref(), Some("task-1"));
         assert_eq!(ask.locations, ["/p/.enki/copies/task-1/a.txt"]);
         policy.answer(ask.id, PermissionDecision::AllowAlways);
-        assert_eq!(decision.await, PermissionDecision::AllowAlways);
+        assert_eq!(
+            decision.await,
+            PermissionVerdict::new(
+                PermissionDecision::AllowAlways,
+                "the person allowed it always"
+            )
+        );
         // Answered: nothing is withdrawn.
         assert!(rx.try_recv().is_err());
     }

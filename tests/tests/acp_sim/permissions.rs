@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use enki_acp::{
     AgentEvent, AllowAll, DenyAll, PermissionDecision, PermissionPolicy, PermissionRequest,
-    StopReason, WithinCwd,
+    PermissionVerdict, StopReason, WithinCwd,
 };
 use enki_tests::one_turn;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -21,7 +21,7 @@ impl PermissionPolicy for Undecided {
     fn decide(
         &self,
         request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
         let _ = self.0.send(request);
         Box::pin(std::future::pending())
     }
@@ -70,6 +70,7 @@ async fn cancel_while_a_permission_question_is_pending() {
             session_id: sim.session.clone(),
             title: "Run the migrations".into(),
             decision: PermissionDecision::Cancelled,
+            reason: "the turn was cancelled before it was answered".into(),
         }]
     );
     sim.finish().await;
@@ -82,8 +83,8 @@ impl PermissionPolicy for Always {
     fn decide(
         &self,
         _request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
-        Box::pin(std::future::ready(self.0))
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
+        PermissionVerdict::new(self.0, "the test says so").ready()
     }
 }
 
@@ -155,15 +156,21 @@ async fn permission_requests_allowed_and_denied_by_the_policy() {
         } else {
             "Delete the cache"
         };
+        let AgentEvent::Permission {
+            session_id,
+            title: asked,
+            decision: answered,
+            reason,
+        } = &events[0]
+        else {
+            panic!("{what}: not a permission first: {events:?}");
+        };
         assert_eq!(
-            events[0],
-            AgentEvent::Permission {
-                session_id: sim.session.clone(),
-                title: title.into(),
-                decision,
-            },
+            (session_id, asked.as_str(), *answered),
+            (&sim.session, title, decision),
             "{what}"
         );
+        assert!(!reason.is_empty(), "{what}: no reason");
         assert_eq!(
             trace(&events),
             [format!("permission {decision}"), "message".to_string()],

@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::Connection;
-use crate::permission::{self, IncomingPermission, PermissionDecision, PermissionRequest};
+use crate::permission::{
+    self, IncomingPermission, PermissionDecision, PermissionRequest, PermissionVerdict,
+};
 use crate::updates::{AgentEvent, str_field};
 
 /// A permission request checked against the known sessions, waiting for the
@@ -121,20 +123,34 @@ impl Connection {
         });
         // A decision that is already made wins over a cancel that came
         // after the question (e.g. the end of the turn).
-        let decision = tokio::select! {
+        let verdict = tokio::select! {
             biased;
-            decision = decide => decision,
-            Ok(()) = cancelled.changed() => PermissionDecision::Cancelled,
+            verdict = decide => verdict,
+            Ok(()) = cancelled.changed() => PermissionVerdict::new(
+                PermissionDecision::Cancelled,
+                "the turn was cancelled before it was answered",
+            ),
             _ = closed.wait_for(|closed| *closed) => {
                 return Err(ErrorObject::internal("the client is shutting down"));
             }
         };
+        let decision = verdict.decision;
         let (answered, result) = permission::choose_option(decision, &incoming.options);
-        tracing::debug!(session = %incoming.session_id, title = %incoming.title, %decision, %answered, "permission answered");
+        // Cancelled for want of an option of the decision's kind: say so.
+        let reason = if answered == PermissionDecision::Cancelled && decision != answered {
+            format!(
+                "{}; the agent offered no `{decision}` option",
+                verdict.reason
+            )
+        } else {
+            verdict.reason
+        };
+        tracing::debug!(session = %incoming.session_id, title = %incoming.title, %decision, %answered, %reason, "permission answered");
         self.emit(AgentEvent::Permission {
             session_id: incoming.session_id,
             title: incoming.title,
             decision: answered,
+            reason,
         });
         Ok(result)
     }
@@ -237,12 +253,14 @@ mod tests {
                 session_id,
                 title,
                 decision,
+                reason,
             } = next_event(&mut events).await
             else {
                 panic!("expected a permission event");
             };
             assert_eq!((session_id.as_str(), title.as_str()), ("s1", "Edit file"));
             assert_eq!(decision.is_allowed(), expected == "yes");
+            assert!(!reason.is_empty(), "a permission answer says why");
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::Connection;
 use crate::framing::AsyncLineReader;
-use crate::permission::{PermissionDecision, PermissionPolicy, PermissionRequest};
+use crate::permission::{PermissionPolicy, PermissionRequest, PermissionVerdict};
 use crate::process::StderrTail;
 use crate::updates::AgentEvent;
 
@@ -107,7 +107,7 @@ impl PermissionPolicy for AskForever {
     fn decide(
         &self,
         _request: PermissionRequest,
-    ) -> Pin<Box<dyn Future<Output = PermissionDecision> + Send>> {
+    ) -> Pin<Box<dyn Future<Output = PermissionVerdict> + Send>> {
         Box::pin(std::future::pending())
     }
 }

@@ -164,8 +164,10 @@ async fn permission_requests_follow_the_policy() {
                 session_id,
                 title,
                 decision,
+                reason,
             } => {
                 assert_eq!(session_id, "sess-1");
+                assert!(!reason.is_empty(), "{title}: no reason");
                 Some((title, decision))
             }
             _ => None,

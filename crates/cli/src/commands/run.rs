@@ -356,6 +356,14 @@ impl Printer {
                 }
             }
             Progress::PlannerTool { title } => self.out(&format!("planner ⚙ {title}")),
+            // A refused permission is the one transcript entry worth a line:
+            // the agent will work around it or fail for it.
+            Progress::WorkerTranscript { task, kind, text } if kind == "refusal" => {
+                self.out(&format!("⚿ [{}] refused {text}", self.step(task)))
+            }
+            Progress::MergerTranscript { task, kind, text } if kind == "refusal" => {
+                self.out(&format!("⚿ [{}] merger refused {text}", self.step(task)))
+            }
             Progress::PlannerIdle
             | Progress::WorkerTranscript { .. }
             | Progress::MergerTranscript { .. }

@@ -117,9 +117,13 @@ impl Runtime {
             PlannerMessage::ToolFailed { title, reason } => self.emit(Progress::Warning {
                 message: format!("the planner's call to {title} failed: {reason}"),
             }),
-            PlannerMessage::Refused { title, decision } => self.emit(Progress::Warning {
+            PlannerMessage::Refused {
+                title,
+                decision,
+                reason,
+            } => self.emit(Progress::Warning {
                 message: format!(
-                    "the planner's call to {title} was refused (permission answered {decision})"
+                    "the planner's call to {title} was refused ({decision}): {reason}"
                 ),
             }),
             PlannerMessage::TurnEnded(result) => {
