@@ -109,6 +109,43 @@ pub struct InitializeResult {
     pub raw: Value,
 }
 
+impl InitializeResult {
+    /// How the agent can take up an earlier session, if it declares a way:
+    /// `session/resume` (`agentCapabilities.sessionCapabilities.resume`,
+    /// no replay) is preferred over `session/load`
+    /// (`agentCapabilities.loadSession`, which replays the history).
+    pub fn continuation(&self) -> Option<Continuation> {
+        let caps = &self.raw["agentCapabilities"];
+        if caps["sessionCapabilities"]["resume"].is_object() {
+            Some(Continuation::Resume)
+        } else if caps["loadSession"].as_bool() == Some(true) {
+            Some(Continuation::Load)
+        } else {
+            None
+        }
+    }
+}
+
+/// A way to take up an existing session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuation {
+    /// `session/load`: the agent replays the conversation as
+    /// `session/update` notifications before it answers.
+    Load,
+    /// `session/resume` (unstable in ACP v1): no replay.
+    Resume,
+}
+
+impl Continuation {
+    /// The ACP method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Continuation::Load => "session/load",
+            Continuation::Resume => "session/resume",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthMethod {
     pub id: String,
@@ -368,6 +405,37 @@ impl AcpClient {
         })
     }
 
+    /// Takes up the existing session `session_id` in `cwd` (absolute) with
+    /// `mcp_servers`, by `session/load` or `session/resume` as `how` says;
+    /// returns it with the modes the agent declared. What a load replays
+    /// arrives on the event channel before this returns.
+    pub async fn continue_session(
+        &self,
+        how: Continuation,
+        session_id: &str,
+        cwd: &Path,
+        mcp_servers: &[McpServer],
+    ) -> Result<NewSession, AcpError> {
+        if !cwd.is_absolute() {
+            return Err(AcpError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("session cwd must be absolute, got {}", cwd.display()),
+            )));
+        }
+        // Registered first: a replay or an fs request may come before the answer.
+        self.inner
+            .conn
+            .register_session(session_id.to_owned(), cwd.to_path_buf());
+        let servers: Vec<Value> = mcp_servers.iter().map(McpServer::to_json).collect();
+        let params = json!({"sessionId": session_id, "cwd": cwd, "mcpServers": servers});
+        let raw = self.call(how.method(), params).await?;
+        Ok(NewSession {
+            session_id: session_id.to_owned(),
+            modes: SessionModes::from_result(&raw),
+            raw,
+        })
+    }
+
     /// Switches the session to `mode_id` the way `control` says
     /// (`session/set_mode`, or `session/set_config_option` for a mode config
     /// option) and returns the mode the agent says the session is in now:
@@ -529,6 +597,7 @@ mod tests {
             assert_send(&client.initialize());
             assert_send(&client.authenticate("m"));
             assert_send(&client.new_session(Path::new("/"), &[]));
+            assert_send(&client.continue_session(Continuation::Load, "s", Path::new("/"), &[]));
             assert_send(&client.set_mode("s", &ModeControl::SetMode, "default"));
             assert_send(&client.prompt("s", "t"));
             assert_send(&client.prompt_within("s", "t", Duration::ZERO));
@@ -553,6 +622,28 @@ mod tests {
             assert_eq!(reason.to_string(), wire);
             assert_eq!(reason.is_success(), wire == "end_turn");
         }
+    }
+
+    #[test]
+    fn continuation_follows_the_declared_capabilities() {
+        let init = |caps: Value| InitializeResult {
+            protocol_version: 1,
+            auth_methods: Vec::new(),
+            raw: json!({"agentCapabilities": caps}),
+        };
+        assert_eq!(init(json!({})).continuation(), None);
+        assert_eq!(init(json!({"loadSession": false})).continuation(), None);
+        assert_eq!(
+            init(json!({"loadSession": true})).continuation(),
+            Some(Continuation::Load)
+        );
+        assert_eq!(
+            init(json!({"loadSession": true, "sessionCapabilities": {"resume": {}}}))
+                .continuation(),
+            Some(Continuation::Resume)
+        );
+        assert_eq!(Continuation::Load.method(), "session/load");
+        assert_eq!(Continuation::Resume.method(), "session/resume");
     }
 
     #[test]

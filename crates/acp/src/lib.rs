@@ -27,7 +27,7 @@ mod updates;
 
 pub use auth::{AUTH_STATUS_UPDATE, AuthStatus};
 pub use client::{
-    AcpClient, AgentCommand, AuthMethod, ClientOptions, InitializeResult, NewSession,
+    AcpClient, AgentCommand, AuthMethod, ClientOptions, Continuation, InitializeResult, NewSession,
     PROTOCOL_VERSION, StopReason,
 };
 pub use error::{AUTH_REQUIRED, AcpError, describe_status};

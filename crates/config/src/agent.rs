@@ -56,7 +56,8 @@ impl Preset {
             Preset::Codex => (&[".codex"], &[], &["CODEX_HOME"]),
             Preset::Gemini => (&[".gemini"], &[], &[]),
             Preset::OpenCode => (&[".local/share/opencode", ".config/opencode"], &[], &[]),
-            Preset::Sim => (&[], &[], &[]),
+            // Its kept sessions (enki_sim::saved::STATE_DIR).
+            Preset::Sim => (&[".local/state/enki-sim"], &[], &[]),
         };
         StatePaths {
             dirs,

@@ -7,6 +7,7 @@
 //! front ends over [`run`].
 
 mod context;
+mod continuation;
 mod db;
 mod landing;
 mod leftovers;

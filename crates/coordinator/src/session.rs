@@ -1,7 +1,8 @@
 //! The one way an agent session is opened, for every role (planner, worker,
 //! merger, `enki agent-test`, `enki doctor`): `initialize`, `authenticate`
-//! when configured and advertised, `session/new` with the MCP servers, then
-//! the session's mode.
+//! when configured and advertised, `session/new` with the MCP servers (or,
+//! to continue an earlier session the agent can take up, `session/resume`
+//! or `session/load` with fresh MCP servers), then the session's mode.
 //!
 //! Mode: enki's permission policy only sees what an agent asks. An agent in
 //! a mode where it approves its own actions (Claude's `auto`, Codex's
@@ -16,7 +17,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use enki_acp::{AcpClient, AcpError, InitializeResult, McpServer, NewSession};
+use enki_acp::{AcpClient, AcpError, Continuation, InitializeResult, McpServer, NewSession};
 use enki_config::{AgentRole, ModeKind, ResolvedAgent, asking_modes, mode_kind};
 
 use crate::context::Context;
@@ -89,6 +90,11 @@ impl fmt::Display for ModeOutcome {
 pub struct Opened<M> {
     pub session_id: String,
     pub init: InitializeResult,
+    /// How the earlier session was taken up; `None` for a new session.
+    pub continued: Option<Continuation>,
+    /// Why an earlier session asked for was not taken up (the agent
+    /// declares no way, or its answer was an error): a new one was opened.
+    pub not_continued: Option<String>,
     pub mode: ModeOutcome,
     pub mcp: M,
 }
@@ -161,6 +167,24 @@ where
     F: FnOnce(InitializeResult) -> Fut,
     Fut: Future<Output = Result<(Vec<McpServer>, M), String>>,
 {
+    continue_or_start_session(client, spec, None, mcp_servers, report).await
+}
+
+/// [`start_session`], taking up the agent's earlier session `earlier`
+/// instead of opening a new one when the agent declares it can
+/// (`session/resume`, else `session/load`); a new session otherwise, or
+/// when the agent refuses, with the reason in [`Opened::not_continued`].
+pub async fn continue_or_start_session<M, F, Fut>(
+    client: &AcpClient,
+    spec: &SessionSpec<'_>,
+    earlier: Option<&str>,
+    mcp_servers: F,
+    report: &(dyn Fn(Step<'_>) + Sync),
+) -> Result<Opened<M>, SessionError>
+where
+    F: FnOnce(InitializeResult) -> Fut,
+    Fut: Future<Output = Result<(Vec<McpServer>, M), String>>,
+{
     let init = client
         .initialize()
         .await
@@ -178,16 +202,56 @@ where
         }
     }
     let (servers, mcp) = mcp_servers(init.clone()).await.map_err(SessionError::Mcp)?;
-    report(Step::NewSession(spec.cwd));
-    let session = client
-        .open_session(spec.cwd, &servers)
-        .await
-        .map_err(SessionError::acp("session/new", Some(&init)))?;
+    let mut continued = None;
+    let mut not_continued = None;
+    let mut taken_up = None;
+    if let Some(earlier) = earlier {
+        match init.continuation() {
+            None => {
+                not_continued = Some(
+                    "the agent declares neither `loadSession` nor `sessionCapabilities.resume`"
+                        .to_string(),
+                );
+            }
+            Some(how) => match client
+                .continue_session(how, earlier, spec.cwd, &servers)
+                .await
+            {
+                Ok(session) => {
+                    continued = Some(how);
+                    taken_up = Some(session);
+                }
+                Err(e @ AcpError::Exited { .. }) => {
+                    return Err(SessionError::acp(how.method(), Some(&init))(e));
+                }
+                Err(e) => not_continued = Some(format!("{} failed: {e}", how.method())),
+            },
+        }
+        if let Some(why) = &not_continued {
+            tracing::info!(
+                agent = %spec.agent.name,
+                session = earlier,
+                "the earlier session is not continued ({why}); a new one is opened"
+            );
+        }
+    }
+    let session = match taken_up {
+        Some(session) => session,
+        None => {
+            report(Step::NewSession(spec.cwd));
+            client
+                .open_session(spec.cwd, &servers)
+                .await
+                .map_err(SessionError::acp("session/new", Some(&init)))?
+        }
+    };
     report(Step::Opened(&session));
     let mode = choose_mode(client, spec, &session, &init, report).await?;
     Ok(Opened {
         session_id: session.session_id,
         init,
+        continued,
+        not_continued,
         mode,
         mcp,
     })

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use enki_acp::{AcpClient, AgentEvent, InitializeResult, StopReason};
+use enki_acp::{AcpClient, AgentEvent, Continuation, InitializeResult, StopReason};
 use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
 use enki_core::role::{OutputMode, Role};
@@ -15,10 +15,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::McpIdentity;
 use crate::context::Shared;
+use crate::continuation;
 use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
 use crate::record::{Live, RunKind, RunRecord};
 use crate::reply::{Reply, reply_file};
-use crate::session::start_session;
+use crate::session::continue_or_start_session;
 
 /// What a worker tells the runtime.
 #[derive(Debug)]
@@ -175,7 +176,7 @@ async fn attempt_task(
             output: output.as_deref(),
         })
         .collect();
-    let prompt = worker_prompt(&PromptInput {
+    let mut prompt = worker_prompt(&PromptInput {
         task: &task,
         role: role.as_ref(),
         copy: &copy.path,
@@ -188,6 +189,19 @@ async fn attempt_task(
         Some(task.tier),
         role.as_ref().and_then(|r| r.agent.as_deref()),
     );
+    // A restart interrupted the previous attempt: its session is taken up
+    // when the agent can; a fresh session is told what happened before.
+    let earlier =
+        continuation::interrupted_session(ctx, &task.id, attempt, copy.reused, &agent.name).await;
+    if let Some(history) = continuation::history(ctx, &task.id, attempt).await {
+        prompt.push('\n');
+        prompt.push_str(&history);
+    }
+    let turns = Turns {
+        fresh: prompt,
+        continued: continuation::continue_prompt(&task.title, &copy.path),
+        earlier: earlier.as_deref(),
+    };
     let agent_name = format!("{}-{attempt}", task.id);
     let command = ctx.agent_command(&agent, copy.path.clone(), &agent_name);
     let (client, mut events) = AcpClient::spawn(command, ctx.client_options())
@@ -225,7 +239,7 @@ async fn attempt_task(
         &task,
         role.as_ref(),
         &copy.path,
-        &prompt,
+        &turns,
         cancel,
         &mut record,
     )
@@ -360,6 +374,14 @@ fn save_artifact(
     Ok(())
 }
 
+/// The turn a worker is given: `continued` when its earlier session is
+/// taken up, else `fresh`.
+struct Turns<'a> {
+    fresh: String,
+    continued: String,
+    earlier: Option<&'a str>,
+}
+
 /// Handshake, session, prompt; streams updates into the task's log and the
 /// agent's text into `reply` until the turn ends.
 #[allow(clippy::too_many_arguments)]
@@ -371,7 +393,7 @@ async fn drive(
     task: &TaskRow,
     role: Option<&Role>,
     copy: &Path,
-    prompt: &str,
+    turns: &Turns<'_>,
     cancel: &mut watch::Receiver<bool>,
     record: &mut RunRecord<'_>,
 ) -> Result<(), String> {
@@ -382,11 +404,25 @@ async fn drive(
     };
     let spec = ctx.session_spec(AgentRole::Worker, agent, copy);
     let mcp = |init: InitializeResult| async move { ctx.agent_mcp(agent, &init, who).await };
-    let opened = start_session(client, &spec, mcp, &|_| {})
+    let opened = continue_or_start_session(client, &spec, turns.earlier, mcp, &|_| {})
         .await
         .map_err(|e| e.to_string())?;
+    continuation::record_session(ctx, &task.id, &agent.name, turns.earlier, &opened).await;
     let session = opened.session_id.clone();
-    record.tell(Live::Activity(Some("prompt sent".into())));
+    let prompt = match opened.continued {
+        Some(how) => {
+            if how == Continuation::Load {
+                // The replayed conversation is the earlier attempt's, already recorded.
+                while events.try_recv().is_ok() {}
+            }
+            record.tell(Live::Activity(Some("continuing its session".into())));
+            &turns.continued
+        }
+        None => {
+            record.tell(Live::Activity(Some("prompt sent".into())));
+            &turns.fresh
+        }
+    };
 
     let turn = client.prompt(&session, prompt);
     tokio::pin!(turn);
@@ -400,6 +436,8 @@ async fn drive(
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() {
                     let _ = client.cancel(&session).await;
+                    // What the agent said so far stays in the log, for the next attempt.
+                    record.finish().await;
                     return Err("cancelled".into());
                 }
             }

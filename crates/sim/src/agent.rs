@@ -19,6 +19,7 @@ use crate::cancel::Cancel;
 use crate::mcp_client::ServerSpec;
 use crate::modes::{ModesConfig, SetMode};
 use crate::peer::Peer;
+use crate::saved::{self, Capabilities, SavedSession};
 use crate::script::{self, Script, Step};
 use crate::select::{self, Choice, Sources};
 use crate::servers::{Children, Servers};
@@ -41,8 +42,11 @@ struct Session {
     servers: Arc<Servers>,
     /// `--role` of the `enki` MCP server.
     role: Option<String>,
-    /// Prompts run so far, per script.
-    counters: HashMap<String, usize>,
+    /// What is kept on disk (prompts run per script, ...).
+    saved: SavedSession,
+    /// Taken up by `session/load` or `session/resume`: a prompt with no
+    /// marker runs the script of the session's last prompt.
+    continued: bool,
     running: Running,
     /// `modes.toml` and the session's current mode, when modes are declared.
     modes: Option<(ModesConfig, String)>,
@@ -141,6 +145,8 @@ impl Agent {
             "initialize" => Ok(self.initialize(&params)),
             "authenticate" => Ok(json!({})),
             "session/new" => self.new_session(&params),
+            "session/load" => self.continue_session(&params, true),
+            "session/resume" => self.continue_session(&params, false),
             "session/set_mode" => self.set_mode(&params),
             "session/prompt" => {
                 self.prompt(id, &params);
@@ -165,10 +171,23 @@ impl Agent {
             read_text_file: fs["readTextFile"].as_bool() == Some(true),
             write_text_file: fs["writeTextFile"].as_bool() == Some(true),
         };
+        let continues =
+            Capabilities::load(self.sources.scripts_dir.as_deref()).unwrap_or_else(|e| {
+                eprintln!("enki sim-agent: {e}; no session capabilities declared");
+                Capabilities {
+                    load_session: false,
+                    resume: false,
+                }
+            });
+        let mut session_caps = json!({});
+        if continues.resume {
+            session_caps["resume"] = json!({});
+        }
         json!({
             "protocolVersion": ACP_PROTOCOL_VERSION,
             "agentCapabilities": {
-                "loadSession": false,
+                "loadSession": continues.load_session,
+                "sessionCapabilities": session_caps,
                 "promptCapabilities": {"image": false, "audio": false, "embeddedContext": false},
                 "mcpCapabilities": {"http": true, "sse": false},
             },
@@ -179,26 +198,82 @@ impl Agent {
     }
 
     fn new_session(&mut self, params: &Value) -> Result<Value, ErrorObject> {
-        let cwd = params["cwd"]
+        let cwd = session_cwd("session/new", params)?;
+        let session_id = format!(
+            "sim-{}-{}-{}",
+            std::process::id(),
+            self.next_session,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        self.next_session += 1;
+        let saved = SavedSession {
+            cwd: cwd.clone(),
+            ..SavedSession::default()
+        };
+        self.open_session("session/new", params, session_id, saved, false)
+    }
+
+    /// `session/load` (`replay`: the prompts it was given are sent back as
+    /// `user_message_chunk` updates first) or `session/resume`, of a
+    /// session kept on disk, in the cwd and with the MCP servers given now.
+    fn continue_session(&mut self, params: &Value, replay: bool) -> Result<Value, ErrorObject> {
+        let method = if replay {
+            "session/load"
+        } else {
+            "session/resume"
+        };
+        let caps = Capabilities::load(self.sources.scripts_dir.as_deref())
+            .map_err(|e| ErrorObject::internal(format!("{method}: {e}")))?;
+        if !(if replay {
+            caps.load_session
+        } else {
+            caps.resume
+        }) {
+            return Err(ErrorObject::method_not_found(method));
+        }
+        let session_id = params["sessionId"]
             .as_str()
-            .ok_or_else(|| invalid_params("session/new needs `cwd`, an absolute path"))?;
-        let cwd = Path::new(cwd);
-        if !cwd.is_absolute() {
-            return Err(invalid_params(format!(
-                "session/new: cwd '{}' must be an absolute path",
-                cwd.display()
-            )));
+            .ok_or_else(|| invalid_params(format!("{method} needs `sessionId`")))?
+            .to_string();
+        let cwd = session_cwd(method, params)?;
+        let mut saved =
+            saved::load(&session_id).map_err(|e| invalid_params(format!("{method}: {e}")))?;
+        saved.cwd = cwd;
+        if replay {
+            for prompt in &saved.prompts {
+                self.peer.update(
+                    &session_id,
+                    json!({"sessionUpdate": "user_message_chunk",
+                           "content": {"type": "text", "text": prompt}}),
+                );
+            }
         }
-        if !cwd.is_dir() {
-            return Err(invalid_params(format!(
-                "session/new: cwd '{}' is not a directory",
-                cwd.display()
-            )));
+        let mut result = self.open_session(method, params, session_id, saved, true)?;
+        if let Some(object) = result.as_object_mut() {
+            object.remove("sessionId");
         }
+        Ok(result)
+    }
+
+    /// Starts the session's MCP servers and registers it.
+    fn open_session(
+        &mut self,
+        method: &str,
+        params: &Value,
+        session_id: String,
+        saved: SavedSession,
+        continued: bool,
+    ) -> Result<Value, ErrorObject> {
         let entries = match &params["mcpServers"] {
             Value::Null => Vec::new(),
             Value::Array(entries) => entries.clone(),
-            _ => return Err(invalid_params("session/new: `mcpServers` must be an array")),
+            _ => {
+                return Err(invalid_params(format!(
+                    "{method}: `mcpServers` must be an array"
+                )));
+            }
         };
         let mut specs = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
@@ -209,7 +284,7 @@ impl Agent {
                 ),
                 Err(e) => {
                     return Err(invalid_params(format!(
-                        "session/new: mcpServers[{index}]: {e}"
+                        "{method}: mcpServers[{index}]: {e}"
                     )));
                 }
             }
@@ -219,22 +294,25 @@ impl Agent {
             .find(|s| s.name() == "enki")
             .and_then(|s| select::role_from_args(s.args()));
         let modes = ModesConfig::load(self.sources.scripts_dir.as_deref())
-            .map_err(|e| ErrorObject::internal(format!("session/new: {e}")))?;
-        let session_id = format!("sim-{}-{}", std::process::id(), self.next_session);
-        self.next_session += 1;
-        let servers = Servers::start(specs, cwd, &self.children);
+            .map_err(|e| ErrorObject::internal(format!("{method}: {e}")))?;
+        let cwd = saved.cwd.clone();
+        let servers = Servers::start(specs, &cwd, &self.children);
         eprintln!(
-            "enki sim-agent: session {session_id} in {} (role {})",
+            "enki sim-agent: {method}: session {session_id} in {} (role {})",
             cwd.display(),
             role.as_deref().unwrap_or("none")
         );
+        if let Err(e) = saved::save(&session_id, &saved) {
+            eprintln!("enki sim-agent: session {session_id} is not kept: {e}");
+        }
         self.sessions.insert(
             session_id.clone(),
             Session {
-                cwd: cwd.to_path_buf(),
+                cwd,
                 servers: Arc::new(servers),
                 role,
-                counters: HashMap::new(),
+                saved,
+                continued,
                 running: Arc::new(Mutex::new(None)),
                 modes: modes.clone().map(|m| {
                     let current = m.current.clone();
@@ -388,6 +466,27 @@ impl Agent {
     }
 }
 
+/// The `cwd` of a session request: an absolute path to a folder.
+fn session_cwd(method: &str, params: &Value) -> Result<PathBuf, ErrorObject> {
+    let cwd = params["cwd"]
+        .as_str()
+        .ok_or_else(|| invalid_params(format!("{method} needs `cwd`, an absolute path")))?;
+    let cwd = Path::new(cwd);
+    if !cwd.is_absolute() {
+        return Err(invalid_params(format!(
+            "{method}: cwd '{}' must be an absolute path",
+            cwd.display()
+        )));
+    }
+    if !cwd.is_dir() {
+        return Err(invalid_params(format!(
+            "{method}: cwd '{}' is not a directory",
+            cwd.display()
+        )));
+    }
+    Ok(cwd.to_path_buf())
+}
+
 /// The text of the prompt's text blocks (and embedded text resources).
 fn prompt_text(blocks: &[Value]) -> String {
     blocks
@@ -416,7 +515,13 @@ fn pick_turn(
             .ok()
             .and_then(|enki| enki.server_role());
     }
-    let choice = select::choose(prompt, session.role.as_deref(), sources)?;
+    let choice = match &session.saved.last_script {
+        // A continued session goes on with its script unless told otherwise.
+        Some(path) if session.continued && select::marker(prompt).is_none() => {
+            Choice::File(path.clone())
+        }
+        _ => select::choose(prompt, session.role.as_deref(), sources)?,
+    };
     let script: Script = match &choice {
         Choice::Builtin => select::builtin(session.servers.has("enki")),
         other => {
@@ -424,9 +529,18 @@ fn pick_turn(
             script::load(path).map_err(|e| e.to_string())?
         }
     };
-    let counter = session.counters.entry(script.source.clone()).or_insert(0);
+    let counter = session
+        .saved
+        .counters
+        .entry(script.source.clone())
+        .or_insert(0);
     let index = *counter;
     *counter += 1;
+    session.saved.last_script = choice.path().map(Path::to_path_buf);
+    session.saved.prompts.push(prompt.to_string());
+    if let Err(e) = saved::save(session_id, &session.saved) {
+        eprintln!("enki sim-agent: session {session_id} is not kept: {e}");
+    }
     let turns = script.turns.len();
     eprintln!(
         "enki sim-agent: session {session_id}: prompt {} of script {} ({choice:?}) runs turn {} of {turns}",

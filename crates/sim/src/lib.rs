@@ -18,6 +18,7 @@ mod mcp_client;
 mod mcp_http;
 pub mod modes;
 mod peer;
+pub mod saved;
 pub mod script;
 pub mod select;
 mod servers;

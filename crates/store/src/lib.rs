@@ -26,8 +26,8 @@ pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 pub use mail::{MailFilter, NewMessage};
 pub use rows::{
-    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, MessageRow,
-    StatusCounts, TaskEventRow, TaskRow,
+    AttemptRow, AttemptSession, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow,
+    MessageRow, StatusCounts, TaskEventRow, TaskRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};

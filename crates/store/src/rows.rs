@@ -187,6 +187,17 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
+/// The ACP session an attempt ran in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptSession {
+    /// The agent's session id.
+    pub session: String,
+    /// The configured name of the agent that opened it.
+    pub agent: String,
+    /// The attempt's outcome (`None` while it runs).
+    pub outcome: Option<String>,
+}
+
 impl AttemptRow {
     pub(crate) const COLUMNS: &'static str = "number, started_at, ended_at, outcome, error";
 

@@ -157,6 +157,13 @@ CREATE TABLE merger_runs (
     PRIMARY KEY (task_id, number)
 );
 "#,
+    r#"
+-- The ACP session an attempt's agent worked in, and which agent that was,
+-- so that the next attempt in the same kept copy (after a restart) or a
+-- follow-up turn can take the session up again (session/load or resume).
+ALTER TABLE attempts ADD COLUMN acp_session TEXT;
+ALTER TABLE attempts ADD COLUMN acp_agent TEXT;
+"#,
 ];
 
 /// The schema version this binary writes.

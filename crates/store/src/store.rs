@@ -359,6 +359,8 @@ mod tests {
         // Every later migration's columns are there.
         for (table, column) in [
             ("attempts", "agent_pgid"),
+            ("attempts", "acp_session"),
+            ("attempts", "acp_agent"),
             ("merge_requests", "landing_commit"),
             ("merge_requests", "phase"),
             ("executions", "base_branch"),

@@ -659,3 +659,35 @@ fn status_counts_cover_one_session_or_all_of_them() {
     assert_eq!(all.by_status.values().sum::<i64>(), 5);
     assert_eq!(store.status_counts(Some("nobody")).unwrap().total, 0);
 }
+
+#[test]
+fn an_attempts_acp_session_is_kept_per_attempt_with_its_outcome() {
+    let (_tmp, mut store) = store();
+    let created = store
+        .create_execution(None, "x", true, &[step("a", &[])])
+        .unwrap();
+    let task = created.steps[0].1.clone();
+    assert_eq!(store.start_attempt(&task).unwrap(), 1);
+    assert_eq!(store.last_attempt_session(&task).unwrap(), None);
+    store.set_attempt_session(&task, "sess-1", "sim").unwrap();
+    store
+        .end_attempt(&task, "interrupted", Some("the coordinator stopped"))
+        .unwrap();
+    assert_eq!(store.start_attempt(&task).unwrap(), 2);
+    let first = store.attempt_session(&task, 1).unwrap().unwrap();
+    assert_eq!(
+        (first.session.as_str(), first.agent.as_str()),
+        ("sess-1", "sim")
+    );
+    assert_eq!(first.outcome.as_deref(), Some("interrupted"));
+    // The running attempt has none yet; the latest with one is the first.
+    assert_eq!(store.attempt_session(&task, 2).unwrap(), None);
+    assert_eq!(
+        store.last_attempt_session(&task).unwrap().map(|(n, _)| n),
+        Some(1)
+    );
+    store.set_attempt_session(&task, "sess-1", "sim").unwrap();
+    store.end_attempt(&task, "succeeded", None).unwrap();
+    let (number, last) = store.last_attempt_session(&task).unwrap().unwrap();
+    assert_eq!((number, last.outcome.as_deref()), (2, Some("succeeded")));
+}

@@ -17,6 +17,7 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod continuation;
 mod faults;
 mod fs;
 mod permissions;

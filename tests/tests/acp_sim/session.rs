@@ -27,7 +27,12 @@ async fn full_handshake_initialize_authenticate_and_session_new() {
     assert_eq!(init.protocol_version, 1);
     assert!(init.auth_methods.is_empty(), "{:?}", init.auth_methods);
     assert_eq!(init.raw["agentInfo"]["name"], "enki-sim");
-    assert_eq!(init.raw["agentCapabilities"]["loadSession"], false);
+    // It keeps sessions in its home folder, so it can take them up.
+    assert_eq!(init.raw["agentCapabilities"]["loadSession"], true);
+    assert_eq!(
+        init.raw["agentCapabilities"]["sessionCapabilities"]["resume"],
+        json!({})
+    );
     assert_eq!(
         init.raw["agentCapabilities"]["mcpCapabilities"],
         json!({"http": true, "sse": false})

@@ -172,8 +172,8 @@ impl Connection {
         }
     }
 
-    /// Lets fs requests of `session_id` use `cwd` as their root.
-    #[cfg(test)]
+    /// Lets fs requests of `session_id` use `cwd` as their root (a session
+    /// taken up by `session/load` or `session/resume`).
     pub(crate) fn register_session(&self, session_id: String, cwd: PathBuf) {
         register(&mut self.lock(), session_id, cwd);
     }
