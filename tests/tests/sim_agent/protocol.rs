@@ -17,7 +17,8 @@ fn handshake_answers_acp_version_1_and_capabilities() {
     assert_eq!(result["protocolVersion"], 1);
     assert_eq!(
         result["agentCapabilities"],
-        json!({"loadSession": false,
+        json!({"loadSession": true,
+               "sessionCapabilities": {"resume": {}},
                "promptCapabilities": {"image": false, "audio": false, "embeddedContext": false},
                "mcpCapabilities": {"http": true, "sse": false}})
     );
@@ -38,7 +39,14 @@ fn bad_input_unknown_methods_and_sessions() {
     // answered normally.
     agent.send_raw(b"this is not json\n{\"broken\":\n");
     let response = agent.request("session/load", json!({"sessionId": session}));
-    assert_eq!(response["error"]["code"], -32601, "{response}");
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+    assert!(
+        response["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("session/load needs `cwd`"),
+        "{response}"
+    );
     let response = agent.request("frobnicate", json!({}));
     assert_eq!(response["error"]["code"], -32601, "{response}");
 
