@@ -94,3 +94,69 @@ steps = [
         );
     }
 }
+
+/// Runs one step `w` with `script` to its end (no retries) and returns
+/// what `enki run` printed and what `enki task` says of it.
+fn failed_step(script: &str) -> (String, String) {
+    let project = Project::with_sim("[workers]\nretries = 0\n");
+    project.script("w", script);
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let id = project.task_by_step("w")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = stdout(&project.enki(&["task", &id]).output().unwrap());
+    (stdout(&output), task)
+}
+
+#[test]
+fn an_agent_that_dies_is_explained_by_its_stderr_without_the_noise() {
+    let (printed, task) = failed_step(
+        r#"[[turn]]
+steps = [
+  { stderr = "Downloading  10%\rDownloading  90%\r\n\n[=======>    ] 70%\n⠋⠙⠹\n" },
+  { stderr = "Error: cannot reach the model API (connection refused)\n" },
+  { stderr = "   \n██████████░░░░ 71%\n" },
+  { exit = 1 },
+]
+"#,
+    );
+    let failed = printed
+        .lines()
+        .find(|l| l.contains("[w]") && l.contains("failed"))
+        .unwrap_or_else(|| panic!("no failure in\n{printed}"));
+    assert!(
+        failed.contains("agent exited (status 1)")
+            && failed.contains("Error: cannot reach the model API (connection refused)"),
+        "{failed}"
+    );
+    for noise in ["70%", "71%", "⠋", "10%"] {
+        assert!(!failed.contains(noise), "{noise} in {failed}");
+        assert!(!task.contains(noise), "{noise} in enki task:\n{task}");
+    }
+    assert!(
+        task.contains("Error: cannot reach the model API"),
+        "enki task:\n{task}"
+    );
+}
+
+#[test]
+fn an_error_the_agent_answered_carries_no_stderr() {
+    let (printed, task) = failed_step(
+        r#"[[turn]]
+steps = [
+  { stderr = "debug: loaded 3 plugins\n" },
+  { fail = "the model refused the request" },
+]
+"#,
+    );
+    let failed = printed
+        .lines()
+        .find(|l| l.contains("[w]") && l.contains("failed"))
+        .unwrap_or_else(|| panic!("no failure in\n{printed}"));
+    assert!(failed.contains("the model refused the request"), "{failed}");
+    assert!(!failed.contains("plugins"), "{failed}");
+    assert!(!task.contains("plugins"), "enki task:\n{task}");
+}

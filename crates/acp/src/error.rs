@@ -1,4 +1,12 @@
 //! The one error type of the ACP client, with messages meant for a human.
+//!
+//! A message shows the agent's last stderr lines only when the failure is
+//! the process's own (it exited or crashed, did not answer while starting,
+//! wrote something that is not ACP): then they usually say why. Errors that
+//! are enki's decision (a turn's time limit) or a protocol answer (an RPC
+//! error, which brings its own message) leave them out; every error value
+//! still keeps the whole tail. Lines that say nothing (blank, progress bars
+//! and spinners) are never shown.
 
 use std::io;
 use std::process::ExitStatus;
@@ -52,11 +60,11 @@ pub enum AcpError {
         stderr_tail: Vec<String>,
     },
     /// A turn given a time limit ([`crate::AcpClient::prompt_within`]) did
-    /// not end in time; `session/cancel` was sent.
+    /// not end in time; `session/cancel` was sent. enki's decision: the
+    /// message has no stderr.
     #[error(
-        "agent did not finish the turn within {after:?}; enki sent session/cancel and {}{}",
+        "agent did not finish the turn within {after:?}; enki sent session/cancel and {}",
         if *stopped { "the agent stopped" } else { "the agent did not end the turn within the grace period" },
-        tail_suffix(stderr_tail)
     )]
     TurnTimeout {
         after: Duration,
@@ -71,11 +79,9 @@ pub enum AcpError {
         status: Option<ExitStatus>,
         stderr_tail: Vec<String>,
     },
-    /// The agent answered a request with a JSON-RPC error.
-    #[error(
-        "agent answered `{method}` with error {code}: {message}{}",
-        optional_tail_suffix(stderr_tail)
-    )]
+    /// The agent answered a request with a JSON-RPC error: its message
+    /// says what went wrong, so the message has no stderr.
+    #[error("agent answered `{method}` with error {code}: {message}")]
     Rpc {
         method: String,
         code: i64,
@@ -180,22 +186,99 @@ fn problems_suffix(problems: &[String]) -> String {
     problems.iter().map(|p| format!("; {p}")).collect()
 }
 
-/// Like [`tail_suffix`], but nothing at all when the agent wrote nothing.
+/// Like [`tail_suffix`], but nothing at all when the agent wrote nothing
+/// telling.
 fn optional_tail_suffix(tail: &[String]) -> String {
-    if tail.iter().all(|l| l.trim().is_empty()) {
+    if telling_stderr(tail).is_empty() {
         String::new()
     } else {
         tail_suffix(tail)
     }
 }
 
-/// "; stderr: a | b" with the last few lines, or "; no stderr output".
+/// The lines of a stderr tail that can explain something: each as it
+/// was last drawn (after its last carriage return, without terminal
+/// escapes), leaving out blank lines, progress bars and spinners.
+pub fn telling_stderr(tail: &[String]) -> Vec<String> {
+    tail.iter()
+        .map(|line| {
+            let drawn = line.rsplit('\r').find(|part| !part.trim().is_empty());
+            without_escapes(drawn.unwrap_or("")).trim().to_owned()
+        })
+        .filter(|line| !line.is_empty() && !is_progress(line))
+        .collect()
+}
+
+/// `line` without ANSI escape sequences (colours, cursor moves).
+fn without_escapes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        // CSI (`ESC [ ... final`) up to its final byte; other escapes are
+        // two characters.
+        if chars.next_if_eq(&'[').is_some() {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// A progress bar or spinner: mostly bar, block or braille-spinner
+/// characters, or a bare percentage.
+fn is_progress(line: &str) -> bool {
+    let is_bar = |c: char| {
+        matches!(
+            c,
+            '█' | '▉'
+                | '▊'
+                | '▋'
+                | '▌'
+                | '▍'
+                | '▎'
+                | '▏'
+                | '▓'
+                | '▒'
+                | '░'
+                | '━'
+                | '─'
+                | '═'
+                | '■'
+                | '□'
+                | '#'
+                | '='
+                | '>'
+                | '|'
+                | '['
+                | ']'
+                | '-'
+                | '.'
+                | '%'
+                | '/'
+                | '\\'
+        ) || ('\u{2800}'..='\u{28ff}').contains(&c)
+            || c.is_ascii_digit()
+    };
+    let visible: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let bars = visible.iter().filter(|c| is_bar(**c)).count();
+    // Words alongside ("Downloading 45%") are allowed as long as the bar
+    // characters dominate; a line of words is never progress.
+    bars * 4 >= visible.len() * 3
+}
+
+/// "; stderr: a | b" with the last few telling lines, or "; no stderr
+/// output".
 fn tail_suffix(tail: &[String]) -> String {
-    let lines: Vec<&str> = tail
-        .iter()
-        .map(|l| l.trim_end())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines = telling_stderr(tail);
     if lines.is_empty() {
         return "; no stderr output".to_owned();
     }
@@ -300,9 +383,10 @@ mod tests {
             message: "Authentication required".into(),
             stderr_tail: vec!["token expired".into()],
         };
+        // The agent's answer says what is wrong; its stderr stays in the value.
         assert_eq!(
             e.to_string(),
-            "agent answered `session/new` with error -32000: Authentication required; stderr: token expired"
+            "agent answered `session/new` with error -32000: Authentication required"
         );
         assert_eq!(e.stderr_tail(), ["token expired"]);
         assert!(e.is_auth_required());
@@ -344,7 +428,53 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "agent did not finish the turn within 2s; enki sent session/cancel and the agent did not end the turn within the grace period; stderr: prompt received"
+            "agent did not finish the turn within 2s; enki sent session/cancel and the agent did not end the turn within the grace period"
         );
+        assert_eq!(e.stderr_tail(), ["prompt received"]);
+    }
+
+    #[test]
+    fn blank_lines_progress_bars_and_escapes_are_never_shown() {
+        let tail: Vec<String> = [
+            "Error: cannot reach api.example.com",
+            "",
+            "   ",
+            "\u{1b}[31mfatal:\u{1b}[0m model unavailable",
+            "Downloading  12%\rDownloading  57%\r",
+            "[=====>      ] 45%",
+            "██████████░░░░░░ 63%",
+            "⠋⠙⠹",
+            "45%",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            telling_stderr(&tail),
+            [
+                "Error: cannot reach api.example.com",
+                "fatal: model unavailable",
+                "Downloading  57%",
+            ]
+        );
+        let e = AcpError::Exited {
+            status: Some(ExitStatus::from_raw(1 << 8)),
+            stderr_tail: tail,
+        };
+        assert_eq!(
+            e.to_string(),
+            "agent exited (status 1); stderr: Error: cannot reach api.example.com | fatal: model unavailable | Downloading  57%"
+        );
+        // Nothing telling at all: said so for a dead agent, silent otherwise.
+        let noise = vec!["".to_string(), "[####      ] 40%".to_string()];
+        let e = AcpError::Exited {
+            status: Some(ExitStatus::from_raw(1 << 8)),
+            stderr_tail: noise.clone(),
+        };
+        assert_eq!(e.to_string(), "agent exited (status 1); no stderr output");
+        let e = AcpError::Protocol {
+            message: "bad".into(),
+            stderr_tail: noise,
+        };
+        assert_eq!(e.to_string(), "agent protocol error: bad");
     }
 }

@@ -30,7 +30,7 @@ pub use client::{
     AcpClient, AgentCommand, AuthMethod, ClientOptions, Continuation, InitializeResult, NewSession,
     PROTOCOL_VERSION, StopReason,
 };
-pub use error::{AUTH_REQUIRED, AcpError, describe_status};
+pub use error::{AUTH_REQUIRED, AcpError, describe_status, telling_stderr};
 pub use framing::AsyncLineReader;
 pub use fs::RESOURCE_NOT_FOUND;
 pub use mcp::{HttpMcpServerSpec, McpServer, McpServerSpec};

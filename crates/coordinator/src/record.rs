@@ -115,7 +115,7 @@ impl<'a> RunRecord<'a> {
                 stderr_tail,
             } => Some((
                 "agent_exited",
-                json!({"status": status.map(|s| s.to_string()), "stderr": stderr_tail}),
+                json!({"status": status.map(|s| s.to_string()), "stderr": enki_acp::telling_stderr(stderr_tail)}),
             )),
             AgentEvent::AuthStatus(status) => Some((
                 "auth_status",

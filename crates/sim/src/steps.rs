@@ -213,6 +213,15 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
             ctx.peer.send_raw_line(line);
             Ok(())
         }
+        Step::Stderr(text) => {
+            use std::io::Write;
+            let mut stderr = std::io::stderr().lock();
+            // A test's own words: a failed write to stderr is not the turn's.
+            let _ = stderr
+                .write_all(text.as_bytes())
+                .and_then(|()| stderr.flush());
+            Ok(())
+        }
         Step::Exit(code) => exit_now(ctx, *code),
         Step::Stop(reason) => Err(Abort::Stop(*reason)),
     }

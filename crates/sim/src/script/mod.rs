@@ -37,6 +37,7 @@
 //!   { permission = "Write ../x", kind = "edit", path = "../x", on_deny = "continue" },
 //!   { sleep_ms = 50 },                   # interruptible by session/cancel
 //!   { garbage = "this is not json" },    # a non-JSON line on stdout, then continue
+//!   { stderr = "Error: model unavailable" },  # written to stderr as is (newlines and \r too)
 //!   { stop = "end_turn" },               # end now: end_turn|max_tokens|max_turn_requests|refusal|cancelled
 //! ]
 //!
@@ -97,6 +98,7 @@ pub const STEP_KINDS: &[&str] = &[
     "hang",
     "crash",
     "garbage",
+    "stderr",
     "exit",
     "stop",
 ];
@@ -171,6 +173,8 @@ pub enum Step {
     Hang,
     Crash,
     Garbage(String),
+    /// Text written to stderr as is.
+    Stderr(String),
     Exit(i32),
     Stop(StopReason),
 }
@@ -238,6 +242,7 @@ impl fmt::Display for Step {
             Step::Hang => write!(f, "hang"),
             Step::Crash => write!(f, "crash"),
             Step::Garbage(_) => write!(f, "garbage"),
+            Step::Stderr(_) => write!(f, "stderr"),
             Step::Exit(code) => write!(f, "exit {code}"),
             Step::Stop(reason) => write!(f, "stop {}", reason.as_str()),
         }

@@ -257,6 +257,7 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
             }
             Step::Garbage(text)
         }
+        "stderr" => Step::Stderr(f.required_string("stderr")?),
         "exit" => Step::Exit(f.integer_in("exit", 0, 255)?.map_or(0, |n| n as i32)),
         "stop" => {
             let text = f.required_string("stop")?;
@@ -308,6 +309,7 @@ steps = [
   { hang = true },
   { crash = true },
   { garbage = "this is not json" },
+  { stderr = "Error: model unavailable" },
   { exit = 7 },
   { stop = "max_tokens" },
 ]
@@ -372,6 +374,7 @@ steps = []
             Step::Hang,
             Step::Crash,
             Step::Garbage("this is not json".into()),
+            Step::Stderr("Error: model unavailable".into()),
             Step::Exit(7),
             Step::Stop(StopReason::MaxTokens),
         ]
@@ -423,6 +426,7 @@ steps = []
                     {"hang": true},
                     {"crash": true},
                     {"garbage": "this is not json"},
+                    {"stderr": "Error: model unavailable"},
                     {"exit": 7},
                     {"stop": "max_tokens"}
                 ]},
