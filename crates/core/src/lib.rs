@@ -8,6 +8,7 @@ pub mod engine;
 pub mod hashline;
 pub mod id;
 pub mod landing;
+pub mod liveness;
 pub mod mail;
 pub mod need;
 pub mod role;
@@ -15,4 +16,5 @@ pub mod rules;
 pub mod status;
 
 pub use id::{ExecutionId, IdError, IdKind, MergeRequestId, MessageId, SessionId, TaskId};
+pub use liveness::AgentState;
 pub use status::{Condition, ExecutionStatus, MergeStatus, ParseEnumError, TaskStatus, Tier};

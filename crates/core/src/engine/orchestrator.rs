@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use crate::liveness::{AgentState, Bounds, GiveUp, Liveness, Sign};
 use crate::{ExecutionStatus, TaskStatus, Tier, rules};
 
 use super::graph::{ExecutionSnapshot, Graph};
@@ -14,8 +15,12 @@ pub struct Settings {
     pub limits: Limits,
     /// Automatic retries after a worker failure (so `retries + 1` attempts).
     pub retries: u32,
-    /// A running worker with no activity for this long is stopped and counts as failed.
+    /// A running worker with no progress for this long (not counting waits
+    /// for a person) is stopped and counts as failed.
     pub stall_timeout_ms: u64,
+    /// A worker that keeps reporting retries of its model API for this long
+    /// without progress is stopped and counts as failed.
+    pub api_retry_limit_ms: u64,
 }
 
 impl Default for Settings {
@@ -24,6 +29,7 @@ impl Default for Settings {
             limits: Limits::default(),
             retries: 2,
             stall_timeout_ms: 10 * 60 * 1000,
+            api_retry_limit_ms: 2 * 60 * 1000,
         }
     }
 }
@@ -45,17 +51,22 @@ pub enum StopCause {
     Cancelled,
     Paused,
     StopAll,
+    /// No progress for the stall timeout.
     Stalled,
+    /// Retrying its model API past the bound.
+    Unreachable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// An execution (new, grown, or re-read) as the store has it.
     Load(ExecutionSnapshot),
-    /// The worker showed a sign of life at `at_ms`.
+    /// The worker did something at `at_ms` (see [`Sign`]: only progress
+    /// resets its stall clock).
     WorkerActivity {
         task: String,
         at_ms: u64,
+        sign: Sign,
     },
     WorkerFinished {
         task: String,
@@ -108,27 +119,26 @@ pub enum Event {
         status: ExecutionStatus,
     },
     /// Start a worker for the task (`attempt` counts from 1 since the last retry).
-    StartWorker {
-        task: String,
-        attempt: u32,
-    },
+    StartWorker { task: String, attempt: u32 },
+    /// Stop a worker; `error` says why when the attempt failed (a stall,
+    /// an unreachable model API), in the agent's own words where it had any.
     StopWorker {
         task: String,
         cause: StopCause,
+        error: Option<String>,
+    },
+    /// A running worker's agent state changed (persist and show it).
+    AgentState {
+        task: String,
+        state: AgentState,
+        reason: Option<String>,
     },
     /// The task's branch is ready for the merge queue.
-    QueueMerge {
-        task: String,
-    },
+    QueueMerge { task: String },
     /// A checkpoint step completed; its execution is paused for the planner.
-    CheckpointReached {
-        execution: String,
-        task: String,
-    },
+    CheckpointReached { execution: String, task: String },
     /// A task is done (merged, nothing to merge, or artifact written).
-    TaskFinished {
-        task: String,
-    },
+    TaskFinished { task: String },
     /// A worker or merge failed; `will_retry` when the budget allows another attempt.
     TaskFailed {
         task: String,
@@ -136,15 +146,15 @@ pub enum Event {
         will_retry: bool,
     },
     /// A task was running when the previous coordinator stopped; it will be retried.
-    Interrupted {
-        task: String,
-    },
+    Interrupted { task: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Running {
     tier: Tier,
-    last_activity_ms: u64,
+    liveness: Liveness,
+    /// The state last reported for it.
+    shown: (AgentState, Option<String>),
 }
 
 /// The DAG plus the workers the coordinator is running.
@@ -217,9 +227,11 @@ impl Orchestrator {
         let mut out = Vec::new();
         match command {
             Command::Load(snapshot) => self.load(snapshot, &mut out),
-            Command::WorkerActivity { task, at_ms } => {
+            Command::WorkerActivity { task, at_ms, sign } => {
+                self.now_ms = self.now_ms.max(at_ms);
                 if let Some(run) = self.running.get_mut(&task) {
-                    run.last_activity_ms = run.last_activity_ms.max(at_ms);
+                    run.liveness.observe(sign, at_ms);
+                    self.judge(&task, &mut out);
                 }
             }
             Command::WorkerFinished { task, result } => self.finished(&task, result, &mut out),
@@ -452,10 +464,21 @@ impl Orchestrator {
     }
 
     fn stop(&mut self, task: &str, cause: StopCause, out: &mut Vec<Event>) {
+        self.stop_with(task, cause, None, out);
+    }
+
+    fn stop_with(
+        &mut self,
+        task: &str,
+        cause: StopCause,
+        error: Option<String>,
+        out: &mut Vec<Event>,
+    ) {
         if self.running.remove(task).is_some() {
             out.push(Event::StopWorker {
                 task: task.to_string(),
                 cause,
+                error,
             });
         }
     }
@@ -607,21 +630,45 @@ impl Orchestrator {
         }
     }
 
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            stall_ms: self.settings.stall_timeout_ms,
+            retry_ms: self.settings.api_retry_limit_ms,
+        }
+    }
+
+    /// Judges one running worker now: reports a changed state, and stops
+    /// it (a failed attempt) when it stalled or kept retrying too long.
+    fn judge(&mut self, task: &str, out: &mut Vec<Event>) {
+        let bounds = self.bounds();
+        let now = self.now_ms;
+        let Some(run) = self.running.get_mut(task) else {
+            return;
+        };
+        let judged = run.liveness.judge(now, bounds);
+        if let Some(give_up) = judged.give_up {
+            let (cause, error) = match give_up {
+                GiveUp::Stalled(why) => (StopCause::Stalled, why),
+                GiveUp::Unreachable(why) => (StopCause::Unreachable, why),
+            };
+            self.stop_with(task, cause, Some(error.clone()), out);
+            self.worker_failed(task, error, out);
+            return;
+        }
+        let shown = (judged.state, judged.reason);
+        if run.shown != shown {
+            run.shown = shown.clone();
+            out.push(Event::AgentState {
+                task: task.to_string(),
+                state: shown.0,
+                reason: shown.1,
+            });
+        }
+    }
+
     fn check_stalls(&mut self, out: &mut Vec<Event>) {
-        let limit = self.settings.stall_timeout_ms;
-        let stalled: Vec<String> = self
-            .running()
-            .into_iter()
-            .filter(|t| {
-                self.running
-                    .get(t)
-                    .is_some_and(|r| self.now_ms.saturating_sub(r.last_activity_ms) > limit)
-            })
-            .collect();
-        for task in stalled {
-            self.stop(&task, StopCause::Stalled, out);
-            let error = format!("no activity for {} s; the worker was stopped", limit / 1000);
-            self.worker_failed(&task, error, out);
+        for task in self.running() {
+            self.judge(&task, out);
         }
     }
 
@@ -644,7 +691,8 @@ impl Orchestrator {
                     task.clone(),
                     Running {
                         tier,
-                        last_activity_ms: self.now_ms,
+                        liveness: Liveness::new(self.now_ms),
+                        shown: (AgentState::Idle, Some("starting".into())),
                     },
                 );
                 self.set(task, TaskStatus::Running, None, out);

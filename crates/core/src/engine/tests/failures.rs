@@ -2,6 +2,8 @@
 //! stalls, restarts and reports about tasks the engine does not know.
 
 use super::*;
+use crate::AgentState;
+use crate::liveness::Sign;
 
 #[test]
 fn a_failed_worker_is_retried_within_budget_then_blocks_dependents() {
@@ -89,33 +91,137 @@ fn blocking_cascades_transitively_and_across_executions() {
     );
 }
 
+fn sign(o: &mut Orchestrator, task: &str, at_ms: u64, sign: Sign) -> Vec<Event> {
+    o.handle(Command::WorkerActivity {
+        task: task.into(),
+        at_ms,
+        sign,
+    })
+}
+
+fn agent_states(events: &[Event]) -> Vec<(AgentState, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentState { state, reason, .. } => Some((*state, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stop_error(events: &[Event]) -> Option<(StopCause, String)> {
+    events.iter().find_map(|e| match e {
+        Event::StopWorker {
+            cause,
+            error: Some(error),
+            ..
+        } => Some((*cause, error.clone())),
+        _ => None,
+    })
+}
+
 #[test]
-fn stalled_workers_are_stopped_and_count_as_failures() {
+fn stalled_workers_are_stopped_in_their_words_and_count_as_failures() {
     let mut o = Orchestrator::new(settings(1));
     o.handle(Command::Load(execution("e1", 1, vec![node("a", 0, &[])])));
-    o.handle(Command::WorkerActivity {
-        task: "a".into(),
-        at_ms: 900,
-    });
-    assert!(
-        o.handle(Command::Tick { now_ms: 1500 }).is_empty(),
-        "active 600 ms ago"
+    let events = sign(&mut o, "a", 900, Sign::Said("Building the crate".into()));
+    assert_eq!(agent_states(&events), [(AgentState::Working, None)]);
+    // Half the timeout: shown as stalled, still running.
+    let events = o.handle(Command::Tick { now_ms: 1500 });
+    assert_eq!(
+        agent_states(&events),
+        [(
+            AgentState::Stalled,
+            Some("no progress since it said «Building the crate»".into())
+        )]
     );
+    assert!(o.is_running("a"));
+    // Keep-alives change nothing.
+    assert!(sign(&mut o, "a", 1600, Sign::Noise).is_empty());
     let events = o.handle(Command::Tick { now_ms: 2000 });
-    assert!(events.contains(&Event::StopWorker {
-        task: "a".into(),
-        cause: StopCause::Stalled
-    }));
+    assert_eq!(
+        stop_error(&events),
+        Some((
+            StopCause::Stalled,
+            "stalled: no progress for 1 s; it last said: «Building the crate»".into()
+        ))
+    );
     assert!(matches!(
         events
             .iter()
             .find(|e| matches!(e, Event::TaskFailed { .. })),
         Some(Event::TaskFailed {
             will_retry: true,
+            error,
             ..
-        })
+        }) if error.contains("Building the crate")
     ));
     assert_eq!(started(&events), ["a"], "retried at once");
+}
+
+#[test]
+fn a_worker_waiting_for_a_person_is_never_stopped_as_stalled() {
+    for wait in [
+        Sign::PermissionAsked("Edit a.txt".into()),
+        Sign::Questions(vec!["Which database?".into()]),
+    ] {
+        let mut o = Orchestrator::new(settings(1));
+        o.handle(Command::Load(execution("e1", 1, vec![node("a", 0, &[])])));
+        sign(&mut o, "a", 100, Sign::Progress);
+        let events = sign(&mut o, "a", 200, wait.clone());
+        let waiting = agent_states(&events);
+        assert_eq!(waiting.len(), 1);
+        assert!(waiting[0].0.waits_for_a_person(), "{wait:?}");
+        let events = o.handle(Command::Tick { now_ms: 3_600_000 });
+        assert!(events.is_empty(), "{wait:?}: {events:?}");
+        assert!(o.is_running("a"));
+        // Answered: the clock runs again from where it paused.
+        let answer = match wait {
+            Sign::PermissionAsked(title) => Sign::PermissionAnswered(title),
+            _ => Sign::Questions(Vec::new()),
+        };
+        let events = sign(&mut o, "a", 3_600_000, answer);
+        assert_eq!(agent_states(&events), [(AgentState::Working, None)]);
+        let events = o.handle(Command::Tick { now_ms: 3_600_900 });
+        assert_eq!(
+            stop_error(&events).map(|(cause, _)| cause),
+            Some(StopCause::Stalled)
+        );
+    }
+}
+
+#[test]
+fn a_worker_retrying_its_model_api_past_the_bound_fails_with_its_reason() {
+    let mut o = Orchestrator::new(Settings {
+        stall_timeout_ms: 60_000,
+        ..settings(1)
+    });
+    o.handle(Command::Load(execution("e1", 1, vec![node("a", 0, &[])])));
+    sign(&mut o, "a", 0, Sign::Progress);
+    let events = sign(
+        &mut o,
+        "a",
+        1000,
+        Sign::Retrying("Reconnecting... 1/5".into()),
+    );
+    assert_eq!(
+        agent_states(&events),
+        [(AgentState::Retrying, Some("Reconnecting... 1/5".into()))]
+    );
+    // The same notice again is no news.
+    assert!(
+        sign(
+            &mut o,
+            "a",
+            2000,
+            Sign::Retrying("Reconnecting... 1/5".into())
+        )
+        .is_empty()
+    );
+    let events = o.handle(Command::Tick { now_ms: 6000 });
+    let (cause, error) = stop_error(&events).expect("stopped");
+    assert_eq!(cause, StopCause::Unreachable);
+    assert!(error.ends_with("«Reconnecting... 1/5»"), "{error}");
 }
 
 #[test]

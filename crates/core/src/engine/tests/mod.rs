@@ -47,6 +47,7 @@ fn settings(max_workers: usize) -> Settings {
         },
         retries: 2,
         stall_timeout_ms: 1000,
+        api_retry_limit_ms: 5000,
     }
 }
 
@@ -90,14 +91,19 @@ fn render(events: &[Event]) -> String {
         StopCause::Paused => "paused",
         StopCause::StopAll => "stop_all",
         StopCause::Stalled => "stalled",
+        StopCause::Unreachable => "unreachable",
     };
     events
         .iter()
+        .filter(|e| !matches!(e, Event::AgentState { .. }))
         .map(|e| match e {
             Event::TaskStatus { task, status, .. } => format!("{task}={status}"),
             Event::ExecutionStatus { execution, status } => format!("{execution}={status}"),
             Event::StartWorker { task, attempt } => format!("start:{task}#{attempt}"),
-            Event::StopWorker { task, cause: c } => format!("stop:{task}({})", cause(c)),
+            Event::StopWorker { task, cause: c, .. } => format!("stop:{task}({})", cause(c)),
+            // Agent states are judged by `liveness` and told in its tests
+            // and in `failures`.
+            Event::AgentState { .. } => unreachable!("filtered out"),
             Event::QueueMerge { task } => format!("merge:{task}"),
             Event::CheckpointReached { execution, task } => {
                 format!("checkpoint:{execution}/{task}")

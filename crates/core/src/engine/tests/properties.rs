@@ -426,6 +426,7 @@ impl World {
                 self.apply(Command::WorkerActivity {
                     task,
                     at_ms: self.now_ms,
+                    sign: crate::liveness::Sign::Progress,
                 })?;
             }
             Action::Tick => {
@@ -508,7 +509,7 @@ proptest! {
         actions in proptest::collection::vec(action(), 0..120),
     ) {
         let limits = Limits { max_workers, max_light, max_standard, max_heavy };
-        let settings = Settings { limits, retries, stall_timeout_ms: 1000 };
+        let settings = Settings { limits, retries, stall_timeout_ms: 1000, api_retry_limit_ms: 5000 };
         let mut world = World::new(dag, settings)?;
         for action in &actions {
             world.act(action)?;

@@ -36,6 +36,7 @@ fn one_worker() -> Orchestrator {
         },
         retries: 0,
         stall_timeout_ms: 1000,
+        api_retry_limit_ms: 5000,
     })
 }
 

@@ -12,11 +12,13 @@ fn cancel_cascades_and_stops_running_workers() {
     });
     assert!(events.contains(&Event::StopWorker {
         task: "a".into(),
-        cause: StopCause::Cancelled
+        cause: StopCause::Cancelled,
+        error: None,
     }));
     assert!(events.contains(&Event::StopWorker {
         task: "d".into(),
-        cause: StopCause::Cancelled
+        cause: StopCause::Cancelled,
+        error: None,
     }));
     for t in ["a", "b", "c", "d"] {
         assert_eq!(status(&o, t), TaskStatus::Cancelled, "{t}");
@@ -92,7 +94,8 @@ fn cancel_stops_cascading_at_landed_work() {
     );
     assert!(!events.contains(&Event::StopWorker {
         task: "x".into(),
-        cause: StopCause::Cancelled
+        cause: StopCause::Cancelled,
+        error: None,
     }));
 }
 
@@ -168,7 +171,8 @@ fn pause_and_resume_an_execution_and_a_step() {
     });
     assert!(events.contains(&Event::StopWorker {
         task: "b".into(),
-        cause: StopCause::Paused
+        cause: StopCause::Paused,
+        error: None,
     }));
     assert_eq!(status(&o, "b"), TaskStatus::Paused);
     let events = o.handle(Command::Resume {

@@ -43,6 +43,7 @@ fn fixture_settings() -> Settings {
         },
         retries: RETRIES,
         stall_timeout_ms: 1000,
+        api_retry_limit_ms: 5000,
     }
 }
 
@@ -273,6 +274,7 @@ impl Harness {
             Cmd::Activity => self.apply(Command::WorkerActivity {
                 task: "t".into(),
                 at_ms: 500,
+                sign: crate::liveness::Sign::Progress,
             }),
             Cmd::Stall => self.apply(Command::Tick { now_ms: 10_000 }),
             Cmd::Finish(result) => self.finish("t", result),
