@@ -16,6 +16,10 @@ pub enum AgentEvent {
         session_id: String,
         update: SessionUpdate,
     },
+    /// A `session/request_permission` request whose answer is awaited (the
+    /// policy did not decide at once: a person is asked). A
+    /// [`AgentEvent::Permission`] with the same title follows.
+    PermissionAsked { session_id: String, title: String },
     /// A `session/request_permission` request and how it was answered (the
     /// decision actually sent, after falling back to the offered options)
     /// and why, as the policy said.
@@ -75,6 +79,16 @@ pub enum SessionUpdate {
     /// The agent's current plan (always the complete list).
     Plan {
         entries: Vec<PlanEntry>,
+    },
+    /// The agent reports that it is retrying its model API, in its own
+    /// words. codex-acp sends this as a `session_info_update` whose
+    /// `_meta.codex.error` has `willRetry: true` (e.g. `Reconnecting... 2/5`);
+    /// claude-agent-acp (0.25) reports nothing while Claude Code retries,
+    /// and fails the turn with the API error when it gives up. `raw` is the
+    /// whole update object.
+    Retrying {
+        message: String,
+        raw: Value,
     },
     /// Any other update kind (`available_commands_update`,
     /// `current_mode_update`, future kinds), a message chunk whose content is
@@ -148,6 +162,13 @@ impl SessionUpdate {
                     .map(|entries| entries.iter().filter_map(plan_entry).collect())
                     .unwrap_or_default(),
             },
+            "session_info_update" => match retry_notice(update) {
+                Some(message) => SessionUpdate::Retrying {
+                    message,
+                    raw: update.clone(),
+                },
+                None => other(),
+            },
             _ => other(),
         }
     }
@@ -161,6 +182,7 @@ impl SessionUpdate {
             SessionUpdate::ToolCall { .. } => "tool_call",
             SessionUpdate::ToolCallUpdate { .. } => "tool_call_update",
             SessionUpdate::Plan { .. } => "plan",
+            SessionUpdate::Retrying { .. } => "session_info_update",
             SessionUpdate::Other { kind, .. } => kind,
         }
     }
@@ -207,6 +229,24 @@ pub fn tool_call_text(update: &Value) -> Option<String> {
         .map(str::trim)
         .filter(|text| !text.is_empty())
         .map(str::to_owned)
+}
+
+/// The words of a retry notice: codex-acp's `_meta.codex.error` with
+/// `willRetry: true` (its message, else its `codexErrorInfo` kind).
+fn retry_notice(update: &Value) -> Option<String> {
+    let error = update.get("_meta")?.get("codex")?.get("error")?;
+    if error.get("willRetry").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let message = str_field(error, "message")
+        .filter(|m| !m.trim().is_empty())
+        .or_else(|| {
+            error
+                .get("codexErrorInfo")
+                .map(|info| format!("retrying after {info}"))
+        })
+        .unwrap_or_else(|| "retrying its model API".to_string());
+    Some(message)
 }
 
 fn plan_entry(entry: &Value) -> Option<PlanEntry> {
@@ -394,6 +434,37 @@ mod tests {
                 raw
             }
         );
+    }
+
+    #[test]
+    fn codex_retry_notices_are_retrying_and_other_session_info_is_not() {
+        let raw = json!({
+            "sessionUpdate": "session_info_update",
+            "_meta": {"codex": {"error": {
+                "message": "Reconnecting... 2/5",
+                "codexErrorInfo": {"responseStreamDisconnected": {"httpStatusCode": null}},
+                "turnId": "t1", "willRetry": true
+            }}}
+        });
+        assert_eq!(
+            parse(raw.clone()),
+            SessionUpdate::Retrying {
+                message: "Reconnecting... 2/5".into(),
+                raw
+            }
+        );
+        let raw = json!({"sessionUpdate": "session_info_update",
+            "_meta": {"codex": {"error": {"codexErrorInfo": "serverOverloaded", "willRetry": true}}}});
+        assert!(matches!(parse(raw), SessionUpdate::Retrying { message, .. }
+            if message == "retrying after \"serverOverloaded\""));
+        for raw in [
+            json!({"sessionUpdate": "session_info_update", "title": "Fix the parser"}),
+            json!({"sessionUpdate": "session_info_update",
+                "_meta": {"codex": {"error": {"message": "quota", "willRetry": false}}}}),
+            json!({"sessionUpdate": "session_info_update", "_meta": {"codex": {"threadStatus": "idle"}}}),
+        ] {
+            assert!(matches!(parse(raw), SessionUpdate::Other { .. }));
+        }
     }
 
     #[test]

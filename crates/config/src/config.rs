@@ -34,8 +34,14 @@ pub struct WorkersConfig {
     pub max_heavy: Option<usize>,
     /// Automatic retries of a failed worker.
     pub retries: u32,
-    /// A worker with no activity for this long is cancelled (a failure).
+    /// A worker with no progress for this long is cancelled (a failure);
+    /// time spent waiting for a permission answer or for the user does not
+    /// count.
     pub stall_timeout_secs: u64,
+    /// A worker whose agent keeps reporting retries of its model API for
+    /// this long without progress is cancelled (a failure, with the
+    /// agent's words).
+    pub api_retry_limit_secs: u64,
 }
 
 impl WorkersConfig {
@@ -58,6 +64,7 @@ impl Default for WorkersConfig {
             max_heavy: None,
             retries: 2,
             stall_timeout_secs: 600,
+            api_retry_limit_secs: 120,
         }
     }
 }
@@ -321,6 +328,7 @@ mod tests {
         assert_eq!(c.workers.max_heavy, None);
         assert_eq!(c.workers.retries, 2);
         assert_eq!(c.workers.stall_timeout_secs, 600);
+        assert_eq!(c.workers.api_retry_limit_secs, 120);
         assert_eq!(c.agent.base, AgentSpec::default());
         assert_eq!(c.agent.worker.command, None);
         assert_eq!(c.agent.auth_method, None);

@@ -10,7 +10,8 @@
 //! max_workers = 4          # at least 1
 //! max_heavy = 1            # also max_light, max_standard
 //! retries = 2
-//! stall_timeout_secs = 600
+//! stall_timeout_secs = 600  # no progress this long stops a worker (waits for a person do not count)
+//! api_retry_limit_secs = 120 # an agent retrying its model API this long is given up on
 //!
 //! [agent]
 //! command = "claude"       # claude | codex | gemini | opencode | sim | a command line

@@ -50,6 +50,10 @@ impl Config {
         set_some(&mut self.workers.max_heavy, w.max_heavy);
         set(&mut self.workers.retries, w.retries);
         set(&mut self.workers.stall_timeout_secs, w.stall_timeout_secs);
+        set(
+            &mut self.workers.api_retry_limit_secs,
+            w.api_retry_limit_secs,
+        );
 
         let a = file.agent;
         self.agent.base.apply(

@@ -38,6 +38,7 @@ pub(crate) struct FileWorkers {
     pub max_heavy: Option<usize>,
     pub retries: Option<u32>,
     pub stall_timeout_secs: Option<u64>,
+    pub api_retry_limit_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -276,6 +277,7 @@ impl Checker<'_, '_> {
         self.at_least_one(w.max_standard, &["workers", "max_standard"])?;
         self.at_least_one(w.max_heavy, &["workers", "max_heavy"])?;
         self.at_least_one(w.stall_timeout_secs, &["workers", "stall_timeout_secs"])?;
+        self.at_least_one(w.api_retry_limit_secs, &["workers", "api_retry_limit_secs"])?;
         self.at_least_one(f.agent.init_timeout_secs, &["agent", "init_timeout_secs"])?;
         self.at_least_one(
             f.agent.coordinator.turn_timeout_secs,
@@ -400,6 +402,7 @@ max_standard = 2
 max_heavy = 1
 retries = 0
 stall_timeout_secs = 300
+api_retry_limit_secs = 45
 
 [agent]
 command = "claude"
@@ -442,6 +445,7 @@ traffic_log_max_bytes = 65536
 "#;
         let f = parse_file(Path::new("enki.toml"), text).unwrap();
         assert_eq!(f.mcp.rate_limit.burst, Some(10));
+        assert_eq!(f.workers.api_retry_limit_secs, Some(45));
         assert_eq!(f.workers.max_heavy, Some(1));
         assert_eq!(f.agent.merger.env["Y"], "2");
         assert_eq!(f.agent.coordinator.turn_timeout_secs, Some(120));
@@ -546,6 +550,12 @@ traffic_log_max_bytes = 65536
             "[workers]\nstall_timeout_secs = 0\n",
             2,
             Some("workers.stall_timeout_secs"),
+            "must be at least 1",
+        );
+        check(
+            "[workers]\napi_retry_limit_secs = 0\n",
+            2,
+            Some("workers.api_retry_limit_secs"),
             "must be at least 1",
         );
         let ok = parse_file(Path::new("x"), "[workers]\nretries = 0\n").unwrap();

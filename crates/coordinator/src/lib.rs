@@ -27,6 +27,7 @@ mod resolve;
 mod runtime;
 mod sandbox;
 pub mod session;
+mod signs;
 mod snapshot;
 mod start;
 mod stop_signal;

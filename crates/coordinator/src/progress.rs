@@ -49,6 +49,12 @@ pub enum Progress {
         task: String,
         text: String,
     },
+    /// What a running worker's agent is doing changed (`enki_core::liveness`).
+    AgentState {
+        task: String,
+        state: enki_core::AgentState,
+        reason: Option<String>,
+    },
     /// One entry of a worker's live transcript (`kind`: message, thought,
     /// tool, tool_update, plan, permission, refusal: a permission not given).
     WorkerTranscript {

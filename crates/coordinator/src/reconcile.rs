@@ -121,6 +121,7 @@ mod tests {
                 },
                 retries: 0,
                 stall_timeout_ms: 60_000,
+                api_retry_limit_ms: 60_000,
             });
             let snapshot = execution_snapshot(&store, &created.execution_id)
                 .unwrap()

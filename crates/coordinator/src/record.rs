@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use enki_acp::{AgentEvent, SessionUpdate};
+use enki_core::liveness::Sign;
 use serde_json::json;
 
 use crate::context::Shared;
@@ -36,6 +37,8 @@ impl RunKind {
 pub enum Live {
     /// A sign of life, with a short description when there is one.
     Activity(Option<String>),
+    /// What the agent did, for its liveness (`enki_core::liveness`).
+    Sign(Sign),
     /// A transcript entry (`kind`: message, thought, tool, tool_update,
     /// plan, permission, refusal).
     Transcript { kind: &'static str, text: String },
@@ -50,6 +53,8 @@ pub struct RunRecord<'a> {
     reply: Reply,
     last_logged: Instant,
     titles: ToolTitles,
+    /// The agent's last retry notice: the same one again is not logged.
+    retry: Option<String>,
     live: &'a (dyn Fn(Live) + Sync),
 }
 
@@ -70,6 +75,7 @@ impl<'a> RunRecord<'a> {
             reply: Reply::new(reply_file),
             last_logged: Instant::now(),
             titles: ToolTitles::new(),
+            retry: None,
             live,
         }
     }
@@ -84,13 +90,27 @@ impl<'a> RunRecord<'a> {
         if let Some((kind, text)) = transcript_entry(event, &mut self.titles) {
             (self.live)(Live::Transcript { kind, text });
         }
+        if let Some(sign) = crate::signs::sign_of(event, &self.titles) {
+            (self.live)(Live::Sign(sign));
+        }
         let logged = match event {
             AgentEvent::Update { update, .. } => {
                 if let SessionUpdate::AgentMessageChunk { text } = update {
                     self.reply.push(text);
                 }
                 (self.live)(Live::Activity(short_activity(update)));
-                logged_update(update, &self.titles)
+                match update {
+                    SessionUpdate::Retrying { message, .. } => {
+                        (self.retry.as_ref() != Some(message)).then(|| {
+                            self.retry = Some(message.clone());
+                            ("agent_retrying", json!({"message": message}))
+                        })
+                    }
+                    _ => logged_update(update, &self.titles),
+                }
+            }
+            AgentEvent::PermissionAsked { title, .. } => {
+                Some(("permission_asked", json!({"title": title})))
             }
             AgentEvent::Permission {
                 title,

@@ -142,6 +142,28 @@ impl Reply {
         }
     }
 
+    /// The end of the reply, at most about `max` characters, whitespace
+    /// folded (what a stopped or failed attempt keeps of what its agent
+    /// said).
+    pub fn last_words(&self, max: usize) -> String {
+        let text = if self.truncated() {
+            &self.tail
+        } else {
+            &self.head
+        };
+        let mut kept: Vec<&str> = Vec::new();
+        let mut length = 0;
+        for word in text.split_whitespace().rev() {
+            length += word.chars().count() + 1;
+            if length > max && !kept.is_empty() {
+                break;
+            }
+            kept.push(word);
+        }
+        kept.reverse();
+        kept.join(" ")
+    }
+
     /// The `[OUTPUT]` block (of a long reply: when it starts in the last
     /// [`TAIL_WINDOW`] bytes), cut to [`OUTPUT_LIMIT`] with a marker saying so.
     pub fn output(&self) -> Option<String> {
@@ -196,6 +218,19 @@ fn row_prefix(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_words_are_the_end_of_the_reply_folded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reply = Reply::new(dir.path().join("r.txt"));
+        reply.push("First I read the code.\n\nThen the tests ");
+        reply.push("failed:   API Error: Connection error.");
+        assert_eq!(
+            reply.last_words(45),
+            "tests failed: API Error: Connection error."
+        );
+        assert_eq!(reply.last_words(5), "error.");
+    }
 
     /// About `bytes` of `line` repeated, cut at a character boundary.
     fn text(bytes: usize, line: &str) -> String {

@@ -200,6 +200,8 @@ pub async fn resolve_conflict(
     let live = |live: Live| {
         let task = task_id.to_string();
         let _ = tx.send(match live {
+            // A merger's liveness is not judged: its time limit bounds it.
+            Live::Sign(_) => return,
             Live::Activity(text) => MergeMessage::MergerActivity { task, text },
             Live::Transcript { kind, text } => MergeMessage::MergerTranscript {
                 task,

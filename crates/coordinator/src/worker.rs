@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use enki_acp::{AcpClient, AgentEvent, Continuation, InitializeResult, StopReason};
 use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
+use enki_core::liveness::Sign;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
 use enki_workspace::{
@@ -28,6 +29,11 @@ pub enum WorkerMessage {
     Activity {
         task: String,
         text: Option<String>,
+    },
+    /// What the agent did, for its liveness (see `signs`).
+    Sign {
+        task: String,
+        sign: Sign,
     },
     /// A transcript entry for live views.
     Transcript {
@@ -217,6 +223,7 @@ async fn attempt_task(
         let task = task.id.clone();
         let _ = tx.send(match live {
             Live::Activity(text) => WorkerMessage::Activity { task, text },
+            Live::Sign(sign) => WorkerMessage::Sign { task, sign },
             Live::Transcript { kind, text } => WorkerMessage::Transcript {
                 task,
                 kind: kind.to_string(),
@@ -247,6 +254,9 @@ async fn attempt_task(
     let reply = record.into_reply();
     client.shutdown().await;
     crate::sandbox::remove_agent_tmp(ctx, &agent_name);
+    if result.is_err() {
+        keep_last_words(ctx, &task.id, attempt, &reply).await;
+    }
     result?;
 
     // The output: the [OUTPUT] block, else what the worker reported.
@@ -324,6 +334,25 @@ async fn attempt_task(
         return Ok(WorkResult::NoChanges);
     }
     Ok(WorkResult::Changes)
+}
+
+/// How much of its reply a failed or stopped attempt keeps (characters).
+const LAST_WORDS_KEPT: usize = 600;
+
+/// A failed or stopped attempt keeps the end of what its agent said in its
+/// history.
+async fn keep_last_words(ctx: &Shared, task: &str, attempt: i64, reply: &Reply) {
+    if reply.is_empty() {
+        return;
+    }
+    let (id, words) = (task.to_string(), reply.last_words(LAST_WORDS_KEPT));
+    if let Err(e) = ctx
+        .db
+        .call(move |s| s.set_attempt_last_message(&id, attempt, &words))
+        .await
+    {
+        tracing::warn!(task, "cannot keep what the agent said last: {e}");
+    }
 }
 
 /// Removes a copy and its branch once the task needs no merge.
@@ -423,6 +452,7 @@ async fn drive(
             &turns.fresh
         }
     };
+    record.tell(Live::Sign(Sign::TurnStarted));
 
     let turn = client.prompt(&session, prompt);
     tokio::pin!(turn);

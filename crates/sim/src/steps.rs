@@ -203,6 +203,27 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
                 Ok(())
             }
         }
+        Step::Retry {
+            message,
+            times,
+            every_ms,
+        } => {
+            // codex-acp's legacy form (clients without typed failures).
+            let message = template::render(message, &vars);
+            repeat(ctx, *times, *every_ms, || {
+                json!({"sessionUpdate": "session_info_update",
+                       "_meta": {"codex": {"error": {
+                           "message": message,
+                           "codexErrorInfo": {"responseStreamDisconnected": {"httpStatusCode": null}},
+                           "willRetry": true}}}})
+            })
+        }
+        Step::KeepAlive { times, every_ms } => repeat(
+            ctx,
+            *times,
+            *every_ms,
+            || json!({"sessionUpdate": "usage_update", "used": 1000, "size": 200_000}),
+        ),
         Step::Fail(message) => Err(Abort::Fail(template::render(message, &vars))),
         Step::Hang => {
             ctx.cancel.sleep(None);
@@ -225,6 +246,22 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
         Step::Exit(code) => exit_now(ctx, *code),
         Step::Stop(reason) => Err(Abort::Stop(*reason)),
     }
+}
+
+/// Sends `update` `times` times, `every_ms` apart (interruptible by a cancel).
+fn repeat(
+    ctx: &TurnCtx<'_>,
+    times: u64,
+    every_ms: u64,
+    update: impl Fn() -> Value,
+) -> Result<(), Abort> {
+    for sent in 0..times {
+        if sent > 0 && ctx.cancel.sleep(Some(Duration::from_millis(every_ms))) {
+            return Err(Abort::Cancelled);
+        }
+        ctx.peer.update(ctx.session_id, update());
+    }
+    Ok(())
 }
 
 /// Kills the MCP servers and exits the process without answering.

@@ -32,7 +32,9 @@ pub use rows::{
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};
 pub use tasks::TaskFilter;
-pub use time::now_rfc3339;
+pub use time::{now_rfc3339, seconds_between};
 
+#[cfg(test)]
+mod agent_state_tests;
 #[cfg(test)]
 mod tests;

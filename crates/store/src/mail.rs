@@ -204,6 +204,39 @@ impl Store {
         })
     }
 
+    /// The questions a task's worker mailed the user or the planner since
+    /// `since` (kind `request`) that still await an answer: no message to
+    /// the worker has come in their thread after them, and their ttl has
+    /// not passed. Oldest first. The worker waits for a person meanwhile.
+    pub fn open_questions(
+        &self,
+        task_id: &str,
+        since: &str,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let columns = MessageRow::COLUMNS
+            .split(", ")
+            .map(|c| format!("q.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM messages q
+             WHERE q.from_addr = ?1 AND q.to_addr IN ('user', 'coordinator') AND q.kind = 'request'
+               AND q.created_at >= ?2
+               AND (q.expires_at IS NULL OR q.expires_at > ?3)
+               AND NOT EXISTS (
+                   SELECT 1 FROM messages a
+                   WHERE a.thread_id = q.thread_id AND a.to_addr = ?1 AND a.id <> q.id
+                     AND a.created_at >= q.created_at)
+             ORDER BY q.created_at, q.id"
+        );
+        let mailbox = enki_core::mail::Address::worker_mailbox(task_id);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params![mailbox, since, now_rfc3339()], MessageRow::from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Every live message of a thread, oldest first (a message whose ttl
     /// passed while unread is left out).
     pub fn thread(&self, thread_id: &str) -> Result<Vec<MessageRow>, StoreError> {

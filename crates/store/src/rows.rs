@@ -1,7 +1,8 @@
 //! Plain row types read back from the store.
 
 use enki_core::landing::LandingPhase;
-use enki_core::{Condition, ExecutionStatus, MergeStatus, TaskStatus, Tier};
+use enki_core::liveness::shown_state;
+use enki_core::{AgentState, Condition, ExecutionStatus, MergeStatus, TaskStatus, Tier};
 use rusqlite::Row;
 use serde::Serialize;
 
@@ -83,15 +84,41 @@ pub struct TaskRow {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// What its agent is doing: the running worker's state as the
+    /// coordinator last judged it, else what the status says
+    /// (`enki_core::liveness::shown_state`).
+    pub agent_state: AgentState,
+    pub agent_state_reason: Option<String>,
+    /// Since when it has been in that state.
+    pub agent_state_since: Option<String>,
 }
 
 impl TaskRow {
     pub(crate) const COLUMNS: &'static str = "id, session_id, execution_id, step_id, step_index, \
         title, description, tier, role, checkpoint, status, attempts, failures, last_error, \
         activity, activity_at, output, branch, copy_path, created_at, updated_at, started_at, \
-        finished_at";
+        finished_at, agent_state, agent_state_reason, agent_state_at";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let status: TaskStatus = get_enum(row, 10)?;
+        let last_error: Option<String> = row.get(13)?;
+        let live_state: Option<AgentState> = get_optional_enum(row, 23)?;
+        let live_reason: Option<String> = row.get(24)?;
+        let live_at: Option<String> = row.get(25)?;
+        let (agent_state, agent_state_reason) = shown_state(
+            status,
+            live_state.map(|state| (state, live_reason.as_deref())),
+            last_error.as_deref(),
+        );
+        let updated_at: String = row.get(20)?;
+        let started_at: Option<String> = row.get(21)?;
+        let finished_at: Option<String> = row.get(22)?;
+        let agent_state_since = match status {
+            TaskStatus::Running => live_at.or_else(|| started_at.clone()),
+            TaskStatus::Done | TaskStatus::Failed => finished_at.clone(),
+            _ => None,
+        }
+        .or_else(|| Some(updated_at.clone()));
         Ok(TaskRow {
             id: row.get(0)?,
             session_id: row.get(1)?,
@@ -103,19 +130,22 @@ impl TaskRow {
             tier: get_enum(row, 7)?,
             role: row.get(8)?,
             checkpoint: row.get(9)?,
-            status: get_enum(row, 10)?,
+            status,
             attempts: row.get(11)?,
             failures: row.get(12)?,
-            last_error: row.get(13)?,
+            last_error,
             activity: row.get(14)?,
             activity_at: row.get(15)?,
             output: row.get(16)?,
             branch: row.get(17)?,
             copy_path: row.get(18)?,
             created_at: row.get(19)?,
-            updated_at: row.get(20)?,
-            started_at: row.get(21)?,
-            finished_at: row.get(22)?,
+            updated_at,
+            started_at,
+            finished_at,
+            agent_state,
+            agent_state_reason,
+            agent_state_since,
         })
     }
 }
@@ -181,10 +211,13 @@ pub struct AttemptRow {
     pub number: i64,
     pub started_at: String,
     pub ended_at: Option<String>,
-    /// `succeeded`, `failed`, `interrupted`, `cancelled`, `paused`,
-    /// `stopped`; `None` while the attempt runs.
+    /// `succeeded`, `failed`, `stalled`, `interrupted`, `cancelled`,
+    /// `paused`, `stopped`; `None` while the attempt runs.
     pub outcome: Option<String>,
     pub error: Option<String>,
+    /// What its agent said last (kept when a stopped or failed attempt
+    /// ends).
+    pub last_message: Option<String>,
 }
 
 /// The ACP session an attempt ran in.
@@ -199,7 +232,8 @@ pub struct AttemptSession {
 }
 
 impl AttemptRow {
-    pub(crate) const COLUMNS: &'static str = "number, started_at, ended_at, outcome, error";
+    pub(crate) const COLUMNS: &'static str =
+        "number, started_at, ended_at, outcome, error, last_message";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(AttemptRow {
@@ -208,6 +242,7 @@ impl AttemptRow {
             ended_at: row.get(2)?,
             outcome: row.get(3)?,
             error: row.get(4)?,
+            last_message: row.get(5)?,
         })
     }
 }

@@ -84,7 +84,8 @@ impl Store {
             let now = now_rfc3339();
             tx.execute(
                 "UPDATE tasks SET status = 'running', attempts = ?2, started_at = ?3, updated_at = ?3,
-                    activity = 'starting', activity_at = ?3
+                    activity = 'starting', activity_at = ?3,
+                    agent_state = NULL, agent_state_reason = NULL, agent_state_at = ?3
                  WHERE id = ?1",
                 params![task_id, number, now],
             )?;
@@ -230,7 +231,7 @@ impl Store {
             )?;
             if let Some(error) = error {
                 tx.execute(
-                    "UPDATE tasks SET last_error = ?2, failures = failures + (?3 = 'failed'), updated_at = ?4 WHERE id = ?1",
+                    "UPDATE tasks SET last_error = ?2, failures = failures + (?3 IN ('failed', 'stalled')), updated_at = ?4 WHERE id = ?1",
                     params![task_id, error, outcome, now],
                 )?;
             }
@@ -295,6 +296,50 @@ impl Store {
             tx.execute(
                 "UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1",
                 params![execution_id, status.as_str(), now_rfc3339()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A running worker's agent state as the coordinator judged it (see
+    /// `enki_core::liveness`), also logged as an `agent_state` event;
+    /// ignored once the task no longer runs, whose status then says what it
+    /// shows.
+    pub fn set_agent_state(
+        &mut self,
+        task_id: &str,
+        state: enki_core::AgentState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE tasks SET agent_state = ?2, agent_state_reason = ?3, agent_state_at = ?4
+                 WHERE id = ?1 AND status = 'running'",
+                params![task_id, state.as_str(), reason, now_rfc3339()],
+            )?;
+            if changed > 0 {
+                task_events::append(
+                    tx,
+                    task_id,
+                    "agent_state",
+                    &serde_json::json!({"state": state, "reason": reason}),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// What the agent of attempt `number` said last.
+    pub fn set_attempt_last_message(
+        &mut self,
+        task_id: &str,
+        number: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE attempts SET last_message = ?3 WHERE task_id = ?1 AND number = ?2",
+                params![task_id, number, message],
             )?;
             Ok(())
         })

@@ -164,6 +164,16 @@ CREATE TABLE merger_runs (
 ALTER TABLE attempts ADD COLUMN acp_session TEXT;
 ALTER TABLE attempts ADD COLUMN acp_agent TEXT;
 "#,
+    r#"
+-- What a running worker's agent is doing (enki_core::liveness): its state,
+-- why, and since when, as the coordinator last judged it. A task that does
+-- not run shows what its status says (enki_core::liveness::shown_state).
+ALTER TABLE tasks ADD COLUMN agent_state TEXT;
+ALTER TABLE tasks ADD COLUMN agent_state_reason TEXT;
+ALTER TABLE tasks ADD COLUMN agent_state_at TEXT;
+-- What the agent of an attempt said last, kept when the attempt ends.
+ALTER TABLE attempts ADD COLUMN last_message TEXT;
+"#,
 ];
 
 /// The schema version this binary writes.

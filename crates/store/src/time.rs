@@ -25,6 +25,15 @@ pub(crate) fn rfc3339_after(seconds: u64) -> String {
     format(OffsetDateTime::now_utc().saturating_add(time::Duration::seconds(secs)))
 }
 
+/// Whole seconds from `earlier` to `later`, two times as the store writes
+/// them; `None` when either does not parse or `later` comes first.
+pub fn seconds_between(earlier: &str, later: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let earlier = OffsetDateTime::parse(earlier, &Rfc3339).ok()?;
+    let later = OffsetDateTime::parse(later, &Rfc3339).ok()?;
+    u64::try_from((later - earlier).whole_seconds()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +45,16 @@ mod tests {
         let parsed = OffsetDateTime::parse(&a, &time::format_description::well_known::Rfc3339);
         assert!(parsed.is_ok(), "{a}");
         assert!(rfc3339_after(60) > a);
+    }
+
+    #[test]
+    fn seconds_between_two_stored_times() {
+        let a = "2026-01-01T00:00:00.000000Z";
+        assert_eq!(
+            seconds_between(a, "2026-01-01T01:02:03.900000Z"),
+            Some(3723)
+        );
+        assert_eq!(seconds_between("2026-01-01T01:00:00.000000Z", a), None);
+        assert_eq!(seconds_between("soon", a), None);
     }
 }

@@ -339,6 +339,10 @@ pub struct Worker {
     pub started_ms: u64,
     pub ended_ms: Option<u64>,
     pub state: WorkerState,
+    /// What its agent is doing (`enki_core::liveness`), why, and since when.
+    pub agent: enki_core::AgentState,
+    pub agent_reason: Option<String>,
+    pub agent_since_ms: u64,
     pub activity: String,
     pub transcript: Transcript,
     /// Set while the row shows the task's merger (its run number) rather

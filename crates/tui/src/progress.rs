@@ -17,6 +17,7 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
     let refresh = !matches!(
         progress,
         Progress::WorkerActivity { .. }
+            | Progress::AgentState { .. }
             | Progress::WorkerTranscript { .. }
             | Progress::MergerActivity { .. }
             | Progress::MergerTranscript { .. }
@@ -125,6 +126,9 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                     worker.started_ms = now;
                     worker.ended_ms = None;
                     worker.state = WorkerState::Running;
+                    worker.agent = enki_core::AgentState::Idle;
+                    worker.agent_reason = Some("starting".into());
+                    worker.agent_since_ms = now;
                     worker.activity.clear();
                     worker.merger_run = None;
                     worker
@@ -140,6 +144,9 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                         started_ms: now,
                         ended_ms: None,
                         state: WorkerState::Running,
+                        agent: enki_core::AgentState::Idle,
+                        agent_reason: Some("starting".into()),
+                        agent_since_ms: now,
                         activity: String::new(),
                         transcript: Transcript::default(),
                         merger_run: None,
@@ -175,6 +182,9 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                     started_ms: now,
                     ended_ms: None,
                     state: WorkerState::Running,
+                    agent: enki_core::AgentState::Working,
+                    agent_reason: None,
+                    agent_since_ms: now,
                     activity: String::new(),
                     transcript: Transcript::default(),
                     merger_run: None,
@@ -184,9 +194,25 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                 row.started_ms = now;
                 row.ended_ms = None;
                 row.state = WorkerState::Running;
+                // A merger's liveness is not judged: it works until its time runs out.
+                row.agent = enki_core::AgentState::Working;
+                row.agent_reason = None;
+                row.agent_since_ms = now;
                 row.activity.clear();
                 row.merger_run = Some(run);
                 row.transcript.separator(&separator);
+            }
+        }
+        Progress::AgentState {
+            task,
+            state,
+            reason,
+        } => {
+            let now = app.now_ms;
+            if let Some(worker) = app.worker_mut(&task) {
+                worker.agent = state;
+                worker.agent_reason = reason.map(|r| first_line(&sanitize(&r)).to_string());
+                worker.agent_since_ms = now;
             }
         }
         Progress::WorkerActivity { task, text } | Progress::MergerActivity { task, text } => {

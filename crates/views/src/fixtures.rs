@@ -50,6 +50,9 @@ pub fn task(tag: char, step: &str, index: i64, status: TaskStatus) -> TaskRow {
         updated_at: T.to_string(),
         started_at: None,
         finished_at: None,
+        agent_state: enki_core::liveness::shown_state(status, None, None).0,
+        agent_state_reason: None,
+        agent_state_since: Some(T.to_string()),
     }
 }
 

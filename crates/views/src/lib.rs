@@ -4,12 +4,17 @@
 //! return text or JSON values; the `gather_*` functions only read through a
 //! [`enki_store::Store`] reference. No printing, no clock, no files.
 
+mod agents;
 mod dag;
 mod format;
 mod mail;
 mod status;
 mod task;
 
+pub use agents::{
+    agent_state_glyph, agent_state_label, agent_state_text, duration_words, workers_json,
+    workers_text,
+};
 pub use dag::{
     DagView, dag_json, dag_json_windows, dag_levels, dag_text, dag_text_windows, gather_dag,
 };

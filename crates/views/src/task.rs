@@ -81,6 +81,18 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
         ),
     );
     field("status", task.status.to_string());
+    let mut agent = format!(
+        "{} {}",
+        crate::agent_state_glyph(task.agent_state),
+        task.agent_state
+    );
+    if let Some(since) = &task.agent_state_since {
+        agent.push_str(&format!(" since {}", timestamp(since)));
+    }
+    if let Some(reason) = &task.agent_state_reason {
+        agent.push_str(&format!(" — {}", clip(&one_line(reason), 200)));
+    }
+    field("agent", agent);
     field("tier", task.tier.to_string());
     field("role", task.role.clone().unwrap_or_else(|| "-".to_string()));
     field(
@@ -168,7 +180,10 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
             .map(|a| {
                 let mut outcome = a.outcome.clone().unwrap_or_else(|| "running".to_string());
                 if let Some(error) = &a.error {
-                    outcome.push_str(&format!(": {}", clip(&one_line(error), 100)));
+                    outcome.push_str(&format!(": {}", clip(&one_line(error), 160)));
+                }
+                if let Some(said) = a.last_message.as_deref().filter(|s| !s.trim().is_empty()) {
+                    outcome.push_str(&format!(" — it said: «{}»", clip(&one_line(said), 160)));
                 }
                 vec![format!("#{}", a.number), timestamp(&a.started_at), outcome]
             })
@@ -229,8 +244,8 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
     out.join("\n")
 }
 
-/// One aligned line per task: short id, status, tier, role (`-` if none),
-/// title, current activity. `no tasks` when empty.
+/// One aligned line per task: short id, status, agent state, tier, role
+/// (`-` if none), title, current activity. `no tasks` when empty.
 pub fn task_list_text(tasks: &[TaskRow]) -> String {
     if tasks.is_empty() {
         return "no tasks".to_string();
@@ -241,6 +256,11 @@ pub fn task_list_text(tasks: &[TaskRow]) -> String {
             vec![
                 short(&t.id).to_string(),
                 t.status.to_string(),
+                format!(
+                    "{} {}",
+                    crate::agent_state_glyph(t.agent_state),
+                    t.agent_state
+                ),
                 t.tier.to_string(),
                 t.role.clone().unwrap_or_else(|| "-".to_string()),
                 one_line(&t.title),
@@ -274,11 +294,11 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0],
-            "task-01JAAAAAAAAAAA  running  standard  feature_developer  step a title  running cargo test"
+            "task-01JAAAAAAAAAAA  running  ○ idle  standard  feature_developer  step a title  running cargo test"
         );
         assert_eq!(
             lines[1],
-            "task-01JAAAAAAAAAAB  pending  heavy     -                  step b title"
+            "task-01JAAAAAAAAAAB  pending  ○ idle  heavy     -                  step b title"
         );
     }
 
@@ -304,6 +324,8 @@ mod tests {
         b.copy_path = Some("/p/.enki/copies/b".to_string());
         b.output = Some("parser fixed\nall green".to_string());
         b.description = "Fix the parser.".to_string();
+        b.agent_state = enki_core::AgentState::WaitingPermission;
+        b.agent_state_reason = Some("Edit src/parser.rs".to_string());
         let c = task('C', "c", 2, TaskStatus::Pending);
         let detail = TaskDetail {
             needs: vec![
@@ -318,6 +340,7 @@ mod tests {
                     ended_at: Some(T.to_string()),
                     outcome: Some("failed".to_string()),
                     error: Some("tests failed".to_string()),
+                    last_message: Some("The parser test\nstill fails".to_string()),
                 },
                 AttemptRow {
                     number: 2,
@@ -325,6 +348,7 @@ mod tests {
                     ended_at: None,
                     outcome: None,
                     error: None,
+                    last_message: None,
                 },
             ],
             merge_requests: vec![MergeRequestRow {
@@ -360,6 +384,7 @@ mod tests {
             "execution:   exec-01JAAAAAAAAAAA \"demo execution\" [running]",
             "step:        b (#2 in the execution)",
             "status:      running",
+            "agent:       ? waiting_permission since 2025-01-02 10:03:04 UTC — Edit src/parser.rs",
             "tier:        standard",
             "role:        bug_fixer",
             "checkpoint:  yes",
@@ -372,7 +397,7 @@ mod tests {
             "merged   is done     ✓",
             "task-01JAAAAAAAAAAX (step x of exec-01JBBBBBBBBBBB)  started  is pending  ✗",
             "dependents:\n    task-01JAAAAAAAAAAC  needs it completed  ✗",
-            "attempt history:\n    #1  2025-01-02 10:03:04 UTC  failed: tests failed\n    #2  2025-01-02 10:03:04 UTC  running",
+            "attempt history:\n    #1  2025-01-02 10:03:04 UTC  failed: tests failed — it said: «The parser test still fails»\n    #2  2025-01-02 10:03:04 UTC  running",
             "mr-01JAAAAAAAAAAA conflicted  enki/b -> main  (conflict in src/lib.rs)",
             "merger runs:\n    #1  2025-01-02 10:03:04 UTC  failed: the merger left conflict markers in: src/lib.rs  (src/lib.rs)\n      kept the new parser\n      and the old API",
             "output:\n    parser fixed\n    all green",

@@ -240,6 +240,7 @@ fn trace(events: &[AgentEvent]) -> Vec<String> {
                 }
                 other => format!("update {}", other.kind()),
             },
+            AgentEvent::PermissionAsked { .. } => "permission asked".to_string(),
             AgentEvent::Permission { decision, .. } => format!("permission {decision}"),
             AgentEvent::FsRead { allowed: a, .. } => format!("fs_read {}", allowed(*a)),
             AgentEvent::FsWrite { allowed: a, .. } => format!("fs_write {}", allowed(*a)),

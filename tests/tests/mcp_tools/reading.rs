@@ -49,18 +49,34 @@ fn status_reports_every_count_it_knows() {
         .expect("queue a merge");
 
     let result = client.call_ok("enki_status", json!({}));
+    let text = text_of(&result);
+    let (counts, workers) = text.split_once('\n').expect("a workers section");
     assert_eq!(
-        text_of(&result),
+        counts,
         "4 tasks: 2 pending, 1 running, 1 worker_done · 1 running worker · merge queue: 1 · 2 active executions"
     );
+    // The running task shows what its agent does (no coordinator judged it:
+    // idle, starting), for how long and why.
+    assert!(workers.starts_with("workers:\n  task-"), "{workers}");
+    assert!(
+        workers.contains("[a] ") && workers.contains("○ idle "),
+        "{workers}"
+    );
+    assert!(workers.ends_with(" — starting"), "{workers}");
+    let mut data = result["structuredContent"].clone();
+    let listed = data["workers"].take();
+    assert_eq!(listed[0]["task_id"], plan.task("a"));
+    assert_eq!(listed[0]["agent_state"], "idle");
+    assert_eq!(listed[0]["agent_state_reason"], "starting");
     assert_eq!(
-        result["structuredContent"],
+        data,
         json!({
             "total": 4,
             "by_status": {"pending": 2, "running": 1, "worker_done": 1},
             "running_workers": 1,
             "merge_queue": 1,
             "executions_active": 2,
+            "workers": null,
         })
     );
 }

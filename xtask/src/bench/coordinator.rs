@@ -330,6 +330,7 @@ fn big_dag(nodes: usize) -> Result<f64> {
         },
         retries: 2,
         stall_timeout_ms: u64::MAX,
+        api_retry_limit_ms: u64::MAX,
     });
     let mut merges = Vec::new();
     let mut events = orch.handle(Cmd::Load(ExecutionSnapshot {

@@ -121,18 +121,38 @@ impl Connection {
             locations: incoming.locations.clone(),
             raw: incoming.raw.clone(),
         });
+        // A policy that decides at once answers at once; one that asks a
+        // person is told as a question awaiting its answer (the agent waits
+        // for a person meanwhile, see `AgentEvent::PermissionAsked`).
+        let mut decide = decide;
+        let decided_at_once = {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match decide.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(verdict) => Some(verdict),
+                std::task::Poll::Pending => None,
+            }
+        };
+        if decided_at_once.is_none() {
+            self.emit(AgentEvent::PermissionAsked {
+                session_id: incoming.session_id.clone(),
+                title: incoming.title.clone(),
+            });
+        }
         // A decision that is already made wins over a cancel that came
         // after the question (e.g. the end of the turn).
-        let verdict = tokio::select! {
-            biased;
-            verdict = decide => verdict,
-            Ok(()) = cancelled.changed() => PermissionVerdict::new(
-                PermissionDecision::Cancelled,
-                "the turn was cancelled before it was answered",
-            ),
-            _ = closed.wait_for(|closed| *closed) => {
-                return Err(ErrorObject::internal("the client is shutting down"));
-            }
+        let verdict = match decided_at_once {
+            Some(verdict) => verdict,
+            None => tokio::select! {
+                biased;
+                verdict = decide => verdict,
+                Ok(()) = cancelled.changed() => PermissionVerdict::new(
+                    PermissionDecision::Cancelled,
+                    "the turn was cancelled before it was answered",
+                ),
+                _ = closed.wait_for(|closed| *closed) => {
+                    return Err(ErrorObject::internal("the client is shutting down"));
+                }
+            },
         };
         let decision = verdict.decision;
         let (answered, result) = permission::choose_option(decision, &incoming.options);
@@ -289,6 +309,15 @@ mod tests {
         assert_eq!(
             reply["result"],
             json!({"outcome": {"outcome": "cancelled"}})
+        );
+        // A policy that asks a person is told as a question awaiting its
+        // answer first (one that decides at once is not: see above).
+        assert_eq!(
+            next_event(&mut events).await,
+            AgentEvent::PermissionAsked {
+                session_id: "s1".into(),
+                title: "Edit file".into()
+            }
         );
         assert!(matches!(
             next_event(&mut events).await,

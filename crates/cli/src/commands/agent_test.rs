@@ -52,6 +52,8 @@ fn describe(event: &AgentEvent) -> Option<String> {
             SessionUpdate::Plan { entries } => Some(format!("  plan: {} entries", entries.len())),
             other => Some(format!("  update: {}", other.kind())),
         },
+        // The answer that follows says both.
+        AgentEvent::PermissionAsked { .. } => None,
         AgentEvent::Permission {
             title, decision, ..
         } => Some(format!("  permission asked: {title} → {decision}")),

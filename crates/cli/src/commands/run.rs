@@ -301,6 +301,17 @@ impl Printer {
                 let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
                 self.out(&format!("▶ [{step}] {title}: started{again}"));
             }
+            // Working and idle are the ordinary course; the rest say why.
+            Progress::AgentState { task, state, reason } => {
+                if !matches!(state, enki_core::AgentState::Working | enki_core::AgentState::Idle) {
+                    let why = reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+                    self.out(&format!(
+                        "{} [{}] {state}{why}",
+                        enki_views::agent_state_glyph(*state),
+                        self.step(task)
+                    ));
+                }
+            }
             Progress::WorkerActivity { task, text } => {
                 if text == "writing" || text == "thinking" || self.last_activity.get(task) == Some(text) {
                     return;

@@ -17,6 +17,11 @@ pub fn run(json: bool) -> Result<()> {
     let counts = store.status_counts(session.as_deref())?;
     let coordinator = CoordinatorLock::holder(&layout.dir)?;
     let executions = store.executions(session.as_deref())?;
+    let running = store.tasks(&enki_store::TaskFilter {
+        session: session.clone(),
+        status: Some(enki_core::TaskStatus::Running),
+        execution_id: None,
+    })?;
     // The queue in landing order, each request with its task's step and title.
     let mut queue = Vec::new();
     for request in store.pending_merges()? {
@@ -46,6 +51,7 @@ pub fn run(json: bool) -> Result<()> {
             "counts": counts,
             "executions": executions,
             "merge_queue": merge_queue,
+            "workers": enki_views::workers_json(&running),
             "coordinator": coordinator,
         }));
     }
@@ -55,6 +61,11 @@ pub fn run(json: bool) -> Result<()> {
     }
     text.push_str(&status_text(&counts));
     text.push_str(&coordinator_line(&coordinator, &counts));
+    let workers = enki_views::workers_text(&running, &enki_store::now_rfc3339());
+    if !workers.is_empty() {
+        text.push_str("\nworkers:\n");
+        text.push_str(&workers);
+    }
     if executions.is_empty() {
         text.push_str("\nno executions");
     } else {

@@ -96,28 +96,42 @@ impl Runtime {
                     attempt,
                 });
             }
-            Event::StopWorker { task, cause } => {
+            Event::StopWorker { task, cause, error } => {
                 if let Some(cancel) = self.workers.remove(&task) {
                     let _ = cancel.send(true);
                 }
-                // A stall counts as a failed attempt (the orchestrator
-                // retries it within budget), so it is recorded as one.
-                let (outcome, error) = match cause {
-                    StopCause::Cancelled => ("cancelled", None),
-                    StopCause::Paused => ("paused", None),
-                    StopCause::StopAll => ("stopped", None),
-                    StopCause::Stalled => (
-                        "failed",
-                        Some(format!(
-                            "stalled: no activity for {} s; the worker was stopped",
-                            self.ctx.config.workers.stall_timeout_secs
-                        )),
-                    ),
+                // A stall or an unreachable model API counts as a failed
+                // attempt (the orchestrator retries it within budget), so it
+                // is recorded as one, in the agent's words.
+                let outcome = match cause {
+                    StopCause::Cancelled => "cancelled",
+                    StopCause::Paused => "paused",
+                    StopCause::StopAll => "stopped",
+                    StopCause::Stalled => "stalled",
+                    StopCause::Unreachable => "failed",
                 };
                 let t = task.clone();
                 let _ = db
                     .call(move |s| s.end_attempt(&t, outcome, error.as_deref()))
                     .await;
+            }
+            Event::AgentState {
+                task,
+                state,
+                reason,
+            } => {
+                let (t, r) = (task.clone(), reason.clone());
+                if let Err(e) = db
+                    .call(move |s| s.set_agent_state(&t, state, r.as_deref()))
+                    .await
+                {
+                    tracing::warn!(task, "cannot record the agent state: {e}");
+                }
+                self.emit(Progress::AgentState {
+                    task,
+                    state,
+                    reason,
+                });
             }
             Event::QueueMerge { task } => self.queue_merge(&task).await,
             Event::CheckpointReached { execution, task } => {

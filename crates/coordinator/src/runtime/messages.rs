@@ -2,6 +2,7 @@
 //! turned into orchestrator commands and progress.
 
 use enki_core::engine::Command;
+use enki_core::liveness::Sign;
 
 use crate::merge::MergeMessage;
 use crate::planner::{self, PlannerMessage};
@@ -15,15 +16,18 @@ impl Runtime {
         let db = self.ctx.db.clone();
         match message {
             WorkerMessage::Activity { task, text } => {
-                let now = self.now_ms();
-                self.command(Command::WorkerActivity {
-                    task: task.clone(),
-                    at_ms: now,
-                })
-                .await;
                 if let Some(text) = text {
                     self.emit(Progress::WorkerActivity { task, text });
                 }
+            }
+            WorkerMessage::Sign { task, sign } => {
+                let now = self.now_ms();
+                self.command(Command::WorkerActivity {
+                    task,
+                    at_ms: now,
+                    sign,
+                })
+                .await;
             }
             WorkerMessage::Transcript { task, kind, text } => {
                 self.emit(Progress::WorkerTranscript { task, kind, text });
@@ -46,6 +50,36 @@ impl Runtime {
                     self.command(Command::WorkerFailed { task, error }).await;
                 }
             }
+        }
+    }
+
+    /// Tells the orchestrator which questions a running worker's agent
+    /// mailed the user or the planner still await an answer (the store
+    /// decides; its clock pauses meanwhile).
+    pub(super) async fn refresh_questions(&mut self, task: &str) {
+        if !self.orch.is_running(task) {
+            return;
+        }
+        let id = task.to_string();
+        let open = self
+            .ctx
+            .db
+            .call(move |s| {
+                let since = s.task(&id)?.and_then(|t| t.started_at).unwrap_or_default();
+                s.open_questions(&id, &since)
+            })
+            .await;
+        match open {
+            Ok(open) => {
+                let now = self.now_ms();
+                self.command(Command::WorkerActivity {
+                    task: task.to_string(),
+                    at_ms: now,
+                    sign: Sign::Questions(open.into_iter().map(|m| m.subject).collect()),
+                })
+                .await;
+            }
+            Err(e) => tracing::warn!(task, "cannot read the questions a worker waits on: {e}"),
         }
     }
 

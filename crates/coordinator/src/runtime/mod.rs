@@ -145,6 +145,7 @@ pub async fn run(
         },
         retries: ctx.config.workers.retries,
         stall_timeout_ms: ctx.config.workers.stall_timeout_secs.saturating_mul(1000),
+        api_retry_limit_ms: ctx.config.workers.api_retry_limit_secs.saturating_mul(1000),
     };
     let (worker_tx, mut worker_rx) = mpsc::unbounded_channel();
     let (merge_nudge, nudges) = mpsc::unbounded_channel();

@@ -75,9 +75,11 @@ impl Runtime {
                 Ok(Witnessed::StopAll) => self.command(Command::StopAll).await,
                 Ok(Witnessed::Report { task, status }) => {
                     let now = self.now_ms();
+                    // A report is a tool call: progress.
                     self.command(Command::WorkerActivity {
                         task: task.clone(),
                         at_ms: now,
+                        sign: enki_core::liveness::Sign::Progress,
                     })
                     .await;
                     self.emit(Progress::WorkerActivity { task, text: status });
@@ -89,6 +91,14 @@ impl Runtime {
                     subject,
                     priority,
                 }) => {
+                    // A question a worker asked, or an answer to it.
+                    for address in [&from, &to] {
+                        if let Ok(enki_core::mail::Address::Worker(task)) =
+                            enki_core::mail::Address::parse(address)
+                        {
+                            self.refresh_questions(&task).await;
+                        }
+                    }
                     if to == "coordinator" {
                         self.planner.note(format!(
                             "mail {id} from {from} ({priority}): {subject}. Read it with enki_mail_read."

@@ -356,7 +356,9 @@ pub struct MailSendArgs {
     /// How pressing it is (default `normal`).
     #[serde(default)]
     pub priority: Priority,
-    /// `request` when you expect an answer (default `info`).
+    /// `request` when you expect an answer (default `info`). A worker whose
+    /// request to `user` or `coordinator` awaits its answer is shown as
+    /// waiting for the user and is not stopped as stalled meanwhile.
     #[serde(default)]
     pub kind: MailKind,
     /// Continue an existing thread.

@@ -263,7 +263,7 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
         READ_ONLY,
         NoArgs,
         read::status,
-        "Counts of this session's tasks by status, running workers and the merge queue length."
+        "Counts of this session's tasks by status, running workers and the merge queue length, and what each running worker's agent is doing (agent_state: working, waiting_permission, waiting_user, retrying, stalled, idle, done or failed), since when and why."
     ),
     tool!(
         "enki_task_list",

@@ -20,8 +20,23 @@ pub fn status(ctx: &mut Context, _args: NoArgs) -> ToolResult {
         .store()?
         .status_counts(session.as_deref())
         .map_err(err)?;
-    let text = enki_views::status_text(&counts);
-    let data = serde_json::to_value(&counts).map_err(err)?;
+    // What each running worker's agent is doing, with how long and why.
+    let running = ctx
+        .store()?
+        .tasks(&TaskFilter {
+            session,
+            status: Some(enki_core::TaskStatus::Running),
+            execution_id: None,
+        })
+        .map_err(err)?;
+    let mut text = enki_views::status_text(&counts);
+    let workers = enki_views::workers_text(&running, &enki_store::now_rfc3339());
+    if !workers.is_empty() {
+        text.push_str("\nworkers:\n");
+        text.push_str(&workers);
+    }
+    let mut data = serde_json::to_value(&counts).map_err(err)?;
+    data["workers"] = enki_views::workers_json(&running);
     Ok(ToolOutput::with_data(text, data))
 }
 
@@ -70,6 +85,7 @@ fn row_weight(task: &TaskRow) -> usize {
         task.activity.as_ref(),
         task.output.as_ref(),
         task.last_error.as_ref(),
+        task.agent_state_reason.as_ref(),
     ];
     long.into_iter()
         .flatten()

@@ -36,6 +36,13 @@
 //!   # itself (see `modes.toml` in the `modes` module) nothing is asked.
 //!   { permission = "Write ../x", kind = "edit", path = "../x", on_deny = "continue" },
 //!   { sleep_ms = 50 },                   # interruptible by session/cancel
+//!   # Agent faults: codex-acp's notice that it retries its model API (a
+//!   # session_info_update whose _meta.codex.error has willRetry = true),
+//!   # `times` times (default 1) `every_ms` apart (default 0); and
+//!   # keep-alives (usage_update, as claude-agent-acp sends), likewise.
+//!   # Neither is progress: see enki_core::liveness.
+//!   { retry = "Reconnecting... 1/5", times = 100, every_ms = 50 },
+//!   { keepalive = 20, every_ms = 50 },
 //!   { garbage = "this is not json" },    # a non-JSON line on stdout, then continue
 //!   { stderr = "Error: model unavailable" },  # written to stderr as is (newlines and \r too)
 //!   { stop = "end_turn" },               # end now: end_turn|max_tokens|max_turn_requests|refusal|cancelled
@@ -94,6 +101,8 @@ pub const STEP_KINDS: &[&str] = &[
     "run",
     "permission",
     "sleep_ms",
+    "retry",
+    "keepalive",
     "fail",
     "hang",
     "crash",
@@ -169,6 +178,17 @@ pub enum Step {
         on_deny: OnDeny,
     },
     Sleep(u64),
+    /// A retry notice of the model API, `times` times, `every_ms` apart.
+    Retry {
+        message: String,
+        times: u64,
+        every_ms: u64,
+    },
+    /// Keep-alives (`usage_update`), `times` times, `every_ms` apart.
+    KeepAlive {
+        times: u64,
+        every_ms: u64,
+    },
     Fail(String),
     Hang,
     Crash,
@@ -238,6 +258,8 @@ impl fmt::Display for Step {
             Step::Run { command, .. } => write!(f, "run {command}"),
             Step::Permission { title, .. } => write!(f, "permission {title}"),
             Step::Sleep(ms) => write!(f, "sleep {ms} ms"),
+            Step::Retry { times, .. } => write!(f, "retry ×{times}"),
+            Step::KeepAlive { times, .. } => write!(f, "keepalive ×{times}"),
             Step::Fail(_) => write!(f, "fail"),
             Step::Hang => write!(f, "hang"),
             Step::Crash => write!(f, "crash"),

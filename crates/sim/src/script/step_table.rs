@@ -99,6 +99,8 @@ fn options_of(kind: &str) -> &'static [&'static str] {
         "write" | "append" => &["content"],
         "run" => &["expect_status"],
         "permission" => &["on_deny", "kind", "path"],
+        "retry" => &["times", "every_ms"],
+        "keepalive" => &["every_ms"],
         _ => &[],
     }
 }
@@ -238,6 +240,21 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
             f.integer_in("sleep_ms", 0, i64::MAX)?
                 .map_or(0, |n| n as u64),
         ),
+        "retry" => Step::Retry {
+            message: f.name("retry")?,
+            times: f.integer_in("times", 1, 1_000_000)?.map_or(1, |n| n as u64),
+            every_ms: f
+                .integer_in("every_ms", 0, 3_600_000)?
+                .map_or(0, |n| n as u64),
+        },
+        "keepalive" => Step::KeepAlive {
+            times: f
+                .integer_in("keepalive", 1, 1_000_000)?
+                .map_or(1, |n| n as u64),
+            every_ms: f
+                .integer_in("every_ms", 0, 3_600_000)?
+                .map_or(0, |n| n as u64),
+        },
         "fail" => Step::Fail(f.required_string("fail")?),
         "hang" => {
             f.must_be_true("hang")?;
@@ -305,6 +322,8 @@ steps = [
   { permission = "Edit src/lib.rs", on_deny = "continue" },
   { permission = "Run rm" },
   { sleep_ms = 50 },
+  { retry = "Reconnecting... 1/5", times = 3, every_ms = 10 },
+  { keepalive = 2 },
   { fail = "something broke" },
   { hang = true },
   { crash = true },
@@ -370,6 +389,15 @@ steps = []
                 on_deny: OnDeny::Fail,
             },
             Step::Sleep(50),
+            Step::Retry {
+                message: "Reconnecting... 1/5".into(),
+                times: 3,
+                every_ms: 10,
+            },
+            Step::KeepAlive {
+                times: 2,
+                every_ms: 0,
+            },
             Step::Fail("something broke".into()),
             Step::Hang,
             Step::Crash,
@@ -422,6 +450,8 @@ steps = []
                     {"permission": "Edit src/lib.rs", "on_deny": "continue"},
                     {"permission": "Run rm"},
                     {"sleep_ms": 50},
+                    {"retry": "Reconnecting... 1/5", "times": 3, "every_ms": 10},
+                    {"keepalive": 2},
                     {"fail": "something broke"},
                     {"hang": true},
                     {"crash": true},

@@ -1,5 +1,6 @@
-//! The workers pane: each running worker on two rows — state, step and
-//! title, elapsed time; then tier, role and what it is doing now. Workers
+//! The workers pane: each running worker on two rows — its agent's state
+//! (a glyph, then the word and how long it has been in it), step and title;
+//! then tier, role and what it is doing now, or why it waits. Workers
 //! that finished follow, dimmed, with their result instead of their last
 //! activity, for a while (see [`crate::app::FINISHED_SHOWN_MS`]).
 
@@ -10,6 +11,8 @@ use ratatui::widgets::Paragraph;
 
 use super::layout::list_offset;
 use super::{draw_rows, pane_block, title};
+use enki_core::AgentState;
+
 use crate::app::{App, Focus, Worker, WorkerState};
 use crate::text::{elapsed, truncate, width};
 use crate::theme;
@@ -29,9 +32,13 @@ fn tier_short(tier: &str) -> &str {
 fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>; 2] {
     let (mark, style, clock) = match &worker.state {
         WorkerState::Running => (
-            "▶",
-            theme::info(),
-            elapsed(app.now_ms.saturating_sub(worker.started_ms)),
+            enki_views::agent_state_glyph(worker.agent),
+            agent_style(worker.agent),
+            format!(
+                "{} {}",
+                worker.agent,
+                elapsed(app.now_ms.saturating_sub(worker.agent_since_ms))
+            ),
         ),
         WorkerState::Ended(status) => (
             theme::status_mark(status),
@@ -72,7 +79,11 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
     let doing = match &worker.state {
         WorkerState::Failed { error, .. } => error.clone(),
         WorkerState::Ended(_) => String::new(),
-        WorkerState::Running => worker.activity.clone(),
+        // Why it waits, retries or stalls says more than its last activity.
+        WorkerState::Running => match (&worker.agent, &worker.agent_reason) {
+            (AgentState::Working | AgentState::Idle, _) | (_, None) => worker.activity.clone(),
+            (_, Some(reason)) => reason.clone(),
+        },
     };
     let mut second = vec![Span::raw("  ")];
     if !tier.is_empty() {
@@ -84,6 +95,16 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
         second.push(Span::styled(doing, text_style));
     }
     [first, Line::from(second)]
+}
+
+/// The colour of an agent state: a person is needed, trouble, or fine.
+fn agent_style(state: AgentState) -> ratatui::style::Style {
+    match state {
+        AgentState::WaitingPermission | AgentState::WaitingUser => theme::warn(),
+        AgentState::Retrying | AgentState::Stalled | AgentState::Failed => theme::bad(),
+        AgentState::Done => theme::good(),
+        AgentState::Working | AgentState::Idle => theme::info(),
+    }
 }
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {

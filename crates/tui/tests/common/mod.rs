@@ -177,6 +177,25 @@ pub fn busy_app() -> App {
             },
         );
     }
+    // The agents' states, as the coordinator judges them.
+    app.now_ms = 2_000;
+    progress(
+        &mut app,
+        Progress::AgentState {
+            task: task_id("api"),
+            state: enki_core::AgentState::Working,
+            reason: None,
+        },
+    );
+    app.now_ms = 60_000;
+    progress(
+        &mut app,
+        Progress::AgentState {
+            task: task_id("docs"),
+            state: enki_core::AgentState::WaitingUser,
+            reason: Some("Which URL should the docs use?".into()),
+        },
+    );
     app.now_ms = 75_000;
     progress(
         &mut app,
