@@ -311,3 +311,71 @@ steps = [
     assert!(left.is_empty(), "left running: {left:?}");
     assert_eq!(project.status_of("g"), "ready");
 }
+
+#[test]
+fn a_worker_waiting_on_a_permission_is_never_stopped_as_stalled() {
+    let stall = 1;
+    let project = Project::with_sim(&format!(
+        "[permissions]\npolicy = \"ask\"\n\n[workers]\nretries = 0\nstall_timeout_secs = {stall}\n"
+    ));
+    project.script(
+        "w-waits",
+        r#"[[turn]]
+steps = [
+  { permission = "Run the slow suite" },
+  { write = "slow.txt", content = "ran\n" },
+  { say = "[OUTPUT]wrote slow.txt[/OUTPUT]" },
+]
+"#,
+    );
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { tool = "enki_execution_create", args = { title = "Slow", steps = [ { id = "slow", title = "Run slow", description = "[[sim:w-waits]]" } ] } },
+]
+
+[[turn]]
+steps = [ { say = "Noted." } ]
+"#,
+    );
+    let mut session = Session::start(&project, &[]);
+    session.wait_for("the message box", |s| s.contains("Message"));
+    session.send(b"run the slow suite\r");
+    session.wait_for("the permission bar", |s| {
+        s.contains("asks to: Run the slow suite")
+    });
+    session.wait_for("the worker row", |s| s.contains("waiting_permission"));
+    // Unanswered far longer than the stall timeout: still its first attempt.
+    let waited = || {
+        let task = project.task_by_step("slow");
+        let since = task["agent_state_since"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        task["agent_state"] == "waiting_permission"
+            && enki_store::seconds_between(&since, &enki_store::now_rfc3339())
+                .is_some_and(|s| s > 3 * stall)
+    };
+    project.wait_until("three stall timeouts of waiting", waited);
+    let task = project.task_by_step("slow");
+    assert_eq!(task["status"], "running", "{task}");
+    assert_eq!(task["attempts"], 1, "{task}");
+    assert_eq!(task["agent_state_reason"], "Run the slow suite");
+    // Answered, it goes on and its work lands.
+    session.send(b"\x10"); // Ctrl-P opens the prompt
+    session.wait_for("the permission prompt", |s| s.contains("Permission needed"));
+    session.send(b"y");
+    session.wait_for("the execution to finish", |s| {
+        s.contains("execution \"Slow\"") && s.contains(") done")
+    });
+    session.send(b"/quit\r");
+    let status = session.wait_exit();
+    assert!(status.success(), "enki exited with {status:?}");
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("slow.txt")).expect("slow.txt merged"),
+        "ran\n"
+    );
+    let task = project.task_by_step("slow");
+    assert_eq!(task["attempts"], 1, "{task}");
+}
