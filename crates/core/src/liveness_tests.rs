@@ -200,8 +200,10 @@ fn a_retrying_agent_with_the_shorter_stall_bound_stalls_in_its_words() {
 fn a_task_shows_its_live_state_while_running_and_its_status_otherwise() {
     use AgentState as A;
     use TaskStatus as T;
+    /// A status and a live state, and the state and reason shown.
+    type Case<'a> = (T, Option<(A, Option<&'a str>)>, A, Option<&'a str>);
     let live = Some((A::WaitingUser, Some("Which database?")));
-    let cases: &[(T, Option<(A, Option<&str>)>, A, Option<&str>)] = &[
+    let cases: &[Case<'_>] = &[
         (T::Running, live, A::WaitingUser, Some("Which database?")),
         (T::Running, None, A::Idle, Some("starting")),
         (T::WorkerDone, live, A::Done, Some("its work waits to land")),
