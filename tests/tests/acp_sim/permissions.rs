@@ -64,14 +64,21 @@ async fn cancel_while_a_permission_question_is_pending() {
     let stop = within("the cancelled turn", turn).await.unwrap().unwrap();
     assert_eq!(stop, StopReason::Cancelled);
     let events = sim.drain();
+    // A question a person must answer is told as one, then its answer.
     assert_eq!(
         events,
-        [AgentEvent::Permission {
-            session_id: sim.session.clone(),
-            title: "Run the migrations".into(),
-            decision: PermissionDecision::Cancelled,
-            reason: "the turn was cancelled before it was answered".into(),
-        }]
+        [
+            AgentEvent::PermissionAsked {
+                session_id: sim.session.clone(),
+                title: "Run the migrations".into(),
+            },
+            AgentEvent::Permission {
+                session_id: sim.session.clone(),
+                title: "Run the migrations".into(),
+                decision: PermissionDecision::Cancelled,
+                reason: "the turn was cancelled before it was answered".into(),
+            }
+        ]
     );
     sim.finish().await;
 }
