@@ -222,12 +222,26 @@ impl Store {
         outcome: &str,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.end_attempt_saying(task_id, outcome, error, None)
+    }
+
+    /// [`Store::end_attempt`], keeping what its agent said last (when it
+    /// said anything) in the attempt's history.
+    pub fn end_attempt_saying(
+        &mut self,
+        task_id: &str,
+        outcome: &str,
+        error: Option<&str>,
+        said: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             let task = require_task(tx, task_id)?;
             let now = now_rfc3339();
             tx.execute(
-                "UPDATE attempts SET ended_at = ?3, outcome = ?4, error = ?5 WHERE task_id = ?1 AND number = ?2",
-                params![task_id, task.attempts, now, outcome, error],
+                "UPDATE attempts SET ended_at = ?3, outcome = ?4, error = ?5,
+                    last_message = coalesce(?6, last_message)
+                 WHERE task_id = ?1 AND number = ?2",
+                params![task_id, task.attempts, now, outcome, error, said],
             )?;
             if let Some(error) = error {
                 tx.execute(

@@ -96,7 +96,12 @@ impl Runtime {
                     attempt,
                 });
             }
-            Event::StopWorker { task, cause, error } => {
+            Event::StopWorker {
+                task,
+                cause,
+                error,
+                said,
+            } => {
                 if let Some(cancel) = self.workers.remove(&task) {
                     let _ = cancel.send(true);
                 }
@@ -112,7 +117,9 @@ impl Runtime {
                 };
                 let t = task.clone();
                 let _ = db
-                    .call(move |s| s.end_attempt(&t, outcome, error.as_deref()))
+                    .call(move |s| {
+                        s.end_attempt_saying(&t, outcome, error.as_deref(), said.as_deref())
+                    })
                     .await;
             }
             Event::AgentState {

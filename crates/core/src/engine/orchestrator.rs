@@ -121,11 +121,13 @@ pub enum Event {
     /// Start a worker for the task (`attempt` counts from 1 since the last retry).
     StartWorker { task: String, attempt: u32 },
     /// Stop a worker; `error` says why when the attempt failed (a stall,
-    /// an unreachable model API), in the agent's own words where it had any.
+    /// an unreachable model API), in the agent's own words where it had any;
+    /// `said` is the end of its last message, kept in the attempt's history.
     StopWorker {
         task: String,
         cause: StopCause,
         error: Option<String>,
+        said: Option<String>,
     },
     /// A running worker's agent state changed (persist and show it).
     AgentState {
@@ -474,11 +476,12 @@ impl Orchestrator {
         error: Option<String>,
         out: &mut Vec<Event>,
     ) {
-        if self.running.remove(task).is_some() {
+        if let Some(run) = self.running.remove(task) {
             out.push(Event::StopWorker {
                 task: task.to_string(),
                 cause,
                 error,
+                said: run.liveness.last_words(),
             });
         }
     }

@@ -14,11 +14,13 @@ fn cancel_cascades_and_stops_running_workers() {
         task: "a".into(),
         cause: StopCause::Cancelled,
         error: None,
+        said: None,
     }));
     assert!(events.contains(&Event::StopWorker {
         task: "d".into(),
         cause: StopCause::Cancelled,
         error: None,
+        said: None,
     }));
     for t in ["a", "b", "c", "d"] {
         assert_eq!(status(&o, t), TaskStatus::Cancelled, "{t}");
@@ -96,6 +98,7 @@ fn cancel_stops_cascading_at_landed_work() {
         task: "x".into(),
         cause: StopCause::Cancelled,
         error: None,
+        said: None,
     }));
 }
 
@@ -173,6 +176,7 @@ fn pause_and_resume_an_execution_and_a_step() {
         task: "b".into(),
         cause: StopCause::Paused,
         error: None,
+        said: None,
     }));
     assert_eq!(status(&o, "b"), TaskStatus::Paused);
     let events = o.handle(Command::Resume {
