@@ -51,7 +51,7 @@ pub fn sign_of(
         AgentEvent::PermissionAsked { title, .. } => Sign::PermissionAsked(title.clone()),
         AgentEvent::Permission { title, .. } => Sign::PermissionAnswered(title.clone()),
         AgentEvent::FsRead { .. } | AgentEvent::FsWrite { .. } => Sign::Progress,
-        AgentEvent::ProtocolError(_) => Sign::Noise,
+        AgentEvent::ProtocolError(_) | AgentEvent::AuthStatus(_) => Sign::Noise,
         AgentEvent::Exited { .. } => return None,
     })
 }
