@@ -186,6 +186,7 @@ mod tests {
             ended_at: None,
             outcome: Some(outcome.into()),
             error: error.map(Into::into),
+            last_message: None,
         }
     }
 
