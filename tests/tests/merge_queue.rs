@@ -100,10 +100,17 @@ fn a_textual_conflict_is_resolved_by_the_merger_agent() {
         log.contains(&"merger_permission Edit shared.txt".to_string()),
         "{log:?}"
     );
-    assert!(
-        log.contains(
-            &"merger_message Keeping both versions.[OUTPUT]kept both[/OUTPUT]".to_string()
-        ),
+    // Its two messages (a permission between them) are two entries.
+    let messages: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("merger_message "))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "merger_message Keeping both versions.",
+            "merger_message [OUTPUT]kept both[/OUTPUT]"
+        ],
         "{log:?}"
     );
     assert_eq!(log.last().unwrap(), "merger_ended resolved", "{log:?}");

@@ -160,3 +160,73 @@ steps = [
     assert!(!failed.contains("plugins"), "{failed}");
     assert!(!task.contains("plugins"), "enki task:\n{task}");
 }
+
+#[test]
+fn each_agent_message_is_its_own_entry_in_the_log_and_the_planners_lines() {
+    let project = Project::with_sim("");
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { say = "Looking at what is going on." },
+  { think = "nothing to do" },
+  { say = "I was not asked for anything." },
+]
+"#,
+    );
+    let output = project.run_enki(&["run", "do nothing"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let printed = stdout(&output);
+    let said: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("planner: "))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "planner: Looking at what is going on.",
+            "planner: I was not asked for anything."
+        ],
+        "{printed}"
+    );
+    // The reason nothing ran quotes both messages, apart.
+    let told = describe(&output);
+    assert!(
+        told.contains("\"Looking at what is going on. I was not asked for anything.\""),
+        "{told}"
+    );
+
+    let project = Project::with_sim("");
+    project.script(
+        "w",
+        r#"[[turn]]
+steps = [
+  { say = "Looking." },
+  { tool = "enki_worker_report", args = { status = "reading" } },
+  { say = "Still " },
+  { say = "looking." },
+  { think = "done" },
+  { say = "[OUTPUT]done[/OUTPUT]" },
+]
+"#,
+    );
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let id = project.task_by_step("w")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = stdout(&project.enki(&["logs", &id]).output().unwrap());
+    let messages: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(" message "))
+        .map(|l| l.split_once("text=").map_or("", |(_, text)| text))
+        .collect();
+    assert_eq!(
+        messages,
+        ["Looking.", "Still looking.", "[OUTPUT]done[/OUTPUT]"],
+        "{logs}"
+    );
+    assert_eq!(project.task_by_step("w")["output"], "done");
+}

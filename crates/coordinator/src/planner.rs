@@ -19,7 +19,11 @@ use crate::session::start_session;
 pub enum PlannerMessage {
     /// The planner is ready for prompts.
     Ready,
+    /// A piece of the planner's current message.
     Text(String),
+    /// The current message ended (something else happened after its
+    /// text): the next text is a new message.
+    MessageEnd,
     Tool(String),
     /// A tool call that ended `failed`, with what the agent was told.
     ToolFailed {
@@ -123,17 +127,21 @@ pub async fn run_planner(
     let _ = tx.send(PlannerMessage::Ready);
     let limit = Duration::from_secs(ctx.config.agent.planner_turn_timeout_secs);
     let mut titles = HashMap::new();
+    let mut in_message = false;
     while let Some(text) = prompts.recv().await {
         let turn = client.prompt_within(&session, &text, limit);
         tokio::pin!(turn);
         let result = loop {
             tokio::select! {
                 result = &mut turn => break result,
-                event = events.recv() => if let Some(event) = event { forward(&event, &mut titles, &tx) },
+                event = events.recv() => if let Some(event) = event { forward(&event, &mut titles, &mut in_message, &tx) },
             }
         };
         while let Ok(event) = events.try_recv() {
-            forward(&event, &mut titles, &tx);
+            forward(&event, &mut titles, &mut in_message, &tx);
+        }
+        if std::mem::take(&mut in_message) {
+            let _ = tx.send(PlannerMessage::MessageEnd);
         }
         let gone = match &result {
             Err(AcpError::Exited { .. }) => Some("the planner agent exited".to_string()),
@@ -164,13 +172,28 @@ fn turn_error(error: &AcpError, limit: Duration) -> String {
     }
 }
 
-/// Passes on what the user and the run's outcome need: the planner's text,
-/// its tool calls, the calls that failed and the permissions refused.
+/// Passes on what the user and the run's outcome need: the planner's text
+/// (each message ended by what follows it), its tool calls, the calls that
+/// failed and the permissions refused.
 fn forward(
     event: &AgentEvent,
     titles: &mut HashMap<String, String>,
+    in_message: &mut bool,
     tx: &mpsc::UnboundedSender<PlannerMessage>,
 ) {
+    let texts = matches!(
+        event,
+        AgentEvent::Update {
+            update: SessionUpdate::AgentMessageChunk { .. },
+            ..
+        }
+    );
+    if texts {
+        *in_message = true;
+    } else if *in_message && crate::record::ends_a_message(event) {
+        *in_message = false;
+        let _ = tx.send(PlannerMessage::MessageEnd);
+    }
     let message = match event {
         AgentEvent::Update { update, .. } => match update {
             SessionUpdate::AgentMessageChunk { text } => PlannerMessage::Text(text.clone()),

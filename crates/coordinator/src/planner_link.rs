@@ -167,6 +167,12 @@ impl PlannerLink {
                     self.said.push_str(text);
                 }
             }
+            // Messages are quoted one after the other, never glued.
+            PlannerMessage::MessageEnd => {
+                if !self.said.ends_with(char::is_whitespace) && !self.said.is_empty() {
+                    self.said.push(' ');
+                }
+            }
             PlannerMessage::ToolFailed { title, reason } => {
                 self.troubles.push(match reason.trim() {
                     "" => format!("its call to {title} failed"),
@@ -305,9 +311,11 @@ mod tests {
         );
         link.observe(&PlannerMessage::Text("Which ".into()));
         link.observe(&PlannerMessage::Text("file?".into()));
+        link.observe(&PlannerMessage::MessageEnd);
+        link.observe(&PlannerMessage::Text("Say which.".into()));
         assert_eq!(
             link.why_nothing_was_planned(Some("nobody can answer")),
-            "the planner made no task: it answered: \"Which file?\""
+            "the planner made no task: it answered: \"Which file? Say which.\""
         );
         link.observe(&PlannerMessage::Refused {
             title: "enki_execution_create".into(),
@@ -317,7 +325,7 @@ mod tests {
         link.observe(&PlannerMessage::TurnEnded(Err("no network".into())));
         assert_eq!(
             link.why_nothing_was_planned(Some("nobody can answer")),
-            "the planner made no task: its call to enki_execution_create was refused (reject_once): no person to ask in a headless run; its turn failed: no network; nobody can answer; it answered: \"Which file?\""
+            "the planner made no task: its call to enki_execution_create was refused (reject_once): no person to ask in a headless run; its turn failed: no network; nobody can answer; it answered: \"Which file? Say which.\""
         );
     }
 }

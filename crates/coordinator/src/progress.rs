@@ -120,6 +120,8 @@ pub enum Progress {
     PlannerText {
         text: String,
     },
+    /// The planner's current message ended; its next text is a new one.
+    PlannerMessageEnd,
     /// A tool call of the planner.
     PlannerTool {
         title: String,
@@ -156,6 +158,7 @@ pub(crate) fn log(progress: &Progress) {
     match progress {
         Progress::Warning { message } => tracing::warn!(target: PROGRESS_TARGET, "{message}"),
         Progress::PlannerText { .. }
+        | Progress::PlannerMessageEnd
         | Progress::WorkerTranscript { .. }
         | Progress::WorkerActivity { .. }
         | Progress::MergerTranscript { .. }

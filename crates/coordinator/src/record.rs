@@ -1,7 +1,9 @@
 //! An agent run's record, the same for a worker and a merger: each ACP
 //! event becomes a live transcript entry for the front ends, an event in
 //! the task's log, and (message text) part of the reply whose `[OUTPUT]` is
-//! the run's result. A merger's log events are the worker's kinds with a
+//! the run's result. Each agent message (a run of message chunks that
+//! anything but usage-like updates ends) is its own `message` event and
+//! transcript entry. A merger's log events are the worker's kinds with a
 //! `merger_` prefix, so a task's log tells the two apart.
 
 use std::borrow::Cow;
@@ -40,7 +42,8 @@ pub enum Live {
     /// What the agent did, for its liveness (`enki_core::liveness`).
     Sign(Sign),
     /// A transcript entry (`kind`: message, thought, tool, tool_update,
-    /// plan, permission, refusal).
+    /// plan, permission, refusal; `message_end`, with no text, ends a
+    /// message so that the next one is an entry of its own).
     Transcript { kind: &'static str, text: String },
 }
 
@@ -87,6 +90,9 @@ impl<'a> RunRecord<'a> {
 
     /// Records one event of the agent.
     pub async fn event(&mut self, event: &AgentEvent) {
+        if ends_a_message(event) {
+            self.end_message().await;
+        }
         if let Some((kind, text)) = transcript_entry(event, &mut self.titles) {
             (self.live)(Live::Transcript { kind, text });
         }
@@ -161,11 +167,20 @@ impl<'a> RunRecord<'a> {
         }
     }
 
-    /// The turn is over: the reply so far becomes the log's `message` event.
+    /// The turn is over: its last message is logged.
     pub async fn finish(&mut self) {
         self.reply.finish();
-        if !self.reply.is_empty() {
-            let data = self.reply.event();
+        self.end_message().await;
+    }
+
+    /// Logs the message being streamed, if any, and tells the live views
+    /// it ended.
+    async fn end_message(&mut self) {
+        if let Some(data) = self.reply.end_message() {
+            (self.live)(Live::Transcript {
+                kind: "message_end",
+                text: String::new(),
+            });
             self.log("message", data).await;
         }
     }
@@ -189,6 +204,20 @@ impl<'a> RunRecord<'a> {
             tracing::warn!(task = %self.task_id, "cannot record an agent event: {e}");
         }
     }
+}
+
+/// Whether `event` ends the agent message being streamed: anything but
+/// another piece of it and updates that are not part of the conversation
+/// (usage, mode and command lists).
+pub(crate) fn ends_a_message(event: &AgentEvent) -> bool {
+    !matches!(
+        event,
+        AgentEvent::Update {
+            update: SessionUpdate::AgentMessageChunk { .. } | SessionUpdate::Other { .. },
+            ..
+        } | AgentEvent::AuthStatus(_)
+            | AgentEvent::ProtocolError(_)
+    )
 }
 
 /// Why a tool call failed, as the agent reported it (its first lines, cut

@@ -26,6 +26,10 @@ pub fn reply_file(logs: &Path, task: &str, attempt: i64) -> PathBuf {
 
 pub struct Reply {
     path: PathBuf,
+    /// The agent message being streamed (its first [`ROW_LIMIT`] bytes)
+    /// and its size: each message is its own `message` event.
+    message: String,
+    message_bytes: u64,
     /// The first [`ROW_LIMIT`] bytes (all of a short reply).
     head: String,
     /// Past [`ROW_LIMIT`]: the last [`TAIL_WINDOW`] bytes or up to twice that.
@@ -47,15 +51,13 @@ impl Reply {
     pub fn new(path: PathBuf) -> Reply {
         Reply {
             path,
+            message: String::new(),
+            message_bytes: 0,
             head: String::new(),
             tail: String::new(),
             bytes: 0,
             spill: Spill::None,
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes == 0
     }
 
     fn truncated(&self) -> bool {
@@ -64,6 +66,10 @@ impl Reply {
 
     /// Adds a streamed piece of the reply.
     pub fn push(&mut self, text: &str) {
+        self.message_bytes += text.len() as u64;
+        if self.message.len() <= ROW_LIMIT {
+            self.message.push_str(text);
+        }
         self.bytes += text.len() as u64;
         if !self.truncated() {
             self.head.push_str(text);
@@ -121,7 +127,26 @@ impl Reply {
         }
     }
 
-    /// The task's `message` event: the whole text of a short reply; of a
+    /// Ends the message being streamed: its `message` event (`None` when
+    /// it has no text). A message past [`ROW_LIMIT`] keeps its start, its
+    /// size and the file that holds the whole reply.
+    pub fn end_message(&mut self) -> Option<Value> {
+        if self.message_bytes == 0 {
+            return None;
+        }
+        let bytes = std::mem::take(&mut self.message_bytes);
+        let text = std::mem::take(&mut self.message);
+        if bytes as usize <= ROW_LIMIT {
+            return Some(json!({"text": text}));
+        }
+        let mut event = self.event();
+        event["text"] = json!(row_prefix(&text));
+        event["truncated"] = json!(true);
+        event["bytes"] = json!(bytes);
+        Some(event)
+    }
+
+    /// The reply's `message` event: the whole text of a short reply; of a
     /// long one its start (as much as keeps the row within [`ROW_LIMIT`]),
     /// its size and the file that holds all of it.
     pub fn event(&self) -> Value {
@@ -256,14 +281,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("replies/t-1.txt");
         let mut reply = Reply::new(path.clone());
-        assert!(reply.is_empty());
+        assert_eq!(reply.end_message(), None);
+        reply.push("Looking.");
+        assert_eq!(reply.end_message(), Some(json!({"text": "Looking."})));
+        assert_eq!(reply.end_message(), None, "a message is logged once");
         for piece in ["Done. ", "[OUTPUT]\nwrote a.txt\n", "[/OUTPUT]"] {
             reply.push(piece);
         }
         reply.finish();
         assert_eq!(
+            reply.end_message(),
+            Some(json!({"text": "Done. [OUTPUT]\nwrote a.txt\n[/OUTPUT]"}))
+        );
+        assert_eq!(
             reply.event(),
-            json!({"text": "Done. [OUTPUT]\nwrote a.txt\n[/OUTPUT]"})
+            json!({"text": "Looking.Done. [OUTPUT]\nwrote a.txt\n[/OUTPUT]"})
         );
         assert_eq!(reply.output().as_deref(), Some("wrote a.txt"));
         assert!(!path.exists());
@@ -300,6 +332,11 @@ mod tests {
         assert!(kept.len() > ROW_LIMIT / 2 && whole.starts_with(kept));
         assert!(event.to_string().len() <= ROW_LIMIT, "the row fits");
         assert_eq!(reply.output().as_deref(), Some("the summary"));
+        // The one message is as long as the reply: its event is the reply's.
+        let message = reply.end_message().unwrap();
+        assert_eq!(message["bytes"], whole.len() as u64);
+        assert_eq!(message["file"], path.display().to_string());
+        assert!(message.to_string().len() <= ROW_LIMIT, "the row fits");
         let target = dir.path().join("artifact.md");
         reply.save_to(&target).unwrap();
         assert_eq!(std::fs::read_to_string(target).unwrap(), whole);

@@ -244,6 +244,11 @@ impl Transcript {
     /// streamed; an update of a tool call changes the status on that
     /// call's line; other kinds are whole entries.
     pub fn append(&mut self, kind: &str, text: &str) {
+        if kind == "message_end" {
+            // The next message is a line of its own.
+            self.open = false;
+            return;
+        }
         let text = sanitize(text);
         if kind == "tool_update" {
             self.update_tool(&text);
@@ -348,4 +353,24 @@ pub struct Worker {
     /// Set while the row shows the task's merger (its run number) rather
     /// than its worker: a merger's transcript follows the worker's.
     pub merger_run: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_end_starts_the_next_message_on_a_line_of_its_own() {
+        let mut transcript = Transcript::default();
+        for (kind, text) in [
+            ("message", "Still "),
+            ("message", "going on."),
+            ("message_end", ""),
+            ("message", "I was not allowed."),
+        ] {
+            transcript.append(kind, text);
+        }
+        let lines: Vec<&str> = transcript.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(lines, ["Still going on.", "I was not allowed."]);
+    }
 }

@@ -23,6 +23,7 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             | Progress::MergerTranscript { .. }
             | Progress::PlannerText { .. }
             | Progress::PlannerTool { .. }
+            | Progress::PlannerMessageEnd
             | Progress::PlannerIdle
     );
     match progress {
@@ -319,6 +320,12 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
         }
         Progress::PlannerText { text } => app.planner_text(&text),
         Progress::PlannerTool { title } => app.push_entry(ChatEntry::tool(&title)),
+        // The next text starts an entry of its own.
+        Progress::PlannerMessageEnd => {
+            if let Some(last) = app.chat.back_mut() {
+                last.open = false;
+            }
+        }
         Progress::PlannerIdle => {
             app.planner_busy = false;
             if let Some(last) = app.chat.back_mut() {

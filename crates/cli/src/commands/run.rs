@@ -375,7 +375,9 @@ impl Printer {
             Progress::MergerTranscript { task, kind, text } if kind == "refusal" => {
                 self.out(&format!("⚿ [{}] merger refused {text}", self.step(task)))
             }
+            // Ended by the flush above: the next message starts a line.
             Progress::PlannerIdle
+            | Progress::PlannerMessageEnd
             | Progress::WorkerTranscript { .. }
             | Progress::MergerTranscript { .. }
             // Told by the `resolving` line before it.

@@ -147,6 +147,7 @@ impl Runtime {
         match message {
             PlannerMessage::Ready => {}
             PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
+            PlannerMessage::MessageEnd => self.emit(Progress::PlannerMessageEnd),
             PlannerMessage::Tool(title) => self.emit(Progress::PlannerTool { title }),
             PlannerMessage::ToolFailed { title, reason } => self.emit(Progress::Warning {
                 message: format!("the planner's call to {title} failed: {reason}"),
