@@ -60,6 +60,11 @@ impl Reply {
         }
     }
 
+    /// Whether the agent said nothing at all in this run.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
     fn truncated(&self) -> bool {
         !matches!(self.spill, Spill::None)
     }
