@@ -1,5 +1,6 @@
-//! The agent child process: spawned in its own process group (and its
-//! Landlock sandbox, enforced between fork and exec), stderr copied to a log
+//! The agent child process: spawned in its own process group, contained so
+//! that nothing it starts outlives enki (`enki_sandbox::Contain`) and in its
+//! Landlock sandbox (both set up between fork and exec), stderr copied to a log
 //! file and kept as an in-memory tail, reaped by a background task, and
 //! killed as a whole group.
 
@@ -107,7 +108,7 @@ impl StderrTail {
 
 impl AgentCommand {
     /// The process that starts this agent, ready to spawn: piped stdio, its
-    /// own process group, the parent-death signal, and with
+    /// own process group, its containment (`enki_sandbox::Contain`), and with
     /// [`AgentCommand::sandbox`] its Landlock ruleset enforced between fork
     /// and exec. The ruleset is built here, before the fork, so that the
     /// child only makes system calls, which is all a child forked from a
@@ -135,18 +136,20 @@ impl AgentCommand {
             command.env_clear();
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let contain = enki_sandbox::Contain::new();
         // SAFETY: the hook runs in the forked child, where only
-        // async-signal-safe calls are allowed: prctl, and `enforce`, which
-        // makes two system calls on the ruleset prepared above.
+        // async-signal-safe calls are allowed: `enter` and `enforce` make
+        // only system calls on data prepared above.
         #[allow(unsafe_code)]
         unsafe {
             command.pre_exec(move || {
-                // If the coordinator is killed outright (SIGKILL), its agents
-                // must not live on as orphans: the kernel kills them when the
-                // spawning thread dies. Agents are spawned from runtime worker
-                // threads, which live as long as the coordinator.
-                #[cfg(target_os = "linux")]
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The agent and everything it starts die with the
+                // coordinator, even if it is killed outright (SIGKILL): in
+                // a PID namespace whose init dies with the spawning thread
+                // (agents are spawned from runtime worker threads, which
+                // live as long as the coordinator). Where no namespace can
+                // be made, the agent alone has the parent-death signal.
+                contain.enter()?;
                 match &sandbox {
                     Some(sandbox) => sandbox.enforce(),
                     None => Ok(()),

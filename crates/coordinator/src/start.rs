@@ -77,6 +77,11 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
     // repository must not race another coordinator landing work there.
     let session_id = SessionId::generate().into_string();
     let lock = CoordinatorLock::acquire(&layout.dir, &session_id)?;
+    // Found once here, so that the first agent's start does not pay for it.
+    let containment = enki_sandbox::containment();
+    if !containment.is_complete() {
+        tracing::warn!("{}", containment.describe());
+    }
     // What agents of an earlier session left in their temporary folders.
     crate::sandbox::remove_all_tmp(&layout.dir);
     let (git, hidden) = project_git(&project_root, &layout.dir)?;

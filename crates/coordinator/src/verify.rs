@@ -1,7 +1,8 @@
 //! The verify hook: `[merge] verify` from configuration, else
 //! `.enki/verify.sh`, run on the merged result before the user's branch
 //! moves. A non-zero exit (or the timeout) fails the merge; the output is
-//! kept in `.enki/logs/verify/<merge request>.log`.
+//! kept in `.enki/logs/verify/<merge request>.log`. The hook runs contained
+//! (`enki_sandbox::contain`): whatever it starts dies with it and with enki.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -46,8 +47,8 @@ pub async fn run_verify(
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot share the verify log {}: {e}", log.display()))?;
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut hook = tokio::process::Command::new("sh");
+    hook.arg("-c")
         .arg(command)
         .current_dir(worktree)
         .env("ENKI_DIR", &ctx.layout.dir)
@@ -56,7 +57,10 @@ pub async fn run_verify(
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .process_group(0)
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    // Nothing the hook starts outlives enki, even killed by SIGKILL.
+    enki_sandbox::contain(hook.as_std_mut());
+    let mut child = hook
         .spawn()
         .map_err(|e| format!("cannot run the verify hook `{command}`: {e}"))?;
     // Kills the group if this future is dropped before the hook ends.

@@ -10,12 +10,14 @@
 //! unix sockets reaching outside the sandbox.
 
 mod apply;
+mod contain;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use apply::{Prepared, prepare};
+pub use contain::{Contain, Containment, contain, containment};
 
 /// What an agent may use of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -69,6 +69,21 @@ fn doctor_with_the_sim_agent_is_healthy_and_checks_every_area() {
     let commit = one_check(&report, "first commit");
     assert_eq!(commit["level"], "ok", "{commit}");
 
+    // Containment depends on the machine too: a PID namespace, or a warning
+    // that says why not and how to allow it.
+    let containment = one_check(&report, "containment");
+    let detail = containment["detail"].as_str().unwrap();
+    if containment["level"] == "ok" {
+        assert!(detail.contains("own PID namespace"), "{containment}");
+    } else {
+        assert_eq!(containment["level"], "warning", "{containment}");
+        assert!(
+            detail.contains("no PID namespace can be made here"),
+            "{containment}"
+        );
+        assert!(containment["fix"].as_str().is_some(), "{containment}");
+    }
+
     // Reflink and inotify depend on the machine: reported either way.
     let reflink = one_check(&report, "reflink");
     assert!(

@@ -14,8 +14,8 @@ async fn stubborn_agent_is_killed_with_its_whole_process_group() {
     let fx = Fixture::new();
     let body = r#"
 trap '' TERM
-sleep 1000 &
-printf '%s\n' "$!" > ../child.pid
+sh -c "$OWN_PID > ../child.pid; exec sleep 1000" &
+while [ ! -s ../child.pid ]; do sleep 0.01; done
 IFS= read -r line
 reply "$(idof "$line")" "$INIT"
 while :; do sleep 1; done
@@ -23,7 +23,7 @@ while :; do sleep 1; done
     let grace = Duration::from_millis(200);
     let mut opts = options();
     opts.shutdown_grace = grace;
-    let (client, mut events) = AcpClient::spawn(fx.agent("stubborn.sh", body), opts)
+    let (client, mut events) = AcpClient::spawn(fx.agent("stubborn.sh", &with_own_pid(body)), opts)
         .await
         .unwrap();
     client.initialize().await.unwrap();
@@ -49,6 +49,51 @@ while :; do sleep 1; done
         client.prompt("sess", "x").await,
         Err(AcpError::Exited { .. })
     ));
+}
+
+/// Shell, for inside a double-quoted `sh -c`, that prints the pid of the
+/// shell running it as the host sees it (`/proc` is the host's; `$$` and
+/// `$!` count inside the agent's PID namespace).
+const OWN_PID: &str = r#"read -r pid rest < /proc/self/stat; echo \$pid"#;
+
+fn with_own_pid(body: &str) -> String {
+    body.replace("$OWN_PID", OWN_PID)
+}
+
+#[tokio::test]
+async fn a_daemon_the_agent_started_ends_with_it() {
+    let fx = Fixture::new();
+    // The daemon leaves the agent's session and process group: only the
+    // agent's PID namespace still holds it.
+    let body = with_own_pid(
+        r#"
+setsid sh -c "$OWN_PID > ../daemon.pid; exec sleep 1000" > /dev/null 2>&1 < /dev/null &
+while [ ! -s ../daemon.pid ]; do sleep 0.01; done
+IFS= read -r line
+reply "$(idof "$line")" "$INIT"
+while IFS= read -r line; do :; done
+"#,
+    );
+    let (client, _events) = AcpClient::spawn(fx.agent("daemon.sh", &body), options())
+        .await
+        .unwrap();
+    client.initialize().await.unwrap();
+    let leader = client.pid().unwrap();
+    let daemon: u32 = fx.read("daemon.pid").trim().parse().unwrap();
+    assert!(process_running(daemon), "the daemon should run");
+    assert_ne!(process_group(daemon), Some(leader), "it left the group");
+    let status = client.shutdown().await.expect("status");
+    assert!(status.success(), "{status:?}");
+    // Gone as soon as the agent is: the agent's exit ends its namespace.
+    if enki_sandbox::containment().is_complete() {
+        assert!(!process_running(daemon), "the daemon outlived its agent");
+    } else {
+        // SAFETY: kills the test's own leftover.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(daemon as libc::pid_t, libc::SIGKILL)
+        };
+    }
 }
 
 #[tokio::test]

@@ -80,6 +80,23 @@ fn check_sandbox(sandbox: &enki_config::SandboxConfig) -> Check {
     }
 }
 
+/// Whether what agents and hooks start dies with enki.
+fn check_containment() -> Check {
+    let containment = enki_sandbox::containment();
+    if containment.is_complete() {
+        check("containment", Level::Ok, containment.describe(), None)
+    } else {
+        check(
+            "containment",
+            Level::Warning,
+            containment.describe(),
+            Some(
+                "allow unprivileged user namespaces (e.g. `sysctl -w kernel.unprivileged_userns_clone=1`, or on Ubuntu `kernel.apparmor_restrict_unprivileged_userns=0`), or run enki where it may make PID namespaces",
+            ),
+        )
+    }
+}
+
 /// git must exist and be new enough for `merge-tree --write-tree` (2.38).
 fn check_git() -> Check {
     let output = Command::new("git").arg("--version").output().ok();
@@ -346,6 +363,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
         }
     };
     checks.push(check_sandbox(&config.sandbox));
+    checks.push(check_containment());
     let (role_agents, role_errors) = project.role_agents();
     for error in role_errors {
         checks.push(check(
