@@ -555,7 +555,7 @@ fn a_verify_hook_writing_200_kb_to_stderr_passes() {
 #[test]
 fn a_hung_verify_hooks_output_is_kept_and_its_process_group_killed() {
     let project = Project::with_sim(
-        "[merge]\nverify = \"echo partial-output-before-hanging; sleep 30 & echo $! > \\\"$ENKI_DIR/hook-child\\\"; wait\"\nverify_timeout_secs = 2\n",
+        "[merge]\nverify = \"echo partial-output-before-hanging; sh -c 'read -r p r < /proc/self/stat; echo $p > \\\"$ENKI_DIR/hook-child\\\"; exec sleep 30' & wait\"\nverify_timeout_secs = 2\n",
     );
     let output = one_writer(&project, "w", "w.txt");
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
@@ -567,7 +567,9 @@ fn a_hung_verify_hooks_output_is_kept_and_its_process_group_killed() {
     let log =
         std::fs::read_to_string(project.enki_dir().join(format!("logs/verify/{id}.log"))).unwrap();
     assert!(log.contains("partial-output-before-hanging"), "{log}");
-    // The hook's background child went with it (gone, or a zombie not yet reaped).
+    // The hook's background child went with it (gone, or a zombie not yet
+    // reaped). It wrote its pid as the host's `/proc` names it: `$!` would
+    // count inside the hook's PID namespace.
     let pid = std::fs::read_to_string(project.enki_dir().join("hook-child")).unwrap();
     let status = std::path::Path::new("/proc")
         .join(pid.trim())

@@ -201,7 +201,7 @@ impl Agent {
         let cwd = session_cwd("session/new", params)?;
         let session_id = format!(
             "sim-{}-{}-{}",
-            std::process::id(),
+            host_pid(),
             self.next_session,
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -604,4 +604,14 @@ impl Turn {
             }
         }
     }
+}
+
+/// This process's id as `/proc` names it, which is unique on the machine:
+/// in the PID namespace that enki runs each agent in, `process::id()` is 2
+/// for every agent.
+fn host_pid() -> u32 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| stat.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(std::process::id)
 }

@@ -44,7 +44,19 @@ async fn full_handshake_initialize_authenticate_and_session_new() {
     let session = within("session/new", client.new_session(&fixture.cwd(), &[]))
         .await
         .unwrap();
-    assert!(session.starts_with(&format!("sim-{pid}-")), "{session}");
+    // Named by the sim's own pid, as the host sees it: a process of the
+    // agent's group, which the process enki started leads.
+    let sim_pid = session
+        .strip_prefix("sim-")
+        .and_then(|rest| rest.split('-').next())
+        .unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{sim_pid}/stat")).unwrap_or_default();
+    let group = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(2))
+        .unwrap_or_default();
+    assert_eq!(group, pid.to_string(), "{session}: {stat}");
     let other = within("session/new", client.new_session(&fixture.cwd(), &[]))
         .await
         .unwrap();

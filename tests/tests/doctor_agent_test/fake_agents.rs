@@ -36,11 +36,13 @@ fn process_running(pid: u32) -> bool {
 }
 
 /// Answers the handshake, never the prompt; ignores SIGTERM, stdin closing
-/// and `session/cancel`, and keeps a child in its process group.
+/// and `session/cancel`, and keeps a child in its process group (which
+/// writes its pid as the host's `/proc` names it: `$!` would count inside
+/// the agent's PID namespace).
 const NEVER_ANSWERS: &str = r#"
 trap '' TERM
-sleep 1000 &
-printf '%s\n' "$!" > never-child.pid
+sh -c 'read -r pid rest < /proc/self/stat; echo $pid > never-child.pid; exec sleep 1000' &
+while [ ! -s never-child.pid ]; do sleep 0.01; done
 while IFS= read -r line; do
   id=$(idof "$line")
   case "$line" in

@@ -1,9 +1,11 @@
-//! `cargo xtask bench coordinator`: the latency from a signal file renamed
-//! into place to its effect in the store, against a running release `enki`;
-//! a 10 000-node DAG scheduled in-process; a 50-task `sim` execution from
-//! submit to all merged; the coordinator's peak memory; and what an agent's
-//! Landlock sandbox and its MCP token add to its start.
+//! `cargo xtask bench coordinator`: how fast a running release `enki`
+//! answers a change a person makes (`enki pause`: the store, then a
+//! signal file that wakes the coordinator); a 10 000-node DAG scheduled
+//! in-process; a 50-task `sim` execution from submit to all merged; the
+//! coordinator's peak memory; and what an agent's containment, Landlock
+//! sandbox and MCP token add to its start.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,25 +26,36 @@ use super::{Options, Verdict, build_release_binary, mark};
 
 /// How often the signal bench reads `PRAGMA data_version`.
 const POLL: Duration = Duration::from_micros(50);
-/// How long a signal may take to show its effect before the bench gives up.
+/// How long the coordinator may take to answer before the bench gives up.
 const SIGNAL_LIMIT: Duration = Duration::from_secs(5);
-/// Signal latency targets, ms: p50, p95, and the maximum, which is the
-/// coordinator's rescan period (a signal the watcher missed waits for it).
+/// Reaction latency targets, ms: p50, p95, and the maximum, which is the
+/// coordinator's rescan period (a change whose signal the watcher missed
+/// waits for it).
 const SIGNAL_TARGETS_MS: [f64; 3] = [5.0, 50.0, 1000.0];
 
-/// Target for what the sandbox and the MCP token add to an agent's start,
-/// ms (p50 of each, summed).
+/// Target for what containment, the sandbox and the MCP token add to an
+/// agent's start, ms (p50 of each, summed).
 const SETUP_TARGET_MS: f64 = 5.0;
 
-/// An agent's start, spawn → exec, in milliseconds (p50): direct, and
-/// sandboxed with a worker-like policy (a copy, a temp folder, state
-/// folders and files, devices). Each sample builds the process the way the
-/// coordinator does (`AgentCommand::to_process`, which also builds the
-/// Landlock ruleset) and spawns it; std's `spawn` returns once the child
-/// has exec'd, so the time covers the fork, the `pre_exec` hook (no-new-privs
-/// and `landlock_restrict_self`) and the exec. The two kinds alternate so
-/// that a busy machine slows both alike.
-fn agent_start(samples: usize) -> Result<(f64, f64)> {
+/// Memory the agent-start bench holds (touched) while it forks, as a
+/// coordinator does: a fork copies its parent's page tables, and the
+/// containment forks twice more.
+const BALLAST_MIB: usize = 64;
+
+/// An agent's start, spawn → exec, in milliseconds (p50): bare (its own
+/// process group and the parent-death signal, as before containment),
+/// contained (the keeper, the PID namespace and its init, the agent as pid
+/// 2), and contained and sandboxed with a worker-like policy (a copy, a
+/// temp folder, state folders and files, devices). Each contained sample
+/// builds the process the way the coordinator does
+/// (`AgentCommand::to_process`, which also builds the Landlock ruleset) and
+/// spawns it; std's `spawn` returns once the agent has exec'd and the
+/// keeper and init have let go of the exec-status pipe, so the time covers
+/// the forks, the namespaces, no-new-privs, `landlock_restrict_self` and
+/// the exec. The three kinds alternate so that a busy machine slows all
+/// alike.
+fn agent_start(samples: usize) -> Result<AgentStart> {
+    let ballast: Vec<u8> = (0..BALLAST_MIB << 20).map(|i| i as u8).collect();
     let dir = tempfile::tempdir()?;
     let mut writable = Vec::new();
     for folder in ["copy", "tmp", ".cache", ".npm", ".claude"] {
@@ -76,23 +89,55 @@ fn agent_start(samples: usize) -> Result<(f64, f64)> {
         }),
         ..direct.clone()
     };
-    let (mut plain, mut confined) = (Vec::new(), Vec::new());
-    for i in 0..2 * samples {
-        let (agent, times) = if i % 2 == 0 {
-            (&direct, &mut plain)
-        } else {
-            (&sandboxed, &mut confined)
-        };
+    let bare = || {
+        let mut command = Command::new("/bin/true");
+        command
+            .current_dir(dir.path().join("copy"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let contain = enki_sandbox::Contain::with(&enki_sandbox::Containment::ParentDeathOnly {
+            reason: "the bare start the others are compared with".into(),
+        });
+        // SAFETY: `enter` makes only system calls.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || contain.enter());
+        }
+        command
+    };
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for i in 0..3 * samples {
+        let kind = i % 3;
         let started = Instant::now();
-        let mut child = agent.to_process()?.spawn()?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let mut child = match kind {
+            0 => bare().spawn()?,
+            1 => direct.to_process()?.spawn()?,
+            _ => sandboxed.to_process()?.spawn()?,
+        };
+        times[kind].push(started.elapsed().as_secs_f64() * 1000.0);
         let status = child.wait()?;
         if !status.success() {
             bail!("/bin/true failed: {status}");
         }
     }
+    std::hint::black_box(&ballast);
     let p50 = |ms: &[f64]| percentile(ms, 50.0).unwrap_or(f64::NAN);
-    Ok((p50(&plain), p50(&confined)))
+    Ok(AgentStart {
+        bare: p50(&times[0]),
+        contained: p50(&times[1]),
+        sandboxed: p50(&times[2]),
+    })
+}
+
+/// p50 of an agent's start, spawn → exec, ms.
+struct AgentStart {
+    bare: f64,
+    contained: f64,
+    sandboxed: f64,
 }
 
 /// A token's cost to an agent's start: `McpHost::grant` (a fresh token,
@@ -157,11 +202,14 @@ fn enki(enki: &Path, root: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// Signal latency: a coordinator runs a worker that waits for a file. Each
-/// sample pauses that step with a `pause` signal and times it from the
-/// instant just after the signal file is renamed into place to the instant a
-/// reader of the store sees the task `paused` (the coordinator's last write
-/// for a pause); a `resume` signal then restarts the worker, and the next
+/// Reaction latency: a coordinator runs a worker that waits for a file.
+/// Each sample pauses that step the way a person does, with `enki pause`,
+/// which writes the store and then drops a signal file to wake the
+/// coordinator (a wake-up, never a command: the coordinator reads the
+/// change from the store). It is timed from the instant a reader of the
+/// store sees the step `paused` (the CLI's write) to the instant it sees the
+/// coordinator's answer, the running attempt ended as `paused` (its first
+/// write for a pause). `enki resume` then restarts the worker, and the next
 /// sample waits until its script runs again. Milliseconds, one per sample.
 fn signal_latency(enki_bin: &Path, samples: usize) -> Result<Vec<f64>> {
     let dir = project(enki_bin)?;
@@ -192,7 +240,7 @@ fn signal_latency(enki_bin: &Path, samples: usize) -> Result<Vec<f64>> {
         .spawn()?;
     let result = (|| -> Result<Vec<f64>> {
         wait_for_file(&up, "the gated worker to start")?;
-        // This connection only reads: its `data_version` moves when the coordinator commits.
+        // This connection only reads: its `data_version` moves when another commits.
         let store = Store::open_existing(&enki_dir.join("db.sqlite"))?;
         let running = store.tasks(&TaskFilter {
             status: Some(TaskStatus::Running),
@@ -200,14 +248,25 @@ fn signal_latency(enki_bin: &Path, samples: usize) -> Result<Vec<f64>> {
         })?;
         let task = running.first().context("no running task in the store")?;
         let (task, execution) = (task.id.clone(), task.execution_id.clone());
-        let events = enki_dir.join("events");
         let mut latencies = Vec::with_capacity(samples);
-        for i in 0..samples {
-            let renamed = drop_signal(&events, 2 * i, "pause", &execution)?;
-            let seen = wait_for_status(&store, &task, TaskStatus::Paused)?;
-            latencies.push(seen.duration_since(renamed).as_secs_f64() * 1000.0);
+        for _ in 0..samples {
+            let attempts = store.attempts_of(&task)?.len();
+            let mut pause = enki(enki_bin, root, &["pause", &execution, "g"])
+                .stdout(Stdio::null())
+                .spawn()?;
+            let (changed, answered) = wait_for_pause(&store, &task, attempts)?;
+            latencies.push(answered.duration_since(changed).as_secs_f64() * 1000.0);
+            let paused = pause.wait()?;
+            if !paused.success() {
+                bail!("`enki pause` failed: {paused}");
+            }
             std::fs::remove_file(&up)?;
-            drop_signal(&events, 2 * i + 1, "resume", &execution)?;
+            let resumed = enki(enki_bin, root, &["resume", &execution, "g"])
+                .stdout(Stdio::null())
+                .status()?;
+            if !resumed.success() {
+                bail!("`enki resume` failed: {resumed}");
+            }
             wait_for_file(&up, "the resumed worker to start")?;
         }
         Ok(latencies)
@@ -217,39 +276,37 @@ fn signal_latency(enki_bin: &Path, samples: usize) -> Result<Vec<f64>> {
     result
 }
 
-/// Drops signal number `n`, a `pause` or `resume` of step `g` of
-/// `execution`, the way `enki mcp` does (a hidden temporary file renamed into
-/// place) and returns the instant just after the rename, from which on the
-/// coordinator can see it.
-fn drop_signal(events: &Path, n: usize, kind: &str, execution: &str) -> Result<Instant> {
-    let body = serde_json::json!({
-        "v": 1, "type": kind, "at": "2026-01-01T00:00:00Z", "session": null,
-        "from": {"role": "bench", "task_id": null}, "execution_id": execution, "step_id": "g"
-    });
-    // Names sort in creation order, as the product's ULIDs do.
-    let name = format!("sig-01BENCH{n:019}.json");
-    let temp = events.join(format!(".{name}.tmp"));
-    std::fs::write(&temp, body.to_string())?;
-    std::fs::rename(&temp, events.join(&name))?;
-    Ok(Instant::now())
-}
-
-/// Polls the store until `task` has `status`, reading the row only when
-/// another connection has committed (`PRAGMA data_version` moved); returns
-/// the instant the reader saw it.
-fn wait_for_status(store: &Store, task: &str, status: TaskStatus) -> Result<Instant> {
+/// Polls the store, reading rows only when another connection has
+/// committed (`PRAGMA data_version` moved), until `task` is `paused` (the
+/// instant returned first) and its attempt number `attempts` (its latest)
+/// has ended as `paused` (the second).
+fn wait_for_pause(store: &Store, task: &str, attempts: usize) -> Result<(Instant, Instant)> {
     let started = Instant::now();
     let mut version = None;
+    let mut changed = None;
     loop {
         let now = store.data_version()?;
         if version != Some(now) {
             version = Some(now);
-            if store.task(task)?.is_some_and(|row| row.status == status) {
-                return Ok(Instant::now());
+            if changed.is_none()
+                && store
+                    .task(task)?
+                    .is_some_and(|row| row.status == TaskStatus::Paused)
+            {
+                changed = Some(Instant::now());
+            }
+            let answered = store
+                .attempts_of(task)?
+                .get(attempts.wrapping_sub(1))
+                .is_some_and(|a| a.outcome.as_deref() == Some("paused"));
+            if let Some(changed) = changed
+                && answered
+            {
+                return Ok((changed, Instant::now()));
             }
         }
         if started.elapsed() > SIGNAL_LIMIT {
-            bail!("task {task} was not {status} in the store within {SIGNAL_LIMIT:?}");
+            bail!("the pause of task {task} was not answered in the store within {SIGNAL_LIMIT:?}");
         }
         std::thread::sleep(POLL);
     }
@@ -447,7 +504,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             let [t50, t95, tmax] = SIGNAL_TARGETS_MS;
             let ok = p50 <= t50 && p95 <= t95 && max <= tmax;
             println!(
-                "  signal renamed into place → effect in the store (pause of a running step → task paused)   n={samples:<5} p50 {p50:>7.2} ms   p95 {p95:>7.2} ms   max {max:>7.2} ms   target p50 ≤ {t50} ms, p95 ≤ {t95} ms, max ≤ {tmax} ms  {}",
+                "  `enki pause` of a running step: its change in the store → the coordinator's answer (attempt ended `paused`), woken by the CLI's signal   n={samples:<5} p50 {p50:>7.2} ms   p95 {p95:>7.2} ms   max {max:>7.2} ms   target p50 ≤ {t50} ms, p95 ≤ {t95} ms, max ≤ {tmax} ms  {}",
                 mark(ok)
             );
             if !ok {
@@ -455,20 +512,28 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             }
         }
         Err(e) => {
-            println!("  signal latency: failed: {e:#}");
+            println!("  reaction to `enki pause`: failed: {e:#}");
             verdict = Verdict::Failed;
         }
     }
-    let setup = agent_start(samples).and_then(|(direct, sandboxed)| {
-        token_grant(&enki_bin, samples).map(|token| (direct, sandboxed, token))
-    });
+    let setup = agent_start(samples)
+        .and_then(|start| token_grant(&enki_bin, samples).map(|token| (start, token)));
     match setup {
-        Ok((direct, sandboxed, token)) => {
-            let sandbox = sandboxed - direct;
-            let added = sandbox + token;
+        Ok((start, token)) => {
+            let containment = start.contained - start.bare;
+            let sandbox = start.sandboxed - start.contained;
+            let added = containment + sandbox + token;
             let ok = added <= SETUP_TARGET_MS;
             println!(
-                "  sandbox and token setup added to an agent's start (p50: sandbox {sandbox:.2} ms, spawn → exec {direct:.2} ms direct, {sandboxed:.2} ms with its Landlock ruleset; token {token:.2} ms, granted and acknowledged by enki's MCP server)   n={samples:<5} {added:>7.2} ms   target ≤ {SETUP_TARGET_MS} ms  {}",
+                "  containment, sandbox and token added to an agent's start (p50, from a process holding {BALLAST_MIB} MiB: containment {containment:.2} ms ({}), sandbox {sandbox:.2} ms; spawn → exec {:.2} ms bare, {:.2} ms contained, {:.2} ms contained with its Landlock ruleset; token {token:.2} ms, granted and acknowledged by enki's MCP server)   n={samples:<5} {added:>7.2} ms   target ≤ {SETUP_TARGET_MS} ms  {}",
+                if enki_sandbox::containment().is_complete() {
+                    "PID namespace"
+                } else {
+                    "none here"
+                },
+                start.bare,
+                start.contained,
+                start.sandboxed,
                 mark(ok)
             );
             if !ok && verdict == Verdict::Pass {
@@ -476,7 +541,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             }
         }
         Err(e) => {
-            println!("  sandbox and token setup: failed: {e:#}");
+            println!("  containment, sandbox and token setup: failed: {e:#}");
             verdict = Verdict::Failed;
         }
     }
