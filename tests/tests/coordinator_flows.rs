@@ -108,7 +108,7 @@ fn recorded_project(extra_config: &str) -> Project {
     let wrapper = project.enki_dir().join("acp-recorder.sh");
     std::fs::write(
         &wrapper,
-        "#!/bin/sh\n# Copies what enki writes to the agent into acp-in/, then hands it on.\nmkdir -p \"$ENKI_DIR/acp-in\"\ntee \"$ENKI_DIR/acp-in/$$.jsonl\" | \"$ENKI_BIN\" sim-agent \"$@\"\n",
+        "#!/bin/sh\n# Copies what enki writes to the agent into acp-in/, then hands it on.\n# Named by the pid the host's /proc gives (every agent is pid 2 in its own namespace).\nread -r pid rest < /proc/self/stat\nmkdir -p \"$ENKI_DIR/acp-in\"\ntee \"$ENKI_DIR/acp-in/$pid.jsonl\" | \"$ENKI_BIN\" sim-agent \"$@\"\n",
     )
     .expect("write wrapper");
     make_executable(&wrapper);
