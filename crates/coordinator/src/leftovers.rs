@@ -1,10 +1,12 @@
 //! Processes that an interrupted attempt left behind.
 //!
-//! A coordinator killed with SIGKILL takes its agents with it
-//! (`PR_SET_PDEATHSIG`), but not the commands those agents started: a build
-//! or a test run keeps going in the task's copy. Before the task runs again
-//! in that kept copy, whatever is left of the old agent's process group is
-//! stopped, so two attempts never edit the same copy at once.
+//! Where no PID namespace can be made (`enki_sandbox::containment`), a
+//! coordinator killed with SIGKILL takes its agents with it (their
+//! parent-death signal), but not the commands those agents started: a
+//! build or a test run keeps going in the task's copy. Before the task runs
+//! again in that kept copy (or a merger again in its merge folder), whatever
+//! is left of the old agent's process group is stopped, so two runs never
+//! edit the same folder at once.
 
 use std::path::Path;
 

@@ -175,6 +175,16 @@ pub async fn resolve_conflict(
         base_tip.to_string(),
     );
     let branch = request.branch.clone();
+    // A merger that a dead coordinator left working here (possible only
+    // without a PID namespace to contain it) is stopped before the folder
+    // is made anew for the next one.
+    let id = task_id.to_string();
+    if let Ok(Some(pgid)) = ctx.db.call(move |s| s.open_merger_agent(&id)).await {
+        let stopped = crate::leftovers::stop_leftover_group(pgid, worktree);
+        if stopped > 0 {
+            tracing::warn!(task = %task_id, stopped, "stopped what an interrupted merger left running");
+        }
+    }
     let files = tokio::task::spawn_blocking(move || {
         scratch_worktree(&git, &path, &tip, true)?;
         start_conflicted_merge(&git, &path, &branch)

@@ -72,6 +72,21 @@ impl Store {
         })
     }
 
+    /// The process group of the task's merger run left open (its
+    /// coordinator died during it), if one was recorded.
+    pub fn open_merger_agent(&self, task_id: &str) -> Result<Option<u32>, StoreError> {
+        let pgid: Option<Option<u32>> = self
+            .conn
+            .query_row(
+                "SELECT agent_pgid FROM merger_runs WHERE task_id = ?1 AND ended_at IS NULL
+                 ORDER BY number DESC LIMIT 1",
+                [task_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(pgid.flatten())
+    }
+
     /// Merger run `number` ended: `resolved` or `failed` (with `error`),
     /// and what its `[OUTPUT]` said.
     pub fn end_merger_run(
@@ -134,8 +149,15 @@ mod tests {
 
         // A first run whose coordinator died before it ended.
         assert_eq!(store.start_merger_run(&task, &request, &files).unwrap(), 1);
+        assert_eq!(store.open_merger_agent(&task).unwrap(), None);
         store.set_merger_agent(&task, 1, 4242).unwrap();
+        assert_eq!(store.open_merger_agent(&task).unwrap(), Some(4242));
         assert_eq!(store.start_merger_run(&task, &request, &files).unwrap(), 2);
+        assert_eq!(
+            store.open_merger_agent(&task).unwrap(),
+            None,
+            "run 1 closed"
+        );
         store
             .end_merger_run(&task, 2, "resolved", None, Some("kept both"))
             .unwrap();
