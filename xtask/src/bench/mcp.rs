@@ -181,6 +181,36 @@ pub fn run(opts: &Options) -> Result<Verdict> {
     Ok(verdict)
 }
 
+/// The HTTP figures of [`run`] alone, in a fresh project: quicker to repeat
+/// back to back when comparing two builds of the HTTP transport.
+pub fn run_http(opts: &Options) -> Result<Verdict> {
+    let bin = match &opts.bin {
+        Some(bin) => std::path::absolute(bin).context("resolving --bin")?,
+        None => super::build_release_binary("enki", "enki")?,
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("enki-bench-mcp-http-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    init_project(&bin, tmp.path())?;
+    let http = super::mcp_http::measure(&bin, tmp.path(), opts.quick)?;
+    println!();
+    println!(
+        "enki mcp benchmark, HTTP only: {}{}",
+        bin.display(),
+        if opts.quick { " (--quick)" } else { "" }
+    );
+    println!();
+    let (missed, failed) = http.report();
+    Ok(if failed {
+        Verdict::Failed
+    } else if missed {
+        Verdict::TargetMissed
+    } else {
+        Verdict::Pass
+    })
+}
+
 /// `git init` (best effort) and `enki init <dir>`; returns the `.enki/` directory.
 fn init_project(bin: &Path, project: &Path) -> Result<PathBuf> {
     // A real project is a git repository; enki may rely on it.

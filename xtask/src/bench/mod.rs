@@ -32,6 +32,11 @@ const BENCHES: &[(&str, &str, Bench)] = &[
         mcp::run,
     ),
     (
+        "mcp-http",
+        "`enki mcp --transport http` alone: latency and 64-client throughput (mcp's HTTP part)",
+        mcp::run_http,
+    ),
+    (
         "coordinator",
         "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory",
         coordinator::run,
