@@ -174,6 +174,53 @@ ALTER TABLE tasks ADD COLUMN agent_state_at TEXT;
 -- What the agent of an attempt said last, kept when the attempt ends.
 ALTER TABLE attempts ADD COLUMN last_message TEXT;
 "#,
+    r#"
+-- How many tasks and executions each session has in each status, kept by
+-- triggers in the transaction of every change, so that `enki_status` (at
+-- every turn of every agent) reads a few rows instead of counting every
+-- task and execution of the project. `session_id` '' stands for none.
+CREATE TABLE status_counts (
+    session_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('task', 'execution')),
+    status      TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (session_id, kind, status)
+) WITHOUT ROWID;
+INSERT INTO status_counts
+    SELECT coalesce(session_id, ''), 'task', status, count(*) FROM tasks GROUP BY 1, 3;
+INSERT INTO status_counts
+    SELECT coalesce(session_id, ''), 'execution', status, count(*) FROM executions GROUP BY 1, 3;
+CREATE TRIGGER tasks_counted_in AFTER INSERT ON tasks BEGIN
+    INSERT INTO status_counts VALUES (coalesce(NEW.session_id, ''), 'task', NEW.status, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER tasks_counted_out AFTER DELETE ON tasks BEGIN
+    UPDATE status_counts SET n = n - 1
+        WHERE session_id = coalesce(OLD.session_id, '') AND kind = 'task' AND status = OLD.status;
+END;
+CREATE TRIGGER tasks_counted_moved AFTER UPDATE OF status, session_id ON tasks
+    WHEN OLD.status IS NOT NEW.status OR OLD.session_id IS NOT NEW.session_id BEGIN
+    UPDATE status_counts SET n = n - 1
+        WHERE session_id = coalesce(OLD.session_id, '') AND kind = 'task' AND status = OLD.status;
+    INSERT INTO status_counts VALUES (coalesce(NEW.session_id, ''), 'task', NEW.status, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER executions_counted_in AFTER INSERT ON executions BEGIN
+    INSERT INTO status_counts VALUES (coalesce(NEW.session_id, ''), 'execution', NEW.status, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER executions_counted_out AFTER DELETE ON executions BEGIN
+    UPDATE status_counts SET n = n - 1
+        WHERE session_id = coalesce(OLD.session_id, '') AND kind = 'execution' AND status = OLD.status;
+END;
+CREATE TRIGGER executions_counted_moved AFTER UPDATE OF status, session_id ON executions
+    WHEN OLD.status IS NOT NEW.status OR OLD.session_id IS NOT NEW.session_id BEGIN
+    UPDATE status_counts SET n = n - 1
+        WHERE session_id = coalesce(OLD.session_id, '') AND kind = 'execution' AND status = OLD.status;
+    INSERT INTO status_counts VALUES (coalesce(NEW.session_id, ''), 'execution', NEW.status, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -192,18 +192,19 @@ impl Store {
 
     /// Counts for `enki_status`, scoped to a session when given.
     ///
-    /// Each query has a statement per scope, cached on the connection: the
-    /// one for every session counts the `status` index alone, without
-    /// reading a table row per task to test a session filter that cannot
-    /// match (`enki_status` runs at every turn of every agent).
+    /// Tasks and executions are counted from `status_counts`, which triggers
+    /// keep in the transaction of every change (`schema.rs`): a few rows
+    /// per session, however many tasks the project holds (`enki_status`
+    /// runs at every turn of every agent). The merge queue is short and
+    /// counted as it is.
     pub fn status_counts(&self, session: Option<&str>) -> Result<StatusCounts, StoreError> {
         let mut counts = StatusCounts::default();
-        let tasks_sql = match session {
-            Some(_) => "SELECT status, count(*) FROM tasks WHERE session_id = ?1 GROUP BY status",
-            None => "SELECT status, count(*) FROM tasks GROUP BY status",
-        };
-        let mut stmt = self.conn.prepare_cached(tasks_sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(session), |row| {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT status, sum(n) FROM status_counts
+             WHERE kind = 'task' AND (?1 IS NULL OR session_id = ?1)
+             GROUP BY status HAVING sum(n) > 0",
+        )?;
+        let rows = stmt.query_map([session], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?;
         for row in rows {
@@ -225,7 +226,8 @@ impl Store {
         counts.executions_active = self
             .conn
             .prepare_cached(&format!(
-                "SELECT count(*) FROM executions WHERE status IN ({})
+                "SELECT coalesce(sum(n), 0) FROM status_counts
+                 WHERE kind = 'execution' AND status IN ({})
                    AND (?1 IS NULL OR session_id = ?1)",
                 unfinished_executions()
             ))?

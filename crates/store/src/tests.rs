@@ -691,3 +691,52 @@ fn an_attempts_acp_session_is_kept_per_attempt_with_its_outcome() {
     let (number, last) = store.last_attempt_session(&task).unwrap().unwrap();
     assert_eq!((number, last.outcome.as_deref()), (2, Some("succeeded")));
 }
+
+/// `status_counts` (kept by triggers) holds exactly what counting the
+/// tables gives, through creation, status changes, adoption into another
+/// session and a cancel.
+#[test]
+fn the_kept_status_counts_equal_a_fresh_count_after_every_kind_of_change() {
+    fn assert_exact(store: &Store, after: &str) {
+        let rows = |sql: &str| -> Vec<(String, String, String, i64)> {
+            let mut stmt = store.connection().prepare(sql).unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let kept = rows(
+            "SELECT session_id, kind, status, n FROM status_counts WHERE n <> 0 ORDER BY 1, 2, 3",
+        );
+        let counted = rows(
+            "SELECT coalesce(session_id, ''), 'task', status, count(*) FROM tasks GROUP BY 1, 3
+             UNION ALL
+             SELECT coalesce(session_id, ''), 'execution', status, count(*) FROM executions GROUP BY 1, 3
+             ORDER BY 1, 2, 3",
+        );
+        assert_eq!(kept, counted, "after {after}");
+    }
+    let (_tmp, mut store) = store();
+    store.ensure_session("s1").unwrap();
+    let plan = [step("a", &[]), step("b", &[("a", Condition::Merged)])];
+    let first = store
+        .create_execution(Some("s1"), "one", false, &plan)
+        .unwrap();
+    let second = store
+        .create_execution(None, "two", true, &[step("x", &[])])
+        .unwrap();
+    assert_exact(&store, "creating");
+    let a = first.steps[0].1.clone();
+    store.start_attempt(&a).unwrap();
+    store.set_task_status(&a, TaskStatus::Failed).unwrap();
+    assert_exact(&store, "a failure");
+    store.retry_task(&a).unwrap();
+    assert_exact(&store, "a retry");
+    store.adopt_unfinished("s2").unwrap();
+    assert_exact(&store, "adoption into s2");
+    store.cancel(&second.execution_id, None).unwrap();
+    assert_exact(&store, "a cancel");
+    let all = store.status_counts(None).unwrap();
+    assert_eq!((all.total, all.executions_active), (3, 1));
+    assert_eq!(store.status_counts(Some("s1")).unwrap().total, 0);
+}
