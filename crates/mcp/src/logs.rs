@@ -2,7 +2,8 @@
 //! request: a log that cannot be written is reported once and left alone.
 //! Both keep no secret ([`crate::redact`]); traffic logs are rotated by size.
 
-use std::fs::OpenOptions;
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -164,7 +165,7 @@ impl Outcome {
     }
 }
 
-/// Appends one line to `.enki/logs/audit.jsonl`.
+/// One line of `.enki/logs/audit.jsonl`.
 pub struct AuditEntry<'a> {
     pub session: Option<&'a str>,
     pub role: McpRole,
@@ -176,20 +177,42 @@ pub struct AuditEntry<'a> {
     pub detail: Option<&'a str>,
 }
 
-pub fn audit(path: &Path, entry: &AuditEntry<'_>) {
-    let line = json!({
-        "at": now(),
-        "session": entry.session,
-        "role": entry.role.as_str(),
-        "task": entry.task,
-        "tool": entry.tool,
-        "arguments": scrub(entry.arguments, Some(AUDIT_VALUE_LIMIT)),
-        "outcome": entry.outcome.as_str(),
-        "detail": entry.detail.map(|d| d.chars().take(AUDIT_VALUE_LIMIT).collect::<String>()),
-    });
-    let result = open_append(path).and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
-    if let Err(e) = result {
-        tracing::warn!("audit log {} unavailable: {e}", path.display());
+/// `.enki/logs/audit.jsonl`, opened at the first entry and kept open (a
+/// session audits every tool call), appended to one line per write so that
+/// lines stay whole when several processes append.
+#[derive(Default)]
+pub struct AuditLog {
+    file: RefCell<Option<File>>,
+}
+
+impl AuditLog {
+    /// Appends one entry to the file at `path` (the project's audit log). A
+    /// file that cannot be opened or written is reported and tried again at
+    /// the next entry.
+    pub fn append(&self, path: &Path, entry: &AuditEntry<'_>) {
+        let line = json!({
+            "at": now(),
+            "session": entry.session,
+            "role": entry.role.as_str(),
+            "task": entry.task,
+            "tool": entry.tool,
+            "arguments": scrub(entry.arguments, Some(AUDIT_VALUE_LIMIT)),
+            "outcome": entry.outcome.as_str(),
+            "detail": entry.detail.map(|d| d.chars().take(AUDIT_VALUE_LIMIT).collect::<String>()),
+        });
+        let mut file = self.file.borrow_mut();
+        let opened = match file.take() {
+            Some(open) => Ok(open),
+            None => open_append(path),
+        };
+        let written = opened.and_then(|mut f| {
+            f.write_all(format!("{line}\n").as_bytes())?;
+            Ok(f)
+        });
+        match written {
+            Ok(open) => *file = Some(open),
+            Err(e) => tracing::warn!("audit log {} unavailable: {e}", path.display()),
+        }
     }
 }
 

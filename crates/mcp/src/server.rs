@@ -16,7 +16,7 @@ use crate::frames::read_on_a_thread;
 use crate::limits::{RateLimiter, cap_result};
 use crate::link::{ClientLink, NoLink, StdioLink};
 use crate::listen::{self, Listener};
-use crate::logs::{self, AuditEntry, Outcome, TrafficLog};
+use crate::logs::{AuditEntry, AuditLog, Outcome, TrafficLog};
 use crate::roles::{McpRole, tools_for};
 use crate::tools;
 use crate::watch::{TICK, Watch};
@@ -25,6 +25,7 @@ use crate::{batch, protocol, stateless};
 pub struct Server {
     pub ctx: Context,
     pub log: TrafficLog,
+    audit_log: AuditLog,
     /// The tools this server knows ([`tools::ALL_TOOLS`]; unit tests swap
     /// in their own).
     registry: &'static [tools::ToolSpec],
@@ -47,6 +48,7 @@ impl Server {
         Server {
             ctx,
             log,
+            audit_log: AuditLog::default(),
             registry: tools::ALL_TOOLS,
             negotiated: None,
             watch: Watch::default(),
@@ -478,7 +480,7 @@ impl Server {
         let Ok(layout) = self.ctx.layout() else {
             return;
         };
-        logs::audit(
+        self.audit_log.append(
             &layout.audit_log(),
             &AuditEntry {
                 session: self.ctx.session.as_deref(),
