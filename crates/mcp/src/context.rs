@@ -1,8 +1,10 @@
 //! What a tool handler can reach: the caller's identity, the project's
-//! `.enki/`, the store (opened on first use so `initialize` stays fast), the
-//! roles, and the signal directory.
+//! `.enki/`, the store (opened on first use so `initialize` stays fast, or
+//! taken from the connections an HTTP server shares, `pool.rs`), the roles,
+//! and the signal directory.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use enki_core::mail::Address;
 use enki_core::role::RoleSet;
@@ -10,6 +12,7 @@ use enki_project::Layout;
 use enki_signals::{Origin, Signal, SignalKind, write_signal};
 use enki_store::Store;
 
+use crate::pool::StorePool;
 use crate::roles::McpRole;
 
 pub struct Context {
@@ -22,6 +25,17 @@ pub struct Context {
     pub session: Option<String>,
     layout: Result<Layout, String>,
     store: Option<Store>,
+    /// The connections of an HTTP server, shared by its sessions; `None`:
+    /// this context opens its own and keeps it.
+    pool: Option<Arc<StorePool>>,
+    /// Whether `store` is the pool's writer (this call holds the write turn).
+    holds_turn: bool,
+    /// With a pool: a connection of this context's own, whose
+    /// `data_version` (which counts per connection) the watch compares.
+    watched: Option<Store>,
+    /// Signals of this message, written once its connection is given back
+    /// ([`Context::release`]).
+    signals: Vec<Signal>,
     /// How long a write waits for another process's write lock before the
     /// tool answers that the database is busy (`[mcp] busy_timeout_ms`).
     busy_budget: Duration,
@@ -44,6 +58,10 @@ impl Context {
             session,
             layout,
             store: None,
+            pool: None,
+            holds_turn: false,
+            watched: None,
+            signals: Vec::new(),
             busy_budget: Duration::from_millis(enki_config::McpConfig::default().busy_timeout_ms),
             roles: None,
         }
@@ -58,17 +76,81 @@ impl Context {
         self.layout.as_ref().map_err(Clone::clone)
     }
 
-    /// The store, opened on first use.
+    /// Takes the store's connections from `pool` from now on.
+    pub fn share(&mut self, pool: Arc<StorePool>) {
+        self.release();
+        self.store = None;
+        self.pool = Some(pool);
+    }
+
+    /// The store: this context's own connection, opened on first use, or
+    /// one of the pool's until [`Context::release`].
     pub fn store(&mut self) -> Result<&mut Store, String> {
         if self.store.is_none() {
-            let layout = self.layout()?;
-            let store = Store::open_existing_within(&layout.db(), self.busy_budget)
-                .map_err(|e| e.to_string())?;
+            let store = match &self.pool {
+                Some(pool) => pool.reader(self.busy_budget)?,
+                None => {
+                    let layout = self.layout()?;
+                    Store::open_existing_within(&layout.db(), self.busy_budget)
+                        .map_err(|e| e.to_string())?
+                }
+            };
             self.store = Some(store);
         }
         self.store
             .as_mut()
             .ok_or_else(|| "the database is not open".to_string())
+    }
+
+    /// Before a tool that writes: with a pool, waits for the write turn (at
+    /// most the busy budget, which its writes share) and makes the pool's
+    /// writer this call's store. Without one, nothing to wait for.
+    pub fn take_write_turn(&mut self) -> Result<(), String> {
+        let Some(pool) = self.pool.clone() else {
+            return Ok(());
+        };
+        if self.holds_turn {
+            return Ok(());
+        }
+        let writer = pool.writer(Instant::now() + self.busy_budget)?;
+        if let Some(reader) = self.store.replace(writer) {
+            pool.give_back_reader(reader);
+        }
+        self.holds_turn = true;
+        Ok(())
+    }
+
+    /// At the end of each message: gives a pool's connection back (passing
+    /// the write turn on), then writes the signals of the changes it made
+    /// (the database already holds them). Without a pool the connection is
+    /// kept.
+    pub fn release(&mut self) {
+        if let Some(pool) = &self.pool
+            && let Some(store) = self.store.take()
+        {
+            if std::mem::take(&mut self.holds_turn) {
+                pool.give_back_writer(store);
+            } else {
+                pool.give_back_reader(store);
+            }
+        }
+        for signal in std::mem::take(&mut self.signals) {
+            self.write_signal(&signal);
+        }
+    }
+
+    /// The store's `PRAGMA data_version` on a connection that stays this
+    /// context's, so that two values compare: it changes when another
+    /// connection committed in between.
+    pub fn data_version(&mut self) -> Option<i64> {
+        if self.pool.is_none() {
+            return self.store().ok()?.data_version().ok();
+        }
+        if self.watched.is_none() {
+            let db = self.layout().ok()?.db();
+            self.watched = Store::open_existing_within(&db, self.busy_budget).ok();
+        }
+        self.watched.as_ref()?.data_version().ok()
     }
 
     /// The role cascade, loaded on first use. Bad role files are reported on
@@ -126,23 +208,37 @@ impl Context {
         }
     }
 
-    /// Drops a signal file for the coordinator. The database already holds
-    /// the change, so a failure here only delays the reaction until the
-    /// coordinator's next rescan; it is logged, not returned.
-    pub fn signal(&self, kind: SignalKind) {
-        let Ok(layout) = self.layout() else {
-            return;
-        };
+    /// Drops a signal file for the coordinator once this message is
+    /// answered ([`Context::release`]): after the write turn is passed on,
+    /// so that the next writer does not wait for the file. The database
+    /// already holds the change, so a failure here only delays the reaction
+    /// until the coordinator's next rescan; it is logged, not returned.
+    pub fn signal(&mut self, kind: SignalKind) {
         let origin = Origin {
             role: self.role.to_string(),
             task_id: self.task_label().map(str::to_string),
         };
-        let signal = Signal::new(kind, self.session.clone(), origin);
-        if let Err(e) = write_signal(&layout.events(), &signal) {
+        self.signals
+            .push(Signal::new(kind, self.session.clone(), origin));
+    }
+
+    fn write_signal(&self, signal: &Signal) {
+        let Ok(layout) = self.layout() else {
+            return;
+        };
+        if let Err(e) = write_signal(&layout.events(), signal) {
             tracing::warn!(
                 "could not write a signal file in {}: {e}",
                 layout.events().display()
             );
         }
+    }
+}
+
+impl Drop for Context {
+    /// A session that ends (or whose message panicked) passes the write
+    /// turn on and writes what it still owed.
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -15,6 +15,7 @@ mod link;
 mod listen;
 pub mod logging;
 mod logs;
+mod pool;
 mod prompts;
 pub mod protocol;
 mod redact;
@@ -27,6 +28,7 @@ pub mod watch;
 
 use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use enki_config::{Config, McpConfig};
@@ -34,6 +36,7 @@ use enki_core::TaskId;
 use enki_project::Layout;
 
 pub use context::Context;
+pub use pool::StorePool;
 pub use roles::McpRole;
 pub use server::Server;
 
@@ -42,6 +45,17 @@ use crate::logs::TrafficLog;
 /// Builds a server for this process: identity from the arguments, project
 /// and session from the environment.
 pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) -> Server {
+    server_sharing(role, task_id, no_edit, None)
+}
+
+/// [`server_from_env`] whose store connections come from `pool` (the
+/// sessions of one HTTP server) instead of one of its own.
+pub fn server_sharing(
+    role: McpRole,
+    task_id: Option<String>,
+    no_edit: bool,
+    pool: Option<Arc<StorePool>>,
+) -> Server {
     let session = std::env::var("ENKI_SESSION_ID")
         .ok()
         .filter(|s| !s.is_empty());
@@ -56,6 +70,9 @@ pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) ->
     let limits = mcp_config(layout.as_ref().ok());
     let mut ctx = Context::new(role, task_id, no_edit, session, layout);
     ctx.set_busy_budget(Duration::from_millis(limits.busy_timeout_ms));
+    if let Some(pool) = pool {
+        ctx.share(pool);
+    }
     let log = match log_dir {
         Some(dir) => {
             let task = log_task_name(&mut ctx);
@@ -69,6 +86,8 @@ pub fn server_from_env(role: McpRole, task_id: Option<String>, no_edit: bool) ->
         }
         None => TrafficLog::disabled(),
     };
+    // The task id was resolved on a connection the next message may need.
+    ctx.release();
     let mut server = Server::new(ctx, log);
     server.set_rate_limit(limits.rate_limit);
     server

@@ -74,6 +74,7 @@ impl Server {
             let polled = listener.watch.poll(&mut self.ctx, tick);
             due.extend(polled.into_iter().map(|m| listen::mark(listener, m)));
         }
+        self.ctx.release();
         due.iter()
             .map(|message| {
                 let line = encode(message);
@@ -174,7 +175,15 @@ impl Server {
     /// [`Server::handle`] on a transport that can carry requests of the
     /// server to the client while it answers (`link.rs`): a destructive
     /// tool asks the user to confirm through it when the client can elicit.
+    /// The message's database connection is given back (and its signals
+    /// written) before the answer goes out ([`Context::release`]).
     pub fn handle_with(&mut self, bytes: &[u8], link: &mut dyn ClientLink) -> Option<String> {
+        let line = self.answer_line(bytes, link);
+        self.ctx.release();
+        line
+    }
+
+    fn answer_line(&mut self, bytes: &[u8], link: &mut dyn ClientLink) -> Option<String> {
         self.log.record("in", bytes);
         let parsed = parse_incoming(bytes);
         if let Ok(Some(Incoming::Single(Message::Request(request)))) = &parsed
@@ -423,6 +432,15 @@ impl Server {
                 self.audit(Some(&name), &arguments, outcome, Some(&text));
                 return Ok(tool_result(&text, None, true));
             }
+        }
+        // Writes of an HTTP server's sessions take turns in the process
+        // (`pool.rs`); a turn not had within the busy budget is a
+        // retryable tool error, as another process's lock is.
+        if !spec.annotations.read_only
+            && let Err(text) = self.ctx.take_write_turn()
+        {
+            self.audit(Some(&name), &arguments, Outcome::ToolError, Some(&text));
+            return Ok(tool_result(&text, None, true));
         }
         // A handler that panics is a bug in enki, not in the call: answer
         // -32603 and keep serving.

@@ -106,7 +106,7 @@ impl Watch {
         }
         let rendered = resources::render(ctx, uri)?;
         if self.subscriptions.is_empty() {
-            self.data_version = ctx.store().ok().and_then(|s| s.data_version().ok());
+            self.data_version = ctx.data_version();
         }
         self.subscriptions
             .insert(uri.to_string(), fingerprint(&Ok(rendered)));
@@ -160,7 +160,7 @@ impl Watch {
     pub fn poll(&mut self, ctx: &mut Context, tick: bool) -> Vec<Message> {
         let mut due = self.log.take();
         if !self.subscriptions.is_empty() {
-            let version = ctx.store().ok().and_then(|s| s.data_version().ok());
+            let version = ctx.data_version();
             if self.own_write || version != self.data_version {
                 self.data_version = version;
                 let uris: Vec<String> = self.subscriptions.keys().cloned().collect();

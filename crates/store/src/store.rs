@@ -154,6 +154,14 @@ impl Store {
         &self.path
     }
 
+    /// Changes how long each later write (and its wait for another
+    /// connection's write lock) may take in all: a connection shared by
+    /// callers with budgets of their own (`enki mcp` over HTTP) is given
+    /// each caller's before its writes.
+    pub fn set_busy_budget(&mut self, budget: Duration) {
+        self.busy_budget = budget;
+    }
+
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it. Busy
     /// errors restart the whole transaction (nothing from a failed attempt is
     /// kept); any other error rolls back and is returned.

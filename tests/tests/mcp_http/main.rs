@@ -3,8 +3,9 @@
 //! Session lifecycle, framing, event streams and versions (`lifecycle`),
 //! tokens, Host and Origin guards, body cap, expiry and logs (`security`),
 //! the stateless 2026-07-28 revision (`stateless`) and token tables that
-//! carry identity (`tokens`), fed on stdin by the coordinator (`fed`). This
-//! file holds the helpers they share.
+//! carry identity (`tokens`), fed on stdin by the coordinator (`fed`), and
+//! the database connections sessions share (`shared`). This file holds the
+//! helpers they share.
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +15,7 @@ mod lifecycle;
 mod listen;
 mod resumption;
 mod security;
+mod shared;
 mod stateless;
 mod tokens;
 

@@ -76,9 +76,14 @@ pub(crate) async fn open(
         ));
     };
     let identity = caller.identity.clone();
+    let pool = state.pool.clone();
     let (server, reply) = tokio::task::spawn_blocking(move || {
-        let mut server =
-            crate::server_from_env(identity.role, identity.task_id.clone(), identity.no_edit);
+        let mut server = crate::server_sharing(
+            identity.role,
+            identity.task_id.clone(),
+            identity.no_edit,
+            pool,
+        );
         let reply = server.handle(&body);
         (server, reply)
     })

@@ -29,8 +29,10 @@ use super::auth::{Auth, Caller, Refusal};
 use super::link::HttpLink;
 use super::sessions::{OpenError, Session, Sessions};
 use super::{Config, Identity, guard, listen, modern, stream};
+use crate::pool::StorePool;
 use crate::protocol;
 use crate::server::Server;
+use enki_project::Layout;
 
 pub(super) type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
 
@@ -53,14 +55,21 @@ pub(crate) struct State {
     pub sessions: Arc<Sessions>,
     /// The servers of stateless requests, one per identity.
     stateless: Mutex<Vec<(Identity, StatelessServer)>>,
+    /// The database connections every server shares (`pool.rs`); `None`
+    /// outside a project (each server then says so when a tool needs it).
+    pub pool: Option<Arc<StorePool>>,
 }
 
 impl State {
     pub fn new(config: Config) -> State {
+        let pool = Layout::locate_from_env()
+            .ok()
+            .map(|layout| Arc::new(StorePool::new(layout.db())));
         State {
             auth: config.auth,
             sessions: Arc::new(Sessions::new(config.idle_timeout)),
             stateless: Mutex::new(Vec::new()),
+            pool,
         }
     }
 
@@ -332,9 +341,14 @@ async fn initialize(
     framing: Framing,
 ) -> Result<Reply, Reply> {
     let identity = caller.identity.clone();
+    let pool = state.pool.clone();
     let (server, reply) = tokio::task::spawn_blocking(move || {
-        let mut server =
-            crate::server_from_env(identity.role, identity.task_id.clone(), identity.no_edit);
+        let mut server = crate::server_sharing(
+            identity.role,
+            identity.task_id.clone(),
+            identity.no_edit,
+            pool,
+        );
         let reply = server.handle(&body);
         (server, reply)
     })
@@ -375,10 +389,16 @@ async fn stateless(
     }
     let server = state.stateless_server(&caller.identity);
     let identity = caller.identity;
+    let pool = state.pool.clone();
     let reply = tokio::task::spawn_blocking(move || {
         let mut server = server.lock().unwrap_or_else(PoisonError::into_inner);
         let server = server.get_or_insert_with(|| {
-            crate::server_from_env(identity.role, identity.task_id.clone(), identity.no_edit)
+            crate::server_sharing(
+                identity.role,
+                identity.task_id.clone(),
+                identity.no_edit,
+                pool,
+            )
         });
         server.handle(&body)
     })

@@ -55,7 +55,7 @@ fn recipients(ctx: &mut Context, to: &str, sender: &str) -> Result<Vec<String>, 
     }
 }
 
-fn announce(ctx: &Context, rows: &[MessageRow]) {
+fn announce(ctx: &mut Context, rows: &[MessageRow]) {
     for row in rows {
         ctx.signal(SignalKind::Mail {
             message_id: row.id.clone(),
