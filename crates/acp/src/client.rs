@@ -381,12 +381,7 @@ impl AcpClient {
         cwd: &Path,
         mcp_servers: &[McpServer],
     ) -> Result<NewSession, AcpError> {
-        if !cwd.is_absolute() {
-            return Err(AcpError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("session cwd must be absolute, got {}", cwd.display()),
-            )));
-        }
+        require_absolute(cwd)?;
         let servers: Vec<Value> = mcp_servers.iter().map(McpServer::to_json).collect();
         let params = json!({"cwd": cwd, "mcpServers": servers});
         let timeout = Some(self.inner.options.request_timeout);
@@ -416,12 +411,7 @@ impl AcpClient {
         cwd: &Path,
         mcp_servers: &[McpServer],
     ) -> Result<NewSession, AcpError> {
-        if !cwd.is_absolute() {
-            return Err(AcpError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("session cwd must be absolute, got {}", cwd.display()),
-            )));
-        }
+        require_absolute(cwd)?;
         // Registered first: a replay or an fs request may come before the answer.
         self.inner
             .conn
@@ -573,6 +563,18 @@ impl AcpClient {
         *done = Some(status);
         status
     }
+}
+
+/// A session's cwd must be absolute: it roots the session's fs requests
+/// and the permission policy.
+fn require_absolute(cwd: &Path) -> Result<(), AcpError> {
+    if cwd.is_absolute() {
+        return Ok(());
+    }
+    Err(AcpError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("session cwd must be absolute, got {}", cwd.display()),
+    )))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use super::Identity;
 use super::auth::Caller;
 use super::service::{
-    Framing, Reply, State, event_stream_reply, internal, refuse, stateless_reply,
+    Framing, Reply, State, event_stream_reply, fresh_server, refuse, stateless_reply,
 };
 use super::stream::{Events, event};
 use crate::server::Server;
@@ -75,20 +75,7 @@ pub(crate) async fn open(
             ),
         ));
     };
-    let identity = caller.identity.clone();
-    let pool = state.pool.clone();
-    let (server, reply) = tokio::task::spawn_blocking(move || {
-        let mut server = crate::server_sharing(
-            identity.role,
-            identity.task_id.clone(),
-            identity.no_edit,
-            pool,
-        );
-        let reply = server.handle(&body);
-        (server, reply)
-    })
-    .await
-    .map_err(|e| internal(&e.to_string()))?;
+    let (server, reply) = fresh_server(state, &caller, body).await?;
     let (Some(acknowledged), true) = (&reply, server.is_listening()) else {
         return Ok(stateless_reply(reply, framing));
     };

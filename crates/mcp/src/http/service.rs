@@ -332,17 +332,16 @@ fn get(state: &State, caller: &Caller, headers: &HeaderMap) -> Result<Reply, Rep
     Ok(event_stream_reply(events))
 }
 
-/// `initialize` without a session: a new server for the caller's identity;
-/// when it agrees, a new session.
-async fn initialize(
+/// A new server for the caller's identity (sharing the process's database
+/// connections), and its answer to `body`, on the blocking pool.
+pub(super) async fn fresh_server(
     state: &State,
-    caller: Caller,
+    caller: &Caller,
     body: Bytes,
-    framing: Framing,
-) -> Result<Reply, Reply> {
+) -> Result<(crate::Server, Option<String>), Reply> {
     let identity = caller.identity.clone();
     let pool = state.pool.clone();
-    let (server, reply) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut server = crate::server_sharing(
             identity.role,
             identity.task_id.clone(),
@@ -353,7 +352,18 @@ async fn initialize(
         (server, reply)
     })
     .await
-    .map_err(|e| internal(&e.to_string()))?;
+    .map_err(|e| internal(&e.to_string()))
+}
+
+/// `initialize` without a session: a new server for the caller's identity;
+/// when it agrees, a new session.
+async fn initialize(
+    state: &State,
+    caller: Caller,
+    body: Bytes,
+    framing: Framing,
+) -> Result<Reply, Reply> {
+    let (server, reply) = fresh_server(state, &caller, body).await?;
     let Some(version) = reply.as_deref().and_then(negotiated_version) else {
         // Refused (bad params, say): answered, and no session.
         return Ok(message_reply(reply, framing));
