@@ -75,13 +75,18 @@ pub async fn record_session<M>(
     }
 }
 
-/// The turn that continues an interrupted session.
-pub fn continue_prompt(task_title: &str, copy: &std::path::Path) -> String {
+/// The turn that continues an interrupted session. It restates the task as
+/// first given (`task_prompt`): a coordinator killed between `session/new`
+/// and the prompt leaves a session that never received it, and an agent
+/// cannot tell us which case it is in.
+pub fn continue_prompt(task_title: &str, copy: &std::path::Path, task_prompt: &str) -> String {
     format!(
         "enki was restarted while you worked on the task \"{task_title}\", which interrupted your turn. \
          Your session and your copy of the project at {} are as you left them. \
          Continue the task where you stopped; the instructions given at the start still hold, \
-         including ending your final reply with the [OUTPUT] … [/OUTPUT] summary.",
+         including ending your final reply with the [OUTPUT] … [/OUTPUT] summary. \
+         If your session does not show them (the restart can come before they reached you), \
+         here they are again:\n\n{task_prompt}",
         copy.display()
     )
 }
@@ -232,9 +237,14 @@ mod tests {
     }
 
     #[test]
-    fn the_continue_prompt_names_the_copy_and_the_output_block() {
-        let text = continue_prompt("Add a file", std::path::Path::new("/p/.enki/copies/t"));
+    fn the_continue_prompt_names_the_copy_the_output_block_and_restates_the_task() {
+        let text = continue_prompt(
+            "Add a file",
+            std::path::Path::new("/p/.enki/copies/t"),
+            "Write a.txt [[sim:a]]",
+        );
         assert!(text.contains("\"Add a file\""));
+        assert!(text.ends_with("here they are again:\n\nWrite a.txt [[sim:a]]"));
         assert!(text.contains("/p/.enki/copies/t"));
         assert!(text.contains("[OUTPUT]"));
     }

@@ -199,13 +199,14 @@ async fn attempt_task(
     // when the agent can; a fresh session is told what happened before.
     let earlier =
         continuation::interrupted_session(ctx, &task.id, attempt, copy.reused, &agent.name).await;
+    let continued = continuation::continue_prompt(&task.title, &copy.path, &prompt);
     if let Some(history) = continuation::history(ctx, &task.id, attempt).await {
         prompt.push('\n');
         prompt.push_str(&history);
     }
     let turns = Turns {
         fresh: prompt,
-        continued: continuation::continue_prompt(&task.title, &copy.path),
+        continued,
         earlier: earlier.as_deref(),
     };
     let agent_name = format!("{}-{attempt}", task.id);
@@ -437,6 +438,8 @@ async fn drive(
         .await
         .map_err(|e| e.to_string())?;
     continuation::record_session(ctx, &task.id, &agent.name, turns.earlier, &opened).await;
+    // The agent has a session (kept by it across restarts) that has not seen the task yet.
+    enki_failpoint::crash_point!("worker:session_opened");
     let session = opened.session_id.clone();
     let prompt = match opened.continued {
         Some(how) => {

@@ -15,6 +15,7 @@
 /// Every crash point, in the order a landing passes them.
 pub const POINTS: &[&str] = &[
     "copy:created",
+    "worker:session_opened",
     "worker:committed",
     "land:computed",
     "merger:started",

@@ -187,6 +187,7 @@ macro_rules! crash_at {
 
 crash_at! {
     killed_when_a_copy_was_created => "copy:created",
+    killed_before_a_worker_had_its_task => "worker:session_opened",
     killed_when_a_worker_committed => "worker:committed",
     killed_when_the_squash_was_computed => "land:computed",
     killed_while_the_merger_works => "merger:started",
@@ -210,7 +211,7 @@ fn random_points(seed: u64, trials: usize) -> Vec<u64> {
             state ^= state >> 12;
             state ^= state << 25;
             state ^= state >> 27;
-            // A full run passes about 46 crash points; a few draws land past its end.
+            // A full run passes about 50 crash points; a few draws land past its end.
             1 + state.wrapping_mul(0x2545_F491_4F6C_DD1D) % 50
         })
         .collect()
