@@ -324,7 +324,8 @@ fn status_counts_tasks_and_lists_executions() {
 fn tasks_lists_and_filters() {
     let w = world();
     let text = ok(&w.root, &["tasks"]);
-    assert_eq!(text.lines().count(), 4, "{text}");
+    assert_eq!(text.lines().count(), 5, "a header and 4 tasks: {text}");
+    assert!(text.starts_with("TASK "), "{text}");
     let line_of = |id: &str| {
         text.lines()
             .find(|l| l.starts_with(short(id)))
@@ -342,11 +343,14 @@ fn tasks_lists_and_filters() {
     assert!(line_of(&w.x).contains("running"), "{text}");
 
     let done = ok(&w.root, &["tasks", "--status", "done"]);
-    assert_eq!(done.lines().count(), 1, "{done}");
-    assert!(done.starts_with(short(&w.a)), "{done}");
+    assert_eq!(done.lines().count(), 2, "{done}");
+    assert!(
+        done.lines().nth(1).unwrap().starts_with(short(&w.a)),
+        "{done}"
+    );
 
     let demo_only = ok(&w.root, &["tasks", "--execution", short(&w.demo)]);
-    assert_eq!(demo_only.lines().count(), 3, "{demo_only}");
+    assert_eq!(demo_only.lines().count(), 4, "{demo_only}");
     assert!(!demo_only.contains(short(&w.x)), "{demo_only}");
 
     assert_eq!(
@@ -550,6 +554,20 @@ fn mail_lists_by_mailbox() {
     );
     let err = fails(&w.root, &["mail", "--to", "nobody"]);
     assert!(err.contains("invalid address 'nobody'"), "{err}");
+}
+
+#[test]
+fn a_task_is_named_by_its_step_or_execution_and_step() {
+    let w = world();
+    let by_step = ok(&w.root, &["task", "b"]);
+    assert!(by_step.contains(&w.b), "{by_step}");
+    let qualified = format!("{}:c", short(&w.demo));
+    let by_both = ok(&w.root, &["task", &qualified]);
+    assert!(by_both.contains(&w.c), "{by_both}");
+    let err = fails(&w.root, &["task", "nope"]);
+    assert!(err.contains("no task matches 'nope'"), "{err}");
+    let err = fails(&w.root, &["task", &format!("{}:x", short(&w.demo))]);
+    assert!(err.contains("has no step 'x'"), "{err}");
 }
 
 #[test]

@@ -722,6 +722,15 @@ fn json_progress_is_one_event_object_per_line() {
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     assert_eq!(kinds.len(), events.len(), "every line names its event");
+    let mut last = String::new();
+    for event in &events {
+        let at = event["at"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no `at`: {event}"));
+        assert!(at.ends_with('Z') && at.len() == 27, "RFC 3339 UTC: {event}");
+        assert!(at >= last.as_str(), "in order: {event}");
+        last = at.to_string();
+    }
     for expected in [
         "session_started",
         "execution_loaded",

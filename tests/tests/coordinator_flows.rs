@@ -341,6 +341,11 @@ fn a_failed_task_retried_from_the_cli_runs_again_and_unblocks_its_dependents() {
         "{}",
         describe(&retried)
     );
+    assert!(
+        stdout(&retried).contains("no coordinator runs in this project: `enki run`"),
+        "says how to carry on: {}",
+        describe(&retried)
+    );
     assert_eq!(project.status_of("fragile"), "pending");
     assert_eq!(project.status_of("after"), "pending", "unblocked");
 
@@ -393,11 +398,13 @@ fn a_failed_task_retried_while_the_coordinator_runs_is_picked_up_at_once() {
         statuses(&project, &["fragile", "after"]) == ["failed", "blocked"]
     });
     project.writer_script("fragile", "fragile.txt", "fixed\n");
-    let retried = project
-        .enki(&["retry", &task_id(&project, "fragile")])
-        .output()
-        .unwrap();
+    let retried = project.enki(&["retry", "fragile"]).output().unwrap();
     assert!(retried.status.success(), "{}", describe(&retried));
+    assert!(
+        !stdout(&retried).contains("no coordinator runs"),
+        "{}",
+        describe(&retried)
+    );
     project.wait_until("fragile and after done", || {
         statuses(&project, &["fragile", "after"]) == ["done", "done"]
     });

@@ -29,7 +29,9 @@ Environment:
                    in the current directory or its parents)
   ENKI_SESSION_ID  limit status, tasks, dag and mail to one coordinator session
 
-Ids: wherever an id is expected, any unique prefix of it works (the short form lists print).";
+Ids: wherever an id is expected, any unique prefix of it works (the short form lists print).
+A task can also be named by its step (`mul`) when one execution has that step, or as
+EXECUTION:step (`exec-01JX:mul`).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -84,7 +86,7 @@ enum Command {
     },
     /// Everything about one task: fields, dependencies, merge requests, recent events.
     Task {
-        /// Task id or unique prefix.
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
         id: String,
         #[command(flatten)]
         output: Output,
@@ -157,14 +159,14 @@ enum Command {
     },
     /// Send a failed or blocked task back to pending with a fresh retry budget.
     Retry {
-        /// Task id or unique prefix.
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
         task: String,
     },
     /// Stop every running worker and pause every execution (nothing is deleted).
     Stop,
     /// A task's event log.
     Logs {
-        /// Task id or unique prefix.
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
         task: String,
         /// Keep printing new events until the task finishes.
         #[arg(short, long)]

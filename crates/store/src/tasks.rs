@@ -108,9 +108,11 @@ pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<(), Stor
 }
 
 impl Store {
-    /// Resolves a task id or unique prefix to the full id.
+    /// Resolves what a person or agent typed for a task: a task id or
+    /// unique prefix, a step name that only one execution has (`mul`), or
+    /// `EXECUTION:step` with an execution id or unique prefix.
     pub fn resolve_task(&self, input: &str) -> Result<String, StoreError> {
-        ids::resolve(&self.conn, IdKind::Task, input)
+        ids::resolve_task(&self.conn, input)
     }
 
     /// Resolves any kind of id or unique prefix.

@@ -1,5 +1,6 @@
 //! Behaviour of the store as a whole, against a real SQLite file.
 
+use enki_core::id::short;
 use enki_core::mail::{MailKind, Priority};
 use enki_core::{Condition, ExecutionStatus, IdKind, TaskStatus};
 
@@ -142,6 +143,50 @@ fn ambiguous_prefixes_list_their_candidates() {
     for (_, id) in &created.steps {
         assert!(err.contains(id.as_str()), "{err}");
     }
+}
+
+#[test]
+fn step_names_resolve_where_they_are_unambiguous() {
+    let (_tmp, mut store) = store();
+    let first = store
+        .create_execution(None, "one", false, &[step("mul", &[]), step("add", &[])])
+        .unwrap();
+    let mul = first.steps[0].1.clone();
+    assert_eq!(store.resolve_task("mul").unwrap(), mul);
+    let execution = first.execution_id.clone();
+    let second = store
+        .create_execution(None, "two", false, &[step("mul", &[])])
+        .unwrap();
+    let err = store.resolve_task("mul").unwrap_err().to_string();
+    assert!(err.contains("several executions"), "{err}");
+    assert!(err.contains(&format!("{}:mul", short(&execution))), "{err}");
+    assert!(
+        err.contains(&format!("{}:mul", short(&second.execution_id))),
+        "{err}"
+    );
+    // EXECUTION:step picks one, with a prefix of the execution id.
+    assert_eq!(
+        store
+            .resolve_task(&format!("{}:mul", short(&execution)))
+            .unwrap(),
+        mul
+    );
+    assert_eq!(
+        store
+            .resolve_task(&format!("{}:mul", second.execution_id))
+            .unwrap(),
+        second.steps[0].1
+    );
+    let err = store
+        .resolve_task(&format!("{execution}:div"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no step 'div'"), "{err}");
+    let err = store.resolve_task("nope").unwrap_err().to_string();
+    assert!(err.contains("no task matches 'nope'"), "{err}");
+    assert!(store.resolve_task("nope").unwrap_err().is_caller_error());
+    // Ids still come first.
+    assert_eq!(store.resolve_task(&mul[..20]).unwrap(), mul);
 }
 
 #[test]

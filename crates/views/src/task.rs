@@ -250,11 +250,14 @@ pub fn task_list_text(tasks: &[TaskRow]) -> String {
     if tasks.is_empty() {
         return "no tasks".to_string();
     }
-    let rows: Vec<Vec<String>> = tasks
-        .iter()
-        .map(|t| {
+    let header = [
+        "TASK", "STEP", "STATUS", "AGENT", "TIER", "ROLE", "TITLE", "ACTIVITY",
+    ];
+    let rows: Vec<Vec<String>> = std::iter::once(header.map(str::to_string).to_vec())
+        .chain(tasks.iter().map(|t| {
             vec![
                 short(&t.id).to_string(),
+                t.step_id.clone(),
                 t.status.to_string(),
                 format!(
                     "{} {}",
@@ -269,7 +272,7 @@ pub fn task_list_text(tasks: &[TaskRow]) -> String {
                     .map(|a| clip(a, LIST_ACTIVITY_MAX))
                     .unwrap_or_default(),
             ]
-        })
+        }))
         .collect();
     columns(&rows).join("\n")
 }
@@ -291,14 +294,18 @@ mod tests {
         b.tier = Tier::Heavy;
         let text = task_list_text(&[a, b]);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[0],
-            "task-01JAAAAAAAAAAA  running  ○ idle  standard  feature_developer  step a title  running cargo test"
+            "TASK                 STEP  STATUS   AGENT   TIER      ROLE               TITLE         ACTIVITY"
         );
         assert_eq!(
             lines[1],
-            "task-01JAAAAAAAAAAB  pending  ○ idle  heavy     -                  step b title"
+            "task-01JAAAAAAAAAAA  a     running  ○ idle  standard  feature_developer  step a title  running cargo test"
+        );
+        assert_eq!(
+            lines[2],
+            "task-01JAAAAAAAAAAB  b     pending  ○ idle  heavy     -                  step b title"
         );
     }
 

@@ -108,7 +108,12 @@ fn task_list_filters_by_status_and_execution() {
         text.contains(enki_core::id::short(&single)),
         "short ids: {text}"
     );
-    assert_eq!(text.lines().count(), 4, "one line per task: {text}");
+    assert!(text.starts_with("TASK "), "a header first: {text}");
+    assert_eq!(
+        text.lines().count(),
+        5,
+        "a header and one line per task: {text}"
+    );
 
     let failed = client.call_ok("enki_task_list", json!({"status": "failed"}));
     assert_eq!(ids(&failed), vec![plan.task("b").to_string()]);

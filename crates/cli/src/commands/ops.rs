@@ -4,6 +4,7 @@
 use anyhow::Result;
 pub use enki_coordinator::ops::Operation;
 use enki_coordinator::ops::{self, Done};
+use enki_coordinator::{CoordinatorLock, Holder};
 use enki_project::Layout;
 use enki_store::Store;
 
@@ -22,27 +23,37 @@ fn report(done: Done) -> Result<()> {
     print_text(&done.message)
 }
 
+/// Says how the change takes effect when no coordinator runs to apply it.
+fn unless_idle(layout: &Layout, mut done: Done) -> Done {
+    if matches!(CoordinatorLock::holder(&layout.dir), Ok(Holder::Nobody)) {
+        done.message.push_str(
+            "\nno coordinator runs in this project: `enki run` (headless) or `enki` (TUI) carries on from here",
+        );
+    }
+    done
+}
+
 pub fn execution(op: Operation, execution: &str, step: Option<&str>) -> Result<()> {
     let (layout, mut store) = open()?;
-    report(ops::steer_execution(
+    let done = ops::steer_execution(
         &layout,
         &mut store,
         session().as_deref(),
         op,
         execution,
         step,
-    )?)
+    )?;
+    report(match op {
+        Operation::Resume => unless_idle(&layout, done),
+        _ => done,
+    })
 }
 
 pub fn retry(task: &str) -> Result<()> {
     let (layout, mut store) = open()?;
     let task_id = store.resolve_task(task)?;
-    report(ops::retry(
-        &layout,
-        &mut store,
-        session().as_deref(),
-        &task_id,
-    )?)
+    let done = ops::retry(&layout, &mut store, session().as_deref(), &task_id)?;
+    report(unless_idle(&layout, done))
 }
 
 pub fn stop() -> Result<()> {

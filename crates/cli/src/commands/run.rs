@@ -240,7 +240,18 @@ impl Printer {
 
     fn print(&mut self, progress: &Progress) {
         if self.json {
-            if let Ok(line) = serde_json::to_string(progress) {
+            // When enki reported it: the printer gets each event as it happens.
+            #[derive(serde::Serialize)]
+            struct Stamped<'a> {
+                at: String,
+                #[serde(flatten)]
+                progress: &'a Progress,
+            }
+            let stamped = Stamped {
+                at: enki_store::now_rfc3339(),
+                progress,
+            };
+            if let Ok(line) = serde_json::to_string(&stamped) {
                 self.out(&line);
             }
             return;
