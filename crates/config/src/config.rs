@@ -9,6 +9,7 @@ use enki_core::Tier;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentRole;
+use crate::notify::{NotifyConfig, TuiConfig};
 
 /// Everything `enki.toml` can set. `Default` is the built-in defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,6 +22,8 @@ pub struct Config {
     pub sim: SimConfig,
     pub mcp: McpConfig,
     pub sandbox: SandboxConfig,
+    pub notify: NotifyConfig,
+    pub tui: TuiConfig,
 }
 
 /// `[workers]`: scheduling limits (STATE.md "Scheduling").

@@ -52,6 +52,15 @@
 //! rate_limit = { per_second = 20, burst = 100 }   # tool calls per session
 //! busy_timeout_ms = 3000   # a tool call waits this long for the write lock
 //! traffic_log_max_bytes = 8388608   # .enki/logs/mcp/*.jsonl rotate at this size
+//!
+//! [notify]                 # when a run finishes, fails or needs the person
+//! bell = true
+//! desktop = "auto"         # osc (terminal escape) | notify-send | off
+//! webhook = "http://127.0.0.1:9000/enki"   # a JSON POST each time (http only)
+//! webhook_timeout_secs = 5
+//!
+//! [tui]
+//! glyphs = "unicode"       # ascii: stand-ins for symbols a font may lack
 //! ```
 
 mod agent;
@@ -63,6 +72,7 @@ mod load;
 mod locate;
 mod merge;
 mod modes;
+mod notify;
 mod schema;
 
 pub use agent::{AgentRole, Preset, ResolvedAgent, StatePaths};
@@ -78,3 +88,4 @@ pub use env::{
 pub use error::ConfigError;
 pub use load::CONFIG_FILE_NAME;
 pub use modes::{ModeKind, asking_modes, mode_kind};
+pub use notify::{DesktopNotify, Glyphs, NotifyConfig, TuiConfig};

@@ -83,6 +83,15 @@ mod tests {
     use crate::config::PermissionPolicyName;
 
     #[test]
+    fn the_documented_example_is_a_valid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("enki.toml");
+        fs::write(&file, include_str!("../../../.enki-example/enki.toml")).unwrap();
+        let config = Config::load_files(&[file]);
+        assert!(config.is_ok(), "{config:?}");
+    }
+
+    #[test]
     fn cascade_order_and_xdg() {
         let home = Path::new("/home/u");
         let enki = Path::new("/p/.enki");

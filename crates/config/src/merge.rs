@@ -113,6 +113,16 @@ impl Config {
             self.sim.scripts = Some(dir.join(scripts));
         }
 
+        let n = file.notify;
+        set(&mut self.notify.bell, n.bell);
+        set(&mut self.notify.desktop, n.desktop);
+        set_or_clear(&mut self.notify.webhook, n.webhook);
+        set(
+            &mut self.notify.webhook_timeout_secs,
+            n.webhook_timeout_secs,
+        );
+        set(&mut self.tui.glyphs, file.tui.glyphs);
+
         let m = file.mcp;
         set(&mut self.mcp.rate_limit.per_second, m.rate_limit.per_second);
         set(&mut self.mcp.rate_limit.burst, m.rate_limit.burst);

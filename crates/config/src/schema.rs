@@ -14,6 +14,7 @@ use crate::config::{PermissionPolicyName, SandboxMode};
 use crate::env::{ENKI_VARS, REMOVED_VARS};
 use crate::error::ConfigError;
 use crate::locate::{key_path_at, unknown_field, value_span};
+use crate::notify::{FileNotify, FileTui};
 use enki_sandbox::Network;
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +28,8 @@ pub(crate) struct FileConfig {
     pub sim: FileSim,
     pub mcp: FileMcp,
     pub sandbox: FileSandbox,
+    pub notify: FileNotify,
+    pub tui: FileTui,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,6 +322,14 @@ impl Checker<'_, '_> {
         {
             return Err(self.error(&["sandbox", "writable"], "must not hold an empty path"));
         }
+
+        if let Some(problem) = f.notify.webhook_problem() {
+            return Err(self.error(&["notify", "webhook"], problem));
+        }
+        self.at_least_one(
+            f.notify.webhook_timeout_secs,
+            &["notify", "webhook_timeout_secs"],
+        )?;
 
         let a = &f.agent;
         self.agent_spec(&["agent"], a.command.as_deref(), &a.env)?;

@@ -14,7 +14,6 @@ pub mod input;
 pub mod keys;
 pub mod markdown;
 pub mod model;
-pub mod notify;
 pub mod ops;
 pub mod permission;
 pub mod progress;

@@ -16,10 +16,10 @@ use ratatui::crossterm::event::{self, Event};
 use tokio::sync::mpsc as async_mpsc;
 
 use crate::app::{App, Effect, Msg, QuitState, StoreRequest, update};
-use crate::notify::Notifier;
 use crate::permission::AskUser;
 use crate::terminal::{self, Tui};
 use crate::{backend, files, ui};
+use enki_notify::{Notifier, TerminalEnv};
 
 /// Exit codes.
 pub const EXIT_OK: u8 = 0;
@@ -139,20 +139,28 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
     let mut tui = terminal::enter().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     terminal::install_panic_hook();
     spawn_input(ui_tx.clone());
+    let mut app = App::new();
+    app.glyphs = ctx.config.tui.glyphs;
     let mut looper = Loop {
-        app: App::new(),
+        app,
         started: Instant::now(),
         control,
         store,
         ask,
         ui_tx,
         root: ctx.project_root.clone(),
-        notifier: Notifier::new(),
+        notifier: Notifier::new(
+            &ctx.config.notify,
+            &TerminalEnv::from_process(),
+            &ctx.project_root,
+        ),
         terminal_lost: false,
     };
     let result = looper.run(&mut tui, &ui_rx);
     terminal::restore();
     drop(tui);
+    // What is still held goes out now, not never.
+    looper.notifier.finish(&mut std::io::stderr());
     for panic in terminal::take_other_panics() {
         eprintln!("enki: {panic}");
     }
@@ -270,7 +278,7 @@ impl Loop {
             for msg in rx.try_iter().take(MAX_BATCH) {
                 exit |= self.handle(tui, msg);
             }
-            self.notifier.flush();
+            self.notifier.flush(tui.backend_mut());
             if exit {
                 return Ok(());
             }

@@ -274,6 +274,24 @@ fn compact_layout() {
 }
 
 #[test]
+fn ascii_glyphs_for_fonts_without_the_symbols() {
+    for (width, height) in [(160, 45), (80, 24)] {
+        let mut app = busy_app();
+        update(&mut app, Msg::Permission(permission_ask()));
+        app.glyphs = enki_config::Glyphs::Ascii;
+        let terminal = draw(&mut app, width, height);
+        let screen = terminal.backend().to_string();
+        for symbol in ["⚿", "⛙", "✔", "▶", "─", "│"] {
+            assert!(
+                !screen.contains(symbol),
+                "{symbol} left at {width}x{height}"
+            );
+        }
+        assert_snapshot!(format!("ascii_glyphs_{width}x{height}"), terminal.backend());
+    }
+}
+
+#[test]
 fn tiny_terminal() {
     let mut app = busy_app();
     assert_snapshot!("tiny_20x3", draw(&mut app, 20, 3).backend());

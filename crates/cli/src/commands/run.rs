@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use enki_coordinator::plan::parse_plan;
 use enki_coordinator::{Control, Outcome, Progress, RunOptions, StartOptions};
+use enki_notify::{Notifier, TerminalEnv};
 use enki_project::Layout;
 use tokio::sync::mpsc;
 
@@ -145,6 +146,11 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         }
     }
 
+    let notifier = Notifier::new(
+        &ctx.config.notify,
+        &TerminalEnv::from_process(),
+        &ctx.project_root,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -155,11 +161,12 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let json = args.json;
         let printer = tokio::spawn(async move {
-            let mut printer = Printer::new(json);
+            let mut printer = Printer::new(json, notifier);
             while let Some(progress) = progress_rx.recv().await {
                 printer.print(&progress);
             }
             printer.flush_planner();
+            printer.notifier
         });
         // SIGINT, SIGTERM and SIGHUP stop the workers cleanly.
         let interrupt = control_tx.clone();
@@ -174,14 +181,48 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         };
         let result = enki_coordinator::run(ctx, options, progress_tx, control_rx).await;
         drop(control_tx);
-        let _ = printer.await;
-        result
+        (result, printer.await.ok())
     });
+    let (summary, notifier) = summary;
     let summary = summary.map_err(anyhow::Error::msg)?;
     if let Some(reason) = &summary.reason {
         eprintln!("enki run: {reason}");
     }
+    if let Some(mut notifier) = notifier {
+        let (title, body) = ending_note(&summary);
+        let mut terminal = attention_terminal();
+        notifier.notify(&mut terminal, &title, &body, false);
+        notifier.finish(&mut terminal);
+    }
     Ok(exit_code(summary.outcome()))
+}
+
+/// The notification that the run ended, and how.
+fn ending_note(summary: &enki_coordinator::RunSummary) -> (String, String) {
+    let title = match summary.outcome() {
+        Outcome::Done => "enki: run finished",
+        Outcome::Failed => "enki: run failed",
+        Outcome::NothingRan => "enki: nothing ran",
+    };
+    let mut body = format!(
+        "{} done, {} failed or blocked, {} cancelled, {} unfinished",
+        summary.done, summary.failed, summary.cancelled, summary.unfinished
+    );
+    if let Some(reason) = &summary.reason {
+        body.push_str(&format!("; {reason}"));
+    }
+    (title.to_string(), body)
+}
+
+/// Where the bell and a terminal's notification escape go: stderr when it
+/// is a terminal, nowhere when it is a file or a pipe.
+fn attention_terminal() -> Box<dyn Write> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::sink())
+    }
 }
 
 /// Human-readable progress lines.
@@ -193,11 +234,14 @@ struct Printer {
     /// Tasks whose merge failure was just printed in full, so that their
     /// `failed` status line need not repeat it.
     merge_failed: std::collections::HashSet<String>,
+    /// The bell, desktop and webhook (`[notify]`).
+    notifier: Notifier,
 }
 
 impl Printer {
-    fn new(json: bool) -> Printer {
+    fn new(json: bool, notifier: Notifier) -> Printer {
         Printer {
+            notifier,
             json,
             steps: HashMap::new(),
             last_activity: HashMap::new(),
@@ -402,6 +446,11 @@ impl Printer {
                 self.out(&format!("  [{}] {text}", self.step(task)));
             }
             Progress::Mail { from, to, subject } => {
+                if to == "user" {
+                    let title = format!("enki: mail from {}", self.mailbox(from));
+                    self.notifier
+                        .notify(&mut attention_terminal(), &title, subject, true);
+                }
                 let (from, to) = (self.mailbox(from), self.mailbox(to));
                 self.out(&format!("✉ {from} → {to}: {subject}"))
             }

@@ -131,6 +131,8 @@ pub struct App {
     pub notice: Option<(String, bool)>,
     /// Whether the screen must be drawn again.
     pub dirty: bool,
+    /// `[tui] glyphs`.
+    pub glyphs: enki_config::Glyphs,
 }
 
 impl Default for App {
@@ -169,6 +171,7 @@ impl App {
             now_ms: 0,
             notice: None,
             dirty: true,
+            glyphs: enki_config::Glyphs::Unicode,
         }
     }
 

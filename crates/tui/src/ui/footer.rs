@@ -70,20 +70,101 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     hints
 }
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    if area.is_empty() {
-        return;
+/// A shorter word for a hint, for narrow terminals.
+fn short(what: &'static str) -> &'static str {
+    match what {
+        "answer permission" => "answer",
+        "stop and quit" => "quit",
+        "keep working" => "keep",
+        "allow always" => "always",
+        "answer later" => "later",
+        "history" => "hist",
+        "command" => "cmd",
+        "transcript" | "details" => "open",
+        "newline" => "nl",
+        "follow" => "end",
+        other => other,
     }
+}
+
+/// The hints as spans, with `separator` between them.
+fn spans(hints: &[(&'static str, &'static str)], separator: &'static str) -> Vec<Span<'static>> {
     let mut spans = vec![Span::raw(" ")];
-    for (i, (key, what)) in hints(app).into_iter().enumerate() {
+    for (i, (key, what)) in hints.iter().enumerate() {
         if i > 0 {
-            spans.push(Span::styled(" · ", theme::dim()));
+            spans.push(Span::styled(separator, theme::dim()));
         }
-        spans.push(Span::styled(key, theme::key()));
+        spans.push(Span::styled(*key, theme::key()));
         if !what.is_empty() {
             spans.push(Span::styled(format!(" {what}"), theme::dim()));
         }
     }
-    let line = clip(Line::from(spans), usize::from(area.width));
+    spans
+}
+
+fn width(spans: &[Span<'_>]) -> usize {
+    spans.iter().map(Span::width).sum()
+}
+
+/// The hints that fit in `columns`: all of them in full; else in short
+/// words; else without those just before help and quit (which stay).
+fn fitted(mut hints: Vec<(&'static str, &'static str)>, columns: usize) -> Vec<Span<'static>> {
+    let full = spans(&hints, " · ");
+    if width(&full) <= columns {
+        return full;
+    }
+    for hint in &mut hints {
+        hint.1 = short(hint.1);
+    }
+    loop {
+        let line = spans(&hints, " ");
+        let kept_at_end = 2.min(hints.len());
+        if width(&line) <= columns || hints.len() <= kept_at_end + 1 {
+            return line;
+        }
+        hints.remove(hints.len() - kept_at_end - 1);
+    }
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    if area.is_empty() {
+        return;
+    }
+    let columns = usize::from(area.width);
+    let line = clip(Line::from(fitted(hints(app), columns)), columns);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(spans: &[Span<'_>]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn hints_shorten_then_drop_but_keep_help_and_quit() {
+        let hints = vec![
+            ("F2", "answer permission"),
+            ("Enter", "send"),
+            ("Alt-Enter", "newline"),
+            ("↑↓", "history"),
+            ("@", "file"),
+            ("/", "command"),
+            ("Tab", "panes"),
+            ("?", "help"),
+            ("Ctrl-C", "quit"),
+        ];
+        let wide = text(&fitted(hints.clone(), 200));
+        assert!(wide.contains("F2 answer permission · Enter send"), "{wide}");
+        let narrow = text(&fitted(hints.clone(), 80));
+        assert!(narrow.chars().count() <= 80, "{narrow}");
+        assert!(narrow.contains("F2 answer Enter send"), "{narrow}");
+        assert!(narrow.ends_with("? help Ctrl-C quit"), "{narrow}");
+        let tiny = text(&fitted(hints, 40));
+        assert!(tiny.chars().count() <= 40, "{tiny}");
+        assert!(tiny.starts_with(" F2 answer"), "{tiny}");
+        assert!(tiny.ends_with("? help Ctrl-C quit"), "{tiny}");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod footer;
+pub mod glyphs;
 pub mod help;
 pub mod input;
 pub mod layout;
@@ -21,13 +22,22 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
+use enki_config::Glyphs;
+
 use crate::app::{App, Focus, Overlay};
 use crate::text::truncate;
 use crate::theme;
 use layout::{Mode, areas};
 
-/// Draws the whole screen.
+/// Draws the whole screen, in ASCII when `[tui] glyphs` says so.
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    draw_panes(frame, app);
+    if app.glyphs == Glyphs::Ascii {
+        glyphs::to_ascii(frame.buffer_mut());
+    }
+}
+
+fn draw_panes(frame: &mut Frame<'_>, app: &mut App) {
     let area = frame.area();
     app.size = (area.width, area.height);
     let areas = areas(area, app);

@@ -1,13 +1,7 @@
-//! Getting the user's attention when an execution finishes or something
-//! needs them: the terminal bell, and a desktop notification through
-//! `notify-send` where it is installed. Never blocks the UI: the
-//! notifier process is reaped on its own thread. Notifications are never
-//! dropped: those that come too close together are held and merged into
-//! one ([`Coalescer`]), and a permission request goes out at once.
+//! Notifications are never dropped: those that come too close together
+//! are held and merged into one ([`Coalescer`]), and a permission request
+//! goes out at once.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Desktop notifications go out at most this often (the bell still rings
@@ -77,6 +71,11 @@ impl Coalescer {
         self.release(now)
     }
 
+    /// Everything held, merged, whatever the gap (the process is ending).
+    pub fn poll_now(&mut self) -> Option<Note> {
+        self.release(Instant::now())
+    }
+
     fn release(&mut self, now: Instant) -> Option<Note> {
         let note = merge(std::mem::take(&mut self.held))?;
         self.last = Some(now);
@@ -86,7 +85,7 @@ impl Coalescer {
 
 /// One note for several: the count in the title (a permission request's
 /// title when one is among them), a line per note in the body.
-fn merge(mut notes: Vec<Note>) -> Option<Note> {
+pub(crate) fn merge(mut notes: Vec<Note>) -> Option<Note> {
     if notes.len() <= 1 {
         return notes.pop();
     }
@@ -113,125 +112,9 @@ fn merge(mut notes: Vec<Note>) -> Option<Note> {
     })
 }
 
-pub struct Notifier {
-    notify_send: Option<PathBuf>,
-    coalescer: Coalescer,
-}
-
-/// `name` in a `PATH`-style list of folders.
-fn find_in_path(name: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    std::env::split_paths(path?)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-impl Notifier {
-    /// Looks for `notify-send` once (unless `ENKI_NO_DESKTOP_NOTIFY` is set).
-    pub fn new() -> Notifier {
-        let notify_send = if std::env::var_os("ENKI_NO_DESKTOP_NOTIFY").is_some() {
-            None
-        } else {
-            find_in_path("notify-send", std::env::var_os("PATH").as_deref())
-        };
-        Notifier {
-            notify_send,
-            coalescer: Coalescer::new(MIN_GAP),
-        }
-    }
-
-    /// Rings the bell on `terminal` and shows a desktop notification (now,
-    /// or merged with others a little later: see [`Notifier::flush`]).
-    pub fn notify(&mut self, terminal: &mut impl Write, title: &str, body: &str, urgent: bool) {
-        let _ = terminal.write_all(b"\x07");
-        let _ = terminal.flush();
-        if self.notify_send.is_none() {
-            return;
-        }
-        let note = Note {
-            title: title.to_string(),
-            body: body.to_string(),
-            urgent,
-        };
-        if let Some(note) = self.coalescer.push(Instant::now(), note) {
-            self.show(&note);
-        }
-    }
-
-    /// When held notifications are due ([`Notifier::flush`] then).
-    pub fn due(&self) -> Option<Instant> {
-        self.coalescer.due()
-    }
-
-    /// Shows held notifications whose time has come.
-    pub fn flush(&mut self) {
-        if let Some(note) = self.coalescer.poll(Instant::now()) {
-            self.show(&note);
-        }
-    }
-
-    fn show(&self, note: &Note) {
-        let Some(program) = &self.notify_send else {
-            return;
-        };
-        let spawned = Command::new(program)
-            .args(["--app-name=enki", &note.title, &note.body])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        if let Ok(mut child) = spawned {
-            std::thread::spawn(move || {
-                let _ = child.wait();
-            });
-        }
-    }
-}
-
-impl Default for Notifier {
-    fn default() -> Self {
-        Notifier::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_executables_on_a_path_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let tool = dir.path().join("notify-send");
-        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
-        assert_eq!(
-            find_in_path("notify-send", Some(dir.path().as_os_str())),
-            None
-        );
-        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(
-            find_in_path("notify-send", Some(dir.path().as_os_str())),
-            Some(tool)
-        );
-        assert_eq!(find_in_path("notify-send", None), None);
-    }
-
-    #[test]
-    fn the_bell_rings_without_a_desktop() {
-        let mut notifier = Notifier {
-            notify_send: None,
-            coalescer: Coalescer::new(MIN_GAP),
-        };
-        let mut out = Vec::new();
-        notifier.notify(&mut out, "t", "b", false);
-        assert_eq!(out, b"\x07");
-        assert_eq!(notifier.due(), None);
-    }
 
     fn note(title: &str, body: &str, urgent: bool) -> Note {
         Note {
