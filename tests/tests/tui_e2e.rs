@@ -345,7 +345,7 @@ steps = [ { say = "Noted." } ]
     session.wait_for("the permission bar", |s| {
         s.contains("asks to: Run the slow suite")
     });
-    session.wait_for("the worker row", |s| s.contains("waiting_permission"));
+    session.wait_for("the worker row", |s| s.contains("waiting for permission"));
     // Unanswered far longer than the stall timeout: still its first attempt.
     let waited = || {
         let task = project.task_by_step("slow");

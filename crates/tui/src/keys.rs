@@ -20,6 +20,8 @@ pub enum Action {
     OpenPrompt,
     /// Esc on the prompt: close it unanswered; the request keeps waiting.
     DeferPrompt,
+    /// F3: the next thing waiting on the person.
+    NextNeed,
     Help,
     CloseOverlay,
     OverlayScroll(isize),
@@ -132,6 +134,9 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         key.code == KeyCode::F(2) || (ctrl && matches!(key.code, KeyCode::Char('p' | 'P')));
     if open_prompt && !app.permissions.is_empty() {
         return Some(Action::OpenPrompt);
+    }
+    if key.code == KeyCode::F(3) && app.overlay != Some(Overlay::ConfirmQuit) {
+        return Some(Action::NextNeed);
     }
     if app.overlay.is_some() {
         return match key.code {

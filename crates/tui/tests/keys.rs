@@ -698,3 +698,36 @@ fn a_bare_step_id_means_that_step_of_the_execution_in_view() {
         })]
     );
 }
+
+#[test]
+fn f3_goes_to_what_waits_for_the_person_in_turn() {
+    use enki_core::AgentState;
+    let mut app = busy_app();
+    // busy_app: the docs worker waits for the user.
+    let waiting = app.waiting_for_you();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    update(&mut app, Msg::Permission(permission_ask()));
+    assert_eq!(app.needs_you(), 2);
+    // A permission first: F3 opens the prompt.
+    key(&mut app, KeyCode::F(3));
+    assert!(app.prompt_open);
+    key(&mut app, KeyCode::Char('y'));
+    assert!(app.permissions.is_empty());
+    // Then the worker waiting for an answer: its transcript.
+    key(&mut app, KeyCode::F(3));
+    assert_eq!(app.view, View::Transcript(waiting[0].clone()));
+    assert_eq!(app.focus, Focus::Main);
+    // Once it works again, only the unread mail for the user is left.
+    let task = waiting[0].clone();
+    update(
+        &mut app,
+        Msg::Progress(enki_coordinator::Progress::AgentState {
+            task,
+            state: AgentState::Working,
+            reason: None,
+        }),
+    );
+    assert_eq!(app.needs_you(), 0);
+    key(&mut app, KeyCode::F(3));
+    assert_eq!(app.focus, Focus::Mail);
+}

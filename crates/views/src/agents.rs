@@ -25,6 +25,21 @@ pub fn agent_state_glyph(state: AgentState) -> &'static str {
     }
 }
 
+/// A state in words a person reads at a glance (the TUI's rows; lists and
+/// `--json` keep the stored name).
+pub fn agent_state_words(state: AgentState) -> &'static str {
+    match state {
+        AgentState::Working => "working",
+        AgentState::WaitingPermission => "waiting for permission",
+        AgentState::WaitingUser => "waiting for you",
+        AgentState::Retrying => "retrying",
+        AgentState::Stalled => "stalled",
+        AgentState::Idle => "idle",
+        AgentState::Done => "done",
+        AgentState::Failed => "failed",
+    }
+}
+
 /// A duration in the largest units that matter: `45s`, `3m`, `1h05m`, `2d03h`.
 pub fn duration_words(secs: u64) -> String {
     match secs {

@@ -39,6 +39,12 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         }
         Action::OpenPrompt => app.prompt_open = !app.permissions.is_empty(),
         Action::DeferPrompt => app.prompt_open = false,
+        Action::NextNeed => {
+            app.overlay = None;
+            if !app.show_next_need() {
+                app.notice = Some(("nothing waits for you".to_string(), false));
+            }
+        }
         Action::Help => app.overlay = Some(Overlay::Help { scroll: 0 }),
         Action::OverlayScroll(delta) => scroll_overlay(app, delta),
         Action::Insert(c) => {

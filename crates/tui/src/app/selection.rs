@@ -1,7 +1,8 @@
 //! The rows of each list pane and where its selection is, kept by row
 //! key so it survives rows coming and going.
 
-use super::state::{App, Focus};
+use super::state::{App, Focus, View};
+use crate::model::WorkerState;
 
 /// Where each list pane's selection is, by row key.
 #[derive(Debug, Clone, Default)]
@@ -103,5 +104,60 @@ impl App {
             .task
             .clone()
             .filter(|key| self.task_rows().contains(key))
+    }
+
+    /// Running workers whose agent waits for the person (a question mailed
+    /// to the user or the planner), in the workers pane's order.
+    pub fn waiting_for_you(&self) -> Vec<String> {
+        self.worker_order()
+            .iter()
+            .filter(|w| {
+                w.state == WorkerState::Running && w.agent == enki_core::AgentState::WaitingUser
+            })
+            .map(|w| w.task.clone())
+            .collect()
+    }
+
+    /// How many things wait on the person: permission requests, and
+    /// workers waiting for an answer.
+    pub fn needs_you(&self) -> usize {
+        self.permissions.len() + self.waiting_for_you().len()
+    }
+
+    /// F3: the next thing waiting on the person. A permission request opens
+    /// the prompt; else the next worker waiting for an answer shows its
+    /// transcript (where its question is); else unread mail for the user.
+    /// False when nothing waits.
+    pub fn show_next_need(&mut self) -> bool {
+        if !self.permissions.is_empty() {
+            self.prompt_open = true;
+            return true;
+        }
+        let waiting = self.waiting_for_you();
+        if !waiting.is_empty() {
+            let shown = match &self.view {
+                View::Transcript(task) => waiting.iter().position(|w| w == task),
+                View::Chat => None,
+            };
+            let next = shown.map_or(0, |i| (i + 1) % waiting.len());
+            let task = waiting[next].clone();
+            self.selected.worker = Some(task.clone());
+            self.view = View::Transcript(task);
+            self.scroll = 0;
+            self.focus = Focus::Main;
+            return true;
+        }
+        let mail = self
+            .snapshot
+            .unread
+            .iter()
+            .find(|m| m.to == "user")
+            .map(|m| m.id.clone());
+        if let Some(id) = mail {
+            self.selected.mail = Some(id);
+            self.focus = Focus::Mail;
+            return true;
+        }
+        false
     }
 }

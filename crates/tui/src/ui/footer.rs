@@ -131,7 +131,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     let columns = usize::from(area.width);
-    let line = clip(Line::from(fitted(hints(app), columns)), columns);
+    let mut spans = Vec::new();
+    let needs = app.needs_you();
+    if needs > 0 {
+        let count = format!(" ⚑ {needs} need{} you", if needs == 1 { "s" } else { "" });
+        spans.push(Span::styled(count, theme::warn()));
+        spans.push(Span::styled(" F3", theme::key()));
+        spans.push(Span::styled(" next ·", theme::dim()));
+    }
+    let room = columns.saturating_sub(width(&spans));
+    spans.extend(fitted(hints(app), room));
+    let line = clip(Line::from(spans), columns);
     frame.render_widget(Paragraph::new(line), area);
 }
 

@@ -8,7 +8,7 @@ use ratatui::buffer::Buffer;
 /// The stand-in for one of enki's symbols, if it is one.
 pub fn ascii_for(symbol: &str) -> Option<&'static str> {
     Some(match symbol {
-        "⚿" => "!",
+        "⚿" | "⚑" => "!",
         "⛙" => "M",
         "✔" | "✓" => "v",
         "✘" | "✗" => "x",

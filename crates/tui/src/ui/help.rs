@@ -28,6 +28,10 @@ const KEYS: &[(&str, &str)] = &[
     ("Ctrl-C", "quit (asks while workers run)"),
     ("F2, Ctrl-P", "open the waiting permission request"),
     (
+        "F3",
+        "the next thing that waits for you: a permission, a question, mail",
+    ),
+    (
         "on the permission prompt",
         "y allow once · A allow always · n deny · Esc later",
     ),

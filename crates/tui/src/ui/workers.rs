@@ -36,7 +36,7 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
             agent_style(worker.agent),
             format!(
                 "{} {}",
-                worker.agent,
+                enki_views::agent_state_words(worker.agent),
                 elapsed(app.now_ms.saturating_sub(worker.agent_since_ms))
             ),
         ),
