@@ -492,6 +492,12 @@ impl AcpClient {
                 "session/prompt result has no string stopReason: {result}"
             ))
         })?;
+        if let Some(tokens) = crate::updates::turn_usage(&result) {
+            self.inner.conn.emit(AgentEvent::TurnUsage {
+                session_id: session_id.to_owned(),
+                tokens,
+            });
+        }
         Ok(StopReason::parse(&reason))
     }
 

@@ -40,4 +40,7 @@ pub use permission::{
     PermissionVerdict, WithinCwd, choose_option,
 };
 pub use process::STDERR_TAIL_LINES;
-pub use updates::{AgentEvent, PlanEntry, SessionUpdate, parse_session_update, tool_call_text};
+pub use updates::{
+    AgentEvent, PlanEntry, SessionUpdate, parse_session_update, session_model, tool_call_text,
+    turn_usage,
+};

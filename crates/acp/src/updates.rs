@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
+use enki_core::usage::{Cost, Tokens};
 use serde_json::Value;
 
 use crate::permission::PermissionDecision;
@@ -40,6 +41,10 @@ pub enum AgentEvent {
     ProtocolError(String),
     /// The agent reported which login it uses (`_auth/status_update`).
     AuthStatus(crate::auth::AuthStatus),
+    /// A `session/prompt` response carried the turn's token usage (ACP's
+    /// `usage`, draft: claude-agent-acp sends that turn's own tokens). On
+    /// the channel before the prompt returns.
+    TurnUsage { session_id: String, tokens: Tokens },
     /// The agent process ended. The last event, except that an fs request
     /// whose file operation was already under way may still report after it.
     Exited {
@@ -89,6 +94,15 @@ pub enum SessionUpdate {
     Retrying {
         message: String,
         raw: Value,
+    },
+    /// A `usage_update`: the session's context (`used` of `size` tokens)
+    /// and, when the agent reports one, the session's cumulative cost.
+    /// Context size is not consumption: what a run used comes from the
+    /// turns' usage ([`AgentEvent::TurnUsage`]) and this cost.
+    Usage {
+        used: Option<u64>,
+        size: Option<u64>,
+        cost: Option<Cost>,
     },
     /// Any other update kind (`available_commands_update`,
     /// `current_mode_update`, future kinds), a message chunk whose content is
@@ -162,6 +176,11 @@ impl SessionUpdate {
                     .map(|entries| entries.iter().filter_map(plan_entry).collect())
                     .unwrap_or_default(),
             },
+            "usage_update" => SessionUpdate::Usage {
+                used: update.get("used").and_then(Value::as_u64),
+                size: update.get("size").and_then(Value::as_u64),
+                cost: cost_of(update.get("cost")),
+            },
             "session_info_update" => match retry_notice(update) {
                 Some(message) => SessionUpdate::Retrying {
                     message,
@@ -183,6 +202,7 @@ impl SessionUpdate {
             SessionUpdate::ToolCallUpdate { .. } => "tool_call_update",
             SessionUpdate::Plan { .. } => "plan",
             SessionUpdate::Retrying { .. } => "session_info_update",
+            SessionUpdate::Usage { .. } => "usage_update",
             SessionUpdate::Other { kind, .. } => kind,
         }
     }
@@ -229,6 +249,45 @@ pub fn tool_call_text(update: &Value) -> Option<String> {
         .map(str::trim)
         .filter(|text| !text.is_empty())
         .map(str::to_owned)
+}
+
+/// An ACP `cost` object (`{"amount": 0.045, "currency": "USD"}`); `None`
+/// when absent or malformed (a negative or non-finite amount, no currency).
+fn cost_of(cost: Option<&Value>) -> Option<Cost> {
+    let cost = cost?;
+    let amount = cost.get("amount")?.as_f64().filter(|a| a.is_finite() && *a >= 0.0)?;
+    let currency = str_field(cost, "currency").filter(|c| !c.trim().is_empty())?;
+    Some(Cost { amount, currency })
+}
+
+/// The token usage of a `session/prompt` result (`usage`: `inputTokens`,
+/// `outputTokens`, `cachedReadTokens`, `cachedWriteTokens`); `None` when
+/// it carries none. A kind missing or not a count stays unknown.
+pub fn turn_usage(result: &Value) -> Option<Tokens> {
+    let usage = result.get("usage").filter(|u| u.is_object())?;
+    let kind = |key: &str| usage.get(key).and_then(Value::as_u64);
+    let tokens = Tokens {
+        input: kind("inputTokens"),
+        output: kind("outputTokens"),
+        cache_read: kind("cachedReadTokens"),
+        cache_write: kind("cachedWriteTokens"),
+    };
+    (!tokens.is_unknown()).then_some(tokens)
+}
+
+/// The model a `session/new` (or load, resume) result names: the
+/// `models.currentModelId`, else the current value of a config option of
+/// category `model`.
+pub fn session_model(result: &Value) -> Option<String> {
+    if let Some(id) = result["models"]["currentModelId"].as_str() {
+        return Some(id.to_string());
+    }
+    result["configOptions"]
+        .as_array()?
+        .iter()
+        .find(|option| option["category"].as_str() == Some("model"))
+        .and_then(|option| option["currentValue"].as_str())
+        .map(str::to_string)
 }
 
 /// The words of a retry notice: codex-acp's `_meta.codex.error` with
@@ -295,6 +354,53 @@ mod tests {
             assert_eq!(got, make("hé\nllo".into()));
             assert_eq!(got.kind(), kind);
         }
+    }
+
+    #[test]
+    fn usage_updates_carry_the_context_and_the_cost_when_there_is_one() {
+        // claude-agent-acp's form, with the cost; codex-acp's, without.
+        assert_eq!(
+            parse(json!({"sessionUpdate": "usage_update", "used": 53000, "size": 200000,
+                         "cost": {"amount": 0.045, "currency": "USD"}})),
+            SessionUpdate::Usage {
+                used: Some(53_000),
+                size: Some(200_000),
+                cost: Some(Cost {
+                    amount: 0.045,
+                    currency: "USD".into()
+                }),
+            }
+        );
+        for bad_cost in [json!(null), json!({"amount": -1, "currency": "USD"}), json!({"amount": 1})] {
+            let update = parse(json!({"sessionUpdate": "usage_update", "used": 1, "size": 2, "cost": bad_cost}));
+            assert!(matches!(update, SessionUpdate::Usage { cost: None, .. }), "{update:?}");
+            assert_eq!(update.kind(), "usage_update");
+        }
+    }
+
+    #[test]
+    fn a_prompt_result_gives_its_turns_tokens_and_a_session_its_model() {
+        let result = json!({"stopReason": "end_turn", "usage": {"totalTokens": 1700, "inputTokens": 1000,
+            "outputTokens": 200, "cachedReadTokens": 500, "cachedWriteTokens": null}});
+        assert_eq!(
+            turn_usage(&result),
+            Some(Tokens {
+                input: Some(1_000),
+                output: Some(200),
+                cache_read: Some(500),
+                cache_write: None,
+            })
+        );
+        assert_eq!(turn_usage(&json!({"stopReason": "end_turn"})), None);
+        assert_eq!(turn_usage(&json!({"usage": {"inputTokens": "many"}})), None);
+        assert_eq!(
+            session_model(&json!({"sessionId": "s", "models": {"currentModelId": "opus"}})).as_deref(),
+            Some("opus")
+        );
+        let options = json!({"configOptions": [{"id": "mode", "category": "mode", "currentValue": "ask"},
+                                               {"id": "model", "category": "model", "currentValue": "gpt-5"}]});
+        assert_eq!(session_model(&options).as_deref(), Some("gpt-5"));
+        assert_eq!(session_model(&json!({"sessionId": "s"})), None);
     }
 
     #[test]

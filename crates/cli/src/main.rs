@@ -84,6 +84,18 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// What agent runs used (tokens, cost), as their agents reported it, rolled up.
+    Usage {
+        /// Only this execution (id or unique prefix), whichever session ran it.
+        #[arg(long, value_name = "EXECUTION")]
+        execution: Option<String>,
+        /// Group by task, execution, role, agent or model.
+        #[arg(long, value_name = "GROUP", default_value = "task",
+              value_parser = ["task", "execution", "role", "agent", "model"])]
+        by: String,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Everything about one task: fields, dependencies, merge requests, recent events.
     Task {
         /// Task: id or unique prefix, step name, or EXECUTION:step.
@@ -238,6 +250,11 @@ fn main() -> ExitCode {
             output,
         } => commands::tasks::run(status, execution.as_deref(), output.json),
         Command::Task { id, output } => commands::task::run(&id, output.json),
+        Command::Usage {
+            execution,
+            by,
+            output,
+        } => commands::usage::run(execution.as_deref(), &by, output.json),
         Command::Dag { execution, output } => commands::dag::run(execution.as_deref(), output.json),
         Command::Mail {
             message,

@@ -12,7 +12,7 @@ use crate::agent::AgentRole;
 use crate::notify::{NotifyConfig, TuiConfig};
 
 /// Everything `enki.toml` can set. `Default` is the built-in defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub workers: WorkersConfig,
     pub agent: AgentSection,
@@ -24,6 +24,29 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub notify: NotifyConfig,
     pub tui: TuiConfig,
+    /// `[budget]` (see `spend`).
+    pub budget: enki_core::budget::Budget,
+    /// `[prices]`: estimates only.
+    pub prices: enki_core::usage::Prices,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: WorkersConfig::default(),
+            agent: AgentSection::default(),
+            git: GitConfig::default(),
+            merge: MergeConfig::default(),
+            permissions: PermissionsConfig::default(),
+            sim: SimConfig::default(),
+            mcp: McpConfig::default(),
+            sandbox: SandboxConfig::default(),
+            notify: NotifyConfig::default(),
+            tui: TuiConfig::default(),
+            budget: crate::spend::default_budget(),
+            prices: enki_core::usage::Prices::default(),
+        }
+    }
 }
 
 /// `[workers]`: scheduling limits (STATE.md "Scheduling").

@@ -61,6 +61,14 @@
 //!
 //! [tui]
 //! glyphs = "unicode"       # ascii: stand-ins for symbols a font may lack
+//!
+//! [budget]                 # caps, enforced (see `spend`): work tokens and/or money
+//! per_task = { tokens = 2000000, cost = 5.0 }   # also per_execution, per_session
+//! floor = { cost = 0.5 }   # a task starts only with more than this left
+//!
+//! [prices.claude-sonnet-4-5]   # per million tokens, for estimates
+//! input = 3.0
+//! output = 15.0
 //! ```
 
 mod agent;
@@ -74,6 +82,7 @@ mod merge;
 mod modes;
 mod notify;
 mod schema;
+mod spend;
 
 pub use agent::{AgentRole, Preset, ResolvedAgent, StatePaths};
 pub use command::{anchor_command, join_command, quote_word, split_command};
@@ -87,5 +96,6 @@ pub use env::{
 };
 pub use error::ConfigError;
 pub use load::CONFIG_FILE_NAME;
+pub use spend::DEFAULT_CURRENCY;
 pub use modes::{ModeKind, asking_modes, mode_kind};
 pub use notify::{DesktopNotify, Glyphs, NotifyConfig, TuiConfig};

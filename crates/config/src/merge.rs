@@ -43,6 +43,8 @@ impl AgentSpec {
 impl Config {
     /// Applies `file`, which was read from a file in directory `dir`.
     pub(crate) fn apply(&mut self, file: FileConfig, dir: &Path) {
+        crate::spend::apply_budget(&mut self.budget, file.budget);
+        crate::spend::apply_prices(&mut self.prices, file.prices);
         let w = file.workers;
         set(&mut self.workers.max_workers, w.max_workers);
         set_some(&mut self.workers.max_light, w.max_light);

@@ -30,6 +30,8 @@ pub(crate) struct FileConfig {
     pub sandbox: FileSandbox,
     pub notify: FileNotify,
     pub tui: FileTui,
+    pub budget: crate::spend::FileBudget,
+    pub prices: BTreeMap<String, crate::spend::FilePrice>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +319,10 @@ impl Checker<'_, '_> {
         f.sandbox
             .network()
             .map_err(|e| self.error(&["sandbox", "network"], e))?;
+        crate::spend::check(&f.budget, &f.prices).map_err(|(path, message)| {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            self.error(&path, message)
+        })?;
         if let Some(paths) = &f.sandbox.writable
             && paths.iter().any(|p| p.as_os_str().is_empty())
         {

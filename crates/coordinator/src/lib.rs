@@ -31,6 +31,7 @@ mod signs;
 mod snapshot;
 mod start;
 mod stop_signal;
+mod usage;
 mod verify;
 mod worker;
 

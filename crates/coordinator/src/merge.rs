@@ -69,6 +69,11 @@ pub enum MergeMessage {
         kind: String,
         text: String,
     },
+    /// What the merger's run has used so far changed.
+    MergerUsage {
+        task: String,
+        usage: enki_core::usage::RunUsage,
+    },
 }
 
 /// What queueing a task's work found.

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::McpIdentity;
 use crate::context::Shared;
 use crate::session::start_session;
+use crate::usage::{Meter, Run};
 
 #[derive(Debug)]
 pub enum PlannerMessage {
@@ -38,6 +39,8 @@ pub enum PlannerMessage {
     },
     /// A turn ended (with the stop reason, or the error).
     TurnEnded(Result<StopReason, String>),
+    /// What the planner has used so far changed.
+    Usage(enki_core::usage::RunUsage),
     /// The planner could not start or died; no more turns.
     Gone(String),
 }
@@ -124,6 +127,8 @@ pub async fn run_planner(
         }
     };
     let session = opened.session_id.clone();
+    let mut meter = Meter::new(Run::Planner);
+    meter.opened(&ctx, &agent.name, opened.model.clone()).await;
     let _ = tx.send(PlannerMessage::Ready);
     let limit = Duration::from_secs(ctx.config.agent.planner_turn_timeout_secs);
     let mut titles = HashMap::new();
@@ -134,10 +139,18 @@ pub async fn run_planner(
         let result = loop {
             tokio::select! {
                 result = &mut turn => break result,
-                event = events.recv() => if let Some(event) = event { forward(&event, &mut titles, &mut in_message, &tx) },
+                event = events.recv() => if let Some(event) = event {
+                    if meter.observe(&ctx, &event).await {
+                        let _ = tx.send(PlannerMessage::Usage(meter.usage().clone()));
+                    }
+                    forward(&event, &mut titles, &mut in_message, &tx);
+                },
             }
         };
         while let Ok(event) = events.try_recv() {
+            if meter.observe(&ctx, &event).await {
+                let _ = tx.send(PlannerMessage::Usage(meter.usage().clone()));
+            }
             forward(&event, &mut titles, &mut in_message, &tx);
         }
         if std::mem::take(&mut in_message) {

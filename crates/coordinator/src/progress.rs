@@ -136,6 +136,16 @@ pub enum Progress {
     Warning {
         message: String,
     },
+    /// What a run (`run`: worker, merger or planner; `task` `None` for the
+    /// planner) has used so far changed (`usage`, priced with `[prices]`
+    /// where it reports no cost); `session` is everything this coordinator
+    /// session's runs used, the planner's included.
+    Usage {
+        task: Option<String>,
+        run: String,
+        usage: enki_core::usage::Totals,
+        session: enki_core::usage::Totals,
+    },
     /// The run is over: how its tasks ended, the outcome (`enki run`'s
     /// exit status follows it) and, unless every task is done, why.
     Finished {
@@ -162,7 +172,8 @@ pub(crate) fn log(progress: &Progress) {
         | Progress::WorkerTranscript { .. }
         | Progress::WorkerActivity { .. }
         | Progress::MergerTranscript { .. }
-        | Progress::MergerActivity { .. } => tracing::debug!(target: PROGRESS_TARGET, "{}", json()),
+        | Progress::MergerActivity { .. }
+        | Progress::Usage { .. } => tracing::debug!(target: PROGRESS_TARGET, "{}", json()),
         _ => tracing::info!(target: PROGRESS_TARGET, "{}", json()),
     }
 }

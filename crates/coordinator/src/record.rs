@@ -16,6 +16,8 @@ use serde_json::json;
 
 use crate::context::Shared;
 use crate::reply::Reply;
+use crate::usage::{Meter, Run};
+use enki_core::usage::RunUsage;
 
 /// Which agent of a task a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +37,7 @@ impl RunKind {
 }
 
 /// What a run tells its live views as it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Live {
     /// A sign of life, with a short description when there is one.
     Activity(Option<String>),
@@ -45,15 +47,18 @@ pub enum Live {
     /// plan, permission, refusal; `message_end`, with no text, ends a
     /// message so that the next one is an entry of its own).
     Transcript { kind: &'static str, text: String },
+    /// What the run has used so far changed (see `usage`).
+    Usage(RunUsage),
 }
 
-/// The record of one run, fed every event of its agent. Usage, when it is
-/// recorded, is counted here per run, beside the reply.
+/// The record of one run, fed every event of its agent. Its usage is
+/// counted here, beside the reply.
 pub struct RunRecord<'a> {
     ctx: &'a Shared,
     task_id: String,
     kind: RunKind,
     reply: Reply,
+    meter: Meter,
     last_logged: Instant,
     titles: ToolTitles,
     /// The agent's last retry notice: the same one again is not logged.
@@ -62,20 +67,29 @@ pub struct RunRecord<'a> {
 }
 
 impl<'a> RunRecord<'a> {
-    /// A run of `kind` for `task_id`; a reply too long for its log row
-    /// spills to `reply_file`.
+    /// Run `number` of `kind` for `task_id` (an attempt, a merger run); a
+    /// reply too long for its log row spills to `reply_file`.
     pub fn new(
         ctx: &'a Shared,
         task_id: &str,
-        kind: RunKind,
+        (kind, number): (RunKind, i64),
         reply_file: PathBuf,
         live: &'a (dyn Fn(Live) + Sync),
     ) -> RunRecord<'a> {
+        let task = task_id.to_string();
+        let run = match kind {
+            RunKind::Worker => Run::Worker {
+                task,
+                attempt: number,
+            },
+            RunKind::Merger => Run::Merger { task, run: number },
+        };
         RunRecord {
             ctx,
             task_id: task_id.to_string(),
             kind,
             reply: Reply::new(reply_file),
+            meter: Meter::new(run),
             last_logged: Instant::now(),
             titles: ToolTitles::new(),
             retry: None,
@@ -88,8 +102,16 @@ impl<'a> RunRecord<'a> {
         (self.live)(live);
     }
 
+    /// The agent's session opened: its usage is recorded from now on.
+    pub async fn opened(&mut self, agent: &str, model: Option<String>) {
+        self.meter.opened(self.ctx, agent, model).await;
+    }
+
     /// Records one event of the agent.
     pub async fn event(&mut self, event: &AgentEvent) {
+        if self.meter.observe(self.ctx, event).await {
+            (self.live)(Live::Usage(self.meter.usage().clone()));
+        }
         if ends_a_message(event) {
             self.end_message().await;
         }
@@ -148,6 +170,8 @@ impl<'a> RunRecord<'a> {
                 json!({"kind": status.kind, "label": status.label}),
             )),
             AgentEvent::FsRead { .. } => None,
+            // In the run's usage row, not the task's log.
+            AgentEvent::TurnUsage { .. } => None,
         };
         if let Some((kind, data)) = logged {
             self.log(kind, data).await;
@@ -213,10 +237,13 @@ pub(crate) fn ends_a_message(event: &AgentEvent) -> bool {
     !matches!(
         event,
         AgentEvent::Update {
-            update: SessionUpdate::AgentMessageChunk { .. } | SessionUpdate::Other { .. },
+            update: SessionUpdate::AgentMessageChunk { .. }
+                | SessionUpdate::Usage { .. }
+                | SessionUpdate::Other { .. },
             ..
         } | AgentEvent::AuthStatus(_)
             | AgentEvent::ProtocolError(_)
+            | AgentEvent::TurnUsage { .. }
     )
 }
 

@@ -218,13 +218,14 @@ pub async fn resolve_conflict(
                 kind: kind.to_string(),
                 text,
             },
+            Live::Usage(usage) => MergeMessage::MergerUsage { task, usage },
         });
     };
     let reply_name = format!("{task_id}-merger");
     let mut record = RunRecord::new(
         ctx,
         task_id,
-        RunKind::Merger,
+        (RunKind::Merger, run),
         reply_file(&ctx.layout.logs(), &reply_name, run),
         &live,
     );
@@ -284,6 +285,7 @@ async fn run_merger(
         let opened = start_session(&client, &spec, mcp, &|_| {})
             .await
             .map_err(|e| e.to_string())?;
+        record.opened(&agent.name, opened.model.clone()).await;
         record.tell(Live::Activity(Some("prompt sent".into())));
         let session = opened.session_id.clone();
         let prompt_turn = client.prompt(&session, prompt);

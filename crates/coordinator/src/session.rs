@@ -97,6 +97,8 @@ pub struct Opened<M> {
     pub not_continued: Option<String>,
     pub mode: ModeOutcome,
     pub mcp: M,
+    /// The model the agent named for the session, if it did.
+    pub model: Option<String>,
 }
 
 /// Why a session could not be opened.
@@ -248,6 +250,7 @@ where
     report(Step::Opened(&session));
     let mode = choose_mode(client, spec, &session, &init, report).await?;
     Ok(Opened {
+        model: enki_acp::session_model(&session.raw),
         session_id: session.session_id,
         init,
         continued,

@@ -46,12 +46,16 @@ pub fn sign_of(
             SessionUpdate::Retrying { message, .. } => Sign::Retrying(message.clone()),
             // Replayed user text, usage updates, mode and command lists,
             // session titles: the agent is there, not progressing.
-            SessionUpdate::UserMessageChunk { .. } | SessionUpdate::Other { .. } => Sign::Noise,
+            SessionUpdate::UserMessageChunk { .. }
+            | SessionUpdate::Usage { .. }
+            | SessionUpdate::Other { .. } => Sign::Noise,
         },
         AgentEvent::PermissionAsked { title, .. } => Sign::PermissionAsked(title.clone()),
         AgentEvent::Permission { title, .. } => Sign::PermissionAnswered(title.clone()),
         AgentEvent::FsRead { .. } | AgentEvent::FsWrite { .. } => Sign::Progress,
-        AgentEvent::ProtocolError(_) | AgentEvent::AuthStatus(_) => Sign::Noise,
+        AgentEvent::ProtocolError(_)
+        | AgentEvent::AuthStatus(_)
+        | AgentEvent::TurnUsage { .. } => Sign::Noise,
         AgentEvent::Exited { .. } => return None,
     })
 }

@@ -41,6 +41,11 @@ pub enum WorkerMessage {
         kind: String,
         text: String,
     },
+    /// What the attempt has used so far changed.
+    Usage {
+        task: String,
+        usage: enki_core::usage::RunUsage,
+    },
     Finished {
         task: String,
         result: WorkResult,
@@ -230,12 +235,13 @@ async fn attempt_task(
                 kind: kind.to_string(),
                 text,
             },
+            Live::Usage(usage) => WorkerMessage::Usage { task, usage },
         });
     };
     let mut record = RunRecord::new(
         ctx,
         &task.id,
-        RunKind::Worker,
+        (RunKind::Worker, attempt),
         reply_file(&ctx.layout.logs(), &task.id, attempt),
         &live,
     );
@@ -438,6 +444,7 @@ async fn drive(
         .await
         .map_err(|e| e.to_string())?;
     continuation::record_session(ctx, &task.id, &agent.name, turns.earlier, &opened).await;
+    record.opened(&agent.name, opened.model.clone()).await;
     // The agent has a session (kept by it across restarts) that has not seen the task yet.
     enki_failpoint::crash_point!("worker:session_opened");
     let session = opened.session_id.clone();

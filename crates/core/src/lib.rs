@@ -3,6 +3,7 @@
 //! Nothing in this crate performs IO or spawns threads, so every rule here is
 //! testable with plain unit tests.
 
+pub mod budget;
 pub mod dag;
 pub mod engine;
 pub mod hashline;
@@ -14,6 +15,7 @@ pub mod need;
 pub mod role;
 pub mod rules;
 pub mod status;
+pub mod usage;
 
 pub use id::{ExecutionId, IdError, IdKind, MergeRequestId, MessageId, SessionId, TaskId};
 pub use liveness::AgentState;

@@ -40,6 +40,8 @@ pub struct Context {
     /// tool answers that the database is busy (`[mcp] busy_timeout_ms`).
     busy_budget: Duration,
     roles: Option<RoleSet>,
+    /// `[prices]`, for the cost estimates of the usage the tools show.
+    pub prices: enki_core::usage::Prices,
 }
 
 impl Context {
@@ -64,6 +66,7 @@ impl Context {
             signals: Vec::new(),
             busy_budget: Duration::from_millis(enki_config::McpConfig::default().busy_timeout_ms),
             roles: None,
+            prices: enki_core::usage::Prices::default(),
         }
     }
 

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use enki_config::{Config, McpConfig};
+use enki_config::Config;
 use enki_core::TaskId;
 use enki_project::Layout;
 
@@ -67,9 +67,11 @@ pub fn server_sharing(
             None
         }
     };
-    let limits = mcp_config(layout.as_ref().ok());
+    let config = config(layout.as_ref().ok());
+    let limits = config.mcp;
     let mut ctx = Context::new(role, task_id, no_edit, session, layout);
     ctx.set_busy_budget(Duration::from_millis(limits.busy_timeout_ms));
+    ctx.prices = config.prices;
     if let Some(pool) = pool {
         ctx.share(pool);
     }
@@ -93,16 +95,17 @@ pub fn server_sharing(
     server
 }
 
-/// The `[mcp]` limits of the configuration cascade. A configuration that
-/// cannot be read is logged and the defaults are kept: the server still
-/// serves (the coordinator reports the same error where a person sees it).
-fn mcp_config(layout: Option<&Layout>) -> McpConfig {
+/// The configuration cascade (its `[mcp]` limits and `[prices]`). A
+/// configuration that cannot be read is logged and the defaults are kept:
+/// the server still serves (the coordinator reports the same error where a
+/// person sees it).
+fn config(layout: Option<&Layout>) -> Config {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     match Config::load(home.as_deref(), layout.map(|l| l.dir.as_path())) {
-        Ok(config) => config.mcp,
+        Ok(config) => config,
         Err(e) => {
             tracing::warn!("{e}; enki mcp keeps its default limits until it is fixed");
-            McpConfig::default()
+            Config::default()
         }
     }
 }

@@ -24,6 +24,10 @@ use crate::script::{self, Script, Step};
 use crate::select::{self, Choice, Sources};
 use crate::servers::{Children, Servers};
 use crate::steps::{self, ClientCaps, TurnCtx, TurnEnd};
+use crate::usage::Meter;
+
+/// The model a sim session names (`[prices] sim = {...}` prices it).
+pub const SIM_MODEL: &str = "sim";
 
 /// The ACP protocol version this agent speaks.
 pub const ACP_PROTOCOL_VERSION: u64 = 1;
@@ -50,6 +54,8 @@ struct Session {
     running: Running,
     /// `modes.toml` and the session's current mode, when modes are declared.
     modes: Option<(ModesConfig, String)>,
+    /// The usage it reported (`usage` steps).
+    meter: Arc<Mutex<Meter>>,
 }
 
 struct Agent {
@@ -314,18 +320,22 @@ impl Agent {
                 saved,
                 continued,
                 running: Arc::new(Mutex::new(None)),
+                meter: Arc::new(Mutex::new(Meter::default())),
                 modes: modes.clone().map(|m| {
                     let current = m.current.clone();
                     (m, current)
                 }),
             },
         );
-        Ok(match modes {
-            Some(modes) => {
-                json!({"sessionId": session_id, "modes": modes.to_json(&modes.current)})
-            }
-            None => json!({"sessionId": session_id}),
-        })
+        // The model, as agents that name theirs report it (the usage of
+        // `usage` steps is recorded against it).
+        let mut result = json!({"sessionId": session_id,
+            "models": {"currentModelId": SIM_MODEL,
+                       "availableModels": [{"modelId": SIM_MODEL, "name": "enki sim-agent"}]}});
+        if let Some(modes) = modes {
+            result["modes"] = modes.to_json(&modes.current);
+        }
+        Ok(result)
     }
 
     /// `session/set_mode`, answered as `modes.toml` says.
@@ -437,6 +447,7 @@ impl Agent {
             children: Arc::clone(&self.children),
             servers: Arc::clone(&session.servers),
             running: Arc::clone(&session.running),
+            meter: Arc::clone(&session.meter),
             cancel,
             session_id: session_id.to_string(),
             cwd: session.cwd.clone(),
@@ -557,6 +568,7 @@ struct Turn {
     children: Arc<Children>,
     servers: Arc<Servers>,
     running: Running,
+    meter: Arc<Mutex<Meter>>,
     cancel: Arc<Cancel>,
     session_id: String,
     cwd: PathBuf,
@@ -579,7 +591,12 @@ impl Turn {
             children: &self.children,
             cancel: &self.cancel,
             approves_itself: self.approves_itself.as_deref(),
+            meter: &self.meter,
         };
+        self.meter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .start_turn();
         let end = catch_unwind(AssertUnwindSafe(|| steps::run_turn(&ctx, &self.steps)))
             .unwrap_or_else(|_| TurnEnd::Fail("internal error: the turn panicked".to_string()));
         // Free the session before answering, so the client's next prompt is
@@ -592,8 +609,16 @@ impl Turn {
                     self.session_id,
                     reason.as_str()
                 );
-                self.peer
-                    .respond(id, json!({"stopReason": reason.as_str()}));
+                let mut result = json!({"stopReason": reason.as_str()});
+                if let Some(usage) = self
+                    .meter
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .turn_usage()
+                {
+                    result["usage"] = usage;
+                }
+                self.peer.respond(id, result);
             }
             TurnEnd::Fail(message) => {
                 eprintln!(

@@ -24,6 +24,7 @@ pub mod select;
 mod servers;
 mod steps;
 pub mod template;
+pub mod usage;
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};

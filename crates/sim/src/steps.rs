@@ -38,6 +38,8 @@ pub struct TurnCtx<'a> {
     /// The session's mode when it is one in which the agent approves its
     /// own actions (permission steps then ask nothing).
     pub approves_itself: Option<&'a str>,
+    /// The usage the session reported (`usage` steps).
+    pub meter: &'a std::sync::Mutex<crate::usage::Meter>,
 }
 
 /// How a turn ended: a stop reason, or an error for the prompt request.
@@ -224,6 +226,15 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
             *every_ms,
             || json!({"sessionUpdate": "usage_update", "used": 1000, "size": 200_000}),
         ),
+        Step::Usage(step) => {
+            let update = ctx
+                .meter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add(step);
+            ctx.peer.update(ctx.session_id, update);
+            Ok(())
+        }
         Step::Fail(message) => Err(Abort::Fail(template::render(message, &vars))),
         Step::Hang => {
             ctx.cancel.sleep(None);

@@ -21,6 +21,7 @@ mod store;
 mod task_events;
 mod tasks;
 mod time;
+mod usage;
 
 pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
@@ -33,6 +34,7 @@ pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};
 pub use tasks::TaskFilter;
 pub use time::{now_rfc3339, seconds_between};
+pub use usage::{RunKey, UsageFilter, UsageRow};
 
 #[cfg(test)]
 mod agent_state_tests;

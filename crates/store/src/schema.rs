@@ -221,6 +221,32 @@ CREATE TRIGGER executions_counted_moved AFTER UPDATE OF status, session_id ON ex
         ON CONFLICT DO UPDATE SET n = n + 1;
 END;
 "#,
+    r#"
+-- What each agent run used, as its agent reported (enki_core::usage): one
+-- row per worker attempt, merger run and session planner, rewritten at each
+-- report. A token kind or cost never reported is NULL, never 0. The run's
+-- execution and role are copied in so roll-ups need no join.
+CREATE TABLE usage (
+    session_id          TEXT NOT NULL,
+    run                 TEXT NOT NULL CHECK (run IN ('worker', 'merger', 'planner')),
+    task_id             TEXT NOT NULL DEFAULT '',
+    number              INTEGER NOT NULL,
+    execution_id        TEXT,
+    role                TEXT NOT NULL,
+    agent               TEXT NOT NULL,
+    model               TEXT,
+    input_tokens        INTEGER,
+    output_tokens       INTEGER,
+    cache_read_tokens   INTEGER,
+    cache_write_tokens  INTEGER,
+    cost                REAL,
+    currency            TEXT,
+    updated_at          TEXT NOT NULL,
+    PRIMARY KEY (session_id, run, task_id, number)
+);
+CREATE INDEX usage_by_task ON usage(task_id);
+CREATE INDEX usage_by_execution ON usage(execution_id);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -4,6 +4,7 @@
 //! tick catches changes made by other processes. Only snapshots that
 //! differ from the last one are sent, so an idle session sends nothing.
 
+use enki_core::usage::Prices;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
@@ -26,16 +27,23 @@ pub const SLOW_TICK: Duration = Duration::from_secs(3);
 pub fn spawn(
     layout: Layout,
     session: String,
+    prices: Prices,
     ui: Sender<Msg>,
 ) -> std::io::Result<Sender<StoreRequest>> {
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("enki-tui-store".into())
-        .spawn(move || serve(&layout, &session, &rx, &ui))?;
+        .spawn(move || serve(&layout, &session, &prices, &rx, &ui))?;
     Ok(tx)
 }
 
-fn serve(layout: &Layout, session: &str, rx: &Receiver<StoreRequest>, ui: &Sender<Msg>) {
+fn serve(
+    layout: &Layout,
+    session: &str,
+    prices: &Prices,
+    rx: &Receiver<StoreRequest>,
+    ui: &Sender<Msg>,
+) {
     let db: PathBuf = layout.db();
     let mut store = match Store::open_existing(&db) {
         Ok(store) => store,
@@ -70,7 +78,7 @@ fn serve(layout: &Layout, session: &str, rx: &Receiver<StoreRequest>, ui: &Sende
                     refresh = true;
                     Some(Msg::OpDone(ops::run(layout, &mut store, session, &op)))
                 }
-                StoreRequest::Fetch(fetch) => Some(fetch_text(&store, &fetch)),
+                StoreRequest::Fetch(fetch) => Some(fetch_text(&store, &fetch, prices)),
                 StoreRequest::MarkRead(id) => {
                     refresh = true;
                     store
@@ -103,7 +111,7 @@ fn serve(layout: &Layout, session: &str, rx: &Receiver<StoreRequest>, ui: &Sende
     }
 }
 
-fn fetch_text(store: &Store, fetch: &Fetch) -> Msg {
+fn fetch_text(store: &Store, fetch: &Fetch, prices: &Prices) -> Msg {
     let (title, text) = match fetch {
         Fetch::Dag(execution) => {
             let text = execution
@@ -128,7 +136,7 @@ fn fetch_text(store: &Store, fetch: &Fetch) -> Msg {
             ("Message".to_string(), text)
         }
         Fetch::Task(id) => {
-            let text = gather_task_detail(store, id).map(|detail| task_detail_text(&detail));
+            let text = gather_task_detail(store, id, prices).map(|detail| task_detail_text(&detail));
             ("Task".to_string(), text)
         }
     };

@@ -353,6 +353,8 @@ pub struct Worker {
     /// Set while the row shows the task's merger (its run number) rather
     /// than its worker: a merger's transcript follows the worker's.
     pub merger_run: Option<i64>,
+    /// What the run it shows used so far, once its agent reported usage.
+    pub usage: Option<enki_core::usage::Totals>,
 }
 
 #[cfg(test)]

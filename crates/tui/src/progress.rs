@@ -25,8 +25,20 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             | Progress::PlannerTool { .. }
             | Progress::PlannerMessageEnd
             | Progress::PlannerIdle
+            | Progress::Usage { .. }
     );
     match progress {
+        Progress::Usage {
+            task,
+            usage,
+            session,
+            ..
+        } => {
+            if let Some(worker) = task.as_deref().and_then(|t| app.worker_mut(t)) {
+                worker.usage = Some(usage);
+            }
+            app.session_usage = Some(session);
+        }
         Progress::SessionStarted {
             session,
             agent,
@@ -132,6 +144,7 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                     worker.agent_since_ms = now;
                     worker.activity.clear();
                     worker.merger_run = None;
+                    worker.usage = None;
                     worker
                         .transcript
                         .separator(&format!("── attempt {attempt} ──"));
@@ -151,6 +164,7 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                         activity: String::new(),
                         transcript: Transcript::default(),
                         merger_run: None,
+                        usage: None,
                     });
                 }
             }
@@ -189,9 +203,11 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                     activity: String::new(),
                     transcript: Transcript::default(),
                     merger_run: None,
+                    usage: None,
                 });
             }
             if let Some(row) = app.worker_mut(&task) {
+                row.usage = None;
                 row.started_ms = now;
                 row.ended_ms = None;
                 row.state = WorkerState::Running;

@@ -117,7 +117,12 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
 
-    let store = backend::spawn(ctx.layout.clone(), ctx.session_id.clone(), ui_tx.clone())
+    let store = backend::spawn(
+        ctx.layout.clone(),
+        ctx.session_id.clone(),
+        ctx.config.prices.clone(),
+        ui_tx.clone(),
+    )
         .map_err(|e| format!("cannot start the store thread: {e}"))?;
     spawn_file_list(ctx.project_root.clone(), ui_tx.clone());
     let control = spawn_coordinator(&runtime, ctx.clone(), ui_tx.clone());

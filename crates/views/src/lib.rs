@@ -10,6 +10,7 @@ mod format;
 mod mail;
 mod status;
 mod task;
+mod usage;
 
 pub use agents::{
     agent_state_glyph, agent_state_label, agent_state_text, agent_state_words, duration_words,
@@ -22,6 +23,7 @@ pub use format::timestamp;
 pub use mail::{mail_list_text, message_text};
 pub use status::status_text;
 pub use task::{TaskDetail, gather_task_detail, task_detail_text, task_list_text};
+pub use usage::{UsageBy, UsageGroup, UsageReport, gather_usage, usage_text, usage_totals};
 
 #[cfg(test)]
 mod fixtures;

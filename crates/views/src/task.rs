@@ -1,9 +1,10 @@
 //! `enki_task_show` / `enki task` and `enki_task_list` / `enki tasks`.
 
 use enki_core::id::short;
+use enki_core::usage::{Prices, Totals};
 use enki_store::{
     AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, Store, StoreError,
-    TaskRow,
+    TaskRow, UsageFilter, UsageRow,
 };
 use serde::Serialize;
 
@@ -27,15 +28,35 @@ pub struct TaskDetail {
     /// Merger agents that resolved (or tried to) its conflicts, oldest first.
     pub merger_runs: Vec<MergerRunRow>,
     pub execution: Option<ExecutionRow>,
+    /// What each of its runs (attempts, merger runs) used, oldest first.
+    pub usage: Vec<UsageRow>,
+    /// Each of those runs alone, priced (same order).
+    pub usage_by_run: Vec<Totals>,
+    /// Those runs summed (costs estimated from `[prices]` where needed).
+    pub usage_totals: Totals,
 }
 
 /// Reads everything about one task. `task_id` is a full id; a missing task
 /// is a caller error whose message is `no task <id>`.
-pub fn gather_task_detail(store: &Store, task_id: &str) -> Result<TaskDetail, StoreError> {
+pub fn gather_task_detail(
+    store: &Store,
+    task_id: &str,
+    prices: &Prices,
+) -> Result<TaskDetail, StoreError> {
     let task = store
         .task(task_id)?
         .ok_or_else(|| StoreError::Invalid(format!("no task {task_id}")))?;
+    let usage = store.usage_rows(&UsageFilter {
+        task_id: Some(task.id.clone()),
+        ..UsageFilter::default()
+    })?;
     Ok(TaskDetail {
+        usage_totals: crate::usage_totals(&usage, prices),
+        usage_by_run: usage
+            .iter()
+            .map(|row| crate::usage_totals(std::slice::from_ref(row), prices))
+            .collect(),
+        usage,
         needs: store.dependencies_of(&task.id)?,
         dependents: store.dependents_of(&task.id)?,
         attempt_history: store.attempts_of(&task.id)?,
@@ -189,6 +210,20 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
             })
             .collect();
         out.extend(columns(&rows).into_iter().map(|l| format!("    {l}")));
+    }
+
+    if !detail.usage.is_empty() {
+        out.push(format!("  usage: {}", detail.usage_totals.describe()));
+        for (row, run) in detail.usage.iter().zip(&detail.usage_by_run) {
+            let model = row.usage.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            out.push(format!(
+                "    {} #{}  {}{model}: {}",
+                row.run,
+                row.number,
+                row.agent,
+                run.describe()
+            ));
+        }
     }
 
     if detail.merge_requests.is_empty() {
@@ -372,6 +407,9 @@ mod tests {
                 landing_commit: None,
                 landing_parent: None,
             }],
+            usage: vec![],
+            usage_by_run: vec![],
+            usage_totals: Totals::default(),
             merger_runs: vec![MergerRunRow {
                 number: 1,
                 merge_request_id: "mr-01JAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
@@ -423,6 +461,9 @@ mod tests {
             attempt_history: vec![],
             merge_requests: vec![],
             merger_runs: vec![],
+            usage: vec![],
+            usage_by_run: vec![],
+            usage_totals: Totals::default(),
             execution: None,
         };
         let text = task_detail_text(&detail);
@@ -465,7 +506,7 @@ mod tests {
             .unwrap();
         let b = &created.steps[1].1;
         store.enqueue_merge(b, "enki/b", None).unwrap();
-        let detail = gather_task_detail(&store, b).unwrap();
+        let detail = gather_task_detail(&store, b, &Prices::default()).unwrap();
         assert_eq!(detail.task.step_id, "b");
         assert_eq!(detail.needs.len(), 1);
         assert_eq!(detail.needs[0].needs_step_id, "a");
@@ -481,7 +522,7 @@ mod tests {
         assert_eq!(json["merge_requests"][0]["status"], "queued");
 
         let missing = fixtures::task_id('Q');
-        let err = gather_task_detail(&store, &missing).unwrap_err();
+        let err = gather_task_detail(&store, &missing, &Prices::default()).unwrap_err();
         assert_eq!(err.to_string(), format!("no task {missing}"));
         assert!(err.is_caller_error());
     }

@@ -246,6 +246,7 @@ fn trace(events: &[AgentEvent]) -> Vec<String> {
             AgentEvent::FsWrite { allowed: a, .. } => format!("fs_write {}", allowed(*a)),
             AgentEvent::ProtocolError(_) => "protocol_error".to_string(),
             AgentEvent::AuthStatus(status) => format!("auth_status {}", status.kind),
+            AgentEvent::TurnUsage { .. } => "turn_usage".to_string(),
             AgentEvent::Exited { .. } => "exited".to_string(),
         };
         if item == "message" && out.last().is_some_and(|last| last == "message") {

@@ -153,7 +153,7 @@ impl Connection {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn emit(&self, event: AgentEvent) {
+    pub(crate) fn emit(&self, event: AgentEvent) {
         // The owner may have stopped listening; that is fine.
         let _ = self.events.send(event);
     }

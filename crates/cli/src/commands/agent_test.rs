@@ -69,6 +69,11 @@ fn describe(event: &AgentEvent) -> Option<String> {
         )),
         AgentEvent::ProtocolError(e) => Some(format!("  protocol error: {e}")),
         AgentEvent::AuthStatus(status) => Some(format!("  login: {status}")),
+        AgentEvent::TurnUsage { tokens, .. } => Some(format!(
+            "  turn usage: {} input, {} output tokens",
+            tokens.input.map_or("unknown".into(), |n| n.to_string()),
+            tokens.output.map_or("unknown".into(), |n| n.to_string())
+        )),
         // A dead agent fails the request under way, which says so with
         // the status and stderr; printing the event too would repeat it.
         AgentEvent::Exited { .. } => None,

@@ -17,6 +17,7 @@ pub mod sim_agent;
 pub mod status;
 pub mod task;
 pub mod tasks;
+pub mod usage;
 
 use std::io::Write;
 
@@ -38,6 +39,21 @@ pub fn session() -> Option<String> {
     std::env::var("ENKI_SESSION_ID")
         .ok()
         .filter(|s| !s.trim().is_empty())
+}
+
+/// `[prices]` of the configuration cascade, for cost estimates. A
+/// configuration that cannot be read is reported on stderr and no cost is
+/// estimated (the inspection goes on).
+pub fn prices() -> enki_core::usage::Prices {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let dir = Layout::locate_from_env().ok().map(|layout| layout.dir);
+    match enki_config::Config::load(home.as_deref(), dir.as_deref()) {
+        Ok(config) => config.prices,
+        Err(e) => {
+            eprintln!("enki: warning: {e}; costs are not estimated from [prices]");
+            enki_core::usage::Prices::default()
+        }
+    }
 }
 
 /// Writes `text` and a newline to stdout. A closed pipe (`enki tasks | head`)

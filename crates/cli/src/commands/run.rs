@@ -236,6 +236,8 @@ struct Printer {
     merge_failed: std::collections::HashSet<String>,
     /// The bell, desktop and webhook (`[notify]`).
     notifier: Notifier,
+    /// What the session's agents used, as last reported (said at the end).
+    usage: Option<enki_core::usage::Totals>,
 }
 
 impl Printer {
@@ -247,6 +249,7 @@ impl Printer {
             last_activity: HashMap::new(),
             planner_line: String::new(),
             merge_failed: std::collections::HashSet::new(),
+            usage: None,
         }
     }
 
@@ -455,15 +458,22 @@ impl Printer {
                 self.out(&format!("✉ {from} → {to}: {subject}"))
             }
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
+            // Said once, before the last line: `enki usage` has the details.
+            Progress::Usage { session, .. } => self.usage = Some(session.clone()),
             Progress::Finished {
                 done,
                 failed,
                 cancelled,
                 other,
                 ..
-            } => self.out(&format!(
-                "finished: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished"
-            )),
+            } => {
+                if let Some(usage) = self.usage.take() {
+                    self.out(&format!("usage: {} (`enki usage` per task)", usage.describe()));
+                }
+                self.out(&format!(
+                    "finished: {done} done, {failed} failed or blocked, {cancelled} cancelled, {other} unfinished"
+                ))
+            }
         }
     }
 }

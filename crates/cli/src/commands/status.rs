@@ -22,6 +22,14 @@ pub fn run(json: bool) -> Result<()> {
         status: Some(enki_core::TaskStatus::Running),
         execution_id: None,
     })?;
+    // What this session's runs (every run, with no session) used.
+    let usage = enki_views::usage_totals(
+        &store.usage_rows(&enki_store::UsageFilter {
+            session: session.clone(),
+            ..enki_store::UsageFilter::default()
+        })?,
+        &super::prices(),
+    );
     // The queue in landing order, each request with its task's step and title.
     let mut queue = Vec::new();
     for request in store.pending_merges()? {
@@ -53,6 +61,7 @@ pub fn run(json: bool) -> Result<()> {
             "merge_queue": merge_queue,
             "workers": enki_views::workers_json(&running),
             "coordinator": coordinator,
+            "usage": usage,
         }));
     }
     let mut text = String::new();
@@ -61,6 +70,9 @@ pub fn run(json: bool) -> Result<()> {
     }
     text.push_str(&status_text(&counts));
     text.push_str(&coordinator_line(&coordinator, &counts));
+    if usage.runs > 0 {
+        text.push_str(&format!("\nusage: {}", usage.describe()));
+    }
     let workers = enki_views::workers_text(&running, &enki_store::now_rfc3339());
     if !workers.is_empty() {
         text.push_str("\nworkers:\n");

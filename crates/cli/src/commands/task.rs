@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use enki_store::TaskEventRow;
 use enki_views::{gather_task_detail, task_detail_text, timestamp};
 
-use super::{open_store, print_json, print_text};
+use super::{open_store, prices, print_json, print_text};
 
 /// How many of the latest events are shown.
 const RECENT_EVENTS: usize = 20;
@@ -21,7 +21,7 @@ fn event_line(event: &TaskEventRow) -> String {
 pub fn run(id: &str, json: bool) -> Result<()> {
     let store = open_store()?;
     let task_id = store.resolve_task(id)?;
-    let detail = gather_task_detail(&store, &task_id)?;
+    let detail = gather_task_detail(&store, &task_id, &prices())?;
     let all = store.task_events(&task_id, 0, None)?;
     let total = all.len();
     let events = &all[total.saturating_sub(RECENT_EVENTS)..];

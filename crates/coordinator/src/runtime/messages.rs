@@ -32,6 +32,9 @@ impl Runtime {
             WorkerMessage::Transcript { task, kind, text } => {
                 self.emit(Progress::WorkerTranscript { task, kind, text });
             }
+            WorkerMessage::Usage { task, usage } => {
+                self.on_usage(Some(task), "worker", usage).await;
+            }
             WorkerMessage::Finished { task, result } => {
                 if self.workers.remove(&task).is_none() {
                     return;
@@ -139,12 +142,16 @@ impl Runtime {
             MergeMessage::MergerTranscript { task, kind, text } => {
                 self.emit(Progress::MergerTranscript { task, kind, text });
             }
+            MergeMessage::MergerUsage { task, usage } => {
+                self.on_usage(Some(task), "merger", usage).await;
+            }
         }
     }
 
-    pub(super) fn on_planner(&mut self, message: PlannerMessage) {
+    pub(super) async fn on_planner(&mut self, message: PlannerMessage) {
         self.planner.observe(&message);
         match message {
+            PlannerMessage::Usage(usage) => self.on_usage(None, "planner", usage).await,
             PlannerMessage::Ready => {}
             PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
             PlannerMessage::MessageEnd => self.emit(Progress::PlannerMessageEnd),

@@ -21,6 +21,7 @@ mod clock;
 mod events;
 mod messages;
 mod signals;
+mod spend;
 mod witness;
 use crate::worker::WorkerMessage;
 use clock::AwakeClock;
@@ -211,7 +212,7 @@ pub async fn run(
             Some(_) = wake_rx.recv() => rt.apply_signals().await,
             Some(message) = worker_rx.recv() => rt.on_worker(message).await,
             Some(message) = merge_rx.recv() => rt.on_merge(message).await,
-            Some(message) = planner_rx.recv() => rt.on_planner(message),
+            Some(message) = planner_rx.recv() => rt.on_planner(message).await,
             _ = tick.tick() => {
                 // What the workers reported while this loop did not run (the
                 // process was stopped, or busy) counts before stalls are judged.

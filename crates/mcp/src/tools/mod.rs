@@ -263,7 +263,7 @@ pub static ALL_TOOLS: &[ToolSpec] = &[
         READ_ONLY,
         NoArgs,
         read::status,
-        "Counts of this session's tasks by status, running workers and the merge queue length, and what each running worker's agent is doing (agent_state: working, waiting_permission, waiting_user, retrying, stalled, idle, done or failed), since when and why."
+        "Counts of this session's tasks by status, running workers and the merge queue length, and what each running worker's agent is doing (agent_state: working, waiting_permission, waiting_user, retrying, stalled, idle, done or failed), since when and why, and what this session's agent runs used (work tokens, cost; unknown where an agent reports none, estimates marked)."
     ),
     tool!(
         "enki_task_list",

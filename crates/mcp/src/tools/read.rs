@@ -29,14 +29,25 @@ pub fn status(ctx: &mut Context, _args: NoArgs) -> ToolResult {
             execution_id: None,
         })
         .map_err(err)?;
+    // What this session's runs used (the planner's own turns included).
+    let filter = enki_store::UsageFilter {
+        session: ctx.session.clone(),
+        ..enki_store::UsageFilter::default()
+    };
+    let rows = ctx.store()?.usage_rows(&filter).map_err(err)?;
+    let usage = enki_views::usage_totals(&rows, &ctx.prices);
     let mut text = enki_views::status_text(&counts);
     let workers = enki_views::workers_text(&running, &enki_store::now_rfc3339());
     if !workers.is_empty() {
         text.push_str("\nworkers:\n");
         text.push_str(&workers);
     }
+    if usage.runs > 0 {
+        text.push_str(&format!("\nusage: {}", usage.describe()));
+    }
     let mut data = serde_json::to_value(&counts).map_err(err)?;
     data["workers"] = enki_views::workers_json(&running);
+    data["usage"] = serde_json::to_value(&usage).map_err(err)?;
     Ok(ToolOutput::with_data(text, data))
 }
 
@@ -96,9 +107,10 @@ fn row_weight(task: &TaskRow) -> usize {
 }
 
 pub fn task_show(ctx: &mut Context, args: TaskIdArgs) -> ToolResult {
+    let id = ctx.store()?.resolve_task(&args.task_id).map_err(err)?;
+    let prices = ctx.prices.clone();
     let store = ctx.store()?;
-    let id = store.resolve_task(&args.task_id).map_err(err)?;
-    let detail = enki_views::gather_task_detail(store, &id).map_err(err)?;
+    let detail = enki_views::gather_task_detail(store, &id, &prices).map_err(err)?;
     let text = enki_views::task_detail_text(&detail);
     let data = serde_json::to_value(&detail).map_err(err)?;
     Ok(ToolOutput::with_data(text, data))

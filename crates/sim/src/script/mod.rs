@@ -43,6 +43,11 @@
 //!   # Neither is progress: see enki_core::liveness.
 //!   { retry = "Reconnecting... 1/5", times = 100, every_ms = 50 },
 //!   { keepalive = 20, every_ms = 50 },
+//!   # Usage, as claude-agent-acp reports it: the tokens go into the turn's
+//!   # session/prompt response (`usage`), the cost (default currency USD) is
+//!   # added to the session's and sent at once in a usage_update. Every kind
+//!   # is optional; one left out is not reported.
+//!   { usage = { input = 1200, output = 300, cache_read = 5000, cache_write = 100, cost = 0.02 } },
 //!   { garbage = "this is not json" },    # a non-JSON line on stdout, then continue
 //!   { stderr = "Error: model unavailable" },  # written to stderr as is (newlines and \r too)
 //!   { stop = "end_turn" },               # end now: end_turn|max_tokens|max_turn_requests|refusal|cancelled
@@ -103,6 +108,7 @@ pub const STEP_KINDS: &[&str] = &[
     "sleep_ms",
     "retry",
     "keepalive",
+    "usage",
     "fail",
     "hang",
     "crash",
@@ -189,6 +195,8 @@ pub enum Step {
         times: u64,
         every_ms: u64,
     },
+    /// Tokens for the turn and cost for the session (`crate::usage`).
+    Usage(crate::usage::UsageStep),
     Fail(String),
     Hang,
     Crash,
@@ -260,6 +268,7 @@ impl fmt::Display for Step {
             Step::Sleep(ms) => write!(f, "sleep {ms} ms"),
             Step::Retry { times, .. } => write!(f, "retry ×{times}"),
             Step::KeepAlive { times, .. } => write!(f, "keepalive ×{times}"),
+            Step::Usage(_) => write!(f, "usage"),
             Step::Fail(_) => write!(f, "fail"),
             Step::Hang => write!(f, "hang"),
             Step::Crash => write!(f, "crash"),

@@ -92,6 +92,65 @@ impl Fields<'_> {
     }
 }
 
+/// The keys of a `usage` table.
+const USAGE_KEYS: &[&str] = &[
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cost",
+    "currency",
+];
+
+/// A `usage = { input = 1200, ..., cost = 0.02, currency = "USD" }` table.
+fn usage_of(f: &Fields<'_>, value: &Value) -> Result<crate::usage::UsageStep, Problem> {
+    let Value::Object(table) = value else {
+        return Err(f.wrong("usage", "a table such as { input = 1200, output = 300 }", value));
+    };
+    if let Some(key) = table.keys().find(|k| !USAGE_KEYS.contains(&k.as_str())) {
+        return Err(f.problem(
+            "usage",
+            format!("unknown key `{key}` in `usage` (its keys are {})", USAGE_KEYS.join(", ")),
+        ));
+    }
+    let tokens = |key: &str| match table.get(key) {
+        None => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(other) => Err(f.problem(
+            "usage",
+            format!("`usage.{key}` must be a token count (an integer, 0 or more), not {}", type_name(other)),
+        )),
+    };
+    let cost = match table.get("cost") {
+        None => None,
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|c| c >= 0.0) => n.as_f64(),
+        Some(other) => {
+            return Err(f.problem(
+                "usage",
+                format!("`usage.cost` must be an amount (0 or more), not {other}"),
+            ));
+        }
+    };
+    let currency = match table.get("currency") {
+        None => "USD".to_string(),
+        Some(Value::String(c)) if !c.trim().is_empty() => c.clone(),
+        Some(other) => {
+            return Err(f.problem(
+                "usage",
+                format!("`usage.currency` must be a currency code such as \"USD\", not {other}"),
+            ));
+        }
+    };
+    Ok(crate::usage::UsageStep {
+        input: tokens("input")?,
+        output: tokens("output")?,
+        cache_read: tokens("cache_read")?,
+        cache_write: tokens("cache_write")?,
+        cost,
+        currency,
+    })
+}
+
 /// Options each kind accepts besides its own key.
 fn options_of(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -255,6 +314,7 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
                 .integer_in("every_ms", 0, 3_600_000)?
                 .map_or(0, |n| n as u64),
         },
+        "usage" => Step::Usage(usage_of(&f, &map["usage"])?),
         "fail" => Step::Fail(f.required_string("fail")?),
         "hang" => {
             f.must_be_true("hang")?;
@@ -324,6 +384,7 @@ steps = [
   { sleep_ms = 50 },
   { retry = "Reconnecting... 1/5", times = 3, every_ms = 10 },
   { keepalive = 2 },
+  { usage = { input = 10, output = 2, cost = 0.5, currency = "EUR" } },
   { fail = "something broke" },
   { hang = true },
   { crash = true },
@@ -398,6 +459,14 @@ steps = []
                 times: 2,
                 every_ms: 0,
             },
+            Step::Usage(crate::usage::UsageStep {
+                input: Some(10),
+                output: Some(2),
+                cache_read: None,
+                cache_write: None,
+                cost: Some(0.5),
+                currency: "EUR".into(),
+            }),
             Step::Fail("something broke".into()),
             Step::Hang,
             Step::Crash,
@@ -452,6 +521,7 @@ steps = []
                     {"sleep_ms": 50},
                     {"retry": "Reconnecting... 1/5", "times": 3, "every_ms": 10},
                     {"keepalive": 2},
+                    {"usage": {"input": 10, "output": 2, "cost": 0.5, "currency": "EUR"}},
                     {"fail": "something broke"},
                     {"hang": true},
                     {"crash": true},
@@ -523,6 +593,10 @@ steps = []
             ("{ exit = 256 }", "between 0 and 255"),
             ("{ stop = \"done\" }", "end_turn, max_tokens"),
             ("{ read = \"\" }", "`read` must not be empty"),
+            ("{ usage = 5 }", "`usage` must be a table"),
+            ("{ usage = { input = -1 } }", "`usage.input` must be a token count"),
+            ("{ usage = { cost = \"1\" } }", "`usage.cost` must be an amount"),
+            ("{ usage = { tokens = 1 } }", "unknown key `tokens` in `usage`"),
         ];
         for (step, expected) in cases {
             let text = format!("[[turn]]\nsteps = [\n  {step},\n]\n");

@@ -120,6 +120,8 @@ pub struct App {
     /// Width the chat entries are laid out for.
     pub(crate) chat_width: usize,
     pub session: String,
+    /// What this session's agent runs used, as last reported.
+    pub session_usage: Option<enki_core::usage::Totals>,
     pub agent: String,
     pub base_branch: String,
     pub planner_busy: bool,
@@ -163,6 +165,7 @@ impl App {
             expected: Vec::new(),
             chat_width: 80,
             session: String::new(),
+            session_usage: None,
             agent: String::new(),
             base_branch: String::new(),
             planner_busy: false,

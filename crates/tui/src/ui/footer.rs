@@ -1,4 +1,6 @@
-//! The key hints under the status line, for what has the focus.
+//! The key hints under the status line, for what has the focus, and at
+//! its right end what this session's agents used so far (`~` marks a cost
+//! estimated from `[prices]`).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -131,6 +133,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         return;
     }
     let columns = usize::from(area.width);
+    // The session's usage at the right end, when it leaves the hints half.
+    let usage = app
+        .session_usage
+        .as_ref()
+        .and_then(|u| u.brief())
+        .map(|brief| format!(" Σ {brief} "))
+        .filter(|text| text.chars().count() * 2 <= columns);
+    let hints_room = columns - usage.as_ref().map_or(0, |u| u.chars().count());
     let mut spans = Vec::new();
     let needs = app.needs_you();
     if needs > 0 {
@@ -139,9 +149,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         spans.push(Span::styled(" F3", theme::key()));
         spans.push(Span::styled(" next ·", theme::dim()));
     }
-    let room = columns.saturating_sub(width(&spans));
+    let room = hints_room.saturating_sub(width(&spans));
     spans.extend(fitted(hints(app), room));
-    let line = clip(Line::from(spans), columns);
+    let mut line = clip(Line::from(spans), hints_room);
+    if let Some(usage) = usage {
+        let pad = hints_room.saturating_sub(line.width());
+        line.spans.push(Span::raw(" ".repeat(pad)));
+        line.spans.push(Span::styled(usage, theme::dim()));
+    }
     frame.render_widget(Paragraph::new(line), area);
 }
 

@@ -1,6 +1,7 @@
 //! The workers pane: each running worker on two rows — its agent's state
 //! (a glyph, then the word and how long it has been in it), step and title;
-//! then tier, role and what it is doing now, or why it waits. Workers
+//! then tier, role, what it used so far (work tokens, cost; `~` marks an
+//! estimate) and what it is doing now, or why it waits. Workers
 //! that finished follow, dimmed, with their result instead of their last
 //! activity, for a while (see [`crate::app::FINISHED_SHOWN_MS`]).
 
@@ -90,6 +91,9 @@ fn worker_lines(app: &App, worker: &Worker, row_width: usize) -> [Line<'static>;
         second.push(Span::styled(format!("{tier} · "), theme::dim()));
     }
     second.push(Span::styled(role, theme::dim()));
+    if let Some(usage) = worker.usage.as_ref().and_then(|u| u.brief()) {
+        second.push(Span::styled(format!(" · {usage}"), theme::dim()));
+    }
     if !doing.is_empty() {
         second.push(Span::styled(" · ", theme::dim()));
         second.push(Span::styled(doing, text_style));
