@@ -69,17 +69,31 @@ fn usage_is_summed_exactly_per_task_and_execution_and_unknown_stays_unknown() {
     assert_eq!(paid["tokens"]["output"], 400, "{report}");
     assert_eq!(paid["tokens"]["cache_read"], 3000, "{report}");
     assert_eq!(paid["tokens"]["cache_write"], 50, "{report}");
-    assert!(close(&paid["cost"]["USD"], 0.75), "the session's cumulative cost: {report}");
-    assert!(paid["estimated"].as_object().unwrap().is_empty(), "{report}");
+    assert!(
+        close(&paid["cost"]["USD"], 0.75),
+        "the session's cumulative cost: {report}"
+    );
+    assert!(
+        paid["estimated"].as_object().unwrap().is_empty(),
+        "{report}"
+    );
     let priced = &group(&report, "[priced] Priced")["totals"];
     assert_eq!(priced["tokens"]["input"], 500, "{report}");
-    assert_eq!(priced["tokens"]["cache_write"], Value::Null, "never reported: {report}");
+    assert_eq!(
+        priced["tokens"]["cache_write"],
+        Value::Null,
+        "never reported: {report}"
+    );
     // 500 × 1.0 + 100 × 2.0 + 1000 × 0.5 per million tokens.
     assert!(close(&priced["estimated"]["USD"], 0.0012), "{report}");
     let silent = &group(&report, "[silent] Silent")["totals"];
     assert_eq!(silent["runs"], 1, "{report}");
     assert_eq!(silent["runs_without_tokens"], 1, "{report}");
-    assert_eq!(silent["tokens"]["input"], Value::Null, "unknown, not 0: {report}");
+    assert_eq!(
+        silent["tokens"]["input"],
+        Value::Null,
+        "unknown, not 0: {report}"
+    );
     let total = &report["total"];
     assert_eq!(total["runs"], 3, "{report}");
     assert_eq!(total["tokens"]["input"], 2500, "{report}");
@@ -96,16 +110,25 @@ fn usage_is_summed_exactly_per_task_and_execution_and_unknown_stays_unknown() {
     let text = stdout(&project.enki(&["usage"]).output().unwrap());
     assert!(text.contains("[silent] Silent"), "{text}");
     assert!(text.contains("tokens unknown, cost unknown"), "{text}");
-    assert!(text.contains("~0.0012 USD (estimated from [prices])"), "{text}");
+    assert!(
+        text.contains("~0.0012 USD (estimated from [prices])"),
+        "{text}"
+    );
     assert!(text.contains("~ marks an estimate"), "{text}");
 
-    let paid_id = project.task_by_step("paid")["id"].as_str().unwrap().to_string();
+    let paid_id = project.task_by_step("paid")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let detail = json_of(&project, &["task", &paid_id, "--json"]);
     assert_eq!(detail["usage_totals"]["tokens"]["output"], 400, "{detail}");
     assert_eq!(detail["usage"][0]["run"], "worker", "{detail}");
     assert_eq!(detail["usage"][0]["model"], "sim", "{detail}");
     let detail_text = stdout(&project.enki(&["task", &paid_id]).output().unwrap());
-    assert!(detail_text.contains("usage: 2.4k work tokens"), "{detail_text}");
+    assert!(
+        detail_text.contains("usage: 2.4k work tokens"),
+        "{detail_text}"
+    );
 
     let status = json_of(&project, &["status", "--json"]);
     assert_eq!(status["usage"]["tokens"]["input"], 2500, "{status}");
@@ -116,7 +139,10 @@ fn usage_is_summed_exactly_per_task_and_execution_and_unknown_stays_unknown() {
         result["structuredContent"]["usage"]["tokens"]["output"], 500,
         "{result}"
     );
-    assert!(enki_tests::text_of(&result).contains("usage: 3.0k work tokens"), "{result}");
+    assert!(
+        enki_tests::text_of(&result).contains("usage: 3.0k work tokens"),
+        "{result}"
+    );
 
     let bad = project.enki(&["usage", "--by", "cost"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));

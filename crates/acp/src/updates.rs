@@ -255,7 +255,10 @@ pub fn tool_call_text(update: &Value) -> Option<String> {
 /// when absent or malformed (a negative or non-finite amount, no currency).
 fn cost_of(cost: Option<&Value>) -> Option<Cost> {
     let cost = cost?;
-    let amount = cost.get("amount")?.as_f64().filter(|a| a.is_finite() && *a >= 0.0)?;
+    let amount = cost
+        .get("amount")?
+        .as_f64()
+        .filter(|a| a.is_finite() && *a >= 0.0)?;
     let currency = str_field(cost, "currency").filter(|c| !c.trim().is_empty())?;
     Some(Cost { amount, currency })
 }
@@ -360,8 +363,10 @@ mod tests {
     fn usage_updates_carry_the_context_and_the_cost_when_there_is_one() {
         // claude-agent-acp's form, with the cost; codex-acp's, without.
         assert_eq!(
-            parse(json!({"sessionUpdate": "usage_update", "used": 53000, "size": 200000,
-                         "cost": {"amount": 0.045, "currency": "USD"}})),
+            parse(
+                json!({"sessionUpdate": "usage_update", "used": 53000, "size": 200000,
+                         "cost": {"amount": 0.045, "currency": "USD"}})
+            ),
             SessionUpdate::Usage {
                 used: Some(53_000),
                 size: Some(200_000),
@@ -371,9 +376,18 @@ mod tests {
                 }),
             }
         );
-        for bad_cost in [json!(null), json!({"amount": -1, "currency": "USD"}), json!({"amount": 1})] {
-            let update = parse(json!({"sessionUpdate": "usage_update", "used": 1, "size": 2, "cost": bad_cost}));
-            assert!(matches!(update, SessionUpdate::Usage { cost: None, .. }), "{update:?}");
+        for bad_cost in [
+            json!(null),
+            json!({"amount": -1, "currency": "USD"}),
+            json!({"amount": 1}),
+        ] {
+            let update = parse(
+                json!({"sessionUpdate": "usage_update", "used": 1, "size": 2, "cost": bad_cost}),
+            );
+            assert!(
+                matches!(update, SessionUpdate::Usage { cost: None, .. }),
+                "{update:?}"
+            );
             assert_eq!(update.kind(), "usage_update");
         }
     }
@@ -394,7 +408,8 @@ mod tests {
         assert_eq!(turn_usage(&json!({"stopReason": "end_turn"})), None);
         assert_eq!(turn_usage(&json!({"usage": {"inputTokens": "many"}})), None);
         assert_eq!(
-            session_model(&json!({"sessionId": "s", "models": {"currentModelId": "opus"}})).as_deref(),
+            session_model(&json!({"sessionId": "s", "models": {"currentModelId": "opus"}}))
+                .as_deref(),
             Some("opus")
         );
         let options = json!({"configOptions": [{"id": "mode", "category": "mode", "currentValue": "ask"},

@@ -96,6 +96,6 @@ pub use env::{
 };
 pub use error::ConfigError;
 pub use load::CONFIG_FILE_NAME;
-pub use spend::DEFAULT_CURRENCY;
 pub use modes::{ModeKind, asking_modes, mode_kind};
 pub use notify::{DesktopNotify, Glyphs, NotifyConfig, TuiConfig};
+pub use spend::DEFAULT_CURRENCY;

@@ -181,7 +181,11 @@ mod tests {
         let end = start + doc[start..].find("//! ```\n").unwrap();
         let example: String = doc[start..end]
             .lines()
-            .map(|l| l.strip_prefix("//! ").or(l.strip_prefix("//!")).unwrap_or(l))
+            .map(|l| {
+                l.strip_prefix("//! ")
+                    .or(l.strip_prefix("//!"))
+                    .unwrap_or(l)
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let mut config = Config::default();
@@ -209,12 +213,36 @@ mod tests {
     #[test]
     fn bad_budgets_and_prices_name_their_key() {
         for (text, key, message) in [
-            ("[budget]\nper_task = { tokens = 0 }\n", "budget.per_task.tokens", "at least 1"),
-            ("[budget]\nper_execution = { cost = -2.0 }\n", "budget.per_execution.cost", "above 0"),
-            ("[budget]\ncurrency = \"dollars\"\n", "budget.currency", "currency code"),
-            ("[budget]\nper_task = { money = 1 }\n", "budget.per_task.money", "unknown field"),
-            ("[prices.x]\ninput = 1.0\n", "prices.x", "missing field `output`"),
-            ("[prices.x]\ninput = -1.0\noutput = 1.0\n", "prices.x.input", "0 or more"),
+            (
+                "[budget]\nper_task = { tokens = 0 }\n",
+                "budget.per_task.tokens",
+                "at least 1",
+            ),
+            (
+                "[budget]\nper_execution = { cost = -2.0 }\n",
+                "budget.per_execution.cost",
+                "above 0",
+            ),
+            (
+                "[budget]\ncurrency = \"dollars\"\n",
+                "budget.currency",
+                "currency code",
+            ),
+            (
+                "[budget]\nper_task = { money = 1 }\n",
+                "budget.per_task.money",
+                "unknown field",
+            ),
+            (
+                "[prices.x]\ninput = 1.0\n",
+                "prices.x",
+                "missing field `output`",
+            ),
+            (
+                "[prices.x]\ninput = -1.0\noutput = 1.0\n",
+                "prices.x.input",
+                "0 or more",
+            ),
         ] {
             let err = Config::default()
                 .apply_str(Path::new("enki.toml"), text)

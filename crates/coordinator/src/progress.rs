@@ -143,8 +143,8 @@ pub enum Progress {
     Usage {
         task: Option<String>,
         run: String,
-        usage: enki_core::usage::Totals,
-        session: enki_core::usage::Totals,
+        usage: Box<enki_core::usage::Totals>,
+        session: Box<enki_core::usage::Totals>,
     },
     /// The run is over: how its tasks ended, the outcome (`enki run`'s
     /// exit status follows it) and, unless every task is done, why.

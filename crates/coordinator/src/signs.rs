@@ -53,9 +53,9 @@ pub fn sign_of(
         AgentEvent::PermissionAsked { title, .. } => Sign::PermissionAsked(title.clone()),
         AgentEvent::Permission { title, .. } => Sign::PermissionAnswered(title.clone()),
         AgentEvent::FsRead { .. } | AgentEvent::FsWrite { .. } => Sign::Progress,
-        AgentEvent::ProtocolError(_)
-        | AgentEvent::AuthStatus(_)
-        | AgentEvent::TurnUsage { .. } => Sign::Noise,
+        AgentEvent::ProtocolError(_) | AgentEvent::AuthStatus(_) | AgentEvent::TurnUsage { .. } => {
+            Sign::Noise
+        }
         AgentEvent::Exited { .. } => return None,
     })
 }

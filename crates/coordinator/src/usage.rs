@@ -136,11 +136,16 @@ mod tests {
         assert!(meter.count(&turn));
         assert_eq!(meter.usage().tokens.work(), Some(30));
         let cost = |amount: f64| {
-            update(json!({"sessionUpdate": "usage_update", "used": 9, "size": 99,
-                          "cost": {"amount": amount, "currency": "USD"}}))
+            update(
+                json!({"sessionUpdate": "usage_update", "used": 9, "size": 99,
+                          "cost": {"amount": amount, "currency": "USD"}}),
+            )
         };
         assert!(meter.count(&cost(0.5)));
-        assert!(!meter.count(&cost(0.5)), "the same cost again changes nothing");
+        assert!(
+            !meter.count(&cost(0.5)),
+            "the same cost again changes nothing"
+        );
         assert!(meter.count(&cost(0.75)));
         assert_eq!(
             meter.usage().cost,

@@ -222,7 +222,11 @@ impl Budget {
         for scope in [Scope::Task, Scope::Execution, Scope::Session] {
             let (limit, spent) = (self.limit(scope), spending.of(scope));
             let measures = [
-                (Measure::Tokens, limit.tokens.map(|t| t as f64), spent.work_tokens as f64),
+                (
+                    Measure::Tokens,
+                    limit.tokens.map(|t| t as f64),
+                    spent.work_tokens as f64,
+                ),
                 (Measure::Cost, limit.cost, spent.cost),
             ];
             for (measure, limit, used) in measures {
@@ -372,7 +376,13 @@ mod tests {
             execution: spent(0, 2.0),
             ..ok
         };
-        assert!(no_floor.may_start(&gone).unwrap_err().to_string().contains("is spent"));
+        assert!(
+            no_floor
+                .may_start(&gone)
+                .unwrap_err()
+                .to_string()
+                .contains("is spent")
+        );
     }
 
     #[test]
@@ -385,9 +395,16 @@ mod tests {
         assert!(b.warnings(&at(0), &at(799)).is_empty());
         let warned = b.warnings(&at(799), &at(800));
         assert_eq!(warned.len(), 1);
-        assert!(warned[0].to_string().contains("nearly spent"), "{}", warned[0]);
+        assert!(
+            warned[0].to_string().contains("nearly spent"),
+            "{}",
+            warned[0]
+        );
         assert!(b.warnings(&at(800), &at(900)).is_empty(), "once");
-        assert!(b.warnings(&at(700), &at(1_000)).is_empty(), "spent, not a warning");
+        assert!(
+            b.warnings(&at(700), &at(1_000)).is_empty(),
+            "spent, not a warning"
+        );
     }
 
     #[test]

@@ -101,7 +101,9 @@ impl RunUsage {
             return Some((cost.clone(), false));
         }
         let model = self.model.as_deref()?;
-        prices.estimate(model, &self.tokens).map(|cost| (cost, true))
+        prices
+            .estimate(model, &self.tokens)
+            .map(|cost| (cost, true))
     }
 }
 
@@ -287,7 +289,11 @@ impl Totals {
         for currency in currencies {
             let reported = self.cost.get(currency);
             let amount = reported.unwrap_or(&0.0) + self.estimated.get(currency).unwrap_or(&0.0);
-            let mark = if self.estimated.contains_key(currency) { "~" } else { "" };
+            let mark = if self.estimated.contains_key(currency) {
+                "~"
+            } else {
+                ""
+            };
             parts.push(format!("{mark}{} {currency}", money(amount)));
         }
         (!parts.is_empty()).then(|| parts.join(" · "))
@@ -381,15 +387,24 @@ mod tests {
             model: None,
         };
         let silent = RunUsage::default();
-        let totals = roll_up([("a", &reported), ("a", &silent), ("b", &silent)], &sonnet());
+        let totals = roll_up(
+            [("a", &reported), ("a", &silent), ("b", &silent)],
+            &sonnet(),
+        );
         let a = &totals["a"];
-        assert_eq!((a.runs, a.runs_without_tokens, a.runs_without_cost), (2, 1, 1));
+        assert_eq!(
+            (a.runs, a.runs_without_tokens, a.runs_without_cost),
+            (2, 1, 1)
+        );
         assert_eq!(a.tokens.work(), Some(1_200));
         assert_eq!(a.money("USD"), Some(0.5));
         let b = &totals["b"];
         assert_eq!(b.tokens.work(), None, "nothing reported is unknown, not 0");
         assert_eq!(b.money("USD"), None);
-        assert_eq!(b.describe(), "tokens unknown, cost unknown; 1 of 1 run(s) reported no tokens or cost");
+        assert_eq!(
+            b.describe(),
+            "tokens unknown, cost unknown; 1 of 1 run(s) reported no tokens or cost"
+        );
     }
 
     #[test]
@@ -406,16 +421,33 @@ mod tests {
         assert!(estimated);
         assert!((cost.amount - 4.5).abs() < 1e-9, "{cost:?}");
         assert_eq!(run(None, tokens(1, 1)).priced(&prices), None, "no model");
-        assert_eq!(run(Some("gpt-5"), tokens(1, 1)).priced(&prices), None, "no price");
-        assert_eq!(run(Some("claude-sonnet"), Tokens::default()).priced(&prices), None);
+        assert_eq!(
+            run(Some("gpt-5"), tokens(1, 1)).priced(&prices),
+            None,
+            "no price"
+        );
+        assert_eq!(
+            run(Some("claude-sonnet"), Tokens::default()).priced(&prices),
+            None
+        );
         let mut totals = Totals::default();
         totals.add(&run(Some("claude-sonnet"), tokens(1_000_000, 0)), &prices);
         assert_eq!(totals.estimated["USD"], 3.0);
         assert!(totals.cost.is_empty());
-        assert!(totals.describe().contains("~3.00 USD (estimated from [prices])"), "{}", totals.describe());
+        assert!(
+            totals
+                .describe()
+                .contains("~3.00 USD (estimated from [prices])"),
+            "{}",
+            totals.describe()
+        );
         let mut reported = totals.clone();
         reported.cost.insert("USD".into(), 1.0);
-        assert!(reported.describe().contains("4.00 USD (3.00 of it estimated from [prices])"));
+        assert!(
+            reported
+                .describe()
+                .contains("4.00 USD (3.00 of it estimated from [prices])")
+        );
     }
 
     #[test]

@@ -99,7 +99,13 @@ mod tests {
         assert_eq!(update["cost"], json!({"amount": 0.5, "currency": "USD"}));
         assert_eq!(update["used"], 2_400);
         let usage = meter.turn_usage().unwrap();
-        assert_eq!((usage["inputTokens"].as_u64(), usage["outputTokens"].as_u64()), (Some(2_000), Some(400)));
+        assert_eq!(
+            (
+                usage["inputTokens"].as_u64(),
+                usage["outputTokens"].as_u64()
+            ),
+            (Some(2_000), Some(400))
+        );
         assert_eq!(usage["cachedReadTokens"], Value::Null);
         meter.start_turn();
         assert_eq!(meter.turn_usage(), None, "a new turn starts from nothing");
@@ -109,7 +115,10 @@ mod tests {
         });
         assert_eq!(update["cost"]["amount"], 0.5, "the cost is the session's");
         assert!(meter.add(&UsageStep::default()).get("cost").is_some());
-        let silent = Meter::default().add(&UsageStep { input: Some(1), ..UsageStep::default() });
+        let silent = Meter::default().add(&UsageStep {
+            input: Some(1),
+            ..UsageStep::default()
+        });
         assert!(silent.get("cost").is_none(), "no cost reported, none sent");
     }
 }

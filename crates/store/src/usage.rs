@@ -201,10 +201,15 @@ mod tests {
             task: &task,
             number: 1,
         };
-        store.record_usage("s1", key, "sim", &RunUsage::default()).unwrap();
+        store
+            .record_usage("s1", key, "sim", &RunUsage::default())
+            .unwrap();
         let rows = store.usage_rows(&UsageFilter::default()).unwrap();
         assert_eq!(rows.len(), 1);
-        assert!(rows[0].usage.is_unknown(), "nothing reported is NULL, not 0");
+        assert!(
+            rows[0].usage.is_unknown(),
+            "nothing reported is NULL, not 0"
+        );
         assert_eq!(rows[0].execution_id.as_deref(), Some(execution.as_str()));
         assert_eq!(rows[0].role, "worker");
         let reported = RunUsage {
@@ -220,9 +225,19 @@ mod tests {
             model: Some("sim".into()),
         };
         store.record_usage("s1", key, "sim", &reported).unwrap();
-        store.record_usage("s1", RunKey::Planner, "sim", &reported).unwrap();
         store
-            .record_usage("s1", RunKey::Merger { task: &task, number: 1 }, "sim", &reported)
+            .record_usage("s1", RunKey::Planner, "sim", &reported)
+            .unwrap();
+        store
+            .record_usage(
+                "s1",
+                RunKey::Merger {
+                    task: &task,
+                    number: 1,
+                },
+                "sim",
+                &reported,
+            )
             .unwrap();
         let rows = store.usage_rows(&UsageFilter::default()).unwrap();
         assert_eq!(rows.len(), 3);
@@ -237,10 +252,21 @@ mod tests {
         let roles: Vec<&str> = by_task.iter().map(|r| r.role.as_str()).collect();
         assert_eq!(roles, ["worker", "merger"]);
         let planner = rows.iter().find(|r| r.run == "planner").unwrap();
-        assert_eq!((planner.task_id.as_deref(), planner.execution_id.as_deref()), (None, None));
+        assert_eq!(
+            (planner.task_id.as_deref(), planner.execution_id.as_deref()),
+            (None, None)
+        );
         assert!(
             store
-                .record_usage("s1", RunKey::Worker { task: "nope", number: 1 }, "sim", &reported)
+                .record_usage(
+                    "s1",
+                    RunKey::Worker {
+                        task: "nope",
+                        number: 1
+                    },
+                    "sim",
+                    &reported
+                )
                 .is_err()
         );
     }

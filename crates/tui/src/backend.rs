@@ -136,7 +136,8 @@ fn fetch_text(store: &Store, fetch: &Fetch, prices: &Prices) -> Msg {
             ("Message".to_string(), text)
         }
         Fetch::Task(id) => {
-            let text = gather_task_detail(store, id, prices).map(|detail| task_detail_text(&detail));
+            let text =
+                gather_task_detail(store, id, prices).map(|detail| task_detail_text(&detail));
             ("Task".to_string(), text)
         }
     };

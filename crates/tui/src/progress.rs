@@ -35,9 +35,9 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             ..
         } => {
             if let Some(worker) = task.as_deref().and_then(|t| app.worker_mut(t)) {
-                worker.usage = Some(usage);
+                worker.usage = Some(*usage);
             }
-            app.session_usage = Some(session);
+            app.session_usage = Some(*session);
         }
         Progress::SessionStarted {
             session,

@@ -123,7 +123,7 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
         ctx.config.prices.clone(),
         ui_tx.clone(),
     )
-        .map_err(|e| format!("cannot start the store thread: {e}"))?;
+    .map_err(|e| format!("cannot start the store thread: {e}"))?;
     spawn_file_list(ctx.project_root.clone(), ui_tx.clone());
     let control = spawn_coordinator(&runtime, ctx.clone(), ui_tx.clone());
     // SIGTERM and SIGHUP (the terminal closed) stop as a confirmed quit does;

@@ -20,6 +20,77 @@ fn full_screen() {
     assert_snapshot!(draw(&mut app, 120, 36).backend());
 }
 
+/// The busy app after its agents reported usage: `api` tokens and a cost,
+/// `docs` tokens only (an estimate from `[prices]`), `tests` nothing.
+fn app_with_usage() -> App {
+    use enki_core::usage::{Cost, Prices, RunUsage, Tokens, Totals};
+    let mut app = busy_app();
+    let priced = |usage: RunUsage| {
+        let mut prices = Prices::default();
+        prices.by_model.insert(
+            "sim".into(),
+            enki_core::usage::Price {
+                input: 3.0,
+                output: 15.0,
+                cache_read: 0.3,
+                cache_write: 3.75,
+                currency: "USD".into(),
+            },
+        );
+        let mut totals = Totals::default();
+        totals.add(&usage, &prices);
+        totals
+    };
+    let api = priced(RunUsage {
+        tokens: Tokens {
+            input: Some(48_200),
+            output: Some(6_350),
+            cache_read: Some(210_000),
+            cache_write: Some(9_000),
+        },
+        cost: Some(Cost {
+            amount: 0.4125,
+            currency: "USD".into(),
+        }),
+        model: Some("claude-sonnet-4-5".into()),
+    });
+    let docs = priced(RunUsage {
+        tokens: Tokens {
+            input: Some(12_000),
+            output: Some(900),
+            ..Tokens::default()
+        },
+        cost: None,
+        model: Some("sim".into()),
+    });
+    let mut session = api.clone();
+    session.merge(&docs);
+    for (step, usage) in [("api", api), ("docs", docs)] {
+        update(
+            &mut app,
+            Msg::Progress(Progress::Usage {
+                task: Some(task_id(step)),
+                run: "worker".into(),
+                usage: Box::new(usage),
+                session: Box::new(session.clone()),
+            }),
+        );
+    }
+    app
+}
+
+#[test]
+fn usage_on_worker_rows_and_the_session_total_in_the_footer() {
+    let mut app = app_with_usage();
+    assert_snapshot!(draw(&mut app, 160, 45).backend());
+}
+
+#[test]
+fn usage_on_a_small_terminal() {
+    let mut app = app_with_usage();
+    assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
 #[test]
 fn chat_pane() {
     let mut app = busy_app();

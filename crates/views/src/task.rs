@@ -215,7 +215,12 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
     if !detail.usage.is_empty() {
         out.push(format!("  usage: {}", detail.usage_totals.describe()));
         for (row, run) in detail.usage.iter().zip(&detail.usage_by_run) {
-            let model = row.usage.model.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+            let model = row
+                .usage
+                .model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
             out.push(format!(
                 "    {} #{}  {}{model}: {}",
                 row.run,

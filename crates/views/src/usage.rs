@@ -83,7 +83,10 @@ pub fn gather_usage(
     let rows = store.usage_rows(filter)?;
     let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
     for row in &rows {
-        groups.entry(by.key(row)).or_default().add(&row.usage, prices);
+        groups
+            .entry(by.key(row))
+            .or_default()
+            .add(&row.usage, prices);
     }
     let mut out = Vec::new();
     for (key, totals) in groups {
@@ -123,10 +126,7 @@ pub fn usage_text(report: &UsageReport) -> String {
     let mut text = String::new();
     for group in &report.groups {
         let label: String = group.label.chars().take(60).collect();
-        text.push_str(&format!(
-            "{label:width$}  {}\n",
-            group.totals.describe()
-        ));
+        text.push_str(&format!("{label:width$}  {}\n", group.totals.describe()));
     }
     text.push_str(&format!("total: {}", report.total.describe()));
     if !report.total.estimated.is_empty() {
@@ -153,7 +153,10 @@ mod tests {
                 Some("s1"),
                 "calc",
                 false,
-                &[NewStep::new("mul", "Add mul"), NewStep::new("div", "Add div")],
+                &[
+                    NewStep::new("mul", "Add mul"),
+                    NewStep::new("div", "Add div"),
+                ],
             )
             .unwrap();
         let (mul, div) = (&created.steps[0].1, &created.steps[1].1);
@@ -175,9 +178,27 @@ mod tests {
             ..reported.clone()
         };
         for (key, usage) in [
-            (RunKey::Worker { task: mul, number: 1 }, &reported),
-            (RunKey::Worker { task: mul, number: 2 }, &priced),
-            (RunKey::Worker { task: div, number: 1 }, &RunUsage::default()),
+            (
+                RunKey::Worker {
+                    task: mul,
+                    number: 1,
+                },
+                &reported,
+            ),
+            (
+                RunKey::Worker {
+                    task: mul,
+                    number: 2,
+                },
+                &priced,
+            ),
+            (
+                RunKey::Worker {
+                    task: div,
+                    number: 1,
+                },
+                &RunUsage::default(),
+            ),
             (RunKey::Planner, &reported),
         ] {
             store.record_usage("s1", key, "claude", usage).unwrap();
@@ -206,15 +227,23 @@ mod tests {
         assert!(text.contains("tokens unknown, cost unknown"), "{text}");
         assert!(text.contains("(0.0015 of it estimated"), "{text}");
         assert!(text.contains("~ marks an estimate"), "{text}");
-        let by_model = gather_usage(&store, &UsageFilter::default(), UsageBy::Model, &prices).unwrap();
+        let by_model =
+            gather_usage(&store, &UsageFilter::default(), UsageBy::Model, &prices).unwrap();
         let keys: Vec<&str> = by_model.groups.iter().map(|g| g.key.as_str()).collect();
         assert_eq!(keys, ["opus", "sim", "(model unknown)"]);
-        let by_role = gather_usage(&store, &UsageFilter::default(), UsageBy::Role, &prices).unwrap();
+        let by_role =
+            gather_usage(&store, &UsageFilter::default(), UsageBy::Role, &prices).unwrap();
         let keys: Vec<&str> = by_role.groups.iter().map(|g| g.key.as_str()).collect();
         assert_eq!(keys, ["worker", "planner"]);
         assert_eq!(UsageBy::parse("agent"), Some(UsageBy::Agent));
         assert_eq!(UsageBy::parse("cost"), None);
-        let empty = gather_usage(&Store::open(&dir.path().join("e.sqlite")).unwrap(), &UsageFilter::default(), UsageBy::Task, &prices).unwrap();
+        let empty = gather_usage(
+            &Store::open(&dir.path().join("e.sqlite")).unwrap(),
+            &UsageFilter::default(),
+            UsageBy::Task,
+            &prices,
+        )
+        .unwrap();
         assert_eq!(usage_text(&empty), "no usage recorded yet");
     }
 }

@@ -672,6 +672,7 @@ mod tests {
         assert_eq!(config.git.base_branch.as_deref(), Some("main"));
         assert_eq!(config.merge.verify.as_deref(), Some("cargo test"));
         assert!(config.sim.scripts.is_some());
+        assert_eq!(config.prices.of("sim").map(|p| p.output), Some(2.0));
     }
 
     /// `key = value` with a lowercase key: an example setting, not prose.

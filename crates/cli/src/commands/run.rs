@@ -459,7 +459,7 @@ impl Printer {
             }
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
             // Said once, before the last line: `enki usage` has the details.
-            Progress::Usage { session, .. } => self.usage = Some(session.clone()),
+            Progress::Usage { session, .. } => self.usage = Some(session.as_ref().clone()),
             Progress::Finished {
                 done,
                 failed,

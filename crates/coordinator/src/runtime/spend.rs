@@ -34,8 +34,8 @@ impl Runtime {
         self.emit(Progress::Usage {
             task,
             run: run.to_string(),
-            usage: priced,
-            session,
+            usage: Box::new(priced),
+            session: Box::new(session),
         });
     }
 }

@@ -105,12 +105,19 @@ const USAGE_KEYS: &[&str] = &[
 /// A `usage = { input = 1200, ..., cost = 0.02, currency = "USD" }` table.
 fn usage_of(f: &Fields<'_>, value: &Value) -> Result<crate::usage::UsageStep, Problem> {
     let Value::Object(table) = value else {
-        return Err(f.wrong("usage", "a table such as { input = 1200, output = 300 }", value));
+        return Err(f.wrong(
+            "usage",
+            "a table such as { input = 1200, output = 300 }",
+            value,
+        ));
     };
     if let Some(key) = table.keys().find(|k| !USAGE_KEYS.contains(&k.as_str())) {
         return Err(f.problem(
             "usage",
-            format!("unknown key `{key}` in `usage` (its keys are {})", USAGE_KEYS.join(", ")),
+            format!(
+                "unknown key `{key}` in `usage` (its keys are {})",
+                USAGE_KEYS.join(", ")
+            ),
         ));
     }
     let tokens = |key: &str| match table.get(key) {
@@ -118,7 +125,10 @@ fn usage_of(f: &Fields<'_>, value: &Value) -> Result<crate::usage::UsageStep, Pr
         Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
         Some(other) => Err(f.problem(
             "usage",
-            format!("`usage.{key}` must be a token count (an integer, 0 or more), not {}", type_name(other)),
+            format!(
+                "`usage.{key}` must be a token count (an integer, 0 or more), not {}",
+                type_name(other)
+            ),
         )),
     };
     let cost = match table.get("cost") {
@@ -594,9 +604,18 @@ steps = []
             ("{ stop = \"done\" }", "end_turn, max_tokens"),
             ("{ read = \"\" }", "`read` must not be empty"),
             ("{ usage = 5 }", "`usage` must be a table"),
-            ("{ usage = { input = -1 } }", "`usage.input` must be a token count"),
-            ("{ usage = { cost = \"1\" } }", "`usage.cost` must be an amount"),
-            ("{ usage = { tokens = 1 } }", "unknown key `tokens` in `usage`"),
+            (
+                "{ usage = { input = -1 } }",
+                "`usage.input` must be a token count",
+            ),
+            (
+                "{ usage = { cost = \"1\" } }",
+                "`usage.cost` must be an amount",
+            ),
+            (
+                "{ usage = { tokens = 1 } }",
+                "unknown key `tokens` in `usage`",
+            ),
         ];
         for (step, expected) in cases {
             let text = format!("[[turn]]\nsteps = [\n  {step},\n]\n");
