@@ -68,6 +68,11 @@ fn status_reports_every_count_it_knows() {
     assert_eq!(listed[0]["task_id"], plan.task("a"));
     assert_eq!(listed[0]["agent_state"], "idle");
     assert_eq!(listed[0]["agent_state_reason"], "starting");
+    // No agent ran: no usage, its amounts unknown (not 0).
+    let usage = data["usage"].take();
+    assert_eq!(usage["runs"], 0, "{usage}");
+    assert_eq!(usage["tokens"]["input"], Value::Null, "{usage}");
+    assert!(!text.contains("usage:"), "{text}");
     assert_eq!(
         data,
         json!({
@@ -77,6 +82,7 @@ fn status_reports_every_count_it_knows() {
             "merge_queue": 1,
             "executions_active": 2,
             "workers": null,
+            "usage": null,
         })
     );
 }
