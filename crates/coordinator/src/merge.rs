@@ -66,8 +66,7 @@ pub enum MergeMessage {
     /// A merger's transcript entry, as a worker's.
     MergerTranscript {
         task: String,
-        kind: String,
-        text: String,
+        entry: crate::transcript::TranscriptEntry,
     },
     /// What the merger's run has used so far changed.
     MergerUsage {

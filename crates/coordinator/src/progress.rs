@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::transcript::TranscriptEntry;
+
 /// How a run ended, for a script as much as for a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,12 +57,11 @@ pub enum Progress {
         state: enki_core::AgentState,
         reason: Option<String>,
     },
-    /// One entry of a worker's live transcript (`kind`: message, thought,
-    /// tool, tool_update, plan, permission, refusal: a permission not given).
+    /// One entry of a worker's live transcript (its `kind` flattened in).
     WorkerTranscript {
         task: String,
-        kind: String,
-        text: String,
+        #[serde(flatten)]
+        entry: TranscriptEntry,
     },
     WorkerFailed {
         task: String,
@@ -96,8 +97,8 @@ pub enum Progress {
     /// One entry of a merger's live transcript (kinds as a worker's).
     MergerTranscript {
         task: String,
-        kind: String,
-        text: String,
+        #[serde(flatten)]
+        entry: TranscriptEntry,
     },
     MergeWaiting {
         task: String,

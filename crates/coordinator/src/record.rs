@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::context::Shared;
 use crate::reply::Reply;
+use crate::transcript::{TranscriptEntry, transcript_entry};
 use crate::usage::{Meter, Run};
 use enki_core::usage::RunUsage;
 
@@ -43,10 +44,8 @@ pub enum Live {
     Activity(Option<String>),
     /// What the agent did, for its liveness (`enki_core::liveness`).
     Sign(Sign),
-    /// A transcript entry (`kind`: message, thought, tool, tool_update,
-    /// plan, permission, refusal; `message_end`, with no text, ends a
-    /// message so that the next one is an entry of its own).
-    Transcript { kind: &'static str, text: String },
+    /// A transcript entry.
+    Transcript(TranscriptEntry),
     /// What the run has used so far changed (see `usage`).
     Usage(RunUsage),
 }
@@ -115,8 +114,8 @@ impl<'a> RunRecord<'a> {
         if ends_a_message(event) {
             self.end_message().await;
         }
-        if let Some((kind, text)) = transcript_entry(event, &mut self.titles) {
-            (self.live)(Live::Transcript { kind, text });
+        if let Some(entry) = transcript_entry(event, &mut self.titles) {
+            (self.live)(Live::Transcript(entry));
         }
         if let Some(sign) = crate::signs::sign_of(event, &self.titles) {
             (self.live)(Live::Sign(sign));
@@ -201,10 +200,7 @@ impl<'a> RunRecord<'a> {
     /// it ended.
     async fn end_message(&mut self) {
         if let Some(data) = self.reply.end_message() {
-            (self.live)(Live::Transcript {
-                kind: "message_end",
-                text: String::new(),
-            });
+            (self.live)(Live::Transcript(TranscriptEntry::MessageEnd));
             self.log("message", data).await;
         }
     }
@@ -249,7 +245,7 @@ pub(crate) fn ends_a_message(event: &AgentEvent) -> bool {
 
 /// Why a tool call failed, as the agent reported it (its first lines, cut
 /// short): `None` unless `status` is `failed`.
-fn failure(status: &Option<String>, raw: &serde_json::Value) -> Option<String> {
+pub(crate) fn failure(status: &Option<String>, raw: &serde_json::Value) -> Option<String> {
     const LIMIT: usize = 400;
     if status.as_deref() != Some("failed") {
         return None;
@@ -320,90 +316,9 @@ pub(crate) fn short_activity(update: &SessionUpdate) -> Option<String> {
     }
 }
 
-/// `line`, followed by why the call failed when it did.
-fn because(line: String, status: &Option<String>, raw: &serde_json::Value) -> String {
-    match failure(status, raw) {
-        Some(why) => format!("{line}: {why}"),
-        None => line,
-    }
-}
-
 /// Titles of a session's tool calls by call id: updates often carry only
 /// the id and a status.
-type ToolTitles = std::collections::HashMap<String, String>;
-
-/// The part of an agent event a person reads in a live transcript. A tool
-/// call is `title (status)`; an update names its call by the remembered
-/// title (never the raw call id), so the TUI can update the call's line.
-fn transcript_entry(event: &AgentEvent, titles: &mut ToolTitles) -> Option<(&'static str, String)> {
-    let with_status = |title: &str, status: &Option<String>| match status {
-        Some(status) => format!("{title} ({status})"),
-        None => title.to_string(),
-    };
-    match event {
-        AgentEvent::Update { update, .. } => match update {
-            SessionUpdate::AgentMessageChunk { text } => Some(("message", text.clone())),
-            SessionUpdate::AgentThoughtChunk { text } => Some(("thought", text.clone())),
-            SessionUpdate::ToolCall {
-                id,
-                title,
-                status,
-                raw,
-                ..
-            } => {
-                titles.insert(id.clone(), title.clone());
-                Some(("tool", because(with_status(title, status), status, raw)))
-            }
-            SessionUpdate::ToolCallUpdate {
-                id,
-                title,
-                status,
-                raw,
-            } => {
-                let known = titles.get(id).cloned();
-                if let Some(title) = title {
-                    titles.insert(id.clone(), title.clone());
-                }
-                // Content-only updates say nothing new in a transcript.
-                if status.is_none() && (title.is_none() || title == &known) {
-                    return None;
-                }
-                // A new title reads `old → new`, so the old line is found.
-                let title = match (known, title) {
-                    (Some(old), Some(new)) if &old != new => format!("{old} → {new}"),
-                    (Some(old), _) => old,
-                    (None, Some(new)) => new.clone(),
-                    (None, None) => "tool call".into(),
-                };
-                Some((
-                    "tool_update",
-                    because(with_status(&title, status), status, raw),
-                ))
-            }
-            SessionUpdate::Plan { entries } => Some((
-                "plan",
-                entries
-                    .iter()
-                    .map(|e| format!("[{}] {}", e.status.as_deref().unwrap_or(" "), e.content))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )),
-            _ => None,
-        },
-        // A refusal is its own kind, and says why.
-        AgentEvent::Permission {
-            title,
-            decision,
-            reason,
-            ..
-        } => Some(if decision.is_allowed() {
-            ("permission", format!("{title}: {decision}"))
-        } else {
-            ("refusal", format!("{title}: {decision}: {reason}"))
-        }),
-        _ => None,
-    }
-}
+pub(crate) type ToolTitles = std::collections::HashMap<String, String>;
 
 #[cfg(test)]
 mod transcript_tests {
@@ -416,49 +331,8 @@ mod transcript_tests {
         }
     }
 
-    fn tool_update(id: &str, title: Option<&str>, status: Option<&str>) -> AgentEvent {
-        update(SessionUpdate::ToolCallUpdate {
-            id: id.into(),
-            title: title.map(str::to_string),
-            status: status.map(str::to_string),
-            raw: serde_json::Value::Null,
-        })
-    }
-
     #[test]
-    fn tool_call_updates_are_named_by_the_calls_title_never_its_id() {
-        let mut titles = ToolTitles::new();
-        let call = update(SessionUpdate::ToolCall {
-            id: "sim-call-1".into(),
-            title: "enki_worker_report".into(),
-            kind: None,
-            status: Some("in_progress".into()),
-            raw: serde_json::Value::Null,
-        });
-        let mut entry = |event: &AgentEvent| transcript_entry(event, &mut titles);
-        assert_eq!(
-            entry(&call),
-            Some(("tool", "enki_worker_report (in_progress)".into()))
-        );
-        assert_eq!(
-            entry(&tool_update("sim-call-1", None, Some("completed"))),
-            Some(("tool_update", "enki_worker_report (completed)".into()))
-        );
-        // A new title is told as a rename of the old one.
-        assert_eq!(
-            entry(&tool_update("sim-call-1", Some("report sent"), None)),
-            Some(("tool_update", "enki_worker_report → report sent".into()))
-        );
-        // Content-only updates add nothing; unknown calls get no raw id.
-        assert_eq!(entry(&tool_update("sim-call-1", None, None)), None);
-        assert_eq!(
-            entry(&tool_update("sim-call-9", None, Some("failed"))),
-            Some(("tool_update", "tool call (failed)".into()))
-        );
-    }
-
-    #[test]
-    fn a_failed_call_is_named_by_its_tool_and_says_why_in_the_transcript_and_the_log() {
+    fn a_failed_call_is_named_by_its_tool_and_says_why_in_the_log() {
         let mut titles = ToolTitles::new();
         let call = update(SessionUpdate::ToolCall {
             id: "c1".into(),
@@ -478,13 +352,6 @@ mod transcript_tests {
             status: Some("failed".into()),
             raw,
         };
-        assert_eq!(
-            transcript_entry(&update(failed.clone()), &mut titles),
-            Some((
-                "tool_update",
-                "enki_edit_file (failed): src/x.rs: no such file".into()
-            ))
-        );
         let (kind, data) = logged_update(&failed, &titles).unwrap();
         assert_eq!(kind, "tool_call_update");
         assert_eq!(data["title"], "enki_edit_file");

@@ -213,11 +213,7 @@ pub async fn resolve_conflict(
             // A merger's liveness is not judged: its time limit bounds it.
             Live::Sign(_) => return,
             Live::Activity(text) => MergeMessage::MergerActivity { task, text },
-            Live::Transcript { kind, text } => MergeMessage::MergerTranscript {
-                task,
-                kind: kind.to_string(),
-                text,
-            },
+            Live::Transcript(entry) => MergeMessage::MergerTranscript { task, entry },
             Live::Usage(usage) => MergeMessage::MergerUsage { task, usage },
         });
     };

@@ -21,6 +21,7 @@ use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
 use crate::record::{Live, RunKind, RunRecord};
 use crate::reply::{Reply, reply_file};
 use crate::session::continue_or_start_session;
+use crate::transcript::TranscriptEntry;
 
 /// What a worker tells the runtime.
 #[derive(Debug)]
@@ -38,8 +39,7 @@ pub enum WorkerMessage {
     /// A transcript entry for live views.
     Transcript {
         task: String,
-        kind: String,
-        text: String,
+        entry: TranscriptEntry,
     },
     /// What the attempt has used so far changed.
     Usage {
@@ -230,11 +230,7 @@ async fn attempt_task(
         let _ = tx.send(match live {
             Live::Activity(text) => WorkerMessage::Activity { task, text },
             Live::Sign(sign) => WorkerMessage::Sign { task, sign },
-            Live::Transcript { kind, text } => WorkerMessage::Transcript {
-                task,
-                kind: kind.to_string(),
-                text,
-            },
+            Live::Transcript(entry) => WorkerMessage::Transcript { task, entry },
             Live::Usage(usage) => WorkerMessage::Usage { task, usage },
         });
     };

@@ -6,7 +6,7 @@
 use enki_acp::PermissionDecision;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::app::{App, Focus, Overlay};
+use crate::app::{App, Focus, Overlay, View};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -22,6 +22,8 @@ pub enum Action {
     DeferPrompt,
     /// F3: the next thing waiting on the person.
     NextNeed,
+    /// `e` in a transcript: tool calls' whole output, or their last lines.
+    ToggleOutputs,
     Help,
     CloseOverlay,
     OverlayScroll(isize),
@@ -165,6 +167,13 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     }
     if app.focus == Focus::Input {
         input_key(app, key, ctrl, alt, shift)
+    } else if app.focus == Focus::Main
+        && matches!(app.view, View::Transcript(_))
+        && key.code == KeyCode::Char('e')
+        && !ctrl
+        && !alt
+    {
+        Some(Action::ToggleOutputs)
     } else {
         pane_key(key, ctrl, alt)
     }

@@ -7,6 +7,8 @@ use std::collections::VecDeque;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+use enki_coordinator::{ToolStatus, TranscriptEntry};
+
 use crate::markdown;
 use crate::text::{first_line, sanitize};
 use crate::theme;
@@ -16,40 +18,6 @@ use crate::ui::wrap;
 pub const MAX_TRANSCRIPT_LINES: usize = 20_000;
 /// How far back an update looks for its tool call's line.
 const TOOL_LOOKBACK: usize = 500;
-/// The statuses of an ACP tool call.
-const TOOL_STATUSES: [&str; 4] = ["pending", "in_progress", "completed", "failed"];
-
-fn with_tool_status(title: &str, status: Option<&str>) -> String {
-    match status {
-        Some(status) => format!("{title} ({status})"),
-        None => title.to_string(),
-    }
-}
-
-/// A tool call's transcript text split into its title and status:
-/// `Edit a.rs (completed)` or `Edit a.rs completed`.
-pub fn split_tool_status(text: &str) -> (&str, Option<&str>) {
-    let text = text.trim_end();
-    if let Some(open) = text
-        .strip_suffix(')')
-        .and_then(|t| t.rfind(" (").map(|i| (t, i)))
-    {
-        let (inner, at) = open;
-        let status = &inner[at + 2..];
-        if TOOL_STATUSES.contains(&status) {
-            return (&inner[..at], Some(status));
-        }
-    }
-    if let Some((title, status)) = text.rsplit_once(' ')
-        && TOOL_STATUSES.contains(&status)
-    {
-        return (title, Some(status));
-    }
-    if TOOL_STATUSES.contains(&text) {
-        return ("", Some(text));
-    }
-    (text, None)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -211,12 +179,38 @@ pub enum WorkerState {
     },
 }
 
-/// One transcript line, by kind (message, thought, tool, plan, ...).
+/// What a transcript line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Message,
+    Thought,
+    Tool,
+    Plan,
+    Permission,
+    Refusal,
+    Separator,
+}
+
+/// A tool call's line: the call it shows (matched by id, never by title)
+/// and what it said when it finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolLine {
+    pub id: String,
+    pub status: Option<ToolStatus>,
+    pub exit_code: Option<i64>,
+    pub output: Vec<String>,
+}
+
+/// One transcript line (a tool call's is its title).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranscriptLine {
-    pub kind: String,
+    pub kind: LineKind,
     pub text: String,
+    pub call: Option<ToolLine>,
 }
+
+/// Output lines a collapsed tool call shows (its last ones: the result).
+pub const OUTPUT_SHOWN: usize = 3;
 
 /// A worker's live transcript: streamed chunks joined into lines, capped.
 #[derive(Debug, Clone, Default)]
@@ -229,10 +223,11 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    fn push_line(&mut self, kind: &str, text: &str) {
+    fn push(&mut self, kind: LineKind, text: &str, call: Option<ToolLine>) {
         self.lines.push_back(TranscriptLine {
-            kind: kind.to_string(),
+            kind,
             text: text.to_string(),
+            call,
         });
         if self.lines.len() > MAX_TRANSCRIPT_LINES {
             self.lines.pop_front();
@@ -241,20 +236,40 @@ impl Transcript {
     }
 
     /// Adds an entry: message and thought chunks continue the line being
-    /// streamed; an update of a tool call changes the status on that
-    /// call's line; other kinds are whole entries.
-    pub fn append(&mut self, kind: &str, text: &str) {
-        if kind == "message_end" {
-            // The next message is a line of its own.
-            self.open = false;
-            return;
-        }
-        let text = sanitize(text);
-        if kind == "tool_update" {
-            self.update_tool(&text);
-            return;
-        }
-        let streamed = matches!(kind, "message" | "thought");
+    /// streamed; a tool call's entry updates the line of that call (by its
+    /// id) or starts one; other kinds are whole entries.
+    pub fn append(&mut self, entry: &TranscriptEntry) {
+        let (kind, text) = match entry {
+            TranscriptEntry::MessageEnd => {
+                // The next message is a line of its own.
+                self.open = false;
+                return;
+            }
+            TranscriptEntry::Tool {
+                id,
+                title,
+                status,
+                output,
+                exit_code,
+            } => {
+                self.open = false;
+                self.tool(id, title, *status, output.as_deref(), *exit_code);
+                return;
+            }
+            TranscriptEntry::Message { text } => (LineKind::Message, text.clone()),
+            TranscriptEntry::Thought { text } => (LineKind::Thought, text.clone()),
+            TranscriptEntry::Plan { text } => (LineKind::Plan, text.clone()),
+            TranscriptEntry::Permission { title, decision } => {
+                (LineKind::Permission, format!("{title}: {decision}"))
+            }
+            TranscriptEntry::Refusal {
+                title,
+                decision,
+                reason,
+            } => (LineKind::Refusal, format!("{title}: {decision}: {reason}")),
+        };
+        let text = sanitize(&text);
+        let streamed = matches!(kind, LineKind::Message | LineKind::Thought);
         let continues = streamed && self.open && self.lines.back().is_some_and(|l| l.kind == kind);
         let mut pieces = text.split('\n');
         if continues {
@@ -262,77 +277,134 @@ impl Transcript {
                 last.text.push_str(first);
             }
         } else if let Some(first) = pieces.next() {
-            self.push_line(kind, first);
+            self.push(kind, first, None);
         }
         for piece in pieces {
-            self.push_line(kind, piece);
+            self.push(kind, piece, None);
         }
         self.open = streamed;
     }
 
-    /// `title (status)` of an update onto the latest line of the call with
-    /// that title (`old → new (status)` also renames it); a call never
-    /// seen gets a line of its own.
-    fn update_tool(&mut self, text: &str) {
-        let (title, status) = split_tool_status(first_line(text));
-        let (find, shown) = match title.split_once(" → ") {
-            Some((old, new)) if self.tool_line(old).is_some() => (old, new),
-            _ => (title, title),
-        };
-        match self.tool_line(find) {
-            Some(at) => {
-                let line = &mut self.lines[at];
-                let text = with_tool_status(shown, status.or(split_tool_status(&line.text).1));
-                line.text = text;
-            }
-            None => {
-                self.open = false;
-                self.push_line("tool", &with_tool_status(shown, status));
-            }
-        }
-    }
-
-    /// The index of the latest line of the tool call titled `title`.
-    fn tool_line(&self, title: &str) -> Option<usize> {
+    /// A call's entry onto its line: what the entry gives replaces what the
+    /// line had; a call never seen gets a line of its own.
+    fn tool(
+        &mut self,
+        id: &str,
+        title: &str,
+        status: Option<ToolStatus>,
+        output: Option<&str>,
+        exit_code: Option<i64>,
+    ) {
+        let title = first_line(&sanitize(title)).to_string();
+        let output = output.map(|text| sanitize(text).lines().map(str::to_string).collect());
         let len = self.lines.len();
-        self.lines
+        let at = self
+            .lines
             .iter()
             .rev()
             .take(TOOL_LOOKBACK)
-            .position(|l| l.kind == "tool" && split_tool_status(&l.text).0 == title)
-            .map(|back| len - 1 - back)
+            .position(|l| l.call.as_ref().is_some_and(|c| c.id == id))
+            .map(|back| len - 1 - back);
+        match at.and_then(|at| self.lines.get_mut(at)) {
+            Some(line) => {
+                line.text = title;
+                if let Some(call) = &mut line.call {
+                    call.status = status.or(call.status);
+                    call.exit_code = exit_code.or(call.exit_code);
+                    if let Some(output) = output {
+                        call.output = output;
+                    }
+                }
+            }
+            None => self.push(
+                LineKind::Tool,
+                &title,
+                Some(ToolLine {
+                    id: id.to_string(),
+                    status,
+                    exit_code,
+                    output: output.unwrap_or_default(),
+                }),
+            ),
+        }
     }
 
     /// Ends any streamed line (a new attempt starts).
     pub fn separator(&mut self, text: &str) {
         self.open = false;
-        self.push_line("separator", text);
+        self.push(LineKind::Separator, text, None);
     }
 
-    /// Styled lines for display.
-    pub fn styled(&self) -> impl DoubleEndedIterator<Item = Line<'static>> + Clone + '_ {
-        self.lines.iter().map(|line| {
-            let (mark, style) = match line.kind.as_str() {
-                "message" => ("", Style::new()),
-                "thought" => ("", theme::dim()),
-                "tool" if split_tool_status(&line.text).1 == Some("failed") => ("⚙ ", theme::bad()),
-                "tool" | "tool_update" => ("⚙ ", theme::info()),
-                "plan" => ("☰ ", theme::warn()),
-                "permission" => ("⚿ ", theme::warn()),
-                "refusal" => ("⚿ ", theme::bad()),
-                "separator" => ("", theme::title()),
-                _ => ("", theme::dim()),
-            };
-            if mark.is_empty() {
-                Line::styled(line.text.clone(), style)
-            } else {
-                Line::from(vec![
-                    Span::styled(mark, style),
-                    Span::styled(line.text.clone(), style),
-                ])
-            }
-        })
+    /// Styled lines for display; a tool call's output shows its last
+    /// [`OUTPUT_SHOWN`] lines unless `expanded`.
+    pub fn styled(
+        &self,
+        expanded: bool,
+    ) -> impl DoubleEndedIterator<Item = Line<'static>> + Clone + '_ {
+        self.lines
+            .iter()
+            .flat_map(move |line| styled_line(line, expanded))
     }
+}
+
+/// The display lines of one transcript line.
+fn styled_line(line: &TranscriptLine, expanded: bool) -> Vec<Line<'static>> {
+    let (mark, style) = match line.kind {
+        LineKind::Message => ("", Style::new()),
+        LineKind::Thought => ("", theme::dim()),
+        LineKind::Tool => match line.call.as_ref().and_then(|c| c.status) {
+            Some(ToolStatus::Failed) => ("⚙ ", theme::bad()),
+            _ => ("⚙ ", theme::info()),
+        },
+        LineKind::Plan => ("☰ ", theme::warn()),
+        LineKind::Permission => ("⚿ ", theme::warn()),
+        LineKind::Refusal => ("⚿ ", theme::bad()),
+        LineKind::Separator => ("", theme::title()),
+    };
+    let Some(call) = &line.call else {
+        return vec![if mark.is_empty() {
+            Line::styled(line.text.clone(), style)
+        } else {
+            Line::from(vec![
+                Span::styled(mark, style),
+                Span::styled(line.text.clone(), style),
+            ])
+        }];
+    };
+    let mut head = vec![
+        Span::styled(mark, style),
+        Span::styled(line.text.clone(), style),
+    ];
+    if let Some(status) = call.status {
+        head.push(Span::styled(format!(" ({})", status.as_str()), style));
+    }
+    if let Some(code) = call.exit_code {
+        let code_style = if code == 0 {
+            theme::dim()
+        } else {
+            theme::bad()
+        };
+        head.push(Span::styled(format!(" · exit {code}"), code_style));
+    }
+    let mut lines = vec![Line::from(head)];
+    let hidden = if expanded {
+        0
+    } else {
+        call.output.len().saturating_sub(OUTPUT_SHOWN)
+    };
+    if hidden > 0 {
+        lines.push(Line::styled(
+            format!(
+                "  │ … {hidden} more line{} (e shows all)",
+                if hidden == 1 { "" } else { "s" }
+            ),
+            theme::dim(),
+        ));
+    }
+    for output in call.output.iter().skip(hidden) {
+        lines.push(Line::styled(format!("  │ {output}"), theme::dim()));
+    }
+    lines
 }
 
 #[derive(Debug, Clone)]
@@ -361,18 +433,78 @@ pub struct Worker {
 mod tests {
     use super::*;
 
+    fn message(text: &str) -> TranscriptEntry {
+        TranscriptEntry::Message { text: text.into() }
+    }
+
+    fn tool(id: &str, title: &str, status: Option<ToolStatus>) -> TranscriptEntry {
+        TranscriptEntry::Tool {
+            id: id.into(),
+            title: title.into(),
+            status,
+            output: None,
+            exit_code: None,
+        }
+    }
+
+    fn texts(lines: impl Iterator<Item = Line<'static>>) -> Vec<String> {
+        lines.map(|l| l.to_string()).collect()
+    }
+
     #[test]
     fn a_message_end_starts_the_next_message_on_a_line_of_its_own() {
         let mut transcript = Transcript::default();
-        for (kind, text) in [
-            ("message", "Still "),
-            ("message", "going on."),
-            ("message_end", ""),
-            ("message", "I was not allowed."),
+        for entry in [
+            message("Still "),
+            message("going on."),
+            TranscriptEntry::MessageEnd,
+            message("I was not allowed."),
         ] {
-            transcript.append(kind, text);
+            transcript.append(&entry);
         }
         let lines: Vec<&str> = transcript.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(lines, ["Still going on.", "I was not allowed."]);
+    }
+
+    #[test]
+    fn calls_with_the_same_title_are_told_apart_by_their_id() {
+        let mut transcript = Transcript::default();
+        transcript.append(&tool("c1", "Read a.rs", Some(ToolStatus::InProgress)));
+        transcript.append(&tool("c2", "Read a.rs", Some(ToolStatus::InProgress)));
+        transcript.append(&tool("c1", "Read a.rs", Some(ToolStatus::Failed)));
+        assert_eq!(
+            texts(transcript.styled(false)),
+            ["⚙ Read a.rs (failed)", "⚙ Read a.rs (in_progress)"]
+        );
+        // A rename keeps the call's line, and a status it does not repeat.
+        transcript.append(&tool("c2", "Read b.rs", None));
+        assert_eq!(
+            texts(transcript.styled(false))[1],
+            "⚙ Read b.rs (in_progress)"
+        );
+    }
+
+    #[test]
+    fn a_commands_output_is_collapsed_to_its_last_lines_with_its_exit_status() {
+        let mut transcript = Transcript::default();
+        transcript.append(&tool("c1", "Run cargo test", Some(ToolStatus::InProgress)));
+        transcript.append(&TranscriptEntry::Tool {
+            id: "c1".into(),
+            title: "Run cargo test".into(),
+            status: Some(ToolStatus::Failed),
+            output: Some("one\ntwo\nthree\nfour\nfive".into()),
+            exit_code: Some(101),
+        });
+        assert_eq!(
+            texts(transcript.styled(false)),
+            [
+                "⚙ Run cargo test (failed) · exit 101",
+                "  │ … 2 more lines (e shows all)",
+                "  │ three",
+                "  │ four",
+                "  │ five",
+            ]
+        );
+        assert_eq!(texts(transcript.styled(true)).len(), 6);
     }
 }

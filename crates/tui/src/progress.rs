@@ -237,11 +237,11 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                 worker.activity = first_line(&sanitize(&text)).to_string();
             }
         }
-        Progress::WorkerTranscript { task, kind, text }
-        | Progress::MergerTranscript { task, kind, text } => {
+        Progress::WorkerTranscript { task, entry }
+        | Progress::MergerTranscript { task, entry } => {
             let visible = app.view == View::Transcript(task.clone());
             if let Some(worker) = app.worker_mut(&task) {
-                worker.transcript.append(&kind, &text);
+                worker.transcript.append(&entry);
             }
             app.dirty = visible;
         }

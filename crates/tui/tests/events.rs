@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{EXEC, busy_app, draw_pane, key, progress, task_id, type_text};
-use enki_coordinator::Progress;
+use common::{EXEC, busy_app, draw_pane, key, message, progress, task_id, tool, type_text};
+use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 use enki_tui::app::{App, Effect, Msg, WorkerState, update};
+use enki_tui::model::LineKind;
 use ratatui::crossterm::event::KeyCode;
 
 fn chat_texts(app: &App) -> Vec<String> {
@@ -244,31 +245,34 @@ fn mail_names_workers_by_their_task_and_only_the_users_mail_counts() {
 fn tool_call_updates_change_the_calls_line_in_place() {
     let mut app = busy_app();
     let api = task_id("api");
-    for (kind, text) in [
-        ("tool", "enki_worker_report (in_progress)"),
-        ("tool_update", "enki_worker_report (completed)"),
-        ("tool", "Terminal (pending)"),
-        ("tool_update", "Terminal → cargo test (in_progress)"),
-        ("tool_update", "cargo test (failed)"),
+    for entry in [
+        tool("c1", "enki_worker_report", Some(ToolStatus::InProgress)),
+        tool("c1", "enki_worker_report", Some(ToolStatus::Completed)),
+        tool("c2", "Terminal", Some(ToolStatus::Pending)),
+        tool("c2", "cargo test", Some(ToolStatus::InProgress)),
+        // Same title, another call: its own line.
+        tool("c3", "cargo test", Some(ToolStatus::InProgress)),
+        tool("c2", "cargo test", Some(ToolStatus::Failed)),
         // An update of a call never seen gets its own line.
-        ("tool_update", "Fetch (completed)"),
+        tool("c4", "Fetch", Some(ToolStatus::Completed)),
     ] {
         progress(
             &mut app,
             Progress::WorkerTranscript {
                 task: api.clone(),
-                kind: kind.into(),
-                text: text.into(),
+                entry,
             },
         );
     }
     let worker = app.worker(&api).expect("worker");
-    let tools: Vec<&str> = worker
+    let tools: Vec<String> = worker
         .transcript
         .lines
         .iter()
-        .filter(|l| l.kind.starts_with("tool"))
-        .map(|l| l.text.as_str())
+        .filter_map(|l| {
+            let status = l.call.as_ref()?.status.map_or("", |s| s.as_str());
+            Some(format!("{} ({status})", l.text))
+        })
         .collect();
     assert_eq!(
         tools,
@@ -277,6 +281,7 @@ fn tool_call_updates_change_the_calls_line_in_place() {
             "Edit src/routes/hello.rs (pending)",
             "enki_worker_report (completed)",
             "cargo test (failed)",
+            "cargo test (in_progress)",
             "Fetch (completed)"
         ]
     );
@@ -324,13 +329,14 @@ fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
         },
         Progress::MergerTranscript {
             task: api.clone(),
-            kind: "permission".into(),
-            text: "Edit src/routes/hello.rs: allow_once".into(),
+            entry: TranscriptEntry::Permission {
+                title: "Edit src/routes/hello.rs".into(),
+                decision: "allow_once".into(),
+            },
         },
         Progress::MergerTranscript {
             task: api.clone(),
-            kind: "message".into(),
-            text: "Kept both routes.".into(),
+            entry: message("Kept both routes."),
         },
     ] {
         progress(&mut app, event);
@@ -339,22 +345,27 @@ fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
     assert_eq!(row.state, WorkerState::Running);
     assert_eq!(row.merger_run, Some(1));
     assert_eq!(row.activity, "Edit src/routes/hello.rs");
-    let lines: Vec<(&str, &str)> = row
+    let lines: Vec<(LineKind, &str)> = row
         .transcript
         .lines
         .iter()
-        .map(|l| (l.kind.as_str(), l.text.as_str()))
+        .map(|l| (l.kind, l.text.as_str()))
         .collect();
     let merger = lines
         .iter()
-        .position(|l| *l == ("separator", "── merger run 1: src/routes/hello.rs ──"))
+        .position(|l| {
+            *l == (
+                LineKind::Separator,
+                "── merger run 1: src/routes/hello.rs ──",
+            )
+        })
         .expect("the merger's run is marked in the transcript");
-    assert!(lines[..merger].contains(&("message", "Adding the handler now.")));
+    assert!(lines[..merger].contains(&(LineKind::Message, "Adding the handler now.")));
     assert_eq!(
         lines[merger + 1..],
         [
-            ("permission", "Edit src/routes/hello.rs: allow_once"),
-            ("message", "Kept both routes.")
+            (LineKind::Permission, "Edit src/routes/hello.rs: allow_once"),
+            (LineKind::Message, "Kept both routes.")
         ]
     );
     // The workers pane names the merger in the row.

@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{busy_app, draw, draw_pane, key, permission_ask, task_id, type_text};
-use enki_coordinator::Progress;
+use common::{busy_app, draw, draw_pane, key, permission_ask, task_id, tool, type_text};
+use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 use enki_tui::app::{App, Focus, Msg, Overlay, View, update};
 use enki_tui::ui;
 use insta::assert_snapshot;
@@ -283,23 +283,32 @@ fn markdown_table_narrow() {
 
 #[test]
 fn worker_transcript_untitled_updates() {
-    // Tool call updates without a title (worker.rs names them by the
-    // call's remembered title) change the call's line in place.
+    // Tool call updates change the call's line in place (found by call
+    // id); a command's output shows its last lines and its exit status.
     let mut app = busy_app();
-    for (kind, text) in [
-        ("tool_update", "Edit src/routes/hello.rs (completed)"),
-        ("tool", "enki_worker_report (in_progress)"),
-        ("tool_update", "enki_worker_report (completed)"),
-        ("tool", "Terminal (pending)"),
-        ("tool_update", "Terminal → cargo test (in_progress)"),
-        ("tool_update", "cargo test (failed)"),
+    for entry in [
+        tool(
+            "c-edit",
+            "Edit src/routes/hello.rs",
+            Some(ToolStatus::Completed),
+        ),
+        tool("c1", "enki_worker_report", Some(ToolStatus::InProgress)),
+        tool("c1", "enki_worker_report", Some(ToolStatus::Completed)),
+        tool("c2", "Terminal", Some(ToolStatus::Pending)),
+        tool("c2", "cargo test", Some(ToolStatus::InProgress)),
+        TranscriptEntry::Tool {
+            id: "c2".into(),
+            title: "cargo test".into(),
+            status: Some(ToolStatus::Failed),
+            output: Some("running 12 tests\n10 passed\n2 failed\nerror: test failed".into()),
+            exit_code: Some(101),
+        },
     ] {
         update(
             &mut app,
             Msg::Progress(Progress::WorkerTranscript {
                 task: task_id("api"),
-                kind: kind.into(),
-                text: text.into(),
+                entry,
             }),
         );
     }

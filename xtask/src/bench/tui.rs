@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use enki_tui::app::{App, Msg, Progress, View, update};
+use enki_tui::app::{App, Msg, Progress, ToolStatus, TranscriptEntry, View, update};
 use enki_tui::data::{ExecView, Snapshot, TaskView};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use ratatui::Terminal;
@@ -101,20 +101,26 @@ fn busy_app() -> App {
     }
     app.view = View::Transcript(task_id(0));
     for i in 0..TRANSCRIPT_LINES {
-        let (kind, text) = match i % 10 {
-            0 => ("tool", format!("Edit src/file_{i}.rs (completed)")),
-            1 => ("thought", format!("thinking about line {i}\n")),
-            _ => (
-                "message",
-                format!("line {i}: the worker explains what it is doing in some detail\n"),
-            ),
+        let entry = match i % 10 {
+            0 => TranscriptEntry::Tool {
+                id: format!("call-{i}"),
+                title: format!("Edit src/file_{i}.rs"),
+                status: Some(ToolStatus::Completed),
+                output: None,
+                exit_code: None,
+            },
+            1 => TranscriptEntry::Thought {
+                text: format!("thinking about line {i}\n"),
+            },
+            _ => TranscriptEntry::Message {
+                text: format!("line {i}: the worker explains what it is doing in some detail\n"),
+            },
         };
         update(
             &mut app,
             Msg::Progress(Progress::WorkerTranscript {
                 task: task_id(0),
-                kind: kind.into(),
-                text,
+                entry,
             }),
         );
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use enki_coordinator::plan::parse_plan;
-use enki_coordinator::{Control, Outcome, Progress, RunOptions, StartOptions};
+use enki_coordinator::{Control, Outcome, Progress, RunOptions, StartOptions, TranscriptEntry};
 use enki_notify::{Notifier, TerminalEnv};
 use enki_project::Layout;
 use tokio::sync::mpsc;
@@ -427,12 +427,20 @@ impl Printer {
             Progress::PlannerTool { title } => self.out(&format!("planner ⚙ {title}")),
             // A refused permission is the one transcript entry worth a line:
             // the agent will work around it or fail for it.
-            Progress::WorkerTranscript { task, kind, text } if kind == "refusal" => {
-                self.out(&format!("⚿ [{}] refused {text}", self.step(task)))
-            }
-            Progress::MergerTranscript { task, kind, text } if kind == "refusal" => {
-                self.out(&format!("⚿ [{}] merger refused {text}", self.step(task)))
-            }
+            Progress::WorkerTranscript {
+                task,
+                entry: TranscriptEntry::Refusal { title, decision, reason },
+            } => self.out(&format!(
+                "⚿ [{}] refused {title}: {decision}: {reason}",
+                self.step(task)
+            )),
+            Progress::MergerTranscript {
+                task,
+                entry: TranscriptEntry::Refusal { title, decision, reason },
+            } => self.out(&format!(
+                "⚿ [{}] merger refused {title}: {decision}: {reason}",
+                self.step(task)
+            )),
             // Ended by the flush above: the next message starts a line.
             Progress::PlannerIdle
             | Progress::PlannerMessageEnd

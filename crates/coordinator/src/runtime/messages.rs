@@ -29,8 +29,8 @@ impl Runtime {
                 })
                 .await;
             }
-            WorkerMessage::Transcript { task, kind, text } => {
-                self.emit(Progress::WorkerTranscript { task, kind, text });
+            WorkerMessage::Transcript { task, entry } => {
+                self.emit(Progress::WorkerTranscript { task, entry });
             }
             WorkerMessage::Usage { task, usage } => {
                 self.on_usage(Some(task), "worker", usage).await;
@@ -139,8 +139,8 @@ impl Runtime {
                     self.emit(Progress::MergerActivity { task, text });
                 }
             }
-            MergeMessage::MergerTranscript { task, kind, text } => {
-                self.emit(Progress::MergerTranscript { task, kind, text });
+            MergeMessage::MergerTranscript { task, entry } => {
+                self.emit(Progress::MergerTranscript { task, entry });
             }
             MergeMessage::MergerUsage { task, usage } => {
                 self.on_usage(Some(task), "merger", usage).await;

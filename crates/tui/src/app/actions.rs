@@ -39,6 +39,7 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         }
         Action::OpenPrompt => app.prompt_open = !app.permissions.is_empty(),
         Action::DeferPrompt => app.prompt_open = false,
+        Action::ToggleOutputs => app.expand_outputs = !app.expand_outputs,
         Action::NextNeed => {
             app.overlay = None;
             if !app.show_next_need() {

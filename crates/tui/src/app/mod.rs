@@ -16,7 +16,7 @@ mod msg;
 mod selection;
 mod state;
 
-pub use enki_coordinator::Progress;
+pub use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 
 pub use self::actions::apply;
 pub use self::msg::{Effect, Fetch, Msg, Op, PermissionAsk, StoreRequest};

@@ -135,6 +135,8 @@ pub struct App {
     pub dirty: bool,
     /// `[tui] glyphs`.
     pub glyphs: enki_config::Glyphs,
+    /// Transcripts show tool calls' whole output (`e` toggles).
+    pub expand_outputs: bool,
 }
 
 impl Default for App {
@@ -175,6 +177,7 @@ impl App {
             notice: None,
             dirty: true,
             glyphs: enki_config::Glyphs::Unicode,
+            expand_outputs: false,
         }
     }
 

@@ -43,8 +43,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
                     WorkerState::Failed { .. } => "failed".to_string(),
                 };
                 let name = format!("[{}] {}", worker.step, worker.title);
-                let (rows, scroll) =
-                    visible(worker.transcript.styled(), inner_width, height, app.scroll);
+                let (rows, scroll) = visible(
+                    worker.transcript.styled(app.expand_outputs),
+                    inner_width,
+                    height,
+                    app.scroll,
+                );
                 (
                     title(&name, &format!("{state} · Esc back to chat")),
                     rows,

@@ -66,6 +66,16 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         Focus::Merges | Focus::Mail => vec![("↑↓", "select"), ("Enter", "open")],
     });
     if matches!(app.view, View::Transcript(_)) {
+        if app.focus == Focus::Main {
+            hints.push((
+                "e",
+                if app.expand_outputs {
+                    "short outputs"
+                } else {
+                    "all outputs"
+                },
+            ));
+        }
         hints.push(("Esc", "chat"));
     }
     hints.extend([("Tab", "panes"), ("?", "help"), ("Ctrl-C", "quit")]);

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use enki_coordinator::Progress;
+use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 use enki_tui::app::{App, Effect, Msg, PermissionAsk, update};
 use enki_tui::data::{ExecView, MailView, MergeView, Snapshot, TaskView};
 use ratatui::Terminal;
@@ -211,19 +211,28 @@ pub fn busy_app() -> App {
             text: "writing".into(),
         },
     );
-    for (kind, text) in [
-        ("thought", "The router lives in src/routes/mod.rs."),
-        ("tool", "Read src/routes/mod.rs (completed)"),
-        ("message", "Adding the handler"),
-        ("message", " now.\nIt returns `Hello, world`."),
-        ("tool", "Edit src/routes/hello.rs (pending)"),
+    for entry in [
+        TranscriptEntry::Thought {
+            text: "The router lives in src/routes/mod.rs.".into(),
+        },
+        tool(
+            "c-read",
+            "Read src/routes/mod.rs",
+            Some(ToolStatus::Completed),
+        ),
+        message("Adding the handler"),
+        message(" now.\nIt returns `Hello, world`."),
+        tool(
+            "c-edit",
+            "Edit src/routes/hello.rs",
+            Some(ToolStatus::Pending),
+        ),
     ] {
         progress(
             &mut app,
             Progress::WorkerTranscript {
                 task: task_id("api"),
-                kind: kind.into(),
-                text: text.into(),
+                entry,
             },
         );
     }
@@ -294,4 +303,20 @@ pub fn draw_pane(
         })
         .expect("draw");
     terminal
+}
+
+/// A message chunk of a transcript.
+pub fn message(text: &str) -> TranscriptEntry {
+    TranscriptEntry::Message { text: text.into() }
+}
+
+/// A tool call's transcript entry with no output.
+pub fn tool(id: &str, title: &str, status: Option<ToolStatus>) -> TranscriptEntry {
+    TranscriptEntry::Tool {
+        id: id.into(),
+        title: title.into(),
+        status,
+        output: None,
+        exit_code: None,
+    }
 }
