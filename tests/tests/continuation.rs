@@ -188,3 +188,55 @@ fn an_agent_that_cannot_continue_gets_a_fresh_session_with_the_history() {
         "{second}"
     );
 }
+
+#[test]
+fn a_paused_step_continues_its_session_when_resumed() {
+    let project = Project::with_sim("");
+    two_turn_script(&project);
+    // g keeps the run going while t is paused.
+    project.gated_script("gate", "go-g", "g.txt");
+    let plan = project.plan(
+        "[[steps]]\nid = \"t\"\ntitle = \"T\"\ndescription = \"[[sim:two]]\"\n\
+         [[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n",
+    );
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("the worker waits for go", || {
+        project
+            .tasks_json()
+            .iter()
+            .find(|t| t["step_id"] == "t")
+            .and_then(|t| t["activity"].as_str().map(str::to_string))
+            .is_some_and(|a| a.contains("waiting for go"))
+    });
+    let id = project.task_by_step("t")["id"].as_str().unwrap().to_string();
+    let execution = project.task_by_step("t")["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused = project.enki(&["pause", &execution, "t"]).output().unwrap();
+    assert!(paused.status.success(), "{}", describe(&paused));
+    project.wait_until("t paused", || project.status_of("t") == "paused");
+    let resumed = project.enki(&["resume", &execution, "t"]).output().unwrap();
+    assert!(resumed.status.success(), "{}", describe(&resumed));
+    // No `go`: only the script's second turn, in the same session, can finish.
+    project.wait_until("t done", || project.status_of("t") == "done");
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("second.txt")).unwrap(),
+        "second\n"
+    );
+    assert!(!project.root.join("first.txt").exists());
+    let sessions = events_of(&project, &id, "session");
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(sessions[1]["session"], sessions[0]["session"], "{sessions:?}");
+    let prompts = sim_prompts(&project);
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.starts_with("The person paused your work on the task \"T\"")),
+        "{prompts:?}"
+    );
+
+    std::fs::write(project.enki_dir().join("go-g"), "").unwrap();
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}

@@ -17,17 +17,27 @@ const LAST_WORDS: usize = 1500;
 /// How many earlier attempts' last messages a fresh session is shown.
 const ATTEMPTS_SHOWN: usize = 2;
 
+/// Why the previous attempt ended, when its session may be taken up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// A restart (Ctrl-C, SIGTERM, a crash) interrupted it.
+    Restart,
+    /// The person paused the step or stopped every worker.
+    Paused,
+}
+
 /// The ACP session of the previous attempt at `task_id`, when attempt
-/// `attempt` may take it up: the previous one was interrupted by a restart
-/// (Ctrl-C, SIGTERM, a crash), it ran the same agent, and its copy was kept
-/// (`copy_reused`), so the session's picture of the files is still true.
+/// `attempt` may take it up: the previous one was stopped from outside (a
+/// restart, a pause, a stop; never a failure of its own), it ran the same
+/// agent, and its copy was kept (`copy_reused`), so the session's picture
+/// of the files is still true.
 pub async fn interrupted_session(
     ctx: &Shared,
     task_id: &str,
     attempt: i64,
     copy_reused: bool,
     agent: &str,
-) -> Option<String> {
+) -> Option<(String, Stopped)> {
     if attempt < 2 || !copy_reused {
         return None;
     }
@@ -39,8 +49,12 @@ pub async fn interrupted_session(
         .inspect_err(|e| tracing::warn!(task = task_id, "cannot read the earlier session: {e}"))
         .ok()
         .flatten()?;
-    (earlier.outcome.as_deref() == Some("interrupted") && earlier.agent == agent)
-        .then_some(earlier.session)
+    let stopped = match earlier.outcome.as_deref() {
+        Some("interrupted") => Stopped::Restart,
+        Some("paused" | "stopped") => Stopped::Paused,
+        _ => return None,
+    };
+    (earlier.agent == agent).then_some((earlier.session, stopped))
 }
 
 /// Records the session a run works in, and in the task's log how it was
@@ -79,9 +93,18 @@ pub async fn record_session<M>(
 /// first given (`task_prompt`): a coordinator killed between `session/new`
 /// and the prompt leaves a session that never received it, and an agent
 /// cannot tell us which case it is in.
-pub fn continue_prompt(task_title: &str, copy: &std::path::Path, task_prompt: &str) -> String {
+pub fn continue_prompt(
+    task_title: &str,
+    copy: &std::path::Path,
+    task_prompt: &str,
+    stopped: Stopped,
+) -> String {
+    let what = match stopped {
+        Stopped::Restart => "enki was restarted while you worked on the task",
+        Stopped::Paused => "The person paused your work on the task",
+    };
     format!(
-        "enki was restarted while you worked on the task \"{task_title}\", which interrupted your turn. \
+        "{what} \"{task_title}\", which interrupted your turn; it goes on now. \
          Your session and your copy of the project at {} are as you left them. \
          Continue the task where you stopped; the instructions given at the start still hold, \
          including ending your final reply with the [OUTPUT] … [/OUTPUT] summary. \
@@ -242,9 +265,13 @@ mod tests {
             "Add a file",
             std::path::Path::new("/p/.enki/copies/t"),
             "Write a.txt [[sim:a]]",
+            Stopped::Restart,
         );
+        assert!(text.starts_with("enki was restarted"));
         assert!(text.contains("\"Add a file\""));
         assert!(text.ends_with("here they are again:\n\nWrite a.txt [[sim:a]]"));
+        let paused = continue_prompt("Add a file", std::path::Path::new("/c"), "x", Stopped::Paused);
+        assert!(paused.starts_with("The person paused your work"), "{paused}");
         assert!(text.contains("/p/.enki/copies/t"));
         assert!(text.contains("[OUTPUT]"));
     }

@@ -200,11 +200,13 @@ async fn attempt_task(
         Some(task.tier),
         role.as_ref().and_then(|r| r.agent.as_deref()),
     );
-    // A restart interrupted the previous attempt: its session is taken up
-    // when the agent can; a fresh session is told what happened before.
+    // A restart, pause or stop interrupted the previous attempt: its session
+    // is taken up when the agent can; a fresh session is told what happened.
     let earlier =
         continuation::interrupted_session(ctx, &task.id, attempt, copy.reused, &agent.name).await;
-    let continued = continuation::continue_prompt(&task.title, &copy.path, &prompt);
+    let continued = earlier.as_ref().map_or_else(String::new, |(_, stopped)| {
+        continuation::continue_prompt(&task.title, &copy.path, &prompt, *stopped)
+    });
     if let Some(history) = continuation::history(ctx, &task.id, attempt).await {
         prompt.push('\n');
         prompt.push_str(&history);
@@ -212,7 +214,7 @@ async fn attempt_task(
     let turns = Turns {
         fresh: prompt,
         continued,
-        earlier: earlier.as_deref(),
+        earlier: earlier.as_ref().map(|(session, _)| session.as_str()),
     };
     let agent_name = format!("{}-{attempt}", task.id);
     let command = ctx.agent_command(&agent, copy.path.clone(), &agent_name);
