@@ -65,6 +65,60 @@ impl PermissionPolicy for NobodyToAsk {
     }
 }
 
+/// A person's refusal holds for the rest of the attempt: the same request
+/// again (same kind, title and paths) is refused without asking, so a
+/// denied agent cannot bring the question back. One per agent process.
+struct RefusedStays {
+    ask: Arc<dyn PermissionPolicy>,
+    refused: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl RefusedStays {
+    fn new(ask: Arc<dyn PermissionPolicy>) -> RefusedStays {
+        RefusedStays {
+            ask,
+            refused: Arc::default(),
+        }
+    }
+
+    fn key(request: &enki_acp::PermissionRequest) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{:?}",
+            request.kind.as_deref().unwrap_or_default(),
+            request.title,
+            request.locations
+        )
+    }
+}
+
+impl PermissionPolicy for RefusedStays {
+    fn decide(&self, request: enki_acp::PermissionRequest) -> Verdict {
+        let key = RefusedStays::key(&request);
+        let refused = Arc::clone(&self.refused);
+        if refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&key)
+        {
+            return PermissionVerdict::reject_once(
+                "the person refused the same request earlier in this attempt",
+            )
+            .ready();
+        }
+        let asked = self.ask.decide(request);
+        Box::pin(async move {
+            let verdict = asked.await;
+            if !verdict.decision.is_allowed() {
+                refused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key);
+            }
+            verdict
+        })
+    }
+}
+
 impl Context {
     /// Which agent runs a role (and tier), honouring `--agent` and a role's own `agent`.
     pub fn agent(
@@ -125,10 +179,10 @@ impl Context {
             PermissionPolicyName::WithinCopy => Arc::new(WithinCwd),
             PermissionPolicyName::AllowAll => Arc::new(AllowAll),
             PermissionPolicyName::DenyAll => Arc::new(DenyAll),
-            PermissionPolicyName::Ask => self
-                .ask_policy
-                .clone()
-                .unwrap_or_else(|| Arc::new(NobodyToAsk)),
+            PermissionPolicyName::Ask => match self.ask_policy.clone() {
+                Some(ask) => Arc::new(RefusedStays::new(ask)),
+                None => Arc::new(NobodyToAsk),
+            },
         };
         let permission = crate::sandbox::confine_execute(self, permission);
         ClientOptions {
@@ -169,5 +223,68 @@ impl Context {
         self.mcp_host
             .servers_for(agent, init, who, self.config.sandbox.mode)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use enki_acp::{PermissionDecision, PermissionRequest};
+
+    use super::*;
+
+    /// A person who refuses edits and allows the rest, counting questions.
+    struct Person(Arc<AtomicUsize>);
+
+    impl PermissionPolicy for Person {
+        fn decide(&self, request: PermissionRequest) -> Verdict {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            if request.kind.as_deref() == Some("edit") {
+                PermissionVerdict::reject_once("no")
+            } else {
+                PermissionVerdict::allow_once("yes")
+            }
+            .ready()
+        }
+    }
+
+    fn request(kind: &str, path: &str) -> PermissionRequest {
+        PermissionRequest {
+            session_id: "s".into(),
+            session_cwd: PathBuf::from("/c"),
+            title: format!("{kind} {path}"),
+            kind: Some(kind.into()),
+            locations: vec![PathBuf::from(path)],
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    fn decide(policy: &RefusedStays, request: PermissionRequest) -> PermissionVerdict {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(policy.decide(request))
+    }
+
+    #[test]
+    fn a_refused_request_is_not_asked_again_in_the_attempt() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let policy = RefusedStays::new(Arc::new(Person(Arc::clone(&asked))));
+        let first = decide(&policy, request("edit", "/c/a.rs"));
+        assert_eq!(first.decision, PermissionDecision::RejectOnce);
+        let again = decide(&policy, request("edit", "/c/a.rs"));
+        assert_eq!(again.decision, PermissionDecision::RejectOnce);
+        assert!(again.reason.contains("earlier in this attempt"), "{}", again.reason);
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "asked once");
+        // Another request is asked; an allowed one is asked each time.
+        decide(&policy, request("edit", "/c/b.rs"));
+        decide(&policy, request("read", "/c/a.rs"));
+        decide(&policy, request("read", "/c/a.rs"));
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+        // A new attempt (a new policy) asks again.
+        let next = RefusedStays::new(Arc::new(Person(Arc::clone(&asked))));
+        decide(&next, request("edit", "/c/a.rs"));
+        assert_eq!(asked.load(Ordering::SeqCst), 5);
     }
 }
