@@ -208,7 +208,10 @@ fn a_paused_step_continues_its_session_when_resumed() {
             .and_then(|t| t["activity"].as_str().map(str::to_string))
             .is_some_and(|a| a.contains("waiting for go"))
     });
-    let id = project.task_by_step("t")["id"].as_str().unwrap().to_string();
+    let id = project.task_by_step("t")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let execution = project.task_by_step("t")["execution_id"]
         .as_str()
         .unwrap()
@@ -227,7 +230,10 @@ fn a_paused_step_continues_its_session_when_resumed() {
     assert!(!project.root.join("first.txt").exists());
     let sessions = events_of(&project, &id, "session");
     assert_eq!(sessions.len(), 2, "{sessions:?}");
-    assert_eq!(sessions[1]["session"], sessions[0]["session"], "{sessions:?}");
+    assert_eq!(
+        sessions[1]["session"], sessions[0]["session"],
+        "{sessions:?}"
+    );
     let prompts = sim_prompts(&project);
     assert!(
         prompts

@@ -275,7 +275,11 @@ mod tests {
         assert_eq!(first.decision, PermissionDecision::RejectOnce);
         let again = decide(&policy, request("edit", "/c/a.rs"));
         assert_eq!(again.decision, PermissionDecision::RejectOnce);
-        assert!(again.reason.contains("earlier in this attempt"), "{}", again.reason);
+        assert!(
+            again.reason.contains("earlier in this attempt"),
+            "{}",
+            again.reason
+        );
         assert_eq!(asked.load(Ordering::SeqCst), 1, "asked once");
         // Another request is asked; an allowed one is asked each time.
         decide(&policy, request("edit", "/c/b.rs"));

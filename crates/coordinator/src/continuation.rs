@@ -270,8 +270,16 @@ mod tests {
         assert!(text.starts_with("enki was restarted"));
         assert!(text.contains("\"Add a file\""));
         assert!(text.ends_with("here they are again:\n\nWrite a.txt [[sim:a]]"));
-        let paused = continue_prompt("Add a file", std::path::Path::new("/c"), "x", Stopped::Paused);
-        assert!(paused.starts_with("The person paused your work"), "{paused}");
+        let paused = continue_prompt(
+            "Add a file",
+            std::path::Path::new("/c"),
+            "x",
+            Stopped::Paused,
+        );
+        assert!(
+            paused.starts_with("The person paused your work"),
+            "{paused}"
+        );
         assert!(text.contains("/p/.enki/copies/t"));
         assert!(text.contains("[OUTPUT]"));
     }

@@ -106,7 +106,10 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     if ctrl && matches!(key.code, KeyCode::Char('l' | 'L')) {
         return Some(Action::Redraw);
     }
-    if app.overlay == Some(Overlay::ConfirmQuit) {
+    if matches!(
+        app.overlay,
+        Some(Overlay::ConfirmQuit | Overlay::Confirm { .. })
+    ) {
         return match key.code {
             KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::ConfirmYes),
             KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::ConfirmNo),
@@ -137,7 +140,12 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     if open_prompt && !app.permissions.is_empty() {
         return Some(Action::OpenPrompt);
     }
-    if key.code == KeyCode::F(3) && app.overlay != Some(Overlay::ConfirmQuit) {
+    if key.code == KeyCode::F(3)
+        && !matches!(
+            app.overlay,
+            Some(Overlay::ConfirmQuit | Overlay::Confirm { .. })
+        )
+    {
         return Some(Action::NextNeed);
     }
     if app.overlay.is_some() {

@@ -8,7 +8,7 @@ mod common;
 
 use common::{EXEC, busy_app, draw_pane, key, message, progress, task_id, tool, type_text};
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
-use enki_tui::app::{App, Effect, Msg, WorkerState, update};
+use enki_tui::app::{App, Effect, Msg, Overlay, WorkerState, update};
 use enki_tui::model::LineKind;
 use ratatui::crossterm::event::KeyCode;
 
@@ -24,6 +24,17 @@ fn last_texts(app: &App, n: usize) -> Vec<String> {
 fn submit(app: &mut App, text: &str) -> Vec<Effect> {
     type_text(app, text);
     key(app, KeyCode::Enter)
+}
+
+/// Submits a command that asks first (cancel, stop), and says yes.
+fn confirmed(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut effects = submit(app, text);
+    assert!(
+        matches!(app.overlay, Some(Overlay::Confirm { .. })),
+        "{text} asks first"
+    );
+    effects.extend(key(app, KeyCode::Char('y')));
+    effects
 }
 
 fn full_exec() -> String {
@@ -72,7 +83,7 @@ fn a_pause_is_reported_once() {
 #[test]
 fn a_cancelled_step_is_reported_once_and_without_repeating_itself() {
     let mut app = busy_app();
-    submit(&mut app, "/cancel docs");
+    confirmed(&mut app, "/cancel docs");
     update(
         &mut app,
         Msg::OpDone(Ok(format!(

@@ -24,6 +24,17 @@ fn submit(app: &mut App, text: &str) -> Vec<Effect> {
     key(app, KeyCode::Enter)
 }
 
+/// Submits a command that asks first (cancel, stop), and says yes.
+fn confirmed(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut effects = submit(app, text);
+    assert!(
+        matches!(app.overlay, Some(Overlay::Confirm { .. })),
+        "{text} asks first"
+    );
+    effects.extend(key(app, KeyCode::Char('y')));
+    effects
+}
+
 fn store_ops(effects: &[Effect]) -> Vec<Op> {
     effects
         .iter()
@@ -192,7 +203,7 @@ fn slash_commands_become_operations() {
             step: Some("api".into())
         })]
     );
-    let effects = submit(&mut app, "/cancel");
+    let effects = confirmed(&mut app, "/cancel");
     assert!(matches!(store_ops(&effects).as_slice(), [Op::Cancel(_)]));
     // The only failed task is the default for /retry.
     let effects = submit(&mut app, "/retry");
@@ -203,7 +214,7 @@ fn slash_commands_become_operations() {
             execution: Some(EXEC.into())
         }]
     );
-    assert_eq!(store_ops(&submit(&mut app, "/stop")), [Op::Stop]);
+    assert_eq!(store_ops(&confirmed(&mut app, "/stop")), [Op::Stop]);
     assert!(
         submit(&mut app, "/dag").contains(&Effect::Store(StoreRequest::Fetch(Fetch::Dag(None))))
     );
@@ -642,8 +653,13 @@ fn commands_without_ids_act_on_the_selected_task() {
         ("/resume", Op::Resume),
         ("/cancel", Op::Cancel),
     ] {
+        let effects = if command == "/cancel" {
+            confirmed(&mut app, command)
+        } else {
+            submit(&mut app, command)
+        };
         assert_eq!(
-            store_ops(&submit(&mut app, command)),
+            store_ops(&effects),
             [op(Target {
                 execution: Some(EXEC.into()),
                 step: Some("docs".into())
@@ -654,7 +670,7 @@ fn commands_without_ids_act_on_the_selected_task() {
     // The execution's row selected: the whole execution.
     app.selected.task = Some(format!("x:{EXEC}"));
     assert_eq!(
-        store_ops(&submit(&mut app, "/cancel")),
+        store_ops(&confirmed(&mut app, "/cancel")),
         [Op::Cancel(Target {
             execution: Some(EXEC.into()),
             step: None
@@ -666,7 +682,7 @@ fn commands_without_ids_act_on_the_selected_task() {
 fn a_bare_step_id_means_that_step_of_the_execution_in_view() {
     let mut app = busy_app();
     assert_eq!(
-        store_ops(&submit(&mut app, "/cancel docs")),
+        store_ops(&confirmed(&mut app, "/cancel docs")),
         [Op::Cancel(Target {
             execution: Some(EXEC.into()),
             step: Some("docs".into())
@@ -730,4 +746,46 @@ fn f3_goes_to_what_waits_for_the_person_in_turn() {
     assert_eq!(app.needs_you(), 0);
     key(&mut app, KeyCode::F(3));
     assert_eq!(app.focus, Focus::Mail);
+}
+
+#[test]
+fn cancel_and_stop_say_what_they_affect_and_wait_for_yes() {
+    let mut app = busy_app();
+    // No: nothing is sent.
+    assert!(store_ops(&submit(&mut app, "/cancel api")).is_empty());
+    let Some(Overlay::Confirm { title, lines, .. }) = app.overlay.clone() else {
+        panic!("no question: {:?}", app.overlay);
+    };
+    assert_eq!(title, "Cancel?");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("Cancels step api of \"Add a greeting API\""),
+        "{text}"
+    );
+    assert!(text.contains("▶ [api] Implement GET /hello"), "{text}");
+    assert!(!text.contains("[docs]"), "only the step's worker: {text}");
+    assert!(store_ops(&key(&mut app, KeyCode::Char('n'))).is_empty());
+    assert_eq!(app.overlay, None);
+    // Stop lists every running worker.
+    submit(&mut app, "/stop");
+    let Some(Overlay::Confirm { lines, .. }) = app.overlay.clone() else {
+        panic!("no question");
+    };
+    assert!(lines.join("\n").contains("2 running now:"), "{lines:?}");
+    assert_eq!(store_ops(&key(&mut app, KeyCode::Enter)), [Op::Stop]);
+}
+
+#[test]
+fn ctrl_c_with_a_draft_asks_first() {
+    let mut app = App::new();
+    type_text(&mut app, "half a thought");
+    let effects = key_with(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(!effects.contains(&Effect::Shutdown), "{effects:?}");
+    assert_eq!(app.overlay, Some(Overlay::ConfirmQuit));
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.input.text(), "half a thought", "the draft is kept");
+    // Without a draft and with nothing running, Ctrl-C quits at once.
+    let mut idle = App::new();
+    let effects = key_with(&mut idle, KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(effects.contains(&Effect::Shutdown), "{effects:?}");
 }

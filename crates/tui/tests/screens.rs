@@ -372,6 +372,20 @@ fn ascii_glyphs_for_fonts_without_the_symbols() {
 }
 
 #[test]
+fn a_cancel_asks_and_says_what_it_affects() {
+    for (width, height) in [(160, 45), (80, 24)] {
+        let mut app = busy_app();
+        type_text(&mut app, "/cancel api");
+        key(&mut app, KeyCode::Enter);
+        assert!(matches!(app.overlay, Some(Overlay::Confirm { .. })));
+        assert_snapshot!(
+            format!("cancel_confirmation_{width}x{height}"),
+            draw(&mut app, width, height).backend()
+        );
+    }
+}
+
+#[test]
 fn tiny_terminal() {
     let mut app = busy_app();
     assert_snapshot!("tiny_20x3", draw(&mut app, 20, 3).backend());

@@ -15,7 +15,13 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
     let files_before = app.input.text().len();
     match action {
         Action::Interrupt => interrupt(app, effects),
-        Action::ConfirmYes => shutdown(app, effects),
+        Action::ConfirmYes => match app.overlay.take() {
+            Some(Overlay::Confirm { op, .. }) => {
+                app.expect(&op);
+                effects.push(Effect::Store(StoreRequest::Op(op)));
+            }
+            _ => shutdown(app, effects),
+        },
         Action::ConfirmNo | Action::CloseOverlay => app.overlay = None,
         Action::Answer(decision) => {
             if let Some(ask) = app.permissions.pop_front() {
@@ -171,7 +177,9 @@ pub(super) fn interrupt(app: &mut App, effects: &mut Vec<Effect>) {
     match app.quit {
         QuitState::Stopping => effects.push(Effect::Exit),
         QuitState::Running if app.overlay == Some(Overlay::ConfirmQuit) => shutdown(app, effects),
-        QuitState::Running if app.running_workers() > 0 => app.overlay = Some(Overlay::ConfirmQuit),
+        QuitState::Running if app.running_workers() > 0 || !app.input.is_empty() => {
+            app.overlay = Some(Overlay::ConfirmQuit);
+        }
         QuitState::Running => shutdown(app, effects),
     }
 }

@@ -7,7 +7,7 @@ use super::msg::{Effect, Fetch, Op, StoreRequest};
 use super::state::{App, Overlay, View};
 use crate::data::{ExecView, TaskView};
 use crate::input::{Command, Target, parse_command, unescape_message};
-use crate::model::ChatEntry;
+use crate::model::{ChatEntry, WorkerState};
 
 /// A status change the user asked for with an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +138,65 @@ fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
         }
     };
     if let Some(op) = op {
-        app.expect(&op);
-        effects.push(Effect::Store(StoreRequest::Op(op)));
+        match confirmation(app, &op) {
+            Some((title, lines)) => app.overlay = Some(Overlay::Confirm { title, lines, op }),
+            None => {
+                app.expect(&op);
+                effects.push(Effect::Store(StoreRequest::Op(op)));
+            }
+        }
+    }
+}
+
+/// For an operation that stops work, what to ask and what it will affect.
+fn confirmation(app: &App, op: &Op) -> Option<(String, Vec<String>)> {
+    let running = |in_execution: Option<&str>, step: Option<&str>| -> Vec<String> {
+        app.workers
+            .iter()
+            .filter(|w| w.state == WorkerState::Running)
+            .filter(|w| {
+                let task = app.tasks.get(&w.task);
+                in_execution.is_none_or(|x| task.is_some_and(|t| same_execution(&t.execution, x)))
+                    && step.is_none_or(|s| w.step == s)
+            })
+            .map(|w| format!("  ▶ [{}] {}", w.step, w.title))
+            .collect()
+    };
+    match op {
+        Op::Cancel(target) => {
+            let execution = target.execution.as_deref()?;
+            let name = app
+                .snapshot
+                .executions
+                .iter()
+                .find(|x| same_execution(&x.id, execution))
+                .map_or_else(|| execution.to_string(), |x| format!("\"{}\"", x.title));
+            let mut lines = vec![match &target.step {
+                Some(step) => format!(
+                    "Cancels step {step} of {name} and every step that needs it; nothing of them lands."
+                ),
+                None => format!("Cancels every unfinished step of {name}; nothing of them lands."),
+            }];
+            let stopped = running(Some(execution), target.step.as_deref());
+            if !stopped.is_empty() {
+                lines.push("Its running workers stop and their work is dropped:".into());
+                lines.extend(stopped);
+            }
+            Some(("Cancel?".into(), lines))
+        }
+        Op::Stop => {
+            let mut lines = vec![
+                "Stops every worker and pauses every execution; /resume goes on, keeping their work."
+                    .to_string(),
+            ];
+            let stopped = running(None, None);
+            if !stopped.is_empty() {
+                lines.push(format!("{} running now:", stopped.len()));
+                lines.extend(stopped);
+            }
+            Some(("Stop everything?".into(), lines))
+        }
+        _ => None,
     }
 }
 
@@ -199,7 +256,7 @@ impl App {
     }
 
     /// Remembers the execution status an operation will cause.
-    fn expect(&mut self, op: &Op) {
+    pub(super) fn expect(&mut self, op: &Op) {
         let (target, status) = match op {
             Op::Pause(target) => (target, "paused"),
             Op::Resume(target) => (target, "running"),

@@ -76,6 +76,13 @@ pub enum Overlay {
         scroll: usize,
     },
     ConfirmQuit,
+    /// An operation that stops work (cancel, stop), waiting for yes or no,
+    /// with what it will affect.
+    Confirm {
+        title: String,
+        lines: Vec<String>,
+        op: super::msg::Op,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

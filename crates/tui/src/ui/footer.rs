@@ -15,6 +15,9 @@ use crate::theme;
 /// the focused pane.
 fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     match &app.overlay {
+        Some(Overlay::Confirm { .. }) => {
+            return vec![("y", "go ahead"), ("n", "keep everything as it is")];
+        }
         Some(Overlay::ConfirmQuit) => {
             return vec![
                 ("y", "stop and quit"),

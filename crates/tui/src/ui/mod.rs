@@ -66,6 +66,9 @@ fn draw_panes(frame: &mut Frame<'_>, app: &mut App) {
             scroll,
         }) => overlay::draw_text(frame, area, title, lines, *scroll),
         Some(Overlay::ConfirmQuit) => overlay::draw_confirm(frame, area, app),
+        Some(Overlay::Confirm { title, lines, .. }) => {
+            overlay::draw_confirm_op(frame, area, title, lines);
+        }
         None => {}
     }
     if app.overlay.is_some() {
@@ -73,7 +76,10 @@ fn draw_panes(frame: &mut Frame<'_>, app: &mut App) {
     }
     if let Some(ask) = app.permissions.front()
         && app.prompt_open
-        && app.overlay != Some(Overlay::ConfirmQuit)
+        && !matches!(
+            app.overlay,
+            Some(Overlay::ConfirmQuit | Overlay::Confirm { .. })
+        )
     {
         permission::draw(frame, area, app, ask);
         cursor_visible = false;

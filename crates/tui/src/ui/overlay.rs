@@ -76,14 +76,23 @@ pub fn draw_text(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[String
 
 pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let running = app.running_workers();
-    let question = if running == 1 {
-        "1 worker is running.".to_string()
-    } else {
-        format!("{running} workers are running.")
-    };
-    let text = vec![
-        Line::raw(question),
-        Line::raw("Stop them and quit? Their tasks resume on the next start."),
+    let mut text = Vec::new();
+    if running > 0 {
+        text.push(Line::raw(if running == 1 {
+            "1 worker is running.".to_string()
+        } else {
+            format!("{running} workers are running.")
+        }));
+        text.push(Line::raw(
+            "Stop them and quit? Their tasks resume on the next start.",
+        ));
+    }
+    if !app.input.is_empty() {
+        text.push(Line::raw(
+            "Your unsent message will be lost (it stays in the history: Up).",
+        ));
+    }
+    text.extend([
         Line::default(),
         Line::from(vec![
             Span::styled("[y]", theme::key()),
@@ -91,8 +100,8 @@ pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::styled("[n]", theme::key()),
             Span::raw(" keep working"),
         ]),
-    ];
-    let popup = centered(area, 64, 6);
+    ]);
+    let popup = centered(area, 64, u16::try_from(text.len() + 2).unwrap_or(u16::MAX));
     if popup.width < 3 || popup.height < 3 {
         return;
     }
@@ -102,6 +111,36 @@ pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Block::bordered()
                 .border_style(theme::warn())
                 .title(Span::styled(" Quit enki? ", theme::title())),
+        ),
+        popup,
+    );
+}
+
+/// The question before an operation that stops work, with what it affects.
+pub fn draw_confirm_op(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[String]) {
+    let mut text: Vec<Line<'_>> = lines.iter().map(|l| Line::raw(l.as_str())).collect();
+    text.extend([
+        Line::default(),
+        Line::from(vec![
+            Span::styled("[y]", theme::key()),
+            Span::raw(" go ahead   "),
+            Span::styled("[n]", theme::key()),
+            Span::raw(" keep everything as it is"),
+        ]),
+    ]);
+    // Rows once wrapped to the box's inside, so the answer keys always show.
+    let inside = usize::from(area.width.min(72)).saturating_sub(2).max(1);
+    let rows: usize = text.iter().map(|l| l.width().div_ceil(inside).max(1)).sum();
+    let popup = centered(area, 72, u16::try_from(rows + 2).unwrap_or(u16::MAX));
+    if popup.width < 3 || popup.height < 3 {
+        return;
+    }
+    clear_around(frame, area, popup);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(
+            Block::bordered()
+                .border_style(theme::warn())
+                .title(Span::styled(format!(" {title} "), theme::title())),
         ),
         popup,
     );
