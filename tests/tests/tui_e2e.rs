@@ -379,3 +379,53 @@ steps = [ { say = "Noted." } ]
     let task = project.task_by_step("slow");
     assert_eq!(task["attempts"], 1, "{task}");
 }
+
+#[test]
+fn text_typed_in_a_workers_transcript_reaches_that_worker_as_mail() {
+    let project = Project::with_sim("");
+    project.gated_script("gate", "go", "g.txt");
+    project.script(
+        "planner",
+        r#"[[turn]]
+steps = [
+  { tool = "enki_execution_create", args = { title = "Gated", steps = [ { id = "g", title = "Wait", description = "[[sim:gate]]" } ] } },
+  { say = "Started." },
+]
+"#,
+    );
+    let mut session = Session::start(&project, &[]);
+    session.wait_for("the message box", |s| s.contains("Message"));
+    session.send(b"start the gated step\r");
+    session.wait_for("the planner's answer", |s| s.contains("Started."));
+    session.wait_for("the worker row", |s| s.contains("[g] Wait"));
+    // Tab twice: the workers pane; Enter: the worker's transcript.
+    session.send(b"\t\t\r");
+    session.wait_for("the mail box title", |s| s.contains("Mail to [g]"));
+    session.send(b"use the staging database\r");
+    session.wait_for("the mail in the transcript", |s| {
+        s.contains("you: use the staging database")
+    });
+    let id = project.task_by_step("g")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    project.wait_until("the mail stored", || {
+        let store = enki_store::Store::open(&project.db_path()).unwrap();
+        store
+            .messages(&enki_store::MailFilter {
+                to: Some(format!("worker/{id}")),
+                session: None,
+                unread_only: false,
+                include_expired: false,
+            })
+            .unwrap()
+            .iter()
+            .any(|m| m.from == "user" && m.body == "use the staging database")
+    });
+    std::fs::write(project.enki_dir().join("go"), "").unwrap();
+    session.wait_for("the step done", |s| s.contains("g.txt"));
+    session.send(b"\x1b");
+    session.send(b"/quit\r");
+    let status = session.wait_exit();
+    assert!(status.success(), "enki exited with {status:?}");
+}

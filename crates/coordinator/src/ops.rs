@@ -117,3 +117,57 @@ pub fn stop_all(
         warning,
     })
 }
+
+/// Mail from the person to `to` (a mailbox: `worker/<task id>`,
+/// `coordinator`), answering `reply_to` when given: a running worker sees a
+/// notice of it in its next tool result, as with any mail.
+pub fn mail_from_user(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+    to: &str,
+    reply_to: Option<&str>,
+    text: &str,
+) -> Result<Done, StoreError> {
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let subject: String = if first.chars().count() > 80 {
+        first.chars().take(79).chain(std::iter::once('…')).collect()
+    } else {
+        first.to_string()
+    };
+    let rows = store.send_mail(&enki_store::NewMessage {
+        session: session.map(str::to_string),
+        from: "user".into(),
+        to: vec![to.to_string()],
+        subject,
+        body: text.to_string(),
+        priority: enki_core::mail::Priority::Normal,
+        kind: enki_core::mail::MailKind::Info,
+        thread_id: None,
+        reply_to: reply_to.map(str::to_string),
+        reply_status: None,
+        ttl_seconds: None,
+    })?;
+    let mut warning = None;
+    for row in &rows {
+        warning = warning.or(signal(
+            layout,
+            session,
+            SignalKind::Mail {
+                message_id: row.id.clone(),
+                from: row.from.clone(),
+                to: row.to.clone(),
+                subject: row.subject.clone(),
+                priority: row.priority.clone(),
+            },
+        ));
+    }
+    Ok(Done {
+        message: format!("mail sent to {to}"),
+        warning,
+    })
+}

@@ -24,6 +24,8 @@ pub enum Action {
     NextNeed,
     /// `e` in a transcript: tool calls' whole output, or their last lines.
     ToggleOutputs,
+    /// `r` in the mail pane: answer the selected message.
+    Reply,
     Help,
     CloseOverlay,
     OverlayScroll(isize),
@@ -175,6 +177,8 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     }
     if app.focus == Focus::Input {
         input_key(app, key, ctrl, alt, shift)
+    } else if app.focus == Focus::Mail && key.code == KeyCode::Char('r') && !ctrl && !alt {
+        Some(Action::Reply)
     } else if app.focus == Focus::Main
         && matches!(app.view, View::Transcript(_))
         && key.code == KeyCode::Char('e')

@@ -189,6 +189,8 @@ pub enum LineKind {
     Permission,
     Refusal,
     Separator,
+    /// Mail the person sent this worker from its transcript.
+    FromYou,
 }
 
 /// A tool call's line: the call it shows (matched by id, never by title)
@@ -329,6 +331,14 @@ impl Transcript {
         }
     }
 
+    /// Mail the person sent from the transcript, shown where it was typed.
+    pub fn from_you(&mut self, text: &str) {
+        self.open = false;
+        for line in sanitize(text).lines() {
+            self.push(LineKind::FromYou, line, None);
+        }
+    }
+
     /// Ends any streamed line (a new attempt starts).
     pub fn separator(&mut self, text: &str) {
         self.open = false;
@@ -360,6 +370,7 @@ fn styled_line(line: &TranscriptLine, expanded: bool) -> Vec<Line<'static>> {
         LineKind::Permission => ("⚿ ", theme::warn()),
         LineKind::Refusal => ("⚿ ", theme::bad()),
         LineKind::Separator => ("", theme::title()),
+        LineKind::FromYou => ("✉ you: ", theme::info()),
     };
     let Some(call) = &line.call else {
         return vec![if mark.is_empty() {

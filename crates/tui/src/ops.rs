@@ -54,6 +54,11 @@ pub fn run(layout: &Layout, store: &mut Store, session: &str, op: &Op) -> Result
                 .map(said)
                 .map_err(text)
         }
+        Op::Mail { to, reply_to, text } => {
+            ops::mail_from_user(layout, store, Some(session), to, reply_to.as_deref(), text)
+                .map(said)
+                .map_err(|e| e.to_string())
+        }
         Op::Stop => {
             let mut done = ops::stop_all(layout, store, None).map_err(text)?;
             done.message

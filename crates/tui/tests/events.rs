@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{EXEC, busy_app, draw_pane, key, message, progress, task_id, tool, type_text};
+use common::{EXEC, busy_app, confirmed, draw_pane, message, progress, submit, task_id, tool};
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
-use enki_tui::app::{App, Effect, Msg, Overlay, WorkerState, update};
+use enki_tui::app::{App, Effect, Msg, WorkerState, update};
 use enki_tui::model::LineKind;
-use ratatui::crossterm::event::KeyCode;
 
 fn chat_texts(app: &App) -> Vec<String> {
     app.chat.iter().map(|e| e.text.clone()).collect()
@@ -19,22 +18,6 @@ fn chat_texts(app: &App) -> Vec<String> {
 fn last_texts(app: &App, n: usize) -> Vec<String> {
     let texts = chat_texts(app);
     texts[texts.len().saturating_sub(n)..].to_vec()
-}
-
-fn submit(app: &mut App, text: &str) -> Vec<Effect> {
-    type_text(app, text);
-    key(app, KeyCode::Enter)
-}
-
-/// Submits a command that asks first (cancel, stop), and says yes.
-fn confirmed(app: &mut App, text: &str) -> Vec<Effect> {
-    let mut effects = submit(app, text);
-    assert!(
-        matches!(app.overlay, Some(Overlay::Confirm { .. })),
-        "{text} asks first"
-    );
-    effects.extend(key(app, KeyCode::Char('y')));
-    effects
 }
 
 fn full_exec() -> String {

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{EXEC, busy_app, key, key_with, permission_ask, task_id, type_text};
+use common::{
+    EXEC, busy_app, confirmed, key, key_with, notice, permission_ask, store_ops, submit, task_id,
+    type_text,
+};
 use enki_acp::PermissionDecision;
 use enki_tui::app::{
     App, Effect, Fetch, Focus, Msg, Op, Overlay, QuitState, StoreRequest, View, update,
@@ -17,39 +20,6 @@ use ratatui::crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, 
 fn screen_areas(app: &App) -> enki_tui::ui::layout::Areas {
     let (w, h) = app.size;
     enki_tui::ui::layout::areas(ratatui::layout::Rect::new(0, 0, w, h), app)
-}
-
-fn submit(app: &mut App, text: &str) -> Vec<Effect> {
-    type_text(app, text);
-    key(app, KeyCode::Enter)
-}
-
-/// Submits a command that asks first (cancel, stop), and says yes.
-fn confirmed(app: &mut App, text: &str) -> Vec<Effect> {
-    let mut effects = submit(app, text);
-    assert!(
-        matches!(app.overlay, Some(Overlay::Confirm { .. })),
-        "{text} asks first"
-    );
-    effects.extend(key(app, KeyCode::Char('y')));
-    effects
-}
-
-fn store_ops(effects: &[Effect]) -> Vec<Op> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Store(StoreRequest::Op(op)) => Some(op.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn notice(app: &App) -> String {
-    app.notice
-        .as_ref()
-        .map(|(n, _)| n.clone())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -713,79 +683,4 @@ fn a_bare_step_id_means_that_step_of_the_execution_in_view() {
             step: None
         })]
     );
-}
-
-#[test]
-fn f3_goes_to_what_waits_for_the_person_in_turn() {
-    use enki_core::AgentState;
-    let mut app = busy_app();
-    // busy_app: the docs worker waits for the user.
-    let waiting = app.waiting_for_you();
-    assert_eq!(waiting.len(), 1, "{waiting:?}");
-    update(&mut app, Msg::Permission(permission_ask()));
-    assert_eq!(app.needs_you(), 2);
-    // A permission first: F3 opens the prompt.
-    key(&mut app, KeyCode::F(3));
-    assert!(app.prompt_open);
-    key(&mut app, KeyCode::Char('y'));
-    assert!(app.permissions.is_empty());
-    // Then the worker waiting for an answer: its transcript.
-    key(&mut app, KeyCode::F(3));
-    assert_eq!(app.view, View::Transcript(waiting[0].clone()));
-    assert_eq!(app.focus, Focus::Main);
-    // Once it works again, only the unread mail for the user is left.
-    let task = waiting[0].clone();
-    update(
-        &mut app,
-        Msg::Progress(enki_coordinator::Progress::AgentState {
-            task,
-            state: AgentState::Working,
-            reason: None,
-        }),
-    );
-    assert_eq!(app.needs_you(), 0);
-    key(&mut app, KeyCode::F(3));
-    assert_eq!(app.focus, Focus::Mail);
-}
-
-#[test]
-fn cancel_and_stop_say_what_they_affect_and_wait_for_yes() {
-    let mut app = busy_app();
-    // No: nothing is sent.
-    assert!(store_ops(&submit(&mut app, "/cancel api")).is_empty());
-    let Some(Overlay::Confirm { title, lines, .. }) = app.overlay.clone() else {
-        panic!("no question: {:?}", app.overlay);
-    };
-    assert_eq!(title, "Cancel?");
-    let text = lines.join("\n");
-    assert!(
-        text.contains("Cancels step api of \"Add a greeting API\""),
-        "{text}"
-    );
-    assert!(text.contains("▶ [api] Implement GET /hello"), "{text}");
-    assert!(!text.contains("[docs]"), "only the step's worker: {text}");
-    assert!(store_ops(&key(&mut app, KeyCode::Char('n'))).is_empty());
-    assert_eq!(app.overlay, None);
-    // Stop lists every running worker.
-    submit(&mut app, "/stop");
-    let Some(Overlay::Confirm { lines, .. }) = app.overlay.clone() else {
-        panic!("no question");
-    };
-    assert!(lines.join("\n").contains("2 running now:"), "{lines:?}");
-    assert_eq!(store_ops(&key(&mut app, KeyCode::Enter)), [Op::Stop]);
-}
-
-#[test]
-fn ctrl_c_with_a_draft_asks_first() {
-    let mut app = App::new();
-    type_text(&mut app, "half a thought");
-    let effects = key_with(&mut app, KeyCode::Char('c'), KeyModifiers::CONTROL);
-    assert!(!effects.contains(&Effect::Shutdown), "{effects:?}");
-    assert_eq!(app.overlay, Some(Overlay::ConfirmQuit));
-    key(&mut app, KeyCode::Char('n'));
-    assert_eq!(app.input.text(), "half a thought", "the draft is kept");
-    // Without a draft and with nothing running, Ctrl-C quits at once.
-    let mut idle = App::new();
-    let effects = key_with(&mut idle, KeyCode::Char('c'), KeyModifiers::CONTROL);
-    assert!(effects.contains(&Effect::Shutdown), "{effects:?}");
 }

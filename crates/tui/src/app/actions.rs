@@ -46,6 +46,16 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         Action::OpenPrompt => app.prompt_open = !app.permissions.is_empty(),
         Action::DeferPrompt => app.prompt_open = false,
         Action::ToggleOutputs => app.expand_outputs = !app.expand_outputs,
+        Action::Reply => {
+            let chosen = app
+                .selected_index(Focus::Mail)
+                .and_then(|i| app.snapshot.unread.get(i))
+                .cloned();
+            if let Some(message) = chosen {
+                app.replying = Some(message);
+                app.focus = Focus::Input;
+            }
+        }
         Action::NextNeed => {
             app.overlay = None;
             if !app.show_next_need() {
@@ -100,7 +110,9 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         },
         Action::Open => open(app, effects),
         Action::Back => {
-            if app.view != View::Chat {
+            if app.replying.take().is_some() {
+                app.notice = Some(("reply dropped".to_string(), false));
+            } else if app.view != View::Chat {
                 app.view = View::Chat;
                 app.scroll = 0;
             } else {

@@ -8,6 +8,7 @@ use super::state::{App, Overlay, View};
 use crate::data::{ExecView, TaskView};
 use crate::input::{Command, Target, parse_command, unescape_message};
 use crate::model::{ChatEntry, WorkerState};
+use crate::theme;
 
 /// A status change the user asked for with an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,14 @@ pub(super) fn submit(app: &mut App, effects: &mut Vec<Effect>) {
                 app.notice = Some(("the coordinator has stopped".into(), true));
                 return;
             }
+            match mail_instead(app, &message) {
+                Route::Planner => {}
+                Route::Mail(op) => {
+                    effects.push(Effect::Store(StoreRequest::Op(op)));
+                    return;
+                }
+                Route::Nowhere => return,
+            }
             app.push_entry(ChatEntry::user(&message));
             app.planner_busy = true;
             app.view = View::Chat;
@@ -45,6 +54,64 @@ pub(super) fn submit(app: &mut App, effects: &mut Vec<Effect>) {
         Some(Err(e)) => app.notice = Some((e, true)),
         Some(Ok(command)) => run_command(app, command, effects),
     }
+}
+
+/// Where a typed message goes.
+enum Route {
+    Planner,
+    Mail(Op),
+    /// Nowhere: the person is told why and keeps the draft.
+    Nowhere,
+}
+
+/// Text typed while answering a message goes to its sender, and text typed
+/// in a running worker's transcript goes to that worker, as mail (it sees a
+/// notice in its next tool result); anything else goes to the planner.
+fn mail_instead(app: &mut App, text: &str) -> Route {
+    if let Some(message) = app.replying.take() {
+        app.event(
+            "✉",
+            &format!("you → {}: {}", message.from, crate::text::first_line(text)),
+            theme::info(),
+        );
+        return Route::Mail(Op::Mail {
+            to: message.from,
+            reply_to: Some(message.id),
+            text: text.to_string(),
+        });
+    }
+    let View::Transcript(task) = &app.view else {
+        return Route::Planner;
+    };
+    let task = task.clone();
+    let Some(worker) = app.worker(&task) else {
+        return Route::Planner;
+    };
+    if worker.state != WorkerState::Running {
+        app.notice = Some((
+            format!(
+                "[{}] is not running: Esc goes back to the planner's chat",
+                worker.step
+            ),
+            true,
+        ));
+        app.input.set_text(text);
+        return Route::Nowhere;
+    }
+    let step = worker.step.clone();
+    if let Some(worker) = app.worker_mut(&task) {
+        worker.transcript.from_you(text);
+    }
+    app.event(
+        "✉",
+        &format!("you → [{step}]: {}", crate::text::first_line(text)),
+        theme::info(),
+    );
+    Route::Mail(Op::Mail {
+        to: enki_core::mail::Address::worker_mailbox(&task),
+        reply_to: None,
+        text: text.to_string(),
+    })
 }
 
 /// What `/pause`, `/resume` and `/cancel` act on: with no id, the task

@@ -64,6 +64,12 @@ pub enum Op {
         execution: Option<String>,
     },
     Stop,
+    /// Mail from the person to a mailbox, maybe answering a message.
+    Mail {
+        to: String,
+        reply_to: Option<String>,
+        text: String,
+    },
 }
 
 /// Text to show in an overlay.

@@ -144,6 +144,8 @@ pub struct App {
     pub glyphs: enki_config::Glyphs,
     /// Transcripts show tool calls' whole output (`e` toggles).
     pub expand_outputs: bool,
+    /// `r` on a message in the mail pane: the next message sent answers it.
+    pub replying: Option<crate::data::MailView>,
 }
 
 impl Default for App {
@@ -185,6 +187,7 @@ impl App {
             dirty: true,
             glyphs: enki_config::Glyphs::Unicode,
             expand_outputs: false,
+            replying: None,
         }
     }
 

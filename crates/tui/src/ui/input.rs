@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{clip, pane_block, title};
-use crate::app::{App, Focus, QuitState};
+use crate::app::{App, Focus, QuitState, View, WorkerState};
 use crate::input::{COMMANDS, CompletionKind};
 use crate::text::width;
 use crate::theme;
@@ -19,16 +19,42 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) -> Option<Position> {
         return None;
     }
     let focused = app.focus == Focus::Input;
-    let extra = if app.quit == QuitState::Stopping {
-        "stopping…"
-    } else if app.coordinator_done.is_some() {
-        "the coordinator has stopped · Ctrl-C to leave"
-    } else if app.planner_busy {
-        "planner working… (you can still type)"
-    } else {
-        "Enter send · Alt-Enter newline"
+    let to_worker = match &app.view {
+        View::Transcript(task) => app
+            .worker(task)
+            .filter(|w| w.state == WorkerState::Running)
+            .map(|w| w.step.clone()),
+        View::Chat => None,
     };
-    let block = pane_block(title("Message", extra), focused);
+    let (name, extra) = if app.quit == QuitState::Stopping {
+        ("Message".to_string(), "stopping…".to_string())
+    } else if app.coordinator_done.is_some() {
+        (
+            "Message".to_string(),
+            "the coordinator has stopped · Ctrl-C to leave".to_string(),
+        )
+    } else if let Some(message) = &app.replying {
+        (
+            format!("Reply to {}", message.from),
+            format!("re: {} · Esc drops it", message.subject),
+        )
+    } else if let Some(step) = to_worker {
+        (
+            format!("Mail to [{step}]"),
+            "Enter send · Esc back to the planner".to_string(),
+        )
+    } else if app.planner_busy {
+        (
+            "Message".to_string(),
+            "planner working… (you can still type)".to_string(),
+        )
+    } else {
+        (
+            "Message".to_string(),
+            "Enter send · Alt-Enter newline".to_string(),
+        )
+    };
+    let block = pane_block(title(&name, &extra), focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.is_empty() {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
-use enki_tui::app::{App, Effect, Msg, PermissionAsk, update};
+use enki_tui::app::{App, Effect, Msg, Op, Overlay, PermissionAsk, StoreRequest, update};
 use enki_tui::data::{ExecView, MailView, MergeView, Snapshot, TaskView};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -319,4 +319,40 @@ pub fn tool(id: &str, title: &str, status: Option<ToolStatus>) -> TranscriptEntr
         output: None,
         exit_code: None,
     }
+}
+
+/// Types `text` into the message box and presses Enter.
+pub fn submit(app: &mut App, text: &str) -> Vec<Effect> {
+    type_text(app, text);
+    key(app, KeyCode::Enter)
+}
+
+/// Submits a command that asks first (cancel, stop), and says yes.
+pub fn confirmed(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut effects = submit(app, text);
+    assert!(
+        matches!(app.overlay, Some(Overlay::Confirm { .. })),
+        "{text} asks first"
+    );
+    effects.extend(key(app, KeyCode::Char('y')));
+    effects
+}
+
+/// The store operations among `effects`.
+pub fn store_ops(effects: &[Effect]) -> Vec<Op> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Store(StoreRequest::Op(op)) => Some(op.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The status line's notice, or nothing.
+pub fn notice(app: &App) -> String {
+    app.notice
+        .as_ref()
+        .map(|(n, _)| n.clone())
+        .unwrap_or_default()
 }
