@@ -429,3 +429,29 @@ steps = [
     let status = session.wait_exit();
     assert!(status.success(), "enki exited with {status:?}");
 }
+
+#[test]
+fn the_conversation_comes_back_after_a_restart() {
+    let project = Project::with_sim("");
+    project.script(
+        "planner",
+        "[[turn]]\nsteps = [ { say = \"Noted: nothing to run.\" } ]\n",
+    );
+    let mut session = Session::start(&project, &[]);
+    session.wait_for("the message box", |s| s.contains("Message"));
+    session.send(b"remember the staging database\r");
+    session.wait_for("the planner's answer", |s| {
+        s.contains("Noted: nothing to run.")
+    });
+    session.send(b"/quit\r");
+    assert!(session.wait_exit().success());
+
+    let mut again = Session::start(&project, &[]);
+    again.wait_for("the earlier conversation and the marker", |s| {
+        s.contains("remember the staging database")
+            && s.contains("Noted: nothing to run.")
+            && s.contains("this session starts here")
+    });
+    again.send(b"/quit\r");
+    assert!(again.wait_exit().success());
+}

@@ -7,6 +7,7 @@
 //! transaction, retried while the database is busy, so multi-row writes are
 //! all-or-nothing and concurrent writers queue instead of failing.
 
+mod chat;
 mod error;
 mod executions;
 mod ids;
@@ -23,6 +24,7 @@ mod tasks;
 mod time;
 mod usage;
 
+pub use chat::{ChatRow, Speaker};
 pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 pub use mail::{MailFilter, NewMessage};

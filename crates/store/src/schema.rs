@@ -247,6 +247,18 @@ CREATE TABLE usage (
 CREATE INDEX usage_by_task ON usage(task_id);
 CREATE INDEX usage_by_execution ON usage(execution_id);
 "#,
+    r#"
+-- The conversation with the planner, so that a restart shows it again: what
+-- the person asked and each message the planner answered, per session.
+CREATE TABLE chat (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    speaker     TEXT NOT NULL CHECK (speaker IN ('user', 'planner')),
+    text        TEXT NOT NULL
+);
+CREATE INDEX chat_by_session ON chat(session_id, id);
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -21,6 +21,9 @@ use crate::terminal::{self, Tui};
 use crate::{backend, files, ui};
 use enki_notify::{Notifier, TerminalEnv};
 
+/// How many messages of earlier sessions the chat shows again.
+const EARLIER_CHAT: usize = 200;
+
 /// Exit codes.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
@@ -146,6 +149,15 @@ fn session(options: TuiOptions, notice: Option<String>) -> Result<u8, String> {
     spawn_input(ui_tx.clone());
     let mut app = App::new();
     app.glyphs = ctx.config.tui.glyphs;
+    // The conversation of earlier sessions comes back first.
+    match enki_store::Store::open_existing(&ctx.layout.db())
+        .and_then(|store| store.earlier_chat(&ctx.session_id, EARLIER_CHAT))
+    {
+        Ok(rows) => app.restore_chat(&rows),
+        Err(e) => {
+            let _ = ui_tx.send(Msg::Warning(format!("cannot read the earlier chat: {e}")));
+        }
+    }
     let mut looper = Loop {
         app,
         started: Instant::now(),

@@ -386,6 +386,43 @@ fn a_cancel_asks_and_says_what_it_affects() {
 }
 
 #[test]
+fn the_chat_of_earlier_sessions_comes_back_with_markers() {
+    let row = |session: &str, at: &str, speaker, text: &str| enki_store::ChatRow {
+        session_id: session.into(),
+        at: at.into(),
+        speaker,
+        text: text.into(),
+    };
+    for (width, height) in [(160, 45), (80, 24)] {
+        let mut app = App::new();
+        app.restore_chat(&[
+            row(
+                "sess-01JEARLIER0000000000000",
+                "2026-12-06T09:15:02.000000Z",
+                enki_store::Speaker::User,
+                "Add a /hello endpoint",
+            ),
+            row(
+                "sess-01JEARLIER0000000000000",
+                "2026-12-06T09:15:09.000000Z",
+                enki_store::Speaker::Planner,
+                "I planned **three** steps: design, implement, test.",
+            ),
+            row(
+                "sess-01JYESTERDAY00000000000",
+                "2026-12-06T17:40:00.000000Z",
+                enki_store::Speaker::User,
+                "And document it",
+            ),
+        ]);
+        assert_snapshot!(
+            format!("earlier_chat_{width}x{height}"),
+            draw(&mut app, width, height).backend()
+        );
+    }
+}
+
+#[test]
 fn tiny_terminal() {
     let mut app = busy_app();
     assert_snapshot!("tiny_20x3", draw(&mut app, 20, 3).backend());

@@ -153,8 +153,14 @@ impl Runtime {
         match message {
             PlannerMessage::Usage(usage) => self.on_usage(None, "planner", usage).await,
             PlannerMessage::Ready => {}
-            PlannerMessage::Text(text) => self.emit(Progress::PlannerText { text }),
-            PlannerMessage::MessageEnd => self.emit(Progress::PlannerMessageEnd),
+            PlannerMessage::Text(text) => {
+                self.planner_said.push_str(&text);
+                self.emit(Progress::PlannerText { text });
+            }
+            PlannerMessage::MessageEnd => {
+                self.keep_planner_message().await;
+                self.emit(Progress::PlannerMessageEnd);
+            }
             PlannerMessage::Tool(title) => self.emit(Progress::PlannerTool { title }),
             PlannerMessage::ToolFailed { title, reason } => self.emit(Progress::Warning {
                 message: format!("the planner's call to {title} failed: {reason}"),
@@ -169,6 +175,7 @@ impl Runtime {
                 ),
             }),
             PlannerMessage::TurnEnded(result) => {
+                self.keep_planner_message().await;
                 if let Err(e) = result {
                     self.emit(Progress::Warning {
                         message: format!("the planner's turn failed: {e}"),
@@ -182,7 +189,29 @@ impl Runtime {
 
     /// Sends the planner a prompt, starting the planner on the first one
     /// (with its standing instructions in front of the user's words).
-    pub(super) fn prompt_planner(&mut self, text: String) {
+    /// Keeps a line of the conversation, so that the next start shows it.
+    async fn keep_chat(&self, speaker: enki_store::Speaker, text: String) {
+        let session = self.ctx.session_id.clone();
+        let kept = self
+            .ctx
+            .db
+            .call(move |s| s.append_chat(&session, speaker, &text))
+            .await;
+        if let Err(e) = kept {
+            tracing::warn!("cannot keep the chat with the planner: {e}");
+        }
+    }
+
+    async fn keep_planner_message(&mut self) {
+        let said = std::mem::take(&mut self.planner_said);
+        if !said.trim().is_empty() {
+            self.keep_chat(enki_store::Speaker::Planner, said).await;
+        }
+    }
+
+    pub(super) async fn prompt_planner(&mut self, text: String) {
+        self.keep_chat(enki_store::Speaker::User, text.clone())
+            .await;
         let text = if self.planner.needs_start() {
             format!(
                 "{}\n\n# The user's request\n\n{text}",

@@ -122,6 +122,8 @@ struct Runtime {
     merge_nudge: mpsc::UnboundedSender<()>,
     merges_pending: BTreeSet<String>,
     planner: PlannerLink,
+    /// The planner's message so far, kept in the chat when it ends.
+    planner_said: String,
     titles: HashMap<String, (String, String)>,
     /// The store's `data_version` at the last reconciliation.
     store_version: Option<i64>,
@@ -164,6 +166,7 @@ pub async fn run(
         merge_nudge,
         merges_pending: BTreeSet::new(),
         planner: PlannerLink::new(planner_tx),
+        planner_said: String::new(),
         titles: HashMap::new(),
         store_version: None,
         reconciled_at: Instant::now(),
@@ -201,7 +204,7 @@ pub async fn run(
     // The planner starts with the first prompt: the request, or (in the
     // TUI) the user's first message.
     if let Some(request) = &options.request {
-        rt.prompt_planner(request.clone());
+        rt.prompt_planner(request.clone()).await;
     }
 
     let mut tick = tokio::time::interval(TICK);
@@ -234,7 +237,7 @@ pub async fn run(
                 rt.planner.deliver_notes();
             }
             message = control.recv() => match message {
-                Some(Control::UserMessage(text)) => rt.prompt_planner(text),
+                Some(Control::UserMessage(text)) => rt.prompt_planner(text).await,
                 Some(Control::Shutdown) | None => { interrupted = true; break }
             },
         }

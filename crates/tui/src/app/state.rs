@@ -385,6 +385,38 @@ impl App {
         }
     }
 
+    /// The conversation of earlier sessions, kept by the store, before this
+    /// session's: a marker where each session begins and where this one does.
+    pub fn restore_chat(&mut self, rows: &[enki_store::ChatRow]) {
+        let mut session: Option<&str> = None;
+        for row in rows {
+            if session != Some(row.session_id.as_str()) {
+                session = Some(row.session_id.as_str());
+                let day = row.at.get(..16).unwrap_or(&row.at).replace('T', " ");
+                self.event(
+                    "─",
+                    &format!(
+                        "earlier session {} · {day} UTC",
+                        enki_core::id::short(&row.session_id)
+                    ),
+                    crate::theme::dim(),
+                );
+            }
+            match row.speaker {
+                enki_store::Speaker::User => self.push_entry(ChatEntry::user(&row.text)),
+                enki_store::Speaker::Planner => {
+                    self.planner_text(&row.text);
+                    if let Some(last) = self.chat.back_mut() {
+                        last.open = false;
+                    }
+                }
+            }
+        }
+        if session.is_some() {
+            self.event("─", "this session starts here", crate::theme::title());
+        }
+    }
+
     pub(super) fn areas(&self) -> Areas {
         let (w, h) = self.size;
         areas(Rect::new(0, 0, w, h), self)
