@@ -32,13 +32,8 @@ steps = [
     );
 }
 
-/// Starts a one-step plan running `two`, stops it with SIGTERM while its
-/// worker waits, and returns the task id.
-fn interrupt_a_worker(project: &Project) -> String {
-    two_turn_script(project);
-    let plan =
-        project.plan("[[steps]]\nid = \"t\"\ntitle = \"T\"\ndescription = \"[[sim:two]]\"\n");
-    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+/// Waits until step t's worker waits for `go`.
+fn wait_for_go(project: &Project) {
     project.wait_until("the worker waits for go", || {
         project
             .tasks_json()
@@ -47,6 +42,16 @@ fn interrupt_a_worker(project: &Project) -> String {
             .and_then(|t| t["activity"].as_str().map(str::to_string))
             .is_some_and(|a| a.contains("waiting for go"))
     });
+}
+
+/// Starts a one-step plan running `two`, stops it with SIGTERM while its
+/// worker waits, and returns the task id.
+fn interrupt_a_worker(project: &Project) -> String {
+    two_turn_script(project);
+    let plan =
+        project.plan("[[steps]]\nid = \"t\"\ntitle = \"T\"\ndescription = \"[[sim:two]]\"\n");
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    wait_for_go(project);
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -200,14 +205,7 @@ fn a_paused_step_continues_its_session_when_resumed() {
          [[steps]]\nid = \"g\"\ntitle = \"G\"\ndescription = \"[[sim:gate]]\"\n",
     );
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("the worker waits for go", || {
-        project
-            .tasks_json()
-            .iter()
-            .find(|t| t["step_id"] == "t")
-            .and_then(|t| t["activity"].as_str().map(str::to_string))
-            .is_some_and(|a| a.contains("waiting for go"))
-    });
+    wait_for_go(&project);
     let id = project.task_by_step("t")["id"]
         .as_str()
         .unwrap()

@@ -276,10 +276,8 @@ steps = [ { say = "Noted." } ]
     );
 }
 
-#[test]
-fn sigterm_stops_the_tuis_workers_cleanly_without_asking() {
-    let project = Project::with_sim("");
-    project.gated_script("gate", "never", "g.txt");
+/// A TUI whose planner starts one step `g` running the `gate` script.
+fn start_gated_step(project: &Project) -> Session {
     project.script(
         "planner",
         r#"[[turn]]
@@ -289,10 +287,18 @@ steps = [
 ]
 "#,
     );
-    let mut session = Session::start(&project, &[]);
+    let mut session = Session::start(project, &[]);
     session.wait_for("the message box", |s| s.contains("Message"));
     session.send(b"start the gated step\r");
     session.wait_for("the planner's answer", |s| s.contains("Started."));
+    session
+}
+
+#[test]
+fn sigterm_stops_the_tuis_workers_cleanly_without_asking() {
+    let project = Project::with_sim("");
+    project.gated_script("gate", "never", "g.txt");
+    let mut session = start_gated_step(&project);
     project.wait_until("step g running", || project.status_of("g") == "running");
     let pid = session.child.process_id().expect("enki's pid");
     let sent = std::process::Command::new("kill")
@@ -384,19 +390,7 @@ steps = [ { say = "Noted." } ]
 fn text_typed_in_a_workers_transcript_reaches_that_worker_as_mail() {
     let project = Project::with_sim("");
     project.gated_script("gate", "go", "g.txt");
-    project.script(
-        "planner",
-        r#"[[turn]]
-steps = [
-  { tool = "enki_execution_create", args = { title = "Gated", steps = [ { id = "g", title = "Wait", description = "[[sim:gate]]" } ] } },
-  { say = "Started." },
-]
-"#,
-    );
-    let mut session = Session::start(&project, &[]);
-    session.wait_for("the message box", |s| s.contains("Message"));
-    session.send(b"start the gated step\r");
-    session.wait_for("the planner's answer", |s| s.contains("Started."));
+    let mut session = start_gated_step(&project);
     session.wait_for("the worker row", |s| s.contains("[g] Wait"));
     // Tab twice: the workers pane; Enter: the worker's transcript.
     session.send(b"\t\t\r");

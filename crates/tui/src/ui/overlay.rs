@@ -101,22 +101,9 @@ pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::raw(" keep working"),
         ]),
     ]);
-    let popup = centered(area, 64, u16::try_from(text.len() + 2).unwrap_or(u16::MAX));
-    if popup.width < 3 || popup.height < 3 {
-        return;
-    }
-    clear_around(frame, area, popup);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: true }).block(
-            Block::bordered()
-                .border_style(theme::warn())
-                .title(Span::styled(" Quit enki? ", theme::title())),
-        ),
-        popup,
-    );
+    warning_box(frame, area, 64, "Quit enki?", text);
 }
 
-/// The question before an operation that stops work, with what it affects.
 pub fn draw_confirm_op(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[String]) {
     let mut text: Vec<Line<'_>> = lines.iter().map(|l| Line::raw(l.as_str())).collect();
     text.extend([
@@ -128,10 +115,22 @@ pub fn draw_confirm_op(frame: &mut Frame<'_>, area: Rect, title: &str, lines: &[
             Span::raw(" keep everything as it is"),
         ]),
     ]);
-    // Rows once wrapped to the box's inside, so the answer keys always show.
-    let inside = usize::from(area.width.min(72)).saturating_sub(2).max(1);
+    warning_box(frame, area, 72, title, text);
+}
+
+/// A warning-coloured box of `text` over `area`, centred, `width` wide at
+/// most and as tall as its lines once wrapped, so the last line (the keys
+/// that answer it) always shows.
+pub fn warning_box(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    width: u16,
+    title: &str,
+    text: Vec<Line<'_>>,
+) {
+    let inside = usize::from(area.width.min(width)).saturating_sub(2).max(1);
     let rows: usize = text.iter().map(|l| l.width().div_ceil(inside).max(1)).sum();
-    let popup = centered(area, 72, u16::try_from(rows + 2).unwrap_or(u16::MAX));
+    let popup = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
     if popup.width < 3 || popup.height < 3 {
         return;
     }

@@ -6,11 +6,9 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use super::clip;
-use super::layout::centered;
-use super::overlay::clear_around;
 use crate::app::{App, PermissionAsk};
 use crate::theme;
 
@@ -100,18 +98,5 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, ask: &PermissionAsk) {
     if waiting > 0 {
         text.push(Line::styled(more_waiting(waiting), theme::dim()));
     }
-    let height = u16::try_from(text.len() + 2).unwrap_or(u16::MAX);
-    let popup = centered(area, 76, height);
-    if popup.width < 3 || popup.height < 3 {
-        return;
-    }
-    clear_around(frame, area, popup);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .border_style(theme::warn())
-                .title(Span::styled(" Permission needed ", theme::title())),
-        ),
-        popup,
-    );
+    super::overlay::warning_box(frame, area, 76, "Permission needed", text);
 }
