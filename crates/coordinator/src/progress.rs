@@ -38,7 +38,7 @@ pub enum Progress {
         task: String,
         step: String,
         title: String,
-        status: String,
+        status: enki_core::TaskStatus,
         reason: Option<String>,
     },
     WorkerStarted {
@@ -111,7 +111,7 @@ pub enum Progress {
     ExecutionStatus {
         execution: String,
         title: String,
-        status: String,
+        status: enki_core::ExecutionStatus,
     },
     Checkpoint {
         execution: String,

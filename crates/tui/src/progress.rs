@@ -84,44 +84,45 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             status,
             reason,
         } => {
+            use enki_core::TaskStatus as S;
             let now = app.now_ms;
+            let word = status.as_str();
             if let Some(worker) = app.worker_mut(&task) {
                 // Later statuses (worker_done, then done once merged) keep
                 // the row current; a failed attempt keeps its error until
                 // the task settles elsewhere or runs again.
                 let settle = match &worker.state {
-                    WorkerState::Running | WorkerState::Ended(_) => status != "running",
+                    WorkerState::Running | WorkerState::Ended(_) => status != S::Running,
                     WorkerState::Failed { .. } => {
-                        !matches!(status.as_str(), "running" | "failed" | "pending" | "ready")
+                        !matches!(status, S::Running | S::Failed | S::Pending | S::Ready)
                     }
                 };
                 if settle {
-                    worker.state = WorkerState::Ended(status.clone());
+                    worker.state = WorkerState::Ended(word.to_string());
                     worker.ended_ms.get_or_insert(now);
                 }
             }
             let reason_was_merged = reason.as_deref() == Some("merged");
             // "cancelled — cancelled" says nothing more.
             let why = reason
-                .filter(|r| !r.trim().is_empty() && !r.trim().eq_ignore_ascii_case(&status))
+                .filter(|r| !r.trim().is_empty() && !r.trim().eq_ignore_ascii_case(word))
                 .map(|r| format!(" — {r}"))
                 .unwrap_or_default();
-            let style = theme::status(&status);
+            let style = theme::status(word);
             let execution = app.tasks.get(&task).map(|t| t.execution.clone());
-            let echo = execution
-                .is_some_and(|x| app.expected_status(&x, Some(&step), &status));
+            let echo = execution.is_some_and(|x| app.expected_status(&x, Some(&step), word));
             // "done — merged" follows the merge's own line.
-            let merged = status == "done" && reason_was_merged;
+            let merged = status == S::Done && reason_was_merged;
             if !echo
                 && !merged
                 && matches!(
-                    status.as_str(),
-                    "done" | "failed" | "blocked" | "cancelled" | "paused"
+                    status,
+                    S::Done | S::Failed | S::Blocked | S::Cancelled | S::Paused
                 )
             {
                 app.event(
-                    theme::status_mark(&status),
-                    &format!("[{step}] {title}: {status}{why}"),
+                    theme::status_mark(word),
+                    &format!("[{step}] {title}: {word}{why}"),
                     style,
                 );
             }
@@ -307,12 +308,13 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
         } => {
             // The user's own /pause, /resume or /cancel was already
             // reported by its result.
-            if !app.expected_status(&execution, None, &status) {
-                let terminal = matches!(status.as_str(), "done" | "failed" | "cancelled");
+            let word = status.as_str();
+            if !app.expected_status(&execution, None, word) {
+                let terminal = status.is_terminal();
                 app.event(
-                    theme::status_mark(&status),
-                    &format!("execution \"{title}\" ({}) {status}", short(&execution)),
-                    theme::status(&status),
+                    theme::status_mark(word),
+                    &format!("execution \"{title}\" ({}) {word}", short(&execution)),
+                    theme::status(word),
                 );
                 if terminal {
                     effects.push(Effect::Notify {

@@ -40,7 +40,7 @@ fn a_pause_is_reported_once() {
         Progress::ExecutionStatus {
             execution: EXEC.into(),
             title: "Add a greeting API".into(),
-            status: "paused".into(),
+            status: "paused".parse().unwrap(),
         },
     );
     assert_eq!(app.chat.len(), before, "{:?}", last_texts(&app, 3));
@@ -51,7 +51,7 @@ fn a_pause_is_reported_once() {
         Progress::ExecutionStatus {
             execution: EXEC.into(),
             title: "Add a greeting API".into(),
-            status: "paused".into(),
+            status: "paused".parse().unwrap(),
         },
     );
     assert_eq!(
@@ -89,7 +89,7 @@ fn a_cancelled_step_is_reported_once_and_without_repeating_itself() {
             task: task_id("docs"),
             step: "docs".into(),
             title: "Document the endpoint".into(),
-            status: "cancelled".into(),
+            status: "cancelled".parse().unwrap(),
             reason: Some("cancelled".into()),
         },
     );
@@ -102,7 +102,7 @@ fn a_cancelled_step_is_reported_once_and_without_repeating_itself() {
             task: task_id("release"),
             step: "release".into(),
             title: "Release notes".into(),
-            status: "cancelled".into(),
+            status: "cancelled".parse().unwrap(),
             reason: Some("cancelled".into()),
         },
     );
@@ -126,7 +126,7 @@ fn a_merged_task_is_told_once() {
             task: task_id("api"),
             step: "api".into(),
             title: "Implement GET /hello".into(),
-            status: "done".into(),
+            status: "done".parse().unwrap(),
             reason: Some("merged".into()),
         },
     );
@@ -301,7 +301,7 @@ fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
             task: api.clone(),
             step: "api".into(),
             title: "Implement GET /hello".into(),
-            status: "worker_done".into(),
+            status: "worker_done".parse().unwrap(),
             reason: None,
         },
     );
@@ -385,7 +385,7 @@ fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
             task: api.clone(),
             step: "api".into(),
             title: "Implement GET /hello".into(),
-            status: "done".into(),
+            status: "done".parse().unwrap(),
             reason: Some("merged".into()),
         },
     );

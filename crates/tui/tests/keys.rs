@@ -562,7 +562,7 @@ fn finished_executions_and_mail_to_the_user_notify() {
         Msg::Progress(enki_coordinator::Progress::ExecutionStatus {
             execution: EXEC.into(),
             title: "Add a greeting API".into(),
-            status: "done".into(),
+            status: "done".parse().unwrap(),
         }),
     );
     assert!(

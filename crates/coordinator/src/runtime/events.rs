@@ -38,7 +38,7 @@ impl Runtime {
                         task,
                         step,
                         title,
-                        status: status.to_string(),
+                        status,
                         reason,
                     });
                 }
@@ -60,7 +60,7 @@ impl Runtime {
                 self.emit(Progress::ExecutionStatus {
                     execution,
                     title,
-                    status: status.to_string(),
+                    status,
                 });
             }
             Event::StartWorker { task, .. } => {

@@ -244,7 +244,7 @@ pub fn busy_app() -> App {
             task: task_id("tests"),
             step: "tests".into(),
             title: "Integration tests".into(),
-            status: "failed".into(),
+            status: "failed".parse().unwrap(),
             reason: Some("cargo test failed: 2 tests failed".into()),
         },
     );
