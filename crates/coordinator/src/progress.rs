@@ -15,6 +15,9 @@ pub enum Outcome {
     Failed,
     /// No task existed to run: nothing was planned, or nothing could start.
     NothingRan,
+    /// A budget (`[budget]`) is spent: the work it covered is paused,
+    /// kept, and waits for the budget to be raised.
+    BudgetSpent,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +149,17 @@ pub enum Progress {
         run: String,
         usage: Box<enki_core::usage::Totals>,
         session: Box<enki_core::usage::Totals>,
+    },
+    /// A budget is spent (or too little is left of it to start a task):
+    /// `execution` is paused, its workers under that budget stopped with
+    /// their work kept; `standing` says which budget and by how much, so a
+    /// person can raise it (`raise_to` is a suggestion: doubled).
+    BudgetSpent {
+        execution: String,
+        title: String,
+        reason: String,
+        standing: enki_core::budget::Standing,
+        raise_to: f64,
     },
     /// The run is over: how its tasks ended, the outcome (`enki run`'s
     /// exit status follows it) and, unless every task is done, why.

@@ -17,7 +17,7 @@ pub struct StoredExecution {
 }
 
 /// A repair: load an execution (new, or with new steps), or a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Repair {
     Load(String),
     Command(Command),

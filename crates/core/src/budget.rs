@@ -32,6 +32,15 @@ pub struct Spent {
 }
 
 impl Spent {
+    /// What `totals` count against budgets in `currency`: work tokens, and
+    /// the reported or estimated cost in that currency (others do not count).
+    pub fn of(totals: &crate::usage::Totals, currency: &str) -> Spent {
+        Spent {
+            work_tokens: totals.tokens.work().unwrap_or(0),
+            cost: totals.money(currency).unwrap_or(0.0),
+        }
+    }
+
     pub fn add(&mut self, other: Spent) {
         self.work_tokens = self.work_tokens.saturating_add(other.work_tokens);
         self.cost += other.cost;
@@ -116,6 +125,11 @@ impl Standing {
             Measure::Tokens => format!("{} work tokens", count(value as u64)),
             Measure::Cost => format!("{} {}", money(value), self.currency),
         }
+    }
+
+    /// The currency of a money budget.
+    pub fn currency(&self) -> &str {
+        &self.currency
     }
 
     /// The key in `enki.toml` that sets this limit.

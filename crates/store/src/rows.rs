@@ -40,11 +40,13 @@ pub struct ExecutionRow {
     pub standalone: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// Why enki paused it (a spent budget), while it is paused for that.
+    pub paused_reason: Option<String>,
 }
 
 impl ExecutionRow {
     pub(crate) const COLUMNS: &'static str =
-        "id, session_id, title, status, standalone, created_at, updated_at";
+        "id, session_id, title, status, standalone, created_at, updated_at, paused_reason";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(ExecutionRow {
@@ -55,6 +57,7 @@ impl ExecutionRow {
             standalone: row.get(4)?,
             created_at: row.get(5)?,
             updated_at: row.get(6)?,
+            paused_reason: row.get(7)?,
         })
     }
 }

@@ -301,6 +301,22 @@ impl Store {
     }
 
     /// Sets an execution's status (the coordinator's transitions).
+    /// Records why enki paused an execution (kept until its status
+    /// changes from paused).
+    pub fn set_paused_reason(
+        &mut self,
+        execution_id: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE executions SET paused_reason = ?2 WHERE id = ?1 AND status = 'paused'",
+                params![execution_id, reason],
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn record_execution_status(
         &mut self,
         execution_id: &str,

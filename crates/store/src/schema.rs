@@ -259,6 +259,15 @@ CREATE TABLE chat (
 );
 CREATE INDEX chat_by_session ON chat(session_id, id);
 "#,
+    r#"
+-- Why an execution is paused when enki paused it ([budget]: which budget is
+-- spent), cleared whenever its status changes from paused.
+ALTER TABLE executions ADD COLUMN paused_reason TEXT;
+CREATE TRIGGER executions_reason_cleared AFTER UPDATE OF status ON executions
+    WHEN NEW.status <> 'paused' AND NEW.paused_reason IS NOT NULL BEGIN
+    UPDATE executions SET paused_reason = NULL WHERE id = NEW.id;
+END;
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -195,6 +195,26 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_reason_lasts_while_the_execution_stays_paused() {
+        let (_dir, mut store, execution, _task) = store_with_task();
+        store.set_paused_reason(&execution, "budget").unwrap();
+        let reason = |store: &Store| store.execution(&execution).unwrap().unwrap().paused_reason;
+        assert_eq!(reason(&store), None, "only a paused execution has one");
+        store
+            .record_execution_status(&execution, enki_core::ExecutionStatus::Paused)
+            .unwrap();
+        store
+            .set_paused_reason(&execution, "the session's budget is spent")
+            .unwrap();
+        assert_eq!(
+            reason(&store).as_deref(),
+            Some("the session's budget is spent")
+        );
+        store.resume(&execution, None).unwrap();
+        assert_eq!(reason(&store), None, "resumed: the reason is gone");
+    }
+
+    #[test]
     fn a_run_is_one_row_rewritten_with_each_report_and_unknown_stays_null() {
         let (_dir, mut store, execution, task) = store_with_task();
         let key = RunKey::Worker {

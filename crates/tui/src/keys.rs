@@ -14,6 +14,8 @@ pub enum Action {
     Interrupt,
     ConfirmYes,
     ConfirmNo,
+    /// Raise the spent budget on offer and resume its execution.
+    RaiseBudget,
     /// Answer the permission request on top (the prompt is open).
     Answer(PermissionDecision),
     /// F2 / Ctrl-P: open the permission prompt to answer what waits.
@@ -115,6 +117,13 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         return match key.code {
             KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::ConfirmYes),
             KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::ConfirmNo),
+            _ => None,
+        };
+    }
+    if matches!(app.overlay, Some(Overlay::RaiseBudget(_))) {
+        return match key.code {
+            KeyCode::Char('r' | 'R') => Some(Action::RaiseBudget),
+            KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::CloseOverlay),
             _ => None,
         };
     }

@@ -5,7 +5,7 @@
 use enki_coordinator::Progress;
 use enki_core::id::short;
 
-use crate::app::{App, Effect, MergeEvent, StoreRequest, View};
+use crate::app::{App, BudgetAsk, Effect, MergeEvent, Overlay, StoreRequest, View};
 use crate::model::{ChatEntry, Transcript, Worker, WorkerState};
 use crate::text::{first_line, sanitize};
 use crate::theme;
@@ -28,6 +28,41 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             | Progress::Usage { .. }
     );
     match progress {
+        Progress::BudgetSpent {
+            execution,
+            title,
+            reason,
+            standing,
+            raise_to,
+        } => {
+            app.event("$", &format!("\"{title}\" paused: {reason}"), theme::warn());
+            let raise_to_text = match standing.measure {
+                enki_core::budget::Measure::Tokens => {
+                    format!("{} work tokens", enki_core::usage::count(raise_to as u64))
+                }
+                enki_core::budget::Measure::Cost => format!(
+                    "{} {}",
+                    enki_core::usage::money(raise_to),
+                    standing.currency()
+                ),
+            };
+            effects.push(Effect::Notify {
+                title: "enki: a budget is spent".into(),
+                body: format!("\"{title}\" is paused: {reason}"),
+                urgent: true,
+            });
+            if app.overlay.is_none() {
+                app.overlay = Some(Overlay::RaiseBudget(BudgetAsk {
+                    execution,
+                    title,
+                    reason,
+                    scope: standing.scope,
+                    measure: standing.measure,
+                    raise_to,
+                    raise_to_text,
+                }));
+            }
+        }
         Progress::Usage {
             task,
             usage,

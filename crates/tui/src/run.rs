@@ -314,6 +314,14 @@ impl Loop {
                 Effect::Planner(text) => {
                     let _ = self.control.send(Control::UserMessage(text));
                 }
+                Effect::RaiseBudget(ask) => {
+                    let _ = self.control.send(Control::RaiseBudget {
+                        execution: ask.execution,
+                        scope: ask.scope,
+                        measure: ask.measure,
+                        to: ask.raise_to,
+                    });
+                }
                 Effect::Store(request) => {
                     let _ = self.store.send(request);
                 }

@@ -394,3 +394,72 @@ fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
         WorkerState::Ended("done".into())
     );
 }
+
+/// A spent budget as the coordinator reports it: the execution's 2.00 USD.
+fn budget_spent() -> Progress {
+    use enki_core::budget::{Budget, Limit, Spending, Spent};
+    let budget = Budget {
+        per_execution: Limit {
+            tokens: None,
+            cost: Some(2.0),
+        },
+        currency: "USD".into(),
+        ..Budget::default()
+    };
+    let standing = budget
+        .spent(&Spending {
+            execution: Spent {
+                work_tokens: 0,
+                cost: 2.5,
+            },
+            ..Spending::default()
+        })
+        .unwrap();
+    Progress::BudgetSpent {
+        execution: EXEC.into(),
+        title: "Add a greeting API".into(),
+        reason: standing.to_string(),
+        raise_to: standing.raised(),
+        standing,
+    }
+}
+
+#[test]
+fn a_spent_budget_asks_whether_to_raise_it_and_r_raises_it_and_goes_on() {
+    let mut app = busy_app();
+    let effects = update(&mut app, Msg::Progress(budget_spent()));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Notify { urgent: true, .. })),
+        "{effects:?}"
+    );
+    assert!(
+        last_texts(&app, 1)[0].contains("paused: the execution's budget of 2.00 USD"),
+        "{:?}",
+        last_texts(&app, 1)
+    );
+    let drawn = format!("{:?}", common::draw(&mut app, 120, 36).backend());
+    assert!(drawn.contains("Budget spent"), "{drawn}");
+    assert!(drawn.contains("raise it to 4.00 USD and go on"), "{drawn}");
+    // Typing does not dismiss it by accident; `n` leaves the execution paused.
+    assert!(key(&mut app, KeyCode::Char('x')).is_empty());
+    assert!(app.overlay.is_some());
+    assert!(key(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app.overlay.is_none());
+    // Asked again, `r` raises it (for this session) and resumes.
+    update(&mut app, Msg::Progress(budget_spent()));
+    let effects = key(&mut app, KeyCode::Char('r'));
+    let raised = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::RaiseBudget(ask) => Some(ask.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no raise: {effects:?}"));
+    assert_eq!(raised.execution, EXEC);
+    assert_eq!(raised.scope, enki_core::budget::Scope::Execution);
+    assert_eq!(raised.raise_to, 4.0);
+    assert!(app.overlay.is_none());
+    assert!(last_texts(&app, 1)[0].contains("budget raised to 4.00 USD for this session"));
+}

@@ -22,6 +22,7 @@ pub fn execution() -> ExecutionRow {
         standalone: false,
         created_at: T.to_string(),
         updated_at: T.to_string(),
+        paused_reason: None,
     }
 }
 

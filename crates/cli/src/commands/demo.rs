@@ -673,6 +673,8 @@ mod tests {
         assert_eq!(config.merge.verify.as_deref(), Some("cargo test"));
         assert!(config.sim.scripts.is_some());
         assert_eq!(config.prices.of("sim").map(|p| p.output), Some(2.0));
+        assert_eq!(config.budget.per_task.cost, Some(5.0));
+        assert_eq!(config.budget.floor.tokens, Some(50_000));
     }
 
     /// `key = value` with a lowercase key: an example setting, not prose.

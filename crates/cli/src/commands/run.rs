@@ -33,6 +33,10 @@ pub const EXIT_USAGE: u8 = 2;
 /// coordinator could not start. Why is on stderr and in `--json`'s
 /// `finished` event.
 pub const EXIT_NOTHING_RAN: u8 = 3;
+/// A budget (`[budget]` in enki.toml) is spent: the work it covered is
+/// paused and kept, and waits for the budget to be raised and the
+/// execution resumed. Which budget is on stderr and in `finished`.
+pub const EXIT_BUDGET_SPENT: u8 = 4;
 
 /// The exit status of a run that ended with `outcome`.
 pub fn exit_code(outcome: Outcome) -> u8 {
@@ -40,6 +44,7 @@ pub fn exit_code(outcome: Outcome) -> u8 {
         Outcome::Done => EXIT_OK,
         Outcome::Failed => EXIT_FAILED,
         Outcome::NothingRan => EXIT_NOTHING_RAN,
+        Outcome::BudgetSpent => EXIT_BUDGET_SPENT,
     }
 }
 
@@ -203,6 +208,7 @@ fn ending_note(summary: &enki_coordinator::RunSummary) -> (String, String) {
         Outcome::Done => "enki: run finished",
         Outcome::Failed => "enki: run failed",
         Outcome::NothingRan => "enki: nothing ran",
+        Outcome::BudgetSpent => "enki: a budget is spent",
     };
     let mut body = format!(
         "{} done, {} failed or blocked, {} cancelled, {} unfinished",
@@ -466,6 +472,9 @@ impl Printer {
                 self.out(&format!("✉ {from} → {to}: {subject}"))
             }
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
+            Progress::BudgetSpent { title, reason, .. } => {
+                self.out(&format!("$ \"{title}\" paused: {reason}"))
+            }
             // Said once, before the last line: `enki usage` has the details.
             Progress::Usage { session, .. } => self.usage = Some(session.as_ref().clone()),
             Progress::Finished {

@@ -94,6 +94,9 @@ pub fn run(json: bool) -> Result<()> {
                 e.status.as_str(),
                 e.title
             ));
+            if let Some(reason) = &e.paused_reason {
+                text.push_str(&format!(" — {reason}"));
+            }
         }
     }
     if !queue.is_empty() {

@@ -114,6 +114,8 @@ impl Runtime {
                     StopCause::StopAll => "stopped",
                     StopCause::Stalled => "stalled",
                     StopCause::Unreachable => "failed",
+                    // Its work stays in its copy; it runs again once resumed.
+                    StopCause::Budget => "budget",
                 };
                 let t = task.clone();
                 let _ = db
@@ -141,6 +143,14 @@ impl Runtime {
                 });
             }
             Event::QueueMerge { task } => self.queue_merge(&task).await,
+            Event::BudgetSpent {
+                execution,
+                reason,
+                standing,
+            } => self.budget_spent(execution, reason, standing).await,
+            Event::BudgetWarning { reason, .. } => self.emit(Progress::Warning {
+                message: format!("budget: {reason}"),
+            }),
             Event::CheckpointReached { execution, task } => {
                 let (step, title) = self.label(&task);
                 if !self.planner.is_running() {

@@ -36,6 +36,14 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 pub enum Control {
     /// Send the planner a message from the user.
     UserMessage(String),
+    /// The person raised a spent budget (`scope`'s `measure` to `to`, for
+    /// this session) and resumes `execution`.
+    RaiseBudget {
+        execution: String,
+        scope: enki_core::budget::Scope,
+        measure: enki_core::budget::Measure,
+        to: f64,
+    },
     /// Stop the workers and leave (tasks resume on the next start).
     Shutdown,
 }
@@ -59,6 +67,8 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// The planner could not start, died, or a turn of it failed.
     pub planner_failed: bool,
+    /// A budget stopped work that is left unfinished: which, in words.
+    pub budget_spent: Option<String>,
     /// Why the outcome is not [`Outcome::Done`] (`None` when it is).
     pub reason: Option<String>,
 }
@@ -69,6 +79,8 @@ impl RunSummary {
     pub fn outcome(&self) -> Outcome {
         if self.done + self.failed + self.cancelled + self.unfinished == 0 {
             Outcome::NothingRan
+        } else if self.budget_spent.is_some() && self.unfinished > 0 && !self.interrupted {
+            Outcome::BudgetSpent
         } else if self.failed == 0
             && self.unfinished == 0
             && !self.interrupted
@@ -92,6 +104,11 @@ impl RunSummary {
                 Some("stopped before anything was planned".into())
             }
             Outcome::NothingRan => Some(planner.why_nothing_was_planned(refusal_hint)),
+            Outcome::BudgetSpent => Some(format!(
+                "{}; {} task(s) wait: raise the budget in enki.toml and `enki resume` the execution",
+                self.budget_spent.as_deref().unwrap_or("a budget is spent"),
+                self.unfinished
+            )),
             Outcome::Failed => {
                 let mut why = Vec::new();
                 if self.failed > 0 {
@@ -129,6 +146,8 @@ struct Runtime {
     store_version: Option<i64>,
     /// When the store was last compared with the graph.
     reconciled_at: Instant,
+    /// Why a budget last stopped work (see `spend`).
+    budget_spent: Option<String>,
 }
 
 /// Runs the coordinator until it is told to stop or, with
@@ -158,7 +177,11 @@ pub async fn run(
 
     let mut rt = Runtime {
         ctx: ctx.clone(),
-        orch: Orchestrator::new(settings),
+        orch: {
+            let mut orch = Orchestrator::new(settings);
+            orch.set_budget(ctx.config.budget.clone());
+            orch
+        },
         clock: AwakeClock::new(Instant::now(), clock::MAX_STEP),
         progress,
         workers: HashMap::new(),
@@ -170,6 +193,7 @@ pub async fn run(
         titles: HashMap::new(),
         store_version: None,
         reconciled_at: Instant::now(),
+        budget_spent: None,
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
     rt.emit(Progress::SessionStarted {
@@ -238,6 +262,9 @@ pub async fn run(
             }
             message = control.recv() => match message {
                 Some(Control::UserMessage(text)) => rt.prompt_planner(text).await,
+                Some(Control::RaiseBudget { execution, scope, measure, to }) => {
+                    rt.raise_budget(execution, scope, measure, to).await
+                }
                 Some(Control::Shutdown) | None => { interrupted = true; break }
             },
         }
@@ -324,9 +351,11 @@ impl Runtime {
 
     /// Nothing can move any more: no worker, merge or planner turn is under
     /// way, and nothing waits on a pause that someone may lift.
+    /// Work a spent budget paused does not count: a headless run ends
+    /// (exit status 4) instead of waiting for a raise nobody can give.
     fn is_idle(&self) -> bool {
         self.orch.is_idle()
-            && !self.orch.has_paused_work()
+            && (!self.orch.has_paused_work() || self.budget_spent.is_some())
             && self.workers.is_empty()
             && self.merges_pending.is_empty()
             && self.planner.is_idle()
@@ -437,6 +466,8 @@ impl Runtime {
                 title,
                 steps: snapshot.nodes.len(),
             });
+            // What its tasks spent before counts before any of them starts.
+            self.load_spent(&id).await;
             self.command(Command::Load(snapshot)).await;
         }
     }
@@ -452,6 +483,7 @@ impl Runtime {
         let mut summary = RunSummary {
             interrupted,
             planner_failed: self.planner.failed(),
+            budget_spent: self.budget_spent.clone(),
             ..RunSummary::default()
         };
         let graph = self.orch.graph();
@@ -494,6 +526,7 @@ mod tests {
                 unfinished,
                 interrupted,
                 planner_failed,
+                budget_spent: None,
                 reason: None,
             };
         for (case, outcome) in [
@@ -508,5 +541,16 @@ mod tests {
         ] {
             assert_eq!(case.outcome(), outcome, "{case:?}");
         }
+        let spent = |unfinished, interrupted| RunSummary {
+            budget_spent: Some("the task's budget is spent".into()),
+            ..summary(1, 0, 0, unfinished, interrupted, false)
+        };
+        assert_eq!(spent(2, false).outcome(), Outcome::BudgetSpent);
+        assert_eq!(spent(0, false).outcome(), Outcome::Done, "all done anyway");
+        assert_eq!(
+            spent(2, true).outcome(),
+            Outcome::Failed,
+            "stopped by a person"
+        );
     }
 }

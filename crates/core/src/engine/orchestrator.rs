@@ -3,11 +3,14 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use crate::budget::{Budget, Measure, Scope, Spent, Standing};
 use crate::liveness::{AgentState, Bounds, GiveUp, Liveness, Sign};
 use crate::{ExecutionStatus, TaskStatus, Tier, rules};
 
 use super::graph::{ExecutionSnapshot, Graph};
 use super::scheduler::{self, Limits};
+
+mod spending;
 
 /// Policy knobs from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +58,11 @@ pub enum StopCause {
     Stalled,
     /// Retrying its model API past the bound.
     Unreachable,
+    /// A budget it falls under is spent (`[budget]`): its work is kept.
+    Budget,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// An execution (new, grown, or re-read) as the store has it.
     Load(ExecutionSnapshot),
@@ -103,9 +108,29 @@ pub enum Command {
     Tick {
         now_ms: u64,
     },
+    /// What was spent against budgets, as reported: everything a task's
+    /// runs spent (`task`, none for the planner) and everything this
+    /// session's runs spent. Checked against `[budget]` at once.
+    Spent {
+        task: Option<(String, Spent)>,
+        session: Spent,
+    },
+    /// What a task's runs spent before (a coordinator adopting it), sent
+    /// before its execution is loaded: recorded, not judged (a task of it
+    /// starts only with enough left, see [`Command::Spent`]).
+    SpentEarlier {
+        task: String,
+        spent: Spent,
+    },
+    /// A person raised a budget: `scope`'s `measure` is `to` from now on.
+    RaiseBudget {
+        scope: Scope,
+        measure: Measure,
+        to: f64,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Persist a task's new status.
     TaskStatus {
@@ -149,6 +174,19 @@ pub enum Event {
     },
     /// A task was running when the previous coordinator stopped; it will be retried.
     Interrupted { task: String },
+    /// A budget is spent (or too little is left of it to start a task):
+    /// `execution` is paused (its workers under that budget stopped, their
+    /// work kept in their copies), and `reason` says which budget.
+    BudgetSpent {
+        execution: String,
+        reason: String,
+        standing: Standing,
+    },
+    /// 80 % of a budget is used.
+    BudgetWarning {
+        execution: Option<String>,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +204,9 @@ pub struct Orchestrator {
     settings: Settings,
     running: HashMap<String, Running>,
     now_ms: u64,
+    /// `[budget]` and what was spent against it (see `spending`).
+    budget: Budget,
+    ledger: spending::Ledger,
 }
 
 impl Orchestrator {
@@ -275,6 +316,9 @@ impl Orchestrator {
                 self.now_ms = self.now_ms.max(now_ms);
                 self.check_stalls(&mut out);
             }
+            Command::Spent { task, session } => self.spent(task, session, &mut out),
+            Command::SpentEarlier { task, spent } => self.spent_earlier(task, spent),
+            Command::RaiseBudget { scope, measure, to } => self.budget.raise(scope, measure, to),
         }
         self.schedule(&mut out);
         out
@@ -373,6 +417,7 @@ impl Orchestrator {
         }
         let ids: Vec<String> = snapshot.nodes.iter().map(|n| n.id.clone()).collect();
         self.graph.load(snapshot);
+        self.recount_spent(&execution);
         for task in interrupted {
             out.push(Event::Interrupted { task: task.clone() });
             out.push(Event::TaskStatus {
@@ -687,7 +732,19 @@ impl Orchestrator {
             if picked.is_empty() {
                 return;
             }
+            let mut started = Vec::new();
             for task in &picked {
+                // A budget's refusal pauses the execution: its other picks wait too.
+                if self
+                    .graph
+                    .execution_of(task)
+                    .and_then(|e| self.graph.execution_status(e))
+                    != Some(ExecutionStatus::Running)
+                    || !self.may_start(task, out)
+                {
+                    continue;
+                }
+                started.push(task.clone());
                 let tier = self.graph.tier(task).unwrap_or_default();
                 let attempt = self.graph.failures(task).unwrap_or(0) + 1;
                 self.running.insert(
@@ -704,7 +761,7 @@ impl Orchestrator {
                     attempt,
                 });
             }
-            self.settle(picked, out);
+            self.settle(started, out);
         }
     }
 }

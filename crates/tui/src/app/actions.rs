@@ -22,6 +22,19 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
             }
             _ => shutdown(app, effects),
         },
+        Action::RaiseBudget => {
+            if let Some(Overlay::RaiseBudget(ask)) = app.overlay.take() {
+                app.event(
+                    "$",
+                    &format!(
+                        "budget raised to {} for this session; \"{}\" goes on (enki.toml keeps its own)",
+                        ask.raise_to_text, ask.title
+                    ),
+                    theme::info(),
+                );
+                effects.push(Effect::RaiseBudget(ask));
+            }
+        }
         Action::ConfirmNo | Action::CloseOverlay => app.overlay = None,
         Action::Answer(decision) => {
             if let Some(ask) = app.permissions.pop_front() {

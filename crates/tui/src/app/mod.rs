@@ -21,7 +21,9 @@ pub use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 pub use self::actions::apply;
 pub use self::msg::{Effect, Fetch, Msg, Op, PermissionAsk, StoreRequest};
 pub use self::selection::Selections;
-pub use self::state::{App, FINISHED_SHOWN_MS, Focus, MergeEvent, Overlay, QuitState, View};
+pub use self::state::{
+    App, BudgetAsk, FINISHED_SHOWN_MS, Focus, MergeEvent, Overlay, QuitState, View,
+};
 pub use crate::model::{
     ChatEntry, EntryKind, MAX_TRANSCRIPT_LINES, Transcript, TranscriptLine, Worker, WorkerState,
 };

@@ -91,7 +91,7 @@ pub enum StoreRequest {
 }
 
 /// What [`update`](super::update) asks the outside world to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Planner(String),
     Store(StoreRequest),
@@ -104,6 +104,8 @@ pub enum Effect {
     },
     /// The project's files may have changed (for `@` completion).
     RefreshFiles,
+    /// Ask the coordinator to raise a spent budget and resume its execution.
+    RaiseBudget(super::state::BudgetAsk),
     /// Ask the coordinator to stop its workers and return.
     Shutdown,
     /// Leave now.

@@ -63,8 +63,23 @@ pub enum View {
     Transcript(String),
 }
 
+/// A spent budget the person is asked to raise (`Progress::BudgetSpent`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetAsk {
+    pub execution: String,
+    pub title: String,
+    /// Which budget and how much of it was used, in words.
+    pub reason: String,
+    pub scope: enki_core::budget::Scope,
+    pub measure: enki_core::budget::Measure,
+    /// The limit it would be raised to (for this session).
+    pub raise_to: f64,
+    /// `raise_to` for people (`4.00 USD`, `2.0M work tokens`).
+    pub raise_to_text: String,
+}
+
 /// A box drawn over everything else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help {
         scroll: usize,
@@ -83,6 +98,8 @@ pub enum Overlay {
         lines: Vec<String>,
         op: super::msg::Op,
     },
+    /// A budget is spent: raise it and go on, or leave the execution paused.
+    RaiseBudget(BudgetAsk),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

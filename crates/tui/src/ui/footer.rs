@@ -18,6 +18,9 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         Some(Overlay::Confirm { .. }) => {
             return vec![("y", "go ahead"), ("n", "keep everything as it is")];
         }
+        Some(Overlay::RaiseBudget(_)) => {
+            return vec![("r", "raise and go on"), ("n", "leave paused")];
+        }
         Some(Overlay::ConfirmQuit) => {
             return vec![
                 ("y", "stop and quit"),

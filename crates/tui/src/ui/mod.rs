@@ -69,6 +69,7 @@ fn draw_panes(frame: &mut Frame<'_>, app: &mut App) {
         Some(Overlay::Confirm { title, lines, .. }) => {
             overlay::draw_confirm_op(frame, area, title, lines);
         }
+        Some(Overlay::RaiseBudget(ask)) => overlay::draw_raise_budget(frame, area, ask),
         None => {}
     }
     if app.overlay.is_some() {

@@ -144,3 +144,32 @@ pub fn warning_box(
         popup,
     );
 }
+
+/// A spent budget: raise it (for this session) and go on, or leave the
+/// execution paused.
+pub fn draw_raise_budget(frame: &mut Frame<'_>, area: Rect, ask: &crate::app::BudgetAsk) {
+    let text = vec![
+        Line::raw(format!("\"{}\" is paused: {}.", ask.title, ask.reason)),
+        Line::raw("Its work is kept in its copies."),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("[r]", theme::key()),
+            Span::raw(format!(" raise it to {} and go on   ", ask.raise_to_text)),
+            Span::styled("[n]", theme::key()),
+            Span::raw(" leave it paused"),
+        ]),
+    ];
+    let popup = centered(area, 76, 8);
+    if popup.width < 3 || popup.height < 3 {
+        return;
+    }
+    clear_around(frame, area, popup);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: true }).block(
+            Block::bordered()
+                .border_style(theme::warn())
+                .title(Span::styled(" Budget spent ", theme::title())),
+        ),
+        popup,
+    );
+}

@@ -5,6 +5,7 @@ use super::*;
 use crate::{Condition, ExecutionStatus, TaskStatus, Tier};
 use Condition::{Completed, Merged, Started};
 
+mod budgets;
 mod failures;
 mod properties;
 mod scheduling;
@@ -92,6 +93,7 @@ fn render(events: &[Event]) -> String {
         StopCause::StopAll => "stop_all",
         StopCause::Stalled => "stalled",
         StopCause::Unreachable => "unreachable",
+        StopCause::Budget => "budget",
     };
     events
         .iter()
@@ -116,6 +118,14 @@ fn render(events: &[Event]) -> String {
                 if *will_retry { "retry" } else { "final" }
             ),
             Event::Interrupted { task } => format!("interrupted:{task}"),
+            Event::BudgetSpent {
+                execution,
+                standing,
+                ..
+            } => format!("budget:{execution}({})", standing.scope.as_str()),
+            Event::BudgetWarning { execution, .. } => {
+                format!("warn:{}", execution.as_deref().unwrap_or("session"))
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
