@@ -24,11 +24,13 @@ pub enum Stopped {
     Restart,
     /// The person paused the step or stopped every worker.
     Paused,
+    /// A budget (`[budget]`) was spent; it has been raised since.
+    Budget,
 }
 
 /// The ACP session of the previous attempt at `task_id`, when attempt
 /// `attempt` may take it up: the previous one was stopped from outside (a
-/// restart, a pause, a stop; never a failure of its own), it ran the same
+/// restart, a pause, a stop, a spent budget; never a failure of its own), it ran the same
 /// agent, and its copy was kept (`copy_reused`), so the session's picture
 /// of the files is still true.
 pub async fn interrupted_session(
@@ -52,6 +54,7 @@ pub async fn interrupted_session(
     let stopped = match earlier.outcome.as_deref() {
         Some("interrupted") => Stopped::Restart,
         Some("paused" | "stopped") => Stopped::Paused,
+        Some("budget") => Stopped::Budget,
         _ => return None,
     };
     (earlier.agent == agent).then_some((earlier.session, stopped))
@@ -102,6 +105,9 @@ pub fn continue_prompt(
     let what = match stopped {
         Stopped::Restart => "enki was restarted while you worked on the task",
         Stopped::Paused => "The person paused your work on the task",
+        Stopped::Budget => {
+            "enki's budget for this work ran out (it has been raised since) while you worked on the task"
+        }
     };
     format!(
         "{what} \"{task_title}\", which interrupted your turn; it goes on now. \
