@@ -6,10 +6,11 @@
 
 mod common;
 
-use common::{EXEC, busy_app, confirmed, draw_pane, message, progress, submit, task_id, tool};
+use common::{EXEC, busy_app, confirmed, draw_pane, key, message, progress, submit, task_id, tool};
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 use enki_tui::app::{App, Effect, Msg, WorkerState, update};
 use enki_tui::model::LineKind;
+use ratatui::crossterm::event::KeyCode;
 
 fn chat_texts(app: &App) -> Vec<String> {
     app.chat.iter().map(|e| e.text.clone()).collect()
