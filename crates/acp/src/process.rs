@@ -1,5 +1,5 @@
 //! The agent child process: spawned in its own process group, contained so
-//! that nothing it starts outlives enki (`enki_sandbox::Contain`) and in its
+//! that nothing it starts outlives enki (`enki_sandbox::contain`) and in its
 //! Landlock sandbox (both set up between fork and exec), stderr copied to a log
 //! file and kept as an in-memory tail, reaped by a background task, and
 //! killed as a whole group.
@@ -108,10 +108,11 @@ impl StderrTail {
 
 impl AgentCommand {
     /// The process that starts this agent, ready to spawn: piped stdio, its
-    /// own process group, its containment (`enki_sandbox::Contain`), and with
-    /// [`AgentCommand::sandbox`] its Landlock ruleset enforced between fork
-    /// and exec. The ruleset is built here, before the fork, so that the
-    /// child only makes system calls, which is all a child forked from a
+    /// own process group, its containment (`enki_sandbox::contain`), and
+    /// with [`AgentCommand::sandbox`] its Landlock ruleset enforced between
+    /// fork and exec. The ruleset and the program's path, arguments and
+    /// environment are prepared here, before the fork, so that the child
+    /// only makes system calls, which is all a child forked from a
     /// multi-threaded process may safely do. Public so that `cargo xtask
     /// bench coordinator` times the very start the coordinator makes.
     pub fn to_process(&self) -> Result<std::process::Command, AcpError> {
@@ -136,26 +137,23 @@ impl AgentCommand {
             command.env_clear();
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let contain = enki_sandbox::Contain::new();
-        // SAFETY: the hook runs in the forked child, where only
-        // async-signal-safe calls are allowed: `enter` and `enforce` make
-        // only system calls on data prepared above.
-        #[allow(unsafe_code)]
-        unsafe {
-            command.pre_exec(move || {
-                // The agent and everything it starts die with the
-                // coordinator, even if it is killed outright (SIGKILL): in
-                // a PID namespace whose init dies with the spawning thread
-                // (agents are spawned from runtime worker threads, which
-                // live as long as the coordinator). Where no namespace can
-                // be made, the agent alone has the parent-death signal.
-                contain.enter()?;
-                match &sandbox {
-                    Some(sandbox) => sandbox.enforce(),
-                    None => Ok(()),
-                }
-            });
-        }
+        // The agent and everything it starts die with the coordinator, even
+        // if it is killed outright (SIGKILL): in a PID namespace whose init
+        // dies with the spawning thread (agents are spawned from runtime
+        // worker threads, which live as long as the coordinator). Where no
+        // namespace can be made, the agent alone has the parent-death
+        // signal.
+        let environment = if self.clear_env {
+            enki_sandbox::Environment::Clear
+        } else {
+            enki_sandbox::Environment::Inherit
+        };
+        enki_sandbox::contain(&mut command, environment, sandbox).map_err(|source| {
+            AcpError::Spawn {
+                program: self.program.clone(),
+                source,
+            }
+        })?;
         Ok(command)
     }
 }

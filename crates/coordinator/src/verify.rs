@@ -59,7 +59,8 @@ pub async fn run_verify(
         .process_group(0)
         .kill_on_drop(true);
     // Nothing the hook starts outlives enki, even killed by SIGKILL.
-    enki_sandbox::contain(hook.as_std_mut());
+    enki_sandbox::contain(hook.as_std_mut(), enki_sandbox::Environment::Inherit, None)
+        .map_err(|e| format!("cannot run the verify hook `{command}`: {e}"))?;
     let mut child = hook
         .spawn()
         .map_err(|e| format!("cannot run the verify hook `{command}`: {e}"))?;

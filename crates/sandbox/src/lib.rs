@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{Prepared, prepare};
-pub use contain::{Contain, Containment, contain, containment};
+pub use contain::{Containment, Environment, contain, contain_as, containment};
 
 /// What an agent may use of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

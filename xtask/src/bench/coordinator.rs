@@ -37,22 +37,28 @@ const SIGNAL_TARGETS_MS: [f64; 3] = [5.0, 50.0, 1000.0];
 /// agent's start, ms (p50 of each, summed).
 const SETUP_TARGET_MS: f64 = 5.0;
 
-/// Memory the agent-start bench holds (touched) while it forks, as a
-/// coordinator does: a fork copies its parent's page tables, and the
-/// containment forks twice more.
-const BALLAST_MIB: usize = 64;
+/// Memory the agent-start bench holds (touched) while it spawns, as a
+/// coordinator does: a fork copies the page tables of its parent's
+/// resident memory, so a start grows with it. A coordinator's own peak
+/// resident size is about 18 MiB in the 50-task run below (`VmHWM`, its
+/// binary's file-backed pages included, which a fork does not copy), so
+/// 16 MiB of written heap stands for it (this was 64 MiB, four times what
+/// a coordinator holds, which made every extra fork look four times as
+/// costly).
+const BALLAST_MIB: usize = 16;
 
 /// An agent's start, spawn → exec, in milliseconds (p50): bare (its own
 /// process group and the parent-death signal, as before containment),
-/// contained (the keeper, the PID namespace and its init, the agent as pid
-/// 2), and contained and sandboxed with a worker-like policy (a copy, a
+/// contained (the keeper, the PID namespace and its init sharing the
+/// keeper's memory, the agent started vfork-style as pid 2), and contained
+/// and sandboxed with a worker-like policy (a copy, a
 /// temp folder, state folders and files, devices). Each contained sample
 /// builds the process the way the coordinator does
 /// (`AgentCommand::to_process`, which also builds the Landlock ruleset) and
 /// spawns it; std's `spawn` returns once the agent has exec'd and the
 /// keeper and init have let go of the exec-status pipe, so the time covers
-/// the forks, the namespaces, no-new-privs, `landlock_restrict_self` and
-/// the exec. The three kinds alternate so that a busy machine slows all
+/// the fork, the clones, the namespaces, no-new-privs,
+/// `landlock_restrict_self` and the exec. The three kinds alternate so that a busy machine slows all
 /// alike.
 fn agent_start(samples: usize) -> Result<AgentStart> {
     let ballast: Vec<u8> = (0..BALLAST_MIB << 20).map(|i| i as u8).collect();
@@ -89,7 +95,7 @@ fn agent_start(samples: usize) -> Result<AgentStart> {
         }),
         ..direct.clone()
     };
-    let bare = || {
+    let bare = || -> Result<Command> {
         let mut command = Command::new("/bin/true");
         command
             .current_dir(dir.path().join("copy"))
@@ -99,22 +105,23 @@ fn agent_start(samples: usize) -> Result<AgentStart> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let contain = enki_sandbox::Contain::with(&enki_sandbox::Containment::ParentDeathOnly {
+        let no_namespace = enki_sandbox::Containment::ParentDeathOnly {
             reason: "the bare start the others are compared with".into(),
-        });
-        // SAFETY: `enter` makes only system calls.
-        #[allow(unsafe_code)]
-        unsafe {
-            command.pre_exec(move || contain.enter());
-        }
-        command
+        };
+        enki_sandbox::contain_as(
+            &no_namespace,
+            &mut command,
+            enki_sandbox::Environment::Clear,
+            None,
+        )?;
+        Ok(command)
     };
     let mut times: [Vec<f64>; 3] = Default::default();
     for i in 0..3 * samples {
         let kind = i % 3;
         let started = Instant::now();
         let mut child = match kind {
-            0 => bare().spawn()?,
+            0 => bare()?.spawn()?,
             1 => direct.to_process()?.spawn()?,
             _ => sandboxed.to_process()?.spawn()?,
         };

@@ -2,8 +2,8 @@
 //! in its own PID namespace whose init dies with enki, so that the kernel
 //! ends all of them when enki dies, even by SIGKILL.
 //!
-//! A spawn through [`Contain::enter`] (a `pre_exec` hook) makes three
-//! processes where there was one:
+//! A spawn through [`contain`] (a `pre_exec` hook) makes three processes
+//! where there was one:
 //!
 //! ```text
 //! enki ─ keeper (enki's child, its process group's leader)
@@ -24,18 +24,29 @@
 //! the namespace. A user that is not root needs a user namespace to make a
 //! PID namespace; it maps the user onto itself, so ids inside are the same.
 //!
-//! Everything between the fork and the exec is system calls on data made
-//! before the fork, as a child of a multi-threaded process requires; the
-//! two inner forks are raw `clone` calls, which skip the C library's fork
-//! handlers (they take locks that another thread may have held at the
-//! first fork).
+//! Only the keeper is a `fork` (std's): the init shares the keeper's memory
+//! and the program is started vfork-style and execs itself
+//! ([`launch`]), so an agent's start copies enki's page tables once, as a
+//! plain spawn does. Everything between the fork and the exec is system
+//! calls on data made before the fork (the program's paths, arguments and
+//! environment: [`program`]), as a child of a multi-threaded process
+//! requires.
 
+mod launch;
+mod program;
 mod sys;
 
 use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::sync::OnceLock;
 
-/// How processes started through [`Contain`] are tied to enki's life.
+pub use program::Environment;
+use program::Program;
+
+use crate::Prepared;
+
+/// How processes started through [`contain`] are tied to enki's life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Containment {
     /// Each runs in its own PID namespace, inside its own user namespace
@@ -83,76 +94,90 @@ pub fn containment() -> &'static Containment {
     FOUND.get_or_init(probe)
 }
 
-/// Containment prepared before the fork: [`Contain::enter`] needs nothing
-/// else.
-#[derive(Debug, Clone, Copy)]
-pub struct Contain {
+/// Makes `command`'s child contained as this machine allows
+/// ([`containment`]) and, with `sandbox`, confined by its Landlock ruleset,
+/// both applied between fork and exec so that everything the program runs
+/// inherits them. `environment` says whether the command cleared its
+/// environment (std does not tell). Call it last, once the command is
+/// complete: its program, arguments and environment are resolved here; its
+/// standard streams, working directory and process group are std's.
+pub fn contain(
+    command: &mut Command,
+    environment: Environment,
+    sandbox: Option<Prepared>,
+) -> io::Result<()> {
+    contain_as(containment(), command, environment, sandbox)
+}
+
+/// [`contain`] with the given containment (tests and benchmarks choose it).
+pub fn contain_as(
+    how: &Containment,
+    command: &mut Command,
+    environment: Environment,
+    sandbox: Option<Prepared>,
+) -> io::Result<()> {
+    let flags = match how {
+        Containment::PidNamespace { user_namespace } => {
+            let user = if *user_namespace {
+                libc::CLONE_NEWUSER
+            } else {
+                0
+            };
+            libc::CLONE_NEWPID | user
+        }
+        Containment::ParentDeathOnly { .. } => 0,
+    };
+    let mut contained = Contained {
+        // SAFETY: getpid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        parent: unsafe { libc::getpid() },
+        flags,
+        program: Program::resolve(command, environment)?,
+        sandbox,
+        stacks: if flags == 0 {
+            Vec::new()
+        } else {
+            vec![0; 2 * launch::STACK]
+        },
+    };
+    // SAFETY: `enter` makes only system calls on data prepared here.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(move || contained.enter());
+    }
+    Ok(())
+}
+
+/// Everything the `pre_exec` hook needs, prepared before the fork.
+struct Contained {
     /// enki's pid, to notice that it died before the parent-death signal
     /// was set.
     parent: libc::pid_t,
     /// The namespaces to make; 0 for none.
     flags: libc::c_int,
+    program: Program,
+    sandbox: Option<Prepared>,
+    /// The init's and the program's stacks (empty without namespaces).
+    stacks: Vec<u8>,
 }
 
-impl Default for Contain {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Contain {
-    /// The containment this machine allows ([`containment`]).
-    pub fn new() -> Self {
-        Self::with(containment())
-    }
-
-    /// The given containment (tests and benchmarks choose it).
-    pub fn with(containment: &Containment) -> Self {
-        let flags = match containment {
-            Containment::PidNamespace { user_namespace } => {
-                let user = if *user_namespace {
-                    libc::CLONE_NEWUSER
-                } else {
-                    0
-                };
-                libc::CLONE_NEWPID | user
-            }
-            Containment::ParentDeathOnly { .. } => 0,
-        };
-        Self {
-            // SAFETY: getpid has no preconditions and cannot fail.
-            #[allow(unsafe_code)]
-            parent: unsafe { libc::getpid() },
-            flags,
-        }
-    }
-
-    /// For a `pre_exec` hook, before any other: returns `Ok` in the process
-    /// that goes on to exec the program; the keeper and the init it makes
-    /// never return. An error (a namespace refused) fails the spawn.
-    pub fn enter(&self) -> io::Result<()> {
+impl Contained {
+    /// In the child std forked: execs the program, contained (the keeper
+    /// never returns), or returns the error the spawn fails with.
+    fn enter(&mut self) -> io::Result<()> {
         sys::die_with_parent();
         if sys::parent() != self.parent {
             // enki died before the parent-death signal was set.
             sys::exit(1);
         }
         if self.flags == 0 {
-            return Ok(());
+            if let Some(sandbox) = &self.sandbox {
+                sandbox.enforce()?;
+            }
+            return Err(self.program.exec());
         }
         sys::enter_namespaces(self.flags)?;
-        sys::fork_keeper_and_init()
-    }
-}
-
-/// Registers [`Contain::enter`] on `command`, for a program that needs no
-/// other `pre_exec` hook.
-pub fn contain(command: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    let contain = Contain::new();
-    // SAFETY: `enter` makes only system calls on data prepared here.
-    #[allow(unsafe_code)]
-    unsafe {
-        command.pre_exec(move || contain.enter());
+        match launch::start(&self.program, self.sandbox.as_ref(), &mut self.stacks)? {}
     }
 }
 

@@ -1,13 +1,14 @@
 //! The system calls of containment, all async-signal-safe: they run in a
-//! child forked from a multi-threaded process, where nothing may allocate
-//! or take a lock.
+//! child forked from a multi-threaded process, or in one sharing its
+//! parent's memory, where nothing may allocate or take a lock. Also the
+//! probe of what this machine allows.
 #![allow(unsafe_code)]
 
 use std::io;
 
 /// Signals that are meant for the program: the keeper and the init ignore
 /// them (enki sends them to the whole process group).
-const FOR_THE_PROGRAM: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+pub(super) const FOR_THE_PROGRAM: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
 /// The calling process gets SIGKILL when its parent (thread) dies.
 pub(super) fn die_with_parent() {
@@ -26,11 +27,11 @@ pub(super) fn exit(code: libc::c_int) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn errno() -> i32 {
+pub(super) fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-fn check(rc: libc::c_int) -> io::Result<()> {
+pub(super) fn check(rc: libc::c_int) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -143,13 +144,48 @@ fn raw_fork() -> io::Result<libc::pid_t> {
     }
 }
 
-fn close(fd: libc::c_int) {
+/// Starts `main(arg)` in a new process that shares the caller's memory
+/// (`CLONE_VM`) and runs on `stack`, with `flags` added (`CLONE_VFORK`:
+/// the caller waits until the child execs or exits). Copies no page table:
+/// the cost of a `fork` grows with the caller's resident memory.
+///
+/// The child may only make system calls on its own stack and on data that
+/// nothing changes meanwhile; it shares the C library's `errno` (one
+/// thread-local slot) with the caller, read only right after a failed call.
+pub(super) fn spawn_sharing_memory(
+    main: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack: &mut [u8],
+    flags: libc::c_int,
+    arg: *mut libc::c_void,
+) -> io::Result<libc::pid_t> {
+    // The stack grows down from its end, 16-byte aligned.
+    let end = stack.as_mut_ptr().wrapping_add(stack.len());
+    let top = end.wrapping_sub(end as usize % 16);
+    // SAFETY: `top` is the aligned end of a buffer the caller owns for the
+    // child's life; glibc's clone runs `main(arg)` there and ends the child
+    // when it returns.
+    let pid = unsafe {
+        libc::clone(
+            main,
+            top.cast(),
+            libc::CLONE_VM | flags | libc::SIGCHLD,
+            arg,
+        )
+    };
+    if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid)
+    }
+}
+
+pub(super) fn close(fd: libc::c_int) {
     // SAFETY: closes a descriptor of this process.
     unsafe { libc::close(fd) };
 }
 
 /// A close-on-exec pipe: (read end, write end).
-fn pipe() -> io::Result<(libc::c_int, libc::c_int)> {
+pub(super) fn pipe() -> io::Result<(libc::c_int, libc::c_int)> {
     let mut fds = [-1 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the array.
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
@@ -158,7 +194,7 @@ fn pipe() -> io::Result<(libc::c_int, libc::c_int)> {
 
 /// Sets `how` (`SIG_BLOCK`, `SIG_SETMASK`) for the program's signals, or for
 /// none when `signals` is empty.
-fn mask(how: libc::c_int, signals: &[libc::c_int]) {
+pub(super) fn mask(how: libc::c_int, signals: &[libc::c_int]) {
     // SAFETY: sigset operations on a set on our stack, then sigprocmask
     // with it; none of them allocates.
     unsafe {
@@ -171,7 +207,7 @@ fn mask(how: libc::c_int, signals: &[libc::c_int]) {
     }
 }
 
-fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
+pub(super) fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
     // SAFETY: installs SIG_IGN or SIG_DFL (no function of ours) for one
     // signal, from a zeroed action on our stack.
     unsafe {
@@ -183,7 +219,7 @@ fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
 }
 
 /// Closes every descriptor but `keep`.
-fn close_all_except(keep: &mut [libc::c_int]) {
+pub(super) fn close_all_except(keep: &mut [libc::c_int]) {
     keep.sort_unstable();
     let mut from: u32 = 0;
     for &fd in keep.iter() {
@@ -215,7 +251,7 @@ fn close_range(first: u32, last: u32) {
 }
 
 /// Waits for `pid` (or any child, -1); `None` when there is none left.
-fn wait(pid: libc::pid_t) -> Option<(libc::pid_t, libc::c_int)> {
+pub(super) fn wait(pid: libc::pid_t) -> Option<(libc::pid_t, libc::c_int)> {
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes the status into our local.
@@ -229,129 +265,9 @@ fn wait(pid: libc::pid_t) -> Option<(libc::pid_t, libc::c_int)> {
     }
 }
 
-/// In the (keeper) process that enki spawned, inside the namespaces: forks
-/// the namespace's init, which forks the program. Returns `Ok` only in the
-/// program.
-pub(super) fn fork_keeper_and_init() -> io::Result<()> {
-    // enki's own handler for child deaths is of no use here; the program
-    // would have the default after its exec anyway.
-    set_disposition(libc::SIGCHLD, libc::SIG_DFL);
-    // Until the keeper and the init ignore the program's signals, a group
-    // signal must not end them.
-    mask(libc::SIG_BLOCK, &FOR_THE_PROGRAM);
-    let (alive_read, alive_write) = pipe()?;
-    let (status_read, status_write) = pipe()?;
-    let init = raw_fork()?;
-    if init > 0 {
-        close(alive_read);
-        close(status_write);
-        keep(init, alive_write, status_read);
-    }
-    // The init: pid 1 of the new namespace.
-    close(alive_write);
-    close(status_read);
-    die_with_parent();
-    if keeper_gone(alive_read) {
-        exit(1);
-    }
-    close(alive_read);
-    let program = raw_fork()?;
-    if program == 0 {
-        close(status_write);
-        mask(libc::SIG_SETMASK, &[]);
-        return Ok(());
-    }
-    reap(program, status_write)
-}
-
-/// Whether the keeper died before the init set its parent-death signal: it
-/// holds the only write end of the pipe.
-fn keeper_gone(alive_read: libc::c_int) -> bool {
-    let mut poll = libc::pollfd {
-        fd: alive_read,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: polls one descriptor of ours without waiting.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready != 0
-}
-
-/// The keeper: waits for the init, then exits as the program did.
-fn keep(init: libc::pid_t, alive_write: libc::c_int, status_read: libc::c_int) -> ! {
-    for signal in FOR_THE_PROGRAM {
-        set_disposition(signal, libc::SIG_IGN);
-    }
-    mask(libc::SIG_SETMASK, &[]);
-    // The program's pipes (and std's exec-status pipe, whose closing tells
-    // enki that the spawn worked) must be held by the program alone.
-    close_all_except(&mut [alive_write, status_read]);
-    let Some((_, init_status)) = wait(init) else {
-        exit(1);
-    };
-    let mut reported = [0u8; 4];
-    // SAFETY: reads at most four bytes into our local buffer; the init has
-    // exited, so this never blocks.
-    let n = unsafe { libc::read(status_read, reported.as_mut_ptr().cast(), reported.len()) };
-    let status = if n == 4 {
-        libc::c_int::from_ne_bytes(reported)
-    } else {
-        // The init died without reporting (killed): that is the outcome.
-        init_status
-    };
-    mirror(status)
-}
-
-/// The init: reaps every process of the namespace until the program ends,
-/// reports its status to the keeper and exits, which ends the namespace.
-fn reap(program: libc::pid_t, status_write: libc::c_int) -> ! {
-    for signal in FOR_THE_PROGRAM {
-        set_disposition(signal, libc::SIG_IGN);
-    }
-    mask(libc::SIG_SETMASK, &[]);
-    close_all_except(&mut [status_write]);
-    loop {
-        let Some((pid, status)) = wait(-1) else {
-            exit(1);
-        };
-        if pid == program {
-            let bytes = status.to_ne_bytes();
-            // SAFETY: writes four bytes of our local to the pipe.
-            unsafe { libc::write(status_write, bytes.as_ptr().cast(), bytes.len()) };
-            exit(0);
-        }
-    }
-}
-
-/// Ends the calling process with wait status `status`: the same exit code,
-/// or killed by the same signal (without a core file: the process is a
-/// copy of enki).
-fn mirror(status: libc::c_int) -> ! {
-    if libc::WIFSIGNALED(status) {
-        let signal = libc::WTERMSIG(status);
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: setrlimit reads the struct on our stack; kill signals
-        // this very process.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-            set_disposition(signal, libc::SIG_DFL);
-            mask(libc::SIG_SETMASK, &[]);
-            libc::kill(libc::getpid(), signal);
-        }
-        exit(128 + signal);
-    }
-    exit(if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        1
-    })
-}
-
-/// Whether `flags` make a PID namespace whose first process is pid 1, tried
-/// in a throw-away child; else what refused it.
+/// Whether `flags` make a PID namespace whose first process, started the
+/// way a contained spawn starts its init, is pid 1 and can start a second
+/// process the way the init starts the program; else what refused it.
 pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
     let what = if flags & libc::CLONE_NEWUSER != 0 {
         "a PID namespace inside a user namespace"
@@ -359,6 +275,7 @@ pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
         "a PID namespace"
     };
     let refused = |e: io::Error| format!("{what}: {e}");
+    let mut stacks = vec![0u8; 2 * super::launch::STACK];
     let (report_read, report_write) = pipe().map_err(refused)?;
     let child = match raw_fork() {
         Ok(child) => child,
@@ -370,7 +287,7 @@ pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
     };
     if child == 0 {
         close(report_read);
-        let report = probe_child(flags);
+        let report = probe_child(flags, &mut stacks);
         let bytes = [report.0.to_ne_bytes(), report.1.to_ne_bytes()];
         // SAFETY: writes eight bytes of our locals to the pipe.
         unsafe { libc::write(report_write, bytes.as_ptr().cast(), 8) };
@@ -394,27 +311,68 @@ pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
             "{what}: the first process could not start: {}",
             error()
         )),
-        _ => Err(format!("{what}: its first process was not pid 1")),
+        3 => Err(format!("{what}: its first process was not pid 1")),
+        _ => Err(format!(
+            "{what}: its first process could not start a second one sharing its memory (as pid 2)"
+        )),
     }
 }
 
 /// In the probe's child: (stage that failed, errno), (0, 0) when the
 /// namespace worked.
-fn probe_child(flags: libc::c_int) -> (i32, i32) {
+fn probe_child(flags: libc::c_int, stacks: &mut [u8]) -> (i32, i32) {
     if let Err(e) = enter_namespaces(flags) {
         return (1, e.raw_os_error().unwrap_or(0));
     }
-    let first = match raw_fork() {
+    let (first_stack, second_stack) = stacks.split_at_mut(stacks.len() / 2);
+    let mut second = ProbeStack {
+        start: second_stack.as_mut_ptr(),
+        len: second_stack.len(),
+    };
+    let arg = (&raw mut second).cast();
+    let first = match spawn_sharing_memory(probe_first, first_stack, 0, arg) {
         Ok(first) => first,
         Err(e) => return (2, e.raw_os_error().unwrap_or(0)),
     };
-    if first == 0 {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        exit(if pid == 1 { 0 } else { 3 });
-    }
     match wait(first) {
-        Some((_, status)) if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => (0, 0),
-        _ => (3, 0),
+        Some((_, status)) if libc::WIFEXITED(status) => match libc::WEXITSTATUS(status) {
+            0 => (0, 0),
+            3 => (3, 0),
+            _ => (4, 0),
+        },
+        _ => (4, 0),
     }
+}
+
+/// The second stack, for the probe's first process.
+struct ProbeStack {
+    start: *mut u8,
+    len: usize,
+}
+
+/// The probe's pid 1: exits 0 if it is pid 1 and its own child, started
+/// like the program (vfork-style), is pid 2.
+extern "C" fn probe_first(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: getpid has no preconditions.
+    if unsafe { libc::getpid() } != 1 {
+        exit(3);
+    }
+    // SAFETY: `arg` is the `ProbeStack` of the probe's child, which waits
+    // for this process; its buffer is that child's, unused by anything else.
+    let stack = unsafe {
+        let second = &*arg.cast::<ProbeStack>();
+        std::slice::from_raw_parts_mut(second.start, second.len)
+    };
+    match spawn_sharing_memory(probe_second, stack, libc::CLONE_VFORK, std::ptr::null_mut()) {
+        Ok(second) => match wait(second) {
+            Some((_, status)) if libc::WIFEXITED(status) => exit(libc::WEXITSTATUS(status)),
+            _ => exit(4),
+        },
+        Err(_) => exit(4),
+    }
+}
+
+extern "C" fn probe_second(_: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: getpid has no preconditions.
+    exit(if unsafe { libc::getpid() } == 2 { 0 } else { 4 })
 }

@@ -52,13 +52,14 @@ fn wait_until_none(marker: &str, limit: Duration) -> Vec<u32> {
 fn contained(script: &str, how: &Containment) -> Command {
     let mut command = Command::new("/bin/sh");
     command.arg("-c").arg(script).stdin(Stdio::null());
-    let contain = Contain::with(how);
-    // SAFETY: `enter` makes only system calls.
-    #[allow(unsafe_code)]
-    unsafe {
-        command.pre_exec(move || contain.enter());
-    }
+    contain_as(how, &mut command, Environment::Inherit, None).unwrap();
     command
+}
+
+fn no_namespace() -> Containment {
+    Containment::ParentDeathOnly {
+        reason: "a test".into(),
+    }
 }
 
 fn namespace_here() -> Containment {
@@ -90,6 +91,56 @@ fn the_program_is_pid_2_under_a_pid_1_of_its_own() {
 }
 
 #[test]
+fn the_program_gets_the_commands_environment_and_is_found_on_its_path() {
+    for how in [namespace_here(), no_namespace()] {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("echo \"$ENKI_A|${HOME-unset}\"; env | wc -l")
+            .env("PATH", "/usr/bin:/bin")
+            .env("ENKI_A", "a b");
+        contain_as(&how, &mut command, Environment::Clear, None).unwrap();
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{how:?}: {output:?}");
+        // PATH, ENKI_A and the PWD the shell sets itself.
+        let out = String::from_utf8_lossy(&output.stdout).replace(' ', "");
+        assert_eq!(out, "ab|unset\n3\n", "{how:?}");
+    }
+}
+
+#[test]
+fn the_sandbox_confines_the_contained_program() {
+    if crate::landlock_abi().is_err() {
+        eprintln!("skipped: no Landlock here");
+        return;
+    }
+    let how = namespace_here();
+    let dir = tempfile::tempdir().unwrap();
+    let (inside, outside) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    let sandbox = crate::prepare(&crate::Policy {
+        writable: vec![inside.clone()],
+        ..crate::Policy::default()
+    })
+    .unwrap();
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg("echo in > in/a; echo out > out/b; echo $$ > in/pid")
+        .current_dir(dir.path());
+    contain_as(&how, &mut command, Environment::Inherit, Some(sandbox)).unwrap();
+    let output = command.output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("out/b"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read_to_string(inside.join("a")).unwrap(), "in\n");
+    assert_eq!(std::fs::read_to_string(inside.join("pid")).unwrap(), "2\n");
+    assert!(!outside.join("b").exists());
+}
+
+#[test]
 fn the_programs_exit_code_and_killing_signal_come_back_unchanged() {
     let how = namespace_here();
     let status = contained("exit 7", &how).status().unwrap();
@@ -103,15 +154,17 @@ fn the_programs_exit_code_and_killing_signal_come_back_unchanged() {
 #[test]
 fn a_program_that_does_not_exist_fails_the_spawn() {
     let how = namespace_here();
-    let mut command = Command::new("/no/such/program");
-    let contain = Contain::with(&how);
-    // SAFETY: `enter` makes only system calls.
-    #[allow(unsafe_code)]
-    unsafe {
-        command.pre_exec(move || contain.enter());
+    for how in [how, no_namespace()] {
+        let mut command = Command::new("/no/such/program");
+        contain_as(&how, &mut command, Environment::Inherit, None).unwrap();
+        let err = command.spawn().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{how:?}: {err}");
+        let mut command = Command::new("no-such-program-of-enki");
+        command.env("PATH", "/nowhere:/usr/bin");
+        contain_as(&how, &mut command, Environment::Clear, None).unwrap();
+        let err = command.spawn().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{how:?}: {err}");
     }
-    let err = command.spawn().unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
 }
 
 #[test]
@@ -164,7 +217,6 @@ fn an_unprivileged_user_gets_a_user_namespace_mapping_it_onto_itself() {
     let run_as_nobody = |script: &str, user_namespace: bool| {
         let mut command = Command::new("/bin/sh");
         command.arg("-c").arg(script).current_dir("/");
-        let contain = Contain::with(&Containment::PidNamespace { user_namespace });
         // SAFETY: system calls only. A process that dropped root is not
         // dumpable, so its /proc/self files stay root's: made dumpable
         // again, as an ordinary user's process is.
@@ -179,8 +231,9 @@ fn an_unprivileged_user_gets_a_user_namespace_mapping_it_onto_itself() {
                 }
                 Ok(())
             });
-            command.pre_exec(move || contain.enter());
         }
+        let how = Containment::PidNamespace { user_namespace };
+        contain_as(&how, &mut command, Environment::Inherit, None).unwrap();
         command.output()
     };
     let output = run_as_nobody("echo $$ $PPID $(id -u) $(id -g)", true).unwrap();
@@ -194,9 +247,7 @@ fn an_unprivileged_user_gets_a_user_namespace_mapping_it_onto_itself() {
 
 #[test]
 fn without_a_namespace_the_program_is_enkis_own_child() {
-    let how = Containment::ParentDeathOnly {
-        reason: "a test".into(),
-    };
+    let how = no_namespace();
     let child = contained("echo $$", &how)
         .stdout(Stdio::piped())
         .spawn()
