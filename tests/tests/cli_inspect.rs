@@ -272,10 +272,13 @@ fn status_counts_tasks_and_lists_executions() {
     let text = ok(&w.root, &["status"]);
     assert!(
         text.contains(
-            "4 tasks: 2 pending, 1 running, 1 done · 1 running worker · merge queue: 1 · 2 active executions"
+            "4 tasks: 2 pending, 1 running, 1 done · 0 running workers · merge queue: 1 · 2 active executions"
         ),
         "{text}"
     );
+    // No coordinator runs here: the running task's agent is not working.
+    assert!(text.contains("\ninterrupted:\n"), "{text}");
+    assert!(!text.contains("workers:"), "{text}");
     assert!(text.contains("executions:"), "{text}");
     let queued = text
         .lines()

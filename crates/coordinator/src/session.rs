@@ -249,6 +249,15 @@ where
     };
     report(Step::Opened(&session));
     let mode = choose_mode(client, spec, &session, &init, report).await?;
+    // Every role's mode in enki's log: what `enki doctor` and `enki
+    // agent-test` print, for the sessions of a run.
+    tracing::info!(
+        role = %spec.role,
+        agent = %spec.agent.name,
+        session = %session.session_id,
+        mode = %mode,
+        "session opened"
+    );
     Ok(Opened {
         model: enki_acp::session_model(&session.raw),
         session_id: session.session_id,

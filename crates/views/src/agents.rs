@@ -94,6 +94,26 @@ pub fn workers_text(tasks: &[TaskRow], now: &str) -> String {
         .join("\n")
 }
 
+/// One line per task a coordinator that is gone left `running`: no agent
+/// works on it any more; its last state is kept until `enki run` resumes
+/// it. Empty when there is none.
+pub fn interrupted_text(tasks: &[TaskRow], now: &str) -> String {
+    tasks
+        .iter()
+        .filter(|t| t.status == enki_core::TaskStatus::Running)
+        .map(|t| {
+            format!(
+                "  {}  [{}] {}  interrupted (its agent's last state: {})",
+                short(&t.id),
+                t.step_id,
+                clip(&one_line(&t.title), 60),
+                agent_state_label(t, now)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The running tasks as data: id, step, title, agent state, reason, since.
 pub fn workers_json(tasks: &[TaskRow]) -> Value {
     Value::Array(

@@ -14,7 +14,7 @@ mod usage;
 
 pub use agents::{
     agent_state_glyph, agent_state_label, agent_state_text, agent_state_words, duration_words,
-    workers_json, workers_text,
+    interrupted_text, workers_json, workers_text,
 };
 pub use dag::{
     DagView, dag_json, dag_json_windows, dag_levels, dag_text, dag_text_windows, gather_dag,

@@ -98,10 +98,19 @@ fn status_says_when_no_coordinator_runs_the_work_shown_as_running() {
     assert_eq!(project.status_of("g"), "running");
     let after = status(&project);
     assert_eq!(after["coordinator"]["running"], false, "{after:#}");
+    // No worker runs without a coordinator: the task is listed as interrupted.
+    assert_eq!(after["counts"]["running_workers"], 0, "{after:#}");
+    assert_eq!(after["workers"], serde_json::json!([]), "{after:#}");
+    assert_eq!(after["interrupted"][0]["step_id"], "g", "{after:#}");
     let output = project.enki(&["status"]).output().unwrap();
     let text = stdout(&output);
     assert!(
         text.contains("coordinator: none is running; the 1 running task(s) shown were interrupted"),
+        "{text}"
+    );
+    assert!(text.contains("0 running workers"), "{text}");
+    assert!(
+        text.contains("interrupted (its agent's last state:"),
         "{text}"
     );
     // The next start takes over.

@@ -11,9 +11,10 @@ mod fake_api;
 mod install;
 mod scenarios;
 mod script;
+mod supervision;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -177,6 +178,11 @@ impl Scratch {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// enki's log in the project (empty if there is none).
+    pub fn enki_log(&self) -> String {
+        std::fs::read_to_string(self.project.join(".enki/logs/enki.log")).unwrap_or_default()
+    }
+
     /// A file of the project as it is on disk (`None`: it does not exist).
     pub fn read(&self, name: &str) -> Option<String> {
         std::fs::read_to_string(self.project.join(name)).ok()
@@ -194,23 +200,32 @@ pub struct Run {
     pub permissions: Vec<String>,
 }
 
-/// `enki run REQUEST` in the project, headless, every role on the `claude`
-/// preset, whose adapter talks to a fake API playing `scripts`.
-pub fn enki_run(
-    world: &World,
-    scratch: &Scratch,
-    scripts: Vec<Script>,
-    request: &str,
-) -> Result<Run> {
-    let key = crate::bench::http_server::random_token()?;
-    let fake = FakeApi::start(scripts, &key, &scratch.path().join("api-requests.jsonl"))?;
-    let log_path = scratch.path().join("run.log");
-    let log = std::fs::File::create(&log_path)?;
+/// A scenario's fake model API and the key its agents send.
+pub struct Model {
+    fake: FakeApi,
+    key: String,
+}
+
+impl Model {
+    /// Serves `scripts` on loopback, logging every request to
+    /// `api-requests.jsonl` in the scratch folder.
+    pub fn start(scratch: &Scratch, scripts: Vec<Script>) -> Result<Model> {
+        let key = crate::bench::http_server::random_token()?;
+        let fake = FakeApi::start(scripts, &key, &scratch.path().join("api-requests.jsonl"))?;
+        Ok(Model { fake, key })
+    }
+}
+
+/// `enki ARGS` in the project with the environment of an agent run: the
+/// scratch HOME, the adapter's folder first on `PATH`, every role on the
+/// `claude` preset talking to `model`.
+pub fn enki(world: &World, scratch: &Scratch, model: &Model, args: &[&str]) -> Result<Command> {
     let path = std::env::join_paths(std::iter::once(world.installed.bin_dir.clone()).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))?;
-    let mut child = Command::new(&world.enki)
-        .args(["run", request])
+    let mut command = Command::new(&world.enki);
+    command
+        .args(args)
         .current_dir(&scratch.project)
         .env_clear()
         .env("PATH", path)
@@ -221,18 +236,36 @@ pub fn enki_run(
         .env("ENKI_LOG", "info,enki_acp=debug")
         // Claude Code refuses to run as root outside a sandbox it is told of.
         .env("IS_SANDBOX", "1")
-        .env("ANTHROPIC_BASE_URL", fake.url())
-        .env("ANTHROPIC_API_KEY", &key)
+        .env("ANTHROPIC_BASE_URL", model.fake.url())
+        .env("ANTHROPIC_API_KEY", &model.key)
         // No update checks, telemetry or error reports: the fake is the
         // only server the agents reach.
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .env("DISABLE_AUTOUPDATER", "1")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    Ok(command)
+}
+
+/// Starts `enki run REQUEST` headless, its output going to `run.log` in the
+/// scratch folder.
+pub fn start_run(world: &World, scratch: &Scratch, model: &Model, request: &str) -> Result<Child> {
+    let log = std::fs::File::create(scratch.path().join("run.log"))?;
+    enki(world, scratch, model, &["run", request])?
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
-        .with_context(|| format!("starting {}", world.enki.display()))?;
-    let deadline = Instant::now() + RUN_TIMEOUT;
+        .with_context(|| format!("starting {}", world.enki.display()))
+}
+
+/// Waits for a started `enki run` (killing it after `limit`) and gathers
+/// what happened.
+pub fn finish_run(
+    scratch: &Scratch,
+    model: &Model,
+    mut child: Child,
+    limit: Duration,
+) -> Result<Run> {
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
@@ -245,14 +278,26 @@ pub fn enki_run(
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let enki_log = std::fs::read_to_string(scratch.project.join(".enki/logs/enki.log"));
+    let output = std::fs::read_to_string(scratch.path().join("run.log")).unwrap_or_default();
     Ok(Run {
         status,
         output,
-        record: fake.take_record(),
-        permissions: permission_answers(&enki_log.unwrap_or_default()),
+        record: model.fake.take_record(),
+        permissions: permission_answers(&scratch.enki_log()),
     })
+}
+
+/// `enki run REQUEST` in the project, headless, every role on the `claude`
+/// preset, whose adapter talks to a fake API playing `scripts`.
+pub fn enki_run(
+    world: &World,
+    scratch: &Scratch,
+    scripts: Vec<Script>,
+    request: &str,
+) -> Result<Run> {
+    let model = Model::start(scratch, scripts)?;
+    let child = start_run(world, scratch, &model, request)?;
+    finish_run(scratch, &model, child, RUN_TIMEOUT)
 }
 
 /// `decision title` of each "permission answered" line of enki's log.

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::script::{CWD, Role, Script, Step};
+use super::supervision;
 use super::{Outcome, Run, Scratch, World, enki_run};
 
 /// A scenario: sets up, runs enki, checks.
@@ -17,6 +18,10 @@ pub const ALL: &[(&str, Scenario)] = &[
     ("conflict", conflict),
     ("worker-escape", worker_escape),
     ("planner-writes", planner_writes),
+    ("mode", supervision::mode),
+    ("kill-term", supervision::kill_term),
+    ("kill-hup", supervision::kill_hup),
+    ("kill-kill", supervision::kill_kill),
 ];
 
 /// Every role on the `claude` preset; no retry, so a failed worker shows.
@@ -60,7 +65,7 @@ fn cwd(name: &str) -> String {
 /// Failures common to every run: how enki ended (`exit_code` expected),
 /// turns no script knew, and whether Claude Code could keep its state
 /// (sessions, settings) in the scratch HOME's `~/.claude`, in the sandbox.
-fn run_failures(scratch: &Scratch, run: &Run, exit_code: i32) -> Vec<String> {
+pub fn run_failures(scratch: &Scratch, run: &Run, exit_code: i32) -> Vec<String> {
     let mut failures = Vec::new();
     match run.status {
         None => failures.push(format!(

@@ -14,8 +14,15 @@ pub fn run(json: bool) -> Result<()> {
     let layout = enki_project::Layout::locate_from_env()?;
     let store = open_store()?;
     let session = session();
-    let counts = store.status_counts(session.as_deref())?;
+    let mut counts = store.status_counts(session.as_deref())?;
     let coordinator = CoordinatorLock::holder(&layout.dir)?;
+    // Agents run only under a coordinator: with none, the store's running
+    // tasks were interrupted (its end, even by SIGKILL, took their agents)
+    // and no worker runs, whatever the last states written say.
+    let interrupted = matches!(coordinator, Holder::Nobody);
+    if interrupted {
+        counts.running_workers = 0;
+    }
     let executions = store.executions(session.as_deref())?;
     let running = store.tasks(&enki_store::TaskFilter {
         session: session.clone(),
@@ -59,7 +66,8 @@ pub fn run(json: bool) -> Result<()> {
             "counts": counts,
             "executions": executions,
             "merge_queue": merge_queue,
-            "workers": enki_views::workers_json(&running),
+            "workers": if interrupted { json!([]) } else { enki_views::workers_json(&running) },
+            "interrupted": if interrupted { enki_views::workers_json(&running) } else { json!([]) },
             "coordinator": coordinator,
             "usage": usage,
         }));
@@ -73,10 +81,19 @@ pub fn run(json: bool) -> Result<()> {
     if usage.runs > 0 {
         text.push_str(&format!("\nusage: {}", usage.describe()));
     }
-    let workers = enki_views::workers_text(&running, &enki_store::now_rfc3339());
-    if !workers.is_empty() {
-        text.push_str("\nworkers:\n");
-        text.push_str(&workers);
+    let now = enki_store::now_rfc3339();
+    if interrupted {
+        let tasks = enki_views::interrupted_text(&running, &now);
+        if !tasks.is_empty() {
+            text.push_str("\ninterrupted:\n");
+            text.push_str(&tasks);
+        }
+    } else {
+        let workers = enki_views::workers_text(&running, &now);
+        if !workers.is_empty() {
+            text.push_str("\nworkers:\n");
+            text.push_str(&workers);
+        }
     }
     if executions.is_empty() {
         text.push_str("\nno executions");
