@@ -21,8 +21,9 @@
 //!   yet completes it, never queues a new merge); clean-up may still be due.
 //! - *cleaned*: the task's copy, branch, scratch worktrees and enki refs are gone.
 //!
-//! Every landed commit carries an `Enki-Task: <task id>` trailer, so landed
-//! work is also recognised from the base branch's history.
+//! Every landed commit carries an `Enki-Task: <task id>` trailer (and, for a
+//! follow-up round of a done task, `Enki-Round: <n>`), so landed work is
+//! also recognised from the base branch's history, round by round.
 
 use crate::status::string_enum;
 
@@ -38,16 +39,32 @@ string_enum!(
 /// The trailer that names the task a landed commit belongs to.
 pub const TASK_TRAILER: &str = "Enki-Task";
 
+/// The trailer that names the follow-up round (`enki followup`) a landed
+/// commit belongs to; a commit without it is the task's first round.
+pub const ROUND_TRAILER: &str = "Enki-Round";
+
 /// The trailer line for a task (`Enki-Task: task-…`).
 pub fn task_trailer(task_id: &str) -> String {
     format!("{TASK_TRAILER}: {task_id}")
 }
 
-/// Appends the task trailer to a commit message (once), joining the
-/// message's own trailer block when it ends with one (`Co-authored-by: …`).
-pub fn with_task_trailer(message: &str, task_id: &str) -> String {
-    let trailer = task_trailer(task_id);
-    if message.lines().any(|line| line.trim() == trailer) {
+/// The trailer lines of a task's round: `Enki-Task: <id>`, followed from the
+/// second round on by `Enki-Round: <round>`. Every round's commit names its
+/// task, so landed work is recognised per round: a follow-up's landing is
+/// never mistaken for the first round's, which carries the same task trailer.
+fn round_trailers(task_id: &str, round: i64) -> Vec<String> {
+    let mut lines = vec![task_trailer(task_id)];
+    if round > 1 {
+        lines.push(format!("{ROUND_TRAILER}: {round}"));
+    }
+    lines
+}
+
+/// Appends the trailers of the task's round to a commit message (once),
+/// joining the message's own trailer block when it ends with one
+/// (`Co-authored-by: …`).
+pub fn with_task_trailer(message: &str, task_id: &str, round: i64) -> String {
+    if landed_round(message, task_id) == Some(round) {
         return message.to_string();
     }
     let message = message.trim_end();
@@ -59,7 +76,22 @@ pub fn with_task_trailer(message: &str, task_id: &str) -> String {
         })
     });
     let gap = if ends_with_trailers { "\n" } else { "\n\n" };
-    format!("{message}{gap}{trailer}")
+    format!("{message}{gap}{}", round_trailers(task_id, round).join("\n"))
+}
+
+/// The round of the task's work a commit message says it lands: `None`
+/// when it carries no `Enki-Task` trailer for the task, else its
+/// `Enki-Round` (1 when there is none).
+pub fn landed_round(message: &str, task_id: &str) -> Option<i64> {
+    let trailer = task_trailer(task_id);
+    if !message.lines().any(|line| line.trim() == trailer) {
+        return None;
+    }
+    let round = message.lines().find_map(|line| {
+        let (key, value) = line.trim().split_once(':')?;
+        (key == ROUND_TRAILER).then(|| value.trim().parse::<i64>().ok())?
+    });
+    Some(round.unwrap_or(1))
 }
 
 /// What git says about a recorded intent, read by the coordinator.
@@ -69,8 +101,9 @@ pub struct IntentFacts {
     pub tip: String,
     /// The recorded commit is the tip or one of its ancestors.
     pub commit_reachable: bool,
-    /// A commit with the task's trailer is on the base branch (a user may
-    /// have rebased the landed commit); its id.
+    /// A commit with the trailers of the request's task and round is on the
+    /// base branch (a user may have rebased the landed commit); its id. An
+    /// earlier round's commit of the same task does not count.
     pub trailer_commit: Option<String>,
 }
 
@@ -148,13 +181,34 @@ mod tests {
 
     #[test]
     fn the_trailer_is_added_once_after_a_blank_line() {
-        let message = with_task_trailer("Add mul (task-1)\n", "task-1");
+        let message = with_task_trailer("Add mul (task-1)\n", "task-1", 1);
         assert_eq!(message, "Add mul (task-1)\n\nEnki-Task: task-1");
-        assert_eq!(with_task_trailer(&message, "task-1"), message);
-        let with_suffix = with_task_trailer("Add mul\n\nCo-authored-by: x", "task-1");
+        assert_eq!(with_task_trailer(&message, "task-1", 1), message);
+        let with_suffix = with_task_trailer("Add mul\n\nCo-authored-by: x", "task-1", 1);
         assert_eq!(
             with_suffix,
             "Add mul\n\nCo-authored-by: x\nEnki-Task: task-1"
         );
+    }
+
+    #[test]
+    fn a_follow_up_round_is_named_beside_the_task_and_told_apart() {
+        let second = with_task_trailer("Add mul (task-1, round 2)", "task-1", 2);
+        assert_eq!(
+            second,
+            "Add mul (task-1, round 2)\n\nEnki-Task: task-1\nEnki-Round: 2"
+        );
+        assert_eq!(with_task_trailer(&second, "task-1", 2), second);
+        assert_eq!(landed_round(&second, "task-1"), Some(2));
+        let first = with_task_trailer("Add mul (task-1)", "task-1", 1);
+        assert_eq!(landed_round(&first, "task-1"), Some(1));
+        // Another task's commit, or a prefix of the id, is not this task's.
+        assert_eq!(landed_round(&first, "task-2"), None);
+        assert_eq!(landed_round(&first, "task-"), None);
+        assert_eq!(
+            landed_round("Enki-Task: task-10\nEnki-Round: 3", "task-1"),
+            None
+        );
+        assert_eq!(landed_round("no trailer", "task-1"), None);
     }
 }

@@ -125,6 +125,71 @@ pub fn may_retry(task: TaskStatus, execution: ExecutionStatus) -> bool {
     task.is_retryable() && execution != ExecutionStatus::Cancelled
 }
 
+/// Why a task cannot get a follow-up turn (`enki followup`), and what to
+/// do instead (its `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpRefused {
+    /// The task's execution was cancelled: nothing of it runs again.
+    ExecutionCancelled,
+    /// The task was cancelled.
+    Cancelled,
+    /// It failed or is blocked: that is what a retry is for.
+    Retryable(TaskStatus),
+    /// Its work waits for the merge queue.
+    Landing,
+    /// It is paused before it finished.
+    Paused,
+    /// It has not finished yet (pending, ready or running).
+    Unfinished(TaskStatus),
+}
+
+impl std::fmt::Display for FollowUpRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FollowUpRefused::ExecutionCancelled => f.write_str(
+                "its execution was cancelled, and nothing of a cancelled execution runs again; create a new task instead",
+            ),
+            FollowUpRefused::Cancelled => f.write_str(
+                "it was cancelled and does not run again; create a new task instead",
+            ),
+            FollowUpRefused::Retryable(status) => write!(
+                f,
+                "it is {status}; a follow-up is for a task that is done: retry it instead (`enki retry`, or /retry in the TUI)"
+            ),
+            FollowUpRefused::Landing => f.write_str(
+                "its work is still in the merge queue; follow up once it has landed and the task is done",
+            ),
+            FollowUpRefused::Paused => f.write_str(
+                "it is paused before it finished; resume it (`enki resume`) and follow up once it is done",
+            ),
+            FollowUpRefused::Unfinished(status) => write!(
+                f,
+                "it is {status}, not done yet; follow up once it is done (`enki task` shows how far it got)"
+            ),
+        }
+    }
+}
+
+/// A task may get a follow-up turn (`enki followup`: it runs again with a
+/// further request, in its last session where the agent can take it up)
+/// only once it is `done`, and unless its execution was cancelled. Failed
+/// and blocked tasks are retried instead.
+pub fn may_follow_up(task: TaskStatus, execution: ExecutionStatus) -> Result<(), FollowUpRefused> {
+    if execution == ExecutionStatus::Cancelled {
+        return Err(FollowUpRefused::ExecutionCancelled);
+    }
+    match task {
+        TaskStatus::Done => Ok(()),
+        TaskStatus::Cancelled => Err(FollowUpRefused::Cancelled),
+        TaskStatus::Failed | TaskStatus::Blocked => Err(FollowUpRefused::Retryable(task)),
+        TaskStatus::WorkerDone => Err(FollowUpRefused::Landing),
+        TaskStatus::Paused => Err(FollowUpRefused::Paused),
+        TaskStatus::Pending | TaskStatus::Ready | TaskStatus::Running => {
+            Err(FollowUpRefused::Unfinished(task))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
@@ -316,6 +381,32 @@ mod tests {
                     "{task} in {execution}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_follow_up_takes_done_tasks_of_executions_not_cancelled() {
+        for task in TaskStatus::ALL {
+            for execution in ExecutionStatus::ALL {
+                let allowed = *task == Done && *execution != E::Cancelled;
+                let verdict = may_follow_up(*task, *execution);
+                assert_eq!(verdict.is_ok(), allowed, "{task} in {execution}");
+            }
+        }
+        // Each refusal says what to do instead.
+        let table = [
+            (Failed, E::Failed, "retry it instead"),
+            (Blocked, E::Running, "retry it instead"),
+            (WorkerDone, E::Running, "merge queue"),
+            (Paused, E::Paused, "resume it"),
+            (Running, E::Running, "running, not done yet"),
+            (Pending, E::Running, "pending, not done yet"),
+            (Cancelled, E::Done, "create a new task"),
+            (Done, E::Cancelled, "execution was cancelled"),
+        ];
+        for (task, execution, says) in table {
+            let refusal = may_follow_up(task, execution).unwrap_err().to_string();
+            assert!(refusal.contains(says), "{task} in {execution}: {refusal}");
         }
     }
 

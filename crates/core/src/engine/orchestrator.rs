@@ -103,6 +103,11 @@ pub enum Command {
     Retry {
         task: String,
     },
+    /// A done task runs again with a further request (`enki followup`;
+    /// [`rules::may_follow_up`]). Its dependents keep what they did.
+    FollowUp {
+        task: String,
+    },
     StopAll,
     /// Time passes (milliseconds on any monotonic clock).
     Tick {
@@ -311,6 +316,7 @@ impl Orchestrator {
                 self.cancel(&execution, step.as_deref(), &mut out)
             }
             Command::Retry { task } => self.retry(&task, &mut out),
+            Command::FollowUp { task } => self.follow_up(&task, &mut out),
             Command::StopAll => self.stop_all(&mut out),
             Command::Tick { now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
@@ -651,6 +657,41 @@ impl Orchestrator {
             }
         }
         self.settle(reset, out);
+    }
+
+    /// A done task goes back to `pending` with a fresh retry budget and its
+    /// execution reopens. Dependents that started or finished keep their
+    /// status (nothing is re-run); those still waiting wait for it again,
+    /// as its edges no longer hold.
+    fn follow_up(&mut self, task: &str, out: &mut Vec<Event>) {
+        let Some(execution) = self.graph.execution_of(task).map(str::to_string) else {
+            return;
+        };
+        let allowed = self
+            .graph
+            .status(task)
+            .zip(self.graph.execution_status(&execution))
+            .is_some_and(|(t, e)| rules::may_follow_up(t, e).is_ok());
+        if !allowed {
+            return;
+        }
+        if let Some(node) = self.graph.nodes.get_mut(task) {
+            node.failures = 0;
+        }
+        self.set(
+            task,
+            TaskStatus::Pending,
+            Some("follow-up requested".into()),
+            out,
+        );
+        if self
+            .graph
+            .execution_status(&execution)
+            .is_some_and(rules::new_work_reopens)
+        {
+            self.set_execution(&execution, ExecutionStatus::Running, out);
+        }
+        self.settle(vec![task.to_string()], out);
     }
 
     fn stop_all(&mut self, out: &mut Vec<Event>) {

@@ -138,6 +138,8 @@ enum Action {
     Pause(Index, Target),
     Resume(Index, Target),
     Retry(Index),
+    /// A follow-up of a done task (the engine refuses one in a cancelled execution).
+    FollowUp(Index),
     Activity(Index),
     /// Time passes (workers without activity for two ticks stall).
     Tick,
@@ -157,6 +159,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (any::<Index>(), target()).prop_map(|(i, t)| Action::Pause(i, t)),
         2 => (any::<Index>(), target()).prop_map(|(i, t)| Action::Resume(i, t)),
         2 => any::<Index>().prop_map(Action::Retry),
+        1 => any::<Index>().prop_map(Action::FollowUp),
         2 => any::<Index>().prop_map(Action::Activity),
         1 => Just(Action::Tick),
         1 => Just(Action::StopAll),
@@ -419,6 +422,18 @@ impl World {
                 if !retryable.is_empty() {
                     let task = retryable[i.index(retryable.len())].clone();
                     self.apply(Command::Retry { task })?;
+                }
+            }
+            Action::FollowUp(i) => {
+                let graph = self.o.graph();
+                let done: Vec<String> = self
+                    .tasks()
+                    .into_iter()
+                    .filter(|t| graph.status(t) == Some(TaskStatus::Done))
+                    .collect();
+                if !done.is_empty() {
+                    let task = done[i.index(done.len())].clone();
+                    self.apply(Command::FollowUp { task })?;
                 }
             }
             Action::Activity(i) if !running.is_empty() => {

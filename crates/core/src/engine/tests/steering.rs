@@ -1,5 +1,5 @@
 //! Steering: cancel, pause and resume (of a step or a whole execution),
-//! checkpoints and stop-all.
+//! checkpoints, stop-all and follow-ups.
 
 use super::*;
 
@@ -252,4 +252,56 @@ fn stop_all_stops_workers_and_pauses_executions() {
         step: None,
     });
     assert_eq!(started(&events), ["a", "b"]);
+}
+
+#[test]
+fn a_follow_up_reopens_a_done_execution_and_keeps_what_dependents_did() {
+    let mut o = Orchestrator::new(settings(8));
+    o.handle(Command::Load(execution(
+        "e1",
+        1,
+        vec![node("a", 0, &[]), node("b", 1, &[("a", Merged)])],
+    )));
+    let finish = |o: &mut Orchestrator, task: &str| {
+        o.handle(Command::WorkerFinished {
+            task: task.into(),
+            result: WorkResult::Changes,
+        });
+        o.handle(Command::MergeLanded { task: task.into() })
+    };
+    finish(&mut o, "a");
+    finish(&mut o, "b");
+    assert_eq!(
+        o.graph().execution_status("e1"),
+        Some(ExecutionStatus::Done)
+    );
+
+    let events = o.handle(Command::FollowUp { task: "a".into() });
+    assert_eq!(
+        render(&events),
+        "a=pending e1=running a=ready a=running start:a#1"
+    );
+    // b ran on a's first round: it is not run again.
+    assert_eq!(status(&o, "b"), TaskStatus::Done);
+    // A second follow-up while a runs is refused (a is not done).
+    assert_eq!(render(&o.handle(Command::FollowUp { task: "a".into() })), "");
+
+    let events = finish(&mut o, "a");
+    assert_eq!(render(&events), "a=done finished:a e1=done");
+}
+
+#[test]
+fn a_follow_up_in_a_cancelled_execution_is_refused() {
+    let mut o = Orchestrator::new(settings(8));
+    o.handle(Command::Load(execution("e1", 1, vec![node("a", 0, &[])])));
+    o.handle(Command::WorkerFinished {
+        task: "a".into(),
+        result: WorkResult::NoChanges,
+    });
+    o.handle(Command::Cancel {
+        execution: "e1".into(),
+        step: None,
+    });
+    assert_eq!(render(&o.handle(Command::FollowUp { task: "a".into() })), "");
+    assert_eq!(status(&o, "a"), TaskStatus::Done);
 }

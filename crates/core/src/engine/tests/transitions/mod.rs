@@ -306,6 +306,7 @@ impl Harness {
                 self.step_command(|execution, step| Command::Cancel { execution, step }, false)
             }
             Cmd::Retry => self.task(|task| Command::Retry { task }, "t"),
+            Cmd::FollowUp => self.task(|task| Command::FollowUp { task }, "t"),
             Cmd::RetryU => self.task(|task| Command::Retry { task }, "u"),
             Cmd::StopAll => self.apply(Command::StopAll),
         }
@@ -399,6 +400,7 @@ fn repeated_reports_are_no_ops() {
         (At::Paused, Cmd::ResumeStep),
         (At::Running, Cmd::CancelStep),
         (At::Failed, Cmd::Retry),
+        (At::Done, Cmd::FollowUp),
         (At::Running, Cmd::StopAll),
         (At::Running, Cmd::Reload),
     ] {

@@ -80,13 +80,15 @@ pub(super) enum Cmd {
     CancelStep,
     CancelExec,
     Retry,
+    /// `FollowUp` of t (`enki followup`).
+    FollowUp,
     /// `Retry` of the upstream u.
     RetryU,
     StopAll,
 }
 
 /// Commands every base status is tested against.
-pub(super) const EVERY_COMMAND: [Cmd; 19] = [
+pub(super) const EVERY_COMMAND: [Cmd; 20] = [
     Cmd::Reload,
     Cmd::Restart,
     Cmd::AddStep,
@@ -104,6 +106,7 @@ pub(super) const EVERY_COMMAND: [Cmd; 19] = [
     Cmd::CancelStep,
     Cmd::CancelExec,
     Cmd::Retry,
+    Cmd::FollowUp,
     Cmd::StopAll,
     Cmd::AddCycle,
 ];
@@ -148,6 +151,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Pending, C::CancelStep,        S::Cancelled, "d=cancelled t=cancelled"),
     (A::Pending, C::CancelExec,        S::Cancelled, "d=cancelled stop:h(cancelled) h=cancelled t=cancelled stop:u(cancelled) u=cancelled e1=cancelled"),
     (A::Pending, C::Retry,             S::Pending,   ""),
+    (A::Pending, C::FollowUp,          S::Pending,   ""),
     (A::Pending, C::StopAll,           S::Pending,   "stop:h(stop_all) h=paused stop:u(stop_all) u=paused e1=paused"),
 
     // ----- ready: u done, h runs and holds the heavy slot
@@ -169,6 +173,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Ready, C::CancelStep,        S::Cancelled, "d=cancelled t=cancelled"),
     (A::Ready, C::CancelExec,        S::Cancelled, "d=cancelled stop:h(cancelled) h=cancelled t=cancelled e1=cancelled"),
     (A::Ready, C::Retry,             S::Ready,     ""),
+    (A::Ready, C::FollowUp,          S::Ready,     ""),
     (A::Ready, C::StopAll,           S::Ready,     "stop:h(stop_all) h=paused e1=paused"),
 
     // ----- running: u and h done, t runs, d waits for its merge
@@ -191,6 +196,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Running, C::CancelStep,        S::Cancelled,  "d=cancelled stop:t(cancelled) t=cancelled e1=done"),
     (A::Running, C::CancelExec,        S::Cancelled,  "d=cancelled stop:t(cancelled) t=cancelled e1=cancelled"),
     (A::Running, C::Retry,             S::Running,    ""),
+    (A::Running, C::FollowUp,          S::Running,    ""),
     (A::Running, C::StopAll,           S::Paused,     "stop:t(stop_all) t=paused e1=paused"),
 
     // ----- running again after a failed attempt: the retry budget is spent
@@ -219,6 +225,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::WorkerDone, C::CancelStep,        S::Cancelled,  "d=cancelled t=cancelled e1=done"),
     (A::WorkerDone, C::CancelExec,        S::Cancelled,  "d=cancelled t=cancelled e1=cancelled"),
     (A::WorkerDone, C::Retry,             S::WorkerDone, ""),
+    (A::WorkerDone, C::FollowUp,          S::WorkerDone, ""),
     (A::WorkerDone, C::StopAll,           S::WorkerDone, "e1=paused"),
 
     // ----- done: t landed, d runs
@@ -241,6 +248,8 @@ pub(super) const TABLE: &[Row] = &[
     (A::Done, C::CancelStep,        S::Done, ""),
     (A::Done, C::CancelExec,        S::Done, "stop:d(cancelled) d=cancelled e1=cancelled"),
     (A::Done, C::Retry,             S::Done, ""),
+    // A follow-up runs t again (a fresh budget); d, which started, keeps running.
+    (A::Done, C::FollowUp,          S::Running, "t=pending t=ready t=running start:t#1"),
     (A::Done, C::StopAll,           S::Done, "stop:d(stop_all) d=paused e1=paused"),
 
     // ----- failed: d blocked, e1 failed
@@ -263,6 +272,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Failed, C::CancelExec,        S::Failed,    "d=cancelled e1=cancelled"),
     // A fresh budget, d unblocked, e1 running again.
     (A::Failed, C::Retry,             S::Running,   "t=pending d=pending e1=running t=ready t=running start:t#1"),
+    (A::Failed, C::FollowUp,          S::Failed,    ""),
     (A::Failed, C::StopAll,           S::Failed,    ""),
 
     // ----- blocked: u failed, h runs
@@ -285,6 +295,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Blocked, C::CancelExec,        S::Cancelled, "d=cancelled stop:h(cancelled) h=cancelled t=cancelled e1=cancelled"),
     // Retrying t itself while u is still failed blocks it again at once.
     (A::Blocked, C::Retry,             S::Blocked,   "t=pending d=pending t=blocked d=blocked"),
+    (A::Blocked, C::FollowUp,          S::Blocked,   ""),
     // Retrying the failed upstream unblocks t and d.
     (A::Blocked, C::RetryU,            S::Pending,   "u=pending d=pending t=pending u=ready u=running start:u#1"),
     (A::Blocked, C::StopAll,           S::Blocked,   "stop:h(stop_all) h=paused e1=paused"),
@@ -308,6 +319,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Paused, C::CancelStep,        S::Cancelled, "d=cancelled t=cancelled e1=done"),
     (A::Paused, C::CancelExec,        S::Cancelled, "d=cancelled t=cancelled e1=cancelled"),
     (A::Paused, C::Retry,             S::Paused,    ""),
+    (A::Paused, C::FollowUp,          S::Paused,    ""),
     (A::Paused, C::StopAll,           S::Paused,    "e1=paused"),
 
     // ----- cancelled: t and d cancelled while u and h run
@@ -329,6 +341,7 @@ pub(super) const TABLE: &[Row] = &[
     (A::Cancelled, C::CancelStep,        S::Cancelled, ""),
     (A::Cancelled, C::CancelExec,        S::Cancelled, "stop:h(cancelled) h=cancelled stop:u(cancelled) u=cancelled e1=cancelled"),
     (A::Cancelled, C::Retry,             S::Cancelled, ""),
+    (A::Cancelled, C::FollowUp,          S::Cancelled, ""),
     (A::Cancelled, C::StopAll,           S::Cancelled, "stop:h(stop_all) h=paused stop:u(stop_all) u=paused e1=paused"),
 
     // ----- t runs while e1 is paused: the worker goes on, nothing new starts
@@ -352,6 +365,9 @@ pub(super) const TABLE: &[Row] = &[
     (A::CheckpointDone, C::ResumeExec,    S::Done,       "e1=running d=running start:d#1"),
     (A::CheckpointDone, C::AddStep,       S::Done,       "n=ready"),
     (A::CheckpointDone, C::ResumeStep,    S::Done,       ""),
+    // A follow-up of the checkpoint: e1 stays paused, and d, which had not
+    // started, waits for t again.
+    (A::CheckpointDone, C::FollowUp,      S::Ready,      "t=pending d=pending t=ready"),
 
     // ----- everything stopped while t ran
     (A::StoppedAll, C::Reload,     S::Paused,  ""),
