@@ -10,6 +10,7 @@
 mod chat;
 mod error;
 mod executions;
+mod followup;
 mod ids;
 mod mail;
 mod merge;
@@ -27,9 +28,10 @@ mod usage;
 pub use chat::{ChatRow, Speaker};
 pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
+pub use followup::{Dependent, FollowedUp};
 pub use mail::{MailFilter, NewMessage};
 pub use rows::{
-    AttemptRow, AttemptSession, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow,
+    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow,
     MessageRow, StatusCounts, TaskEventRow, TaskRow,
 };
 pub use schema::SCHEMA_VERSION;
@@ -42,3 +44,5 @@ pub use usage::{RunKey, UsageFilter, UsageRow};
 mod agent_state_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod followup_tests;

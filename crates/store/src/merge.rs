@@ -12,7 +12,8 @@ use crate::tasks::require_task;
 use crate::time::now_rfc3339;
 
 impl Store {
-    /// Queues a merge request for a task's branch.
+    /// Queues a merge request for a task's branch, for the task's current
+    /// round.
     pub fn enqueue_merge(
         &mut self,
         task_id: &str,
@@ -20,15 +21,20 @@ impl Store {
         base_branch: Option<&str>,
     ) -> Result<MergeRequestRow, StoreError> {
         self.write(|tx| {
-            require_task(tx, task_id)?;
+            let task = require_task(tx, task_id)?;
             let id = MergeRequestId::generate().into_string();
             let now = now_rfc3339();
             tx.execute(
-                "INSERT INTO merge_requests (id, task_id, status, branch, base_branch, created_at, updated_at)
-                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5)",
-                params![id, task_id, branch, base_branch, now],
+                "INSERT INTO merge_requests (id, task_id, status, branch, base_branch, created_at, updated_at, round)
+                 VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6)",
+                params![id, task_id, branch, base_branch, now, task.round],
             )?;
-            task_events::append(tx, task_id, "merge_queued", &serde_json::json!({"merge_request": id}))?;
+            task_events::append(
+                tx,
+                task_id,
+                "merge_queued",
+                &serde_json::json!({"merge_request": id, "round": task.round}),
+            )?;
             let sql = format!("SELECT {} FROM merge_requests WHERE id = ?1", MergeRequestRow::COLUMNS);
             Ok(tx.query_row(&sql, [&id], MergeRequestRow::from_row)?)
         })
@@ -151,12 +157,14 @@ impl Store {
         })
     }
 
-    /// The task's merged request, if its work has landed.
+    /// The task's merged request of its current round, if that round's
+    /// work has landed (an earlier round's landing is not this one's).
     pub fn landed_request(&self, task_id: &str) -> Result<Option<MergeRequestRow>, StoreError> {
+        let round = require_task(&self.conn, task_id)?.round;
         Ok(self
             .merge_requests_for(task_id)?
             .into_iter()
-            .find(|r| r.status == MergeStatus::Merged))
+            .find(|r| r.status == MergeStatus::Merged && r.round == round))
     }
 
     /// Merged requests whose clean-up has not been recorded, oldest first.

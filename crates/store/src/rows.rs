@@ -94,13 +94,18 @@ pub struct TaskRow {
     pub agent_state_reason: Option<String>,
     /// Since when it has been in that state.
     pub agent_state_since: Option<String>,
+    /// Its round: 1 for its first run, one more for each follow-up
+    /// (`enki followup`).
+    pub round: i64,
+    /// The request of the current follow-up round (`None` in round 1).
+    pub followup: Option<String>,
 }
 
 impl TaskRow {
     pub(crate) const COLUMNS: &'static str = "id, session_id, execution_id, step_id, step_index, \
         title, description, tier, role, checkpoint, status, attempts, failures, last_error, \
         activity, activity_at, output, branch, copy_path, created_at, updated_at, started_at, \
-        finished_at, agent_state, agent_state_reason, agent_state_at";
+        finished_at, agent_state, agent_state_reason, agent_state_at, round, followup";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let status: TaskStatus = get_enum(row, 10)?;
@@ -149,6 +154,8 @@ impl TaskRow {
             agent_state,
             agent_state_reason,
             agent_state_since,
+            round: row.get(26)?,
+            followup: row.get(27)?,
         })
     }
 }
@@ -184,11 +191,13 @@ pub struct MergeRequestRow {
     /// The commit about to land and the base tip it lands on (the intent).
     pub landing_commit: Option<String>,
     pub landing_parent: Option<String>,
+    /// The task's round whose work it lands (1, or a follow-up's).
+    pub round: i64,
 }
 
 impl MergeRequestRow {
     pub(crate) const COLUMNS: &'static str = "id, task_id, status, branch, base_branch, reason, merged_commit, created_at, updated_at, \
-         phase, landing_commit, landing_parent";
+         phase, landing_commit, landing_parent, round";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(MergeRequestRow {
@@ -204,6 +213,7 @@ impl MergeRequestRow {
             phase: get_optional_enum(row, 9)?,
             landing_commit: row.get(10)?,
             landing_parent: row.get(11)?,
+            round: row.get(12)?,
         })
     }
 }
@@ -221,22 +231,17 @@ pub struct AttemptRow {
     /// What its agent said last (kept when a stopped or failed attempt
     /// ends).
     pub last_message: Option<String>,
-}
-
-/// The ACP session an attempt ran in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AttemptSession {
-    /// The agent's session id.
-    pub session: String,
-    /// The configured name of the agent that opened it.
-    pub agent: String,
-    /// The attempt's outcome (`None` while it runs).
-    pub outcome: Option<String>,
+    /// The task's round it ran in (1, or a follow-up's).
+    pub round: i64,
+    /// The ACP session its agent worked in, and that agent's configured
+    /// name, when one was opened.
+    pub session: Option<String>,
+    pub agent: Option<String>,
 }
 
 impl AttemptRow {
     pub(crate) const COLUMNS: &'static str =
-        "number, started_at, ended_at, outcome, error, last_message";
+        "number, started_at, ended_at, outcome, error, last_message, round, acp_session, acp_agent";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(AttemptRow {
@@ -246,6 +251,9 @@ impl AttemptRow {
             outcome: row.get(3)?,
             error: row.get(4)?,
             last_message: row.get(5)?,
+            round: row.get(6)?,
+            session: row.get(7)?,
+            agent: row.get(8)?,
         })
     }
 }

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::error::StoreError;
 use crate::executions::ensure_session;
-use crate::rows::{AttemptRow, AttemptSession, ExecutionRow};
+use crate::rows::{AttemptRow, ExecutionRow};
 use crate::sql::unfinished_executions;
 use crate::store::Store;
 use crate::task_events;
@@ -90,10 +90,15 @@ impl Store {
                 params![task_id, number, now],
             )?;
             tx.execute(
-                "INSERT OR REPLACE INTO attempts (task_id, number, started_at) VALUES (?1, ?2, ?3)",
-                params![task_id, number, now],
+                "INSERT OR REPLACE INTO attempts (task_id, number, started_at, round) VALUES (?1, ?2, ?3, ?4)",
+                params![task_id, number, now, task.round],
             )?;
-            task_events::append(tx, task_id, "attempt_started", &serde_json::json!({"attempt": number}))?;
+            task_events::append(
+                tx,
+                task_id,
+                "attempt_started",
+                &serde_json::json!({"attempt": number, "round": task.round}),
+            )?;
             Ok(number)
         })
     }
@@ -129,30 +134,6 @@ impl Store {
         })
     }
 
-    /// The ACP session of attempt `number` at the task and the agent that
-    /// opened it, when one was recorded.
-    pub fn attempt_session(
-        &self,
-        task_id: &str,
-        number: i64,
-    ) -> Result<Option<AttemptSession>, StoreError> {
-        let found = self
-            .conn
-            .prepare_cached(
-                "SELECT acp_session, acp_agent, outcome FROM attempts
-                 WHERE task_id = ?1 AND number = ?2 AND acp_session IS NOT NULL",
-            )?
-            .query_row(params![task_id, number], |row| {
-                Ok(AttemptSession {
-                    session: row.get(0)?,
-                    agent: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    outcome: row.get(2)?,
-                })
-            })
-            .optional()?;
-        Ok(found)
-    }
-
     /// The agent process group of the task's latest attempt, if recorded.
     pub fn last_attempt_agent(&self, task_id: &str) -> Result<Option<u32>, StoreError> {
         let pgid: Option<Option<u32>> = self
@@ -173,33 +154,6 @@ impl Store {
         Ok(self
             .conn
             .query_row("PRAGMA data_version", [], |row| row.get(0))?)
-    }
-
-    /// The latest attempt at the task that recorded an ACP session, with its
-    /// number (a follow-up takes up the session of the run that finished).
-    pub fn last_attempt_session(
-        &self,
-        task_id: &str,
-    ) -> Result<Option<(i64, AttemptSession)>, StoreError> {
-        let found = self
-            .conn
-            .prepare_cached(
-                "SELECT number, acp_session, acp_agent, outcome FROM attempts
-                 WHERE task_id = ?1 AND acp_session IS NOT NULL
-                 ORDER BY number DESC LIMIT 1",
-            )?
-            .query_row(params![task_id], |row| {
-                Ok((
-                    row.get(0)?,
-                    AttemptSession {
-                        session: row.get(1)?,
-                        agent: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        outcome: row.get(3)?,
-                    },
-                ))
-            })
-            .optional()?;
-        Ok(found)
     }
 
     /// Every attempt at a task, oldest first.

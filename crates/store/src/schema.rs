@@ -268,6 +268,18 @@ CREATE TRIGGER executions_reason_cleared AFTER UPDATE OF status ON executions
     UPDATE executions SET paused_reason = NULL WHERE id = NEW.id;
 END;
 "#,
+    r#"
+-- Follow-up rounds (`enki followup`): a done task runs again with a further
+-- request. `round` counts a task's rounds from 1 (its first run); `followup`
+-- is the request of the current round. Each attempt and merge request
+-- records the round it belongs to, so that landed work is recognised per
+-- round (the merged request, the `Enki-Task` + `Enki-Round` trailers) and a
+-- follow-up is never taken for the task's first landing.
+ALTER TABLE tasks ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE tasks ADD COLUMN followup TEXT;
+ALTER TABLE attempts ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE merge_requests ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
+"#,
 ];
 
 /// The schema version this binary writes.

@@ -713,28 +713,28 @@ fn an_attempts_acp_session_is_kept_per_attempt_with_its_outcome() {
         .unwrap();
     let task = created.steps[0].1.clone();
     assert_eq!(store.start_attempt(&task).unwrap(), 1);
-    assert_eq!(store.last_attempt_session(&task).unwrap(), None);
     store.set_attempt_session(&task, "sess-1", "sim").unwrap();
     store
         .end_attempt(&task, "interrupted", Some("the coordinator stopped"))
         .unwrap();
     assert_eq!(store.start_attempt(&task).unwrap(), 2);
-    let first = store.attempt_session(&task, 1).unwrap().unwrap();
+    let attempts = store.attempts_of(&task).unwrap();
+    let first = &attempts[0];
     assert_eq!(
-        (first.session.as_str(), first.agent.as_str()),
-        ("sess-1", "sim")
+        (first.session.as_deref(), first.agent.as_deref()),
+        (Some("sess-1"), Some("sim"))
     );
     assert_eq!(first.outcome.as_deref(), Some("interrupted"));
-    // The running attempt has none yet; the latest with one is the first.
-    assert_eq!(store.attempt_session(&task, 2).unwrap(), None);
-    assert_eq!(
-        store.last_attempt_session(&task).unwrap().map(|(n, _)| n),
-        Some(1)
-    );
+    assert_eq!(first.round, 1);
+    // The running attempt has none yet.
+    assert_eq!(attempts[1].session, None);
     store.set_attempt_session(&task, "sess-1", "sim").unwrap();
     store.end_attempt(&task, "succeeded", None).unwrap();
-    let (number, last) = store.last_attempt_session(&task).unwrap().unwrap();
-    assert_eq!((number, last.outcome.as_deref()), (2, Some("succeeded")));
+    let second = &store.attempts_of(&task).unwrap()[1];
+    assert_eq!(
+        (second.session.as_deref(), second.outcome.as_deref()),
+        (Some("sess-1"), Some("succeeded"))
+    );
 }
 
 /// `status_counts` (kept by triggers) holds exactly what counting the
