@@ -174,6 +174,24 @@ enum Command {
         /// Task: id or unique prefix, step name, or EXECUTION:step.
         task: String,
     },
+    /// Give a done task a follow-up turn: it runs again as its next round, in its last session
+    /// where the agent can take it up, and the new work lands through the merge queue.
+    ///
+    /// The task's agent gets REQUEST in the session that did the work when it can continue
+    /// sessions (session/resume or session/load), else a fresh session with the task restated,
+    /// the request and its history. It works in a fresh copy made from the base branch, which
+    /// holds its earlier work. Dependents that already ran are not run again; those that have not
+    /// started wait for the follow-up. A running coordinator starts it at once; otherwise the
+    /// next `enki run` (or `enki`) does. Only a done task can get a follow-up: retry a failed
+    /// or blocked one instead.
+    #[command(name = "followup")]
+    FollowUp {
+        /// Task id or unique prefix.
+        task: String,
+        /// What the task's agent should do next (several words are joined with spaces).
+        #[arg(required = true, num_args = 1.., value_name = "REQUEST")]
+        request: Vec<String>,
+    },
     /// Stop every running worker and pause every execution (nothing is deleted).
     Stop,
     /// A task's event log.
@@ -293,6 +311,7 @@ fn main() -> ExitCode {
             step.as_deref(),
         ),
         Command::Retry { task } => commands::ops::retry(&task),
+        Command::FollowUp { task, request } => commands::ops::follow_up(&task, &request.join(" ")),
         Command::Stop => commands::ops::stop(),
         Command::Logs { task, follow, json } => commands::logs::run(&task, follow, json),
         Command::Doctor { agent, output } => {

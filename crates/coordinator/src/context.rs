@@ -193,11 +193,16 @@ impl Context {
     }
 
     /// The message of a task's commit (on its branch and when it lands):
-    /// title, id, and the configured suffix.
-    pub fn commit_message(&self, title: &str, task_id: &str) -> String {
+    /// title, id (and round, for a follow-up), and the configured suffix.
+    pub fn commit_message(&self, title: &str, task_id: &str, round: i64) -> String {
+        let subject = if round > 1 {
+            format!("{title} ({task_id}, round {round})")
+        } else {
+            format!("{title} ({task_id})")
+        };
         match &self.config.git.commit_suffix {
-            Some(suffix) => format!("{title} ({task_id})\n\n{suffix}"),
-            None => format!("{title} ({task_id})"),
+            Some(suffix) => format!("{subject}\n\n{suffix}"),
+            None => subject,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Continuing instead of starting over: which earlier ACP session a run may
 //! take up (the session of an attempt interrupted by a restart, in the copy
-//! it kept), the prompt that continues it, and, for a fresh session, the
+//! it kept; or, for a follow-up round, the session the task's earlier round
+//! ended in), the prompt that continues it, and, for a fresh session, the
 //! history it needs (earlier attempts' outcomes and the agent's last words).
 
 use std::collections::BTreeMap;
@@ -28,36 +29,95 @@ pub enum Stopped {
     Budget,
 }
 
-/// The ACP session of the previous attempt at `task_id`, when attempt
-/// `attempt` may take it up: the previous one was stopped from outside (a
-/// restart, a pause, a stop, a spent budget; never a failure of its own), it ran the same
-/// agent, and its copy was kept (`copy_reused`), so the session's picture
-/// of the files is still true.
-pub async fn interrupted_session(
-    ctx: &Shared,
-    task_id: &str,
+/// An earlier ACP session a run takes up, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeUp {
+    /// The previous attempt was stopped from outside (a restart, a pause, a
+    /// stop, a spent budget; never a failure of its own) in the copy this
+    /// one kept: it goes on where it stopped.
+    Interrupted { session: String, stopped: Stopped },
+    /// A follow-up round whose runs have opened no session yet: the session
+    /// the task's earlier round ended in gets the follow-up request.
+    FollowUp(String),
+}
+
+impl TakeUp {
+    pub fn session(&self) -> &str {
+        match self {
+            TakeUp::Interrupted { session, .. } | TakeUp::FollowUp(session) => session,
+        }
+    }
+
+    fn why(&self) -> &'static str {
+        match self {
+            TakeUp::Interrupted {
+                stopped: Stopped::Restart,
+                ..
+            } => "interrupted",
+            TakeUp::Interrupted {
+                stopped: Stopped::Paused,
+                ..
+            } => "paused",
+            TakeUp::Interrupted {
+                stopped: Stopped::Budget,
+                ..
+            } => "budget",
+            TakeUp::FollowUp(_) => "followup",
+        }
+    }
+}
+
+/// The session attempt `attempt` (of the task's round `round`) takes up,
+/// given every attempt at the task so far (this one included), whether its
+/// copy was kept from the previous attempt, and its agent's configured name
+/// (a session is only ever taken up by the agent that opened it).
+///
+/// - The previous attempt of the same round was stopped from outside (a
+///   restart, a pause, a stop, a spent budget) and its copy kept: its session, whose
+///   picture of the files still holds.
+/// - Else, in a follow-up round (`round > 1`) none of whose attempts opened
+///   a session yet (the first run, or a restart came before one was
+///   opened): the latest session of an earlier round, so the follow-up
+///   reaches the conversation that did the work. Its copy is made anew from
+///   the base branch, which holds that work.
+/// - Else none: a fresh session, told the history.
+pub fn session_to_take_up(
+    attempts: &[AttemptRow],
     attempt: i64,
+    round: i64,
     copy_reused: bool,
     agent: &str,
-) -> Option<(String, Stopped)> {
-    if attempt < 2 || !copy_reused {
+) -> Option<TakeUp> {
+    let by_agent = |a: &&AttemptRow| a.agent.as_deref() == Some(agent);
+    let previous = attempts
+        .iter()
+        .find(|a| a.number == attempt - 1 && a.round == round)
+        .filter(by_agent);
+    let stopped = previous.and_then(|a| match a.outcome.as_deref() {
+        Some("interrupted") => Some(Stopped::Restart),
+        Some("paused" | "stopped") => Some(Stopped::Paused),
+        Some("budget") => Some(Stopped::Budget),
+        _ => None,
+    });
+    if copy_reused
+        && let Some(stopped) = stopped
+        && let Some(session) = previous.and_then(|a| a.session.clone())
+    {
+        return Some(TakeUp::Interrupted { session, stopped });
+    }
+    let round_opened_one = attempts
+        .iter()
+        .any(|a| a.round == round && a.number < attempt && a.session.is_some());
+    if round < 2 || round_opened_one {
         return None;
     }
-    let id = task_id.to_string();
-    let earlier = ctx
-        .db
-        .call(move |s| s.attempt_session(&id, attempt - 1))
-        .await
-        .inspect_err(|e| tracing::warn!(task = task_id, "cannot read the earlier session: {e}"))
-        .ok()
-        .flatten()?;
-    let stopped = match earlier.outcome.as_deref() {
-        Some("interrupted") => Stopped::Restart,
-        Some("paused" | "stopped") => Stopped::Paused,
-        Some("budget") => Stopped::Budget,
-        _ => return None,
-    };
-    (earlier.agent == agent).then_some((earlier.session, stopped))
+    attempts
+        .iter()
+        .filter(|a| a.round < round && a.session.is_some())
+        .max_by_key(|a| a.number)
+        .filter(by_agent)
+        .and_then(|a| a.session.clone())
+        .map(TakeUp::FollowUp)
 }
 
 /// Records the session a run works in, and in the task's log how it was
@@ -66,7 +126,7 @@ pub async fn record_session<M>(
     ctx: &Shared,
     task_id: &str,
     agent: &str,
-    earlier: Option<&str>,
+    earlier: Option<&TakeUp>,
     opened: &Opened<M>,
 ) {
     let (id, session, agent) = (
@@ -76,7 +136,8 @@ pub async fn record_session<M>(
     );
     let event = serde_json::json!({
         "session": opened.session_id,
-        "earlier": earlier,
+        "earlier": earlier.map(TakeUp::session),
+        "taken_up_for": earlier.map(TakeUp::why),
         "continued": opened.continued.map(Continuation::method),
         "not_continued": opened.not_continued,
     });
@@ -116,6 +177,18 @@ pub fn continue_prompt(
          including ending your final reply with the [OUTPUT] … [/OUTPUT] summary. \
          If your session does not show them (the restart can come before they reached you), \
          here they are again:\n\n{task_prompt}",
+        copy.display()
+    )
+}
+
+/// The turn that opens follow-up round `round` in the session the task's
+/// earlier round ended in: the request, and what changed around it.
+pub fn follow_up_prompt(request: &str, round: i64, copy: &std::path::Path) -> String {
+    format!(
+        "A follow-up request for the task you finished (round {round} of it). What you changed then has \
+         landed on the base branch, and your copy of the project at {} was made anew from that branch, \
+         so it holds that work. Do what the request asks; the instructions given at the start still \
+         hold, including ending your final reply with the [OUTPUT] … [/OUTPUT] summary.\n\n{request}",
         copy.display()
     )
 }
@@ -221,7 +294,86 @@ mod tests {
             outcome: Some(outcome.into()),
             error: error.map(Into::into),
             last_message: None,
+            round: 1,
+            session: None,
+            agent: None,
         }
+    }
+
+    /// An attempt of `round` that ran in `session` (of agent `sim`).
+    fn ran(number: i64, round: i64, outcome: Option<&str>, session: Option<&str>) -> AttemptRow {
+        AttemptRow {
+            outcome: outcome.map(Into::into),
+            round,
+            session: session.map(Into::into),
+            agent: session.map(|_| "sim".into()),
+            ..attempt(number, "", None)
+        }
+    }
+
+    #[test]
+    fn the_session_taken_up_is_the_interrupted_ones_or_a_follow_ups_earlier_rounds() {
+        let interrupted = Some("interrupted");
+        let (first, second) = (Some("s1"), Some("s2"));
+        let up = |s: &str| {
+            Some(TakeUp::Interrupted {
+                session: s.into(),
+                stopped: Stopped::Restart,
+            })
+        };
+        let follow = |s: &str| Some(TakeUp::FollowUp(s.into()));
+        type Row = (Vec<AttemptRow>, i64, i64, bool, &'static str, Option<TakeUp>);
+        let rows: Vec<Row> = vec![
+            // A first attempt, and a retry after a plain failure: fresh.
+            (vec![ran(1, 1, None, None)], 1, 1, false, "sim", None),
+            (vec![ran(1, 1, Some("failed"), first), ran(2, 1, None, None)], 2, 1, true, "sim", None),
+            // Interrupted in the kept copy: its session, by the same agent only.
+            (vec![ran(1, 1, interrupted, first), ran(2, 1, None, None)], 2, 1, true, "sim", up("s1")),
+            (vec![ran(1, 1, interrupted, first), ran(2, 1, None, None)], 2, 1, false, "sim", None),
+            (vec![ran(1, 1, interrupted, first), ran(2, 1, None, None)], 2, 1, true, "claude", None),
+            // A follow-up's first run: the earlier round's latest session.
+            (
+                vec![ran(1, 1, Some("failed"), first), ran(2, 1, Some("succeeded"), second), ran(3, 2, None, None)],
+                3, 2, false, "sim", follow("s2"),
+            ),
+            // ... not when another agent runs now.
+            (vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, None, None)], 2, 2, false, "claude", None),
+            // Its first run was cut before a session opened: still the earlier round's.
+            (
+                vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, interrupted, None), ran(3, 2, None, None)],
+                3, 2, true, "sim", follow("s1"),
+            ),
+            // Cut after it took the session up: that one, told to continue.
+            (
+                vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, interrupted, first), ran(3, 2, None, None)],
+                3, 2, true, "sim", up("s1"),
+            ),
+            // The follow-up's run failed after its session opened: fresh.
+            (
+                vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, Some("failed"), first), ran(3, 2, None, None)],
+                3, 2, true, "sim", None,
+            ),
+        ];
+        for (attempts, attempt, round, reused, agent, expected) in rows {
+            assert_eq!(
+                session_to_take_up(&attempts, attempt, round, reused, agent),
+                expected,
+                "attempt {attempt} of round {round}, copy kept {reused}, {agent}: {attempts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_follow_up_prompt_carries_the_request_and_says_the_copy_is_new() {
+        let text = follow_up_prompt(
+            "Also handle negatives",
+            2,
+            std::path::Path::new("/p/.enki/copies/t"),
+        );
+        assert!(text.contains("round 2"), "{text}");
+        assert!(text.contains("/p/.enki/copies/t was made anew"), "{text}");
+        assert!(text.contains("[OUTPUT]"), "{text}");
+        assert!(text.ends_with("\n\nAlso handle negatives"), "{text}");
     }
 
     fn event(seq: i64, kind: &str, data: serde_json::Value) -> TaskEventRow {

@@ -1,9 +1,10 @@
 //! The git and store steps of the landing protocol (`enki_core::landing`):
 //! keeping a computed commit safe from `gc`, recognising work that already
-//! landed (by the recorded intent, or by its `Enki-Task` trailer), and the
-//! clean-up after a landing, which a restart finishes when it was cut short.
+//! landed (by the recorded intent, or by its `Enki-Task` and `Enki-Round`
+//! trailers, round by round), and the clean-up after a landing, which a
+//! restart finishes when it was cut short.
 
-use enki_core::landing::{IntentFacts, task_trailer};
+use enki_core::landing::{IntentFacts, landed_round, task_trailer};
 use enki_failpoint::crash_point;
 use enki_store::MergeRequestRow;
 use enki_workspace::{Git, GitError, is_ancestor, remove_copy};
@@ -22,23 +23,25 @@ pub fn protect(git: &Git, request: &str, commit: &str) -> Result<(), GitError> {
         .map(drop)
 }
 
-/// A commit on `base` carrying the task's trailer, looking only at commits
-/// made since the task was created (a day earlier, for clocks that differ).
+/// A commit on `base` carrying the trailers of the task's round `round`
+/// (`enki_core::landing::landed_round`), looking only at commits made since
+/// the task was created (a day earlier, for clocks that differ). A commit of
+/// another round of the same task is not this round's.
 pub fn find_landed(
     git: &Git,
     base: &str,
     task_id: &str,
+    round: i64,
     task_created_at: &str,
 ) -> Result<Option<String>, GitError> {
     let since = since_day_before(task_created_at);
     let grep = format!("--grep={}", task_trailer(task_id));
+    // Each commit as `<id> NUL <message> RS`, newest first.
     let mut args = vec![
         "log",
-        "--format=%H",
+        "--format=%H%x00%B%x1e",
         "--fixed-strings",
         grep.as_str(),
-        "-n",
-        "1",
     ];
     let since_arg = since.map(|s| format!("--since={s}"));
     if let Some(since) = &since_arg {
@@ -46,8 +49,12 @@ pub fn find_landed(
     }
     let base_ref = format!("refs/heads/{base}");
     args.push(&base_ref);
-    let found = git.run(&args)?;
-    Ok(found.lines().next().map(str::to_string))
+    let log = git.run(&args)?;
+    Ok(log
+        .split('\x1e')
+        .filter_map(|record| record.trim_start().split_once('\0'))
+        .find(|(_, message)| landed_round(message, task_id) == Some(round))
+        .map(|(commit, _)| commit.to_string()))
 }
 
 /// `created_at` (RFC 3339) as a date a day earlier, for `git log --since`.
@@ -69,12 +76,14 @@ fn since_day_before(created_at: &str) -> Option<String> {
     Some(format!("{year:04}-{month:02}-{day:02}"))
 }
 
-/// What git says now about an intent to land `commit` on `base`.
+/// What git says now about an intent to land `commit` (the task's round
+/// `round`) on `base`.
 pub fn intent_facts(
     git: &Git,
     base: &str,
     commit: &str,
     task_id: &str,
+    round: i64,
     task_created_at: &str,
 ) -> Result<IntentFacts, GitError> {
     let tip = git.rev_parse(&format!("refs/heads/{base}"))?;
@@ -84,7 +93,7 @@ pub fn intent_facts(
     let trailer_commit = if commit_reachable {
         None
     } else {
-        find_landed(git, base, task_id, task_created_at)?
+        find_landed(git, base, task_id, round, task_created_at)?
     };
     Ok(IntentFacts {
         tip,
@@ -95,27 +104,52 @@ pub fn intent_facts(
 
 /// Removes a landed task's copy and branch, its scratch merge worktrees and
 /// the protecting refs of its requests, then records the landing `cleaned`.
-/// Every step may have been done already (a restart finishing it).
+/// Every step may have been done already (a restart finishing it). What a
+/// later round of the task uses (`enki followup` after a clean-up was cut
+/// short) is not this landing's: the new round's copy, branch, requests and
+/// their scratch worktrees and refs are left alone.
 pub async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
-    crate::merge::remove_scratches(ctx, &request.task_id, None).await;
-    let git = ctx.git.clone();
-    let copy = ctx.layout.copy_of(&request.task_id);
-    let branch = request.branch.clone();
     let task = request.task_id.clone();
-    let requests: Vec<String> = {
+    let read = {
         let task = task.clone();
         ctx.db
-            .call(move |s| s.merge_requests_for(&task))
+            .call(move |s| {
+                let round = s.task(&task)?.map_or(1, |t| t.round);
+                Ok((round, s.merge_requests_for(&task)?))
+            })
             .await
-            .map(|rows| rows.into_iter().map(|r| r.id).collect())
-            .unwrap_or_default()
     };
+    let (round, requests) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::warn!("could not read the merge requests of {task}: {e}");
+            return;
+        }
+    };
+    let requests: Vec<String> = requests
+        .into_iter()
+        .filter(|r| r.round <= request.round)
+        .map(|r| r.id)
+        .collect();
+    let later_round = round > request.round;
+    let git = ctx.git.clone();
+    let copy = ctx.layout.copy_of(&task);
+    let merges = ctx.layout.dir.join("merges");
+    let branch = request.branch.clone();
     let removed = tokio::task::spawn_blocking(move || {
-        remove_copy(&git, &copy, Some(&branch))?;
+        for id in &requests {
+            let scratch = merges.join(id);
+            if scratch.exists() {
+                remove_copy(&git, &scratch, None)?;
+            }
+        }
+        if !later_round {
+            remove_copy(&git, &copy, Some(&branch))?;
+        }
         crash_point!("cleanup:copy_removed");
         // Deleting a ref that is gone already is no error: no look first.
-        for id in requests {
-            git.run(&["update-ref", "-d", &protect_ref(&id)])?;
+        for id in &requests {
+            git.run(&["update-ref", "-d", &protect_ref(id)])?;
         }
         Ok::<_, GitError>(())
     })

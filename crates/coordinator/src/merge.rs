@@ -368,7 +368,12 @@ impl Landing<'_> {
             })
             .await
             .unwrap_or_default();
-        let message = with_task_trailer(&ctx.commit_message(&title, &request.task_id), &task);
+        let round = request.round;
+        let message = with_task_trailer(
+            &ctx.commit_message(&title, &request.task_id, round),
+            &task,
+            round,
+        );
         let base = request
             .base_branch
             .clone()

@@ -1,11 +1,11 @@
-//! Steering from outside the planner (`enki pause|resume|cancel|retry|stop`
-//! and the TUI's slash commands): the same store changes and signal files as
-//! the planner's MCP tools, so a running coordinator reacts at once and one
-//! started later finds the store already changed.
+//! Steering from outside the planner (`enki pause|resume|cancel|retry|
+//! followup|stop` and the TUI's slash commands): the same store changes and
+//! signal files as the planner's MCP tools, so a running coordinator reacts
+//! at once and one started later finds the store already changed.
 
 use enki_project::Layout;
 use enki_signals::{Origin, Signal, SignalKind, write_signal};
-use enki_store::{Store, StoreError};
+use enki_store::{Dependent, FollowedUp, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -101,6 +101,63 @@ pub fn retry(
         ),
         warning,
     })
+}
+
+/// Gives a done task (full id) a follow-up round with `text` as its request
+/// (`enki followup`, the TUI's `/followup`, and review's "request changes").
+pub fn follow_up(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+    task_id: &str,
+    text: &str,
+) -> Result<Done, StoreError> {
+    let followed = store.follow_up_task(task_id, text)?;
+    let warning = signal(
+        layout,
+        session,
+        SignalKind::FollowupTask {
+            task_id: task_id.to_string(),
+        },
+    );
+    Ok(Done {
+        message: follow_up_message(&followed),
+        warning,
+    })
+}
+
+/// What a follow-up does, in one line: the round, how it runs, and which
+/// dependents are not run again.
+fn follow_up_message(followed: &FollowedUp) -> String {
+    let mut text = format!(
+        "task {} (step `{}`, \"{}\") runs again as round {}: a new attempt in a fresh copy from its base branch, in its last session where the agent can take it up, and its work lands through the merge queue",
+        followed.task_id, followed.step_id, followed.title, followed.round
+    );
+    if followed.reopened {
+        text.push_str("; its execution runs again");
+    }
+    let list = |dependents: &[Dependent]| {
+        dependents
+            .iter()
+            .map(|d| format!("`{}` ({})", d.step_id, d.status))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !followed.ran.is_empty() {
+        text.push_str(&format!(
+            "; {} dependent(s) already ran on its earlier work and are not run again: {}",
+            followed.ran.len(),
+            list(&followed.ran)
+        ));
+    }
+    if !followed.waiting.is_empty() {
+        text.push_str(&format!(
+            "; {} dependent(s) that have not started wait for the follow-up: {}",
+            followed.waiting.len(),
+            list(&followed.waiting)
+        ));
+    }
+    text
 }
 
 /// Stops every worker and pauses every running execution of the session

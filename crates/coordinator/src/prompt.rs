@@ -22,6 +22,9 @@ pub struct PromptInput<'a> {
     pub upstream: Vec<Upstream<'a>>,
     /// Absolute paths of the execution's artifacts so far.
     pub artifacts: Vec<String>,
+    /// The follow-up requests the task was given (`enki followup`), oldest
+    /// first: the last one is its current round's.
+    pub follow_ups: &'a [String],
 }
 
 pub fn worker_prompt(input: &PromptInput<'_>) -> String {
@@ -36,6 +39,7 @@ pub fn worker_prompt(input: &PromptInput<'_>) -> String {
     if !task.description.trim().is_empty() {
         let _ = writeln!(p, "{}\n", task.description.trim());
     }
+    follow_up_section(&mut p, input.follow_ups);
     let _ = writeln!(
         p,
         "Task {} (step `{}` of execution {}, tier {}{}).",
@@ -101,6 +105,29 @@ pub fn worker_prompt(input: &PromptInput<'_>) -> String {
     p
 }
 
+/// For a task in a follow-up round: what was asked since its first run,
+/// the latest request being what to do now (round `n + 1` is the `n`-th
+/// follow-up).
+fn follow_up_section(p: &mut String, follow_ups: &[String]) {
+    let Some((now, earlier)) = follow_ups.split_last() else {
+        return;
+    };
+    let _ = writeln!(p, "# Follow-up\n");
+    let _ = writeln!(
+        p,
+        "This task was done before: what was changed then has landed on the base branch your copy starts from. Now do what the latest follow-up request asks.\n"
+    );
+    for (index, request) in earlier.iter().enumerate() {
+        let _ = writeln!(p, "## Round {} (done)\n\n{}\n", index + 2, request.trim());
+    }
+    let _ = writeln!(
+        p,
+        "## Round {} (the request now)\n\n{}\n",
+        follow_ups.len() + 1,
+        now.trim()
+    );
+}
+
 /// The text between the last `[OUTPUT]` and the following `[/OUTPUT]` (or
 /// the end), trimmed; `None` when there is no marker or nothing inside.
 pub fn extract_output(reply: &str) -> Option<String> {
@@ -114,6 +141,20 @@ pub fn extract_output(reply: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follow_up_round_shows_every_request_the_latest_as_the_one_now() {
+        let mut p = String::new();
+        follow_up_section(&mut p, &[]);
+        assert_eq!(p, "");
+        follow_up_section(&mut p, &["add tests".into(), "handle negatives".into()]);
+        assert!(p.starts_with("# Follow-up\n"), "{p}");
+        assert!(p.contains("## Round 2 (done)\n\nadd tests\n"), "{p}");
+        assert!(
+            p.contains("## Round 3 (the request now)\n\nhandle negatives\n"),
+            "{p}"
+        );
+    }
 
     #[test]
     fn output_is_taken_from_the_last_marker() {

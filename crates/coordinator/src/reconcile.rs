@@ -66,6 +66,9 @@ pub fn repairs(graph: &Graph, stored: &[StoredExecution]) -> Vec<Repair> {
                 (Pending, Failed | Blocked) => out.push(Repair::Command(Command::Retry {
                     task: task.id.clone(),
                 })),
+                (Pending | Ready, Done) => out.push(Repair::Command(Command::FollowUp {
+                    task: task.id.clone(),
+                })),
                 _ => {}
             }
         }
@@ -232,6 +235,33 @@ mod tests {
             }
         }
         assert_eq!(repairs(w.orch.graph(), &stored), vec![]);
+    }
+
+    #[test]
+    fn a_lost_follow_up_signal_is_repaired() {
+        let mut w = World::new();
+        let a = w.task("a");
+        w.orch.handle(Command::WorkerFinished {
+            task: a.clone(),
+            result: enki_core::engine::WorkResult::NoChanges,
+        });
+        assert_eq!(w.orch.graph().status(&a), Some(TaskStatus::Done));
+        // Someone followed a up: the store has it pending (or already ready).
+        for status in [TaskStatus::Pending, TaskStatus::Ready] {
+            let stored = w.stored(None, &[("a", status)]);
+            assert_eq!(
+                repairs(w.orch.graph(), &stored),
+                vec![Repair::Command(Command::FollowUp { task: a.clone() })]
+            );
+        }
+        let stored = w.stored(None, &[("a", TaskStatus::Pending)]);
+        for repair in repairs(w.orch.graph(), &stored) {
+            if let Repair::Command(command) = repair {
+                w.orch.handle(command);
+            }
+        }
+        assert_ne!(w.orch.graph().status(&a), Some(TaskStatus::Done));
+        assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
     }
 
     #[test]

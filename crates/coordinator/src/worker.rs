@@ -8,7 +8,7 @@ use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
 use enki_core::liveness::Sign;
 use enki_core::role::{OutputMode, Role};
-use enki_store::{DependencyRow, StoreError, TaskFilter, TaskRow};
+use enki_store::{AttemptRow, DependencyRow, StoreError, TaskFilter, TaskRow};
 use enki_workspace::{
     CopyRequest, GatherError, Git, branch_adds_to, branches, commit_work, create_copy,
 };
@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::McpIdentity;
 use crate::context::Shared;
-use crate::continuation;
+use crate::continuation::{self, TakeUp};
 use crate::prompt::{ARTIFACT_FILE, PromptInput, Upstream, worker_prompt};
 use crate::record::{Live, RunKind, RunRecord};
 use crate::reply::{Reply, reply_file};
@@ -63,6 +63,10 @@ struct Prepared {
     artifacts: Vec<String>,
     /// The branch the task's execution lands on (its copy starts there).
     base_branch: String,
+    /// Every attempt at the task so far, this one included.
+    attempts: Vec<AttemptRow>,
+    /// Its follow-up requests, oldest first.
+    follow_ups: Vec<String>,
 }
 
 async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
@@ -102,6 +106,8 @@ async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
                 .collect();
             let base_branch = store.execution_base_branch(&task.execution_id, &default_base)?;
             Ok(Prepared {
+                attempts: store.attempts_of(&id)?,
+                follow_ups: store.follow_ups(&id)?,
                 task,
                 needs,
                 artifacts,
@@ -148,12 +154,28 @@ async fn attempt_task(
     let base_branch = prepared.base_branch;
     let role: Option<Role> = task.role.as_ref().and_then(|r| ctx.roles.get(r).cloned());
 
+    // A follow-up round starts from the base branch as it is now, which
+    // holds the earlier round's work: a copy that round left behind (its
+    // clean-up cut short) goes first. Later runs of the round keep theirs.
+    let opens_round = task.round > 1
+        && !prepared
+            .attempts
+            .iter()
+            .any(|a| a.round == task.round && a.number < attempt);
     // The copy (kept from an earlier attempt when there is one), and the
     // branches as the attempt begins: those it makes are the worker's.
     let (copy, branches_before) = {
         let ctx = ctx.clone();
         let (id, base) = (task.id.clone(), base_branch.clone());
+        let stale_branch = task
+            .branch
+            .clone()
+            .unwrap_or_else(|| enki_workspace::task_branch(&id));
         tokio::task::spawn_blocking(move || {
+            if opens_round {
+                let stale = ctx.layout.copy_of(&id);
+                enki_workspace::remove_copy(&ctx.git, &stale, Some(&stale_branch))?;
+            }
             let copy = create_copy(&CopyRequest {
                 project: &ctx.git,
                 copies_dir: &ctx.layout.copies(),
@@ -193,6 +215,7 @@ async fn attempt_task(
         copy: &copy.path,
         upstream,
         artifacts: prepared.artifacts,
+        follow_ups: &prepared.follow_ups,
     });
 
     let agent = ctx.agent(
@@ -200,13 +223,25 @@ async fn attempt_task(
         Some(task.tier),
         role.as_ref().and_then(|r| r.agent.as_deref()),
     );
-    // A restart, pause or stop interrupted the previous attempt: its session
-    // is taken up when the agent can; a fresh session is told what happened.
-    let earlier =
-        continuation::interrupted_session(ctx, &task.id, attempt, copy.reused, &agent.name).await;
-    let continued = earlier.as_ref().map_or_else(String::new, |(_, stopped)| {
-        continuation::continue_prompt(&task.title, &copy.path, &prompt, *stopped)
-    });
+    // A restart, pause or stop interrupted the previous attempt, or a
+    // follow-up round begins: the earlier session is taken up when the
+    // agent can; a fresh session is told what happened before.
+    let earlier = continuation::session_to_take_up(
+        &prepared.attempts,
+        attempt,
+        task.round,
+        copy.reused,
+        &agent.name,
+    );
+    let continued = match (&earlier, prepared.follow_ups.last()) {
+        (Some(TakeUp::FollowUp(_)), Some(request)) => {
+            continuation::follow_up_prompt(request, task.round, &copy.path)
+        }
+        (Some(TakeUp::Interrupted { stopped, .. }), _) => {
+            continuation::continue_prompt(&task.title, &copy.path, &prompt, *stopped)
+        }
+        _ => String::new(),
+    };
     if let Some(history) = continuation::history(ctx, &task.id, attempt).await {
         prompt.push('\n');
         prompt.push_str(&history);
@@ -214,7 +249,7 @@ async fn attempt_task(
     let turns = Turns {
         fresh: prompt,
         continued,
-        earlier: earlier.as_ref().map(|(session, _)| session.as_str()),
+        earlier: earlier.as_ref(),
     };
     let agent_name = format!("{}-{attempt}", task.id);
     let command = ctx.agent_command(&agent, copy.path.clone(), &agent_name);
@@ -301,7 +336,7 @@ async fn attempt_task(
         discard_copy(ctx, &copy.path, &copy.branch).await;
         return Ok(WorkResult::Artifact);
     }
-    let message = ctx.commit_message(&task.title, &task.id);
+    let message = ctx.commit_message(&task.title, &task.id, task.round);
     let (git, base, branch) = (ctx.git.clone(), base_branch.clone(), copy.branch.clone());
     // Whether there is work to land is what the branch holds beyond the
     // base, not whether this attempt made a commit: a task retried after a
@@ -413,7 +448,7 @@ fn save_artifact(
 struct Turns<'a> {
     fresh: String,
     continued: String,
-    earlier: Option<&'a str>,
+    earlier: Option<&'a TakeUp>,
 }
 
 /// Handshake, session, prompt; streams updates into the task's log and the
@@ -438,7 +473,8 @@ async fn drive(
     };
     let spec = ctx.session_spec(AgentRole::Worker, agent, copy);
     let mcp = |init: InitializeResult| async move { ctx.agent_mcp(agent, &init, who).await };
-    let opened = continue_or_start_session(client, &spec, turns.earlier, mcp, &|_| {})
+    let earlier = turns.earlier.map(TakeUp::session);
+    let opened = continue_or_start_session(client, &spec, earlier, mcp, &|_| {})
         .await
         .map_err(|e| e.to_string())?;
     continuation::record_session(ctx, &task.id, &agent.name, turns.earlier, &opened).await;
@@ -452,7 +488,11 @@ async fn drive(
                 // The replayed conversation is the earlier attempt's, already recorded.
                 while events.try_recv().is_ok() {}
             }
-            record.tell(Live::Activity(Some("continuing its session".into())));
+            let doing = match turns.earlier {
+                Some(TakeUp::FollowUp(_)) => "taking its follow-up in its session",
+                _ => "continuing its session",
+            };
+            record.tell(Live::Activity(Some(doing.into())));
             &turns.continued
         }
         None => {

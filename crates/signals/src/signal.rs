@@ -33,6 +33,10 @@ pub enum SignalKind {
     RetryTask {
         task_id: String,
     },
+    /// A done task got a follow-up round (`enki followup`).
+    FollowupTask {
+        task_id: String,
+    },
     Pause {
         execution_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +315,12 @@ mod tests {
                     task_id: "T2".into(),
                 },
                 json!({"type": "retry_task", "task_id": "T2"}),
+            ),
+            (
+                SignalKind::FollowupTask {
+                    task_id: "T3".into(),
+                },
+                json!({"type": "followup_task", "task_id": "T3"}),
             ),
             (
                 SignalKind::Pause {

@@ -31,6 +31,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[<task or step>]",
         "send a failed or blocked task back to pending",
     ),
+    (
+        "followup",
+        "[<task or step>] <request>",
+        "give a done task a follow-up turn in its session",
+    ),
     ("stop", "", "stop every worker and pause every execution"),
     ("dag", "[<execution>]", "show the dependency graph"),
     ("mail", "", "show the mail"),
@@ -504,6 +509,9 @@ pub enum Command {
     Resume(Target),
     Cancel(Target),
     Retry(Option<String>),
+    /// `/followup`: what follows the command, as typed (`[<task or step>]
+    /// <request>`, resolved against the selection).
+    FollowUp(String),
     Stop,
     Dag(Option<String>),
     Mail,
@@ -543,6 +551,10 @@ pub fn parse_command(text: &str) -> Option<Result<Command, String>> {
         "resume" => usage(2).map(|()| Command::Resume(target())),
         "cancel" => usage(2).map(|()| Command::Cancel(target())),
         "retry" => usage(1).map(|()| Command::Retry(args.first().cloned())),
+        "followup" => match rest[name.len()..].trim() {
+            "" => Err("usage: /followup [<task or step>] <request>".to_string()),
+            text => Ok(Command::FollowUp(text.to_string())),
+        },
         "stop" => usage(0).map(|()| Command::Stop),
         "dag" => usage(1).map(|()| Command::Dag(args.first().cloned())),
         "mail" => usage(0).map(|()| Command::Mail),

@@ -1,7 +1,8 @@
-//! `/pause`, `/resume`, `/cancel`, `/retry` and `/stop`: the same store
-//! changes and signal files as `enki pause` etc. (crates/cli/src/commands/
-//! ops.rs), so the coordinator reacts at once and another terminal sees the
-//! same state. Runs on the store thread, never on the render path.
+//! `/pause`, `/resume`, `/cancel`, `/retry`, `/followup` and `/stop`: the
+//! same store changes and signal files as `enki pause` etc.
+//! (crates/cli/src/commands/ops.rs), so the coordinator reacts at once and
+//! another terminal sees the same state. Runs on the store thread, never on
+//! the render path.
 
 use enki_coordinator::ops::{self, Done, Operation};
 use enki_project::Layout;
@@ -41,15 +42,7 @@ pub fn run(layout: &Layout, store: &mut Store, session: &str, op: &Op) -> Result
             .map_err(text)
         }
         Op::Retry { task, execution } => {
-            let task_id = match store.resolve_task(task) {
-                Ok(id) => id,
-                // A step id of the execution in view works too.
-                Err(e) => execution
-                    .as_deref()
-                    .and_then(|x| store.step_map(x).ok())
-                    .and_then(|steps| steps.get(task).cloned())
-                    .ok_or_else(|| e.to_string())?,
-            };
+            let task_id = resolve_task(store, task, execution.as_deref())?;
             ops::retry(layout, store, Some(session), &task_id)
                 .map(said)
                 .map_err(text)
@@ -59,11 +52,32 @@ pub fn run(layout: &Layout, store: &mut Store, session: &str, op: &Op) -> Result
                 .map(said)
                 .map_err(|e| e.to_string())
         }
+        Op::FollowUp {
+            task,
+            execution,
+            request,
+        } => {
+            let task_id = resolve_task(store, task, execution.as_deref())?;
+            ops::follow_up(layout, store, Some(session), &task_id, request)
+                .map(said)
+                .map_err(text)
+        }
         Op::Stop => {
             let mut done = ops::stop_all(layout, store, None).map_err(text)?;
             done.message
                 .push_str(" (resume them with /resume <execution>)");
             Ok(said(done))
         }
+    }
+}
+
+/// A task id or prefix, or a step id of the execution in view.
+fn resolve_task(store: &Store, task: &str, execution: Option<&str>) -> Result<String, String> {
+    match store.resolve_task(task) {
+        Ok(id) => Ok(id),
+        Err(e) => execution
+            .and_then(|x| store.step_map(x).ok())
+            .and_then(|steps| steps.get(task).cloned())
+            .ok_or_else(|| e.to_string()),
     }
 }

@@ -649,6 +649,36 @@ fn commands_without_ids_act_on_the_selected_task() {
 }
 
 #[test]
+fn followup_names_its_task_or_takes_the_selected_one() {
+    let mut app = busy_app();
+    let follow = |task: String, request: &str| Op::FollowUp {
+        task,
+        execution: Some(EXEC.into()),
+        request: request.into(),
+    };
+    // A step of the execution in view, or a task id, then the request as typed.
+    assert_eq!(
+        store_ops(&submit(&mut app, "/followup api  also  handle HEAD")),
+        [follow("api".into(), "also  handle HEAD")]
+    );
+    assert_eq!(
+        store_ops(&submit(&mut app, &format!("/followup {} more", task_id("docs")))),
+        [follow(task_id("docs"), "more")]
+    );
+    // No task named and none selected: it says what to do.
+    assert!(submit(&mut app, "/followup make it faster").is_empty());
+    assert!(notice(&app).contains("no task selected"), "{}", notice(&app));
+    assert!(submit(&mut app, "/followup").is_empty());
+    assert!(notice(&app).starts_with("usage: /followup"), "{}", notice(&app));
+    // With a task selected, the whole text is its request.
+    app.selected.task = Some(format!("t:{}", task_id("docs")));
+    assert_eq!(
+        store_ops(&submit(&mut app, "/followup make it faster")),
+        [follow(task_id("docs"), "make it faster")]
+    );
+}
+
+#[test]
 fn a_bare_step_id_means_that_step_of_the_execution_in_view() {
     let mut app = busy_app();
     assert_eq!(

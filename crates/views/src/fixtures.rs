@@ -54,6 +54,8 @@ pub fn task(tag: char, step: &str, index: i64, status: TaskStatus) -> TaskRow {
         agent_state: enki_core::liveness::shown_state(status, None, None).0,
         agent_state_reason: None,
         agent_state_since: Some(T.to_string()),
+        round: 1,
+        followup: None,
     }
 }
 

@@ -102,6 +102,17 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
         ),
     );
     field("status", task.status.to_string());
+    if task.round > 1 {
+        let request = task.followup.as_deref().unwrap_or_default();
+        field(
+            "round",
+            format!(
+                "{} (a follow-up: {})",
+                task.round,
+                clip(&one_line(request), 200)
+            ),
+        );
+    }
     let mut agent = format!(
         "{} {}",
         crate::agent_state_glyph(task.agent_state),
@@ -206,7 +217,12 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
                 if let Some(said) = a.last_message.as_deref().filter(|s| !s.trim().is_empty()) {
                     outcome.push_str(&format!(" — it said: «{}»", clip(&one_line(said), 160)));
                 }
-                vec![format!("#{}", a.number), timestamp(&a.started_at), outcome]
+                let number = if task.round > 1 {
+                    format!("#{} (round {})", a.number, a.round)
+                } else {
+                    format!("#{}", a.number)
+                };
+                vec![number, timestamp(&a.started_at), outcome]
             })
             .collect();
         out.extend(columns(&rows).into_iter().map(|l| format!("    {l}")));
@@ -237,6 +253,9 @@ pub fn task_detail_text(detail: &TaskDetail) -> String {
         out.push("  merge requests:".to_string());
         for mr in &detail.merge_requests {
             let mut line = format!("    {} {}  {}", short(&mr.id), mr.status, mr.branch);
+            if mr.round > 1 {
+                line.push_str(&format!(" (round {})", mr.round));
+            }
             if let Some(base) = &mr.base_branch {
                 line.push_str(&format!(" -> {base}"));
             }
@@ -373,6 +392,8 @@ mod tests {
         b.description = "Fix the parser.".to_string();
         b.agent_state = enki_core::AgentState::WaitingPermission;
         b.agent_state_reason = Some("Edit src/parser.rs".to_string());
+        b.round = 2;
+        b.followup = Some("Also parse\nnegative numbers".to_string());
         let c = task('C', "c", 2, TaskStatus::Pending);
         let detail = TaskDetail {
             needs: vec![
@@ -388,6 +409,9 @@ mod tests {
                     outcome: Some("failed".to_string()),
                     error: Some("tests failed".to_string()),
                     last_message: Some("The parser test\nstill fails".to_string()),
+                    round: 1,
+                    session: Some("sess-acp-1".to_string()),
+                    agent: Some("sim".to_string()),
                 },
                 AttemptRow {
                     number: 2,
@@ -396,6 +420,9 @@ mod tests {
                     outcome: None,
                     error: None,
                     last_message: None,
+                    round: 2,
+                    session: None,
+                    agent: None,
                 },
             ],
             merge_requests: vec![MergeRequestRow {
@@ -411,6 +438,7 @@ mod tests {
                 phase: None,
                 landing_commit: None,
                 landing_parent: None,
+                round: 2,
             }],
             usage: vec![],
             usage_by_run: vec![],
@@ -447,8 +475,9 @@ mod tests {
             "merged   is done     ✓",
             "task-01JAAAAAAAAAAX (step x of exec-01JBBBBBBBBBBB)  started  is pending  ✗",
             "dependents:\n    task-01JAAAAAAAAAAC  needs it completed  ✗",
-            "attempt history:\n    #1  2025-01-02 10:03:04 UTC  failed: tests failed — it said: «The parser test still fails»\n    #2  2025-01-02 10:03:04 UTC  running",
-            "mr-01JAAAAAAAAAAA conflicted  enki/b -> main  (conflict in src/lib.rs)",
+            "round:       2 (a follow-up: Also parse negative numbers)",
+            "attempt history:\n    #1 (round 1)  2025-01-02 10:03:04 UTC  failed: tests failed — it said: «The parser test still fails»\n    #2 (round 2)  2025-01-02 10:03:04 UTC  running",
+            "mr-01JAAAAAAAAAAA conflicted  enki/b (round 2) -> main  (conflict in src/lib.rs)",
             "merger runs:\n    #1  2025-01-02 10:03:04 UTC  failed: the merger left conflict markers in: src/lib.rs  (src/lib.rs)\n      kept the new parser\n      and the old API",
             "output:\n    parser fixed\n    all green",
             "description:\n    Fix the parser.",
@@ -484,6 +513,7 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert!(!text.contains("last error"), "{text}");
+        assert!(!text.contains("round"), "{text}");
         assert!(!text.contains("merger runs"), "{text}");
         assert!(!text.contains("description"), "{text}");
     }

@@ -1,8 +1,10 @@
-//! `enki pause|resume|cancel <execution> [<step>]`, `enki retry <task>` and
-//! `enki stop`: thin wrappers over `enki_coordinator::ops`.
+//! `enki pause|resume|cancel <execution> [<step>]`, `enki retry <task>`,
+//! `enki followup <task> <request>` and `enki stop`: thin wrappers over
+//! `enki_coordinator::ops`.
 
 use anyhow::Result;
 pub use enki_coordinator::ops::Operation;
+use enki_coordinator::{CoordinatorLock, Holder};
 use enki_coordinator::ops::{self, Done};
 use enki_coordinator::{CoordinatorLock, Holder};
 use enki_project::Layout;
@@ -54,6 +56,24 @@ pub fn retry(task: &str) -> Result<()> {
     let task_id = store.resolve_task(task)?;
     let done = ops::retry(&layout, &mut store, session().as_deref(), &task_id)?;
     report(unless_idle(&layout, done))
+}
+
+pub fn follow_up(task: &str, request: &str) -> Result<()> {
+    let (layout, mut store) = open()?;
+    let task_id = store.resolve_task(task)?;
+    let mut done = ops::follow_up(
+        &layout,
+        &mut store,
+        session().as_deref(),
+        &task_id,
+        request,
+    )?;
+    // Whether it starts now or at the next start.
+    done.message.push_str(match CoordinatorLock::holder(&layout.dir) {
+        Ok(Holder::Running(_)) => "; the running coordinator starts it now",
+        _ => "; no coordinator runs: `enki run` (or `enki`) starts it",
+    });
+    report(done)
 }
 
 pub fn stop() -> Result<()> {

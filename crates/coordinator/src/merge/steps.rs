@@ -125,15 +125,16 @@ impl Landing<'_> {
     }
 
     /// Before anything is computed: finishes or recognises a landing that an
-    /// earlier try recorded the intent of, or finds the task's work already
-    /// on the base branch by its trailer.
+    /// earlier try recorded the intent of, or finds the work of the
+    /// request's round already on the base branch by its trailers.
     pub(super) async fn resume(&mut self, base: &str, task_created_at: &str) -> Resumed {
         let request = self.request;
-        let (git, b, t, since) = (
+        let (git, b, t, since, round) = (
             self.ctx.git.clone(),
             base.to_string(),
             request.task_id.clone(),
             task_created_at.to_string(),
+            request.round,
         );
         let intent = request
             .landing_commit
@@ -143,7 +144,7 @@ impl Landing<'_> {
             if request.created_at.as_str() >= self.queue_started_at {
                 return Resumed::Nothing;
             }
-            return match blocking(move || find_landed(&git, &b, &t, &since)).await {
+            return match blocking(move || find_landed(&git, &b, &t, round, &since)).await {
                 Ok(Some(found)) => Resumed::Done(self.landed(Some(found)).await),
                 Ok(None) => Resumed::Nothing,
                 Err(e) => Resumed::Done(
@@ -153,7 +154,7 @@ impl Landing<'_> {
             };
         };
         let c = commit.clone();
-        let facts = match blocking(move || intent_facts(&git, &b, &c, &t, &since)).await {
+        let facts = match blocking(move || intent_facts(&git, &b, &c, &t, round, &since)).await {
             Ok(facts) => facts,
             Err(e) => {
                 return Resumed::Done(

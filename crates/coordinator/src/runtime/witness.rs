@@ -73,6 +73,12 @@ pub(super) fn witness(
             Some(TaskStatus::Pending | TaskStatus::Ready) => Ok(Ok(Witnessed::StoreChanged)),
             _ => not_shown(format!("task {task_id} sent back to pending")),
         },
+        // Applied late (written while no coordinator ran), the round may
+        // already be running: a round past the first is what it announces.
+        SignalKind::FollowupTask { task_id } => match store.task(task_id)? {
+            Some(task) if task.round > 1 => Ok(Ok(Witnessed::StoreChanged)),
+            _ => not_shown(format!("a follow-up of task {task_id}")),
+        },
         SignalKind::Pause {
             execution_id,
             step_id,

@@ -186,6 +186,7 @@ fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
                 None
             }
         },
+        Command::FollowUp(text) => app.follow_up_op(&text),
         Command::Stop => Some(Op::Stop),
         Command::Dag(execution) => {
             effects.push(Effect::Store(StoreRequest::Fetch(Fetch::Dag(execution))));
@@ -320,6 +321,50 @@ impl App {
             [only] => Some(only.id.clone()),
             _ => None,
         }
+    }
+
+    /// What `/followup [<task or step>] <request>` asks for: a first word
+    /// that names a known task (id or prefix) or a step of the execution in
+    /// view is the task, else the whole text is the request for the task
+    /// selected in the tasks pane.
+    fn follow_up_op(&mut self, text: &str) -> Option<Op> {
+        let (first, rest) = text
+            .split_once(char::is_whitespace)
+            .map_or((text, ""), |(first, rest)| (first, rest.trim()));
+        let names_task = !rest.is_empty()
+            && (self.tasks.contains_key(&self.full_task_id(first))
+                || first.starts_with("task-")
+                || self.names_step_in_view(first));
+        let (task, request) = if names_task {
+            (Some(first.to_string()), rest)
+        } else {
+            let selected = self
+                .chosen_task_row()
+                .and_then(|k| k.strip_prefix("t:").map(str::to_string));
+            (selected, text)
+        };
+        let Some(task) = task else {
+            self.notice = Some((
+                "no task selected: select the done task in the tasks pane, or name it first (/followup <task or step> <request>)".into(),
+                true,
+            ));
+            return None;
+        };
+        Some(Op::FollowUp {
+            task,
+            execution: self.default_execution(),
+            request: request.to_string(),
+        })
+    }
+
+    /// Whether `word` is a step id of the execution a command means.
+    fn names_step_in_view(&self, word: &str) -> bool {
+        let execution = self.default_execution();
+        self.snapshot
+            .executions
+            .iter()
+            .filter(|x| Some(&x.id) == execution.as_ref())
+            .any(|x| x.tasks.iter().any(|t| t.step == word))
     }
 
     /// Remembers the execution status an operation will cause.

@@ -63,6 +63,13 @@ pub enum Op {
         task: String,
         execution: Option<String>,
     },
+    /// A follow-up turn for a done task (id, prefix, or a step id of
+    /// `execution`) with `request`.
+    FollowUp {
+        task: String,
+        execution: Option<String>,
+        request: String,
+    },
     Stop,
     /// Mail from the person to a mailbox, maybe answering a message.
     Mail {
