@@ -78,6 +78,10 @@ fn forged_signals_of_every_type_change_nothing_and_are_set_aside() {
         SignalKind::RetryTask {
             task_id: f_id.clone(),
         },
+        // f never finished, so it never got a follow-up round.
+        SignalKind::FollowupTask {
+            task_id: f_id.clone(),
+        },
         SignalKind::WorkerReport {
             task_id: g_id.clone(),
             status: "FORGED STATUS".into(),

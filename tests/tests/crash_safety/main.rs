@@ -8,6 +8,7 @@
 mod base_branch;
 mod containment;
 mod disk_full;
+mod followup;
 mod forged_signals;
 mod gc;
 mod landing;

@@ -148,6 +148,10 @@ struct Runtime {
     reconciled_at: Instant,
     /// Why a budget last stopped work (see `spend`).
     budget_spent: Option<String>,
+    /// The clean-ups of landings an earlier coordinator did not finish,
+    /// waited for before the run ends (a run that is soon idle would
+    /// otherwise leave their copies and worktrees behind).
+    cleanups: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Runs the coordinator until it is told to stop or, with
@@ -194,6 +198,7 @@ pub async fn run(
         store_version: None,
         reconciled_at: Instant::now(),
         budget_spent: None,
+        cleanups: None,
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
     rt.emit(Progress::SessionStarted {
@@ -315,6 +320,11 @@ pub async fn run(
     }
     rt.planner.close();
     let _ = stop_watch_tx.send(());
+    if let Some(cleanups) = rt.cleanups.take()
+        && let Err(e) = cleanups.await
+    {
+        tracing::warn!("the clean-up of earlier landings stopped unexpectedly: {e}");
+    }
     merge_task.abort();
     let session = ctx.session_id.clone();
     if let Err(e) = ctx.db.call(move |s| s.end_session(&session)).await {
@@ -405,7 +415,9 @@ impl Runtime {
         }
         let _ = self.merge_nudge.send(());
         // Landings whose clean-up an earlier coordinator did not finish.
-        tokio::spawn(crate::landing::finish_cleanups(self.ctx.clone()));
+        self.cleanups = Some(tokio::spawn(crate::landing::finish_cleanups(
+            self.ctx.clone(),
+        )));
         Ok(())
     }
 
