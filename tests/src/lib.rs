@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod inspect;
+
 /// Safety net for every wait on a child process; tests never sleep to race.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 

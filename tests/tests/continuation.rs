@@ -75,35 +75,6 @@ fn task_detail(project: &Project, id: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// The data of the task's events of `kind`, oldest first (from the store:
-/// `enki task` shows only the latest).
-fn events_of(project: &Project, id: &str, kind: &str) -> Vec<Value> {
-    let store = enki_store::Store::open(&project.db_path()).unwrap();
-    store
-        .task_events(id, 0, None)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .map(|e| e.data)
-        .collect()
-}
-
-/// The prompts every session the sim kept was given.
-fn sim_prompts(project: &Project) -> Vec<String> {
-    let dir = project.home.path().join(".local/state/enki-sim/sessions");
-    let mut prompts = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            for prompt in saved["prompts"].as_array().unwrap() {
-                prompts.push(prompt.as_str().unwrap().to_string());
-            }
-        }
-    }
-    prompts
-}
-
 #[test]
 fn a_worker_stopped_by_sigterm_continues_its_session_at_the_next_start() {
     let project = Project::with_sim("");
@@ -120,7 +91,7 @@ fn a_worker_stopped_by_sigterm_continues_its_session_at_the_next_start() {
 
     let detail = task_detail(&project, &id);
     assert_eq!(detail["task"]["status"], "done", "{detail}");
-    let sessions = events_of(&project, &id, "session");
+    let sessions = project.events_of(&id, "session");
     assert_eq!(sessions.len(), 2, "{detail}");
     assert_eq!(sessions[1]["session"], sessions[0]["session"], "{detail}");
     assert_eq!(sessions[1]["earlier"], sessions[0]["session"], "{detail}");
@@ -143,10 +114,10 @@ fn a_session_is_loaded_when_the_agent_offers_only_session_load() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(project.root.join("second.txt").exists());
     let detail = task_detail(&project, &id);
-    let sessions = events_of(&project, &id, "session");
+    let sessions = project.events_of(&id, "session");
     assert_eq!(sessions[1]["continued"], "session/load", "{detail}");
     // The replayed prompt is the earlier attempt's and is not recorded again.
-    let replies = events_of(&project, &id, "message");
+    let replies = project.events_of(&id, "message");
     assert!(
         replies
             .iter()
@@ -173,7 +144,7 @@ fn an_agent_that_cannot_continue_gets_a_fresh_session_with_the_history() {
     assert!(!project.root.join("second.txt").exists());
 
     let detail = task_detail(&project, &id);
-    let sessions = events_of(&project, &id, "session");
+    let sessions = project.events_of(&id, "session");
     assert_eq!(sessions.len(), 2, "{detail}");
     assert_ne!(sessions[1]["session"], sessions[0]["session"], "{detail}");
     assert!(
@@ -182,7 +153,7 @@ fn an_agent_that_cannot_continue_gets_a_fresh_session_with_the_history() {
             .is_some_and(|why| why.contains("loadSession")),
         "{detail}"
     );
-    let prompts = sim_prompts(&project);
+    let prompts = project.sim_prompts();
     let second = prompts
         .iter()
         .find(|p| p.contains("# Earlier attempts at this task"))

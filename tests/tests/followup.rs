@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use enki_core::landing::landed_round;
 use enki_tests::{Project, describe, git, stdout, wait_output};
-use serde_json::Value;
 
 /// Turn 1 writes `a.txt`; turn 2 (run only by a second prompt in the same
 /// session) writes `b.txt`.
@@ -58,34 +57,6 @@ fn task_id(project: &Project, step: &str) -> String {
         .to_string()
 }
 
-/// The data of the task's events of `kind`, oldest first.
-fn events_of(project: &Project, id: &str, kind: &str) -> Vec<Value> {
-    let store = enki_store::Store::open(&project.db_path()).unwrap();
-    store
-        .task_events(id, 0, None)
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .map(|e| e.data)
-        .collect()
-}
-
-/// The prompts every session the sim kept was given.
-fn sim_prompts(project: &Project) -> Vec<String> {
-    let dir = project.home.path().join(".local/state/enki-sim/sessions");
-    let mut prompts = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            for prompt in saved["prompts"].as_array().unwrap() {
-                prompts.push(prompt.as_str().unwrap().to_string());
-            }
-        }
-    }
-    prompts
-}
-
 /// The rounds of the task's commits on main, newest first.
 fn landed_rounds(project: &Project, id: &str) -> Vec<i64> {
     git(&project.root, &["log", "--format=%B%x00", "main"])
@@ -128,25 +99,32 @@ fn a_done_task_takes_its_follow_up_in_its_session_and_the_change_lands() {
     // No coordinator ran: the next start takes it.
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(stdout(&output).contains("finished: 2 done"), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("finished: 2 done"),
+        "{}",
+        describe(&output)
+    );
 
     // Only the script's second turn, in the same session, writes b.txt.
     assert_eq!(git(&project.root, &["show", "main:b.txt"]), "b\n");
-    assert_eq!(std::fs::read_to_string(project.root.join("b.txt")).unwrap(), "b\n");
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("b.txt")).unwrap(),
+        "b\n"
+    );
     assert_eq!(landed_rounds(&project, &a), [2, 1]);
     let subjects = project.commit_subjects("main");
     assert!(
         subjects.contains(&format!("Write a ({a}, round 2)")),
         "{subjects:?}"
     );
-    let sessions = events_of(&project, &a, "session");
+    let sessions = project.events_of(&a, "session");
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert_eq!(sessions[1]["session"], sessions[0]["session"]);
     assert_eq!(sessions[1]["earlier"], sessions[0]["session"]);
     assert_eq!(sessions[1]["taken_up_for"], "followup");
     assert_eq!(sessions[1]["continued"], "session/resume");
     // The session got the request, not the task again.
-    let prompts = sim_prompts(&project);
+    let prompts = project.sim_prompts();
     let turn = prompts
         .iter()
         .find(|p| p.contains("Also write b.txt"))
@@ -159,7 +137,7 @@ fn a_done_task_takes_its_follow_up_in_its_session_and_the_change_lands() {
     assert_eq!(task["output"], "followed up with b.txt");
     // d ran once, on a's first round, and was not run again.
     assert_eq!(project.task_by_step("d")["attempts"], 1);
-    assert_eq!(events_of(&project, &d, "attempt_started").len(), 1);
+    assert_eq!(project.events_of(&d, "attempt_started").len(), 1);
     // Nothing left behind.
     let branches = git(&project.root, &["branch", "--list", "enki/*"]);
     assert!(branches.trim().is_empty(), "{branches}");
@@ -196,7 +174,11 @@ fn a_running_coordinator_takes_the_follow_up_at_once() {
     std::fs::write(project.enki_dir().join("go"), "").unwrap();
     let output = wait_output(child, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(stdout(&output).contains("finished: 2 done"), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("finished: 2 done"),
+        "{}",
+        describe(&output)
+    );
     assert_eq!(landed_rounds(&project, &a), [2, 1]);
 }
 
@@ -214,7 +196,7 @@ fn an_agent_that_cannot_continue_gets_the_task_the_request_and_the_history() {
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
-    let sessions = events_of(&project, &a, "session");
+    let sessions = project.events_of(&a, "session");
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert_ne!(sessions[1]["session"], sessions[0]["session"]);
     assert_eq!(sessions[1]["taken_up_for"], "followup");
@@ -224,7 +206,7 @@ fn an_agent_that_cannot_continue_gets_the_task_the_request_and_the_history() {
             .is_some_and(|why| why.contains("loadSession")),
         "{sessions:?}"
     );
-    let prompts = sim_prompts(&project);
+    let prompts = project.sim_prompts();
     let fresh = prompts
         .iter()
         .find(|p| p.contains("# Follow-up"))
@@ -280,7 +262,10 @@ fn only_a_done_task_gets_a_follow_up_and_a_refusal_says_what_to_do() {
 
     // Nothing changed, and no coordinator was told anything.
     let task = project.task_by_step("f");
-    assert_eq!((&task["status"], &task["round"]), (&"failed".into(), &1.into()));
+    assert_eq!(
+        (&task["status"], &task["round"]),
+        (&"failed".into(), &1.into())
+    );
     assert_eq!(project.status_of("h"), "blocked");
     assert_eq!(project.signals().len(), signals_before);
 }

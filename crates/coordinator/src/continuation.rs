@@ -311,56 +311,66 @@ mod tests {
         }
     }
 
+    /// Attempts as `(number, round, outcome, session)`; the last one runs now.
+    type Runs<'a> = &'a [(i64, i64, Option<&'a str>, Option<&'a str>)];
+
+    fn take(runs: Runs<'_>, copy_reused: bool, agent: &str) -> Option<TakeUp> {
+        let rows: Vec<AttemptRow> = runs
+            .iter()
+            .map(|(number, round, outcome, session)| ran(*number, *round, *outcome, *session))
+            .collect();
+        let now = rows.last().unwrap();
+        session_to_take_up(&rows, now.number, now.round, copy_reused, agent)
+    }
+
     #[test]
     fn the_session_taken_up_is_the_interrupted_ones_or_a_follow_ups_earlier_rounds() {
-        let interrupted = Some("interrupted");
-        let (first, second) = (Some("s1"), Some("s2"));
-        let up = |s: &str| {
+        let (cut, ok, failed) = (Some("interrupted"), Some("succeeded"), Some("failed"));
+        let (s1, s2) = (Some("s1"), Some("s2"));
+        let stopped_by = |s: &str, stopped: Stopped| {
             Some(TakeUp::Interrupted {
                 session: s.into(),
-                stopped: Stopped::Restart,
+                stopped,
             })
         };
+        let up = |s: &str| stopped_by(s, Stopped::Restart);
         let follow = |s: &str| Some(TakeUp::FollowUp(s.into()));
-        type Row = (Vec<AttemptRow>, i64, i64, bool, &'static str, Option<TakeUp>);
-        let rows: Vec<Row> = vec![
-            // A first attempt, and a retry after a plain failure: fresh.
-            (vec![ran(1, 1, None, None)], 1, 1, false, "sim", None),
-            (vec![ran(1, 1, Some("failed"), first), ran(2, 1, None, None)], 2, 1, true, "sim", None),
-            // Interrupted in the kept copy: its session, by the same agent only.
-            (vec![ran(1, 1, interrupted, first), ran(2, 1, None, None)], 2, 1, true, "sim", up("s1")),
-            (vec![ran(1, 1, interrupted, first), ran(2, 1, None, None)], 2, 1, false, "sim", None),
-            (vec![ran(1, 1, interrupted, first), ran(2, 1, None, None)], 2, 1, true, "claude", None),
-            // A follow-up's first run: the earlier round's latest session.
-            (
-                vec![ran(1, 1, Some("failed"), first), ran(2, 1, Some("succeeded"), second), ran(3, 2, None, None)],
-                3, 2, false, "sim", follow("s2"),
-            ),
-            // ... not when another agent runs now.
-            (vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, None, None)], 2, 2, false, "claude", None),
-            // Its first run was cut before a session opened: still the earlier round's.
-            (
-                vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, interrupted, None), ran(3, 2, None, None)],
-                3, 2, true, "sim", follow("s1"),
-            ),
-            // Cut after it took the session up: that one, told to continue.
-            (
-                vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, interrupted, first), ran(3, 2, None, None)],
-                3, 2, true, "sim", up("s1"),
-            ),
-            // The follow-up's run failed after its session opened: fresh.
-            (
-                vec![ran(1, 1, Some("succeeded"), first), ran(2, 2, Some("failed"), first), ran(3, 2, None, None)],
-                3, 2, true, "sim", None,
-            ),
-        ];
-        for (attempts, attempt, round, reused, agent, expected) in rows {
-            assert_eq!(
-                session_to_take_up(&attempts, attempt, round, reused, agent),
-                expected,
-                "attempt {attempt} of round {round}, copy kept {reused}, {agent}: {attempts:?}"
-            );
-        }
+        // A first attempt, and a retry after a plain failure: fresh.
+        assert_eq!(take(&[(1, 1, None, None)], false, "sim"), None);
+        assert_eq!(
+            take(&[(1, 1, failed, s1), (2, 1, None, None)], true, "sim"),
+            None
+        );
+        // Interrupted in the kept copy: its session, by the same agent only.
+        let interrupted = [(1, 1, cut, s1), (2, 1, None, None)];
+        assert_eq!(take(&interrupted, true, "sim"), up("s1"));
+        assert_eq!(take(&interrupted, false, "sim"), None);
+        assert_eq!(take(&interrupted, true, "claude"), None);
+        // Paused or stopped by the person: the same, told so.
+        let paused = [(1, 1, Some("paused"), s1), (2, 1, None, None)];
+        assert_eq!(
+            take(&paused, true, "sim"),
+            stopped_by("s1", Stopped::Paused)
+        );
+        let stopped = [(1, 1, Some("stopped"), s1), (2, 1, None, None)];
+        assert_eq!(
+            take(&stopped, true, "sim"),
+            stopped_by("s1", Stopped::Paused)
+        );
+        // A follow-up's first run: the earlier round's latest session, by
+        // the same agent only.
+        let follow_up = [(1, 1, failed, s1), (2, 1, ok, s2), (3, 2, None, None)];
+        assert_eq!(take(&follow_up, false, "sim"), follow("s2"));
+        assert_eq!(take(&follow_up, false, "claude"), None);
+        // Its first run was cut before a session opened: still the earlier round's.
+        let cut_early = [(1, 1, ok, s1), (2, 2, cut, None), (3, 2, None, None)];
+        assert_eq!(take(&cut_early, true, "sim"), follow("s1"));
+        // Cut after it took the session up: that one, told to continue.
+        let cut_late = [(1, 1, ok, s1), (2, 2, cut, s1), (3, 2, None, None)];
+        assert_eq!(take(&cut_late, true, "sim"), up("s1"));
+        // The follow-up's run failed after its session opened: fresh.
+        let failed_run = [(1, 1, ok, s1), (2, 2, failed, s1), (3, 2, None, None)];
+        assert_eq!(take(&failed_run, true, "sim"), None);
     }
 
     #[test]

@@ -76,7 +76,10 @@ pub fn with_task_trailer(message: &str, task_id: &str, round: i64) -> String {
         })
     });
     let gap = if ends_with_trailers { "\n" } else { "\n\n" };
-    format!("{message}{gap}{}", round_trailers(task_id, round).join("\n"))
+    format!(
+        "{message}{gap}{}",
+        round_trailers(task_id, round).join("\n")
+    )
 }
 
 /// The round of the task's work a commit message says it lands: `None`

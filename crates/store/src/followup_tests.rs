@@ -54,9 +54,14 @@ fn a_done_task_runs_again_as_its_next_round_and_dependents_keep_what_they_did() 
     store.end_attempt(&a, "succeeded", None).unwrap();
     store.set_task_status(&a, TaskStatus::Done).unwrap();
 
-    let followed = store.follow_up_task(&a, "  also handle negatives \n").unwrap();
+    let followed = store
+        .follow_up_task(&a, "  also handle negatives \n")
+        .unwrap();
     assert_eq!(followed.round, 2);
-    assert!(!followed.reopened, "x still runs, the execution never finished");
+    assert!(
+        !followed.reopened,
+        "x still runs, the execution never finished"
+    );
     let steps = |list: &[crate::Dependent]| {
         list.iter()
             .map(|d| format!("{}:{}", d.step_id, d.status))
@@ -118,12 +123,8 @@ fn a_follow_up_reopens_a_finished_execution() {
 #[test]
 fn only_a_done_task_of_an_execution_not_cancelled_gets_a_follow_up() {
     let (_tmp, mut store, execution, [a, b, _c, _x, _w]) = world();
-    let refused = |store: &mut Store, task: &str| {
-        store
-            .follow_up_task(task, "more")
-            .unwrap_err()
-            .to_string()
-    };
+    let refused =
+        |store: &mut Store, task: &str| store.follow_up_task(task, "more").unwrap_err().to_string();
     assert!(refused(&mut store, &a).contains("pending, not done yet"));
     store.set_task_status(&a, TaskStatus::WorkerDone).unwrap();
     assert!(refused(&mut store, &a).contains("merge queue"));

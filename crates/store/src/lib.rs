@@ -31,8 +31,8 @@ pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 pub use followup::{Dependent, FollowedUp};
 pub use mail::{MailFilter, NewMessage};
 pub use rows::{
-    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow,
-    MessageRow, StatusCounts, TaskEventRow, TaskRow,
+    AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, MessageRow,
+    StatusCounts, TaskEventRow, TaskRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};
@@ -43,6 +43,6 @@ pub use usage::{RunKey, UsageFilter, UsageRow};
 #[cfg(test)]
 mod agent_state_tests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod followup_tests;
+#[cfg(test)]
+mod tests;

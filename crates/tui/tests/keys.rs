@@ -662,14 +662,25 @@ fn followup_names_its_task_or_takes_the_selected_one() {
         [follow("api".into(), "also  handle HEAD")]
     );
     assert_eq!(
-        store_ops(&submit(&mut app, &format!("/followup {} more", task_id("docs")))),
+        store_ops(&submit(
+            &mut app,
+            &format!("/followup {} more", task_id("docs"))
+        )),
         [follow(task_id("docs"), "more")]
     );
     // No task named and none selected: it says what to do.
     assert!(submit(&mut app, "/followup make it faster").is_empty());
-    assert!(notice(&app).contains("no task selected"), "{}", notice(&app));
+    assert!(
+        notice(&app).contains("no task selected"),
+        "{}",
+        notice(&app)
+    );
     assert!(submit(&mut app, "/followup").is_empty());
-    assert!(notice(&app).starts_with("usage: /followup"), "{}", notice(&app));
+    assert!(
+        notice(&app).starts_with("usage: /followup"),
+        "{}",
+        notice(&app)
+    );
     // With a task selected, the whole text is its request.
     app.selected.task = Some(format!("t:{}", task_id("docs")));
     assert_eq!(

@@ -12,6 +12,8 @@ use std::time::Duration;
 use enki_core::landing::landed_round;
 use enki_tests::{Project, describe, git, stdout, wait_output};
 
+use super::landing::assert_nothing_left_behind;
+
 const PLAN: &str = "[[steps]]\nid = \"a\"\ntitle = \"Write a\"\ndescription = \"[[sim:two]]\"\n";
 
 /// A project whose one task landed `a.txt` and then got a follow-up; the
@@ -68,7 +70,7 @@ fn run_until_crash(project: &Project, spec: &str) -> bool {
 }
 
 /// The task done in round 2; main holds both rounds' work, each round's
-/// commit exactly once, and nothing is left behind.
+/// commit exactly once, and nothing is left behind (`landing`'s check).
 fn assert_each_round_landed_once(project: &Project, id: &str, what: &str) {
     let task = project.task_by_step("a");
     assert_eq!(
@@ -87,20 +89,7 @@ fn assert_each_round_landed_once(project: &Project, id: &str, what: &str) {
         let checked_out = std::fs::read_to_string(project.root.join(file)).unwrap();
         assert_eq!(checked_out, content, "{what}: {file} in the checkout");
     }
-    let status = git(&project.root, &["status", "--porcelain"]);
-    assert!(status.trim().is_empty(), "{what}: stray files: {status}");
-    let worktrees = git(&project.root, &["worktree", "list"]);
-    assert_eq!(worktrees.lines().count(), 1, "{what}: {worktrees}");
-    let branches = git(&project.root, &["branch", "--list", "enki/*"]);
-    assert!(branches.trim().is_empty(), "{what}: branches left: {branches}");
-    let refs = git(&project.root, &["for-each-ref", "refs/enki"]);
-    assert!(refs.trim().is_empty(), "{what}: enki refs left: {refs}");
-    for dir in ["copies", "merges"] {
-        let left: Vec<_> = std::fs::read_dir(project.enki_dir().join(dir))
-            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(left.is_empty(), "{what}: .enki/{dir} still holds {left:?}");
-    }
+    assert_nothing_left_behind(project, what);
 }
 
 /// Kills the follow-up's coordinator at `spec`, restarts it, checks.
@@ -111,7 +100,12 @@ fn crash_follow_up(spec: &str) {
         "the follow-up never reached crash point {spec}"
     );
     let output = project.run_enki(&["run"]);
-    assert_eq!(output.status.code(), Some(0), "{spec}: {}", describe(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{spec}: {}",
+        describe(&output)
+    );
     assert!(
         stdout(&output).contains("finished: 1 done"),
         "{spec}: {}",

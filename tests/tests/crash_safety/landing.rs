@@ -114,6 +114,12 @@ fn assert_landed_exactly_once(project: &Project, what: &str) {
         let checked_out = std::fs::read_to_string(project.root.join(file)).unwrap();
         assert_eq!(checked_out, content, "{what}: {file} in the checkout");
     }
+    assert_nothing_left_behind(project, what);
+}
+
+/// A clean checkout, no worktree, task branch, `refs/enki` ref or
+/// scratch folder left, `git fsck` and `PRAGMA integrity_check` clean.
+pub(crate) fn assert_nothing_left_behind(project: &Project, what: &str) {
     let status = git(&project.root, &["status", "--porcelain"]);
     assert!(status.trim().is_empty(), "{what}: stray files: {status}");
     let worktrees = git(&project.root, &["worktree", "list"]);

@@ -4,7 +4,6 @@
 
 use anyhow::Result;
 pub use enki_coordinator::ops::Operation;
-use enki_coordinator::{CoordinatorLock, Holder};
 use enki_coordinator::ops::{self, Done};
 use enki_coordinator::{CoordinatorLock, Holder};
 use enki_project::Layout;
@@ -61,18 +60,13 @@ pub fn retry(task: &str) -> Result<()> {
 pub fn follow_up(task: &str, request: &str) -> Result<()> {
     let (layout, mut store) = open()?;
     let task_id = store.resolve_task(task)?;
-    let mut done = ops::follow_up(
-        &layout,
-        &mut store,
-        session().as_deref(),
-        &task_id,
-        request,
-    )?;
+    let mut done = ops::follow_up(&layout, &mut store, session().as_deref(), &task_id, request)?;
     // Whether it starts now or at the next start.
-    done.message.push_str(match CoordinatorLock::holder(&layout.dir) {
-        Ok(Holder::Running(_)) => "; the running coordinator starts it now",
-        _ => "; no coordinator runs: `enki run` (or `enki`) starts it",
-    });
+    done.message
+        .push_str(match CoordinatorLock::holder(&layout.dir) {
+            Ok(Holder::Running(_)) => "; the running coordinator starts it now",
+            _ => "; no coordinator runs: `enki run` (or `enki`) starts it",
+        });
     report(done)
 }
 

@@ -396,6 +396,18 @@ impl Orchestrator {
         }
     }
 
+    /// New work in an execution runs it again if it had finished
+    /// ([`rules::new_work_reopens`]).
+    fn reopen(&mut self, execution: &str, out: &mut Vec<Event>) {
+        if self
+            .graph
+            .execution_status(execution)
+            .is_some_and(rules::new_work_reopens)
+        {
+            self.set_execution(execution, ExecutionStatus::Running, out);
+        }
+    }
+
     fn refresh_execution(&mut self, execution: &str, out: &mut Vec<Event>) {
         if let Some(settled) = self.graph.settled_execution_status(execution) {
             self.set_execution(execution, settled, out);
@@ -439,13 +451,8 @@ impl Orchestrator {
                 Some(TaskStatus::Pending | TaskStatus::Ready)
             )
         });
-        if has_waiting
-            && self
-                .graph
-                .execution_status(&execution)
-                .is_some_and(rules::new_work_reopens)
-        {
-            self.set_execution(&execution, ExecutionStatus::Running, out);
+        if has_waiting {
+            self.reopen(&execution, out);
         }
         self.settle(ids, out);
         self.refresh_execution(&execution, out);
@@ -648,13 +655,7 @@ impl Orchestrator {
             }
         }
         for e in &executions {
-            if self
-                .graph
-                .execution_status(e)
-                .is_some_and(rules::new_work_reopens)
-            {
-                self.set_execution(e, ExecutionStatus::Running, out);
-            }
+            self.reopen(e, out);
         }
         self.settle(reset, out);
     }
@@ -684,13 +685,7 @@ impl Orchestrator {
             Some("follow-up requested".into()),
             out,
         );
-        if self
-            .graph
-            .execution_status(&execution)
-            .is_some_and(rules::new_work_reopens)
-        {
-            self.set_execution(&execution, ExecutionStatus::Running, out);
-        }
+        self.reopen(&execution, out);
         self.settle(vec![task.to_string()], out);
     }
 

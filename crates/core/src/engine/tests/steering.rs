@@ -284,7 +284,10 @@ fn a_follow_up_reopens_a_done_execution_and_keeps_what_dependents_did() {
     // b ran on a's first round: it is not run again.
     assert_eq!(status(&o, "b"), TaskStatus::Done);
     // A second follow-up while a runs is refused (a is not done).
-    assert_eq!(render(&o.handle(Command::FollowUp { task: "a".into() })), "");
+    assert_eq!(
+        render(&o.handle(Command::FollowUp { task: "a".into() })),
+        ""
+    );
 
     let events = finish(&mut o, "a");
     assert_eq!(render(&events), "a=done finished:a e1=done");
@@ -302,6 +305,9 @@ fn a_follow_up_in_a_cancelled_execution_is_refused() {
         execution: "e1".into(),
         step: None,
     });
-    assert_eq!(render(&o.handle(Command::FollowUp { task: "a".into() })), "");
+    assert_eq!(
+        render(&o.handle(Command::FollowUp { task: "a".into() })),
+        ""
+    );
     assert_eq!(status(&o, "a"), TaskStatus::Done);
 }
