@@ -186,7 +186,7 @@ enum Command {
     /// or blocked one instead.
     #[command(name = "followup")]
     FollowUp {
-        /// Task id or unique prefix.
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
         task: String,
         /// What the task's agent should do next (several words are joined with spaces).
         #[arg(required = true, num_args = 1.., value_name = "REQUEST")]

@@ -60,14 +60,8 @@ pub fn retry(task: &str) -> Result<()> {
 pub fn follow_up(task: &str, request: &str) -> Result<()> {
     let (layout, mut store) = open()?;
     let task_id = store.resolve_task(task)?;
-    let mut done = ops::follow_up(&layout, &mut store, session().as_deref(), &task_id, request)?;
-    // Whether it starts now or at the next start.
-    done.message
-        .push_str(match CoordinatorLock::holder(&layout.dir) {
-            Ok(Holder::Running(_)) => "; the running coordinator starts it now",
-            _ => "; no coordinator runs: `enki run` (or `enki`) starts it",
-        });
-    report(done)
+    let done = ops::follow_up(&layout, &mut store, session().as_deref(), &task_id, request)?;
+    report(unless_idle(&layout, done))
 }
 
 pub fn stop() -> Result<()> {
