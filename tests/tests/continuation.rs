@@ -197,13 +197,13 @@ fn a_paused_step_continues_its_session_when_resumed() {
         "second\n"
     );
     assert!(!project.root.join("first.txt").exists());
-    let sessions = events_of(&project, &id, "session");
+    let sessions = project.events_of(&id, "session");
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert_eq!(
         sessions[1]["session"], sessions[0]["session"],
         "{sessions:?}"
     );
-    let prompts = sim_prompts(&project);
+    let prompts = project.sim_prompts();
     assert!(
         prompts
             .iter()
