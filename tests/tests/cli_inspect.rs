@@ -327,7 +327,13 @@ fn status_counts_tasks_and_lists_executions() {
 fn tasks_lists_and_filters() {
     let w = world();
     let text = ok(&w.root, &["tasks"]);
-    assert_eq!(text.lines().count(), 5, "a header and 4 tasks: {text}");
+    // A header, 4 tasks, and what no coordinator means for the running one.
+    assert_eq!(text.lines().count(), 6, "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("`enki run` (or `enki`) runs them again"),
+        "{text}"
+    );
     assert!(text.starts_with("TASK "), "{text}");
     let line_of = |id: &str| {
         text.lines()

@@ -113,6 +113,25 @@ fn status_says_when_no_coordinator_runs_the_work_shown_as_running() {
         text.contains("interrupted (its agent's last state:"),
         "{text}"
     );
+    // `enki tasks` and `enki task` say so too.
+    let id = project.task_by_step("g")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = stdout(&project.enki(&["tasks"]).output().unwrap());
+    assert!(
+        listed.contains("no coordinator runs: the 1 task(s) shown running were interrupted"),
+        "{listed}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&project.enki(&["tasks", "--json"]).output().unwrap().stdout)
+            .unwrap();
+    assert_eq!(listed["interrupted"], serde_json::json!([id]), "{listed:#}");
+    let detail = stdout(&project.enki(&["task", "g"]).output().unwrap());
+    assert!(
+        detail.contains("interrupted: no coordinator runs"),
+        "{detail}"
+    );
     // The next start takes over.
     std::fs::write(project.enki_dir().join("go"), "").unwrap();
     let output = project.run_enki(&["run"]);

@@ -34,6 +34,15 @@ pub fn open_store() -> Result<Store> {
     Ok(Store::open_existing(&layout.db())?)
 }
 
+/// Whether a coordinator holds this project's lock (agents run only under one).
+pub fn coordinator_runs() -> Result<bool> {
+    let layout = enki_project::Layout::locate_from_env()?;
+    Ok(!matches!(
+        enki_coordinator::CoordinatorLock::holder(&layout.dir)?,
+        enki_coordinator::Holder::Nobody
+    ))
+}
+
 /// The coordinator session listings are limited to (`ENKI_SESSION_ID`).
 pub fn session() -> Option<String> {
     std::env::var("ENKI_SESSION_ID")

@@ -31,9 +31,19 @@ pub fn run(id: &str, json: bool) -> Result<()> {
             .as_object_mut()
             .context("a task detail serializes to a JSON object")?;
         object.insert("events".to_string(), serde_json::to_value(events)?);
+        let interrupted = detail.task.status == enki_core::TaskStatus::Running
+            && matches!(super::coordinator_runs(), Ok(false));
+        object.insert("interrupted".to_string(), interrupted.into());
         return print_json(&value);
     }
     let mut text = task_detail_text(&detail);
+    if detail.task.status == enki_core::TaskStatus::Running
+        && matches!(super::coordinator_runs(), Ok(false))
+    {
+        text.push_str(
+            "\n  interrupted: no coordinator runs, so its agent is gone (whatever its last state says); `enki run` (or `enki`) runs it again",
+        );
+    }
     if events.is_empty() {
         text.push_str("\n  events: none");
     } else if events.len() < total {
