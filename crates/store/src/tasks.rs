@@ -107,6 +107,35 @@ pub(crate) fn cancel_tasks(conn: &Connection, ids: &[String]) -> Result<(), Stor
     Ok(())
 }
 
+/// The query of [`Store::tasks`] and its parameters: a condition for each
+/// filter given, none for the others.
+pub(crate) fn tasks_query(filter: &TaskFilter) -> (String, Vec<&str>) {
+    let given = [
+        ("session_id", filter.session.as_deref()),
+        ("status", filter.status.map(|s| s.as_str())),
+        ("execution_id", filter.execution_id.as_deref()),
+    ];
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    for (column, value) in given {
+        if let Some(value) = value {
+            values.push(value);
+            conditions.push(format!("{column} = ?{}", values.len()));
+        }
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {} FROM tasks {filter}
+         ORDER BY (SELECT e.created_at FROM executions e WHERE e.id = tasks.execution_id), execution_id, step_index",
+        TaskRow::COLUMNS
+    );
+    (sql, values)
+}
+
 impl Store {
     /// Resolves what a person or agent typed for a task: a task id or
     /// unique prefix, a step name that only one execution has (`mul`), or
@@ -125,25 +154,17 @@ impl Store {
     }
 
     /// Tasks matching the filter, oldest execution first, then step order.
+    ///
+    /// Only the filters given are in the query, so SQLite searches the
+    /// index of each (`status`, `execution_id`, `session_id`): a condition
+    /// like `?1 IS NULL OR status = ?1` would make it read every task, and
+    /// `enki_status` (the running ones) and the coordinator's comparison of
+    /// each execution with its graph would grow with the project.
     pub fn tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM tasks
-             WHERE (?1 IS NULL OR session_id = ?1)
-               AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR execution_id = ?3)
-             ORDER BY (SELECT e.created_at FROM executions e WHERE e.id = tasks.execution_id), execution_id, step_index",
-            TaskRow::COLUMNS
-        );
+        let (sql, values) = tasks_query(filter);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
-            .query_map(
-                params![
-                    filter.session,
-                    filter.status.map(|s| s.as_str()),
-                    filter.execution_id
-                ],
-                TaskRow::from_row,
-            )?
+            .query_map(rusqlite::params_from_iter(values), TaskRow::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -356,5 +377,54 @@ impl Store {
             refresh_execution_status(tx, &task.execution_id)?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How SQLite runs the listing for `filter`: one line per step of its plan.
+    fn plan(store: &Store, filter: &TaskFilter) -> String {
+        let (sql, values) = tasks_query(filter);
+        let mut stmt = store
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("a query");
+        let steps = stmt
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                row.get::<_, String>(3)
+            })
+            .expect("a plan")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("its steps");
+        steps.join("\n")
+    }
+
+    #[test]
+    fn a_filtered_listing_searches_an_index_instead_of_reading_every_task() {
+        let tmp = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(&tmp.path().join("db.sqlite")).expect("a store");
+        let by = |session: Option<&str>, status: Option<TaskStatus>, execution: Option<&str>| {
+            TaskFilter {
+                session: session.map(str::to_string),
+                status,
+                execution_id: execution.map(str::to_string),
+            }
+        };
+        for filter in [
+            by(Some("s"), None, None),
+            by(None, Some(TaskStatus::Running), None),
+            by(None, None, Some("e")),
+            by(Some("s"), Some(TaskStatus::Running), None),
+            by(Some("s"), Some(TaskStatus::Running), Some("e")),
+        ] {
+            let plan = plan(&store, &filter);
+            assert!(
+                plan.contains("SEARCH tasks USING INDEX") && !plan.contains("SCAN tasks"),
+                "{filter:?}:\n{plan}"
+            );
+        }
+        assert!(plan(&store, &TaskFilter::default()).contains("SCAN tasks"));
     }
 }
