@@ -123,6 +123,18 @@ impl Context {
         Ok(())
     }
 
+    /// Gives the pool's writer connection back, passing the write turn on,
+    /// once a tool's writes are done; reads after it take a reader.
+    pub fn pass_write_turn(&mut self) {
+        if let Some(pool) = &self.pool
+            && self.holds_turn
+            && let Some(store) = self.store.take()
+        {
+            self.holds_turn = false;
+            pool.give_back_writer(store);
+        }
+    }
+
     /// At the end of each message: gives a pool's connection back (passing
     /// the write turn on), then writes the signals of the changes it made
     /// (the database already holds them). Without a pool the connection is

@@ -10,7 +10,7 @@ use std::path::Path;
 use enki_log::RotatingFile;
 use serde_json::{Value, json};
 
-use crate::redact::scrub;
+use crate::redact::{scrub, scrubbed_json};
 use crate::roles::McpRole;
 
 /// Longest string value kept in an audit line.
@@ -131,9 +131,9 @@ impl TrafficLog {
 /// The JSON text a traffic log keeps of a message of `len` bytes.
 fn loggable(message: &Value, len: usize) -> String {
     if len <= ENTRY_LIMIT {
-        return scrub(message, None).to_string();
+        return scrubbed_json(message, None);
     }
-    let cut = scrub(message, Some(LONG_ENTRY_VALUE_LIMIT)).to_string();
+    let cut = scrubbed_json(message, Some(LONG_ENTRY_VALUE_LIMIT));
     if cut.len() <= ENTRY_LIMIT {
         cut
     } else {

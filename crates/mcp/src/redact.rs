@@ -2,6 +2,7 @@
 //! (`token`, `secret`, `password`, `authorization`, … in any case and at any
 //! depth) are replaced, and long strings are cut.
 
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 
 /// What a secret's value becomes.
@@ -50,11 +51,87 @@ fn words(key: &str) -> Vec<String> {
 
 /// Whether a value under `key` is a secret.
 pub fn is_secret_key(key: &str) -> bool {
+    if !may_name_a_secret(key) {
+        return false;
+    }
     let words = words(key);
     words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
         || words
             .windows(2)
             .any(|pair| SECRET_PAIRS.contains(&(pair[0].as_str(), pair[1].as_str())))
+}
+
+/// Whether `key` holds a secret word, or the `key` of a pair, anywhere in
+/// it: a key that does not (most keys) cannot be a secret's, and is told
+/// without splitting it into words. Keys beyond ASCII take the long way.
+fn may_name_a_secret(key: &str) -> bool {
+    if !key.is_ascii() {
+        return true;
+    }
+    let key = key.as_bytes();
+    let holds = |word: &str| {
+        key.windows(word.len())
+            .any(|part| part.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    SECRET_WORDS.iter().any(|word| holds(word)) || holds("key")
+}
+
+/// The JSON text of [`scrub`]`(value, cut_at)`, written as it is walked
+/// instead of through a scrubbed copy of the whole message (the traffic
+/// log does this for every message in and out).
+pub fn scrubbed_json(value: &Value, cut_at: Option<usize>) -> String {
+    serde_json::to_string(&Scrubbed { value, cut_at }).unwrap_or_else(|e| {
+        // A `Value` always serializes; say so rather than lose the entry.
+        Value::String(format!("unloggable message: {e}")).to_string()
+    })
+}
+
+/// A value serialized as [`scrub`] would leave it.
+struct Scrubbed<'a> {
+    value: &'a Value,
+    cut_at: Option<usize>,
+}
+
+impl Serialize for Scrubbed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let inner = |value| Scrubbed {
+            value,
+            cut_at: self.cut_at,
+        };
+        match self.value {
+            Value::String(text) => match self.cut_at {
+                Some(limit) if text.chars().count() > limit => {
+                    serializer.serialize_str(&cut_text(text, limit))
+                }
+                _ => serializer.serialize_str(text),
+            },
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&inner(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => {
+                let mut out = serializer.serialize_map(Some(map.len()))?;
+                for (key, value) in map {
+                    if is_secret_key(key) {
+                        out.serialize_entry(key, REDACTED)?;
+                    } else {
+                        out.serialize_entry(key, &inner(value))?;
+                    }
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// The first `limit` characters of `text`, saying how long it was.
+fn cut_text(text: &str, limit: usize) -> String {
+    let cut: String = text.chars().take(limit).collect();
+    format!("{cut}… ({} chars)", text.chars().count())
 }
 
 /// `value` with every secret replaced by [`REDACTED`] and, when `cut_at` is
@@ -73,10 +150,7 @@ pub fn cut_long_strings(value: &Value, limit: usize) -> Value {
 fn walk(value: &Value, cut_at: Option<usize>, redact: bool) -> Value {
     match value {
         Value::String(s) => match cut_at {
-            Some(limit) if s.chars().count() > limit => {
-                let cut: String = s.chars().take(limit).collect();
-                Value::String(format!("{cut}… ({} chars)", s.chars().count()))
-            }
+            Some(limit) if s.chars().count() > limit => Value::String(cut_text(s, limit)),
             _ => value.clone(),
         },
         Value::Array(items) => {
@@ -182,5 +256,24 @@ mod tests {
         assert_eq!(scrub(&json!("short"), Some(200)), json!("short"));
         let kept = cut_long_strings(&json!({"token": long}), 10);
         assert_eq!(kept["token"], format!("{}… (1000 chars)", "x".repeat(10)));
+    }
+
+    #[test]
+    fn the_scrubbed_text_is_the_text_of_the_scrubbed_copy() {
+        let long = "é".repeat(300);
+        let value = json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "x", "arguments": {
+                "title": long, "apiToken": "t0p", "ÜberKey": "u", "list": [1, null, true, 2.5, {"Secret": [long]}],
+            }},
+        });
+        for cut_at in [None, Some(10), Some(300)] {
+            assert_eq!(
+                scrubbed_json(&value, cut_at),
+                scrub(&value, cut_at).to_string(),
+                "{cut_at:?}"
+            );
+        }
+        assert!(!scrubbed_json(&value, None).contains("t0p"));
     }
 }

@@ -447,6 +447,9 @@ impl Server {
         let handled = catch_unwind(AssertUnwindSafe(|| {
             (spec.handler)(&mut self.ctx, arguments.clone())
         }));
+        // Its writes are committed: the next writer need not wait for the
+        // audit line, the answer and the traffic log.
+        self.ctx.pass_write_turn();
         match handled {
             Ok(Ok(output)) => {
                 self.audit(Some(&name), &arguments, Outcome::Ok, None);

@@ -151,9 +151,11 @@ mod tests {
     use crate::name::{next_ulid, signal_file_name};
     use crate::{Origin, SignalKind, write_signal};
 
+    /// A signal naming a task, of a kind that is written as a file of its own every time
+    /// (a second `task_created` would rename the first file, see `write_signal`).
     fn task_signal(task_id: &str) -> Signal {
         Signal::new(
-            SignalKind::TaskCreated {
+            SignalKind::RetryTask {
                 task_id: task_id.into(),
             },
             None,
@@ -168,7 +170,7 @@ mod tests {
         scan.ready
             .iter()
             .map(|p| match &p.signal.kind {
-                SignalKind::TaskCreated { task_id } => task_id.clone(),
+                SignalKind::RetryTask { task_id } => task_id.clone(),
                 other => panic!("unexpected {other:?}"),
             })
             .collect()
@@ -253,7 +255,7 @@ mod tests {
             ),
             (
                 "missing field",
-                format!(r#"{{"v":1,"type":"task_created",{env}}}"#).into_bytes(),
+                format!(r#"{{"v":1,"type":"retry_task",{env}}}"#).into_bytes(),
             ),
             ("array", b"[1,2,3]".to_vec()),
             (

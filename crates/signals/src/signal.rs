@@ -71,6 +71,24 @@ pub enum SignalKind {
     },
 }
 
+impl SignalKind {
+    /// Whether the signal announces rows new in the store: a task, an execution, steps. What
+    /// it says stays true (the store never deletes them), and the coordinator answers every
+    /// accepted one alike, by comparing the whole store with its graph; so one such file,
+    /// while it waits, wakes the coordinator for later ones of its writer too ([`write_signal`]
+    /// renames it instead of writing another).
+    ///
+    /// [`write_signal`]: crate::write_signal
+    pub fn announces_new_rows(&self) -> bool {
+        matches!(
+            self,
+            SignalKind::TaskCreated { .. }
+                | SignalKind::ExecutionCreated { .. }
+                | SignalKind::StepsAdded { .. }
+        )
+    }
+}
+
 /// The envelope's `from` member that carries a mail signal's sender address.
 /// (`WireOrigin` in `Serialize for Signal` names the same member.)
 const MAIL_ADDRESS_KEY: &str = "address";

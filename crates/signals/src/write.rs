@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use crate::Signal;
 use crate::name::{next_ulid, signal_file_name, temp_file_name};
+use crate::{Origin, Signal};
 
 /// Writes `signal` into `events_dir` (created if missing) and returns the final path.
 ///
@@ -15,11 +15,27 @@ use crate::name::{next_ulid, signal_file_name, temp_file_name};
 /// holds the truth, and a signal lost in a crash only delays the reaction until the next
 /// rescan. On any error the temporary file is removed.
 ///
+/// A signal that announces new rows ([`SignalKind::announces_new_rows`]) while a file of
+/// such a signal from the same writer (session and origin) of this process still waits is
+/// not written again: that file is renamed to a fresh name, after every change made so far,
+/// and the path returned is its new one. A coordinator that has not taken the file yet
+/// compares the whole store with its graph when it does, which covers this change; one that
+/// has read it already sees a new name arrive and looks again; one that has deleted it makes
+/// the rename fail, and the signal is written as a file of its own. So the change is seen
+/// as soon as with a file of its own, without making one: on a busy disk, allocating the
+/// file is most of a tool call's cost.
+///
 /// One thread of a process writes at a time ([`WRITING`]), and the directory is made only
 /// when the first attempt finds it missing.
+///
+/// [`SignalKind::announces_new_rows`]: crate::SignalKind::announces_new_rows
 pub fn write_signal(events_dir: &Path, signal: &Signal) -> io::Result<PathBuf> {
     let bytes = signal.to_json().map_err(io::Error::other)?;
-    let _one_at_a_time = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut written = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    let announces_new_rows = signal.kind.announces_new_rows();
+    if announces_new_rows && let Some(renamed) = written.rename_waiting(events_dir, signal) {
+        return Ok(renamed);
+    }
     let id = next_ulid();
     let temp = events_dir.join(temp_file_name(id));
     let target = events_dir.join(signal_file_name(id));
@@ -30,6 +46,9 @@ pub fn write_signal(events_dir: &Path, signal: &Signal) -> io::Result<PathBuf> {
         }
         other => other?,
     }
+    if announces_new_rows {
+        written.remember(events_dir, signal, &target);
+    }
     Ok(target)
 }
 
@@ -38,7 +57,59 @@ pub fn write_signal(events_dir: &Path, signal: &Signal) -> io::Result<PathBuf> {
 /// kernel, which spins while the holder runs: creating and renaming are the costly part of
 /// a signal, and measured with 64 HTTP sessions that spinning cost about a tenth of the
 /// server's CPU. Waiting here sleeps instead.
-static WRITING: Mutex<()> = Mutex::new(());
+static WRITING: Mutex<Written> = Mutex::new(Written {
+    waiting: Vec::new(),
+});
+
+/// How many writers' waiting files a process remembers (an HTTP server with a token table
+/// has a writer per token in use); the oldest is forgotten first.
+const WRITERS_REMEMBERED: usize = 64;
+
+/// The files of this process that announce new rows and may still wait for the coordinator:
+/// one per events directory and writer.
+struct Written {
+    waiting: Vec<Waiting>,
+}
+
+struct Waiting {
+    events_dir: PathBuf,
+    session: Option<String>,
+    from: Origin,
+    file: PathBuf,
+}
+
+impl Written {
+    /// Renames the waiting file of `signal`'s writer to a fresh name; its new path, or
+    /// `None` when there is none or it is gone (the coordinator took it).
+    fn rename_waiting(&mut self, events_dir: &Path, signal: &Signal) -> Option<PathBuf> {
+        let at = self.waiting.iter().position(|w| {
+            w.events_dir == events_dir && w.session == signal.session && w.from == signal.from
+        })?;
+        let fresh = events_dir.join(signal_file_name(next_ulid()));
+        match fs::rename(&self.waiting[at].file, &fresh) {
+            Ok(()) => {
+                self.waiting[at].file.clone_from(&fresh);
+                Some(fresh)
+            }
+            Err(_) => {
+                self.waiting.remove(at);
+                None
+            }
+        }
+    }
+
+    fn remember(&mut self, events_dir: &Path, signal: &Signal, file: &Path) {
+        if self.waiting.len() == WRITERS_REMEMBERED {
+            self.waiting.remove(0);
+        }
+        self.waiting.push(Waiting {
+            events_dir: events_dir.to_path_buf(),
+            session: signal.session.clone(),
+            from: signal.from.clone(),
+            file: file.to_path_buf(),
+        });
+    }
+}
 
 /// Writes `bytes` to the new file `temp`, then renames it to `target`; removes `temp` on error.
 fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -63,16 +134,30 @@ mod tests {
     use crate::{Origin, SignalKind};
 
     fn signal() -> Signal {
+        created("T1", "planner")
+    }
+
+    fn created(task_id: &str, role: &str) -> Signal {
         Signal::new(
             SignalKind::TaskCreated {
-                task_id: "T1".into(),
+                task_id: task_id.into(),
             },
             Some("S1".into()),
             Origin {
-                role: "planner".into(),
+                role: role.into(),
                 task_id: None,
             },
         )
+    }
+
+    /// The signals waiting in `events`, with their paths.
+    fn waiting(events: &Path) -> Vec<(PathBuf, Signal)> {
+        crate::scan(events)
+            .expect("scan")
+            .ready
+            .into_iter()
+            .map(|p| (p.path, p.signal))
+            .collect()
     }
 
     fn is_final_name(name: &str) -> bool {
@@ -129,5 +214,46 @@ mod tests {
         assert!(write_then_rename(&temp, &target, b"{}").is_err());
         assert!(!temp.exists());
         assert!(target.is_dir());
+    }
+
+    #[test]
+    fn new_rows_announced_while_the_writers_file_waits_rename_it_after_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let events = dir.path().join("events");
+        let first = write_signal(&events, &created("T1", "planner")).expect("write");
+        let second = write_signal(&events, &created("T2", "planner")).expect("write");
+        assert!(!first.exists(), "the waiting file was renamed");
+        assert!(second > first, "its new name sorts after the first one's");
+        // One file, which still says what it said: the store shows T1 as it shows T2.
+        let files = waiting(&events);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0].0, second);
+        assert_eq!(files[0].1.kind, created("T1", "planner").kind);
+
+        // Another writer, or a signal that is not about new rows, has its own file.
+        let other = write_signal(&events, &created("T3", "worker")).expect("write");
+        let retry = Signal::new(
+            SignalKind::RetryTask {
+                task_id: "T1".into(),
+            },
+            Some("S1".into()),
+            created("T1", "planner").from,
+        );
+        let retried = write_signal(&events, &retry).expect("write");
+        let paths: Vec<PathBuf> = waiting(&events).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, [second.clone(), other, retried]);
+
+        // Once the coordinator took the file, the next one is written anew.
+        fs::remove_file(&second).expect("the coordinator takes it");
+        let third = write_signal(&events, &created("T4", "planner")).expect("write");
+        let now = waiting(&events);
+        let (path, signal) = now.last().expect("a file");
+        assert_eq!(path, &third);
+        assert_eq!(
+            signal.kind,
+            SignalKind::TaskCreated {
+                task_id: "T4".into()
+            }
+        );
     }
 }

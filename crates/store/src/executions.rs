@@ -378,11 +378,11 @@ impl Store {
             ensure_session(tx, session)?;
             let execution_id = ExecutionId::generate().into_string();
             let now = now_rfc3339();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO executions (id, session_id, title, status, standalone, created_at, updated_at)
                  VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?5)",
-                params![execution_id, session, title, standalone, now],
-            )?;
+            )?
+            .execute(params![execution_id, session, title, standalone, now])?;
             let created = insert_steps(
                 tx,
                 session,

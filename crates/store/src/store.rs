@@ -13,6 +13,8 @@ use crate::schema::{self, SCHEMA_VERSION};
 /// How many times SQLite's busy handler waits for a lock before reporting
 /// busy (about ten seconds of short waits, see [`wait_for_lock`]).
 const BUSY_ATTEMPTS: i32 = 5000;
+/// Prepared statements a connection keeps for reuse.
+const STATEMENTS_KEPT: usize = 128;
 /// How long a write keeps retrying a busy database before giving up, unless
 /// the store was opened with another budget ([`Store::open_existing_within`]).
 pub const WRITE_RETRY_LIMIT: Duration = Duration::from_secs(60);
@@ -65,6 +67,9 @@ impl Store {
         };
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_handler(Some(wait_for_lock)).map_err(open_err)?;
+        // A statement is parsed (with the triggers it fires) once per
+        // connection: the default 16 is fewer than a busy server's tools use.
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         let mut store = Store {
             conn,
             path: path.to_path_buf(),

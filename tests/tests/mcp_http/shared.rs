@@ -1,6 +1,6 @@
 //! The sessions of one HTTP server share its database connections and take
 //! turns to write (`crates/mcp/src/pool.rs`): concurrent writers all land,
-//! each with its signal; while another process holds the write lock, other
+//! with a signal that wakes the coordinator for them; while another process holds the write lock, other
 //! sessions still answer the protocol and reads at once, and writers queued
 //! behind one another each answer busy within their own budget.
 
@@ -24,7 +24,7 @@ fn text(result: &Value) -> &str {
 }
 
 #[test]
-fn concurrent_sessions_writing_all_land_each_with_its_signal() {
+fn concurrent_sessions_writing_all_land_and_one_waiting_signal_announces_them() {
     let project = Project::new();
     let server = HttpServer::start(&project);
     let (sessions, each) = (8, 5);
@@ -57,12 +57,22 @@ fn concurrent_sessions_writing_all_land_each_with_its_signal() {
         "{}",
         text(&status)
     );
-    let created = project
+    // One file wakes the coordinator for all of them: each new task renamed
+    // the one still waiting (`enki_signals::write_signal`), which names a
+    // task the store shows.
+    let created: Vec<Value> = project
         .signals()
-        .iter()
+        .into_iter()
         .filter(|s| s["type"] == "task_created")
-        .count();
-    assert_eq!(created, total);
+        .collect();
+    assert_eq!(created.len(), 1, "{created:#?}");
+    let named = created[0]["task_id"].as_str().unwrap_or_default();
+    let list = call(&mut client, "enki_task_list", json!({}));
+    let listed = list["structuredContent"]["tasks"].as_array().cloned();
+    assert!(
+        listed.unwrap_or_default().iter().any(|t| t["id"] == named),
+        "{named} is not a task of the store: {list}"
+    );
 }
 
 #[test]
