@@ -3,12 +3,17 @@
 //! step paused, cancelled or retried, no status or mail faked — and are set
 //! aside with a warning, while the legitimate work still lands.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use enki_signals::{Origin, Signal, SignalKind, write_signal};
+use enki_signals::{Origin, Signal, SignalKind};
 use enki_tests::{Project, describe, one_turn, stdout, wait_output};
 
+/// Places a signal file by hand, as an agent could: a file of its own each
+/// time (`write_signal` would rename a waiting file of new rows instead),
+/// whole when it appears.
 fn forge(project: &Project, kind: SignalKind, session: Option<&str>) {
+    static FORGED: AtomicUsize = AtomicUsize::new(0);
     let signal = Signal::new(
         kind,
         session.map(str::to_string),
@@ -17,7 +22,11 @@ fn forge(project: &Project, kind: SignalKind, session: Option<&str>) {
             task_id: None,
         },
     );
-    write_signal(&project.events_dir(), &signal).unwrap();
+    let events = project.events_dir();
+    let n = FORGED.fetch_add(1, Ordering::Relaxed);
+    let temp = events.join(format!(".forged-{n}.tmp"));
+    std::fs::write(&temp, signal.to_json().unwrap()).unwrap();
+    std::fs::rename(&temp, events.join(format!("sig-forged-{n:04}.json"))).unwrap();
 }
 
 fn rejected(project: &Project) -> usize {
