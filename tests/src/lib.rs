@@ -630,6 +630,14 @@ impl Project {
             .unwrap_or_else(|| panic!("no task for step {step}"))
     }
 
+    /// The id of the task of `step`.
+    pub fn task_id(&self, step: &str) -> String {
+        self.task_by_step(step)["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("task of step {step} has no id"))
+            .to_string()
+    }
+
     /// Subjects of the commits on a branch, oldest first.
     pub fn commit_subjects(&self, branch: &str) -> Vec<String> {
         git(&self.root, &["log", "--reverse", "--format=%s", branch])

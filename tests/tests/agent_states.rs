@@ -48,10 +48,7 @@ fn states_seen(project: &Project) -> Vec<String> {
 }
 
 fn detail(project: &Project) -> Value {
-    let id = project.task_by_step("w")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("w");
     let output = project.enki(&["task", &id, "--json"]).output().unwrap();
     serde_json::from_slice(&output.stdout).unwrap()
 }

@@ -64,10 +64,7 @@ fn interrupt_a_worker(project: &Project) -> String {
         describe(&output)
     );
     assert_eq!(project.status_of("t"), "ready");
-    project.task_by_step("t")["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    project.task_id("t")
 }
 
 fn task_detail(project: &Project, id: &str) -> Value {
@@ -177,10 +174,7 @@ fn a_paused_step_continues_its_session_when_resumed() {
     );
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     wait_for_go(&project);
-    let id = project.task_by_step("t")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("t");
     let execution = project.task_by_step("t")["execution_id"]
         .as_str()
         .unwrap()

@@ -159,10 +159,7 @@ description = "[[sim:flaky]]"
 
 /// The attempt history `enki task --json` shows: (outcome, error) per attempt.
 fn attempt_history(project: &Project, step: &str) -> Vec<(String, String)> {
-    let id = project.task_by_step(step)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id(step);
     let output = project.run_enki(&["task", &id, "--json"]);
     assert!(output.status.success(), "{}", describe(&output));
     let detail: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -522,10 +519,7 @@ fn stop_pauses_everything_and_logs_show_what_happened() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(project.root.join("g.txt").exists());
 
-    let id = project.task_by_step("g")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("g");
     let logs = project.enki(&["logs", &id]).output().unwrap();
     assert!(logs.status.success());
     let text = stdout(&logs);
@@ -582,10 +576,7 @@ fn a_stop_signal_stops_workers_cleanly(signal: &str) {
             .unwrap();
     assert_eq!(status["counts"]["running_workers"], 0, "{status}");
     assert_eq!(status["coordinator"]["running"], false, "{status}");
-    let id = project.task_by_step("g")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("g");
     let detail: Value = serde_json::from_slice(
         &project
             .enki(&["task", &id, "--json"])

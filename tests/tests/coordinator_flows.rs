@@ -209,13 +209,6 @@ fn worker_prompts(project: &Project, task: &str) -> Vec<String> {
         .collect()
 }
 
-fn task_id(project: &Project, step: &str) -> String {
-    project.task_by_step(step)["id"]
-        .as_str()
-        .expect("task id")
-        .to_string()
-}
-
 // ---------------------------------------------------------------------------
 // 1. `started` and `completed` edges.
 
@@ -611,7 +604,7 @@ steps = [
         researcher.args
     );
     assert_eq!(researcher.prompts.len(), 1);
-    let use_prompts = worker_prompts(&project, &task_id(&project, "use"));
+    let use_prompts = worker_prompts(&project, &project.task_id("use"));
     assert_eq!(use_prompts.len(), 1, "one attempt");
     let prompt = &use_prompts[0];
     let listed = format!("# Artifacts you can read\n\n- {}\n", artifact.display());
@@ -642,14 +635,14 @@ fn a_dependent_is_prompted_with_the_output_of_the_step_it_needs() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(project.task_by_step("a")["output"], "a-said-this");
 
-    let a_prompts = worker_prompts(&project, &task_id(&project, "a"));
+    let a_prompts = worker_prompts(&project, &project.task_id("a"));
     assert_eq!(a_prompts.len(), 1);
     assert!(
         !a_prompts[0].contains("What the steps you depend on produced"),
         "a needs nothing:\n{}",
         a_prompts[0]
     );
-    let b_prompts = worker_prompts(&project, &task_id(&project, "b"));
+    let b_prompts = worker_prompts(&project, &project.task_id("b"));
     assert_eq!(b_prompts.len(), 1, "one attempt");
     let prompt = &b_prompts[0];
     let section = prompt
@@ -742,7 +735,7 @@ steps = [ { say = "Noted the news." } ]
     );
     assert!(prompts[0].contains("# The user's request\n\nwrite m and ask"));
     let batch = &prompts[1];
-    let m = task_id(&project, "m");
+    let m = project.task_id("m");
     assert!(
         batch.starts_with("Events since your last turn:\n"),
         "{batch}"
@@ -762,7 +755,7 @@ steps = [ { say = "Noted the news." } ]
                 && n.contains("Output: m is written")),
         "no finished note in the batch:\n{batch}"
     );
-    let x = task_id(&project, "x");
+    let x = project.task_id("x");
     assert!(
         notes
             .iter()

@@ -55,10 +55,7 @@ fn events_of(project: &Project, step: &str, kind: &str) -> Vec<Value> {
 }
 
 fn task_detail(project: &Project, step: &str) -> Value {
-    let id = project.task_by_step(step)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id(step);
     let output = project.enki(&["task", &id, "--json"]).output().unwrap();
     serde_json::from_slice(&output.stdout).unwrap()
 }

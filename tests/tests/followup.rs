@@ -50,13 +50,6 @@ fn finished_project(extra_config: &str) -> Project {
     project
 }
 
-fn task_id(project: &Project, step: &str) -> String {
-    project.task_by_step(step)["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// The rounds of the task's commits on main, newest first.
 fn landed_rounds(project: &Project, id: &str) -> Vec<i64> {
     git(&project.root, &["log", "--format=%B%x00", "main"])
@@ -72,7 +65,7 @@ fn follow_up(project: &Project, task: &str, request: &str) -> std::process::Outp
 #[test]
 fn a_done_task_takes_its_follow_up_in_its_session_and_the_change_lands() {
     let project = finished_project("");
-    let (a, d) = (task_id(&project, "a"), task_id(&project, "d"));
+    let (a, d) = (project.task_id("a"), project.task_id("d"));
     // The step's name works as for every command that takes a task.
     let output = follow_up(&project, "a", "Also write b.txt");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
@@ -157,7 +150,7 @@ fn a_running_coordinator_takes_the_follow_up_at_once() {
     project.wait_until("a done while g waits", || {
         project.status_of("a") == "done" && project.status_of("g") == "running"
     });
-    let a = task_id(&project, "a");
+    let a = project.task_id("a");
     let output = follow_up(&project, &a, "Also write b.txt");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(
@@ -189,7 +182,7 @@ fn an_agent_that_cannot_continue_gets_the_task_the_request_and_the_history() {
         "load_session = false\nresume = false\n",
     )
     .unwrap();
-    let a = task_id(&project, "a");
+    let a = project.task_id("a");
     let output = follow_up(&project, &a, "Also write b.txt");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let output = project.run_enki(&["run"]);
@@ -237,7 +230,7 @@ fn only_a_done_task_gets_a_follow_up_and_a_refusal_says_what_to_do() {
     );
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let (f, h) = (task_id(&project, "f"), task_id(&project, "h"));
+    let (f, h) = (project.task_id("f"), project.task_id("h"));
     let signals_before = project.signals().len();
 
     for (task, says) in [

@@ -14,10 +14,7 @@ fn run_plan(project: &Project, plan: &str) -> std::process::Output {
 }
 
 fn task_detail(project: &Project, step: &str) -> Value {
-    let id = project.task_by_step(step)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id(step);
     let output = project.enki(&["task", &id, "--json"]).output().unwrap();
     serde_json::from_slice(&output.stdout).unwrap()
 }
@@ -457,10 +454,7 @@ fn retry_after_a_failed_verify_lands_the_work() {
     let output = one_writer(&project, "w", "w.txt");
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(!project.root.join("w.txt").exists());
-    let id = project.task_by_step("w")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("w");
     assert_eq!(
         task_detail(&project, "w")["merge_requests"][0]["status"],
         "failed"

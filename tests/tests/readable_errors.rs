@@ -22,10 +22,7 @@ steps = [
     let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let id = project.task_by_step("w")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("w");
     let logs = stdout(&project.enki(&["logs", &id]).output().unwrap());
     let failed = logs
         .lines()
@@ -75,10 +72,7 @@ steps = [
             && line.contains(why),
         "{line}"
     );
-    let id = project.task_by_step("w")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("w");
     for view in [vec!["logs", id.as_str()], vec!["task", id.as_str()]] {
         let text = stdout(&project.enki(&view).output().unwrap());
         let refused = text
@@ -103,10 +97,7 @@ fn failed_step(script: &str) -> (String, String) {
     let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let id = project.task_by_step("w")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("w");
     let task = stdout(&project.enki(&["task", &id]).output().unwrap());
     (stdout(&output), task)
 }
@@ -213,10 +204,7 @@ steps = [
     let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let id = project.task_by_step("w")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("w");
     let logs = stdout(&project.enki(&["logs", &id]).output().unwrap());
     let messages: Vec<&str> = logs
         .lines()

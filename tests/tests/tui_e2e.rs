@@ -399,10 +399,7 @@ fn text_typed_in_a_workers_transcript_reaches_that_worker_as_mail() {
     session.wait_for("the mail in the transcript", |s| {
         s.contains("you: use the staging database")
     });
-    let id = project.task_by_step("g")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("g");
     project.wait_until("the mail stored", || {
         let store = enki_store::Store::open(&project.db_path()).unwrap();
         store

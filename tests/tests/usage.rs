@@ -116,10 +116,7 @@ fn usage_is_summed_exactly_per_task_and_execution_and_unknown_stays_unknown() {
     );
     assert!(text.contains("~ marks an estimate"), "{text}");
 
-    let paid_id = project.task_by_step("paid")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let paid_id = project.task_id("paid");
     let detail = json_of(&project, &["task", &paid_id, "--json"]);
     assert_eq!(detail["usage_totals"]["tokens"]["output"], 400, "{detail}");
     assert_eq!(detail["usage"][0]["run"], "worker", "{detail}");

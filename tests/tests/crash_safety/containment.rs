@@ -116,10 +116,7 @@ fn a_workers_descendants_end_with_enki(signal: &str) {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(project.root.join("b.txt").exists());
     assert_eq!(project.status_of("b"), "done");
-    let id = project.task_by_step("b")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("b");
     let detail: Value = serde_json::from_slice(
         &project
             .enki(&["task", &id, "--json"])

@@ -6,13 +6,10 @@
 //! restart would take the first round's merged request or trailer for the
 //! follow-up's and drop its work, or land it twice.
 
-use std::os::unix::process::ExitStatusExt;
-use std::time::Duration;
-
 use enki_core::landing::landed_round;
-use enki_tests::{Project, describe, git, stdout, wait_output};
+use enki_tests::{Project, describe, git, stdout};
 
-use super::landing::assert_nothing_left_behind;
+use super::landing::{assert_nothing_left_behind, enki_until_crash};
 
 const PLAN: &str = "[[steps]]\nid = \"a\"\ntitle = \"Write a\"\ndescription = \"[[sim:two]]\"\n";
 
@@ -37,36 +34,13 @@ steps = [
     let plan = project.plan(PLAN);
     let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let id = project.task_by_step("a")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("a");
     let output = project
         .enki(&["followup", &id, "Also write b.txt"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     (project, id)
-}
-
-/// Runs the follow-up with `ENKI_FAILPOINTS=spec`; true when it died there.
-fn run_until_crash(project: &Project, spec: &str) -> bool {
-    let child = project
-        .enki(&["run"])
-        .env("ENKI_FAILPOINTS", spec)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = wait_output(child, Duration::from_secs(120));
-    match output.status.signal() {
-        Some(9) => true,
-        _ => {
-            assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-            false
-        }
-    }
 }
 
 /// The task done in round 2; main holds both rounds' work, each round's
@@ -96,7 +70,7 @@ fn assert_each_round_landed_once(project: &Project, id: &str, what: &str) {
 fn crash_follow_up(spec: &str) {
     let (project, id) = followed_up_project();
     assert!(
-        run_until_crash(&project, spec),
+        enki_until_crash(&project, &["run"], spec),
         "the follow-up never reached crash point {spec}"
     );
     let output = project.run_enki(&["run"]);

@@ -52,13 +52,7 @@ fn forged_signals_of_every_type_change_nothing_and_are_set_aside() {
     });
     let g = project.task_by_step("g");
     let execution = g["execution_id"].as_str().unwrap().to_string();
-    let (g_id, f_id) = (
-        g["id"].as_str().unwrap().to_string(),
-        project.task_by_step("f")["id"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    );
+    let (g_id, f_id) = (g["id"].as_str().unwrap().to_string(), project.task_id("f"));
     let attempts_of_f = project.task_by_step("f")["attempts"].clone();
 
     let step = |s: &str| Some(s.to_string());

@@ -56,8 +56,14 @@ fn crash_project() -> Project {
 /// Runs the plan with `ENKI_FAILPOINTS=spec`; true when it died there.
 fn run_until_crash(project: &Project, spec: &str) -> bool {
     let plan = project.plan(PLAN);
+    enki_until_crash(project, &["run", "--plan", plan.to_str().unwrap()], spec)
+}
+
+/// Runs `enki args` with `ENKI_FAILPOINTS=spec`; true when it died there
+/// (SIGKILL), else it must have finished with 0.
+pub(super) fn enki_until_crash(project: &Project, args: &[&str], spec: &str) -> bool {
     let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .enki(args)
         .env("ENKI_FAILPOINTS", spec)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

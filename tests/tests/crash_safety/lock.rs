@@ -114,10 +114,7 @@ fn status_says_when_no_coordinator_runs_the_work_shown_as_running() {
         "{text}"
     );
     // `enki tasks` and `enki task` say so too.
-    let id = project.task_by_step("g")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = project.task_id("g");
     let listed = stdout(&project.enki(&["tasks"]).output().unwrap());
     assert!(
         listed.contains("no coordinator runs: the 1 task(s) shown running were interrupted"),
