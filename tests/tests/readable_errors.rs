@@ -5,6 +5,11 @@
 
 use enki_tests::{Project, describe, stdout};
 
+/// Runs a plan of one step `w` with the sim script `w`.
+fn run_w(project: &Project) -> std::process::Output {
+    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
+    project.run_enki(&["run", "--plan", plan.to_str().unwrap()])
+}
 #[test]
 fn a_failed_tool_call_and_a_refused_permission_name_the_tool_and_the_reason() {
     let project = Project::with_sim("[permissions]\npolicy = \"deny_all\"\n");
@@ -19,8 +24,7 @@ steps = [
 ]
 "#,
     );
-    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
-    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    let output = run_w(&project);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let id = project.task_id("w");
     let logs = stdout(&project.enki(&["logs", &id]).output().unwrap());
@@ -57,8 +61,7 @@ steps = [
 ]
 "#,
     );
-    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
-    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    let output = run_w(&project);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let why = "/etc/hosts lies outside the agent's folder";
     let printed = stdout(&output);
@@ -94,8 +97,7 @@ steps = [
 fn failed_step(script: &str) -> (String, String) {
     let project = Project::with_sim("[workers]\nretries = 0\n");
     project.script("w", script);
-    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
-    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    let output = run_w(&project);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let id = project.task_id("w");
     let task = stdout(&project.enki(&["task", &id]).output().unwrap());
@@ -201,8 +203,7 @@ steps = [
 ]
 "#,
     );
-    let plan = project.plan("[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n");
-    let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    let output = run_w(&project);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let id = project.task_id("w");
     let logs = stdout(&project.enki(&["logs", &id]).output().unwrap());
