@@ -15,8 +15,8 @@ use enki_views::{
     dag_text, gather_dag, gather_task_detail, mail_list_text, message_text, task_detail_text,
 };
 
-use crate::app::{Fetch, Msg, StoreRequest};
 use crate::data::{Snapshot, read_snapshot};
+use crate::msg::{Fetch, Msg, StoreRequest};
 use crate::ops;
 
 /// How often the store is read when nothing asked for it.

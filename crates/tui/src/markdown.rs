@@ -9,8 +9,8 @@ use ratatui::text::{Line, Span};
 
 use crate::text::sanitize;
 use crate::theme;
-use crate::ui::clip;
-use crate::ui::wrap::wrap_hanging;
+use crate::wrap::clip;
+use crate::wrap::wrap_hanging;
 
 /// The widest a rule is drawn.
 const RULE: usize = 24;

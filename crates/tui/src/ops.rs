@@ -8,8 +8,8 @@ use enki_coordinator::ops::{self, Done, Operation};
 use enki_project::Layout;
 use enki_store::Store;
 
-use crate::app::Op;
 use crate::input::Target;
+use crate::msg::Op;
 
 fn said(done: Done) -> String {
     match done.warning {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use enki_acp::{PermissionDecision, PermissionPolicy, PermissionRequest, PermissionVerdict};
 use tokio::sync::oneshot;
 
-use crate::app::{Msg, PermissionAsk};
+use crate::msg::{Msg, PermissionAsk};
 
 type Pending = HashMap<u64, oneshot::Sender<PermissionDecision>>;
 

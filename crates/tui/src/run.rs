@@ -15,9 +15,11 @@ use enki_project::{Layout, LocateError};
 use ratatui::crossterm::event::{self, Event};
 use tokio::sync::mpsc as async_mpsc;
 
-use crate::app::{App, Effect, Msg, QuitState, StoreRequest, update};
+use crate::msg::{Effect, Msg, StoreRequest};
 use crate::permission::AskUser;
+use crate::state::{App, QuitState};
 use crate::terminal::{self, Tui};
+use crate::update::{self, update};
 use crate::{backend, files, ui};
 use enki_notify::{Notifier, TerminalEnv};
 
@@ -271,7 +273,10 @@ impl Loop {
         loop {
             if self.app.dirty && !self.terminal_lost {
                 self.app.dirty = false;
-                if tui.draw(|frame| ui::draw(frame, &mut self.app)).is_err() {
+                if let Ok(size) = tui.size() {
+                    update::fit(&mut self.app, size.width, size.height);
+                }
+                if tui.draw(|frame| ui::draw(frame, &self.app)).is_err() {
                     // The terminal is gone (closed under a SIGHUP, say):
                     // stop the workers cleanly, drawing nothing more.
                     self.terminal_lost = true;

@@ -8,8 +8,10 @@ mod common;
 
 use common::{EXEC, busy_app, confirmed, draw_pane, key, message, progress, submit, task_id, tool};
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
-use enki_tui::app::{App, Effect, Msg, WorkerState, update};
-use enki_tui::model::LineKind;
+use enki_tui::msg::{Effect, Msg};
+use enki_tui::state::LineKind;
+use enki_tui::state::{App, WorkerState};
+use enki_tui::update::update;
 use ratatui::crossterm::event::KeyCode;
 
 fn chat_texts(app: &App) -> Vec<String> {
@@ -287,7 +289,7 @@ fn finished_workers_follow_the_running_ones_and_go_after_a_while() {
     let mut app = busy_app();
     let order: Vec<String> = app.worker_order().iter().map(|w| w.step.clone()).collect();
     assert_eq!(order, ["api", "docs", "tests"]);
-    app.now_ms += enki_tui::app::FINISHED_SHOWN_MS;
+    app.now_ms += enki_tui::state::FINISHED_SHOWN_MS;
     let order: Vec<String> = app.worker_order().iter().map(|w| w.step.clone()).collect();
     assert_eq!(order, ["api", "docs"]);
 }

@@ -11,15 +11,14 @@ use common::{
     type_text,
 };
 use enki_acp::PermissionDecision;
-use enki_tui::app::{
-    App, Effect, Fetch, Focus, Msg, Op, Overlay, QuitState, StoreRequest, View, update,
-};
 use enki_tui::input::Target;
+use enki_tui::msg::{Effect, Fetch, Msg, Op, StoreRequest};
+use enki_tui::state::{App, Focus, Overlay, QuitState, View};
+use enki_tui::update::update;
 use ratatui::crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
-fn screen_areas(app: &App) -> enki_tui::ui::layout::Areas {
-    let (w, h) = app.size;
-    enki_tui::ui::layout::areas(ratatui::layout::Rect::new(0, 0, w, h), app)
+fn screen_areas(app: &App) -> enki_tui::layout::Areas {
+    app.areas()
 }
 
 #[test]

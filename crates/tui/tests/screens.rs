@@ -9,8 +9,10 @@ mod common;
 
 use common::{busy_app, draw, draw_pane, key, permission_ask, task_id, tool, type_text};
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
-use enki_tui::app::{App, Focus, Msg, Overlay, View, update};
+use enki_tui::msg::Msg;
+use enki_tui::state::{App, Focus, Overlay, View};
 use enki_tui::ui;
+use enki_tui::update::update;
 use insta::assert_snapshot;
 use ratatui::crossterm::event::KeyCode;
 
@@ -139,7 +141,7 @@ fn workers_pane() {
     let mut app = busy_app();
     app.focus = Focus::Workers;
     assert_snapshot!(
-        draw_pane(&mut app, 48, 9, |f, a, app| ui::workers::draw(f, a, app)).backend()
+        draw_pane(&mut app, 48, 9, ui::workers::draw).backend()
     );
 }
 
@@ -149,7 +151,7 @@ fn tasks_pane() {
     app.focus = Focus::Tasks;
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
-    assert_snapshot!(draw_pane(&mut app, 48, 9, |f, a, app| ui::tasks::draw(f, a, app)).backend());
+    assert_snapshot!(draw_pane(&mut app, 48, 9, ui::tasks::draw).backend());
 }
 
 #[test]
@@ -169,14 +171,14 @@ fn merge_queue_pane() {
             error: "conflict in src/lib.rs".into(),
         }),
     );
-    assert_snapshot!(draw_pane(&mut app, 60, 6, |f, a, app| ui::merges::draw(f, a, app)).backend());
+    assert_snapshot!(draw_pane(&mut app, 60, 6, ui::merges::draw).backend());
 }
 
 #[test]
 fn mail_pane() {
     let mut app = busy_app();
     app.focus = Focus::Mail;
-    assert_snapshot!(draw_pane(&mut app, 60, 5, |f, a, app| ui::mail::draw(f, a, app)).backend());
+    assert_snapshot!(draw_pane(&mut app, 60, 5, ui::mail::draw).backend());
 }
 
 #[test]

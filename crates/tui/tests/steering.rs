@@ -9,7 +9,9 @@ mod common;
 use common::{
     busy_app, key, key_with, notice, permission_ask, store_ops, submit, task_id, type_text,
 };
-use enki_tui::app::{App, Effect, Focus, Msg, Op, Overlay, View, update};
+use enki_tui::msg::{Effect, Msg, Op};
+use enki_tui::state::{App, Focus, Overlay, View};
+use enki_tui::update::update;
 use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 
 #[test]

@@ -10,8 +10,10 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use enki_tui::app::{App, Msg, Progress, ToolStatus, TranscriptEntry, View, update};
 use enki_tui::data::{ExecView, Snapshot, TaskView};
+use enki_tui::msg::{Msg, Progress, ToolStatus, TranscriptEntry};
+use enki_tui::state::{App, View};
+use enki_tui::update::update;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use ratatui::Terminal;
 
@@ -135,6 +137,7 @@ fn render_frames(app: &mut App, frames: usize) -> Result<Summary> {
     for i in 0..frames + 20 {
         app.now_ms = 60_000 + i as u64 * 1_000;
         let started = Instant::now();
+        enki_tui::update::fit(app, SCREEN.0, SCREEN.1);
         terminal.draw(|frame| enki_tui::ui::draw(frame, app))?;
         if i >= 20 {
             samples.push(started.elapsed());

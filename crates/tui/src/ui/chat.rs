@@ -7,24 +7,22 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::wrap::{self, tail};
 use super::{pane_block, title};
-use crate::app::{App, Focus, View, WorkerState};
+use crate::state::{App, Focus, View, WorkerState};
 use crate::text::elapsed;
 use crate::theme;
+use crate::wrap;
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if area.is_empty() {
         return;
     }
     let focused = app.focus == Focus::Main;
     let inner_width = usize::from(area.width.saturating_sub(2));
     let height = usize::from(area.height.saturating_sub(2));
-    app.layout_chat(inner_width);
     let (heading, rows, scroll) = match &app.view {
         View::Chat => {
-            let lines = app.chat.iter().flat_map(|e| e.lines.iter()).cloned();
-            let (rows, scroll) = visible(lines, inner_width, height, app.scroll);
+            let (rows, scroll) = app.main_rows(inner_width, height);
             let extra = if app.planner_busy {
                 "planner working…"
             } else {
@@ -43,12 +41,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
                     WorkerState::Failed { .. } => "failed".to_string(),
                 };
                 let name = format!("[{}] {}", worker.step, worker.title);
-                let (rows, scroll) = visible(
-                    worker.transcript.styled(app.expand_outputs),
-                    inner_width,
-                    height,
-                    app.scroll,
-                );
+                let (rows, scroll) = app.main_rows(inner_width, height);
                 (
                     title(&name, &format!("{state} · Esc back to chat")),
                     rows,
@@ -62,7 +55,6 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
             ),
         },
     };
-    app.scroll = scroll;
     let mut heading = heading;
     if scroll > 0 {
         heading.push_span(ratatui::text::Span::styled(
@@ -88,22 +80,4 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
         Paragraph::new(rows)
     };
     frame.render_widget(paragraph.block(block), area);
-}
-
-/// The rows to show, `scroll` rows up from the bottom, and the scroll
-/// actually possible (never past the top).
-fn visible<I>(lines: I, width: usize, height: usize, scroll: usize) -> (Vec<Line<'static>>, usize)
-where
-    I: DoubleEndedIterator<Item = Line<'static>> + Clone,
-{
-    let (rows, _) = tail(lines.clone(), width, height, scroll);
-    if scroll == 0 || rows.len() >= height {
-        return (rows, scroll);
-    }
-    // Scrolled past the top (everything was walked anyway): show the
-    // first screenful.
-    let total: usize = lines.clone().map(|line| wrap::height(&line, width)).sum();
-    let scroll = total.saturating_sub(height);
-    let (rows, _) = tail(lines, width, height, scroll);
-    (rows, scroll)
 }

@@ -7,9 +7,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::clip;
-use crate::app::{App, Focus, Overlay, View};
+use crate::state::{App, Focus, Overlay, View};
 use crate::theme;
+use crate::wrap::clip;
 
 /// The keys that work now: those of what is open on top, else those of
 /// the focused pane.

@@ -5,11 +5,12 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::{clip, pane_block, title};
-use crate::app::{App, Focus, QuitState, View, WorkerState};
+use super::{pane_block, title};
 use crate::input::{COMMANDS, CompletionKind};
+use crate::state::{App, Focus, QuitState, View, WorkerState};
 use crate::text::width;
 use crate::theme;
+use crate::wrap::clip;
 
 const PROMPT: &str = "› ";
 

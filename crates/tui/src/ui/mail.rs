@@ -7,9 +7,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::layout::list_offset;
 use super::{draw_rows, pane_block, title};
-use crate::app::{App, Focus};
+use crate::layout::list_offset;
+use crate::state::{App, Focus};
 use crate::theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {

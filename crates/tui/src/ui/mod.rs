@@ -6,7 +6,6 @@ pub mod footer;
 pub mod glyphs;
 pub mod help;
 pub mod input;
-pub mod layout;
 pub mod mail;
 pub mod merges;
 pub mod overlay;
@@ -15,7 +14,6 @@ pub mod status;
 pub mod tasks;
 pub mod tiny;
 pub mod workers;
-pub mod wrap;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -24,23 +22,25 @@ use ratatui::widgets::{Block, Paragraph};
 
 use enki_config::Glyphs;
 
-use crate::app::{App, Focus, Overlay};
-use crate::text::truncate;
+use crate::layout::Mode;
+use crate::state::{App, Focus, Overlay};
 use crate::theme;
-use layout::{Mode, areas};
+use crate::wrap::clip;
 
 /// Draws the whole screen, in ASCII when `[tui] glyphs` says so.
-pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+///
+/// Call [`crate::update::fit`] for the frame's size first: drawing only
+/// reads the state.
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
     draw_panes(frame, app);
     if app.glyphs == Glyphs::Ascii {
         glyphs::to_ascii(frame.buffer_mut());
     }
 }
 
-fn draw_panes(frame: &mut Frame<'_>, app: &mut App) {
+fn draw_panes(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
-    app.size = (area.width, area.height);
-    let areas = areas(area, app);
+    let areas = app.areas_in(area);
     if areas.mode() == Mode::Tiny {
         tiny::draw(frame, area, app);
         return;
@@ -131,26 +131,4 @@ pub fn draw_rows(
         })
         .collect();
     frame.render_widget(Paragraph::new(rows), inner);
-}
-
-/// Cuts a line to `width` cells, ending in `…` when cut.
-pub fn clip(line: Line<'static>, width: usize) -> Line<'static> {
-    if line.width() <= width {
-        return line;
-    }
-    let mut used = 0;
-    let mut spans = Vec::new();
-    let style = line.style;
-    for span in line.spans {
-        let w = span.width();
-        if used + w < width {
-            used += w;
-            spans.push(span);
-            continue;
-        }
-        let room = width.saturating_sub(used);
-        spans.push(Span::styled(truncate(&span.content, room), span.style));
-        break;
-    }
-    Line::from(spans).style(style)
 }

@@ -6,10 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::clip;
-use super::layout::centered;
-use crate::app::App;
+use crate::layout::centered;
+use crate::state::App;
 use crate::theme;
+use crate::wrap::clip;
 
 /// Clears `popup` and a one-cell margin around it (inside `area`), so no
 /// cut-off sliver of what lies under it shows next to its border.
@@ -147,7 +147,7 @@ pub fn warning_box(
 
 /// A spent budget: raise it (for this session) and go on, or leave the
 /// execution paused.
-pub fn draw_raise_budget(frame: &mut Frame<'_>, area: Rect, ask: &crate::app::BudgetAsk) {
+pub fn draw_raise_budget(frame: &mut Frame<'_>, area: Rect, ask: &crate::msg::BudgetAsk) {
     let text = vec![
         Line::raw(format!("\"{}\" is paused: {}.", ask.title, ask.reason)),
         Line::raw("Its work is kept in its copies."),

@@ -8,9 +8,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::clip;
-use crate::app::{App, PermissionAsk};
+use crate::msg::PermissionAsk;
+use crate::state::App;
 use crate::theme;
+use crate::wrap::clip;
 
 /// Locations listed at most.
 const MAX_LOCATIONS: usize = 4;

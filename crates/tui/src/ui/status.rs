@@ -10,9 +10,9 @@ use ratatui::style::{Color, Modifier};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::clip;
-use crate::app::App;
+use crate::state::App;
 use crate::theme;
+use crate::wrap::clip;
 
 /// Task counts by status over the executions shown.
 pub fn counts(app: &App) -> BTreeMap<&str, usize> {

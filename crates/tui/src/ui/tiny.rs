@@ -6,9 +6,9 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::clip;
-use crate::app::App;
+use crate::state::App;
 use crate::theme;
+use crate::wrap::clip;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if area.is_empty() {

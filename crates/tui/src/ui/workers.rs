@@ -3,18 +3,18 @@
 //! then tier, role, what it used so far (work tokens, cost; `~` marks an
 //! estimate) and what it is doing now, or why it waits. Workers
 //! that finished follow, dimmed, with their result instead of their last
-//! activity, for a while (see [`crate::app::FINISHED_SHOWN_MS`]).
+//! activity, for a while (see [`crate::state::FINISHED_SHOWN_MS`]).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::layout::list_offset;
 use super::{draw_rows, pane_block, title};
+use crate::layout::list_offset;
 use enki_core::AgentState;
 
-use crate::app::{App, Focus, Worker, WorkerState};
+use crate::state::{App, Focus, Worker, WorkerState};
 use crate::text::{elapsed, truncate, width};
 use crate::theme;
 

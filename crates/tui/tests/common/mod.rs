@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
-use enki_tui::app::{App, Effect, Msg, Op, Overlay, PermissionAsk, StoreRequest, update};
 use enki_tui::data::{ExecView, MailView, MergeView, Snapshot, TaskView};
+use enki_tui::msg::{Effect, Msg, Op, PermissionAsk, StoreRequest};
+use enki_tui::state::{App, Overlay};
+use enki_tui::update::update;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -281,6 +283,7 @@ pub fn permission_ask() -> PermissionAsk {
 /// Draws `app` on a `width` x `height` test terminal.
 pub fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    enki_tui::update::fit(app, width, height);
     terminal
         .draw(|frame| enki_tui::ui::draw(frame, app))
         .expect("draw");
@@ -292,10 +295,10 @@ pub fn draw_pane(
     app: &mut App,
     width: u16,
     height: u16,
-    pane: impl Fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &mut App),
+    pane: impl Fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &App),
 ) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    app.prepare();
+    app.layout_chat(usize::from(width.saturating_sub(2)));
     terminal
         .draw(|frame| {
             let area = frame.area();

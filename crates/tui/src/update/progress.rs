@@ -5,8 +5,9 @@
 use enki_coordinator::Progress;
 use enki_core::id::short;
 
-use crate::app::{App, BudgetAsk, Effect, MergeEvent, Overlay, StoreRequest, View};
-use crate::model::{ChatEntry, Transcript, Worker, WorkerState};
+use crate::msg::{BudgetAsk, Effect, StoreRequest};
+use crate::state::{App, MergeEvent, Overlay, View};
+use crate::state::{ChatEntry, Transcript, Worker, WorkerState};
 use crate::text::{first_line, sanitize};
 use crate::theme;
 

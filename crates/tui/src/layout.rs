@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 
-use crate::app::{App, Focus};
+use crate::input::Input;
 
 /// Below this the side panes are dropped.
 pub const FULL_MIN: (u16, u16) = (80, 18);
@@ -22,14 +22,38 @@ pub enum Mode {
     Tiny,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
+/// A pane, and where keys go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Focus {
+    Input,
     Main,
     Workers,
     Tasks,
     Merges,
     Mail,
-    Input,
+}
+
+impl Focus {
+    const ORDER: [Focus; 6] = [
+        Focus::Input,
+        Focus::Main,
+        Focus::Workers,
+        Focus::Tasks,
+        Focus::Merges,
+        Focus::Mail,
+    ];
+
+    fn index(self) -> usize {
+        Focus::ORDER.iter().position(|f| *f == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Focus {
+        Focus::ORDER[(self.index() + 1) % Focus::ORDER.len()]
+    }
+
+    pub fn prev(self) -> Focus {
+        Focus::ORDER[(self.index() + Focus::ORDER.len() - 1) % Focus::ORDER.len()]
+    }
 }
 
 /// Rectangles of every pane; a pane that is not drawn has an empty one.
@@ -55,14 +79,14 @@ impl Areas {
     }
 
     /// The pane under a screen position.
-    pub fn pane_at(&self, at: Position) -> Option<Pane> {
+    pub fn pane_at(&self, at: Position) -> Option<Focus> {
         [
-            (self.main, Pane::Main),
-            (self.workers, Pane::Workers),
-            (self.tasks, Pane::Tasks),
-            (self.merges, Pane::Merges),
-            (self.mail, Pane::Mail),
-            (self.input, Pane::Input),
+            (self.main, Focus::Main),
+            (self.workers, Focus::Workers),
+            (self.tasks, Focus::Tasks),
+            (self.merges, Focus::Merges),
+            (self.mail, Focus::Mail),
+            (self.input, Focus::Input),
         ]
         .into_iter()
         .find(|(rect, _)| !rect.is_empty() && rect.contains(at))
@@ -71,23 +95,26 @@ impl Areas {
 }
 
 /// Rows the message box takes, borders included.
-fn input_height(app: &App, width: u16, limit: u16) -> u16 {
+fn input_height(input: &Input, width: u16, limit: u16) -> u16 {
     // Two columns of border and two of prompt.
     let text_width = usize::from(width.saturating_sub(4)).max(1);
-    let (rows, _) = app.input.layout(text_width);
+    let (rows, _) = input.layout(text_width);
     let rows = u16::try_from(rows.len()).unwrap_or(u16::MAX);
     (rows.clamp(1, MAX_INPUT_ROWS) + 2).min(limit.max(3))
 }
 
-pub fn areas(area: Rect, app: &App) -> Areas {
+/// Where every pane goes in `area`, for the focused pane (the only one
+/// shown on a small screen), with or without the permission bar, and a
+/// message box tall enough for `input`.
+pub fn areas(area: Rect, focus: Focus, permission_bar: bool, input: &Input) -> Areas {
     let mut areas = Areas {
         whole: area,
         ..Areas::default()
     };
-    let bar = u16::from(!app.permissions.is_empty());
+    let bar = u16::from(permission_bar);
     if area.width >= FULL_MIN.0 && area.height >= FULL_MIN.1 {
         areas.mode = Some(Mode::Full);
-        let input_h = input_height(app, area.width, area.height / 3);
+        let input_h = input_height(input, area.width, area.height / 3);
         let [body, permission, input, status, footer] = Layout::vertical([
             Constraint::Min(6),
             Constraint::Length(bar),
@@ -118,7 +145,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
     } else if area.width >= COMPACT_MIN.0 && area.height >= COMPACT_MIN.1 {
         areas.mode = Some(Mode::Compact);
         let footer_h = u16::from(area.height >= 10);
-        let input_h = input_height(app, area.width, area.height / 3);
+        let input_h = input_height(input, area.width, area.height / 3);
         let [body, permission, input, status, footer] = Layout::vertical([
             Constraint::Min(3),
             Constraint::Length(bar),
@@ -128,7 +155,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         ])
         .areas(area);
         areas.permission = permission;
-        match app.focus {
+        match focus {
             Focus::Workers => areas.workers = body,
             Focus::Tasks => areas.tasks = body,
             Focus::Merges => areas.merges = body,

@@ -12,7 +12,7 @@ use enki_coordinator::{ToolStatus, TranscriptEntry};
 use crate::markdown;
 use crate::text::{first_line, sanitize};
 use crate::theme;
-use crate::ui::wrap;
+use crate::wrap;
 
 /// Transcript lines kept per worker.
 pub const MAX_TRANSCRIPT_LINES: usize = 20_000;

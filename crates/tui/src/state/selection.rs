@@ -1,8 +1,8 @@
 //! The rows of each list pane and where its selection is, kept by row
 //! key so it survives rows coming and going.
 
-use super::state::{App, Focus, View};
-use crate::model::WorkerState;
+use super::WorkerState;
+use super::{App, Focus, View};
 
 /// Where each list pane's selection is, by row key.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +35,7 @@ impl App {
         rows
     }
 
-    pub(super) fn rows_of(&self, pane: Focus) -> Vec<String> {
+    pub(crate) fn rows_of(&self, pane: Focus) -> Vec<String> {
         match pane {
             Focus::Workers => self.worker_order().iter().map(|w| w.task.clone()).collect(),
             Focus::Tasks => self.task_rows(),
@@ -45,7 +45,7 @@ impl App {
         }
     }
 
-    pub(super) fn selection_mut(&mut self, pane: Focus) -> Option<&mut Option<String>> {
+    pub(crate) fn selection_mut(&mut self, pane: Focus) -> Option<&mut Option<String>> {
         match pane {
             Focus::Workers => Some(&mut self.selected.worker),
             Focus::Tasks => Some(&mut self.selected.task),
@@ -76,7 +76,7 @@ impl App {
         )
     }
 
-    pub(super) fn move_selection(&mut self, pane: Focus, delta: isize) {
+    pub(crate) fn move_selection(&mut self, pane: Focus, delta: isize) {
         let rows = self.rows_of(pane);
         if rows.is_empty() {
             return;
@@ -90,7 +90,7 @@ impl App {
         }
     }
 
-    pub(super) fn select_edge(&mut self, pane: Focus, last: bool) {
+    pub(crate) fn select_edge(&mut self, pane: Focus, last: bool) {
         let rows = self.rows_of(pane);
         let key = if last { rows.last() } else { rows.first() }.cloned();
         if let Some(selection) = self.selection_mut(pane) {

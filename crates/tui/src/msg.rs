@@ -1,8 +1,8 @@
-//! What goes into [`update`](super::update) (messages: keys, progress,
+//! What goes into [`update`](crate::update::update) (messages: keys, progress,
 //! store data) and what comes out of it (effects for the outside world).
 
 use enki_acp::PermissionDecision;
-use enki_coordinator::Progress;
+pub use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::data::Snapshot;
@@ -97,7 +97,7 @@ pub enum StoreRequest {
     MarkRead(String),
 }
 
-/// What [`update`](super::update) asks the outside world to do.
+/// What [`update`](crate::update::update) asks the outside world to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Planner(String),
@@ -112,9 +112,24 @@ pub enum Effect {
     /// The project's files may have changed (for `@` completion).
     RefreshFiles,
     /// Ask the coordinator to raise a spent budget and resume its execution.
-    RaiseBudget(super::state::BudgetAsk),
+    RaiseBudget(BudgetAsk),
     /// Ask the coordinator to stop its workers and return.
     Shutdown,
     /// Leave now.
     Exit,
+}
+
+/// A spent budget the person is asked to raise (`Progress::BudgetSpent`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetAsk {
+    pub execution: String,
+    pub title: String,
+    /// Which budget and how much of it was used, in words.
+    pub reason: String,
+    pub scope: enki_core::budget::Scope,
+    pub measure: enki_core::budget::Measure,
+    /// The limit it would be raised to (for this session).
+    pub raise_to: f64,
+    /// `raise_to` for people (`4.00 USD`, `2.0M work tokens`).
+    pub raise_to_text: String,
 }

@@ -2,18 +2,29 @@
 //! from, and the few changes progress handling makes to it (chat entries,
 //! workers).
 
+mod expected;
+pub(crate) use self::expected::same_execution;
+mod model;
+mod selection;
+
 use std::collections::{HashMap, VecDeque};
 
 use enki_core::id::short;
 use ratatui::layout::Rect;
+use ratatui::text::Line;
 
-use super::commands::Expected;
-use super::msg::PermissionAsk;
-use super::selection::Selections;
+use crate::wrap;
+
+pub use self::model::{
+    ChatEntry, EntryKind, LineKind, MAX_TRANSCRIPT_LINES, Transcript, TranscriptLine, Worker,
+    WorkerState,
+};
+pub use self::selection::Selections;
 use crate::data::{Snapshot, TaskView};
 use crate::input::Input;
-use crate::model::{ChatEntry, EntryKind, Worker, WorkerState};
-use crate::ui::layout::{Areas, areas};
+pub use crate::layout::Focus;
+use crate::layout::{Areas, areas};
+use crate::msg::{BudgetAsk, PermissionAsk};
 
 /// Chat entries kept; older ones are dropped.
 const MAX_CHAT_ENTRIES: usize = 5_000;
@@ -21,61 +32,12 @@ const MAX_CHAT_ENTRIES: usize = 5_000;
 /// How long a finished worker stays in the workers pane.
 pub const FINISHED_SHOWN_MS: u64 = 10 * 60 * 1000;
 
-/// Where keys go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Focus {
-    Input,
-    Main,
-    Workers,
-    Tasks,
-    Merges,
-    Mail,
-}
-
-impl Focus {
-    const ORDER: [Focus; 6] = [
-        Focus::Input,
-        Focus::Main,
-        Focus::Workers,
-        Focus::Tasks,
-        Focus::Merges,
-        Focus::Mail,
-    ];
-
-    fn index(self) -> usize {
-        Focus::ORDER.iter().position(|f| *f == self).unwrap_or(0)
-    }
-
-    pub fn next(self) -> Focus {
-        Focus::ORDER[(self.index() + 1) % Focus::ORDER.len()]
-    }
-
-    pub fn prev(self) -> Focus {
-        Focus::ORDER[(self.index() + Focus::ORDER.len() - 1) % Focus::ORDER.len()]
-    }
-}
-
 /// What the main (left) area shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
     Chat,
     /// The live transcript of a worker (task id).
     Transcript(String),
-}
-
-/// A spent budget the person is asked to raise (`Progress::BudgetSpent`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BudgetAsk {
-    pub execution: String,
-    pub title: String,
-    /// Which budget and how much of it was used, in words.
-    pub reason: String,
-    pub scope: enki_core::budget::Scope,
-    pub measure: enki_core::budget::Measure,
-    /// The limit it would be raised to (for this session).
-    pub raise_to: f64,
-    /// `raise_to` for people (`4.00 USD`, `2.0M work tokens`).
-    pub raise_to_text: String,
 }
 
 /// A box drawn over everything else.
@@ -96,7 +58,7 @@ pub enum Overlay {
     Confirm {
         title: String,
         lines: Vec<String>,
-        op: super::msg::Op,
+        op: crate::msg::Op,
     },
     /// A budget is spent: raise it and go on, or leave the execution paused.
     RaiseBudget(BudgetAsk),
@@ -140,7 +102,7 @@ pub struct App {
     pub prompt_open: bool,
     /// Operations the user just asked for, so the status they cause is
     /// not announced a second time.
-    pub(crate) expected: Vec<Expected>,
+    pub(crate) expected: Vec<expected::Expected>,
     /// Width the chat entries are laid out for.
     pub(crate) chat_width: usize,
     pub session: String,
@@ -291,7 +253,7 @@ impl App {
     }
 
     /// The full id of a task given by id or unique prefix, when known.
-    pub(super) fn full_task_id(&self, task: &str) -> String {
+    pub(crate) fn full_task_id(&self, task: &str) -> String {
         if self.tasks.contains_key(task) || self.worker(task).is_some() {
             return task.to_string();
         }
@@ -324,7 +286,7 @@ impl App {
     }
 
     /// Who asked, for a line in the chat: `[step]`.
-    pub(super) fn asker_short(&self, ask: &PermissionAsk) -> String {
+    pub(crate) fn asker_short(&self, ask: &PermissionAsk) -> String {
         match &ask.task {
             Some(task) => format!("[{}]", self.label(task).0),
             None => "planner".to_string(),
@@ -369,19 +331,33 @@ impl App {
         self.push_entry(ChatEntry::event(mark, text, style));
     }
 
-    /// Lays out chat entries that changed since the last frame (or all
-    /// of them when the width changed).
-    pub fn prepare(&mut self) {
-        let width = self.chat_width;
-        for entry in &mut self.chat {
-            entry.layout(width);
+    /// The rows the main view shows in a pane of `width` x `height`
+    /// cells, and how far it is scrolled up (never past the top). Only
+    /// the rows that can be seen are wrapped.
+    pub fn main_rows(&self, width: usize, height: usize) -> (Vec<Line<'static>>, usize) {
+        match &self.view {
+            View::Chat => {
+                let lines = self.chat.iter().flat_map(|e| e.lines.iter()).cloned();
+                wrap::visible(lines, width, height, self.scroll)
+            }
+            View::Transcript(task) => match self.worker(task) {
+                Some(worker) => wrap::visible(
+                    worker.transcript.styled(self.expand_outputs),
+                    width,
+                    height,
+                    self.scroll,
+                ),
+                None => (Vec::new(), 0),
+            },
         }
     }
 
     /// Lays the chat out for a pane `width` columns wide.
     pub fn layout_chat(&mut self, width: usize) {
         self.chat_width = width.max(1);
-        self.prepare();
+        for entry in &mut self.chat {
+            entry.layout(self.chat_width);
+        }
     }
 
     pub(crate) fn planner_text(&mut self, text: &str) {
@@ -434,8 +410,14 @@ impl App {
         }
     }
 
-    pub(super) fn areas(&self) -> Areas {
+    /// Where every pane goes on the whole screen.
+    pub fn areas(&self) -> Areas {
         let (w, h) = self.size;
-        areas(Rect::new(0, 0, w, h), self)
+        self.areas_in(Rect::new(0, 0, w, h))
+    }
+
+    /// Where every pane goes in `area`.
+    pub fn areas_in(&self, area: Rect) -> Areas {
+        areas(area, self.focus, !self.permissions.is_empty(), &self.input)
     }
 }

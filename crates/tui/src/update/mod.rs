@@ -1,38 +1,47 @@
-//! The TUI's state and its one entry point, [`update`]: every key, mouse
+//! The TUI's one entry point, [`update`]: every key, mouse
 //! event, coordinator progress report and store snapshot goes through it,
 //! and what must happen outside (prompt the planner, run an operation,
 //! answer a permission request, notify) comes back as [`Effect`]s. No IO
 //! here, so the whole behaviour is testable without a terminal.
 //!
-//! `state` holds the state and its queries, `msg` what goes in and out;
-//! keys (`actions`), the mouse, slash commands (`commands`) and
-//! coordinator progress ([`crate::progress`]) each change it in their own
-//! module.
+//! [`crate::state`] holds the state and its queries, [`crate::msg`] what
+//! goes in and out; keys (`keys` maps them, `actions` carries them out),
+//! the mouse, slash commands (`commands`) and coordinator progress
+//! (`progress`) each change it in their own module.
 
 mod actions;
 mod commands;
+mod keys;
 mod mouse;
-mod msg;
-mod selection;
-mod state;
-
-pub use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
+mod progress;
 
 pub use self::actions::apply;
-pub use self::msg::{Effect, Fetch, Msg, Op, PermissionAsk, StoreRequest};
-pub use self::selection::Selections;
-pub use self::state::{
-    App, BudgetAsk, FINISHED_SHOWN_MS, Focus, MergeEvent, Overlay, QuitState, View,
-};
-pub use crate::model::{
-    ChatEntry, EntryKind, MAX_TRANSCRIPT_LINES, Transcript, TranscriptLine, Worker, WorkerState,
-};
+pub use self::keys::{Action, map_key};
 
 use self::mouse::on_mouse;
-use crate::keys::map_key;
-use crate::progress::on_progress;
+use self::progress::on_progress;
+use crate::msg::{Effect, Msg};
+use crate::state::{App, Focus, Overlay, QuitState, WorkerState};
 use crate::text::sanitize;
 use crate::theme;
+
+/// Readies the state to be drawn on a `width` x `height` screen: the
+/// chat is laid out for the width its pane gets (only entries that changed,
+/// or all when the width did).
+pub fn fit(app: &mut App, width: u16, height: u16) {
+    app.size = (width, height);
+    let main = app.areas().main;
+    if !main.is_empty() {
+        let width = usize::from(main.width.saturating_sub(2));
+        app.layout_chat(width);
+        if app.scroll > 0 {
+            // Scrolled past the top (the content shrank, or the screen
+            // grew): keep the first screenful.
+            let (_, scroll) = app.main_rows(width, usize::from(main.height.saturating_sub(2)));
+            app.scroll = scroll;
+        }
+    }
+}
 
 /// Applies one message; returns what must happen outside.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {

@@ -5,13 +5,13 @@ use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
 
 use super::actions::scroll_overlay;
-use super::state::{App, Focus};
-use crate::ui::layout::{Areas, Pane};
+use crate::layout::Areas;
+use crate::state::{App, Focus};
 
 /// Rows the mouse wheel scrolls.
 const WHEEL_ROWS: usize = 3;
 
-pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) {
+pub(crate) fn on_mouse(app: &mut App, mouse: MouseEvent) {
     let at = Position::new(mouse.column, mouse.row);
     let areas = app.areas();
     // The open prompt waits for its keys; the mouse does nothing under it.
@@ -31,14 +31,7 @@ pub(super) fn on_mouse(app: &mut App, mouse: MouseEvent) {
         app.dirty = false;
         return;
     };
-    let focus = match pane {
-        Pane::Main => Focus::Main,
-        Pane::Workers => Focus::Workers,
-        Pane::Tasks => Focus::Tasks,
-        Pane::Merges => Focus::Merges,
-        Pane::Mail => Focus::Mail,
-        Pane::Input => Focus::Input,
-    };
+    let focus = pane;
     match mouse.kind {
         MouseEventKind::ScrollUp if app.overlay.is_some() => scroll_overlay(app, -3),
         MouseEventKind::ScrollDown if app.overlay.is_some() => scroll_overlay(app, 3),
@@ -68,7 +61,7 @@ fn click_row(app: &mut App, pane: Focus, areas: &Areas, at: Position) {
         Focus::Input | Focus::Main => return,
     };
     let selected = app.selected_index(pane).unwrap_or(0);
-    let Some(index) = crate::ui::layout::item_at(rect, pane, selected, at.y) else {
+    let Some(index) = crate::layout::item_at(rect, pane, selected, at.y) else {
         return;
     };
     if let Some(key) = app.rows_of(pane).get(index).cloned()

@@ -1,13 +1,13 @@
-//! Applies the [`Action`] a key maps to (see [`crate::keys`]): editing
+//! Applies the [`Action`] a key maps to (see [`super::keys`]): editing
 //! the input, moving focus and selections, scrolling, opening rows,
 //! answering permission requests and quitting.
 
 use enki_acp::PermissionDecision;
 
 use super::commands::submit;
-use super::msg::{Effect, Fetch, StoreRequest};
-use super::state::{App, Focus, Overlay, QuitState, View};
-use crate::keys::Action;
+use super::keys::Action;
+use crate::msg::{Effect, Fetch, StoreRequest};
+use crate::state::{App, Focus, Overlay, QuitState, View};
 use crate::theme;
 
 /// Applies a key's action.
@@ -194,7 +194,7 @@ fn open(app: &mut App, effects: &mut Vec<Effect>) {
 
 /// Ctrl-C and `/quit`: ask while workers run, then stop cleanly; a second
 /// interrupt while stopping leaves at once.
-pub(super) fn interrupt(app: &mut App, effects: &mut Vec<Effect>) {
+pub(crate) fn interrupt(app: &mut App, effects: &mut Vec<Effect>) {
     if app.coordinator_done.is_some() {
         effects.push(Effect::Exit);
         return;
@@ -211,7 +211,7 @@ pub(super) fn interrupt(app: &mut App, effects: &mut Vec<Effect>) {
 
 /// A stop signal (SIGTERM, SIGHUP, SIGINT from outside): nobody is there to
 /// confirm, so the workers are stopped at once; a second one leaves.
-pub(super) fn stop_on_signal(app: &mut App, name: &str, effects: &mut Vec<Effect>) {
+pub(crate) fn stop_on_signal(app: &mut App, name: &str, effects: &mut Vec<Effect>) {
     if app.coordinator_done.is_some() || app.quit == QuitState::Stopping {
         effects.push(Effect::Exit);
         return;
@@ -239,9 +239,9 @@ fn page(app: &App) -> usize {
     usize::from(height.saturating_sub(3)).max(1)
 }
 
-pub(super) fn scroll_overlay(app: &mut App, delta: isize) {
+pub(crate) fn scroll_overlay(app: &mut App, delta: isize) {
     let (scroll, rows) = match &mut app.overlay {
-        Some(Overlay::Help { scroll }) => (scroll, crate::ui::help::lines().len()),
+        Some(Overlay::Help { scroll }) => (scroll, crate::help::lines().len()),
         Some(Overlay::Text { scroll, lines, .. }) => (scroll, lines.len()),
         _ => return,
     };

@@ -1,12 +1,12 @@
 //! Keys to actions. What a key means depends on what is on screen (a
 //! confirmation, a permission prompt, an overlay, the completion popup)
 //! and on which pane has the focus; this is decided here, in one pure
-//! function, and carried out by [`crate::app::apply`].
+//! function, and carried out by [`crate::update::apply`].
 
 use enki_acp::PermissionDecision;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::app::{App, Focus, Overlay, View};
+use crate::state::{App, Focus, Overlay, View};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -333,8 +333,8 @@ mod tests {
         );
     }
 
-    fn ask() -> crate::app::PermissionAsk {
-        crate::app::PermissionAsk {
+    fn ask() -> crate::msg::PermissionAsk {
+        crate::msg::PermissionAsk {
             id: 1,
             task: None,
             title: "Edit".into(),

@@ -5,7 +5,7 @@
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-use crate::text::{char_width, width as text_width};
+use crate::text::{char_width, truncate, width as text_width};
 
 /// Rows being built.
 struct Rows {
@@ -224,6 +224,51 @@ where
     }
     out.reverse();
     (out, more_above)
+}
+
+/// Cuts a line to `width` cells, ending in `…` when cut.
+pub fn clip(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut used = 0;
+    let mut spans = Vec::new();
+    let style = line.style;
+    for span in line.spans {
+        let w = span.width();
+        if used + w < width {
+            used += w;
+            spans.push(span);
+            continue;
+        }
+        let room = width.saturating_sub(used);
+        spans.push(Span::styled(truncate(&span.content, room), span.style));
+        break;
+    }
+    Line::from(spans).style(style)
+}
+
+/// The rows to show, `scroll` rows up from the bottom, and the scroll
+/// actually possible (never past the top).
+pub fn visible<I>(
+    lines: I,
+    width: usize,
+    height: usize,
+    scroll: usize,
+) -> (Vec<Line<'static>>, usize)
+where
+    I: DoubleEndedIterator<Item = Line<'static>> + Clone,
+{
+    let (rows, _) = tail(lines.clone(), width, height, scroll);
+    if scroll == 0 || rows.len() >= height {
+        return (rows, scroll);
+    }
+    // Scrolled past the top (everything was walked anyway): show the
+    // first screenful.
+    let total: usize = lines.clone().map(|line| self::height(&line, width)).sum();
+    let scroll = total.saturating_sub(height);
+    let (rows, _) = tail(lines, width, height, scroll);
+    (rows, scroll)
 }
 
 #[cfg(test)]

@@ -3,30 +3,15 @@
 //! and the statuses those operations are expected to cause.
 
 use super::actions::interrupt;
-use super::msg::{Effect, Fetch, Op, StoreRequest};
-use super::state::{App, Overlay, View};
 use crate::data::{ExecView, TaskView};
 use crate::input::{Command, Target, parse_command, unescape_message};
-use crate::model::{ChatEntry, WorkerState};
+use crate::msg::{Effect, Fetch, Op, StoreRequest};
+use crate::state::same_execution;
+use crate::state::{App, Overlay, View};
+use crate::state::{ChatEntry, WorkerState};
 use crate::theme;
 
-/// A status change the user asked for with an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Expected {
-    /// An execution id or prefix.
-    execution: String,
-    /// The step, when the operation was on one.
-    step: Option<String>,
-    status: String,
-}
-
-/// Whether `id` is the execution `given` (an id or a prefix, with or
-/// without `exec-`) names.
-fn same_execution(id: &str, given: &str) -> bool {
-    id.starts_with(given) || id.get(5..).is_some_and(|u| u.starts_with(given))
-}
-
-pub(super) fn submit(app: &mut App, effects: &mut Vec<Effect>) {
+pub(crate) fn submit(app: &mut App, effects: &mut Vec<Effect>) {
     let Some(text) = app.input.submit() else {
         return;
     };
@@ -365,45 +350,5 @@ impl App {
             .iter()
             .filter(|x| Some(&x.id) == execution.as_ref())
             .any(|x| x.tasks.iter().any(|t| t.step == word))
-    }
-
-    /// Remembers the execution status an operation will cause.
-    pub(super) fn expect(&mut self, op: &Op) {
-        let (target, status) = match op {
-            Op::Pause(target) => (target, "paused"),
-            Op::Resume(target) => (target, "running"),
-            Op::Cancel(target) => (target, "cancelled"),
-            _ => return,
-        };
-        // A step that is resumed becomes pending (or ready), not running.
-        if target.step.is_some() && status == "running" {
-            return;
-        }
-        if let Some(execution) = &target.execution {
-            self.expected.push(Expected {
-                execution: execution.clone(),
-                step: target.step.clone(),
-                status: status.to_string(),
-            });
-            let excess = self.expected.len().saturating_sub(8);
-            self.expected.drain(..excess);
-        }
-    }
-
-    /// Whether a status of an execution (`step` `None`) or of one of its
-    /// steps is the echo of the user's own operation, already reported by
-    /// its result; forgets the expectation if so.
-    pub(crate) fn expected_status(
-        &mut self,
-        execution: &str,
-        step: Option<&str>,
-        status: &str,
-    ) -> bool {
-        let found = self.expected.iter().position(|e| {
-            e.status == status
-                && e.step.as_deref() == step
-                && same_execution(execution, &e.execution)
-        });
-        found.map(|i| self.expected.remove(i)).is_some()
     }
 }

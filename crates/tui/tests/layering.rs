@@ -1,0 +1,94 @@
+//! The TUI's imports point one way: base modules (text, layout, wrapping,
+//! the message editor, the store's rows) know nothing of the state; the
+//! state and messages know nothing of `update` or the drawing; drawing
+//! reads the state and never changes it; only `run` and its helpers do IO.
+
+use std::path::{Path, PathBuf};
+
+/// Modules under `src/` (a file or a folder) and the crate modules their
+/// code may not name.
+const RULES: &[(&str, &[&str])] = &[
+    (
+        "text",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "theme",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "wrap",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "layout",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "input",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "data",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "markdown",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    (
+        "help",
+        &["state", "msg", "update", "ui", "run", "backend", "ops"],
+    ),
+    ("msg", &["state", "update", "ui", "run", "backend", "ops"]),
+    ("state", &["update", "ui", "run", "backend", "ops"]),
+    ("update", &["ui", "run", "backend", "ops", "permission"]),
+    ("ui", &["update", "run", "backend", "ops", "permission"]),
+];
+
+fn sources(path: &Path) -> Vec<PathBuf> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .expect("read a source folder")
+            .flat_map(|entry| sources(&entry.expect("a folder entry").path()))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    }
+}
+
+#[test]
+fn imports_point_one_way() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut wrong = Vec::new();
+    for (module, forbidden) in RULES {
+        let folder = src.join(module);
+        let path = if folder.is_dir() {
+            folder
+        } else {
+            src.join(format!("{module}.rs"))
+        };
+        assert!(path.exists(), "{} is gone: update RULES", path.display());
+        for file in sources(&path) {
+            let text = std::fs::read_to_string(&file).expect("read a source file");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for name in *forbidden {
+                    if code.contains(&format!("crate::{name}::"))
+                        || code.contains(&format!("crate::{name};"))
+                        || code.contains(&format!("crate::{{{name}"))
+                    {
+                        wrong.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layering:\n{}",
+        wrong.join("\n")
+    );
+}
