@@ -446,3 +446,87 @@ fn the_conversation_comes_back_after_a_restart() {
     again.send(b"/quit\r");
     assert!(again.wait_exit().success());
 }
+
+/// The prompts the `sim` agent's kept sessions were given, per session.
+fn sim_sessions(project: &Project) -> Vec<Vec<String>> {
+    let dir = project.home.path().join(".local/state/enki-sim/sessions");
+    let mut sessions = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let prompts = saved["prompts"].as_array().unwrap().iter();
+        sessions.push(prompts.map(|p| p.as_str().unwrap().to_string()).collect());
+    }
+    sessions
+}
+
+/// Two turns of a planner: the second start's message runs the second
+/// turn only when the planner's session was taken up.
+const TWO_TURNS: &str = "[[turn]]\nsteps = [ { say = \"First turn.\" } ]\n\
+                         [[turn]]\nsteps = [ { say = \"Second turn.\" } ]\n";
+
+/// Starts the TUI, sends `message`, waits until the planner's turn ended
+/// with `answer` shown `times` times (earlier sessions' chat included), quits.
+fn ask_and_quit(project: &Project, message: &[u8], answer: &str, times: usize) {
+    let mut session = Session::start(project, &[]);
+    session.wait_for("the message box", |s| s.contains("Message"));
+    session.send(message);
+    session.wait_for(answer, |s| {
+        s.matches(answer).count() >= times && !s.contains("planner working")
+    });
+    session.send(b"/quit\r");
+    assert!(session.wait_exit().success());
+}
+
+#[test]
+fn the_planner_takes_its_session_up_after_a_restart() {
+    let project = Project::with_sim("");
+    project.script("planner", TWO_TURNS);
+    ask_and_quit(
+        &project,
+        b"remember the staging database\r",
+        "First turn.",
+        1,
+    );
+    ask_and_quit(&project, b"which database?\r", "Second turn.", 1);
+    let sessions = sim_sessions(&project);
+    assert_eq!(
+        sessions.len(),
+        1,
+        "one planner session, taken up: {sessions:?}"
+    );
+    assert_eq!(sessions[0].len(), 2, "{sessions:?}");
+    assert!(sessions[0][1].ends_with("which database?"), "{sessions:?}");
+}
+
+#[test]
+fn a_planner_that_cannot_continue_is_told_the_earlier_conversation() {
+    let project = Project::with_sim("");
+    project.script("planner", TWO_TURNS);
+    std::fs::write(
+        project.enki_dir().join("sim").join("capabilities.toml"),
+        "load_session = false\nresume = false\n",
+    )
+    .unwrap();
+    ask_and_quit(
+        &project,
+        b"remember the staging database\r",
+        "First turn.",
+        1,
+    );
+    ask_and_quit(&project, b"which database?\r", "First turn.", 2);
+    let mut sessions = sim_sessions(&project);
+    assert_eq!(sessions.len(), 2, "a new planner session: {sessions:?}");
+    sessions.sort_by_key(|prompts| prompts[0].starts_with("# The conversation so far"));
+    let recap = &sessions[1][0];
+    assert!(
+        recap.starts_with("# The conversation so far")
+            && recap.contains("user: remember the staging database\nyou: First turn.")
+            && recap.ends_with("which database?"),
+        "{recap}"
+    );
+    assert!(
+        !sessions[0][0].contains("# The conversation so far"),
+        "{sessions:?}"
+    );
+}

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::McpIdentity;
 use crate::context::Shared;
-use crate::session::start_session;
+use crate::session::continue_or_start_session;
 use crate::usage::{Meter, Run};
 
 #[derive(Debug)]
@@ -88,10 +88,19 @@ answers it, enki_mail_thread shows a conversation, and enki_mail_send writes to 
     )
 }
 
+/// Earlier messages given to a planner that could not take its earlier
+/// session up, at most.
+const RECAP_MESSAGES: usize = 40;
+/// The longest recap, in bytes (the newest messages are kept).
+const RECAP_MAX: usize = 24 * 1024;
+
 /// Starts the planner agent in the project root and serves prompts until
-/// `prompts` closes.
+/// `prompts` closes. With `continuing`, the planner takes up its session of
+/// the latest earlier enki session, or, when its agent cannot, is told the
+/// earlier conversation in its first prompt.
 pub async fn run_planner(
     ctx: Shared,
+    continuing: bool,
     mut prompts: mpsc::UnboundedReceiver<String>,
     tx: mpsc::UnboundedSender<PlannerMessage>,
 ) {
@@ -115,18 +124,33 @@ pub async fn run_planner(
     };
     let (host, agent_ref) = (&ctx, &agent);
     let mcp = |init: InitializeResult| async move { host.agent_mcp(agent_ref, &init, who).await };
-    let opened = match start_session(&client, &spec, mcp, &|_| {}).await {
-        Ok(opened) => opened,
-        Err(e) => {
-            let _ = tx.send(PlannerMessage::Gone(format!(
-                "the planner agent ({}) did not start: {e}",
-                agent.name
-            )));
-            client.shutdown().await;
-            return;
-        }
+    let earlier = if continuing {
+        earlier_planner_session(&ctx, &agent.name).await
+    } else {
+        None
     };
+    let opened =
+        match continue_or_start_session(&client, &spec, earlier.as_deref(), mcp, &|_| {}).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = tx.send(PlannerMessage::Gone(format!(
+                    "the planner agent ({}) did not start: {e}",
+                    agent.name
+                )));
+                client.shutdown().await;
+                return;
+            }
+        };
     let session = opened.session_id.clone();
+    keep_planner_session(&ctx, &agent.name, &session).await;
+    // A taken-up session's history, replayed by `session/load`, was shown
+    // and kept already.
+    while events.try_recv().is_ok() {}
+    let mut recap = if continuing && opened.continued.is_none() {
+        recap(&ctx).await
+    } else {
+        None
+    };
     let mut meter = Meter::new(Run::Planner);
     meter.opened(&ctx, &agent.name, opened.model.clone()).await;
     let _ = tx.send(PlannerMessage::Ready);
@@ -134,6 +158,10 @@ pub async fn run_planner(
     let mut titles = HashMap::new();
     let mut in_message = false;
     while let Some(text) = prompts.recv().await {
+        let text = match recap.take() {
+            Some(recap) => format!("{recap}\n\n{text}"),
+            None => text,
+        };
         let turn = client.prompt_within(&session, &text, limit);
         tokio::pin!(turn);
         let result = loop {
@@ -183,6 +211,84 @@ fn turn_error(error: &AcpError, limit: Duration) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// The ACP session the planner ran in last time, when the same agent ran it.
+async fn earlier_planner_session(ctx: &Shared, agent: &str) -> Option<String> {
+    let (session, agent) = (ctx.session_id.clone(), agent.to_string());
+    match ctx
+        .db
+        .call(move |s| s.earlier_planner_session(&session, &agent))
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("cannot read the planner's earlier session: {e}");
+            None
+        }
+    }
+}
+
+/// Keeps the planner's ACP session, so that the next start can take it up.
+async fn keep_planner_session(ctx: &Shared, agent: &str, acp_session: &str) {
+    let (session, agent, acp_session) = (
+        ctx.session_id.clone(),
+        agent.to_string(),
+        acp_session.to_string(),
+    );
+    let kept = ctx
+        .db
+        .call(move |s| s.keep_planner_session(&session, &agent, &acp_session))
+        .await;
+    if let Err(e) = kept {
+        tracing::warn!("cannot keep the planner's session: {e}");
+    }
+}
+
+/// The earlier sessions' conversation, for a planner that could not take
+/// its own session up (a new agent, or one that cannot continue sessions).
+async fn recap(ctx: &Shared) -> Option<String> {
+    let session = ctx.session_id.clone();
+    let rows = match ctx
+        .db
+        .call(move |s| s.earlier_chat(&session, RECAP_MESSAGES))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!("cannot read the earlier chat: {e}");
+            return None;
+        }
+    };
+    recap_text(&rows)
+}
+
+/// The recap's text: the newest messages that fit in [`RECAP_MAX`], oldest
+/// first.
+fn recap_text(rows: &[enki_store::ChatRow]) -> Option<String> {
+    let mut lines = Vec::new();
+    let mut size = 0;
+    for row in rows.iter().rev() {
+        let who = match row.speaker {
+            enki_store::Speaker::User => "user",
+            enki_store::Speaker::Planner => "you",
+        };
+        let line = format!("{who}: {}", row.text.trim());
+        size += line.len() + 1;
+        if size > RECAP_MAX && !lines.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    lines.reverse();
+    Some(format!(
+        "# The conversation so far\n\nenki was restarted and your earlier session could not be taken up; \
+this is what the user and you said before (oldest first):\n\n{}",
+        lines.join("\n")
+    ))
 }
 
 /// Passes on what the user and the run's outcome need: the planner's text
@@ -260,6 +366,34 @@ fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(speaker: enki_store::Speaker, text: &str) -> enki_store::ChatRow {
+        enki_store::ChatRow {
+            session_id: "s1".into(),
+            at: "2026-12-07T10:00:00Z".into(),
+            speaker,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_recap_keeps_the_newest_messages_oldest_first() {
+        use enki_store::Speaker::{Planner, User};
+        assert_eq!(recap_text(&[]), None);
+        let text = recap_text(&[row(User, "use postgres"), row(Planner, "Noted.\n")]).unwrap();
+        assert!(text.ends_with("user: use postgres\nyou: Noted."), "{text}");
+        let long = "x".repeat(RECAP_MAX);
+        let text = recap_text(&[
+            row(User, "the oldest"),
+            row(User, &long),
+            row(Planner, "last"),
+        ])
+        .unwrap();
+        assert!(
+            !text.contains("the oldest") && text.ends_with("you: last"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_instructions_name_every_planner_tool_and_the_roles() {

@@ -84,6 +84,46 @@ impl Store {
         rows.reverse();
         Ok(rows)
     }
+
+    /// Keeps which ACP session of `agent` the planner of `session` runs in.
+    pub fn keep_planner_session(
+        &mut self,
+        session: &str,
+        agent: &str,
+        acp_session: &str,
+    ) -> Result<(), StoreError> {
+        let (session, agent, acp_session) = (
+            session.to_string(),
+            agent.to_string(),
+            acp_session.to_string(),
+        );
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE sessions SET planner_session = ?2, planner_agent = ?3 WHERE id = ?1",
+                params![session, acp_session, agent],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The ACP session the planner of the latest session other than
+    /// `except` ran in, when `agent` ran it: what the next start takes up.
+    pub fn earlier_planner_session(
+        &self,
+        except: &str,
+        agent: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT planner_session FROM sessions
+             WHERE id != ?1 AND planner_agent = ?2 AND planner_session IS NOT NULL
+             ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        )?;
+        let mut rows = stmt.query(params![except, agent])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -118,5 +158,40 @@ mod tests {
         assert_eq!(earlier[1].speaker, Speaker::Planner);
         let last_two = store.earlier_chat("s3", 2).unwrap();
         assert_eq!(last_two[0].text, "Planned 3 steps.");
+    }
+
+    #[test]
+    fn the_latest_earlier_planner_session_of_the_same_agent_is_taken_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        assert_eq!(store.earlier_planner_session("s3", "claude").unwrap(), None);
+        store.start_session("s1", 1, "claude").unwrap();
+        store.keep_planner_session("s1", "claude", "acp-1").unwrap();
+        store.start_session("s2", 2, "codex").unwrap();
+        store.keep_planner_session("s2", "codex", "acp-2").unwrap();
+        store.start_session("s3", 3, "claude").unwrap();
+        store.keep_planner_session("s3", "claude", "acp-3").unwrap();
+        // Another agent's session, and the current one, are never taken up.
+        assert_eq!(
+            store
+                .earlier_planner_session("s3", "claude")
+                .unwrap()
+                .as_deref(),
+            Some("acp-1")
+        );
+        assert_eq!(
+            store
+                .earlier_planner_session("s4", "claude")
+                .unwrap()
+                .as_deref(),
+            Some("acp-3")
+        );
+        assert_eq!(
+            store
+                .earlier_planner_session("s4", "codex")
+                .unwrap()
+                .as_deref(),
+            Some("acp-2")
+        );
     }
 }

@@ -280,6 +280,13 @@ ALTER TABLE tasks ADD COLUMN followup TEXT;
 ALTER TABLE attempts ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE merge_requests ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
 "#,
+    r#"
+-- The planner's own ACP session in each enki session (and the agent that
+-- ran it), so that the TUI's next start takes the planner's conversation up
+-- (`session/resume` or `session/load`) instead of starting it over.
+ALTER TABLE sessions ADD COLUMN planner_session TEXT;
+ALTER TABLE sessions ADD COLUMN planner_agent TEXT;
+"#,
 ];
 
 /// The schema version this binary writes.

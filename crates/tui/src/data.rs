@@ -9,6 +9,8 @@ use enki_views::{dag_levels, gather_dag};
 
 /// Executions shown at most (the unfinished ones and this session's).
 const MAX_EXECUTIONS: usize = 20;
+/// Finished executions of earlier sessions shown (the newest), collapsed.
+const EARLIER_EXECUTIONS: usize = 5;
 /// Unread messages shown at most.
 const MAX_UNREAD: usize = 50;
 
@@ -24,6 +26,8 @@ pub struct ExecView {
     pub id: String,
     pub title: String,
     pub status: String,
+    /// Finished in an earlier session: shown collapsed, for context.
+    pub earlier: bool,
     pub tasks: Vec<TaskView>,
 }
 
@@ -72,16 +76,22 @@ impl Snapshot {
     }
 }
 
-/// Reads the snapshot: unfinished executions and those of `session`
-/// (newest last), pending merges, unread mail.
+/// Reads the snapshot: the last few finished executions of earlier
+/// sessions, then unfinished executions and those of `session` (newest
+/// last), pending merges, unread mail.
 pub fn read_snapshot(store: &Store, session: &str) -> Result<Snapshot, StoreError> {
-    let mut executions: Vec<_> = store
-        .executions(None)?
-        .into_iter()
-        .filter(|e| !e.status.is_terminal() || e.session_id.as_deref() == Some(session))
-        .collect();
-    let skip = executions.len().saturating_sub(MAX_EXECUTIONS);
-    executions.drain(..skip);
+    let all = store.executions(None)?;
+    let earlier_of = |e: &enki_store::ExecutionRow| {
+        e.status.is_terminal() && e.session_id.as_deref() != Some(session)
+    };
+    let mut earlier: Vec<_> = all.iter().filter(|e| earlier_of(e)).cloned().collect();
+    earlier.drain(..earlier.len().saturating_sub(EARLIER_EXECUTIONS));
+    let mut executions: Vec<_> = all.into_iter().filter(|e| !earlier_of(e)).collect();
+    executions.drain(..executions.len().saturating_sub(MAX_EXECUTIONS));
+    let earlier_ids: std::collections::HashSet<String> =
+        earlier.iter().map(|e| e.id.clone()).collect();
+    earlier.extend(executions);
+    let executions = earlier;
     let mut views = Vec::with_capacity(executions.len());
     for execution in executions {
         let Some(dag) = gather_dag(store, Some(&execution.id), None)?
@@ -113,6 +123,7 @@ pub fn read_snapshot(store: &Store, session: &str) -> Result<Snapshot, StoreErro
             id: execution.id.clone(),
             title: execution.title.clone(),
             status: execution.status.to_string(),
+            earlier: earlier_ids.contains(&execution.id),
             tasks,
         });
     }
@@ -147,4 +158,44 @@ pub fn read_snapshot(store: &Store, session: &str) -> Result<Snapshot, StoreErro
         merges,
         unread,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use enki_store::NewStep;
+
+    use super::*;
+
+    fn execution(store: &mut Store, session: &str, title: &str) -> String {
+        let step = NewStep::new("only", "the one step");
+        store
+            .create_execution(Some(session), title, false, &[step])
+            .unwrap()
+            .execution_id
+    }
+
+    #[test]
+    fn earlier_sessions_finished_executions_come_first_collapsed_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let mut finished = Vec::new();
+        for n in 0..EARLIER_EXECUTIONS + 2 {
+            let id = execution(&mut store, "s1", &format!("earlier {n}"));
+            store.cancel(&id, None).unwrap();
+            finished.push(id);
+        }
+        let open = execution(&mut store, "s1", "still open");
+        let mine = execution(&mut store, "s2", "this session's");
+        store.cancel(&mine, None).unwrap();
+        let snapshot = read_snapshot(&store, "s2").unwrap();
+        let shown: Vec<(&str, bool)> = snapshot
+            .executions
+            .iter()
+            .map(|e| (e.id.as_str(), e.earlier))
+            .collect();
+        let mut expected: Vec<(&str, bool)> =
+            finished[2..].iter().map(|id| (id.as_str(), true)).collect();
+        expected.extend([(open.as_str(), false), (mine.as_str(), false)]);
+        assert_eq!(shown, expected);
+    }
 }

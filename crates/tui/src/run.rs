@@ -211,6 +211,7 @@ fn spawn_coordinator(
         let options = RunOptions {
             request: None,
             exit_when_idle: false,
+            continue_planner: true,
         };
         let result = enki_coordinator::run(ctx, options, progress_tx, control_rx).await;
         let _ = forward.await;

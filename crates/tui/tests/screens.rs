@@ -7,8 +7,11 @@
 
 mod common;
 
-use common::{busy_app, draw, draw_pane, key, permission_ask, task_id, tool, type_text};
+use common::{
+    EXEC, busy_app, draw, draw_pane, key, permission_ask, snapshot, task, task_id, tool, type_text,
+};
 use enki_coordinator::{Progress, ToolStatus, TranscriptEntry};
+use enki_tui::data::ExecView;
 use enki_tui::msg::Msg;
 use enki_tui::state::{App, Focus, Overlay, View};
 use enki_tui::ui;
@@ -140,9 +143,7 @@ fn worker_transcript() {
 fn workers_pane() {
     let mut app = busy_app();
     app.focus = Focus::Workers;
-    assert_snapshot!(
-        draw_pane(&mut app, 48, 9, ui::workers::draw).backend()
-    );
+    assert_snapshot!(draw_pane(&mut app, 48, 9, ui::workers::draw).backend());
 }
 
 #[test]
@@ -151,6 +152,36 @@ fn tasks_pane() {
     app.focus = Focus::Tasks;
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Down);
+    assert_snapshot!(draw_pane(&mut app, 48, 9, ui::tasks::draw).backend());
+}
+
+#[test]
+fn tasks_pane_with_earlier_sessions_executions() {
+    let mut app = busy_app();
+    let mut snapshot = snapshot();
+    let earlier = |id: &str, title: &str, status: &str| ExecView {
+        id: id.into(),
+        title: title.into(),
+        status: status.into(),
+        earlier: true,
+        tasks: vec![task("only", "The one step", status, 0, "light", None)],
+    };
+    snapshot
+        .executions
+        .insert(0, earlier("exec-01EARLIER2", "Fix the login bug", "failed"));
+    snapshot
+        .executions
+        .insert(0, earlier("exec-01EARLIER1", "Rename the config", "done"));
+    update(&mut app, Msg::Snapshot(snapshot));
+    // Collapsed: one row each, before this session's execution and steps.
+    assert_eq!(
+        app.task_rows()[..3],
+        [
+            "x:exec-01EARLIER1",
+            "x:exec-01EARLIER2",
+            &format!("x:{EXEC}")
+        ]
+    );
     assert_snapshot!(draw_pane(&mut app, 48, 9, ui::tasks::draw).backend());
 }
 

@@ -78,6 +78,7 @@ fn busy_app() -> App {
                 id: "exec-01JBENCH".into(),
                 title: "Benchmark execution".into(),
                 status: "running".into(),
+                earlier: false,
                 tasks,
             }],
             ..Snapshot::default()

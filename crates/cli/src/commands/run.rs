@@ -183,6 +183,7 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         let options = RunOptions {
             request,
             exit_when_idle: true,
+            continue_planner: false,
         };
         let result = enki_coordinator::run(ctx, options, progress_tx, control_rx).await;
         drop(control_tx);

@@ -221,8 +221,9 @@ impl Runtime {
             text
         };
         let ctx = self.ctx.clone();
+        let continuing = self.continue_planner;
         let sent = self.planner.prompt(text, |prompts, events| {
-            tokio::spawn(planner::run_planner(ctx, prompts, events))
+            tokio::spawn(planner::run_planner(ctx, continuing, prompts, events))
         });
         if let Err(message) = sent {
             self.emit(Progress::Warning { message });

@@ -54,6 +54,10 @@ pub struct RunOptions {
     pub request: Option<String>,
     /// Return once nothing can move any more (headless runs).
     pub exit_when_idle: bool,
+    /// Take up the planner's conversation of the latest earlier session
+    /// (the TUI): its ACP session when the agent can continue it, else the
+    /// kept chat as context in its first prompt.
+    pub continue_planner: bool,
 }
 
 /// How the run ended, by task status over the executions it handled.
@@ -139,6 +143,8 @@ struct Runtime {
     merge_nudge: mpsc::UnboundedSender<()>,
     merges_pending: BTreeSet<String>,
     planner: PlannerLink,
+    /// [`RunOptions::continue_planner`].
+    continue_planner: bool,
     /// The planner's message so far, kept in the chat when it ends.
     planner_said: String,
     titles: HashMap<String, (String, String)>,
@@ -193,6 +199,7 @@ pub async fn run(
         merge_nudge,
         merges_pending: BTreeSet::new(),
         planner: PlannerLink::new(planner_tx),
+        continue_planner: options.continue_planner,
         planner_said: String::new(),
         titles: HashMap::new(),
         store_version: None,

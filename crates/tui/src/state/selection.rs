@@ -19,7 +19,9 @@ impl App {
         let mut rows = Vec::new();
         for execution in &self.snapshot.executions {
             rows.push(format!("x:{}", execution.id));
-            rows.extend(execution.tasks.iter().map(|t| format!("t:{}", t.id)));
+            if !execution.earlier {
+                rows.extend(execution.tasks.iter().map(|t| format!("t:{}", t.id)));
+            }
         }
         rows
     }

@@ -1,5 +1,6 @@
 //! The tasks pane: each execution (title, status) and its steps indented
-//! by their depth in the graph, with a status mark.
+//! by their depth in the graph, with a status mark; earlier sessions'
+//! finished executions first, one dim row each.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -24,6 +25,17 @@ pub fn lines(app: &App, row_width: usize) -> Vec<Line<'static>> {
             .iter()
             .filter(|t| t.status == "done")
             .count();
+        if execution.earlier {
+            // An earlier session's finished work: one dim row, for context.
+            let tail = format!(" {done}/{} {status} · earlier", execution.tasks.len());
+            let room = row_width.saturating_sub(2 + width(&tail));
+            lines.push(Line::from(vec![
+                Span::styled("◇ ", theme::dim()),
+                Span::styled(truncate(&execution.title, room), theme::dim()),
+                Span::styled(tail, theme::dim()),
+            ]));
+            continue;
+        }
         let tail = format!(" {done}/{} {status}", execution.tasks.len());
         let room = row_width.saturating_sub(2 + width(&tail));
         lines.push(Line::from(vec![
@@ -57,10 +69,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     let focused = app.focus == Focus::Tasks;
     let count = app.snapshot.executions.len();
-    let extra = match count {
-        0 => String::new(),
-        1 => "1 execution".to_string(),
-        n => format!("{n} executions"),
+    let current = app
+        .snapshot
+        .executions
+        .iter()
+        .filter(|e| !e.earlier)
+        .count();
+    let extra = match (current, count - current) {
+        (0, 0) => String::new(),
+        (1, 0) => "1 execution".to_string(),
+        (n, 0) => format!("{n} executions"),
+        (n, e) => format!("{n} + {e} earlier"),
     };
     let block = pane_block(title("Tasks", &extra), focused);
     let inner = block.inner(area);

@@ -284,7 +284,13 @@ impl App {
         if unfinished.len() == 1 {
             return unfinished.first().map(|e| e.id.clone());
         }
-        self.snapshot.executions.last().map(|e| e.id.clone())
+        let executions = &self.snapshot.executions;
+        executions
+            .iter()
+            .rev()
+            .find(|e| !e.earlier)
+            .or(executions.last())
+            .map(|e| e.id.clone())
     }
 
     /// The task `/retry` without an id means: the selected task, else the

@@ -41,7 +41,7 @@ pub fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
     effects
 }
 
-fn task(
+pub fn task(
     step: &str,
     title: &str,
     status: &str,
@@ -70,6 +70,7 @@ pub fn snapshot() -> Snapshot {
             id: EXEC.into(),
             title: "Add a greeting API".into(),
             status: "running".into(),
+            earlier: false,
             tasks: vec![
                 task(
                     "design",
