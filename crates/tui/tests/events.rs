@@ -357,7 +357,10 @@ fn a_merger_takes_over_its_tasks_row_and_its_transcript_follows_the_workers() {
             )
         })
         .expect("the merger's run is marked in the transcript");
-    assert!(lines[..merger].contains(&(LineKind::Message, "Adding the handler now.")));
+    assert!(lines[..merger].contains(&(
+        LineKind::Message,
+        "Adding the handler now.\nIt returns `Hello, world`."
+    )));
     assert_eq!(
         lines[merger + 1..],
         [

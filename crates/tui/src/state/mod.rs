@@ -352,6 +352,18 @@ impl App {
         }
     }
 
+    /// Lays the main view out for a pane `width` columns wide: the chat,
+    /// and the transcript in view.
+    pub fn layout_main(&mut self, width: usize) {
+        self.layout_chat(width);
+        if let View::Transcript(task) = &self.view
+            && let Some(&at) = self.worker_index.get(task)
+            && let Some(worker) = self.workers.get_mut(at)
+        {
+            worker.transcript.layout(width);
+        }
+    }
+
     /// Lays the chat out for a pane `width` columns wide.
     pub fn layout_chat(&mut self, width: usize) {
         self.chat_width = width.max(1);

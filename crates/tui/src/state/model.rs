@@ -203,12 +203,16 @@ pub struct ToolLine {
     pub output: Vec<String>,
 }
 
-/// One transcript line (a tool call's is its title).
+/// One transcript line (a tool call's is its title; an agent message is
+/// all of its text, newlines included, shown as markdown).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranscriptLine {
     pub kind: LineKind,
     pub text: String,
     pub call: Option<ToolLine>,
+    /// A message's markdown rendered for a width (see
+    /// [`Transcript::layout`]); `None` until then, and after it changed.
+    rendered: Option<(usize, Vec<Line<'static>>)>,
 }
 
 /// Output lines a collapsed tool call shows (its last ones: the result).
@@ -230,6 +234,7 @@ impl Transcript {
             kind,
             text: text.to_string(),
             call,
+            rendered: None,
         });
         if self.lines.len() > MAX_TRANSCRIPT_LINES {
             self.lines.pop_front();
@@ -273,6 +278,18 @@ impl Transcript {
         let text = sanitize(&text);
         let streamed = matches!(kind, LineKind::Message | LineKind::Thought);
         let continues = streamed && self.open && self.lines.back().is_some_and(|l| l.kind == kind);
+        self.open = streamed;
+        if kind == LineKind::Message {
+            // One line per message: its markdown is rendered whole.
+            match self.lines.back_mut() {
+                Some(last) if continues => {
+                    last.text.push_str(&text);
+                    last.rendered = None;
+                }
+                _ => self.push(kind, &text, None),
+            }
+            return;
+        }
         let mut pieces = text.split('\n');
         if continues {
             if let (Some(first), Some(last)) = (pieces.next(), self.lines.back_mut()) {
@@ -284,7 +301,19 @@ impl Transcript {
         for piece in pieces {
             self.push(kind, piece, None);
         }
-        self.open = streamed;
+    }
+
+    /// Renders the markdown of messages that changed since the last call,
+    /// or of all of them when `width` did, as the chat does.
+    pub fn layout(&mut self, width: usize) {
+        let width = width.max(1);
+        for line in &mut self.lines {
+            if line.kind == LineKind::Message
+                && line.rendered.as_ref().is_none_or(|(w, _)| *w != width)
+            {
+                line.rendered = Some((width, crate::markdown::render(&line.text, width)));
+            }
+        }
     }
 
     /// A call's entry onto its line: what the entry gives replaces what the
@@ -372,6 +401,17 @@ fn styled_line(line: &TranscriptLine, expanded: bool) -> Vec<Line<'static>> {
         LineKind::Separator => ("", theme::title()),
         LineKind::FromYou => ("✉ you: ", theme::info()),
     };
+    if line.kind == LineKind::Message {
+        return match &line.rendered {
+            Some((_, rendered)) => rendered.clone(),
+            // Not laid out yet: its text as it is.
+            None => line
+                .text
+                .split('\n')
+                .map(|l| Line::raw(l.to_string()))
+                .collect(),
+        };
+    }
     let Some(call) = &line.call else {
         return vec![if mark.is_empty() {
             Line::styled(line.text.clone(), style)
@@ -475,6 +515,39 @@ mod tests {
         }
         let lines: Vec<&str> = transcript.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(lines, ["Still going on.", "I was not allowed."]);
+    }
+
+    #[test]
+    fn a_message_is_shown_as_markdown_laid_out_for_the_width() {
+        let mut transcript = Transcript::default();
+        for chunk in [
+            "## Plan\n\n- read `a.rs`\n",
+            "- fix it\n\n```rust\nfn main() {}\n```",
+        ] {
+            transcript.append(&message(chunk));
+        }
+        assert_eq!(transcript.lines.len(), 1, "one line per message");
+        transcript.layout(40);
+        let shown = texts(transcript.styled(false));
+        assert!(
+            !shown.iter().any(|l| l.contains("##") || l.contains("```")),
+            "{shown:?}"
+        );
+        assert!(shown.iter().any(|l| l.contains("Plan")), "{shown:?}");
+        assert!(
+            shown
+                .iter()
+                .any(|l| l.contains("• read a.rs") || l.contains("- read a.rs")),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|l| l.contains("fn main() {}")),
+            "{shown:?}"
+        );
+        // A chunk more: that message is rendered again, at the next layout.
+        transcript.append(&message(" Done."));
+        transcript.layout(40);
+        assert!(texts(transcript.styled(false)).concat().contains("Done."));
     }
 
     #[test]

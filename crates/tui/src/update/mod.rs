@@ -33,7 +33,7 @@ pub fn fit(app: &mut App, width: u16, height: u16) {
     let main = app.areas().main;
     if !main.is_empty() {
         let width = usize::from(main.width.saturating_sub(2));
-        app.layout_chat(width);
+        app.layout_main(width);
         if app.scroll > 0 {
             // Scrolled past the top (the content shrank, or the screen
             // grew): keep the first screenful.

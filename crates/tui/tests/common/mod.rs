@@ -299,7 +299,7 @@ pub fn draw_pane(
     pane: impl Fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &App),
 ) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    app.layout_chat(usize::from(width.saturating_sub(2)));
+    app.layout_main(usize::from(width.saturating_sub(2)));
     terminal
         .draw(|frame| {
             let area = frame.area();
