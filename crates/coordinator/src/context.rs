@@ -37,6 +37,8 @@ pub struct Context {
     pub ask_policy: Option<Arc<dyn PermissionPolicy>>,
     /// enki's MCP server over HTTP, for agents that take it.
     pub mcp_host: McpHost,
+    /// The tasks whose landed work waits to be cleaned up (see `cleaner`).
+    pub cleanups: crate::cleaner::Pending,
 }
 
 pub type Shared = Arc<Context>;

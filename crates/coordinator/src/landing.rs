@@ -167,21 +167,6 @@ pub async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
     }
 }
 
-/// Finishes the clean-up of landings an earlier coordinator did not finish.
-pub async fn finish_cleanups(ctx: Shared) {
-    let leftovers = match ctx.db.call(|s| s.uncleaned_landings()).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::warn!("could not list the landings left to clean up: {e}");
-            return;
-        }
-    };
-    for request in leftovers {
-        tracing::info!(task = %request.task_id, request = %request.id, "finishing the clean-up of a landing");
-        clean_up(&ctx, &request).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

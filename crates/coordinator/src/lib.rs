@@ -6,6 +6,7 @@
 //! `enki_core::engine::Command`s. The TUI and headless `enki run` are two
 //! front ends over [`run`].
 
+mod cleaner;
 mod context;
 mod continuation;
 mod db;
@@ -36,6 +37,7 @@ mod usage;
 mod verify;
 mod worker;
 
+pub use cleaner::finish_clean_ups;
 pub use context::{Context, Shared};
 pub use db::Db;
 pub use lock::{CoordinatorLock, Holder, LockError};

@@ -33,9 +33,12 @@ const WAIT_RETRY: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub enum MergeMessage {
+    /// The request landed as `commit` (recorded); the runtime marks the
+    /// task done, then hands the request to the clean-up (`cleaner`).
     Landed {
         task: String,
         commit: Option<String>,
+        request: Box<MergeRequestRow>,
     },
     Failed {
         task: String,
@@ -82,7 +85,7 @@ pub enum Enqueued {
     Queued(Box<MergeRequestRow>),
     /// The work landed already (a restart after its landing was recorded):
     /// nothing is queued, the task only has to be marked done.
-    AlreadyLanded { commit: Option<String> },
+    AlreadyLanded { request: Box<MergeRequestRow> },
 }
 
 /// Queues a merge request for a task whose worker finished with changes, to
@@ -94,7 +97,7 @@ pub async fn enqueue(ctx: &Shared, task_id: &str) -> Result<Enqueued, StoreError
         .call(move |store| {
             if let Some(landed) = store.landed_request(&id)? {
                 return Ok(Enqueued::AlreadyLanded {
-                    commit: landed.merged_commit,
+                    request: Box::new(landed),
                 });
             }
             // Idempotent: a request already waiting for this task is reused.

@@ -118,6 +118,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         base_branch,
         ask_policy: options.ask_policy.clone(),
         mcp_host,
+        cleanups: crate::cleaner::Pending::default(),
     };
     Ok((Arc::new(ctx), lock))
 }

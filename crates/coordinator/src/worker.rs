@@ -162,6 +162,9 @@ async fn attempt_task(
             .attempts
             .iter()
             .any(|a| a.round == task.round && a.number < attempt);
+    // The clean-up of the task's landed round must not remove the copy
+    // this attempt makes at the same place.
+    ctx.cleanups.settled(&task.id).await;
     // The copy (kept from an earlier attempt when there is one), and the
     // branches as the attempt begins: those it makes are the worker's.
     let (copy, branches_before) = {

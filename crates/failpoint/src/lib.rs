@@ -25,6 +25,7 @@ pub const POINTS: &[&str] = &[
     "land:checkout_moved",
     "land:ref_moved",
     "land:merged_recorded",
+    "land:task_done",
     "cleanup:copy_removed",
     "cleanup:done",
 ];

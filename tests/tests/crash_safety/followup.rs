@@ -7,9 +7,9 @@
 //! follow-up's and drop its work, or land it twice.
 
 use enki_core::landing::landed_round;
-use enki_tests::{Project, describe, git, stdout};
+use enki_tests::{Project, describe, git};
 
-use super::landing::{assert_nothing_left_behind, enki_until_crash};
+use super::landing::{assert_nothing_left_behind, enki_until_crash, restart};
 
 const PLAN: &str = "[[steps]]\nid = \"a\"\ntitle = \"Write a\"\ndescription = \"[[sim:two]]\"\n";
 
@@ -73,18 +73,7 @@ fn crash_follow_up(spec: &str) {
         enki_until_crash(&project, &["run"], spec),
         "the follow-up never reached crash point {spec}"
     );
-    let output = project.run_enki(&["run"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{spec}: {}",
-        describe(&output)
-    );
-    assert!(
-        stdout(&output).contains("finished: 1 done"),
-        "{spec}: {}",
-        describe(&output)
-    );
+    restart(&project, 1, spec);
     assert_each_round_landed_once(&project, &id, spec);
 }
 
@@ -111,6 +100,7 @@ follow_up_crash_at! {
     follow_up_killed_between_checkout_and_ref => "land:checkout_moved",
     follow_up_killed_when_the_ref_moved => "land:ref_moved",
     follow_up_killed_when_its_landing_was_recorded => "land:merged_recorded",
+    follow_up_killed_when_it_was_recorded_done => "land:task_done",
     follow_up_killed_when_its_copy_was_removed => "cleanup:copy_removed",
     follow_up_killed_when_its_clean_up_was_done => "cleanup:done",
 }

@@ -82,13 +82,24 @@ pub(super) fn enki_until_crash(project: &Project, args: &[&str], spec: &str) -> 
 
 /// Restarts enki until the work is finished (one restart must do).
 fn resume(project: &Project) {
+    restart(project, 4, "");
+}
+
+/// Restarts `enki run` after a kill. It finishes the work (`tasks` done),
+/// or, when the last task was recorded done before the kill, only its
+/// clean-up, or, killed after even that, finds nothing left to do; the
+/// checks that follow prove which was right.
+pub(super) fn restart(project: &Project, tasks: usize, what: &str) {
     let output = project.run_enki(&["run"]);
-    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    assert!(
-        stdout(&output).contains("finished: 4 done"),
-        "{}",
-        describe(&output)
-    );
+    let said = stdout(&output);
+    let finished = output.status.code() == Some(0)
+        && (said.contains(&format!("finished: {tasks} done"))
+            || said.contains(
+                "nothing to resume; removed the copies and branches that 1 landed task(s)",
+            ));
+    let nothing_left = output.status.code() == Some(2)
+        && String::from_utf8_lossy(&output.stderr).contains("enki run: nothing to resume");
+    assert!(finished || nothing_left, "{what}: {}", describe(&output));
 }
 
 /// Every task done, each task's work on `main` exactly once with the right
@@ -209,9 +220,41 @@ crash_at! {
     killed_between_checkout_and_ref => "land:checkout_moved",
     killed_when_the_ref_moved => "land:ref_moved",
     killed_when_the_landing_was_recorded => "land:merged_recorded",
+    killed_when_the_task_was_recorded_done => "land:task_done",
     killed_when_the_copy_was_removed => "cleanup:copy_removed",
     killed_when_the_clean_up_was_done => "cleanup:done",
     killed_at_the_third_ref_move => "land:ref_moved@3",
+}
+
+/// The clean-up runs after the task is recorded done, off the merge queue:
+/// a coordinator killed in between leaves a done task with its copy and
+/// branch, and the next start removes them.
+#[test]
+fn a_clean_up_cut_short_after_done_is_finished_at_the_next_start() {
+    let project = Project::with_sim("");
+    project.writer_script("a", "a.txt", "a\n");
+    let plan =
+        project.plan("[[steps]]\nid = \"a\"\ntitle = \"Write a\"\ndescription = \"[[sim:a]]\"\n");
+    let run = ["run", "--plan", plan.to_str().unwrap()];
+    assert!(enki_until_crash(&project, &run, "land:task_done"));
+    let task = project.task_by_step("a");
+    assert_eq!(task["status"], "done", "{task}");
+    let id = task["id"].as_str().unwrap();
+    assert!(
+        project.enki_dir().join("copies").join(id).is_dir(),
+        "the copy is still there before the restart"
+    );
+    let branch = format!("enki/{id}");
+    let refs = git(&project.root, &["for-each-ref", "--format=%(refname)"]);
+    assert!(
+        refs.lines().any(|r| r == format!("refs/heads/{branch}")),
+        "the branch is still there before the restart: {refs}"
+    );
+
+    let output = project.run_enki(&["run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(git(&project.root, &["show", "main:a.txt"]), "a\n");
+    assert_nothing_left_behind(&project, "restarted after land:task_done");
 }
 
 /// A seeded choice of passages: `any@N` kills at the N-th crash point passed.

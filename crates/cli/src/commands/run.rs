@@ -80,14 +80,20 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         eprintln!("enki run: give either a request (enki run \"...\") or --plan FILE, not both");
         return Ok(EXIT_USAGE);
     }
+    // Only the clean-up of landed work, which a coordinator killed after
+    // recording it done did not finish, is left to do.
+    let mut only_clean_up = false;
     if request.is_none() && args.plan.is_none() {
         // Without a request or a plan, `enki run` resumes unfinished work.
         let store = enki_store::Store::open_existing(&layout.db())?;
         if store.unfinished_executions()?.is_empty() {
-            eprintln!(
-                "enki run: nothing to resume; give a request (enki run \"...\") or --plan FILE"
-            );
-            return Ok(EXIT_USAGE);
+            if store.uncleaned_landings()?.is_empty() {
+                eprintln!(
+                    "enki run: nothing to resume; give a request (enki run \"...\") or --plan FILE"
+                );
+                return Ok(EXIT_USAGE);
+            }
+            only_clean_up = true;
         }
     }
     // A plan is checked completely before anything starts.
@@ -136,6 +142,17 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         warnings: Some(enki_log::WarningSink::Stderr),
         buffered_lines: enki_log::LONG_RUN_BUFFERED_LINES,
     });
+    if only_clean_up {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let landings = runtime.block_on(enki_coordinator::finish_clean_ups(ctx));
+        println!(
+            "nothing to resume; removed the copies and branches that {landings} landed task(s) had left behind"
+        );
+        return Ok(EXIT_OK);
+    }
     if let Some(plan) = &plan {
         let mut store = enki_store::Store::open_existing(&ctx.layout.db())?;
         if let Err(e) =

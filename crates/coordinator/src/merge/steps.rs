@@ -9,7 +9,7 @@ use enki_failpoint::crash_point;
 use enki_workspace::{Advance, advance_branch};
 
 use super::{Landing, MergeMessage, Step, blocking, overwrite_reason};
-use crate::landing::{clean_up, find_landed, intent_facts, protect};
+use crate::landing::{find_landed, intent_facts, protect};
 
 /// How moving the base branch ended.
 pub(super) enum Advanced {
@@ -49,7 +49,8 @@ impl Landing<'_> {
     }
 
     /// The work is on the base branch as `commit` (`None`: there was nothing
-    /// left to land): record it, clean up, report it.
+    /// left to land): record it and report it. The clean-up follows once
+    /// the task is recorded done, off the queue (`cleaner`).
     pub(super) async fn landed(&mut self, commit: Option<String>) -> Step {
         let (id, c) = (self.request.id.clone(), commit.clone());
         let recorded = self
@@ -71,10 +72,10 @@ impl Landing<'_> {
             MergeStatus::Merged,
             commit.is_none().then(|| "nothing left to land".to_string()),
         );
-        clean_up(self.ctx, self.request).await;
         Step::Done(MergeMessage::Landed {
             task: self.request.task_id.clone(),
             commit,
+            request: Box::new(self.request.clone()),
         })
     }
 

@@ -231,10 +231,11 @@ impl Runtime {
     pub(super) async fn queue_merge(&mut self, task: &str) {
         match merge::enqueue(&self.ctx, task).await {
             // Landed before a restart: the task only has to be done.
-            Ok(merge::Enqueued::AlreadyLanded { commit }) => {
+            Ok(merge::Enqueued::AlreadyLanded { request }) => {
                 Box::pin(self.on_merge(merge::MergeMessage::Landed {
                     task: task.to_string(),
-                    commit,
+                    commit: request.merged_commit.clone(),
+                    request,
                 }))
                 .await;
             }

@@ -3,6 +3,7 @@
 
 use enki_core::engine::Command;
 use enki_core::liveness::Sign;
+use enki_failpoint::crash_point;
 
 use crate::merge::MergeMessage;
 use crate::planner::{self, PlannerMessage};
@@ -88,13 +89,20 @@ impl Runtime {
 
     pub(super) async fn on_merge(&mut self, message: MergeMessage) {
         match message {
-            MergeMessage::Landed { task, commit } => {
+            MergeMessage::Landed {
+                task,
+                commit,
+                request,
+            } => {
                 self.merges_pending.remove(&task);
                 self.emit(Progress::MergeLanded {
                     task: task.clone(),
                     commit,
                 });
                 self.command(Command::MergeLanded { task }).await;
+                // The task is recorded done; its copy goes in the background.
+                crash_point!("land:task_done");
+                self.cleaner.clean(&self.ctx, *request);
             }
             MergeMessage::Failed { task, error } => {
                 self.merges_pending.remove(&task);

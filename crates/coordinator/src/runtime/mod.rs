@@ -11,6 +11,7 @@ use enki_core::engine::{Command, Orchestrator};
 use enki_signals::{SignalWatcher, Wake};
 use tokio::sync::{mpsc, watch};
 
+use crate::cleaner::Cleaner;
 use crate::context::Shared;
 use crate::merge;
 use crate::planner_link::PlannerLink;
@@ -154,10 +155,10 @@ struct Runtime {
     reconciled_at: Instant,
     /// Why a budget last stopped work (see `spend`).
     budget_spent: Option<String>,
-    /// The clean-ups of landings an earlier coordinator did not finish,
-    /// waited for before the run ends (a run that is soon idle would
-    /// otherwise leave their copies and worktrees behind).
-    cleanups: Option<tokio::task::JoinHandle<()>>,
+    /// The clean-up of landed work (and of landings an earlier coordinator
+    /// did not finish), waited for before the run ends: a run that is soon
+    /// idle would otherwise leave their copies and worktrees behind.
+    cleaner: Cleaner,
 }
 
 /// Runs the coordinator until it is told to stop or, with
@@ -205,7 +206,7 @@ pub async fn run(
         store_version: None,
         reconciled_at: Instant::now(),
         budget_spent: None,
-        cleanups: None,
+        cleaner: Cleaner::start(ctx.clone()).await,
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
     rt.emit(Progress::SessionStarted {
@@ -327,12 +328,8 @@ pub async fn run(
     }
     rt.planner.close();
     let _ = stop_watch_tx.send(());
-    if let Some(cleanups) = rt.cleanups.take()
-        && let Err(e) = cleanups.await
-    {
-        tracing::warn!("the clean-up of earlier landings stopped unexpectedly: {e}");
-    }
     merge_task.abort();
+    rt.cleaner.finish().await;
     let session = ctx.session_id.clone();
     if let Err(e) = ctx.db.call(move |s| s.end_session(&session)).await {
         tracing::warn!("cannot record the end of the session: {e}");
@@ -421,10 +418,6 @@ impl Runtime {
             self.queue_merge(&task).await;
         }
         let _ = self.merge_nudge.send(());
-        // Landings whose clean-up an earlier coordinator did not finish.
-        self.cleanups = Some(tokio::spawn(crate::landing::finish_cleanups(
-            self.ctx.clone(),
-        )));
         Ok(())
     }
 
