@@ -6,146 +6,10 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
+mod pty;
 
-use enki_tests::{Project, enki_bin};
-use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
-
-/// Safety net for every wait; the test never sleeps to race.
-const DEADLINE: Duration = Duration::from_secs(90);
-const ROWS: NonZeroU16 = NonZeroU16::new(40).expect("non-zero");
-const COLS: NonZeroU16 = NonZeroU16::new(140).expect("non-zero");
-
-struct Session {
-    child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    output: Receiver<Vec<u8>>,
-    parser: vt100::Parser,
-    closed: bool,
-}
-
-impl Session {
-    fn start(project: &Project, args: &[&str]) -> Session {
-        let pty = native_pty_system();
-        let pair = pty
-            .openpty(PtySize {
-                rows: ROWS.get(),
-                cols: COLS.get(),
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
-        let mut cmd = CommandBuilder::new(enki_bin());
-        cmd.args(args);
-        cmd.cwd(&project.root);
-        for (name, value) in project.home.env() {
-            match value {
-                Some(value) => cmd.env(name, value),
-                None => cmd.env_remove(name),
-            }
-        }
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("ENKI_NO_DESKTOP_NOTIFY", "1");
-        let child = pair
-            .slave
-            .spawn_command(cmd)
-            .expect("spawn enki in the pty");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let writer = pair.master.take_writer().expect("pty writer");
-        let (tx, output) = channel();
-        std::thread::spawn(move || {
-            // Keeps the master alive as long as the reader runs.
-            let _master = pair.master;
-            let mut buf = [0u8; 8192];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if tx.send(buf[..n].to_vec()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Session {
-            child,
-            writer,
-            output,
-            parser: vt100::Parser::new(ROWS, COLS, 0),
-            closed: false,
-        }
-    }
-
-    fn screen(&self) -> String {
-        self.parser.screen().contents()
-    }
-
-    /// Reads output until `check` holds for the screen.
-    fn wait_for(&mut self, what: &str, check: impl Fn(&str) -> bool) {
-        let started = Instant::now();
-        while !check(&self.screen()) {
-            let left = DEADLINE.saturating_sub(started.elapsed());
-            assert!(
-                !left.is_zero() && !self.closed,
-                "timed out waiting for {what}; the screen:\n{}",
-                self.screen()
-            );
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.parser.process(&bytes),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => self.closed = true,
-            }
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("write to the pty");
-        self.writer.flush().expect("flush the pty");
-    }
-
-    /// Waits for the process to exit, answering a quit confirmation if
-    /// one shows up.
-    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
-        let started = Instant::now();
-        let mut confirmed = false;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait on enki") {
-                return status;
-            }
-            if !confirmed && self.screen().contains("Quit enki?") {
-                confirmed = true;
-                self.send(b"y");
-            }
-            if started.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                panic!("enki did not exit; the screen:\n{}", self.screen());
-            }
-            match self.output.recv_timeout(Duration::from_millis(100)) {
-                Ok(bytes) => self.parser.process(&bytes),
-                Err(RecvTimeoutError::Timeout) => {}
-                // Output closed: the process is gone or going; poll it.
-                Err(RecvTimeoutError::Disconnected) => {
-                    if let Ok(status) = self.child.wait() {
-                        return status;
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-    }
-}
+use enki_tests::Project;
+use pty::{Session, start_gated_step};
 
 #[test]
 fn a_request_typed_in_the_tui_runs_to_a_merged_file_and_ctrl_c_quits() {
@@ -274,24 +138,6 @@ steps = [ { say = "Noted." } ]
         std::fs::read_to_string(project.root.join("checked.txt")).expect("checked.txt merged"),
         "allowed\n"
     );
-}
-
-/// A TUI whose planner starts one step `g` running the `gate` script.
-fn start_gated_step(project: &Project) -> Session {
-    project.script(
-        "planner",
-        r#"[[turn]]
-steps = [
-  { tool = "enki_execution_create", args = { title = "Gated", steps = [ { id = "g", title = "Wait", description = "[[sim:gate]]" } ] } },
-  { say = "Started." },
-]
-"#,
-    );
-    let mut session = Session::start(project, &[]);
-    session.wait_for("the message box", |s| s.contains("Message"));
-    session.send(b"start the gated step\r");
-    session.wait_for("the planner's answer", |s| s.contains("Started."));
-    session
 }
 
 #[test]
