@@ -9,6 +9,7 @@ pub mod engine;
 pub mod hashline;
 pub mod id;
 pub mod landing;
+pub mod limits;
 pub mod liveness;
 pub mod mail;
 pub mod need;

@@ -382,6 +382,7 @@ fn big_dag(nodes: usize) -> Result<f64> {
                 status: TaskStatus::Pending,
                 failures: 0,
                 needs,
+                agent: "agent".into(),
             }
         })
         .collect();

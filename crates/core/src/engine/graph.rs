@@ -24,6 +24,9 @@ pub struct NodeSnapshot {
     /// Failed attempts since the last manual retry.
     pub failures: u32,
     pub needs: Vec<Edge>,
+    /// The agent its worker runs (its configured name): dispatching waits
+    /// while that agent's account is limited.
+    pub agent: String,
 }
 
 /// One execution as loaded from the store. `order` is its creation rank
@@ -47,6 +50,7 @@ pub(crate) struct Node {
     pub status: TaskStatus,
     pub failures: u32,
     pub needs: Vec<Edge>,
+    pub agent: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +117,11 @@ impl Graph {
 
     pub fn tier(&self, task: &str) -> Option<Tier> {
         self.nodes.get(task).map(|n| n.tier)
+    }
+
+    /// The agent a task's worker runs.
+    pub fn agent(&self, task: &str) -> Option<&str> {
+        self.nodes.get(task).map(|n| n.agent.as_str())
     }
 
     pub fn failures(&self, task: &str) -> Option<u32> {
@@ -194,6 +203,7 @@ impl Graph {
                     status: node.status,
                     failures: node.failures,
                     needs: node.needs,
+                    agent: node.agent,
                 },
             );
         }

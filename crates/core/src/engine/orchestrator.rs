@@ -10,6 +10,7 @@ use crate::{ExecutionStatus, TaskStatus, Tier, rules};
 use super::graph::{ExecutionSnapshot, Graph};
 use super::scheduler::{self, Limits};
 
+mod holds;
 mod rerun;
 mod spending;
 
@@ -134,6 +135,19 @@ pub enum Command {
         measure: Measure,
         to: f64,
     },
+    /// An agent's account is limited (a rate limit or quota,
+    /// [`crate::limits`]): no task of it starts until [`Command::AgentFree`].
+    /// `task`, whose worker met the limit, goes back to ready saying
+    /// `reason`, without counting a failure: a limit never fails a task.
+    AgentLimited {
+        agent: String,
+        task: Option<String>,
+        reason: String,
+    },
+    /// The agent's limit has reset: its tasks start again.
+    AgentFree {
+        agent: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +227,8 @@ pub struct Orchestrator {
     /// `[budget]` and what was spent against it (see `spending`).
     budget: Budget,
     ledger: spending::Ledger,
+    /// Agents whose tasks wait for a limit to reset (see `holds`).
+    held: BTreeSet<String>,
 }
 
 impl Orchestrator {
@@ -326,6 +342,14 @@ impl Orchestrator {
             Command::Spent { task, session } => self.spent(task, session, &mut out),
             Command::SpentEarlier { task, spent } => self.spent_earlier(task, spent),
             Command::RaiseBudget { scope, measure, to } => self.budget.raise(scope, measure, to),
+            Command::AgentLimited {
+                agent,
+                task,
+                reason,
+            } => self.limited(agent, task, reason, &mut out),
+            Command::AgentFree { agent } => {
+                self.held.remove(&agent);
+            }
         }
         self.schedule(&mut out);
         out
@@ -691,7 +715,7 @@ impl Orchestrator {
             for run in self.running.values() {
                 *per_tier.entry(run.tier).or_insert(0) += 1;
             }
-            let picked = scheduler::pick(&self.graph, &self.settings.limits, &per_tier);
+            let picked = scheduler::pick(&self.graph, &self.settings.limits, &per_tier, &self.held);
             if picked.is_empty() {
                 return;
             }

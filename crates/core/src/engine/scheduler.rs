@@ -1,8 +1,9 @@
 //! Which ready tasks start now: within `max_workers` and the per-tier
 //! limits, older executions first, but round-robin across executions so one
-//! busy execution cannot starve another.
+//! busy execution cannot starve another. A task whose agent is held (its
+//! account limited, `crate::limits`) waits without taking a slot.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{ExecutionStatus, Tier};
 
@@ -39,8 +40,14 @@ impl Limits {
 }
 
 /// Picks the ready tasks to start, in start order. `running` counts the
-/// workers already running per tier.
-pub(crate) fn pick(graph: &Graph, limits: &Limits, running: &HashMap<Tier, usize>) -> Vec<String> {
+/// workers already running per tier; tasks of a `held` agent are passed over.
+pub(crate) fn pick(
+    graph: &Graph,
+    limits: &Limits,
+    running: &HashMap<Tier, usize>,
+    held: &BTreeSet<String>,
+) -> Vec<String> {
+    let free = |task: &str| held.is_empty() || graph.agent(task).is_none_or(|a| !held.contains(a));
     let mut total: usize = running.values().sum();
     let mut per_tier = running.clone();
     if total >= limits.max_workers {
@@ -75,7 +82,10 @@ pub(crate) fn pick(graph: &Graph, limits: &Limits, running: &HashMap<Tier, usize
                 })
                 .filter_map(|(tier, set)| {
                     let skip = taken[slot].get(tier).copied().unwrap_or(0);
-                    set.iter().nth(skip).map(|entry| (entry, *tier))
+                    set.iter()
+                        .filter(|(_, task)| free(task))
+                        .nth(skip)
+                        .map(|entry| (entry, *tier))
                 })
                 .min_by_key(|((index, _), _)| *index);
             if let Some(((_, task), tier)) = candidate {

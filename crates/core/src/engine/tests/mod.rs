@@ -7,6 +7,7 @@ use Condition::{Completed, Merged, Started};
 
 mod budgets;
 mod failures;
+mod holds;
 mod properties;
 mod scheduling;
 mod steering;
@@ -28,6 +29,7 @@ fn node(id: &str, index: i64, needs: &[(&str, Condition)]) -> NodeSnapshot {
                 condition: *c,
             })
             .collect(),
+        agent: "agent".into(),
     }
 }
 

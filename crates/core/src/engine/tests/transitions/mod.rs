@@ -135,6 +135,7 @@ impl Harness {
                             condition: *condition,
                         })
                         .collect(),
+                    agent: "agent".into(),
                 })
                 .collect(),
         }
