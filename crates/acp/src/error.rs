@@ -86,6 +86,10 @@ pub enum AcpError {
         method: String,
         code: i64,
         message: String,
+        /// The error's `data`, when it had one (adapters put the real
+        /// reason there: codex-acp's `codex_error_info`, the TypeScript
+        /// SDK's `details`).
+        data: Option<serde_json::Value>,
         /// The agent's stderr when the error arrived.
         stderr_tail: Vec<String>,
     },
@@ -112,6 +116,21 @@ impl AcpError {
             | AcpError::Rpc { stderr_tail, .. }
             | AcpError::Protocol { stderr_tail, .. } => stderr_tail,
             AcpError::Spawn { .. } | AcpError::Sandbox { .. } | AcpError::Io(_) => &[],
+        }
+    }
+
+    /// The limit of the agent's account this error reports (a rate limit,
+    /// an overloaded API, a usage quota; [`enki_core::limits::classify`]),
+    /// at `now_ms` (Unix milliseconds). Only an agent's answer can.
+    pub fn limit(&self, now_ms: u64) -> Option<enki_core::limits::AgentLimit> {
+        match self {
+            AcpError::Rpc {
+                code,
+                message,
+                data,
+                ..
+            } => enki_core::limits::classify(*code, message, data.as_ref(), now_ms),
+            _ => None,
         }
     }
 
@@ -381,6 +400,7 @@ mod tests {
             method: "session/new".into(),
             code: -32000,
             message: "Authentication required".into(),
+            data: None,
             stderr_tail: vec!["token expired".into()],
         };
         // The agent's answer says what is wrong; its stderr stays in the value.
@@ -395,6 +415,7 @@ mod tests {
             method: "session/prompt".into(),
             code: -32603,
             message: "boom".into(),
+            data: None,
             stderr_tail: vec![],
         };
         assert_eq!(
@@ -402,6 +423,20 @@ mod tests {
             "agent answered `session/prompt` with error -32603: boom"
         );
         assert!(!e.is_auth_required());
+        assert_eq!(e.limit(0), None);
+        // A limit is read from the message and from `data` alike.
+        let e = AcpError::Rpc {
+            method: "session/prompt".into(),
+            code: -32603,
+            message: "Internal error".into(),
+            data: Some(
+                serde_json::json!({"message": "You've hit your usage limit.", "codex_error_info": "usage_limit_exceeded"}),
+            ),
+            stderr_tail: vec![],
+        };
+        let limit = e.limit(0).unwrap();
+        assert_eq!(limit.kind, enki_core::limits::LimitKind::Quota);
+        assert_eq!(limit.message, "You've hit your usage limit.");
         let e = AcpError::Protocol {
             message: "agent speaks ACP protocol version 2; enki speaks 1".into(),
             stderr_tail: vec!["v2 agent".into()],

@@ -627,6 +627,13 @@ impl Turn {
                 );
                 self.peer.respond_error(id, ErrorObject::internal(message));
             }
+            TurnEnd::Error(error) => {
+                eprintln!(
+                    "enki sim-agent: session {}: turn failed: {}",
+                    self.session_id, error.message
+                );
+                self.peer.respond_error(id, error);
+            }
         }
     }
 }

@@ -14,6 +14,7 @@
 
 mod agent;
 mod cancel;
+mod limit;
 mod mcp_client;
 mod mcp_http;
 pub mod modes;

@@ -43,10 +43,12 @@ pub struct TurnCtx<'a> {
 }
 
 /// How a turn ended: a stop reason, or an error for the prompt request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TurnEnd {
     Stop(StopReason),
     Fail(String),
+    /// An error of the agent's own shape (a `limit` step).
+    Error(enki_jsonrpc::ErrorObject),
 }
 
 /// Why a step ends the turn early.
@@ -54,6 +56,7 @@ enum Abort {
     Stop(StopReason),
     Cancelled,
     Fail(String),
+    Error(enki_jsonrpc::ErrorObject),
 }
 
 /// Longest command output kept for a `run` step's report.
@@ -87,6 +90,7 @@ pub fn run_turn(ctx: &TurnCtx<'_>, steps: &[Step]) -> TurnEnd {
                 return TurnEnd::Stop(StopReason::Cancelled);
             }
             Err(Abort::Fail(message)) => return TurnEnd::Fail(message),
+            Err(Abort::Error(error)) => return TurnEnd::Error(error),
         }
     }
     if ctx.cancel.is_cancelled() {
@@ -236,6 +240,7 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
             Ok(())
         }
         Step::Fail(message) => Err(Abort::Fail(template::render(message, &vars))),
+        Step::Limit(limit) => Err(Abort::Error(limit.error())),
         Step::Hang => {
             ctx.cancel.sleep(None);
             Err(Abort::Cancelled)

@@ -155,6 +155,7 @@ impl Connection {
             method: pending.method,
             code: e.code,
             message: e.message,
+            data: e.data,
             stderr_tail: self.tail.snapshot(),
         });
         let barrier = self.agent_requests.borrow().arrived;

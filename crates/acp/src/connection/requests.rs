@@ -221,7 +221,7 @@ mod tests {
             .await;
         let err = call.await.unwrap().unwrap_err();
         assert!(
-            matches!(&err, AcpError::Rpc { method, code: -32000, message, stderr_tail } if method == "authenticate" && message == "auth required" && stderr_tail == &["agent log line"]),
+            matches!(&err, AcpError::Rpc { method, code: -32000, message, stderr_tail, .. } if method == "authenticate" && message == "auth required" && stderr_tail == &["agent log line"]),
             "{err:?}"
         );
     }

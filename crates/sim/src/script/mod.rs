@@ -56,6 +56,11 @@
 //! [[turn]]   # the second prompt (and every later one: the last turn repeats)
 //! steps = [
 //!   { fail = "something broke" },        # the prompt gets JSON-RPC error -32603 with this message
+//!   # A limit of the agent's account: the prompt gets the error claude-agent-acp
+//!   # sends (like = "codex": codex-acp's, with `data`). "quota" with
+//!   # resets_in_secs names the reset (`Claude AI usage limit reached|<unix s>`),
+//!   # without it a local time nobody can read; or "rate_limit", "overloaded".
+//!   # { limit = "quota", resets_in_secs = 2, like = "claude" },
 //!   # { hang = true },                   # never finish (until session/cancel: stopReason "cancelled")
 //!   # { crash = true },                  # exit(3) at once, no reply
 //!   # { exit = 0 },                      # exit with that code at once, no reply
@@ -110,6 +115,7 @@ pub const STEP_KINDS: &[&str] = &[
     "keepalive",
     "usage",
     "fail",
+    "limit",
     "hang",
     "crash",
     "garbage",
@@ -198,6 +204,9 @@ pub enum Step {
     /// Tokens for the turn and cost for the session (`crate::usage`).
     Usage(crate::usage::UsageStep),
     Fail(String),
+    /// A limit of the agent's account ends the turn with the error its
+    /// adapter sends (`crate::limit`).
+    Limit(crate::limit::LimitStep),
     Hang,
     Crash,
     Garbage(String),
@@ -270,6 +279,7 @@ impl fmt::Display for Step {
             Step::KeepAlive { times, .. } => write!(f, "keepalive ×{times}"),
             Step::Usage(_) => write!(f, "usage"),
             Step::Fail(_) => write!(f, "fail"),
+            Step::Limit(_) => write!(f, "limit"),
             Step::Hang => write!(f, "hang"),
             Step::Crash => write!(f, "crash"),
             Step::Garbage(_) => write!(f, "garbage"),

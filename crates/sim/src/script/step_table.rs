@@ -170,6 +170,7 @@ fn options_of(kind: &str) -> &'static [&'static str] {
         "permission" => &["on_deny", "kind", "path"],
         "retry" => &["times", "every_ms"],
         "keepalive" => &["every_ms"],
+        "limit" => &["resets_in_secs", "like"],
         _ => &[],
     }
 }
@@ -326,6 +327,35 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
         },
         "usage" => Step::Usage(usage_of(&f, &map["usage"])?),
         "fail" => Step::Fail(f.required_string("fail")?),
+        "limit" => {
+            let name = f.required_string("limit")?;
+            let kind = crate::limit::LimitKind::parse(&name).ok_or_else(|| {
+                f.problem(
+                    "limit",
+                    format!(
+                        "`limit` must be {}, not \"{name}\"",
+                        crate::limit::LimitKind::NAMES
+                    ),
+                )
+            })?;
+            let like = match f.string("like")?.as_deref() {
+                None | Some("claude") => crate::limit::Like::Claude,
+                Some("codex") => crate::limit::Like::Codex,
+                Some(other) => {
+                    return Err(f.problem(
+                        "like",
+                        format!("`like` must be \"claude\" or \"codex\", not \"{other}\""),
+                    ));
+                }
+            };
+            Step::Limit(crate::limit::LimitStep {
+                kind,
+                resets_in_secs: f
+                    .integer_in("resets_in_secs", 0, 100_000_000)?
+                    .map(|n| n as u64),
+                like,
+            })
+        }
         "hang" => {
             f.must_be_true("hang")?;
             Step::Hang
@@ -396,6 +426,7 @@ steps = [
   { keepalive = 2 },
   { usage = { input = 10, output = 2, cost = 0.5, currency = "EUR" } },
   { fail = "something broke" },
+  { limit = "quota", resets_in_secs = 3, like = "codex" },
   { hang = true },
   { crash = true },
   { garbage = "this is not json" },
@@ -478,6 +509,11 @@ steps = []
                 currency: "EUR".into(),
             }),
             Step::Fail("something broke".into()),
+            Step::Limit(crate::limit::LimitStep {
+                kind: crate::limit::LimitKind::Quota,
+                resets_in_secs: Some(3),
+                like: crate::limit::Like::Codex,
+            }),
             Step::Hang,
             Step::Crash,
             Step::Garbage("this is not json".into()),
@@ -533,6 +569,7 @@ steps = []
                     {"keepalive": 2},
                     {"usage": {"input": 10, "output": 2, "cost": 0.5, "currency": "EUR"}},
                     {"fail": "something broke"},
+                    {"limit": "quota", "resets_in_secs": 3, "like": "codex"},
                     {"hang": true},
                     {"crash": true},
                     {"garbage": "this is not json"},
@@ -578,6 +615,14 @@ steps = []
                 "`allow_error` must be a boolean",
             ),
             ("{ tool = \"\" }", "`tool` must not be empty"),
+            (
+                "{ limit = \"daily\" }",
+                "`limit` must be \"quota\", \"rate_limit\" or \"overloaded\", not \"daily\"",
+            ),
+            (
+                "{ limit = \"quota\", like = \"gemini\" }",
+                "`like` must be \"claude\" or \"codex\"",
+            ),
             ("{ write = \"f\" }", "needs `content"),
             (
                 "{ write = \"f\", content = 1 }",
