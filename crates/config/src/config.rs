@@ -68,6 +68,12 @@ pub struct WorkersConfig {
     /// this long without progress is cancelled (a failure, with the
     /// agent's words).
     pub api_retry_limit_secs: u64,
+    /// After an agent reports a limit of its account (a rate limit, an
+    /// overloaded API, a quota) with no reset time, its tasks wait this
+    /// long, doubled for each further limit in a row, up to
+    /// `limit_backoff_max_secs`.
+    pub limit_backoff_secs: u64,
+    pub limit_backoff_max_secs: u64,
 }
 
 impl WorkersConfig {
@@ -91,6 +97,8 @@ impl Default for WorkersConfig {
             retries: 2,
             stall_timeout_secs: 600,
             api_retry_limit_secs: 120,
+            limit_backoff_secs: 60,
+            limit_backoff_max_secs: 1800,
         }
     }
 }
@@ -355,6 +363,8 @@ mod tests {
         assert_eq!(c.workers.retries, 2);
         assert_eq!(c.workers.stall_timeout_secs, 600);
         assert_eq!(c.workers.api_retry_limit_secs, 120);
+        assert_eq!(c.workers.limit_backoff_secs, 60);
+        assert_eq!(c.workers.limit_backoff_max_secs, 1800);
         assert_eq!(c.agent.base, AgentSpec::default());
         assert_eq!(c.agent.worker.command, None);
         assert_eq!(c.agent.auth_method, None);

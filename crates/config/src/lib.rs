@@ -12,6 +12,8 @@
 //! retries = 2
 //! stall_timeout_secs = 600  # no progress this long stops a worker (waits for a person do not count)
 //! api_retry_limit_secs = 120 # an agent retrying its model API this long is given up on
+//! limit_backoff_secs = 60   # an agent's rate limit or quota with no reset time: its tasks wait
+//! limit_backoff_max_secs = 1800 # this long, doubled per limit in a row up to this
 //!
 //! [agent]
 //! command = "claude"       # claude | codex | gemini | opencode | sim | a command line

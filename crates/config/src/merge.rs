@@ -56,6 +56,11 @@ impl Config {
             &mut self.workers.api_retry_limit_secs,
             w.api_retry_limit_secs,
         );
+        set(&mut self.workers.limit_backoff_secs, w.limit_backoff_secs);
+        set(
+            &mut self.workers.limit_backoff_max_secs,
+            w.limit_backoff_max_secs,
+        );
 
         let a = file.agent;
         self.agent.base.apply(

@@ -44,6 +44,8 @@ pub(crate) struct FileWorkers {
     pub retries: Option<u32>,
     pub stall_timeout_secs: Option<u64>,
     pub api_retry_limit_secs: Option<u64>,
+    pub limit_backoff_secs: Option<u64>,
+    pub limit_backoff_max_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,6 +285,11 @@ impl Checker<'_, '_> {
         self.at_least_one(w.max_heavy, &["workers", "max_heavy"])?;
         self.at_least_one(w.stall_timeout_secs, &["workers", "stall_timeout_secs"])?;
         self.at_least_one(w.api_retry_limit_secs, &["workers", "api_retry_limit_secs"])?;
+        self.at_least_one(w.limit_backoff_secs, &["workers", "limit_backoff_secs"])?;
+        self.at_least_one(
+            w.limit_backoff_max_secs,
+            &["workers", "limit_backoff_max_secs"],
+        )?;
         self.at_least_one(f.agent.init_timeout_secs, &["agent", "init_timeout_secs"])?;
         self.at_least_one(
             f.agent.coordinator.turn_timeout_secs,
@@ -420,6 +427,8 @@ max_heavy = 1
 retries = 0
 stall_timeout_secs = 300
 api_retry_limit_secs = 45
+limit_backoff_secs = 5
+limit_backoff_max_secs = 40
 
 [agent]
 command = "claude"
@@ -463,6 +472,8 @@ traffic_log_max_bytes = 65536
         let f = parse_file(Path::new("enki.toml"), text).unwrap();
         assert_eq!(f.mcp.rate_limit.burst, Some(10));
         assert_eq!(f.workers.api_retry_limit_secs, Some(45));
+        assert_eq!(f.workers.limit_backoff_secs, Some(5));
+        assert_eq!(f.workers.limit_backoff_max_secs, Some(40));
         assert_eq!(f.workers.max_heavy, Some(1));
         assert_eq!(f.agent.merger.env["Y"], "2");
         assert_eq!(f.agent.coordinator.turn_timeout_secs, Some(120));

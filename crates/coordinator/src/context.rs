@@ -137,6 +137,14 @@ impl Context {
         self.config.agent_for(role, tier, explicit, &self.enki_bin)
     }
 
+    /// The agent a task's worker runs: its tier's, or its role's own.
+    pub fn worker_agent(&self, tier: Tier, role: Option<&str>) -> ResolvedAgent {
+        let role_agent = role
+            .and_then(|r| self.roles.get(r))
+            .and_then(|r| r.agent.as_deref());
+        self.agent(AgentRole::Worker, Some(tier), role_agent)
+    }
+
     /// The command line and environment for an agent process.
     pub fn agent_command(
         &self,

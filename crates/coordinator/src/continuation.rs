@@ -27,6 +27,9 @@ pub enum Stopped {
     Paused,
     /// A budget (`[budget]`) was spent; it has been raised since.
     Budget,
+    /// The agent's account met a limit (a rate limit or quota); it has
+    /// reset since.
+    Limited,
 }
 
 /// An earlier ACP session a run takes up, and why.
@@ -62,6 +65,10 @@ impl TakeUp {
                 stopped: Stopped::Budget,
                 ..
             } => "budget",
+            TakeUp::Interrupted {
+                stopped: Stopped::Limited,
+                ..
+            } => "limited",
             TakeUp::FollowUp(_) => "followup",
         }
     }
@@ -73,7 +80,8 @@ impl TakeUp {
 /// (a session is only ever taken up by the agent that opened it).
 ///
 /// - The previous attempt of the same round was stopped from outside (a
-///   restart, a pause, a stop, a spent budget) and its copy kept: its session, whose
+///   restart, a pause, a stop, a spent budget, a limit of the agent's account)
+///   and its copy kept: its session, whose
 ///   picture of the files still holds.
 /// - Else, in a follow-up round (`round > 1`) none of whose attempts opened
 ///   a session yet (the first run, or a restart came before one was
@@ -97,6 +105,7 @@ pub fn session_to_take_up(
         Some("interrupted") => Some(Stopped::Restart),
         Some("paused" | "stopped") => Some(Stopped::Paused),
         Some("budget") => Some(Stopped::Budget),
+        Some("limited") => Some(Stopped::Limited),
         _ => None,
     });
     if copy_reused
@@ -168,6 +177,9 @@ pub fn continue_prompt(
         Stopped::Paused => "The person paused your work on the task",
         Stopped::Budget => {
             "enki's budget for this work ran out (it has been raised since) while you worked on the task"
+        }
+        Stopped::Limited => {
+            "Your account's rate limit or usage limit (it has reset since) ended your turn while you worked on the task"
         }
     };
     format!(
@@ -356,6 +368,12 @@ mod tests {
         assert_eq!(
             take(&stopped, true, "sim"),
             stopped_by("s1", Stopped::Paused)
+        );
+        // Ended by a limit of the agent's account: it goes on once reset.
+        let limited = [(1, 1, Some("limited"), s1), (2, 1, None, None)];
+        assert_eq!(
+            take(&limited, true, "sim"),
+            stopped_by("s1", Stopped::Limited)
         );
         // A follow-up's first run: the earlier round's latest session, by
         // the same agent only.

@@ -10,6 +10,7 @@ mod cleaner;
 mod context;
 mod continuation;
 mod db;
+pub mod holds;
 mod landing;
 mod leftovers;
 mod lock;

@@ -161,6 +161,19 @@ pub enum Progress {
         standing: enki_core::budget::Standing,
         raise_to: f64,
     },
+    /// An agent's account met a limit (a rate limit, an overloaded API, a
+    /// quota): no task of it starts before `hold.until_ms` (Unix ms; the
+    /// agent's reset time, or a backoff when it gave none). `task` is the
+    /// task whose worker met it (back to ready, the attempt not counted);
+    /// none for a hold an earlier coordinator recorded.
+    AgentHeld {
+        hold: enki_core::limits::Hold,
+        task: Option<String>,
+    },
+    /// The agent's wait is over: its tasks start again.
+    AgentFree {
+        agent: String,
+    },
     /// The run is over: how its tasks ended, the outcome (`enki run`'s
     /// exit status follows it) and, unless every task is done, why.
     Finished {

@@ -126,7 +126,7 @@ mod tests {
                 stall_timeout_ms: 60_000,
                 api_retry_limit_ms: 60_000,
             });
-            let snapshot = execution_snapshot(&store, &created.execution_id)
+            let snapshot = execution_snapshot(&store, &created.execution_id, &|_| "sim".into())
                 .unwrap()
                 .unwrap();
             orch.handle(Command::Load(snapshot));
@@ -288,7 +288,9 @@ mod tests {
         );
         // Loading is what the signal would have done; afterwards the
         // original execution needs nothing.
-        let snapshot = execution_snapshot(&w.store, &w.execution).unwrap().unwrap();
+        let snapshot = execution_snapshot(&w.store, &w.execution, &|_| "sim".into())
+            .unwrap()
+            .unwrap();
         w.orch.handle(Command::Load(snapshot));
         assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
     }

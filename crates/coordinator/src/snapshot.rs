@@ -1,13 +1,15 @@
 //! Rebuilding the orchestrator's view of an execution from the store.
 
 use enki_core::engine::{Edge, ExecutionSnapshot, NodeSnapshot};
-use enki_store::{Store, StoreError, TaskFilter};
+use enki_store::{Store, StoreError, TaskFilter, TaskRow};
 
 /// The execution exactly as the database has it. `order` is the rank of its
-/// creation time, so older executions come first.
+/// creation time, so older executions come first; `agent_of` names the agent
+/// each task's worker runs (`Context::worker_agent`).
 pub fn execution_snapshot(
     store: &Store,
     execution_id: &str,
+    agent_of: &dyn Fn(&TaskRow) -> String,
 ) -> Result<Option<ExecutionSnapshot>, StoreError> {
     let Some(execution) = store.execution(execution_id)? else {
         return Ok(None);
@@ -28,6 +30,7 @@ pub fn execution_snapshot(
     let nodes = tasks
         .into_iter()
         .map(|task| NodeSnapshot {
+            agent: agent_of(&task),
             needs: edges
                 .iter()
                 .filter(|e| e.task_id == task.id)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use enki_acp::{AcpClient, AgentEvent, Continuation, InitializeResult, StopReason};
 use enki_config::{AgentRole, ResolvedAgent};
 use enki_core::engine::WorkResult;
+use enki_core::limits::AgentLimit;
 use enki_core::liveness::Sign;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{AttemptRow, DependencyRow, StoreError, TaskFilter, TaskRow};
@@ -54,6 +55,28 @@ pub enum WorkerMessage {
         task: String,
         error: String,
     },
+    /// The agent's account met a limit (a rate limit, an overloaded API, a
+    /// quota): not the task's failure.
+    Limited {
+        task: String,
+        agent: String,
+        limit: AgentLimit,
+    },
+}
+
+/// How an attempt went wrong.
+#[derive(Debug)]
+enum Failure {
+    /// The attempt failed, in words.
+    Failed(String),
+    /// The agent's account met a limit; the task did nothing wrong.
+    Limited { agent: String, limit: AgentLimit },
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Failure {
+        Failure::Failed(error)
+    }
 }
 
 /// Everything the prompt needs, read in one go.
@@ -134,9 +157,14 @@ pub async fn run_worker(
             task: task_id,
             result,
         },
-        Err(error) => WorkerMessage::Failed {
+        Err(Failure::Failed(error)) => WorkerMessage::Failed {
             task: task_id,
             error,
+        },
+        Err(Failure::Limited { agent, limit }) => WorkerMessage::Limited {
+            task: task_id,
+            agent,
+            limit,
         },
     };
     let _ = tx.send(message);
@@ -148,7 +176,7 @@ async fn attempt_task(
     attempt: i64,
     cancel: &mut watch::Receiver<bool>,
     tx: &mpsc::UnboundedSender<WorkerMessage>,
-) -> Result<WorkResult, String> {
+) -> Result<WorkResult, Failure> {
     let prepared = prepare(ctx, task_id).await.map_err(|e| e.to_string())?;
     let task = prepared.task;
     let base_branch = prepared.base_branch;
@@ -221,11 +249,7 @@ async fn attempt_task(
         follow_ups: &prepared.follow_ups,
     });
 
-    let agent = ctx.agent(
-        AgentRole::Worker,
-        Some(task.tier),
-        role.as_ref().and_then(|r| r.agent.as_deref()),
-    );
+    let agent = ctx.worker_agent(task.tier, task.role.as_deref());
     // A restart, pause or stop interrupted the previous attempt, or a
     // follow-up round begins: the earlier session is taken up when the
     // agent can; a fresh session is told what happened before.
@@ -353,8 +377,8 @@ async fn attempt_task(
     .map_err(|e| e.to_string())?;
     let (gathered, changed) = match committed {
         Ok(done) => done,
-        Err(GatherError::Elsewhere(why)) => return Err(why),
-        Err(GatherError::Git(e)) => return Err(format!("committing the work: {e}")),
+        Err(GatherError::Elsewhere(why)) => return Err(why.into()),
+        Err(GatherError::Git(e)) => return Err(format!("committing the work: {e}").into()),
     };
     if gathered.moved_from.is_some() || !gathered.removed.is_empty() {
         let (id, data) = (
@@ -468,7 +492,7 @@ async fn drive(
     turns: &Turns<'_>,
     cancel: &mut watch::Receiver<bool>,
     record: &mut RunRecord<'_>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let who = McpIdentity {
         role: "worker",
         task_id: Some(task.id.clone()),
@@ -519,7 +543,7 @@ async fn drive(
                     let _ = client.cancel(&session).await;
                     // What the agent said so far stays in the log, for the next attempt.
                     record.finish().await;
-                    return Err("cancelled".into());
+                    return Err(Failure::Failed("cancelled".into()));
                 }
             }
         }
@@ -531,10 +555,13 @@ async fn drive(
     record.finish().await;
     match stop {
         Ok(StopReason::EndTurn) => Ok(()),
-        Ok(other) => Err(format!(
-            "the agent ended its turn with `{}`",
-            other.as_str()
-        )),
-        Err(e) => Err(e.to_string()),
+        Ok(other) => Err(format!("the agent ended its turn with `{}`", other.as_str()).into()),
+        Err(e) => Err(match e.limit(crate::holds::unix_now_ms()) {
+            Some(limit) => Failure::Limited {
+                agent: agent.name.clone(),
+                limit,
+            },
+            None => Failure::Failed(e.to_string()),
+        }),
     }
 }

@@ -416,9 +416,9 @@ impl Hold {
     }
 
     /// For people, both front ends and `enki status`: `agent claude waits
-    /// for its usage limit until 2026-04-01 00:00:00 UTC (in 3h 5m, the
-    /// agent's reset time): Claude AI usage limit reached`.
-    pub fn describe(&self, now_ms: u64) -> String {
+    /// for its usage limit until 2026-04-01 00:00:00 UTC (the agent's reset
+    /// time): Claude AI usage limit reached`.
+    pub fn describe(&self) -> String {
         let source = if self.reset_given {
             "the agent's reset time".to_string()
         } else {
@@ -428,13 +428,19 @@ impl Hold {
             )
         };
         format!(
-            "agent {} waits for its {} until {} (in {}, {source}): {}",
+            "agent {} waits for its {} until {} ({source}): {}",
             self.agent,
             self.kind.describe(),
             utc(self.until_ms),
-            wait(self.until_ms.saturating_sub(now_ms)),
             self.message
         )
+    }
+
+    /// For a status line: `claude: usage limit until 08:04:10 UTC`.
+    pub fn brief(&self) -> String {
+        let time = utc(self.until_ms);
+        let clock = time.get(11..).unwrap_or(&time);
+        format!("{}: {} until {clock}", self.agent, self.kind.describe())
     }
 }
 

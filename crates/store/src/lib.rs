@@ -12,6 +12,7 @@ mod error;
 mod executions;
 mod followup;
 mod ids;
+mod limits;
 mod mail;
 mod merge;
 mod merger_runs;

@@ -287,6 +287,22 @@ ALTER TABLE merge_requests ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE sessions ADD COLUMN planner_session TEXT;
 ALTER TABLE sessions ADD COLUMN planner_agent TEXT;
 "#,
+    r#"
+-- Agents whose account met a limit (a rate limit, an overloaded API, a usage
+-- quota): dispatching to the agent waits until `until_ms` (Unix
+-- milliseconds), so a restart does not hammer it. The row stays after the
+-- wait ends, for its `streak` (limits in a row, which doubles a backoff),
+-- and goes when a turn of the agent ends well.
+CREATE TABLE agent_limits (
+    agent        TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('rate_limit', 'overloaded', 'quota')),
+    until_ms     INTEGER NOT NULL,
+    reset_given  INTEGER NOT NULL,
+    streak       INTEGER NOT NULL,
+    message      TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this binary writes.

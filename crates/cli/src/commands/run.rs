@@ -490,6 +490,10 @@ impl Printer {
                 self.out(&format!("✉ {from} → {to}: {subject}"))
             }
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
+            Progress::AgentHeld { hold, .. } => self.out(&format!("⏸ {}", hold.describe())),
+            Progress::AgentFree { agent } => {
+                self.out(&format!("▶ agent {agent}'s limit has reset: its tasks start again"))
+            }
             Progress::BudgetSpent { title, reason, .. } => {
                 self.out(&format!("$ \"{title}\" paused: {reason}"))
             }

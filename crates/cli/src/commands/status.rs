@@ -37,6 +37,14 @@ pub fn run(json: bool) -> Result<()> {
         })?,
         &super::prices(),
     );
+    // Agents whose tasks wait for a limit of their account: the next
+    // coordinator waits too, so they are shown with or without one.
+    let now_ms = enki_coordinator::holds::unix_now_ms();
+    let held: Vec<enki_core::limits::Hold> = store
+        .agent_holds()?
+        .into_iter()
+        .filter(|h| h.holds_at(now_ms))
+        .collect();
     // The queue in landing order, each request with its task's step and title.
     let mut queue = Vec::new();
     for request in store.pending_merges()? {
@@ -70,6 +78,7 @@ pub fn run(json: bool) -> Result<()> {
             "interrupted": if interrupted { enki_views::workers_json(&running) } else { json!([]) },
             "coordinator": coordinator,
             "usage": usage,
+            "held_agents": held,
         }));
     }
     let mut text = String::new();
@@ -80,6 +89,13 @@ pub fn run(json: bool) -> Result<()> {
     text.push_str(&coordinator_line(&coordinator, &counts));
     if usage.runs > 0 {
         text.push_str(&format!("\nusage: {}", usage.describe()));
+    }
+    for hold in &held {
+        text.push_str(&format!(
+            "\n⏸ {} (in {})",
+            hold.describe(),
+            enki_core::limits::wait(hold.until_ms.saturating_sub(now_ms))
+        ));
     }
     let now = enki_store::now_rfc3339();
     if interrupted {

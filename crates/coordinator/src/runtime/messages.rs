@@ -42,7 +42,13 @@ impl Runtime {
                 }
                 let t = task.clone();
                 let _ = db.call(move |s| s.end_attempt(&t, "succeeded", None)).await;
+                self.agent_did_well(&task).await;
                 self.command(Command::WorkerFinished { task, result }).await;
+            }
+            WorkerMessage::Limited { task, agent, limit } => {
+                if self.workers.remove(&task).is_some() {
+                    self.agent_limited(task, agent, limit).await;
+                }
             }
             WorkerMessage::Failed { task, error } => {
                 let was_running = self.workers.remove(&task).is_some();

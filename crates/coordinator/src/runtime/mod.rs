@@ -20,6 +20,7 @@ use crate::snapshot::execution_snapshot;
 
 mod clock;
 mod events;
+mod limits;
 mod messages;
 mod signals;
 mod spend;
@@ -159,6 +160,8 @@ struct Runtime {
     /// did not finish), waited for before the run ends: a run that is soon
     /// idle would otherwise leave their copies and worktrees behind.
     cleaner: Cleaner,
+    /// Agents whose account met a limit (see `limits`).
+    holds: crate::holds::Holds,
 }
 
 /// Runs the coordinator until it is told to stop or, with
@@ -207,6 +210,14 @@ pub async fn run(
         reconciled_at: Instant::now(),
         budget_spent: None,
         cleaner: Cleaner::start(ctx.clone()).await,
+        holds: crate::holds::Holds::new(enki_core::limits::Backoff {
+            first_ms: ctx.config.workers.limit_backoff_secs.saturating_mul(1000),
+            max_ms: ctx
+                .config
+                .workers
+                .limit_backoff_max_secs
+                .saturating_mul(1000),
+        }),
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
     rt.emit(Progress::SessionStarted {
@@ -268,6 +279,7 @@ pub async fn run(
                 }
                 let now = rt.now_ms();
                 rt.command(Command::Tick { now_ms: now }).await;
+                rt.free_agents().await;
                 if rt.reconciled_at.elapsed() >= RECONCILE_EVERY {
                     rt.reconcile().await;
                 }
@@ -384,6 +396,8 @@ impl Runtime {
 
     /// Takes over what an earlier coordinator left unfinished.
     async fn adopt(&mut self) -> Result<(), String> {
+        // Before any task can start: an agent still limited is not hammered.
+        self.restore_holds().await;
         let session = self.ctx.session_id.clone();
         let adopted = self
             .ctx
@@ -430,6 +444,7 @@ impl Runtime {
                 continue;
             }
             let (lookup, default_base) = (id.clone(), self.ctx.base_branch.clone());
+            let ctx = self.ctx.clone();
             let loaded = self
                 .ctx
                 .db
@@ -437,7 +452,10 @@ impl Runtime {
                     // Its work lands on the branch recorded now, whatever a
                     // later session finds checked out.
                     s.execution_base_branch(&lookup, &default_base)?;
-                    let snapshot = execution_snapshot(s, &lookup)?;
+                    let agent_of = |task: &enki_store::TaskRow| {
+                        ctx.worker_agent(task.tier, task.role.as_deref()).name
+                    };
+                    let snapshot = execution_snapshot(s, &lookup, &agent_of)?;
                     let title = s.execution(&lookup)?.map(|e| e.title).unwrap_or_default();
                     let tasks = s.tasks(&enki_store::TaskFilter {
                         execution_id: Some(lookup.clone()),

@@ -108,6 +108,8 @@ pub struct App {
     pub session: String,
     /// What this session's agent runs used, as last reported.
     pub session_usage: Option<enki_core::usage::Totals>,
+    /// Agents whose tasks wait for a limit of their account, by name.
+    pub held_agents: std::collections::BTreeMap<String, enki_core::limits::Hold>,
     pub agent: String,
     pub base_branch: String,
     pub planner_busy: bool,
@@ -156,6 +158,7 @@ impl App {
             chat_width: 80,
             session: String::new(),
             session_usage: None,
+            held_agents: std::collections::BTreeMap::new(),
             agent: String::new(),
             base_branch: String::new(),
             planner_busy: false,

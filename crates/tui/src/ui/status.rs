@@ -38,6 +38,13 @@ pub fn line(app: &App) -> Line<'static> {
             bar.fg(Color::LightYellow).add_modifier(Modifier::BOLD),
         ));
     }
+    for hold in app.held_agents.values() {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("⏸ {}", hold.brief()),
+            bar.fg(Color::LightYellow),
+        ));
+    }
     if let Some((notice, error)) = &app.notice {
         spans.push(sep());
         let color = if *error {

@@ -29,6 +29,18 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             | Progress::Usage { .. }
     );
     match progress {
+        Progress::AgentHeld { hold, .. } => {
+            app.event("⏸", &hold.describe(), theme::warn());
+            app.held_agents.insert(hold.agent.clone(), hold);
+        }
+        Progress::AgentFree { agent } => {
+            app.held_agents.remove(&agent);
+            app.event(
+                "▶",
+                &format!("agent {agent}'s limit has reset: its tasks start again"),
+                theme::info(),
+            );
+        }
         Progress::BudgetSpent {
             execution,
             title,
