@@ -173,7 +173,9 @@ fn a_restart_keeps_waiting_for_the_reset_and_status_says_until_when() {
         text.contains("⏸ agent sim waits for its usage limit until ")
             && text.contains("(the agent's reset time): Claude AI usage limit reached|")
             && text.contains("Claude AI usage limit reached|")
-            && text.lines().any(|l| l.starts_with("⏸ ") && l.ends_with("m)")),
+            && text
+                .lines()
+                .any(|l| l.starts_with("⏸ ") && l.ends_with("m)")),
         "{text}"
     );
     let id = project.task_id("t");
