@@ -13,6 +13,7 @@ pub mod limits;
 pub mod liveness;
 pub mod mail;
 pub mod need;
+pub mod review;
 pub mod role;
 pub mod rules;
 pub mod status;
@@ -20,4 +21,5 @@ pub mod usage;
 
 pub use id::{ExecutionId, IdError, IdKind, MergeRequestId, MessageId, SessionId, TaskId};
 pub use liveness::AgentState;
+pub use review::ReviewMode;
 pub use status::{Condition, ExecutionStatus, MergeStatus, ParseEnumError, TaskStatus, Tier};

@@ -54,6 +54,11 @@ pub fn shown_state(
             None => idle("starting"),
         },
         TaskStatus::WorkerDone => (AgentState::Done, Some("its work waits to land".into())),
+        // A person decides: `enki review`, then approve, reject or follow up.
+        TaskStatus::AwaitingReview => (
+            AgentState::WaitingUser,
+            Some("its work awaits your review".into()),
+        ),
         TaskStatus::Done => (AgentState::Done, None),
         TaskStatus::Failed => (AgentState::Failed, last_error.map(str::to_string)),
         TaskStatus::Pending => idle("waiting for what it needs"),

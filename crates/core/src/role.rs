@@ -54,6 +54,10 @@ pub struct Role {
     pub tier: Option<Tier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Whether its work waits for a person's review before it lands
+    /// (`"auto"` or `"ask"`); `None` takes `[merge] review`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::ReviewMode>,
 }
 
 /// A role file that could not be used; the cascade skips it and reports this.
@@ -196,6 +200,7 @@ impl RoleSet {
                     output: *output,
                     tier: None,
                     agent: None,
+                    review: None,
                 };
                 ((*name).to_string(), role)
             })

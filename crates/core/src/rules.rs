@@ -172,14 +172,16 @@ impl std::fmt::Display for FollowUpRefused {
 
 /// A task may get a follow-up turn (`enki followup`: it runs again with a
 /// further request, in its last session where the agent can take it up)
-/// only once it is `done`, and unless its execution was cancelled. Failed
-/// and blocked tasks are retried instead.
+/// once it is `done`, or while its work awaits review (review's "request
+/// changes": the round goes on from its unlanded branch and comes back for
+/// review), and unless its execution was cancelled. Failed and blocked
+/// tasks are retried instead.
 pub fn may_follow_up(task: TaskStatus, execution: ExecutionStatus) -> Result<(), FollowUpRefused> {
     if execution == ExecutionStatus::Cancelled {
         return Err(FollowUpRefused::ExecutionCancelled);
     }
     match task {
-        TaskStatus::Done => Ok(()),
+        TaskStatus::Done | TaskStatus::AwaitingReview => Ok(()),
         TaskStatus::Cancelled => Err(FollowUpRefused::Cancelled),
         TaskStatus::Failed | TaskStatus::Blocked => Err(FollowUpRefused::Retryable(task)),
         TaskStatus::WorkerDone => Err(FollowUpRefused::Landing),
@@ -189,6 +191,56 @@ pub fn may_follow_up(task: TaskStatus, execution: ExecutionStatus) -> Result<(),
         }
     }
 }
+
+/// Why a task's work cannot be approved or rejected (`enki approve`,
+/// `enki reject`), and what to do instead (its `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewRefused {
+    /// The task's execution was cancelled: nothing of it lands.
+    ExecutionCancelled,
+    /// The task is not waiting for a review.
+    NotAwaiting(TaskStatus),
+}
+
+impl std::fmt::Display for ReviewRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReviewRefused::ExecutionCancelled => f.write_str(
+                "its execution was cancelled, and nothing of a cancelled execution lands",
+            ),
+            ReviewRefused::NotAwaiting(TaskStatus::Done) => {
+                f.write_str("it is done: its work landed already (or had nothing to land)")
+            }
+            ReviewRefused::NotAwaiting(TaskStatus::WorkerDone) => f.write_str(
+                "it is worker_done: its work was approved or needs no review and waits in the merge queue",
+            ),
+            ReviewRefused::NotAwaiting(status) => write!(
+                f,
+                "it is {status}, not awaiting_review; only work that awaits review can be approved or rejected (`enki review` lists it)"
+            ),
+        }
+    }
+}
+
+/// A task's work may be approved (it goes to the merge queue) or rejected
+/// (the task fails with the reviewer's note, its branch kept) only while it
+/// is `awaiting_review`, unless its execution was cancelled.
+pub fn may_review(task: TaskStatus, execution: ExecutionStatus) -> Result<(), ReviewRefused> {
+    if execution == ExecutionStatus::Cancelled {
+        return Err(ReviewRefused::ExecutionCancelled);
+    }
+    if task == TaskStatus::AwaitingReview {
+        Ok(())
+    } else {
+        Err(ReviewRefused::NotAwaiting(task))
+    }
+}
+
+/// The status a rejected task ends in: `failed` (the note is its last
+/// error), so its dependents are blocked as after any failure, its
+/// execution settles as failed, its branch and copy are kept for a human,
+/// and `enki retry` gives it another attempt in that copy.
+pub const REJECTED: TaskStatus = TaskStatus::Failed;
 
 #[cfg(test)]
 mod tests {
@@ -388,7 +440,7 @@ mod tests {
     fn a_follow_up_takes_done_tasks_of_executions_not_cancelled() {
         for task in TaskStatus::ALL {
             for execution in ExecutionStatus::ALL {
-                let allowed = *task == Done && *execution != E::Cancelled;
+                let allowed = matches!(task, Done | AwaitingReview) && *execution != E::Cancelled;
                 let verdict = may_follow_up(*task, *execution);
                 assert_eq!(verdict.is_ok(), allowed, "{task} in {execution}");
             }
@@ -408,6 +460,44 @@ mod tests {
             let refusal = may_follow_up(task, execution).unwrap_err().to_string();
             assert!(refusal.contains(says), "{task} in {execution}: {refusal}");
         }
+    }
+
+    #[test]
+    fn only_work_awaiting_review_is_approved_or_rejected() {
+        for task in TaskStatus::ALL {
+            for execution in ExecutionStatus::ALL {
+                let allowed = *task == AwaitingReview && *execution != E::Cancelled;
+                assert_eq!(
+                    may_review(*task, *execution).is_ok(),
+                    allowed,
+                    "{task} in {execution}"
+                );
+            }
+        }
+        let table = [
+            (Done, E::Done, "landed already"),
+            (WorkerDone, E::Running, "merge queue"),
+            (Running, E::Running, "not awaiting_review"),
+            (AwaitingReview, E::Cancelled, "was cancelled"),
+        ];
+        for (task, execution, says) in table {
+            let refusal = may_review(task, execution).unwrap_err().to_string();
+            assert!(refusal.contains(says), "{task} in {execution}: {refusal}");
+        }
+        // A rejected task fails: retryable, its dependents' needs lost.
+        assert!(REJECTED.is_retryable());
+        assert!(need_is_lost(Merged, REJECTED));
+    }
+
+    #[test]
+    fn work_awaiting_review_holds_its_execution_open_and_completed_needs() {
+        assert_eq!(
+            settled_execution_status(E::Running, [Done, AwaitingReview]),
+            None
+        );
+        assert_eq!(readiness([(Completed, Some(AwaitingReview))]), Ready);
+        assert_eq!(readiness([(Merged, Some(AwaitingReview))]), Pending);
+        assert!(!step_may_pause(AwaitingReview));
     }
 
     proptest! {

@@ -62,6 +62,10 @@ string_enum!(
         Ready => "ready",
         Running => "running",
         WorkerDone => "worker_done",
+        // The worker finished with changes under `review = "ask"` (or a
+        // merger resolved its conflict): a person approves, rejects or
+        // requests changes before anything lands.
+        AwaitingReview => "awaiting_review",
         Done => "done",
         Failed => "failed",
         Blocked => "blocked",
@@ -88,6 +92,7 @@ impl TaskStatus {
                 | TaskStatus::Ready
                 | TaskStatus::Running
                 | TaskStatus::WorkerDone
+                | TaskStatus::AwaitingReview
                 | TaskStatus::Paused
         )
     }
@@ -183,11 +188,18 @@ impl Condition {
     pub const fn is_satisfied_by(self, status: TaskStatus) -> bool {
         match self {
             Condition::Merged => matches!(status, TaskStatus::Done),
-            Condition::Completed => matches!(status, TaskStatus::WorkerDone | TaskStatus::Done),
+            // A worker whose work awaits review has completed its turn.
+            Condition::Completed => matches!(
+                status,
+                TaskStatus::WorkerDone | TaskStatus::AwaitingReview | TaskStatus::Done
+            ),
             Condition::Started => {
                 matches!(
                     status,
-                    TaskStatus::Running | TaskStatus::WorkerDone | TaskStatus::Done
+                    TaskStatus::Running
+                        | TaskStatus::WorkerDone
+                        | TaskStatus::AwaitingReview
+                        | TaskStatus::Done
                 )
             }
         }
@@ -255,6 +267,9 @@ mod tests {
             (Condition::Started, Ready, false),
             (Condition::Started, Failed, false),
             (Condition::Merged, Cancelled, false),
+            (Condition::Merged, AwaitingReview, false),
+            (Condition::Completed, AwaitingReview, true),
+            (Condition::Started, AwaitingReview, true),
         ];
         for (condition, status, expected) in table {
             assert_eq!(
@@ -271,6 +286,9 @@ mod tests {
         assert!(!TaskStatus::Blocked.is_terminal());
         assert!(TaskStatus::Paused.is_unfinished());
         assert!(TaskStatus::WorkerDone.is_unfinished());
+        assert!(TaskStatus::AwaitingReview.is_unfinished());
+        assert!(!TaskStatus::AwaitingReview.is_terminal());
+        assert!(!TaskStatus::AwaitingReview.is_retryable());
         assert!(!TaskStatus::Blocked.is_unfinished());
         assert!(!TaskStatus::Failed.is_unfinished());
         assert!(TaskStatus::Blocked.is_retryable());

@@ -66,7 +66,7 @@ pub(crate) struct Execution {
     pub ready: BTreeMap<Tier, BTreeSet<(i64, String)>>,
 }
 
-pub(crate) const STATUS_SLOTS: usize = 9;
+pub(crate) const STATUS_SLOTS: usize = TaskStatus::ALL.len();
 
 pub(crate) fn status_slot(status: TaskStatus) -> usize {
     TaskStatus::ALL

@@ -12,6 +12,7 @@ use super::scheduler::{self, Limits};
 
 mod holds;
 mod rerun;
+mod review;
 mod spending;
 
 /// Policy knobs from configuration.
@@ -44,6 +45,9 @@ impl Default for Settings {
 pub enum WorkResult {
     /// Changes were committed to the task's branch: a merge is needed.
     Changes,
+    /// Changes were committed, and a person reviews them before they land
+    /// (`review = "ask"`): the task waits in `awaiting_review`.
+    ChangesToReview,
     /// Nothing to merge.
     NoChanges,
     /// An artifact was written instead of code.
@@ -108,6 +112,23 @@ pub enum Command {
     /// A done task runs again with a further request (`enki followup`;
     /// [`rules::may_follow_up`]). Its dependents keep what they did.
     FollowUp {
+        task: String,
+    },
+    /// A person approved the work awaiting review: it goes to the merge
+    /// queue ([`rules::may_review`]).
+    Approve {
+        task: String,
+    },
+    /// A person rejected the work awaiting review: the task fails with
+    /// `note` ([`rules::REJECTED`]), its branch kept.
+    Reject {
+        task: String,
+        note: String,
+    },
+    /// The merger resolved the task's conflict and a person reviews the
+    /// resolution before the base branch moves: the landing task waits in
+    /// `awaiting_review` (its request is held back by the merge queue).
+    ResolutionToReview {
         task: String,
     },
     StopAll,
@@ -182,6 +203,11 @@ pub enum Event {
     },
     /// The task's branch is ready for the merge queue.
     QueueMerge { task: String },
+    /// The task's work (`resolution`: a merger's resolution of it) waits
+    /// for a person's review before it lands.
+    AwaitingReview { task: String, resolution: bool },
+    /// A person approved the task's work; [`Event::QueueMerge`] follows.
+    Approved { task: String },
     /// A checkpoint step completed; its execution is paused for the planner.
     CheckpointReached { execution: String, task: String },
     /// A task is done (merged, nothing to merge, or artifact written).
@@ -273,8 +299,22 @@ impl Orchestrator {
         // From the per-execution counts: this runs after every event.
         self.graph.executions.values().all(|e| {
             e.count(TaskStatus::WorkerDone) == 0
+                && e.count(TaskStatus::AwaitingReview) == 0
                 && (e.status != ExecutionStatus::Running || !e.has_ready())
         })
+    }
+
+    /// Tasks whose work awaits a person's review, in id order.
+    pub fn awaiting_review(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .graph
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.status == TaskStatus::AwaitingReview)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// Whether some work waits on a pause (a paused execution with
@@ -334,6 +374,9 @@ impl Orchestrator {
             }
             Command::Retry { task } => self.retry(&task, &mut out),
             Command::FollowUp { task } => self.follow_up(&task, &mut out),
+            Command::Approve { task } => self.approve(&task, &mut out),
+            Command::Reject { task, note } => self.reject(&task, note, &mut out),
+            Command::ResolutionToReview { task } => self.resolution_to_review(&task, &mut out),
             Command::StopAll => self.stop_all(&mut out),
             Command::Tick { now_ms } => {
                 self.now_ms = self.now_ms.max(now_ms);
@@ -497,6 +540,18 @@ impl Orchestrator {
                 );
                 out.push(Event::QueueMerge {
                     task: task.to_string(),
+                });
+            }
+            WorkResult::ChangesToReview => {
+                self.set(
+                    task,
+                    TaskStatus::AwaitingReview,
+                    Some("worker finished; its work awaits review".into()),
+                    out,
+                );
+                out.push(Event::AwaitingReview {
+                    task: task.to_string(),
+                    resolution: false,
                 });
             }
             WorkResult::NoChanges | WorkResult::Artifact => {

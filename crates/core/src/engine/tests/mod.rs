@@ -109,6 +109,13 @@ fn render(events: &[Event]) -> String {
             // and in `failures`.
             Event::AgentState { .. } => unreachable!("filtered out"),
             Event::QueueMerge { task } => format!("merge:{task}"),
+            Event::AwaitingReview { task, resolution } => {
+                format!(
+                    "review:{task}{}",
+                    if *resolution { "(resolution)" } else { "" }
+                )
+            }
+            Event::Approved { task } => format!("approved:{task}"),
             Event::CheckpointReached { execution, task } => {
                 format!("checkpoint:{execution}/{task}")
             }

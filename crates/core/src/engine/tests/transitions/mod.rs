@@ -14,7 +14,9 @@
 //! Events are written compactly: `t=running` (task status), `e1=paused`
 //! (execution status), `start:t#1` (attempt), `stop:t(paused)`, `merge:t`,
 //! `finished:t`, `failed:t(retry)` / `failed:t(final)`,
-//! `checkpoint:e1/t`, `interrupted:t`; an empty string is a no-op.
+//! `checkpoint:e1/t`, `interrupted:t`, `review:t` (its work awaits review;
+//! `review:t(resolution)`: its merger's resolution does), `approved:t`; an
+//! empty string is a no-op.
 //!
 //! Every row also checks that a store fed only the events agrees with the
 //! graph afterwards (every status change is announced), and that exactly
@@ -202,6 +204,14 @@ impl Harness {
                 h = Harness::at(At::Running);
                 h.finish("t", Changes);
             }
+            At::AwaitingReview => {
+                h = Harness::at(At::Running);
+                h.finish("t", WorkResult::ChangesToReview);
+            }
+            At::ResolutionReview => {
+                h = Harness::at(At::WorkerDone);
+                h.task(|task| Command::ResolutionToReview { task }, "t");
+            }
             At::Done => {
                 h = Harness::at(At::WorkerDone);
                 h.task(|task| Command::MergeLanded { task }, "t");
@@ -309,6 +319,15 @@ impl Harness {
             Cmd::Retry => self.task(|task| Command::Retry { task }, "t"),
             Cmd::FollowUp => self.task(|task| Command::FollowUp { task }, "t"),
             Cmd::RetryU => self.task(|task| Command::Retry { task }, "u"),
+            Cmd::Approve => self.task(|task| Command::Approve { task }, "t"),
+            Cmd::Reject => self.task(
+                |task| Command::Reject {
+                    task,
+                    note: "rejected in review: not like this".into(),
+                },
+                "t",
+            ),
+            Cmd::ResolutionToReview => self.task(|task| Command::ResolutionToReview { task }, "t"),
             Cmd::StopAll => self.apply(Command::StopAll),
         }
     }
@@ -402,6 +421,10 @@ fn repeated_reports_are_no_ops() {
         (At::Running, Cmd::CancelStep),
         (At::Failed, Cmd::Retry),
         (At::Done, Cmd::FollowUp),
+        (At::AwaitingReview, Cmd::Approve),
+        (At::AwaitingReview, Cmd::Reject),
+        (At::AwaitingReview, Cmd::FollowUp),
+        (At::WorkerDone, Cmd::ResolutionToReview),
         (At::Running, Cmd::StopAll),
         (At::Running, Cmd::Reload),
     ] {

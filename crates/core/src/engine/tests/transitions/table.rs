@@ -2,7 +2,7 @@
 //! range over (fixture and notation: see the parent module).
 
 use crate::TaskStatus;
-use crate::engine::WorkResult::{self, Artifact, Changes, NoChanges};
+use crate::engine::WorkResult::{self, Artifact, Changes, ChangesToReview, NoChanges};
 
 /// Where `t` (and its surroundings) stand before the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,10 @@ pub(super) enum At {
     Retrying,
     /// t finished with changes; its merge is queued.
     WorkerDone,
+    /// t finished with changes under `review = "ask"`: they await review.
+    AwaitingReview,
+    /// t's merger resolved a conflict and the resolution awaits review.
+    ResolutionReview,
     /// t's merge landed; d runs.
     Done,
     /// t failed twice: t failed, d blocked, e1 failed.
@@ -45,6 +49,7 @@ impl At {
             At::Ready => TaskStatus::Ready,
             At::Running | At::Retrying | At::ExecPaused | At::Checkpoint => TaskStatus::Running,
             At::WorkerDone => TaskStatus::WorkerDone,
+            At::AwaitingReview | At::ResolutionReview => TaskStatus::AwaitingReview,
             At::Done | At::CheckpointDone => TaskStatus::Done,
             At::Failed => TaskStatus::Failed,
             At::Blocked => TaskStatus::Blocked,
@@ -84,11 +89,17 @@ pub(super) enum Cmd {
     FollowUp,
     /// `Retry` of the upstream u.
     RetryU,
+    /// `Approve` of t (`enki approve`).
+    Approve,
+    /// `Reject` of t (`enki reject`).
+    Reject,
+    /// The merger's resolution of t waits for review.
+    ResolutionToReview,
     StopAll,
 }
 
 /// Commands every base status is tested against.
-pub(super) const EVERY_COMMAND: [Cmd; 20] = [
+pub(super) const EVERY_COMMAND: [Cmd; 24] = [
     Cmd::Reload,
     Cmd::Restart,
     Cmd::AddStep,
@@ -109,14 +120,19 @@ pub(super) const EVERY_COMMAND: [Cmd; 20] = [
     Cmd::FollowUp,
     Cmd::StopAll,
     Cmd::AddCycle,
+    Cmd::Finish(ChangesToReview),
+    Cmd::Approve,
+    Cmd::Reject,
+    Cmd::ResolutionToReview,
 ];
 
 /// One setup per task status.
-pub(super) const EVERY_STATUS: [At; 9] = [
+pub(super) const EVERY_STATUS: [At; 10] = [
     At::Pending,
     At::Ready,
     At::Running,
     At::WorkerDone,
+    At::AwaitingReview,
     At::Done,
     At::Failed,
     At::Blocked,
@@ -374,4 +390,77 @@ pub(super) const TABLE: &[Row] = &[
     (A::StoppedAll, C::Restart,    S::Paused,  ""),
     (A::StoppedAll, C::ResumeStep, S::Ready,   "t=pending t=ready"),
     (A::StoppedAll, C::ResumeExec, S::Running, "e1=running t=pending t=ready t=running start:t#1"),
+
+    // ----- review: approve, reject and the resolution's review touch only
+    // work that awaits review (or, for the resolution, is landing)
+    (A::Pending, C::Finish(ChangesToReview), S::Pending, ""),
+    (A::Pending, C::Approve, S::Pending, ""),
+    (A::Pending, C::Reject, S::Pending, ""),
+    (A::Pending, C::ResolutionToReview, S::Pending, ""),
+    (A::Ready, C::Finish(ChangesToReview), S::Ready, ""),
+    (A::Ready, C::Approve, S::Ready, ""),
+    (A::Ready, C::Reject, S::Ready, ""),
+    (A::Ready, C::ResolutionToReview, S::Ready, ""),
+    (A::Running, C::Finish(ChangesToReview), S::AwaitingReview, "t=awaiting_review review:t"),
+    (A::Running, C::Approve, S::Running, ""),
+    (A::Running, C::Reject, S::Running, ""),
+    (A::Running, C::ResolutionToReview, S::Running, ""),
+    (A::WorkerDone, C::Finish(ChangesToReview), S::WorkerDone, ""),
+    (A::WorkerDone, C::Approve, S::WorkerDone, ""),
+    (A::WorkerDone, C::Reject, S::WorkerDone, ""),
+    (A::WorkerDone, C::ResolutionToReview, S::AwaitingReview, "t=awaiting_review review:t(resolution)"),
+    (A::Done, C::Finish(ChangesToReview), S::Done, ""),
+    (A::Done, C::Approve, S::Done, ""),
+    (A::Done, C::Reject, S::Done, ""),
+    (A::Done, C::ResolutionToReview, S::Done, ""),
+    (A::Failed, C::Finish(ChangesToReview), S::Failed, ""),
+    (A::Failed, C::Approve, S::Failed, ""),
+    (A::Failed, C::Reject, S::Failed, ""),
+    (A::Failed, C::ResolutionToReview, S::Failed, ""),
+    (A::Blocked, C::Finish(ChangesToReview), S::Blocked, ""),
+    (A::Blocked, C::Approve, S::Blocked, ""),
+    (A::Blocked, C::Reject, S::Blocked, ""),
+    (A::Blocked, C::ResolutionToReview, S::Blocked, ""),
+    (A::Paused, C::Finish(ChangesToReview), S::Paused, ""),
+    (A::Paused, C::Approve, S::Paused, ""),
+    (A::Paused, C::Reject, S::Paused, ""),
+    (A::Paused, C::ResolutionToReview, S::Paused, ""),
+    (A::Cancelled, C::Finish(ChangesToReview), S::Cancelled, ""),
+    (A::Cancelled, C::Approve, S::Cancelled, ""),
+    (A::Cancelled, C::Reject, S::Cancelled, ""),
+    (A::Cancelled, C::ResolutionToReview, S::Cancelled, ""),
+
+    // ----- awaiting_review: t finished with changes under review = "ask"
+    (A::AwaitingReview, C::Reload, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Restart, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::AddStep, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::AddCycle, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Activity, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Stall, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Finish(Changes), S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Finish(NoChanges), S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Fail, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::Landed, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::MergeFailed, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::PauseStep, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::PauseExec, S::AwaitingReview, "e1=paused"),
+    (A::AwaitingReview, C::ResumeStep, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::ResumeExec, S::AwaitingReview, ""),
+    (A::AwaitingReview, C::CancelStep, S::Cancelled, "d=cancelled t=cancelled e1=done"),
+    (A::AwaitingReview, C::CancelExec, S::Cancelled, "d=cancelled t=cancelled e1=cancelled"),
+    (A::AwaitingReview, C::Retry, S::AwaitingReview, ""),
+    // Requesting changes is a follow-up: t runs again from its kept branch.
+    (A::AwaitingReview, C::FollowUp, S::Running, "t=pending t=ready t=running start:t#1"),
+    (A::AwaitingReview, C::StopAll, S::AwaitingReview, "e1=paused"),
+    (A::AwaitingReview, C::Finish(ChangesToReview), S::AwaitingReview, ""),
+    // Approved: to the merge queue. Rejected: failed with the note, d blocked.
+    (A::AwaitingReview, C::Approve, S::WorkerDone, "t=worker_done approved:t merge:t"),
+    (A::AwaitingReview, C::Reject, S::Failed, "t=failed failed:t(final) d=blocked e1=failed"),
+    (A::AwaitingReview, C::ResolutionToReview, S::AwaitingReview, ""),
+
+    // ----- the merger's resolution of t awaits review
+    (A::ResolutionReview, C::Approve, S::WorkerDone, "t=worker_done approved:t merge:t"),
+    (A::ResolutionReview, C::Reject, S::Failed, "t=failed failed:t(final) d=blocked e1=failed"),
+    (A::ResolutionReview, C::FollowUp, S::Running, "t=pending t=ready t=running start:t#1"),
+    (A::ResolutionReview, C::Restart, S::AwaitingReview, ""),
 ];
