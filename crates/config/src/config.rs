@@ -194,6 +194,9 @@ pub struct MergeConfig {
     pub verify_timeout_secs: u64,
     /// How long a merger agent may take to resolve a conflict.
     pub resolve_timeout_secs: u64,
+    /// Whether finished work (and a merger's resolution of it) waits for a
+    /// person's review before it lands; a role file's `review` wins.
+    pub review: enki_core::ReviewMode,
 }
 
 impl Default for MergeConfig {
@@ -202,6 +205,7 @@ impl Default for MergeConfig {
             verify: None,
             verify_timeout_secs: 600,
             resolve_timeout_secs: 900,
+            review: enki_core::ReviewMode::Auto,
         }
     }
 }

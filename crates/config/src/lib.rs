@@ -37,6 +37,8 @@
 //! verify = "cargo test"
 //! verify_timeout_secs = 600
 //! resolve_timeout_secs = 900   # how long a merger agent may take
+//! review = "auto"          # ask: finished work (and a merger's resolution) waits for
+//!                          # `enki approve`; a role file's `review` wins
 //!
 //! [permissions]
 //! policy = "within_copy"   # allow_all | deny_all | ask

@@ -169,6 +169,7 @@ command = "my-agent --x"
 
 [merge]
 verify = ""
+review = "ask"
 
 [permissions]
 policy = "ask"
@@ -197,6 +198,8 @@ agent_decides = true
         assert_eq!(config.agent.worker.command.as_deref(), Some("my-agent --x"));
         assert_eq!(config.git.commit_suffix.as_deref(), Some("(via enki)"));
         assert_eq!(config.merge.verify, None, "empty string clears");
+        assert_eq!(config.merge.review, enki_core::ReviewMode::Ask);
+        assert_eq!(Config::default().merge.review, enki_core::ReviewMode::Auto);
         assert_eq!(config.permissions.policy, PermissionPolicyName::Ask);
         assert!(config.permissions.agent_decides);
 

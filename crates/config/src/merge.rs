@@ -98,6 +98,7 @@ impl Config {
             &mut self.merge.resolve_timeout_secs,
             file.merge.resolve_timeout_secs,
         );
+        set(&mut self.merge.review, file.merge.review);
 
         set(&mut self.permissions.policy, file.permissions.policy);
         set(

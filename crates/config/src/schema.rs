@@ -106,6 +106,7 @@ pub(crate) struct FileMerge {
     pub verify: Option<String>,
     pub verify_timeout_secs: Option<u64>,
     pub resolve_timeout_secs: Option<u64>,
+    pub review: Option<enki_core::ReviewMode>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -551,6 +552,12 @@ traffic_log_max_bytes = 65536
             2,
             Some("merge.verify_timeout_secs"),
             "invalid type",
+        );
+        check(
+            "[merge]\nverify = \"x\"\nreview = \"sometimes\"\n",
+            3,
+            Some("merge.review"),
+            "expected `auto` or `ask`",
         );
     }
 

@@ -333,6 +333,17 @@ tier = "light"
     }
 
     #[test]
+    fn a_role_may_set_its_review_and_a_wrong_one_is_named_with_its_line() {
+        let role = Role::parse_toml("r.toml", "name = \"careful\"\nreview = \"ask\"\n").unwrap();
+        assert_eq!(role.review, Some(crate::ReviewMode::Ask));
+        assert_eq!(RoleSet::builtin().get("bug_fixer").unwrap().review, None);
+        let err =
+            Role::parse_toml("r.toml", "name = \"careful\"\nreview = \"later\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert!(err.message.contains("expected `auto` or `ask`"), "{err}");
+    }
+
+    #[test]
     fn role_names_are_validated() {
         let err = Role::parse_toml("r.toml", "name = \"a b\"\n").unwrap_err();
         assert!(err.message.contains("'a b'"), "{err}");

@@ -29,6 +29,9 @@ pub struct FollowedUp {
     pub title: String,
     /// The round it runs as now (2 for the first follow-up).
     pub round: i64,
+    /// Its status before: `done`, or `awaiting_review` for review's
+    /// "request changes" (the round goes on from its unlanded branch).
+    pub from: TaskStatus,
     /// Its execution had finished and runs again.
     pub reopened: bool,
     /// Dependents that started or finished on its earlier work: nothing
@@ -78,7 +81,7 @@ impl Store {
                 tx,
                 &task.id,
                 "followup",
-                &serde_json::json!({"round": round, "text": text}),
+                &serde_json::json!({"round": round, "text": text, "from": task.status}),
             )?;
             reopen_execution(tx, &execution.id)?;
             let reopened = require_execution(tx, &execution.id)?.status != execution.status;
@@ -109,11 +112,24 @@ impl Store {
                 step_id: task.step_id,
                 title: task.title,
                 round,
+                from: task.status,
                 reopened,
                 ran,
                 waiting,
             })
         })
+    }
+
+    /// Whether the task's round `round` is review's "request changes": a
+    /// follow-up of work that awaited review and never landed, so the round
+    /// goes on in the kept copy, on the task's branch.
+    pub fn round_follows_review(&self, task_id: &str, round: i64) -> Result<bool, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM task_events
+             WHERE task_id = ?1 AND kind = 'followup' AND json_extract(data, '$.round') = ?2
+               AND json_extract(data, '$.from') = 'awaiting_review'",
+        )?;
+        Ok(stmt.exists(rusqlite::params![task_id, round])?)
     }
 
     /// The follow-up requests a task was given, oldest first.

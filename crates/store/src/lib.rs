@@ -16,6 +16,7 @@ mod limits;
 mod mail;
 mod merge;
 mod merger_runs;
+mod review;
 mod rows;
 mod runs;
 mod schema;
@@ -35,6 +36,7 @@ pub use rows::{
     AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, MessageRow,
     StatusCounts, TaskEventRow, TaskRow,
 };
+pub use review::{Decision, ReviewRecord, rejection_error};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};
 pub use tasks::TaskFilter;
@@ -45,5 +47,7 @@ pub use usage::{RunKey, UsageFilter, UsageRow};
 mod agent_state_tests;
 #[cfg(test)]
 mod followup_tests;
+#[cfg(test)]
+mod review_tests;
 #[cfg(test)]
 mod tests;
