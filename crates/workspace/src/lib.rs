@@ -12,6 +12,7 @@
 mod checkout;
 mod contention;
 mod copy;
+mod diff;
 mod gather;
 mod git;
 mod hardened;
@@ -23,6 +24,7 @@ mod worktree;
 
 pub use checkout::is_write_failure;
 pub use copy::copy_tree;
+pub use diff::{Diff, FileChange, FileDiff, branch_diff, diff_commits};
 pub use gather::{Branches, GatherError, Gathered, branches, commit_work};
 pub use git::{Git, GitError};
 pub use hidden::{
