@@ -74,8 +74,8 @@ enum Command {
     },
     /// List tasks, one line each.
     Tasks {
-        /// Only tasks in this status (pending, ready, running, worker_done, done, failed,
-        /// blocked, paused, cancelled).
+        /// Only tasks in this status (pending, ready, running, worker_done, awaiting_review, done,
+        /// failed, blocked, paused, cancelled).
         #[arg(long, value_name = "STATUS")]
         status: Option<TaskStatus>,
         /// Only tasks of this execution (id or unique prefix).
@@ -182,8 +182,9 @@ enum Command {
     /// the request and its history. It works in a fresh copy made from the base branch, which
     /// holds its earlier work. Dependents that already ran are not run again; those that have not
     /// started wait for the follow-up. A running coordinator starts it at once; otherwise the
-    /// next `enki run` (or `enki`) does. Only a done task can get a follow-up: retry a failed
-    /// or blocked one instead.
+    /// next `enki run` (or `enki`) does. Only a done task can get a follow-up, or one whose
+    /// work awaits review (review's "request changes": it goes on from its unlanded branch in
+    /// its kept copy and comes back for review): retry a failed or blocked one instead.
     #[command(name = "followup")]
     FollowUp {
         /// Task: id or unique prefix, step name, or EXECUTION:step.
@@ -191,6 +192,30 @@ enum Command {
         /// What the task's agent should do next (several words are joined with spaces).
         #[arg(required = true, num_args = 1.., value_name = "REQUEST")]
         request: Vec<String>,
+    },
+    /// Show the work that awaits review (`[merge] review = "ask"`): each task's output and its
+    /// diff against the branch it lands on, per file with stats (all such tasks without TASK).
+    Review {
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
+        task: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Approve work that awaits review: it goes to the merge queue and lands.
+    Approve {
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
+        task: String,
+    },
+    /// Reject work that awaits review: nothing lands, the task fails with the note (its branch
+    /// is kept, its dependents are blocked; `enki retry` runs it again). To ask for changes
+    /// instead, use `enki followup TASK "what to change"`: the task's agent gets it as its next
+    /// turn and the work comes back for review.
+    Reject {
+        /// Task: id or unique prefix, step name, or EXECUTION:step.
+        task: String,
+        /// Why, kept as the task's last error.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
     },
     /// Stop every running worker and pause every execution (nothing is deleted).
     Stop,
@@ -312,6 +337,9 @@ fn main() -> ExitCode {
         ),
         Command::Retry { task } => commands::ops::retry(&task),
         Command::FollowUp { task, request } => commands::ops::follow_up(&task, &request.join(" ")),
+        Command::Review { task, output } => commands::review::review(task.as_deref(), output.json),
+        Command::Approve { task } => commands::review::approve(&task),
+        Command::Reject { task, note } => commands::review::reject(&task, note.as_deref()),
         Command::Stop => commands::ops::stop(),
         Command::Logs { task, follow, json } => commands::logs::run(&task, follow, json),
         Command::Doctor { agent, output } => {

@@ -26,6 +26,7 @@ mod reconcile;
 mod record;
 mod reply;
 mod resolve;
+pub mod review;
 mod runtime;
 mod sandbox;
 pub mod session;

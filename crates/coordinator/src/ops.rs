@@ -1,5 +1,5 @@
 //! Steering from outside the planner (`enki pause|resume|cancel|retry|
-//! followup|stop` and the TUI's slash commands): the same store changes and
+//! followup|approve|reject|stop` and the TUI's slash commands): the same store changes and
 //! signal files as the planner's MCP tools, so a running coordinator reacts
 //! at once and one started later finds the store already changed.
 
@@ -126,13 +126,78 @@ pub fn follow_up(
     })
 }
 
+/// `enki approve`: work that awaits review (full task id) goes to the merge
+/// queue.
+pub fn approve(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+    task_id: &str,
+) -> Result<Done, StoreError> {
+    let task = store.approve_task(task_id)?;
+    let warning = signal(
+        layout,
+        session,
+        SignalKind::ApproveTask {
+            task_id: task_id.to_string(),
+        },
+    );
+    Ok(Done {
+        message: format!(
+            "approved task {} (step `{}`, \"{}\"): its work goes to the merge queue and lands on its base branch",
+            task.id, task.step_id, task.title
+        ),
+        warning,
+    })
+}
+
+/// `enki reject`: work that awaits review (full task id) does not land; the
+/// task fails with the note, its branch kept.
+pub fn reject(
+    layout: &Layout,
+    store: &mut Store,
+    session: Option<&str>,
+    task_id: &str,
+    note: Option<&str>,
+) -> Result<Done, StoreError> {
+    let task = store.reject_task(task_id, note)?;
+    let warning = signal(
+        layout,
+        session,
+        SignalKind::RejectTask {
+            task_id: task_id.to_string(),
+        },
+    );
+    let branch = task
+        .branch
+        .clone()
+        .unwrap_or_else(|| enki_workspace::task_branch(&task.id));
+    Ok(Done {
+        message: format!(
+            "rejected task {} (step `{}`, \"{}\"): it is failed ({}); nothing landed, branch {branch} is kept, its dependents are blocked; `enki retry` runs it again",
+            task.id,
+            task.step_id,
+            task.title,
+            task.last_error.as_deref().unwrap_or("rejected in review")
+        ),
+        warning,
+    })
+}
+
 /// What a follow-up does, in one line: the round, how it runs, and which
 /// dependents are not run again.
 fn follow_up_message(followed: &FollowedUp) -> String {
-    let mut text = format!(
-        "task {} (step `{}`, \"{}\") runs again as round {}: a new attempt in a fresh copy from its base branch, in its last session where the agent can take it up, and its work lands through the merge queue",
-        followed.task_id, followed.step_id, followed.title, followed.round
-    );
+    let mut text = if followed.from == enki_core::TaskStatus::AwaitingReview {
+        format!(
+            "task {} (step `{}`, \"{}\") runs again as round {} with your requested changes: in its kept copy on its unlanded branch, in its last session where the agent can take it up, and its work comes back for your review",
+            followed.task_id, followed.step_id, followed.title, followed.round
+        )
+    } else {
+        format!(
+            "task {} (step `{}`, \"{}\") runs again as round {}: a new attempt in a fresh copy from its base branch, in its last session where the agent can take it up, and its work lands through the merge queue",
+            followed.task_id, followed.step_id, followed.title, followed.round
+        )
+    };
     if followed.reopened {
         text.push_str("; its execution runs again");
     }

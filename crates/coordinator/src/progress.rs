@@ -74,6 +74,19 @@ pub enum Progress {
     MergeQueued {
         task: String,
     },
+    /// The task's work (`resolution`: its merger's resolution of a
+    /// conflict) waits for the person's review before it lands: `enki
+    /// review`, then `enki approve`, `enki reject` or `enki followup`.
+    AwaitingReview {
+        task: String,
+        step: String,
+        title: String,
+        resolution: bool,
+    },
+    /// A person approved the task's work; it goes to the merge queue.
+    Approved {
+        task: String,
+    },
     MergeLanded {
         task: String,
         commit: Option<String>,

@@ -66,8 +66,21 @@ pub fn repairs(graph: &Graph, stored: &[StoredExecution]) -> Vec<Repair> {
                 (Pending, Failed | Blocked) => out.push(Repair::Command(Command::Retry {
                     task: task.id.clone(),
                 })),
-                (Pending | Ready, Done) => out.push(Repair::Command(Command::FollowUp {
+                (Pending | Ready, Done | AwaitingReview) => {
+                    out.push(Repair::Command(Command::FollowUp {
+                        task: task.id.clone(),
+                    }))
+                }
+                // A person's review decision (`enki approve`, `enki reject`).
+                (WorkerDone, AwaitingReview) => out.push(Repair::Command(Command::Approve {
                     task: task.id.clone(),
+                })),
+                (Failed, AwaitingReview) => out.push(Repair::Command(Command::Reject {
+                    task: task.id.clone(),
+                    note: task
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| enki_store::rejection_error(None)),
                 })),
                 _ => {}
             }
@@ -261,6 +274,45 @@ mod tests {
             }
         }
         assert_ne!(w.orch.graph().status(&a), Some(TaskStatus::Done));
+        assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
+    }
+
+    #[test]
+    fn review_decisions_are_taken_from_the_store() {
+        let mut w = World::new();
+        let a = w.task("a");
+        w.orch.handle(Command::WorkerFinished {
+            task: a.clone(),
+            result: enki_core::engine::WorkResult::ChangesToReview,
+        });
+        assert_eq!(w.orch.graph().status(&a), Some(TaskStatus::AwaitingReview));
+        assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
+        let stored = w.stored(None, &[("a", TaskStatus::WorkerDone)]);
+        assert_eq!(
+            repairs(w.orch.graph(), &stored),
+            vec![Repair::Command(Command::Approve { task: a.clone() })]
+        );
+        let mut stored = w.stored(None, &[("a", TaskStatus::Failed)]);
+        stored[0].tasks[0].last_error = Some("rejected in review: no".into());
+        assert_eq!(
+            repairs(w.orch.graph(), &stored),
+            vec![Repair::Command(Command::Reject {
+                task: a.clone(),
+                note: "rejected in review: no".into()
+            })]
+        );
+        let stored = w.stored(None, &[("a", TaskStatus::Pending)]);
+        assert_eq!(
+            repairs(w.orch.graph(), &stored),
+            vec![Repair::Command(Command::FollowUp { task: a.clone() })]
+        );
+        // Applied, the approval leaves nothing to repair.
+        let stored = w.stored(None, &[("a", TaskStatus::WorkerDone)]);
+        for repair in repairs(w.orch.graph(), &stored) {
+            if let Repair::Command(command) = repair {
+                w.orch.handle(command);
+            }
+        }
         assert_eq!(repairs(w.orch.graph(), &w.stored(None, &[])), vec![]);
     }
 

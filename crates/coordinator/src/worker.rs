@@ -90,6 +90,9 @@ struct Prepared {
     attempts: Vec<AttemptRow>,
     /// Its follow-up requests, oldest first.
     follow_ups: Vec<String>,
+    /// Its round is review's "request changes": its earlier work never
+    /// landed, so the round goes on in the kept copy, on its branch.
+    follows_review: bool,
 }
 
 async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
@@ -129,6 +132,7 @@ async fn prepare(ctx: &Shared, task_id: &str) -> Result<Prepared, StoreError> {
                 .collect();
             let base_branch = store.execution_base_branch(&task.execution_id, &default_base)?;
             Ok(Prepared {
+                follows_review: store.round_follows_review(&id, task.round)?,
                 attempts: store.attempts_of(&id)?,
                 follow_ups: store.follow_ups(&id)?,
                 task,
@@ -185,7 +189,9 @@ async fn attempt_task(
     // A follow-up round starts from the base branch as it is now, which
     // holds the earlier round's work: a copy that round left behind (its
     // clean-up cut short) goes first. Later runs of the round keep theirs.
+    // Changes a reviewer asked for go on from the unlanded work instead.
     let opens_round = task.round > 1
+        && !prepared.follows_review
         && !prepared
             .attempts
             .iter()

@@ -10,7 +10,8 @@
 //! - `any@N`: the N-th crash point passed, whatever its name (random
 //!   points under a seed).
 //!
-//! Names are listed in [`POINTS`]; a test asserts each is reached.
+//! Names are listed in [`POINTS`] and [`REVIEW_POINTS`]; a test asserts
+//! each is reached.
 
 /// Every crash point, in the order a landing passes them.
 pub const POINTS: &[&str] = &[
@@ -29,6 +30,10 @@ pub const POINTS: &[&str] = &[
     "cleanup:copy_removed",
     "cleanup:done",
 ];
+
+/// The crash points of review before landing (`review = "ask"`), passed
+/// only when a person approves work; `crash_safety::review` kills at each.
+pub const REVIEW_POINTS: &[&str] = &["review:approved"];
 
 /// Dies here when `ENKI_FAILPOINTS` says so (a no-op without the feature).
 #[macro_export]

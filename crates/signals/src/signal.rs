@@ -37,6 +37,14 @@ pub enum SignalKind {
     FollowupTask {
         task_id: String,
     },
+    /// A person approved a task's work that awaited review (`enki approve`).
+    ApproveTask {
+        task_id: String,
+    },
+    /// A person rejected a task's work that awaited review (`enki reject`).
+    RejectTask {
+        task_id: String,
+    },
     Pause {
         execution_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -32,11 +32,11 @@ pub use error::StoreError;
 pub use executions::{CreatedSteps, NeedTarget, NewNeed, NewStep};
 pub use followup::{Dependent, FollowedUp};
 pub use mail::{MailFilter, NewMessage};
+pub use review::{Decision, ReviewRecord, rejection_error};
 pub use rows::{
     AttemptRow, DependencyRow, ExecutionRow, MergeRequestRow, MergerRunRow, MessageRow,
     StatusCounts, TaskEventRow, TaskRow,
 };
-pub use review::{Decision, ReviewRecord, rejection_error};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, WAL_SIZE_LIMIT};
 pub use tasks::TaskFilter;

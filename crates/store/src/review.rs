@@ -98,7 +98,11 @@ impl Store {
     /// `enki reject`: the task ends `failed` ([`rules::REJECTED`]) with the
     /// reviewer's note as its last error; its branch and copy stay for a
     /// human, and its dependents are blocked as after any failure.
-    pub fn reject_task(&mut self, task_id: &str, note: Option<&str>) -> Result<TaskRow, StoreError> {
+    pub fn reject_task(
+        &mut self,
+        task_id: &str,
+        note: Option<&str>,
+    ) -> Result<TaskRow, StoreError> {
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         self.write(|tx| {
             let task = Self::reviewable(tx, task_id)?;
@@ -128,6 +132,19 @@ impl Store {
         })
     }
 
+    /// The branch an execution's work lands on, when a coordinator has
+    /// recorded it (read only, unlike [`Store::execution_base_branch`]).
+    pub fn recorded_base_branch(&self, execution_id: &str) -> Result<Option<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT base_branch FROM executions WHERE id = ?1")?;
+        let mut rows = stmt.query([execution_id])?;
+        Ok(match rows.next()? {
+            Some(row) => row.get(0)?,
+            None => None,
+        })
+    }
+
     /// The task's last review decision, if it ever had one.
     pub fn last_review(&self, task_id: &str) -> Result<Option<ReviewRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -151,4 +168,3 @@ impl Store {
         }))
     }
 }
-

@@ -44,7 +44,9 @@ fn only_work_awaiting_review_is_approved_and_approval_queues_it_once() {
     );
     assert_eq!(store.last_review(&a).unwrap(), None);
 
-    store.set_task_status(&a, TaskStatus::AwaitingReview).unwrap();
+    store
+        .set_task_status(&a, TaskStatus::AwaitingReview)
+        .unwrap();
     assert_eq!(
         store
             .awaiting_review(None)
@@ -69,7 +71,9 @@ fn only_work_awaiting_review_is_approved_and_approval_queues_it_once() {
 fn a_rejected_task_fails_with_the_note_and_its_execution_settles() {
     let (_tmp, mut store, execution, a, b) = world();
     store.set_task_status(&b, TaskStatus::Cancelled).unwrap();
-    store.set_task_status(&a, TaskStatus::AwaitingReview).unwrap();
+    store
+        .set_task_status(&a, TaskStatus::AwaitingReview)
+        .unwrap();
     let rejected = store.reject_task(&a, Some("  tests missing  ")).unwrap();
     assert_eq!(rejected.status, TaskStatus::Failed);
     assert_eq!(
@@ -91,7 +95,9 @@ fn a_rejected_task_fails_with_the_note_and_its_execution_settles() {
 #[test]
 fn a_cancelled_execution_is_not_reviewed() {
     let (_tmp, mut store, execution, a, _b) = world();
-    store.set_task_status(&a, TaskStatus::AwaitingReview).unwrap();
+    store
+        .set_task_status(&a, TaskStatus::AwaitingReview)
+        .unwrap();
     store.cancel(&execution, None).unwrap();
     let status = store.task(&a).unwrap().unwrap().status;
     assert_eq!(status, TaskStatus::Cancelled, "a cancel reaches it");
@@ -101,7 +107,9 @@ fn a_cancelled_execution_is_not_reviewed() {
 #[test]
 fn requesting_changes_is_a_follow_up_that_remembers_the_review() {
     let (_tmp, mut store, _execution, a, _b) = world();
-    store.set_task_status(&a, TaskStatus::AwaitingReview).unwrap();
+    store
+        .set_task_status(&a, TaskStatus::AwaitingReview)
+        .unwrap();
     let followed = store.follow_up_task(&a, "add a test").unwrap();
     assert_eq!(
         (followed.round, followed.from),

@@ -49,6 +49,21 @@ mod tests {
     }
 
     #[test]
+    fn work_awaiting_review_is_counted_after_worker_done() {
+        let mut counts = StatusCounts::default();
+        for (status, n) in [("done", 1), ("awaiting_review", 2), ("worker_done", 1)] {
+            counts.by_status.insert(status.to_string(), n);
+        }
+        counts.total = 4;
+        assert!(
+            status_text(&counts)
+                .starts_with("4 tasks: 1 worker_done, 2 awaiting_review, 1 done · "),
+            "{}",
+            status_text(&counts)
+        );
+    }
+
+    #[test]
     fn counts_are_listed_in_lifecycle_order() {
         let mut counts = StatusCounts::default();
         for (status, n) in [("done", 7), ("pending", 2), ("running", 3)] {

@@ -56,7 +56,12 @@ impl Diff {
 pub fn diff_commits(project: &Git, from: &str, to: &str) -> Result<Diff, GitError> {
     let options = ["--no-ext-diff", "--no-textconv", "--no-color", "-M"];
     let stats = project.output(
-        &[&["diff", "--numstat", "-z"][..], &options, &[from, to, "--"]].concat(),
+        &[
+            &["diff", "--numstat", "-z"][..],
+            &options,
+            &[from, to, "--"],
+        ]
+        .concat(),
     )?;
     if !stats.status.success() {
         return Err(GitError::Invalid(format!(
@@ -184,7 +189,11 @@ mod tests {
         git(dir, &["init", "-q", "-b", "main"]);
         std::fs::write(dir.join("keep.txt"), "one\ntwo\nthree\n").unwrap();
         std::fs::write(dir.join("gone.txt"), "bye\n").unwrap();
-        std::fs::write(dir.join("old name.txt"), "a long enough line to be found renamed\n").unwrap();
+        std::fs::write(
+            dir.join("old name.txt"),
+            "a long enough line to be found renamed\n",
+        )
+        .unwrap();
         git(dir, &["add", "-A"]);
         git(dir, &["commit", "-qm", "base"]);
         git(dir, &["checkout", "-qb", "enki/task"]);
@@ -220,10 +229,19 @@ mod tests {
         assert_eq!(diff.files[3].old_path.as_deref(), Some("old name.txt"));
         assert_eq!((diff.added(), diff.removed()), (3, 2));
         let keep = &diff.files[2].patch;
-        assert!(keep.starts_with("diff --git a/keep.txt b/keep.txt\n"), "{keep}");
-        assert!(keep.contains("-two\n+2\n") && keep.contains("+four\n"), "{keep}");
+        assert!(
+            keep.starts_with("diff --git a/keep.txt b/keep.txt\n"),
+            "{keep}"
+        );
+        assert!(
+            keep.contains("-two\n+2\n") && keep.contains("+four\n"),
+            "{keep}"
+        );
         assert!(!keep.contains("gone.txt"), "{keep}");
         let err = branch_diff(&Git::new(dir), "main", "enki/none").unwrap_err();
-        assert!(err.to_string().contains("'enki/none' does not exist"), "{err}");
+        assert!(
+            err.to_string().contains("'enki/none' does not exist"),
+            "{err}"
+        );
     }
 }

@@ -85,6 +85,13 @@ fn forged_signals_of_every_type_change_nothing_and_are_set_aside() {
         SignalKind::FollowupTask {
             task_id: f_id.clone(),
         },
+        // Nobody reviewed anything: no approval or rejection to take.
+        SignalKind::ApproveTask {
+            task_id: g_id.clone(),
+        },
+        SignalKind::RejectTask {
+            task_id: f_id.clone(),
+        },
         SignalKind::WorkerReport {
             task_id: g_id.clone(),
             status: "FORGED STATUS".into(),

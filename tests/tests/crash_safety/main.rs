@@ -14,3 +14,4 @@ mod gc;
 mod landing;
 mod load;
 mod lock;
+mod review;

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod mail;
 pub mod mcp;
 pub mod ops;
+pub mod review;
 pub mod run;
 pub mod sim_agent;
 pub mod status;

@@ -11,13 +11,13 @@ use enki_store::Store;
 
 use super::{print_text, session};
 
-fn open() -> Result<(Layout, Store)> {
+pub(super) fn open() -> Result<(Layout, Store)> {
     let layout = Layout::locate_from_env()?;
     let store = Store::open_existing(&layout.db())?;
     Ok((layout, store))
 }
 
-fn report(done: Done) -> Result<()> {
+pub(super) fn report(done: Done) -> Result<()> {
     if let Some(warning) = &done.warning {
         eprintln!("enki: warning: {warning}");
     }
@@ -25,7 +25,7 @@ fn report(done: Done) -> Result<()> {
 }
 
 /// Says how the change takes effect when no coordinator runs to apply it.
-fn unless_idle(layout: &Layout, mut done: Done) -> Done {
+pub(super) fn unless_idle(layout: &Layout, mut done: Done) -> Done {
     if matches!(CoordinatorLock::holder(&layout.dir), Ok(Holder::Nobody)) {
         done.message.push_str(
             "\nno coordinator runs in this project: `enki run` (headless) or `enki` (TUI) carries on from here",

@@ -409,6 +409,20 @@ impl Printer {
                 }
             }
             Progress::MergeQueued { task } => self.out(&format!("⇡ [{}] merge queued", self.step(task))),
+            Progress::AwaitingReview { step, title, resolution, .. } => {
+                let what = if *resolution {
+                    "the merger's resolution of its conflict awaits your review"
+                } else {
+                    "its work awaits your review"
+                };
+                self.out(&format!("⏸ [{step}] {title}: {what}; nothing lands until you decide"));
+                self.out(&format!(
+                    "  see it: enki review {step}    land it: enki approve {step}    drop it: enki reject {step} --note \"why\"    ask for changes: enki followup {step} \"what to change\""
+                ));
+                let title = format!("enki: [{step}] needs you");
+                self.notifier.notify(&mut attention_terminal(), &title, what, true);
+            }
+            Progress::Approved { task } => self.out(&format!("✓ [{}] approved", self.step(task))),
             Progress::MergeLanded { task, commit } => {
                 let commit = commit.as_deref().map(|c| c.chars().take(8).collect::<String>());
                 self.out(&format!(

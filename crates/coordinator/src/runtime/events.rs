@@ -143,6 +143,29 @@ impl Runtime {
                 });
             }
             Event::QueueMerge { task } => self.queue_merge(&task).await,
+            Event::AwaitingReview { task, resolution } => {
+                let (step, title) = self.label(&task);
+                let what = if resolution {
+                    "the merger's resolution of its conflict"
+                } else {
+                    "its work"
+                };
+                self.planner.note(format!(
+                    "awaiting review: {what} of step `{step}` ({title}, {task}) waits for the person's review before it lands; the person approves, rejects or requests changes"
+                ));
+                self.emit(Progress::AwaitingReview {
+                    task,
+                    step,
+                    title,
+                    resolution,
+                });
+            }
+            // The store shows the approval (`worker_done`); the merge queue
+            // takes it next, and a restart from here queues it once.
+            Event::Approved { task } => {
+                enki_failpoint::crash_point!("review:approved");
+                self.emit(Progress::Approved { task });
+            }
             Event::BudgetSpent {
                 execution,
                 reason,

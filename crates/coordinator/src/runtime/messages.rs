@@ -1,7 +1,7 @@
 //! Reports from the workers, the merge queue and the planner session,
 //! turned into orchestrator commands and progress.
 
-use enki_core::engine::Command;
+use enki_core::engine::{Command, WorkResult};
 use enki_core::liveness::Sign;
 use enki_failpoint::crash_point;
 
@@ -41,8 +41,23 @@ impl Runtime {
                     return;
                 }
                 let t = task.clone();
-                let _ = db.call(move |s| s.end_attempt(&t, "succeeded", None)).await;
+                let role = db
+                    .call(move |s| {
+                        s.end_attempt(&t, "succeeded", None)?;
+                        Ok(s.task(&t)?.and_then(|row| row.role))
+                    })
+                    .await
+                    .ok()
+                    .flatten();
                 self.agent_did_well(&task).await;
+                let result = match result {
+                    WorkResult::Changes
+                        if crate::review::review_mode(&self.ctx, role.as_deref()).asks() =>
+                    {
+                        WorkResult::ChangesToReview
+                    }
+                    other => other,
+                };
                 self.command(Command::WorkerFinished { task, result }).await;
             }
             WorkerMessage::Limited { task, agent, limit } => {

@@ -79,6 +79,20 @@ pub(super) fn witness(
             Some(task) if task.round > 1 => Ok(Ok(Witnessed::StoreChanged)),
             _ => not_shown(format!("a follow-up of task {task_id}")),
         },
+        // The decision of the task's current round is in its log.
+        SignalKind::ApproveTask { task_id } | SignalKind::RejectTask { task_id } => {
+            let wanted = match &signal.kind {
+                SignalKind::ApproveTask { .. } => enki_store::Decision::Approved,
+                _ => enki_store::Decision::Rejected,
+            };
+            let round = store.task(task_id)?.map(|t| t.round);
+            match store.last_review(task_id)? {
+                Some(record) if record.decision == wanted && Some(record.round) == round => {
+                    Ok(Ok(Witnessed::StoreChanged))
+                }
+                _ => not_shown(format!("task {task_id} {}", wanted.as_str())),
+            }
+        }
         SignalKind::Pause {
             execution_id,
             step_id,

@@ -318,7 +318,25 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
                 );
             }
         }
-        Progress::MergeQueued { .. } => {}
+        Progress::MergeQueued { .. } | Progress::Approved { .. } => {}
+        // A line in the event log; the review view itself is drawn elsewhere.
+        Progress::AwaitingReview {
+            step,
+            title,
+            resolution,
+            ..
+        } => {
+            let what = if resolution {
+                "the merger's resolution awaits your review"
+            } else {
+                "its work awaits your review"
+            };
+            app.event(
+                "⏸",
+                &format!("[{step}] {title}: {what} (`enki review {step}`)"),
+                theme::warn(),
+            );
+        }
         Progress::MergeLanded { task, commit } => {
             let (step, title) = app.label(&task);
             let commit: String = commit.unwrap_or_default().chars().take(8).collect();
