@@ -108,9 +108,13 @@ pub fn branch_diff(project: &Git, base: &str, branch: &str) -> Result<Diff, GitE
     diff_commits(project, &meet, &tip)
 }
 
+/// One record of `git diff --numstat -z`: lines added and removed (`None`
+/// for a binary file), the path before a rename, the path.
+type Numstat = (Option<u64>, Option<u64>, Option<String>, String);
+
 /// `git diff --numstat -z` records: `added\tremoved\tpath\0`, or for a
 /// rename `added\tremoved\t\0old\0new\0`; `-` counts for a binary file.
-fn parse_numstat(text: &str) -> Vec<(Option<u64>, Option<u64>, Option<String>, String)> {
+fn parse_numstat(text: &str) -> Vec<Numstat> {
     let mut out = Vec::new();
     let mut fields = text.split('\0');
     while let Some(record) = fields.next() {
