@@ -304,19 +304,6 @@ impl Orchestrator {
         })
     }
 
-    /// Tasks whose work awaits a person's review, in id order.
-    pub fn awaiting_review(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .graph
-            .nodes
-            .iter()
-            .filter(|(_, node)| node.status == TaskStatus::AwaitingReview)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.sort();
-        ids
-    }
-
     /// Whether some work waits on a pause (a paused execution with
     /// unfinished steps, or a paused step): a person or the planner can
     /// resume it.

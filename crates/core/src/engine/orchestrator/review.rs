@@ -7,6 +7,19 @@ use super::{Event, Orchestrator};
 use crate::{TaskStatus, rules};
 
 impl Orchestrator {
+    /// Tasks whose work awaits a person's review, in id order.
+    pub fn awaiting_review(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .graph
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.status == TaskStatus::AwaitingReview)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     fn may_review(&self, task: &str) -> bool {
         let execution = self
             .graph
