@@ -78,6 +78,11 @@ fn serve(
                     refresh = true;
                     Some(Msg::OpDone(ops::run(layout, &mut store, session, &op)))
                 }
+                StoreRequest::Fetch(Fetch::Review(task)) => Some(Msg::ReviewLoaded {
+                    review: enki_coordinator::review::review_of(layout, &store, &task)
+                        .map(Box::new),
+                    task,
+                }),
                 StoreRequest::Fetch(fetch) => Some(fetch_text(&store, &fetch, prices)),
                 StoreRequest::MarkRead(id) => {
                     refresh = true;
@@ -134,6 +139,13 @@ fn fetch_text(store: &Store, fetch: &Fetch, prices: &Prices) -> Msg {
                     .ok_or_else(|| enki_store::StoreError::Invalid(format!("no message {id}")))
             });
             ("Message".to_string(), text)
+        }
+        Fetch::Review(id) => {
+            // Answered as `Msg::ReviewLoaded` (see `serve`).
+            let text = Err(enki_store::StoreError::Invalid(format!(
+                "the review of {id} is not text"
+            )));
+            ("Review".to_string(), text)
         }
         Fetch::Task(id) => {
             let text =

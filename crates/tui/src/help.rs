@@ -13,7 +13,7 @@ const KEYS: &[(&str, &str)] = &[
     ("Tab, Shift-Tab", "next / previous pane"),
     (
         "Enter on a pane",
-        "worker transcript, task details, message",
+        "worker transcript, task details (its review when it awaits one), message",
     ),
     ("Esc", "back to the chat / close"),
     ("PgUp PgDn, wheel", "scroll"),
@@ -25,7 +25,11 @@ const KEYS: &[(&str, &str)] = &[
     ("F2, Ctrl-P", "open the waiting permission request"),
     (
         "F3",
-        "the next thing that waits for you: a permission, a question, mail",
+        "the next thing that waits for you: a permission, a question, a review, mail",
+    ),
+    (
+        "in a review",
+        "a approve · x reject · ← → file · Shift-Tab and type: ask for changes",
     ),
     (
         "on the permission prompt",

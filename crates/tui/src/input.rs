@@ -36,6 +36,21 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "[<task or step>] <request>",
         "give a done task a follow-up turn in its session",
     ),
+    (
+        "review",
+        "[<task or step>]",
+        "show work that awaits your review: its output and diff",
+    ),
+    (
+        "approve",
+        "[<task or step>]",
+        "land work that awaits your review",
+    ),
+    (
+        "reject",
+        "[<task or step>] [<note>]",
+        "do not land it: the task fails, its branch is kept",
+    ),
     ("stop", "", "stop every worker and pause every execution"),
     ("dag", "[<execution>]", "show the dependency graph"),
     ("mail", "", "show the mail"),
@@ -512,6 +527,11 @@ pub enum Command {
     /// `/followup`: what follows the command, as typed (`[<task or step>]
     /// <request>`, resolved against the selection).
     FollowUp(String),
+    Review(Option<String>),
+    Approve(Option<String>),
+    /// `/reject`: what follows the command, as typed (`[<task or step>]
+    /// [<note>]`, resolved against the tasks).
+    Reject(String),
     Stop,
     Dag(Option<String>),
     Mail,
@@ -555,6 +575,9 @@ pub fn parse_command(text: &str) -> Option<Result<Command, String>> {
             "" => Err("usage: /followup [<task or step>] <request>".to_string()),
             text => Ok(Command::FollowUp(text.to_string())),
         },
+        "review" => usage(1).map(|()| Command::Review(args.first().cloned())),
+        "approve" => usage(1).map(|()| Command::Approve(args.first().cloned())),
+        "reject" => Ok(Command::Reject(rest[name.len()..].trim().to_string())),
         "stop" => usage(0).map(|()| Command::Stop),
         "dag" => usage(1).map(|()| Command::Dag(args.first().cloned())),
         "mail" => usage(0).map(|()| Command::Mail),

@@ -47,6 +47,11 @@ pub enum Msg {
     StopSignal(&'static str),
     /// Something to tell the user at start-up.
     Notice(String),
+    /// A task's review, read for the review view (`Fetch::Review`).
+    ReviewLoaded {
+        task: String,
+        review: Result<Box<enki_coordinator::review::Review>, String>,
+    },
     /// A warning from enki's log (the coordinator, the agents' connections,
     /// the signal watcher): shown in the status line and kept in the events.
     Warning(String),
@@ -71,6 +76,13 @@ pub enum Op {
         request: String,
     },
     Stop,
+    /// Work awaiting review lands (a full task id).
+    Approve(String),
+    /// Work awaiting review does not land; the task fails with the note.
+    Reject {
+        task: String,
+        note: Option<String>,
+    },
     /// Mail from the person to a mailbox, maybe answering a message.
     Mail {
         to: String,
@@ -86,6 +98,8 @@ pub enum Fetch {
     Mail,
     Message(String),
     Task(String),
+    /// A task's review for the review view (a full task id).
+    Review(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

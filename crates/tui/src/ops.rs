@@ -1,4 +1,5 @@
-//! `/pause`, `/resume`, `/cancel`, `/retry`, `/followup` and `/stop`: the
+//! `/pause`, `/resume`, `/cancel`, `/retry`, `/followup`, `/stop` and the
+//! review's approve and reject: the
 //! same store changes and signal files as `enki pause` etc.
 //! (crates/cli/src/commands/ops.rs), so the coordinator reacts at once and
 //! another terminal sees the same state. Runs on the store thread, never on
@@ -59,6 +60,14 @@ pub fn run(layout: &Layout, store: &mut Store, session: &str, op: &Op) -> Result
         } => {
             let task_id = resolve_task(store, task, execution.as_deref())?;
             ops::follow_up(layout, store, Some(session), &task_id, request)
+                .map(said)
+                .map_err(text)
+        }
+        Op::Approve(task) => ops::approve(layout, store, Some(session), task)
+            .map(said)
+            .map_err(text),
+        Op::Reject { task, note } => {
+            ops::reject(layout, store, Some(session), task, note.as_deref())
                 .map(said)
                 .map_err(text)
         }

@@ -73,7 +73,7 @@ pub fn status(status: &str) -> Style {
         "done" | "merged" => good(),
         "failed" | "blocked" | "conflicted" => bad(),
         "running" | "merging" | "resolving" | "verifying" | "worker_done" => info(),
-        "paused" | "queued" => warn(),
+        "paused" | "queued" | "awaiting_review" => warn(),
         "cancelled" => dim(),
         _ => Style::new(),
     }
@@ -87,6 +87,7 @@ pub fn status_mark(status: &str) -> &'static str {
         "running" => "▶",
         "worker_done" | "queued" | "merging" | "resolving" | "verifying" => "⇡",
         "paused" => "⏸",
+        "awaiting_review" => "⚑",
         "cancelled" => "⊘",
         "ready" => "○",
         _ => "·",

@@ -5,6 +5,7 @@
 mod expected;
 pub(crate) use self::expected::same_execution;
 mod model;
+mod review;
 mod selection;
 
 use std::collections::{HashMap, VecDeque};
@@ -19,7 +20,8 @@ pub use self::model::{
     ChatEntry, EntryKind, LineKind, MAX_TRANSCRIPT_LINES, Transcript, TranscriptLine, Worker,
     WorkerState,
 };
-pub use self::selection::Selections;
+pub use self::review::ReviewPane;
+pub use self::selection::{NextNeed, Selections};
 use crate::data::{Snapshot, TaskView};
 use crate::input::Input;
 pub use crate::layout::Focus;
@@ -38,6 +40,8 @@ pub enum View {
     Chat,
     /// The live transcript of a worker (task id).
     Transcript(String),
+    /// A task's work under review (task id): [`App::review`].
+    Review(String),
 }
 
 /// A box drawn over everything else.
@@ -127,6 +131,8 @@ pub struct App {
     pub expand_outputs: bool,
     /// `r` on a message in the mail pane: the next message sent answers it.
     pub replying: Option<crate::data::MailView>,
+    /// The review the main view shows (`View::Review`).
+    pub review: Option<ReviewPane>,
 }
 
 impl Default for App {
@@ -170,6 +176,7 @@ impl App {
             glyphs: enki_config::Glyphs::Unicode,
             expand_outputs: false,
             replying: None,
+            review: None,
         }
     }
 
@@ -350,6 +357,11 @@ impl App {
                     height,
                     self.scroll,
                 ),
+                None => (Vec::new(), 0),
+            },
+            // Read from the top: the second value is the review's top row.
+            View::Review(_) => match &self.review {
+                Some(review) => review.rows(width, height),
                 None => (Vec::new(), 0),
             },
         }

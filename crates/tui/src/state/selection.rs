@@ -4,6 +4,16 @@
 use super::WorkerState;
 use super::{App, Focus, View};
 
+/// What F3 found waiting on the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextNeed {
+    /// Shown (the permission prompt, a transcript, the mail pane).
+    Shown,
+    /// Work awaiting review: its review is to be opened.
+    Review(String),
+    Nothing,
+}
+
 /// Where each list pane's selection is, by row key.
 #[derive(Debug, Clone, Default)]
 pub struct Selections {
@@ -120,46 +130,70 @@ impl App {
             .collect()
     }
 
-    /// How many things wait on the person: permission requests, and
-    /// workers waiting for an answer.
-    pub fn needs_you(&self) -> usize {
-        self.permissions.len() + self.waiting_for_you().len()
+    /// Tasks whose work waits for the person's review, in the tasks pane's
+    /// order.
+    pub fn awaiting_review(&self) -> Vec<String> {
+        self.snapshot
+            .executions
+            .iter()
+            .flat_map(|x| x.tasks.iter())
+            .filter(|t| t.status == "awaiting_review")
+            .map(|t| t.id.clone())
+            .collect()
     }
 
-    /// F3: the next thing waiting on the person. A permission request opens
-    /// the prompt; else the next worker waiting for an answer shows its
-    /// transcript (where its question is); else unread mail for the user.
-    /// False when nothing waits.
-    pub fn show_next_need(&mut self) -> bool {
+    /// How many things wait on the person: permission requests, workers
+    /// waiting for an answer, and work waiting for review.
+    pub fn needs_you(&self) -> usize {
+        self.permissions.len() + self.waiting_for_you().len() + self.awaiting_review().len()
+    }
+
+    /// F3: the next thing waiting on the person, in this order: a
+    /// permission request (opens the prompt), each worker waiting for an
+    /// answer (its transcript, where its question is), each work awaiting
+    /// review (the caller opens its review), unread mail for the user (the
+    /// mail pane). From a transcript or review in that list, the one after
+    /// it (wrapping around).
+    pub fn show_next_need(&mut self) -> NextNeed {
         if !self.permissions.is_empty() {
             self.prompt_open = true;
-            return true;
+            return NextNeed::Shown;
         }
-        let waiting = self.waiting_for_you();
-        if !waiting.is_empty() {
-            let shown = match &self.view {
-                View::Transcript(task) => waiting.iter().position(|w| w == task),
-                View::Chat => None,
-            };
-            let next = shown.map_or(0, |i| (i + 1) % waiting.len());
-            let task = waiting[next].clone();
-            self.selected.worker = Some(task.clone());
-            self.view = View::Transcript(task);
-            self.scroll = 0;
-            self.focus = Focus::Main;
-            return true;
-        }
+        let mut needs: Vec<View> = self
+            .waiting_for_you()
+            .into_iter()
+            .map(View::Transcript)
+            .collect();
+        needs.extend(self.awaiting_review().into_iter().map(View::Review));
         let mail = self
             .snapshot
             .unread
             .iter()
             .find(|m| m.to == "user")
             .map(|m| m.id.clone());
-        if let Some(id) = mail {
-            self.selected.mail = Some(id);
-            self.focus = Focus::Mail;
-            return true;
+        let shown = needs.iter().position(|v| *v == self.view);
+        let next = shown.map_or(0, |i| i + 1);
+        match needs
+            .get(next)
+            .or(if mail.is_none() { needs.first() } else { None })
+        {
+            Some(View::Transcript(task)) => {
+                let task = task.clone();
+                self.selected.worker = Some(task.clone());
+                self.view = View::Transcript(task);
+                self.scroll = 0;
+                self.focus = Focus::Main;
+                NextNeed::Shown
+            }
+            Some(View::Review(task)) => NextNeed::Review(task.clone()),
+            _ => match mail {
+                Some(id) => {
+                    self.selected.mail = Some(id);
+                    self.focus = Focus::Mail;
+                    NextNeed::Shown
+                }
+                None => NextNeed::Nothing,
+            },
         }
-        false
     }
 }

@@ -54,9 +54,21 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 0,
             ),
         },
+        View::Review(task) => {
+            let (rows, scroll) = app.main_rows(inner_width, height);
+            (
+                title(
+                    &format!("Review {}", app.task_name(task)),
+                    "a approve · x reject · ←→ file · type changes · Esc back",
+                ),
+                rows,
+                scroll,
+            )
+        }
     };
     let mut heading = heading;
-    if scroll > 0 {
+    // A review is read from the top; the others follow their end.
+    if scroll > 0 && !matches!(app.view, View::Review(_)) {
         heading.push_span(ratatui::text::Span::styled(
             format!("↑ {scroll} rows up · Ctrl-End follows "),
             theme::warn(),

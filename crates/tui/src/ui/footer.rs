@@ -71,6 +71,12 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         Focus::Tasks => vec![("↑↓", "select"), ("Enter", "details"), ("/retry", "")],
         Focus::Merges | Focus::Mail => vec![("↑↓", "select"), ("Enter", "open")],
     });
+    if matches!(app.view, View::Review(_)) {
+        if app.focus == Focus::Main {
+            hints.extend([("a", "approve"), ("x", "reject"), ("←→", "file")]);
+        }
+        hints.push(("Esc", "chat"));
+    }
     if matches!(app.view, View::Transcript(_)) {
         if app.focus == Focus::Main {
             hints.push((

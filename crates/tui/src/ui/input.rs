@@ -25,7 +25,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) -> Option<Position> {
             .worker(task)
             .filter(|w| w.state == WorkerState::Running)
             .map(|w| w.step.clone()),
-        View::Chat => None,
+        View::Chat | View::Review(_) => None,
+    };
+    let reviewing = match &app.view {
+        View::Review(task) => Some(app.label(task).0),
+        _ => None,
     };
     let (name, extra) = if app.quit == QuitState::Stopping {
         ("Message".to_string(), "stopping…".to_string())
@@ -38,6 +42,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) -> Option<Position> {
         (
             format!("Reply to {}", message.from),
             format!("re: {} · Esc drops it", message.subject),
+        )
+    } else if let Some(step) = reviewing {
+        (
+            format!("Changes for [{step}]"),
+            "Enter sends them back to its worker · Esc back".to_string(),
         )
     } else if let Some(step) = to_worker {
         (

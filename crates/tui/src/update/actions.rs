@@ -6,8 +6,9 @@ use enki_acp::PermissionDecision;
 
 use super::commands::submit;
 use super::keys::Action;
-use crate::msg::{Effect, Fetch, StoreRequest};
-use crate::state::{App, Focus, Overlay, QuitState, View};
+use super::review;
+use crate::msg::{Effect, Fetch, Op, StoreRequest};
+use crate::state::{App, Focus, NextNeed, Overlay, QuitState, View};
 use crate::theme;
 
 /// Applies a key's action.
@@ -17,6 +18,9 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         Action::Interrupt => interrupt(app, effects),
         Action::ConfirmYes => match app.overlay.take() {
             Some(Overlay::Confirm { op, .. }) => {
+                if let Op::Reject { task, .. } = &op {
+                    review::rejected(app, task);
+                }
                 app.expect(&op);
                 effects.push(Effect::Store(StoreRequest::Op(op)));
             }
@@ -71,10 +75,17 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
         }
         Action::NextNeed => {
             app.overlay = None;
-            if !app.show_next_need() {
-                app.notice = Some(("nothing waits for you".to_string(), false));
+            match app.show_next_need() {
+                NextNeed::Shown => {}
+                NextNeed::Review(task) => review::open_review(app, &task, effects),
+                NextNeed::Nothing => {
+                    app.notice = Some(("nothing waits for you".to_string(), false));
+                }
             }
         }
+        Action::Approve => review::approve(app, None, effects),
+        Action::Reject => review::ask_reject(app, None, None),
+        Action::ReviewFile(delta) => review::step_file(app, delta),
         Action::Help => app.overlay = Some(Overlay::Help { scroll: 0 }),
         Action::OverlayScroll(delta) => scroll_overlay(app, delta),
         Action::Insert(c) => {
@@ -113,6 +124,12 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
             let rows = page(app) as isize;
             scroll_pane(app, app.focus, -rows);
         }
+        Action::Top if matches!(app.view, View::Review(_)) && app.focus == Focus::Main => {
+            review::scroll(app, isize::MIN);
+        }
+        Action::Bottom if matches!(app.view, View::Review(_)) && app.focus == Focus::Main => {
+            review::scroll(app, isize::MAX);
+        }
         Action::Top => match app.focus {
             Focus::Input | Focus::Main => app.scroll = usize::MAX / 2,
             pane => app.select_edge(pane, false),
@@ -127,6 +144,7 @@ pub fn apply(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
                 app.notice = Some(("reply dropped".to_string(), false));
             } else if app.view != View::Chat {
                 app.view = View::Chat;
+                app.review = None;
                 app.scroll = 0;
             } else {
                 app.focus = Focus::Input;
@@ -163,9 +181,17 @@ fn open(app: &mut App, effects: &mut Vec<Effect>) {
                     execution.to_string(),
                 )))));
             } else if let Some(task) = key.strip_prefix("t:") {
-                effects.push(Effect::Store(StoreRequest::Fetch(Fetch::Task(
-                    task.to_string(),
-                ))));
+                if app
+                    .tasks
+                    .get(task)
+                    .is_some_and(|t| t.status == review::AWAITING)
+                {
+                    review::open_review(app, task, effects);
+                } else {
+                    effects.push(Effect::Store(StoreRequest::Fetch(Fetch::Task(
+                        task.to_string(),
+                    ))));
+                }
             }
         }
         Focus::Merges => {
@@ -250,6 +276,11 @@ pub(crate) fn scroll_overlay(app: &mut App, delta: isize) {
 }
 
 fn scroll_pane(app: &mut App, pane: Focus, delta: isize) {
+    if matches!(app.view, View::Review(_)) && matches!(pane, Focus::Input | Focus::Main) {
+        // A review counts its rows from the top.
+        review::scroll(app, -delta);
+        return;
+    }
     match pane {
         Focus::Input | Focus::Main => app.scroll = app.scroll.saturating_add_signed(delta),
         list => app.move_selection(list, -delta),

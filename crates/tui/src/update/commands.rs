@@ -3,6 +3,7 @@
 //! and the statuses those operations are expected to cause.
 
 use super::actions::interrupt;
+use super::review;
 use crate::data::{ExecView, TaskView};
 use crate::input::{Command, Target, parse_command, unescape_message};
 use crate::msg::{Effect, Fetch, Op, StoreRequest};
@@ -44,13 +45,15 @@ pub(crate) fn submit(app: &mut App, effects: &mut Vec<Effect>) {
 /// Where a typed message goes.
 enum Route {
     Planner,
+    /// Mail, or the changes a review asks for: an operation.
     Mail(Op),
     /// Nowhere: the person is told why and keeps the draft.
     Nowhere,
 }
 
-/// Text typed while answering a message goes to its sender, and text typed
-/// in a running worker's transcript goes to that worker, as mail (it sees a
+/// Text typed while answering a message goes to its sender, text typed
+/// while a review is shown asks its worker for changes, and text typed in a
+/// running worker's transcript goes to that worker, as mail (it sees a
 /// notice in its next tool result); anything else goes to the planner.
 fn mail_instead(app: &mut App, text: &str) -> Route {
     if let Some(message) = app.replying.take() {
@@ -64,6 +67,9 @@ fn mail_instead(app: &mut App, text: &str) -> Route {
             reply_to: Some(message.id),
             text: text.to_string(),
         });
+    }
+    if let Some(op) = review::request_changes(app, text) {
+        return Route::Mail(op);
     }
     let View::Transcript(task) = &app.view else {
         return Route::Planner;
@@ -172,6 +178,42 @@ fn run_command(app: &mut App, command: Command, effects: &mut Vec<Effect>) {
             }
         },
         Command::FollowUp(text) => app.follow_up_op(&text),
+        Command::Review(word) => {
+            match review::review_task(app, word.as_deref()) {
+                Ok(task) => review::open_review(app, &task, effects),
+                Err(why) => app.notice = Some((why, true)),
+            }
+            None
+        }
+        Command::Approve(word) => {
+            match review::review_task(app, word.as_deref()) {
+                Ok(task) => review::approve(app, Some(task), effects),
+                Err(why) => app.notice = Some((why, true)),
+            }
+            None
+        }
+        Command::Reject(text) => {
+            // A first word that names a task or step is the task; the rest
+            // (or all of it) is the note.
+            let (first, rest) = text
+                .split_once(char::is_whitespace)
+                .map_or((text.as_str(), ""), |(f, r)| (f, r.trim()));
+            let named = (!first.is_empty())
+                .then(|| review::review_task(app, Some(first)).ok())
+                .flatten();
+            let (task, note) = match named {
+                Some(task) => (Ok(task), rest),
+                None => (review::review_task(app, None), text.as_str()),
+            };
+            match task {
+                Ok(task) => {
+                    let note = (!note.is_empty()).then(|| note.to_string());
+                    review::ask_reject(app, Some(task), note);
+                }
+                Err(why) => app.notice = Some((why, true)),
+            }
+            None
+        }
         Command::Stop => Some(Op::Stop),
         Command::Dag(execution) => {
             effects.push(Effect::Store(StoreRequest::Fetch(Fetch::Dag(execution))));

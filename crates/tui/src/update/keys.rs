@@ -28,6 +28,12 @@ pub enum Action {
     ToggleOutputs,
     /// `r` in the mail pane: answer the selected message.
     Reply,
+    /// `a` in a review: the work lands.
+    Approve,
+    /// `x` in a review: asks whether to reject the work.
+    Reject,
+    /// `← →` in a review: the previous or next file's patch.
+    ReviewFile(isize),
     Help,
     CloseOverlay,
     OverlayScroll(isize),
@@ -189,6 +195,13 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
     } else if app.focus == Focus::Mail && key.code == KeyCode::Char('r') && !ctrl && !alt {
         Some(Action::Reply)
     } else if app.focus == Focus::Main
+        && matches!(app.view, View::Review(_))
+        && !ctrl
+        && !alt
+        && let Some(action) = review_key(key.code)
+    {
+        Some(action)
+    } else if app.focus == Focus::Main
         && matches!(app.view, View::Transcript(_))
         && key.code == KeyCode::Char('e')
         && !ctrl
@@ -197,6 +210,17 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         Some(Action::ToggleOutputs)
     } else {
         pane_key(key, ctrl, alt)
+    }
+}
+
+/// The keys of a review in the main view.
+fn review_key(code: KeyCode) -> Option<Action> {
+    match code {
+        KeyCode::Char('a') => Some(Action::Approve),
+        KeyCode::Char('x') => Some(Action::Reject),
+        KeyCode::Left | KeyCode::Char('h' | '[') => Some(Action::ReviewFile(-1)),
+        KeyCode::Right | KeyCode::Char('l' | ']') => Some(Action::ReviewFile(1)),
+        _ => None,
     }
 }
 

@@ -14,6 +14,7 @@ mod commands;
 mod keys;
 mod mouse;
 mod progress;
+mod review;
 
 pub use self::actions::apply;
 pub use self::keys::{Action, map_key};
@@ -34,7 +35,13 @@ pub fn fit(app: &mut App, width: u16, height: u16) {
     if !main.is_empty() {
         let width = usize::from(main.width.saturating_sub(2));
         app.layout_main(width);
-        if app.scroll > 0 {
+        if matches!(app.view, crate::state::View::Review(_)) {
+            let height = usize::from(main.height.saturating_sub(2));
+            let (_, top) = app.main_rows(width, height);
+            if let Some(review) = app.review.as_mut() {
+                review.top = top;
+            }
+        } else if app.scroll > 0 {
             // Scrolled past the top (the content shrank, or the screen
             // grew): keep the first screenful.
             let (_, scroll) = app.main_rows(width, usize::from(main.height.saturating_sub(2)));
@@ -142,6 +149,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::StopSignal(name) => actions::stop_on_signal(app, name, &mut effects),
         Msg::Notice(text) => app.event("·", &text, theme::dim()),
+        Msg::ReviewLoaded { task, review } => review::loaded(app, &task, review),
         Msg::Warning(text) => {
             app.event("⚠", &text, theme::warn());
             app.notice = Some((format!("⚠ {text}"), true));

@@ -333,9 +333,14 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             };
             app.event(
                 "⏸",
-                &format!("[{step}] {title}: {what} (`enki review {step}`)"),
+                &format!("[{step}] {title}: {what} (F3 or /review {step})"),
                 theme::warn(),
             );
+            effects.push(Effect::Notify {
+                title: "enki: work awaits your review".into(),
+                body: format!("[{step}] {title}: {what}"),
+                urgent: false,
+            });
         }
         Progress::MergeLanded { task, commit } => {
             let (step, title) = app.label(&task);
