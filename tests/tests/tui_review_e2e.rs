@@ -46,12 +46,15 @@ steps = [ { say = "Noted." } ]
     project.wait_until("a awaits review", || {
         project.status_of("a") == "awaiting_review"
     });
-    session.wait_for("the count of what needs you", |s| s.contains("1 need"));
     (project, session)
 }
 
 /// F3 until the review of `a` shows `what`.
 fn open_review(session: &mut Session, what: &str) {
+    // The TUI knows of the waiting work (its store snapshot) first.
+    session.wait_for("the work awaiting review", |s| {
+        s.contains("1 need") && s.contains("⚑ a Write a")
+    });
     session.send(b"\x1bOR"); // F3
     session.wait_for("the review", |s| {
         s.contains("Review [a] Write a") && s.contains(what)
@@ -76,7 +79,11 @@ fn a_in_the_review_lands_the_work() {
     let (project, mut session) = review_session();
     assert!(!on_main(&project, "a.txt"), "nothing lands before approval");
     open_review(&mut session, "+a from the worker");
-    assert!(session.screen().contains("wrote a.txt"), "{}", session.screen());
+    assert!(
+        session.screen().contains("wrote a.txt"),
+        "{}",
+        session.screen()
+    );
     session.send(b"a");
     project.wait_until("a done", || project.status_of("a") == "done");
     assert!(on_main(&project, "a.txt"));

@@ -16,7 +16,11 @@ fn cancel_says_what_it_stops_and_only_y_cancels() {
     project.gated_script("gate", "never", "g.txt");
     let mut session = start_gated_step(&project);
     project.wait_until("step g running", || project.status_of("g") == "running");
-    session.wait_for("the worker row", |s| s.contains("[g] Wait"));
+    // The worker row (from the coordinator's progress) and the running
+    // step in the tasks pane (from the store): what the question lists.
+    session.wait_for("the worker and its step", |s| {
+        s.contains("[g] Wait") && s.contains("▶ g Wait")
+    });
     session.send(b"/cancel\r");
     session.wait_for("the confirmation", |s| {
         s.contains("Cancel?") && s.contains("Its running workers stop") && s.contains("▶ [g] Wait")
