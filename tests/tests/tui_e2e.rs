@@ -9,7 +9,7 @@
 mod pty;
 
 use enki_tests::Project;
-use pty::{Session, start_gated_step};
+use pty::{Session, mail_to_worker, start_gated_step};
 
 #[test]
 fn a_request_typed_in_the_tui_runs_to_a_merged_file_and_ctrl_c_quits() {
@@ -245,17 +245,8 @@ fn text_typed_in_a_workers_transcript_reaches_that_worker_as_mail() {
     session.wait_for("the mail in the transcript", |s| {
         s.contains("you: use the staging database")
     });
-    let id = project.task_id("g");
     project.wait_until("the mail stored", || {
-        let store = enki_store::Store::open(&project.db_path()).unwrap();
-        store
-            .messages(&enki_store::MailFilter {
-                to: Some(format!("worker/{id}")),
-                session: None,
-                unread_only: false,
-                include_expired: false,
-            })
-            .unwrap()
+        mail_to_worker(&project, "g")
             .iter()
             .any(|m| m.from == "user" && m.body == "use the staging database")
     });

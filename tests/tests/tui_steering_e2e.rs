@@ -8,7 +8,7 @@
 mod pty;
 
 use enki_tests::Project;
-use pty::{Session, start_gated_step};
+use pty::{Session, mail_to_worker, start_gated_step};
 
 #[test]
 fn cancel_says_what_it_stops_and_only_y_cancels() {
@@ -96,17 +96,8 @@ steps = [
     session.send(b"r");
     session.wait_for("the reply box", |s| s.contains("Reply to"));
     session.send(b"staging, please\r");
-    let id = project.task_id("ask");
     project.wait_until("the answer stored for the worker", || {
-        let store = enki_store::Store::open(&project.db_path()).unwrap();
-        store
-            .messages(&enki_store::MailFilter {
-                to: Some(format!("worker/{id}")),
-                session: None,
-                unread_only: false,
-                include_expired: false,
-            })
-            .unwrap()
+        mail_to_worker(&project, "ask")
             .iter()
             .any(|m| m.from == "user" && m.body == "staging, please" && m.reply_to.is_some())
     });

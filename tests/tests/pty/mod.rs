@@ -160,3 +160,17 @@ steps = [
     session.wait_for("the planner's answer", |s| s.contains("Started."));
     session
 }
+
+/// The mail to the worker of step `step`, as stored.
+#[allow(dead_code, reason = "not every TUI test file reads mail")]
+pub fn mail_to_worker(project: &Project, step: &str) -> Vec<enki_store::MessageRow> {
+    let store = enki_store::Store::open(&project.db_path()).unwrap();
+    store
+        .messages(&enki_store::MailFilter {
+            to: Some(format!("worker/{}", project.task_id(step))),
+            session: None,
+            unread_only: false,
+            include_expired: false,
+        })
+        .unwrap()
+}
