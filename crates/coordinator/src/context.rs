@@ -39,6 +39,8 @@ pub struct Context {
     pub mcp_host: McpHost,
     /// The tasks whose landed work waits to be cleaned up (see `cleaner`).
     pub cleanups: crate::cleaner::Pending,
+    /// Agents whose account met a limit, whichever role met it (`holds`).
+    pub holds: std::sync::Mutex<crate::holds::Holds>,
 }
 
 pub type Shared = Arc<Context>;

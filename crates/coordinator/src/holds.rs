@@ -3,11 +3,18 @@
 //! turn of it ends well) and which of them the orchestrator holds now. The
 //! times are the wall clock's (Unix milliseconds): a reset is a moment of
 //! the world, and a hold outlives the process in the store.
+//!
+//! One set for the whole coordinator (in [`Context`]): a limit is the
+//! account's, whichever role met it, so a worker's limit also holds the
+//! merger and the planner of the same agent, and theirs hold its workers.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use enki_core::limits::{AgentLimit, Backoff, Hold};
+
+use crate::context::Context;
 
 /// Now, in Unix milliseconds.
 pub fn unix_now_ms() -> u64 {
@@ -69,11 +76,44 @@ impl Holds {
         due
     }
 
+    /// `agent`'s hold, if it still runs at `now_ms`.
+    pub fn running(&self, agent: &str, now_ms: u64) -> Option<Hold> {
+        self.last.get(agent).filter(|h| h.holds_at(now_ms)).cloned()
+    }
+
     /// A turn of `agent` ended well: its streak is over. Whether it had one
     /// to forget (and the store a row to remove).
     pub fn did_well(&mut self, agent: &str) -> bool {
         !self.held.contains(agent) && self.last.remove(agent).is_some()
     }
+}
+
+impl Context {
+    pub fn holds(&self) -> MutexGuard<'_, Holds> {
+        self.holds.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `agent` met `limit` now (a merger's or the planner's turn): its new
+    /// hold, kept in the store so that a restart waits too. The caller
+    /// tells the runtime, which holds the agent's tasks and says so.
+    pub async fn hold_agent(&self, agent: &str, limit: &AgentLimit) -> Hold {
+        let hold = self.holds().limited(agent, limit, unix_now_ms());
+        let kept = hold.clone();
+        if let Err(e) = self.db.call(move |s| s.set_agent_hold(&kept)).await {
+            tracing::warn!("cannot record that agent {agent} waits for a limit: {e}");
+        }
+        hold
+    }
+
+    /// `agent`'s hold, if it still runs.
+    pub fn running_hold(&self, agent: &str) -> Option<Hold> {
+        self.holds().running(agent, unix_now_ms())
+    }
+}
+
+/// How long until `hold` ends, from now.
+pub fn time_left(hold: &Hold) -> Duration {
+    Duration::from_millis(hold.until_ms.saturating_sub(unix_now_ms()))
 }
 
 #[cfg(test)]
@@ -99,6 +139,8 @@ mod tests {
         let first = holds.limited("claude", &rate_limit(), 10_000);
         assert_eq!((first.until_ms, first.streak), (11_000, 1));
         assert!(holds.due(10_999).is_empty());
+        assert_eq!(holds.running("claude", 10_999), Some(first.clone()));
+        assert_eq!(holds.running("claude", 11_000), None);
         assert!(!holds.did_well("claude"), "still held: nothing of it ran");
         assert_eq!(holds.due(11_000), ["claude"]);
         assert!(holds.due(20_000).is_empty(), "freed once");

@@ -6,7 +6,10 @@
 //! the landing would overwrite) stays `queued` with the reason and is tried
 //! again; what it already computed is remembered so that a wait neither
 //! re-runs a merger for the same base nor the verify hook for a tree that
-//! already passed.
+//! already passed. A merger whose agent's account met a limit (or whose
+//! agent is held for one already) does not fail the request either: it
+//! waits queued until the reset and is tried again, the task's attempt
+//! untouched.
 
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::context::Shared;
 
-use crate::resolve::resolve_conflict;
+use crate::resolve::{Unresolved, resolve_conflict};
 use crate::verify::{run_verify, verify_command};
 
 mod steps;
@@ -75,6 +78,12 @@ pub enum MergeMessage {
     MergerUsage {
         task: String,
         usage: enki_core::usage::RunUsage,
+    },
+    /// The merger's agent met a limit of its account (`hold`, recorded):
+    /// the request waits for it queued.
+    MergerLimited {
+        task: String,
+        hold: enki_core::limits::Hold,
     },
 }
 
@@ -181,7 +190,7 @@ pub async fn run_queue(
                 last_wait = None;
                 let _ = tx.send(message);
             }
-            Step::Wait(reason) => {
+            Step::Wait { reason, retry_in } => {
                 let key = (request.id.clone(), reason.clone());
                 if last_wait.as_ref() != Some(&key) {
                     let _ = tx.send(MergeMessage::Waiting {
@@ -192,7 +201,7 @@ pub async fn run_queue(
                 }
                 tokio::select! {
                     nudge = nudges.recv() => if nudge.is_none() { return },
-                    _ = tokio::time::sleep(WAIT_RETRY) => {}
+                    _ = tokio::time::sleep(retry_in) => {}
                 }
             }
         }
@@ -201,7 +210,12 @@ pub async fn run_queue(
 
 enum Step {
     Done(MergeMessage),
-    Wait(String),
+    /// The request stays queued, saying why; it is tried again after
+    /// `retry_in` (or a nudge).
+    Wait {
+        reason: String,
+        retry_in: Duration,
+    },
 }
 
 /// What the queue keeps about the request at its head between tries.
@@ -290,9 +304,27 @@ impl Landing<'_> {
     }
 
     async fn wait(&mut self, reason: String) -> Step {
+        self.wait_for(reason, WAIT_RETRY).await
+    }
+
+    async fn wait_for(&mut self, reason: String, retry_in: Duration) -> Step {
         self.set_status(MergeStatus::Queued, Some(reason.clone()))
             .await;
-        Step::Wait(reason)
+        Step::Wait { reason, retry_in }
+    }
+
+    /// The merger's agent is held for a limit of its account: the request
+    /// waits queued until the hold ends (a merger started now would meet
+    /// the same limit).
+    async fn wait_for_reset(&mut self, hold: &enki_core::limits::Hold) -> Step {
+        let reason = format!(
+            "waiting: the merger's agent {} is held for its {} until {}; the merge is tried again then",
+            hold.agent,
+            hold.kind.describe(),
+            enki_core::limits::utc(hold.until_ms)
+        );
+        let retry_in = crate::holds::time_left(hold).max(Duration::from_millis(1));
+        self.wait_for(reason, retry_in).await
     }
 
     /// Ends the request — unless git could not write (a full disk): that
@@ -507,6 +539,10 @@ impl Landing<'_> {
                 Ok(commit)
             }
             Squash::Conflict { files } => {
+                let merger = ctx.agent(enki_config::AgentRole::Merger, None, None);
+                if let Some(hold) = ctx.running_hold(&merger.name) {
+                    return Err(self.wait_for_reset(&hold).await);
+                }
                 let reason = format!(
                     "a merger agent is resolving conflicts in: {}",
                     files.join(", ")
@@ -532,7 +568,15 @@ impl Landing<'_> {
                         crash_point!("merger:resolved");
                         Ok(commit)
                     }
-                    Err(reason) => {
+                    Err(Unresolved::Limited { agent, limit }) => {
+                        let hold = ctx.hold_agent(&agent, &limit).await;
+                        let _ = self.tx.send(MergeMessage::MergerLimited {
+                            task: task.clone(),
+                            hold: hold.clone(),
+                        });
+                        Err(self.wait_for_reset(&hold).await)
+                    }
+                    Err(Unresolved::Failed(reason)) => {
                         let reason = format!(
                             "{reason}; the branch {} and the conflicted merge in {} are kept",
                             request.branch,

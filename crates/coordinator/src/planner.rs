@@ -1,19 +1,27 @@
 //! The planner session: one agent with the planner's MCP tools, prompted by
 //! the user's request and then by batches of events between its turns.
+//!
+//! A limit of the agent's account (met opening the session or in a turn)
+//! never fails the planner: the hold is recorded and announced, the session
+//! waits for the reset (keeping the prompts that arrive meanwhile) and the
+//! turn is tried again, told that it was interrupted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use enki_acp::{
     AcpClient, AcpError, AgentEvent, InitializeResult, PermissionDecision, SessionUpdate,
     StopReason,
 };
-use enki_config::AgentRole;
+use enki_config::{AgentRole, ResolvedAgent};
+use enki_core::limits::{AgentLimit, Hold};
 use tokio::sync::mpsc;
 
 use crate::McpIdentity;
 use crate::context::Shared;
-use crate::session::continue_or_start_session;
+use crate::holds::{time_left, unix_now_ms};
+use crate::mcp_host::Grant;
+use crate::session::{Opened, continue_or_start_session};
 use crate::usage::{Meter, Run};
 
 #[derive(Debug)]
@@ -41,9 +49,18 @@ pub enum PlannerMessage {
     TurnEnded(Result<StopReason, String>),
     /// What the planner has used so far changed.
     Usage(enki_core::usage::RunUsage),
+    /// The planner's agent is held for a limit of its account (met now,
+    /// recorded, or met by another role of the same agent): the session
+    /// waits until `until_ms` and then tries its turn again.
+    Held(Hold),
     /// The planner could not start or died; no more turns.
     Gone(String),
 }
+
+/// Said before a prompt whose earlier try a limit of the account ended.
+const TRIED_AGAIN: &str = "Your account's rate limit or usage limit (it has reset since) ended your previous \
+turn before it finished. Go on with what you were asked; what you did in that turn stands, so check with \
+enki_status before doing anything again.";
 
 /// The planner's standing instructions, sent with the first prompt.
 pub fn system_prompt(ctx: &Shared) -> String {
@@ -105,42 +122,27 @@ pub async fn run_planner(
     tx: mpsc::UnboundedSender<PlannerMessage>,
 ) {
     let agent = ctx.agent(AgentRole::Coordinator, None, None);
-    let command = ctx.agent_command(&agent, ctx.project_root.clone(), "planner");
-    let (client, mut events) = match AcpClient::spawn(command, ctx.planner_client_options()).await {
-        Ok(pair) => pair,
-        Err(e) => {
-            let _ = tx.send(PlannerMessage::Gone(format!(
-                "the planner agent ({}) did not start: {e}",
-                agent.name
-            )));
-            return;
-        }
-    };
-    let spec = ctx.session_spec(AgentRole::Coordinator, &agent, &ctx.project_root);
-    let who = McpIdentity {
-        role: "planner",
-        task_id: None,
-        no_edit: false,
-    };
-    let (host, agent_ref) = (&ctx, &agent);
-    let mcp = |init: InitializeResult| async move { host.agent_mcp(agent_ref, &init, who).await };
-    let earlier = if continuing {
-        earlier_planner_session(&ctx, &agent.name).await
-    } else {
-        None
-    };
-    let opened =
-        match continue_or_start_session(&client, &spec, earlier.as_deref(), mcp, &|_| {}).await {
-            Ok(opened) => opened,
-            Err(e) => {
-                let _ = tx.send(PlannerMessage::Gone(format!(
-                    "the planner agent ({}) did not start: {e}",
-                    agent.name
-                )));
-                client.shutdown().await;
+    // Prompts that came while the session waited for a limit's reset.
+    let mut waiting = VecDeque::new();
+    let (client, mut events, opened) = loop {
+        if let Some(hold) = ctx.running_hold(&agent.name) {
+            let _ = tx.send(PlannerMessage::Held(hold));
+            if !wait_out(&ctx, &agent.name, &mut prompts, &mut waiting).await {
                 return;
             }
-        };
+        }
+        match open(&ctx, &agent, continuing).await {
+            Ok(started) => break started,
+            // Announced and waited out at the top of the loop.
+            Err(NotOpened::Limited(limit)) => {
+                ctx.hold_agent(&agent.name, &limit).await;
+            }
+            Err(NotOpened::Failed(reason)) => {
+                let _ = tx.send(PlannerMessage::Gone(reason));
+                return;
+            }
+        }
+    };
     let session = opened.session_id.clone();
     keep_planner_session(&ctx, &agent.name, &session).await;
     // A taken-up session's history, replayed by `session/load`, was shown
@@ -157,33 +159,60 @@ pub async fn run_planner(
     let limit = Duration::from_secs(ctx.config.agent.planner_turn_timeout_secs);
     let mut titles = HashMap::new();
     let mut in_message = false;
-    while let Some(text) = prompts.recv().await {
-        let text = match recap.take() {
+    loop {
+        let text = match waiting.pop_front() {
+            Some(text) => text,
+            None => match prompts.recv().await {
+                Some(text) => text,
+                None => break,
+            },
+        };
+        let asked = match recap.take() {
             Some(recap) => format!("{recap}\n\n{text}"),
             None => text,
         };
-        let turn = client.prompt_within(&session, &text, limit);
-        tokio::pin!(turn);
+        let mut text = asked.clone();
         let result = loop {
-            tokio::select! {
-                result = &mut turn => break result,
-                event = events.recv() => if let Some(event) = event {
-                    if meter.observe(&ctx, &event).await {
-                        let _ = tx.send(PlannerMessage::Usage(meter.usage().clone()));
+            if let Some(hold) = ctx.running_hold(&agent.name) {
+                let _ = tx.send(PlannerMessage::Held(hold));
+                if !wait_out(&ctx, &agent.name, &mut prompts, &mut waiting).await {
+                    client.shutdown().await;
+                    return;
+                }
+            }
+            let result = {
+                let turn = client.prompt_within(&session, &text, limit);
+                tokio::pin!(turn);
+                loop {
+                    tokio::select! {
+                        result = &mut turn => break result,
+                        event = events.recv() => if let Some(event) = event {
+                            if meter.observe(&ctx, &event).await {
+                                let _ = tx.send(PlannerMessage::Usage(meter.usage().clone()));
+                            }
+                            forward(&event, &mut titles, &mut in_message, &tx);
+                        },
                     }
-                    forward(&event, &mut titles, &mut in_message, &tx);
-                },
+                }
+            };
+            while let Ok(event) = events.try_recv() {
+                if meter.observe(&ctx, &event).await {
+                    let _ = tx.send(PlannerMessage::Usage(meter.usage().clone()));
+                }
+                forward(&event, &mut titles, &mut in_message, &tx);
+            }
+            if std::mem::take(&mut in_message) {
+                let _ = tx.send(PlannerMessage::MessageEnd);
+            }
+            match result.as_ref().err().and_then(|e| e.limit(unix_now_ms())) {
+                // Announced and waited out at the top of the loop.
+                Some(account) => {
+                    ctx.hold_agent(&agent.name, &account).await;
+                    text = format!("{TRIED_AGAIN}\n\n{asked}");
+                }
+                None => break result,
             }
         };
-        while let Ok(event) = events.try_recv() {
-            if meter.observe(&ctx, &event).await {
-                let _ = tx.send(PlannerMessage::Usage(meter.usage().clone()));
-            }
-            forward(&event, &mut titles, &mut in_message, &tx);
-        }
-        if std::mem::take(&mut in_message) {
-            let _ = tx.send(PlannerMessage::MessageEnd);
-        }
         let gone = match &result {
             Err(AcpError::Exited { .. }) => Some("the planner agent exited".to_string()),
             Err(AcpError::TurnTimeout { stopped: false, .. }) => {
@@ -200,6 +229,84 @@ pub async fn run_planner(
         }
     }
     client.shutdown().await;
+}
+
+/// Why the planner's session did not open.
+enum NotOpened {
+    /// A limit of the agent's account: it is opened again after the reset.
+    Limited(AgentLimit),
+    /// Anything else, in words: the planner is gone.
+    Failed(String),
+}
+
+type Started = (
+    AcpClient,
+    mpsc::UnboundedReceiver<AgentEvent>,
+    Opened<Option<Grant>>,
+);
+
+/// Starts the planner's agent in the project root and opens its session
+/// (taking up its earlier one when `continuing` and the agent can).
+async fn open(ctx: &Shared, agent: &ResolvedAgent, continuing: bool) -> Result<Started, NotOpened> {
+    let command = ctx.agent_command(agent, ctx.project_root.clone(), "planner");
+    let (client, events) = AcpClient::spawn(command, ctx.planner_client_options())
+        .await
+        .map_err(|e| {
+            NotOpened::Failed(format!(
+                "the planner agent ({}) did not start: {e}",
+                agent.name
+            ))
+        })?;
+    let spec = ctx.session_spec(AgentRole::Coordinator, agent, &ctx.project_root);
+    let who = McpIdentity {
+        role: "planner",
+        task_id: None,
+        no_edit: false,
+    };
+    let mcp = |init: InitializeResult| async move { ctx.agent_mcp(agent, &init, who).await };
+    let earlier = if continuing {
+        earlier_planner_session(ctx, &agent.name).await
+    } else {
+        None
+    };
+    match continue_or_start_session(&client, &spec, earlier.as_deref(), mcp, &|_| {}).await {
+        Ok(opened) => Ok((client, events, opened)),
+        Err(e) => {
+            client.shutdown().await;
+            Err(match e.limit(unix_now_ms()) {
+                Some(limit) => NotOpened::Limited(limit),
+                None => NotOpened::Failed(format!(
+                    "the planner agent ({}) did not start: {e}",
+                    agent.name
+                )),
+            })
+        }
+    }
+}
+
+/// Waits until the planner's agent is held no more (another limit may
+/// extend its hold meanwhile), keeping the prompts that arrive for later.
+/// `false` when the session is to end: its prompts closed.
+async fn wait_out(
+    ctx: &Shared,
+    agent: &str,
+    prompts: &mut mpsc::UnboundedReceiver<String>,
+    waiting: &mut VecDeque<String>,
+) -> bool {
+    while let Some(hold) = ctx.running_hold(agent) {
+        let reset = tokio::time::sleep(time_left(&hold));
+        tokio::pin!(reset);
+        loop {
+            tokio::select! {
+                _ = &mut reset => break,
+                prompt = prompts.recv() => match prompt {
+                    Some(text) => waiting.push_back(text),
+                    None => return false,
+                },
+            }
+        }
+    }
+    true
 }
 
 /// Why a planner turn failed, in the words a user acts on.

@@ -161,7 +161,11 @@ impl PlannerLink {
     /// Keeps the state in step with what the session reports.
     pub(crate) fn observe(&mut self, message: &PlannerMessage) {
         match message {
-            PlannerMessage::Ready | PlannerMessage::Tool(_) | PlannerMessage::Usage(_) => {}
+            // Waiting for a limit's reset: the turn is still under way.
+            PlannerMessage::Ready
+            | PlannerMessage::Tool(_)
+            | PlannerMessage::Usage(_)
+            | PlannerMessage::Held(_) => {}
             PlannerMessage::Text(text) => {
                 if self.said.len() < QUOTE_CHARS * 4 {
                     self.said.push_str(text);

@@ -176,12 +176,14 @@ pub enum Progress {
     },
     /// An agent's account met a limit (a rate limit, an overloaded API, a
     /// quota): no task of it starts before `hold.until_ms` (Unix ms; the
-    /// agent's reset time, or a backoff when it gave none). `task` is the
-    /// task whose worker met it (back to ready, the attempt not counted);
-    /// none for a hold an earlier coordinator recorded.
+    /// agent's reset time, or a backoff when it gave none). `met_by` says
+    /// who met it and what waits: a worker's task (back to ready, the
+    /// attempt not counted), a merger's merge, the planner's turn, or
+    /// nothing (a hold an earlier coordinator recorded).
+    /// `Hold::announce` words it for both front ends.
     AgentHeld {
         hold: enki_core::limits::Hold,
-        task: Option<String>,
+        met_by: enki_core::limits::MetBy,
     },
     /// The agent's wait is over: its tasks start again.
     AgentFree {

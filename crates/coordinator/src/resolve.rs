@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use enki_acp::{AcpClient, InitializeResult};
 use enki_config::AgentRole;
+use enki_core::limits::AgentLimit;
 use enki_store::MergeRequestRow;
 use enki_workspace::{
     commit_resolution, files_with_markers, scratch_worktree, start_conflicted_merge,
@@ -21,6 +22,36 @@ use crate::merge::MergeMessage;
 use crate::record::{Live, RunKind, RunRecord};
 use crate::reply::reply_file;
 use crate::session::start_session;
+
+/// Why a merger did not resolve a conflict.
+#[derive(Debug)]
+pub enum Unresolved {
+    /// It failed, in words: the request ends conflicted.
+    Failed(String),
+    /// Its agent's account met a limit (at `session/new` or in its turn):
+    /// not the merge's fault, which waits for the reset.
+    Limited { agent: String, limit: AgentLimit },
+}
+
+impl From<String> for Unresolved {
+    fn from(reason: String) -> Unresolved {
+        Unresolved::Failed(reason)
+    }
+}
+
+impl Unresolved {
+    /// An error of the merger's agent: a limit of its account when it
+    /// reports one, else a failure in `words`.
+    fn of_agent(agent: &str, limit: Option<AgentLimit>, words: String) -> Unresolved {
+        match limit {
+            Some(limit) => Unresolved::Limited {
+                agent: agent.to_string(),
+                limit,
+            },
+            None => Unresolved::Failed(words),
+        }
+    }
+}
 
 /// What the merger is told about each side.
 struct Intent {
@@ -157,9 +188,10 @@ and leave the files ready to commit. Do not commit; enki commits when you finish
 
 /// Resolves the conflict of `request` with the merger agent. Returns the
 /// squash commit of the resolved merge (its worktree stays at `worktree`),
-/// or why it failed. The run is recorded like a worker's attempt: a
-/// `merger_runs` row with its outcome and `[OUTPUT]`, its events in the
-/// task's log, its transcript live on `tx`.
+/// or why it did not. The run is recorded like a worker's attempt: a
+/// `merger_runs` row with its outcome (`resolved`, `failed`, or `limited`
+/// when its agent met a limit of its account) and `[OUTPUT]`, its events in
+/// the task's log, its transcript live on `tx`.
 pub async fn resolve_conflict(
     ctx: &Shared,
     request: &MergeRequestRow,
@@ -167,7 +199,7 @@ pub async fn resolve_conflict(
     message: &str,
     worktree: &Path,
     tx: &mpsc::UnboundedSender<MergeMessage>,
-) -> Result<String, String> {
+) -> Result<String, Unresolved> {
     let task_id = request.task_id.as_str();
     let (git, path, tip) = (
         ctx.git.clone(),
@@ -193,7 +225,9 @@ pub async fn resolve_conflict(
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("reproducing the conflict: {e}"))?;
     if files.is_empty() {
-        return Err("git reported a conflict but no file is unmerged".into());
+        return Err(Unresolved::Failed(
+            "git reported a conflict but no file is unmerged".into(),
+        ));
     }
     let (id, request_id, conflicted) = (task_id.to_string(), request.id.clone(), files.clone());
     let run = ctx
@@ -227,12 +261,18 @@ pub async fn resolve_conflict(
     );
     let prompt = merger_prompt(ctx, task_id, base_tip, &request.branch, &files).await;
     let result = match run_merger(ctx, task_id, run, worktree, &prompt, &mut record).await {
-        Ok(()) => commit_if_resolved(ctx, worktree, files, base_tip, message).await,
+        Ok(()) => commit_if_resolved(ctx, worktree, files, base_tip, message)
+            .await
+            .map_err(Unresolved::Failed),
         Err(e) => Err(e),
     };
     let output = record.reply().output();
-    let (id, error) = (task_id.to_string(), result.as_ref().err().cloned());
-    let outcome = if result.is_ok() { "resolved" } else { "failed" };
+    let (outcome, error) = match &result {
+        Ok(_) => ("resolved", None),
+        Err(Unresolved::Failed(reason)) => ("failed", Some(reason.clone())),
+        Err(Unresolved::Limited { limit, .. }) => ("limited", Some(limit.message.clone())),
+    };
+    let id = task_id.to_string();
     if let Err(e) = ctx
         .db
         .call(move |s| s.end_merger_run(&id, run, outcome, error.as_deref(), output.as_deref()))
@@ -252,7 +292,7 @@ async fn run_merger(
     worktree: &Path,
     prompt: &str,
     record: &mut RunRecord<'_>,
-) -> Result<(), String> {
+) -> Result<(), Unresolved> {
     let agent = ctx.agent(AgentRole::Merger, None, None);
     let agent_name = format!("merger-{task_id}");
     let command = ctx.agent_command(&agent, worktree.to_path_buf(), &agent_name);
@@ -280,7 +320,10 @@ async fn run_merger(
             |init: InitializeResult| async move { host.agent_mcp(agent_ref, &init, who).await };
         let opened = start_session(&client, &spec, mcp, &|_| {})
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                let words = format!("the merger failed: {e}");
+                Unresolved::of_agent(&agent.name, e.limit(crate::holds::unix_now_ms()), words)
+            })?;
         record.opened(&agent.name, opened.model.clone()).await;
         record.tell(Live::Activity(Some("prompt sent".into())));
         let session = opened.session_id.clone();
@@ -288,7 +331,10 @@ async fn run_merger(
         tokio::pin!(prompt_turn);
         loop {
             tokio::select! {
-                result = &mut prompt_turn => break result.map_err(|e| e.to_string()),
+                result = &mut prompt_turn => break result.map_err(|e| {
+                    let words = format!("the merger failed: {e}");
+                    Unresolved::of_agent(&agent.name, e.limit(crate::holds::unix_now_ms()), words)
+                }),
                 event = events.recv() => {
                     if let Some(event) = event {
                         record.event(&event).await;
@@ -306,15 +352,11 @@ async fn run_merger(
     client.shutdown().await;
     crate::sandbox::remove_agent_tmp(ctx, &agent_name);
     match outcome {
-        Err(_) => Err(format!(
-            "the merger did not finish within {} s",
-            limit.as_secs()
-        )),
-        Ok(Err(e)) => Err(format!("the merger failed: {e}")),
-        Ok(Ok(stop)) if !stop.is_success() => Err(format!(
-            "the merger ended its turn with `{}`",
-            stop.as_str()
-        )),
+        Err(_) => Err(format!("the merger did not finish within {} s", limit.as_secs()).into()),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(stop)) if !stop.is_success() => {
+            Err(format!("the merger ended its turn with `{}`", stop.as_str()).into())
+        }
         Ok(Ok(_)) => Ok(()),
     }
 }

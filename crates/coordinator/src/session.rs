@@ -126,6 +126,15 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// The limit of the agent's account it reported while the session
+    /// opened (a quota met at `session/new`), if that is why.
+    pub fn limit(&self, now_ms: u64) -> Option<enki_core::limits::AgentLimit> {
+        match self {
+            SessionError::Acp { source, .. } => source.limit(now_ms),
+            _ => None,
+        }
+    }
+
     fn acp(stage: &'static str, init: Option<&InitializeResult>) -> impl FnOnce(AcpError) -> Self {
         let init = init.map(|i| Box::new(i.clone()));
         move |source| SessionError::Acp {
@@ -223,7 +232,11 @@ where
                     continued = Some(how);
                     taken_up = Some(session);
                 }
-                Err(e @ AcpError::Exited { .. }) => {
+                // A limit of the account would stop a new session as well.
+                Err(e)
+                    if matches!(e, AcpError::Exited { .. })
+                        || e.limit(crate::holds::unix_now_ms()).is_some() =>
+                {
                     return Err(SessionError::acp(how.method(), Some(&init))(e));
                 }
                 Err(e) => not_continued = Some(format!("{} failed: {e}", how.method())),

@@ -105,6 +105,10 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         session_id.clone(),
         project_root.clone(),
     );
+    let backoff = enki_core::limits::Backoff {
+        first_ms: config.workers.limit_backoff_secs.saturating_mul(1000),
+        max_ms: config.workers.limit_backoff_max_secs.saturating_mul(1000),
+    };
     let ctx = Context {
         db,
         layout,
@@ -119,6 +123,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
         ask_policy: options.ask_policy.clone(),
         mcp_host,
         cleanups: crate::cleaner::Pending::default(),
+        holds: std::sync::Mutex::new(crate::holds::Holds::new(backoff)),
     };
     Ok((Arc::new(ctx), lock))
 }

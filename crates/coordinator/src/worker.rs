@@ -73,6 +73,20 @@ enum Failure {
     Limited { agent: String, limit: AgentLimit },
 }
 
+impl Failure {
+    /// An error of `agent`'s: a limit of its account when `limit` says
+    /// so, else a failure in `error`'s words.
+    fn of_agent(agent: &ResolvedAgent, limit: Option<AgentLimit>, error: String) -> Failure {
+        match limit {
+            Some(limit) => Failure::Limited {
+                agent: agent.name.clone(),
+                limit,
+            },
+            None => Failure::Failed(error),
+        }
+    }
+}
+
 impl From<String> for Failure {
     fn from(error: String) -> Failure {
         Failure::Failed(error)
@@ -509,7 +523,9 @@ async fn drive(
     let earlier = turns.earlier.map(TakeUp::session);
     let opened = continue_or_start_session(client, &spec, earlier, mcp, &|_| {})
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            Failure::of_agent(agent, e.limit(crate::holds::unix_now_ms()), e.to_string())
+        })?;
     continuation::record_session(ctx, &task.id, &agent.name, turns.earlier, &opened).await;
     record.opened(&agent.name, opened.model.clone()).await;
     // The agent has a session (kept by it across restarts) that has not seen the task yet.
@@ -562,12 +578,10 @@ async fn drive(
     match stop {
         Ok(StopReason::EndTurn) => Ok(()),
         Ok(other) => Err(format!("the agent ended its turn with `{}`", other.as_str()).into()),
-        Err(e) => Err(match e.limit(crate::holds::unix_now_ms()) {
-            Some(limit) => Failure::Limited {
-                agent: agent.name.clone(),
-                limit,
-            },
-            None => Failure::Failed(e.to_string()),
-        }),
+        Err(e) => Err(Failure::of_agent(
+            agent,
+            e.limit(crate::holds::unix_now_ms()),
+            e.to_string(),
+        )),
     }
 }

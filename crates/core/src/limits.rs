@@ -355,6 +355,22 @@ impl Backoff {
     }
 }
 
+/// Who met an agent's limit, and so what waits for its reset. None of them
+/// fails: a worker's task goes back to ready without spending its attempt,
+/// a merge waits queued, a planner's turn is tried again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum MetBy {
+    /// The worker of `task`.
+    Worker { task: String },
+    /// The merger resolving `task`'s conflict.
+    Merger { task: String },
+    /// The planner (a turn, or opening its session).
+    Planner,
+    /// An earlier coordinator: the hold was restored from the store.
+    Earlier,
+}
+
 /// An agent whose dispatching waits (or waited: `until_ms` passed) for a
 /// limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,6 +435,29 @@ impl Hold {
     /// for its usage limit until 2026-04-01 00:00:00 UTC (the agent's reset
     /// time): Claude AI usage limit reached`.
     pub fn describe(&self) -> String {
+        format!("agent {} waits for its {}", self.agent, self.until_text())
+    }
+
+    /// What a front end says when `met_by` met this hold: both front ends
+    /// (`enki run`'s lines, the TUI's chat) use these words.
+    pub fn announce(&self, met_by: &MetBy) -> String {
+        match met_by {
+            MetBy::Worker { .. } | MetBy::Earlier => self.describe(),
+            MetBy::Planner => format!(
+                "the planner's agent {} hit its {}; its turn is tried again then",
+                self.agent,
+                self.until_text()
+            ),
+            MetBy::Merger { .. } => format!(
+                "the merger's agent {} hit its {}; the merge waits and is tried again then, without spending the task's attempt",
+                self.agent,
+                self.until_text()
+            ),
+        }
+    }
+
+    /// `usage limit until <UTC> (<where the time came from>): <words>`.
+    fn until_text(&self) -> String {
         let source = if self.reset_given {
             "the agent's reset time".to_string()
         } else {
@@ -428,8 +467,7 @@ impl Hold {
             )
         };
         format!(
-            "agent {} waits for its {} until {} ({source}): {}",
-            self.agent,
+            "{} until {} ({source}): {}",
             self.kind.describe(),
             utc(self.until_ms),
             self.message

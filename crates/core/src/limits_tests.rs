@@ -306,6 +306,21 @@ fn a_hold_is_described_with_its_time_and_where_the_time_came_from() {
         "{}",
         backoff.describe()
     );
+    assert_eq!(
+        hold.announce(&MetBy::Planner),
+        "the planner's agent claude hit its usage limit until 2025-10-09 08:04:10 UTC (the agent's reset time): limited; its turn is tried again then"
+    );
+    assert!(
+        backoff
+            .announce(&MetBy::Merger { task: "t".into() })
+            .starts_with("the merger's agent sim hit its rate limit until "),
+        "{}",
+        backoff.announce(&MetBy::Merger { task: "t".into() })
+    );
+    assert_eq!(
+        hold.announce(&MetBy::Worker { task: "t".into() }),
+        hold.describe()
+    );
     for kind in LimitKind::ALL {
         assert_eq!(LimitKind::parse(kind.as_str()), Some(kind));
     }

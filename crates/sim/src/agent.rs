@@ -205,6 +205,12 @@ impl Agent {
 
     fn new_session(&mut self, params: &Value) -> Result<Value, ErrorObject> {
         let cwd = session_cwd("session/new", params)?;
+        let limit = crate::limit::session_limit(self.sources.scripts_dir.as_deref())
+            .map_err(|e| ErrorObject::internal(format!("session/new: {e}")))?;
+        if let Some(limit) = limit.filter(crate::limit::LimitStep::applies) {
+            eprintln!("enki sim-agent: session/new answers a limit of the account");
+            return Err(limit.error());
+        }
         let session_id = format!(
             "sim-{}-{}-{}",
             host_pid(),
@@ -559,7 +565,15 @@ fn pick_turn(
         script.source,
         (index + 1).min(turns),
     );
-    Ok(script.turn(index).steps.clone())
+    let mut steps = script.turn(index).steps.clone();
+    // Each limit step counts its runs (`times`) by its place in the script.
+    let turn = (index + 1).min(turns);
+    for (at, step) in steps.iter_mut().enumerate() {
+        if let Step::Limit(limit) = step {
+            limit.site = format!("{}#turn{turn}.step{}", script.source, at + 1);
+        }
+    }
+    Ok(steps)
 }
 
 /// A turn running on its own thread.

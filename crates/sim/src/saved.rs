@@ -75,10 +75,15 @@ impl Capabilities {
     }
 }
 
+/// The sim's state folder: `$HOME/.local/state/enki-sim`.
+pub fn state_dir() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    Some(PathBuf::from(home).join(STATE_DIR))
+}
+
 /// Where sessions are kept: `$HOME/.local/state/enki-sim/sessions`.
 pub fn sessions_dir() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
-    Some(PathBuf::from(home).join(STATE_DIR).join("sessions"))
+    state_dir().map(|d| d.join("sessions"))
 }
 
 /// The file of session `id`; an id that is not a plain file name is refused.

@@ -240,7 +240,9 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
             Ok(())
         }
         Step::Fail(message) => Err(Abort::Fail(template::render(message, &vars))),
-        Step::Limit(limit) => Err(Abort::Error(limit.error())),
+        Step::Limit(limit) if limit.applies() => Err(Abort::Error(limit.error())),
+        // Its `times` are used up: the account's limit has passed.
+        Step::Limit(_) => Ok(()),
         Step::Hang => {
             ctx.cancel.sleep(None);
             Err(Abort::Cancelled)

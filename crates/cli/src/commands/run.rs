@@ -504,7 +504,7 @@ impl Printer {
                 self.out(&format!("✉ {from} → {to}: {subject}"))
             }
             Progress::Warning { message } => self.out(&format!("⚠ {message}")),
-            Progress::AgentHeld { hold, .. } => self.out(&format!("⏸ {}", hold.describe())),
+            Progress::AgentHeld { hold, met_by } => self.out(&format!("⏸ {}", hold.announce(met_by))),
             Progress::AgentFree { agent } => {
                 self.out(&format!("▶ agent {agent}'s limit has reset: its tasks start again"))
             }

@@ -1,10 +1,11 @@
-//! Limits of an agent's account met by a worker (`crate::holds`): the
-//! attempt ends `limited` (no failure counted), the hold is kept in the
-//! store, the orchestrator holds the agent's tasks and every front end is
-//! told until when; each tick frees the agents whose hold ended.
+//! Limits of an agent's account (`crate::holds`), whichever role met them:
+//! a worker's attempt ends `limited` (no failure counted), a merger's merge
+//! waits queued, a planner's turn is tried again; in every case the hold
+//! is kept in the store, the orchestrator holds the agent's tasks and every
+//! front end is told until when. Each tick frees the agents whose hold ended.
 
 use enki_core::engine::Command;
-use enki_core::limits::{AgentLimit, utc};
+use enki_core::limits::{AgentLimit, Hold, MetBy, utc};
 
 use crate::holds::unix_now_ms;
 use crate::progress::Progress;
@@ -23,20 +24,16 @@ impl Runtime {
                 return;
             }
         };
-        for hold in self.holds.restore(stored, unix_now_ms()) {
-            self.command(Command::AgentLimited {
-                agent: hold.agent.clone(),
-                task: None,
-                reason: String::new(),
-            })
-            .await;
-            self.emit(Progress::AgentHeld { hold, task: None });
+        let running = self.ctx.holds().restore(stored, unix_now_ms());
+        for hold in running {
+            self.held(hold, MetBy::Earlier).await;
         }
     }
 
+    /// A worker's agent met a limit: its attempt ends `limited` and its
+    /// task goes back to ready without a failure counted.
     pub(super) async fn agent_limited(&mut self, task: String, agent: String, limit: AgentLimit) {
-        let now = unix_now_ms();
-        let hold = self.holds.limited(&agent, &limit, now);
+        let hold = self.ctx.holds().limited(&agent, &limit, unix_now_ms());
         let reason = format!(
             "agent {agent} met its {} ({}); the task waits until {}, and this attempt does not count",
             hold.kind.describe(),
@@ -59,7 +56,7 @@ impl Runtime {
         }
         self.emit(Progress::AgentHeld {
             hold,
-            task: Some(task.clone()),
+            met_by: MetBy::Worker { task: task.clone() },
         });
         self.command(Command::AgentLimited {
             agent,
@@ -69,9 +66,22 @@ impl Runtime {
         .await;
     }
 
+    /// A hold recorded elsewhere (by a merger, the planner, an earlier
+    /// coordinator): the agent's tasks wait, and the front ends are told.
+    pub(super) async fn held(&mut self, hold: Hold, met_by: MetBy) {
+        self.command(Command::AgentLimited {
+            agent: hold.agent.clone(),
+            task: None,
+            reason: String::new(),
+        })
+        .await;
+        self.emit(Progress::AgentHeld { hold, met_by });
+    }
+
     /// Frees the agents whose hold has ended (each tick).
     pub(super) async fn free_agents(&mut self) {
-        for agent in self.holds.due(unix_now_ms()) {
+        let due = self.ctx.holds().due(unix_now_ms());
+        for agent in due {
             self.emit(Progress::AgentFree {
                 agent: agent.clone(),
             });
@@ -84,9 +94,8 @@ impl Runtime {
         let Some(agent) = self.orch.graph().agent(task).map(str::to_string) else {
             return;
         };
-        if self.holds.did_well(&agent)
-            && let Err(e) = self.ctx.db.call(move |s| s.clear_agent_hold(&agent)).await
-        {
+        let forget = self.ctx.holds().did_well(&agent);
+        if forget && let Err(e) = self.ctx.db.call(move |s| s.clear_agent_hold(&agent)).await {
             tracing::warn!("cannot forget an agent's past limits: {e}");
         }
     }

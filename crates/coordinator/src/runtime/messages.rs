@@ -174,6 +174,10 @@ impl Runtime {
             MergeMessage::MergerUsage { task, usage } => {
                 self.on_usage(Some(task), "merger", usage).await;
             }
+            MergeMessage::MergerLimited { task, hold } => {
+                self.held(hold, enki_core::limits::MetBy::Merger { task })
+                    .await;
+            }
         }
     }
 
@@ -212,6 +216,7 @@ impl Runtime {
                 }
                 self.emit(Progress::PlannerIdle);
             }
+            PlannerMessage::Held(hold) => self.held(hold, enki_core::limits::MetBy::Planner).await,
             PlannerMessage::Gone(reason) => self.emit(Progress::Warning { message: reason }),
         }
     }

@@ -160,8 +160,6 @@ struct Runtime {
     /// did not finish), waited for before the run ends: a run that is soon
     /// idle would otherwise leave their copies and worktrees behind.
     cleaner: Cleaner,
-    /// Agents whose account met a limit (see `limits`).
-    holds: crate::holds::Holds,
 }
 
 /// Runs the coordinator until it is told to stop or, with
@@ -210,14 +208,6 @@ pub async fn run(
         reconciled_at: Instant::now(),
         budget_spent: None,
         cleaner: Cleaner::start(ctx.clone()).await,
-        holds: crate::holds::Holds::new(enki_core::limits::Backoff {
-            first_ms: ctx.config.workers.limit_backoff_secs.saturating_mul(1000),
-            max_ms: ctx
-                .config
-                .workers
-                .limit_backoff_max_secs
-                .saturating_mul(1000),
-        }),
     };
     let agent = ctx.agent(enki_config::AgentRole::Worker, None, None);
     rt.emit(Progress::SessionStarted {

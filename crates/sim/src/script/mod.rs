@@ -61,6 +61,8 @@
 //!   # resets_in_secs names the reset (`Claude AI usage limit reached|<unix s>`),
 //!   # without it a local time nobody can read; or "rate_limit", "overloaded".
 //!   # { limit = "quota", resets_in_secs = 2, like = "claude" },
+//!   # `times = N`: only the first N runs of this step in the home answer it
+//!   # (counted across sim processes); later runs go on with the turn.
 //!   # { hang = true },                   # never finish (until session/cancel: stopReason "cancelled")
 //!   # { crash = true },                  # exit(3) at once, no reply
 //!   # { exit = 0 },                      # exit with that code at once, no reply
@@ -97,6 +99,19 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 pub use load::{Format, ScriptError, load, parse};
+
+/// A `limit` step's table alone, as `session_limit.toml` holds it
+/// (`crate::limit`); the error names the key at fault.
+pub fn limit_table(text: &str) -> Result<crate::limit::LimitStep, String> {
+    let (value, loc) = locations::from_toml(text).map_err(|(_, message)| message)?;
+    match step_table::step_of(&value, &loc) {
+        Ok(Step::Limit(step)) => Ok(step),
+        Ok(other) => Err(format!(
+            "it must hold a `limit` step's table such as `limit = \"quota\"`, not a `{other}` step"
+        )),
+        Err(problem) => Err(problem.message),
+    }
+}
 
 /// Every step kind, in documentation order.
 pub const STEP_KINDS: &[&str] = &[

@@ -170,7 +170,7 @@ fn options_of(kind: &str) -> &'static [&'static str] {
         "permission" => &["on_deny", "kind", "path"],
         "retry" => &["times", "every_ms"],
         "keepalive" => &["every_ms"],
-        "limit" => &["resets_in_secs", "like"],
+        "limit" => &["resets_in_secs", "like", "times"],
         _ => &[],
     }
 }
@@ -354,6 +354,8 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
                     .integer_in("resets_in_secs", 0, 100_000_000)?
                     .map(|n| n as u64),
                 like,
+                times: f.integer_in("times", 1, 1_000_000)?.map(|n| n as u64),
+                site: String::new(),
             })
         }
         "hang" => {
@@ -513,6 +515,8 @@ steps = []
                 kind: crate::limit::LimitKind::Quota,
                 resets_in_secs: Some(3),
                 like: crate::limit::Like::Codex,
+                times: None,
+                site: String::new(),
             }),
             Step::Hang,
             Step::Crash,

@@ -29,8 +29,8 @@ pub fn on_progress(app: &mut App, progress: Progress, effects: &mut Vec<Effect>)
             | Progress::Usage { .. }
     );
     match progress {
-        Progress::AgentHeld { hold, .. } => {
-            app.event("⏸", &hold.describe(), theme::warn());
+        Progress::AgentHeld { hold, met_by } => {
+            app.event("⏸", &hold.announce(&met_by), theme::warn());
             app.held_agents.insert(hold.agent.clone(), hold);
         }
         Progress::AgentFree { agent } => {
