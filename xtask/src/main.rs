@@ -43,6 +43,8 @@ commands:
                           --quick   about 10x fewer iterations (smoke test)
                           --check   exit 1 if a target is missed
                           --bin P   use binary P instead of building (mcp)
+                          --files N merge: one landing in an N-file repository,
+                                    the real queue against the git floor
   interop-mcp [--bin P] check `enki mcp` with the official MCP Python SDK over stdio
                           and HTTP; installs the SDK version that
                           xtask/interop/mcp_client.py pins into target/interop/venv

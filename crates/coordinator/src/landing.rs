@@ -143,14 +143,17 @@ pub async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
                 remove_copy(&git, &scratch, None)?;
             }
         }
+        // A landing through the queue deleted its branch and ref as the
+        // base moved; one recognised after a restart did not.
+        let mut refs: Vec<String> = requests.iter().map(|id| protect_ref(id)).collect();
         if !later_round {
-            remove_copy(&git, &copy, Some(&branch))?;
+            remove_copy(&git, &copy, None)?;
+            if git.current_branch()?.as_deref() != Some(branch.as_str()) {
+                refs.push(format!("refs/heads/{branch}"));
+            }
         }
         crash_point!("cleanup:copy_removed");
-        // Deleting a ref that is gone already is no error: no look first.
-        for id in &requests {
-            git.run(&["update-ref", "-d", &protect_ref(id)])?;
-        }
+        git.delete_refs(&refs)?;
         Ok::<_, GitError>(())
     })
     .await;

@@ -435,7 +435,7 @@ impl Landing<'_> {
                 }
             }
             let (git, base_ref) = (ctx.git.clone(), format!("refs/heads/{base}"));
-            let old = match blocking(move || git.rev_parse(&base_ref)).await {
+            let old = match blocking(move || git.ref_commit(&base_ref)).await {
                 Ok(old) => old,
                 Err(e) => {
                     return self
@@ -460,12 +460,15 @@ impl Landing<'_> {
             };
             self.memory.computed = Some((old.clone(), commit.clone()));
 
-            // The user's uncommitted edits: wait before spending a verify run.
-            let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
-            match blocking(move || would_overwrite(&git, &b, &o, &c)).await {
-                Ok(None) => {}
-                Ok(Some(detail)) => return self.wait(overwrite_reason(&detail)).await,
-                Err(e) => return self.fail(MergeStatus::Failed, e).await,
+            // The user's uncommitted edits: wait before spending a verify run
+            // (without one, moving the checkout finds them just as well).
+            if verify_command(ctx).is_some() {
+                let (git, b, o, c) = (ctx.git.clone(), base.clone(), old.clone(), commit.clone());
+                match blocking(move || would_overwrite(&git, &b, &o, &c)).await {
+                    Ok(None) => {}
+                    Ok(Some(detail)) => return self.wait(overwrite_reason(&detail)).await,
+                    Err(e) => return self.fail(MergeStatus::Failed, e).await,
+                }
             }
             self.set_status(MergeStatus::Merging, None).await;
 

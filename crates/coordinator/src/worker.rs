@@ -10,9 +10,7 @@ use enki_core::limits::AgentLimit;
 use enki_core::liveness::Sign;
 use enki_core::role::{OutputMode, Role};
 use enki_store::{AttemptRow, DependencyRow, StoreError, TaskFilter, TaskRow};
-use enki_workspace::{
-    CopyRequest, GatherError, Git, branch_adds_to, branches, commit_work, create_copy,
-};
+use enki_workspace::{CopyRequest, GatherError, Git, branch_adds_to, commit_work, create_copy};
 use tokio::sync::{mpsc, watch};
 
 use crate::McpIdentity;
@@ -234,7 +232,8 @@ async fn attempt_task(
                 base: &base,
                 include_ignored: true,
             })?;
-            Ok::<_, enki_workspace::GitError>((copy, branches(&ctx.git)?))
+            let branches_before = copy.branches_before.clone();
+            Ok::<_, enki_workspace::GitError>((copy, branches_before))
         })
         .await
         .map_err(|e| format!("creating the copy: {e}"))?
@@ -389,9 +388,18 @@ async fn attempt_task(
     // base, not whether this attempt made a commit: a task retried after a
     // failed merge reuses a copy whose branch already has its commit.
     // Work the worker committed away from its branch is brought onto it.
+    let (reused, started_at) = (copy.reused, copy.base_commit.clone());
     let committed = tokio::task::spawn_blocking(move || {
         let gathered = commit_work(&git, &copy_path, &branch, &branches_before, &message)?;
-        Ok::<_, GatherError>((gathered, branch_adds_to(&git, &base, &branch)?))
+        // A commit made now is work to land (the queue finds out if the
+        // base holds it already); a fresh copy whose branch never moved has
+        // none; anything else is asked of git.
+        let changed = gathered.commit.is_some()
+            || ((reused
+                || gathered.moved_from.is_some()
+                || git.ref_commit(&format!("refs/heads/{branch}"))? != started_at)
+                && branch_adds_to(&git, &base, &branch)?);
+        Ok::<_, GatherError>((gathered, changed))
     })
     .await
     .map_err(|e| e.to_string())?;

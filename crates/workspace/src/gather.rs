@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::files::head_reflog_messages;
 use crate::git::{Git, GitError};
 use crate::squash::is_ancestor;
 use crate::worktree::commit_all;
@@ -119,6 +120,9 @@ pub fn commit_work(
         gathered.moved_from = Some(place);
     }
     gathered.commit = commit_all(project, copy, message)?;
+    if visited.is_empty() {
+        return Ok(gathered);
+    }
     let tip = project.rev_parse(&task_ref)?;
     let now = branches(project)?;
     for branch in visited {
@@ -153,11 +157,23 @@ pub fn commit_work(
 /// (`checkout: moving from A to B`), `task_branch` aside. A copy without a
 /// reflog has visited nothing.
 fn visited_branches(git: &Git, task_branch: &str) -> Vec<String> {
-    let Ok(output) = git.output(&["reflog", "show", "--format=%gs", "HEAD", "--"]) else {
-        return Vec::new();
+    // Read from the reflog's file when git keeps one, else asked of git.
+    let messages = git
+        .files_common_dir()
+        .and(git.git_dir())
+        .and_then(head_reflog_messages);
+    let messages = match messages {
+        Some(messages) => messages,
+        None => match git.output(&["reflog", "show", "--format=%gs", "HEAD", "--"]) {
+            Ok(output) => String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            Err(_) => return Vec::new(),
+        },
     };
-    let mut visited: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
+    let mut visited: Vec<String> = messages
+        .iter()
         .filter_map(|line| line.strip_prefix("checkout: moving from "))
         .filter_map(|moves| moves.split_once(" to "))
         .flat_map(|(from, to)| [from.to_string(), to.to_string()])

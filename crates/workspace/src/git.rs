@@ -10,12 +10,13 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::contention::{AdminLock, TRIES, is_transient, pause_after, takes_admin_lock};
+use crate::files::{Head, files_backend, read_head, read_loose_ref, ref_exists};
 use crate::hardened::{USER_KEYS, admin_dir_of, harden, user_settings, with_plain_diff};
 
 /// The user's settings carried into git commands that read no global
@@ -79,20 +80,30 @@ pub struct Git {
     /// enki's own metadata in `.enki/git`); `None` for a normal repository.
     git_dir: Option<PathBuf>,
     /// The user's identity and ignore file (`-c` overrides and variables),
-    /// read once from their configuration.
-    user: OnceLock<UserSettings>,
+    /// read once from their configuration and shared with the worktrees'.
+    user: Arc<OnceLock<UserSettings>>,
     /// The repository's common git dir (where its administrative lock
     /// lives); asked at the first command that needs it.
     common_dir: OnceLock<PathBuf>,
+    /// This work tree's own git dir, absolute; asked once.
+    absolute_git_dir: OnceLock<PathBuf>,
+    /// The trees of commits enki made lately (a commit's tree never
+    /// changes): the squash it landed is the next squash's base.
+    trees: Arc<Mutex<Vec<(String, String)>>>,
 }
+
+/// How many commits' trees a [`Git`] remembers.
+const KNOWN_TREES: usize = 8;
 
 impl Git {
     pub fn new(dir: impl Into<PathBuf>) -> Git {
         Git {
             dir: dir.into(),
             git_dir: None,
-            user: OnceLock::new(),
+            user: Arc::default(),
             common_dir: OnceLock::new(),
+            absolute_git_dir: OnceLock::new(),
+            trees: Arc::default(),
         }
     }
 
@@ -112,6 +123,8 @@ impl Git {
         let admin = admin_dir_of(&self.common_dir()?, &path)?;
         Ok(Git {
             common_dir: self.common_dir.clone(),
+            user: self.user.clone(),
+            trees: self.trees.clone(),
             ..Git::with_git_dir(path, admin)
         })
     }
@@ -179,7 +192,9 @@ impl Git {
         self.user.get_or_init(|| {
             let mut query =
                 self.bare_command(&[], &["config", "--null", "--get-regexp", USER_KEYS], true);
-            let listing = capture(&mut query).map(|o| o.stdout).unwrap_or_default();
+            let listing = capture(&mut query, None)
+                .map(|o| o.stdout)
+                .unwrap_or_default();
             let (overrides, identity) = user_settings(&listing);
             UserSettings {
                 overrides,
@@ -188,8 +203,40 @@ impl Git {
         })
     }
 
+    /// This work tree's git dir, absolute: the separate one when there is
+    /// one, else asked of git once.
+    pub fn absolute_git_dir(&self) -> Result<PathBuf, GitError> {
+        if let Some(dir) = self.absolute_git_dir.get() {
+            return Ok(dir.clone());
+        }
+        let dir = match &self.git_dir {
+            Some(dir) => std::path::absolute(dir)
+                .map_err(|e| GitError::io(format!("resolving {}", dir.display()), e))?,
+            None => PathBuf::from(self.run(&["rev-parse", "--absolute-git-dir"])?),
+        };
+        Ok(self.absolute_git_dir.get_or_init(|| dir).clone())
+    }
+
+    /// The repository's common git dir when its refs are files that
+    /// `files` can read (the reftable backend's are not).
+    pub(crate) fn files_common_dir(&self) -> Option<PathBuf> {
+        self.common_dir().ok().filter(|dir| files_backend(dir))
+    }
+
+    /// The commit the branch ref `name` (`refs/heads/…`) points to, read
+    /// from its loose file when it has one, else asked of git.
+    pub fn ref_commit(&self, name: &str) -> Result<String, GitError> {
+        if let Some(id) = self
+            .files_common_dir()
+            .and_then(|common| read_loose_ref(&common, name))
+        {
+            return Ok(id);
+        }
+        self.rev_parse(name)
+    }
+
     /// The repository's common git dir, shared by all its worktrees.
-    fn common_dir(&self) -> Result<PathBuf, GitError> {
+    pub(crate) fn common_dir(&self) -> Result<PathBuf, GitError> {
         if let Some(dir) = self.common_dir.get() {
             return Ok(dir.clone());
         }
@@ -211,6 +258,79 @@ impl Git {
 
     /// [`Git::output`], and how long it paused between tries.
     fn output_and_wait(&self, args: &[&str]) -> Result<(Output, Duration), GitError> {
+        self.output_with_input(args, None)
+    }
+
+    /// [`Git::output`] with `input` on git's stdin (from a temporary file,
+    /// like its output).
+    pub fn output_with_stdin(&self, args: &[&str], input: &[u8]) -> Result<Output, GitError> {
+        self.output_with_input(args, Some(input))
+            .map(|(output, _)| output)
+    }
+
+    /// Deletes the refs `names` that exist, in one transaction (none when
+    /// git's files show that all are gone already).
+    pub fn delete_refs(&self, names: &[String]) -> Result<(), GitError> {
+        let common = self.files_common_dir();
+        let existing: Vec<&String> = names
+            .iter()
+            .filter(|name| {
+                common
+                    .as_deref()
+                    .and_then(|common| ref_exists(common, name))
+                    .unwrap_or(true)
+            })
+            .collect();
+        if existing.is_empty() {
+            return Ok(());
+        }
+        let transaction: String = existing
+            .iter()
+            .map(|name| format!("delete {name}\n"))
+            .collect();
+        self.run_with_input(&["update-ref", "--stdin"], transaction.as_bytes())
+            .map(drop)
+    }
+
+    /// Remembers that `commit` (made by enki) has tree `tree`.
+    pub(crate) fn remember_tree(&self, commit: &str, tree: &str) {
+        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
+        if trees.len() == KNOWN_TREES {
+            trees.remove(0);
+        }
+        trees.push((commit.to_string(), tree.to_string()));
+    }
+
+    /// The tree of `commit` when enki made it lately.
+    pub(crate) fn known_tree(&self, commit: &str) -> Option<String> {
+        let trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
+        trees
+            .iter()
+            .find(|(known, _)| known == commit)
+            .map(|(_, tree)| tree.clone())
+    }
+
+    /// Runs git with `input` on its stdin, retried as [`Git::run`] is; a
+    /// non-zero exit is an error.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Result<String, GitError> {
+        let (output, _) = self.output_with_input(args, Some(input))?;
+        if !output.status.success() {
+            return Err(GitError::Failed {
+                args: args.join(" "),
+                dir: self.dir.clone(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_string())
+    }
+
+    fn output_with_input(
+        &self,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<(Output, Duration), GitError> {
         let admin = takes_admin_lock(args);
         let (mut tries, mut waited) = (1, Duration::ZERO);
         loop {
@@ -219,7 +339,7 @@ impl Git {
             } else {
                 None
             };
-            let output = capture(&mut self.command(args))?;
+            let output = capture(&mut self.command(args), input)?;
             // Released during the pause, so that others get on meanwhile.
             drop(lock);
             if output.status.success()
@@ -274,8 +394,18 @@ impl Git {
         ])
     }
 
-    /// The branch HEAD points to, or `None` when detached.
+    /// The branch HEAD points to, or `None` when detached: read from the
+    /// HEAD file when git keeps refs as files, else asked of git.
     pub fn current_branch(&self) -> Result<Option<String>, GitError> {
+        if self.files_common_dir().is_some()
+            && let Ok(git_dir) = self.absolute_git_dir()
+            && let Some(head) = read_head(&git_dir)
+        {
+            return Ok(match head {
+                Head::Branch(branch) => Some(branch),
+                Head::Detached(_) => None,
+            });
+        }
         let output = self.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
         Ok(output
             .status
@@ -299,18 +429,40 @@ impl Git {
     }
 }
 
+std::thread_local! {
+    /// git processes started by this thread (see [`git_processes`]).
+    static SPAWNED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many git processes this thread has started: every one goes through
+/// [`capture`]. Tests bound what an operation costs with it.
+pub fn git_processes() -> u64 {
+    SPAWNED.with(std::cell::Cell::get)
+}
+
 /// Runs `cmd` to completion with stdin on `/dev/null` and stdout and stderr
 /// in anonymous temporary files, read back once it exited. Files, not pipes:
 /// git never gets SIGPIPE when the reader (enki) is gone. Its own process
 /// group: a Ctrl-C meant for enki does not interrupt it either.
-fn capture(cmd: &mut Command) -> Result<Output, GitError> {
+fn capture(cmd: &mut Command, input: Option<&[u8]>) -> Result<Output, GitError> {
     let temporary = || {
         tempfile::tempfile()
             .map_err(|e| GitError::io("creating a temporary file for git's output", e))
     };
+    let stdin = match input {
+        None => Stdio::null(),
+        Some(bytes) => {
+            let mut file = temporary()?;
+            std::io::Write::write_all(&mut file, bytes)
+                .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+                .map_err(|e| GitError::io("writing git's input", e))?;
+            Stdio::from(file)
+        }
+    };
+    SPAWNED.with(|spawned| spawned.set(spawned.get() + 1));
     let (mut stdout, mut stderr) = (temporary()?, temporary()?);
     let status = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(share(&stdout)?)
         .stderr(share(&stderr)?)
         .process_group(0)

@@ -13,6 +13,7 @@ mod checkout;
 mod contention;
 mod copy;
 mod diff;
+mod files;
 mod gather;
 mod git;
 mod hardened;
@@ -26,14 +27,14 @@ pub use checkout::is_write_failure;
 pub use copy::copy_tree;
 pub use diff::{Diff, FileChange, FileDiff, branch_diff, diff_commits};
 pub use gather::{Branches, GatherError, Gathered, branches, commit_work};
-pub use git::{Git, GitError};
+pub use git::{Git, GitError, git_processes};
 pub use hidden::{
     HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,
 };
 pub use squash::{
-    Advance, Squash, advance_branch, branch_adds_to, commit_resolution, files_with_markers,
-    is_ancestor, operation_in_progress, rebasing_branch, scratch_worktree, squash_onto,
-    start_conflicted_merge, would_overwrite,
+    Advance, Squash, advance_branch, advance_branch_deleting, branch_adds_to, commit_resolution,
+    files_with_markers, is_ancestor, operation_in_progress, rebasing_branch, scratch_worktree,
+    squash_onto, start_conflicted_merge, would_overwrite,
 };
 pub use worktree::{Copy, CopyRequest, commit_all, create_copy, remove_copy, task_branch};
 

@@ -59,7 +59,7 @@ fn merge_trees(project: &Git, base_tip: &str, branch_tip: &str) -> Result<Merged
 
 fn branch_tip(project: &Git, branch: &str) -> Result<String, GitError> {
     project
-        .rev_parse(&format!("refs/heads/{branch}"))
+        .ref_commit(&format!("refs/heads/{branch}"))
         .map_err(|_| {
             GitError::Invalid(format!(
                 "the task branch '{branch}' no longer exists (was it deleted?)"
@@ -68,6 +68,9 @@ fn branch_tip(project: &Git, branch: &str) -> Result<String, GitError> {
 }
 
 fn tree_of(project: &Git, commit: &str) -> Result<String, GitError> {
+    if let Some(tree) = project.known_tree(commit) {
+        return Ok(tree);
+    }
     project.run(&["rev-parse", &format!("{commit}^{{tree}}")])
 }
 
@@ -88,6 +91,8 @@ pub fn squash_onto(
         return Ok(Squash::NothingToLand);
     }
     let commit = project.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
+    // Once it lands, the next squash's base is this commit.
+    project.remember_tree(&commit, &tree);
     Ok(Squash::Clean { commit })
 }
 
@@ -192,6 +197,7 @@ its files would undo work on the base, so the resolution is not used",
     git.run(&["add", "--all"])?;
     let tree = git.run(&["write-tree"])?;
     let commit = git.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
+    git.remember_tree(&commit, &tree);
     git.run(&["checkout", "--quiet", "--detach", &commit])?;
     Ok(commit)
 }
@@ -238,8 +244,21 @@ pub fn advance_branch(
     old: &str,
     new: &str,
 ) -> Result<Advance, GitError> {
+    advance_branch_deleting(project, base_branch, old, new, &[])
+}
+
+/// [`advance_branch`], deleting the refs `delete` (those of the landed
+/// work, which it no longer needs) in the same transaction as the move of
+/// the base branch: they go if and only if it moves.
+pub fn advance_branch_deleting(
+    project: &Git,
+    base_branch: &str,
+    old: &str,
+    new: &str,
+    delete: &[String],
+) -> Result<Advance, GitError> {
     let reference = format!("refs/heads/{base_branch}");
-    if project.rev_parse(&reference)? != old {
+    if project.ref_commit(&reference)? != old {
         return Ok(Advance::BaseMoved);
     }
     if !is_ancestor(project, old, new)? {
@@ -261,10 +280,17 @@ so landing it would drop commits",
         // intent makes the next start finish this same advance.
         enki_failpoint::crash_point!("land:checkout_moved");
     }
-    let swap = project.output(&["update-ref", "-m", "enki: land task", &reference, new, old])?;
+    // A compare-and-swap: it fails if the base moved meanwhile.
+    let mut transaction = format!("update {reference} {new} {old}\n");
+    for name in delete {
+        transaction.push_str(&format!("delete {name}\n"));
+    }
+    let swap = project.output_with_stdin(
+        &["update-ref", "-m", "enki: land task", "--stdin"],
+        transaction.as_bytes(),
+    )?;
     if !swap.status.success() {
         if checked_out {
-            // Put the checkout back where the branch is.
             let _ = project.output(&["read-tree", "-m", "-u", new, old]);
         }
         return Ok(Advance::BaseMoved);
@@ -295,8 +321,8 @@ pub fn would_overwrite(
 /// A git operation the user has under way in the project (rebase, merge,
 /// cherry-pick, revert, bisect), during which landing must wait.
 pub fn operation_in_progress(project: &Git) -> Option<String> {
-    let git_dir = project.run(&["rev-parse", "--absolute-git-dir"]).ok()?;
-    let dir = Path::new(&git_dir);
+    let git_dir = project.absolute_git_dir().ok()?;
+    let dir = git_dir.as_path();
     [
         ("rebase-merge", "a rebase"),
         ("rebase-apply", "a rebase"),
@@ -313,8 +339,8 @@ pub fn operation_in_progress(project: &Git) -> Option<String> {
 /// The branch a rebase in progress is rebasing (`rebase-merge/head-name` or
 /// `rebase-apply/head-name`), or `None` when no rebase of a branch is under way.
 pub fn rebasing_branch(project: &Git) -> Option<String> {
-    let git_dir = project.run(&["rev-parse", "--absolute-git-dir"]).ok()?;
-    let dir = Path::new(&git_dir);
+    let git_dir = project.absolute_git_dir().ok()?;
+    let dir = git_dir.as_path();
     ["rebase-merge", "rebase-apply"].iter().find_map(|state| {
         let name = std::fs::read_to_string(dir.join(state).join("head-name")).ok()?;
         name.trim()

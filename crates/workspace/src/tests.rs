@@ -4,6 +4,7 @@ use std::path::Path;
 
 mod gathered;
 mod planted;
+mod process_count;
 
 use crate::land::{LandOutcome, land_squash};
 

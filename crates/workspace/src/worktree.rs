@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::contention::AdminLock;
 use crate::copy::copy_tree;
+use crate::gather::{Branches, branches};
 use crate::git::{Git, GitError};
+use crate::hardened::admin_dir_of;
 
 /// The branch a task's work lives on.
 pub fn task_branch(task_id: &str) -> String {
@@ -31,6 +34,9 @@ pub struct Copy {
     pub base_commit: String,
     /// The copy existed already (a restarted task keeps its work).
     pub reused: bool,
+    /// The project's branches and their tips as the copy was made (what a
+    /// worker makes later is told apart from them, see `gather`).
+    pub branches_before: Branches,
 }
 
 /// Creates the copy, or reuses it when it is already there.
@@ -49,6 +55,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
                     branch,
                     base_commit: tip,
                     reused: true,
+                    branches_before: branches(project)?,
                 });
             }
             // A copy whose registration in the repository is gone cannot be
@@ -60,22 +67,49 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     }
     std::fs::create_dir_all(request.copies_dir)
         .map_err(|e| GitError::io(format!("creating {}", request.copies_dir.display()), e))?;
-    let base_commit = project.rev_parse(request.base).map_err(|_| {
-        GitError::Invalid(format!(
-            "the base '{}' is not a commit in {}",
-            request.base,
-            request.project.dir().display()
-        ))
-    })?;
-    // The branch first, then the worktree on it (not `worktree add -b`):
-    // each step can then be retried alone, and a restarted task keeps the
-    // work its branch already holds.
-    if !project.branch_exists(&branch) {
-        project.run(&["branch", "--quiet", "--no-track", &branch, &base_commit])?;
+    // One listing answers whether the task branch exists, where a base
+    // branch points, and which branches were there before the worker.
+    let branches_before = branches(project)?;
+    let base_commit = match branches_before.get(request.base) {
+        Some(tip) => tip.clone(),
+        None => project.rev_parse(request.base).map_err(|_| {
+            GitError::Invalid(format!(
+                "the base '{}' is not a commit in {}",
+                request.base,
+                request.project.dir().display()
+            ))
+        })?,
+    };
+    // The branch is made with the worktree (`-b`) or, when an earlier try
+    // made it already, reused: a restarted task keeps the work it holds.
+    let new_branch = !branches_before.contains_key(&branch);
+    let add = |project: &Git| {
+        let text = path.to_string_lossy().into_owned();
+        let mut args = vec!["worktree", "add", "--quiet"];
+        if new_branch {
+            args.extend([
+                "--no-track",
+                "-b",
+                branch.as_str(),
+                text.as_str(),
+                base_commit.as_str(),
+            ]);
+        } else {
+            args.extend([text.as_str(), branch.as_str()]);
+        }
+        project.run(&args).map(drop)
+    };
+    if let Err(first) = add(project) {
+        // A stale registration (a copy deleted by hand) blocks the add; a
+        // branch made by the failed try is reused by the next.
+        project.run(&["worktree", "prune"])?;
+        let retry = if new_branch && project.branch_exists(&branch) {
+            add_worktree(project, &path, &branch, false)
+        } else {
+            add(project)
+        };
+        retry.inspect_err(|_| tracing::debug!("the first worktree add failed too: {first}"))?;
     }
-    // A stale registration (a copy deleted by hand) would block the add.
-    project.run(&["worktree", "prune"])?;
-    add_worktree(project, &path, &branch, false)?;
     if request.include_ignored {
         copy_ignored(project, project.dir(), &path)?;
     }
@@ -85,6 +119,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         branch,
         base_commit,
         reused: false,
+        branches_before,
     })
 }
 
@@ -145,12 +180,24 @@ pub(crate) fn copy_ignored(project: &Git, root: &Path, copy: &Path) -> Result<()
 pub fn commit_all(project: &Git, copy: &Path, message: &str) -> Result<Option<String>, GitError> {
     let git = project.worktree(copy)?;
     git.run(&["add", "--all"])?;
-    let staged = git.output(&["diff", "--cached", "--quiet"])?;
-    if staged.status.success() {
-        return Ok(None);
+    // `commit` itself says when there is nothing to commit: exit 1 and
+    // nothing on stderr (an error writes there).
+    let commit = git.output(&["commit", "--quiet", "--no-verify", "-m", message])?;
+    if !commit.status.success() {
+        if commit.status.code() == Some(1) && commit.stderr.is_empty() {
+            return Ok(None);
+        }
+        return Err(GitError::Failed {
+            args: "commit".into(),
+            dir: copy.to_path_buf(),
+            stderr: String::from_utf8_lossy(&commit.stderr).trim().to_string(),
+        });
     }
-    git.run(&["commit", "--quiet", "--no-verify", "-m", message])?;
-    git.rev_parse("HEAD").map(Some)
+    // The branch git just moved is a loose ref: read, not asked.
+    match git.current_branch()? {
+        Some(branch) => git.ref_commit(&format!("refs/heads/{branch}")).map(Some),
+        None => git.rev_parse("HEAD").map(Some),
+    }
 }
 
 /// Adds a worktree at `path` on `target`: a branch, or a commit checked
@@ -170,31 +217,36 @@ pub(crate) fn add_worktree(
     project.run(&args).map(drop)
 }
 
-/// Removes the worktree at `path` (whatever state it is in) and prunes
-/// registrations whose worktree is gone.
+/// Removes the worktree at `path` (whatever state it is in, registered or
+/// not). The repository forgets it first (its administrative directory goes,
+/// under the repository's lock, as `git worktree remove` would), then its
+/// files go: a death in between leaves a plain folder, removed next time.
+/// These worktrees are enki's, so nothing in them is kept.
 pub(crate) fn remove_worktree(project: &Git, path: &Path) -> Result<(), GitError> {
-    if path.exists() {
-        let text = path.to_string_lossy().into_owned();
-        // Forced twice: a `worktree add` that was interrupted leaves the
-        // worktree locked ("initializing"), and these worktrees are enki's.
-        if project
-            .run(&["worktree", "remove", "--force", "--force", &text])
-            .is_err()
-        {
-            std::fs::remove_dir_all(path)
-                .map_err(|e| GitError::io(format!("removing {}", path.display()), e))?;
-        }
+    if !path.exists() {
+        return Ok(());
     }
-    project.run(&["worktree", "prune"]).map(drop)
+    let common = project.common_dir()?;
+    if let Ok(admin) = admin_dir_of(&common, path) {
+        let _lock = AdminLock::acquire(&common)?;
+        std::fs::remove_dir_all(&admin)
+            .map_err(|e| GitError::io(format!("removing {}", admin.display()), e))?;
+    }
+    std::fs::remove_dir_all(path)
+        .map_err(|e| GitError::io(format!("removing {}", path.display()), e))
 }
 
-/// Removes a copy and, when asked, its branch.
+/// Removes a copy and, when asked, its branch (deleting a branch that is
+/// gone already is no error).
 pub fn remove_copy(project: &Git, copy: &Path, branch: Option<&str>) -> Result<(), GitError> {
     remove_worktree(project, copy)?;
-    if let Some(branch) = branch
-        && project.branch_exists(branch)
-    {
-        project.run(&["branch", "--quiet", "-D", branch])?;
+    let Some(branch) = branch else {
+        return Ok(());
+    };
+    // A branch the user has checked out stays, as `git branch -D` would
+    // have refused to delete it.
+    if project.current_branch()?.as_deref() == Some(branch) {
+        return Ok(());
     }
-    Ok(())
+    project.delete_refs(&[format!("refs/heads/{branch}")])
 }

@@ -189,14 +189,14 @@ fn token_grant(enki_bin: &Path, samples: usize) -> Result<f64> {
 }
 
 /// A scratch git project set up for the sim agent.
-fn project(enki: &Path) -> Result<tempfile::TempDir> {
+pub(super) fn project(enki: &Path) -> Result<tempfile::TempDir> {
     sim_project(
         enki,
         "[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n[workers]\nmax_workers = 4\n",
     )
 }
 
-fn enki(enki: &Path, root: &Path, args: &[&str]) -> Command {
+pub(super) fn enki(enki: &Path, root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(enki);
     cmd.args(args)
         .current_dir(root)
@@ -345,8 +345,8 @@ fn wait_child(child: &mut Child, limit: Duration) -> Result<std::process::ExitSt
     }
 }
 
-/// Schedules a 10 000-node DAG to completion in-process; returns seconds.
-fn big_dag(nodes: usize) -> Result<f64> {
+/// Schedules a DAG of `nodes` nodes to completion in-process; returns seconds.
+pub(super) fn big_dag(nodes: usize) -> Result<f64> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         state ^= state << 13;
@@ -598,6 +598,18 @@ pub fn run(opts: &Options) -> Result<Verdict> {
     );
     if !ok && verdict == Verdict::Pass {
         verdict = Verdict::TargetMissed;
+    }
+    match super::scaling::run(&enki_bin, opts.quick) {
+        Ok(true) => {}
+        Ok(false) => {
+            if verdict == Verdict::Pass {
+                verdict = Verdict::TargetMissed;
+            }
+        }
+        Err(e) => {
+            println!("  scale: failed: {e:#}");
+            verdict = Verdict::Failed;
+        }
     }
     // Runs with and without usage reports, alternating; the medians compared.
     let rounds = if opts.quick { 1 } else { 5 };

@@ -6,6 +6,9 @@
 //! - the real queue: a release `enki run` resumes 50 finished tasks and lands
 //!   them through the coordinator (every state transition in SQLite, the
 //!   checkout update, the clean-up of branches and copies).
+//!
+//! With `--files N`, one landing in an N-file repository instead
+//! (`merge_scale`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,6 +28,13 @@ use super::{Options, Verdict, build_release_binary};
 const QUEUE_TARGET_PER_SECOND: f64 = 10.0;
 
 pub fn run(opts: &Options) -> Result<Verdict> {
+    if let Some(files) = opts.files {
+        let enki_bin = match &opts.bin {
+            Some(bin) => bin.clone(),
+            None => build_release_binary("enki", "enki")?,
+        };
+        return super::merge_scale::run(opts, &enki_bin, files);
+    }
     let branches = if opts.quick { 10 } else { 50 };
     let dir = tempfile::tempdir()?;
     let root = dir.path().canonicalize()?;

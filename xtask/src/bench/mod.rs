@@ -11,7 +11,9 @@ pub mod http_server;
 mod mcp;
 mod mcp_http;
 mod merge;
+mod merge_scale;
 pub mod project;
+mod scaling;
 mod stats;
 mod tui;
 
@@ -38,12 +40,12 @@ const BENCHES: &[(&str, &str, Bench)] = &[
     ),
     (
         "coordinator",
-        "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory",
+        "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory, git processes per task, per-task time at 10/100/500 tasks, 100 000-node DAG",
         coordinator::run,
     ),
     (
         "merge",
-        "merge queue: merges per second for 50 small branches",
+        "merge queue: merges per second for 50 small branches; --files N: one landing in an N-file repository against the git floor",
         merge::run,
     ),
     (
@@ -61,6 +63,8 @@ pub struct Options {
     pub check: bool,
     /// Use this binary instead of building the release one.
     pub bin: Option<PathBuf>,
+    /// `--files N`: the size of the synthetic repository (merge).
+    pub files: Option<usize>,
 }
 
 pub fn run(args: &[String]) -> ExitCode {
@@ -82,6 +86,13 @@ pub fn run(args: &[String]) -> ExitCode {
                 }
             },
             "--check" => opts.check = true,
+            "--files" => match iter.next().and_then(|n| n.parse().ok()) {
+                Some(files) => opts.files = Some(files),
+                None => {
+                    eprintln!("xtask bench: --files needs a number of files");
+                    return ExitCode::from(2);
+                }
+            },
             flag if flag.starts_with('-') => {
                 eprintln!("xtask bench: unknown option `{flag}` (see `cargo xtask help`)");
                 return ExitCode::from(2);

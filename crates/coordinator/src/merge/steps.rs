@@ -6,10 +6,10 @@
 use enki_core::MergeStatus;
 use enki_core::landing::{Recovery, recover};
 use enki_failpoint::crash_point;
-use enki_workspace::{Advance, advance_branch};
+use enki_workspace::{Advance, advance_branch_deleting};
 
 use super::{Landing, MergeMessage, Step, blocking, overwrite_reason};
-use crate::landing::{find_landed, intent_facts, protect};
+use crate::landing::{find_landed, intent_facts, protect, protect_ref};
 
 /// How moving the base branch ended.
 pub(super) enum Advanced {
@@ -87,7 +87,13 @@ impl Landing<'_> {
             old.to_string(),
             commit.to_string(),
         );
-        match blocking(move || advance_branch(&git, &b, &o, &c)).await {
+        // The landed work's refs go with the move, in one transaction: the
+        // clean-up then has no git to run.
+        let landed_refs = [
+            protect_ref(&self.request.id),
+            format!("refs/heads/{}", self.request.branch),
+        ];
+        match blocking(move || advance_branch_deleting(&git, &b, &o, &c, &landed_refs)).await {
             Ok(Advance::Moved) => {
                 crash_point!("land:ref_moved");
                 Advanced::Landed(self.landed(Some(commit.to_string())).await)

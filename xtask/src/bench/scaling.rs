@@ -1,0 +1,143 @@
+//! The parts of `cargo xtask bench coordinator` about scale: the per-task
+//! wall time of runs of 10, 100 and 500 independent `sim` tasks at the same
+//! concurrency, the git processes each task starts, and how long scheduling
+//! a DAG takes as it grows to 100 000 nodes.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use super::coordinator::{big_dag, enki, project};
+use super::mark;
+
+/// Per-task time at the largest run may be at most this many times that
+/// at the smallest.
+const SCALING_TARGET: f64 = 1.1;
+/// git processes per task, at most.
+const GIT_TARGET: f64 = 12.0;
+/// Seconds to schedule the 100 000-node DAG, at most.
+const DAG_TARGET_SECONDS: f64 = 0.5;
+
+/// Runs `tasks` independent one-file `sim` tasks to the end; returns the
+/// wall time in seconds. With `count_git`, every git the run starts goes
+/// through a counting `git` first on `PATH`; returns also how many ran.
+fn independent_run(enki_bin: &Path, tasks: usize, count_git: bool) -> Result<(f64, u64)> {
+    let dir = project(enki_bin)?;
+    let root = dir.path();
+    let mut plan = String::from("title = \"scale\"\n");
+    for i in 0..tasks {
+        std::fs::write(
+            root.join(format!(".enki/sim/w{i}.toml")),
+            format!(
+                "[[turn]]\nsteps = [ {{ write = \"f{i}.txt\", content = \"{i}\\n\" }}, {{ say = \"[OUTPUT]f{i}[/OUTPUT]\" }} ]\n"
+            ),
+        )?;
+        plan.push_str(&format!(
+            "\n[[steps]]\nid = \"s{i}\"\ntitle = \"file {i}\"\ndescription = \"[[sim:w{i}]]\"\n"
+        ));
+    }
+    std::fs::write(root.join("plan.toml"), plan)?;
+    let mut command = enki(enki_bin, root, &["run", "--plan", "plan.toml"]);
+    let counter = tempfile::tempdir()?;
+    let log = counter.path().join("calls");
+    if count_git {
+        let real = which_git()?;
+        let wrapper = counter.path().join("git");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho >> '{}'\nexec '{}' \"$@\"\n",
+                log.display(),
+                real.display()
+            ),
+        )?;
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+        let path = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{path}", counter.path().display()));
+    }
+    let started = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the {tasks}-task run failed ({status})");
+    }
+    let landed = (0..tasks)
+        .filter(|i| root.join(format!("f{i}.txt")).exists())
+        .count();
+    if landed != tasks {
+        bail!("only {landed} of {tasks} files were merged");
+    }
+    let calls = std::fs::read_to_string(&log)
+        .map(|text| text.lines().count() as u64)
+        .unwrap_or(0);
+    Ok((seconds, calls))
+}
+
+/// The `git` on `PATH`.
+fn which_git() -> Result<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| anyhow::anyhow!("no git on PATH"))
+}
+
+/// Prints the scale figures; `Ok(false)` when a target is missed.
+pub fn run(enki_bin: &Path, quick: bool) -> Result<bool> {
+    let mut met = true;
+    let tasks = if quick { 20 } else { 50 };
+    let (_, calls) = independent_run(enki_bin, tasks, true)?;
+    let per_task = calls as f64 / tasks as f64;
+    let ok = per_task <= GIT_TARGET;
+    met &= ok;
+    println!(
+        "  git processes per task ({tasks} independent sim tasks, every git enki starts, the run's own included): {per_task:.1}   target ≤ {GIT_TARGET}  {}",
+        mark(ok)
+    );
+
+    let sizes: &[usize] = if quick { &[10, 50] } else { &[10, 100, 500] };
+    let mut per_task = Vec::new();
+    for &size in sizes {
+        let (seconds, _) = independent_run(enki_bin, size, false)?;
+        per_task.push(seconds / size as f64 * 1000.0);
+    }
+    let ratio = per_task[per_task.len() - 1] / per_task[0];
+    let ok = ratio <= SCALING_TARGET;
+    met &= ok;
+    let figures: Vec<String> = sizes
+        .iter()
+        .zip(&per_task)
+        .map(|(size, ms)| format!("{size}: {ms:.1} ms"))
+        .collect();
+    println!(
+        "  per-task wall time of independent sim runs (4 workers), submit → all merged: {}   {} tasks cost {ratio:.2}× per task what {} do   target ≤ {SCALING_TARGET}×  {}",
+        figures.join(", "),
+        sizes[sizes.len() - 1],
+        sizes[0],
+        mark(ok)
+    );
+
+    let nodes: &[usize] = &[10_000, 100_000];
+    let mut seconds = Vec::new();
+    for &n in nodes {
+        seconds.push(big_dag(n)?);
+    }
+    let growth = (seconds[1] / seconds[0]).ln() / 10f64.ln();
+    let ok = seconds[1] <= DAG_TARGET_SECONDS;
+    met &= ok;
+    println!(
+        "  DAG scheduled to completion in-process: 10 000 nodes {:.3} s, 100 000 nodes {:.3} s (time grows as N^{growth:.2})   target ≤ {DAG_TARGET_SECONDS} s at 100 000  {}",
+        seconds[0],
+        seconds[1],
+        mark(ok)
+    );
+    Ok(met)
+}
