@@ -288,6 +288,9 @@ impl Git {
             .iter()
             .map(|name| format!("delete {name}\n"))
             .collect();
+        // Under the repository's lock, as `branch -D` was: deleting takes
+        // git's `packed-refs` lock, which parallel deletions would contend for.
+        let _lock = AdminLock::acquire(&self.common_dir()?)?;
         self.run_with_input(&["update-ref", "--stdin"], transaction.as_bytes())
             .map(drop)
     }
