@@ -36,6 +36,9 @@ pub struct Context {
     /// Signals of this message, written once its connection is given back
     /// ([`Context::release`]).
     signals: Vec<Signal>,
+    /// How many of `signals` came before the write turn was taken: those
+    /// after it are dropped when the turn's writes are not kept.
+    signals_before_turn: usize,
     /// How long a write waits for another process's write lock before the
     /// tool answers that the database is busy (`[mcp] busy_timeout_ms`).
     busy_budget: Duration,
@@ -64,6 +67,7 @@ impl Context {
             holds_turn: false,
             watched: None,
             signals: Vec::new(),
+            signals_before_turn: 0,
             busy_budget: Duration::from_millis(enki_config::McpConfig::default().busy_timeout_ms),
             roles: None,
             prices: enki_core::usage::Prices::default(),
@@ -120,19 +124,29 @@ impl Context {
             pool.give_back_reader(reader);
         }
         self.holds_turn = true;
+        self.signals_before_turn = self.signals.len();
         Ok(())
     }
 
     /// Gives the pool's writer connection back, passing the write turn on,
-    /// once a tool's writes are done; reads after it take a reader.
-    pub fn pass_write_turn(&mut self) {
+    /// once a tool's writes are done; reads after it take a reader. Returns
+    /// once the writes are committed (with the group of writes they share a
+    /// transaction with, `pool.rs`); `Err`: none of them was kept, and the
+    /// text says why.
+    pub fn pass_write_turn(&mut self) -> Result<(), String> {
         if let Some(pool) = &self.pool
             && self.holds_turn
             && let Some(store) = self.store.take()
         {
             self.holds_turn = false;
-            pool.give_back_writer(store);
+            let committed = pool.give_back_writer(store);
+            if committed.is_err() {
+                // They would announce changes the store does not hold.
+                self.signals.truncate(self.signals_before_turn);
+            }
+            return committed;
         }
+        Ok(())
     }
 
     /// At the end of each message: gives a pool's connection back (passing
@@ -144,7 +158,10 @@ impl Context {
             && let Some(store) = self.store.take()
         {
             if std::mem::take(&mut self.holds_turn) {
-                pool.give_back_writer(store);
+                if let Err(e) = pool.give_back_writer(store) {
+                    tracing::warn!("a change of this session was not kept: {e}");
+                    self.signals.truncate(self.signals_before_turn);
+                }
             } else {
                 pool.give_back_reader(store);
             }

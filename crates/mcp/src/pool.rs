@@ -10,10 +10,19 @@
 //! warm; only the write lock of other processes (the coordinator, stdio
 //! servers) is left to SQLite. Reads never wait for the turn: a reader is
 //! taken from the idle ones, or opened when none is idle.
+//!
+//! Group commit: the calls that queued for the turn while one wrote share
+//! its transaction (`enki_store`'s `group.rs`), each call's writes in a
+//! savepoint of their own. A call that is done passes the turn on with the
+//! transaction open when another call waits for it, and then waits for the
+//! commit; the last call of the group (nobody waiting, or
+//! [`GROUP_MOST`] calls in it) commits for all and wakes them. A call
+//! answers only once the commit that holds its writes returned, so what it
+//! reports as done is as durable as a transaction of its own would be.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -21,6 +30,9 @@ use enki_store::Store;
 
 /// Idle reader connections kept for the next reads; more are closed.
 const READERS_KEPT: usize = 32;
+/// Most calls one commit carries: a bound on how long the first of a
+/// group waits for the others' writes.
+pub const GROUP_MOST: usize = 64;
 
 pub struct StorePool {
     db: PathBuf,
@@ -28,8 +40,9 @@ pub struct StorePool {
     turn: Mutex<Turn>,
 }
 
-/// The write turn: who holds it, who waits (first come, first served), and
-/// the writer connection while nobody holds it.
+/// The write turn: who holds it, who waits (first come, first served), the
+/// writer connection while nobody holds it, and the group of calls whose
+/// writes its open transaction holds.
 #[derive(Default)]
 struct Turn {
     held: bool,
@@ -37,6 +50,11 @@ struct Turn {
     next_ticket: u64,
     /// Opened by the first writer; `None` while a writer holds it.
     writer: Option<Store>,
+    /// The open group's outcome, once committed; `None`: no call is in
+    /// the writer's open transaction yet.
+    group: Option<Arc<OnceLock<Result<(), String>>>>,
+    /// The calls of the open group that wait for its commit.
+    members: Vec<Thread>,
 }
 
 impl StorePool {
@@ -66,9 +84,10 @@ impl StorePool {
         }
     }
 
-    /// The writer connection once every writer that came earlier is done,
-    /// or the busy error when that takes past `deadline`. Its writes wait
-    /// for other processes until the same deadline.
+    /// The writer connection, in a group transaction, once every writer
+    /// that came earlier is done, or the busy error when that takes past
+    /// `deadline`. Opening the group waits for other processes until the
+    /// same deadline.
     pub fn writer(&self, deadline: Instant) -> Result<Store, String> {
         let started = Instant::now();
         let kept = self.take_turn(deadline).ok_or_else(|| {
@@ -78,22 +97,60 @@ impl StorePool {
             )
         })?;
         let budget = deadline.saturating_duration_since(Instant::now());
-        let opened = match kept {
+        let mut store = match kept {
             Some(mut store) => {
                 store.set_busy_budget(budget);
-                Ok(store)
+                store
             }
-            None => Store::open_existing_within(&self.db, budget).map_err(|e| e.to_string()),
+            None => match Store::open_existing_within(&self.db, budget) {
+                Ok(store) => store,
+                Err(e) => {
+                    self.end_turn(None);
+                    return Err(e.to_string());
+                }
+            },
         };
-        if opened.is_err() {
-            self.end_turn(None);
+        if let Err(e) = store.begin_group() {
+            self.end_turn(Some(store));
+            return Err(e.to_string());
         }
-        opened
+        Ok(store)
     }
 
-    /// Gives the writer connection back and passes the turn on.
-    pub fn give_back_writer(&self, store: Store) {
+    /// Gives the writer connection back once a call's writes are done, and
+    /// returns once they are committed (`Err`: nothing of them was kept,
+    /// the text says why). Passes the turn on, with the transaction open
+    /// when another call waits for it.
+    pub fn give_back_writer(&self, store: Store) -> Result<(), String> {
+        let mut turn = lock(&self.turn);
+        let group = Arc::clone(turn.group.get_or_insert_with(Default::default));
+        let grows = !turn.waiting.is_empty() && turn.members.len() + 1 < GROUP_MOST;
+        if grows && store.group_intact() {
+            turn.members.push(std::thread::current());
+            turn.writer = Some(store);
+            pass_on(&mut turn);
+            drop(turn);
+            return wait_for(&group);
+        }
+        self.commit(turn, store)
+    }
+
+    /// Commits the open group with `store` (whose turn `turn` holds), passes
+    /// the turn on and wakes the group's calls.
+    fn commit(&self, mut turn: MutexGuard<'_, Turn>, mut store: Store) -> Result<(), String> {
+        let group = turn.group.take();
+        let members = std::mem::take(&mut turn.members);
+        // Calls that come now wait in line for the next group.
+        drop(turn);
+        let outcome = store.commit_group().map_err(|e| e.to_string());
         self.end_turn(Some(store));
+        if let Some(group) = group {
+            let _ = group.set(outcome.clone());
+        }
+        for member in members {
+            member.unpark();
+        }
+        outcome
     }
 
     /// Waits for the turn in arrival order; `Some(the writer connection if
@@ -117,13 +174,7 @@ impl StorePool {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 turn.waiting.retain(|(t, _)| *t != ticket);
-                // It may have been woken to take a free turn: the next one
-                // in line takes it instead.
-                if !turn.held
-                    && let Some((_, next)) = turn.waiting.front()
-                {
-                    next.unpark();
-                }
+                Self::give_up_turn(turn);
                 return None;
             }
             drop(turn);
@@ -132,15 +183,43 @@ impl StorePool {
         }
     }
 
+    /// After a writer left the line at its deadline: it may have been woken
+    /// to take a free turn, so the next one in line takes it instead. (A
+    /// group handed over with its transaction open is never left without a
+    /// writer to commit it: the first in line takes a free turn before it
+    /// looks at its deadline.)
+    fn give_up_turn(turn: MutexGuard<'_, Turn>) {
+        if !turn.held
+            && let Some((_, next)) = turn.waiting.front()
+        {
+            next.unpark();
+        }
+    }
+
     fn end_turn(&self, writer: Option<Store>) {
         let mut turn = lock(&self.turn);
         if writer.is_some() {
             turn.writer = writer;
         }
-        turn.held = false;
-        if let Some((_, next)) = turn.waiting.front() {
-            next.unpark();
+        pass_on(&mut turn);
+    }
+}
+
+/// Frees the turn and wakes the first writer in line.
+fn pass_on(turn: &mut Turn) {
+    turn.held = false;
+    if let Some((_, next)) = turn.waiting.front() {
+        next.unpark();
+    }
+}
+
+/// Waits for the commit of a group this thread's writes are in.
+fn wait_for(group: &OnceLock<Result<(), String>>) -> Result<(), String> {
+    loop {
+        if let Some(outcome) = group.get() {
+            return outcome.clone();
         }
+        std::thread::park();
     }
 }
 
@@ -149,92 +228,5 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::mpsc;
-
-    fn pool() -> (tempfile::TempDir, Arc<StorePool>) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("db.sqlite");
-        drop(Store::open(&db).expect("a database"));
-        (dir, Arc::new(StorePool::new(db)))
-    }
-
-    fn far() -> Instant {
-        Instant::now() + Duration::from_secs(30)
-    }
-
-    #[test]
-    fn writers_take_the_turn_in_the_order_they_came() {
-        let (_dir, pool) = pool();
-        let held = pool.writer(far()).expect("the turn");
-        let (order_tx, order_rx) = mpsc::channel();
-        let mut threads = Vec::new();
-        for n in 0..5 {
-            let (shared, order_tx) = (Arc::clone(&pool), order_tx.clone());
-            threads.push(std::thread::spawn(move || {
-                let store = shared.writer(far()).expect("the turn");
-                order_tx.send(n).expect("send");
-                shared.give_back_writer(store);
-            }));
-            // The next one comes once this one waits in line.
-            while lock(&pool.turn).waiting.len() < n + 1 {
-                std::thread::yield_now();
-            }
-        }
-        pool.give_back_writer(held);
-        for thread in threads {
-            thread.join().expect("a writer");
-        }
-        let order: Vec<usize> = order_rx.try_iter().collect();
-        assert_eq!(order, [0, 1, 2, 3, 4]);
-    }
-
-    #[test]
-    fn a_writer_gives_up_at_its_deadline_and_the_next_one_still_gets_the_turn() {
-        let (_dir, pool) = pool();
-        let held = pool.writer(far()).expect("the turn");
-        let started = Instant::now();
-        let Err(err) = pool.writer(Instant::now() + Duration::from_millis(200)) else {
-            panic!("the turn is held, yet a second writer got it");
-        };
-        let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
-            "{waited:?}"
-        );
-        assert!(
-            err.contains("the database is busy")
-                && err.contains("nothing was changed")
-                && err.contains("try again"),
-            "{err}"
-        );
-        assert!(lock(&pool.turn).waiting.is_empty(), "it left the line");
-        let later = {
-            let pool = Arc::clone(&pool);
-            std::thread::spawn(move || pool.writer(far()).map(|s| pool.give_back_writer(s)))
-        };
-        while lock(&pool.turn).waiting.is_empty() {
-            std::thread::yield_now();
-        }
-        pool.give_back_writer(held);
-        later.join().expect("a writer").expect("the turn");
-    }
-
-    #[test]
-    fn readers_never_wait_for_the_turn_and_are_kept_for_the_next_reads() {
-        let (_dir, pool) = pool();
-        let writer = pool.writer(far()).expect("the turn");
-        let budget = Duration::from_secs(1);
-        let (a, b) = (pool.reader(budget), pool.reader(budget));
-        let (a, b) = (a.expect("a reader"), b.expect("another reader"));
-        pool.give_back_reader(a);
-        pool.give_back_reader(b);
-        assert_eq!(lock(&pool.readers).len(), 2);
-        let again = pool.reader(budget).expect("an idle reader");
-        assert_eq!(lock(&pool.readers).len(), 1);
-        pool.give_back_reader(again);
-        pool.give_back_writer(writer);
-    }
-}
+#[path = "pool_tests.rs"]
+mod tests;

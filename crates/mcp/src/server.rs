@@ -447,9 +447,14 @@ impl Server {
         let handled = catch_unwind(AssertUnwindSafe(|| {
             (spec.handler)(&mut self.ctx, arguments.clone())
         }));
-        // Its writes are committed: the next writer need not wait for the
-        // audit line, the answer and the traffic log.
-        self.ctx.pass_write_turn();
+        // The next writer need not wait for the audit line, the answer and
+        // the traffic log; the answer waits for the commit of its writes,
+        // which may carry other calls' writes too (`pool.rs`).
+        let committed = self.ctx.pass_write_turn();
+        let handled = match (handled, committed) {
+            (Ok(Ok(_)), Err(text)) => Ok(Err(text)),
+            (handled, _) => handled,
+        };
         match handled {
             Ok(Ok(output)) => {
                 self.audit(Some(&name), &arguments, Outcome::Ok, None);

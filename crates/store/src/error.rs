@@ -27,6 +27,12 @@ pub enum StoreError {
         .0.as_secs_f64()
     )]
     Busy(std::time::Duration),
+    /// SQLite rolled back (or could not commit) a group transaction this
+    /// write was part of (`group.rs`): nothing of the group was kept.
+    #[error(
+        "the database could not keep this change ({0}); nothing was changed, try again"
+    )]
+    GroupLost(String),
     #[error(transparent)]
     Id(#[from] IdError),
     /// A request that cannot be carried out as asked (unknown reference,

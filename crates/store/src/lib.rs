@@ -5,12 +5,14 @@
 //! (with a size limit for the WAL file), a busy timeout and foreign keys, and
 //! brings the schema up to date. Every write runs in one `BEGIN IMMEDIATE`
 //! transaction, retried while the database is busy, so multi-row writes are
-//! all-or-nothing and concurrent writers queue instead of failing.
+//! all-or-nothing and concurrent writers queue instead of failing. A process
+//! with many concurrent writers may commit theirs together (`group.rs`).
 
 mod chat;
 mod error;
 mod executions;
 mod followup;
+mod group;
 mod ids;
 mod limits;
 mod mail;
@@ -47,6 +49,8 @@ pub use usage::{RunKey, UsageFilter, UsageRow};
 mod agent_state_tests;
 #[cfg(test)]
 mod followup_tests;
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod review_tests;
 #[cfg(test)]

@@ -206,7 +206,7 @@ impl Store {
     }
 }
 
-fn request_task(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<String, StoreError> {
+fn request_task(tx: &rusqlite::Connection, id: &str) -> Result<String, StoreError> {
     tx.query_row(
         "SELECT task_id FROM merge_requests WHERE id = ?1",
         [id],

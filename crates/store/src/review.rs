@@ -64,7 +64,7 @@ impl Store {
 
     /// Reads the task and its execution and checks that a review decision
     /// may be taken now, saying why not.
-    fn reviewable(tx: &rusqlite::Transaction<'_>, task_id: &str) -> Result<TaskRow, StoreError> {
+    fn reviewable(tx: &rusqlite::Connection, task_id: &str) -> Result<TaskRow, StoreError> {
         let task = require_task(tx, task_id)?;
         let execution = require_execution(tx, &task.execution_id)?;
         if let Err(refused) = rules::may_review(task.status, execution.status) {

@@ -1,13 +1,15 @@
 //! The connection to the project database: opening and migrating it, and
-//! every write as one `BEGIN IMMEDIATE` transaction retried while SQLite is busy.
+//! every write as one `BEGIN IMMEDIATE` transaction retried while SQLite is
+//! busy (or as a savepoint of an open group transaction, `group.rs`).
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::StoreError;
+use crate::group::Group;
 use crate::schema::{self, SCHEMA_VERSION};
 
 /// How many times SQLite's busy handler waits for a lock before reporting
@@ -33,6 +35,8 @@ pub struct Store {
     path: PathBuf,
     /// How long one write (or opening) waits for a busy database in all.
     busy_budget: Duration,
+    /// Whether writes join an open group transaction (`group.rs`).
+    pub(crate) group: Group,
 }
 
 impl Store {
@@ -74,6 +78,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             busy_budget,
+            group: Group::None,
         };
         store.configure()?;
         store.migrate()?;
@@ -93,10 +98,14 @@ impl Store {
             }
             // NORMAL is durable in WAL mode except for the last transactions
             // on power loss, and avoids an fsync per commit. The size limit
-            // is per connection, so every connection sets it.
+            // is per connection, so every connection sets it. Statement
+            // journals (a savepoint's or a statement's undo of pages its
+            // transaction had already changed) stay in memory instead of
+            // spilling to a temporary file past 64 KiB.
             self.conn.execute_batch(&format!(
                 "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-                 PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+                 PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};
+                 PRAGMA temp_store = MEMORY;"
             ))?;
             Ok(())
         })
@@ -167,13 +176,23 @@ impl Store {
         self.busy_budget = budget;
     }
 
+    pub(crate) fn busy_budget(&self) -> Duration {
+        self.busy_budget
+    }
+
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it. Busy
     /// errors restart the whole transaction (nothing from a failed attempt is
-    /// kept); any other error rolls back and is returned.
+    /// kept); any other error rolls back and is returned. While a group
+    /// transaction is open ([`Store::begin_group`]), `f` runs in a savepoint
+    /// of it instead: an error rolls back `f`'s changes alone, and the rest
+    /// is committed by [`Store::commit_group`].
     pub fn write<T>(
         &mut self,
-        mut f: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>,
+        mut f: impl FnMut(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if self.group != Group::None {
+            return self.write_in_group(f);
+        }
         let conn = &mut self.conn;
         retry_busy(self.busy_budget, || {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -231,7 +250,7 @@ impl Drop for DeadlineGuard {
 
 /// Retries `op` while SQLite reports busy/locked, with a growing pause, for
 /// `budget` in all (the busy handler stops waiting at the same deadline).
-fn retry_busy<T>(
+pub(crate) fn retry_busy<T>(
     budget: Duration,
     mut op: impl FnMut() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
