@@ -3,14 +3,15 @@
 //! Session lifecycle, framing, event streams and versions (`lifecycle`),
 //! tokens, Host and Origin guards, body cap, expiry and logs (`security`),
 //! the stateless 2026-07-28 revision (`stateless`) and token tables that
-//! carry identity (`tokens`), fed on stdin by the coordinator (`fed`), and
-//! the database connections sessions share (`shared`). This file holds the
-//! helpers they share.
+//! carry identity (`tokens`), fed on stdin by the coordinator (`fed`), the
+//! database connections sessions share (`shared`) and the commits their
+//! writes share (`grouped`). This file holds the helpers they share.
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 mod elicitation;
 mod fed;
+mod grouped;
 mod lifecycle;
 mod listen;
 mod resumption;
@@ -186,6 +187,18 @@ fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
+    try_send(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`send`], or what kept the request from being answered (a server that
+/// is gone).
+fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Reply, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -193,11 +206,13 @@ fn send(
     let body = Bytes::copy_from_slice(body);
     let path = path.to_string();
     runtime.block_on(async move {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                 .await
-                .expect("HTTP handshake");
+                .map_err(|e| format!("HTTP handshake: {e}"))?;
         tokio::spawn(connection);
         let mut request = hyper::Request::builder().method(method).uri(path);
         for (name, value) in headers {
@@ -207,21 +222,21 @@ fn send(
         let response = tokio::time::timeout(TIMEOUT, sender.send_request(request))
             .await
             .expect("an answer in time")
-            .expect("an HTTP response");
+            .map_err(|e| format!("an HTTP response: {e}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
             .await
-            .expect("the body")
+            .map_err(|e| format!("the body: {e}"))?
             .to_bytes()
             .to_vec();
-        Reply {
+        Ok(Reply {
             status,
             headers,
             body,
-        }
+        })
     })
 }
 
@@ -542,6 +557,24 @@ impl Client {
             .iter()
             .map(|t| t["name"].as_str().expect("name").to_string())
             .collect()
+    }
+
+    /// A tool call's result (with `isError`), or why no answer came (the
+    /// server is gone).
+    fn try_call(&mut self, tool: &str, arguments: Value) -> Result<Value, String> {
+        let message = self.message(
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        );
+        let headers = self.headers(&[]);
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let body = message.to_string();
+        let reply = try_send(self.addr, "POST", "/mcp", &pairs, body.as_bytes())?;
+        assert_eq!(reply.status, 200, "{tool}: {}", reply.text());
+        Ok(reply.json()["result"].clone())
     }
 
     /// A tool call's result (with `isError`).
