@@ -149,7 +149,11 @@ fn concurrent_writers_share_one_commit_and_one_that_fails_is_undone_alone() {
         threads.push(std::thread::spawn(move || {
             let mut store = shared.writer(far()).expect("the turn");
             // The fourth one's write fails: its id is taken.
-            let id = if n == 3 { "first".into() } else { format!("s{n}") };
+            let id = if n == 3 {
+                "first".into()
+            } else {
+                format!("s{n}")
+            };
             let written = add_session(&mut store, &id);
             (written, shared.give_back_writer(store))
         }));

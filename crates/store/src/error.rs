@@ -29,9 +29,7 @@ pub enum StoreError {
     Busy(std::time::Duration),
     /// SQLite rolled back (or could not commit) a group transaction this
     /// write was part of (`group.rs`): nothing of the group was kept.
-    #[error(
-        "the database could not keep this change ({0}); nothing was changed, try again"
-    )]
+    #[error("the database could not keep this change ({0}); nothing was changed, try again")]
     GroupLost(String),
     #[error(transparent)]
     Id(#[from] IdError),

@@ -125,7 +125,9 @@ impl<'c> Savepoint<'c> {
 
     /// Keeps the write in the group; a failure rolls it back (the drop).
     fn release(mut self) -> Result<(), StoreError> {
-        self.conn.prepare_cached("RELEASE enki_write")?.execute([])?;
+        self.conn
+            .prepare_cached("RELEASE enki_write")?
+            .execute([])?;
         self.released = true;
         Ok(())
     }
@@ -138,7 +140,11 @@ impl Drop for Savepoint<'_> {
         if self.released || self.conn.is_autocommit() {
             return;
         }
-        let undo = |sql: &str| self.conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        let undo = |sql: &str| {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([]))
+        };
         let _ = undo("ROLLBACK TO enki_write").and_then(|_| undo("RELEASE enki_write"));
     }
 }

@@ -77,7 +77,10 @@ fn writers_queued_together_each_get_their_own_outcome_and_a_failed_one_is_undone
         .collect();
     let (tasks, executions) = titles(&project);
     assert_eq!(tasks, landed);
-    assert_eq!(executions, landed, "the failed call's execution is undone too");
+    assert_eq!(
+        executions, landed,
+        "the failed call's execution is undone too"
+    );
 }
 
 #[test]

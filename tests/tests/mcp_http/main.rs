@@ -562,10 +562,7 @@ impl Client {
     /// A tool call's result (with `isError`), or why no answer came (the
     /// server is gone).
     fn try_call(&mut self, tool: &str, arguments: Value) -> Result<Value, String> {
-        let message = self.message(
-            "tools/call",
-            json!({"name": tool, "arguments": arguments}),
-        );
+        let message = self.message("tools/call", json!({"name": tool, "arguments": arguments}));
         let headers = self.headers(&[]);
         let pairs: Vec<(&str, &str)> = headers
             .iter()
