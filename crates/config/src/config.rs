@@ -74,6 +74,29 @@ pub struct WorkersConfig {
     /// `limit_backoff_max_secs`.
     pub limit_backoff_secs: u64,
     pub limit_backoff_max_secs: u64,
+    /// Which of the project's ignored files go into a new copy.
+    pub copy_ignored: CopyIgnored,
+    /// Ignored files to copy when not all are (`.gitignore` syntax), besides
+    /// the project's `.worktreeinclude`.
+    pub include: Vec<String>,
+    /// A command run (`sh -c`) in each new copy before its agent starts.
+    pub setup: Option<String>,
+    pub setup_timeout_secs: u64,
+}
+
+/// `[workers] copy_ignored`: which ignored files (build outputs, `.env`) a
+/// new copy gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyIgnored {
+    /// All of them where the file system clones files (reflinks: no
+    /// space used), else only the listed ones.
+    #[default]
+    Auto,
+    /// All of them, whatever they cost.
+    All,
+    /// Only those `.worktreeinclude` and `[workers] include` list.
+    Listed,
 }
 
 impl WorkersConfig {
@@ -99,6 +122,10 @@ impl Default for WorkersConfig {
             api_retry_limit_secs: 120,
             limit_backoff_secs: 60,
             limit_backoff_max_secs: 1800,
+            copy_ignored: CopyIgnored::Auto,
+            include: Vec::new(),
+            setup: None,
+            setup_timeout_secs: 600,
         }
     }
 }

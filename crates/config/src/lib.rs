@@ -14,6 +14,11 @@
 //! api_retry_limit_secs = 120 # an agent retrying its model API this long is given up on
 //! limit_backoff_secs = 60   # an agent's rate limit or quota with no reset time: its tasks wait
 //! limit_backoff_max_secs = 1800 # this long, doubled per limit in a row up to this
+//! copy_ignored = "auto"    # ignored files in a new copy: auto (all where the file system
+//!                          # clones files, else the listed ones) | all | listed
+//! include = [".env", "config/local.toml"] # listed besides .worktreeinclude (.gitignore syntax)
+//! setup = "npm ci"         # run in each new copy before its agent starts (sh -c)
+//! setup_timeout_secs = 600
 //!
 //! [agent]
 //! command = "claude"       # claude | codex | gemini | opencode | sim | a command line
@@ -91,8 +96,9 @@ mod spend;
 pub use agent::{AgentRole, Preset, ResolvedAgent, StatePaths};
 pub use command::{anchor_command, join_command, quote_word, split_command};
 pub use config::{
-    AgentSection, AgentSpec, Config, GitConfig, McpConfig, MergeConfig, PermissionPolicyName,
-    PermissionsConfig, RateLimitConfig, SandboxConfig, SandboxMode, SimConfig, WorkersConfig,
+    AgentSection, AgentSpec, Config, CopyIgnored, GitConfig, McpConfig, MergeConfig,
+    PermissionPolicyName, PermissionsConfig, RateLimitConfig, SandboxConfig, SandboxMode,
+    SimConfig, WorkersConfig,
 };
 pub use env::{
     ENKI_VARS, ENV_ENKI_BIN, ENV_ENKI_DIR, ENV_ENKI_SESSION_ID, EnkiEnv, REMOVED_VARS,

@@ -61,6 +61,10 @@ impl Config {
             &mut self.workers.limit_backoff_max_secs,
             w.limit_backoff_max_secs,
         );
+        set(&mut self.workers.copy_ignored, w.copy_ignored);
+        set(&mut self.workers.include, w.include);
+        set_some(&mut self.workers.setup, w.setup);
+        set(&mut self.workers.setup_timeout_secs, w.setup_timeout_secs);
 
         let a = file.agent;
         self.agent.base.apply(

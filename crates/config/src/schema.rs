@@ -46,6 +46,10 @@ pub(crate) struct FileWorkers {
     pub api_retry_limit_secs: Option<u64>,
     pub limit_backoff_secs: Option<u64>,
     pub limit_backoff_max_secs: Option<u64>,
+    pub copy_ignored: Option<crate::config::CopyIgnored>,
+    pub include: Option<Vec<String>>,
+    pub setup: Option<String>,
+    pub setup_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +295,16 @@ impl Checker<'_, '_> {
             w.limit_backoff_max_secs,
             &["workers", "limit_backoff_max_secs"],
         )?;
+        self.at_least_one(w.setup_timeout_secs, &["workers", "setup_timeout_secs"])?;
+        self.not_blank(w.setup.as_deref(), &["workers", "setup"])?;
+        for pattern in w.include.iter().flatten() {
+            if pattern.trim().is_empty() || pattern.contains('\n') {
+                return Err(self.error(
+                    &["workers", "include"],
+                    "each entry must be one non-empty pattern (.gitignore syntax, e.g. \".env\")",
+                ));
+            }
+        }
         self.at_least_one(f.agent.init_timeout_secs, &["agent", "init_timeout_secs"])?;
         self.at_least_one(
             f.agent.coordinator.turn_timeout_secs,

@@ -404,3 +404,35 @@ fn no_input_panics() {
         let _ = parse_file(file, &removed);
     }
 }
+
+#[test]
+fn copies_take_the_listed_ignored_files_and_a_setup_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("enki.toml");
+    std::fs::write(
+        &path,
+        "[workers]\ncopy_ignored = \"listed\"\ninclude = [\".env\", \"config/*.local\"]\nsetup = \"npm ci\"\nsetup_timeout_secs = 30\n",
+    )
+    .unwrap();
+    let config = crate::Config::load_files(std::slice::from_ref(&path)).unwrap();
+    assert_eq!(config.workers.copy_ignored, crate::CopyIgnored::Listed);
+    assert_eq!(config.workers.include, [".env", "config/*.local"]);
+    assert_eq!(config.workers.setup.as_deref(), Some("npm ci"));
+    assert_eq!(config.workers.setup_timeout_secs, 30);
+    for (text, line, key) in [
+        (
+            "[workers]\ncopy_ignored = \"some\"\n",
+            2,
+            "workers.copy_ignored",
+        ),
+        ("[workers]\ninclude = [\"\"]\n", 2, "workers.include"),
+        ("[workers]\nsetup = \" \"\n", 2, "workers.setup"),
+    ] {
+        let err = error(text);
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(line), Some(key)),
+            "{err}"
+        );
+    }
+}

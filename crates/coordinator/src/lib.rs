@@ -9,6 +9,7 @@
 mod cleaner;
 mod context;
 mod continuation;
+mod copy_setup;
 mod db;
 pub mod holds;
 mod landing;

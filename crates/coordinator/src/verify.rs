@@ -3,6 +3,7 @@
 //! moves. A non-zero exit (or the timeout) fails the merge; the output is
 //! kept in `.enki/logs/verify/<merge request>.log`. The hook runs contained
 //! (`enki_sandbox::contain`): whatever it starts dies with it and with enki.
+//! [`run_hook`] runs `[workers] setup` in a new copy the same way.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -26,12 +27,6 @@ pub fn verify_command(ctx: &Shared) -> Option<String> {
 
 /// Runs the hook in `worktree`. `Ok(())` when it passed; otherwise the
 /// reason, with the tail of its output.
-///
-/// stdout and stderr both go straight to the log file (one open file, so
-/// they interleave as written): nothing is buffered in enki, a hook can
-/// write any amount to either, and what a hook that hangs wrote before it
-/// was killed is kept. On the timeout the hook's whole process group is
-/// killed, so its children go too.
 pub async fn run_verify(
     ctx: &Shared,
     command: &str,
@@ -43,14 +38,35 @@ pub async fn run_verify(
         .logs()
         .join("verify")
         .join(format!("{merge_id}.log"));
-    let out = open_log(&log)?;
+    let limit = Duration::from_secs(ctx.config.merge.verify_timeout_secs);
+    run_hook(ctx, "the verify hook", command, worktree, &log, limit).await
+}
+
+/// Runs `command` (`sh -c`, contained) in `dir`, its output in `log`, for
+/// at most `limit`. `Ok(())` when it exited 0; otherwise the reason (`what`
+/// names the hook), with the tail of its output.
+///
+/// stdout and stderr both go straight to the log file (one open file, so
+/// they interleave as written): nothing is buffered in enki, a hook can
+/// write any amount to either, and what a hook that hangs wrote before it
+/// was killed is kept. On the timeout the hook's whole process group is
+/// killed, so its children go too.
+pub async fn run_hook(
+    ctx: &Shared,
+    what: &str,
+    command: &str,
+    dir: &Path,
+    log: &Path,
+    limit: Duration,
+) -> Result<(), String> {
+    let out = open_log(log)?;
     let err = out
         .try_clone()
-        .map_err(|e| format!("cannot share the verify log {}: {e}", log.display()))?;
+        .map_err(|e| format!("cannot share the log {}: {e}", log.display()))?;
     let mut hook = tokio::process::Command::new("sh");
     hook.arg("-c")
         .arg(command)
-        .current_dir(worktree)
+        .current_dir(dir)
         .env("ENKI_DIR", &ctx.layout.dir)
         .env("ENKI_PROJECT", &ctx.project_root)
         .stdin(Stdio::null())
@@ -60,33 +76,30 @@ pub async fn run_verify(
         .kill_on_drop(true);
     // Nothing the hook starts outlives enki, even killed by SIGKILL.
     enki_sandbox::contain(hook.as_std_mut(), enki_sandbox::Environment::Inherit, None)
-        .map_err(|e| format!("cannot run the verify hook `{command}`: {e}"))?;
+        .map_err(|e| format!("cannot run {what} `{command}`: {e}"))?;
     let mut child = hook
         .spawn()
-        .map_err(|e| format!("cannot run the verify hook `{command}`: {e}"))?;
+        .map_err(|e| format!("cannot run {what} `{command}`: {e}"))?;
     // Kills the group if this future is dropped before the hook ends.
     let mut group = Group(child.id().and_then(|p| libc::pid_t::try_from(p).ok()));
-    let limit = Duration::from_secs(ctx.config.merge.verify_timeout_secs);
     let verdict = match tokio::time::timeout(limit, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("the verify hook `{command}` failed ({status})")),
-        Ok(Err(e)) => Err(format!(
-            "the verify hook `{command}` could not be waited for: {e}"
-        )),
+        Ok(Ok(status)) => Err(format!("{what} `{command}` failed ({status})")),
+        Ok(Err(e)) => Err(format!("{what} `{command}` could not be waited for: {e}")),
         Err(_) => {
             group.kill();
             let _ = child.wait().await;
             let reason = format!(
-                "the verify hook `{command}` did not finish within {} s",
+                "{what} `{command}` did not finish within {} s",
                 limit.as_secs()
             );
-            append_line(&log, &format!("enki: {reason}; killed"));
+            append_line(log, &format!("enki: {reason}; killed"));
             Err(reason)
         }
     };
     group.disarm();
     verdict.map_err(|reason| {
-        let tail = log_tail(&log, 15);
+        let tail = log_tail(log, 15);
         if tail.is_empty() {
             format!("{reason}; log: {}", log.display())
         } else {
@@ -97,15 +110,10 @@ pub async fn run_verify(
 
 fn open_log(log: &Path) -> Result<std::fs::File, String> {
     if let Some(parent) = log.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            format!(
-                "cannot create the verify log folder {}: {e}",
-                parent.display()
-            )
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create the log folder {}: {e}", parent.display()))?;
     }
-    std::fs::File::create(log)
-        .map_err(|e| format!("cannot create the verify log {}: {e}", log.display()))
+    std::fs::File::create(log).map_err(|e| format!("cannot create the log {}: {e}", log.display()))
 }
 
 fn append_line(log: &Path, line: &str) {

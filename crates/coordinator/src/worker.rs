@@ -230,7 +230,7 @@ async fn attempt_task(
                 copies_dir: &ctx.layout.copies(),
                 task_id: &id,
                 base: &base,
-                include_ignored: true,
+                ignored: crate::copy_setup::ignored_files(&ctx),
             })?;
             let branches_before = copy.branches_before.clone();
             Ok::<_, enki_workspace::GitError>((copy, branches_before))
@@ -250,6 +250,8 @@ async fn attempt_task(
             .await
             .map_err(|e| e.to_string())?;
     }
+
+    crate::copy_setup::set_up_copy(ctx, &task.id, &copy.path, !copy.reused).await?;
 
     let upstream: Vec<Upstream<'_>> = prepared
         .needs

@@ -329,7 +329,7 @@ mod tests {
             copies_dir: &copies,
             task_id: "t-1",
             base: HIDDEN_BRANCH,
-            include_ignored: true,
+            ignored: crate::Ignored::All,
         })
         .unwrap();
         assert_eq!(

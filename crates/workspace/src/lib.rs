@@ -2,8 +2,9 @@
 //!
 //! Each worker gets a copy of the project at `.enki/copies/<task>`: a git
 //! worktree on branch `enki/<task>` holding the base commit's tracked files
-//! plus the project's ignored files (build outputs), copied with
-//! `copy_file_range` so file systems with reflinks share the blocks. The
+//! plus the project's ignored files (build outputs) where the file system
+//! clones files (they share blocks), else the ignored files the project
+//! lists (`.worktreeinclude`, `[workers] include`). The
 //! user's working tree is never touched by a worker. Finished work is
 //! committed on the task branch and landed on the base branch as one squash
 //! commit computed without a checkout (`git merge-tree`), then the user's
@@ -18,6 +19,7 @@ mod gather;
 mod git;
 mod hardened;
 mod hidden;
+mod include;
 #[cfg(test)]
 mod land;
 mod squash;
@@ -31,6 +33,7 @@ pub use git::{Git, GitError, git_processes};
 pub use hidden::{
     HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,
 };
+pub use include::{Ignored, WORKTREE_INCLUDE, clones_files};
 pub use squash::{
     Advance, Squash, advance_branch, advance_branch_deleting, branch_adds_to, commit_resolution,
     files_with_markers, is_ancestor, operation_in_progress, rebasing_branch, scratch_worktree,

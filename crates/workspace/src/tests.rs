@@ -8,7 +8,7 @@ mod process_count;
 
 use crate::land::{LandOutcome, land_squash};
 
-use crate::{CopyRequest, Git, commit_all, create_copy, remove_copy, task_branch};
+use crate::{CopyRequest, Git, Ignored, commit_all, create_copy, remove_copy, task_branch};
 
 pub(super) fn repo() -> (tempfile::TempDir, Git) {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +30,7 @@ pub(super) fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> 
         copies_dir: copies,
         task_id: task,
         base: "main",
-        include_ignored: true,
+        ignored: Ignored::All,
     }
 }
 

@@ -7,6 +7,7 @@ use crate::copy::copy_tree;
 use crate::gather::{Branches, branches};
 use crate::git::{Git, GitError};
 use crate::hardened::admin_dir_of;
+use crate::include::{Ignored, copy_listed};
 
 /// The branch a task's work lives on.
 pub fn task_branch(task_id: &str) -> String {
@@ -22,8 +23,9 @@ pub struct CopyRequest<'a> {
     pub task_id: &'a str,
     /// The branch or commit new work starts from.
     pub base: &'a str,
-    /// Also copy the project's ignored files (build outputs) so builds start warm.
-    pub include_ignored: bool,
+    /// Which of the project's ignored files (build outputs, `.env`) the
+    /// copy gets, so builds start warm.
+    pub ignored: Ignored<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +112,12 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         };
         retry.inspect_err(|_| tracing::debug!("the first worktree add failed too: {first}"))?;
     }
-    if request.include_ignored {
-        copy_ignored(project, project.dir(), &path)?;
+    match request.ignored {
+        Ignored::Nothing => {}
+        Ignored::All => copy_ignored(project, project.dir(), &path)?,
+        Ignored::Listed(patterns) => {
+            copy_listed(project, project.dir(), &path, patterns)?;
+        }
     }
     enki_failpoint::crash_point!("copy:created");
     Ok(Copy {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, Mutex};
 
 use enki_workspace::{
-    CopyRequest, Git, GitError, commit_all, create_copy, remove_copy, scratch_worktree,
+    CopyRequest, Git, GitError, Ignored, commit_all, create_copy, remove_copy, scratch_worktree,
 };
 
 const THREADS: usize = 16;
@@ -41,7 +41,7 @@ fn round(git: &Git, root: &Path, worker: usize, round: usize) -> Result<(), GitE
         copies_dir: &root.join(".enki/copies"),
         task_id: &task,
         base: "main",
-        include_ignored: true,
+        ignored: Ignored::All,
     })?;
     std::fs::write(copy.path.join(format!("{task}.txt")), "work\n")
         .map_err(|e| GitError::Invalid(e.to_string()))?;

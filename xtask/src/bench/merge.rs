@@ -55,7 +55,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             copies_dir: &copies,
             task_id: &task,
             base: "main",
-            include_ignored: false,
+            ignored: enki_workspace::Ignored::Nothing,
         })?;
         std::fs::write(copy.path.join(format!("file-{i:03}.txt")), format!("{i}\n"))?;
         commit_all(&git, &copy.path, &task)?;
@@ -138,7 +138,7 @@ fn queue(enki_bin: &Path, tasks: usize) -> Result<(f64, f64)> {
             copies_dir: &root.join(".enki/copies"),
             task_id: task,
             base: "main",
-            include_ignored: false,
+            ignored: enki_workspace::Ignored::Nothing,
         })?;
         std::fs::write(copy.path.join(format!("file-{i:03}.txt")), format!("{i}\n"))?;
         commit_all(&git, &copy.path, task)?;

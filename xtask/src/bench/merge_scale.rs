@@ -201,7 +201,7 @@ fn queue_landing(enki_bin: &Path, root: &Path, sample: usize) -> Result<f64> {
         copies_dir: &root.join(".enki/copies"),
         task_id: task,
         base: "main",
-        include_ignored: false,
+        ignored: enki_workspace::Ignored::Nothing,
     })?;
     std::fs::write(copy.path.join(&file), format!("{file}\n"))?;
     commit_all(&project, &copy.path, task)?;

@@ -128,42 +128,31 @@ fn check_git() -> Check {
     check("git", Level::Ok, text, None)
 }
 
-/// Whether `dir`'s file system clones files (reflinks), via `cp --reflink=always`.
+/// Whether `dir`'s file system clones files (reflinks), as worker copies
+/// find out (`enki_workspace::clones_files`).
 fn check_reflink(dir: &Path) -> Check {
-    let probe = || -> std::io::Result<bool> {
-        let scratch = tempfile::tempdir_in(dir)?;
-        let source = scratch.path().join("probe");
-        std::fs::write(&source, b"enki reflink probe")?;
-        let status = Command::new("cp")
-            .arg("--reflink=always")
-            .arg(&source)
-            .arg(scratch.path().join("clone"))
-            .stderr(std::process::Stdio::null())
-            .status()?;
-        Ok(status.success())
-    };
-    match probe() {
-        Ok(true) => check(
+    if enki_workspace::clones_files(dir) {
+        check(
             "reflink",
             Level::Ok,
-            format!("{} supports reflink copies", dir.display()),
+            format!(
+                "{} supports reflink copies: worker copies get every ignored file (build outputs) at no cost",
+                dir.display()
+            ),
             None,
-        ),
-        Ok(false) => check(
+        )
+    } else {
+        check(
             "reflink",
             Level::Warning,
             format!(
-                "{} does not support reflink copies; worker copies use plain copies",
+                "{} does not support reflink copies: worker copies get only the ignored files .worktreeinclude and [workers] include list",
                 dir.display()
             ),
-            Some("put the project on btrfs, XFS or APFS for instant copies of large projects"),
-        ),
-        Err(e) => check(
-            "reflink",
-            Level::Warning,
-            format!("could not probe {}: {e}", dir.display()),
-            None,
-        ),
+            Some(
+                "put the project on btrfs or XFS for copies with warm build outputs, or list what copies need in .worktreeinclude",
+            ),
+        )
     }
 }
 
