@@ -27,6 +27,7 @@ use crate::context::Shared;
 use crate::resolve::{Unresolved, resolve_conflict};
 use crate::verify::{run_verify, verify_command};
 
+mod gate;
 mod steps;
 
 use steps::{Advanced, Resumed};
@@ -46,6 +47,11 @@ pub enum MergeMessage {
     Failed {
         task: String,
         error: String,
+    },
+    /// The merger's resolution of the task's conflict waits for the
+    /// person's review (`gate`); the task moved to `awaiting_review`.
+    ResolutionHeld {
+        task: String,
     },
     /// The request cannot land yet; it stays queued.
     Waiting {
@@ -529,6 +535,9 @@ impl Landing<'_> {
             request.branch.clone(),
             message.to_string(),
         );
+        if let Some(approved) = self.approved_resolution(old).await {
+            return Ok(approved);
+        }
         let squash = match blocking(move || squash_onto(&git, &tip, &branch, &msg)).await {
             Ok(squash) => squash,
             Err(e) => return Err(self.fail(MergeStatus::Failed, e).await),
@@ -569,6 +578,7 @@ impl Landing<'_> {
                         )
                         .await;
                         crash_point!("merger:resolved");
+                        self.hold_for_review(old, &commit).await?;
                         Ok(commit)
                     }
                     Err(Unresolved::Limited { agent, limit }) => {

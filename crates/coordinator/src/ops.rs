@@ -134,6 +134,7 @@ pub fn approve(
     session: Option<&str>,
     task_id: &str,
 ) -> Result<Done, StoreError> {
+    let resolution = store.held_resolution(task_id)?.is_some();
     let task = store.approve_task(task_id)?;
     let warning = signal(
         layout,
@@ -142,9 +143,14 @@ pub fn approve(
             task_id: task_id.to_string(),
         },
     );
+    let what = if resolution {
+        "the merger's resolution of its conflict lands on its base branch (merged again if the base moved meanwhile)"
+    } else {
+        "its work goes to the merge queue and lands on its base branch"
+    };
     Ok(Done {
         message: format!(
-            "approved task {} (step `{}`, \"{}\"): its work goes to the merge queue and lands on its base branch",
+            "approved task {} (step `{}`, \"{}\"): {what}",
             task.id, task.step_id, task.title
         ),
         warning,

@@ -1,12 +1,14 @@
 //! Review before landing, the coordinator's side: whose work waits for a
 //! person (`[merge] review`, a role's `review`), and what a person reviews
 //! (`enki review`, the TUI): the task, its `[OUTPUT]`, and the diff of its
-//! branch against the branch it lands on, per file with stats.
+//! branch against the branch it lands on, per file with stats; or, when a
+//! merger's resolution of its conflict waits (`merge::gate`), the
+//! resolution's diff against the base tip it was made on.
 
 use enki_core::ReviewMode;
 use enki_project::Layout;
 use enki_store::{Store, TaskRow};
-use enki_workspace::{Diff, Git, branch_diff};
+use enki_workspace::{Diff, Git, branch_diff, diff_commits};
 use serde::Serialize;
 
 use crate::context::Context;
@@ -29,6 +31,21 @@ pub struct Review {
     pub output: Option<String>,
     /// What landing it adds to the base branch.
     pub diff: Diff,
+    /// When what waits is the merger's resolution of a conflict: `diff` is
+    /// the resolution against the base tip it was made on.
+    pub resolution: Option<Resolution>,
+}
+
+/// A merger's resolution held for review.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    pub merge_request: String,
+    /// The resolution's commit (the squash commit that lands on approval).
+    pub commit: String,
+    /// The base tip it was made on.
+    pub base: String,
+    /// The merger's `[OUTPUT]`: how it resolved the conflict.
+    pub output: Option<String>,
 }
 
 /// The project's repository, for reading (enki's hidden one in a folder
@@ -64,7 +81,12 @@ pub fn review_of(layout: &Layout, store: &Store, task_id: &str) -> Result<Review
         .branch
         .clone()
         .unwrap_or_else(|| enki_workspace::task_branch(&task.id));
-    let diff = branch_diff(&git, &base_branch, &branch).map_err(|e| {
+    let resolution = held_resolution(store, task_id)?;
+    let diff = match &resolution {
+        Some(held) => diff_commits(&git, &held.base, &held.commit),
+        None => branch_diff(&git, &base_branch, &branch),
+    }
+    .map_err(|e| {
         format!(
             "cannot show the work of task {task_id} (step `{}`): {e}",
             task.step_id
@@ -76,5 +98,29 @@ pub fn review_of(layout: &Layout, store: &Store, task_id: &str) -> Result<Review
         base_branch,
         branch,
         diff,
+        resolution,
     })
+}
+
+/// The merger's resolution of `task_id`'s conflict that awaits review, if any.
+fn held_resolution(store: &Store, task_id: &str) -> Result<Option<Resolution>, String> {
+    let Some(request) = store.held_resolution(task_id).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let (Some(commit), Some(base)) = (request.held_commit, request.held_base) else {
+        return Ok(None);
+    };
+    let output = store
+        .merger_runs_of(task_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .rev()
+        .find(|run| run.merge_request_id == request.id)
+        .and_then(|run| run.output);
+    Ok(Some(Resolution {
+        merge_request: request.id,
+        commit,
+        base,
+        output,
+    }))
 }

@@ -133,6 +133,9 @@ string_enum!(
         Merged => "merged",
         Failed => "failed",
         Conflicted => "conflicted",
+        // A merger's resolution waits for a person's review before the
+        // base moves (`[merge] review = "ask"`); approval queues it again.
+        AwaitingReview => "awaiting_review",
     }
 );
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::executions::{reopen_execution, require_execution};
+use crate::held::{Release, release_held};
 use crate::store::Store;
 use crate::task_events;
 use crate::tasks::{get_task, require_task, transitive_dependents};
@@ -77,6 +78,9 @@ impl Store {
                  WHERE id = ?1",
                 params![task.id, round, text, now_rfc3339()],
             )?;
+            // Changes asked of a merger's held resolution: the worker's
+            // round runs again and its work comes back through the queue.
+            release_held(tx, &task.id, Release::ChangesRequested { round })?;
             task_events::append(
                 tx,
                 &task.id,

@@ -13,6 +13,7 @@ mod error;
 mod executions;
 mod followup;
 mod group;
+mod held;
 mod ids;
 mod limits;
 mod mail;
@@ -51,6 +52,8 @@ mod agent_state_tests;
 mod followup_tests;
 #[cfg(test)]
 mod group_tests;
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod review_tests;
 #[cfg(test)]

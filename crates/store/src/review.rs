@@ -3,7 +3,9 @@
 //! one transaction that a running coordinator picks up from the store (a
 //! signal only wakes it), so a decision is never lost and never applied
 //! twice: approval makes the task `worker_done`, which the coordinator's
-//! landing protocol queues exactly once, also after a restart.
+//! landing protocol queues exactly once, also after a restart. A merger's
+//! resolution held for review (`held.rs`) is released in the same
+//! transaction: approved, its request is queued again; rejected, it fails.
 
 use enki_core::{TaskStatus, rules};
 use rusqlite::params;
@@ -11,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::executions::{refresh_execution_status, require_execution};
+use crate::held::{Release, release_held};
 use crate::rows::TaskRow;
 use crate::store::Store;
 use crate::task_events;
@@ -85,11 +88,16 @@ impl Store {
                 "UPDATE tasks SET status = 'worker_done', updated_at = ?2 WHERE id = ?1",
                 params![task.id, now_rfc3339()],
             )?;
+            let resolution = release_held(tx, &task.id, Release::Approved)?;
             task_events::append(
                 tx,
                 &task.id,
                 "review",
-                &serde_json::json!({"decision": Decision::Approved, "round": task.round}),
+                &serde_json::json!({
+                    "decision": Decision::Approved,
+                    "round": task.round,
+                    "resolution": resolution,
+                }),
             )?;
             require_task(tx, &task.id)
         })
@@ -117,6 +125,7 @@ impl Store {
                     now
                 ],
             )?;
+            let resolution = release_held(tx, &task.id, Release::Rejected)?;
             task_events::append(
                 tx,
                 &task.id,
@@ -125,6 +134,7 @@ impl Store {
                     "decision": Decision::Rejected,
                     "round": task.round,
                     "note": note,
+                    "resolution": resolution,
                 }),
             )?;
             refresh_execution_status(tx, &task.execution_id)?;

@@ -193,11 +193,16 @@ pub struct MergeRequestRow {
     pub landing_parent: Option<String>,
     /// The task's round whose work it lands (1, or a follow-up's).
     pub round: i64,
+    /// A merger's resolution held for review, and the base tip it was
+    /// made on (`awaiting_review`; kept once approved, so that exactly it
+    /// lands while the base stays put).
+    pub held_commit: Option<String>,
+    pub held_base: Option<String>,
 }
 
 impl MergeRequestRow {
     pub(crate) const COLUMNS: &'static str = "id, task_id, status, branch, base_branch, reason, merged_commit, created_at, updated_at, \
-         phase, landing_commit, landing_parent, round";
+         phase, landing_commit, landing_parent, round, held_commit, held_base";
 
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(MergeRequestRow {
@@ -214,6 +219,8 @@ impl MergeRequestRow {
             landing_commit: row.get(10)?,
             landing_parent: row.get(11)?,
             round: row.get(12)?,
+            held_commit: row.get(13)?,
+            held_base: row.get(14)?,
         })
     }
 }

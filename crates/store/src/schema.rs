@@ -303,6 +303,15 @@ CREATE TABLE agent_limits (
     updated_at   TEXT NOT NULL
 );
 "#,
+    r#"
+-- A merger's resolution held for review (`[merge] review = "ask"`): the
+-- resolution's commit and the base tip it was made on, recorded when the
+-- request moves to `awaiting_review` (with its task, in one transaction),
+-- so that an approval lands exactly that commit while the base stays put,
+-- also after a restart.
+ALTER TABLE merge_requests ADD COLUMN held_commit TEXT;
+ALTER TABLE merge_requests ADD COLUMN held_base TEXT;
+"#,
 ];
 
 /// The schema version this binary writes.

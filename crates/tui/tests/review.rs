@@ -1,14 +1,15 @@
 //! Review before landing in the TUI: a task awaiting review counts as
 //! needing the person, F3 and Enter on its row open its review (output,
-//! files with stats, one file's coloured patch), `a` approves, `x` asks and
-//! rejects, and text typed while the review is shown requests changes.
+//! files with stats, one file's coloured patch; a merger's resolution says
+//! so, with the merger's output), `a` approves, `x` asks and rejects, and
+//! text typed while the review is shown requests changes.
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{EXEC, busy_app, draw, key, snapshot, store_ops, task_id, type_text};
-use enki_coordinator::review::Review;
+use enki_coordinator::review::{Resolution, Review};
 use enki_core::{AgentState, TaskStatus, Tier};
 use enki_store::TaskRow;
 use enki_tui::msg::{Effect, Fetch, Msg, Op, StoreRequest};
@@ -90,7 +91,21 @@ fn review() -> Review {
             to: "2222222".into(),
             files: vec![readme, notes],
         },
+        resolution: None,
     }
+}
+
+/// The merger's resolution of the `docs` step's conflict, awaiting review.
+fn resolution() -> Review {
+    let mut review = review();
+    review.resolution = Some(Resolution {
+        merge_request: "mr-01JAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        commit: "3333333333333333333333333333333333333333".into(),
+        base: "1111111111111111111111111111111111111111".into(),
+        output: Some("Kept both sections of the README.".into()),
+    });
+    review.diff.files.truncate(1);
+    review
 }
 
 /// F3 opens the review of the task awaiting it, after the worker waiting
@@ -145,6 +160,37 @@ fn work_awaiting_review_needs_the_person_and_f3_opens_its_review() {
         "{screen}"
     );
     assert!(!screen.contains("Nothing yet."), "{screen}");
+}
+
+#[test]
+fn a_resolution_under_review_says_so_with_the_mergers_output() {
+    let mut app = awaiting_app();
+    open_review(&mut app);
+    update(
+        &mut app,
+        Msg::ReviewLoaded {
+            task: task_id("docs"),
+            review: Ok(Box::new(resolution())),
+        },
+    );
+    for (width, height) in [(160, 45), (80, 24)] {
+        assert_snapshot!(
+            format!("review_resolution_{width}x{height}"),
+            draw(&mut app, width, height).backend()
+        );
+    }
+    let screen = draw(&mut app, 160, 45).backend().to_string();
+    for part in [
+        "Review the merger's resolution of [docs]",
+        "· the merger's resolution awaits your review",
+        "lands on main as resolved on 11111111 from enki/task-docs",
+        "Kept both sections of the README.",
+    ] {
+        assert!(screen.contains(part), "missing {part:?} in\n{screen}");
+    }
+    // Approving it is the same key.
+    let effects = key(&mut app, KeyCode::Char('a'));
+    assert_eq!(store_ops(&effects), [Op::Approve(task_id("docs"))]);
 }
 
 #[test]

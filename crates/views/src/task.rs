@@ -439,6 +439,8 @@ mod tests {
                 landing_commit: None,
                 landing_parent: None,
                 round: 2,
+                held_commit: None,
+                held_base: None,
             }],
             usage: vec![],
             usage_by_run: vec![],

@@ -1,5 +1,6 @@
 //! `enki review [TASK]`, `enki approve TASK` and `enki reject TASK [--note]`:
-//! review before landing (`[merge] review = "ask"`). The diff is read from
+//! review before landing (`[merge] review = "ask"`), of a task's work or of
+//! the merger's resolution of its conflict. The diff is read from
 //! git and the store; the decisions are `enki_coordinator::ops`, which a
 //! running coordinator picks up (the store is the truth, the signal wakes it).
 
@@ -73,21 +74,42 @@ fn render(review: &Review, paint: &Paint) -> String {
     } else {
         format!("is {} (not awaiting review)", task.status)
     };
+    let what = match review.resolution {
+        Some(_) => "the merger's resolution of the conflict of task",
+        None => "task",
+    };
     out.push_str(&paint.wrap(
         "1",
         &format!(
-            "task {} (step `{}`, \"{}\") {state}, round {}",
+            "{what} {} (step `{}`, \"{}\") {state}, round {}",
             task.id, task.step_id, task.title, task.round
         ),
     ));
     out.push('\n');
-    out.push_str(&format!(
-        "lands on {} from {}\n",
-        review.base_branch, review.branch
-    ));
-    match review.output.as_deref().filter(|o| !o.trim().is_empty()) {
-        Some(output) => out.push_str(&format!("[OUTPUT] {}\n", output.trim())),
-        None => out.push_str("[OUTPUT] (none)\n"),
+    let output = |out: &mut String, label: &str, output: Option<&str>| {
+        match output.filter(|o| !o.trim().is_empty()) {
+            Some(output) => out.push_str(&format!("{label} {}\n", output.trim())),
+            None => out.push_str(&format!("{label} (none)\n")),
+        }
+    };
+    match &review.resolution {
+        Some(held) => {
+            out.push_str(&format!(
+                "lands on {} from {} as the merger resolved it on {} (the diff is against that tip)\n",
+                review.base_branch,
+                review.branch,
+                held.base.get(..8).unwrap_or(&held.base)
+            ));
+            output(&mut out, "[OUTPUT] worker:", review.output.as_deref());
+            output(&mut out, "[OUTPUT] merger:", held.output.as_deref());
+        }
+        None => {
+            out.push_str(&format!(
+                "lands on {} from {}\n",
+                review.base_branch, review.branch
+            ));
+            output(&mut out, "[OUTPUT]", review.output.as_deref());
+        }
     }
     let diff = &review.diff;
     out.push_str(&format!(

@@ -141,6 +141,12 @@ impl Runtime {
                 });
                 self.command(Command::MergeFailed { task, error }).await;
             }
+            MergeMessage::ResolutionHeld { task } => {
+                // Out of the queue until the person decides (the store
+                // queues it again on approval).
+                self.merges_pending.remove(&task);
+                self.command(Command::ResolutionToReview { task }).await;
+            }
             MergeMessage::Waiting { task, reason } => {
                 self.emit(Progress::MergeWaiting { task, reason })
             }

@@ -1,5 +1,6 @@
 //! A task's work under review in the main view, as `enki review` shows it:
-//! where it lands, its `[OUTPUT]`, its files with their stats, and one
+//! where it lands, its `[OUTPUT]` (and the merger's, when what waits is the
+//! merger's resolution of a conflict), its files with their stats, and one
 //! file's patch at a time, coloured. Laid out into lines once per load or
 //! file change; the main view scrolls over them.
 
@@ -72,6 +73,11 @@ impl ReviewPane {
             Some(Ok(review)) => Some(review.task.step_id.as_str()),
             _ => None,
         }
+    }
+
+    /// Whether what is reviewed is the merger's resolution of a conflict.
+    pub fn is_resolution(&self) -> bool {
+        matches!(&self.loaded, Some(Ok(review)) if review.resolution.is_some())
     }
 
     /// The rows a pane of `width` x `height` shows from [`Self::top`], and
@@ -150,17 +156,28 @@ fn review_lines(review: &Review, file: usize) -> Vec<Line<'static>> {
             theme::dim(),
         )
     };
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!("[{}] {} ", task.step_id, task.title),
-            theme::title(),
-        ),
+    let mut header = vec![Span::styled(
+        format!("[{}] {} ", task.step_id, task.title),
+        theme::title(),
+    )];
+    if review.resolution.is_some() {
+        header.push(Span::styled("· the merger's resolution ", theme::info()));
+    }
+    header.extend([
         state,
         Span::styled(format!(" · round {}", task.round), theme::dim()),
-    ]));
+    ]);
+    lines.push(Line::from(header));
+    let made_on = match &review.resolution {
+        Some(held) => format!(
+            " as resolved on {}",
+            held.base.get(..8).unwrap_or(&held.base)
+        ),
+        None => String::new(),
+    };
     let mut summary = vec![Span::styled(
         format!(
-            "lands on {} from {} · {} file{} · ",
+            "lands on {}{made_on} from {} · {} file{} · ",
             review.base_branch,
             review.branch,
             diff.files.len(),
@@ -177,6 +194,16 @@ fn review_lines(review: &Review, file: usize) -> Vec<Line<'static>> {
             lines.extend(output.lines().map(|l| Line::raw(format!("  {l}"))));
         }
         _ => lines.push(Line::styled("  (the agent gave no [OUTPUT])", theme::dim())),
+    }
+    if let Some(held) = &review.resolution {
+        lines.push(Line::default());
+        lines.push(Line::styled("The merger's output", theme::heading()));
+        match held.output.as_deref().map(sanitize) {
+            Some(output) if !output.trim().is_empty() => {
+                lines.extend(output.lines().map(|l| Line::raw(format!("  {l}"))));
+            }
+            _ => lines.push(Line::styled("  (the merger gave no [OUTPUT])", theme::dim())),
+        }
     }
     lines.push(Line::default());
     if diff.files.is_empty() {

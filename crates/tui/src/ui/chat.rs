@@ -56,9 +56,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         },
         View::Review(task) => {
             let (rows, scroll) = app.main_rows(inner_width, height);
+            let what = match &app.review {
+                Some(pane) if pane.is_resolution() => "the merger's resolution of ",
+                _ => "",
+            };
             (
                 title(
-                    &format!("Review {}", app.task_name(task)),
+                    &format!("Review {what}{}", app.task_name(task)),
                     "a approve · x reject · ←→ file · type changes · Esc back",
                 ),
                 rows,
