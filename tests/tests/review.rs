@@ -308,3 +308,170 @@ fn work_awaiting_review_outlives_its_coordinator_and_the_next_start_lands_the_ap
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(landed_rounds(&project, &a), [1]);
 }
+
+/// Two parallel steps that write `shared.txt` differently (`right`, at its
+/// session's second turn, also `extra.txt`), and a merger that keeps both
+/// versions, under review = "ask".
+fn conflicting_project() -> (Project, std::path::PathBuf) {
+    let project = Project::with_sim(ASK);
+    project.writer_script("left", "shared.txt", "left version\n");
+    project.script(
+        "right",
+        r#"[[turn]]
+steps = [
+  { write = "shared.txt", content = "right version\n" },
+  { say = "[OUTPUT]wrote the right version[/OUTPUT]" },
+]
+[[turn]]
+steps = [
+  { write = "extra.txt", content = "extra\n" },
+  { say = "[OUTPUT]wrote extra.txt as asked[/OUTPUT]" },
+]
+"#,
+    );
+    project.script(
+        "merger",
+        "[[turn]]\nsteps = [\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both versions[/OUTPUT]\" },\n]\n",
+    );
+    let plan = project.plan(
+        "[[steps]]\nid = \"left\"\ntitle = \"Left\"\ndescription = \"[[sim:left]]\"\n\n\
+         [[steps]]\nid = \"right\"\ntitle = \"Right\"\ndescription = \"[[sim:right]]\"\n",
+    );
+    (project, plan)
+}
+
+/// Runs the conflicting project until `left` landed and the merger's
+/// resolution of `right`'s conflict awaits review; returns the run.
+fn resolution_awaiting_review(project: &Project, plan: &std::path::Path) -> std::process::Child {
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("both await review", || {
+        project.status_of("left") == "awaiting_review"
+            && project.status_of("right") == "awaiting_review"
+    });
+    enki_ok(project, &["approve", "left"]);
+    project.wait_until("left landed", || project.status_of("left") == "done");
+    enki_ok(project, &["approve", "right"]);
+    let right = project.task_id("right");
+    project.wait_until("the merger's resolution awaits review", || {
+        project.status_of("right") == "awaiting_review"
+            && !project.events_of(&right, "resolution_held").is_empty()
+    });
+    child
+}
+
+#[test]
+fn a_mergers_resolution_waits_for_review_and_lands_exactly_once_when_approved() {
+    let (project, plan) = conflicting_project();
+    let child = resolution_awaiting_review(&project, &plan);
+    let right = project.task_id("right");
+    let base_tip = git(&project.root, &["rev-parse", "main"])
+        .trim()
+        .to_string();
+    assert_eq!(
+        git(&project.root, &["show", "main:shared.txt"]),
+        "left version\n",
+        "nothing of the resolution lands before approval"
+    );
+    // `enki review` shows the resolution against the tip it was made on.
+    let text = enki_ok(&project, &["review", "right"]);
+    for part in [
+        format!(
+            "the merger's resolution of the conflict of task {right} (step `right`, \"Right\") awaits your review"
+        ),
+        format!("as the merger resolved it on {}", &base_tip[..8]),
+        "[OUTPUT] worker: wrote the right version".to_string(),
+        "[OUTPUT] merger: kept both versions".to_string(),
+        "1 file(s) changed, +1 -0".to_string(),
+        "  M  shared.txt  +1 -0".to_string(),
+        "+right version".to_string(),
+        "next: enki approve right".to_string(),
+    ] {
+        assert!(text.contains(&part), "missing {part:?} in\n{text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&enki_ok(&project, &["review", "right", "--json"])).unwrap();
+    let held = &json["resolution"];
+    assert_eq!(held["base"], base_tip.as_str(), "{json}");
+    assert_eq!(held["output"], "kept both versions", "{json}");
+    let status = enki_ok(&project, &["status"]);
+    assert!(status.contains("awaiting_review"), "{status}");
+
+    let said = enki_ok(&project, &["approve", "right"]);
+    assert!(said.contains("the merger's resolution"), "{said}");
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("the merger's resolution of its conflict awaits your review"),
+        "{}",
+        describe(&output)
+    );
+    // Exactly the reviewed commit landed, once, without a second merger run.
+    assert_eq!(
+        git(&project.root, &["rev-parse", "main"]).trim(),
+        held["commit"].as_str().unwrap()
+    );
+    assert_eq!(landed_rounds(&project, &right), [1]);
+    assert_eq!(project.events_of(&right, "merger_started").len(), 1);
+    assert_eq!(
+        git(&project.root, &["show", "main:shared.txt"]),
+        "left version\nright version\n"
+    );
+    assert_eq!(project.status_of("right"), "done");
+}
+
+#[test]
+fn a_rejected_resolution_lands_nothing_and_keeps_the_branch() {
+    let (project, plan) = conflicting_project();
+    let child = resolution_awaiting_review(&project, &plan);
+    let right = project.task_id("right");
+    let said = enki_ok(&project, &["reject", "right", "--note", "keep only left"]);
+    assert!(said.contains(&format!("rejected task {right}")), "{said}");
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let task = project.task_by_step("right");
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["last_error"], "rejected in review: keep only left");
+    assert!(landed_rounds(&project, &right).is_empty());
+    assert_eq!(
+        git(&project.root, &["show", "main:shared.txt"]),
+        "left version\n"
+    );
+    let branch = task["branch"].as_str().unwrap().to_string();
+    assert_eq!(
+        git(&project.root, &["show", &format!("{branch}:shared.txt")]),
+        "right version\n"
+    );
+    let review = &project.events_of(&right, "review")[1];
+    assert_eq!(review["resolution"], true, "{review}");
+}
+
+#[test]
+fn changes_asked_of_a_resolution_run_the_worker_again_and_come_back_through_the_queue() {
+    let (project, plan) = conflicting_project();
+    let child = resolution_awaiting_review(&project, &plan);
+    let right = project.task_id("right");
+    enki_ok(&project, &["followup", "right", "Also write extra.txt"]);
+    // The worker's round 2 comes back for review first, then the merger's
+    // new resolution of it.
+    project.wait_until("right's round 2 awaits review", || {
+        let task = project.task_by_step("right");
+        task["round"] == 2 && task["status"] == "awaiting_review"
+    });
+    enki_ok(&project, &["approve", "right"]);
+    project.wait_until("the second resolution awaits review", || {
+        project.status_of("right") == "awaiting_review"
+            && project.events_of(&right, "resolution_held").len() == 2
+    });
+    let text = enki_ok(&project, &["review", "right"]);
+    assert!(text.contains("the merger's resolution"), "{text}");
+    assert!(text.contains("  A  extra.txt"), "{text}");
+    enki_ok(&project, &["approve", "right"]);
+    let output = wait_output(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(landed_rounds(&project, &right), [2], "landed once, round 2");
+    assert_eq!(git(&project.root, &["show", "main:extra.txt"]), "extra\n");
+    assert_eq!(
+        git(&project.root, &["show", "main:shared.txt"]),
+        "left version\nright version\n"
+    );
+}

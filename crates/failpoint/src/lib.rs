@@ -10,8 +10,8 @@
 //! - `any@N`: the N-th crash point passed, whatever its name (random
 //!   points under a seed).
 //!
-//! Names are listed in [`POINTS`] and [`REVIEW_POINTS`]; a test asserts
-//! each is reached.
+//! Names are listed in [`POINTS`], [`REVIEW_POINTS`] and
+//! [`RESOLUTION_REVIEW_POINTS`]; a test asserts each is reached.
 
 /// Every crash point, in the order a landing passes them.
 pub const POINTS: &[&str] = &[
@@ -34,6 +34,12 @@ pub const POINTS: &[&str] = &[
 /// The crash points of review before landing (`review = "ask"`), passed
 /// only when a person approves work; `crash_safety::review` kills at each.
 pub const REVIEW_POINTS: &[&str] = &["review:approved"];
+
+/// The crash points of review of a merger's resolution, passed when the
+/// merger resolved a conflict of a task whose review asks: right after the
+/// resolution is held (before the base can move); `crash_safety::review`
+/// kills there, then again at the approval of the held resolution.
+pub const RESOLUTION_REVIEW_POINTS: &[&str] = &["review:resolution_held"];
 
 /// Dies here when `ENKI_FAILPOINTS` says so (a no-op without the feature).
 #[macro_export]

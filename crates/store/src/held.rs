@@ -27,7 +27,9 @@ pub(crate) enum Release {
     /// Rejected, or changes requested (`round`, the round that follows):
     /// the request ends `failed`; nothing of it lands.
     Rejected,
-    ChangesRequested { round: i64 },
+    ChangesRequested {
+        round: i64,
+    },
 }
 
 impl Store {

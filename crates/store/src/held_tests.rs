@@ -22,7 +22,9 @@ fn landing() -> (tempfile::TempDir, Store, String, MergeRequestRow) {
 }
 
 fn hold(store: &mut Store, request: &MergeRequestRow) {
-    let task = store.hold_resolution(&request.id, "c0ffee", "ba5e").unwrap();
+    let task = store
+        .hold_resolution(&request.id, "c0ffee", "ba5e")
+        .unwrap();
     assert_eq!(task.status, TaskStatus::AwaitingReview);
 }
 
@@ -37,7 +39,10 @@ fn holding_moves_request_and_task_together_and_leaves_the_queue() {
         (held.held_commit.as_deref(), held.held_base.as_deref()),
         (Some("c0ffee"), Some("ba5e"))
     );
-    assert!(store.pending_merges().unwrap().is_empty(), "not in the queue");
+    assert!(
+        store.pending_merges().unwrap().is_empty(),
+        "not in the queue"
+    );
     assert_eq!(store.awaiting_review(None).unwrap()[0].id, a);
     // Held once: a second hold is refused, saying why.
     let again = store
@@ -86,7 +91,11 @@ fn rejection_and_requested_changes_fail_the_held_request() {
     let ended = &store.merge_requests_for(&a).unwrap()[0];
     assert_eq!(ended.status, MergeStatus::Failed);
     assert!(
-        ended.reason.as_deref().unwrap().contains("rejected in review"),
+        ended
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("rejected in review"),
         "{ended:?}"
     );
     assert!(store.pending_merges().unwrap().is_empty());
@@ -98,7 +107,11 @@ fn rejection_and_requested_changes_fail_the_held_request() {
     let ended = &store.merge_requests_for(&a).unwrap()[0];
     assert_eq!(ended.status, MergeStatus::Failed);
     assert!(
-        ended.reason.as_deref().unwrap().contains("round 2 comes back"),
+        ended
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("round 2 comes back"),
         "{ended:?}"
     );
     // The next round queues a request of its own.

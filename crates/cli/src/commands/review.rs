@@ -86,11 +86,11 @@ fn render(review: &Review, paint: &Paint) -> String {
         ),
     ));
     out.push('\n');
-    let output = |out: &mut String, label: &str, output: Option<&str>| {
-        match output.filter(|o| !o.trim().is_empty()) {
-            Some(output) => out.push_str(&format!("{label} {}\n", output.trim())),
-            None => out.push_str(&format!("{label} (none)\n")),
-        }
+    let output = |out: &mut String, label: &str, output: Option<&str>| match output
+        .filter(|o| !o.trim().is_empty())
+    {
+        Some(output) => out.push_str(&format!("{label} {}\n", output.trim())),
+        None => out.push_str(&format!("{label} (none)\n")),
     };
     match &review.resolution {
         Some(held) => {

@@ -55,7 +55,11 @@ impl Landing<'_> {
     /// After the merger resolved the conflict on `base_tip` as `commit`:
     /// when the task's review asks, holds the resolution for the person and
     /// ends this try (`Err`); otherwise it lands as usual.
-    pub(super) async fn hold_for_review(&mut self, base_tip: &str, commit: &str) -> Result<(), Step> {
+    pub(super) async fn hold_for_review(
+        &mut self,
+        base_tip: &str,
+        commit: &str,
+    ) -> Result<(), Step> {
         let task = self.request.task_id.clone();
         let role = self
             .ctx

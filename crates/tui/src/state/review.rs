@@ -202,7 +202,10 @@ fn review_lines(review: &Review, file: usize) -> Vec<Line<'static>> {
             Some(output) if !output.trim().is_empty() => {
                 lines.extend(output.lines().map(|l| Line::raw(format!("  {l}"))));
             }
-            _ => lines.push(Line::styled("  (the merger gave no [OUTPUT])", theme::dim())),
+            _ => lines.push(Line::styled(
+                "  (the merger gave no [OUTPUT])",
+                theme::dim(),
+            )),
         }
     }
     lines.push(Line::default());
