@@ -126,7 +126,11 @@ pub fn scratch_worktree(
     include_ignored: bool,
 ) -> Result<(), GitError> {
     remove_worktree(project, path)?;
-    add_worktree(project, path, commit, true)?;
+    if add_worktree(project, path, commit, true).is_err() {
+        // A registration whose folder was deleted by hand blocks the add.
+        project.run(&["worktree", "prune"])?;
+        add_worktree(project, path, commit, true)?;
+    }
     if include_ignored {
         copy_ignored(project, project.dir(), path)?;
     }

@@ -395,6 +395,16 @@ mod squash {
     }
 
     #[test]
+    fn a_scratch_whose_folder_was_deleted_by_hand_is_made_again() {
+        let (_dir, git) = repo();
+        let (scratch, tip) = conflicted_scratch(&git);
+        std::fs::remove_dir_all(&scratch).unwrap();
+        scratch_worktree(&git, &scratch, &tip, false).unwrap();
+        assert_eq!(Git::new(&scratch).rev_parse("HEAD").unwrap(), tip);
+        assert!(scratch.join("a.txt").is_file());
+    }
+
+    #[test]
     fn a_reused_scratch_starts_clean_whatever_the_last_attempt_left() {
         let (_dir, git) = repo();
         let (scratch, tip) = conflicted_scratch(&git);
