@@ -271,12 +271,29 @@ impl Store {
         })
     }
 
+    /// The coordinator's view of an execution's status. A finished status
+    /// is recorded only when the store's tasks agree: an agent may just
+    /// have added steps the coordinator has not loaded yet (they reopened
+    /// the execution), and those must not be buried under `done`.
     pub fn record_execution_status(
         &mut self,
         execution_id: &str,
         status: enki_core::ExecutionStatus,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
+            if status.is_terminal() {
+                let current = crate::executions::require_execution(tx, execution_id)?.status;
+                let present = tx
+                    .prepare_cached("SELECT DISTINCT status FROM tasks WHERE execution_id = ?1")?
+                    .query_map([execution_id], |r| {
+                        crate::rows::get_enum::<enki_core::TaskStatus>(r, 0)
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let settled = enki_core::rules::settled_execution_status(current, present);
+                if current != status && settled != Some(status) {
+                    return Ok(());
+                }
+            }
             tx.execute(
                 "UPDATE executions SET status = ?2, updated_at = ?3 WHERE id = ?1",
                 params![execution_id, status.as_str(), now_rfc3339()],
