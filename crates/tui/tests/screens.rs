@@ -183,6 +183,13 @@ fn tasks_pane_with_earlier_sessions_executions() {
         ]
     );
     assert_snapshot!(draw_pane(&mut app, 48, 9, ui::tasks::draw).backend());
+    for (width, height) in [(160, 45), (80, 24)] {
+        app.focus = Focus::Tasks;
+        assert_snapshot!(
+            format!("earlier_executions_{width}x{height}"),
+            draw(&mut app, width, height).backend()
+        );
+    }
 }
 
 #[test]

@@ -14,10 +14,12 @@ use crate::state::App;
 use crate::theme;
 use crate::wrap::clip;
 
-/// Task counts by status over the executions shown.
+/// Task counts by status over the executions shown (not earlier
+/// sessions' finished ones, shown for context).
 pub fn counts(app: &App) -> BTreeMap<&str, usize> {
     let mut counts = BTreeMap::new();
-    for task in app.snapshot.executions.iter().flat_map(|e| e.tasks.iter()) {
+    let current = app.snapshot.executions.iter().filter(|e| !e.earlier);
+    for task in current.flat_map(|e| e.tasks.iter()) {
         *counts.entry(task.status.as_str()).or_insert(0) += 1;
     }
     counts
