@@ -287,10 +287,10 @@ impl Project {
         names.sort();
         names
             .iter()
-            .map(|p| {
-                serde_json::from_slice(&std::fs::read(p).expect("read signal"))
-                    .expect("signal is JSON")
-            })
+            // A running coordinator may take (delete) a file between the
+            // listing and the read: it is no longer waiting.
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|bytes| serde_json::from_slice(&bytes).expect("signal is JSON"))
             .collect()
     }
 

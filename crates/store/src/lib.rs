@@ -57,4 +57,6 @@ mod held_tests;
 #[cfg(test)]
 mod review_tests;
 #[cfg(test)]
+mod status_tests;
+#[cfg(test)]
 mod tests;

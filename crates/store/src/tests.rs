@@ -785,34 +785,3 @@ fn the_kept_status_counts_equal_a_fresh_count_after_every_kind_of_change() {
     assert_eq!((all.total, all.executions_active), (3, 1));
     assert_eq!(store.status_counts(Some("s1")).unwrap().total, 0);
 }
-
-#[test]
-fn a_finished_status_from_the_coordinator_never_buries_steps_just_added() {
-    let (_dir, mut store) = store();
-    let created = store
-        .create_execution(None, "x", false, &[step("a", &[])])
-        .unwrap();
-    let id = created.execution_id.clone();
-    store
-        .set_task_status(&created.steps[0].1, TaskStatus::Done)
-        .unwrap();
-    let status = |store: &Store| store.execution(&id).unwrap().unwrap().status;
-    assert_eq!(status(&store), ExecutionStatus::Done);
-    // An agent adds a step (the execution runs again) before the
-    // coordinator, which has not loaded it, reports the execution done.
-    store.add_steps(None, &id, &[step("b", &[])]).unwrap();
-    assert_eq!(status(&store), ExecutionStatus::Running);
-    store
-        .record_execution_status(&id, ExecutionStatus::Done)
-        .unwrap();
-    assert_eq!(
-        status(&store),
-        ExecutionStatus::Running,
-        "b is still to run"
-    );
-    // A pause is recorded as it is.
-    store
-        .record_execution_status(&id, ExecutionStatus::Paused)
-        .unwrap();
-    assert_eq!(status(&store), ExecutionStatus::Paused);
-}
