@@ -5,41 +5,21 @@
 
 use std::path::{Path, PathBuf};
 
+/// What no base module (text, layout, wrapping, the editor, the store's
+/// rows) may name.
+const ABOVE_BASE: &[&str] = &["state", "msg", "update", "ui", "run", "backend", "ops"];
+
 /// Modules under `src/` (a file or a folder) and the crate modules their
 /// code may not name.
 const RULES: &[(&str, &[&str])] = &[
-    (
-        "text",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "theme",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "wrap",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "layout",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "input",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "data",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "markdown",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
-    (
-        "help",
-        &["state", "msg", "update", "ui", "run", "backend", "ops"],
-    ),
+    ("text", ABOVE_BASE),
+    ("theme", ABOVE_BASE),
+    ("wrap", ABOVE_BASE),
+    ("layout", ABOVE_BASE),
+    ("input", ABOVE_BASE),
+    ("data", ABOVE_BASE),
+    ("markdown", ABOVE_BASE),
+    ("help", ABOVE_BASE),
     ("msg", &["state", "update", "ui", "run", "backend", "ops"]),
     ("state", &["update", "ui", "run", "backend", "ops"]),
     ("update", &["ui", "run", "backend", "ops", "permission"]),
