@@ -2,6 +2,7 @@
 //! with the state rules of STATE.md.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::{Condition, ExecutionStatus, TaskStatus, Tier, rules};
 
@@ -47,9 +48,9 @@ pub(crate) struct Node {
     pub step_index: i64,
     pub tier: Tier,
     pub checkpoint: bool,
-    pub status: TaskStatus,
     pub failures: u32,
-    pub needs: Vec<Edge>,
+    /// The slots of the tasks it needs, with the state each must reach.
+    pub needs: Vec<(usize, Condition)>,
     pub agent: String,
 }
 
@@ -93,18 +94,103 @@ impl Execution {
     }
 }
 
-/// The DAG of every loaded execution.
+/// Hashes task ids for the slot table: a multiply-rotate over 8-byte words,
+/// several times quicker than the default SipHash on short ids. The ids are
+/// the coordinator's own (ULIDs), so hash flooding is no concern.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves its best bits high; the table indexes by the low ones.
+        self.0.rotate_left(26)
+    }
+}
+
+/// The DAG of every loaded execution. Every task id it has seen (loaded, or
+/// named by an edge before its task is loaded) gets a slot, an index into
+/// its vectors, once: settling a large DAG then follows integers rather than
+/// hashing, comparing and cloning ids.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
-    pub(crate) nodes: HashMap<String, Node>,
+    /// Task id -> its slot.
+    slots: HashMap<String, usize, BuildHasherDefault<IdHasher>>,
+    /// Per slot: its task id.
+    ids: Vec<String>,
+    /// Per slot: the task, once loaded.
+    nodes: Vec<Option<Node>>,
+    /// Per slot: the task's status, once loaded (apart from the nodes, so
+    /// that checking a task's dependencies reads a few small bytes).
+    statuses: Vec<Option<TaskStatus>>,
+    /// Per slot: the slots of the tasks that need it, in id order.
+    dependents: Vec<Vec<usize>>,
+    /// How many slots hold a loaded task.
+    loaded: usize,
     pub(crate) executions: BTreeMap<String, Execution>,
-    /// target -> tasks that need it.
-    pub(crate) dependents: HashMap<String, BTreeSet<String>>,
 }
 
 impl Graph {
+    /// The slot of a task id, if the graph has seen it.
+    pub(crate) fn slot(&self, task: &str) -> Option<usize> {
+        self.slots.get(task).copied()
+    }
+
+    /// The slot of a task id, given one if it has none yet.
+    fn slot_for(&mut self, task: &str) -> usize {
+        if let Some(slot) = self.slots.get(task) {
+            return *slot;
+        }
+        let slot = self.nodes.len();
+        self.slots.insert(task.to_string(), slot);
+        self.ids.push(task.to_string());
+        self.nodes.push(None);
+        self.statuses.push(None);
+        self.dependents.push(Vec::new());
+        slot
+    }
+
+    /// The loaded task in a slot.
+    pub(crate) fn node_at(&self, slot: usize) -> Option<&Node> {
+        self.nodes.get(slot).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn node(&self, task: &str) -> Option<&Node> {
+        self.slot(task).and_then(|slot| self.node_at(slot))
+    }
+
+    pub(crate) fn node_mut(&mut self, task: &str) -> Option<&mut Node> {
+        let slot = self.slot(task)?;
+        self.nodes.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// The slots of the tasks that need the task in `slot`, in id order.
+    pub(crate) fn dependents_at(&self, slot: usize) -> &[usize] {
+        self.dependents.get(slot).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub(crate) fn status_at(&self, slot: usize) -> Option<TaskStatus> {
+        self.statuses.get(slot).copied().flatten()
+    }
+
     pub fn status(&self, task: &str) -> Option<TaskStatus> {
-        self.nodes.get(task).map(|n| n.status)
+        self.slot(task).and_then(|slot| self.status_at(slot))
+    }
+
+    /// Every loaded task with its status.
+    pub(crate) fn loaded_statuses(&self) -> impl Iterator<Item = (&str, TaskStatus)> {
+        self.nodes
+            .iter()
+            .zip(&self.statuses)
+            .filter_map(|(node, status)| Some((node.as_ref()?.id.as_str(), (*status)?)))
     }
 
     pub fn execution_status(&self, execution: &str) -> Option<ExecutionStatus> {
@@ -112,28 +198,28 @@ impl Graph {
     }
 
     pub fn execution_of(&self, task: &str) -> Option<&str> {
-        self.nodes.get(task).map(|n| n.execution.as_str())
+        self.node(task).map(|n| n.execution.as_str())
     }
 
     pub fn tier(&self, task: &str) -> Option<Tier> {
-        self.nodes.get(task).map(|n| n.tier)
+        self.node(task).map(|n| n.tier)
     }
 
     /// The agent a task's worker runs.
     pub fn agent(&self, task: &str) -> Option<&str> {
-        self.nodes.get(task).map(|n| n.agent.as_str())
+        self.node(task).map(|n| n.agent.as_str())
     }
 
     pub fn failures(&self, task: &str) -> Option<u32> {
-        self.nodes.get(task).map(|n| n.failures)
+        self.node(task).map(|n| n.failures)
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.loaded
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.loaded == 0
     }
 
     /// Task ids of an execution in step order.
@@ -148,31 +234,39 @@ impl Graph {
     pub fn step_task(&self, execution: &str, step_id: &str) -> Option<&str> {
         self.steps(execution)
             .iter()
-            .find(|t| self.nodes.get(*t).is_some_and(|n| n.step_id == step_id))
+            .find(|t| self.node(t).is_some_and(|n| n.step_id == step_id))
             .map(String::as_str)
     }
 
     /// Changes a task's status, keeping the execution's counts and ready
     /// queues in step. Returns the previous status.
     pub(crate) fn set_status(&mut self, task: &str, status: TaskStatus) -> Option<TaskStatus> {
-        let node = self.nodes.get_mut(task)?;
-        let previous = node.status;
+        self.set_status_at(self.slot(task)?, status)
+    }
+
+    /// [`Graph::set_status`] by slot.
+    pub(crate) fn set_status_at(&mut self, slot: usize, status: TaskStatus) -> Option<TaskStatus> {
+        let node = self.nodes.get(slot).and_then(Option::as_ref)?;
+        let previous = self.statuses[slot]?;
         if previous == status {
             return Some(previous);
         }
-        node.status = status;
-        let (tier, key) = (node.tier, (node.step_index, node.id.clone()));
+        self.statuses[slot] = Some(status);
         if let Some(execution) = self.executions.get_mut(&node.execution) {
             execution.counts[status_slot(previous)] =
                 execution.counts[status_slot(previous)].saturating_sub(1);
             execution.counts[status_slot(status)] += 1;
             if previous == TaskStatus::Ready
-                && let Some(set) = execution.ready.get_mut(&tier)
+                && let Some(set) = execution.ready.get_mut(&node.tier)
             {
-                set.remove(&key);
+                set.remove(&(node.step_index, node.id.clone()));
             }
             if status == TaskStatus::Ready {
-                execution.ready.entry(tier).or_default().insert(key);
+                execution
+                    .ready
+                    .entry(node.tier)
+                    .or_default()
+                    .insert((node.step_index, node.id.clone()));
             }
         }
         Some(previous)
@@ -185,35 +279,36 @@ impl Graph {
         let mut steps: Vec<(i64, String)> = Vec::with_capacity(snapshot.nodes.len());
         for node in snapshot.nodes {
             steps.push((node.step_index, node.id.clone()));
+            let slot = self.slot_for(&node.id);
+            let mut needs = Vec::with_capacity(node.needs.len());
             for edge in &node.needs {
-                self.dependents
-                    .entry(edge.target.clone())
-                    .or_default()
-                    .insert(node.id.clone());
+                let target = self.slot_for(&edge.target);
+                needs.push((target, edge.condition));
+                self.add_dependent(target, slot);
             }
-            self.nodes.insert(
-                node.id.clone(),
-                Node {
-                    id: node.id,
-                    execution: snapshot.id.clone(),
-                    step_id: node.step_id,
-                    step_index: node.step_index,
-                    tier: node.tier,
-                    checkpoint: node.checkpoint,
-                    status: node.status,
-                    failures: node.failures,
-                    needs: node.needs,
-                    agent: node.agent,
-                },
-            );
+            let replaced = self.nodes[slot].replace(Node {
+                id: node.id,
+                execution: snapshot.id.clone(),
+                step_id: node.step_id,
+                step_index: node.step_index,
+                tier: node.tier,
+                checkpoint: node.checkpoint,
+                failures: node.failures,
+                needs,
+                agent: node.agent,
+            });
+            self.statuses[slot] = Some(node.status);
+            if replaced.is_none() {
+                self.loaded += 1;
+            }
         }
         steps.sort();
         let mut counts = [0; STATUS_SLOTS];
         let mut ready: BTreeMap<Tier, BTreeSet<(i64, String)>> = BTreeMap::new();
         for (index, id) in &steps {
-            if let Some(node) = self.nodes.get(id) {
-                counts[status_slot(node.status)] += 1;
-                if node.status == TaskStatus::Ready {
+            if let Some((node, status)) = self.node(id).zip(self.status(id)) {
+                counts[status_slot(status)] += 1;
+                if status == TaskStatus::Ready {
                     ready
                         .entry(node.tier)
                         .or_default()
@@ -233,18 +328,33 @@ impl Graph {
         );
     }
 
+    /// Records that the task in `dependent` needs the one in `target`,
+    /// keeping `target`'s dependents in id order and without repeats.
+    fn add_dependent(&mut self, target: usize, dependent: usize) {
+        let ids = &self.ids;
+        let list = &mut self.dependents[target];
+        if let Err(at) = list.binary_search_by(|probe| ids[*probe].cmp(&ids[dependent])) {
+            list.insert(at, dependent);
+        }
+    }
+
+    /// The id of the task in a slot.
+    pub(crate) fn id_at(&self, slot: usize) -> &str {
+        &self.ids[slot]
+    }
+
     /// Every task that depends on `task`, directly or not, in id order.
     pub fn transitive_dependents(&self, task: &str) -> Vec<String> {
         let mut seen = BTreeSet::new();
-        let mut stack = vec![task.to_string()];
+        let mut stack: Vec<usize> = self.slot(task).into_iter().collect();
         while let Some(current) = stack.pop() {
-            for dependent in self.dependents.get(&current).into_iter().flatten() {
-                if seen.insert(dependent.clone()) {
-                    stack.push(dependent.clone());
+            for &dependent in self.dependents_at(current) {
+                if seen.insert(self.id_at(dependent)) {
+                    stack.push(dependent);
                 }
             }
         }
-        seen.into_iter().collect()
+        seen.into_iter().map(str::to_string).collect()
     }
 
     /// What cancelling `roots` turns `cancelled` ([`rules::cancel_reach`]).
@@ -252,29 +362,40 @@ impl Graph {
         rules::cancel_reach(
             roots,
             |t| self.status(t),
-            |t| self.dependents.get(t).into_iter().flatten().cloned(),
+            |t| self.direct_dependents(t),
         )
     }
 
-    /// Direct dependents of a task.
+    /// Direct dependents of a task, in id order.
     pub(crate) fn direct_dependents(&self, task: &str) -> Vec<String> {
-        self.dependents
-            .get(task)
-            .map(|s| s.iter().cloned().collect())
+        self.slot(task)
+            .map(|slot| {
+                self.dependents_at(slot)
+                    .iter()
+                    .map(|d| self.id_at(*d).to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// What a waiting task should be given its dependencies
     /// ([`rules::readiness`]); a dependency that is not loaded has not
     /// satisfied its edge yet.
+    #[cfg(test)]
     pub(crate) fn readiness(&self, task: &str) -> TaskStatus {
-        let Some(node) = self.nodes.get(task) else {
+        self.slot(task)
+            .map_or(TaskStatus::Pending, |slot| self.readiness_at(slot))
+    }
+
+    /// [`Graph::readiness`] by slot.
+    pub(crate) fn readiness_at(&self, slot: usize) -> TaskStatus {
+        let Some(node) = self.node_at(slot) else {
             return TaskStatus::Pending;
         };
         rules::readiness(
             node.needs
                 .iter()
-                .map(|edge| (edge.condition, self.status(&edge.target))),
+                .map(|(target, condition)| (*condition, self.status_at(*target))),
         )
     }
 

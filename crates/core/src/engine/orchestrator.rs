@@ -420,28 +420,37 @@ impl Orchestrator {
     }
 
     /// Re-evaluates waiting tasks, starting with the dependents of
-    /// `changed`, until nothing moves.
+    /// `changed`, until nothing moves. Follows slots, not ids: on a large
+    /// DAG this is the scheduler's inner loop.
     fn settle(&mut self, changed: Vec<String>, out: &mut Vec<Event>) {
-        let mut queue: VecDeque<String> = changed
+        let changed: Vec<usize> = changed.iter().filter_map(|t| self.graph.slot(t)).collect();
+        let mut queue: VecDeque<usize> = changed
             .iter()
-            .flat_map(|t| self.graph.direct_dependents(t))
+            .flat_map(|slot| self.graph.dependents_at(*slot).iter().copied())
             .collect();
         queue.extend(changed);
-        let mut touched_executions = BTreeSet::new();
-        while let Some(task) = queue.pop_front() {
-            let Some(status) = self.graph.status(&task) else {
+        let mut touched_executions: BTreeSet<String> = BTreeSet::new();
+        while let Some(slot) = queue.pop_front() {
+            let Some(status) = self.graph.status_at(slot) else {
                 continue;
             };
             if !matches!(status, TaskStatus::Pending | TaskStatus::Ready) {
                 continue;
             }
-            let next = self.graph.readiness(&task);
+            let next = self.graph.readiness_at(slot);
             if next != status {
                 let reason = (next == TaskStatus::Blocked)
                     .then(|| "a dependency failed or was cancelled".to_string());
-                self.set(&task, next, reason, out);
-                queue.extend(self.graph.direct_dependents(&task));
-                if let Some(e) = self.graph.execution_of(&task) {
+                self.graph.set_status_at(slot, next);
+                out.push(Event::TaskStatus {
+                    task: self.graph.id_at(slot).to_string(),
+                    status: next,
+                    reason,
+                });
+                queue.extend(self.graph.dependents_at(slot).iter().copied());
+                if let Some(e) = self.graph.node_at(slot).map(|n| n.execution.as_str())
+                    && !touched_executions.contains(e)
+                {
                     touched_executions.insert(e.to_string());
                 }
             }
@@ -553,7 +562,7 @@ impl Orchestrator {
                 });
             }
         }
-        let checkpoint = self.graph.nodes.get(task).is_some_and(|n| n.checkpoint);
+        let checkpoint = self.graph.node(task).is_some_and(|n| n.checkpoint);
         if checkpoint && let Some(execution) = self.graph.execution_of(task).map(str::to_string) {
             if self.graph.execution_status(&execution) == Some(ExecutionStatus::Running) {
                 self.set_execution(&execution, ExecutionStatus::Paused, out);
@@ -569,7 +578,7 @@ impl Orchestrator {
 
     fn worker_failed(&mut self, task: &str, error: String, out: &mut Vec<Event>) {
         let retries = self.settings.retries;
-        let Some(node) = self.graph.nodes.get_mut(task) else {
+        let Some(node) = self.graph.node_mut(task) else {
             return;
         };
         node.failures = node.failures.saturating_add(1);

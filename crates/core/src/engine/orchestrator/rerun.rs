@@ -21,7 +21,7 @@ impl Orchestrator {
         {
             return;
         }
-        if let Some(node) = self.graph.nodes.get_mut(task) {
+        if let Some(node) = self.graph.node_mut(task) {
             node.failures = 0;
         }
         self.set(
@@ -70,7 +70,7 @@ impl Orchestrator {
         if !allowed {
             return;
         }
-        if let Some(node) = self.graph.nodes.get_mut(task) {
+        if let Some(node) = self.graph.node_mut(task) {
             node.failures = 0;
         }
         self.set(

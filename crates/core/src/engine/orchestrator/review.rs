@@ -11,10 +11,9 @@ impl Orchestrator {
     pub fn awaiting_review(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .graph
-            .nodes
-            .iter()
-            .filter(|(_, node)| node.status == TaskStatus::AwaitingReview)
-            .map(|(id, _)| id.clone())
+            .loaded_statuses()
+            .filter(|(_, status)| *status == TaskStatus::AwaitingReview)
+            .map(|(id, _)| id.to_string())
             .collect();
         ids.sort();
         ids
