@@ -44,6 +44,11 @@ const BENCHES: &[(&str, &str, Bench)] = &[
         coordinator::run,
     ),
     (
+        "dag",
+        "coordinator's scheduling alone: the 10 000- and 100 000-node DAGs of `coordinator`",
+        scaling::run_dag,
+    ),
+    (
         "merge",
         "merge queue: merges per second for 50 small branches; --files N: one landing in an N-file repository against the git floor",
         merge::run,

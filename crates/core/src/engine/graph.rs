@@ -49,8 +49,6 @@ pub(crate) struct Node {
     pub tier: Tier,
     pub checkpoint: bool,
     pub failures: u32,
-    /// The slots of the tasks it needs, with the state each must reach.
-    pub needs: Vec<(usize, Condition)>,
     pub agent: String,
 }
 
@@ -131,6 +129,9 @@ pub struct Graph {
     /// Per slot: the task's status, once loaded (apart from the nodes, so
     /// that checking a task's dependencies reads a few small bytes).
     statuses: Vec<Option<TaskStatus>>,
+    /// Per slot: the slots of the tasks it needs, with the state each must
+    /// reach (apart from the nodes too: settling reads little else).
+    needs: Vec<Vec<(usize, Condition)>>,
     /// Per slot: the slots of the tasks that need it, in id order.
     dependents: Vec<Vec<usize>>,
     /// How many slots hold a loaded task.
@@ -154,6 +155,7 @@ impl Graph {
         self.ids.push(task.to_string());
         self.nodes.push(None);
         self.statuses.push(None);
+        self.needs.push(Vec::new());
         self.dependents.push(Vec::new());
         slot
     }
@@ -294,10 +296,10 @@ impl Graph {
                 tier: node.tier,
                 checkpoint: node.checkpoint,
                 failures: node.failures,
-                needs,
                 agent: node.agent,
             });
             self.statuses[slot] = Some(node.status);
+            self.needs[slot] = needs;
             if replaced.is_none() {
                 self.loaded += 1;
             }
@@ -359,11 +361,7 @@ impl Graph {
 
     /// What cancelling `roots` turns `cancelled` ([`rules::cancel_reach`]).
     pub fn cancel_reach(&self, roots: &[String]) -> Vec<String> {
-        rules::cancel_reach(
-            roots,
-            |t| self.status(t),
-            |t| self.direct_dependents(t),
-        )
+        rules::cancel_reach(roots, |t| self.status(t), |t| self.direct_dependents(t))
     }
 
     /// Direct dependents of a task, in id order.
@@ -389,11 +387,11 @@ impl Graph {
 
     /// [`Graph::readiness`] by slot.
     pub(crate) fn readiness_at(&self, slot: usize) -> TaskStatus {
-        let Some(node) = self.node_at(slot) else {
+        if self.status_at(slot).is_none() {
             return TaskStatus::Pending;
-        };
+        }
         rules::readiness(
-            node.needs
+            self.needs[slot]
                 .iter()
                 .map(|(target, condition)| (*condition, self.status_at(*target))),
         )
