@@ -114,11 +114,12 @@ fn result_of<'a>(
 }
 
 /// 1. A plan of three steps where two conflict: the merger (Claude too)
-///    keeps both sides, and everything lands on main.
+///    keeps both sides, and everything lands on main; the tokens each role
+///    used are recorded.
 fn conflict(world: &World) -> Outcome {
     Outcome::of(
         "conflict",
-        "a plan of three steps, two of them conflicting, landed on main; the merger resolved the conflict",
+        "a plan of three steps, two of them conflicting, landed on main; the merger resolved the conflict; enki usage recorded every role's tokens",
         conflict_run(world),
     )
 }
@@ -262,7 +263,46 @@ fn conflict_run(world: &World) -> Result<(Scratch, Run, Vec<String>)> {
             "the project's working tree is not clean:\n{status}"
         ));
     }
+    failures.extend(usage_failures(
+        world,
+        &scratch,
+        &["planner", "worker", "merger"],
+    )?);
     Ok((scratch, run, failures))
+}
+
+/// What `enki usage --by role --json` recorded of each of `roles`: the
+/// input and output tokens the fake API reported to Claude Code, which its
+/// ACP adapter passed on in its prompt responses, must be there and not
+/// zero (issue 16: usage recorded from a real agent).
+fn usage_failures(world: &World, scratch: &Scratch, roles: &[&str]) -> Result<Vec<String>> {
+    let out = std::process::Command::new(&world.enki)
+        .args(["usage", "--by", "role", "--json"])
+        .current_dir(&scratch.project)
+        .env("HOME", &scratch.home)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Ok(vec![format!(
+            "enki usage --json failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )]);
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut failures = Vec::new();
+    for role in roles {
+        let group = report["groups"]
+            .as_array()
+            .and_then(|groups| groups.iter().find(|g| g["key"] == *role));
+        let tokens = group.map(|g| &g["totals"]["tokens"]);
+        let counted = |kind: &str| tokens.and_then(|t| t[kind].as_u64()).unwrap_or(0);
+        if counted("input") == 0 || counted("output") == 0 {
+            failures.push(format!(
+                "enki usage recorded no input and output tokens for the {role}: {report}"
+            ));
+        }
+    }
+    Ok(failures)
 }
 
 /// 2. A worker's Write and Bash outside its copy are refused, and nothing
