@@ -440,6 +440,7 @@ struct SimRun {
 
 /// Two usage reports per worker, as claude-agent-acp sends them (a cost in
 /// a `usage_update`, tokens with the end of the turn).
+const USAGE_REPORTS: usize = 2;
 const USAGE_STEPS: &str = "{ usage = { input = 1200, output = 300, cache_read = 5000, cost = 0.01 } }, { usage = { input = 800, output = 200, cost = 0.01 } }, ";
 
 /// A 50-task sim execution from submit to all merged, its workers
@@ -646,13 +647,31 @@ pub fn run(opts: &Options) -> Result<Verdict> {
     }
     let (without, with) = (median(&plain, |r| r.cpu), median(&reporting, |r| r.cpu));
     let added = (with - without) / without * 100.0;
-    let ok = added <= 1.0;
     println!(
-        "  coordinator CPU of the {tasks}-task run (its own, median of {rounds}): {without:.2} s, {with:.2} s with 2 usage reports per worker: {added:+.1} %   target ≤ +1 %  {}",
-        mark(ok)
+        "  coordinator CPU of the {tasks}-task run (its own, median of {rounds}): {without:.2} s, {with:.2} s with 2 usage reports per worker: {added:+.1} % (whole runs; this machine's run-to-run noise is about ±5 %, so the target is judged in process, below)"
     );
-    if !ok && verdict == Verdict::Pass {
-        verdict = Verdict::TargetMissed;
+    // The recording path alone, in process: a run's reports, many times.
+    let blocks = if opts.quick { 20 } else { 200 };
+    match super::recording::usage_recording(tasks, USAGE_REPORTS, blocks) {
+        Ok(samples) => {
+            let [p5, p50, p95] =
+                [5.0, 50.0, 95.0].map(|p| percentile(&samples, p).unwrap_or(f64::NAN));
+            let reports = tasks * USAGE_REPORTS;
+            let share = p50 / (without * 1000.0) * 100.0;
+            let ok = share <= 1.0;
+            println!(
+                "  recording usage, in process (each of the run's {reports} reports: the store's upsert, the session's and the task's rows summed, the orchestrator's budget check; thread CPU, {blocks} runs' worth): p50 {p50:.2} ms per run (p5 {p5:.2}, p95 {p95:.2}), {:.1} µs per report = {share:.2} % of the coordinator's CPU for the run ({without:.2} s)   target ≤ 1 %  {}",
+                p50 * 1000.0 / reports as f64,
+                mark(ok)
+            );
+            if !ok && verdict == Verdict::Pass {
+                verdict = Verdict::TargetMissed;
+            }
+        }
+        Err(e) => {
+            println!("  recording usage in process: failed: {e:#}");
+            verdict = Verdict::Failed;
+        }
     }
     Ok(verdict)
 }

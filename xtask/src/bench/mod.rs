@@ -13,6 +13,7 @@ mod mcp_http;
 mod merge;
 mod merge_scale;
 pub mod project;
+mod recording;
 mod scaling;
 mod stats;
 mod tui;
@@ -40,7 +41,7 @@ const BENCHES: &[(&str, &str, Bench)] = &[
     ),
     (
         "coordinator",
-        "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory, git processes per task, per-task time at 10/100/500 tasks, 100 000-node DAG",
+        "coordinator: signal latency, 10 000-node DAG, 50-task sim run, peak memory, git processes per task, per-task time at 10/100/500 tasks, 100 000-node DAG, what recording usage costs",
         coordinator::run,
     ),
     (
