@@ -162,21 +162,42 @@ impl Store {
 
     /// The runs' usage records, oldest first.
     pub fn usage_rows(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {} FROM usage
-             WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR execution_id = ?2)
-               AND (?3 IS NULL OR task_id = ?3)
-             ORDER BY updated_at, rowid",
-            UsageRow::COLUMNS
-        ))?;
+        let (sql, values) = usage_query(filter);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
-            .query_map(
-                params![filter.session, filter.execution_id, filter.task_id],
-                UsageRow::from_row,
-            )?
+            .query_map(rusqlite::params_from_iter(values), UsageRow::from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+}
+
+/// The query of [`Store::usage_rows`] and its values. Only the filters given
+/// go into it: SQLite uses no index for `?1 IS NULL OR session_id = ?1`, and
+/// the coordinator reads a session's and a task's rows at every usage
+/// report, so each read would scan every row the project ever recorded.
+fn usage_query(filter: &UsageFilter) -> (String, Vec<&String>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    for (column, value) in [
+        ("session_id", &filter.session),
+        ("execution_id", &filter.execution_id),
+        ("task_id", &filter.task_id),
+    ] {
+        if let Some(value) = value {
+            values.push(value);
+            conditions.push(format!("{column} = ?{}", values.len()));
+        }
+    }
+    let condition = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {} FROM usage {condition} ORDER BY updated_at, rowid",
+        UsageRow::COLUMNS
+    );
+    (sql, values)
 }
 
 #[cfg(test)]
@@ -289,5 +310,54 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    #[test]
+    fn each_filter_narrows_and_reads_through_an_index() {
+        let (_dir, mut store, execution, task) = store_with_task();
+        let other = store
+            .create_execution(Some("s2"), "f", false, &[NewStep::new("b", "B")])
+            .unwrap();
+        let other_task = other.steps[0].1.clone();
+        let reported = RunUsage {
+            tokens: Tokens {
+                input: Some(1),
+                ..Tokens::default()
+            },
+            ..RunUsage::default()
+        };
+        for (session, task) in [("s1", &task), ("s2", &task), ("s2", &other_task)] {
+            let key = RunKey::Worker { task, number: 1 };
+            store.record_usage(session, key, "sim", &reported).unwrap();
+        }
+        let count = |filter: UsageFilter| store.usage_rows(&filter).unwrap().len();
+        let of = |session: Option<&str>, execution: Option<&str>, task: Option<&str>| UsageFilter {
+            session: session.map(str::to_owned),
+            execution_id: execution.map(str::to_owned),
+            task_id: task.map(str::to_owned),
+        };
+        assert_eq!(count(of(None, None, None)), 3);
+        assert_eq!(count(of(Some("s2"), None, None)), 2);
+        assert_eq!(count(of(None, Some(&execution), None)), 2);
+        assert_eq!(count(of(None, None, Some(&other_task))), 1);
+        assert_eq!(count(of(Some("s2"), Some(&execution), None)), 1);
+        assert_eq!(count(of(Some("s1"), None, Some(&other_task))), 0);
+        // The coordinator's reads at each report: a session's rows, a task's.
+        for filter in [of(Some("s1"), None, None), of(None, None, Some(&task))] {
+            let (sql, _) = usage_query(&filter);
+            let plan: Vec<String> = store
+                .connection()
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(["x"]), |row| row.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH usage USING")),
+                "{filter:?} scans the table: {plan:?}"
+            );
+        }
     }
 }
