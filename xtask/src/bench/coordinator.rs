@@ -438,9 +438,10 @@ struct SimRun {
     cpu: f64,
 }
 
+/// How many usage reports each worker of [`USAGE_STEPS`] sends.
+const USAGE_REPORTS: usize = 2;
 /// Two usage reports per worker, as claude-agent-acp sends them (a cost in
 /// a `usage_update`, tokens with the end of the turn).
-const USAGE_REPORTS: usize = 2;
 const USAGE_STEPS: &str = "{ usage = { input = 1200, output = 300, cache_read = 5000, cost = 0.01 } }, { usage = { input = 800, output = 200, cost = 0.01 } }, ";
 
 /// A 50-task sim execution from submit to all merged, its workers
@@ -648,7 +649,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
     let (without, with) = (median(&plain, |r| r.cpu), median(&reporting, |r| r.cpu));
     let added = (with - without) / without * 100.0;
     println!(
-        "  coordinator CPU of the {tasks}-task run (its own, median of {rounds}): {without:.2} s, {with:.2} s with 2 usage reports per worker: {added:+.1} % (whole runs; this machine's run-to-run noise is about ±5 %, so the target is judged in process, below)"
+        "  coordinator CPU of the {tasks}-task run (its own, median of {rounds}): {without:.2} s, {with:.2} s with {USAGE_REPORTS} usage reports per worker: {added:+.1} % (whole runs; this machine's run-to-run noise is about ±5 %, so the target is judged in process, below)"
     );
     // The recording path alone, in process: a run's reports, many times.
     let blocks = if opts.quick { 20 } else { 200 };
