@@ -607,6 +607,25 @@ impl Project {
             .expect("spawn enki")
     }
 
+    /// Everything `enki task <id> --json` says about a task.
+    pub fn task_detail(&self, id: &str) -> Value {
+        let output = self
+            .enki(&["task", id, "--json"])
+            .output()
+            .expect("enki task");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("task JSON")
+    }
+
+    /// [`Project::task_detail`] of a step, by step id.
+    pub fn step_detail(&self, step: &str) -> Value {
+        self.task_detail(&self.task_id(step))
+    }
+
     /// Tasks as `enki tasks --json` reports them.
     pub fn tasks_json(&self) -> Vec<Value> {
         let output = self
@@ -734,6 +753,15 @@ impl Project {
             ),
         );
     }
+}
+
+/// The JSON objects of a `--json` run's output, one per line (other lines
+/// skipped).
+pub fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// The kinds of a task's events, oldest first, from `enki task --json`.

@@ -47,12 +47,6 @@ fn states_seen(project: &Project) -> Vec<String> {
         .collect()
 }
 
-fn detail(project: &Project) -> Value {
-    let id = project.task_id("w");
-    let output = project.enki(&["task", &id, "--json"]).output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn a_hung_worker_stalls_in_its_own_words_and_keeps_them_in_its_history() {
     let project = Project::with_sim("[workers]\nretries = 0\nstall_timeout_secs = 2\n");
@@ -66,7 +60,7 @@ fn a_hung_worker_stalls_in_its_own_words_and_keeps_them_in_its_history() {
     );
     let output = project.run_enki(&["run", "--plan", &plan(&project, "hang")]);
     assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
-    let detail = detail(&project);
+    let detail = project.step_detail("w");
     assert_eq!(detail["task"]["status"], "failed", "{detail}");
     assert_eq!(detail["task"]["agent_state"], "failed", "{detail}");
     let history = detail["attempt_history"].as_array().unwrap();
@@ -109,7 +103,7 @@ fn a_worker_retrying_a_dead_api_fails_within_the_bound_in_its_words() {
     );
     let output = project.run_enki(&["run", "--plan", &plan(&project, "retry")]);
     assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
-    let detail = detail(&project);
+    let detail = project.step_detail("w");
     let history = detail["attempt_history"].as_array().unwrap();
     assert_eq!(history.len(), 1, "{detail}");
     assert_eq!(history[0]["outcome"], "failed", "{detail}");
@@ -195,7 +189,7 @@ fn a_worker_waiting_for_an_answer_is_never_stalled_and_goes_on_once_answered() {
     std::fs::write(project.enki_dir().join("answered"), "").unwrap();
     let output = wait_output(child, Duration::from_secs(120));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let detail = detail(&project);
+    let detail = project.step_detail("w");
     assert_eq!(detail["task"]["status"], "done", "{detail}");
     assert_eq!(detail["attempt_history"].as_array().unwrap().len(), 1);
     let seen = states_seen(&project);

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use enki_tests::{Project, describe, wait_output};
-use serde_json::Value;
 
 /// Turn 1 waits for `$ENKI_DIR/go`, then writes `first.txt`; turn 2 (run
 /// only by a second prompt in the same session) writes `second.txt`.
@@ -67,11 +66,6 @@ fn interrupt_a_worker(project: &Project) -> String {
     project.task_id("t")
 }
 
-fn task_detail(project: &Project, id: &str) -> Value {
-    let output = project.enki(&["task", id, "--json"]).output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn a_worker_stopped_by_sigterm_continues_its_session_at_the_next_start() {
     let project = Project::with_sim("");
@@ -86,7 +80,7 @@ fn a_worker_stopped_by_sigterm_continues_its_session_at_the_next_start() {
     );
     assert!(!project.root.join("first.txt").exists());
 
-    let detail = task_detail(&project, &id);
+    let detail = project.task_detail(&id);
     assert_eq!(detail["task"]["status"], "done", "{detail}");
     let sessions = project.events_of(&id, "session");
     assert_eq!(sessions.len(), 2, "{detail}");
@@ -110,7 +104,7 @@ fn a_session_is_loaded_when_the_agent_offers_only_session_load() {
     let output = project.run_enki(&["run"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(project.root.join("second.txt").exists());
-    let detail = task_detail(&project, &id);
+    let detail = project.task_detail(&id);
     let sessions = project.events_of(&id, "session");
     assert_eq!(sessions[1]["continued"], "session/load", "{detail}");
     // The replayed prompt is the earlier attempt's and is not recorded again.
@@ -140,7 +134,7 @@ fn an_agent_that_cannot_continue_gets_a_fresh_session_with_the_history() {
     assert!(project.root.join("first.txt").exists());
     assert!(!project.root.join("second.txt").exists());
 
-    let detail = task_detail(&project, &id);
+    let detail = project.task_detail(&id);
     let sessions = project.events_of(&id, "session");
     assert_eq!(sessions.len(), 2, "{detail}");
     assert_ne!(sessions[1]["session"], sessions[0]["session"], "{detail}");

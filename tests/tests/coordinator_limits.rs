@@ -54,12 +54,6 @@ fn events_of(project: &Project, step: &str, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-fn task_detail(project: &Project, step: &str) -> Value {
-    let id = project.task_id(step);
-    let output = project.enki(&["task", &id, "--json"]).output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn a_coordinator_stopped_longer_than_the_stall_timeout_keeps_its_reporting_worker() {
     let project = Project::with_sim("[workers]\nretries = 0\nstall_timeout_secs = 2\n");
@@ -91,7 +85,7 @@ fn a_coordinator_stopped_longer_than_the_stall_timeout_keeps_its_reporting_worke
 
     let output = wait_output(child, Duration::from_secs(120));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let detail = task_detail(&project, "busy");
+    let detail = project.step_detail("busy");
     assert_eq!(detail["task"]["status"], "done", "{detail}");
     let history = detail["attempt_history"].as_array().unwrap();
     assert_eq!(history.len(), 1, "no attempt failed as stalled: {detail}");

@@ -9,21 +9,8 @@
 
 use std::time::Duration;
 
-use enki_tests::{Project, describe, wait_output};
+use enki_tests::{Project, describe, json_lines, wait_output};
 use serde_json::Value;
-
-fn json_lines(output: &std::process::Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn task_detail(project: &Project, id: &str) -> Value {
-    let output = project.enki(&["task", id, "--json"]).output().unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 fn outcomes(detail: &Value) -> Vec<String> {
     detail["attempt_history"]
@@ -67,7 +54,7 @@ fn a_quota_holds_the_agent_until_its_reset_and_the_task_goes_on_without_spending
         "done\n"
     );
     let id = project.task_id("t");
-    let detail = task_detail(&project, &id);
+    let detail = project.task_detail(&id);
     assert_eq!(detail["task"]["status"], "done", "{detail}");
     assert_eq!(detail["task"]["failures"], 0, "{detail}");
     assert_eq!(outcomes(&detail), ["limited", "succeeded"], "{detail}");
@@ -127,7 +114,7 @@ fn account_wide_limits_never_fail_a_task_with_one_attempt_and_back_off_without_a
         holds[1]["message"],
         "The model is overloaded. Please try again later."
     );
-    let detail = task_detail(&project, &project.task_id("t"));
+    let detail = project.step_detail("t");
     assert_eq!(detail["task"]["status"], "done", "{detail}");
     assert_eq!(
         outcomes(&detail),
@@ -202,7 +189,7 @@ fn a_restart_keeps_waiting_for_the_reset_and_status_says_until_when() {
         "{}",
         describe(&output)
     );
-    let detail = task_detail(&project, &id);
+    let detail = project.task_detail(&id);
     assert_eq!(outcomes(&detail), ["limited"], "{detail}");
     assert_eq!(detail["task"]["failures"], 0, "{detail}");
 }

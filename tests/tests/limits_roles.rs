@@ -9,21 +9,8 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use enki_tests::{Project, describe};
+use enki_tests::{Project, describe, json_lines};
 use serde_json::Value;
-
-fn json_lines(output: &std::process::Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn task_detail(project: &Project, id: &str) -> Value {
-    let output = project.enki(&["task", id, "--json"]).output().unwrap();
-    assert!(output.status.success(), "{}", describe(&output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 fn outcomes(list: &Value, key: &str) -> Vec<String> {
     list.as_array()
@@ -86,7 +73,7 @@ fn a_merger_that_meets_a_limit_waits_for_the_reset_and_the_merge_lands_without_a
     assert_eq!(held[0]["hold"]["reset_given"], true, "{}", held[0]);
     let conflicted = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, &project.task_id(s)))
+        .map(|s| project.step_detail(s))
         .find(|d| !d["merger_runs"].as_array().unwrap().is_empty())
         .expect("one side went through the merger");
     assert_eq!(conflicted["task"]["status"], "done", "{conflicted}");
@@ -200,7 +187,7 @@ fn a_worker_whose_session_cannot_open_for_a_limit_waits_without_spending_an_atte
         "{}",
         describe(&output)
     );
-    let detail = task_detail(&project, &project.task_id("w"));
+    let detail = project.step_detail("w");
     assert_eq!(detail["task"]["status"], "done", "{detail}");
     assert_eq!(detail["task"]["failures"], 0, "{detail}");
     assert_eq!(

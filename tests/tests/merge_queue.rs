@@ -13,12 +13,6 @@ fn run_plan(project: &Project, plan: &str) -> std::process::Output {
     project.run_enki(&["run", "--plan", plan.to_str().unwrap()])
 }
 
-fn task_detail(project: &Project, step: &str) -> Value {
-    let id = project.task_id(step);
-    let output = project.enki(&["task", &id, "--json"]).output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 /// The merger's entries of a task's log (`enki logs --json`), each as its
 /// kind and its main text (a message's text, a permission's title, an
 /// ending's outcome).
@@ -72,7 +66,7 @@ fn a_textual_conflict_is_resolved_by_the_merger_agent() {
     );
     let resolved: Vec<Value> = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, s))
+        .map(|s| project.step_detail(s))
         .collect();
     let conflicted = resolved
         .iter()
@@ -139,7 +133,7 @@ fn a_failing_merger_leaves_the_request_conflicted_with_the_branch_kept() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let failed = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, s))
+        .map(|s| project.step_detail(s))
         .find(|d| d["task"]["status"] == "failed")
         .expect("the conflicting task failed");
     let request = &failed["merge_requests"][0];
@@ -184,7 +178,7 @@ fn a_merger_that_leaves_conflict_markers_does_not_land() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let failed = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, s))
+        .map(|s| project.step_detail(s))
         .find(|d| d["task"]["status"] == "failed")
         .unwrap();
     let reason = failed["merge_requests"][0]["reason"]
@@ -222,7 +216,7 @@ fn the_verify_hook_blocks_a_bad_merge_and_lets_a_good_one_through() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(project.root.join("good.txt").exists());
     assert!(!project.root.join("bad.txt").exists());
-    let bad = task_detail(&project, "bad");
+    let bad = project.step_detail("bad");
     assert_eq!(bad["task"]["status"], "failed");
     let reason = bad["merge_requests"][0]["reason"].as_str().unwrap();
     assert!(
@@ -241,7 +235,7 @@ fn a_verify_hook_that_hangs_times_out_and_fails_the_merge() {
         "[[steps]]\nid = \"w\"\ntitle = \"W\"\ndescription = \"[[sim:w]]\"\n",
     );
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let detail = task_detail(&project, "w");
+    let detail = project.step_detail("w");
     let reason = detail["merge_requests"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("did not finish within 1 s"), "{reason}");
     assert!(!project.root.join("w.txt").exists());
@@ -276,7 +270,7 @@ fn uncommitted_user_edits_survive_and_block_only_what_they_touch() {
             .tasks_json()
             .iter()
             .any(|t| t["step_id"] == "n" && t["status"] == "worker_done")
-            && task_detail(&project, "n")["merge_requests"][0]["reason"]
+            && project.step_detail("n")["merge_requests"][0]["reason"]
                 .as_str()
                 .is_some_and(|r| r.contains("uncommitted changes"))
     });
@@ -304,7 +298,7 @@ fn a_coordinator_killed_during_a_merge_resumes_it_exactly_once() {
     let mut child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("the merge to be verifying", || {
         project.tasks_json().iter().any(|t| t["step_id"] == "w")
-            && task_detail(&project, "w")["merge_requests"][0]["status"] == "verifying"
+            && project.step_detail("w")["merge_requests"][0]["status"] == "verifying"
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -320,7 +314,7 @@ fn a_coordinator_killed_during_a_merge_resumes_it_exactly_once() {
         1,
         "{subjects:?}"
     );
-    let detail = task_detail(&project, "w");
+    let detail = project.step_detail("w");
     assert_eq!(detail["task"]["status"], "done");
     assert_eq!(detail["merge_requests"].as_array().unwrap().len(), 1);
     assert_eq!(detail["merge_requests"][0]["status"], "merged");
@@ -393,7 +387,7 @@ fn a_merger_that_detaches_head_to_an_older_commit_cannot_drop_the_users_commit()
     let content = std::fs::read_to_string(project.root.join("shared.txt")).unwrap();
     let conflicted = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, s))
+        .map(|s| project.step_detail(s))
         .find(|d| event_kinds(d).contains(&"merge_conflict".to_string()))
         .expect("one side went through the merger");
     let request = &conflicted["merge_requests"][0];
@@ -456,7 +450,7 @@ fn retry_after_a_failed_verify_lands_the_work() {
     assert!(!project.root.join("w.txt").exists());
     let id = project.task_id("w");
     assert_eq!(
-        task_detail(&project, "w")["merge_requests"][0]["status"],
+        project.step_detail("w")["merge_requests"][0]["status"],
         "failed"
     );
 
@@ -469,7 +463,7 @@ fn retry_after_a_failed_verify_lands_the_work() {
         std::fs::read_to_string(project.root.join("w.txt")).unwrap(),
         "w\n"
     );
-    let detail = task_detail(&project, "w");
+    let detail = project.step_detail("w");
     assert_eq!(detail["task"]["status"], "done");
     let requests = detail["merge_requests"].as_array().unwrap();
     assert_eq!(requests.len(), 2, "{requests:?}");
@@ -499,7 +493,7 @@ fn retry_after_a_conflicted_merge_keeps_the_work_and_leaves_no_stale_worktree() 
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let failed = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, s))
+        .map(|s| project.step_detail(s))
         .find(|d| d["task"]["status"] == "failed")
         .expect("the conflicting task failed");
     assert!(worktree_count(&project) > 1, "the conflicted merge is kept");
@@ -517,7 +511,7 @@ fn retry_after_a_conflicted_merge_keeps_the_work_and_leaves_no_stale_worktree() 
         std::fs::read_to_string(project.root.join("shared.txt")).unwrap(),
         "left version\nright version\n"
     );
-    let detail = task_detail(&project, failed["task"]["step_id"].as_str().unwrap());
+    let detail = project.step_detail(failed["task"]["step_id"].as_str().unwrap());
     assert_eq!(detail["task"]["status"], "done");
     assert_eq!(
         worktree_count(&project),
@@ -553,7 +547,7 @@ fn a_hung_verify_hooks_output_is_kept_and_its_process_group_killed() {
     );
     let output = one_writer(&project, "w", "w.txt");
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let detail = task_detail(&project, "w");
+    let detail = project.step_detail("w");
     let reason = detail["merge_requests"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("did not finish within 2 s"), "{reason}");
     assert!(reason.contains("partial-output-before-hanging"), "{reason}");
@@ -590,7 +584,7 @@ fn waiting_on_uncommitted_user_edits_runs_the_verify_hook_once() {
         if !project.tasks_json().iter().any(|t| t["step_id"] == "n") {
             return false;
         }
-        waiting = task_detail(&project, "n")["merge_requests"][0].clone();
+        waiting = project.step_detail("n")["merge_requests"][0].clone();
         waiting["reason"]
             .as_str()
             .is_some_and(|r| r.contains("uncommitted changes"))
@@ -633,7 +627,7 @@ fn a_base_that_moves_during_the_verify_hook_is_recomputed_and_said() {
         printed.contains("the base branch 'main' moved from"),
         "{printed}"
     );
-    assert!(event_kinds(&task_detail(&project, "w")).contains(&"merge_base_moved".to_string()));
+    assert!(event_kinds(&project.step_detail("w")).contains(&"merge_base_moved".to_string()));
     assert_eq!(lines_in(&project.enki_dir().join("verify-runs")), 1);
 }
 
@@ -691,7 +685,7 @@ fn a_merger_that_times_out_leaves_the_request_conflicted() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let failed = ["left", "right"]
         .iter()
-        .map(|s| task_detail(&project, s))
+        .map(|s| project.step_detail(s))
         .find(|d| d["task"]["status"] == "failed")
         .expect("the conflicting task failed");
     let request = &failed["merge_requests"][0];
@@ -735,7 +729,7 @@ fn starting_mid_rebase_lands_on_the_rebased_branch_once_the_rebase_ends() {
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("the merge to wait for the rebase", || {
         project.tasks_json().iter().any(|t| t["step_id"] == "w")
-            && task_detail(&project, "w")["merge_requests"][0]["reason"]
+            && project.step_detail("w")["merge_requests"][0]["reason"]
                 .as_str()
                 .is_some_and(|r| r.contains("a rebase is in progress"))
     });
@@ -756,9 +750,9 @@ fn a_task_cancelled_while_its_merge_is_verified_does_not_land() {
     let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
     project.wait_until("the merge to be verifying", || {
         project.tasks_json().iter().any(|t| t["step_id"] == "w")
-            && task_detail(&project, "w")["merge_requests"][0]["status"] == "verifying"
+            && project.step_detail("w")["merge_requests"][0]["status"] == "verifying"
     });
-    let execution = task_detail(&project, "w")["task"]["execution_id"]
+    let execution = project.step_detail("w")["task"]["execution_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -769,7 +763,7 @@ fn a_task_cancelled_while_its_merge_is_verified_does_not_land() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
     assert!(!project.root.join("w.txt").exists(), "nothing landed");
-    let detail = task_detail(&project, "w");
+    let detail = project.step_detail("w");
     assert_eq!(detail["task"]["status"], "cancelled");
     assert_eq!(detail["merge_requests"][0]["status"], "failed");
     let reason = detail["merge_requests"][0]["reason"].as_str().unwrap_or("");

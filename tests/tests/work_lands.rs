@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 use enki_tests::{Project, describe, event_kinds, git};
-use serde_json::Value;
 
 const UNSANDBOXED: &str = "[sandbox]\nmode = \"off\"\n[workers]\nretries = 0\n";
 
@@ -44,12 +43,6 @@ fn branches(project: &Project) -> Vec<String> {
     .collect()
 }
 
-fn detail(project: &Project) -> Value {
-    let id = project.task_id("w");
-    let output = project.enki(&["task", &id, "--json"]).output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn commits_on_a_branch_the_worker_made_land_and_the_branch_is_gone() {
     let project = Project::with_sim(UNSANDBOXED);
@@ -70,7 +63,7 @@ fn commits_on_a_branch_the_worker_made_land_and_the_branch_is_gone() {
         describe(&output)
     );
     assert_eq!(branches(&project), ["main"], "{}", describe(&output));
-    let detail = detail(&project);
+    let detail = project.step_detail("w");
     assert!(
         event_kinds(&detail).contains(&"work_gathered".to_string()),
         "{detail}"
@@ -106,7 +99,7 @@ fn commits_left_on_another_branch_fail_the_task_naming_the_branch() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert_eq!(project.status_of("w"), "failed");
     assert!(!project.root.join("s.txt").exists());
-    let detail = detail(&project);
+    let detail = project.step_detail("w");
     let error = detail["attempt_history"][0]["error"]
         .as_str()
         .unwrap_or_default();
