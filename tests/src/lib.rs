@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 mod inspect;
 
+pub use inspect::{event_kinds, json_lines};
+
 /// Safety net for every wait on a child process; tests never sleep to race.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -607,56 +609,6 @@ impl Project {
             .expect("spawn enki")
     }
 
-    /// Everything `enki task <id> --json` says about a task.
-    pub fn task_detail(&self, id: &str) -> Value {
-        let output = self
-            .enki(&["task", id, "--json"])
-            .output()
-            .expect("enki task");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("task JSON")
-    }
-
-    /// [`Project::task_detail`] of a step, by step id.
-    pub fn step_detail(&self, step: &str) -> Value {
-        self.task_detail(&self.task_id(step))
-    }
-
-    /// Tasks as `enki tasks --json` reports them.
-    pub fn tasks_json(&self) -> Vec<Value> {
-        let output = self
-            .enki(&["tasks", "--json"])
-            .output()
-            .expect("enki tasks");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let value: Value = serde_json::from_slice(&output.stdout).expect("tasks JSON");
-        value["tasks"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The task row of a step, by step id.
-    pub fn task_by_step(&self, step: &str) -> Value {
-        self.tasks_json()
-            .into_iter()
-            .find(|t| t["step_id"] == step)
-            .unwrap_or_else(|| panic!("no task for step {step}"))
-    }
-
-    /// The id of the task of `step`.
-    pub fn task_id(&self, step: &str) -> String {
-        self.task_by_step(step)["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("task of step {step} has no id"))
-            .to_string()
-    }
-
     /// Subjects of the commits on a branch, oldest first.
     pub fn commit_subjects(&self, branch: &str) -> Vec<String> {
         git(&self.root, &["log", "--reverse", "--format=%s", branch])
@@ -734,15 +686,6 @@ pub fn describe(output: &std::process::Output) -> String {
 }
 
 impl Project {
-    /// The status of a step's task, or "" while the plan is not written yet.
-    pub fn status_of(&self, step: &str) -> String {
-        self.tasks_json()
-            .into_iter()
-            .find(|t| t["step_id"] == step)
-            .and_then(|t| t["status"].as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
-
     /// A sim script whose worker reports, waits until `$ENKI_DIR/<flag>`
     /// exists, then writes `file` and ends with an `[OUTPUT]`.
     pub fn gated_script(&self, name: &str, flag: &str, file: &str) {
@@ -753,28 +696,6 @@ impl Project {
             ),
         );
     }
-}
-
-/// The JSON objects of a `--json` run's output, one per line (other lines
-/// skipped).
-pub fn json_lines(output: &std::process::Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// The kinds of a task's events, oldest first, from `enki task --json`.
-pub fn event_kinds(detail: &Value) -> Vec<String> {
-    detail["events"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["kind"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A sim script of one turn with these steps (TOML inline tables, one per line).
