@@ -20,7 +20,7 @@ use enki_core::engine::{
 use enki_core::{Condition, ExecutionStatus, TaskStatus, Tier};
 use enki_store::{Store, TaskFilter};
 
-use super::project::sim_project;
+use super::project::{enki, sim_project};
 use super::stats::percentile;
 use super::{Options, Verdict, build_release_binary, mark};
 
@@ -194,19 +194,6 @@ pub(super) fn project(enki: &Path) -> Result<tempfile::TempDir> {
         enki,
         "[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n[workers]\nmax_workers = 4\n",
     )
-}
-
-pub(super) fn enki(enki: &Path, root: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(enki);
-    cmd.args(args)
-        .current_dir(root)
-        .env_remove("ENKI_DIR")
-        .env_remove("ENKI_SESSION_ID")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid");
-    cmd
 }
 
 /// Reaction latency: a coordinator runs a worker that waits for a file.

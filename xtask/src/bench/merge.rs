@@ -11,7 +11,7 @@
 //! (`merge_scale`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -21,7 +21,7 @@ use enki_workspace::{
     Advance, CopyRequest, Git, Squash, advance_branch, commit_all, create_copy, squash_onto,
 };
 
-use super::project::sim_project;
+use super::project::{enki, sim_project};
 use super::{Options, Verdict, build_release_binary};
 
 /// The queue should land at least this many merges per second.
@@ -148,15 +148,7 @@ fn queue(enki_bin: &Path, tasks: usize) -> Result<(f64, f64)> {
     let prepared = prepare.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let status = Command::new(enki_bin)
-        .arg("run")
-        .current_dir(&root)
-        .env_remove("ENKI_DIR")
-        .env_remove("ENKI_SESSION_ID")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
+    let status = enki(enki_bin, &root, &["run"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()?;

@@ -23,7 +23,7 @@ use enki_core::{TaskStatus, Tier};
 use enki_store::{NewStep, Store};
 use enki_workspace::{CopyRequest, Git, commit_all, create_copy};
 
-use super::project::{git, sim_project};
+use super::project::{bench_identity, enki, git, sim_project};
 use super::{Options, Verdict, mark};
 
 /// The queue's landing may cost at most this many times the git floor.
@@ -90,14 +90,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Runs plain git in `root` and returns its trimmed output.
 fn plain_git(root: &Path, args: &[&str]) -> Result<String> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
+    let output = bench_identity(Command::new("git").arg("-C").arg(root).args(args))
         .stdin(Stdio::null())
         .output()?;
     if !output.status.success() {
@@ -130,15 +123,8 @@ fn branch_adding_file(root: &Path, branch: &str, file: &str) -> Result<()> {
     };
     let index = root.join(".git").join(format!("bench-index-{branch}"));
     let with_index = |args: &[&str]| -> Result<String> {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
+        let output = bench_identity(Command::new("git").arg("-C").arg(root).args(args))
             .env("GIT_INDEX_FILE", &index)
-            .env("GIT_AUTHOR_NAME", "bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-            .env("GIT_COMMITTER_NAME", "bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
             .output()?;
         if !output.status.success() {
             bail!(
@@ -208,15 +194,7 @@ fn queue_landing(enki_bin: &Path, root: &Path, sample: usize) -> Result<f64> {
     store.set_task_status(task, TaskStatus::WorkerDone)?;
     drop(store);
 
-    let mut child = Command::new(enki_bin)
-        .args(["run", "--json"])
-        .current_dir(root)
-        .env_remove("ENKI_DIR")
-        .env_remove("ENKI_SESSION_ID")
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
+    let mut child = enki(enki_bin, root, &["run", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;

@@ -5,16 +5,29 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Result, bail};
 
-/// Runs git in `dir` with a fixed identity, quietly.
-pub fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
+/// Sets the fixed identity the benchmarks commit as.
+pub fn bench_identity(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_AUTHOR_NAME", "bench")
         .env("GIT_AUTHOR_EMAIL", "bench@enki.invalid")
         .env("GIT_COMMITTER_NAME", "bench")
         .env("GIT_COMMITTER_EMAIL", "bench@enki.invalid")
+}
+
+/// `enki <args>` in `root`, outside any enki session, committing as the
+/// benchmarks' identity.
+pub fn enki(enki: &Path, root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(enki);
+    cmd.args(args)
+        .current_dir(root)
+        .env_remove("ENKI_DIR")
+        .env_remove("ENKI_SESSION_ID");
+    bench_identity(&mut cmd);
+    cmd
+}
+
+/// Runs git in `dir` with a fixed identity, quietly.
+pub fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let status = bench_identity(Command::new("git").arg("-C").arg(dir).args(args))
         .stdout(Stdio::null())
         .status()?;
     if !status.success() {

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use super::coordinator::{big_dag, enki, project};
+use super::coordinator::{big_dag, project};
 use super::mark;
+use super::project::enki;
 
 /// Per-task time at the largest run may be at most this many times that
 /// at the smallest.
