@@ -45,31 +45,13 @@ fn assert_landed_once(project: &Project, what: &str) {
 
 fn killed_at(point: &str) {
     let (project, plan) = reviewed_project();
-    let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .env("ENKI_FAILPOINTS", point)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_dying_at(&project, &["run", "--plan", plan.to_str().unwrap()], point);
     project.wait_until("a awaits review", || {
         project.status_of("a") == "awaiting_review"
     });
     // The running coordinator takes the approval and dies right after.
     approve(&project);
-    let output = wait_output(child, Duration::from_secs(60));
-    assert_eq!(
-        output.status.signal(),
-        Some(9),
-        "{point}: {}",
-        describe(&output)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains(&format!("crash point {point} reached")),
-        "{}",
-        describe(&output)
-    );
+    assert_died_at(child, point);
     let output = project.run_enki(&["run"]);
     assert_eq!(
         output.status.code(),
