@@ -1,11 +1,18 @@
 //! Serving `fs/read_text_file` and `fs/write_text_file`, confined to the
 //! session's cwd. Blocking: the connection runs these on the blocking pool.
+//!
+//! These run in the coordinator, outside the agent's sandbox, while the agent
+//! may be changing its copy (flipping a folder to a link out of it, planting
+//! a link at a temporary name). The path check only gives a clear refusal;
+//! the access itself goes through [`Beneath`], which resolves every name
+//! beneath the held-open copy and never follows a link out of it.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use enki_jsonrpc::ErrorObject;
-use enki_project::confine::confine_file;
+use enki_project::beneath::Beneath;
+use enki_project::confine::{ConfineError, confine_file};
 use serde_json::{Value, json};
 
 use crate::updates::str_field;
@@ -40,20 +47,15 @@ pub(crate) fn read_text_file(root: &Path, params: &Value) -> FsOutcome {
         (Ok(line), Ok(limit)) => (line, limit),
         _ => return FsOutcome::invalid("line and limit must be non-negative integers"),
     };
-    let path = match confine_file(root, &requested) {
-        Ok(path) => path,
-        Err(e) => return refused(&requested, e),
+    let (copy, path) = match locate(root, &requested) {
+        Ok(located) => located,
+        Err(refusal) => return refusal,
     };
-    let response = std::fs::read(&path)
-        .map(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            json!({"content": slice_lines(&text, line, limit)})
-        })
-        .map_err(|e| io_error("read", &path, &e));
-    FsOutcome {
-        event: Some((path, true)),
-        response,
-    }
+    let read = read_beneath(&copy, &path).map(|bytes| {
+        let text = String::from_utf8_lossy(&bytes);
+        json!({"content": slice_lines(&text, line, limit)})
+    });
+    finish("read", path, read)
 }
 
 /// `fs/write_text_file` {path, content} inside `root`; creates missing
@@ -65,25 +67,69 @@ pub(crate) fn write_text_file(root: &Path, params: &Value) -> FsOutcome {
     let Some(content) = params.get("content").and_then(Value::as_str) else {
         return FsOutcome::invalid("missing string content");
     };
-    let path = match confine_file(root, &requested) {
-        Ok(path) => path,
-        Err(e) => return refused(&requested, e),
+    let (copy, path) = match locate(root, &requested) {
+        Ok(located) => located,
+        Err(refusal) => return refusal,
     };
-    let written = match path.parent() {
-        Some(parent) => std::fs::create_dir_all(parent),
-        None => Ok(()),
-    }
-    .and_then(|()| std::fs::write(&path, content));
-    let response = written
-        .map(|()| json!({}))
-        .map_err(|e| io_error("write", &path, &e));
-    FsOutcome {
-        event: Some((path, true)),
-        response,
+    let written = beneath(&copy, &path)
+        .and_then(|relative| copy.write(relative, content.as_bytes()))
+        .map(|()| json!({}));
+    finish("write", path, written)
+}
+
+/// The outcome of an access to the confined `path`. A path that led out of
+/// the copy by the time it was opened (a folder flipped to a link meanwhile)
+/// is reported as refused, like one refused up front.
+fn finish(action: &str, path: PathBuf, result: io::Result<Value>) -> FsOutcome {
+    match result {
+        Ok(value) => FsOutcome {
+            event: Some((path, true)),
+            response: Ok(value),
+        },
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => FsOutcome {
+            response: Err(ErrorObject::invalid_params(format!(
+                "refused: cannot {action} {}: {e}",
+                path.display()
+            ))),
+            event: Some((path, false)),
+        },
+        Err(e) => FsOutcome {
+            response: Err(io_error(action, &path, &e)),
+            event: Some((path, true)),
+        },
     }
 }
 
-fn refused(requested: &str, error: enki_project::confine::ConfineError) -> FsOutcome {
+/// The session's cwd held open and the requested file's confined path, or
+/// the refusal to send.
+fn locate(root: &Path, requested: &str) -> Result<(Beneath, PathBuf), FsOutcome> {
+    let path = confine_file(root, requested).map_err(|e| refused(requested, &e))?;
+    let copy = Beneath::open(root).map_err(|e| FsOutcome {
+        event: Some((path.clone(), false)),
+        response: Err(ErrorObject::internal(format!(
+            "cannot open the session's folder {}: {e}",
+            root.display()
+        ))),
+    })?;
+    Ok((copy, path))
+}
+
+/// `path` relative to the held-open copy (it was confined to it).
+fn beneath<'a>(copy: &Beneath, path: &'a Path) -> io::Result<&'a Path> {
+    copy.relative(path).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the path left the session's folder; refused",
+        )
+    })
+}
+
+fn read_beneath(copy: &Beneath, path: &Path) -> io::Result<Vec<u8>> {
+    copy.read(beneath(copy, path)?)?
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+}
+
+fn refused(requested: &str, error: &ConfineError) -> FsOutcome {
     FsOutcome {
         event: Some((PathBuf::from(requested), false)),
         response: Err(ErrorObject::invalid_params(format!("refused: {error}"))),
@@ -119,6 +165,10 @@ fn slice_lines(text: &str, line: Option<u64>, limit: Option<u64>) -> String {
     let take = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     text.split_inclusive('\n').skip(skip).take(take).collect()
 }
+
+#[cfg(test)]
+#[path = "fs_races.rs"]
+mod races;
 
 #[cfg(test)]
 mod tests {

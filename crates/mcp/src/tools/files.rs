@@ -4,10 +4,10 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use enki_core::hashline::{self, Anchor, Edit};
+use enki_project::beneath::Beneath;
 use enki_project::confine::confine_file;
 use serde_json::json;
 
-use super::beneath::Beneath;
 use super::{EditArg, EditFileArgs, ReadFileArgs, ToolOutput, ToolResult};
 use crate::context::Context;
 
@@ -45,9 +45,9 @@ fn locate(ctx: &mut Context, requested: &str) -> Result<(Beneath, PathBuf), Stri
     let path = confine_file(&root, requested).map_err(|e| e.to_string())?;
     let copy = Beneath::open(&root)
         .map_err(|e| format!("cannot open your copy ({}): {e}", root.display()))?;
-    let relative = std::fs::canonicalize(&root)
-        .ok()
-        .and_then(|r| path.strip_prefix(r).ok().map(PathBuf::from))
+    let relative = copy
+        .relative(&path)
+        .map(PathBuf::from)
         .ok_or_else(|| format!("'{requested}' is not inside your copy"))?;
     Ok((copy, relative))
 }

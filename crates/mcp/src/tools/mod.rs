@@ -2,7 +2,6 @@
 //! and handler.
 
 mod args;
-mod beneath;
 mod files;
 mod listing;
 mod mail;

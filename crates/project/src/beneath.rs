@@ -1,4 +1,5 @@
-//! Reading and writing files strictly beneath a worker's copy.
+//! Reading and writing files strictly beneath a worker's copy, for the MCP
+//! file tools and the ACP client's `fs/*` alike.
 //!
 //! The worker can change its copy while a tool runs (swap a directory for a
 //! symbolic link to `/`, plant a link where a temporary file will go), so
@@ -20,7 +21,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
 
 /// A copy of the project, held open.
-pub(crate) struct Beneath {
+pub struct Beneath {
     root: OwnedFd,
     /// Where the copy is, to check handles against.
     root_path: PathBuf,
@@ -48,7 +49,8 @@ fn names(relative: &Path) -> io::Result<Vec<&std::ffi::OsStr>> {
 }
 
 impl Beneath {
-    pub(crate) fn open(root: &Path) -> io::Result<Beneath> {
+    /// Holds the folder `root` open; every later access resolves beneath it.
+    pub fn open(root: &Path) -> io::Result<Beneath> {
         let root_path = std::fs::canonicalize(root)?;
         let root = rustix::fs::open(
             &root_path,
@@ -56,6 +58,12 @@ impl Beneath {
             Mode::empty(),
         )?;
         Ok(Beneath { root, root_path })
+    }
+
+    /// `path` (absolute, already confined to the copy) relative to the
+    /// copy, or `None` when it is not beneath it.
+    pub fn relative<'a>(&self, path: &'a Path) -> Option<&'a Path> {
+        path.strip_prefix(&self.root_path).ok()
     }
 
     /// Opens `relative` (beneath the copy) with `flags`.
@@ -92,7 +100,7 @@ impl Beneath {
     }
 
     /// The regular file at `relative`, or `None` when there is none.
-    pub(crate) fn read(&self, relative: &Path) -> io::Result<Option<Vec<u8>>> {
+    pub fn read(&self, relative: &Path) -> io::Result<Option<Vec<u8>>> {
         // Non-blocking: a FIFO planted at the path must not hang the tool.
         let fd = match self.open_at(relative, OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK) {
             Ok(fd) => fd,
@@ -136,7 +144,7 @@ impl Beneath {
 
     /// Replaces (or creates) the file at `relative` atomically: a new file
     /// under a random name beside it, then a rename, keeping its permissions.
-    pub(crate) fn write(&self, relative: &Path, content: &[u8]) -> io::Result<()> {
+    pub fn write(&self, relative: &Path, content: &[u8]) -> io::Result<()> {
         let name = relative
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
