@@ -143,12 +143,20 @@ fn run_step(ctx: &TurnCtx<'_>, step: &Step) -> Result<(), Abort> {
             let args = template::render_value(&Value::Object(args.clone()), &vars);
             call_tool(ctx, name, server, args, *allow_error)
         }
-        Step::Write { path, content } => {
+        Step::Write {
+            path,
+            content,
+            allow_error,
+        } => {
             let content = template::render(content, &vars);
-            file_op(ctx, "edit", &format!("Write {path}"), path, |abs| {
+            let written = file_op(ctx, "edit", &format!("Write {path}"), path, |abs| {
                 write_file(ctx, abs, &content)?;
                 Ok(format!("Wrote {} bytes to {path}", content.len()))
-            })
+            });
+            match written {
+                Err(Abort::Fail(_)) if *allow_error => Ok(()),
+                other => other,
+            }
         }
         Step::Append { path, content } => {
             let content = template::render(content, &vars);

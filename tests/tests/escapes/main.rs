@@ -3,6 +3,7 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod fs_race;
 mod git;
 mod identity;
 mod modes;

@@ -23,6 +23,7 @@
 //!   { tool = "enki_status", server = "enki", allow_error = true },
 //!   # Files, relative to the session cwd (paths leaving it are refused):
 //!   { write = "src/lib.rs", content = "pub fn hi() {}\n" },  # ACP fs/write_text_file when offered, else directly
+//!   # (`allow_error = true`: a refused write fails only the step, not the turn)
 //!   { append = "NOTES.md", content = "- edited lib.rs\n" },  # read (via ACP when offered) + write
 //!   { read = "src/lib.rs" },                                  # ACP fs/read_text_file when offered; echoed briefly
 //!   { delete = "old.txt" },                                   # directly (ACP has no delete); absent is fine
@@ -183,6 +184,8 @@ pub enum Step {
     Write {
         path: String,
         content: String,
+        /// A refused write is reported failed and the turn goes on.
+        allow_error: bool,
     },
     Append {
         path: String,

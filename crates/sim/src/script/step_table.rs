@@ -165,7 +165,8 @@ fn usage_of(f: &Fields<'_>, value: &Value) -> Result<crate::usage::UsageStep, Pr
 fn options_of(kind: &str) -> &'static [&'static str] {
     match kind {
         "tool" => &["args", "server", "allow_error"],
-        "write" | "append" => &["content"],
+        "write" => &["content", "allow_error"],
+        "append" => &["content"],
         "run" => &["expect_status"],
         "permission" => &["on_deny", "kind", "path"],
         "retry" => &["times", "every_ms"],
@@ -278,6 +279,7 @@ pub(super) fn step_of(value: &Value, loc: &Loc) -> Result<Step, Problem> {
         "write" => Step::Write {
             path: f.name("write")?,
             content: f.required_string("content")?,
+            allow_error: f.boolean("allow_error")?.unwrap_or(false),
         },
         "append" => Step::Append {
             path: f.name("append")?,
@@ -415,7 +417,7 @@ steps = [
   { plan = ["read", "edit"] },
   { tool = "enki_worker_report", args = { status = "editing", n = 3, nested = { ok = true } } },
   { tool = "other_tool", server = "files", allow_error = true },
-  { write = "src/lib.rs", content = "fn main() {}\n" },
+  { write = "src/lib.rs", content = "fn main() {}\n", allow_error = true },
   { append = "NOTES.md", content = "more" },
   { read = "src/lib.rs" },
   { delete = "old.txt" },
@@ -465,6 +467,7 @@ steps = []
             Step::Write {
                 path: "src/lib.rs".into(),
                 content: "fn main() {}\n".into(),
+                allow_error: true,
             },
             Step::Append {
                 path: "NOTES.md".into(),
@@ -560,7 +563,7 @@ steps = []
                     {"tool": "enki_worker_report",
                      "args": {"status": "editing", "n": 3, "nested": {"ok": true}}},
                     {"tool": "other_tool", "server": "files", "allow_error": true},
-                    {"write": "src/lib.rs", "content": "fn main() {}\n"},
+                    {"write": "src/lib.rs", "content": "fn main() {}\n", "allow_error": true},
                     {"append": "NOTES.md", "content": "more"},
                     {"read": "src/lib.rs"},
                     {"delete": "old.txt"},
