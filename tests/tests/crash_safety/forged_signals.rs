@@ -110,6 +110,11 @@ fn forged_signals_of_every_type_change_nothing_and_are_set_aside() {
         SignalKind::ExecutionCreated {
             execution_id: "exec-01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
         },
+        // The execution exists, but no such step was ever added to it.
+        SignalKind::StepsAdded {
+            execution_id: execution.clone(),
+            step_ids: vec!["forged".into()],
+        },
     ];
     let count = forged.len();
     for kind in forged {
@@ -131,6 +136,7 @@ fn forged_signals_of_every_type_change_nothing_and_are_set_aside() {
     assert_eq!(project.status_of("g"), "running");
     assert_eq!(project.status_of("f"), "failed");
     assert_eq!(project.status_of("h"), "blocked");
+    assert_eq!(project.tasks_json().len(), 3, "no step was added");
     assert_eq!(
         project.task_by_step("f")["attempts"],
         attempts_of_f,

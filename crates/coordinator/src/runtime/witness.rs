@@ -64,11 +64,26 @@ pub(super) fn witness(
             Some(_) => Ok(Ok(Witnessed::StoreChanged)),
             None => not_shown(format!("task {task_id}")),
         },
-        SignalKind::ExecutionCreated { execution_id }
-        | SignalKind::StepsAdded { execution_id, .. } => match execution_status(execution_id)? {
+        SignalKind::ExecutionCreated { execution_id } => match execution_status(execution_id)? {
             Some(_) => Ok(Ok(Witnessed::StoreChanged)),
             None => not_shown(format!("execution {execution_id}")),
         },
+        // Every step it names is in the execution (an execution that merely
+        // exists proves nothing was added).
+        SignalKind::StepsAdded {
+            execution_id,
+            step_ids,
+        } => {
+            let steps = store.step_map(execution_id)?;
+            if !step_ids.is_empty() && step_ids.iter().all(|s| steps.contains_key(s)) {
+                Ok(Ok(Witnessed::StoreChanged))
+            } else {
+                not_shown(format!(
+                    "steps [{}] added to execution {execution_id}",
+                    step_ids.join(", ")
+                ))
+            }
+        }
         SignalKind::RetryTask { task_id } => match task_status(task_id)? {
             Some(TaskStatus::Pending | TaskStatus::Ready) => Ok(Ok(Witnessed::StoreChanged)),
             _ => not_shown(format!("task {task_id} sent back to pending")),
@@ -201,3 +216,7 @@ fn target(execution: &str, step: Option<&str>) -> String {
         None => format!("execution {execution}"),
     }
 }
+
+#[cfg(test)]
+#[path = "witness_tests.rs"]
+mod tests;
