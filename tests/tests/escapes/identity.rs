@@ -1,9 +1,10 @@
-//! Roles are not the agent's to choose: a sandboxed `sim` worker reaches
-//! enki's tools only through the coordinator's HTTP server, whose token
-//! fixes its role and task. A worker that starts its own `enki mcp --role
-//! planner`, writes the store or the events folder, or looks for other
-//! agents' tokens in the server's process changes nothing, and its
-//! legitimate work still lands.
+//! Roles and tasks are not the agent's to choose: a sandboxed `sim` worker
+//! reaches enki's tools only through the coordinator's HTTP server, whose
+//! token fixes its role and task. A worker that starts its own `enki mcp
+//! --role planner` or `--task-id <another task>`, writes the store or the
+//! events folder, or looks for other agents' tokens in the server's process
+//! changes nothing, and its legitimate work still lands; with the sandbox
+//! off, the same `--task-id` attack edits the other task's copy.
 
 use enki_tests::{Project, describe, one_turn};
 
@@ -71,6 +72,7 @@ fn a_worker_cannot_become_the_planner_write_the_store_or_read_tokens() {
         "a worker made itself the planner: {titles:?}"
     );
     let rogue = std::fs::read_to_string(project.root.join("rogue.txt")).unwrap();
+    eprintln!("{rogue}");
     assert!(
         !rogue.contains("\"isError\":false"),
         "the self-made planner's call succeeded: {rogue}"
@@ -154,4 +156,100 @@ fn enki_mcp_servers_of(project: &Project) -> Vec<u32> {
                     .any(|v| v == wanted)
         })
         .collect()
+}
+
+/// From its copy, for every other task's copy in `.enki/copies/`: a stdio
+/// `enki mcp --role worker --task-id <that task>` the worker starts itself,
+/// reporting for that task and editing its copy. What the servers answered
+/// is kept in `rogue.txt`, the tasks attacked in `victims.txt`.
+const SELF_DECLARED_TASK: &str = r#"own=$(basename "$PWD"); for o in $(ls "$ENKI_DIR/copies"); do [ "$o" = "$own" ] && continue; echo "$o" >> victims.txt; printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"rogue","version":"1"}}}' '{"jsonrpc":"2.0","method":"notifications/initialized"}' '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"enki_worker_report","arguments":{"status":"FORGED REPORT"}}}' '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"enki_edit_file","arguments":{"path":"planted.txt","edits":[{"op":"append","lines":["planted"]}]}}}' | "$ENKI_BIN" mcp --role worker --task-id "$o" >> rogue.txt 2>&1; done; true"#;
+
+const TWO_STEPS: &str = "title = \"Identity\"\n[[steps]]\nid = \"v\"\ntitle = \"Victim\"\ndescription = \"[[sim:victim]]\"\n[[steps]]\nid = \"r\"\ntitle = \"Rogue\"\ndescription = \"[[sim:rogue]]\"\n";
+
+/// A run where the rogue worker attacks the victim's task while both run
+/// (the rogue waits for `$ENKI_DIR/attack`, the victim for `go`); returns
+/// the run's exit code once both ended, the victim's task id and its
+/// activity right after the attack.
+fn attack_another_task(project: &Project) -> (Option<i32>, String, serde_json::Value) {
+    project.gated_script("victim", "go", "victim.txt");
+    let steps = [
+        "  { tool = \"enki_worker_report\", args = { status = \"working\" } },".to_string(),
+        "  { run = 'while [ ! -f \"$ENKI_DIR/attack\" ]; do sleep 0.02; done' },".to_string(),
+        format!("  {{ run = '''{SELF_DECLARED_TASK}''' }},"),
+        "  { write = \"legit.txt\", content = \"legit\\n\" },".to_string(),
+        "  { say = \"[OUTPUT]done[/OUTPUT]\" },".to_string(),
+    ];
+    project.script("rogue", &one_turn(&steps.join("\n")));
+    let plan = project.plan(TWO_STEPS);
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("both workers run, the victim waiting", || {
+        project.status_of("r") == "running"
+            && project.status_of("v") == "running"
+            && project.task_by_step("v")["activity"] == "waiting for go"
+    });
+    let victim = project.task_id("v");
+    std::fs::write(project.enki_dir().join("attack"), "").unwrap();
+    project.wait_until("the rogue is done", || project.status_of("r") == "done");
+    let activity = project.task_by_step("v")["activity"].clone();
+    std::fs::write(project.enki_dir().join("go"), "").unwrap();
+    let output = enki_tests::wait_output(child, std::time::Duration::from_secs(120));
+    assert!(output.status.code().is_some(), "{}", describe(&output));
+    let victims = std::fs::read_to_string(project.root.join("victims.txt")).unwrap_or_default();
+    assert_eq!(victims.trim(), victim, "the rogue found the victim's copy");
+    (output.status.code(), victim, activity)
+}
+
+#[test]
+fn a_worker_cannot_act_as_another_task() {
+    let project = Project::with_sim("[workers]\nretries = 0\n");
+    let (code, victim, activity) = attack_another_task(&project);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        activity, "waiting for go",
+        "a worker reported for another task"
+    );
+    for (file, content) in [("legit.txt", "legit\n"), ("victim.txt", "victim.txt\n")] {
+        assert_eq!(
+            std::fs::read_to_string(project.root.join(file)).unwrap(),
+            content,
+            "{file} landed"
+        );
+    }
+    assert!(
+        !project.root.join("planted.txt").exists(),
+        "the rogue edited the victim's copy"
+    );
+    // The server ran, inside the sandbox, and both calls failed there.
+    let rogue = std::fs::read_to_string(project.root.join("rogue.txt")).unwrap();
+    assert_eq!(rogue.matches("\"isError\":true").count(), 2, "{rogue}");
+    assert!(
+        !rogue.contains("\"isError\":false"),
+        "a self-declared task's call succeeded: {rogue}"
+    );
+    let forged: Vec<_> = project
+        .audit_lines()
+        .into_iter()
+        .filter(|line| line["task"] == victim.as_str() && line["tool"] != "enki_worker_report")
+        .collect();
+    assert!(forged.is_empty(), "audited as the victim: {forged:?}");
+    assert!(
+        !project
+            .events_of(&victim, "worker_report")
+            .iter()
+            .any(|e| e.to_string().contains("FORGED")),
+        "a forged report was recorded"
+    );
+}
+
+#[test]
+fn without_the_sandbox_the_same_worker_acts_as_another_task() {
+    let project = Project::with_sim("[workers]\nretries = 0\n[sandbox]\nmode = \"off\"\n");
+    let (code, _, activity) = attack_another_task(&project);
+    assert_eq!(code, Some(0));
+    assert_eq!(activity, "FORGED REPORT");
+    // The edit went into the victim's copy and landed with its work.
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("planted.txt")).unwrap(),
+        "planted\n"
+    );
 }
