@@ -12,6 +12,9 @@
 //!
 //! Names are listed in [`POINTS`], [`REVIEW_POINTS`] and
 //! [`RESOLUTION_REVIEW_POINTS`]; a test asserts each is reached.
+//!
+//! The same builds can pretend a condition of the machine the tests cannot
+//! produce (a kernel without Landlock): [`pretending`] with `ENKI_PRETEND`.
 
 /// Every crash point, in the order a landing passes them.
 pub const POINTS: &[&str] = &[
@@ -40,6 +43,27 @@ pub const REVIEW_POINTS: &[&str] = &["review:approved"];
 /// resolution is held (before the base can move); `crash_safety::review`
 /// kills there, then again at the approval of the held resolution.
 pub const RESOLUTION_REVIEW_POINTS: &[&str] = &["review:resolution_held"];
+
+/// The conditions `ENKI_PRETEND` (comma-separated) may name.
+pub const PRETENDED: &[&str] = &[
+    // The kernel has no Landlock (`enki_sandbox::landlock_abi` says so).
+    "no_landlock",
+];
+
+/// Whether `ENKI_PRETEND` asks this process to pretend `condition` holds;
+/// always false without the `failpoints` feature.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn pretending(_condition: &'static str) -> bool {
+    false
+}
+
+/// Whether `ENKI_PRETEND` asks this process to pretend `condition` holds.
+#[cfg(feature = "failpoints")]
+pub fn pretending(condition: &'static str) -> bool {
+    debug_assert!(PRETENDED.contains(&condition), "unlisted {condition}");
+    std::env::var("ENKI_PRETEND").is_ok_and(|v| v.split(',').any(|c| c.trim() == condition))
+}
 
 /// Dies here when `ENKI_FAILPOINTS` says so (a no-op without the feature).
 #[macro_export]

@@ -53,6 +53,10 @@ pub struct Policy {
 
 /// The Landlock ABI version of the running kernel, or why there is none.
 pub fn landlock_abi() -> Result<u32, String> {
+    // Tests of what enki does on such a kernel (test builds only).
+    if enki_failpoint::pretending("no_landlock") {
+        return Err("this kernel has no Landlock (pretended: ENKI_PRETEND=no_landlock)".into());
+    }
     #[cfg(target_os = "linux")]
     {
         // LANDLOCK_CREATE_RULESET_VERSION: asks the version, creates nothing.

@@ -3,7 +3,7 @@
 
 use enki_tests::{Project, enki_bin};
 
-use crate::{checks, doctor_json, enki, one_check};
+use crate::{checks, doctor_json, doctor_json_with, enki, one_check};
 
 #[test]
 fn doctor_with_the_sim_agent_is_healthy_and_checks_every_area() {
@@ -262,4 +262,61 @@ fn doctor_fails_a_repository_with_no_commit_and_says_how_to_make_one() {
     let (code, report) = doctor_json(&project, &[]);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(one_check(&report, "first commit")["level"], "ok");
+}
+
+#[test]
+fn without_landlock_doctor_says_agents_cannot_start_and_how_to_run_them() {
+    let project = Project::with_sim("");
+    let pretend = [("ENKI_PRETEND", "no_landlock")];
+    let (code, report) = doctor_json_with(&project, &[], &pretend);
+    assert_ne!(code, Some(0), "{report:#}");
+    let sandbox = one_check(&report, "sandbox");
+    assert_eq!(sandbox["level"], "error", "{sandbox}");
+    assert_eq!(
+        sandbox["detail"],
+        "agents cannot start: this kernel has no Landlock (pretended: ENKI_PRETEND=no_landlock)"
+    );
+    assert!(
+        sandbox["fix"]
+            .as_str()
+            .unwrap()
+            .contains("set `[sandbox] mode = \"off\"`"),
+        "{sandbox}"
+    );
+    // Turned off, doctor warns that commands run unconfined, and is healthy.
+    std::fs::write(
+        project.enki_dir().join("enki.toml"),
+        "[agent]\ncommand = \"sim\"\n\n[sim]\nscripts = \"sim\"\n\n[sandbox]\nmode = \"off\"\n",
+    )
+    .unwrap();
+    let (code, report) = doctor_json_with(&project, &[], &pretend);
+    assert_eq!(code, Some(0), "{report:#}");
+    let sandbox = one_check(&report, "sandbox");
+    assert_eq!(sandbox["level"], "warning", "{sandbox}");
+    let detail = sandbox["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("off: agents' shell commands are not confined")
+            && detail.contains("this kernel has no Landlock"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn doctor_warns_that_an_agent_on_stdio_mcp_has_a_weaker_boundary() {
+    // The sim named by its command, not its preset: enki cannot know it
+    // takes MCP over HTTP, so it gets a stdio `enki mcp` it starts itself.
+    let project = Project::with_sim("");
+    let agent = format!("{} sim-agent", enki_bin().display());
+    let (_, report) = doctor_json(&project, &["--agent", &agent]);
+    let tools = one_check(&report, "enki's tools for agent");
+    assert_eq!(tools["level"], "warning", "{tools}");
+    let detail = tools["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("over stdio") && detail.contains("a weaker boundary than HTTP"),
+        "{detail}"
+    );
+    assert!(
+        tools["fix"].as_str().unwrap().contains("MCP over HTTP"),
+        "{tools}"
+    );
 }

@@ -27,9 +27,15 @@ struct Run {
 
 /// `enki <args>` in the project, with an empty HOME.
 fn enki(project: &Project, args: &[&str]) -> Run {
+    enki_with(project, args, &[])
+}
+
+/// `enki <args>` in the project, with an empty HOME and these variables.
+fn enki_with(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
     let home = tempfile::tempdir().unwrap();
     let child = project
         .enki(args)
+        .envs(env.iter().copied())
         .env("HOME", home.path())
         .env_remove("ENKI_SIM_SCRIPTS")
         .stdin(Stdio::null())
@@ -47,9 +53,18 @@ fn enki(project: &Project, args: &[&str]) -> Run {
 
 /// `enki doctor --json <args>`, parsed.
 fn doctor_json(project: &Project, args: &[&str]) -> (Option<i32>, Value) {
+    doctor_json_with(project, args, &[])
+}
+
+/// `enki doctor --json <args>` with these variables, parsed.
+fn doctor_json_with(
+    project: &Project,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, Value) {
     let mut all = vec!["doctor", "--json"];
     all.extend_from_slice(args);
-    let run = enki(project, &all);
+    let run = enki_with(project, &all, env);
     let report: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("doctor --json is not JSON ({e}): {}", run.stdout));
     (run.code, report)

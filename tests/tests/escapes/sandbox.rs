@@ -211,3 +211,81 @@ fn an_agents_state_folders_are_made_before_it_starts() {
         "x\n"
     );
 }
+
+/// `enki run --plan` with the kernel pretending to have no Landlock (test
+/// builds only: `ENKI_PRETEND`).
+fn run_without_landlock(project: &Project, plan: &Path) -> std::process::Output {
+    let child = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .env("ENKI_PRETEND", "no_landlock")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    enki_tests::wait_output(child, std::time::Duration::from_secs(120))
+}
+
+#[test]
+fn without_landlock_no_agent_starts_until_the_sandbox_is_turned_off() {
+    let project = Project::with_sim("[workers]\nretries = 0\n");
+    project.writer_script("escaper", "inside.txt", "legit\n");
+    let plan = project.plan(ONE_STEP);
+    let output = run_without_landlock(&project, &plan);
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("inside a Landlock sandbox, but this kernel has no Landlock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`[sandbox] mode = \"off\"`"), "{stderr}");
+    assert!(project.tasks_json().is_empty(), "nothing was planned");
+    assert!(!project.root.join("inside.txt").exists());
+
+    // Turned off as the message says, the same run lands.
+    let config = project.enki_dir().join("enki.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("\n[sandbox]\nmode = \"off\"\n");
+    std::fs::write(&config, toml).unwrap();
+    let output = run_without_landlock(&project, &plan);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(
+        std::fs::read_to_string(project.root.join("inside.txt")).unwrap(),
+        "legit\n"
+    );
+}
+
+#[test]
+fn with_the_sandbox_off_an_execute_request_is_asked_not_allowed() {
+    // Headless, nobody answers: an asked `execute` is refused. With the
+    // sandbox on, the policy allows it (the OS confines the command).
+    for (mode, decision) in [("off", "reject_once"), ("enforce", "allow_once")] {
+        let project = Project::with_sim(&format!(
+            "[workers]\nretries = 0\n[sandbox]\nmode = \"{mode}\"\n"
+        ));
+        project.script(
+            "escaper",
+            &one_turn(
+                "  { permission = \"Run make\", kind = \"execute\", on_deny = \"continue\" },\n  { write = \"inside.txt\", content = \"legit\\n\" },\n  { say = \"[OUTPUT]done[/OUTPUT]\" },",
+            ),
+        );
+        let plan = project.plan(ONE_STEP);
+        let output = project.run_enki(&["run", "--plan", plan.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        assert!(
+            project.root.join("inside.txt").exists(),
+            "{mode}: work lands"
+        );
+        let task = project.task_id("w");
+        let asked = project.events_of(&task, "permission");
+        assert_eq!(asked.len(), 1, "{mode}: {asked:?}");
+        assert_eq!(asked[0]["title"], "Run make", "{mode}");
+        assert_eq!(asked[0]["decision"], decision, "{mode}: {asked:?}");
+        let reason = asked[0]["reason"].as_str().unwrap();
+        assert_eq!(
+            reason.contains("a person decides"),
+            mode == "off",
+            "{mode}: {reason}"
+        );
+    }
+}
