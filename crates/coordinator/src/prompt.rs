@@ -25,6 +25,9 @@ pub struct PromptInput<'a> {
     /// The follow-up requests the task was given (`enki followup`), oldest
     /// first: the last one is its current round's.
     pub follow_ups: &'a [String],
+    /// Whether the agent runs in enki's sandbox (`[sandbox] mode =
+    /// "enforce"`), where its copy's git metadata is read-only to it.
+    pub sandboxed: bool,
 }
 
 pub fn worker_prompt(input: &PromptInput<'_>) -> String {
@@ -92,10 +95,19 @@ pub fn worker_prompt(input: &PromptInput<'_>) -> String {
             );
         }
         _ => {
-            let _ = writeln!(
+            let _ = write!(
                 p,
-                "- Do not commit: when you finish, enki commits every change in your copy and merges it. Your copy's git metadata is read-only to you, so `git commit`, `git add` and other git writes fail there; that is expected."
+                "- Do not commit: when you finish, enki commits every change in your copy and merges it."
             );
+            // Only the sandbox makes the metadata read-only; without it a
+            // commit would succeed, and saying otherwise would mislead.
+            if input.sandboxed {
+                let _ = write!(
+                    p,
+                    " Your copy's git metadata is read-only to you, so `git commit`, `git add` and other git writes fail there; that is expected."
+                );
+            }
+            p.push('\n');
         }
     }
     let _ = writeln!(
@@ -153,6 +165,43 @@ mod tests {
         assert!(
             p.contains("## Round 3 (the request now)\n\nhandle negatives\n"),
             "{p}"
+        );
+    }
+
+    #[test]
+    fn the_prompt_says_git_writes_fail_only_inside_the_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = enki_store::Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let created = store
+            .create_execution(None, "Plan", false, &[enki_store::NewStep::new("a", "A")])
+            .unwrap();
+        let task = store.task(&created.steps[0].1).unwrap().unwrap();
+        let prompt = |sandboxed| {
+            worker_prompt(&PromptInput {
+                task: &task,
+                role: None,
+                copy: dir.path(),
+                upstream: Vec::new(),
+                artifacts: Vec::new(),
+                follow_ups: &[],
+                sandboxed,
+            })
+        };
+        let commit = "- Do not commit: when you finish, enki commits every change in your copy and merges it.";
+        let fails = "so `git commit`, `git add` and other git writes fail there";
+        let inside = prompt(true);
+        assert!(
+            inside.contains(&format!(
+                "{commit} Your copy's git metadata is read-only to you"
+            )),
+            "{inside}"
+        );
+        assert!(inside.contains(fails), "{inside}");
+        let outside = prompt(false);
+        assert!(outside.contains(&format!("{commit}\n")), "{outside}");
+        assert!(
+            !outside.contains("read-only") && !outside.contains(fails),
+            "{outside}"
         );
     }
 

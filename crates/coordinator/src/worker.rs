@@ -268,6 +268,7 @@ async fn attempt_task(
         upstream,
         artifacts: prepared.artifacts,
         follow_ups: &prepared.follow_ups,
+        sandboxed: ctx.config.sandbox.mode == enki_config::SandboxMode::Enforce,
     });
 
     let agent = ctx.worker_agent(task.tier, task.role.as_deref());
