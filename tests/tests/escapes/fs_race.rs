@@ -65,6 +65,11 @@ fn listing(dir: &Path) -> Vec<(String, String)> {
 // `outside/new/f.txt` in each of three runs.
 #[test]
 fn a_folder_flipped_to_a_link_never_lets_enki_write_outside_the_copy() {
+    // The flipper calls glibc's renameat2 through Python's ctypes.
+    assert!(
+        Path::new("/usr/bin/python3").is_file(),
+        "this test's folder flipper needs /usr/bin/python3"
+    );
     let project = Project::with_sim("[workers]\nretries = 0\n");
     std::fs::create_dir(project.root.join("d")).unwrap();
     project.commit_file("d/f.txt", "inside\n", "a folder to flip");
