@@ -12,6 +12,7 @@ use landlock::{
     Ruleset, RulesetAttr, RulesetCreatedAttr, Scope,
 };
 
+use crate::loopback::{Forwarding, InNamespace};
 use crate::{Network, Policy};
 
 /// The newest ABI whose rights enki asks for; older kernels get what they
@@ -19,10 +20,14 @@ use crate::{Network, Policy};
 const TARGET: ABI = ABI::V6;
 
 /// A policy's ruleset, built and held open (close-on-exec) by the parent,
-/// ready to be enforced in a child between `fork` and `exec`.
+/// ready to be enforced in a child between `fork` and `exec`; in loopback
+/// mode also both halves of the link that brings the child's listeners to
+/// the parent.
 #[derive(Debug)]
 pub struct Prepared {
     ruleset: OwnedFd,
+    in_namespace: Option<InNamespace>,
+    forwarding: Option<Forwarding>,
 }
 
 /// Builds `policy`'s ruleset: every allocation, path lookup and check
@@ -70,10 +75,39 @@ pub fn prepare(policy: &Policy) -> Result<Prepared, String> {
                 .unwrap_or_else(|| "unknown reason".into())
         )
     })?;
-    Ok(Prepared { ruleset })
+    let (in_namespace, forwarding) = match policy.network {
+        Network::Loopback => {
+            let (child, parent) = crate::loopback::link(&policy.loopback_ports)?;
+            (Some(child), Some(parent))
+        }
+        Network::Any | Network::None => (None, None),
+    };
+    Ok(Prepared {
+        ruleset,
+        in_namespace,
+        forwarding,
+    })
 }
 
 impl Prepared {
+    /// Whether the policy puts the agent in a loopback-only network
+    /// namespace (made by [`crate::contain`], which refuses it where no
+    /// namespace can be made).
+    pub fn is_loopback(&self) -> bool {
+        self.in_namespace.is_some()
+    }
+
+    /// The coordinator's half of loopback mode, taken before the spawn:
+    /// once it returned, [`Forwarding::receive`] gives the listeners to
+    /// [`crate::relay`].
+    pub fn take_forwarding(&mut self) -> Option<Forwarding> {
+        self.forwarding.take()
+    }
+
+    pub(crate) fn in_namespace(&self) -> Option<&InNamespace> {
+        self.in_namespace.as_ref()
+    }
+
     /// Sets `PR_SET_NO_NEW_PRIVS` (Landlock requires it of an unprivileged
     /// process) and restricts the calling thread with the ruleset.
     ///

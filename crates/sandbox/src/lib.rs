@@ -7,10 +7,13 @@
 //! Landlock restricts what a ruleset *handles*: here every write right on
 //! the file system (reads and execution stay allowed everywhere), TCP bind
 //! and connect when the network is off, and (ABI ≥ 6) signals and abstract
-//! unix sockets reaching outside the sandbox.
+//! unix sockets reaching outside the sandbox. Landlock's TCP rules match
+//! ports, never addresses, so the loopback-only network is a network
+//! namespace instead ([`loopback`]).
 
 mod apply;
 mod contain;
+pub mod loopback;
 
 use std::path::PathBuf;
 
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use apply::{Prepared, prepare};
 pub use contain::{Containment, Environment, contain, contain_as, containment};
+pub use loopback::{Forwarding, Relay, loopback_support, relay};
 
 /// What an agent may use of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -26,6 +30,11 @@ pub enum Network {
     /// Not restricted.
     #[default]
     Any,
+    /// Only the agent's own loopback, in a network namespace of its own,
+    /// plus [`Policy::loopback_ports`] relayed to the host's 127.0.0.1:
+    /// nothing else of the host's loopback, no outside network (UDP and DNS
+    /// included).
+    Loopback,
     /// No TCP bind or connect, except [`Policy::connect_ports`] (ABI ≥ 4;
     /// UDP and unix sockets are not covered by Landlock).
     None,
@@ -35,6 +44,7 @@ impl Network {
     pub const fn as_str(self) -> &'static str {
         match self {
             Network::Any => "any",
+            Network::Loopback => "loopback",
             Network::None => "none",
         }
     }
@@ -49,6 +59,10 @@ pub struct Policy {
     pub network: Network,
     /// TCP ports the agent may still connect to when `network` is `none`.
     pub connect_ports: Vec<u16>,
+    /// Ports of the host's 127.0.0.1 the agent reaches at the same port of
+    /// its own loopback when `network` is `loopback` (at most
+    /// [`loopback::MAX_FORWARDED`]).
+    pub loopback_ports: Vec<u16>,
 }
 
 /// The Landlock ABI version of the running kernel, or why there is none.
@@ -97,6 +111,10 @@ pub fn describe(abi: u32, network: Network) -> String {
     let mut parts = vec!["writes only to the agent's folders (reads are not restricted)"];
     parts.push(match (network, abi >= 4) {
         (Network::Any, _) => "network not restricted",
+        (Network::Loopback, _) => {
+            "network: only the agent's own loopback (a network namespace), enki's MCP server \
+             and [sandbox] loopback_ports; no UDP or DNS"
+        }
         (Network::None, true) => "no TCP bind or connect",
         (Network::None, false) => "network NOT restricted (TCP rules need ABI 4)",
     });

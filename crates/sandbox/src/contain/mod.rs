@@ -95,8 +95,10 @@ pub fn containment() -> &'static Containment {
 }
 
 /// Makes `command`'s child contained as this machine allows
-/// ([`containment`]) and, with `sandbox`, confined by its Landlock ruleset,
-/// both applied between fork and exec so that everything the program runs
+/// ([`containment`]) and, with `sandbox`, confined by its Landlock ruleset
+/// and, in loopback mode, in a network namespace of its own (take the
+/// sandbox's [`crate::Forwarding`] first, to receive its listeners), all
+/// applied between fork and exec so that everything the program runs
 /// inherits them. `environment` says whether the command cleared its
 /// environment (std does not tell). Call it last, once the command is
 /// complete: its program, arguments and environment are resolved here; its
@@ -116,7 +118,11 @@ pub fn contain_as(
     environment: Environment,
     sandbox: Option<Prepared>,
 ) -> io::Result<()> {
+    let loopback = sandbox.as_ref().is_some_and(Prepared::is_loopback);
     let flags = match how {
+        Containment::PidNamespace { user_namespace } if loopback => {
+            crate::loopback::namespace_flags(*user_namespace)
+        }
         Containment::PidNamespace { user_namespace } => {
             let user = if *user_namespace {
                 libc::CLONE_NEWUSER
@@ -124,6 +130,12 @@ pub fn contain_as(
                 0
             };
             libc::CLONE_NEWPID | user
+        }
+        Containment::ParentDeathOnly { reason } if loopback => {
+            return Err(io::Error::other(format!(
+                "`[sandbox] network = \"loopback\"` needs a network namespace, which cannot be \
+                 made here: {reason}"
+            )));
         }
         Containment::ParentDeathOnly { .. } => 0,
     };
@@ -177,6 +189,9 @@ impl Contained {
             return Err(self.program.exec());
         }
         sys::enter_namespaces(self.flags)?;
+        if let Some(loopback) = self.sandbox.as_ref().and_then(Prepared::in_namespace) {
+            loopback.set_up()?;
+        }
         match launch::start(&self.program, self.sandbox.as_ref(), &mut self.stacks)? {}
     }
 }
@@ -213,6 +228,11 @@ fn probe() -> Containment {
         );
     }
     Containment::ParentDeathOnly { reason }
+}
+
+/// Whether `flags` make working namespaces here (for the loopback probe).
+pub(crate) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
+    sys::try_namespaces(flags)
 }
 
 #[cfg(test)]

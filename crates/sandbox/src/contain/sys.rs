@@ -269,10 +269,14 @@ pub(super) fn wait(pid: libc::pid_t) -> Option<(libc::pid_t, libc::c_int)> {
 /// way a contained spawn starts its init, is pid 1 and can start a second
 /// process the way the init starts the program; else what refused it.
 pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
-    let what = if flags & libc::CLONE_NEWUSER != 0 {
-        "a PID namespace inside a user namespace"
-    } else {
-        "a PID namespace"
+    let what = match (
+        flags & libc::CLONE_NEWUSER != 0,
+        flags & libc::CLONE_NEWNET != 0,
+    ) {
+        (true, true) => "a PID and a network namespace inside a user namespace",
+        (true, false) => "a PID namespace inside a user namespace",
+        (false, true) => "a PID and a network namespace",
+        (false, false) => "a PID namespace",
     };
     let refused = |e: io::Error| format!("{what}: {e}");
     let mut stacks = vec![0u8; 2 * super::launch::STACK];
@@ -312,6 +316,10 @@ pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
             error()
         )),
         3 => Err(format!("{what}: its first process was not pid 1")),
+        5 => Err(format!(
+            "{what}: the new network namespace's loopback interface could not be brought up: {}",
+            error()
+        )),
         _ => Err(format!(
             "{what}: its first process could not start a second one sharing its memory (as pid 2)"
         )),
@@ -323,6 +331,11 @@ pub(super) fn try_namespaces(flags: libc::c_int) -> Result<(), String> {
 fn probe_child(flags: libc::c_int, stacks: &mut [u8]) -> (i32, i32) {
     if let Err(e) = enter_namespaces(flags) {
         return (1, e.raw_os_error().unwrap_or(0));
+    }
+    if flags & libc::CLONE_NEWNET != 0
+        && let Err(e) = crate::loopback::sys::bring_lo_up()
+    {
+        return (5, e.raw_os_error().unwrap_or(0));
     }
     let (first_stack, second_stack) = stacks.split_at_mut(stacks.len() / 2);
     let mut second = ProbeStack {
