@@ -310,6 +310,10 @@ impl FromStr for PermissionPolicyName {
 pub struct SandboxConfig {
     pub mode: SandboxMode,
     pub network: enki_sandbox::Network,
+    /// Ports of the host's 127.0.0.1 that agents reach at the same port of
+    /// their own loopback under `network = "loopback"` (a local model
+    /// server); enki's MCP server is always forwarded.
+    pub loopback_ports: Vec<u16>,
     /// More folders or files every agent may write (`~/` is the home
     /// folder; a relative path is resolved against its file's directory).
     pub writable: Vec<PathBuf>,
@@ -414,6 +418,7 @@ mod tests {
         assert_eq!(c.sandbox.mode, SandboxMode::Enforce);
         assert_eq!(c.sandbox.network, enki_sandbox::Network::Any);
         assert!(c.sandbox.writable.is_empty());
+        assert!(c.sandbox.loopback_ports.is_empty());
     }
 
     #[test]

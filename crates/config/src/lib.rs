@@ -51,7 +51,9 @@
 //!
 //! [sandbox]                # Landlock around every agent's process tree
 //! mode = "enforce"         # off: no sandbox (then `execute` requests are asked)
-//! network = "any"          # none: no TCP bind/connect ("loopback" cannot be enforced)
+//! network = "any"          # loopback: only the agent's own loopback (a network
+//!                          # namespace) + enki's MCP server; none: no TCP bind/connect
+//! loopback_ports = [11434] # host 127.0.0.1 ports forwarded into loopback mode
 //! writable = ["~/.m2"]     # more folders agents may write
 //!
 //! [sim]

@@ -113,6 +113,9 @@ impl Config {
         let network = file.sandbox.network().ok().flatten();
         set(&mut self.sandbox.mode, file.sandbox.mode);
         set(&mut self.sandbox.network, network);
+        if let Some(ports) = file.sandbox.loopback_ports {
+            self.sandbox.loopback_ports = ports;
+        }
         if let Some(paths) = file.sandbox.writable {
             // `~/` stays for the coordinator to expand; the rest is anchored.
             self.sandbox.writable = paths

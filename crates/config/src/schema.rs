@@ -124,9 +124,10 @@ pub(crate) struct FilePermissions {
 #[serde(deny_unknown_fields, default, expecting = "a table")]
 pub(crate) struct FileSandbox {
     pub mode: Option<SandboxMode>,
-    /// Checked by hand, to explain why `loopback` is refused.
+    /// Checked by hand, to name what is expected.
     pub network: Option<String>,
     pub writable: Option<Vec<PathBuf>>,
+    pub loopback_ports: Option<Vec<u16>>,
 }
 
 impl FileSandbox {
@@ -135,10 +136,10 @@ impl FileSandbox {
             None => Ok(None),
             Some("any") => Ok(Some(Network::Any)),
             Some("none") => Ok(Some(Network::None)),
-            Some("loopback") => Err("\"loopback\" cannot be enforced: Landlock's TCP rules \
-                match ports, never addresses; use \"none\" (no TCP at all) or \"any\""
-                .into()),
-            Some(other) => Err(format!("unknown network '{other}' (expected any or none)")),
+            Some("loopback") => Ok(Some(Network::Loopback)),
+            Some(other) => Err(format!(
+                "unknown network '{other}' (expected any, loopback or none)"
+            )),
         }
     }
 }
@@ -349,6 +350,22 @@ impl Checker<'_, '_> {
             && paths.iter().any(|p| p.as_os_str().is_empty())
         {
             return Err(self.error(&["sandbox", "writable"], "must not hold an empty path"));
+        }
+        if let Some(ports) = &f.sandbox.loopback_ports {
+            // One more for enki's MCP server.
+            let most = enki_sandbox::loopback::MAX_FORWARDED - 1;
+            if ports.contains(&0) {
+                return Err(self.error(
+                    &["sandbox", "loopback_ports"],
+                    "port 0 cannot be forwarded (name the port a host server listens on)",
+                ));
+            }
+            if ports.len() > most {
+                return Err(self.error(
+                    &["sandbox", "loopback_ports"],
+                    format!("{} ports; at most {most} can be forwarded", ports.len()),
+                ));
+            }
         }
 
         if let Some(problem) = f.notify.webhook_problem() {

@@ -244,12 +244,38 @@ fn mcp_limits_are_checked_where_they_are_written() {
 }
 
 #[test]
-fn sandbox_network_loopback_is_refused_with_the_reason() {
+fn sandbox_network_is_any_loopback_or_none_with_forwarded_ports() {
+    let f = parse_file(
+        Path::new("x"),
+        "[sandbox]\nnetwork = \"loopback\"\nloopback_ports = [11434, 8080]\n",
+    )
+    .unwrap();
+    assert_eq!(f.sandbox.network(), Ok(Some(Network::Loopback)));
+    assert_eq!(f.sandbox.loopback_ports, Some(vec![11434, 8080]));
     check(
-        "[sandbox]\nnetwork = \"loopback\"\n",
+        "[sandbox]\nnetwork = \"lan\"\n",
         2,
         Some("sandbox.network"),
-        "match ports, never addresses",
+        "expected any, loopback or none",
+    );
+    check(
+        "[sandbox]\nloopback_ports = [0]\n",
+        2,
+        Some("sandbox.loopback_ports"),
+        "port 0",
+    );
+    check(
+        "[sandbox]\nloopback_ports = [70000]\n",
+        2,
+        Some("sandbox.loopback_ports"),
+        "70000",
+    );
+    let many: Vec<String> = (1..=40).map(|p| p.to_string()).collect();
+    check(
+        &format!("[sandbox]\nloopback_ports = [{}]\n", many.join(", ")),
+        2,
+        Some("sandbox.loopback_ports"),
+        "at most 31",
     );
     check(
         "[sandbox]\nmode = \"maybe\"\n",
