@@ -113,10 +113,14 @@ impl AgentCommand {
     /// fork and exec. The ruleset and the program's path, arguments and
     /// environment are prepared here, before the fork, so that the child
     /// only makes system calls, which is all a child forked from a
-    /// multi-threaded process may safely do. Public so that `cargo xtask
-    /// bench coordinator` times the very start the coordinator makes.
-    pub fn to_process(&self) -> Result<std::process::Command, AcpError> {
-        let sandbox = self
+    /// multi-threaded process may safely do. In loopback mode it also gives
+    /// the [`enki_sandbox::Forwarding`] whose listeners arrive once the
+    /// spawn returned. Public so that `cargo xtask bench coordinator` times
+    /// the very start the coordinator makes.
+    pub fn to_process(
+        &self,
+    ) -> Result<(std::process::Command, Option<enki_sandbox::Forwarding>), AcpError> {
+        let mut sandbox = self
             .sandbox
             .as_ref()
             .map(enki_sandbox::prepare)
@@ -125,6 +129,9 @@ impl AgentCommand {
                 program: self.program.clone(),
                 reason,
             })?;
+        let forwarding = sandbox
+            .as_mut()
+            .and_then(enki_sandbox::Prepared::take_forwarding);
         let mut command = std::process::Command::new(&self.program);
         command
             .args(&self.args)
@@ -154,7 +161,7 @@ impl AgentCommand {
                 source,
             }
         })?;
-        Ok(command)
+        Ok((command, forwarding))
     }
 }
 
@@ -244,12 +251,22 @@ impl AgentProcess {
                 ),
             )));
         }
-        let mut command = Command::from(cmd.to_process()?);
+        let (command, forwarding) = cmd.to_process()?;
+        let mut command = Command::from(command);
         command.kill_on_drop(true);
         let mut child = command.spawn().map_err(|source| AcpError::Spawn {
             program: cmd.program.clone(),
             source,
         })?;
+        // Loopback mode: the agent's own listeners, relayed to the host's
+        // loopback until it exits (the reaper below drops the relay).
+        let relay = forwarding
+            .map(|f| f.receive().and_then(enki_sandbox::relay))
+            .transpose()
+            .map_err(|e| AcpError::Sandbox {
+                program: cmd.program.clone(),
+                reason: format!("cannot relay the agent's loopback ports: {e}"),
+            })?;
         let (Some(pid), Some(stdin), Some(stdout), Some(stderr)) = (
             child.id(),
             child.stdin.take(),
@@ -281,6 +298,7 @@ impl AgentProcess {
                 }
             };
             tracing::debug!(pid, ?status, "agent exited");
+            drop(relay);
             state_tx.send_replace(ProcState::Exited(status));
         });
 

@@ -2,7 +2,9 @@
 //! enforces in the agent's process between fork and exec, so its whole
 //! process tree is confined before it starts: it may write its own copy (a
 //! worker), its merge worktree (a merger) or nothing of the project (the
-//! planner), its temporary folder and its own state folders.
+//! planner), its temporary folder and its own state folders. Under
+//! `network = "loopback"` it also gets a network namespace of its own into
+//! which enki's MCP server and `[sandbox] loopback_ports` are relayed.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use enki_acp::{AgentCommand, PermissionPolicy, PermissionRequest, PermissionVerdict};
-use enki_config::{Preset, ResolvedAgent, SandboxMode};
+use enki_config::{Preset, ResolvedAgent, SandboxConfig, SandboxMode};
 use enki_sandbox::{Network, Policy};
 
 use crate::context::Context;
@@ -31,15 +33,27 @@ const DEVICES: &[&str] = &[
 ];
 
 /// Whether agents may start: `Err` says why not and what to do.
-pub fn check_support(mode: SandboxMode) -> Result<(), String> {
-    match (mode, enki_sandbox::landlock_abi()) {
-        (SandboxMode::Off, _) | (SandboxMode::Enforce, Ok(_)) => Ok(()),
-        (SandboxMode::Enforce, Err(why)) => Err(format!(
+pub fn check_support(sandbox: &SandboxConfig) -> Result<(), String> {
+    if sandbox.mode == SandboxMode::Off {
+        return Ok(());
+    }
+    if let Err(why) = enki_sandbox::landlock_abi() {
+        return Err(format!(
             "enki runs every agent inside a Landlock sandbox, but {why}. Set \
              `[sandbox] mode = \"off\"` in .enki/enki.toml to run agents without one \
              (their shell commands are then not confined)."
-        )),
+        ));
     }
+    if sandbox.network == Network::Loopback
+        && let Err(why) = enki_sandbox::loopback_support()
+    {
+        return Err(format!(
+            "`[sandbox] network = \"loopback\"` runs every agent in a network namespace of \
+             its own, but {why}. Allow them, or set `network = \"none\"` (no TCP) or \
+             \"any\" in .enki/enki.toml."
+        ));
+    }
+    Ok(())
 }
 
 /// The agent's own temporary folder (`TMPDIR`), emptied at each start.
@@ -139,20 +153,32 @@ pub fn policy(ctx: &Context, agent: &ResolvedAgent, cwd: &Path, tmp: &Path) -> P
         writable.extend([db, ctx.layout.events(), ctx.layout.logs()]);
     }
     let network = ctx.config.sandbox.network;
-    let mut connect_ports = Vec::new();
-    if network == Network::None && !mcp_over_stdio(agent) {
+    // enki's MCP server: a port Landlock lets through (`none`) or one
+    // relayed into the agent's namespace (`loopback`).
+    let mut mcp_port = Vec::new();
+    if network != Network::Any && !mcp_over_stdio(agent) {
         match ctx.mcp_host.port() {
-            Ok(port) => connect_ports.push(port),
+            Ok(port) => mcp_port.push(port),
             Err(e) => tracing::warn!(
                 agent = %agent.name,
                 "the agent's sandbox has no network and cannot reach enki's MCP server: {e}"
             ),
         }
     }
+    let (connect_ports, loopback_ports) = match network {
+        Network::Any => (Vec::new(), Vec::new()),
+        Network::None => (mcp_port, Vec::new()),
+        Network::Loopback => {
+            let mut ports = mcp_port;
+            ports.extend(&ctx.config.sandbox.loopback_ports);
+            (Vec::new(), ports)
+        }
+    };
     Policy {
         writable,
         network,
         connect_ports,
+        loopback_ports,
     }
 }
 

@@ -72,7 +72,7 @@ pub fn prepare(options: &StartOptions) -> Result<(Shared, CoordinatorLock), Star
     {
         return Err(StartError::Agent(format!("--agent '{agent}': {e}")));
     }
-    crate::sandbox::check_support(config.sandbox.mode).map_err(StartError::Project)?;
+    crate::sandbox::check_support(&config.sandbox).map_err(StartError::Project)?;
     // The lock comes first: recording the user's changes in a hidden
     // repository must not race another coordinator landing work there.
     let session_id = SessionId::generate().into_string();

@@ -7,4 +7,5 @@ mod fs_race;
 mod git;
 mod identity;
 mod modes;
+mod network;
 mod sandbox;

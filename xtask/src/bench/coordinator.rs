@@ -52,14 +52,18 @@ const BALLAST_MIB: usize = 16;
 /// contained (the keeper, the PID namespace and its init sharing the
 /// keeper's memory, the agent started vfork-style as pid 2), and contained
 /// and sandboxed with a worker-like policy (a copy, a
-/// temp folder, state folders and files, devices). Each contained sample
+/// temp folder, state folders and files, devices), and that sandbox in
+/// loopback mode (a network namespace, `lo` up, one forwarded port's
+/// listener received and relayed, as enki's MCP server's is). Each
+/// contained sample
 /// builds the process the way the coordinator does
 /// (`AgentCommand::to_process`, which also builds the Landlock ruleset) and
 /// spawns it; std's `spawn` returns once the agent has exec'd and the
 /// keeper and init have let go of the exec-status pipe, so the time covers
 /// the fork, the clones, the namespaces, no-new-privs,
-/// `landlock_restrict_self` and the exec. The three kinds alternate so that a busy machine slows all
-/// alike.
+/// `landlock_restrict_self` and the exec; the loopback one also the
+/// listener's receipt and the relay's start. The four kinds alternate so
+/// that a busy machine slows all alike.
 fn agent_start(samples: usize) -> Result<AgentStart> {
     let ballast: Vec<u8> = (0..BALLAST_MIB << 20).map(|i| i as u8).collect();
     let dir = tempfile::tempdir()?;
@@ -90,11 +94,24 @@ fn agent_start(samples: usize) -> Result<AgentStart> {
     };
     let sandboxed = AgentCommand {
         sandbox: Some(enki_sandbox::Policy {
-            writable,
+            writable: writable.clone(),
             ..enki_sandbox::Policy::default()
         }),
         ..direct.clone()
     };
+    let forwarded = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let loopback = AgentCommand {
+        sandbox: Some(enki_sandbox::Policy {
+            writable,
+            network: enki_sandbox::Network::Loopback,
+            loopback_ports: vec![forwarded.local_addr()?.port()],
+            ..enki_sandbox::Policy::default()
+        }),
+        ..direct.clone()
+    };
+    let relaying = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let bare = || -> Result<Command> {
         let mut command = Command::new("/bin/true");
         command
@@ -116,16 +133,28 @@ fn agent_start(samples: usize) -> Result<AgentStart> {
         )?;
         Ok(command)
     };
-    let mut times: [Vec<f64>; 3] = Default::default();
-    for i in 0..3 * samples {
-        let kind = i % 3;
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for i in 0..4 * samples {
+        let kind = i % 4;
         let started = Instant::now();
+        let mut relay = None;
         let mut child = match kind {
             0 => bare()?.spawn()?,
-            1 => direct.to_process()?.spawn()?,
-            _ => sandboxed.to_process()?.spawn()?,
+            1 => direct.to_process()?.0.spawn()?,
+            2 => sandboxed.to_process()?.0.spawn()?,
+            _ => {
+                let (mut command, forwarding) = loopback.to_process()?;
+                let child = command.spawn()?;
+                let listeners = forwarding
+                    .context("no forwarding in loopback mode")?
+                    .receive()?;
+                let _entered = relaying.enter();
+                relay = Some(enki_sandbox::relay(listeners)?);
+                child
+            }
         };
         times[kind].push(started.elapsed().as_secs_f64() * 1000.0);
+        drop(relay);
         let status = child.wait()?;
         if !status.success() {
             bail!("/bin/true failed: {status}");
@@ -137,6 +166,7 @@ fn agent_start(samples: usize) -> Result<AgentStart> {
         bare: p50(&times[0]),
         contained: p50(&times[1]),
         sandboxed: p50(&times[2]),
+        loopback: p50(&times[3]),
     })
 }
 
@@ -145,6 +175,8 @@ struct AgentStart {
     bare: f64,
     contained: f64,
     sandboxed: f64,
+    /// Sandboxed in loopback mode, its relay started.
+    loopback: f64,
 }
 
 /// A token's cost to an agent's start: `McpHost::grant` (a fresh token,
@@ -567,6 +599,17 @@ pub fn run(opts: &Options) -> Result<Verdict> {
                 start.bare,
                 start.contained,
                 start.sandboxed,
+                mark(ok)
+            );
+            if !ok && verdict == Verdict::Pass {
+                verdict = Verdict::TargetMissed;
+            }
+            let loopback = start.loopback - start.sandboxed;
+            let ok = added + loopback <= SETUP_TARGET_MS;
+            println!(
+                "  [sandbox] network = \"loopback\" added to a sandboxed agent's start (p50: a network namespace, lo up, one forwarded port's listener received and relayed; spawn → exec {:.2} ms): {loopback:.2} ms; containment, sandbox, token and loopback   n={samples:<5} {:>7.2} ms   target ≤ {SETUP_TARGET_MS} ms  {}",
+                start.loopback,
+                added + loopback,
                 mark(ok)
             );
             if !ok && verdict == Verdict::Pass {

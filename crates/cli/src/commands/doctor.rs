@@ -80,6 +80,86 @@ fn check_sandbox(sandbox: &enki_config::SandboxConfig) -> Check {
     }
 }
 
+/// What agents may reach of the network, each mode in a few words, and
+/// whether this kernel can enforce the chosen one.
+fn check_network(sandbox: &enki_config::SandboxConfig) -> Check {
+    use enki_sandbox::Network;
+    let tcp_rules = enki_sandbox::landlock_abi().is_ok_and(|abi| abi >= 4);
+    let loopback = enki_sandbox::loopback_support();
+    let available = |ok: bool| {
+        if ok {
+            "available"
+        } else {
+            "NOT available here"
+        }
+    };
+    let ports = if sandbox.loopback_ports.is_empty() {
+        String::new()
+    } else {
+        let ports: Vec<String> = sandbox.loopback_ports.iter().map(u16::to_string).collect();
+        format!(" and ports {} of the host's 127.0.0.1", ports.join(", "))
+    };
+    let modes = format!(
+        "modes: any (not restricted); loopback (only the agent's own loopback, in a network \
+         namespace of its own, plus enki's MCP server and `loopback_ports` relayed from the \
+         host; no other host port, no outside network, no UDP or DNS: {}); none (no TCP bind \
+         or connect but enki's MCP server, by Landlock; UDP not covered: {})",
+        match &loopback {
+            Ok(()) => "available".to_string(),
+            Err(why) => format!("NOT available: {why}"),
+        },
+        available(tcp_rules),
+    );
+    let chosen = sandbox.network.as_str();
+    if sandbox.mode == enki_config::SandboxMode::Off {
+        let level = if sandbox.network == Network::Any {
+            Level::Ok
+        } else {
+            Level::Warning
+        };
+        return check(
+            "network",
+            level,
+            format!(
+                "not restricted: the sandbox is off (network = \"{chosen}\" needs it); {modes}"
+            ),
+            (level == Level::Warning).then_some("remove `[sandbox] mode = \"off\"` to apply it"),
+        );
+    }
+    let (level, what, fix) = match (sandbox.network, &loopback) {
+        (Network::Any, _) => (Level::Ok, "not restricted".to_string(), None),
+        (Network::Loopback, Ok(())) => (
+            Level::Ok,
+            format!(
+                "only the agent's own loopback, enki's MCP server{ports} (an agent that calls a \
+                 remote model API cannot reach it: forward a local server or proxy)"
+            ),
+            None,
+        ),
+        (Network::Loopback, Err(_)) => (
+            Level::Error,
+            "agents cannot start: no network namespace can be made".to_string(),
+            Some(
+                "allow unprivileged user namespaces (e.g. `sysctl -w user.max_user_namespaces=10000` or `kernel.unprivileged_userns_clone=1`, or on Ubuntu `kernel.apparmor_restrict_unprivileged_userns=0`), or set `network = \"none\"`",
+            ),
+        ),
+        (Network::None, _) if tcp_rules => {
+            (Level::Ok, "no TCP but enki's MCP server".to_string(), None)
+        }
+        (Network::None, _) => (
+            Level::Warning,
+            "NOT restricted: Landlock's TCP rules need ABI 4".to_string(),
+            Some("use Linux 6.7 or newer, or `network = \"loopback\"`"),
+        ),
+    };
+    check(
+        "network",
+        level,
+        format!("network = \"{chosen}\": {what}; {modes}"),
+        fix,
+    )
+}
+
 /// Whether what agents and hooks start dies with enki.
 fn check_containment() -> Check {
     let containment = enki_sandbox::containment();
@@ -352,6 +432,7 @@ pub fn run(agent: Option<String>, json: bool) -> Result<bool> {
         }
     };
     checks.push(check_sandbox(&config.sandbox));
+    checks.push(check_network(&config.sandbox));
     checks.push(check_containment());
     let (role_agents, role_errors) = project.role_agents();
     for error in role_errors {
