@@ -112,8 +112,8 @@ pub fn describe(abi: u32, network: Network) -> String {
     parts.push(match (network, abi >= 4) {
         (Network::Any, _) => "network not restricted",
         (Network::Loopback, _) => {
-            "network: only the agent's own loopback (a network namespace), enki's MCP server \
-             and [sandbox] loopback_ports; no UDP or DNS"
+            "network: only the agent's own loopback (a network namespace of its own) and the \
+             ports enki forwards"
         }
         (Network::None, true) => "no TCP bind or connect",
         (Network::None, false) => "network NOT restricted (TCP rules need ABI 4)",

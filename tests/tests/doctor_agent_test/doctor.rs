@@ -320,3 +320,35 @@ fn doctor_warns_that_an_agent_on_stdio_mcp_has_a_weaker_boundary() {
         "{tools}"
     );
 }
+
+#[test]
+fn doctor_says_what_each_network_mode_means_and_whether_loopback_works_here() {
+    let project =
+        Project::with_sim("[sandbox]\nnetwork = \"loopback\"\nloopback_ports = [11434]\n");
+    let (code, report) = doctor_json(&project, &[]);
+    let network = one_check(&report, "network");
+    let detail = network["detail"].as_str().unwrap();
+    for mode in ["any (", "loopback (", "none ("] {
+        assert!(detail.contains(mode), "{network}");
+    }
+    match enki_sandbox::loopback_support() {
+        Ok(()) => {
+            assert_eq!(code, Some(0), "{report:#}");
+            assert_eq!(network["level"], "ok", "{network}");
+            assert!(
+                detail.starts_with(
+                    "network = \"loopback\": only the agent's own loopback, enki's MCP server and ports 11434"
+                ),
+                "{network}"
+            );
+        }
+        Err(why) => {
+            assert_eq!(network["level"], "error", "{network}");
+            assert!(detail.contains(&why), "{network}");
+            assert!(
+                network["fix"].as_str().unwrap().contains("user namespaces"),
+                "{network}"
+            );
+        }
+    }
+}
