@@ -142,12 +142,15 @@ pub fn loopback_support() -> Result<(), String> {
         })
         .clone()
         .map_err(|why| {
-            format!(
-                "no network namespace can be made here ({why}); unprivileged user namespaces may \
-                 be disabled: see `sysctl user.max_user_namespaces`, \
-                 `kernel.unprivileged_userns_clone` or \
+            // The containment probe's reason names the sysctls already.
+            let hint = if why.contains("sysctl") {
+                ""
+            } else {
+                "; unprivileged user namespaces may be disabled: see `sysctl \
+                 user.max_user_namespaces`, `kernel.unprivileged_userns_clone` or \
                  `kernel.apparmor_restrict_unprivileged_userns`"
-            )
+            };
+            format!("no network namespace can be made here ({why}){hint}")
         })
 }
 
