@@ -22,17 +22,22 @@ struct ChildrenInner {
 }
 
 impl Children {
-    /// Keeps `client` for [`Children::kill_all`]. After `kill_all` has run,
-    /// kills it instead and returns false.
-    pub fn register(&self, client: &Arc<McpClient>) -> bool {
+    /// Starts a client with `spawn` and keeps it for [`Children::kill_all`],
+    /// under the registry's lock: `kill_all` then either sees it or has
+    /// already run, and nothing is started. (Spawning first and registering
+    /// after left a window in which the agent could exit between the two and
+    /// leave the server running.) `Ok(None)` once `kill_all` has run.
+    pub fn spawn_registered(
+        &self,
+        spawn: impl FnOnce() -> Result<McpClient, McpError>,
+    ) -> Result<Option<Arc<McpClient>>, McpError> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if inner.exiting {
-            drop(inner);
-            client.kill();
-            return false;
+            return Ok(None);
         }
-        inner.clients.push(Arc::clone(client));
-        true
+        let client = Arc::new(spawn()?);
+        inner.clients.push(Arc::clone(&client));
+        Ok(Some(client))
     }
 
     pub fn kill_all(&self) {
@@ -163,10 +168,9 @@ impl Servers {
 
 /// Spawns, registers and initializes one server.
 fn connect(spec: &ServerSpec, cwd: &Path, children: &Children) -> Result<Arc<McpClient>, McpError> {
-    let client = Arc::new(McpClient::spawn(spec, cwd)?);
-    if !children.register(&client) {
+    let Some(client) = children.spawn_registered(|| McpClient::spawn(spec, cwd))? else {
         return Err(McpError::Cancelled);
-    }
+    };
     client.initialize(&Cancel::new())?;
     Ok(client)
 }
