@@ -1,6 +1,7 @@
 //! Carrying out what the orchestrator decided: status writes, workers
 //! started and stopped, merges queued, notes for the planner.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use enki_core::TaskStatus;
@@ -39,7 +40,7 @@ impl Runtime {
                         step,
                         title,
                         status,
-                        reason,
+                        reason: reason.map(Cow::into_owned),
                     });
                 }
             }

@@ -415,7 +415,13 @@ impl Runtime {
             .graph()
             .executions_ids()
             .iter()
-            .flat_map(|e| self.orch.graph().steps(e).to_vec())
+            .flat_map(|e| {
+                self.orch
+                    .graph()
+                    .steps(e)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .filter(|t| self.orch.graph().status(t) == Some(TaskStatus::WorkerDone))
             .collect();
         for task in waiting {

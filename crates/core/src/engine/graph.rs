@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use crate::{Condition, ExecutionStatus, TaskStatus, Tier, rules};
 
@@ -43,7 +44,8 @@ pub struct ExecutionSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
     pub id: String,
-    pub execution: String,
+    /// Shared by every task of the execution (one allocation, not one each).
+    pub execution: Arc<str>,
     pub step_id: String,
     pub step_index: i64,
     pub tier: Tier,
@@ -56,13 +58,15 @@ pub(crate) struct Node {
 pub(crate) struct Execution {
     pub order: u64,
     pub status: ExecutionStatus,
-    /// Task ids in step order.
-    pub steps: Vec<String>,
+    /// The slots of its tasks, in step order.
+    pub steps: Vec<usize>,
     /// How many of its tasks are in each status (indexed by [`status_slot`]),
     /// so settling an execution does not walk its steps.
     pub counts: [usize; STATUS_SLOTS],
-    /// Ready tasks per tier, in step order: the scheduler's queue.
-    pub ready: BTreeMap<Tier, BTreeSet<(i64, String)>>,
+    /// Ready tasks per tier, in step order, by (step index, slot): the
+    /// scheduler's queue. Slots, not ids: a task moves in and out of it on
+    /// every start, and an id would be cloned each time.
+    pub ready: BTreeMap<Tier, BTreeSet<(i64, usize)>>,
 }
 
 pub(crate) const STATUS_SLOTS: usize = TaskStatus::ALL.len();
@@ -121,9 +125,9 @@ impl Hasher for IdHasher {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     /// Task id -> its slot.
-    slots: HashMap<String, usize, BuildHasherDefault<IdHasher>>,
-    /// Per slot: its task id.
-    ids: Vec<String>,
+    slots: HashMap<Arc<str>, usize, BuildHasherDefault<IdHasher>>,
+    /// Per slot: its task id (the same allocation as its key in `slots`).
+    ids: Vec<Arc<str>>,
     /// Per slot: the task, once loaded.
     nodes: Vec<Option<Node>>,
     /// Per slot: the task's status, once loaded (apart from the nodes, so
@@ -151,8 +155,9 @@ impl Graph {
             return *slot;
         }
         let slot = self.nodes.len();
-        self.slots.insert(task.to_string(), slot);
-        self.ids.push(task.to_string());
+        let id: Arc<str> = Arc::from(task);
+        self.slots.insert(Arc::clone(&id), slot);
+        self.ids.push(id);
         self.nodes.push(None);
         self.statuses.push(None);
         self.needs.push(Vec::new());
@@ -199,8 +204,13 @@ impl Graph {
         self.executions.get(execution).map(|e| e.status)
     }
 
+    /// The execution of the task in a slot, shared.
+    pub(crate) fn execution_at(&self, slot: usize) -> Option<Arc<str>> {
+        self.node_at(slot).map(|n| Arc::clone(&n.execution))
+    }
+
     pub fn execution_of(&self, task: &str) -> Option<&str> {
-        self.node(task).map(|n| n.execution.as_str())
+        self.node(task).map(|n| &*n.execution)
     }
 
     pub fn tier(&self, task: &str) -> Option<Tier> {
@@ -225,19 +235,22 @@ impl Graph {
     }
 
     /// Task ids of an execution in step order.
-    pub fn steps(&self, execution: &str) -> &[String] {
+    pub fn steps(&self, execution: &str) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.executions
             .get(execution)
             .map(|e| e.steps.as_slice())
             .unwrap_or(&[])
+            .iter()
+            .map(|slot| self.id_at(*slot))
     }
 
     /// The task of a step, by step id.
     pub fn step_task(&self, execution: &str, step_id: &str) -> Option<&str> {
-        self.steps(execution)
-            .iter()
-            .find(|t| self.node(t).is_some_and(|n| n.step_id == step_id))
-            .map(String::as_str)
+        let steps = self.executions.get(execution)?.steps.iter();
+        steps
+            .copied()
+            .find(|slot| self.node_at(*slot).is_some_and(|n| n.step_id == step_id))
+            .map(|slot| self.id_at(slot))
     }
 
     /// Changes a task's status, keeping the execution's counts and ready
@@ -254,21 +267,21 @@ impl Graph {
             return Some(previous);
         }
         self.statuses[slot] = Some(status);
-        if let Some(execution) = self.executions.get_mut(&node.execution) {
+        if let Some(execution) = self.executions.get_mut(&*node.execution) {
             execution.counts[status_slot(previous)] =
                 execution.counts[status_slot(previous)].saturating_sub(1);
             execution.counts[status_slot(status)] += 1;
             if previous == TaskStatus::Ready
                 && let Some(set) = execution.ready.get_mut(&node.tier)
             {
-                set.remove(&(node.step_index, node.id.clone()));
+                set.remove(&(node.step_index, slot));
             }
             if status == TaskStatus::Ready {
                 execution
                     .ready
                     .entry(node.tier)
                     .or_default()
-                    .insert((node.step_index, node.id.clone()));
+                    .insert((node.step_index, slot));
             }
         }
         Some(previous)
@@ -277,20 +290,38 @@ impl Graph {
     /// Inserts or replaces an execution. Existing nodes keep their in-memory
     /// state unless the snapshot moved them on (the store is the truth for
     /// everything but a running worker, which only the coordinator knows).
-    pub(crate) fn load(&mut self, snapshot: ExecutionSnapshot) {
-        let mut steps: Vec<(i64, String)> = Vec::with_capacity(snapshot.nodes.len());
+    /// Returns the slots of its tasks, in snapshot order.
+    pub(crate) fn load(&mut self, snapshot: ExecutionSnapshot) -> Vec<usize> {
+        let count = snapshot.nodes.len();
+        self.slots.reserve(count);
+        self.ids.reserve(count);
+        self.nodes.reserve(count);
+        self.statuses.reserve(count);
+        self.needs.reserve(count);
+        self.dependents.reserve(count);
+        let mut loaded: Vec<usize> = Vec::with_capacity(count);
+        // Targets whose dependents grew: put back in id order once, at the end.
+        let mut grown: Vec<usize> = Vec::new();
+        let execution: Arc<str> = Arc::from(snapshot.id.as_str());
         for node in snapshot.nodes {
-            steps.push((node.step_index, node.id.clone()));
             let slot = self.slot_for(&node.id);
+            loaded.push(slot);
             let mut needs = Vec::with_capacity(node.needs.len());
             for edge in &node.needs {
                 let target = self.slot_for(&edge.target);
                 needs.push((target, edge.condition));
-                self.add_dependent(target, slot);
+                let list = &mut self.dependents[target];
+                if list.last() != Some(&slot) {
+                    // A lone dependent is in order already.
+                    if !list.is_empty() {
+                        grown.push(target);
+                    }
+                    list.push(slot);
+                }
             }
             let replaced = self.nodes[slot].replace(Node {
                 id: node.id,
-                execution: snapshot.id.clone(),
+                execution: Arc::clone(&execution),
                 step_id: node.step_id,
                 step_index: node.step_index,
                 tier: node.tier,
@@ -304,17 +335,26 @@ impl Graph {
                 self.loaded += 1;
             }
         }
-        steps.sort();
+        grown.sort_unstable();
+        grown.dedup();
+        for target in grown {
+            self.order_dependents(target);
+        }
+        let mut steps: Vec<(i64, usize)> = loaded
+            .iter()
+            .filter_map(|slot| Some((self.node_at(*slot)?.step_index, *slot)))
+            .collect();
+        steps.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.ids[a.1].cmp(&self.ids[b.1]))
+        });
         let mut counts = [0; STATUS_SLOTS];
-        let mut ready: BTreeMap<Tier, BTreeSet<(i64, String)>> = BTreeMap::new();
-        for (index, id) in &steps {
-            if let Some((node, status)) = self.node(id).zip(self.status(id)) {
+        let mut ready: BTreeMap<Tier, BTreeSet<(i64, usize)>> = BTreeMap::new();
+        for (index, slot) in &steps {
+            if let Some((node, status)) = self.node_at(*slot).zip(self.status_at(*slot)) {
                 counts[status_slot(status)] += 1;
                 if status == TaskStatus::Ready {
-                    ready
-                        .entry(node.tier)
-                        .or_default()
-                        .insert((*index, id.clone()));
+                    ready.entry(node.tier).or_default().insert((*index, *slot));
                 }
             }
         }
@@ -323,21 +363,20 @@ impl Graph {
             Execution {
                 order: snapshot.order,
                 status: snapshot.status,
-                steps: steps.into_iter().map(|(_, id)| id).collect(),
+                steps: steps.into_iter().map(|(_, slot)| slot).collect(),
                 counts,
                 ready,
             },
         );
+        loaded
     }
 
-    /// Records that the task in `dependent` needs the one in `target`,
-    /// keeping `target`'s dependents in id order and without repeats.
-    fn add_dependent(&mut self, target: usize, dependent: usize) {
+    /// Puts a task's dependents in id order, without repeats.
+    fn order_dependents(&mut self, target: usize) {
         let ids = &self.ids;
         let list = &mut self.dependents[target];
-        if let Err(at) = list.binary_search_by(|probe| ids[*probe].cmp(&ids[dependent])) {
-            list.insert(at, dependent);
-        }
+        list.sort_unstable_by(|a, b| ids[*a].cmp(&ids[*b]));
+        list.dedup();
     }
 
     /// The id of the task in a slot.

@@ -1,13 +1,15 @@
 //! `handle(Command) -> Vec<Event>`: every state change of the DAG in one
 //! place, deterministic and free of IO.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 
 use crate::budget::{Budget, Measure, Scope, Spent, Standing};
 use crate::liveness::{AgentState, Bounds, GiveUp, Liveness, Sign};
 use crate::{ExecutionStatus, TaskStatus, Tier, rules};
 
-use super::graph::{ExecutionSnapshot, Graph};
+use super::graph::{ExecutionSnapshot, Graph, IdHasher};
 use super::scheduler::{self, Limits};
 
 mod holds;
@@ -174,11 +176,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Persist a task's new status.
+    /// Persist a task's new status. The reason is mostly a fixed phrase,
+    /// borrowed rather than allocated for each of the many status events.
     TaskStatus {
         task: String,
         status: TaskStatus,
-        reason: Option<String>,
+        reason: Option<Cow<'static, str>>,
     },
     /// Persist an execution's new status.
     ExecutionStatus {
@@ -249,7 +252,9 @@ struct Running {
 pub struct Orchestrator {
     graph: Graph,
     settings: Settings,
-    running: HashMap<String, Running>,
+    /// By task id, hashed as the graph hashes ids (quicker than SipHash:
+    /// every event looks a worker up here).
+    running: HashMap<String, Running, BuildHasherDefault<IdHasher>>,
     now_ms: u64,
     /// `[budget]` and what was spent against it (see `spending`).
     budget: Budget,
@@ -337,19 +342,24 @@ impl Orchestrator {
                 if self.graph.status(&task) == Some(TaskStatus::WorkerDone) {
                     self.set(&task, TaskStatus::Done, Some("merged".into()), &mut out);
                     out.push(Event::TaskFinished { task: task.clone() });
-                    self.settle(vec![task.clone()], &mut out);
+                    self.settle(&[&task], &mut out);
                     self.refresh_execution_of(&task, &mut out);
                 }
             }
             Command::MergeFailed { task, error } => {
                 if self.graph.status(&task) == Some(TaskStatus::WorkerDone) {
-                    self.set(&task, TaskStatus::Failed, Some(error.clone()), &mut out);
+                    self.set(
+                        &task,
+                        TaskStatus::Failed,
+                        Some(error.clone().into()),
+                        &mut out,
+                    );
                     out.push(Event::TaskFailed {
                         task: task.clone(),
                         error,
                         will_retry: false,
                     });
-                    self.settle(vec![task.clone()], &mut out);
+                    self.settle(&[&task], &mut out);
                     self.refresh_execution_of(&task, &mut out);
                 }
             }
@@ -392,7 +402,7 @@ impl Orchestrator {
         &mut self,
         task: &str,
         status: TaskStatus,
-        reason: Option<String>,
+        reason: Option<Cow<'static, str>>,
         out: &mut Vec<Event>,
     ) {
         if self
@@ -439,7 +449,11 @@ impl Orchestrator {
     }
 
     fn refresh_execution_of(&mut self, task: &str, out: &mut Vec<Event>) {
-        if let Some(execution) = self.graph.execution_of(task).map(str::to_string) {
+        if let Some(execution) = self
+            .graph
+            .slot(task)
+            .and_then(|s| self.graph.execution_at(s))
+        {
             self.refresh_execution(&execution, out);
         }
     }
@@ -457,8 +471,7 @@ impl Orchestrator {
                 interrupted.push(node.id.clone());
             }
         }
-        let ids: Vec<String> = snapshot.nodes.iter().map(|n| n.id.clone()).collect();
-        self.graph.load(snapshot);
+        let slots = self.graph.load(snapshot);
         self.recount_spent(&execution);
         for task in interrupted {
             out.push(Event::Interrupted { task: task.clone() });
@@ -469,16 +482,16 @@ impl Orchestrator {
             });
         }
         // New steps reopen a finished execution.
-        let has_waiting = ids.iter().any(|t| {
+        let has_waiting = slots.iter().any(|slot| {
             matches!(
-                self.graph.status(t),
+                self.graph.status_at(*slot),
                 Some(TaskStatus::Pending | TaskStatus::Ready)
             )
         });
         if has_waiting {
             self.reopen(&execution, out);
         }
-        self.settle(ids, out);
+        self.settle_slots(slots, out);
         self.refresh_execution(&execution, out);
     }
 
@@ -532,7 +545,7 @@ impl Orchestrator {
                 task: task.to_string(),
             });
         }
-        self.settle(vec![task.to_string()], out);
+        self.settle(&[task], out);
         self.refresh_execution_of(task, out);
     }
 
@@ -546,16 +559,16 @@ impl Orchestrator {
         let will_retry = failures <= retries;
         if will_retry {
             let reason = format!("attempt {failures} failed: {error}; retrying");
-            self.set(task, TaskStatus::Ready, Some(reason), out);
+            self.set(task, TaskStatus::Ready, Some(reason.into()), out);
         } else {
-            self.set(task, TaskStatus::Failed, Some(error.clone()), out);
+            self.set(task, TaskStatus::Failed, Some(error.clone().into()), out);
         }
         out.push(Event::TaskFailed {
             task: task.to_string(),
             error,
             will_retry,
         });
-        self.settle(vec![task.to_string()], out);
+        self.settle(&[task], out);
         self.refresh_execution_of(task, out);
     }
 
@@ -595,7 +608,7 @@ impl Orchestrator {
                     self.stop(&task, StopCause::Paused, out);
                     self.set(&task, TaskStatus::Paused, Some("paused".into()), out);
                     // A paused worker no longer satisfies `started` edges.
-                    self.settle(vec![task], out);
+                    self.settle(&[task], out);
                 }
             }
         }
@@ -607,7 +620,7 @@ impl Orchestrator {
                 if self.graph.execution_status(execution) == Some(ExecutionStatus::Paused) {
                     self.set_execution(execution, ExecutionStatus::Running, out);
                 }
-                self.graph.steps(execution).to_vec()
+                self.graph.steps(execution).map(str::to_string).collect()
             }
             Some(step) => self
                 .graph
@@ -622,12 +635,12 @@ impl Orchestrator {
                 resumed.push(task);
             }
         }
-        self.settle(resumed, out);
+        self.settle(&resumed, out);
     }
 
     fn cancel(&mut self, execution: &str, step: Option<&str>, out: &mut Vec<Event>) {
         let roots: Vec<String> = match step {
-            None => self.graph.steps(execution).to_vec(),
+            None => self.graph.steps(execution).map(str::to_string).collect(),
             Some(step) => self
                 .graph
                 .step_task(execution, step)
@@ -663,7 +676,7 @@ impl Orchestrator {
             );
         }
         // Paused workers no longer satisfy `started` edges.
-        self.settle(stopped, out);
+        self.settle(&stopped, out);
         let running: Vec<String> = self
             .graph
             .executions
@@ -722,44 +735,52 @@ impl Orchestrator {
     /// edges, so this repeats until nothing more can start.
     fn schedule(&mut self, out: &mut Vec<Event>) {
         loop {
-            let mut per_tier: HashMap<Tier, usize> = HashMap::new();
-            for run in self.running.values() {
-                *per_tier.entry(run.tier).or_insert(0) += 1;
+            // Every event comes here: when all slots are taken, that is all.
+            if self.running.len() >= self.settings.limits.max_workers {
+                return;
             }
-            let picked = scheduler::pick(&self.graph, &self.settings.limits, &per_tier, &self.held);
+            let mut per_tier = scheduler::TierCounts::default();
+            for run in self.running.values() {
+                per_tier.add(run.tier);
+            }
+            let picked = scheduler::pick(&self.graph, &self.settings.limits, per_tier, &self.held);
             if picked.is_empty() {
                 return;
             }
-            let mut started = Vec::new();
-            for task in &picked {
+            let mut started = Vec::with_capacity(picked.len());
+            for slot in picked {
+                let Some(node) = self.graph.node_at(slot) else {
+                    continue;
+                };
+                let (tier, attempt) = (node.tier, node.failures + 1);
+                let task = self.graph.id_at(slot).to_string();
                 // A budget's refusal pauses the execution: its other picks wait too.
-                if self
-                    .graph
-                    .execution_of(task)
-                    .and_then(|e| self.graph.execution_status(e))
-                    != Some(ExecutionStatus::Running)
-                    || !self.may_start(task, out)
+                if self.graph.execution_status(&node.execution) != Some(ExecutionStatus::Running)
+                    || !self.may_start(&task, out)
                 {
                     continue;
                 }
-                started.push(task.clone());
-                let tier = self.graph.tier(task).unwrap_or_default();
-                let attempt = self.graph.failures(task).unwrap_or(0) + 1;
+                started.push(slot);
+                self.graph.set_status_at(slot, TaskStatus::Running);
+                out.push(Event::TaskStatus {
+                    task: task.clone(),
+                    status: TaskStatus::Running,
+                    reason: None,
+                });
+                out.push(Event::StartWorker {
+                    task: task.clone(),
+                    attempt,
+                });
                 self.running.insert(
-                    task.clone(),
+                    task,
                     Running {
                         tier,
                         liveness: Liveness::new(self.now_ms),
                         shown: (AgentState::Idle, Some("starting".into())),
                     },
                 );
-                self.set(task, TaskStatus::Running, None, out);
-                out.push(Event::StartWorker {
-                    task: task.clone(),
-                    attempt,
-                });
             }
-            self.settle(started, out);
+            self.settle_slots(started, out);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! busy execution cannot starve another. A task whose agent is held (its
 //! account limited, `crate::limits`) waits without taking a slot.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::{ExecutionStatus, Tier};
 
@@ -39,17 +39,41 @@ impl Limits {
     }
 }
 
-/// Picks the ready tasks to start, in start order. `running` counts the
-/// workers already running per tier; tasks of a `held` agent are passed over.
+/// How many workers run per tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TierCounts([usize; 3]);
+
+impl TierCounts {
+    pub(crate) fn get(&self, tier: Tier) -> usize {
+        self.0[tier as usize]
+    }
+
+    pub(crate) fn add(&mut self, tier: Tier) {
+        self.0[tier as usize] += 1;
+    }
+
+    fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+}
+
+/// Picks the ready tasks to start, in start order, as slots of `graph`.
+/// `running` counts the workers already running per tier; tasks of a `held`
+/// agent are passed over.
 pub(crate) fn pick(
     graph: &Graph,
     limits: &Limits,
-    running: &HashMap<Tier, usize>,
+    running: TierCounts,
     held: &BTreeSet<String>,
-) -> Vec<String> {
-    let free = |task: &str| held.is_empty() || graph.agent(task).is_none_or(|a| !held.contains(a));
-    let mut total: usize = running.values().sum();
-    let mut per_tier = running.clone();
+) -> Vec<usize> {
+    let free = |slot: usize| {
+        held.is_empty()
+            || graph
+                .node_at(slot)
+                .is_none_or(|node| !held.contains(&node.agent))
+    };
+    let mut total = running.total();
+    let mut per_tier = running;
     if total >= limits.max_workers {
         return Vec::new();
     }
@@ -62,7 +86,7 @@ pub(crate) fn pick(
         .collect();
     executions.sort_by_key(|(order, _)| *order);
     // Per execution, a cursor into each tier's ready queue.
-    let mut taken: Vec<BTreeMap<Tier, usize>> = vec![BTreeMap::new(); executions.len()];
+    let mut taken: Vec<TierCounts> = vec![TierCounts::default(); executions.len()];
     let mut picked = Vec::new();
     // Round-robin: one task per execution per round, the earliest step whose
     // tier still has room (a later, lighter step may fit when a tier is full).
@@ -78,21 +102,21 @@ pub(crate) fn pick(
                 .filter(|(tier, _)| {
                     limits
                         .for_tier(**tier)
-                        .is_none_or(|max| per_tier.get(*tier).copied().unwrap_or(0) < max)
+                        .is_none_or(|max| per_tier.get(**tier) < max)
                 })
                 .filter_map(|(tier, set)| {
-                    let skip = taken[slot].get(tier).copied().unwrap_or(0);
+                    let skip = taken[slot].get(*tier);
                     set.iter()
-                        .filter(|(_, task)| free(task))
+                        .filter(|(_, slot)| free(*slot))
                         .nth(skip)
                         .map(|entry| (entry, *tier))
                 })
                 .min_by_key(|((index, _), _)| *index);
             if let Some(((_, task), tier)) = candidate {
-                *taken[slot].entry(tier).or_insert(0) += 1;
-                *per_tier.entry(tier).or_insert(0) += 1;
+                taken[slot].add(tier);
+                per_tier.add(tier);
                 total += 1;
-                picked.push(task.clone());
+                picked.push(*task);
                 progressed = true;
             }
         }

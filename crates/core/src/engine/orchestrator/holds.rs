@@ -25,9 +25,9 @@ impl Orchestrator {
         if self.running.remove(&task).is_none() {
             return;
         }
-        self.set(&task, TaskStatus::Ready, Some(reason), out);
+        self.set(&task, TaskStatus::Ready, Some(reason.into()), out);
         // A task back in `ready` no longer satisfies `started` edges.
-        self.settle(vec![task.clone()], out);
+        self.settle(&[&task], out);
         self.refresh_execution_of(&task, out);
     }
 }

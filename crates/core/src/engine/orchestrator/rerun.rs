@@ -51,7 +51,7 @@ impl Orchestrator {
         for e in &executions {
             self.reopen(e, out);
         }
-        self.settle(reset, out);
+        self.settle(&reset, out);
     }
 
     /// A done task goes back to `pending` with a fresh retry budget and its
@@ -80,6 +80,6 @@ impl Orchestrator {
             out,
         );
         self.reopen(&execution, out);
-        self.settle(vec![task.to_string()], out);
+        self.settle(&[task], out);
     }
 }

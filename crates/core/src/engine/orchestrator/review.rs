@@ -52,13 +52,13 @@ impl Orchestrator {
         if !self.may_review(task) {
             return;
         }
-        self.set(task, rules::REJECTED, Some(note.clone()), out);
+        self.set(task, rules::REJECTED, Some(note.clone().into()), out);
         out.push(Event::TaskFailed {
             task: task.to_string(),
             error: note,
             will_retry: false,
         });
-        self.settle(vec![task.to_string()], out);
+        self.settle(&[task], out);
         self.refresh_execution_of(task, out);
     }
 

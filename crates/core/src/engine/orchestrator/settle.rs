@@ -2,7 +2,9 @@
 //! `ready`, `blocked` or stay `pending` as their edges say
 //! ([`crate::rules::readiness`]), until nothing moves.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::{Event, Orchestrator};
 use crate::TaskStatus;
@@ -11,14 +13,23 @@ impl Orchestrator {
     /// Re-evaluates waiting tasks, starting with the dependents of
     /// `changed`, until nothing moves. Follows slots, not ids: on a large
     /// DAG this is the scheduler's inner loop.
-    pub(super) fn settle(&mut self, changed: Vec<String>, out: &mut Vec<Event>) {
-        let changed: Vec<usize> = changed.iter().filter_map(|t| self.graph.slot(t)).collect();
+    pub(super) fn settle<S: AsRef<str>>(&mut self, changed: &[S], out: &mut Vec<Event>) {
+        let changed: Vec<usize> = changed
+            .iter()
+            .filter_map(|t| self.graph.slot(t.as_ref()))
+            .collect();
+        self.settle_slots(changed, out);
+    }
+
+    /// [`Orchestrator::settle`] by slot.
+    pub(super) fn settle_slots(&mut self, changed: Vec<usize>, out: &mut Vec<Event>) {
         let mut queue: VecDeque<usize> = changed
             .iter()
             .flat_map(|slot| self.graph.dependents_at(*slot).iter().copied())
             .collect();
         queue.extend(changed);
-        let mut touched_executions: BTreeSet<String> = BTreeSet::new();
+        // Few (mostly one): a list, its entries compared by pointer first.
+        let mut touched_executions: Vec<Arc<str>> = Vec::new();
         while let Some(slot) = queue.pop_front() {
             let Some(status) = self.graph.status_at(slot) else {
                 continue;
@@ -29,7 +40,7 @@ impl Orchestrator {
             let next = self.graph.readiness_at(slot);
             if next != status {
                 let reason = (next == TaskStatus::Blocked)
-                    .then(|| "a dependency failed or was cancelled".to_string());
+                    .then_some(Cow::Borrowed("a dependency failed or was cancelled"));
                 self.graph.set_status_at(slot, next);
                 out.push(Event::TaskStatus {
                     task: self.graph.id_at(slot).to_string(),
@@ -37,13 +48,16 @@ impl Orchestrator {
                     reason,
                 });
                 queue.extend(self.graph.dependents_at(slot).iter().copied());
-                if let Some(e) = self.graph.node_at(slot).map(|n| n.execution.as_str())
-                    && !touched_executions.contains(e)
+                if let Some(e) = self.graph.node_at(slot).map(|n| &n.execution)
+                    && !touched_executions
+                        .iter()
+                        .any(|t| Arc::ptr_eq(t, e) || t == e)
                 {
-                    touched_executions.insert(e.to_string());
+                    touched_executions.push(Arc::clone(e));
                 }
             }
         }
+        touched_executions.sort();
         for execution in touched_executions {
             self.refresh_execution(&execution, out);
         }

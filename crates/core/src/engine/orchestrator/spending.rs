@@ -166,14 +166,14 @@ impl Orchestrator {
             self.set(
                 task,
                 TaskStatus::Paused,
-                Some(format!("paused: {reason}")),
+                Some(format!("paused: {reason}").into()),
                 out,
             );
             changed = true;
         }
         if changed {
             // Paused workers no longer satisfy `started` edges.
-            self.settle(tasks.to_vec(), out);
+            self.settle(tasks, out);
         }
         if self.graph.execution_status(execution) == Some(ExecutionStatus::Running) {
             self.set_execution(execution, ExecutionStatus::Paused, out);
