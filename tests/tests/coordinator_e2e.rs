@@ -628,7 +628,13 @@ fn a_change_whose_signal_was_lost_is_applied_from_the_store() {
     let mut store = enki_store::Store::open_existing(&project.db_path()).unwrap();
     store.cancel(&execution, None).unwrap();
     drop(store);
-    assert!(project.signals().is_empty(), "no signal was written");
+    // The store alone changed: no cancel signal (the worker's own signals
+    // may be waiting for the coordinator meanwhile).
+    let signals = project.signals();
+    assert!(
+        !signals.iter().any(|s| s["type"] == "cancel"),
+        "a cancel signal was written: {signals:?}"
+    );
     // The coordinator notices at its next look at the store and stops g.
     let output = wait_output(child, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
