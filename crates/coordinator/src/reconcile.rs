@@ -5,8 +5,9 @@
 //! Every repair is idempotent, so a signal that arrives after its repair
 //! changes nothing.
 
+use enki_core::ExecutionStatus;
 use enki_core::engine::{Command, Graph};
-use enki_core::{ExecutionStatus, TaskStatus};
+use enki_core::rules::{self, Steering};
 use enki_store::{ExecutionRow, TaskRow};
 
 /// What the store holds about one execution.
@@ -58,32 +59,24 @@ pub fn repairs(graph: &Graph, stored: &[StoredExecution]) -> Vec<Repair> {
             let step = |command: fn(String, Option<String>) -> Command| {
                 Repair::Command(command(id.clone(), Some(task.step_id.clone())))
             };
-            use TaskStatus::*;
-            match (task.status, now) {
-                (Paused, Pending | Ready | Running) => out.push(step(pause)),
-                (Pending | Ready, Paused) => out.push(step(resume)),
-                (Cancelled, s) if !s.is_terminal() => out.push(step(cancel)),
-                (Pending, Failed | Blocked) => out.push(Repair::Command(Command::Retry {
-                    task: task.id.clone(),
-                })),
-                (Pending | Ready, Done | AwaitingReview) => {
-                    out.push(Repair::Command(Command::FollowUp {
-                        task: task.id.clone(),
-                    }))
+            let task_id = task.id.clone();
+            out.extend(rules::steering(task.status, now).map(|steering| {
+                match steering {
+                    Steering::Pause => step(pause),
+                    Steering::Resume => step(resume),
+                    Steering::Cancel => step(cancel),
+                    Steering::Retry => Repair::Command(Command::Retry { task: task_id }),
+                    Steering::FollowUp => Repair::Command(Command::FollowUp { task: task_id }),
+                    Steering::Approve => Repair::Command(Command::Approve { task: task_id }),
+                    Steering::Reject => Repair::Command(Command::Reject {
+                        task: task_id,
+                        note: task
+                            .last_error
+                            .clone()
+                            .unwrap_or_else(|| enki_store::rejection_error(None)),
+                    }),
                 }
-                // A person's review decision (`enki approve`, `enki reject`).
-                (WorkerDone, AwaitingReview) => out.push(Repair::Command(Command::Approve {
-                    task: task.id.clone(),
-                })),
-                (Failed, AwaitingReview) => out.push(Repair::Command(Command::Reject {
-                    task: task.id.clone(),
-                    note: task
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| enki_store::rejection_error(None)),
-                })),
-                _ => {}
-            }
+            }));
         }
     }
     out
@@ -103,6 +96,7 @@ fn cancel(execution: String, step: Option<String>) -> Command {
 
 #[cfg(test)]
 mod tests {
+    use enki_core::TaskStatus;
     use enki_core::engine::{Limits, Orchestrator, Settings};
     use enki_store::{NewStep, Store};
 
@@ -142,13 +136,16 @@ mod tests {
             let snapshot = execution_snapshot(&store, &created.execution_id, &|_| "sim".into())
                 .unwrap()
                 .unwrap();
-            orch.handle(Command::Load(snapshot));
-            World {
+            let events = orch.handle(Command::Load(snapshot));
+            let mut world = World {
                 _dir: dir,
                 store,
                 orch,
                 execution: created.execution_id,
-            }
+            };
+            // The store follows the graph, as the coordinator's writes make it.
+            world.record(&events);
+            world
         }
 
         fn task(&self, step: &str) -> String {
@@ -189,6 +186,96 @@ mod tests {
                 tasks: rows,
             }]
         }
+    }
+
+    impl World {
+        /// What the store holds, as the coordinator reads it.
+        fn read(&self) -> Vec<StoredExecution> {
+            let execution = self.store.execution(&self.execution).unwrap().unwrap();
+            let tasks = self
+                .store
+                .tasks(&enki_store::TaskFilter {
+                    execution_id: Some(self.execution.clone()),
+                    ..Default::default()
+                })
+                .unwrap();
+            vec![StoredExecution { execution, tasks }]
+        }
+
+        /// Writes the statuses of `events` as the coordinator does.
+        fn record(&mut self, events: &[enki_core::engine::Event]) {
+            for event in events {
+                if let enki_core::engine::Event::TaskStatus {
+                    task,
+                    from,
+                    status,
+                    reason,
+                } = event
+                {
+                    self.store
+                        .record_status(task, *from, *status, reason.as_deref())
+                        .unwrap();
+                }
+            }
+        }
+
+        fn stored_status(&self, step: &str) -> TaskStatus {
+            self.store.task(&self.task(step)).unwrap().unwrap().status
+        }
+    }
+
+    /// `enki pause` then `enki resume` of a running step, the resume landing
+    /// while the coordinator answers the pause (its worker stopped, the
+    /// paused status not yet written): the coordinator's `paused` must not
+    /// overwrite the resume, or the step stays paused for good (the resume's
+    /// signal finds the store not resumed and is set aside) and its worker
+    /// never starts again.
+    #[test]
+    fn a_resume_that_lands_while_a_pause_is_answered_is_kept_and_followed() {
+        let mut w = World::new();
+        let a = w.task("a");
+        assert_eq!(w.stored_status("a"), TaskStatus::Running);
+
+        w.store.pause(&w.execution, Some("a")).unwrap();
+        let pause = repairs(w.orch.graph(), &w.read());
+        assert_eq!(pause, vec![step_command(super::pause, &w, "a")]);
+        let Repair::Command(pause) = pause.into_iter().next().unwrap() else {
+            unreachable!("a command, as asserted")
+        };
+        let answer = w.orch.handle(pause);
+        assert!(answer.iter().any(|e| matches!(
+            e,
+            enki_core::engine::Event::StopWorker { task, .. } if *task == a
+        )));
+        // The person's resume lands before the answer's status is written.
+        w.store.resume(&w.execution, Some("a")).unwrap();
+        w.record(&answer);
+        assert_eq!(
+            w.stored_status("a"),
+            TaskStatus::Pending,
+            "the resume was undone"
+        );
+
+        // The resume's signal (or the periodic comparison) is followed: the
+        // step waits for the slot b took when it paused, then runs again,
+        // and store and graph agree.
+        let resume = repairs(w.orch.graph(), &w.read());
+        assert_eq!(resume, vec![step_command(super::resume, &w, "a")]);
+        let Repair::Command(resume) = resume.into_iter().next().unwrap() else {
+            unreachable!("a command, as asserted")
+        };
+        let events = w.orch.handle(resume);
+        w.record(&events);
+        assert_eq!(w.stored_status("a"), TaskStatus::Ready);
+        assert_eq!(repairs(w.orch.graph(), &w.read()), vec![]);
+        let events = w.orch.handle(Command::WorkerFinished {
+            task: w.task("b"),
+            result: enki_core::engine::WorkResult::NoChanges,
+        });
+        assert!(events.iter().any(|e| matches!(
+            e,
+            enki_core::engine::Event::StartWorker { task, .. } if *task == a
+        )));
     }
 
     fn step_command(

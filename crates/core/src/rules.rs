@@ -242,6 +242,54 @@ pub fn may_review(task: TaskStatus, execution: ExecutionStatus) -> Result<(), Re
 /// and `enki retry` gives it another attempt in that copy.
 pub const REJECTED: TaskStatus = TaskStatus::Failed;
 
+/// A change to a step that someone outside the coordinator (a person's
+/// `enki pause|resume|cancel|retry|followup|approve|reject`, the planner's
+/// tools) wrote to the store, which the coordinator's graph has not taken
+/// up yet: the command that takes it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    Pause,
+    Resume,
+    Cancel,
+    Retry,
+    FollowUp,
+    Approve,
+    Reject,
+}
+
+/// The steering that the store's status `stored` of a step shows and the
+/// graph, at `in_memory`, has yet to follow (`None`: nothing to follow).
+/// The coordinator's comparison of the store with its graph applies it, and
+/// the store refuses a coordinator's write that would undo it
+/// ([`write_undoes_steering`]).
+pub fn steering(stored: TaskStatus, in_memory: TaskStatus) -> Option<Steering> {
+    use TaskStatus::*;
+    match (stored, in_memory) {
+        (Paused, Pending | Ready | Running) => Some(Steering::Pause),
+        (Pending | Ready, Paused) => Some(Steering::Resume),
+        (Cancelled, s) if !s.is_terminal() => Some(Steering::Cancel),
+        (Pending, Failed | Blocked) => Some(Steering::Retry),
+        (Pending | Ready, Done | AwaitingReview) => Some(Steering::FollowUp),
+        // A person's review decision.
+        (WorkerDone, AwaitingReview) => Some(Steering::Approve),
+        (Failed, AwaitingReview) => Some(Steering::Reject),
+        _ => None,
+    }
+}
+
+/// Whether the coordinator's write of a step's move from `from` (what its
+/// graph held, so what the store held unless someone changed it since) to
+/// `to` would undo a steering the store shows at `stored`: someone changed
+/// the step meanwhile (it is neither `from` nor `to`), and the graph, at
+/// `to`, has yet to follow that change. Such a write is not made: the
+/// steering's signal, or the periodic comparison, brings the graph in line.
+/// (A person's `enki resume` that lands while the coordinator answers their
+/// `enki pause` is kept, not overwritten with `paused`.) A change of the
+/// coordinator's own (`from` is what the store shows) is always written.
+pub fn write_undoes_steering(stored: TaskStatus, from: TaskStatus, to: TaskStatus) -> bool {
+    stored != from && stored != to && steering(stored, to).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
@@ -259,6 +307,37 @@ mod tests {
 
     fn any_condition() -> impl Strategy<Value = Condition> {
         proptest::sample::select(Condition::ALL)
+    }
+
+    #[test]
+    fn a_coordinator_write_never_undoes_a_steering_it_has_not_followed() {
+        // The race of `enki pause` then `enki resume`: the coordinator
+        // answers the pause (running → paused) after the resume landed.
+        assert!(write_undoes_steering(Pending, Running, Paused));
+        // A person paused a step the coordinator is starting.
+        assert!(write_undoes_steering(Paused, Ready, Running));
+        // A person cancelled a step while its worker finished.
+        assert!(write_undoes_steering(Cancelled, Running, WorkerDone));
+        // The coordinator's own moves, from what the store shows: a budget
+        // raised in process resumes what the budget paused.
+        assert!(!write_undoes_steering(Paused, Paused, Pending));
+        assert!(!write_undoes_steering(Running, Running, Ready));
+        // What the store already shows is no change.
+        assert!(!write_undoes_steering(Paused, Running, Paused));
+    }
+
+    proptest! {
+        #[test]
+        fn a_write_is_refused_only_over_someone_elses_change_the_graph_would_follow(
+            stored in any_status(), from in any_status(), to in any_status()
+        ) {
+            // Over what the coordinator knew, or what it writes, never.
+            prop_assert!(!write_undoes_steering(from, from, to));
+            prop_assert!(!write_undoes_steering(to, from, to));
+            if write_undoes_steering(stored, from, to) {
+                prop_assert!(steering(stored, to).is_some());
+            }
+        }
     }
 
     #[test]

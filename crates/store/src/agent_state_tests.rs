@@ -65,7 +65,12 @@ fn a_running_task_shows_its_live_state_and_a_stopped_one_its_status() {
         .set_attempt_last_message(&task, 1, "Running the tests")
         .unwrap();
     store
-        .record_status(&task, TaskStatus::Failed, Some("stalled"))
+        .record_status(
+            &task,
+            TaskStatus::Running,
+            TaskStatus::Failed,
+            Some("stalled"),
+        )
         .unwrap();
     assert_eq!(
         shown(&store, &task),

@@ -213,18 +213,26 @@ impl Store {
         })
     }
 
-    /// Sets the task's status with a reason recorded in its log, and its
-    /// finish time for finished states.
+    /// The coordinator's move of a task from `from` (its graph's status) to
+    /// `status`: sets the status with a reason recorded in its log, and its
+    /// finish time for finished states. Not made when it would undo a
+    /// change someone else made meanwhile that the coordinator has yet to
+    /// follow (`rules::write_undoes_steering`): then `Ok(false)`, and the
+    /// store keeps their change.
     pub fn record_status(
         &mut self,
         task_id: &str,
+        from: enki_core::TaskStatus,
         status: enki_core::TaskStatus,
         reason: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.write(|tx| {
             let task = require_task(tx, task_id)?;
             if task.status == status {
-                return Ok(());
+                return Ok(true);
+            }
+            if enki_core::rules::write_undoes_steering(task.status, from, status) {
+                return Ok(false);
             }
             let now = now_rfc3339();
             let finished = matches!(
@@ -250,7 +258,7 @@ impl Store {
                 "status",
                 &serde_json::json!({"from": task.status, "to": status, "reason": reason}),
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 

@@ -170,7 +170,12 @@ fn triage_shows_the_failed_and_blocked_tasks_and_asks_for_proposals() {
         )
         .unwrap();
     store
-        .record_status(&tasks["a"], TaskStatus::Failed, Some("tests failed"))
+        .record_status(
+            &tasks["a"],
+            TaskStatus::Running,
+            TaskStatus::Failed,
+            Some("tests failed"),
+        )
         .unwrap();
     store
         .set_task_status(&tasks["b"], TaskStatus::Blocked)

@@ -20,17 +20,27 @@ impl Runtime {
         match event {
             Event::TaskStatus {
                 task,
+                from,
                 status,
                 reason,
             } => {
                 let (t, r) = (task.clone(), reason.clone());
-                if let Err(e) = db
-                    .call(move |s| s.record_status(&t, status, r.as_deref()))
+                match db
+                    .call(move |s| s.record_status(&t, from, status, r.as_deref()))
                     .await
                 {
-                    self.emit(Progress::Warning {
+                    Ok(true) => {}
+                    // Someone steered the task meanwhile (a resume landed
+                    // while a pause was answered): the store keeps their
+                    // change, and the next comparison of the store with
+                    // the graph follows it (their signal asks for one).
+                    Ok(false) => {
+                        tracing::info!(task, %from, %status, "not recorded: the store shows a later change to follow");
+                        self.store_version = None;
+                    }
+                    Err(e) => self.emit(Progress::Warning {
                         message: format!("cannot record the status of {task}: {e}"),
-                    });
+                    }),
                 }
                 // Running is reported by WorkerStarted.
                 if status != TaskStatus::Running {

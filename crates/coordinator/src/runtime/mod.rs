@@ -311,6 +311,7 @@ pub async fn run(
                     s.end_attempt(task, "interrupted", Some("the coordinator stopped"))?;
                     s.record_status(
                         task,
+                        TaskStatus::Running,
                         TaskStatus::Ready,
                         Some("the coordinator stopped; it runs again at the next start"),
                     )?;

@@ -176,10 +176,13 @@ pub enum Command {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Persist a task's new status. The reason is mostly a fixed phrase,
-    /// borrowed rather than allocated for each of the many status events.
+    /// Persist a task's new status; `from` is the one it had in the graph
+    /// (see `rules::write_undoes_steering`). The reason is mostly a fixed
+    /// phrase, borrowed rather than allocated for each of the many status
+    /// events.
     TaskStatus {
         task: String,
+        from: TaskStatus,
         status: TaskStatus,
         reason: Option<Cow<'static, str>>,
     },
@@ -405,13 +408,12 @@ impl Orchestrator {
         reason: Option<Cow<'static, str>>,
         out: &mut Vec<Event>,
     ) {
-        if self
-            .graph
-            .set_status(task, status)
-            .is_some_and(|previous| previous != status)
+        if let Some(from) = self.graph.set_status(task, status)
+            && from != status
         {
             out.push(Event::TaskStatus {
                 task: task.to_string(),
+                from,
                 status,
                 reason,
             });
@@ -477,6 +479,7 @@ impl Orchestrator {
             out.push(Event::Interrupted { task: task.clone() });
             out.push(Event::TaskStatus {
                 task,
+                from: TaskStatus::Running,
                 status: TaskStatus::Ready,
                 reason: Some("interrupted: the previous coordinator stopped while it ran".into()),
             });
@@ -761,9 +764,14 @@ impl Orchestrator {
                     continue;
                 }
                 started.push(slot);
-                self.graph.set_status_at(slot, TaskStatus::Running);
+                // Picked, so ready.
+                let from = self
+                    .graph
+                    .set_status_at(slot, TaskStatus::Running)
+                    .unwrap_or(TaskStatus::Ready);
                 out.push(Event::TaskStatus {
                     task: task.clone(),
+                    from,
                     status: TaskStatus::Running,
                     reason: None,
                 });

@@ -44,6 +44,7 @@ impl Orchestrator {
                 self.graph.set_status_at(slot, next);
                 out.push(Event::TaskStatus {
                     task: self.graph.id_at(slot).to_string(),
+                    from: status,
                     status: next,
                     reason,
                 });
