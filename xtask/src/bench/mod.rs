@@ -45,6 +45,11 @@ const BENCHES: &[(&str, &str, Bench)] = &[
         coordinator::run,
     ),
     (
+        "signal",
+        "coordinator's signal latency alone: a signal file renamed into place → its effect in the store (`enki pause` of a running step)",
+        coordinator::run_signal,
+    ),
+    (
         "dag",
         "coordinator's scheduling alone: the 10 000- and 100 000-node DAGs of `coordinator`",
         scaling::run_dag,
