@@ -24,6 +24,7 @@ use enki_store::{NewStep, Store};
 use enki_workspace::{CopyRequest, Git, commit_all, create_copy};
 
 use super::project::{bench_identity, enki, git, sim_project};
+use super::stats::median_by;
 use super::{Options, Verdict, mark};
 
 /// The queue's landing may cost at most this many times the git floor.
@@ -49,7 +50,7 @@ pub fn run(opts: &Options, enki_bin: &Path, files: usize) -> Result<Verdict> {
         floor.push(floor_landing(&root, sample).context("the git floor")?);
         queue.push(queue_landing(enki_bin, &root, sample).context("the real queue")?);
     }
-    let (floor, queue) = (median(&mut floor), median(&mut queue));
+    let (floor, queue) = (median_by(&floor, |x| *x), median_by(&queue, |x| *x));
     let ratio = queue / floor;
     let ok = ratio <= TARGET_RATIO;
     println!(
@@ -81,11 +82,6 @@ fn write_files(root: &Path, files: usize) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Runs plain git in `root` and returns its trimmed output.

@@ -12,6 +12,7 @@ use anyhow::{Result, bail};
 use super::coordinator::{big_dag, project};
 use super::mark;
 use super::project::enki;
+use super::stats::median_by;
 
 /// Per-task time at the largest run may be at most this many times that
 /// at the smallest.
@@ -145,12 +146,7 @@ fn dag() -> Result<bool> {
         for _ in 0..DAG_RUNS {
             runs.push(big_dag(n)?);
         }
-        let median = |pick: fn(&super::coordinator::Scheduled) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(pick).collect();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
-        medians.push((median(|r| r.cpu), median(|r| r.wall)));
+        medians.push((median_by(&runs, |r| r.cpu), median_by(&runs, |r| r.wall)));
     }
     let (small, large) = (medians[0], medians[1]);
     let growth = (large.0 / small.0).ln() / 10f64.ln();

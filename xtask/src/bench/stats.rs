@@ -17,6 +17,13 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     })
 }
 
+/// Median of one measure of `items` ([`median`]); NaN when there are none,
+/// so an empty run shows as such in a figure instead of stopping the bench.
+pub fn median_by<T>(items: &[T], of: impl Fn(&T) -> f64) -> f64 {
+    let values: Vec<f64> = items.iter().map(of).collect();
+    median(&values).unwrap_or(f64::NAN)
+}
+
 /// The `p`-th percentile (0..=100) by the nearest-rank method: the smallest sample such that at
 /// least `p`% of the samples are less than or equal to it. `None` for an empty slice.
 pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
