@@ -253,13 +253,8 @@ impl Graph {
             .map(|slot| self.id_at(slot))
     }
 
-    /// Changes a task's status, keeping the execution's counts and ready
-    /// queues in step. Returns the previous status.
-    pub(crate) fn set_status(&mut self, task: &str, status: TaskStatus) -> Option<TaskStatus> {
-        self.set_status_at(self.slot(task)?, status)
-    }
-
-    /// [`Graph::set_status`] by slot.
+    /// Changes the status of the task in `slot`, keeping the execution's
+    /// counts and ready queues in step. Returns the previous status.
     pub(crate) fn set_status_at(&mut self, slot: usize, status: TaskStatus) -> Option<TaskStatus> {
         let node = self.nodes.get(slot).and_then(Option::as_ref)?;
         let previous = self.statuses[slot]?;

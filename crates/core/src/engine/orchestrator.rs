@@ -408,11 +408,25 @@ impl Orchestrator {
         reason: Option<Cow<'static, str>>,
         out: &mut Vec<Event>,
     ) {
-        if let Some(from) = self.graph.set_status(task, status)
+        if let Some(slot) = self.graph.slot(task) {
+            self.set_at(slot, status, reason, out);
+        }
+    }
+
+    /// [`Orchestrator::set`] by slot: the status change and its event, if
+    /// the status changes.
+    fn set_at(
+        &mut self,
+        slot: usize,
+        status: TaskStatus,
+        reason: Option<Cow<'static, str>>,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(from) = self.graph.set_status_at(slot, status)
             && from != status
         {
             out.push(Event::TaskStatus {
-                task: task.to_string(),
+                task: self.graph.id_at(slot).to_string(),
                 from,
                 status,
                 reason,
@@ -764,17 +778,7 @@ impl Orchestrator {
                     continue;
                 }
                 started.push(slot);
-                // Picked, so ready.
-                let from = self
-                    .graph
-                    .set_status_at(slot, TaskStatus::Running)
-                    .unwrap_or(TaskStatus::Ready);
-                out.push(Event::TaskStatus {
-                    task: task.clone(),
-                    from,
-                    status: TaskStatus::Running,
-                    reason: None,
-                });
+                self.set_at(slot, TaskStatus::Running, None, out);
                 out.push(Event::StartWorker {
                     task: task.clone(),
                     attempt,

@@ -41,13 +41,7 @@ impl Orchestrator {
             if next != status {
                 let reason = (next == TaskStatus::Blocked)
                     .then_some(Cow::Borrowed("a dependency failed or was cancelled"));
-                self.graph.set_status_at(slot, next);
-                out.push(Event::TaskStatus {
-                    task: self.graph.id_at(slot).to_string(),
-                    from: status,
-                    status: next,
-                    reason,
-                });
+                self.set_at(slot, next, reason, out);
                 queue.extend(self.graph.dependents_at(slot).iter().copied());
                 if let Some(e) = self.graph.node_at(slot).map(|n| &n.execution)
                     && !touched_executions
