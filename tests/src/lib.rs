@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod conflict;
 mod inspect;
 
+pub use conflict::{BOTH_VERSIONS, CONFLICTING_PLAN};
 pub use inspect::{event_kinds, json_lines};
 
 /// Safety net for every wait on a child process; tests never sleep to race.

@@ -9,7 +9,7 @@
 // An integration test: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use enki_tests::{Project, describe, json_lines};
+use enki_tests::{BOTH_VERSIONS, Project, describe, json_lines};
 use serde_json::Value;
 
 fn outcomes(list: &Value, key: &str) -> Vec<String> {
@@ -50,22 +50,16 @@ fn planner_making_one_task(project: &Project, first_turns: &str) {
 #[test]
 fn a_merger_that_meets_a_limit_waits_for_the_reset_and_the_merge_lands_without_a_failure() {
     let project = Project::with_sim("[workers]\nretries = 0\n");
-    project.writer_script("left", "shared.txt", "left version\n");
-    project.writer_script("right", "shared.txt", "right version\n");
+    project.conflicting_writers();
     // The first merger run meets the account's usage limit (reset in a
     // second); the next one, after the reset, resolves.
-    project.script(
-        "merger",
-        "[[turn]]\nsteps = [\n  { limit = \"quota\", resets_in_secs = 1, times = 1 },\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
-    );
-    let plan = project.plan(
-        "[[steps]]\nid = \"left\"\ntitle = \"Left\"\ndescription = \"[[sim:left]]\"\n[[steps]]\nid = \"right\"\ntitle = \"Right\"\ndescription = \"[[sim:right]]\"\n",
-    );
+    project.merger_keeping_both("{ limit = \"quota\", resets_in_secs = 1, times = 1 },\n  ");
+    let plan = project.conflicting_plan();
     let output = project.run_enki(&["run", "--json", "--plan", plan.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(
         std::fs::read_to_string(project.root.join("shared.txt")).unwrap(),
-        "left version\nright version\n"
+        BOTH_VERSIONS
     );
     let held = held_lines(&output);
     assert_eq!(held.len(), 1, "{}", describe(&output));

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use enki_tests::{Project, describe, event_kinds, git, wait_output};
+use enki_tests::{
+    BOTH_VERSIONS, CONFLICTING_PLAN, Project, describe, event_kinds, git, wait_output,
+};
 use serde_json::Value;
 
 fn run_plan(project: &Project, plan: &str) -> std::process::Output {
@@ -34,35 +36,18 @@ fn merger_log(project: &Project, task: &str) -> Vec<String> {
         .collect()
 }
 
-/// Two parallel steps that write the same new file differently.
-const CONFLICTING_PLAN: &str = r#"[[steps]]
-id = "left"
-title = "Left"
-description = "[[sim:left]]"
-[[steps]]
-id = "right"
-title = "Right"
-description = "[[sim:right]]"
-"#;
-
-fn conflicting_writers(project: &Project) {
-    project.writer_script("left", "shared.txt", "left version\n");
-    project.writer_script("right", "shared.txt", "right version\n");
-}
-
 #[test]
 fn a_textual_conflict_is_resolved_by_the_merger_agent() {
     let project = Project::with_sim("");
-    conflicting_writers(&project);
-    project.script(
-        "merger",
-        "[[turn]]\nsteps = [\n  { say = \"Keeping both versions.\" },\n  { permission = \"Edit shared.txt\", kind = \"edit\", path = \"shared.txt\" },\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
+    project.conflicting_writers();
+    project.merger_keeping_both(
+        "{ say = \"Keeping both versions.\" },\n  { permission = \"Edit shared.txt\", kind = \"edit\", path = \"shared.txt\" },\n  ",
     );
     let output = run_plan(&project, CONFLICTING_PLAN);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(
         std::fs::read_to_string(project.root.join("shared.txt")).unwrap(),
-        "left version\nright version\n"
+        BOTH_VERSIONS
     );
     let resolved: Vec<Value> = ["left", "right"]
         .iter()
@@ -124,7 +109,7 @@ fn a_textual_conflict_is_resolved_by_the_merger_agent() {
 #[test]
 fn a_failing_merger_leaves_the_request_conflicted_with_the_branch_kept() {
     let project = Project::with_sim("");
-    conflicting_writers(&project);
+    project.conflicting_writers();
     project.script(
         "merger",
         "[[turn]]\nsteps = [ { fail = \"cannot decide\" } ]\n",
@@ -169,7 +154,7 @@ fn a_failing_merger_leaves_the_request_conflicted_with_the_branch_kept() {
 #[test]
 fn a_merger_that_leaves_conflict_markers_does_not_land() {
     let project = Project::with_sim("");
-    conflicting_writers(&project);
+    project.conflicting_writers();
     project.script(
         "merger",
         "[[turn]]\nsteps = [ { say = \"I looked at it.\" } ]\n",
@@ -367,7 +352,7 @@ fn a_merger_that_detaches_head_to_an_older_commit_cannot_drop_the_users_commit()
     // still keeps what they may do from the base branch.
     let project = Project::with_sim(UNSANDBOXED);
     let users = user_commit(&project, "user.txt");
-    conflicting_writers(&project);
+    project.conflicting_writers();
     // The merge worktree starts at the base tip: initial, the user's commit,
     // the first side's landing. HEAD~2 is before the user's commit.
     project.script(
@@ -418,7 +403,7 @@ fn a_merger_that_commits_itself_lands_one_squash_commit() {
     // The sandbox makes a merger's own git writes fail; without it enki
     // still keeps what they may do from the base branch.
     let project = Project::with_sim(UNSANDBOXED);
-    conflicting_writers(&project);
+    project.conflicting_writers();
     project.script(
         "merger",
         "[[turn]]\nsteps = [\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { run = \"git add -A && git -c user.name=m -c user.email=m@m commit -q -m 'the merger commits'\", expect_status = 0 },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
@@ -427,7 +412,7 @@ fn a_merger_that_commits_itself_lands_one_squash_commit() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(
         std::fs::read_to_string(project.root.join("shared.txt")).unwrap(),
-        "left version\nright version\n"
+        BOTH_VERSIONS
     );
     let subjects = project.commit_subjects("main");
     assert_eq!(
@@ -484,7 +469,7 @@ fn retry_after_a_failed_verify_lands_the_work() {
 #[test]
 fn retry_after_a_conflicted_merge_keeps_the_work_and_leaves_no_stale_worktree() {
     let project = Project::with_sim("");
-    conflicting_writers(&project);
+    project.conflicting_writers();
     project.script(
         "merger",
         "[[turn]]\nsteps = [ { fail = \"cannot decide\" } ]\n",
@@ -509,7 +494,7 @@ fn retry_after_a_conflicted_merge_keeps_the_work_and_leaves_no_stale_worktree() 
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(
         std::fs::read_to_string(project.root.join("shared.txt")).unwrap(),
-        "left version\nright version\n"
+        BOTH_VERSIONS
     );
     let detail = project.step_detail(failed["task"]["step_id"].as_str().unwrap());
     assert_eq!(detail["task"]["status"], "done");
@@ -676,7 +661,7 @@ fn the_enki_verify_sh_fallback_runs() {
 #[test]
 fn a_merger_that_times_out_leaves_the_request_conflicted() {
     let project = Project::with_sim("[merge]\nresolve_timeout_secs = 1\n");
-    conflicting_writers(&project);
+    project.conflicting_writers();
     project.script(
         "merger",
         "[[turn]]\nsteps = [ { say = \"Still weighing both sides\" }, { hang = true } ]\n",

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use enki_core::landing::landed_round;
-use enki_tests::{Project, describe, git, stdout, wait_output};
+use enki_tests::{BOTH_VERSIONS, Project, describe, git, stdout, wait_output};
 
 const ASK: &str = "[merge]\nreview = \"ask\"\n";
 
@@ -329,14 +329,8 @@ steps = [
 ]
 "#,
     );
-    project.script(
-        "merger",
-        "[[turn]]\nsteps = [\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both versions[/OUTPUT]\" },\n]\n",
-    );
-    let plan = project.plan(
-        "[[steps]]\nid = \"left\"\ntitle = \"Left\"\ndescription = \"[[sim:left]]\"\n\n\
-         [[steps]]\nid = \"right\"\ntitle = \"Right\"\ndescription = \"[[sim:right]]\"\n",
-    );
+    project.merger_keeping_both("");
+    let plan = project.conflicting_plan();
     (project, plan)
 }
 
@@ -380,7 +374,7 @@ fn a_mergers_resolution_waits_for_review_and_lands_exactly_once_when_approved() 
         ),
         format!("as the merger resolved it on {}", &base_tip[..8]),
         "[OUTPUT] worker: wrote the right version".to_string(),
-        "[OUTPUT] merger: kept both versions".to_string(),
+        "[OUTPUT] merger: kept both".to_string(),
         "1 file(s) changed, +1 -0".to_string(),
         "  M  shared.txt  +1 -0".to_string(),
         "+right version".to_string(),
@@ -392,7 +386,7 @@ fn a_mergers_resolution_waits_for_review_and_lands_exactly_once_when_approved() 
         serde_json::from_str(&enki_ok(&project, &["review", "right", "--json"])).unwrap();
     let held = &json["resolution"];
     assert_eq!(held["base"], base_tip.as_str(), "{json}");
-    assert_eq!(held["output"], "kept both versions", "{json}");
+    assert_eq!(held["output"], "kept both", "{json}");
     let status = enki_ok(&project, &["status"]);
     assert!(status.contains("awaiting_review"), "{status}");
 
@@ -414,7 +408,7 @@ fn a_mergers_resolution_waits_for_review_and_lands_exactly_once_when_approved() 
     assert_eq!(project.events_of(&right, "merger_started").len(), 1);
     assert_eq!(
         git(&project.root, &["show", "main:shared.txt"]),
-        "left version\nright version\n"
+        BOTH_VERSIONS
     );
     assert_eq!(project.status_of("right"), "done");
 }
@@ -472,6 +466,6 @@ fn changes_asked_of_a_resolution_run_the_worker_again_and_come_back_through_the_
     assert_eq!(git(&project.root, &["show", "main:extra.txt"]), "extra\n");
     assert_eq!(
         git(&project.root, &["show", "main:shared.txt"]),
-        "left version\nright version\n"
+        BOTH_VERSIONS
     );
 }

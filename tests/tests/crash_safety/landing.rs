@@ -44,12 +44,8 @@ fn crash_project() -> Project {
     let project = Project::with_sim("[merge]\nverify = \"test -f README.md\"\n");
     project.writer_script("a", "a.txt", "a\n");
     project.writer_script("d", "d.txt", "d\n");
-    project.writer_script("left", "shared.txt", "left version\n");
-    project.writer_script("right", "shared.txt", "right version\n");
-    project.script(
-        "merger",
-        "[[turn]]\nsteps = [\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
-    );
+    project.conflicting_writers();
+    project.merger_keeping_both("");
     project
 }
 

@@ -108,16 +108,9 @@ fn a_coordinator_killed_while_work_awaits_review_leaves_it_awaiting_review() {
 /// that keeps both versions, under review = "ask".
 fn conflicting_project() -> (Project, std::path::PathBuf) {
     let project = Project::with_sim("[merge]\nreview = \"ask\"\nverify = \"test -f README.md\"\n");
-    project.writer_script("left", "shared.txt", "left version\n");
-    project.writer_script("right", "shared.txt", "right version\n");
-    project.script(
-        "merger",
-        "[[turn]]\nsteps = [\n  { write = \"shared.txt\", content = \"left version\\nright version\\n\" },\n  { say = \"[OUTPUT]kept both[/OUTPUT]\" },\n]\n",
-    );
-    let plan = project.plan(
-        "[[steps]]\nid = \"left\"\ntitle = \"Left\"\ndescription = \"[[sim:left]]\"\n\n\
-         [[steps]]\nid = \"right\"\ntitle = \"Right\"\ndescription = \"[[sim:right]]\"\n",
-    );
+    project.conflicting_writers();
+    project.merger_keeping_both("");
+    let plan = project.conflicting_plan();
     (project, plan)
 }
 
