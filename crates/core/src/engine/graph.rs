@@ -1,11 +1,13 @@
 //! The in-memory DAG: executions, their task nodes and dependency edges,
 //! with the state rules of STATE.md.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::{Condition, ExecutionStatus, TaskStatus, Tier, rules};
+
+use super::ids::Ids;
+use super::lists::Lists;
 
 /// A dependency edge: this node needs `target` in a state satisfying `condition`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +43,31 @@ pub struct ExecutionSnapshot {
     pub nodes: Vec<NodeSnapshot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What settling and scheduling read of a loaded task, per slot: small and
+/// copyable, apart from its id, step id and agent, which few paths read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Node {
-    pub id: String,
-    /// Shared by every task of the execution (one allocation, not one each).
-    pub execution: Arc<str>,
-    pub step_id: String,
     pub step_index: i64,
+    /// Its execution, an index into the graph's execution ids.
+    pub execution: u32,
+    pub failures: u32,
     pub tier: Tier,
     pub checkpoint: bool,
-    pub failures: u32,
-    pub agent: String,
+}
+
+/// What few paths read of a loaded task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Named {
+    step_id: String,
+    agent: String,
+}
+
+/// One of a task's needs: the slot of the task it needs and the state that
+/// task must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Need {
+    target: u32,
+    condition: Condition,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,14 +75,14 @@ pub(crate) struct Execution {
     pub order: u64,
     pub status: ExecutionStatus,
     /// The slots of its tasks, in step order.
-    pub steps: Vec<usize>,
+    pub steps: Vec<u32>,
     /// How many of its tasks are in each status (indexed by [`status_slot`]),
     /// so settling an execution does not walk its steps.
     pub counts: [usize; STATUS_SLOTS],
     /// Ready tasks per tier, in step order, by (step index, slot): the
     /// scheduler's queue. Slots, not ids: a task moves in and out of it on
     /// every start, and an id would be cloned each time.
-    pub ready: BTreeMap<Tier, BTreeSet<(i64, usize)>>,
+    pub ready: BTreeMap<Tier, BTreeSet<(i64, u32)>>,
 }
 
 pub(crate) const STATUS_SLOTS: usize = TaskStatus::ALL.len();
@@ -96,78 +112,57 @@ impl Execution {
     }
 }
 
-/// Hashes task ids for the slot table: a multiply-rotate over 8-byte words,
-/// several times quicker than the default SipHash on short ids. The ids are
-/// the coordinator's own (ULIDs), so hash flooding is no concern.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves its best bits high; the table indexes by the low ones.
-        self.0.rotate_left(26)
-    }
-}
-
 /// The DAG of every loaded execution. Every task id it has seen (loaded, or
 /// named by an edge before its task is loaded) gets a slot, an index into
 /// its vectors, once: settling a large DAG then follows integers rather than
-/// hashing, comparing and cloning ids.
+/// hashing, comparing and cloning ids. What settling reads per slot (the
+/// status, the needs, the dependents) lies in arrays of its own, apart from
+/// what it reads less often, so that a 100 000-task DAG stays mostly in the
+/// caches.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
-    /// Task id -> its slot.
-    slots: HashMap<Arc<str>, usize, BuildHasherDefault<IdHasher>>,
-    /// Per slot: its task id (the same allocation as its key in `slots`).
-    ids: Vec<Arc<str>>,
+    /// Task id <-> slot.
+    ids: Ids,
     /// Per slot: the task, once loaded.
     nodes: Vec<Option<Node>>,
-    /// Per slot: the task's status, once loaded (apart from the nodes, so
-    /// that checking a task's dependencies reads a few small bytes).
+    /// Per slot: its step id and agent, once loaded.
+    named: Vec<Named>,
+    /// Per slot: the task's status, once loaded (`None`: not loaded).
     statuses: Vec<Option<TaskStatus>>,
-    /// Per slot: the slots of the tasks it needs, with the state each must
-    /// reach (apart from the nodes too: settling reads little else).
-    needs: Vec<Vec<(usize, Condition)>>,
+    /// Per slot: the tasks it needs, with the state each must reach.
+    needs: Lists<Need>,
     /// Per slot: the slots of the tasks that need it, in id order.
-    dependents: Vec<Vec<usize>>,
+    dependents: Lists<u32>,
     /// How many slots hold a loaded task.
     loaded: usize,
+    /// Every execution a task was loaded with, by [`Node::execution`].
+    execution_ids: Vec<Arc<str>>,
     pub(crate) executions: BTreeMap<String, Execution>,
 }
 
 impl Graph {
     /// The slot of a task id, if the graph has seen it.
-    pub(crate) fn slot(&self, task: &str) -> Option<usize> {
-        self.slots.get(task).copied()
+    pub(crate) fn slot(&self, task: &str) -> Option<u32> {
+        self.ids.get(task)
     }
 
     /// The slot of a task id, given one if it has none yet.
-    fn slot_for(&mut self, task: &str) -> usize {
-        if let Some(slot) = self.slots.get(task) {
-            return *slot;
+    fn slot_for(&mut self, task: &str) -> u32 {
+        let slot = self.ids.intern(task);
+        let slots = self.ids.len();
+        if self.nodes.len() < slots {
+            self.nodes.resize(slots, None);
+            self.named.resize_with(slots, Named::default);
+            self.statuses.resize(slots, None);
+            self.needs.cover(slots);
+            self.dependents.cover(slots);
         }
-        let slot = self.nodes.len();
-        let id: Arc<str> = Arc::from(task);
-        self.slots.insert(Arc::clone(&id), slot);
-        self.ids.push(id);
-        self.nodes.push(None);
-        self.statuses.push(None);
-        self.needs.push(Vec::new());
-        self.dependents.push(Vec::new());
         slot
     }
 
     /// The loaded task in a slot.
-    pub(crate) fn node_at(&self, slot: usize) -> Option<&Node> {
-        self.nodes.get(slot).and_then(Option::as_ref)
+    pub(crate) fn node_at(&self, slot: u32) -> Option<&Node> {
+        self.nodes.get(slot as usize).and_then(Option::as_ref)
     }
 
     pub(crate) fn node(&self, task: &str) -> Option<&Node> {
@@ -176,16 +171,23 @@ impl Graph {
 
     pub(crate) fn node_mut(&mut self, task: &str) -> Option<&mut Node> {
         let slot = self.slot(task)?;
-        self.nodes.get_mut(slot).and_then(Option::as_mut)
+        self.nodes.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// The agent of the task in a slot (empty until it is loaded).
+    pub(crate) fn agent_at(&self, slot: u32) -> &str {
+        self.named
+            .get(slot as usize)
+            .map_or("", |named| named.agent.as_str())
     }
 
     /// The slots of the tasks that need the task in `slot`, in id order.
-    pub(crate) fn dependents_at(&self, slot: usize) -> &[usize] {
-        self.dependents.get(slot).map(Vec::as_slice).unwrap_or(&[])
+    pub(crate) fn dependents_at(&self, slot: u32) -> &[u32] {
+        self.dependents.get(slot)
     }
 
-    pub(crate) fn status_at(&self, slot: usize) -> Option<TaskStatus> {
-        self.statuses.get(slot).copied().flatten()
+    pub(crate) fn status_at(&self, slot: u32) -> Option<TaskStatus> {
+        self.statuses.get(slot as usize).copied().flatten()
     }
 
     pub fn status(&self, task: &str) -> Option<TaskStatus> {
@@ -194,23 +196,29 @@ impl Graph {
 
     /// Every loaded task with its status.
     pub(crate) fn loaded_statuses(&self) -> impl Iterator<Item = (&str, TaskStatus)> {
-        self.nodes
+        self.statuses
             .iter()
-            .zip(&self.statuses)
-            .filter_map(|(node, status)| Some((node.as_ref()?.id.as_str(), (*status)?)))
+            .enumerate()
+            .filter_map(|(slot, status)| Some((self.id_at(slot as u32), (*status)?)))
     }
 
     pub fn execution_status(&self, execution: &str) -> Option<ExecutionStatus> {
         self.executions.get(execution).map(|e| e.status)
     }
 
+    /// The id of an execution by its index ([`Node::execution`]).
+    pub(crate) fn execution_id(&self, index: u32) -> &Arc<str> {
+        &self.execution_ids[index as usize]
+    }
+
     /// The execution of the task in a slot, shared.
-    pub(crate) fn execution_at(&self, slot: usize) -> Option<Arc<str>> {
-        self.node_at(slot).map(|n| Arc::clone(&n.execution))
+    pub(crate) fn execution_at(&self, slot: u32) -> Option<Arc<str>> {
+        self.node_at(slot)
+            .map(|n| Arc::clone(self.execution_id(n.execution)))
     }
 
     pub fn execution_of(&self, task: &str) -> Option<&str> {
-        self.node(task).map(|n| &*n.execution)
+        self.node(task).map(|n| &**self.execution_id(n.execution))
     }
 
     pub fn tier(&self, task: &str) -> Option<Tier> {
@@ -219,7 +227,9 @@ impl Graph {
 
     /// The agent a task's worker runs.
     pub fn agent(&self, task: &str) -> Option<&str> {
-        self.node(task).map(|n| n.agent.as_str())
+        let slot = self.slot(task)?;
+        self.node_at(slot)?;
+        Some(self.agent_at(slot))
     }
 
     pub fn failures(&self, task: &str) -> Option<u32> {
@@ -249,20 +259,23 @@ impl Graph {
         let steps = self.executions.get(execution)?.steps.iter();
         steps
             .copied()
-            .find(|slot| self.node_at(*slot).is_some_and(|n| n.step_id == step_id))
+            .find(|slot| {
+                self.node_at(*slot).is_some() && self.named[*slot as usize].step_id == step_id
+            })
             .map(|slot| self.id_at(slot))
     }
 
     /// Changes the status of the task in `slot`, keeping the execution's
     /// counts and ready queues in step. Returns the previous status.
-    pub(crate) fn set_status_at(&mut self, slot: usize, status: TaskStatus) -> Option<TaskStatus> {
-        let node = self.nodes.get(slot).and_then(Option::as_ref)?;
-        let previous = self.statuses[slot]?;
+    pub(crate) fn set_status_at(&mut self, slot: u32, status: TaskStatus) -> Option<TaskStatus> {
+        let node = *self.node_at(slot)?;
+        let previous = self.statuses[slot as usize]?;
         if previous == status {
             return Some(previous);
         }
-        self.statuses[slot] = Some(status);
-        if let Some(execution) = self.executions.get_mut(&*node.execution) {
+        self.statuses[slot as usize] = Some(status);
+        let execution = &self.execution_ids[node.execution as usize];
+        if let Some(execution) = self.executions.get_mut(&**execution) {
             execution.counts[status_slot(previous)] =
                 execution.counts[status_slot(previous)].saturating_sub(1);
             execution.counts[status_slot(status)] += 1;
@@ -282,69 +295,75 @@ impl Graph {
         Some(previous)
     }
 
+    /// The index of an execution's id, given one if it has none yet.
+    fn execution_index(&mut self, execution: &str) -> u32 {
+        if let Some(index) = self.execution_ids.iter().position(|e| &**e == execution) {
+            return index as u32;
+        }
+        self.execution_ids.push(Arc::from(execution));
+        u32::try_from(self.execution_ids.len() - 1).expect("under 4 billion executions")
+    }
+
     /// Inserts or replaces an execution. Existing nodes keep their in-memory
     /// state unless the snapshot moved them on (the store is the truth for
     /// everything but a running worker, which only the coordinator knows).
     /// Returns the slots of its tasks, in snapshot order.
-    pub(crate) fn load(&mut self, snapshot: ExecutionSnapshot) -> Vec<usize> {
+    pub(crate) fn load(&mut self, snapshot: ExecutionSnapshot) -> Vec<u32> {
         let count = snapshot.nodes.len();
-        self.slots.reserve(count);
-        self.ids.reserve(count);
+        let edges: usize = snapshot.nodes.iter().map(|n| n.needs.len()).sum();
+        let bytes: usize = snapshot.nodes.iter().map(|n| n.id.len()).sum();
+        self.ids.reserve(count, bytes);
         self.nodes.reserve(count);
+        self.named.reserve(count);
         self.statuses.reserve(count);
-        self.needs.reserve(count);
-        self.dependents.reserve(count);
-        let mut loaded: Vec<usize> = Vec::with_capacity(count);
-        // Targets whose dependents grew: put back in id order once, at the end.
-        let mut grown: Vec<usize> = Vec::new();
-        let execution: Arc<str> = Arc::from(snapshot.id.as_str());
+        self.needs.reserve(count, edges);
+        self.dependents.reserve(count, edges);
+        let execution = self.execution_index(&snapshot.id);
+        let mut loaded: Vec<u32> = Vec::with_capacity(count);
+        // Every edge as (target, dependent), for the dependents' lists.
+        let mut links: Vec<u64> = Vec::with_capacity(edges);
+        let mut needs: Vec<Need> = Vec::new();
         for node in snapshot.nodes {
             let slot = self.slot_for(&node.id);
             loaded.push(slot);
-            let mut needs = Vec::with_capacity(node.needs.len());
+            needs.clear();
             for edge in &node.needs {
                 let target = self.slot_for(&edge.target);
-                needs.push((target, edge.condition));
-                let list = &mut self.dependents[target];
-                if list.last() != Some(&slot) {
-                    // A lone dependent is in order already.
-                    if !list.is_empty() {
-                        grown.push(target);
-                    }
-                    list.push(slot);
-                }
+                needs.push(Need {
+                    target,
+                    condition: edge.condition,
+                });
+                links.push((u64::from(target) << 32) | u64::from(slot));
             }
-            let replaced = self.nodes[slot].replace(Node {
-                id: node.id,
-                execution: Arc::clone(&execution),
-                step_id: node.step_id,
-                step_index: node.step_index,
-                tier: node.tier,
-                checkpoint: node.checkpoint,
-                failures: node.failures,
-                agent: node.agent,
-            });
-            self.statuses[slot] = Some(node.status);
-            self.needs[slot] = needs;
-            if replaced.is_none() {
+            self.needs.set(slot, &needs);
+            let at = slot as usize;
+            if self.statuses[at].is_none() {
                 self.loaded += 1;
             }
+            self.nodes[at] = Some(Node {
+                step_index: node.step_index,
+                execution,
+                failures: node.failures,
+                tier: node.tier,
+                checkpoint: node.checkpoint,
+            });
+            self.statuses[at] = Some(node.status);
+            self.named[at] = Named {
+                step_id: node.step_id,
+                agent: node.agent,
+            };
         }
-        grown.sort_unstable();
-        grown.dedup();
-        for target in grown {
-            self.order_dependents(target);
-        }
-        let mut steps: Vec<(i64, usize)> = loaded
+        self.link(links);
+        let mut steps: Vec<(i64, u32)> = loaded
             .iter()
             .filter_map(|slot| Some((self.node_at(*slot)?.step_index, *slot)))
             .collect();
         steps.sort_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| self.ids[a.1].cmp(&self.ids[b.1]))
+                .then_with(|| self.id_at(a.1).cmp(self.id_at(b.1)))
         });
         let mut counts = [0; STATUS_SLOTS];
-        let mut ready: BTreeMap<Tier, BTreeSet<(i64, usize)>> = BTreeMap::new();
+        let mut ready: BTreeMap<Tier, BTreeSet<(i64, u32)>> = BTreeMap::new();
         for (index, slot) in &steps {
             if let Some((node, status)) = self.node_at(*slot).zip(self.status_at(*slot)) {
                 counts[status_slot(status)] += 1;
@@ -366,23 +385,45 @@ impl Graph {
         loaded
     }
 
-    /// Puts a task's dependents in id order, without repeats.
-    fn order_dependents(&mut self, target: usize) {
-        let ids = &self.ids;
-        let list = &mut self.dependents[target];
-        list.sort_unstable_by(|a, b| ids[*a].cmp(&ids[*b]));
-        list.dedup();
+    /// Adds (target, dependent) `links` to the targets' dependents, each
+    /// list in id order, without repeats. Sorted by target, the links of a
+    /// fresh load fill the pool target by target.
+    fn link(&mut self, mut links: Vec<u64>) {
+        links.sort_unstable();
+        let mut merged: Vec<u32> = Vec::new();
+        let mut rest = links.as_slice();
+        while let Some(first) = rest.first() {
+            let target = (first >> 32) as u32;
+            let group = rest
+                .iter()
+                .take_while(|link| (**link >> 32) as u32 == target)
+                .count();
+            let old = self.dependents.get(target);
+            merged.clear();
+            merged.extend_from_slice(old);
+            // The low half of a link is its dependent.
+            merged.extend(rest[..group].iter().map(|link| *link as u32));
+            rest = &rest[group..];
+            if merged.len() > 1 {
+                let ids = &self.ids;
+                merged.sort_unstable_by(|a, b| ids.id(*a).cmp(ids.id(*b)));
+                merged.dedup();
+            }
+            if merged.as_slice() != old {
+                self.dependents.set(target, &merged);
+            }
+        }
     }
 
     /// The id of the task in a slot.
-    pub(crate) fn id_at(&self, slot: usize) -> &str {
-        &self.ids[slot]
+    pub(crate) fn id_at(&self, slot: u32) -> &str {
+        self.ids.id(slot)
     }
 
     /// Every task that depends on `task`, directly or not, in id order.
     pub fn transitive_dependents(&self, task: &str) -> Vec<String> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<usize> = self.slot(task).into_iter().collect();
+        let mut stack: Vec<u32> = self.slot(task).into_iter().collect();
         while let Some(current) = stack.pop() {
             for &dependent in self.dependents_at(current) {
                 if seen.insert(self.id_at(dependent)) {
@@ -420,14 +461,15 @@ impl Graph {
     }
 
     /// [`Graph::readiness`] by slot.
-    pub(crate) fn readiness_at(&self, slot: usize) -> TaskStatus {
+    pub(crate) fn readiness_at(&self, slot: u32) -> TaskStatus {
         if self.status_at(slot).is_none() {
             return TaskStatus::Pending;
         }
         rules::readiness(
-            self.needs[slot]
+            self.needs
+                .get(slot)
                 .iter()
-                .map(|(target, condition)| (*condition, self.status_at(*target))),
+                .map(|need| (need.condition, self.status_at(need.target))),
         )
     }
 

@@ -8,6 +8,8 @@
 //! truth: the graph can always be rebuilt from it with [`Command::Load`].
 
 mod graph;
+mod ids;
+mod lists;
 mod orchestrator;
 mod scheduler;
 

@@ -9,7 +9,8 @@ use crate::budget::{Budget, Measure, Scope, Spent, Standing};
 use crate::liveness::{AgentState, Bounds, GiveUp, Liveness, Sign};
 use crate::{ExecutionStatus, TaskStatus, Tier, rules};
 
-use super::graph::{ExecutionSnapshot, Graph, IdHasher};
+use super::graph::{ExecutionSnapshot, Graph};
+use super::ids::IdHasher;
 use super::scheduler::{self, Limits};
 
 mod holds;
@@ -417,7 +418,7 @@ impl Orchestrator {
     /// the status changes.
     fn set_at(
         &mut self,
-        slot: usize,
+        slot: u32,
         status: TaskStatus,
         reason: Option<Cow<'static, str>>,
         out: &mut Vec<Event>,
@@ -770,9 +771,10 @@ impl Orchestrator {
                     continue;
                 };
                 let (tier, attempt) = (node.tier, node.failures + 1);
+                let execution = self.graph.execution_id(node.execution);
                 let task = self.graph.id_at(slot).to_string();
                 // A budget's refusal pauses the execution: its other picks wait too.
-                if self.graph.execution_status(&node.execution) != Some(ExecutionStatus::Running)
+                if self.graph.execution_status(execution) != Some(ExecutionStatus::Running)
                     || !self.may_start(&task, out)
                 {
                     continue;

@@ -65,12 +65,9 @@ pub(crate) fn pick(
     limits: &Limits,
     running: TierCounts,
     held: &BTreeSet<String>,
-) -> Vec<usize> {
-    let free = |slot: usize| {
-        held.is_empty()
-            || graph
-                .node_at(slot)
-                .is_none_or(|node| !held.contains(&node.agent))
+) -> Vec<u32> {
+    let free = |slot: u32| {
+        held.is_empty() || graph.node_at(slot).is_none() || !held.contains(graph.agent_at(slot))
     };
     let mut total = running.total();
     let mut per_tier = running;

@@ -14,7 +14,7 @@ impl Orchestrator {
     /// `changed`, until nothing moves. Follows slots, not ids: on a large
     /// DAG this is the scheduler's inner loop.
     pub(super) fn settle<S: AsRef<str>>(&mut self, changed: &[S], out: &mut Vec<Event>) {
-        let changed: Vec<usize> = changed
+        let changed: Vec<u32> = changed
             .iter()
             .filter_map(|t| self.graph.slot(t.as_ref()))
             .collect();
@@ -22,14 +22,14 @@ impl Orchestrator {
     }
 
     /// [`Orchestrator::settle`] by slot.
-    pub(super) fn settle_slots(&mut self, changed: Vec<usize>, out: &mut Vec<Event>) {
-        let mut queue: VecDeque<usize> = changed
+    pub(super) fn settle_slots(&mut self, changed: Vec<u32>, out: &mut Vec<Event>) {
+        let mut queue: VecDeque<u32> = changed
             .iter()
             .flat_map(|slot| self.graph.dependents_at(*slot).iter().copied())
             .collect();
         queue.extend(changed);
-        // Few (mostly one): a list, its entries compared by pointer first.
-        let mut touched_executions: Vec<Arc<str>> = Vec::new();
+        // Few (mostly one): a list of execution indices.
+        let mut touched_executions: Vec<u32> = Vec::new();
         while let Some(slot) = queue.pop_front() {
             let Some(status) = self.graph.status_at(slot) else {
                 continue;
@@ -43,17 +43,19 @@ impl Orchestrator {
                     .then_some(Cow::Borrowed("a dependency failed or was cancelled"));
                 self.set_at(slot, next, reason, out);
                 queue.extend(self.graph.dependents_at(slot).iter().copied());
-                if let Some(e) = self.graph.node_at(slot).map(|n| &n.execution)
-                    && !touched_executions
-                        .iter()
-                        .any(|t| Arc::ptr_eq(t, e) || t == e)
+                if let Some(e) = self.graph.node_at(slot).map(|n| n.execution)
+                    && !touched_executions.contains(&e)
                 {
-                    touched_executions.push(Arc::clone(e));
+                    touched_executions.push(e);
                 }
             }
         }
-        touched_executions.sort();
-        for execution in touched_executions {
+        let mut touched: Vec<Arc<str>> = touched_executions
+            .into_iter()
+            .map(|e| Arc::clone(self.graph.execution_id(e)))
+            .collect();
+        touched.sort();
+        for execution in touched {
             self.refresh_execution(&execution, out);
         }
     }
