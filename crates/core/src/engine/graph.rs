@@ -8,6 +8,7 @@ use crate::{Condition, ExecutionStatus, TaskStatus, Tier, rules};
 
 use super::ids::Ids;
 use super::lists::Lists;
+use super::ready::ReadySet;
 
 /// A dependency edge: this node needs `target` in a state satisfying `condition`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub(crate) struct Node {
     /// Its execution, an index into the graph's execution ids.
     pub execution: u32,
     pub failures: u32,
+    /// Its place in its execution's start order ([`Execution::by_position`]).
+    pub position: u32,
     pub tier: Tier,
     pub checkpoint: bool,
 }
@@ -79,10 +82,12 @@ pub(crate) struct Execution {
     /// How many of its tasks are in each status (indexed by [`status_slot`]),
     /// so settling an execution does not walk its steps.
     pub counts: [usize; STATUS_SLOTS],
-    /// Ready tasks per tier, in step order, by (step index, slot): the
-    /// scheduler's queue. Slots, not ids: a task moves in and out of it on
-    /// every start, and an id would be cloned each time.
-    pub ready: BTreeMap<Tier, BTreeSet<(i64, u32)>>,
+    /// The slots of its tasks by (step index, slot): the scheduler's start
+    /// order. Every task this execution was loaded with keeps a position.
+    pub by_position: Vec<u32>,
+    /// Ready tasks per tier (indexed by `Tier as usize`), by position: the
+    /// scheduler's queue.
+    pub ready: [ReadySet; 3],
 }
 
 pub(crate) const STATUS_SLOTS: usize = TaskStatus::ALL.len();
@@ -108,7 +113,7 @@ impl Execution {
     }
 
     pub(crate) fn has_ready(&self) -> bool {
-        self.ready.values().any(|set| !set.is_empty())
+        self.ready.iter().any(|set| !set.is_empty())
     }
 }
 
@@ -279,17 +284,12 @@ impl Graph {
             execution.counts[status_slot(previous)] =
                 execution.counts[status_slot(previous)].saturating_sub(1);
             execution.counts[status_slot(status)] += 1;
-            if previous == TaskStatus::Ready
-                && let Some(set) = execution.ready.get_mut(&node.tier)
-            {
-                set.remove(&(node.step_index, slot));
+            let queue = &mut execution.ready[node.tier as usize];
+            if previous == TaskStatus::Ready {
+                queue.remove(node.position);
             }
             if status == TaskStatus::Ready {
-                execution
-                    .ready
-                    .entry(node.tier)
-                    .or_default()
-                    .insert((node.step_index, slot));
+                queue.insert(node.position);
             }
         }
         Some(previous)
@@ -344,6 +344,8 @@ impl Graph {
                 step_index: node.step_index,
                 execution,
                 failures: node.failures,
+                // Given below, once every task of the snapshot is in.
+                position: u32::MAX,
                 tier: node.tier,
                 checkpoint: node.checkpoint,
             });
@@ -362,13 +364,14 @@ impl Graph {
             a.0.cmp(&b.0)
                 .then_with(|| self.id_at(a.1).cmp(self.id_at(b.1)))
         });
+        let by_position = self.positions(&snapshot.id, execution, &steps);
+        let mut ready: [ReadySet; 3] = std::array::from_fn(|_| ReadySet::new(by_position.len()));
         let mut counts = [0; STATUS_SLOTS];
-        let mut ready: BTreeMap<Tier, BTreeSet<(i64, u32)>> = BTreeMap::new();
-        for (index, slot) in &steps {
+        for (_, slot) in &steps {
             if let Some((node, status)) = self.node_at(*slot).zip(self.status_at(*slot)) {
                 counts[status_slot(status)] += 1;
                 if status == TaskStatus::Ready {
-                    ready.entry(node.tier).or_default().insert((*index, *slot));
+                    ready[node.tier as usize].insert(node.position);
                 }
             }
         }
@@ -379,10 +382,46 @@ impl Graph {
                 status: snapshot.status,
                 steps: steps.into_iter().map(|(_, slot)| slot).collect(),
                 counts,
+                by_position,
                 ready,
             },
         );
         loaded
+    }
+
+    /// The start order of an execution being loaded with `steps` (its
+    /// loaded tasks by step index, then id), each task's position set: its
+    /// tasks by (step index, slot), those of an earlier load of it that the
+    /// snapshot left out kept (they still belong to it).
+    fn positions(&mut self, id: &str, execution: u32, steps: &[(i64, u32)]) -> Vec<u32> {
+        let mut kept: Vec<(i64, u32)> = self
+            .executions
+            .get(id)
+            .map(|e| e.by_position.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|slot| {
+                let node = self.node_at(*slot)?;
+                (node.execution == execution && node.position != u32::MAX)
+                    .then_some((node.step_index, *slot))
+            })
+            .collect();
+        let mut order: Vec<(i64, u32)>;
+        // Step indices that differ order the steps as the start order does.
+        if kept.is_empty() && steps.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            order = steps.to_vec();
+        } else {
+            kept.extend_from_slice(steps);
+            order = kept;
+            order.sort_unstable();
+            order.dedup();
+        }
+        for (position, (_, slot)) in order.iter().enumerate() {
+            if let Some(Some(node)) = self.nodes.get_mut(*slot as usize) {
+                node.position = position as u32;
+            }
+        }
+        order.into_iter().map(|(_, slot)| slot).collect()
     }
 
     /// Adds (target, dependent) `links` to the targets' dependents, each

@@ -11,6 +11,7 @@ mod graph;
 mod ids;
 mod lists;
 mod orchestrator;
+mod ready;
 mod scheduler;
 
 pub use graph::{Edge, ExecutionSnapshot, Graph, NodeSnapshot};

@@ -93,27 +93,29 @@ pub(crate) fn pick(
             if total >= limits.max_workers {
                 return picked;
             }
-            let candidate = execution
-                .ready
+            let candidate = Tier::ALL
                 .iter()
-                .filter(|(tier, _)| {
+                .copied()
+                .filter(|tier| {
                     limits
-                        .for_tier(**tier)
-                        .is_none_or(|max| per_tier.get(**tier) < max)
+                        .for_tier(*tier)
+                        .is_none_or(|max| per_tier.get(*tier) < max)
                 })
-                .filter_map(|(tier, set)| {
-                    let skip = taken[slot].get(*tier);
-                    set.iter()
-                        .filter(|(_, slot)| free(*slot))
+                .filter_map(|tier| {
+                    let skip = taken[slot].get(tier);
+                    execution.ready[tier as usize]
+                        .iter()
+                        .map(|position| execution.by_position[position])
+                        .filter(|task| free(*task))
                         .nth(skip)
-                        .map(|entry| (entry, *tier))
+                        .and_then(|task| Some((graph.node_at(task)?.step_index, task, tier)))
                 })
-                .min_by_key(|((index, _), _)| *index);
-            if let Some(((_, task), tier)) = candidate {
+                .min_by_key(|(index, _, _)| *index);
+            if let Some((_, task, tier)) = candidate {
                 taken[slot].add(tier);
                 per_tier.add(tier);
                 total += 1;
-                picked.push(*task);
+                picked.push(task);
                 progressed = true;
             }
         }
