@@ -23,6 +23,7 @@ use enki_store::{Store, TaskFilter};
 
 use super::project::{enki, sim_project};
 use super::stats::{median_by, percentile};
+use super::recording::thread_cpu_ms;
 use super::{Options, Verdict, build_release_binary, mark};
 
 /// How often the signal bench reads `PRAGMA data_version`.
@@ -447,18 +448,6 @@ pub(super) struct Scheduled {
     pub cpu: f64,
 }
 
-/// The CPU time of the calling thread so far, in seconds: the first field of
-/// `/proc/thread-self/schedstat`, nanoseconds on a CPU.
-fn thread_cpu_seconds() -> Result<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    let nanos: u64 = text
-        .split_whitespace()
-        .next()
-        .and_then(|field| field.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("unreadable /proc/thread-self/schedstat: {text:?}"))?;
-    Ok(nanos as f64 / 1e9)
-}
-
 /// Schedules a random `nodes`-node DAG to completion in-process, the
 /// workers and merges answered at once.
 pub(super) fn big_dag(nodes: usize) -> Result<Scheduled> {
@@ -502,7 +491,7 @@ pub(super) fn big_dag(nodes: usize) -> Result<Scheduled> {
         })
         .collect();
     let started = Instant::now();
-    let cpu_before = thread_cpu_seconds()?;
+    let cpu_before = thread_cpu_ms();
     let mut orch = Orchestrator::new(Settings {
         limits: Limits {
             max_workers: 8,
@@ -544,7 +533,7 @@ pub(super) fn big_dag(nodes: usize) -> Result<Scheduled> {
         });
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = thread_cpu_seconds()? - cpu_before;
+    let cpu = (thread_cpu_ms() - cpu_before) / 1e3;
     if orch.graph().execution_status("big") != Some(ExecutionStatus::Done) {
         bail!("the big DAG did not finish");
     }

@@ -17,8 +17,10 @@ use enki_core::usage::{Cost, Prices, RunUsage, Tokens, Totals};
 use enki_core::{ExecutionStatus, TaskStatus, Tier};
 use enki_store::{NewStep, RunKey, Store, UsageFilter};
 
-/// This thread's CPU time so far, in milliseconds.
-fn thread_cpu_ms() -> f64 {
+/// This thread's CPU time so far, in milliseconds (`CLOCK_THREAD_CPUTIME_ID`:
+/// exact to the nanosecond, where `/proc`'s figures move a scheduler tick at
+/// a time).
+pub(super) fn thread_cpu_ms() -> f64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -65,12 +65,34 @@ struct Named {
     agent: String,
 }
 
-/// One of a task's needs: the slot of the task it needs and the state that
-/// task must reach.
+/// One of a task's needs in one word: the slot of the task it needs (the
+/// low 30 bits) and the state that task must reach (the top two, an index
+/// into [`Condition::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Need {
-    target: u32,
-    condition: Condition,
+struct Need(u32);
+
+impl Need {
+    const SLOT_BITS: u32 = 30;
+
+    fn new(target: u32, condition: Condition) -> Need {
+        assert!(
+            target < 1 << Self::SLOT_BITS,
+            "fewer than 2^30 tasks in memory"
+        );
+        let condition = Condition::ALL
+            .iter()
+            .position(|c| *c == condition)
+            .unwrap_or(0) as u32;
+        Need(target | condition << Self::SLOT_BITS)
+    }
+
+    fn target(self) -> u32 {
+        self.0 & ((1 << Self::SLOT_BITS) - 1)
+    }
+
+    fn condition(self) -> Condition {
+        Condition::ALL[(self.0 >> Self::SLOT_BITS) as usize]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,10 +351,7 @@ impl Graph {
             needs.clear();
             for edge in &node.needs {
                 let target = self.slot_for(&edge.target);
-                needs.push(Need {
-                    target,
-                    condition: edge.condition,
-                });
+                needs.push(Need::new(target, edge.condition));
                 links.push((u64::from(target) << 32) | u64::from(slot));
             }
             self.needs.set(slot, &needs);
@@ -508,7 +527,7 @@ impl Graph {
             self.needs
                 .get(slot)
                 .iter()
-                .map(|need| (need.condition, self.status_at(need.target))),
+                .map(|need| (need.condition(), self.status_at(need.target()))),
         )
     }
 

@@ -44,7 +44,7 @@ pub(crate) struct Ids {
     text: String,
     /// Per slot: where its id ends in `text` (it starts where the previous ends).
     ends: Vec<u32>,
-    /// Open addressing, linear probing, at most half full: each entry the
+    /// Open addressing, linear probing, at most 7/8 full: each entry the
     /// high 32 bits of the id's hash over its slot, or [`EMPTY`]. The tag
     /// spares comparing the text of ids that only share a bucket.
     table: Vec<u64>,
@@ -88,7 +88,7 @@ impl Ids {
     pub(crate) fn reserve(&mut self, additional: usize, bytes: usize) {
         self.ends.reserve(additional);
         self.text.reserve(bytes);
-        let wanted = (self.len() + additional) * 2;
+        let wanted = (self.len() + additional) * 8 / 7 + 1;
         if wanted > self.table.len() {
             self.rebuild(wanted.next_power_of_two());
         }
@@ -96,7 +96,7 @@ impl Ids {
 
     /// The slot of an id, given one if it has none yet.
     pub(crate) fn intern(&mut self, id: &str) -> u32 {
-        if (self.len() + 1) * 2 > self.table.len() {
+        if (self.len() + 1) * 8 > self.table.len() * 7 {
             self.rebuild((self.table.len() * 2).max(64));
         }
         let hash = hash(id);

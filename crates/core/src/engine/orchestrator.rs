@@ -2,7 +2,7 @@
 //! place, deterministic and free of IO.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 
 use crate::budget::{Budget, Measure, Scope, Spent, Standing};
@@ -13,6 +13,7 @@ use super::graph::{ExecutionSnapshot, Graph};
 use super::ids::IdHasher;
 use super::scheduler::{self, Limits};
 
+mod finish;
 mod holds;
 mod rerun;
 mod review;
@@ -245,6 +246,8 @@ pub enum Event {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Running {
+    /// Its task's slot in the graph (a slot is never reused).
+    slot: u32,
     tier: Tier,
     liveness: Liveness,
     /// The state last reported for it.
@@ -265,6 +268,8 @@ pub struct Orchestrator {
     ledger: spending::Ledger,
     /// Agents whose tasks wait for a limit to reset (see `holds`).
     held: BTreeSet<String>,
+    /// The settling queue, kept between events (see `settle`).
+    settling: VecDeque<u32>,
 }
 
 impl Orchestrator {
@@ -336,37 +341,14 @@ impl Orchestrator {
                     self.judge(&task, &mut out);
                 }
             }
-            Command::WorkerFinished { task, result } => self.finished(&task, result, &mut out),
+            Command::WorkerFinished { task, result } => self.finished(task, result, &mut out),
             Command::WorkerFailed { task, error } => {
                 if self.running.remove(&task).is_some() {
                     self.worker_failed(&task, error, &mut out);
                 }
             }
-            Command::MergeLanded { task } => {
-                if self.graph.status(&task) == Some(TaskStatus::WorkerDone) {
-                    self.set(&task, TaskStatus::Done, Some("merged".into()), &mut out);
-                    out.push(Event::TaskFinished { task: task.clone() });
-                    self.settle(&[&task], &mut out);
-                    self.refresh_execution_of(&task, &mut out);
-                }
-            }
-            Command::MergeFailed { task, error } => {
-                if self.graph.status(&task) == Some(TaskStatus::WorkerDone) {
-                    self.set(
-                        &task,
-                        TaskStatus::Failed,
-                        Some(error.clone().into()),
-                        &mut out,
-                    );
-                    out.push(Event::TaskFailed {
-                        task: task.clone(),
-                        error,
-                        will_retry: false,
-                    });
-                    self.settle(&[&task], &mut out);
-                    self.refresh_execution_of(&task, &mut out);
-                }
-            }
+            Command::MergeLanded { task } => self.merge_landed(task, &mut out),
+            Command::MergeFailed { task, error } => self.merge_failed(task, error, &mut out),
             Command::Pause { execution, step } => self.pause(&execution, step.as_deref(), &mut out),
             Command::Resume { execution, step } => {
                 self.resume(&execution, step.as_deref(), &mut out)
@@ -466,11 +448,14 @@ impl Orchestrator {
     }
 
     fn refresh_execution_of(&mut self, task: &str, out: &mut Vec<Event>) {
-        if let Some(execution) = self
-            .graph
-            .slot(task)
-            .and_then(|s| self.graph.execution_at(s))
-        {
+        if let Some(slot) = self.graph.slot(task) {
+            self.refresh_execution_at(slot, out);
+        }
+    }
+
+    /// [`Orchestrator::refresh_execution_of`] by slot.
+    fn refresh_execution_at(&mut self, slot: u32, out: &mut Vec<Event>) {
+        if let Some(execution) = self.graph.execution_at(slot) {
             self.refresh_execution(&execution, out);
         }
     }
@@ -509,62 +494,8 @@ impl Orchestrator {
         if has_waiting {
             self.reopen(&execution, out);
         }
-        self.settle_slots(slots, out);
+        self.settle_slots(&slots, out);
         self.refresh_execution(&execution, out);
-    }
-
-    fn finished(&mut self, task: &str, result: WorkResult, out: &mut Vec<Event>) {
-        if self.running.remove(task).is_none() {
-            return;
-        }
-        match result {
-            WorkResult::Changes => {
-                self.set(
-                    task,
-                    TaskStatus::WorkerDone,
-                    Some("worker finished; merge queued".into()),
-                    out,
-                );
-                out.push(Event::QueueMerge {
-                    task: task.to_string(),
-                });
-            }
-            WorkResult::ChangesToReview => {
-                self.set(
-                    task,
-                    TaskStatus::AwaitingReview,
-                    Some("worker finished; its work awaits review".into()),
-                    out,
-                );
-                out.push(Event::AwaitingReview {
-                    task: task.to_string(),
-                    resolution: false,
-                });
-            }
-            WorkResult::NoChanges | WorkResult::Artifact => {
-                let reason = if result == WorkResult::Artifact {
-                    "artifact written"
-                } else {
-                    "worker finished with nothing to merge"
-                };
-                self.set(task, TaskStatus::Done, Some(reason.into()), out);
-                out.push(Event::TaskFinished {
-                    task: task.to_string(),
-                });
-            }
-        }
-        let checkpoint = self.graph.node(task).is_some_and(|n| n.checkpoint);
-        if checkpoint && let Some(execution) = self.graph.execution_of(task).map(str::to_string) {
-            if self.graph.execution_status(&execution) == Some(ExecutionStatus::Running) {
-                self.set_execution(&execution, ExecutionStatus::Paused, out);
-            }
-            out.push(Event::CheckpointReached {
-                execution,
-                task: task.to_string(),
-            });
-        }
-        self.settle(&[task], out);
-        self.refresh_execution_of(task, out);
     }
 
     fn worker_failed(&mut self, task: &str, error: String, out: &mut Vec<Event>) {
@@ -788,13 +719,14 @@ impl Orchestrator {
                 self.running.insert(
                     task,
                     Running {
+                        slot,
                         tier,
                         liveness: Liveness::new(self.now_ms),
                         shown: (AgentState::Idle, Some("starting".into())),
                     },
                 );
             }
-            self.settle_slots(started, out);
+            self.settle_slots(&started, out);
         }
     }
 }

@@ -3,7 +3,6 @@
 //! ([`crate::rules::readiness`]), until nothing moves.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{Event, Orchestrator};
@@ -18,15 +17,17 @@ impl Orchestrator {
             .iter()
             .filter_map(|t| self.graph.slot(t.as_ref()))
             .collect();
-        self.settle_slots(changed, out);
+        self.settle_slots(&changed, out);
     }
 
     /// [`Orchestrator::settle`] by slot.
-    pub(super) fn settle_slots(&mut self, changed: Vec<u32>, out: &mut Vec<Event>) {
-        let mut queue: VecDeque<u32> = changed
-            .iter()
-            .flat_map(|slot| self.graph.dependents_at(*slot).iter().copied())
-            .collect();
+    pub(super) fn settle_slots(&mut self, changed: &[u32], out: &mut Vec<Event>) {
+        // The queue is kept between calls: this runs for nearly every event.
+        let mut queue = std::mem::take(&mut self.settling);
+        queue.clear();
+        for slot in changed {
+            queue.extend(self.graph.dependents_at(*slot));
+        }
         queue.extend(changed);
         // Few (mostly one): a list of execution indices.
         let mut touched_executions: Vec<u32> = Vec::new();
@@ -42,7 +43,7 @@ impl Orchestrator {
                 let reason = (next == TaskStatus::Blocked)
                     .then_some(Cow::Borrowed("a dependency failed or was cancelled"));
                 self.set_at(slot, next, reason, out);
-                queue.extend(self.graph.dependents_at(slot).iter().copied());
+                queue.extend(self.graph.dependents_at(slot));
                 if let Some(e) = self.graph.node_at(slot).map(|n| n.execution)
                     && !touched_executions.contains(&e)
                 {
@@ -50,6 +51,7 @@ impl Orchestrator {
                 }
             }
         }
+        self.settling = queue;
         let mut touched: Vec<Arc<str>> = touched_executions
             .into_iter()
             .map(|e| Arc::clone(self.graph.execution_id(e)))
