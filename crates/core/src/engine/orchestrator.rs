@@ -2,7 +2,7 @@
 //! place, deterministic and free of IO.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 
 use crate::budget::{Budget, Measure, Scope, Spent, Standing};
@@ -268,8 +268,9 @@ pub struct Orchestrator {
     ledger: spending::Ledger,
     /// Agents whose tasks wait for a limit to reset (see `holds`).
     held: BTreeSet<String>,
-    /// The settling queue, kept between events (see `settle`).
-    settling: VecDeque<u32>,
+    settling: settle::Settling,
+    /// The tasks the scheduler picked, kept between events.
+    picked: Vec<u32>,
 }
 
 impl Orchestrator {
@@ -331,7 +332,8 @@ impl Orchestrator {
     }
 
     pub fn handle(&mut self, command: Command) -> Vec<Event> {
-        let mut out = Vec::new();
+        // Most commands answer with a handful of events.
+        let mut out = Vec::with_capacity(8);
         match command {
             Command::Load(snapshot) => self.load(snapshot, &mut out),
             Command::WorkerActivity { task, at_ms, sign } => {
@@ -692,12 +694,22 @@ impl Orchestrator {
             for run in self.running.values() {
                 per_tier.add(run.tier);
             }
-            let picked = scheduler::pick(&self.graph, &self.settings.limits, per_tier, &self.held);
+            let mut picked = std::mem::take(&mut self.picked);
+            scheduler::pick(
+                &self.graph,
+                &self.settings.limits,
+                per_tier,
+                &self.held,
+                &mut picked,
+            );
             if picked.is_empty() {
+                self.picked = picked;
                 return;
             }
-            let mut started = Vec::with_capacity(picked.len());
-            for slot in picked {
+            // The picks that start, kept in place.
+            let mut started = 0;
+            for index in 0..picked.len() {
+                let slot = picked[index];
                 let Some(node) = self.graph.node_at(slot) else {
                     continue;
                 };
@@ -710,7 +722,8 @@ impl Orchestrator {
                 {
                     continue;
                 }
-                started.push(slot);
+                picked[started] = slot;
+                started += 1;
                 self.set_at(slot, TaskStatus::Running, None, out);
                 out.push(Event::StartWorker {
                     task: task.clone(),
@@ -726,7 +739,9 @@ impl Orchestrator {
                     },
                 );
             }
-            self.settle_slots(&started, out);
+            picked.truncate(started);
+            self.settle_slots(&picked, out);
+            self.picked = picked;
         }
     }
 }

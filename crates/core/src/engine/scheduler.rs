@@ -57,22 +57,24 @@ impl TierCounts {
     }
 }
 
-/// Picks the ready tasks to start, in start order, as slots of `graph`.
-/// `running` counts the workers already running per tier; tasks of a `held`
-/// agent are passed over.
+/// Picks the ready tasks to start, in start order, as slots of `graph`,
+/// into `picked` (emptied first). `running` counts the workers already
+/// running per tier; tasks of a `held` agent are passed over.
 pub(crate) fn pick(
     graph: &Graph,
     limits: &Limits,
     running: TierCounts,
     held: &BTreeSet<String>,
-) -> Vec<u32> {
+    picked: &mut Vec<u32>,
+) {
+    picked.clear();
     let free = |slot: u32| {
         held.is_empty() || graph.node_at(slot).is_none() || !held.contains(graph.agent_at(slot))
     };
     let mut total = running.total();
     let mut per_tier = running;
     if total >= limits.max_workers {
-        return Vec::new();
+        return;
     }
     // Running executions with ready tasks, oldest first.
     let mut executions: Vec<(u64, &Execution)> = graph
@@ -84,14 +86,13 @@ pub(crate) fn pick(
     executions.sort_by_key(|(order, _)| *order);
     // Per execution, a cursor into each tier's ready queue.
     let mut taken: Vec<TierCounts> = vec![TierCounts::default(); executions.len()];
-    let mut picked = Vec::new();
     // Round-robin: one task per execution per round, the earliest step whose
     // tier still has room (a later, lighter step may fit when a tier is full).
     loop {
         let mut progressed = false;
         for (slot, (_, execution)) in executions.iter().enumerate() {
             if total >= limits.max_workers {
-                return picked;
+                return;
             }
             let candidate = Tier::ALL
                 .iter()
@@ -120,7 +121,7 @@ pub(crate) fn pick(
             }
         }
         if !progressed {
-            return picked;
+            return;
         }
     }
 }

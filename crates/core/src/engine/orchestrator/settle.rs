@@ -3,10 +3,19 @@
 //! ([`crate::rules::readiness`]), until nothing moves.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{Event, Orchestrator};
 use crate::TaskStatus;
+
+/// What settling keeps between events, so that it allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Settling {
+    queue: VecDeque<u32>,
+    /// The executions whose tasks moved, by index.
+    touched: Vec<u32>,
+}
 
 impl Orchestrator {
     /// Re-evaluates waiting tasks, starting with the dependents of
@@ -22,15 +31,16 @@ impl Orchestrator {
 
     /// [`Orchestrator::settle`] by slot.
     pub(super) fn settle_slots(&mut self, changed: &[u32], out: &mut Vec<Event>) {
-        // The queue is kept between calls: this runs for nearly every event.
-        let mut queue = std::mem::take(&mut self.settling);
+        // The queue and the list are kept between calls: this runs for
+        // nearly every event.
+        let mut queue = std::mem::take(&mut self.settling.queue);
+        let mut touched_executions = std::mem::take(&mut self.settling.touched);
         queue.clear();
+        touched_executions.clear();
         for slot in changed {
             queue.extend(self.graph.dependents_at(*slot));
         }
         queue.extend(changed);
-        // Few (mostly one): a list of execution indices.
-        let mut touched_executions: Vec<u32> = Vec::new();
         while let Some(slot) = queue.pop_front() {
             let Some(status) = self.graph.status_at(slot) else {
                 continue;
@@ -51,11 +61,22 @@ impl Orchestrator {
                 }
             }
         }
-        self.settling = queue;
-        let mut touched: Vec<Arc<str>> = touched_executions
-            .into_iter()
-            .map(|e| Arc::clone(self.graph.execution_id(e)))
-            .collect();
+        self.settling.queue = queue;
+        // Few (mostly one): refreshed in id order.
+        let mut touched: Vec<Arc<str>> = match touched_executions.as_slice() {
+            [] => Vec::new(),
+            [only] => {
+                let execution = Arc::clone(self.graph.execution_id(*only));
+                self.settling.touched = touched_executions;
+                self.refresh_execution(&execution, out);
+                return;
+            }
+            many => many
+                .iter()
+                .map(|e| Arc::clone(self.graph.execution_id(*e)))
+                .collect(),
+        };
+        self.settling.touched = touched_executions;
         touched.sort();
         for execution in touched {
             self.refresh_execution(&execution, out);
