@@ -22,8 +22,8 @@ use enki_core::{Condition, ExecutionStatus, TaskStatus, Tier};
 use enki_store::{Store, TaskFilter};
 
 use super::project::{enki, sim_project};
-use super::stats::{median_by, percentile};
 use super::recording::thread_cpu_ms;
+use super::stats::{median_by, percentile};
 use super::{Options, Verdict, build_release_binary, mark};
 
 /// How often the signal bench reads `PRAGMA data_version`.

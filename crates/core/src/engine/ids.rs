@@ -34,7 +34,7 @@ fn hash(id: &str) -> u64 {
     hasher.finish()
 }
 
-/// An empty table entry (no slot is `u32::MAX`: [`Ids::intern`] stops before).
+/// An empty table entry (no slot is `u32::MAX`: [`Ids::intern`] stops at 2^30).
 const EMPTY: u64 = u64::MAX;
 
 /// The interned ids, slot by slot.
@@ -114,10 +114,11 @@ impl Ids {
             }
             at = (at + 1) & mask;
         }
+        // A need keeps a slot in 30 bits (`graph::Need`).
         let slot = u32::try_from(self.len())
             .ok()
-            .filter(|slot| *slot < u32::MAX)
-            .expect("fewer than 4 billion tasks in memory");
+            .filter(|slot| *slot < 1 << 30)
+            .expect("fewer than 2^30 tasks in memory");
         self.text.push_str(id);
         let end = u32::try_from(self.text.len()).expect("task ids under 4 GiB in all");
         self.ends.push(end);
