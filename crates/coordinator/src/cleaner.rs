@@ -2,8 +2,9 @@
 //!
 //! Removing a landed task's copy, branch and scratch worktrees takes as long
 //! as deleting its files (most of a second in a large repository), so it
-//! happens after the task is recorded done, one landing after another in a
-//! task of its own, while the queue lands the next request. What is left to
+//! happens after the task is recorded done, in a task of its own, while the
+//! queue lands the next request; the landings waiting for it are cleaned up
+//! together. What is left to
 //! clean is durable: a merged request whose phase is not yet `cleaned`
 //! (`landing::clean_up` records it), which a restart finishes first.
 
@@ -17,6 +18,9 @@ use tokio::task::JoinHandle;
 
 use crate::context::Shared;
 use crate::landing::clean_up;
+
+/// The most landings cleaned up together.
+const CLEAN_UP_BATCH: usize = 64;
 
 /// The tasks whose landed work is waiting to be cleaned up. A worker that
 /// opens a new round of such a task waits first ([`Pending::settled`]): the
@@ -95,11 +99,23 @@ impl Cleaner {
             let _ = tx.send(request);
         }
         let handle = tokio::spawn(async move {
-            while let Some(request) = rx.recv().await {
-                if request.phase != Some(LandingPhase::Cleaned) {
-                    clean_up(&ctx, &request).await;
+            // Whatever waits is cleaned up together: a batch costs about
+            // what one landing's clean-up does, so the clean-up never falls
+            // behind the landings (copies left standing slow every git that
+            // reads the repository's worktrees).
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, CLEAN_UP_BATCH).await > 0 {
+                let uncleaned: Vec<MergeRequestRow> = batch
+                    .iter()
+                    .filter(|r| r.phase != Some(LandingPhase::Cleaned))
+                    .cloned()
+                    .collect();
+                if !uncleaned.is_empty() {
+                    clean_up(&ctx, &uncleaned).await;
                 }
-                ctx.cleanups.done(&request.task_id);
+                for request in batch.drain(..) {
+                    ctx.cleanups.done(&request.task_id);
+                }
             }
         });
         Cleaner {

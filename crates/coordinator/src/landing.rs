@@ -7,7 +7,7 @@
 use enki_core::landing::{IntentFacts, landed_round, task_trailer};
 use enki_failpoint::crash_point;
 use enki_store::MergeRequestRow;
-use enki_workspace::{Git, GitError, is_ancestor, remove_copy};
+use enki_workspace::{Git, GitError, is_ancestor, remove_worktrees};
 
 use crate::context::Shared;
 
@@ -102,72 +102,134 @@ pub fn intent_facts(
     })
 }
 
-/// Removes a landed task's copy and branch, its scratch merge worktrees and
-/// the protecting refs of its requests, then records the landing `cleaned`.
-/// Every step may have been done already (a restart finishing it). What a
-/// later round of the task uses (`enki followup` after a clean-up was cut
-/// short) is not this landing's: the new round's copy, branch, requests and
-/// their scratch worktrees and refs are left alone.
-pub async fn clean_up(ctx: &Shared, request: &MergeRequestRow) {
-    let task = request.task_id.clone();
-    let read = {
-        let task = task.clone();
-        ctx.db
-            .call(move |s| {
+/// Removes the landed tasks' copies and branches, their scratch merge
+/// worktrees and the protecting refs of their requests, then records the
+/// landings `cleaned`. Every step may have been done already (a restart
+/// finishing it). What a later round of a task uses (`enki followup` after a
+/// clean-up was cut short) is not this landing's: the new round's copy,
+/// branch, requests and their scratch worktrees and refs are left alone.
+///
+/// The landings are cleaned together: their worktrees are forgotten under
+/// one hold of the repository's lock, their refs deleted in one
+/// transaction and their records written in one, so that clean-up keeps
+/// pace with landings however busy the lock is with new copies. A landing
+/// whose copy cannot be removed stays uncleaned (a restart tries again);
+/// the others are not held back by it.
+pub async fn clean_up(ctx: &Shared, landings: &[MergeRequestRow]) {
+    let tasks: Vec<(String, i64)> = landings
+        .iter()
+        .map(|r| (r.task_id.clone(), r.round))
+        .collect();
+    let read = ctx
+        .db
+        .call(move |s| {
+            let mut plans = Vec::with_capacity(tasks.len());
+            for (task, landed_round) in tasks {
                 let round = s.task(&task)?.map_or(1, |t| t.round);
-                Ok((round, s.merge_requests_for(&task)?))
-            })
-            .await
-    };
-    let (round, requests) = match read {
-        Ok(read) => read,
+                let requests: Vec<String> = s
+                    .merge_requests_for(&task)?
+                    .into_iter()
+                    .filter(|r| r.round <= landed_round)
+                    .map(|r| r.id)
+                    .collect();
+                plans.push((requests, round > landed_round));
+            }
+            Ok(plans)
+        })
+        .await;
+    let plans = match read {
+        Ok(plans) => plans,
         Err(e) => {
-            tracing::warn!("could not read the merge requests of {task}: {e}");
+            tracing::warn!("could not read the merge requests of the landings to clean up: {e}");
             return;
         }
     };
-    let requests: Vec<String> = requests
-        .into_iter()
-        .filter(|r| r.round <= request.round)
-        .map(|r| r.id)
+    let cleanups: Vec<Cleanup> = landings
+        .iter()
+        .zip(plans)
+        .map(|(request, (requests, later_round))| Cleanup {
+            request: request.id.clone(),
+            task: request.task_id.clone(),
+            copy: ctx.layout.copy_of(&request.task_id),
+            branch: request.branch.clone(),
+            requests,
+            later_round,
+        })
         .collect();
-    let later_round = round > request.round;
-    let git = ctx.git.clone();
-    let copy = ctx.layout.copy_of(&task);
-    let merges = ctx.layout.dir.join("merges");
-    let branch = request.branch.clone();
-    let removed = tokio::task::spawn_blocking(move || {
-        for id in &requests {
-            let scratch = merges.join(id);
-            if scratch.exists() {
-                remove_copy(&git, &scratch, None)?;
-            }
+    let (git, merges) = (ctx.git.clone(), ctx.layout.dir.join("merges"));
+    let removed = tokio::task::spawn_blocking(move || remove_landed(&git, &merges, cleanups)).await;
+    let cleaned = match removed {
+        Ok(Ok(cleaned)) => cleaned,
+        Ok(Err(e)) => {
+            tracing::warn!("could not remove the copies of landed work: {e}");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("the clean-up of landed work stopped unexpectedly: {e}");
+            return;
+        }
+    };
+    if cleaned.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.db.call(move |s| s.record_cleaned(&cleaned)).await {
+        tracing::warn!("could not record the clean-up of landed work: {e}");
+    }
+    crash_point!("cleanup:done");
+}
+
+/// What cleaning up after one landing removes.
+struct Cleanup {
+    request: String,
+    task: String,
+    copy: std::path::PathBuf,
+    branch: String,
+    /// The task's requests up to the landed round (their scratch worktrees
+    /// and protecting refs go).
+    requests: Vec<String>,
+    /// A later round of the task is under way: its copy and branch stay.
+    later_round: bool,
+}
+
+/// The blocking part of [`clean_up`]: removes the worktrees, then deletes
+/// the refs of the landings whose worktrees are gone; returns their
+/// requests' ids.
+fn remove_landed(
+    git: &Git,
+    merges: &std::path::Path,
+    cleanups: Vec<Cleanup>,
+) -> Result<Vec<String>, GitError> {
+    // Each landing's worktrees, as a range of `paths`.
+    let mut paths = Vec::new();
+    let mut ranges = Vec::with_capacity(cleanups.len());
+    for cleanup in &cleanups {
+        let first = paths.len();
+        paths.extend(cleanup.requests.iter().map(|id| merges.join(id)));
+        if !cleanup.later_round {
+            paths.push(cleanup.copy.clone());
+        }
+        ranges.push(first..paths.len());
+    }
+    let results = remove_worktrees(git, &paths)?;
+    crash_point!("cleanup:copy_removed");
+    let checked_out = git.current_branch()?;
+    let mut refs = Vec::new();
+    let mut cleaned = Vec::new();
+    for (cleanup, range) in cleanups.into_iter().zip(ranges) {
+        if let Some(Err(e)) = results[range].iter().find(|r| r.is_err()) {
+            tracing::warn!("could not remove the copy of {}: {e}", cleanup.task);
+            continue;
         }
         // A landing through the queue deleted its branch and ref as the
         // base moved; one recognised after a restart did not.
-        let mut refs: Vec<String> = requests.iter().map(|id| protect_ref(id)).collect();
-        if !later_round {
-            remove_copy(&git, &copy, None)?;
-            if git.current_branch()?.as_deref() != Some(branch.as_str()) {
-                refs.push(format!("refs/heads/{branch}"));
-            }
+        refs.extend(cleanup.requests.iter().map(|id| protect_ref(id)));
+        if !cleanup.later_round && checked_out.as_deref() != Some(cleanup.branch.as_str()) {
+            refs.push(format!("refs/heads/{}", cleanup.branch));
         }
-        crash_point!("cleanup:copy_removed");
-        git.delete_refs(&refs)?;
-        Ok::<_, GitError>(())
-    })
-    .await;
-    match removed {
-        Ok(Ok(())) => {
-            let id = request.id.clone();
-            if let Err(e) = ctx.db.call(move |s| s.record_cleaned(&id)).await {
-                tracing::warn!("could not record the clean-up of {task}: {e}");
-            }
-            crash_point!("cleanup:done");
-        }
-        Ok(Err(e)) => tracing::warn!("could not remove the copy of {task}: {e}"),
-        Err(e) => tracing::warn!("the clean-up of {task} stopped unexpectedly: {e}"),
+        cleaned.push(cleanup.request);
     }
+    git.delete_refs(&refs)?;
+    Ok(cleaned)
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::verify::{run_verify, verify_command};
 
 mod gate;
 mod steps;
+mod together;
 
 use steps::{Advanced, Resumed};
 
@@ -156,12 +157,9 @@ pub async fn run_queue(
     let mut memory = Memory::default();
     let mut noted_checkout = false;
     loop {
-        let next = ctx
-            .db
-            .call(|store| Ok(store.pending_merges()?.into_iter().next()))
-            .await;
-        let request = match next {
-            Ok(Some(request)) => request,
+        let pending = ctx.db.call(|store| store.pending_merges()).await;
+        let request = match pending.as_ref().map(|p| p.first()) {
+            Ok(Some(request)) => request.clone(),
             Ok(None) => {
                 if nudges.recv().await.is_none() {
                     return;
@@ -191,6 +189,12 @@ pub async fn run_queue(
             noted_checkout: &mut noted_checkout,
             queue_started_at: &started_at,
         };
+        if let Ok(pending) = &pending
+            && landing.land_together(pending).await > 0
+        {
+            last_wait = None;
+            continue;
+        }
         match landing.land().await {
             Step::Done(message) => {
                 last_wait = None;
@@ -274,6 +278,14 @@ struct Landing<'a> {
 }
 
 impl Landing<'_> {
+    /// The branch the request lands on.
+    fn base(&self) -> String {
+        self.request
+            .base_branch
+            .clone()
+            .unwrap_or_else(|| self.ctx.base_branch.clone())
+    }
+
     async fn set_status(&mut self, status: MergeStatus, reason: Option<String>) {
         if self.status == (status, reason.clone()) {
             return;
@@ -415,10 +427,7 @@ impl Landing<'_> {
             &task,
             round,
         );
-        let base = request
-            .base_branch
-            .clone()
-            .unwrap_or_else(|| ctx.base_branch.clone());
+        let base = self.base();
         let scratch = ctx.layout.dir.join("merges").join(&request.id);
         match self.resume(&base, &created_at).await {
             Resumed::Nothing => {}

@@ -146,13 +146,17 @@ impl Store {
         })
     }
 
-    /// The landed task's copy, branch and scratch worktrees are gone.
-    pub fn record_cleaned(&mut self, id: &str) -> Result<(), StoreError> {
+    /// The landed tasks' copies, branches and scratch worktrees are gone
+    /// (one transaction for all the requests `ids`).
+    pub fn record_cleaned(&mut self, ids: &[String]) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            let mut update = tx.prepare_cached(
                 "UPDATE merge_requests SET phase = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'merged'",
-                params![id, LandingPhase::Cleaned.as_str(), now_rfc3339()],
             )?;
+            let now = now_rfc3339();
+            for id in ids {
+                update.execute(params![id, LandingPhase::Cleaned.as_str(), now])?;
+            }
             Ok(())
         })
     }

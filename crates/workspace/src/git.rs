@@ -87,13 +87,22 @@ pub struct Git {
     common_dir: OnceLock<PathBuf>,
     /// This work tree's own git dir, absolute; asked once.
     absolute_git_dir: OnceLock<PathBuf>,
-    /// The trees of commits enki made lately (a commit's tree never
-    /// changes): the squash it landed is the next squash's base.
-    trees: Arc<Mutex<Vec<(String, String)>>>,
+    /// The commits enki made lately, with their trees and parents (a
+    /// commit never changes): the squash it landed is the next squash's
+    /// base, and one it made on a tip descends from that tip.
+    made: Arc<Mutex<Vec<Made>>>,
 }
 
-/// How many commits' trees a [`Git`] remembers.
-const KNOWN_TREES: usize = 8;
+/// A commit enki made.
+#[derive(Debug, Clone)]
+struct Made {
+    commit: String,
+    tree: String,
+    parent: String,
+}
+
+/// How many commits a [`Git`] remembers.
+const KNOWN_COMMITS: usize = 64;
 
 impl Git {
     pub fn new(dir: impl Into<PathBuf>) -> Git {
@@ -103,7 +112,7 @@ impl Git {
             user: Arc::default(),
             common_dir: OnceLock::new(),
             absolute_git_dir: OnceLock::new(),
-            trees: Arc::default(),
+            made: Arc::default(),
         }
     }
 
@@ -124,7 +133,7 @@ impl Git {
         Ok(Git {
             common_dir: self.common_dir.clone(),
             user: self.user.clone(),
-            trees: self.trees.clone(),
+            made: self.made.clone(),
             ..Git::with_git_dir(path, admin)
         })
     }
@@ -295,22 +304,57 @@ impl Git {
             .map(drop)
     }
 
-    /// Remembers that `commit` (made by enki) has tree `tree`.
-    pub(crate) fn remember_tree(&self, commit: &str, tree: &str) {
-        let mut trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
-        if trees.len() == KNOWN_TREES {
-            trees.remove(0);
+    /// Points each ref of `refs` (name, commit) at its commit, in one
+    /// transaction.
+    pub fn update_refs(&self, refs: &[(String, String)]) -> Result<(), GitError> {
+        if refs.is_empty() {
+            return Ok(());
         }
-        trees.push((commit.to_string(), tree.to_string()));
+        let transaction: String = refs
+            .iter()
+            .map(|(name, commit)| format!("update {name} {commit}\n"))
+            .collect();
+        self.run_with_input(&["update-ref", "--stdin"], transaction.as_bytes())
+            .map(drop)
+    }
+
+    /// Remembers that enki made `commit` with tree `tree` and the one
+    /// parent `parent` (`commit-tree`).
+    pub(crate) fn remember_commit(&self, commit: &str, tree: &str, parent: &str) {
+        let mut made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        if made.len() == KNOWN_COMMITS {
+            made.remove(0);
+        }
+        made.push(Made {
+            commit: commit.to_string(),
+            tree: tree.to_string(),
+            parent: parent.to_string(),
+        });
+    }
+
+    fn known(&self, commit: &str) -> Option<Made> {
+        let made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        made.iter().find(|known| known.commit == commit).cloned()
     }
 
     /// The tree of `commit` when enki made it lately.
     pub(crate) fn known_tree(&self, commit: &str) -> Option<String> {
-        let trees = self.trees.lock().unwrap_or_else(PoisonError::into_inner);
-        trees
-            .iter()
-            .find(|(known, _)| known == commit)
-            .map(|(_, tree)| tree.clone())
+        self.known(commit).map(|made| made.tree)
+    }
+
+    /// Whether enki made `commit` lately on `ancestor`, directly or
+    /// through commits it made on each other (a chain of squashes): then it
+    /// descends from `ancestor`, no git needed to say so.
+    pub(crate) fn made_on(&self, commit: &str, ancestor: &str) -> bool {
+        let mut commit = commit.to_string();
+        for _ in 0..KNOWN_COMMITS {
+            match self.known(&commit) {
+                Some(made) if made.parent == ancestor => return true,
+                Some(made) => commit = made.parent,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// Runs git with `input` on its stdin, retried as [`Git::run`] is; a

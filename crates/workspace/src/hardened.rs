@@ -118,30 +118,56 @@ pub(crate) fn user_settings(listing: &[u8]) -> (Vec<String>, Vec<(&'static str, 
 /// worktree at `path`: the entry whose `gitdir` file names `<path>/.git`.
 /// Only the repository's own files are read, never anything in `path`.
 pub(crate) fn admin_dir_of(common_dir: &Path, path: &Path) -> Result<PathBuf, GitError> {
-    let wanted = std::fs::canonicalize(path)
+    std::fs::canonicalize(path)
         .map_err(|e| GitError::io(format!("resolving the worktree {}", path.display()), e))?;
-    let admin = common_dir.join("worktrees");
-    let entries = std::fs::read_dir(&admin).into_iter().flatten().flatten();
+    admin_dirs_of(common_dir, &[path])
+        .pop()
+        .flatten()
+        .ok_or_else(|| {
+            GitError::Invalid(format!(
+                "{} is not a worktree registered in {} (no entry of {} names it); \
+enki only runs git there through the repository's own record of it",
+                path.display(),
+                common_dir.display(),
+                common_dir.join("worktrees").display()
+            ))
+        })
+}
+
+/// The administrative directories of the worktrees at `paths`, one per path
+/// (`None` for a path no entry names, or one that does not resolve), from
+/// one reading of `<common>/worktrees`, as [`admin_dir_of`] finds each.
+pub(crate) fn admin_dirs_of(common_dir: &Path, paths: &[&Path]) -> Vec<Option<PathBuf>> {
+    let wanted: Vec<Option<PathBuf>> = paths
+        .iter()
+        .map(|path| std::fs::canonicalize(path).ok())
+        .collect();
+    let mut found = vec![None; paths.len()];
+    let mut missing = wanted.iter().filter(|w| w.is_some()).count();
+    let entries = std::fs::read_dir(common_dir.join("worktrees"))
+        .into_iter()
+        .flatten()
+        .flatten();
     for entry in entries {
+        if missing == 0 {
+            break;
+        }
         let Ok(gitdir) = std::fs::read_to_string(entry.path().join("gitdir")) else {
             continue;
         };
         // Relative paths (`worktree.useRelativePaths`) are relative to the entry.
         let named = entry.path().join(gitdir.trim_end_matches(['\n', '\r']));
-        let Some(work_tree) = named.parent() else {
+        let Some(work_tree) = named.parent().and_then(|p| std::fs::canonicalize(p).ok()) else {
             continue;
         };
-        if std::fs::canonicalize(work_tree).is_ok_and(|p| p == wanted) {
-            return Ok(entry.path());
+        for (slot, want) in found.iter_mut().zip(&wanted) {
+            if slot.is_none() && want.as_ref() == Some(&work_tree) {
+                *slot = Some(entry.path());
+                missing -= 1;
+            }
         }
     }
-    Err(GitError::Invalid(format!(
-        "{} is not a worktree registered in {} (no entry of {} names it); \
-enki only runs git there through the repository's own record of it",
-        path.display(),
-        common_dir.display(),
-        admin.display()
-    )))
+    found
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ pub use squash::{
     files_with_markers, is_ancestor, operation_in_progress, rebasing_branch, scratch_worktree,
     squash_onto, start_conflicted_merge, would_overwrite,
 };
-pub use worktree::{Copy, CopyRequest, commit_all, create_copy, remove_copy, task_branch};
+pub use worktree::{
+    Copy, CopyRequest, commit_all, create_copy, remove_copy, remove_worktrees, task_branch,
+};
 
 #[cfg(test)]
 mod tests;

@@ -92,7 +92,7 @@ pub fn squash_onto(
     }
     let commit = project.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
     // Once it lands, the next squash's base is this commit.
-    project.remember_tree(&commit, &tree);
+    project.remember_commit(&commit, &tree, base_tip);
     Ok(Squash::Clean { commit })
 }
 
@@ -201,7 +201,7 @@ its files would undo work on the base, so the resolution is not used",
     git.run(&["add", "--all"])?;
     let tree = git.run(&["write-tree"])?;
     let commit = git.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
-    git.remember_tree(&commit, &tree);
+    git.remember_commit(&commit, &tree, base_tip);
     git.run(&["checkout", "--quiet", "--detach", &commit])?;
     Ok(commit)
 }
@@ -265,7 +265,8 @@ pub fn advance_branch_deleting(
     if project.ref_commit(&reference)? != old {
         return Ok(Advance::BaseMoved);
     }
-    if !is_ancestor(project, old, new)? {
+    // A squash enki made on `old` descends from it by construction.
+    if !project.made_on(new, old) && !is_ancestor(project, old, new)? {
         return Err(GitError::Invalid(format!(
             "refusing to move '{base_branch}' from {} to {}: the new commit does not descend from the branch's tip, \
 so landing it would drop commits",

@@ -35,6 +35,70 @@ pub(super) fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> 
 }
 
 #[test]
+fn a_copy_registered_but_never_checked_out_gets_its_files_and_keeps_those_there() {
+    let (_dir, git) = repo();
+    let copies = git.dir().join(".enki/copies");
+    let path = copies.join("task-1");
+    // What a death between the registration and the checkout leaves.
+    git.run(&[
+        "worktree",
+        "add",
+        "--quiet",
+        "--no-checkout",
+        "-b",
+        &task_branch("task-1"),
+        &path.to_string_lossy(),
+        "main",
+    ])
+    .unwrap();
+    std::fs::write(path.join("a.txt"), "already here\n").unwrap();
+
+    let copy = create_copy(&request(&git, &copies, "task-1")).unwrap();
+    assert!(copy.reused);
+    assert_eq!(
+        std::fs::read_to_string(path.join("a.txt")).unwrap(),
+        "already here\n",
+        "a file already in the copy is not overwritten"
+    );
+    assert!(
+        path.join(".gitignore").is_file(),
+        "the missing files are checked out"
+    );
+    let status = git
+        .worktree(&path)
+        .unwrap()
+        .run(&["status", "--porcelain"])
+        .unwrap();
+    assert_eq!(
+        status.trim(),
+        "M a.txt",
+        "the index holds the branch's files"
+    );
+}
+
+#[test]
+fn worktrees_removed_together_each_say_how_it_went() {
+    let (_dir, git) = repo();
+    let copies = git.dir().join(".enki/copies");
+    let first = create_copy(&request(&git, &copies, "task-1")).unwrap();
+    let second = create_copy(&request(&git, &copies, "task-2")).unwrap();
+    // Not a folder: removing it as one fails, and only it.
+    let odd = copies.join("odd");
+    std::fs::write(&odd, "a file\n").unwrap();
+    let gone = copies.join("never-made");
+
+    let results = crate::remove_worktrees(&git, &[&first.path, &odd, &second.path, &gone]).unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok() && results[3].is_ok());
+    assert!(results[1].is_err(), "{results:?}");
+    assert!(!first.path.exists() && !second.path.exists());
+    assert_eq!(
+        git.run(&["worktree", "list"]).unwrap().lines().count(),
+        1,
+        "the repository forgot both copies"
+    );
+}
+
+#[test]
 fn a_copy_whose_registration_is_gone_is_set_aside_and_made_again_from_its_branch() {
     let (_dir, git) = repo();
     let copies = git.dir().join(".enki/copies");
@@ -219,6 +283,38 @@ mod squash {
         let tip = git.rev_parse("main").unwrap();
         let err = squash_onto(&git, &tip, "enki/gone", "m").unwrap_err();
         assert!(err.to_string().contains("no longer exists"), "{err}");
+    }
+
+    #[test]
+    fn squashes_chained_on_each_other_land_in_one_move_without_asking_git_their_ancestry() {
+        let (_dir, git) = repo();
+        let root = git.dir().to_path_buf();
+        let copies = root.join(".enki/copies");
+        branch_with_file(&git, &copies, "t1", "one.txt");
+        branch_with_file(&git, &copies, "t2", "two.txt");
+        let old = git.rev_parse("main").unwrap();
+        let Squash::Clean { commit: first } = squash_onto(&git, &old, "enki/t1", "one").unwrap()
+        else {
+            panic!("expected a clean squash")
+        };
+        let Squash::Clean { commit: second } = squash_onto(&git, &first, "enki/t2", "two").unwrap()
+        else {
+            panic!("expected a clean squash")
+        };
+        // The git dir, asked once per repository.
+        let _ = git.absolute_git_dir().unwrap();
+        let start = crate::git_processes();
+        assert_eq!(
+            advance_branch(&git, "main", &old, &second).unwrap(),
+            Advance::Moved
+        );
+        assert_eq!(
+            crate::git_processes() - start,
+            2,
+            "read-tree and update-ref only"
+        );
+        assert!(root.join("one.txt").is_file() && root.join("two.txt").is_file());
+        assert_eq!(git.rev_parse("main~1").unwrap(), first);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::contention::AdminLock;
 use crate::copy::copy_tree;
 use crate::gather::{Branches, branches};
 use crate::git::{Git, GitError};
-use crate::hardened::admin_dir_of;
+use crate::hardened::admin_dirs_of;
 use crate::include::{Ignored, copy_listed};
 
 /// The branch a task's work lives on.
@@ -47,10 +47,10 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     let path = request.copies_dir.join(request.task_id);
     let branch = task_branch(request.task_id);
     if path.join(".git").exists() {
-        match project
-            .worktree(&path)
-            .and_then(|copy| copy.rev_parse("HEAD"))
-        {
+        match project.worktree(&path).and_then(|copy| {
+            finish_checkout(&copy)?;
+            copy.rev_parse("HEAD")
+        }) {
             Ok(tip) => {
                 return Ok(Copy {
                     path,
@@ -85,9 +85,13 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     // The branch is made with the worktree (`-b`) or, when an earlier try
     // made it already, reused: a restarted task keeps the work it holds.
     let new_branch = !branches_before.contains_key(&branch);
+    // Only the registration runs under the repository's lock (`contention`);
+    // the files are checked out after it, outside the lock: copies are then
+    // made side by side, and the lock's other users (the clean-up of landed
+    // copies) never wait for a checkout.
     let add = |project: &Git| {
         let text = path.to_string_lossy().into_owned();
-        let mut args = vec!["worktree", "add", "--quiet"];
+        let mut args = vec!["worktree", "add", "--quiet", "--no-checkout"];
         if new_branch {
             args.extend([
                 "--no-track",
@@ -112,6 +116,9 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         };
         retry.inspect_err(|_| tracing::debug!("the first worktree add failed too: {first}"))?;
     }
+    project
+        .worktree(&path)?
+        .run(&["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
     match request.ignored {
         Ignored::Nothing => {}
         Ignored::All => copy_ignored(project, project.dir(), &path)?,
@@ -126,6 +133,32 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
         base_commit,
         reused: false,
         branches_before,
+    })
+}
+
+/// A copy registered but never checked out (enki died between the two, see
+/// [`create_copy`]) has no index: its files are checked out now. The
+/// working tree is not reset: a file already there stays as it is.
+fn finish_checkout(copy: &Git) -> Result<(), GitError> {
+    let index = copy.absolute_git_dir()?.join("index");
+    if index.exists() {
+        return Ok(());
+    }
+    copy.run(&["read-tree", "HEAD"])?;
+    let out = copy.output(&["checkout-index", "--all", "--quiet"])?;
+    // Exit status 1 with only "already exists" lines: the files kept.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success()
+        || stderr
+            .lines()
+            .all(|line| line.ends_with("already exists, no checkout"))
+    {
+        return Ok(());
+    }
+    Err(GitError::Failed {
+        args: "checkout-index --all".into(),
+        dir: copy.dir().to_path_buf(),
+        stderr: stderr.trim().to_string(),
     })
 }
 
@@ -224,22 +257,58 @@ pub(crate) fn add_worktree(
 }
 
 /// Removes the worktree at `path` (whatever state it is in, registered or
-/// not). The repository forgets it first (its administrative directory goes,
-/// under the repository's lock, as `git worktree remove` would), then its
-/// files go: a death in between leaves a plain folder, removed next time.
-/// These worktrees are enki's, so nothing in them is kept.
+/// not), as [`remove_worktrees`] does.
 pub(crate) fn remove_worktree(project: &Git, path: &Path) -> Result<(), GitError> {
-    if !path.exists() {
-        return Ok(());
+    remove_worktrees(project, &[path])?.pop().unwrap_or(Ok(()))
+}
+
+/// Removes the worktrees at `paths` (whatever state each is in, registered
+/// or not); one result per path. The repository forgets them first: their
+/// administrative directories go, as `git worktree remove` would, all under
+/// one hold of the repository's lock, so a batch waits once for it however
+/// many it holds (copy creation holds the lock for a whole checkout). Then
+/// their files go, outside the lock: git no longer knows the folders, and a
+/// death in between leaves plain folders, removed next time. These
+/// worktrees are enki's, so nothing in them is kept. `Err` is a failure
+/// that stopped all of them (the repository's folder or lock).
+pub fn remove_worktrees<P: AsRef<Path>>(
+    project: &Git,
+    paths: &[P],
+) -> Result<Vec<Result<(), GitError>>, GitError> {
+    let present: Vec<&Path> = paths
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|path| path.exists())
+        .collect();
+    if !present.is_empty() {
+        let common = project.common_dir()?;
+        let admins: Vec<PathBuf> = admin_dirs_of(&common, &present)
+            .into_iter()
+            .flatten()
+            .collect();
+        if !admins.is_empty() {
+            let _lock = AdminLock::acquire(&common)?;
+            for admin in &admins {
+                // Another remover may have been first (a worker's retry).
+                match std::fs::remove_dir_all(admin) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(GitError::io(format!("removing {}", admin.display()), e));
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
-    let common = project.common_dir()?;
-    if let Ok(admin) = admin_dir_of(&common, path) {
-        let _lock = AdminLock::acquire(&common)?;
-        std::fs::remove_dir_all(&admin)
-            .map_err(|e| GitError::io(format!("removing {}", admin.display()), e))?;
-    }
-    std::fs::remove_dir_all(path)
-        .map_err(|e| GitError::io(format!("removing {}", path.display()), e))
+    Ok(paths
+        .iter()
+        .map(AsRef::as_ref)
+        .map(|path| match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(GitError::io(format!("removing {}", path.display()), e))
+            }
+            _ => Ok(()),
+        })
+        .collect())
 }
 
 /// Removes a copy and, when asked, its branch (deleting a branch that is

@@ -11,6 +11,7 @@ mod disk_full;
 mod followup;
 mod forged_signals;
 mod gc;
+mod grouped;
 mod landing;
 mod load;
 mod lock;

@@ -7,10 +7,10 @@ use crate::{Advance, Squash, commit_work, create_copy, git_processes, remove_cop
 
 /// git processes each step may start once the repository's settings are
 /// read (once per process, not per task).
-const COPY: u64 = 3; // for-each-ref, worktree add, ls-files of the ignored files
+const COPY: u64 = 4; // for-each-ref, worktree add, its checkout, ls-files of the ignored files
 const COMMIT: u64 = 2; // add, commit
 const SQUASH: u64 = 3; // merge-tree, the base's tree, commit-tree
-const ADVANCE: u64 = 3; // merge-base, read-tree, update-ref
+const ADVANCE: u64 = 2; // read-tree, update-ref (the squash descends from the base: enki made it)
 
 #[test]
 fn a_task_from_copy_to_clean_up_starts_at_most_eleven_git_processes() {

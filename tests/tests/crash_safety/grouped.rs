@@ -1,0 +1,136 @@
+//! Requests waiting together in the merge queue land in one move of the
+//! base branch, each as its own commit with its own trailer; killed at each
+//! crash point of that move and restarted, the coordinator leaves every
+//! task's work on the base exactly once.
+
+use std::time::Duration;
+
+use enki_tests::{Project, describe, git, wait_output};
+
+use super::landing::{assert_nothing_left_behind, restart};
+
+const PLAN: &str = r#"title = "Together"
+[[steps]]
+id = "x"
+title = "Write x"
+description = "[[sim:x]]"
+[[steps]]
+id = "y"
+title = "Write y"
+description = "[[sim:y]]"
+[[steps]]
+id = "z"
+title = "Write z"
+description = "[[sim:z]]"
+"#;
+
+const STEPS: [&str; 3] = ["x", "y", "z"];
+
+fn grouped_project() -> Project {
+    let project = Project::with_sim("");
+    for step in STEPS {
+        project.writer_script(step, &format!("{step}.txt"), &format!("{step}\n"));
+    }
+    project
+}
+
+/// Runs the plan with `ENKI_FAILPOINTS=spec` while a merge seems to be in
+/// progress in the project (the queue waits for it), and ends that merge
+/// once all three requests are queued, so that they land together. True
+/// when enki died at `spec`; otherwise it must have finished with 0.
+fn run_grouped(project: &Project, spec: &str) -> bool {
+    let marker = project.root.join(".git/MERGE_HEAD");
+    std::fs::write(&marker, git(&project.root, &["rev-parse", "HEAD"])).unwrap();
+    let plan = project.plan(PLAN);
+    let child = project
+        .enki(&["run", "--plan", plan.to_str().unwrap()])
+        .env("ENKI_FAILPOINTS", spec)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    project.wait_until("the three requests to wait together", || {
+        project.tasks_json().len() == STEPS.len()
+            && STEPS
+                .iter()
+                .all(|step| project.step_detail(step)["merge_requests"][0]["status"] == "queued")
+    });
+    std::fs::remove_file(&marker).unwrap();
+    let output = wait_output(child, Duration::from_secs(120));
+    match std::os::unix::process::ExitStatusExt::signal(&output.status) {
+        Some(9) => true,
+        _ => {
+            assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+            false
+        }
+    }
+}
+
+/// Every task done and its work on `main` exactly once, in the checkout
+/// too, nothing left behind.
+fn assert_landed_exactly_once(project: &Project, what: &str) {
+    for step in STEPS {
+        let task = project.task_by_step(step);
+        assert_eq!(task["status"], "done", "{what}: step {step}: {task}");
+        let id = task["id"].as_str().unwrap();
+        let commits = git(
+            &project.root,
+            &[
+                "log",
+                "--format=%H",
+                "--fixed-strings",
+                &format!("--grep=Enki-Task: {id}"),
+                "main",
+            ],
+        );
+        assert_eq!(
+            commits.lines().count(),
+            1,
+            "{what}: {step} landed {commits:?}"
+        );
+        let file = format!("{step}.txt");
+        assert_eq!(
+            git(&project.root, &["show", &format!("main:{file}")]),
+            format!("{step}\n")
+        );
+        assert!(
+            project.root.join(&file).is_file(),
+            "{what}: {file} checked out"
+        );
+    }
+    assert_nothing_left_behind(project, what);
+}
+
+#[test]
+fn requests_waiting_together_land_in_one_move_each_as_its_own_commit() {
+    let project = grouped_project();
+    assert!(!run_grouped(&project, ""));
+    assert_landed_exactly_once(&project, "no crash");
+    // One move of `main` for the three: its reflog has one landing.
+    let moves = git(&project.root, &["reflog", "--format=%gs", "main"]);
+    let landings = moves.lines().filter(|m| *m == "enki: land task").count();
+    assert_eq!(landings, 1, "{moves}");
+    assert_eq!(project.commit_subjects("main").len(), 1 + STEPS.len());
+}
+
+macro_rules! crash_in_the_group_at {
+    ($($test:ident => $point:literal,)+) => {
+        $(
+            #[test]
+            fn $test() {
+                let project = grouped_project();
+                assert!(run_grouped(&project, $point), "enki never reached {}", $point);
+                restart(&project, STEPS.len(), $point);
+                assert_landed_exactly_once(&project, $point);
+            }
+        )+
+    };
+}
+
+crash_in_the_group_at! {
+    a_group_killed_once_its_intents_are_recorded_lands_once => "land:intent_recorded",
+    a_group_killed_once_the_checkout_moved_lands_once => "land:checkout_moved",
+    a_group_killed_once_the_base_moved_lands_once => "land:ref_moved",
+    a_group_killed_once_its_landing_is_recorded_lands_once => "land:merged_recorded",
+}
