@@ -50,6 +50,11 @@ const BENCHES: &[(&str, &str, Bench)] = &[
         coordinator::run_signal,
     ),
     (
+        "scale",
+        "coordinator at scale alone: git processes per task, per-task time at 10/100/500 tasks, the 100 000-node DAG (the projects go in TMPDIR)",
+        scaling::run_scale,
+    ),
+    (
         "dag",
         "coordinator's scheduling alone: the 10 000- and 100 000-node DAGs of `coordinator`",
         scaling::run_dag,

@@ -162,6 +162,26 @@ fn dag() -> Result<bool> {
     Ok(ok)
 }
 
+/// `cargo xtask bench scale`: the scale figures of `bench coordinator`
+/// alone. The scratch projects go in the system's temporary folder
+/// (`TMPDIR`), so the file system they are measured on can be chosen.
+pub fn run_scale(opts: &super::Options) -> Result<super::Verdict> {
+    let enki_bin = match &opts.bin {
+        Some(bin) => bin.clone(),
+        None => super::build_release_binary("enki", "enki")?,
+    };
+    println!(
+        "enki at scale: {} (projects in {})\n",
+        enki_bin.display(),
+        std::env::temp_dir().display()
+    );
+    Ok(if run(&enki_bin, opts.quick)? {
+        super::Verdict::Pass
+    } else {
+        super::Verdict::TargetMissed
+    })
+}
+
 /// `cargo xtask bench dag`: the DAG figures of `bench coordinator` alone
 /// (no `enki` build, no sim runs).
 pub fn run_dag(_: &super::Options) -> Result<super::Verdict> {
