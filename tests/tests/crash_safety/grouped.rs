@@ -114,6 +114,46 @@ fn requests_waiting_together_land_in_one_move_each_as_its_own_commit() {
     assert_eq!(project.commit_subjects("main").len(), 1 + STEPS.len());
 }
 
+#[test]
+fn a_task_cancelled_while_its_request_waits_with_others_does_not_land() {
+    let project = grouped_project();
+    let marker = project.root.join(".git/MERGE_HEAD");
+    std::fs::write(&marker, git(&project.root, &["rev-parse", "HEAD"])).unwrap();
+    let plan = project.plan(PLAN);
+    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
+    project.wait_until("the three requests to wait together", || {
+        project.tasks_json().len() == STEPS.len()
+            && STEPS
+                .iter()
+                .all(|step| project.step_detail(step)["merge_requests"][0]["status"] == "queued")
+    });
+    let execution = project.step_detail("y")["task"]["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cancelled = project.enki(&["cancel", &execution, "y"]).output().unwrap();
+    assert!(cancelled.status.success(), "{}", describe(&cancelled));
+    std::fs::remove_file(&marker).unwrap();
+    let output = wait_output(child, Duration::from_secs(120));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    for step in ["x", "z"] {
+        assert_eq!(project.status_of(step), "done");
+        assert_eq!(
+            git(&project.root, &["show", &format!("main:{step}.txt")]),
+            format!("{step}\n")
+        );
+    }
+    let detail = project.step_detail("y");
+    assert_eq!(detail["task"]["status"], "cancelled");
+    assert_eq!(detail["merge_requests"][0]["status"], "failed", "{detail}");
+    assert!(
+        !project.root.join("y.txt").exists(),
+        "y's work did not land"
+    );
+    assert_eq!(project.commit_subjects("main").len(), 3, "x and z only");
+}
+
 macro_rules! crash_in_the_group_at {
     ($($test:ident => $point:literal,)+) => {
         $(

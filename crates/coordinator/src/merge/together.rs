@@ -102,10 +102,35 @@ impl Landing<'_> {
             Ok(chain) if chain.len() >= 2 => chain,
             _ => return 0,
         };
-        let group = &group[..chain.len()];
+        // A task cancelled while the chain was computed does not land (the
+        // one-request way refuses it); those before it still can.
+        let ids: Vec<String> = group[..chain.len()]
+            .iter()
+            .map(|r| r.task_id.clone())
+            .collect();
+        let still = ctx
+            .db
+            .call(move |s| {
+                let mut still = 0;
+                for id in &ids {
+                    if s.task(id)?
+                        .is_none_or(|t| t.status == TaskStatus::Cancelled)
+                    {
+                        break;
+                    }
+                    still += 1;
+                }
+                Ok(still)
+            })
+            .await;
+        let group = match still {
+            Ok(still) if still >= 2 => &group[..still],
+            _ => return 0,
+        };
+        let chain = &chain[..group.len()];
         let protects: Vec<(String, String)> = group
             .iter()
-            .zip(&chain)
+            .zip(chain)
             .map(|(r, (commit, _))| (protect_ref(&r.id), commit.clone()))
             .collect();
         let git = ctx.git.clone();
@@ -116,7 +141,7 @@ impl Landing<'_> {
         // Every intent is durable before the base branch can move.
         let intents: Vec<(String, String, String)> = group
             .iter()
-            .zip(&chain)
+            .zip(chain)
             .map(|(r, (commit, parent))| (r.id.clone(), commit.clone(), parent.clone()))
             .collect();
         let recorded = ctx
@@ -154,7 +179,7 @@ impl Landing<'_> {
         crash_point!("land:ref_moved");
         let landed: Vec<(String, String)> = group
             .iter()
-            .zip(&chain)
+            .zip(chain)
             .map(|(r, (commit, _))| (r.id.clone(), commit.clone()))
             .collect();
         let record = landed.clone();
