@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use enki_tests::{Project, describe, git, wait_output};
 
-use super::landing::{assert_nothing_left_behind, restart};
+use super::landing::{
+    assert_done_and_landed_once, assert_nothing_left_behind, died_at_crash_point, restart,
+    spawn_with_failpoints,
+};
 
 const PLAN: &str = r#"title = "Together"
 [[steps]]
@@ -39,56 +42,33 @@ fn grouped_project() -> Project {
 /// once all three requests are queued, so that they land together. True
 /// when enki died at `spec`; otherwise it must have finished with 0.
 fn run_grouped(project: &Project, spec: &str) -> bool {
+    let (child, marker) = start_held(project, spec);
+    std::fs::remove_file(&marker).unwrap();
+    died_at_crash_point(child)
+}
+
+/// Starts the plan while a merge seems to be in progress in the project
+/// (`.git/MERGE_HEAD`, returned: removing it lets the queue go on) and
+/// returns once all three requests wait in the queue.
+fn start_held(project: &Project, spec: &str) -> (std::process::Child, std::path::PathBuf) {
     let marker = project.root.join(".git/MERGE_HEAD");
     std::fs::write(&marker, git(&project.root, &["rev-parse", "HEAD"])).unwrap();
     let plan = project.plan(PLAN);
-    let child = project
-        .enki(&["run", "--plan", plan.to_str().unwrap()])
-        .env("ENKI_FAILPOINTS", spec)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_with_failpoints(project, &["run", "--plan", plan.to_str().unwrap()], spec);
     project.wait_until("the three requests to wait together", || {
         project.tasks_json().len() == STEPS.len()
             && STEPS
                 .iter()
                 .all(|step| project.step_detail(step)["merge_requests"][0]["status"] == "queued")
     });
-    std::fs::remove_file(&marker).unwrap();
-    let output = wait_output(child, Duration::from_secs(120));
-    match std::os::unix::process::ExitStatusExt::signal(&output.status) {
-        Some(9) => true,
-        _ => {
-            assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-            false
-        }
-    }
+    (child, marker)
 }
 
 /// Every task done and its work on `main` exactly once, in the checkout
 /// too, nothing left behind.
 fn assert_landed_exactly_once(project: &Project, what: &str) {
+    assert_done_and_landed_once(project, &STEPS, what);
     for step in STEPS {
-        let task = project.task_by_step(step);
-        assert_eq!(task["status"], "done", "{what}: step {step}: {task}");
-        let id = task["id"].as_str().unwrap();
-        let commits = git(
-            &project.root,
-            &[
-                "log",
-                "--format=%H",
-                "--fixed-strings",
-                &format!("--grep=Enki-Task: {id}"),
-                "main",
-            ],
-        );
-        assert_eq!(
-            commits.lines().count(),
-            1,
-            "{what}: {step} landed {commits:?}"
-        );
         let file = format!("{step}.txt");
         assert_eq!(
             git(&project.root, &["show", &format!("main:{file}")]),
@@ -117,16 +97,7 @@ fn requests_waiting_together_land_in_one_move_each_as_its_own_commit() {
 #[test]
 fn a_task_cancelled_while_its_request_waits_with_others_does_not_land() {
     let project = grouped_project();
-    let marker = project.root.join(".git/MERGE_HEAD");
-    std::fs::write(&marker, git(&project.root, &["rev-parse", "HEAD"])).unwrap();
-    let plan = project.plan(PLAN);
-    let child = project.spawn_enki(&["run", "--plan", plan.to_str().unwrap()]);
-    project.wait_until("the three requests to wait together", || {
-        project.tasks_json().len() == STEPS.len()
-            && STEPS
-                .iter()
-                .all(|step| project.step_detail(step)["merge_requests"][0]["status"] == "queued")
-    });
+    let (child, marker) = start_held(&project, "");
     let execution = project.step_detail("y")["task"]["execution_id"]
         .as_str()
         .unwrap()

@@ -58,14 +58,28 @@ fn run_until_crash(project: &Project, spec: &str) -> bool {
 /// Runs `enki args` with `ENKI_FAILPOINTS=spec`; true when it died there
 /// (SIGKILL), else it must have finished with 0.
 pub(super) fn enki_until_crash(project: &Project, args: &[&str], spec: &str) -> bool {
-    let child = project
+    died_at_crash_point(spawn_with_failpoints(project, args, spec))
+}
+
+/// Starts `enki args` with `ENKI_FAILPOINTS=spec` (no stdin, output piped).
+pub(super) fn spawn_with_failpoints(
+    project: &Project,
+    args: &[&str],
+    spec: &str,
+) -> std::process::Child {
+    project
         .enki(args)
         .env("ENKI_FAILPOINTS", spec)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits for `child`: true when it died at its crash point (SIGKILL),
+/// else it must have finished with 0.
+pub(super) fn died_at_crash_point(child: std::process::Child) -> bool {
     let output = wait_output(child, Duration::from_secs(120));
     match output.status.signal() {
         Some(9) => true,
@@ -101,7 +115,20 @@ pub(super) fn restart(project: &Project, tasks: usize, what: &str) {
 /// Every task done, each task's work on `main` exactly once with the right
 /// content, and nothing left behind in git, the checkout or `.enki/`.
 fn assert_landed_exactly_once(project: &Project, what: &str) {
-    for step in STEPS {
+    assert_done_and_landed_once(project, &STEPS, what);
+    for (file, content) in FILES {
+        let on_main = git(&project.root, &["show", &format!("main:{file}")]);
+        assert_eq!(on_main, content, "{what}: {file} on main");
+        let checked_out = std::fs::read_to_string(project.root.join(file)).unwrap();
+        assert_eq!(checked_out, content, "{what}: {file} in the checkout");
+    }
+    assert_nothing_left_behind(project, what);
+}
+
+/// The tasks of `steps` done, each one's commit (by its `Enki-Task`
+/// trailer) on `main` exactly once.
+pub(super) fn assert_done_and_landed_once(project: &Project, steps: &[&str], what: &str) {
+    for step in steps {
         let task = project.task_by_step(step);
         assert_eq!(task["status"], "done", "{what}: step {step}: {task}");
         let id = task["id"].as_str().unwrap();
@@ -121,13 +148,6 @@ fn assert_landed_exactly_once(project: &Project, what: &str) {
             "{what}: step {step} landed {commits:?}"
         );
     }
-    for (file, content) in FILES {
-        let on_main = git(&project.root, &["show", &format!("main:{file}")]);
-        assert_eq!(on_main, content, "{what}: {file} on main");
-        let checked_out = std::fs::read_to_string(project.root.join(file)).unwrap();
-        assert_eq!(checked_out, content, "{what}: {file} in the checkout");
-    }
-    assert_nothing_left_behind(project, what);
 }
 
 /// A clean checkout, no worktree, task branch, `refs/enki` ref or
