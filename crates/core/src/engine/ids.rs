@@ -67,6 +67,12 @@ impl Ids {
         if self.table.is_empty() {
             return None;
         }
+        self.probe(id).ok()
+    }
+
+    /// Where `id` is in the (non-empty) table: `Ok` its slot, or `Err` the
+    /// empty entry it would take and its hash's tag.
+    fn probe(&self, id: &str) -> Result<u32, (usize, u64)> {
         let hash = hash(id);
         let tag = hash >> 32;
         let mask = self.table.len() - 1;
@@ -74,11 +80,11 @@ impl Ids {
         loop {
             let entry = self.table[at];
             if entry == EMPTY {
-                return None;
+                return Err((at, tag));
             }
             let slot = entry as u32;
             if entry >> 32 == tag && self.id(slot) == id {
-                return Some(slot);
+                return Ok(slot);
             }
             at = (at + 1) & mask;
         }
@@ -99,21 +105,10 @@ impl Ids {
         if (self.len() + 1) * 8 > self.table.len() * 7 {
             self.rebuild((self.table.len() * 2).max(64));
         }
-        let hash = hash(id);
-        let tag = hash >> 32;
-        let mask = self.table.len() - 1;
-        let mut at = hash as usize & mask;
-        loop {
-            let entry = self.table[at];
-            if entry == EMPTY {
-                break;
-            }
-            let slot = entry as u32;
-            if entry >> 32 == tag && self.id(slot) == id {
-                return slot;
-            }
-            at = (at + 1) & mask;
-        }
+        let (at, tag) = match self.probe(id) {
+            Ok(slot) => return slot,
+            Err(empty) => empty,
+        };
         // A need keeps a slot in 30 bits (`graph::Need`).
         let slot = u32::try_from(self.len())
             .ok()
