@@ -22,6 +22,7 @@ mod hidden;
 mod include;
 #[cfg(test)]
 mod land;
+mod merge_tree;
 mod squash;
 mod worktree;
 

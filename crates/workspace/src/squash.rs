@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::checkout::{CheckoutMove, move_checkout};
 use crate::git::{Git, GitError};
+use crate::merge_tree::{Merged, merge_trees};
 use crate::worktree::{add_worktree, copy_ignored, remove_worktree};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,45 +19,6 @@ pub enum Squash {
     NothingToLand,
 }
 
-/// The result of merging a branch tip into a base tip without a work tree.
-enum Merged {
-    Tree(String),
-    Conflict(Vec<String>),
-}
-
-/// `git merge-tree` of `base_tip` and `branch_tip`: the merged tree, or the
-/// conflicted files.
-fn merge_trees(project: &Git, base_tip: &str, branch_tip: &str) -> Result<Merged, GitError> {
-    let merge = project.output(&[
-        "merge-tree",
-        "--write-tree",
-        "--name-only",
-        "--no-messages",
-        base_tip,
-        branch_tip,
-    ])?;
-    let text = String::from_utf8_lossy(&merge.stdout).to_string();
-    let mut lines = text.lines();
-    let tree = lines.next().unwrap_or_default().trim().to_string();
-    match merge.status.code() {
-        Some(0) if !tree.is_empty() => Ok(Merged::Tree(tree)),
-        Some(1) => {
-            let mut files: Vec<String> = lines
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect();
-            files.sort();
-            files.dedup();
-            Ok(Merged::Conflict(files))
-        }
-        _ => Err(GitError::Failed {
-            args: format!("merge-tree {base_tip} {branch_tip}"),
-            dir: project.dir().to_path_buf(),
-            stderr: String::from_utf8_lossy(&merge.stderr).trim().to_string(),
-        }),
-    }
-}
-
 fn branch_tip(project: &Git, branch: &str) -> Result<String, GitError> {
     project
         .ref_commit(&format!("refs/heads/{branch}"))
@@ -65,13 +27,6 @@ fn branch_tip(project: &Git, branch: &str) -> Result<String, GitError> {
                 "the task branch '{branch}' no longer exists (was it deleted?)"
             ))
         })
-}
-
-fn tree_of(project: &Git, commit: &str) -> Result<String, GitError> {
-    if let Some(tree) = project.known_tree(commit) {
-        return Ok(tree);
-    }
-    project.run(&["rev-parse", &format!("{commit}^{{tree}}")])
 }
 
 /// Computes the squash of `branch` onto `base_tip` without touching any
@@ -84,12 +39,10 @@ pub fn squash_onto(
 ) -> Result<Squash, GitError> {
     let tip = branch_tip(project, branch)?;
     let tree = match merge_trees(project, base_tip, &tip)? {
-        Merged::Tree(tree) => tree,
+        Merged::Tree { merged, base } if merged == base => return Ok(Squash::NothingToLand),
+        Merged::Tree { merged, .. } => merged,
         Merged::Conflict(files) => return Ok(Squash::Conflict { files }),
     };
-    if tree == tree_of(project, base_tip)? {
-        return Ok(Squash::NothingToLand);
-    }
     let commit = project.run(&["commit-tree", &tree, "-p", base_tip, "-m", message])?;
     // Once it lands, the next squash's base is this commit.
     project.remember_commit(&commit, &tree, base_tip);
@@ -109,7 +62,7 @@ pub fn branch_adds_to(project: &Git, base: &str, branch: &str) -> Result<bool, G
         ))
     })?;
     match merge_trees(project, &base_tip, &tip)? {
-        Merged::Tree(tree) => Ok(tree != tree_of(project, &base_tip)?),
+        Merged::Tree { merged, base } => Ok(merged != base),
         Merged::Conflict(_) => Ok(true),
     }
 }

@@ -9,11 +9,11 @@ use crate::{Advance, Squash, commit_work, create_copy, git_processes, remove_cop
 /// read (once per process, not per task).
 const COPY: u64 = 4; // for-each-ref, worktree add, its checkout, ls-files of the ignored files
 const COMMIT: u64 = 2; // add, commit
-const SQUASH: u64 = 3; // merge-tree, the base's tree, commit-tree
+const SQUASH: u64 = 2; // merge-tree (the merge and the base's tree), commit-tree
 const ADVANCE: u64 = 2; // read-tree, update-ref (the squash descends from the base: enki made it)
 
 #[test]
-fn a_task_from_copy_to_clean_up_starts_at_most_eleven_git_processes() {
+fn a_task_from_copy_to_clean_up_starts_at_most_ten_git_processes() {
     let (_dir, git) = repo();
     let copies = git.dir().join(".enki/copies");
     // The settings and the common dir, read once per repository.
