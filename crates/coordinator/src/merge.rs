@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
-use enki_core::MergeStatus;
 use enki_core::landing::with_task_trailer;
+use enki_core::{MergeStatus, TaskStatus};
 use enki_failpoint::crash_point;
 use enki_store::{MergeRequestRow, StoreError};
 use enki_workspace::{
@@ -23,6 +23,7 @@ use enki_workspace::{
 use tokio::sync::mpsc;
 
 use crate::context::Shared;
+use crate::landing::protect;
 
 use crate::resolve::{Unresolved, resolve_conflict};
 use crate::verify::{run_verify, verify_command};
@@ -368,34 +369,30 @@ impl Landing<'_> {
 
     /// A task cancelled after its worker finished must not land: its
     /// request fails (branch kept for a human) instead.
-    async fn refuse_if_cancelled(&mut self) -> Option<Step> {
-        let task = self.request.task_id.clone();
-        let status = self
-            .ctx
-            .db
-            .call(move |s| Ok(s.task(&task)?.map(|t| t.status)))
-            .await
-            .ok()
-            .flatten()?;
-        if status != enki_core::TaskStatus::Cancelled {
-            return None;
-        }
+    async fn refuse_cancelled(&mut self) -> Step {
         let reason = format!(
             "the task was cancelled before its work landed; nothing was merged and branch {} is kept",
             self.request.branch
         );
-        Some(self.fail(MergeStatus::Failed, reason).await)
+        self.fail(MergeStatus::Failed, reason).await
     }
 
-    async fn operation_in_progress(&self) -> Option<String> {
+    /// A git operation under way in the project, which the landing waits
+    /// for, and (`with_branch`) the branch checked out there (`None`: not
+    /// asked or unreadable), read in one step off the runtime.
+    async fn project_state(&self, with_branch: bool) -> (Option<String>, Option<Option<String>>) {
         let git = self.ctx.git.clone();
-        blocking(move || Ok(operation_in_progress(&git)))
-            .await
-            .ok()
-            .flatten()
-            .map(|operation| {
+        blocking(move || {
+            let operation = operation_in_progress(&git).map(|operation| {
                 format!("waiting: {operation}; the merge continues when it is finished")
-            })
+            });
+            Ok((
+                operation,
+                with_branch.then(|| git.current_branch().ok()).flatten(),
+            ))
+        })
+        .await
+        .unwrap_or_default()
     }
 
     /// Lands the request: squash onto the current base (a merger agent
@@ -405,22 +402,22 @@ impl Landing<'_> {
         let ctx = self.ctx;
         let request = self.request;
         let task = request.task_id.clone();
-        if let Some(reason) = self.operation_in_progress().await {
+        if let (Some(reason), _) = self.project_state(false).await {
             return self.wait(reason).await;
         }
-        if let Some(step) = self.refuse_if_cancelled().await {
-            return step;
-        }
         let task_id = request.task_id.clone();
-        let (title, created_at) = ctx
+        let (cancelled, title, created_at) = ctx
             .db
             .call(move |s| {
                 Ok(s.task(&task_id)?
-                    .map(|t| (t.title, t.created_at))
+                    .map(|t| (t.status == TaskStatus::Cancelled, t.title, t.created_at))
                     .unwrap_or_default())
             })
             .await
             .unwrap_or_default();
+        if cancelled {
+            return self.refuse_cancelled().await;
+        }
         let round = request.round;
         let message = with_task_trailer(
             &ctx.commit_message(&title, &request.task_id, round),
@@ -485,29 +482,50 @@ impl Landing<'_> {
                     Err(e) => return self.fail(MergeStatus::Failed, e).await,
                 }
             }
-            self.set_status(MergeStatus::Merging, None).await;
-
             if let Err(step) = self.verify(&commit, &scratch).await {
                 return step;
             }
             // A rebase started while the hook ran: the branch must not move under it.
-            if let Some(reason) = self.operation_in_progress().await {
+            let noting = !*self.noted_checkout && ctx.git.git_dir().is_none();
+            let (operation, checked_out) = self.project_state(noting).await;
+            if let Some(reason) = operation {
                 return self.wait(reason).await;
             }
-            if let Some(step) = self.refuse_if_cancelled().await {
-                return step;
+            if let Some(current) = checked_out {
+                self.note_checkout(&base, current);
             }
-            self.note_checkout(&base).await;
-            // The intent is durable before the base branch can move.
-            let (id, c, o) = (request.id.clone(), commit.clone(), old.clone());
-            if let Err(e) = ctx
+            // The intent is durable before the base branch can move, and
+            // never recorded for a task cancelled meanwhile (one step on the
+            // database thread, with the request's move to `merging`).
+            let (id, task, c, o) = (
+                request.id.clone(),
+                task.clone(),
+                commit.clone(),
+                old.clone(),
+            );
+            let merging = self.status != (MergeStatus::Merging, None);
+            let recorded = ctx
                 .db
-                .call(move |s| s.record_landing_intent(&id, &c, &o))
-                .await
-            {
-                return self
-                    .fail(MergeStatus::Failed, format!("recording the landing: {e}"))
-                    .await;
+                .call(move |s| {
+                    if s.task(&task)?
+                        .is_some_and(|t| t.status == TaskStatus::Cancelled)
+                    {
+                        return Ok(false);
+                    }
+                    if merging {
+                        s.set_merge_status(&id, MergeStatus::Merging, None)?;
+                    }
+                    s.record_landing_intent(&id, &c, &o).map(|()| true)
+                })
+                .await;
+            match recorded {
+                Ok(true) => self.status = (MergeStatus::Merging, None),
+                Ok(false) => return self.refuse_cancelled().await,
+                Err(e) => {
+                    return self
+                        .fail(MergeStatus::Failed, format!("recording the landing: {e}"))
+                        .await;
+                }
             }
             crash_point!("land:intent_recorded");
             match self.advance(&base, &old, &commit).await {
@@ -538,24 +556,37 @@ impl Landing<'_> {
         let ctx = self.ctx;
         let request = self.request;
         let task = request.task_id.clone();
-        let (git, tip, branch, msg) = (
+        let (git, tip, branch, msg, id) = (
             ctx.git.clone(),
             old.to_string(),
             request.branch.clone(),
             message.to_string(),
+            request.id.clone(),
         );
         if let Some(approved) = self.approved_resolution(old).await {
             return Ok(approved);
         }
-        let squash = match blocking(move || squash_onto(&git, &tip, &branch, &msg)).await {
-            Ok(squash) => squash,
+        // A clean squash is kept from `gc` in the same step.
+        let computed = blocking(move || {
+            let squash = squash_onto(&git, &tip, &branch, &msg)?;
+            let kept = match &squash {
+                Squash::Clean { commit } => protect(&git, &id, commit).map_err(|e| e.to_string()),
+                _ => Ok(()),
+            };
+            Ok((squash, kept))
+        });
+        let squash = match computed.await {
+            Ok((squash, Ok(()))) => squash,
+            Ok((_, Err(e))) => {
+                let reason = format!("keeping the computed commit: {e}");
+                return Err(self.fail(MergeStatus::Failed, reason).await);
+            }
             Err(e) => return Err(self.fail(MergeStatus::Failed, e).await),
         };
         match squash {
             // Also what a restart sees for work that landed just before a crash.
             Squash::NothingToLand => Err(self.landed(None).await),
             Squash::Clean { commit } => {
-                self.protect(&commit).await?;
                 crash_point!("land:computed");
                 Ok(commit)
             }
@@ -679,15 +710,9 @@ impl Landing<'_> {
     }
 
     /// Once per session: landing while the user has something other than
-    /// the base branch checked out leaves their checkout as it is.
-    async fn note_checkout(&mut self, base: &str) {
-        if *self.noted_checkout || self.ctx.git.git_dir().is_some() {
-            return;
-        }
-        let git = self.ctx.git.clone();
-        let Ok(current) = blocking(move || git.current_branch()).await else {
-            return;
-        };
+    /// the base branch checked out (`current`, `None` when HEAD is
+    /// detached) leaves their checkout as it is.
+    fn note_checkout(&mut self, base: &str, current: Option<String>) {
         if current.as_deref() == Some(base) {
             return;
         }

@@ -45,7 +45,7 @@ impl Landing<'_> {
         if group.len() < 2
             || verify_command(ctx).is_some()
             || ctx.git.git_dir().is_some()
-            || self.operation_in_progress().await.is_some()
+            || self.project_state(false).await.0.is_some()
         {
             return 0;
         }
@@ -137,7 +137,11 @@ impl Landing<'_> {
         if blocking(move || git.update_refs(&protects)).await.is_err() {
             return 0;
         }
-        self.note_checkout(&base).await;
+        if !*self.noted_checkout
+            && let (_, Some(current)) = self.project_state(true).await
+        {
+            self.note_checkout(&base, current);
+        }
         // Every intent is durable before the base branch can move.
         let intents: Vec<(String, String, String)> = group
             .iter()
