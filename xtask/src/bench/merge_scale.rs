@@ -11,7 +11,8 @@
 //!   follows, off the queue's path, and is not counted).
 //!
 //! Each is sampled several times, one new branch per sample, and the medians
-//! are compared.
+//! are compared. Both sides start from written-back files (`sync` before
+//! each timed landing), so that neither pays for the preparation's writes.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -152,6 +153,7 @@ fn floor_landing(root: &Path, sample: usize) -> Result<f64> {
     let (branch, file) = (format!("floor-{sample}"), format!("floor-{sample}.txt"));
     branch_adding_file(root, &branch, &file)?;
     let old = plain_git(root, &["rev-parse", "refs/heads/main"])?;
+    settle_writes()?;
     let started = Instant::now();
     let merged = plain_git(root, &["merge-tree", "--write-tree", &old, &branch])?;
     let tree = merged.lines().next().unwrap_or_default().to_string();
@@ -189,6 +191,7 @@ fn queue_landing(enki_bin: &Path, root: &Path, sample: usize) -> Result<f64> {
     commit_all(&project, &copy.path, task)?;
     store.set_task_status(task, TaskStatus::WorkerDone)?;
     drop(store);
+    settle_writes()?;
 
     let mut child = enki(enki_bin, root, &["run", "--json"])
         .stdout(Stdio::piped())
@@ -215,6 +218,18 @@ fn queue_landing(enki_bin: &Path, root: &Path, sample: usize) -> Result<f64> {
         (Some(queued), Some(landed)) => Ok((landed - queued).rem_euclid(86_400.0)),
         _ => bail!("enki run reported no merge_queued and merge_landed events"),
     }
+}
+
+/// Writes the file system's dirty pages back before a timed landing, so
+/// that neither side pays for the preparation's writes (the queue's copy of
+/// every file, made just before, would otherwise still be on its way to the
+/// disk while git renames the new index and refs into place).
+fn settle_writes() -> Result<()> {
+    let status = Command::new("sync").status().context("running sync")?;
+    if !status.success() {
+        bail!("sync exited with {status}");
+    }
+    Ok(())
 }
 
 /// Seconds since midnight of an RFC 3339 time as enki stamps its events
