@@ -123,9 +123,17 @@ fn a_planner_turn_that_meets_a_limit_is_told_and_tried_again_after_the_backoff()
             && held.ends_with("; its turn is tried again then"),
         "{held}"
     );
-    // The turn tried again was told why.
+    // The turn tried again was told why. The planner's text streams in
+    // pieces, and a progress line printed meanwhile splits it over lines.
+    let planner_said: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("planner: "))
+        .flat_map(str::split_whitespace)
+        .collect();
     assert!(
-        stdout.contains("planner: Your account's rate limit or usage limit (it has reset since) ended your previous turn"),
+        planner_said.join(" ").contains(
+            "Your account's rate limit or usage limit (it has reset since) ended your previous turn"
+        ),
         "{}",
         describe(&output)
     );
