@@ -58,6 +58,23 @@ impl Project {
             .to_string()
     }
 
+    /// Cancels `step` in its execution with `enki cancel`, which must succeed.
+    pub fn cancel_step(&self, step: &str) {
+        let detail = self.step_detail(step);
+        let execution = detail["task"]["execution_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("step {step} has no execution: {detail}"));
+        let cancelled = self
+            .enki(&["cancel", execution, step])
+            .output()
+            .expect("run enki cancel");
+        assert!(
+            cancelled.status.success(),
+            "{}",
+            crate::describe(&cancelled)
+        );
+    }
+
     /// The status of a step's task, or "" while the plan is not written yet.
     pub fn status_of(&self, step: &str) -> String {
         self.tasks_json()

@@ -737,12 +737,7 @@ fn a_task_cancelled_while_its_merge_is_verified_does_not_land() {
         project.tasks_json().iter().any(|t| t["step_id"] == "w")
             && project.step_detail("w")["merge_requests"][0]["status"] == "verifying"
     });
-    let execution = project.step_detail("w")["task"]["execution_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let cancelled = project.enki(&["cancel", &execution, "w"]).output().unwrap();
-    assert!(cancelled.status.success(), "{}", describe(&cancelled));
+    project.cancel_step("w");
     std::fs::write(project.enki_dir().join("verify-go"), "").unwrap();
     let output = wait_output(child, Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
