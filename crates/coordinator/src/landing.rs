@@ -17,10 +17,14 @@ pub fn protect_ref(request: &str) -> String {
     format!("refs/enki/landing/{request}")
 }
 
-/// Points the request's protecting ref at `commit`.
-pub fn protect(git: &Git, request: &str, commit: &str) -> Result<(), GitError> {
-    git.run(&["update-ref", &protect_ref(request), commit])
-        .map(drop)
+/// Points each request's protecting ref at its commit (request id,
+/// commit), in one transaction.
+pub fn protect(git: &Git, computed: &[(&str, &str)]) -> Result<(), GitError> {
+    let refs: Vec<(String, String)> = computed
+        .iter()
+        .map(|(request, commit)| (protect_ref(request), commit.to_string()))
+        .collect();
+    git.update_refs(&refs)
 }
 
 /// A commit on `base` carrying the trailers of the task's round `round`

@@ -32,7 +32,7 @@ mod gate;
 mod steps;
 mod together;
 
-use steps::{Advanced, Resumed};
+use steps::{Advanced, Resumed, record_intent};
 
 /// How often a waiting request is tried again without a nudge.
 const WAIT_RETRY: Duration = Duration::from_secs(2);
@@ -506,17 +506,7 @@ impl Landing<'_> {
             let merging = self.status != (MergeStatus::Merging, None);
             let recorded = ctx
                 .db
-                .call(move |s| {
-                    if s.task(&task)?
-                        .is_some_and(|t| t.status == TaskStatus::Cancelled)
-                    {
-                        return Ok(false);
-                    }
-                    if merging {
-                        s.set_merge_status(&id, MergeStatus::Merging, None)?;
-                    }
-                    s.record_landing_intent(&id, &c, &o).map(|()| true)
-                })
+                .call(move |s| record_intent(s, (&id, &task), (&c, &o), merging))
                 .await;
             match recorded {
                 Ok(true) => self.status = (MergeStatus::Merging, None),
@@ -570,7 +560,9 @@ impl Landing<'_> {
         let computed = blocking(move || {
             let squash = squash_onto(&git, &tip, &branch, &msg)?;
             let kept = match &squash {
-                Squash::Clean { commit } => protect(&git, &id, commit).map_err(|e| e.to_string()),
+                Squash::Clean { commit } => {
+                    protect(&git, &[(&id, commit)]).map_err(|e| e.to_string())
+                }
                 _ => Ok(()),
             };
             Ok((squash, kept))

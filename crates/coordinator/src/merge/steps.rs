@@ -3,9 +3,10 @@
 //! recording the landing, and resuming a landing an earlier coordinator
 //! left in its intent.
 
-use enki_core::MergeStatus;
 use enki_core::landing::{Recovery, recover};
+use enki_core::{MergeStatus, TaskStatus};
 use enki_failpoint::crash_point;
+use enki_store::{Store, StoreError};
 use enki_workspace::{Advance, advance_branch_deleting};
 
 use super::{Landing, MergeMessage, Step, blocking, overwrite_reason};
@@ -29,6 +30,29 @@ pub(super) enum Resumed {
     Done(Step),
 }
 
+/// Records the intent to land `commit` on `parent` for request `id` (with
+/// its move to `merging` when `merging`), unless its task `task` was
+/// cancelled meanwhile: false then, and nothing is written. One step on the
+/// database thread, so that a cancel cannot slip in between.
+pub(super) fn record_intent(
+    store: &mut Store,
+    (id, task): (&str, &str),
+    (commit, parent): (&str, &str),
+    merging: bool,
+) -> Result<bool, StoreError> {
+    if store
+        .task(task)?
+        .is_some_and(|t| t.status == TaskStatus::Cancelled)
+    {
+        return Ok(false);
+    }
+    if merging {
+        store.set_merge_status(id, MergeStatus::Merging, None)?;
+    }
+    store.record_landing_intent(id, commit, parent)?;
+    Ok(true)
+}
+
 impl Landing<'_> {
     /// Keeps `commit` from `gc` while the queue holds it.
     pub(super) async fn protect(&mut self, commit: &str) -> Result<(), Step> {
@@ -37,7 +61,7 @@ impl Landing<'_> {
             self.request.id.clone(),
             commit.to_string(),
         );
-        match blocking(move || protect(&git, &id, &c)).await {
+        match blocking(move || protect(&git, &[(&id, &c)])).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self
                 .fail(

@@ -15,15 +15,15 @@
 //! nothing to land, a cancelled task, a verify hook, an intent or a held
 //! resolution already recorded) is left to the one-request path.
 
-use enki_core::MergeStatus;
-use enki_core::TaskStatus;
 use enki_core::landing::with_task_trailer;
+use enki_core::{MergeStatus, TaskStatus};
 use enki_failpoint::crash_point;
 use enki_store::MergeRequestRow;
 use enki_workspace::{Advance, Squash, advance_branch_deleting, squash_onto};
 
+use super::steps::record_intent;
 use super::{Landing, MergeMessage, blocking};
-use crate::landing::protect_ref;
+use crate::landing::{protect, protect_ref};
 use crate::verify::verify_command;
 
 /// The most requests landed in one move.
@@ -42,12 +42,15 @@ impl Landing<'_> {
             .take_while(|r| self.plain(r, &base))
             .cloned()
             .collect();
-        if group.len() < 2
-            || verify_command(ctx).is_some()
-            || ctx.git.git_dir().is_some()
-            || self.project_state(false).await.0.is_some()
-        {
+        if group.len() < 2 || verify_command(ctx).is_some() || ctx.git.git_dir().is_some() {
             return 0;
+        }
+        let (operation, checked_out) = self.project_state(!*self.noted_checkout).await;
+        if operation.is_some() {
+            return 0;
+        }
+        if let Some(current) = checked_out {
+            self.note_checkout(&base, current);
         }
         let ids: Vec<String> = group.iter().map(|r| r.task_id.clone()).collect();
         let tasks = ctx
@@ -76,17 +79,21 @@ impl Landing<'_> {
         let Ok(old) = blocking(move || git.ref_commit(&base_ref)).await else {
             return 0;
         };
-        // Each squash on the one before; the chain stops at the first that
-        // is not a clean squash (the one-request path takes it from there).
-        let (git, branches, tip) = (
+        // Each squash on the one before, kept from `gc` in the same step; the
+        // chain stops at the first that is not a clean squash (the
+        // one-request path takes it from there).
+        let (git, requests, tip) = (
             ctx.git.clone(),
-            group.iter().map(|r| r.branch.clone()).collect::<Vec<_>>(),
+            group
+                .iter()
+                .map(|r| (r.id.clone(), r.branch.clone()))
+                .collect::<Vec<_>>(),
             old.clone(),
         );
         let chain = blocking(move || {
-            let mut chain = Vec::new();
+            let mut chain: Vec<(String, String)> = Vec::new();
             let mut tip = tip;
-            for (branch, message) in branches.iter().zip(&messages) {
+            for ((_, branch), message) in requests.iter().zip(&messages) {
                 match squash_onto(&git, &tip, branch, message)? {
                     Squash::Clean { commit } => {
                         chain.push((commit.clone(), tip));
@@ -95,6 +102,12 @@ impl Landing<'_> {
                     Squash::NothingToLand | Squash::Conflict { .. } => break,
                 }
             }
+            let computed: Vec<(&str, &str)> = requests
+                .iter()
+                .zip(&chain)
+                .map(|((id, _), (commit, _))| (id.as_str(), commit.as_str()))
+                .collect();
+            protect(&git, &computed)?;
             Ok(chain)
         })
         .await;
@@ -102,67 +115,45 @@ impl Landing<'_> {
             Ok(chain) if chain.len() >= 2 => chain,
             _ => return 0,
         };
-        // A task cancelled while the chain was computed does not land (the
-        // one-request way refuses it); those before it still can.
-        let ids: Vec<String> = group[..chain.len()]
+        // Every intent is durable before the base branch can move, each in
+        // the step that checks its task was not cancelled meanwhile (as the
+        // one-request way's): the group ends before a cancelled one, which
+        // goes the one-request way and is refused.
+        let intents: Vec<(String, String, String, String)> = group
             .iter()
-            .map(|r| r.task_id.clone())
-            .collect();
-        let still = ctx
-            .db
-            .call(move |s| {
-                let mut still = 0;
-                for id in &ids {
-                    if s.task(id)?
-                        .is_none_or(|t| t.status == TaskStatus::Cancelled)
-                    {
-                        break;
-                    }
-                    still += 1;
-                }
-                Ok(still)
+            .zip(&chain)
+            .map(|(r, (commit, parent))| {
+                (
+                    r.id.clone(),
+                    r.task_id.clone(),
+                    commit.clone(),
+                    parent.clone(),
+                )
             })
-            .await;
-        let group = match still {
-            Ok(still) if still >= 2 => &group[..still],
-            _ => return 0,
-        };
-        let chain = &chain[..group.len()];
-        let protects: Vec<(String, String)> = group
-            .iter()
-            .zip(chain)
-            .map(|(r, (commit, _))| (protect_ref(&r.id), commit.clone()))
-            .collect();
-        let git = ctx.git.clone();
-        if blocking(move || git.update_refs(&protects)).await.is_err() {
-            return 0;
-        }
-        if !*self.noted_checkout
-            && let (_, Some(current)) = self.project_state(true).await
-        {
-            self.note_checkout(&base, current);
-        }
-        // Every intent is durable before the base branch can move.
-        let intents: Vec<(String, String, String)> = group
-            .iter()
-            .zip(chain)
-            .map(|(r, (commit, parent))| (r.id.clone(), commit.clone(), parent.clone()))
             .collect();
         let recorded = ctx
             .db
             .call(move |s| {
-                for (id, commit, parent) in &intents {
-                    s.set_merge_status(id, MergeStatus::Merging, None)?;
-                    s.record_landing_intent(id, commit, parent)?;
+                let mut recorded = 0;
+                for (id, task, commit, parent) in &intents {
+                    if !record_intent(s, (id, task), (commit, parent), true)? {
+                        break;
+                    }
+                    recorded += 1;
                 }
-                Ok(())
+                Ok(recorded)
             })
             .await;
-        if let Err(e) = recorded {
-            tracing::warn!("merge queue: recording the intents of a group: {e}");
-            self.forget_intents(group).await;
-            return 0;
-        }
+        let group = match recorded {
+            Ok(0) => return 0,
+            Ok(recorded) => &group[..recorded],
+            Err(e) => {
+                tracing::warn!("merge queue: recording the intents of a group: {e}");
+                self.forget_intents(&group).await;
+                return 0;
+            }
+        };
+        let chain = &chain[..group.len()];
         crash_point!("land:intent_recorded");
         let landed_refs: Vec<String> = group
             .iter()
