@@ -118,9 +118,9 @@ pub(crate) fn user_settings(listing: &[u8]) -> (Vec<String>, Vec<(&'static str, 
 /// worktree at `path`: the entry whose `gitdir` file names `<path>/.git`.
 /// Only the repository's own files are read, never anything in `path`.
 pub(crate) fn admin_dir_of(common_dir: &Path, path: &Path) -> Result<PathBuf, GitError> {
-    std::fs::canonicalize(path)
+    let wanted = std::fs::canonicalize(path)
         .map_err(|e| GitError::io(format!("resolving the worktree {}", path.display()), e))?;
-    admin_dirs_of(common_dir, &[path])
+    admin_dirs_named(common_dir, vec![Some(wanted)])
         .pop()
         .flatten()
         .ok_or_else(|| {
@@ -138,11 +138,16 @@ enki only runs git there through the repository's own record of it",
 /// (`None` for a path no entry names, or one that does not resolve), from
 /// one reading of `<common>/worktrees`, as [`admin_dir_of`] finds each.
 pub(crate) fn admin_dirs_of(common_dir: &Path, paths: &[&Path]) -> Vec<Option<PathBuf>> {
-    let wanted: Vec<Option<PathBuf>> = paths
+    let wanted = paths
         .iter()
         .map(|path| std::fs::canonicalize(path).ok())
         .collect();
-    let mut found = vec![None; paths.len()];
+    admin_dirs_named(common_dir, wanted)
+}
+
+/// [`admin_dirs_of`] for paths already resolved (`None`: not resolved).
+fn admin_dirs_named(common_dir: &Path, wanted: Vec<Option<PathBuf>>) -> Vec<Option<PathBuf>> {
+    let mut found = vec![None; wanted.len()];
     let mut missing = wanted.iter().filter(|w| w.is_some()).count();
     let entries = std::fs::read_dir(common_dir.join("worktrees"))
         .into_iter()

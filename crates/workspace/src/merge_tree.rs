@@ -99,13 +99,17 @@ fn read_merge<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<MergeRec
         _ => return None,
     };
     let tree = fields.next().filter(|tree| !tree.is_empty())?.to_string();
-    let mut files: Vec<String> = fields
-        .take_while(|file| !file.is_empty())
-        .map(str::to_string)
-        .collect();
+    let files = file_list(fields.take_while(|file| !file.is_empty()));
+    Some(MergeRecord { clean, tree, files })
+}
+
+/// The conflicted files git named, sorted, each once (git may name a file
+/// once per message about it).
+pub(crate) fn file_list<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut files: Vec<String> = names.map(str::to_string).collect();
     files.sort();
     files.dedup();
-    Some(MergeRecord { clean, tree, files })
+    files
 }
 
 /// The merge by itself, and the base's tree from memory or asked for
@@ -122,15 +126,7 @@ fn merge_alone(project: &Git, base_tip: &str, branch_tip: &str) -> Result<Merged
             base: tree_of(project, base_tip)?,
             merged: tree,
         }),
-        Some(1) => {
-            let mut files: Vec<String> = lines
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect();
-            files.sort();
-            files.dedup();
-            Ok(Merged::Conflict(files))
-        }
+        Some(1) => Ok(Merged::Conflict(file_list(lines.filter(|l| !l.is_empty())))),
         _ => Err(GitError::Failed {
             args: format!("merge-tree {base_tip} {branch_tip}"),
             dir: project.dir().to_path_buf(),

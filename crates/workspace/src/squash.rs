@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::checkout::{CheckoutMove, move_checkout};
 use crate::git::{Git, GitError};
-use crate::merge_tree::{Merged, merge_trees};
+use crate::merge_tree::{Merged, file_list, merge_trees};
 use crate::worktree::{add_worktree, copy_ignored, remove_worktree};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,14 +102,7 @@ pub fn start_conflicted_merge(
     // Exit status 1 is the expected "conflicts"; the unmerged list says which.
     let _ = git.output(&["merge", "--squash", "--no-commit", branch])?;
     let unmerged = git.run(&["diff", "--name-only", "--diff-filter=U"])?;
-    let mut files: Vec<String> = unmerged
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
-    files.sort();
-    files.dedup();
-    Ok(files)
+    Ok(file_list(unmerged.lines().filter(|l| !l.is_empty())))
 }
 
 /// Which of `files` (relative to `worktree`) still hold conflict markers.
