@@ -266,7 +266,7 @@ pub(crate) fn remove_worktree(project: &Git, path: &Path) -> Result<(), GitError
 /// or not); one result per path. The repository forgets them first: their
 /// administrative directories go, as `git worktree remove` would, all under
 /// one hold of the repository's lock, so a batch waits once for it however
-/// many it holds (copy creation holds the lock for a whole checkout). Then
+/// many it holds (every copy made takes the lock too). Then
 /// their files go, outside the lock: git no longer knows the folders, and a
 /// death in between leaves plain folders, removed next time. These
 /// worktrees are enki's, so nothing in them is kept. `Err` is a failure
