@@ -117,6 +117,16 @@ impl Cleaner {
                     ctx.cleanups.done(&request.task_id);
                 }
             }
+            // The run ends: the copies kept for its next tasks go.
+            let (git, pool) = (ctx.git.clone(), ctx.layout.pool());
+            match tokio::task::spawn_blocking(move || enki_workspace::empty_pool(&git, &pool)).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("could not remove the kept copies: {e}"),
+                Err(e) => {
+                    tracing::warn!("the removal of the kept copies stopped unexpectedly: {e}")
+                }
+            }
         });
         Cleaner {
             tx: Some(tx),

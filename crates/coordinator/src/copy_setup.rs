@@ -35,6 +35,16 @@ pub fn ignored_files(ctx: &Shared) -> Ignored<'_> {
     }
 }
 
+/// Where landed copies wait to become the next task's copy, and how many
+/// wait at most (one per worker, and one more for the clean-up's lag).
+/// `None` where something an agent started could outlive its session (no
+/// PID namespace): it could go on writing in a copy serving another task.
+pub fn copy_pool(ctx: &Shared) -> Option<(PathBuf, usize)> {
+    enki_sandbox::containment()
+        .is_complete()
+        .then(|| (ctx.layout.pool(), ctx.config.workers.max_workers + 1))
+}
+
 fn setup_log(ctx: &Shared, task_id: &str) -> PathBuf {
     ctx.layout
         .logs()

@@ -7,7 +7,7 @@
 use enki_core::landing::{IntentFacts, landed_round, task_trailer};
 use enki_failpoint::crash_point;
 use enki_store::MergeRequestRow;
-use enki_workspace::{Git, GitError, is_ancestor, remove_worktrees};
+use enki_workspace::{Git, GitError, is_ancestor, park_copies, remove_worktrees};
 
 use crate::context::Shared;
 
@@ -161,7 +161,9 @@ pub async fn clean_up(ctx: &Shared, landings: &[MergeRequestRow]) {
         })
         .collect();
     let (git, merges) = (ctx.git.clone(), ctx.layout.dir.join("merges"));
-    let removed = tokio::task::spawn_blocking(move || remove_landed(&git, &merges, cleanups)).await;
+    let pool = crate::copy_setup::copy_pool(ctx);
+    let removed =
+        tokio::task::spawn_blocking(move || remove_landed(&git, &merges, pool, cleanups)).await;
     let cleaned = match removed {
         Ok(Ok(cleaned)) => cleaned,
         Ok(Err(e)) => {
@@ -195,21 +197,46 @@ struct Cleanup {
     later_round: bool,
 }
 
-/// The blocking part of [`clean_up`]: removes the worktrees, then deletes
-/// the refs of the landings whose worktrees are gone; returns their
-/// requests' ids.
+/// The blocking part of [`clean_up`]: parks the copies the `pool` has room
+/// for (the next tasks' copies are made from them), removes the other
+/// worktrees, then deletes the refs of the landings whose worktrees are
+/// gone; returns their requests' ids.
 fn remove_landed(
     git: &Git,
     merges: &std::path::Path,
+    pool: Option<(std::path::PathBuf, usize)>,
     cleanups: Vec<Cleanup>,
 ) -> Result<Vec<String>, GitError> {
+    let copies: Vec<&std::path::Path> = cleanups
+        .iter()
+        .filter(|c| !c.later_round)
+        .map(|c| c.copy.as_path())
+        .collect();
+    let parked: Vec<&std::path::Path> = match pool {
+        Some((pool, capacity)) => match park_copies(git, &pool, &copies, capacity) {
+            Ok(parked) => copies
+                .iter()
+                .zip(parked)
+                .filter(|(_, p)| *p)
+                .map(|(c, _)| *c)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("could not keep landed copies for the next tasks: {e}");
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    if !parked.is_empty() {
+        crash_point!("pool:parked");
+    }
     // Each landing's worktrees, as a range of `paths`.
     let mut paths = Vec::new();
     let mut ranges = Vec::with_capacity(cleanups.len());
     for cleanup in &cleanups {
         let first = paths.len();
         paths.extend(cleanup.requests.iter().map(|id| merges.join(id)));
-        if !cleanup.later_round {
+        if !cleanup.later_round && !parked.contains(&cleanup.copy.as_path()) {
             paths.push(cleanup.copy.clone());
         }
         ranges.push(first..paths.len());

@@ -225,12 +225,14 @@ async fn attempt_task(
                 let stale = ctx.layout.copy_of(&id);
                 enki_workspace::remove_copy(&ctx.git, &stale, Some(&stale_branch))?;
             }
+            let pool = crate::copy_setup::copy_pool(&ctx);
             let copy = create_copy(&CopyRequest {
                 project: &ctx.git,
                 copies_dir: &ctx.layout.copies(),
                 task_id: &id,
                 base: &base,
                 ignored: crate::copy_setup::ignored_files(&ctx),
+                pool: pool.as_ref().map(|(dir, _)| dir.as_path()),
             })?;
             let branches_before = copy.branches_before.clone();
             Ok::<_, enki_workspace::GitError>((copy, branches_before))

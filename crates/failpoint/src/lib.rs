@@ -10,8 +10,9 @@
 //! - `any@N`: the N-th crash point passed, whatever its name (random
 //!   points under a seed).
 //!
-//! Names are listed in [`POINTS`], [`REVIEW_POINTS`] and
-//! [`RESOLUTION_REVIEW_POINTS`]; a test asserts each is reached.
+//! Names are listed in [`POINTS`], [`REVIEW_POINTS`],
+//! [`RESOLUTION_REVIEW_POINTS`] and [`POOL_POINTS`]; a test asserts each is
+//! reached.
 //!
 //! The same builds can pretend a condition of the machine the tests cannot
 //! produce (a kernel without Landlock): [`pretending`] with `ENKI_PRETEND`.
@@ -43,6 +44,12 @@ pub const REVIEW_POINTS: &[&str] = &["review:approved"];
 /// resolution is held (before the base can move); `crash_safety::review`
 /// kills there, then again at the approval of the held resolution.
 pub const RESOLUTION_REVIEW_POINTS: &[&str] = &["review:resolution_held"];
+
+/// The crash points of keeping landed copies for the next tasks (see
+/// `enki_workspace`'s pool): a landed copy parked, one taken for a new
+/// task, and one renewed but not yet unmarked; `crash_safety::pooled` kills
+/// at each.
+pub const POOL_POINTS: &[&str] = &["pool:parked", "pool:taken", "pool:renewed"];
 
 /// The conditions `ENKI_PRETEND` (comma-separated) may name.
 pub const PRETENDED: &[&str] = &[

@@ -79,6 +79,10 @@ impl Layout {
     pub fn copy_of(&self, task_id: &str) -> PathBuf {
         self.copies().join(task_id)
     }
+    /// Landed copies kept for the next task's copy (`enki_workspace`'s pool).
+    pub fn pool(&self) -> PathBuf {
+        self.dir.join("pool")
+    }
     pub fn artifacts(&self) -> PathBuf {
         self.dir.join("artifacts")
     }

@@ -330,6 +330,7 @@ mod tests {
             task_id: "t-1",
             base: HIDDEN_BRANCH,
             ignored: crate::Ignored::All,
+            pool: None,
         })
         .unwrap();
         assert_eq!(

@@ -23,6 +23,7 @@ mod include;
 #[cfg(test)]
 mod land;
 mod merge_tree;
+mod pool;
 mod squash;
 mod worktree;
 
@@ -35,6 +36,7 @@ pub use hidden::{
     HIDDEN_BRANCH, hidden_git_dir, hidden_repository, is_repository_root, snapshot_user_changes,
 };
 pub use include::{Ignored, WORKTREE_INCLUDE, clones_files};
+pub use pool::{empty_pool, park_copies};
 pub use squash::{
     Advance, Squash, advance_branch, advance_branch_deleting, branch_adds_to, commit_resolution,
     files_with_markers, is_ancestor, operation_in_progress, rebasing_branch, scratch_worktree,

@@ -4,6 +4,7 @@ use std::path::Path;
 
 mod gathered;
 mod planted;
+mod pooled;
 mod process_count;
 
 use crate::land::{LandOutcome, land_squash};
@@ -31,6 +32,7 @@ pub(super) fn request<'a>(project: &'a Git, copies: &'a Path, task: &'a str) -> 
         task_id: task,
         base: "main",
         ignored: Ignored::All,
+        pool: None,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::gather::{Branches, branches};
 use crate::git::{Git, GitError};
 use crate::hardened::admin_dirs_of;
 use crate::include::{Ignored, copy_listed};
+use crate::pool::{is_parked, renew, take_parked};
 
 /// The branch a task's work lives on.
 pub fn task_branch(task_id: &str) -> String {
@@ -26,6 +27,9 @@ pub struct CopyRequest<'a> {
     /// Which of the project's ignored files (build outputs, `.env`) the
     /// copy gets, so builds start warm.
     pub ignored: Ignored<'a>,
+    /// Where landed copies are parked (`.enki/pool`): a new copy is made
+    /// from one when there is one (see `pool`). `None` makes every copy anew.
+    pub pool: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +50,18 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     let project = request.project;
     let path = request.copies_dir.join(request.task_id);
     let branch = task_branch(request.task_id);
+    // A copy taken from the pool and not yet renewed (enki died between)
+    // is finished below, never taken for the task's kept work.
+    let mut taken = false;
     if path.join(".git").exists() {
         match project.worktree(&path).and_then(|copy| {
+            if is_parked(&copy) {
+                return Ok(None);
+            }
             finish_checkout(&copy)?;
-            copy.rev_parse("HEAD")
+            copy.rev_parse("HEAD").map(Some)
         }) {
-            Ok(tip) => {
+            Ok(Some(tip)) => {
                 return Ok(Copy {
                     path,
                     branch,
@@ -60,6 +70,7 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
                     branches_before: branches(project)?,
                 });
             }
+            Ok(None) => taken = true,
             // A copy whose registration in the repository is gone cannot be
             // used again; it is set aside (never deleted: it may hold work
             // that was not committed) and the copy made afresh from the
@@ -85,6 +96,24 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     // The branch is made with the worktree (`-b`) or, when an earlier try
     // made it already, reused: a restarted task keeps the work it holds.
     let new_branch = !branches_before.contains_key(&branch);
+    if taken
+        || request
+            .pool
+            .is_some_and(|pool| from_pool(project, pool, &path))
+    {
+        enki_failpoint::crash_point!("pool:taken");
+        let start = new_branch.then_some(base_commit.as_str());
+        match renew(project, &path, &branch, start) {
+            Ok(()) => return finish_copy(request, path, branch, base_commit, branches_before),
+            Err(e) => {
+                tracing::warn!(
+                    "a parked copy could not be renewed at {} ({e}); making it anew",
+                    path.display()
+                );
+                remove_worktree(project, &path)?;
+            }
+        }
+    }
     // Only the registration runs under the repository's lock (`contention`);
     // the files are checked out after it, outside the lock: copies are then
     // made side by side, and the lock's other users (the clean-up of landed
@@ -119,6 +148,26 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
     project
         .worktree(&path)?
         .run(&["reset", "--hard", "--quiet", "--no-recurse-submodules"])?;
+    finish_copy(request, path, branch, base_commit, branches_before)
+}
+
+/// Takes a parked copy to `path`; a pool that cannot be read is passed by.
+fn from_pool(project: &Git, pool: &Path, path: &Path) -> bool {
+    take_parked(project, pool, path)
+        .inspect_err(|e| tracing::warn!("cannot take a copy from {}: {e}", pool.display()))
+        .unwrap_or(false)
+}
+
+/// Gives a new copy (checked out on its branch) the project's ignored files
+/// it is to have.
+fn finish_copy(
+    request: &CopyRequest<'_>,
+    path: PathBuf,
+    branch: String,
+    base_commit: String,
+    branches_before: Branches,
+) -> Result<Copy, GitError> {
+    let project = request.project;
     match request.ignored {
         Ignored::Nothing => {}
         Ignored::All => copy_ignored(project, project.dir(), &path)?,

@@ -42,6 +42,7 @@ fn round(git: &Git, root: &Path, worker: usize, round: usize) -> Result<(), GitE
         task_id: &task,
         base: "main",
         ignored: Ignored::All,
+        pool: None,
     })?;
     std::fs::write(copy.path.join(format!("{task}.txt")), "work\n")
         .map_err(|e| GitError::Invalid(e.to_string()))?;

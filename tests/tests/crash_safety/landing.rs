@@ -106,7 +106,8 @@ pub(super) fn restart(project: &Project, tasks: usize, what: &str) {
         && (said.contains(&format!("finished: {tasks} done"))
             || said.contains(
                 "nothing to resume; removed the copies and branches that 1 landed task(s)",
-            ));
+            )
+            || said.contains("nothing to resume; removed the copies kept for reuse"));
     let nothing_left = output.status.code() == Some(2)
         && String::from_utf8_lossy(&output.stderr).contains("enki run: nothing to resume");
     assert!(finished || nothing_left, "{what}: {}", describe(&output));
@@ -164,7 +165,7 @@ pub(crate) fn assert_nothing_left_behind(project: &Project, what: &str) {
     );
     let refs = git(&project.root, &["for-each-ref", "refs/enki"]);
     assert!(refs.trim().is_empty(), "{what}: enki refs left: {refs}");
-    for dir in ["copies", "merges"] {
+    for dir in ["copies", "merges", "pool"] {
         let left: Vec<_> = std::fs::read_dir(project.enki_dir().join(dir))
             .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();

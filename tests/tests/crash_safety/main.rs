@@ -15,4 +15,5 @@ mod grouped;
 mod landing;
 mod load;
 mod lock;
+mod pooled;
 mod review;

@@ -56,6 +56,7 @@ pub fn run(opts: &Options) -> Result<Verdict> {
             task_id: &task,
             base: "main",
             ignored: enki_workspace::Ignored::Nothing,
+            pool: None,
         })?;
         std::fs::write(copy.path.join(format!("file-{i:03}.txt")), format!("{i}\n"))?;
         commit_all(&git, &copy.path, &task)?;
@@ -139,6 +140,7 @@ fn queue(enki_bin: &Path, tasks: usize) -> Result<(f64, f64)> {
             task_id: task,
             base: "main",
             ignored: enki_workspace::Ignored::Nothing,
+            pool: None,
         })?;
         std::fs::write(copy.path.join(format!("file-{i:03}.txt")), format!("{i}\n"))?;
         commit_all(&git, &copy.path, task)?;

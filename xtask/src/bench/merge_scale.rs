@@ -186,6 +186,7 @@ fn queue_landing(enki_bin: &Path, root: &Path, sample: usize) -> Result<f64> {
         task_id: task,
         base: "main",
         ignored: enki_workspace::Ignored::Nothing,
+        pool: None,
     })?;
     std::fs::write(copy.path.join(&file), format!("{file}\n"))?;
     commit_all(&project, &copy.path, task)?;

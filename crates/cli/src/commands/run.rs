@@ -87,7 +87,10 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
         // Without a request or a plan, `enki run` resumes unfinished work.
         let store = enki_store::Store::open_existing(&layout.db())?;
         if store.unfinished_executions()?.is_empty() {
-            if store.uncleaned_landings()?.is_empty() {
+            // Copies kept for reuse (`.enki/pool`) by a run that did not
+            // end normally go too.
+            let kept = std::fs::read_dir(layout.pool()).is_ok_and(|mut d| d.next().is_some());
+            if store.uncleaned_landings()?.is_empty() && !kept {
                 eprintln!(
                     "enki run: nothing to resume; give a request (enki run \"...\") or --plan FILE"
                 );
@@ -148,9 +151,13 @@ pub fn run_in(args: RunArgs, enki_dir: Option<&Path>) -> Result<u8> {
             .build()
             .context("starting the async runtime")?;
         let landings = runtime.block_on(enki_coordinator::finish_clean_ups(ctx));
-        println!(
-            "nothing to resume; removed the copies and branches that {landings} landed task(s) had left behind"
-        );
+        if landings == 0 {
+            println!("nothing to resume; removed the copies kept for reuse");
+        } else {
+            println!(
+                "nothing to resume; removed the copies and branches that {landings} landed task(s) had left behind"
+            );
+        }
         return Ok(EXIT_OK);
     }
     if let Some(plan) = &plan {
