@@ -148,9 +148,35 @@ pub(crate) fn renew(
     }
     copy.run(&args)?;
     copy.run(&["clean", "-ffdxq"])?;
+    forget_history(&admin)?;
     enki_failpoint::crash_point!("pool:renewed");
     std::fs::remove_file(admin.join(PARKED))
         .map_err(|e| GitError::io(format!("unmarking {}", admin.display()), e))
+}
+
+/// What a worktree's administrative directory holds for a copy just made
+/// (and the mark, removed last).
+const KEPT_IN_ADMIN: &[&str] = &["HEAD", "index", "commondir", "gitdir", PARKED];
+
+/// Removes from `admin` what the copy's earlier tasks left there: HEAD's
+/// reflog (where the next task's HEAD went is read from it, see `gather`;
+/// the switch to its branch would name the last task's branch there), the
+/// worktree's own refs, `ORIG_HEAD` and the like.
+fn forget_history(admin: &Path) -> Result<(), GitError> {
+    let entries = std::fs::read_dir(admin)
+        .map_err(|e| GitError::io(format!("reading {}", admin.display()), e))?;
+    for entry in entries.flatten() {
+        if KEPT_IN_ADMIN.iter().any(|kept| entry.file_name() == *kept) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        removed.map_err(|e| GitError::io(format!("removing {}", path.display()), e))?;
+    }
+    Ok(())
 }
 
 /// The pool's folders a registration names, with their administrative

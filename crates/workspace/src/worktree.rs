@@ -110,7 +110,11 @@ pub fn create_copy(request: &CopyRequest<'_>) -> Result<Copy, GitError> {
                     "a parked copy could not be renewed at {} ({e}); making it anew",
                     path.display()
                 );
-                remove_worktree(project, &path)?;
+                // What cannot even be removed (an agent's unwritable folder)
+                // is set aside: the new copy does not wait for it.
+                if remove_worktree(project, &path).is_err() && path.exists() {
+                    set_aside_broken_copy(&path, &e)?;
+                }
             }
         }
     }

@@ -4,7 +4,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{repo, request};
-use crate::pool::{PARKED, take_parked};
+use crate::pool::take_parked;
 use crate::{Copy, CopyRequest, Git, commit_all, create_copy, empty_pool, park_copies};
 
 fn pooled<'a>(git: &'a Git, copies: &'a Path, pool: &'a Path, task: &'a str) -> CopyRequest<'a> {
@@ -100,12 +100,17 @@ fn a_parked_copy_becomes_the_next_tasks_copy_with_nothing_of_the_last_task_in_it
             .trim()
             .is_empty()
     );
+    // Its administrative entry is a new copy's: no mark, and no reflog
+    // naming the last task's branch (it would pass for one the worker made).
     let admin = git
         .worktree(&copy.path)
         .unwrap()
         .absolute_git_dir()
         .unwrap();
-    assert!(!admin.join(PARKED).exists());
+    assert_eq!(names(&admin), vec!["HEAD", "commondir", "gitdir", "index"]);
+    let before = crate::branches(&git).unwrap();
+    let gathered = crate::commit_work(&git, &copy.path, "enki/t-2", &before, "nothing").unwrap();
+    assert_eq!(gathered, crate::Gathered::default());
     // Its work commits and the copy is parked and removed as any other.
     std::fs::write(copy.path.join("b.txt"), "b\n").unwrap();
     assert!(commit_all(&git, &copy.path, "more").unwrap().is_some());
