@@ -18,7 +18,7 @@ use enki_core::{MergeStatus, TaskStatus};
 use enki_failpoint::crash_point;
 use enki_store::{MergeRequestRow, StoreError};
 use enki_workspace::{
-    Squash, operation_in_progress, remove_copy, scratch_worktree, squash_onto, would_overwrite,
+    Squash, operation_in_progress, scratch_worktree, squash_onto, would_overwrite,
 };
 use tokio::sync::mpsc;
 
@@ -745,17 +745,22 @@ pub async fn remove_scratches(ctx: &Shared, task: &str, keep: Option<&str>) {
     if scratches.is_empty() {
         return;
     }
+    // All of them in one hold of the repository's lock, each tried even
+    // when another cannot be removed.
     let git = ctx.git.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        for scratch in scratches {
-            remove_copy(&git, &scratch, None)?;
-        }
-        Ok::<_, enki_workspace::GitError>(())
-    })
-    .await;
-    if let Ok(Err(e)) | Err(e) =
-        result.map_err(|e| enki_workspace::GitError::Invalid(e.to_string()))
-    {
+    let removed =
+        tokio::task::spawn_blocking(move || enki_workspace::remove_worktrees(&git, &scratches))
+            .await;
+    let failures: Vec<String> = match removed {
+        Ok(Ok(results)) => results
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|e| e.to_string())
+            .collect(),
+        Ok(Err(e)) => vec![e.to_string()],
+        Err(e) => vec![e.to_string()],
+    };
+    for e in failures {
         tracing::warn!("could not remove a merge worktree of {task}: {e}");
     }
 }

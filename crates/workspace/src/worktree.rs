@@ -202,9 +202,11 @@ fn finish_checkout(copy: &Git) -> Result<(), GitError> {
     // Exit status 1 with only "already exists" lines: the files kept.
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success()
-        || stderr
-            .lines()
-            .all(|line| line.ends_with("already exists, no checkout"))
+        || out.status.code() == Some(1)
+            && !stderr.trim().is_empty()
+            && stderr
+                .lines()
+                .all(|line| line.ends_with("already exists, no checkout"))
     {
         return Ok(());
     }
