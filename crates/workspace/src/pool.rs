@@ -8,7 +8,10 @@
 //! therefore parked in the pool (`.enki/pool/`, a bounded number) and the
 //! next new copy is made from one: moved to its place, switched to its
 //! branch with `checkout --force` (only the files that differ are written)
-//! and emptied of everything else with `clean -ffdx`.
+//! and emptied of everything else with `clean -ffdx`. It is emptied the
+//! same way as it is parked, in the background clean-up: the last task's
+//! build outputs do not wait in the pool, and taking a copy finds little to
+//! remove.
 //!
 //! A parked copy held an agent's files. Nothing of them reaches the next
 //! task: tracked files are reset, every other file (untracked, ignored,
@@ -60,7 +63,31 @@ pub fn park_copies<P: AsRef<Path>>(
         .map_err(|e| GitError::io(format!("resolving {}", pool.display()), e))?;
     let common = project.common_dir()?;
     let copies: Vec<&Path> = copies.iter().map(AsRef::as_ref).collect();
-    let admins = admin_dirs_of(&common, &copies);
+    let mut admins = admin_dirs_of(&common, &copies);
+    // The copies that will fit are emptied of everything not tracked first,
+    // before the pool (and so any new copy) can have them: the last task's
+    // build outputs do not wait in the pool, and taking a copy finds
+    // little to remove. One that cannot be emptied is not parked.
+    let mut room = capacity.saturating_sub(pool_size(&pool));
+    for (copy, admin) in copies.iter().zip(&mut admins) {
+        if admin.is_none() {
+            continue;
+        }
+        if room == 0 {
+            *admin = None;
+            continue;
+        }
+        match project
+            .worktree(copy)
+            .and_then(|git| git.run(&["clean", "-ffdxq"]))
+        {
+            Ok(_) => room -= 1,
+            Err(e) => {
+                tracing::debug!("not parking {}: {e}", copy.display());
+                *admin = None;
+            }
+        }
+    }
     let orphans = {
         let _lock = AdminLock::acquire(&common)?;
         let (held, orphans) = pool_entries(&common, &pool);
@@ -177,6 +204,11 @@ fn forget_history(admin: &Path) -> Result<(), GitError> {
         removed.map_err(|e| GitError::io(format!("removing {}", path.display()), e))?;
     }
     Ok(())
+}
+
+/// How many folders the pool holds (whatever state they are in).
+fn pool_size(pool: &Path) -> usize {
+    std::fs::read_dir(pool).map_or(0, |entries| entries.count())
 }
 
 /// The pool's folders a registration names, with their administrative

@@ -198,8 +198,10 @@ fn finish_checkout(copy: &Git) -> Result<(), GitError> {
         return Ok(());
     }
     copy.run(&["read-tree", "HEAD"])?;
-    let out = copy.output(&["checkout-index", "--all", "--quiet"])?;
+    let out = copy.output(&["checkout-index", "--all"])?;
     // Exit status 1 with only "already exists" lines: the files kept.
+    // (Not `--quiet`: it silences those lines, leaving nothing to tell
+    // them from another failure.)
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success()
         || out.status.code() == Some(1)

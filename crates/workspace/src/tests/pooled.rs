@@ -61,6 +61,11 @@ fn a_parked_copy_becomes_the_next_tasks_copy_with_nothing_of_the_last_task_in_it
     );
     assert!(!used.path.exists());
     assert_eq!(names(&pool), vec!["t-1"]);
+    assert_eq!(
+        names(&pool.join("t-1")),
+        vec![".git", ".gitignore", "a.txt"],
+        "parked with its tracked files only"
+    );
     let parked_inode = inode(&pool.join("t-1"));
     // The landing deletes the task's branch.
     git.delete_refs(&["refs/heads/enki/t-1".to_string()])
@@ -159,12 +164,18 @@ fn a_copy_taken_from_the_pool_and_not_renewed_is_renewed_at_the_next_try() {
     // place, still marked, on the last task's branch with its files.
     let path = copies.join("t-2");
     assert!(take_parked(&git, &pool, &path).unwrap());
-    assert!(path.join("untracked.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(path.join("a.txt")).unwrap(),
+        "changed\n"
+    );
 
     let copy = create_copy(&request(&git, &copies, "t-2")).unwrap();
     assert!(!copy.reused, "not the task's kept work");
     assert_eq!(copy.branch, "enki/t-2");
-    assert!(!path.join("untracked.txt").exists());
+    assert_eq!(
+        Git::new(&path).current_branch().unwrap().as_deref(),
+        Some("enki/t-2")
+    );
     assert_eq!(
         std::fs::read_to_string(path.join("a.txt")).unwrap(),
         "one\ntwo\n"
