@@ -85,25 +85,24 @@ fn killed_at_each_pool_crash_point_every_task_lands_once_and_no_copy_is_left() {
         let project = pooled_project();
         if *point == "pool:parked" {
             // Parking happens in the clean-up of a landing.
-            let plan = project.plan(FIRST);
-            let run = ["run", "--plan", plan.to_str().unwrap()];
-            assert!(
-                enki_until_crash(&project, &run, point),
-                "{point} not reached"
-            );
-            restart(&project, 1, point);
+            crash_and_restart(&project, FIRST, point);
             assert_done_and_landed_once(&project, &["a"], point);
             assert_nothing_left_behind(&project, point);
             continue;
         }
         leave_a_parked_copy(&project);
-        let plan = project.plan(SECOND);
-        let run = ["run", "--plan", plan.to_str().unwrap()];
-        assert!(
-            enki_until_crash(&project, &run, point),
-            "{point} not reached"
-        );
-        restart(&project, 1, point);
+        crash_and_restart(&project, SECOND, point);
         assert_b_started_clean(&project, point);
     }
+}
+
+/// Runs `plan` killed at `point`, then restarts it.
+fn crash_and_restart(project: &Project, plan: &str, point: &str) {
+    let plan = project.plan(plan);
+    let run = ["run", "--plan", plan.to_str().unwrap()];
+    assert!(
+        enki_until_crash(project, &run, point),
+        "{point} not reached"
+    );
+    restart(project, 1, point);
 }

@@ -33,6 +33,16 @@ fn used_copy(git: &Git, copies: &Path, task: &str) -> Copy {
     copy
 }
 
+/// A repository whose pool holds the copy task `t-1` used (see
+/// [`used_copy`]): the repository, its copies' folder and its pool.
+fn with_a_parked_copy() -> (tempfile::TempDir, Git, PathBuf, PathBuf) {
+    let (dir, git) = repo();
+    let (copies, pool) = (git.dir().join(".enki/copies"), git.dir().join(".enki/pool"));
+    let used = used_copy(&git, &copies, "t-1");
+    park_copies(&git, &pool, &[&used.path], 1).unwrap();
+    (dir, git, copies, pool)
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
@@ -156,10 +166,7 @@ fn the_pool_keeps_no_more_than_its_capacity_and_no_copy_git_does_not_know() {
 
 #[test]
 fn a_copy_taken_from_the_pool_and_not_renewed_is_renewed_at_the_next_try() {
-    let (_dir, git) = repo();
-    let (copies, pool) = (git.dir().join(".enki/copies"), git.dir().join(".enki/pool"));
-    let used = used_copy(&git, &copies, "t-1");
-    park_copies(&git, &pool, &[&used.path], 1).unwrap();
+    let (_dir, git, copies, pool) = with_a_parked_copy();
     // What a death right after the move leaves: the folder at the task's
     // place, still marked, on the last task's branch with its files.
     let path = copies.join("t-2");
@@ -189,10 +196,7 @@ fn a_copy_taken_from_the_pool_and_not_renewed_is_renewed_at_the_next_try() {
 
 #[test]
 fn a_half_moved_copy_is_never_taken_and_the_pool_drops_it() {
-    let (_dir, git) = repo();
-    let (copies, pool) = (git.dir().join(".enki/copies"), git.dir().join(".enki/pool"));
-    let used = used_copy(&git, &copies, "t-1");
-    park_copies(&git, &pool, &[&used.path], 1).unwrap();
+    let (_dir, git, copies, pool) = with_a_parked_copy();
     // A death between pointing the registration at the task's place and
     // moving the folder: the folder in the pool is named by nothing.
     let admin = git
