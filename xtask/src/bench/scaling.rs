@@ -172,6 +172,10 @@ pub fn run(enki_bin: &Path, quick: bool) -> Result<bool> {
 /// scheduling thread's CPU time: on this shared 2-core machine the wall
 /// clock also counts whatever else runs (both are printed).
 fn dag() -> Result<bool> {
+    if let Some(nodes) = std::env::var(ONE_DAG).ok().and_then(|n| n.parse().ok()) {
+        big_dag(nodes)?;
+        return Ok(true);
+    }
     let nodes: &[usize] = &[10_000, 100_000];
     let mut medians = Vec::new();
     for &n in nodes {
@@ -192,7 +196,72 @@ fn dag() -> Result<bool> {
         large.1,
         mark(ok)
     );
+    Ok(ok & linear_work()?)
+}
+
+/// Set for the xtask that [`scheduling_instructions`] starts under
+/// callgrind: it schedules one DAG of that many nodes and exits.
+const ONE_DAG: &str = "ENKI_BENCH_ONE_DAG";
+/// The most the instructions may grow with N for the work to count linear.
+const LINEAR_EXPONENT: f64 = 1.05;
+
+/// Prints how the instructions scheduling executes grow from 10 000 to
+/// 100 000 nodes: unlike the time, this does not depend on where the data
+/// lives (a core's own cache or the L3 every process shares) or on what
+/// else runs. `Ok(false)` when it grows faster than linearly.
+fn linear_work() -> Result<bool> {
+    let (Some(small), Some(large)) = (
+        scheduling_instructions(10_000)?,
+        scheduling_instructions(100_000)?,
+    ) else {
+        println!(
+            "  instructions executed scheduling the DAGs: not counted (needs valgrind on PATH)"
+        );
+        return Ok(true);
+    };
+    let growth = (large as f64 / small as f64).ln() / 10f64.ln();
+    let ok = growth <= LINEAR_EXPONENT;
+    println!(
+        "  instructions executed scheduling the DAGs (callgrind, inside the orchestrator): 10 000 nodes {:.1} M, 100 000 nodes {:.1} M, growing as N^{growth:.2}   target linear (≤ N^{LINEAR_EXPONENT})  {}",
+        small as f64 / 1e6,
+        large as f64 / 1e6,
+        mark(ok)
+    );
     Ok(ok)
+}
+
+/// The instructions executed inside `Orchestrator::handle` (building the
+/// snapshot is not scheduling) while one DAG of `nodes` nodes is
+/// scheduled, counted by callgrind; `None` without valgrind.
+fn scheduling_instructions(nodes: usize) -> Result<Option<u64>> {
+    let out = tempfile::tempdir()?;
+    let ran = std::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--toggle-collect=*Orchestrator*handle*")
+        .arg(format!(
+            "--callgrind-out-file={}",
+            out.path().join("callgrind.out").display()
+        ))
+        .arg(std::env::current_exe()?)
+        .args(["bench", "dag"])
+        .env(ONE_DAG, nodes.to_string())
+        .stdout(Stdio::null())
+        .output();
+    let output = match ran {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let said = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("callgrind failed on the {nodes}-node DAG: {said}");
+    }
+    // "==123== Collected : 88153459"
+    said.lines()
+        .find_map(|line| line.split_once("Collected :"))
+        .and_then(|(_, count)| count.trim().replace(',', "").parse().ok())
+        .map(Some)
+        .ok_or_else(|| anyhow::anyhow!("callgrind gave no count for the {nodes}-node DAG: {said}"))
 }
 
 /// `cargo xtask bench scale`: the scale figures of `bench coordinator`
