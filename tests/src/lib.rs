@@ -626,10 +626,26 @@ impl Project {
         while !check() {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}"
+                "timed out waiting for {what}\n{}",
+                self.what_it_was_doing()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// For a test that timed out: `enki status` and the end of the
+    /// coordinator's log, which the project's removal would otherwise take.
+    pub fn what_it_was_doing(&self) -> String {
+        let status = self
+            .enki(&["status"])
+            .output()
+            .map(|output| describe(&output))
+            .unwrap_or_else(|e| format!("enki status: {e}"));
+        let log =
+            std::fs::read_to_string(self.enki_dir().join("logs/enki.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+        format!("enki status:\n{status}\nthe end of .enki/logs/enki.log:\n{tail}")
     }
 }
 

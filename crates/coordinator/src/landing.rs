@@ -24,7 +24,7 @@ pub fn protect(git: &Git, computed: &[(&str, &str)]) -> Result<(), GitError> {
         .iter()
         .map(|(request, commit)| (protect_ref(request), commit.to_string()))
         .collect();
-    git.update_refs(&refs)
+    git.create_own_refs(&refs)
 }
 
 /// A commit on `base` carrying the trailers of the task's round `round`

@@ -5,7 +5,8 @@
 //! and a worktree's directory in it, never anything in a work tree), and
 //! only when the repository keeps its refs as files: with the reftable
 //! backend, or whenever a file says something unexpected, these return
-//! `None` and the caller asks git. Nothing here writes.
+//! `None` and the caller asks git. The one write, [`write_new_loose_ref`],
+//! is of a ref of enki's own that no one else writes, done as git does it.
 
 use std::path::Path;
 
@@ -45,6 +46,53 @@ pub(crate) fn read_loose_ref(common: &Path, name: &str) -> Option<String> {
     let text = std::fs::read_to_string(common.join(name)).ok()?;
     let id = text.trim_end_matches(['\n', '\r']);
     is_object_id(id).then(|| id.to_string())
+}
+
+/// Creates the loose ref `name` (one of enki's own, `refs/enki/…`, that no
+/// other program writes) pointing at `id`, as git does: its lock file made
+/// exclusively, written, then renamed into place. False when that is not
+/// for certain the whole story (another backend, a name or id that looks
+/// wrong, the ref or its lock there already, any error): the caller asks
+/// git then, which also leaves nothing half-written behind.
+pub(crate) fn write_new_loose_ref(common: &Path, name: &str, id: &str) -> bool {
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let Some(rest) = name.strip_prefix("refs/enki/") else {
+        return false;
+    };
+    if !files_backend(common) || !is_object_id(id) || !rest.split('/').all(plain) {
+        return false;
+    }
+    let path = common.join(name);
+    let lock = path.with_file_name(format!("{}.lock", rest.rsplit('/').next().unwrap_or(rest)));
+    if path.exists()
+        || path
+            .parent()
+            .is_none_or(|dir| std::fs::create_dir_all(dir).is_err())
+    {
+        return false;
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{id}\n").as_bytes()));
+    if written.is_err() {
+        // Ours only if we made it: a lock that was there is someone else's.
+        if !matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
+            let _ = std::fs::remove_file(&lock);
+        }
+        return false;
+    }
+    if std::fs::rename(&lock, &path).is_err() {
+        let _ = std::fs::remove_file(&lock);
+        return false;
+    }
+    true
 }
 
 /// Whether the ref `name` exists, loose or packed; `None` when unsure.

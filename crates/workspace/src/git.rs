@@ -16,7 +16,9 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::contention::{AdminLock, TRIES, is_transient, pause_after, takes_admin_lock};
-use crate::files::{Head, files_backend, read_head, read_loose_ref, ref_exists};
+use crate::files::{
+    Head, files_backend, read_head, read_loose_ref, ref_exists, write_new_loose_ref,
+};
 use crate::hardened::{USER_KEYS, admin_dir_of, harden, user_settings, with_plain_diff};
 
 /// The user's settings carried into git commands that read no global
@@ -316,6 +318,25 @@ impl Git {
             .collect();
         self.run_with_input(&["update-ref", "--stdin"], transaction.as_bytes())
             .map(drop)
+    }
+
+    /// Creates enki's own refs `refs` (name under `refs/enki/`, commit),
+    /// none of which exists yet: written as loose files where git keeps
+    /// refs as files, which spares a git process on a landing's path;
+    /// through [`Git::update_refs`] otherwise, and for any of them that
+    /// could not be written so.
+    pub fn create_own_refs(&self, refs: &[(String, String)]) -> Result<(), GitError> {
+        let common = self.files_common_dir();
+        let left: Vec<(String, String)> = refs
+            .iter()
+            .filter(|(name, commit)| {
+                !common
+                    .as_deref()
+                    .is_some_and(|common| write_new_loose_ref(common, name, commit))
+            })
+            .cloned()
+            .collect();
+        self.update_refs(&left)
     }
 
     /// Remembers that enki made `commit` with tree `tree` and the one

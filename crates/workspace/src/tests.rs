@@ -690,3 +690,60 @@ fn git_finishes_its_work_when_enki_dies_mid_command() {
         "git died with the process that ran it"
     );
 }
+
+#[test]
+fn enki_refs_written_as_files_are_refs_git_reads_and_the_rest_goes_through_git() {
+    use crate::files::write_new_loose_ref;
+    let (_dir, git) = repo();
+    let head = git.rev_parse("HEAD").unwrap();
+    let common = git.common_dir().unwrap();
+    assert!(write_new_loose_ref(&common, "refs/enki/landing/r-1", &head));
+    assert_eq!(git.rev_parse("refs/enki/landing/r-1").unwrap(), head);
+    // Never over a ref that is there, outside enki's refs, or past a lock.
+    assert!(!write_new_loose_ref(
+        &common,
+        "refs/enki/landing/r-1",
+        &head
+    ));
+    assert!(!write_new_loose_ref(&common, "refs/heads/other", &head));
+    assert!(!write_new_loose_ref(&common, "refs/enki/../heads/x", &head));
+    assert!(!write_new_loose_ref(
+        &common,
+        "refs/enki/landing/r-2",
+        "not-an-id"
+    ));
+    let lock = common.join("refs/enki/landing/r-2.lock");
+    std::fs::write(&lock, "").unwrap();
+    assert!(!write_new_loose_ref(
+        &common,
+        "refs/enki/landing/r-2",
+        &head
+    ));
+    assert!(lock.exists(), "someone else's lock is left alone");
+    std::fs::remove_file(&lock).unwrap();
+    // What cannot be written as a file goes through git: r-1 moves.
+    let parent = git.rev_parse("HEAD").unwrap();
+    std::fs::write(git.dir().join("b.txt"), "b\n").unwrap();
+    git.run(&["add", "b.txt"]).unwrap();
+    git.run(&["commit", "-q", "-m", "b"]).unwrap();
+    let tip = git.rev_parse("HEAD").unwrap();
+    assert_ne!(tip, parent);
+    git.create_own_refs(&[
+        ("refs/enki/landing/r-1".to_string(), tip.clone()),
+        ("refs/enki/landing/r-3".to_string(), tip.clone()),
+    ])
+    .unwrap();
+    assert_eq!(git.rev_parse("refs/enki/landing/r-1").unwrap(), tip);
+    assert_eq!(git.rev_parse("refs/enki/landing/r-3").unwrap(), tip);
+    git.delete_refs(&[
+        "refs/enki/landing/r-1".to_string(),
+        "refs/enki/landing/r-3".to_string(),
+    ])
+    .unwrap();
+    assert!(
+        git.run(&["for-each-ref", "refs/enki"])
+            .unwrap()
+            .trim()
+            .is_empty()
+    );
+}
