@@ -8,6 +8,8 @@
 
 mod pty;
 
+use std::time::Duration;
+
 use enki_tests::{Project, git};
 use pty::Session;
 
@@ -55,7 +57,18 @@ fn open_review(session: &mut Session, what: &str) {
     session.wait_for("the work awaiting review", |s| {
         s.contains("1 need") && s.contains("⚑ a Write a")
     });
-    session.send(b"\x1bOR"); // F3
+    // The screen that says so may be drawn from a state the TUI has left
+    // (work sent back a moment ago shows as waiting until the next
+    // snapshot), and F3 with nothing waiting does nothing: it is pressed
+    // again until the review opens. F3 on an open review opens the same one.
+    for _ in 0..40 {
+        session.send(b"\x1bOR"); // F3
+        if session.holds_within(Duration::from_millis(500), |s| {
+            s.contains("Review [a] Write a") && s.contains(what)
+        }) {
+            return;
+        }
+    }
     session.wait_for("the review", |s| {
         s.contains("Review [a] Write a") && s.contains(what)
     });

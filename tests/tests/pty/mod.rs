@@ -80,6 +80,25 @@ impl Session {
         self.parser.screen().contents()
     }
 
+    /// Reads output until `check` holds for the screen or `limit` passes;
+    /// whether it held.
+    #[allow(dead_code, reason = "not every TUI test file retries a key")]
+    pub fn holds_within(&mut self, limit: Duration, check: impl Fn(&str) -> bool) -> bool {
+        let started = Instant::now();
+        while !check(&self.screen()) {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() || self.closed {
+                return false;
+            }
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.parser.process(&bytes),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.closed = true,
+            }
+        }
+        true
+    }
+
     /// Reads output until `check` holds for the screen.
     pub fn wait_for(&mut self, what: &str, check: impl Fn(&str) -> bool) {
         let started = Instant::now();
