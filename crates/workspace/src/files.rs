@@ -50,10 +50,10 @@ pub(crate) fn read_loose_ref(common: &Path, name: &str) -> Option<String> {
 
 /// Creates the loose ref `name` (one of enki's own, `refs/enki/…`, that no
 /// other program writes) pointing at `id`, as git does: its lock file made
-/// exclusively, written, then renamed into place. False when that is not
-/// for certain the whole story (another backend, a name or id that looks
-/// wrong, the ref or its lock there already, any error): the caller asks
-/// git then, which also leaves nothing half-written behind.
+/// exclusively (one a killed enki left is taken over), written, then
+/// renamed into place. False when that is not for certain the whole story
+/// (another backend, a name or id that looks wrong, the ref there already,
+/// any error): the caller asks git then.
 pub(crate) fn write_new_loose_ref(common: &Path, name: &str, id: &str) -> bool {
     let plain = |part: &str| {
         !part.is_empty()
@@ -76,16 +76,28 @@ pub(crate) fn write_new_loose_ref(common: &Path, name: &str, id: &str) -> bool {
     {
         return false;
     }
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{id}\n").as_bytes()));
-    if written.is_err() {
-        // Ours only if we made it: a lock that was there is someone else's.
-        if !matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
-            let _ = std::fs::remove_file(&lock);
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+    };
+    let file = match create() {
+        Ok(file) => file,
+        // Nothing else writes this ref, and nothing of this enki writes it
+        // now (its landing is this one): a lock there is what an enki killed
+        // while writing it left (it writes it in its own process, so a kill
+        // can leave one). It is taken over, once.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match std::fs::remove_file(&lock).map(|()| create()) {
+                Ok(Ok(file)) => file,
+                _ => return false,
+            }
         }
+        Err(_) => return false,
+    };
+    if std::io::Write::write_all(&mut &file, format!("{id}\n").as_bytes()).is_err() {
+        let _ = std::fs::remove_file(&lock);
         return false;
     }
     if std::fs::rename(&lock, &path).is_err() {

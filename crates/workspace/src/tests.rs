@@ -699,7 +699,7 @@ fn enki_refs_written_as_files_are_refs_git_reads_and_the_rest_goes_through_git()
     let common = git.common_dir().unwrap();
     assert!(write_new_loose_ref(&common, "refs/enki/landing/r-1", &head));
     assert_eq!(git.rev_parse("refs/enki/landing/r-1").unwrap(), head);
-    // Never over a ref that is there, outside enki's refs, or past a lock.
+    // Never over a ref that is there, outside enki's refs, or a bad id.
     assert!(!write_new_loose_ref(
         &common,
         "refs/enki/landing/r-1",
@@ -712,15 +712,12 @@ fn enki_refs_written_as_files_are_refs_git_reads_and_the_rest_goes_through_git()
         "refs/enki/landing/r-2",
         "not-an-id"
     ));
+    // A lock an enki killed mid-write left is taken over.
     let lock = common.join("refs/enki/landing/r-2.lock");
-    std::fs::write(&lock, "").unwrap();
-    assert!(!write_new_loose_ref(
-        &common,
-        "refs/enki/landing/r-2",
-        &head
-    ));
-    assert!(lock.exists(), "someone else's lock is left alone");
-    std::fs::remove_file(&lock).unwrap();
+    std::fs::write(&lock, "half").unwrap();
+    assert!(write_new_loose_ref(&common, "refs/enki/landing/r-2", &head));
+    assert!(!lock.exists());
+    assert_eq!(git.rev_parse("refs/enki/landing/r-2").unwrap(), head);
     // What cannot be written as a file goes through git: r-1 moves.
     let parent = git.rev_parse("HEAD").unwrap();
     std::fs::write(git.dir().join("b.txt"), "b\n").unwrap();
@@ -737,6 +734,7 @@ fn enki_refs_written_as_files_are_refs_git_reads_and_the_rest_goes_through_git()
     assert_eq!(git.rev_parse("refs/enki/landing/r-3").unwrap(), tip);
     git.delete_refs(&[
         "refs/enki/landing/r-1".to_string(),
+        "refs/enki/landing/r-2".to_string(),
         "refs/enki/landing/r-3".to_string(),
     ])
     .unwrap();
