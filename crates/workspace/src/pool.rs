@@ -237,7 +237,8 @@ fn pool_entries(common: &Path, pool: &Path) -> (Vec<(PathBuf, PathBuf)>, Vec<Pat
 /// Moves the worktree at `from` (administered in `admin`) to `to`: the
 /// mark set when `mark`, the `.git` file and the registration pointed at
 /// the new place, then the folder renamed. A failed rename points the
-/// registration back. Under the repository's lock.
+/// registration back (and takes the mark it set). Under the repository's
+/// lock.
 fn move_copy(admin: &Path, from: &Path, to: &Path, mark: bool) -> Result<(), GitError> {
     let io = |what: &str, e| GitError::io(format!("{what} {}", admin.display()), e);
     if mark {
@@ -256,6 +257,10 @@ fn move_copy(admin: &Path, from: &Path, to: &Path, mark: bool) -> Result<(), Git
     register_at(admin, &to)?;
     if let Err(e) = std::fs::rename(&from_real, &to) {
         register_at(admin, &from_real)?;
+        if mark {
+            // Not parked after all: the copy stays what it was.
+            let _ = std::fs::remove_file(admin.join(PARKED));
+        }
         return Err(GitError::io(
             format!("moving {} to {}", from.display(), to.display()),
             e,
