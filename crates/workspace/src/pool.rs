@@ -302,18 +302,27 @@ fn register_at(admin: &Path, work_tree: &Path) -> Result<(), GitError> {
 
 /// Removes every copy parked in `pool` (a run that ends leaves none behind):
 /// the repository forgets them under its lock, so none can be taken at the
-/// same time, then their files go.
+/// same time, then their files go. Registrations of worktrees in the
+/// pool's folder (`.enki/`) whose folders are gone go too: a kill between
+/// two steps of a move can leave one, which git would list as prunable.
 pub fn empty_pool(project: &Git, pool: &Path) -> Result<(), GitError> {
-    let Ok(pool) = std::fs::canonicalize(pool) else {
-        return Ok(());
-    };
     let common = project.common_dir()?;
+    let enki_dir = pool
+        .parent()
+        .and_then(|dir| std::fs::canonicalize(dir).ok());
+    let pool = std::fs::canonicalize(pool).ok();
     let folders: Vec<PathBuf> = {
         let _lock = AdminLock::acquire(&common)?;
-        let (held, orphans) = pool_entries(&common, &pool);
+        let (held, orphans) = pool
+            .as_deref()
+            .map(|pool| pool_entries(&common, pool))
+            .unwrap_or_default();
         for (_, admin) in &held {
             std::fs::remove_dir_all(admin)
                 .map_err(|e| GitError::io(format!("removing {}", admin.display()), e))?;
+        }
+        if let Some(enki_dir) = &enki_dir {
+            forget_missing(&common, enki_dir)?;
         }
         held.into_iter()
             .map(|(entry, _)| entry)
@@ -324,7 +333,33 @@ pub fn empty_pool(project: &Git, pool: &Path) -> Result<(), GitError> {
         std::fs::remove_dir_all(&folder)
             .map_err(|e| GitError::io(format!("removing {}", folder.display()), e))?;
     }
+    let Some(pool) = pool else {
+        return Ok(());
+    };
     // Gone only when empty: anything else in it is not enki's to delete.
     let _ = std::fs::remove_dir(&pool);
+    Ok(())
+}
+
+/// Removes the registrations of worktrees under `within` whose folders are
+/// gone. Under the repository's lock.
+fn forget_missing(common: &Path, within: &Path) -> Result<(), GitError> {
+    let entries = std::fs::read_dir(common.join("worktrees"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in entries {
+        let Ok(gitdir) = std::fs::read_to_string(entry.path().join("gitdir")) else {
+            continue;
+        };
+        let named = entry.path().join(gitdir.trim_end_matches(['\n', '\r']));
+        let Some(work_tree) = named.parent() else {
+            continue;
+        };
+        if work_tree.starts_with(within) && !work_tree.exists() {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| GitError::io(format!("removing {}", entry.path().display()), e))?;
+        }
+    }
     Ok(())
 }

@@ -221,4 +221,24 @@ fn a_half_moved_copy_is_never_taken_and_the_pool_drops_it() {
         vec!["t-3"],
         "the orphan is removed at the next parking"
     );
+    // A registration of a folder that is gone (a death mid-move of the
+    // orphan's, again) goes when the pool is emptied.
+    let stale = git
+        .worktree(pool.join("t-3"))
+        .unwrap()
+        .absolute_git_dir()
+        .unwrap();
+    std::fs::write(
+        stale.join("gitdir"),
+        format!("{}\n", copies.join("t-4/.git").display()),
+    )
+    .unwrap();
+    empty_pool(&git, &pool).unwrap();
+    let worktrees = git.run(&["worktree", "list", "--porcelain"]).unwrap();
+    assert_eq!(
+        worktrees.matches("worktree ").count(),
+        2,
+        "the main one and t-2: {worktrees}"
+    );
+    assert!(!stale.exists());
 }
