@@ -194,21 +194,21 @@ fn a_copy_taken_from_the_pool_and_not_renewed_is_renewed_at_the_next_try() {
     assert!(path.join("work.txt").exists());
 }
 
+/// What a death mid-move leaves: the registration of the worktree at
+/// `folder` points at `to`, where no folder is; returns the registration.
+fn half_moved(git: &Git, folder: &Path, to: &Path) -> PathBuf {
+    let admin = git.worktree(folder).unwrap().absolute_git_dir().unwrap();
+    let gitdir = format!("{}\n", to.join(".git").display());
+    std::fs::write(admin.join("gitdir"), gitdir).unwrap();
+    admin
+}
+
 #[test]
 fn a_half_moved_copy_is_never_taken_and_the_pool_drops_it() {
     let (_dir, git, copies, pool) = with_a_parked_copy();
     // A death between pointing the registration at the task's place and
     // moving the folder: the folder in the pool is named by nothing.
-    let admin = git
-        .worktree(pool.join("t-1"))
-        .unwrap()
-        .absolute_git_dir()
-        .unwrap();
-    std::fs::write(
-        admin.join("gitdir"),
-        format!("{}\n", copies.join("t-2/.git").display()),
-    )
-    .unwrap();
+    half_moved(&git, &pool.join("t-1"), &copies.join("t-2"));
 
     let copy = create_copy(&pooled(&git, &copies, &pool, "t-2")).unwrap();
     assert!(!copy.reused);
@@ -223,16 +223,7 @@ fn a_half_moved_copy_is_never_taken_and_the_pool_drops_it() {
     );
     // A registration of a folder that is gone (a death mid-move of the
     // orphan's, again) goes when the pool is emptied.
-    let stale = git
-        .worktree(pool.join("t-3"))
-        .unwrap()
-        .absolute_git_dir()
-        .unwrap();
-    std::fs::write(
-        stale.join("gitdir"),
-        format!("{}\n", copies.join("t-4/.git").display()),
-    )
-    .unwrap();
+    let stale = half_moved(&git, &pool.join("t-3"), &copies.join("t-4"));
     empty_pool(&git, &pool).unwrap();
     let worktrees = git.run(&["worktree", "list", "--porcelain"]).unwrap();
     assert_eq!(
