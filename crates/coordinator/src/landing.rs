@@ -212,31 +212,24 @@ fn remove_landed(
         .filter(|c| !c.later_round)
         .map(|c| c.copy.as_path())
         .collect();
-    let parked: Vec<&std::path::Path> = match pool {
-        Some((pool, capacity)) => match park_copies(git, &pool, &copies, capacity) {
-            Ok(parked) => copies
-                .iter()
-                .zip(parked)
-                .filter(|(_, p)| *p)
-                .map(|(c, _)| *c)
-                .collect(),
-            Err(e) => {
-                tracing::warn!("could not keep landed copies for the next tasks: {e}");
-                Vec::new()
-            }
-        },
+    // Which of `copies` went to the pool, in their order.
+    let parked = match pool {
+        Some((pool, capacity)) => park_copies(git, &pool, &copies, capacity)
+            .inspect_err(|e| tracing::warn!("could not keep landed copies for the next tasks: {e}"))
+            .unwrap_or_default(),
         None => Vec::new(),
     };
-    if !parked.is_empty() {
+    if parked.contains(&true) {
         crash_point!("pool:parked");
     }
+    let mut parked = parked.into_iter();
     // Each landing's worktrees, as a range of `paths`.
     let mut paths = Vec::new();
     let mut ranges = Vec::with_capacity(cleanups.len());
     for cleanup in &cleanups {
         let first = paths.len();
         paths.extend(cleanup.requests.iter().map(|id| merges.join(id)));
-        if !cleanup.later_round && !parked.contains(&cleanup.copy.as_path()) {
+        if !cleanup.later_round && !parked.next().unwrap_or(false) {
             paths.push(cleanup.copy.clone());
         }
         ranges.push(first..paths.len());

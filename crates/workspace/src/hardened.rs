@@ -149,30 +149,40 @@ pub(crate) fn admin_dirs_of(common_dir: &Path, paths: &[&Path]) -> Vec<Option<Pa
 fn admin_dirs_named(common_dir: &Path, wanted: Vec<Option<PathBuf>>) -> Vec<Option<PathBuf>> {
     let mut found = vec![None; wanted.len()];
     let mut missing = wanted.iter().filter(|w| w.is_some()).count();
-    let entries = std::fs::read_dir(common_dir.join("worktrees"))
-        .into_iter()
-        .flatten()
-        .flatten();
-    for entry in entries {
+    for (admin, named) in registrations(common_dir) {
         if missing == 0 {
             break;
         }
-        let Ok(gitdir) = std::fs::read_to_string(entry.path().join("gitdir")) else {
-            continue;
-        };
-        // Relative paths (`worktree.useRelativePaths`) are relative to the entry.
-        let named = entry.path().join(gitdir.trim_end_matches(['\n', '\r']));
-        let Some(work_tree) = named.parent().and_then(|p| std::fs::canonicalize(p).ok()) else {
+        let Some(work_tree) = std::fs::canonicalize(&named).ok() else {
             continue;
         };
         for (slot, want) in found.iter_mut().zip(&wanted) {
             if slot.is_none() && want.as_ref() == Some(&work_tree) {
-                *slot = Some(entry.path());
+                *slot = Some(admin.clone());
                 missing -= 1;
             }
         }
     }
     found
+}
+
+/// The repository's worktree registrations: each entry of
+/// `<common>/worktrees` with the work tree its `gitdir` file names (as
+/// written, unresolved; it may no longer exist). Entries without a readable
+/// `gitdir` are left out.
+pub(crate) fn registrations(common_dir: &Path) -> impl Iterator<Item = (PathBuf, PathBuf)> {
+    std::fs::read_dir(common_dir.join("worktrees"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let admin = entry.path();
+            let gitdir = std::fs::read_to_string(admin.join("gitdir")).ok()?;
+            // Relative paths (`worktree.useRelativePaths`) are relative to the entry.
+            let named = admin.join(gitdir.trim_end_matches(['\n', '\r']));
+            let work_tree = named.parent()?.to_path_buf();
+            Some((admin, work_tree))
+        })
 }
 
 #[cfg(test)]

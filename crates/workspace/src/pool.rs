@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use crate::contention::AdminLock;
 use crate::git::{Git, GitError};
-use crate::hardened::admin_dirs_of;
+use crate::hardened::{admin_dirs_of, registrations};
 
 /// The mark, in a copy's administrative directory, of a copy parked or
 /// taken from the pool and not yet renewed.
@@ -333,32 +333,20 @@ pub fn empty_pool(project: &Git, pool: &Path) -> Result<(), GitError> {
         std::fs::remove_dir_all(&folder)
             .map_err(|e| GitError::io(format!("removing {}", folder.display()), e))?;
     }
-    let Some(pool) = pool else {
-        return Ok(());
-    };
     // Gone only when empty: anything else in it is not enki's to delete.
-    let _ = std::fs::remove_dir(&pool);
+    if let Some(pool) = pool {
+        let _ = std::fs::remove_dir(&pool);
+    }
     Ok(())
 }
 
 /// Removes the registrations of worktrees under `within` whose folders are
 /// gone. Under the repository's lock.
 fn forget_missing(common: &Path, within: &Path) -> Result<(), GitError> {
-    let entries = std::fs::read_dir(common.join("worktrees"))
-        .into_iter()
-        .flatten()
-        .flatten();
-    for entry in entries {
-        let Ok(gitdir) = std::fs::read_to_string(entry.path().join("gitdir")) else {
-            continue;
-        };
-        let named = entry.path().join(gitdir.trim_end_matches(['\n', '\r']));
-        let Some(work_tree) = named.parent() else {
-            continue;
-        };
+    for (admin, work_tree) in registrations(common) {
         if work_tree.starts_with(within) && !work_tree.exists() {
-            std::fs::remove_dir_all(entry.path())
-                .map_err(|e| GitError::io(format!("removing {}", entry.path().display()), e))?;
+            std::fs::remove_dir_all(&admin)
+                .map_err(|e| GitError::io(format!("removing {}", admin.display()), e))?;
         }
     }
     Ok(())
