@@ -60,8 +60,9 @@ fn open_review(session: &mut Session, what: &str) {
     // The screen that says so may be drawn from a state the TUI has left
     // (work sent back a moment ago shows as waiting until the next
     // snapshot), and F3 with nothing waiting does nothing: it is pressed
-    // again until the review opens. F3 on an open review opens the same one.
-    for _ in 0..40 {
+    // again until the review opens (a minute in all). F3 on an open review
+    // opens the same one.
+    for _ in 0..120 {
         session.send(b"\x1bOR"); // F3
         if session.holds_within(Duration::from_millis(500), |s| {
             s.contains("Review [a] Write a") && s.contains(what)
@@ -69,9 +70,10 @@ fn open_review(session: &mut Session, what: &str) {
             return;
         }
     }
-    session.wait_for("the review", |s| {
-        s.contains("Review [a] Write a") && s.contains(what)
-    });
+    panic!(
+        "the review of a showing {what:?} never opened; the screen:\n{}",
+        session.screen()
+    );
 }
 
 fn on_main(project: &Project, file: &str) -> bool {

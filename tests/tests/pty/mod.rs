@@ -82,7 +82,6 @@ impl Session {
 
     /// Reads output until `check` holds for the screen or `limit` passes;
     /// whether it held.
-    #[allow(dead_code, reason = "not every TUI test file retries a key")]
     pub fn holds_within(&mut self, limit: Duration, check: impl Fn(&str) -> bool) -> bool {
         let started = Instant::now();
         while !check(&self.screen()) {
@@ -101,20 +100,11 @@ impl Session {
 
     /// Reads output until `check` holds for the screen.
     pub fn wait_for(&mut self, what: &str, check: impl Fn(&str) -> bool) {
-        let started = Instant::now();
-        while !check(&self.screen()) {
-            let left = DEADLINE.saturating_sub(started.elapsed());
-            assert!(
-                !left.is_zero() && !self.closed,
-                "timed out waiting for {what}; the screen:\n{}",
-                self.screen()
-            );
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.parser.process(&bytes),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => self.closed = true,
-            }
-        }
+        assert!(
+            self.holds_within(DEADLINE, check),
+            "timed out waiting for {what}; the screen:\n{}",
+            self.screen()
+        );
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
